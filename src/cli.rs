@@ -1,0 +1,77 @@
+//! Command-line definitions only; behaviour lives in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stackctl",
+    version,
+    about = "Provision a DynamoDB table, an IAM role and policy, and a Lambda function from one stack.toml",
+    long_about = "Provision a DynamoDB table, an IAM role and policy, and a TypeScript Lambda function from one \
+                  stack.toml, idempotently. There is no state file: the live AWS account is the state.",
+    after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status), \
+                  3 down without --confirm had something to delete, 64 usage or stack.toml error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct Global {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", global = true, env = "STACKCTL_FILE", default_value = "stack.toml")]
+    pub file: PathBuf,
+    /// AWS region; overrides `stack.region` in the stack file.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config; otherwise the standard credential chain.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Result format on stdout. Progress and logs always go to stderr.
+    #[arg(long, global = true, value_enum, env = "STACKCTL_OUTPUT", default_value = "text")]
+    pub output: Output,
+    /// Results only: no progress on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// -v: each AWS call on stderr; -vv: also the SDK's own debug log.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Maximum seconds to wait for any one resource; overrides every [timeouts] value in the stack file.
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub wait_timeout: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or update every resource until the account matches stack.toml.
+    #[command(after_help = "Example:\n  stackctl up\n  stackctl up --dry-run --output json")]
+    Up {
+        /// Show what would change and exit (same as `stackctl plan`).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what `up` would do, without changing anything. Exit 0: in sync; 2: changes pending.
+    #[command(after_help = "Example:\n  stackctl plan\n  stackctl plan --output json | jq .summary")]
+    Plan,
+    /// Per resource: does it exist, its live state, and whether it matches stack.toml. Exit 2 on drift.
+    #[command(after_help = "Example:\n  stackctl status\n  stackctl status -f other/stack.toml --output json")]
+    Status,
+    /// Delete what this stack created. Without --confirm, only shows what would be deleted.
+    #[command(after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm")]
+    Down {
+        /// Really delete.
+        #[arg(long)]
+        confirm: bool,
+    },
+}

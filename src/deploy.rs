@@ -1,0 +1,276 @@
+//! `up` (and `plan`): diff the stack against the live account, then converge it in dependency order,
+//! running independent branches at once:
+//!
+//! ```text
+//!   table (create, wait ACTIVE) ──┐
+//!                                 ├─▶ policy (create / new version, attach) ─┐
+//!   role (create, attach basic) ──┤                                          ├─▶ done
+//!                                 └─▶ function (create / config, code) ──────┘
+//!   build + zip ─────────────────────▶
+//! ```
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::aws::Clients;
+use crate::config::Stack;
+use crate::live::{self, Desired, Live, Purpose};
+use crate::package::{self, Package};
+use crate::plan::{Action, Kind, ResourcePlan};
+use crate::progress::{format_duration, Progress, Task};
+use crate::report::{Report, ResourceReport};
+use crate::resources::function::{self, FunctionDiff};
+use crate::resources::policy::{self, PolicyDiff};
+use crate::resources::role;
+use crate::resources::table::{self, TableDiff};
+
+/// Everything `up` would do, decided before any write.
+pub struct UpPlan {
+    pub desired: Desired,
+    pub table: TableDiff,
+    pub role_owned: bool,
+    pub policy: PolicyDiff,
+    pub policy_attached: bool,
+    pub function: FunctionDiff,
+    pub resources: Vec<ResourcePlan>,
+}
+
+impl UpPlan {
+    pub fn is_noop(&self) -> bool {
+        self.resources.iter().all(|r| r.action == Action::NoOp)
+    }
+}
+
+/// The pure diff. `package` is None when there is no local build to compare the code with (status).
+pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpPlan> {
+    let desired = live::desired(stack, live)?;
+    let table_diff = table::diff(&stack.table, live.table.as_ref());
+    let role_owned = live.role.as_ref().is_none_or(|r| stack.owns(&r.tags));
+    let policy_diff = policy::diff(&desired.policy_document, live.policy.as_ref());
+    let policy_attached = live.role.as_ref().is_some_and(|r| r.attached.contains(&desired.policy_arn));
+    let live_sha = live.function.as_ref().map(|f| f.code_sha256.as_str()).unwrap_or_default();
+    let function_diff = function::diff(&desired.function, package.map_or(live_sha, |p| p.code_sha256.as_str()), live.function.as_ref());
+    let function_owned = live.function.as_ref().is_none_or(|f| stack.owns(&f.tags));
+
+    let mut function_plan = function::plan(&stack.function.name, live.function.as_ref(), &function_diff, function_owned);
+    if package.is_none() && live.function.is_some() {
+        function_plan = function_plan.note("no local build in the artifact dir: code not compared (run `stackctl up` to build)");
+    }
+    let resources = vec![
+        table::plan(&stack.table, live.table.as_ref(), &table_diff),
+        role::plan(&stack.role, live.role.as_ref(), role_owned),
+        policy::plan(&stack.policy.name, &desired.policy_document, live.policy.as_ref(), &stack.role.name, policy_attached)
+            .arn(Some(&desired.policy_arn)),
+        function_plan,
+    ];
+    Ok(UpPlan {
+        desired,
+        table: table_diff,
+        role_owned,
+        policy: policy_diff,
+        policy_attached,
+        function: function_diff,
+        resources,
+    })
+}
+
+/// `up --dry-run` / `plan`: read, build, diff; no write.
+pub async fn preview(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+    let started = Instant::now();
+    let (live, package) = read_and_build(clients, stack, progress).await?;
+    let plan = plan(stack, &live, Some(&package))?;
+    let reports = plan.resources.into_iter().map(ResourceReport::planned).collect();
+    Ok(Report::new("plan", stack, reports, clients.calls.snapshot(), started.elapsed()))
+}
+
+async fn read_and_build(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<(Live, Package)> {
+    let build_task = progress.task("build");
+    let reading = progress.task("live state");
+    reading.set("reading");
+    let read = async {
+        let live = live::read(clients, stack, Purpose::Converge).await;
+        match &live {
+            Ok(_) => reading.finish("read"),
+            Err(_) => reading.fail("failed"),
+        }
+        live
+    };
+    let build = async {
+        let package = package::build(&stack.function, &build_task).await;
+        if package.is_err() {
+            build_task.fail("failed");
+        }
+        package
+    };
+    tokio::try_join!(read, build)
+}
+
+pub async fn up(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+    let started = Instant::now();
+    let (live, package) = read_and_build(clients, stack, progress).await?;
+    let plan = plan(stack, &live, Some(&package))?;
+    let blocked: Vec<String> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action == Action::Blocked)
+        .map(|r| format!("{} `{}`: {}", r.kind.as_str(), r.name, r.note.clone().unwrap_or_default()))
+        .collect();
+    if !blocked.is_empty() {
+        bail!("nothing was changed, because:\n  {}", blocked.join("\n  "));
+    }
+    if plan.is_noop() {
+        let reports = plan.resources.into_iter().map(|r| ResourceReport::planned(r).done("in sync", None)).collect();
+        return Ok(Report::new("up", stack, reports, clients.calls.snapshot(), started.elapsed()));
+    }
+
+    let apply = Apply { clients, stack, plan: &plan, progress, live: &live, package: &package };
+    let ((table_result, table_time), (role_result, role_time)) = tokio::try_join!(apply.table(), apply.role())?;
+    let ((policy_result, policy_time), (function_result, function_time)) = tokio::try_join!(apply.policy(), apply.function())?;
+
+    let results = [(table_result, table_time), (role_result, role_time), (policy_result, policy_time), (function_result, function_time)];
+    let reports = plan
+        .resources
+        .into_iter()
+        .zip(results)
+        .map(|(r, (result, time))| ResourceReport::planned(r).done(result, time))
+        .collect();
+    Ok(Report::new("up", stack, reports, clients.calls.snapshot(), started.elapsed()))
+}
+
+struct Apply<'a> {
+    clients: &'a Clients,
+    stack: &'a Stack,
+    plan: &'a UpPlan,
+    progress: &'a Progress,
+    live: &'a Live,
+    package: &'a Package,
+}
+
+type StepResult = Result<(&'static str, Option<Duration>)>;
+
+impl Apply<'_> {
+    fn task(&self, kind: Kind, name: &str) -> Task {
+        self.progress.task(format!("{} {name}", kind.as_str()))
+    }
+
+    fn finish(task: &Task, result: &'static str) -> StepResult {
+        task.finish(result);
+        Ok((result, Some(task.elapsed())))
+    }
+
+    async fn table(&self) -> StepResult {
+        let spec = &self.stack.table;
+        let timeout = Duration::from_secs(self.stack.timeouts.table_secs);
+        let task = self.task(Kind::Table, &spec.name);
+        let result = match &self.plan.table {
+            TableDiff::InSync => return Ok(("in sync", None)),
+            TableDiff::Create => table::create(&self.clients.dynamodb, spec, &self.stack.resource_tags(), timeout, &task)
+                .await
+                .map(|_| "created"),
+            TableDiff::Billing { .. } => table::update_billing(&self.clients.dynamodb, spec, timeout, &task).await.map(|_| "updated"),
+            TableDiff::NotReady(_) => table::wait_active(&self.clients.dynamodb, &spec.name, timeout, &task).await.map(|_| "ready"),
+            TableDiff::KeyConflict { .. } | TableDiff::Deleting => bail!("table `{}` is blocked", spec.name),
+        };
+        finish_or_fail(&task, result)
+    }
+
+    async fn role(&self) -> StepResult {
+        let spec = &self.stack.role;
+        let task = self.task(Kind::Role, &spec.name);
+        let result = match &self.live.role {
+            None => role::create(&self.clients.iam, spec, &self.stack.resource_tags(), &task).await.map(|_| "created"),
+            Some(live) if self.plan.role_owned => {
+                let missing = role::missing_attachments(spec, live);
+                if missing.is_empty() {
+                    return Ok(("in sync", None));
+                }
+                let mut outcome = Ok("updated");
+                for arn in missing {
+                    if let Err(err) = role::attach(&self.clients.iam, &spec.name, arn, &task).await {
+                        outcome = Err(err);
+                        break;
+                    }
+                }
+                outcome
+            }
+            Some(_) => return Ok(("in sync", None)),
+        };
+        finish_or_fail(&task, result)
+    }
+
+    async fn policy(&self) -> StepResult {
+        let name = &self.stack.policy.name;
+        if self.plan.policy == PolicyDiff::InSync && self.plan.policy_attached {
+            return Ok(("in sync", None));
+        }
+        let task = self.task(Kind::Policy, name);
+        let result = async {
+            let document = &self.plan.desired.policy_document;
+            let arn = &self.plan.desired.policy_arn;
+            let done = match self.plan.policy {
+                PolicyDiff::Create => {
+                    policy::create(&self.clients.iam, name, document, &self.stack.resource_tags(), &task).await?;
+                    "created"
+                }
+                PolicyDiff::Document => {
+                    policy::set_document(&self.clients.iam, arn, document, &task).await?;
+                    "updated"
+                }
+                PolicyDiff::InSync => "attached",
+            };
+            if !self.plan.policy_attached {
+                role::attach(&self.clients.iam, &self.stack.role.name, arn, &task).await?;
+            }
+            Ok(done)
+        }
+        .await;
+        finish_or_fail(&task, result)
+    }
+
+    async fn function(&self) -> StepResult {
+        let spec = &self.stack.function;
+        let diff = &self.plan.function;
+        if diff.is_noop() {
+            return Ok(("in sync", None));
+        }
+        let task = self.task(Kind::Function, &spec.name);
+        let timeouts = function::Timeouts {
+            ready: Duration::from_secs(self.stack.timeouts.function_secs),
+            role_propagation: Duration::from_secs(self.stack.timeouts.role_propagation_secs),
+        };
+        let lambda = &self.clients.lambda;
+        let result = async {
+            if diff.create {
+                let tags = self.stack.resource_tags();
+                function::create(lambda, &spec.name, &self.plan.desired.function, &self.package.zip, &tags, &timeouts, &task).await?;
+                return Ok("created");
+            }
+            // Configuration first, then code: each waits for the previous update to finish, because Lambda
+            // refuses an update while another is in progress.
+            if let Some(config) = &diff.config {
+                function::update_config(lambda, &spec.name, config, &timeouts, &task).await?;
+            }
+            if diff.code {
+                function::update_code(lambda, &spec.name, &self.package.zip, &timeouts, &task).await?;
+            }
+            Ok(match (diff.config.is_some(), diff.code) {
+                (true, true) => "updated configuration and code",
+                (true, false) => "updated configuration",
+                _ => "updated code",
+            })
+        }
+        .await;
+        finish_or_fail(&task, result)
+    }
+}
+
+fn finish_or_fail(task: &Task, result: Result<&'static str>) -> StepResult {
+    match result {
+        Ok(done) => Apply::finish(task, done),
+        Err(err) => {
+            task.fail(&format!("failed after {}", format_duration(task.elapsed())));
+            Err(err)
+        }
+    }
+}

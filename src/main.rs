@@ -1,0 +1,126 @@
+//! stackctl: parse arguments, load the stack, run one command, render its result or its error once, and
+//! map the outcome to the exit-code contract.
+
+mod aws;
+mod cli;
+mod config;
+mod deploy;
+mod live;
+mod package;
+mod plan;
+mod progress;
+mod report;
+mod resources;
+mod runtimes;
+mod status;
+mod teardown;
+mod template;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use cli::{Cli, Command, Output};
+use config::ConfigError;
+use progress::{Mode, Progress};
+use report::Report;
+
+/// The exit-code contract (README: "Exit codes").
+mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const PENDING: u8 = 2;
+    pub const NEEDS_CONFIRM: u8 = 3;
+    pub const USAGE: u8 = 64;
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap exits 2 on usage errors by default; 2 means "changes pending" here.
+            let code = if err.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = if err.downcast_ref::<ConfigError>().is_some() { exit::USAGE } else { exit::ERROR };
+            eprintln!("error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let filter = match verbose {
+        0 => return,
+        1 => "stackctl=debug",
+        _ => "stackctl=debug,aws_smithy_runtime=debug,aws_config=debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
+async fn run(cli: &Cli) -> Result<u8> {
+    let global = &cli.global;
+    let mut stack = config::load(&global.file, &runtimes::today())?;
+    if let Some(secs) = global.wait_timeout {
+        stack.timeouts = config::Timeouts { table_secs: secs, function_secs: secs, role_propagation_secs: secs };
+    }
+    let progress = Progress::new(Mode::detect(global.quiet));
+    for warning in &stack.warnings {
+        progress.warn(warning);
+    }
+    let region = global.region.clone().unwrap_or_else(|| stack.region.clone());
+    stack.region = region.clone();
+    let clients = aws::connect(&aws::Target { region: &region, profile: global.profile.as_deref() }).await;
+
+    let (report, code) = match &cli.command {
+        Command::Plan | Command::Up { dry_run: true } => {
+            let report = deploy::preview(&clients, &stack, &progress).await?;
+            let code = if report.in_sync { exit::OK } else { exit::PENDING };
+            (report, code)
+        }
+        Command::Up { dry_run: false } => (deploy::up(&clients, &stack, &progress).await?, exit::OK),
+        Command::Status => {
+            let report = status::status(&clients, &stack, &progress).await?;
+            let code = if report.in_sync { exit::OK } else { exit::PENDING };
+            (report, code)
+        }
+        Command::Down { confirm } => {
+            let (report, has_work) = teardown::down(&clients, &stack, *confirm, &progress).await?;
+            let code = if !confirm && has_work { exit::NEEDS_CONFIRM } else { exit::OK };
+            (report, code)
+        }
+    };
+    print(&report, global.output)?;
+    if code == exit::NEEDS_CONFIRM {
+        eprintln!("nothing was deleted: run `stackctl down --confirm` to delete what is listed above");
+    }
+    Ok(code)
+}
+
+fn print(report: &Report, output: Output) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        Output::Json => writeln!(stdout, "{}", report.to_json())?,
+        Output::Text => writeln!(stdout, "{report}")?,
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Builds the handler and packs its artifact dir into a deterministic zip: the same files always give the
+//! same bytes (sorted entries, fixed timestamps and permissions, no directory entries), so CodeSha256 tells
+//! whether the deployed code differs.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+use crate::config::FunctionSpec;
+use crate::progress::Task;
+
+/// Lambda's limit for a zip uploaded directly (not through S3).
+pub const MAX_DIRECT_UPLOAD: usize = 50 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub zip: Vec<u8>,
+    /// base64(SHA-256(zip)): the format of Lambda's CodeSha256.
+    pub code_sha256: String,
+    pub files: usize,
+}
+
+impl Package {
+    pub fn from_zip(zip: Vec<u8>, files: usize) -> Package {
+        let code_sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
+        Package { zip, code_sha256, files }
+    }
+}
+
+/// Installs dependencies when needed, runs the build command, and packs the artifact dir.
+pub async fn build(spec: &FunctionSpec, task: &Task) -> Result<Package> {
+    if let Some(install) = &spec.install_command {
+        if needs_install(&spec.source_dir) {
+            task.set(&format!("installing dependencies ({install})"));
+            run(install, &spec.source_dir).await?;
+        }
+    }
+    task.set(&format!("building ({})", spec.build_command));
+    run(&spec.build_command, &spec.source_dir).await?;
+    task.set("packing");
+    let package = pack(&spec.artifact_dir)?;
+    task.finish(&format!("built, {} files, {} bytes, CodeSha256 {}", package.files, package.zip.len(), package.code_sha256));
+    Ok(package)
+}
+
+/// The package from the artifact dir as it is now, without building (for `status`); None if never built.
+pub fn existing(spec: &FunctionSpec) -> Result<Option<Package>> {
+    if !spec.artifact_dir.is_dir() {
+        return Ok(None);
+    }
+    pack(&spec.artifact_dir).map(Some)
+}
+
+/// npm records the installed tree in node_modules/.package-lock.json; install when it is missing or older
+/// than the lockfile.
+fn needs_install(source_dir: &Path) -> bool {
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(source_dir.join("package-lock.json")), modified(source_dir.join("node_modules/.package-lock.json"))) {
+        (_, None) => true,
+        (Some(lock), Some(installed)) => lock > installed,
+        (None, Some(_)) => false,
+    }
+}
+
+/// Runs a shell command in `dir`. Its output is captured (stdout belongs to stackctl's results) and shown
+/// only when it fails.
+async fn run(command: &str, dir: &Path) -> Result<()> {
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("starting `{command}` in `{}`", dir.display()))?;
+    if !output.status.success() {
+        let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
+        log.push_str(&String::from_utf8_lossy(&output.stderr));
+        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!("`{command}` failed in `{}` ({}):\n{}", dir.display(), output.status, tail.join("\n"));
+    }
+    Ok(())
+}
+
+/// Packs every regular file under `dir` into a deterministic zip.
+pub fn pack(dir: &Path) -> Result<Package> {
+    let root = dir.canonicalize().with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).min_depth(1).follow_links(false).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+        let path = entry.path();
+        let real = if entry.path_is_symlink() {
+            let target = path.canonicalize().with_context(|| format!("following the symlink `{}`", path.display()))?;
+            if !target.starts_with(&root) {
+                bail!(
+                    "`{}` is a symlink to `{}`, outside the artifact dir; copy the file into the build output instead",
+                    path.display(),
+                    target.display()
+                );
+            }
+            target
+        } else {
+            path.to_path_buf()
+        };
+        if !real.is_file() {
+            continue; // directories are implied by the file paths
+        }
+        let relative = path.strip_prefix(&root).with_context(|| format!("`{}` is outside the artifact dir", path.display()))?;
+        let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        files.push((name, real));
+    }
+    if files.is_empty() {
+        bail!("the artifact dir `{}` is empty: did the build write its output there?", dir.display());
+    }
+    // Sort by the zip entry name itself, so the order does not depend on the platform's path separator.
+    files.sort();
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, path) in &files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+        writer.start_file(name.as_str(), options)?;
+        writer.write_all(&bytes)?;
+    }
+    let zip = writer.finish()?.into_inner();
+    if zip.len() > MAX_DIRECT_UPLOAD {
+        bail!(
+            "the zipped artifact is {} bytes, over Lambda's {} byte limit for direct upload; bundle with tree shaking or move assets out of `{}`",
+            zip.len(),
+            MAX_DIRECT_UPLOAD,
+            dir.display()
+        );
+    }
+    Ok(Package::from_zip(zip, files.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(dir: &Path, name: &str, body: &str) {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    }
+
+    #[test]
+    fn same_files_give_the_same_bytes_whatever_the_mtime_or_mode() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        // Written in different orders, at different times, with different permissions.
+        write(a.path(), "handler.js", "exports.handler = 1;");
+        write(a.path(), "lib/util.js", "u");
+        write(b.path(), "lib/util.js", "u");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(b.path(), "handler.js", "exports.handler = 1;");
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(b.path().join("handler.js"), fs::Permissions::from_mode(0o755)).unwrap();
+        let (pa, pb) = (pack(a.path()).unwrap(), pack(b.path()).unwrap());
+        assert_eq!(pa.zip, pb.zip);
+        assert_eq!(pa.code_sha256, pb.code_sha256);
+        assert_eq!(pa.files, 2);
+    }
+
+    #[test]
+    fn a_changed_file_changes_the_sha() {
+        let a = tempfile::tempdir().unwrap();
+        write(a.path(), "handler.js", "one");
+        let before = pack(a.path()).unwrap().code_sha256;
+        write(a.path(), "handler.js", "two");
+        assert_ne!(before, pack(a.path()).unwrap().code_sha256);
+    }
+
+    #[test]
+    fn entries_are_sorted_files_only_with_fixed_metadata() {
+        let a = tempfile::tempdir().unwrap();
+        write(a.path(), "z.js", "z");
+        write(a.path(), "a/b.js", "b");
+        let zip = pack(a.path()).unwrap().zip;
+        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+        let names: Vec<String> = (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().to_string()).collect();
+        assert_eq!(names, vec!["a/b.js", "z.js"]);
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.unix_mode(), Some(0o100644));
+        assert_eq!(entry.last_modified(), Some(zip::DateTime::default()));
+    }
+
+    #[test]
+    fn symlinks_out_of_the_artifact_dir_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret", "s");
+        let a = tempfile::tempdir().unwrap();
+        write(a.path(), "handler.js", "h");
+        std::os::unix::fs::symlink(outside.path().join("secret"), a.path().join("leak")).unwrap();
+        let err = pack(a.path()).unwrap_err().to_string();
+        assert!(err.contains("outside the artifact dir"), "{err}");
+    }
+
+    #[test]
+    fn the_sha_is_lambdas_format() {
+        let p = Package::from_zip(b"abc".to_vec(), 1);
+        assert_eq!(p.code_sha256, "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+    }
+}

@@ -1,0 +1,147 @@
+//! The result of a command, rendered once: as text for people, or as one JSON document for machines.
+//! Both come from the same struct, so they never disagree.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::aws::Calls;
+use crate::config::Stack;
+use crate::plan::{summarize, Action, ResourcePlan, Summary};
+use crate::progress::format_duration;
+
+/// Bumped whenever a field is renamed or removed; adding fields keeps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceReport {
+    #[serde(flatten)]
+    pub plan: ResourcePlan,
+    /// Live state (status only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, String>,
+    /// What was done (up / down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl ResourceReport {
+    pub fn planned(plan: ResourcePlan) -> ResourceReport {
+        ResourceReport { plan, state: BTreeMap::new(), result: None, duration_ms: None }
+    }
+    pub fn state(mut self, state: BTreeMap<String, String>) -> Self {
+        self.state = state;
+        self
+    }
+    pub fn done(mut self, result: &str, duration: Option<Duration>) -> Self {
+        self.result = Some(result.to_string());
+        self.duration_ms = duration.map(|d| d.as_millis() as u64);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub stack: String,
+    pub region: String,
+    /// plan/status: nothing to do. up: nothing was changed. down: nothing (left) to delete.
+    pub in_sync: bool,
+    pub summary: Summary,
+    pub resources: Vec<ResourceReport>,
+    /// AWS operations this run sent.
+    pub aws_calls: Calls,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    pub fn new(command: &'static str, stack: &Stack, resources: Vec<ResourceReport>, calls: Calls, elapsed: Duration) -> Report {
+        let plans: Vec<ResourcePlan> = resources.iter().map(|r| r.plan.clone()).collect();
+        let summary = summarize(&plans);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            command,
+            stack: stack.name.clone(),
+            region: stack.region.clone(),
+            in_sync: plans.iter().all(|p| !p.action.writes() && p.action != Action::Blocked),
+            summary,
+            resources,
+            aws_calls: calls,
+            duration_ms: elapsed.as_millis() as u64,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+    }
+
+    fn summary_line(&self) -> String {
+        let s = &self.summary;
+        let calls = format!("{} reads, {} writes", self.aws_calls.reads, self.aws_calls.writes);
+        let took = format_duration(Duration::from_millis(self.duration_ms));
+        match self.command {
+            "up" if self.in_sync => format!("up: nothing to change, everything is in sync ({calls}, {took})"),
+            "up" => format!("up: {} created, {} updated, {} unchanged ({calls}, {took})", s.create, s.update, s.unchanged),
+            "down" if self.in_sync => format!("down: nothing to delete ({calls}, {took})"),
+            "down" if self.resources.iter().all(|r| r.result.is_none()) => format!(
+                "down (preview): {} to delete, {} to update, {} left alone ({calls}, {took})",
+                s.delete, s.update, s.unchanged
+            ),
+            "down" => format!("down: {} deleted, {} updated, {} left alone ({calls}, {took})", s.delete, s.update, s.unchanged),
+            "status" if self.in_sync => format!("status: in sync ({calls}, {took})"),
+            "status" => format!(
+                "status: drift found: {} missing, {} drifted, {} blocked ({calls}, {took})",
+                s.create, s.update, s.blocked
+            ),
+            _ => format!("{} to create, {} to update, {} to delete ({calls}, {took})", s.create, s.update, s.delete),
+        }
+    }
+}
+
+fn action_sigil(action: Action) -> char {
+    match action {
+        Action::Create => '+',
+        Action::Update => '~',
+        Action::Delete => '-',
+        Action::NoOp | Action::Keep => '=',
+        Action::Blocked => '!',
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stack {} ({})", self.stack, self.region)?;
+        for r in &self.resources {
+            let p = &r.plan;
+            let what = match (&r.result, self.command, p.action) {
+                (Some(result), _, _) => result.clone(),
+                (None, "status", Action::NoOp) => "in sync".to_string(),
+                (None, "status", Action::Create) => "missing".to_string(),
+                (None, "status", Action::Update) => "drifted".to_string(),
+                (None, _, action) => action.as_str().to_string(),
+            };
+            let took = r.duration_ms.map(|ms| format!(" in {}", format_duration(Duration::from_millis(ms)))).unwrap_or_default();
+            writeln!(f, "{} {} {}: {what}{took}", action_sigil(p.action), p.kind.as_str(), p.name)?;
+            for (key, value) in &r.state {
+                writeln!(f, "    {key}: {value}")?;
+            }
+            for c in &p.changes {
+                let line = match (&c.before, &c.after) {
+                    (Some(before), Some(after)) => format!("{before} -> {after}"),
+                    (Some(value), None) | (None, Some(value)) => value.clone(),
+                    (None, None) => String::new(),
+                };
+                writeln!(f, "    {} {}: {line}", c.op.sigil(), c.field)?;
+            }
+            if let Some(note) = &p.note {
+                writeln!(f, "    note: {note}")?;
+            }
+        }
+        write!(f, "{}", self.summary_line())
+    }
+}

@@ -1,0 +1,415 @@
+//! The Lambda function: read, diff configuration (merging environment variables, never dropping one) and
+//! code (by CodeSha256), create, update in the order Lambda accepts, and delete.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+use aws_sdk_lambda::Client;
+
+use crate::aws::{retry_while, wait_for, Poll};
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::progress::Task;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFunction {
+    pub arn: String,
+    pub state: String,
+    pub last_update_status: String,
+    pub config: FunctionConfig,
+    pub code_sha256: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The configuration fields stackctl manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionConfig {
+    pub role_arn: String,
+    pub runtime: String,
+    pub handler: String,
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
+    pub environment: BTreeMap<String, String>,
+}
+
+pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
+    let out = match client.get_function().function_name(name).send().await {
+        Ok(out) => out,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading Lambda function `{name}`")),
+    };
+    let c = out.configuration().with_context(|| format!("Lambda returned no configuration for `{name}`"))?;
+    Ok(Some(LiveFunction {
+        arn: c.function_arn().unwrap_or_default().to_string(),
+        state: c.state().map_or("Active", State::as_str).to_string(),
+        last_update_status: c.last_update_status().map_or("Successful", LastUpdateStatus::as_str).to_string(),
+        config: FunctionConfig {
+            role_arn: c.role().unwrap_or_default().to_string(),
+            runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            handler: c.handler().unwrap_or_default().to_string(),
+            memory_mb: c.memory_size().unwrap_or(128),
+            timeout_secs: c.timeout().unwrap_or(3),
+            environment: c
+                .environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        },
+        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+        tags: out.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+    }))
+}
+
+/// The configuration to send: the desired fields, and the live environment with the desired variables
+/// merged in. Lambda replaces the whole variable map on update, so dropping the live ones would destroy
+/// variables someone else set.
+pub fn merged(desired: &FunctionConfig, live: &FunctionConfig) -> FunctionConfig {
+    let mut environment = live.environment.clone();
+    environment.extend(desired.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+    FunctionConfig { environment, ..desired.clone() }
+}
+
+/// Field-level changes from `live` to `target`. Variables only on the live side are shown as kept, with
+/// their value hidden (stackctl did not set them, and they may be secrets).
+pub fn config_changes(live: &FunctionConfig, target: &FunctionConfig) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut field = |name: &str, before: String, after: String| {
+        if before != after {
+            changes.push(Change::change(name, before, after));
+        }
+    };
+    field("role", live.role_arn.clone(), target.role_arn.clone());
+    field("runtime", live.runtime.clone(), target.runtime.clone());
+    field("handler", live.handler.clone(), target.handler.clone());
+    field("memory_mb", live.memory_mb.to_string(), target.memory_mb.to_string());
+    field("timeout_secs", live.timeout_secs.to_string(), target.timeout_secs.to_string());
+    changes.extend(env_changes(&live.environment, &target.environment));
+    changes
+}
+
+fn env_changes(live: &BTreeMap<String, String>, target: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (key, value) in target {
+        let field = format!("environment.{key}");
+        match live.get(key) {
+            None => changes.push(Change::add(field, value)),
+            Some(old) if old != value => changes.push(Change::change(field, old, value)),
+            Some(_) => {}
+        }
+    }
+    for key in live.keys().filter(|k| !target.contains_key(*k)) {
+        changes.push(Change::remove(format!("environment.{key}"), "(value hidden)"));
+    }
+    changes
+}
+
+/// What `up` does to the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionDiff {
+    pub create: bool,
+    /// The full configuration to send, when it differs from the live one.
+    pub config: Option<FunctionConfig>,
+    pub code: bool,
+    pub changes: Vec<Change>,
+}
+
+impl FunctionDiff {
+    pub fn is_noop(&self) -> bool {
+        !self.create && self.config.is_none() && !self.code
+    }
+}
+
+pub fn diff(desired: &FunctionConfig, code_sha256: &str, live: Option<&LiveFunction>) -> FunctionDiff {
+    let Some(live) = live else {
+        let mut changes = vec![
+            Change::add("runtime", &desired.runtime),
+            Change::add("handler", &desired.handler),
+            Change::add("code", format!("CodeSha256 {}", short_sha(code_sha256))),
+        ];
+        changes.extend(desired.environment.iter().map(|(k, v)| Change::add(format!("environment.{k}"), v)));
+        return FunctionDiff { create: true, config: None, code: true, changes };
+    };
+    let target = merged(desired, &live.config);
+    let mut changes = config_changes(&live.config, &target);
+    for key in live.config.environment.keys().filter(|k| !desired.environment.contains_key(*k)) {
+        changes.push(Change::keep(format!("environment.{key}"), "(kept, value hidden)"));
+    }
+    let code = live.code_sha256 != code_sha256;
+    if code {
+        changes.push(Change::change(
+            "code",
+            format!("CodeSha256 {}", short_sha(&live.code_sha256)),
+            format!("CodeSha256 {}", short_sha(code_sha256)),
+        ));
+    }
+    let config = (target != live.config).then_some(target);
+    FunctionDiff { create: false, config, code, changes }
+}
+
+pub fn short_sha(sha: &str) -> String {
+    sha.chars().take(12).collect::<String>() + if sha.chars().count() > 12 { "…" } else { "" }
+}
+
+pub fn plan(name: &str, live: Option<&LiveFunction>, diff: &FunctionDiff, owned: bool) -> ResourcePlan {
+    let action = if diff.create {
+        Action::Create
+    } else if diff.config.is_some() || diff.code {
+        Action::Update
+    } else {
+        Action::NoOp
+    };
+    let mut plan = ResourcePlan::new(Kind::Function, name, action).arn(live.map(|l| l.arn.as_str())).changes(diff.changes.clone());
+    if live.is_some() && !owned {
+        plan = plan.note("not created by this stack: only its configuration and code are updated");
+    }
+    plan
+}
+
+fn environment(vars: &BTreeMap<String, String>) -> Environment {
+    Environment::builder().set_variables(Some(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>())).build()
+}
+
+/// Lambda refuses a role it cannot assume yet (IAM is eventually consistent: a new role takes seconds to
+/// propagate). Only that error is retried, not other invalid parameters. AWS gives it no distinct error
+/// code, so the message is the only way to tell; Terraform and the AWS SAM CLI match it the same way.
+fn role_not_yet_assumable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<aws_sdk_lambda::Error>().is_some_and(|e| {
+            matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
+                if inner.message().is_some_and(|m| m.contains("cannot be assumed")))
+        })
+    })
+}
+
+pub struct Timeouts {
+    pub ready: Duration,
+    pub role_propagation: Duration,
+}
+
+pub async fn create(
+    client: &Client,
+    name: &str,
+    config: &FunctionConfig,
+    zip: &[u8],
+    tags: &BTreeMap<String, String>,
+    timeouts: &Timeouts,
+    task: &Task,
+) -> Result<LiveFunction> {
+    task.set("creating");
+    let send = || async {
+        client
+            .create_function()
+            .function_name(name)
+            .role(&config.role_arn)
+            .runtime(Runtime::from(config.runtime.as_str()))
+            .handler(&config.handler)
+            .memory_size(config.memory_mb)
+            .timeout(config.timeout_secs)
+            .environment(environment(&config.environment))
+            .code(FunctionCode::builder().zip_file(Blob::new(zip.to_vec())).build())
+            .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            .send()
+            .await
+            .map_err(aws_sdk_lambda::Error::from)
+            .with_context(|| format!("creating Lambda function `{name}`"))
+    };
+    match retry_while(timeouts.role_propagation, send, role_not_yet_assumable, |_| {
+        task.set("waiting for the new role to become assumable by Lambda")
+    })
+    .await
+    {
+        Ok(_) => {}
+        Err(err) if exists_error(&err) => task.set("already exists"),
+        Err(err) => return Err(err),
+    }
+    wait_active(client, name, timeouts.ready, task).await?;
+    read(client, name).await?.with_context(|| format!("Lambda function `{name}` vanished after creation"))
+}
+
+fn exists_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<aws_sdk_lambda::Error>()
+            .is_some_and(|e| matches!(e, aws_sdk_lambda::Error::ResourceConflictException(_)))
+    })
+}
+
+/// Sends the full configuration (the merged environment included), then waits for the update to finish.
+pub async fn update_config(client: &Client, name: &str, config: &FunctionConfig, timeouts: &Timeouts, task: &Task) -> Result<()> {
+    let send = || async {
+        wait_updated(client, name, timeouts.ready, task).await?;
+        task.set("updating configuration");
+        client
+            .update_function_configuration()
+            .function_name(name)
+            .role(&config.role_arn)
+            .runtime(Runtime::from(config.runtime.as_str()))
+            .handler(&config.handler)
+            .memory_size(config.memory_mb)
+            .timeout(config.timeout_secs)
+            .environment(environment(&config.environment))
+            .send()
+            .await
+            .map_err(aws_sdk_lambda::Error::from)
+            .with_context(|| format!("updating the configuration of Lambda function `{name}`"))
+    };
+    retry_while(timeouts.role_propagation, send, |e| role_not_yet_assumable(e) || update_in_progress(e), |_| {
+        task.set("waiting to retry the configuration update")
+    })
+    .await?;
+    wait_updated(client, name, timeouts.ready, task).await
+}
+
+pub async fn update_code(client: &Client, name: &str, zip: &[u8], timeouts: &Timeouts, task: &Task) -> Result<()> {
+    let send = || async {
+        wait_updated(client, name, timeouts.ready, task).await?;
+        task.set("uploading code");
+        client
+            .update_function_code()
+            .function_name(name)
+            .zip_file(Blob::new(zip.to_vec()))
+            .send()
+            .await
+            .map_err(aws_sdk_lambda::Error::from)
+            .with_context(|| format!("updating the code of Lambda function `{name}`"))
+    };
+    retry_while(timeouts.ready, send, update_in_progress, |_| task.set("another update is in progress; waiting")).await?;
+    wait_updated(client, name, timeouts.ready, task).await
+}
+
+/// Another update (ours, or someone else's) still running: Lambda answers 409 ResourceConflict.
+fn update_in_progress(err: &anyhow::Error) -> bool {
+    exists_error(err)
+}
+
+async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+    wait_for(
+        &format!("function `{name}` to become Active"),
+        timeout,
+        || client.get_function_configuration().function_name(name).send(),
+        |result| match result {
+            Ok(c) => match c.state() {
+                Some(State::Active) | None => Poll::Done,
+                Some(State::Failed) => Poll::Failed(c.state_reason().unwrap_or("no reason given").to_string()),
+                Some(state) => Poll::Pending(state.as_str().to_string()),
+            },
+            Err(e) if e.is_resource_not_found_exception() => Poll::Pending("not visible yet".into()),
+            Err(_) => Poll::Unexpected,
+        },
+        |state| task.set(&format!("waiting for Active ({state})")),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Waits until LastUpdateStatus is Successful. Failed is an error carrying AWS's reason, never success.
+pub async fn wait_updated(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+    wait_for(
+        &format!("the update of function `{name}`"),
+        timeout,
+        || client.get_function_configuration().function_name(name).send(),
+        |result| match result {
+            Ok(c) => match c.last_update_status() {
+                Some(LastUpdateStatus::Successful) | None => Poll::Done,
+                Some(LastUpdateStatus::Failed) => Poll::Failed(format!(
+                    "{} ({})",
+                    c.last_update_status_reason().unwrap_or("no reason given"),
+                    c.last_update_status_reason_code().map_or("no reason code", |r| r.as_str())
+                )),
+                Some(status) => Poll::Pending(status.as_str().to_string()),
+            },
+            Err(_) => Poll::Unexpected,
+        },
+        |state| task.set(&format!("waiting for the update ({state})")),
+    )
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
+    task.set("deleting");
+    match client.delete_function().function_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("deleting Lambda function `{name}`")),
+    }
+}
+
+/// For a function stackctl did not create: remove only the variables it set, keeping every other one.
+pub async fn remove_variables(client: &Client, live: &LiveFunction, keys: &[String], timeouts: &Timeouts, task: &Task) -> Result<()> {
+    let mut config = live.config.clone();
+    config.environment.retain(|k, _| !keys.contains(k));
+    let name = live.arn.rsplit(':').next().unwrap_or(&live.arn);
+    let send = || async {
+        wait_updated(client, name, timeouts.ready, task).await?;
+        task.set(&format!("removing {}", keys.join(", ")));
+        client
+            .update_function_configuration()
+            .function_name(&live.arn)
+            .environment(environment(&config.environment))
+            .send()
+            .await
+            .map_err(aws_sdk_lambda::Error::from)
+            .with_context(|| format!("removing stackctl's variables from Lambda function `{name}`"))
+    };
+    retry_while(timeouts.ready, send, update_in_progress, |_| task.set("another update is in progress; waiting")).await?;
+    wait_updated(client, name, timeouts.ready, task).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Op;
+
+    fn config(env: &[(&str, &str)]) -> FunctionConfig {
+        FunctionConfig {
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            runtime: "nodejs24.x".into(),
+            handler: "handler.handler".into(),
+            memory_mb: 128,
+            timeout_secs: 10,
+            environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn live(env: &[(&str, &str)], sha: &str) -> LiveFunction {
+        LiveFunction {
+            arn: "arn:aws:lambda:us-east-1:1:function:f".into(),
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            config: config(env),
+            code_sha256: sha.into(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn live_variables_are_kept_and_shown_hidden() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let d = diff(&desired, "sha", Some(&live(&[("LOG_LEVEL", "debug"), ("TABLE_NAME", "old")], "sha")));
+        let sent = d.config.unwrap();
+        assert_eq!(sent.environment["LOG_LEVEL"], "debug");
+        assert_eq!(sent.environment["TABLE_NAME"], "t");
+        assert!(!d.code);
+        let table = d.changes.iter().find(|c| c.field == "environment.TABLE_NAME").unwrap();
+        assert_eq!((table.op, table.before.as_deref(), table.after.as_deref()), (Op::Change, Some("old"), Some("t")));
+        let kept = d.changes.iter().find(|c| c.field == "environment.LOG_LEVEL").unwrap();
+        assert_eq!(kept.op, Op::Keep);
+        assert!(!kept.before.as_deref().unwrap().contains("debug"), "a kept value must not be shown");
+    }
+
+    #[test]
+    fn nothing_differs_means_nothing_to_send() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let d = diff(&desired, "sha", Some(&live(&[("TABLE_NAME", "t"), ("OTHER", "x")], "sha")));
+        assert!(d.is_noop(), "{d:?}");
+    }
+
+    #[test]
+    fn only_the_code_differs() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let d = diff(&desired, "new-sha", Some(&live(&[("TABLE_NAME", "t")], "old-sha")));
+        assert!(d.config.is_none() && d.code && !d.create);
+    }
+}

@@ -1,0 +1,258 @@
+//! The least-privilege managed policy: read its default version, diff documents by value, create it or a
+//! new default version (within IAM's 5-version limit), and tear it down in the order IAM accepts.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::Client;
+use serde_json::Value;
+
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::progress::Task;
+
+/// IAM keeps at most this many versions of a managed policy.
+const MAX_VERSIONS: usize = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePolicy {
+    pub arn: String,
+    pub default_version: String,
+    pub document: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub fn arn(partition: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:policy/{name}")
+}
+
+/// IAM returns documents URL-encoded (RFC 3986); some emulators return them raw. A URL-encoded document is
+/// never valid JSON (it starts with `%7B`), so raw JSON is taken as it is and anything else is decoded.
+pub fn decode_document(raw: &str) -> Result<Value> {
+    if let Ok(value) = serde_json::from_str(raw) {
+        return Ok(value);
+    }
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().context("policy document is not UTF-8")?;
+    serde_json::from_str(&decoded).context("policy document is not JSON")
+}
+
+pub async fn read(client: &Client, arn: &str) -> Result<Option<LivePolicy>> {
+    let policy = match client.get_policy().policy_arn(arn).send().await {
+        Ok(out) => out.policy.with_context(|| format!("IAM returned no policy for `{arn}`"))?,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading IAM policy `{arn}`")),
+    };
+    let default_version = policy.default_version_id().unwrap_or("v1").to_string();
+    let version = match client.get_policy_version().policy_arn(arn).version_id(&default_version).send().await {
+        Ok(out) => out.policy_version,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading the default version of IAM policy `{arn}`")),
+    };
+    let raw = version.as_ref().and_then(|v| v.document()).unwrap_or("{}");
+    Ok(Some(LivePolicy {
+        arn: arn.to_string(),
+        default_version,
+        document: decode_document(raw).with_context(|| format!("reading the document of IAM policy `{arn}`"))?,
+        tags: policy.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+    }))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyDiff {
+    Create,
+    InSync,
+    Document,
+}
+
+pub fn diff(desired: &Value, live: Option<&LivePolicy>) -> PolicyDiff {
+    match live {
+        None => PolicyDiff::Create,
+        // serde_json compares objects by key/value, not by key order or whitespace.
+        Some(live) if live.document == *desired => PolicyDiff::InSync,
+        Some(_) => PolicyDiff::Document,
+    }
+}
+
+/// The plan for the policy, including its attachment to the role (`attached` is false when the role does
+/// not exist yet or lacks it).
+pub fn plan(name: &str, desired: &Value, live: Option<&LivePolicy>, role: &str, attached: bool) -> ResourcePlan {
+    let attach = (!attached).then(|| Change::add("attachment", format!("attach {name} to {role}")));
+    let (action, mut changes) = match diff(desired, live) {
+        PolicyDiff::Create => (Action::Create, document_lines(None, desired)),
+        PolicyDiff::InSync if attach.is_none() => (Action::NoOp, Vec::new()),
+        PolicyDiff::InSync => (Action::Update, Vec::new()),
+        PolicyDiff::Document => (Action::Update, document_lines(live.map(|l| &l.document), desired)),
+    };
+    changes.extend(attach);
+    ResourcePlan::new(Kind::Policy, name, action).arn(live.map(|l| l.arn.as_str())).changes(changes)
+}
+
+/// A readable diff of two policy documents: one line per statement, by Sid or position.
+fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
+    let statements = |doc: Option<&Value>| -> Vec<(String, String)> {
+        let list = match doc.and_then(|d| d.get("Statement")) {
+            Some(Value::Array(items)) => items.clone(),
+            Some(single) => vec![single.clone()],
+            None => Vec::new(),
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let key = s.get("Sid").and_then(Value::as_str).map_or(format!("statement[{i}]"), |sid| format!("statement.{sid}"));
+                (key, s.to_string())
+            })
+            .collect()
+    };
+    let (old, new) = (statements(before), statements(Some(after)));
+    let mut changes = Vec::new();
+    for (key, value) in &new {
+        match old.iter().find(|(k, _)| k == key) {
+            None => changes.push(Change::add(key, value)),
+            Some((_, previous)) if previous != value => changes.push(Change::change(key, previous, value)),
+            Some(_) => {}
+        }
+    }
+    for (key, value) in &old {
+        if !new.iter().any(|(k, _)| k == key) {
+            changes.push(Change::remove(key, value));
+        }
+    }
+    if changes.is_empty() && before.is_some() {
+        changes.push(Change::change("document", before.map(Value::to_string).unwrap_or_default(), after.to_string()));
+    }
+    changes
+}
+
+pub async fn create(client: &Client, name: &str, document: &Value, tags: &BTreeMap<String, String>, task: &Task) -> Result<String> {
+    task.set("creating");
+    let mut request = client
+        .create_policy()
+        .policy_name(name)
+        .policy_document(document.to_string())
+        .description("Least-privilege access to one DynamoDB table, managed by stackctl");
+    for (key, value) in tags {
+        request = request.tags(Tag::builder().key(key).value(value).build()?);
+    }
+    let out = request.send().await.with_context(|| format!("creating IAM policy `{name}`"))?;
+    out.policy.and_then(|p| p.arn).with_context(|| format!("IAM created policy `{name}` but returned no ARN"))
+}
+
+/// Makes `document` the default version, first deleting the oldest non-default version when IAM's limit
+/// of five is reached.
+pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &Task) -> Result<()> {
+    task.set("creating a new default version");
+    let versions = client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
+    let mut old: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
+    if versions.versions().len() >= MAX_VERSIONS {
+        old.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
+        if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
+            task.set(&format!("deleting version {oldest} (IAM keeps at most {MAX_VERSIONS})"));
+            delete_version(client, arn, oldest).await?;
+        }
+    }
+    client
+        .create_policy_version()
+        .policy_arn(arn)
+        .policy_document(document.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .with_context(|| format!("creating a new default version of IAM policy `{arn}`"))?;
+    Ok(())
+}
+
+async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<()> {
+    match client.delete_policy_version().policy_arn(arn).version_id(version).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("deleting version {version} of IAM policy `{arn}`")),
+    }
+}
+
+/// Deletes the policy in the order IAM accepts: detach it everywhere, delete non-default versions, then the
+/// policy. Already gone is success.
+pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
+    task.set("detaching");
+    let entities = match client.list_entities_for_policy().policy_arn(arn).send().await {
+        Ok(out) => out,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("listing what IAM policy `{arn}` is attached to")),
+    };
+    for role in entities.policy_roles() {
+        if let Some(name) = role.role_name() {
+            super::role::detach(client, name, arn).await?;
+        }
+    }
+    for user in entities.policy_users() {
+        if let Some(name) = user.user_name() {
+            client.detach_user_policy().user_name(name).policy_arn(arn).send().await
+                .with_context(|| format!("detaching IAM policy `{arn}` from user `{name}`"))?;
+        }
+    }
+    for group in entities.policy_groups() {
+        if let Some(name) = group.group_name() {
+            client.detach_group_policy().group_name(name).policy_arn(arn).send().await
+                .with_context(|| format!("detaching IAM policy `{arn}` from group `{name}`"))?;
+        }
+    }
+    task.set("deleting old versions");
+    let versions = client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
+    for version in versions.versions().iter().filter(|v| !v.is_default_version()) {
+        if let Some(id) = version.version_id() {
+            delete_version(client, arn, id).await?;
+        }
+    }
+    task.set("deleting");
+    match client.delete_policy().policy_arn(arn).send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("deleting IAM policy `{arn}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documents_decode_whether_url_encoded_or_raw() {
+        let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "arn:aws:dynamodb:us-east-1:1:table/t%x"}]});
+        let raw = doc.to_string();
+        let encoded: String = percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
+        assert_eq!(decode_document(&raw).unwrap(), doc);
+        assert_eq!(decode_document(&encoded).unwrap(), doc);
+    }
+
+    #[test]
+    fn key_order_and_whitespace_do_not_count_as_a_change() {
+        let a: Value = serde_json::from_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"x","Resource":"r"}]}"#).unwrap();
+        let b: Value = serde_json::from_str("{ \"Statement\": [ {\"Resource\": \"r\", \"Action\": \"x\", \"Effect\": \"Allow\"} ],\n \"Version\": \"2012-10-17\" }").unwrap();
+        let live = LivePolicy { arn: "a".into(), default_version: "v1".into(), document: b, tags: BTreeMap::new() };
+        assert_eq!(diff(&a, Some(&live)), PolicyDiff::InSync);
+        assert_eq!(plan("p", &a, Some(&live), "r", true).action, Action::NoOp);
+        let p = plan("p", &a, Some(&live), "r", false);
+        assert_eq!(p.action, Action::Update);
+        assert_eq!(p.changes[0].after.as_deref(), Some("attach p to r"));
+    }
+
+    #[test]
+    fn a_changed_statement_shows_before_and_after() {
+        let old = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem"]}]});
+        let new = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem", "dynamodb:Query"]}]});
+        let lines = document_lines(Some(&old), &new);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].field, "statement.Crud");
+        assert!(lines[0].after.as_deref().unwrap().contains("Query"));
+    }
+}

@@ -1,0 +1,323 @@
+//! The DynamoDB table: read, diff, create and wait for ACTIVE, delete and wait until gone.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as KeyRole, ScalarAttributeType, TableDescription,
+    TableStatus, Tag,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::aws::{wait_for, Poll};
+use crate::config::{KeyAttribute, KeyType, TableSpec};
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::progress::Task;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTable {
+    pub arn: String,
+    pub status: String,
+    /// Partition key first, then the sort key if any.
+    pub key_schema: Vec<KeyAttribute>,
+    pub billing_mode: String,
+    pub deletion_protection: bool,
+}
+
+impl LiveTable {
+    fn from_description(table: &TableDescription) -> LiveTable {
+        let attribute_type = |name: &str| {
+            table.attribute_definitions().iter().find(|d| d.attribute_name() == name).map(|d| match d.attribute_type() {
+                ScalarAttributeType::N => KeyType::N,
+                ScalarAttributeType::B => KeyType::B,
+                _ => KeyType::S,
+            })
+        };
+        let mut keys: Vec<&KeySchemaElement> = table.key_schema().iter().collect();
+        keys.sort_by_key(|k| *k.key_type() != KeyRole::Hash);
+        LiveTable {
+            arn: table.table_arn().unwrap_or_default().to_string(),
+            status: table.table_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            key_schema: keys
+                .iter()
+                .map(|k| KeyAttribute {
+                    name: k.attribute_name().to_string(),
+                    key_type: attribute_type(k.attribute_name()).unwrap_or(KeyType::S),
+                })
+                .collect(),
+            // A table created on-demand reports its mode; one that never had a summary is provisioned.
+            billing_mode: table
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map_or("PROVISIONED".to_string(), |m| m.as_str().to_string()),
+            deletion_protection: table.deletion_protection_enabled().unwrap_or(false),
+        }
+    }
+}
+
+pub fn describe_keys(keys: &[KeyAttribute]) -> String {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| format!("{} ({}, {})", k.name, k.key_type.as_str(), if i == 0 { "HASH" } else { "RANGE" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn desired_keys(spec: &TableSpec) -> Vec<KeyAttribute> {
+    std::iter::once(spec.partition_key.clone()).chain(spec.sort_key.clone()).collect()
+}
+
+pub async fn read(client: &Client, name: &str) -> Result<Option<LiveTable>> {
+    match client.describe_table().table_name(name).send().await {
+        Ok(out) => Ok(out.table().map(LiveTable::from_description)),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading DynamoDB table `{name}`")),
+    }
+}
+
+pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>> {
+    let mut tags = BTreeMap::new();
+    let mut next = None;
+    loop {
+        let out = client
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .set_next_token(next)
+            .send()
+            .await
+            .with_context(|| format!("reading the tags of `{arn}`"))?;
+        for tag in out.tags() {
+            tags.insert(tag.key().to_string(), tag.value().to_string());
+        }
+        next = out.next_token().map(str::to_string);
+        if next.is_none() {
+            return Ok(tags);
+        }
+    }
+}
+
+/// What `up` has to do to the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableDiff {
+    Create,
+    InSync,
+    /// Still CREATING or UPDATING: nothing to change, but `up` waits for ACTIVE.
+    NotReady(String),
+    Billing { live: String },
+    /// Key schemas cannot change in place; stackctl never deletes and recreates a table.
+    KeyConflict { live: String, desired: String },
+    /// DELETING: a `down` is in progress.
+    Deleting,
+}
+
+pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
+    let Some(live) = live else { return TableDiff::Create };
+    let desired = desired_keys(spec);
+    if live.key_schema != desired {
+        return TableDiff::KeyConflict { live: describe_keys(&live.key_schema), desired: describe_keys(&desired) };
+    }
+    match live.status.as_str() {
+        "DELETING" => TableDiff::Deleting,
+        _ if live.billing_mode != spec.billing_mode => TableDiff::Billing { live: live.billing_mode.clone() },
+        "ACTIVE" => TableDiff::InSync,
+        other => TableDiff::NotReady(other.to_string()),
+    }
+}
+
+pub fn plan(spec: &TableSpec, live: Option<&LiveTable>, diff: &TableDiff) -> ResourcePlan {
+    let arn = live.map(|l| l.arn.as_str());
+    let base = |action| ResourcePlan::new(Kind::Table, &spec.name, action).arn(arn);
+    match diff {
+        TableDiff::Create => base(Action::Create).changes(vec![
+            Change::add("key_schema", describe_keys(&desired_keys(spec))),
+            Change::add("billing_mode", &spec.billing_mode),
+        ]),
+        TableDiff::InSync => base(Action::NoOp),
+        TableDiff::NotReady(status) => base(Action::NoOp).note(format!("{status}; up waits for ACTIVE")),
+        TableDiff::Billing { live } => {
+            base(Action::Update).changes(vec![Change::change("billing_mode", live, &spec.billing_mode)])
+        }
+        TableDiff::KeyConflict { live, desired } => base(Action::Blocked)
+            .changes(vec![Change::change("key_schema", live, desired)])
+            .note(
+                "a table's key schema cannot change in place; stackctl never deletes a table to recreate it: \
+                 migrate the data to a new table name, or delete this table yourself",
+            ),
+        TableDiff::Deleting => base(Action::Blocked).note("the table is being deleted; run up again once it is gone"),
+    }
+}
+
+/// Creates the table (tagged) and waits until it is ACTIVE. A table that appeared meanwhile is used as long
+/// as its key schema matches.
+pub async fn create(
+    client: &Client,
+    spec: &TableSpec,
+    tags: &BTreeMap<String, String>,
+    timeout: Duration,
+    task: &Task,
+) -> Result<LiveTable> {
+    task.set("creating");
+    let mut request = client.create_table().table_name(&spec.name).billing_mode(BillingMode::PayPerRequest);
+    for (i, key) in desired_keys(spec).iter().enumerate() {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&key.name)
+                    .attribute_type(ScalarAttributeType::from(key.key_type.as_str()))
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(&key.name)
+                    .key_type(if i == 0 { KeyRole::Hash } else { KeyRole::Range })
+                    .build()?,
+            );
+    }
+    for (key, value) in tags {
+        request = request.tags(Tag::builder().key(key).value(value).build()?);
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            // Someone (another up?) created it between our read and now: fine if it is the same table.
+            task.set("already exists; checking its key schema");
+        }
+        Err(err) => return Err(err).with_context(|| format!("creating DynamoDB table `{}`", spec.name)),
+    }
+    let live = wait_active(client, &spec.name, timeout, task).await?;
+    if let TableDiff::KeyConflict { live, desired } = diff(spec, Some(&live)) {
+        bail!("table `{}` exists with key schema {live}, not {desired}", spec.name);
+    }
+    Ok(live)
+}
+
+pub async fn update_billing(client: &Client, spec: &TableSpec, timeout: Duration, task: &Task) -> Result<LiveTable> {
+    task.set("switching to on-demand billing");
+    client
+        .update_table()
+        .table_name(&spec.name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .with_context(|| format!("updating the billing mode of DynamoDB table `{}`", spec.name))?;
+    wait_active(client, &spec.name, timeout, task).await
+}
+
+/// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may briefly answer
+/// ResourceNotFound (eventual consistency): that is "not yet", not an error.
+pub async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<LiveTable> {
+    let what = format!("table `{name}` to become ACTIVE");
+    let out = wait_for(
+        &what,
+        timeout,
+        || client.describe_table().table_name(name).send(),
+        |result| match result {
+            Ok(out) => match out.table().and_then(|t| t.table_status()) {
+                Some(TableStatus::Active) => Poll::Done,
+                Some(TableStatus::Deleting) => Poll::Failed("the table is being deleted".into()),
+                Some(status) => Poll::Pending(status.as_str().to_string()),
+                None => Poll::Pending("no status yet".into()),
+            },
+            Err(e) if e.is_resource_not_found_exception() => Poll::Pending("not visible yet".into()),
+            Err(_) => Poll::Unexpected,
+        },
+        |state| task.set(&format!("waiting for ACTIVE ({state})")),
+    )
+    .await?;
+    out.and_then(|o| o.table().map(LiveTable::from_description))
+        .with_context(|| format!("DynamoDB described table `{name}` without a description"))
+}
+
+/// Deletes the table and waits until it is gone. Already gone is success; CREATING/UPDATING is waited out
+/// first, because DeleteTable refuses those.
+pub async fn delete(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+    task.set("deleting");
+    loop {
+        match client.delete_table().table_name(name).send().await {
+            Ok(_) => break,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+                task.set("waiting for ACTIVE before deleting");
+                wait_active(client, name, timeout, task).await?;
+            }
+            Err(err) => return Err(err).with_context(|| format!("deleting DynamoDB table `{name}`")),
+        }
+    }
+    wait_gone(client, name, timeout, task).await
+}
+
+async fn wait_gone(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+    wait_for(
+        &format!("table `{name}` to be deleted"),
+        timeout,
+        || client.describe_table().table_name(name).send(),
+        |result| match result {
+            Err(e) if e.is_resource_not_found_exception() => Poll::Done,
+            Err(_) => Poll::Unexpected,
+            Ok(out) => Poll::Pending(
+                out.table().and_then(|t| t.table_status()).map_or("unknown".into(), |s| s.as_str().to_string()),
+            ),
+        },
+        |state| task.set(&format!("waiting until gone ({state})")),
+    )
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TableSpec {
+        TableSpec {
+            name: "t".into(),
+            partition_key: KeyAttribute { name: "userId".into(), key_type: KeyType::S },
+            sort_key: Some(KeyAttribute { name: "itemId".into(), key_type: KeyType::S }),
+            billing_mode: "PAY_PER_REQUEST".into(),
+        }
+    }
+
+    fn live(status: &str, keys: Vec<KeyAttribute>, billing: &str) -> LiveTable {
+        LiveTable {
+            arn: "arn:aws:dynamodb:us-east-1:1:table/t".into(),
+            status: status.into(),
+            key_schema: keys,
+            billing_mode: billing.into(),
+            deletion_protection: false,
+        }
+    }
+
+    #[test]
+    fn diff_covers_every_live_state() {
+        let s = spec();
+        assert_eq!(diff(&s, None), TableDiff::Create);
+        assert_eq!(diff(&s, Some(&live("ACTIVE", desired_keys(&s), "PAY_PER_REQUEST"))), TableDiff::InSync);
+        assert_eq!(
+            diff(&s, Some(&live("CREATING", desired_keys(&s), "PAY_PER_REQUEST"))),
+            TableDiff::NotReady("CREATING".into())
+        );
+        assert_eq!(
+            diff(&s, Some(&live("ACTIVE", desired_keys(&s), "PROVISIONED"))),
+            TableDiff::Billing { live: "PROVISIONED".into() }
+        );
+        let other_keys = vec![KeyAttribute { name: "id".into(), key_type: KeyType::N }];
+        assert!(matches!(
+            diff(&s, Some(&live("ACTIVE", other_keys, "PAY_PER_REQUEST"))),
+            TableDiff::KeyConflict { .. }
+        ));
+        // A sort key of another type is a conflict too.
+        let mut keys = desired_keys(&s);
+        keys[1].key_type = KeyType::N;
+        assert!(matches!(diff(&s, Some(&live("ACTIVE", keys, "PAY_PER_REQUEST"))), TableDiff::KeyConflict { .. }));
+    }
+
+    #[test]
+    fn key_conflicts_are_blocked_never_recreated() {
+        let s = spec();
+        let d = TableDiff::KeyConflict { live: "id (N, HASH)".into(), desired: describe_keys(&desired_keys(&s)) };
+        let p = plan(&s, None, &d);
+        assert_eq!(p.action, Action::Blocked);
+        assert!(p.note.unwrap().contains("never deletes"));
+    }
+}
