@@ -756,7 +756,7 @@ mod tests {
     fn a_bad_key_type_names_line_field_and_fix() {
         let err = error_of(|t| t.replace(r#"name = "userId", type = "S""#, r#"name = "userId", type = "X""#));
         assert_eq!(err.field.as_deref(), Some("table.partition_key.type"));
-        assert_eq!(err.position.unwrap().0, 11);
+        assert_eq!(err.position.unwrap().0, 10);
         assert!(err.to_string().contains("fix: use \"S\""), "{err}");
     }
 
@@ -764,7 +764,7 @@ mod tests {
     fn an_unknown_key_is_rejected_with_its_line() {
         let err = error_of(|t| t.replace("[table]\n", "[table]\nnmae = \"x\"\n"));
         assert!(err.message.contains("unknown field `nmae`"), "{err}");
-        assert_eq!(err.position.unwrap().0, 10);
+        assert_eq!(err.position.unwrap().0, 9);
     }
 
     #[test]

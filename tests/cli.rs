@@ -1,0 +1,13 @@
+//! Integration tests: the real built `stackctl` against a fresh local emulator per test.
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "cli/bad_input.rs"]
+mod bad_input;
+#[path = "cli/down.rs"]
+mod down;
+#[path = "cli/status.rs"]
+mod status;
+#[path = "cli/up.rs"]
+mod up;

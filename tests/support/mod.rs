@@ -1,0 +1,332 @@
+//! Test harness: a fresh moto_server per test (its own port, its own request recording), a temp copy of
+//! the project, the real built binary, and SDK clients to inspect what it did. A test that needs the
+//! emulator fails loudly when the emulator is not installed; it never skips.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use base64::Engine;
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+pub const ACCOUNT: &str = "123456789012";
+pub const TABLE: &str = "my-frontend-app-data";
+pub const ROLE: &str = "my-frontend-app-lambda-role";
+pub const POLICY: &str = "MyFrontendAppLambdaDynamoDB";
+pub const FUNCTION: &str = "my-frontend-app-api";
+pub const BASIC_EXECUTION: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+
+pub fn policy_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/{POLICY}")
+}
+
+fn moto_server() -> PathBuf {
+    let path = std::env::var_os("STACKCTL_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(REPO).join(".venv/bin/moto_server"));
+    assert!(
+        path.exists(),
+        "moto_server not found at {}: run `scripts/ensure-moto.sh` (or `make test`, which does it) first",
+        path.display()
+    );
+    path
+}
+
+/// One moto_server, recording every request it receives; killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let server = moto_server();
+        // A port taken between probing and binding makes moto exit; then try another.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+            let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
+            let child = Command::new(&server)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .env("MOTO_ENABLE_RECORDING", "True")
+                .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("starting moto_server");
+            let mut emulator = Emulator { child, url: format!("http://127.0.0.1:{port}"), dir };
+            if emulator.wait_ready() {
+                return emulator;
+            }
+        }
+        panic!("moto_server did not start after 5 attempts");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut stream) = std::net::TcpStream::connect(self.url.trim_start_matches("http://")) {
+                let _ = stream.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        let text = std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
+        // The harness's own readiness probes go to /moto-api/; they are not AWS requests.
+        text.lines().filter(|l| !l.contains("/moto-api/")).map(Request::parse).collect()
+    }
+
+    /// A position in the request log, to look at what came after it.
+    pub fn mark(&self) -> usize {
+        self.requests().len()
+    }
+
+    pub fn requests_since(&self, mark: usize) -> Vec<Request> {
+        self.requests().into_iter().skip(mark).collect()
+    }
+
+    pub fn writes_since(&self, mark: usize) -> Vec<String> {
+        self.requests_since(mark).into_iter().filter(|r| r.write).map(|r| r.operation).collect()
+    }
+
+    pub async fn clients(&self) -> Clients {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+/// One request as the emulator saw it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub service: String,
+    pub operation: String,
+    pub write: bool,
+}
+
+impl Request {
+    fn parse(line: &str) -> Request {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("recording line is JSON");
+        let header = |name: &str| {
+            entry["headers"]
+                .as_object()
+                .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .and_then(|(_, v)| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        // The SigV4 credential scope names the service: Credential=<key>/<date>/<region>/<service>/aws4_request
+        let service = header("Authorization")
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').nth(3))
+            .unwrap_or("unknown")
+            .to_string();
+        let body = match entry["body"].as_str() {
+            Some(b) if entry["body_encoded"].as_bool() == Some(true) => {
+                String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default()).into_owned()
+            }
+            Some(b) => b.to_string(),
+            None => String::new(),
+        };
+        let method = entry["method"].as_str().unwrap_or_default().to_string();
+        let url = entry["url"].as_str().unwrap_or_default();
+        let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+        let operation = match service.as_str() {
+            "dynamodb" => header("X-Amz-Target").rsplit('.').next().unwrap_or_default().to_string(),
+            "lambda" => lambda_operation(&method, &path),
+            _ => body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("Unknown")
+                .to_string(),
+        };
+        let write = if service == "lambda" {
+            method != "GET"
+        } else {
+            !["Get", "List", "Describe"].iter().any(|p| operation.starts_with(p))
+        };
+        Request { service, operation, write }
+    }
+}
+
+fn lambda_operation(method: &str, path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let op = match (method, parts.as_slice()) {
+        ("POST", [_, "functions"]) => "CreateFunction",
+        ("GET", [_, "functions"]) => "ListFunctions",
+        ("GET", [_, "functions", _]) => "GetFunction",
+        ("DELETE", [_, "functions", _]) => "DeleteFunction",
+        ("GET", [_, "functions", _, "configuration"]) => "GetFunctionConfiguration",
+        ("PUT", [_, "functions", _, "configuration"]) => "UpdateFunctionConfiguration",
+        ("PUT", [_, "functions", _, "code"]) => "UpdateFunctionCode",
+        ("POST", [_, "functions", _, "invocations"]) => "Invoke",
+        ("GET", [_, "tags", ..]) => "ListTags",
+        ("POST", [_, "tags", ..]) => "TagResource",
+        _ => return format!("{method} {path}"),
+    };
+    op.to_string()
+}
+
+/// `npm ci` once per test run, in the repository's lambda/ (each project copy links to it).
+fn node_modules() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let lambda = Path::new(REPO).join("lambda");
+            if !lambda.join("node_modules/.package-lock.json").exists() {
+                let status = Command::new("npm").arg("ci").current_dir(&lambda).status().expect("running npm ci");
+                assert!(status.success(), "npm ci failed in {}", lambda.display());
+            }
+            lambda.join("node_modules")
+        })
+        .clone()
+}
+
+/// A temp copy of the project (stack.toml, policies/, lambda/ sources) to run stackctl in.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub endpoint: String,
+}
+
+impl Project {
+    pub fn new(emulator: &Emulator) -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Path::new(REPO);
+        for file in ["stack.toml", "policies/lambda-trust-policy.json", "policies/lambda-dynamodb-policy.json"] {
+            copy(&root.join(file), &dir.path().join(file));
+        }
+        for file in ["package.json", "package-lock.json", "tsconfig.json", "src/handler.ts"] {
+            copy(&root.join("lambda").join(file), &dir.path().join("lambda").join(file));
+        }
+        std::os::unix::fs::symlink(node_modules(), dir.path().join("lambda/node_modules")).expect("linking node_modules");
+        // The copy's lockfile is newer than the shared install; make it as old as the original so that
+        // stackctl does not reinstall into the shared node_modules.
+        let original = std::fs::metadata(root.join("lambda/node_modules/.package-lock.json")).and_then(|m| m.modified()).expect("mtime");
+        let lock = std::fs::File::options().write(true).open(dir.path().join("lambda/package-lock.json")).expect("lockfile");
+        lock.set_modified(original - Duration::from_secs(1)).expect("setting mtime");
+        Project { dir, endpoint: emulator.url.clone() }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).expect("reading project file")
+    }
+
+    pub fn write(&self, relative: &str, content: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("writing project file");
+    }
+
+    pub fn edit(&self, relative: &str, from: &str, to: &str) {
+        let text = self.read(relative);
+        assert!(text.contains(from), "`{from}` not found in {relative}");
+        self.write(relative, &text.replacen(from, to, 1));
+    }
+
+    /// Runs the built stackctl in the project directory against this project's emulator.
+    pub fn stackctl(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("CI", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("STACKCTL_FILE")
+            .env_remove("STACKCTL_OUTPUT")
+            .output()
+            .expect("running stackctl");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn ok(&self) -> &Run {
+        self.expect_code(0)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A minimal valid zip with one file, for functions a test creates itself.
+pub fn tiny_zip(content: &str) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer.start_file("index.js", zip::write::SimpleFileOptions::default()).expect("zip entry");
+    writer.write_all(content.as_bytes()).expect("zip write");
+    writer.finish().expect("zip finish").into_inner()
+}
+
+pub const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
