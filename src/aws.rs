@@ -13,13 +13,13 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::retries::RequestAttempts;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
-use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_runtime_api::client::result::{CreateUnhandledError, SdkError};
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// Clients for every service stackctl talks to, built from one `SdkConfig` (one HTTP client, one
 /// credentials cache).
@@ -51,7 +51,9 @@ impl CallCounter {
 
 /// Get*, List*, Describe* are reads; every other operation changes something.
 pub fn is_read_operation(operation: &str) -> bool {
-    ["Get", "List", "Describe"].iter().any(|prefix| operation.starts_with(prefix))
+    ["Get", "List", "Describe"]
+        .iter()
+        .any(|prefix| operation.starts_with(prefix))
 }
 
 /// When an operation started, kept in the operation's config bag for the -v log line.
@@ -82,7 +84,8 @@ impl Intercept for CallCounter {
                 calls.writes += 1;
             }
         }
-        cfg.interceptor_state().store_put(StartedAt(std::time::Instant::now()));
+        cfg.interceptor_state()
+            .store_put(StartedAt(std::time::Instant::now()));
         Ok(())
     }
 
@@ -94,15 +97,24 @@ impl Intercept for CallCounter {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(metadata) = cfg.load::<Metadata>() else { return Ok(()) };
-        let elapsed = cfg.load::<StartedAt>().map(|s| s.0.elapsed()).unwrap_or_default();
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let elapsed = cfg
+            .load::<StartedAt>()
+            .map(|s| s.0.elapsed())
+            .unwrap_or_default();
         let attempts = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
         let status = context.response().map(|r| r.status().as_u16()).unwrap_or(0);
         tracing::debug!(
             "aws {}.{} -> {} in {}ms ({} attempt{})",
             metadata.service(),
             metadata.name(),
-            if status == 0 { "no response".to_string() } else { status.to_string() },
+            if status == 0 {
+                "no response".to_string()
+            } else {
+                status.to_string()
+            },
             elapsed.as_millis(),
             attempts,
             if attempts == 1 { "" } else { "s" }
@@ -130,13 +142,25 @@ pub async fn connect(target: &Target<'_>) -> Clients {
     let calls = CallCounter::default();
     Clients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
         ),
-        iam: aws_sdk_iam::Client::from_conf(aws_sdk_iam::config::Builder::from(&config).interceptor(calls.clone()).build()),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
         lambda: aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&config).interceptor(calls.clone()).build(),
+            aws_sdk_lambda::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
         ),
-        sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(&config).interceptor(calls.clone()).build()),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
         calls,
     }
 }
@@ -152,16 +176,27 @@ pub struct Account {
 impl Account {
     pub fn from_arn(arn: &str) -> Option<Account> {
         let mut parts = arn.split(':');
-        let (Some("arn"), Some(partition), Some(_service), Some(_region), Some(id)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("arn"), Some(partition), Some(_service), Some(_region), Some(id)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return None;
         };
-        (!id.is_empty()).then(|| Account { partition: partition.to_string(), id: id.to_string() })
+        (!id.is_empty()).then(|| Account {
+            partition: partition.to_string(),
+            id: id.to_string(),
+        })
     }
 
     pub async fn from_sts(sts: &aws_sdk_sts::Client) -> Result<Account> {
-        let identity = sts.get_caller_identity().send().await.context("asking STS which account the credentials belong to")?;
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .context("asking STS which account the credentials belong to")?;
         identity
             .arn()
             .and_then(Account::from_arn)
@@ -278,7 +313,13 @@ mod tests {
     #[test]
     fn account_comes_from_any_arn() {
         let a = Account::from_arn("arn:aws:iam::123456789012:role/x").unwrap();
-        assert_eq!(a, Account { partition: "aws".into(), id: "123456789012".into() });
+        assert_eq!(
+            a,
+            Account {
+                partition: "aws".into(),
+                id: "123456789012".into()
+            }
+        );
         let cn = Account::from_arn("arn:aws-cn:dynamodb:cn-north-1:000000000001:table/t").unwrap();
         assert_eq!(cn.partition, "aws-cn");
         assert!(Account::from_arn("arn:aws:iam::aws:policy/x").is_some_and(|a| a.id == "aws"));

@@ -24,7 +24,13 @@ pub struct Cli {
 #[derive(Args, Debug)]
 pub struct Global {
     /// The stack file.
-    #[arg(short = 'f', long = "file", global = true, env = "STACKCTL_FILE", default_value = "stack.toml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        env = "STACKCTL_FILE",
+        default_value = "stack.toml"
+    )]
     pub file: PathBuf,
     /// AWS region; overrides `stack.region` in the stack file.
     #[arg(long, global = true)]
@@ -33,7 +39,13 @@ pub struct Global {
     #[arg(long, global = true)]
     pub profile: Option<String>,
     /// Result format on stdout. Progress and logs always go to stderr.
-    #[arg(long, global = true, value_enum, env = "STACKCTL_OUTPUT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "STACKCTL_OUTPUT",
+        default_value = "text"
+    )]
     pub output: Output,
     /// Results only: no progress on stderr.
     #[arg(short, long, global = true)]
@@ -62,13 +74,19 @@ pub enum Command {
         dry_run: bool,
     },
     /// Show what `up` would do, without changing anything. Exit 0: in sync; 2: changes pending.
-    #[command(after_help = "Example:\n  stackctl plan\n  stackctl plan --output json | jq .summary")]
+    #[command(
+        after_help = "Example:\n  stackctl plan\n  stackctl plan --output json | jq .summary"
+    )]
     Plan,
     /// Per resource: does it exist, its live state, and whether it matches stack.toml. Exit 2 on drift.
-    #[command(after_help = "Example:\n  stackctl status\n  stackctl status -f other/stack.toml --output json")]
+    #[command(
+        after_help = "Example:\n  stackctl status\n  stackctl status -f other/stack.toml --output json"
+    )]
     Status,
     /// Delete what this stack created. Without --confirm, only shows what would be deleted.
-    #[command(after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm")]
+    #[command(
+        after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm"
+    )]
     Down {
         /// Really delete.
         #[arg(long)]

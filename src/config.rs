@@ -118,7 +118,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { table_secs: 600, function_secs: 300, role_propagation_secs: 120 }
+        Timeouts {
+            table_secs: 600,
+            function_secs: 300,
+            role_propagation_secs: 120,
+        }
     }
 }
 
@@ -252,7 +256,11 @@ pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigErro
     let checker = Checker { file: path, source };
     let raw: RawFile = toml::from_str(source).map_err(|err| checker.toml_error(&err))?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    let base_dir = if base_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base_dir
+    };
     checker.resolve(raw, &base_dir, today)
 }
 
@@ -269,7 +277,13 @@ impl Checker<'_> {
         (line, col)
     }
 
-    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    fn error(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             file: self.file.to_path_buf(),
             position: Some(self.position(span)),
@@ -323,7 +337,10 @@ impl Checker<'_> {
                     format!("choose another key; `aws:` keys belong to AWS and `{OWNER_TAG}` to stackctl"),
                 ));
             }
-            if key.get_ref().is_empty() || key.get_ref().chars().count() > 128 || value.get_ref().chars().count() > 256 {
+            if key.get_ref().is_empty()
+                || key.get_ref().chars().count() > 128
+                || value.get_ref().chars().count() > 256
+            {
                 return Err(self.error(
                     key.span(),
                     &field,
@@ -354,23 +371,40 @@ impl Checker<'_> {
         })
     }
 
-    fn checked_name(&self, value: &Spanned<String>, field: &str, rule: NameRule) -> Result<String, ConfigError> {
+    fn checked_name(
+        &self,
+        value: &Spanned<String>,
+        field: &str,
+        rule: NameRule,
+    ) -> Result<String, ConfigError> {
         let name = value.get_ref();
         let len = name.chars().count();
         if len < rule.min || len > rule.max {
             return Err(self.error(
                 value.span(),
                 field,
-                format!("`{name}` is {len} characters long; {} allows {}-{}", rule.what, rule.min, rule.max),
+                format!(
+                    "`{name}` is {len} characters long; {} allows {}-{}",
+                    rule.what, rule.min, rule.max
+                ),
                 format!("choose a name of {}-{} characters", rule.min, rule.max),
             ));
         }
-        if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || rule.extra.contains(*c))) {
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || rule.extra.contains(*c)))
+        {
             return Err(self.error(
                 value.span(),
                 field,
-                format!("`{name}` contains `{bad}`, which {} does not allow", rule.what),
-                format!("use only letters, digits and {}", describe_chars(rule.extra)),
+                format!(
+                    "`{name}` contains `{bad}`, which {} does not allow",
+                    rule.what
+                ),
+                format!(
+                    "use only letters, digits and {}",
+                    describe_chars(rule.extra)
+                ),
             ));
         }
         Ok(name.clone())
@@ -397,7 +431,11 @@ impl Checker<'_> {
     fn table(&self, raw: &RawTable) -> Result<TableSpec, ConfigError> {
         let name = self.checked_name(&raw.name, "table.name", NameRule::TABLE)?;
         let partition_key = self.key(&raw.partition_key, "table.partition_key")?;
-        let sort_key = raw.sort_key.as_ref().map(|k| self.key(k, "table.sort_key")).transpose()?;
+        let sort_key = raw
+            .sort_key
+            .as_ref()
+            .map(|k| self.key(k, "table.sort_key"))
+            .transpose()?;
         if let (Some(sort), Some(raw_sort)) = (&sort_key, &raw.sort_key) {
             if sort.name == partition_key.name {
                 return Err(self.error(
@@ -420,14 +458,22 @@ impl Checker<'_> {
                 ))
             }
         };
-        Ok(TableSpec { name, partition_key, sort_key, billing_mode })
+        Ok(TableSpec {
+            name,
+            partition_key,
+            sort_key,
+            billing_mode,
+        })
     }
 
     fn role(&self, raw: &RawRole, base_dir: &Path) -> Result<RoleSpec, ConfigError> {
         let name = self.checked_name(&raw.name, "role.name", NameRule::IAM_ROLE)?;
         let path = self.project_path(&raw.trust_policy, "role.trust_policy", base_dir)?;
         let trust_policy = self.json_file(&path, &raw.trust_policy, "role.trust_policy")?;
-        if let Some(placeholder) = template::placeholders_in_json(&trust_policy).into_iter().next() {
+        if let Some(placeholder) = template::placeholders_in_json(&trust_policy)
+            .into_iter()
+            .next()
+        {
             return Err(self.error(
                 raw.trust_policy.span(),
                 "role.trust_policy",
@@ -447,7 +493,11 @@ impl Checker<'_> {
             }
             managed_policy_arns.push(arn.get_ref().clone());
         }
-        Ok(RoleSpec { name, trust_policy, managed_policy_arns })
+        Ok(RoleSpec {
+            name,
+            trust_policy,
+            managed_policy_arns,
+        })
     }
 
     fn policy(&self, raw: &RawPolicy, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
@@ -465,7 +515,11 @@ impl Checker<'_> {
                 });
             }
         }
-        Ok(PolicySpec { name, template_path, template })
+        Ok(PolicySpec {
+            name,
+            template_path,
+            template,
+        })
     }
 
     fn function(
@@ -502,10 +556,9 @@ impl Checker<'_> {
             }
         }
         let handler = raw.handler.get_ref().clone();
-        let handler_ok = handler
-            .split_once('.')
-            .is_some_and(|(file, export)| !file.is_empty() && !export.is_empty() && !export.contains('/'))
-            && handler.len() <= 128
+        let handler_ok = handler.split_once('.').is_some_and(|(file, export)| {
+            !file.is_empty() && !export.is_empty() && !export.contains('/')
+        }) && handler.len() <= 128
             && !handler.chars().any(char::is_whitespace);
         if !handler_ok {
             return Err(self.error(
@@ -524,19 +577,39 @@ impl Checker<'_> {
                 "point it at the handler's package directory (the one holding package.json)",
             ));
         }
-        let artifact_dir = self.project_path(&raw.artifact_dir, "function.artifact_dir", base_dir)?;
+        let artifact_dir =
+            self.project_path(&raw.artifact_dir, "function.artifact_dir", base_dir)?;
         if artifact_dir == base_dir_abs(base_dir) || !artifact_dir.starts_with(&source_dir) {
             return Err(self.error(
                 raw.artifact_dir.span(),
                 "function.artifact_dir",
-                format!("`{}` must be a directory inside `function.source_dir`", raw.artifact_dir.get_ref()),
+                format!(
+                    "`{}` must be a directory inside `function.source_dir`",
+                    raw.artifact_dir.get_ref()
+                ),
                 "point it at the build's output directory, e.g. \"lambda/dist\"",
             ));
         }
         let build_command = self.command(&raw.build, "function.build")?;
-        let install_command = raw.install.as_ref().map(|c| self.command(c, "function.install")).transpose()?;
-        let memory_mb = self.ranged(raw.memory_mb.as_ref(), "function.memory_mb", 128, 10_240, 128)?;
-        let timeout_secs = self.ranged(raw.timeout_secs.as_ref(), "function.timeout_secs", 1, 900, 10)?;
+        let install_command = raw
+            .install
+            .as_ref()
+            .map(|c| self.command(c, "function.install"))
+            .transpose()?;
+        let memory_mb = self.ranged(
+            raw.memory_mb.as_ref(),
+            "function.memory_mb",
+            128,
+            10_240,
+            128,
+        )?;
+        let timeout_secs = self.ranged(
+            raw.timeout_secs.as_ref(),
+            "function.timeout_secs",
+            1,
+            900,
+            10,
+        )?;
 
         let mut environment = BTreeMap::new();
         for (key, value) in &raw.environment {
@@ -606,7 +679,14 @@ impl Checker<'_> {
         Ok(value.get_ref().clone())
     }
 
-    fn ranged(&self, value: Option<&Spanned<i64>>, field: &str, min: i64, max: i64, default: i64) -> Result<i64, ConfigError> {
+    fn ranged(
+        &self,
+        value: Option<&Spanned<i64>>,
+        field: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Result<i64, ConfigError> {
         match value {
             None => Ok(default),
             Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
@@ -622,11 +702,20 @@ impl Checker<'_> {
     fn timeouts(&self, raw: &RawTimeouts) -> Result<Timeouts, ConfigError> {
         let defaults = Timeouts::default();
         let secs = |v: Option<&Spanned<i64>>, field: &str, default: u64| {
-            self.ranged(v, field, 1, 86_400, default as i64).map(|s| s as u64)
+            self.ranged(v, field, 1, 86_400, default as i64)
+                .map(|s| s as u64)
         };
         Ok(Timeouts {
-            table_secs: secs(raw.table_secs.as_ref(), "timeouts.table_secs", defaults.table_secs)?,
-            function_secs: secs(raw.function_secs.as_ref(), "timeouts.function_secs", defaults.function_secs)?,
+            table_secs: secs(
+                raw.table_secs.as_ref(),
+                "timeouts.table_secs",
+                defaults.table_secs,
+            )?,
+            function_secs: secs(
+                raw.function_secs.as_ref(),
+                "timeouts.function_secs",
+                defaults.function_secs,
+            )?,
             role_propagation_secs: secs(
                 raw.role_propagation_secs.as_ref(),
                 "timeouts.role_propagation_secs",
@@ -637,10 +726,17 @@ impl Checker<'_> {
 
     /// A path relative to the stack file's directory that must stay inside it (no `..`, no absolute path,
     /// no symlink leading out).
-    fn project_path(&self, value: &Spanned<String>, field: &str, base_dir: &Path) -> Result<PathBuf, ConfigError> {
+    fn project_path(
+        &self,
+        value: &Spanned<String>,
+        field: &str,
+        base_dir: &Path,
+    ) -> Result<PathBuf, ConfigError> {
         let relative = Path::new(value.get_ref());
         let escapes = relative.is_absolute()
-            || relative.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+            || relative
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
         let outside = || {
             self.error(
                 value.span(),
@@ -663,9 +759,19 @@ impl Checker<'_> {
         Ok(joined)
     }
 
-    fn json_file(&self, path: &Path, value: &Spanned<String>, field: &str) -> Result<serde_json::Value, ConfigError> {
+    fn json_file(
+        &self,
+        path: &Path,
+        value: &Spanned<String>,
+        field: &str,
+    ) -> Result<serde_json::Value, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|err| {
-            self.error(value.span(), field, format!("cannot read `{}`: {err}", path.display()), "point it at an existing JSON file")
+            self.error(
+                value.span(),
+                field,
+                format!("cannot read `{}`: {err}", path.display()),
+                "point it at an existing JSON file",
+            )
         })?;
         serde_json::from_str(&text).map_err(|err| ConfigError {
             file: path.to_path_buf(),
@@ -678,7 +784,9 @@ impl Checker<'_> {
 }
 
 fn base_dir_abs(base_dir: &Path) -> PathBuf {
-    base_dir.canonicalize().unwrap_or_else(|_| base_dir.to_path_buf())
+    base_dir
+        .canonicalize()
+        .unwrap_or_else(|_| base_dir.to_path_buf())
 }
 
 struct NameRule {
@@ -690,16 +798,50 @@ struct NameRule {
 }
 
 impl NameRule {
-    const STACK: NameRule = NameRule { what: "a stack name", min: 1, max: 64, extra: "-_" };
-    const TABLE: NameRule = NameRule { what: "DynamoDB (table names)", min: 3, max: 255, extra: "_.-" };
-    const ATTRIBUTE: NameRule = NameRule { what: "DynamoDB (key attribute names)", min: 1, max: 255, extra: "_.-" };
-    const IAM_ROLE: NameRule = NameRule { what: "IAM (role names)", min: 1, max: 64, extra: "+=,.@_-" };
-    const IAM_POLICY: NameRule = NameRule { what: "IAM (policy names)", min: 1, max: 128, extra: "+=,.@_-" };
-    const FUNCTION: NameRule = NameRule { what: "Lambda (function names)", min: 1, max: 64, extra: "-_" };
+    const STACK: NameRule = NameRule {
+        what: "a stack name",
+        min: 1,
+        max: 64,
+        extra: "-_",
+    };
+    const TABLE: NameRule = NameRule {
+        what: "DynamoDB (table names)",
+        min: 3,
+        max: 255,
+        extra: "_.-",
+    };
+    const ATTRIBUTE: NameRule = NameRule {
+        what: "DynamoDB (key attribute names)",
+        min: 1,
+        max: 255,
+        extra: "_.-",
+    };
+    const IAM_ROLE: NameRule = NameRule {
+        what: "IAM (role names)",
+        min: 1,
+        max: 64,
+        extra: "+=,.@_-",
+    };
+    const IAM_POLICY: NameRule = NameRule {
+        what: "IAM (policy names)",
+        min: 1,
+        max: 128,
+        extra: "+=,.@_-",
+    };
+    const FUNCTION: NameRule = NameRule {
+        what: "Lambda (function names)",
+        min: 1,
+        max: 64,
+        extra: "-_",
+    };
 }
 
 fn describe_chars(extra: &str) -> String {
-    extra.chars().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
+    extra
+        .chars()
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn is_region(region: &str) -> bool {
@@ -707,8 +849,13 @@ fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().take(parts.len() - 1).all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts.last().is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts
+            .iter()
+            .take(parts.len() - 1)
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -722,7 +869,11 @@ mod tests {
         let root = env!("CARGO_MANIFEST_DIR");
         std::fs::create_dir_all(dir.path().join("policies")).unwrap();
         std::fs::create_dir_all(dir.path().join("lambda/dist")).unwrap();
-        for f in ["policies/lambda-trust-policy.json", "policies/lambda-dynamodb-policy.json", "stack.toml"] {
+        for f in [
+            "policies/lambda-trust-policy.json",
+            "policies/lambda-dynamodb-policy.json",
+            "stack.toml",
+        ] {
             std::fs::copy(Path::new(root).join(f), dir.path().join(f)).unwrap();
         }
         dir
@@ -738,7 +889,13 @@ mod tests {
         let dir = project();
         let stack = parse_with(dir.path(), |t| t).unwrap();
         assert_eq!(stack.table.name, "my-frontend-app-data");
-        assert_eq!(stack.table.partition_key, KeyAttribute { name: "userId".into(), key_type: KeyType::S });
+        assert_eq!(
+            stack.table.partition_key,
+            KeyAttribute {
+                name: "userId".into(),
+                key_type: KeyType::S
+            }
+        );
         assert_eq!(stack.table.sort_key.as_ref().unwrap().name, "itemId");
         assert_eq!(stack.table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(stack.function.runtime, "nodejs24.x");
@@ -754,7 +911,12 @@ mod tests {
 
     #[test]
     fn a_bad_key_type_names_line_field_and_fix() {
-        let err = error_of(|t| t.replace(r#"name = "userId", type = "S""#, r#"name = "userId", type = "X""#));
+        let err = error_of(|t| {
+            t.replace(
+                r#"name = "userId", type = "S""#,
+                r#"name = "userId", type = "X""#,
+            )
+        });
         assert_eq!(err.field.as_deref(), Some("table.partition_key.type"));
         assert_eq!(err.position.unwrap().0, 10);
         assert!(err.to_string().contains("fix: use \"S\""), "{err}");
@@ -792,9 +954,15 @@ mod tests {
         let err = error_of(|t| t.replace("nodejs24.x", "nodejs20.x"));
         assert!(err.message.contains("no longer accepts"), "{err}");
         let dir = project();
-        let text = std::fs::read_to_string(dir.path().join("stack.toml")).unwrap().replace("nodejs24.x", "nodejs20.x");
+        let text = std::fs::read_to_string(dir.path().join("stack.toml"))
+            .unwrap()
+            .replace("nodejs24.x", "nodejs20.x");
         let stack = parse(&dir.path().join("stack.toml"), &text, "2026-06-01").unwrap();
-        assert!(stack.warnings[0].contains("deprecated"), "{:?}", stack.warnings);
+        assert!(
+            stack.warnings[0].contains("deprecated"),
+            "{:?}",
+            stack.warnings
+        );
     }
 
     #[test]
@@ -812,7 +980,9 @@ mod tests {
 
     #[test]
     fn regions_are_checked() {
-        assert!(is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-4"));
+        assert!(
+            is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-4")
+        );
         assert!(!is_region("useast1") && !is_region("US-EAST-1") && !is_region("us-east-"));
     }
 }

@@ -48,20 +48,44 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
     let table_diff = table::diff(&stack.table, live.table.as_ref());
     let role_owned = live.role.as_ref().is_none_or(|r| stack.owns(&r.tags));
     let policy_diff = policy::diff(&desired.policy_document, live.policy.as_ref());
-    let policy_attached = live.role.as_ref().is_some_and(|r| r.attached.contains(&desired.policy_arn));
-    let live_sha = live.function.as_ref().map(|f| f.code_sha256.as_str()).unwrap_or_default();
-    let function_diff = function::diff(&desired.function, package.map_or(live_sha, |p| p.code_sha256.as_str()), live.function.as_ref());
+    let policy_attached = live
+        .role
+        .as_ref()
+        .is_some_and(|r| r.attached.contains(&desired.policy_arn));
+    let live_sha = live
+        .function
+        .as_ref()
+        .map(|f| f.code_sha256.as_str())
+        .unwrap_or_default();
+    let function_diff = function::diff(
+        &desired.function,
+        package.map_or(live_sha, |p| p.code_sha256.as_str()),
+        live.function.as_ref(),
+    );
     let function_owned = live.function.as_ref().is_none_or(|f| stack.owns(&f.tags));
 
-    let mut function_plan = function::plan(&stack.function.name, live.function.as_ref(), &function_diff, function_owned);
+    let mut function_plan = function::plan(
+        &stack.function.name,
+        live.function.as_ref(),
+        &function_diff,
+        function_owned,
+    );
     if package.is_none() && live.function.is_some() {
-        function_plan = function_plan.note("no local build in the artifact dir: code not compared (run `stackctl up` to build)");
+        function_plan = function_plan.note(
+            "no local build in the artifact dir: code not compared (run `stackctl up` to build)",
+        );
     }
     let resources = vec![
         table::plan(&stack.table, live.table.as_ref(), &table_diff),
         role::plan(&stack.role, live.role.as_ref(), role_owned),
-        policy::plan(&stack.policy.name, &desired.policy_document, live.policy.as_ref(), &stack.role.name, policy_attached)
-            .arn(Some(&desired.policy_arn)),
+        policy::plan(
+            &stack.policy.name,
+            &desired.policy_document,
+            live.policy.as_ref(),
+            &stack.role.name,
+            policy_attached,
+        )
+        .arn(Some(&desired.policy_arn)),
         function_plan,
     ];
     Ok(UpPlan {
@@ -80,11 +104,25 @@ pub async fn preview(clients: &Clients, stack: &Stack, progress: &Progress) -> R
     let started = Instant::now();
     let (live, package) = read_and_build(clients, stack, progress).await?;
     let plan = plan(stack, &live, Some(&package))?;
-    let reports = plan.resources.into_iter().map(ResourceReport::planned).collect();
-    Ok(Report::new("plan", stack, reports, clients.calls.snapshot(), started.elapsed()))
+    let reports = plan
+        .resources
+        .into_iter()
+        .map(ResourceReport::planned)
+        .collect();
+    Ok(Report::new(
+        "plan",
+        stack,
+        reports,
+        clients.calls.snapshot(),
+        started.elapsed(),
+    ))
 }
 
-async fn read_and_build(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<(Live, Package)> {
+async fn read_and_build(
+    clients: &Clients,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(Live, Package)> {
     let build_task = progress.task("build");
     let reading = progress.task("live state");
     reading.set("reading");
@@ -114,28 +152,65 @@ pub async fn up(clients: &Clients, stack: &Stack, progress: &Progress) -> Result
         .resources
         .iter()
         .filter(|r| r.action == Action::Blocked)
-        .map(|r| format!("{} `{}`: {}", r.kind.as_str(), r.name, r.note.clone().unwrap_or_default()))
+        .map(|r| {
+            format!(
+                "{} `{}`: {}",
+                r.kind.as_str(),
+                r.name,
+                r.note.clone().unwrap_or_default()
+            )
+        })
         .collect();
     if !blocked.is_empty() {
         bail!("nothing was changed, because:\n  {}", blocked.join("\n  "));
     }
     if plan.is_noop() {
-        let reports = plan.resources.into_iter().map(|r| ResourceReport::planned(r).done("in sync", None)).collect();
-        return Ok(Report::new("up", stack, reports, clients.calls.snapshot(), started.elapsed()));
+        let reports = plan
+            .resources
+            .into_iter()
+            .map(|r| ResourceReport::planned(r).done("in sync", None))
+            .collect();
+        return Ok(Report::new(
+            "up",
+            stack,
+            reports,
+            clients.calls.snapshot(),
+            started.elapsed(),
+        ));
     }
 
-    let apply = Apply { clients, stack, plan: &plan, progress, live: &live, package: &package };
-    let ((table_result, table_time), (role_result, role_time)) = tokio::try_join!(apply.table(), apply.role())?;
-    let ((policy_result, policy_time), (function_result, function_time)) = tokio::try_join!(apply.policy(), apply.function())?;
+    let apply = Apply {
+        clients,
+        stack,
+        plan: &plan,
+        progress,
+        live: &live,
+        package: &package,
+    };
+    let ((table_result, table_time), (role_result, role_time)) =
+        tokio::try_join!(apply.table(), apply.role())?;
+    let ((policy_result, policy_time), (function_result, function_time)) =
+        tokio::try_join!(apply.policy(), apply.function())?;
 
-    let results = [(table_result, table_time), (role_result, role_time), (policy_result, policy_time), (function_result, function_time)];
+    let results = [
+        (table_result, table_time),
+        (role_result, role_time),
+        (policy_result, policy_time),
+        (function_result, function_time),
+    ];
     let reports = plan
         .resources
         .into_iter()
         .zip(results)
         .map(|(r, (result, time))| ResourceReport::planned(r).done(result, time))
         .collect();
-    Ok(Report::new("up", stack, reports, clients.calls.snapshot(), started.elapsed()))
+    Ok(Report::new(
+        "up",
+        stack,
+        reports,
+        clients.calls.snapshot(),
+        started.elapsed(),
+    ))
 }
 
 struct Apply<'a> {
@@ -165,12 +240,28 @@ impl Apply<'_> {
         let task = self.task(Kind::Table, &spec.name);
         let result = match &self.plan.table {
             TableDiff::InSync => return Ok(("in sync", None)),
-            TableDiff::Create => table::create(&self.clients.dynamodb, spec, &self.stack.resource_tags(), timeout, &task)
-                .await
-                .map(|_| "created"),
-            TableDiff::Billing { .. } => table::update_billing(&self.clients.dynamodb, spec, timeout, &task).await.map(|_| "updated"),
-            TableDiff::NotReady(_) => table::wait_active(&self.clients.dynamodb, &spec.name, timeout, &task).await.map(|_| "ready"),
-            TableDiff::KeyConflict { .. } | TableDiff::Deleting => bail!("table `{}` is blocked", spec.name),
+            TableDiff::Create => table::create(
+                &self.clients.dynamodb,
+                spec,
+                &self.stack.resource_tags(),
+                timeout,
+                &task,
+            )
+            .await
+            .map(|_| "created"),
+            TableDiff::Billing { .. } => {
+                table::update_billing(&self.clients.dynamodb, spec, timeout, &task)
+                    .await
+                    .map(|_| "updated")
+            }
+            TableDiff::NotReady(_) => {
+                table::wait_active(&self.clients.dynamodb, &spec.name, timeout, &task)
+                    .await
+                    .map(|_| "ready")
+            }
+            TableDiff::KeyConflict { .. } | TableDiff::Deleting => {
+                bail!("table `{}` is blocked", spec.name)
+            }
         };
         finish_or_fail(&task, result)
     }
@@ -179,7 +270,9 @@ impl Apply<'_> {
         let spec = &self.stack.role;
         let task = self.task(Kind::Role, &spec.name);
         let result = match &self.live.role {
-            None => role::create(&self.clients.iam, spec, &self.stack.resource_tags(), &task).await.map(|_| "created"),
+            None => role::create(&self.clients.iam, spec, &self.stack.resource_tags(), &task)
+                .await
+                .map(|_| "created"),
             Some(live) if self.plan.role_owned => {
                 let missing = role::missing_attachments(spec, live);
                 if missing.is_empty() {
@@ -187,7 +280,8 @@ impl Apply<'_> {
                 }
                 let mut outcome = Ok("updated");
                 for arn in missing {
-                    if let Err(err) = role::attach(&self.clients.iam, &spec.name, arn, &task).await {
+                    if let Err(err) = role::attach(&self.clients.iam, &spec.name, arn, &task).await
+                    {
                         outcome = Err(err);
                         break;
                     }
@@ -210,7 +304,14 @@ impl Apply<'_> {
             let arn = &self.plan.desired.policy_arn;
             let done = match self.plan.policy {
                 PolicyDiff::Create => {
-                    policy::create(&self.clients.iam, name, document, &self.stack.resource_tags(), &task).await?;
+                    policy::create(
+                        &self.clients.iam,
+                        name,
+                        document,
+                        &self.stack.resource_tags(),
+                        &task,
+                    )
+                    .await?;
                     "created"
                 }
                 PolicyDiff::Document => {
@@ -243,7 +344,16 @@ impl Apply<'_> {
         let result = async {
             if diff.create {
                 let tags = self.stack.resource_tags();
-                function::create(lambda, &spec.name, &self.plan.desired.function, &self.package.zip, &tags, &timeouts, &task).await?;
+                function::create(
+                    lambda,
+                    &spec.name,
+                    &self.plan.desired.function,
+                    &self.package.zip,
+                    &tags,
+                    &timeouts,
+                    &task,
+                )
+                .await?;
                 return Ok("created");
             }
             // Configuration first, then code: each waits for the previous update to finish, because Lambda
@@ -252,7 +362,8 @@ impl Apply<'_> {
                 function::update_config(lambda, &spec.name, config, &timeouts, &task).await?;
             }
             if diff.code {
-                function::update_code(lambda, &spec.name, &self.package.zip, &timeouts, &task).await?;
+                function::update_code(lambda, &spec.name, &self.package.zip, &timeouts, &task)
+                    .await?;
             }
             Ok(match (diff.config.is_some(), diff.code) {
                 (true, true) => "updated configuration and code",

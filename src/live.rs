@@ -41,10 +41,14 @@ pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<
         role::read(&clients.iam, &stack.role.name),
         function::read(&clients.lambda, &stack.function.name),
     )?;
-    let known_arn = [table.as_ref().map(|t| &t.arn), role.as_ref().map(|r| &r.arn), function.as_ref().map(|f| &f.arn)]
-        .into_iter()
-        .flatten()
-        .find_map(|arn| Account::from_arn(arn));
+    let known_arn = [
+        table.as_ref().map(|t| &t.arn),
+        role.as_ref().map(|r| &r.arn),
+        function.as_ref().map(|f| &f.arn),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|arn| Account::from_arn(arn));
     let account = match known_arn {
         Some(account) => account,
         None => Account::from_sts(&clients.sts).await?,
@@ -52,12 +56,22 @@ pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<
     let policy_arn = policy::arn(&account.partition, &account.id, &stack.policy.name);
     let table_tags = async {
         match (&table, purpose) {
-            (Some(t), Purpose::Ownership) => table::read_tags(&clients.dynamodb, &t.arn).await.map(Some),
+            (Some(t), Purpose::Ownership) => {
+                table::read_tags(&clients.dynamodb, &t.arn).await.map(Some)
+            }
             _ => Ok(None),
         }
     };
-    let (policy, table_tags) = tokio::try_join!(policy::read(&clients.iam, &policy_arn), table_tags)?;
-    Ok(Live { account, table, table_tags, role, policy, function })
+    let (policy, table_tags) =
+        tokio::try_join!(policy::read(&clients.iam, &policy_arn), table_tags)?;
+    Ok(Live {
+        account,
+        table,
+        table_tags,
+        role,
+        policy,
+        function,
+    })
 }
 
 /// What the stack wants, with every reference resolved against the live account.
@@ -77,7 +91,12 @@ pub fn desired(stack: &Stack, live: &Live) -> Result<Desired> {
         .table
         .as_ref()
         .map(|t| t.arn.clone())
-        .unwrap_or_else(|| format!("arn:{partition}:dynamodb:{}:{id}:table/{}", stack.region, stack.table.name));
+        .unwrap_or_else(|| {
+            format!(
+                "arn:{partition}:dynamodb:{}:{id}:table/{}",
+                stack.region, stack.table.name
+            )
+        });
     let role_arn = live
         .role
         .as_ref()

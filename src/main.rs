@@ -41,13 +41,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             // clap exits 2 on usage errors by default; 2 means "changes pending" here.
-            let code = if err.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = err.print();
             return ExitCode::from(code);
         }
     };
     init_logging(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -57,7 +64,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = if err.downcast_ref::<ConfigError>().is_some() { exit::USAGE } else { exit::ERROR };
+            let code = if err.downcast_ref::<ConfigError>().is_some() {
+                exit::USAGE
+            } else {
+                exit::ERROR
+            };
             eprintln!("error: {err:#}");
             ExitCode::from(code)
         }
@@ -73,7 +84,10 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .try_init();
 }
 
@@ -81,37 +95,64 @@ async fn run(cli: &Cli) -> Result<u8> {
     let global = &cli.global;
     let mut stack = config::load(&global.file, &runtimes::today())?;
     if let Some(secs) = global.wait_timeout {
-        stack.timeouts = config::Timeouts { table_secs: secs, function_secs: secs, role_propagation_secs: secs };
+        stack.timeouts = config::Timeouts {
+            table_secs: secs,
+            function_secs: secs,
+            role_propagation_secs: secs,
+        };
     }
     let progress = Progress::new(Mode::detect(global.quiet));
     for warning in &stack.warnings {
         progress.warn(warning);
     }
-    let region = global.region.clone().unwrap_or_else(|| stack.region.clone());
+    let region = global
+        .region
+        .clone()
+        .unwrap_or_else(|| stack.region.clone());
     stack.region = region.clone();
-    let clients = aws::connect(&aws::Target { region: &region, profile: global.profile.as_deref() }).await;
+    let clients = aws::connect(&aws::Target {
+        region: &region,
+        profile: global.profile.as_deref(),
+    })
+    .await;
 
     let (report, code) = match &cli.command {
         Command::Plan | Command::Up { dry_run: true } => {
             let report = deploy::preview(&clients, &stack, &progress).await?;
-            let code = if report.in_sync { exit::OK } else { exit::PENDING };
+            let code = if report.in_sync {
+                exit::OK
+            } else {
+                exit::PENDING
+            };
             (report, code)
         }
-        Command::Up { dry_run: false } => (deploy::up(&clients, &stack, &progress).await?, exit::OK),
+        Command::Up { dry_run: false } => {
+            (deploy::up(&clients, &stack, &progress).await?, exit::OK)
+        }
         Command::Status => {
             let report = status::status(&clients, &stack, &progress).await?;
-            let code = if report.in_sync { exit::OK } else { exit::PENDING };
+            let code = if report.in_sync {
+                exit::OK
+            } else {
+                exit::PENDING
+            };
             (report, code)
         }
         Command::Down { confirm } => {
             let (report, has_work) = teardown::down(&clients, &stack, *confirm, &progress).await?;
-            let code = if !confirm && has_work { exit::NEEDS_CONFIRM } else { exit::OK };
+            let code = if !confirm && has_work {
+                exit::NEEDS_CONFIRM
+            } else {
+                exit::OK
+            };
             (report, code)
         }
     };
     print(&report, global.output)?;
     if code == exit::NEEDS_CONFIRM {
-        eprintln!("nothing was deleted: run `stackctl down --confirm` to delete what is listed above");
+        eprintln!(
+            "nothing was deleted: run `stackctl down --confirm` to delete what is listed above"
+        );
     }
     Ok(code)
 }

@@ -28,7 +28,11 @@ pub struct Package {
 impl Package {
     pub fn from_zip(zip: Vec<u8>, files: usize) -> Package {
         let code_sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
-        Package { zip, code_sha256, files }
+        Package {
+            zip,
+            code_sha256,
+            files,
+        }
     }
 }
 
@@ -44,7 +48,12 @@ pub async fn build(spec: &FunctionSpec, task: &Task) -> Result<Package> {
     run(&spec.build_command, &spec.source_dir).await?;
     task.set("packing");
     let package = pack(&spec.artifact_dir)?;
-    task.finish(&format!("built, {} files, {} bytes, CodeSha256 {}", package.files, package.zip.len(), package.code_sha256));
+    task.finish(&format!(
+        "built, {} files, {} bytes, CodeSha256 {}",
+        package.files,
+        package.zip.len(),
+        package.code_sha256
+    ));
     Ok(package)
 }
 
@@ -60,7 +69,10 @@ pub fn existing(spec: &FunctionSpec) -> Result<Option<Package>> {
 /// than the lockfile.
 fn needs_install(source_dir: &Path) -> bool {
     let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (modified(source_dir.join("package-lock.json")), modified(source_dir.join("node_modules/.package-lock.json"))) {
+    match (
+        modified(source_dir.join("package-lock.json")),
+        modified(source_dir.join("node_modules/.package-lock.json")),
+    ) {
         (_, None) => true,
         (Some(lock), Some(installed)) => lock > installed,
         (None, Some(_)) => false,
@@ -81,21 +93,42 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
     if !output.status.success() {
         let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
         log.push_str(&String::from_utf8_lossy(&output.stderr));
-        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        bail!("`{command}` failed in `{}` ({}):\n{}", dir.display(), output.status, tail.join("\n"));
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!(
+            "`{command}` failed in `{}` ({}):\n{}",
+            dir.display(),
+            output.status,
+            tail.join("\n")
+        );
     }
     Ok(())
 }
 
 /// Packs every regular file under `dir` into a deterministic zip.
 pub fn pack(dir: &Path) -> Result<Package> {
-    let root = dir.canonicalize().with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+    let root = dir
+        .canonicalize()
+        .with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    for entry in walkdir::WalkDir::new(&root).min_depth(1).follow_links(false).sort_by_file_name() {
-        let entry = entry.with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+    for entry in walkdir::WalkDir::new(&root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry =
+            entry.with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
         let path = entry.path();
         let real = if entry.path_is_symlink() {
-            let target = path.canonicalize().with_context(|| format!("following the symlink `{}`", path.display()))?;
+            let target = path
+                .canonicalize()
+                .with_context(|| format!("following the symlink `{}`", path.display()))?;
             if !target.starts_with(&root) {
                 bail!(
                     "`{}` is a symlink to `{}`, outside the artifact dir; copy the file into the build output instead",
@@ -110,12 +143,21 @@ pub fn pack(dir: &Path) -> Result<Package> {
         if !real.is_file() {
             continue; // directories are implied by the file paths
         }
-        let relative = path.strip_prefix(&root).with_context(|| format!("`{}` is outside the artifact dir", path.display()))?;
-        let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let relative = path
+            .strip_prefix(&root)
+            .with_context(|| format!("`{}` is outside the artifact dir", path.display()))?;
+        let name = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         files.push((name, real));
     }
     if files.is_empty() {
-        bail!("the artifact dir `{}` is empty: did the build write its output there?", dir.display());
+        bail!(
+            "the artifact dir `{}` is empty: did the build write its output there?",
+            dir.display()
+        );
     }
     // Sort by the zip entry name itself, so the order does not depend on the platform's path separator.
     files.sort();
@@ -164,7 +206,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         write(b.path(), "handler.js", "exports.handler = 1;");
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(b.path().join("handler.js"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(
+            b.path().join("handler.js"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let (pa, pb) = (pack(a.path()).unwrap(), pack(b.path()).unwrap());
         assert_eq!(pa.zip, pb.zip);
         assert_eq!(pa.code_sha256, pb.code_sha256);
@@ -187,7 +233,9 @@ mod tests {
         write(a.path(), "a/b.js", "b");
         let zip = pack(a.path()).unwrap().zip;
         let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
-        let names: Vec<String> = (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().to_string()).collect();
+        let names: Vec<String> = (0..archive.len())
+            .map(|i| archive.by_index(i).unwrap().name().to_string())
+            .collect();
         assert_eq!(names, vec!["a/b.js", "z.js"]);
         let entry = archive.by_index(0).unwrap();
         assert_eq!(entry.unix_mode(), Some(0o100644));
@@ -208,6 +256,9 @@ mod tests {
     #[test]
     fn the_sha_is_lambdas_format() {
         let p = Package::from_zip(b"abc".to_vec(), 1);
-        assert_eq!(p.code_sha256, "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+        assert_eq!(
+            p.code_sha256,
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
     }
 }

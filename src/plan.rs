@@ -87,16 +87,40 @@ pub struct Change {
 
 impl Change {
     pub fn add(field: impl Into<String>, after: impl Into<String>) -> Change {
-        Change { op: Op::Add, field: field.into(), before: None, after: Some(after.into()) }
+        Change {
+            op: Op::Add,
+            field: field.into(),
+            before: None,
+            after: Some(after.into()),
+        }
     }
     pub fn remove(field: impl Into<String>, before: impl Into<String>) -> Change {
-        Change { op: Op::Remove, field: field.into(), before: Some(before.into()), after: None }
+        Change {
+            op: Op::Remove,
+            field: field.into(),
+            before: Some(before.into()),
+            after: None,
+        }
     }
-    pub fn change(field: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Change {
-        Change { op: Op::Change, field: field.into(), before: Some(before.into()), after: Some(after.into()) }
+    pub fn modify(
+        field: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Change {
+        Change {
+            op: Op::Change,
+            field: field.into(),
+            before: Some(before.into()),
+            after: Some(after.into()),
+        }
     }
     pub fn keep(field: impl Into<String>, value: impl Into<String>) -> Change {
-        Change { op: Op::Keep, field: field.into(), before: Some(value.into()), after: None }
+        Change {
+            op: Op::Keep,
+            field: field.into(),
+            before: Some(value.into()),
+            after: None,
+        }
     }
 }
 
@@ -114,7 +138,14 @@ pub struct ResourcePlan {
 
 impl ResourcePlan {
     pub fn new(kind: Kind, name: impl Into<String>, action: Action) -> ResourcePlan {
-        ResourcePlan { kind, name: name.into(), arn: None, action, changes: Vec::new(), note: None }
+        ResourcePlan {
+            kind,
+            name: name.into(),
+            arn: None,
+            action,
+            changes: Vec::new(),
+            note: None,
+        }
     }
     pub fn arn(mut self, arn: Option<&str>) -> Self {
         self.arn = arn.map(str::to_string);

@@ -35,19 +35,14 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: Mode) -> Progress {
-        let multi = (mode == Mode::Spinners).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi = (mode == Mode::Spinners)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         Progress { mode, multi }
     }
 
     /// A line of its own (warnings, notes); shown even in quiet mode when it is a warning.
     pub fn warn(&self, message: &str) {
         self.line(&format!("warning: {message}"));
-    }
-
-    pub fn note(&self, message: &str) {
-        if self.mode != Mode::Quiet {
-            self.line(message);
-        }
     }
 
     fn line(&self, message: &str) {
@@ -114,7 +109,12 @@ impl Task {
         match (self.bar(), self.mode) {
             (Some(bar), _) => bar.set_message(message.to_string()),
             (None, Mode::Lines) => {
-                let _ = writeln!(std::io::stderr(), "{} {}: {message}", timestamp(), self.label);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{} {}: {message}",
+                    timestamp(),
+                    self.label
+                );
             }
             _ => {}
         }
@@ -126,10 +126,17 @@ impl Task {
 
     /// The resource is finished; prints a tick and the duration.
     pub fn finish(&self, message: &str) {
-        let line = format!("{}: {message} ({})", self.label, format_duration(self.elapsed()));
+        let line = format!(
+            "{}: {message} ({})",
+            self.label,
+            format_duration(self.elapsed())
+        );
         match (self.bar(), self.mode) {
             (Some(bar), _) => {
-                bar.set_style(ProgressStyle::with_template("✓ {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("✓ {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.finish_with_message(line);
             }
             (None, Mode::Lines) => {
@@ -140,10 +147,17 @@ impl Task {
     }
 
     pub fn fail(&self, message: &str) {
-        let line = format!("{}: {message} ({})", self.label, format_duration(self.elapsed()));
+        let line = format!(
+            "{}: {message} ({})",
+            self.label,
+            format_duration(self.elapsed())
+        );
         match (self.bar(), self.mode) {
             (Some(bar), _) => {
-                bar.set_style(ProgressStyle::with_template("✗ {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("✗ {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.abandon_with_message(line);
             }
             (None, Mode::Lines) => {

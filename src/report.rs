@@ -31,7 +31,12 @@ pub struct ResourceReport {
 
 impl ResourceReport {
     pub fn planned(plan: ResourcePlan) -> ResourceReport {
-        ResourceReport { plan, state: BTreeMap::new(), result: None, duration_ms: None }
+        ResourceReport {
+            plan,
+            state: BTreeMap::new(),
+            result: None,
+            duration_ms: None,
+        }
     }
     pub fn state(mut self, state: BTreeMap<String, String>) -> Self {
         self.state = state;
@@ -60,7 +65,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(command: &'static str, stack: &Stack, resources: Vec<ResourceReport>, calls: Calls, elapsed: Duration) -> Report {
+    pub fn new(
+        command: &'static str,
+        stack: &Stack,
+        resources: Vec<ResourceReport>,
+        calls: Calls,
+        elapsed: Duration,
+    ) -> Report {
         let plans: Vec<ResourcePlan> = resources.iter().map(|r| r.plan.clone()).collect();
         let summary = summarize(&plans);
         Report {
@@ -68,7 +79,9 @@ impl Report {
             command,
             stack: stack.name.clone(),
             region: stack.region.clone(),
-            in_sync: plans.iter().all(|p| !p.action.writes() && p.action != Action::Blocked),
+            in_sync: plans
+                .iter()
+                .all(|p| !p.action.writes() && p.action != Action::Blocked),
             summary,
             resources,
             aws_calls: calls,
@@ -82,23 +95,37 @@ impl Report {
 
     fn summary_line(&self) -> String {
         let s = &self.summary;
-        let calls = format!("{} reads, {} writes", self.aws_calls.reads, self.aws_calls.writes);
+        let calls = format!(
+            "{} reads, {} writes",
+            self.aws_calls.reads, self.aws_calls.writes
+        );
         let took = format_duration(Duration::from_millis(self.duration_ms));
         match self.command {
-            "up" if self.in_sync => format!("up: nothing to change, everything is in sync ({calls}, {took})"),
-            "up" => format!("up: {} created, {} updated, {} unchanged ({calls}, {took})", s.create, s.update, s.unchanged),
+            "up" if self.in_sync => {
+                format!("up: nothing to change, everything is in sync ({calls}, {took})")
+            }
+            "up" => format!(
+                "up: {} created, {} updated, {} unchanged ({calls}, {took})",
+                s.create, s.update, s.unchanged
+            ),
             "down" if self.in_sync => format!("down: nothing to delete ({calls}, {took})"),
             "down" if self.resources.iter().all(|r| r.result.is_none()) => format!(
                 "down (preview): {} to delete, {} to update, {} left alone ({calls}, {took})",
                 s.delete, s.update, s.unchanged
             ),
-            "down" => format!("down: {} deleted, {} updated, {} left alone ({calls}, {took})", s.delete, s.update, s.unchanged),
+            "down" => format!(
+                "down: {} deleted, {} updated, {} left alone ({calls}, {took})",
+                s.delete, s.update, s.unchanged
+            ),
             "status" if self.in_sync => format!("status: in sync ({calls}, {took})"),
             "status" => format!(
                 "status: drift found: {} missing, {} drifted, {} blocked ({calls}, {took})",
                 s.create, s.update, s.blocked
             ),
-            _ => format!("{} to create, {} to update, {} to delete ({calls}, {took})", s.create, s.update, s.delete),
+            _ => format!(
+                "{} to create, {} to update, {} to delete ({calls}, {took})",
+                s.create, s.update, s.delete
+            ),
         }
     }
 }
@@ -125,8 +152,17 @@ impl fmt::Display for Report {
                 (None, "status", Action::Update) => "drifted".to_string(),
                 (None, _, action) => action.as_str().to_string(),
             };
-            let took = r.duration_ms.map(|ms| format!(" in {}", format_duration(Duration::from_millis(ms)))).unwrap_or_default();
-            writeln!(f, "{} {} {}: {what}{took}", action_sigil(p.action), p.kind.as_str(), p.name)?;
+            let took = r
+                .duration_ms
+                .map(|ms| format!(" in {}", format_duration(Duration::from_millis(ms))))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "{} {} {}: {what}{took}",
+                action_sigil(p.action),
+                p.kind.as_str(),
+                p.name
+            )?;
             for (key, value) in &r.state {
                 writeln!(f, "    {key}: {value}")?;
             }

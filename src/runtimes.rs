@@ -13,30 +13,72 @@ struct Runtime {
 }
 
 const NODE_RUNTIMES: [Runtime; 8] = [
-    Runtime { id: "nodejs24.x", deprecated: None, create_blocked: None },
-    Runtime { id: "nodejs22.x", deprecated: Some("2027-04-30"), create_blocked: Some("2027-06-01") },
-    Runtime { id: "nodejs20.x", deprecated: Some("2026-04-30"), create_blocked: Some("2026-08-31") },
-    Runtime { id: "nodejs18.x", deprecated: Some("2025-09-01"), create_blocked: Some("2026-02-03") },
-    Runtime { id: "nodejs16.x", deprecated: Some("2024-06-12"), create_blocked: Some("2025-09-01") },
-    Runtime { id: "nodejs14.x", deprecated: Some("2023-12-04"), create_blocked: Some("2024-01-09") },
-    Runtime { id: "nodejs12.x", deprecated: Some("2023-03-31"), create_blocked: Some("2023-04-30") },
-    Runtime { id: "nodejs10.x", deprecated: Some("2021-07-30"), create_blocked: Some("2021-07-30") },
+    Runtime {
+        id: "nodejs24.x",
+        deprecated: None,
+        create_blocked: None,
+    },
+    Runtime {
+        id: "nodejs22.x",
+        deprecated: Some("2027-04-30"),
+        create_blocked: Some("2027-06-01"),
+    },
+    Runtime {
+        id: "nodejs20.x",
+        deprecated: Some("2026-04-30"),
+        create_blocked: Some("2026-08-31"),
+    },
+    Runtime {
+        id: "nodejs18.x",
+        deprecated: Some("2025-09-01"),
+        create_blocked: Some("2026-02-03"),
+    },
+    Runtime {
+        id: "nodejs16.x",
+        deprecated: Some("2024-06-12"),
+        create_blocked: Some("2025-09-01"),
+    },
+    Runtime {
+        id: "nodejs14.x",
+        deprecated: Some("2023-12-04"),
+        create_blocked: Some("2024-01-09"),
+    },
+    Runtime {
+        id: "nodejs12.x",
+        deprecated: Some("2023-03-31"),
+        create_blocked: Some("2023-04-30"),
+    },
+    Runtime {
+        id: "nodejs10.x",
+        deprecated: Some("2021-07-30"),
+        create_blocked: Some("2021-07-30"),
+    },
 ];
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RuntimeStatus {
     Supported,
-    Deprecated { since: &'static str, blocked_from: &'static str },
-    Blocked { since: &'static str },
+    Deprecated {
+        since: &'static str,
+        blocked_from: &'static str,
+    },
+    Blocked {
+        since: &'static str,
+    },
     Unknown,
 }
 
 /// Status of `id` on `today` (YYYY-MM-DD; ISO dates compare correctly as strings).
 pub fn status(id: &str, today: &str) -> RuntimeStatus {
-    let Some(runtime) = NODE_RUNTIMES.iter().find(|r| r.id == id) else { return RuntimeStatus::Unknown };
+    let Some(runtime) = NODE_RUNTIMES.iter().find(|r| r.id == id) else {
+        return RuntimeStatus::Unknown;
+    };
     match (runtime.deprecated, runtime.create_blocked) {
         (_, Some(blocked)) if today >= blocked => RuntimeStatus::Blocked { since: blocked },
-        (Some(since), Some(blocked_from)) if today >= since => RuntimeStatus::Deprecated { since, blocked_from },
+        (Some(since), Some(blocked_from)) if today >= since => RuntimeStatus::Deprecated {
+            since,
+            blocked_from,
+        },
         _ => RuntimeStatus::Supported,
     }
 }
@@ -62,8 +104,16 @@ mod tests {
     #[test]
     fn nodejs20_is_deprecated_then_blocked() {
         assert_eq!(status("nodejs20.x", "2026-04-29"), RuntimeStatus::Supported);
-        assert!(matches!(status("nodejs20.x", "2026-05-01"), RuntimeStatus::Deprecated { .. }));
-        assert_eq!(status("nodejs20.x", "2026-08-31"), RuntimeStatus::Blocked { since: "2026-08-31" });
+        assert!(matches!(
+            status("nodejs20.x", "2026-05-01"),
+            RuntimeStatus::Deprecated { .. }
+        ));
+        assert_eq!(
+            status("nodejs20.x", "2026-08-31"),
+            RuntimeStatus::Blocked {
+                since: "2026-08-31"
+            }
+        );
         assert_eq!(status("nodejs24.x", "2030-01-01"), RuntimeStatus::Supported);
         assert_eq!(status("python3.12", "2026-01-01"), RuntimeStatus::Unknown);
     }

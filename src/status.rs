@@ -25,7 +25,12 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
     let package = package::existing(&stack.function)?;
     let plan = deploy::plan(stack, &live, package.as_ref())?;
     let owned = |tags: Option<&BTreeMap<String, String>>| {
-        if tags.is_some_and(|t| stack.owns(t)) { "this stack" } else { "not this stack (left alone by down)" }.to_string()
+        if tags.is_some_and(|t| stack.owns(t)) {
+            "this stack"
+        } else {
+            "not this stack (left alone by down)"
+        }
+        .to_string()
     };
 
     let mut states: Vec<BTreeMap<String, String>> = vec![BTreeMap::new(); 4];
@@ -34,20 +39,33 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ("status".into(), t.status.clone()),
             ("key_schema".into(), describe_keys(&t.key_schema)),
             ("billing_mode".into(), t.billing_mode.clone()),
-            ("deletion_protection".into(), t.deletion_protection.to_string()),
+            (
+                "deletion_protection".into(),
+                t.deletion_protection.to_string(),
+            ),
             ("owner".into(), owned(live.table_tags.as_ref())),
         ]);
     }
     if let Some(r) = &live.role {
         states[1] = BTreeMap::from([
-            ("attached".into(), r.attached.iter().map(|a| short_policy_name(a)).collect::<Vec<_>>().join(", ")),
+            (
+                "attached".into(),
+                r.attached
+                    .iter()
+                    .map(|a| short_policy_name(a))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             ("owner".into(), owned(Some(&r.tags))),
         ]);
     }
     if let Some(p) = &live.policy {
         states[2] = BTreeMap::from([
             ("default_version".into(), p.default_version.clone()),
-            ("document_matches".into(), (p.document == plan.desired.policy_document).to_string()),
+            (
+                "document_matches".into(),
+                (p.document == plan.desired.policy_document).to_string(),
+            ),
             ("attached_to_role".into(), plan.policy_attached.to_string()),
             ("owner".into(), owned(Some(&p.tags))),
         ]);
@@ -59,17 +77,28 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ("code_sha256".into(), f.code_sha256.clone()),
             (
                 "local_code_sha256".into(),
-                package.as_ref().map_or("(no local build)".to_string(), |p| p.code_sha256.clone()),
+                package
+                    .as_ref()
+                    .map_or("(no local build)".to_string(), |p| p.code_sha256.clone()),
             ),
             ("owner".into(), owned(Some(&f.tags))),
         ]);
         for (key, value) in &f.config.environment {
             // Only the variables stackctl sets are shown with their value; others may be secrets.
-            let shown = if stack.function.environment.contains_key(key) { value.clone() } else { "(value hidden)".into() };
+            let shown = if stack.function.environment.contains_key(key) {
+                value.clone()
+            } else {
+                "(value hidden)".into()
+            };
             states[3].insert(format!("environment.{key}"), shown);
         }
     }
-    let exists = [live.table.is_some(), live.role.is_some(), live.policy.is_some(), live.function.is_some()];
+    let exists = [
+        live.table.is_some(),
+        live.role.is_some(),
+        live.policy.is_some(),
+        live.function.is_some(),
+    ];
     let reports = plan
         .resources
         .into_iter()
@@ -80,5 +109,11 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ResourceReport::planned(r).state(state)
         })
         .collect();
-    Ok(Report::new("status", stack, reports, clients.calls.snapshot(), started.elapsed()))
+    Ok(Report::new(
+        "status",
+        stack,
+        reports,
+        clients.calls.snapshot(),
+        started.elapsed(),
+    ))
 }

@@ -30,10 +30,12 @@ impl DownPlan {
     }
 }
 
-const NOT_OURS: &str = "not created by this stack (no `stackctl:stack` tag with its name): left alone";
+const NOT_OURS: &str =
+    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
 
 pub fn plan(stack: &Stack, live: &Live) -> DownPlan {
-    let gone = |kind, name: &str| ResourcePlan::new(kind, name, Action::Keep).note("does not exist");
+    let gone =
+        |kind, name: &str| ResourcePlan::new(kind, name, Action::Keep).note("does not exist");
 
     let table = match &live.table {
         None => gone(Kind::Table, &stack.table.name),
@@ -51,19 +53,34 @@ pub fn plan(stack: &Stack, live: &Live) -> DownPlan {
             .changes(vec![Change::remove("table", format!("{} and all its items", stack.table.name))]),
     };
 
-    let policy_arn = policy::arn(&live.account.partition, &live.account.id, &stack.policy.name);
+    let policy_arn = policy::arn(
+        &live.account.partition,
+        &live.account.id,
+        &stack.policy.name,
+    );
     let policy = match &live.policy {
         None => gone(Kind::Policy, &stack.policy.name),
         Some(p) if !stack.owns(&p.tags) => {
-            ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Keep).arn(Some(&p.arn)).note(NOT_OURS)
+            ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Keep)
+                .arn(Some(&p.arn))
+                .note(NOT_OURS)
         }
         Some(p) => {
             let mut changes = Vec::new();
-            if live.role.as_ref().is_some_and(|r| r.attached.contains(&policy_arn)) {
-                changes.push(Change::remove("attachment", format!("detach from {}", stack.role.name)));
+            if live
+                .role
+                .as_ref()
+                .is_some_and(|r| r.attached.contains(&policy_arn))
+            {
+                changes.push(Change::remove(
+                    "attachment",
+                    format!("detach from {}", stack.role.name),
+                ));
             }
             changes.push(Change::remove("policy", &stack.policy.name));
-            ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Delete).arn(Some(&p.arn)).changes(changes)
+            ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Delete)
+                .arn(Some(&p.arn))
+                .changes(changes)
         }
     };
 
@@ -75,48 +92,85 @@ pub fn plan(stack: &Stack, live: &Live) -> DownPlan {
             } else {
                 NOT_OURS
             };
-            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Keep).arn(Some(&r.arn)).note(note)
+            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Keep)
+                .arn(Some(&r.arn))
+                .note(note)
         }
         Some(r) => {
-            let changes = r.attached.iter().map(|a| Change::remove("attachment", format!("detach {}", role::short_policy_name(a)))).collect();
+            let changes = r
+                .attached
+                .iter()
+                .map(|a| {
+                    Change::remove(
+                        "attachment",
+                        format!("detach {}", role::short_policy_name(a)),
+                    )
+                })
+                .collect();
             let mut changes: Vec<Change> = changes;
             changes.push(Change::remove("role", &stack.role.name));
-            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Delete).arn(Some(&r.arn)).changes(changes)
+            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Delete)
+                .arn(Some(&r.arn))
+                .changes(changes)
         }
     };
 
     let mut remove_variables = Vec::new();
     let function = match &live.function {
         None => gone(Kind::Function, &stack.function.name),
-        Some(f) if stack.owns(&f.tags) => ResourcePlan::new(Kind::Function, &stack.function.name, Action::Delete)
-            .arn(Some(&f.arn))
-            .changes(vec![Change::remove("function", &stack.function.name)]),
+        Some(f) if stack.owns(&f.tags) => {
+            ResourcePlan::new(Kind::Function, &stack.function.name, Action::Delete)
+                .arn(Some(&f.arn))
+                .changes(vec![Change::remove("function", &stack.function.name)])
+        }
         Some(f) => {
             // Only the variables stackctl set, and only while they still hold what it set: a value someone
             // changed since is theirs now.
-            let desired = live::desired(stack, live).map(|d| d.function.environment).unwrap_or_default();
+            let desired = live::desired(stack, live)
+                .map(|d| d.function.environment)
+                .unwrap_or_default();
             remove_variables = desired
                 .iter()
                 .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
                 .map(|(k, _)| k.clone())
                 .collect();
-            let base = ResourcePlan::new(Kind::Function, &stack.function.name, Action::Update).arn(Some(&f.arn));
+            let base = ResourcePlan::new(Kind::Function, &stack.function.name, Action::Update)
+                .arn(Some(&f.arn));
             if remove_variables.is_empty() {
-                ResourcePlan { action: Action::Keep, ..base }.note(NOT_OURS)
+                ResourcePlan {
+                    action: Action::Keep,
+                    ..base
+                }
+                .note(NOT_OURS)
             } else {
-                let mut changes: Vec<Change> =
-                    remove_variables.iter().map(|k| Change::remove(format!("environment.{k}"), &desired[k])).collect();
+                let mut changes: Vec<Change> = remove_variables
+                    .iter()
+                    .map(|k| Change::remove(format!("environment.{k}"), &desired[k]))
+                    .collect();
                 changes.extend(
-                    f.config.environment.keys().filter(|k| !remove_variables.contains(k)).map(|k| Change::keep(format!("environment.{k}"), "(kept, value hidden)")),
+                    f.config
+                        .environment
+                        .keys()
+                        .filter(|k| !remove_variables.contains(k))
+                        .map(|k| Change::keep(format!("environment.{k}"), "(kept, value hidden)")),
                 );
-                base.changes(changes).note("not created by this stack: only the variables stackctl set are removed")
+                base.changes(changes)
+                    .note("not created by this stack: only the variables stackctl set are removed")
             }
         }
     };
-    DownPlan { resources: vec![table, role, policy, function], remove_variables }
+    DownPlan {
+        resources: vec![table, role, policy, function],
+        remove_variables,
+    }
 }
 
-pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Progress) -> Result<(Report, bool)> {
+pub async fn down(
+    clients: &Clients,
+    stack: &Stack,
+    confirm: bool,
+    progress: &Progress,
+) -> Result<(Report, bool)> {
     let started = Instant::now();
     let reading = progress.task("live state");
     reading.set("reading");
@@ -125,15 +179,42 @@ pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Pr
     let plan = plan(stack, &live);
     let has_work = plan.has_work();
     if !confirm || !has_work {
-        let reports = plan.resources.into_iter().map(ResourceReport::planned).collect();
-        return Ok((Report::new("down", stack, reports, clients.calls.snapshot(), started.elapsed()), has_work));
+        let reports = plan
+            .resources
+            .into_iter()
+            .map(ResourceReport::planned)
+            .collect();
+        return Ok((
+            Report::new(
+                "down",
+                stack,
+                reports,
+                clients.calls.snapshot(),
+                started.elapsed(),
+            ),
+            has_work,
+        ));
     }
-    let blocked: Vec<&ResourcePlan> = plan.resources.iter().filter(|r| r.action == Action::Blocked).collect();
+    let blocked: Vec<&ResourcePlan> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action == Action::Blocked)
+        .collect();
     if let Some(b) = blocked.first() {
-        anyhow::bail!("nothing was deleted: {} `{}`: {}", b.kind.as_str(), b.name, b.note.clone().unwrap_or_default());
+        anyhow::bail!(
+            "nothing was deleted: {} `{}`: {}",
+            b.kind.as_str(),
+            b.name,
+            b.note.clone().unwrap_or_default()
+        );
     }
 
-    let action = |kind: Kind| plan.resources.iter().find(|r| r.kind == kind).map_or(Action::Keep, |r| r.action);
+    let action = |kind: Kind| {
+        plan.resources
+            .iter()
+            .find(|r| r.kind == kind)
+            .map_or(Action::Keep, |r| r.action)
+    };
     let timeouts = function::Timeouts {
         ready: Duration::from_secs(stack.timeouts.function_secs),
         role_propagation: Duration::from_secs(stack.timeouts.role_propagation_secs),
@@ -144,24 +225,36 @@ pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Pr
         let mut results = Vec::new();
         let t = task(Kind::Function, &stack.function.name);
         let r = match (action(Kind::Function), &live.function) {
-            (Action::Delete, _) => function::delete(&clients.lambda, &stack.function.name, &t).await.map(|_| Some("deleted")),
-            (Action::Update, Some(f)) => {
-                function::remove_variables(&clients.lambda, f, &plan.remove_variables, &timeouts, &t).await.map(|_| Some("variables removed"))
-            }
+            (Action::Delete, _) => function::delete(&clients.lambda, &stack.function.name, &t)
+                .await
+                .map(|_| Some("deleted")),
+            (Action::Update, Some(f)) => function::remove_variables(
+                &clients.lambda,
+                f,
+                &plan.remove_variables,
+                &timeouts,
+                &t,
+            )
+            .await
+            .map(|_| Some("variables removed")),
             _ => Ok(None),
         };
         results.push((Kind::Function, finish(&t, r)?));
 
         let t = task(Kind::Policy, &stack.policy.name);
         let r = match (action(Kind::Policy), &live.policy) {
-            (Action::Delete, Some(p)) => policy::delete(&clients.iam, &p.arn, &t).await.map(|_| Some("deleted")),
+            (Action::Delete, Some(p)) => policy::delete(&clients.iam, &p.arn, &t)
+                .await
+                .map(|_| Some("deleted")),
             _ => Ok(None),
         };
         results.push((Kind::Policy, finish(&t, r)?));
 
         let t = task(Kind::Role, &stack.role.name);
         let r = match action(Kind::Role) {
-            Action::Delete => role::delete(&clients.iam, &stack.role.name, &t).await.map(|_| Some("deleted")),
+            Action::Delete => role::delete(&clients.iam, &stack.role.name, &t)
+                .await
+                .map(|_| Some("deleted")),
             _ => Ok(None),
         };
         results.push((Kind::Role, finish(&t, r)?));
@@ -170,9 +263,14 @@ pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Pr
     let table_branch = async {
         let t = task(Kind::Table, &stack.table.name);
         let r = match action(Kind::Table) {
-            Action::Delete => {
-                table::delete(&clients.dynamodb, &stack.table.name, Duration::from_secs(stack.timeouts.table_secs), &t).await.map(|_| Some("deleted"))
-            }
+            Action::Delete => table::delete(
+                &clients.dynamodb,
+                &stack.table.name,
+                Duration::from_secs(stack.timeouts.table_secs),
+                &t,
+            )
+            .await
+            .map(|_| Some("deleted")),
             _ => Ok(None),
         };
         anyhow::Ok(vec![(Kind::Table, finish(&t, r)?)])
@@ -184,7 +282,10 @@ pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Pr
         .resources
         .into_iter()
         .map(|r| {
-            let done = results.iter().find(|(k, _)| *k == r.kind).and_then(|(_, d)| d.clone());
+            let done = results
+                .iter()
+                .find(|(k, _)| *k == r.kind)
+                .and_then(|(_, d)| *d);
             let report = ResourceReport::planned(r);
             match done {
                 Some((result, time)) => report.done(result, Some(time)),
@@ -192,11 +293,23 @@ pub async fn down(clients: &Clients, stack: &Stack, confirm: bool, progress: &Pr
             }
         })
         .collect();
-    Ok((Report::new("down", stack, reports, clients.calls.snapshot(), started.elapsed()), true))
+    Ok((
+        Report::new(
+            "down",
+            stack,
+            reports,
+            clients.calls.snapshot(),
+            started.elapsed(),
+        ),
+        true,
+    ))
 }
 
 /// Ends a step's progress line; a step that had nothing to do prints nothing.
-fn finish(task: &Task, result: Result<Option<&'static str>>) -> Result<Option<(&'static str, Duration)>> {
+fn finish(
+    task: &Task,
+    result: Result<Option<&'static str>>,
+) -> Result<Option<(&'static str, Duration)>> {
     match result {
         Ok(Some(done)) => {
             task.finish(done);

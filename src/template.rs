@@ -7,14 +7,24 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 /// The placeholders stackctl knows how to fill in.
-pub const KNOWN: [&str; 5] = ["table.name", "table.arn", "stack.name", "stack.region", "account_id"];
+pub const KNOWN: [&str; 5] = [
+    "table.name",
+    "table.arn",
+    "stack.name",
+    "stack.region",
+    "account_id",
+];
 
 pub fn is_known(name: &str) -> bool {
     KNOWN.contains(&name)
 }
 
 pub fn known_list() -> String {
-    KNOWN.iter().map(|k| format!("`${{{k}}}`")).collect::<Vec<_>>().join(", ")
+    KNOWN
+        .iter()
+        .map(|k| format!("`${{{k}}}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Names of the placeholders in `text`, in order of appearance.
@@ -65,7 +75,9 @@ pub fn render(text: &str, values: &Values) -> Result<String> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { bail!("unterminated placeholder in `{text}`") };
+        let Some(end) = after.find('}') else {
+            bail!("unterminated placeholder in `{text}`")
+        };
         let name = &after[..end];
         match values.get(name) {
             Some(value) => out.push_str(value),
@@ -80,9 +92,16 @@ pub fn render(text: &str, values: &Values) -> Result<String> {
 pub fn render_json(value: &Value, values: &Values) -> Result<Value> {
     Ok(match value {
         Value::String(s) => Value::String(render(s, values)?),
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, values)).collect::<Result<_>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, values))
+                .collect::<Result<_>>()?,
+        ),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((render(k, values)?, render_json(v, values)?))).collect::<Result<_>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((render(k, values)?, render_json(v, values)?)))
+                .collect::<Result<_>>()?,
         ),
         other => other.clone(),
     })
@@ -93,7 +112,10 @@ mod tests {
     use super::*;
 
     fn values() -> Values {
-        Values::from([("table.arn", "arn:aws:dynamodb:us-east-1:1:table/t\"x".to_string())])
+        Values::from([(
+            "table.arn",
+            "arn:aws:dynamodb:us-east-1:1:table/t\"x".to_string(),
+        )])
     }
 
     #[test]
@@ -104,10 +126,14 @@ mod tests {
 
     #[test]
     fn renders_inside_strings_without_breaking_json() {
-        let doc: Value = serde_json::json!({"Resource": "${table.arn}", "Other": ["${table.arn}/index/*", 1]});
+        let doc: Value =
+            serde_json::json!({"Resource": "${table.arn}", "Other": ["${table.arn}/index/*", 1]});
         let out = render_json(&doc, &values()).unwrap();
         assert_eq!(out["Resource"], "arn:aws:dynamodb:us-east-1:1:table/t\"x");
-        assert_eq!(out["Other"][0], "arn:aws:dynamodb:us-east-1:1:table/t\"x/index/*");
+        assert_eq!(
+            out["Other"][0],
+            "arn:aws:dynamodb:us-east-1:1:table/t\"x/index/*"
+        );
         assert_eq!(out["Other"][1], 1);
     }
 

@@ -37,17 +37,31 @@ pub struct FunctionConfig {
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
     let out = match client.get_function().function_name(name).send().await {
         Ok(out) => out,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
         Err(err) => return Err(err).with_context(|| format!("reading Lambda function `{name}`")),
     };
-    let c = out.configuration().with_context(|| format!("Lambda returned no configuration for `{name}`"))?;
+    let c = out
+        .configuration()
+        .with_context(|| format!("Lambda returned no configuration for `{name}`"))?;
     Ok(Some(LiveFunction {
         arn: c.function_arn().unwrap_or_default().to_string(),
         state: c.state().map_or("Active", State::as_str).to_string(),
-        last_update_status: c.last_update_status().map_or("Successful", LastUpdateStatus::as_str).to_string(),
+        last_update_status: c
+            .last_update_status()
+            .map_or("Successful", LastUpdateStatus::as_str)
+            .to_string(),
         config: FunctionConfig {
             role_arn: c.role().unwrap_or_default().to_string(),
-            runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
+            runtime: c
+                .runtime()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
             handler: c.handler().unwrap_or_default().to_string(),
             memory_mb: c.memory_size().unwrap_or(128),
             timeout_secs: c.timeout().unwrap_or(3),
@@ -58,7 +72,10 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
                 .unwrap_or_default(),
         },
         code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        tags: out.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default(),
+        tags: out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
     }))
 }
 
@@ -67,8 +84,16 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
 /// variables someone else set.
 pub fn merged(desired: &FunctionConfig, live: &FunctionConfig) -> FunctionConfig {
     let mut environment = live.environment.clone();
-    environment.extend(desired.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
-    FunctionConfig { environment, ..desired.clone() }
+    environment.extend(
+        desired
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    FunctionConfig {
+        environment,
+        ..desired.clone()
+    }
 }
 
 /// Field-level changes from `live` to `target`. Variables only on the live side are shown as kept, with
@@ -77,14 +102,22 @@ pub fn config_changes(live: &FunctionConfig, target: &FunctionConfig) -> Vec<Cha
     let mut changes = Vec::new();
     let mut field = |name: &str, before: String, after: String| {
         if before != after {
-            changes.push(Change::change(name, before, after));
+            changes.push(Change::modify(name, before, after));
         }
     };
     field("role", live.role_arn.clone(), target.role_arn.clone());
     field("runtime", live.runtime.clone(), target.runtime.clone());
     field("handler", live.handler.clone(), target.handler.clone());
-    field("memory_mb", live.memory_mb.to_string(), target.memory_mb.to_string());
-    field("timeout_secs", live.timeout_secs.to_string(), target.timeout_secs.to_string());
+    field(
+        "memory_mb",
+        live.memory_mb.to_string(),
+        target.memory_mb.to_string(),
+    );
+    field(
+        "timeout_secs",
+        live.timeout_secs.to_string(),
+        target.timeout_secs.to_string(),
+    );
     changes.extend(env_changes(&live.environment, &target.environment));
     changes
 }
@@ -95,12 +128,15 @@ fn env_changes(live: &BTreeMap<String, String>, target: &BTreeMap<String, String
         let field = format!("environment.{key}");
         match live.get(key) {
             None => changes.push(Change::add(field, value)),
-            Some(old) if old != value => changes.push(Change::change(field, old, value)),
+            Some(old) if old != value => changes.push(Change::modify(field, old, value)),
             Some(_) => {}
         }
     }
     for key in live.keys().filter(|k| !target.contains_key(*k)) {
-        changes.push(Change::remove(format!("environment.{key}"), "(value hidden)"));
+        changes.push(Change::remove(
+            format!("environment.{key}"),
+            "(value hidden)",
+        ));
     }
     changes
 }
@@ -121,38 +157,70 @@ impl FunctionDiff {
     }
 }
 
-pub fn diff(desired: &FunctionConfig, code_sha256: &str, live: Option<&LiveFunction>) -> FunctionDiff {
+pub fn diff(
+    desired: &FunctionConfig,
+    code_sha256: &str,
+    live: Option<&LiveFunction>,
+) -> FunctionDiff {
     let Some(live) = live else {
         let mut changes = vec![
             Change::add("runtime", &desired.runtime),
             Change::add("handler", &desired.handler),
             Change::add("code", format!("CodeSha256 {}", short_sha(code_sha256))),
         ];
-        changes.extend(desired.environment.iter().map(|(k, v)| Change::add(format!("environment.{k}"), v)));
-        return FunctionDiff { create: true, config: None, code: true, changes };
+        changes.extend(
+            desired
+                .environment
+                .iter()
+                .map(|(k, v)| Change::add(format!("environment.{k}"), v)),
+        );
+        return FunctionDiff {
+            create: true,
+            config: None,
+            code: true,
+            changes,
+        };
     };
     let target = merged(desired, &live.config);
     let mut changes = config_changes(&live.config, &target);
-    for key in live.config.environment.keys().filter(|k| !desired.environment.contains_key(*k)) {
-        changes.push(Change::keep(format!("environment.{key}"), "(kept, value hidden)"));
+    for key in live
+        .config
+        .environment
+        .keys()
+        .filter(|k| !desired.environment.contains_key(*k))
+    {
+        changes.push(Change::keep(
+            format!("environment.{key}"),
+            "(kept, value hidden)",
+        ));
     }
     let code = live.code_sha256 != code_sha256;
     if code {
-        changes.push(Change::change(
+        changes.push(Change::modify(
             "code",
             format!("CodeSha256 {}", short_sha(&live.code_sha256)),
             format!("CodeSha256 {}", short_sha(code_sha256)),
         ));
     }
     let config = (target != live.config).then_some(target);
-    FunctionDiff { create: false, config, code, changes }
+    FunctionDiff {
+        create: false,
+        config,
+        code,
+        changes,
+    }
 }
 
 pub fn short_sha(sha: &str) -> String {
     sha.chars().take(12).collect::<String>() + if sha.chars().count() > 12 { "…" } else { "" }
 }
 
-pub fn plan(name: &str, live: Option<&LiveFunction>, diff: &FunctionDiff, owned: bool) -> ResourcePlan {
+pub fn plan(
+    name: &str,
+    live: Option<&LiveFunction>,
+    diff: &FunctionDiff,
+    owned: bool,
+) -> ResourcePlan {
     let action = if diff.create {
         Action::Create
     } else if diff.config.is_some() || diff.code {
@@ -160,7 +228,9 @@ pub fn plan(name: &str, live: Option<&LiveFunction>, diff: &FunctionDiff, owned:
     } else {
         Action::NoOp
     };
-    let mut plan = ResourcePlan::new(Kind::Function, name, action).arn(live.map(|l| l.arn.as_str())).changes(diff.changes.clone());
+    let mut plan = ResourcePlan::new(Kind::Function, name, action)
+        .arn(live.map(|l| l.arn.as_str()))
+        .changes(diff.changes.clone());
     if live.is_some() && !owned {
         plan = plan.note("not created by this stack: only its configuration and code are updated");
     }
@@ -168,7 +238,13 @@ pub fn plan(name: &str, live: Option<&LiveFunction>, diff: &FunctionDiff, owned:
 }
 
 fn environment(vars: &BTreeMap<String, String>) -> Environment {
-    Environment::builder().set_variables(Some(vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>())).build()
+    Environment::builder()
+        .set_variables(Some(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        ))
+        .build()
 }
 
 /// Lambda refuses a role it cannot assume yet (IAM is eventually consistent: a new role takes seconds to
@@ -176,10 +252,12 @@ fn environment(vars: &BTreeMap<String, String>) -> Environment {
 /// code, so the message is the only way to tell; Terraform and the AWS SAM CLI match it the same way.
 fn role_not_yet_assumable(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause.downcast_ref::<aws_sdk_lambda::Error>().is_some_and(|e| {
-            matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
+        cause
+            .downcast_ref::<aws_sdk_lambda::Error>()
+            .is_some_and(|e| {
+                matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
                 if inner.message().is_some_and(|m| m.contains("cannot be assumed")))
-        })
+            })
     })
 }
 
@@ -208,16 +286,25 @@ pub async fn create(
             .memory_size(config.memory_mb)
             .timeout(config.timeout_secs)
             .environment(environment(&config.environment))
-            .code(FunctionCode::builder().zip_file(Blob::new(zip.to_vec())).build())
-            .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(zip.to_vec()))
+                    .build(),
+            )
+            .set_tags(Some(
+                tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ))
             .send()
             .await
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("creating Lambda function `{name}`"))
     };
-    match retry_while(timeouts.role_propagation, send, role_not_yet_assumable, |_| {
-        task.set("waiting for the new role to become assumable by Lambda")
-    })
+    match retry_while(
+        timeouts.role_propagation,
+        send,
+        role_not_yet_assumable,
+        |_| task.set("waiting for the new role to become assumable by Lambda"),
+    )
     .await
     {
         Ok(_) => {}
@@ -225,7 +312,9 @@ pub async fn create(
         Err(err) => return Err(err),
     }
     wait_active(client, name, timeouts.ready, task).await?;
-    read(client, name).await?.with_context(|| format!("Lambda function `{name}` vanished after creation"))
+    read(client, name)
+        .await?
+        .with_context(|| format!("Lambda function `{name}` vanished after creation"))
 }
 
 fn exists_error(err: &anyhow::Error) -> bool {
@@ -236,7 +325,13 @@ fn exists_error(err: &anyhow::Error) -> bool {
 }
 
 /// Sends the full configuration (the merged environment included), then waits for the update to finish.
-pub async fn update_config(client: &Client, name: &str, config: &FunctionConfig, timeouts: &Timeouts, task: &Task) -> Result<()> {
+pub async fn update_config(
+    client: &Client,
+    name: &str,
+    config: &FunctionConfig,
+    timeouts: &Timeouts,
+    task: &Task,
+) -> Result<()> {
     let send = || async {
         wait_updated(client, name, timeouts.ready, task).await?;
         task.set("updating configuration");
@@ -254,14 +349,23 @@ pub async fn update_config(client: &Client, name: &str, config: &FunctionConfig,
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("updating the configuration of Lambda function `{name}`"))
     };
-    retry_while(timeouts.role_propagation, send, |e| role_not_yet_assumable(e) || update_in_progress(e), |_| {
-        task.set("waiting to retry the configuration update")
-    })
+    retry_while(
+        timeouts.role_propagation,
+        send,
+        |e| role_not_yet_assumable(e) || update_in_progress(e),
+        |_| task.set("waiting to retry the configuration update"),
+    )
     .await?;
     wait_updated(client, name, timeouts.ready, task).await
 }
 
-pub async fn update_code(client: &Client, name: &str, zip: &[u8], timeouts: &Timeouts, task: &Task) -> Result<()> {
+pub async fn update_code(
+    client: &Client,
+    name: &str,
+    zip: &[u8],
+    timeouts: &Timeouts,
+    task: &Task,
+) -> Result<()> {
     let send = || async {
         wait_updated(client, name, timeouts.ready, task).await?;
         task.set("uploading code");
@@ -274,7 +378,10 @@ pub async fn update_code(client: &Client, name: &str, zip: &[u8], timeouts: &Tim
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("updating the code of Lambda function `{name}`"))
     };
-    retry_while(timeouts.ready, send, update_in_progress, |_| task.set("another update is in progress; waiting")).await?;
+    retry_while(timeouts.ready, send, update_in_progress, |_| {
+        task.set("another update is in progress; waiting")
+    })
+    .await?;
     wait_updated(client, name, timeouts.ready, task).await
 }
 
@@ -287,14 +394,23 @@ async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task
     wait_for(
         &format!("function `{name}` to become Active"),
         timeout,
-        || client.get_function_configuration().function_name(name).send(),
+        || {
+            client
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+        },
         |result| match result {
             Ok(c) => match c.state() {
                 Some(State::Active) | None => Poll::Done,
-                Some(State::Failed) => Poll::Failed(c.state_reason().unwrap_or("no reason given").to_string()),
+                Some(State::Failed) => {
+                    Poll::Failed(c.state_reason().unwrap_or("no reason given").to_string())
+                }
                 Some(state) => Poll::Pending(state.as_str().to_string()),
             },
-            Err(e) if e.is_resource_not_found_exception() => Poll::Pending("not visible yet".into()),
+            Err(e) if e.is_resource_not_found_exception() => {
+                Poll::Pending("not visible yet".into())
+            }
             Err(_) => Poll::Unexpected,
         },
         |state| task.set(&format!("waiting for Active ({state})")),
@@ -304,18 +420,29 @@ async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task
 }
 
 /// Waits until LastUpdateStatus is Successful. Failed is an error carrying AWS's reason, never success.
-pub async fn wait_updated(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+pub async fn wait_updated(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+) -> Result<()> {
     wait_for(
         &format!("the update of function `{name}`"),
         timeout,
-        || client.get_function_configuration().function_name(name).send(),
+        || {
+            client
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+        },
         |result| match result {
             Ok(c) => match c.last_update_status() {
                 Some(LastUpdateStatus::Successful) | None => Poll::Done,
                 Some(LastUpdateStatus::Failed) => Poll::Failed(format!(
                     "{} ({})",
                     c.last_update_status_reason().unwrap_or("no reason given"),
-                    c.last_update_status_reason_code().map_or("no reason code", |r| r.as_str())
+                    c.last_update_status_reason_code()
+                        .map_or("no reason code", |r| r.as_str())
                 )),
                 Some(status) => Poll::Pending(status.as_str().to_string()),
             },
@@ -331,13 +458,25 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
     task.set("deleting");
     match client.delete_function().function_name(name).send().await {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
         Err(err) => Err(err).with_context(|| format!("deleting Lambda function `{name}`")),
     }
 }
 
 /// For a function stackctl did not create: remove only the variables it set, keeping every other one.
-pub async fn remove_variables(client: &Client, live: &LiveFunction, keys: &[String], timeouts: &Timeouts, task: &Task) -> Result<()> {
+pub async fn remove_variables(
+    client: &Client,
+    live: &LiveFunction,
+    keys: &[String],
+    timeouts: &Timeouts,
+    task: &Task,
+) -> Result<()> {
     let mut config = live.config.clone();
     config.environment.retain(|k, _| !keys.contains(k));
     let name = live.arn.rsplit(':').next().unwrap_or(&live.arn);
@@ -353,7 +492,10 @@ pub async fn remove_variables(client: &Client, live: &LiveFunction, keys: &[Stri
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("removing stackctl's variables from Lambda function `{name}`"))
     };
-    retry_while(timeouts.ready, send, update_in_progress, |_| task.set("another update is in progress; waiting")).await?;
+    retry_while(timeouts.ready, send, update_in_progress, |_| {
+        task.set("another update is in progress; waiting")
+    })
+    .await?;
     wait_updated(client, name, timeouts.ready, task).await
 }
 
@@ -369,7 +511,10 @@ mod tests {
             handler: "handler.handler".into(),
             memory_mb: 128,
             timeout_secs: 10,
-            environment: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            environment: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -387,29 +532,58 @@ mod tests {
     #[test]
     fn live_variables_are_kept_and_shown_hidden() {
         let desired = config(&[("TABLE_NAME", "t")]);
-        let d = diff(&desired, "sha", Some(&live(&[("LOG_LEVEL", "debug"), ("TABLE_NAME", "old")], "sha")));
+        let d = diff(
+            &desired,
+            "sha",
+            Some(&live(
+                &[("LOG_LEVEL", "debug"), ("TABLE_NAME", "old")],
+                "sha",
+            )),
+        );
         let sent = d.config.unwrap();
         assert_eq!(sent.environment["LOG_LEVEL"], "debug");
         assert_eq!(sent.environment["TABLE_NAME"], "t");
         assert!(!d.code);
-        let table = d.changes.iter().find(|c| c.field == "environment.TABLE_NAME").unwrap();
-        assert_eq!((table.op, table.before.as_deref(), table.after.as_deref()), (Op::Change, Some("old"), Some("t")));
-        let kept = d.changes.iter().find(|c| c.field == "environment.LOG_LEVEL").unwrap();
+        let table = d
+            .changes
+            .iter()
+            .find(|c| c.field == "environment.TABLE_NAME")
+            .unwrap();
+        assert_eq!(
+            (table.op, table.before.as_deref(), table.after.as_deref()),
+            (Op::Change, Some("old"), Some("t"))
+        );
+        let kept = d
+            .changes
+            .iter()
+            .find(|c| c.field == "environment.LOG_LEVEL")
+            .unwrap();
         assert_eq!(kept.op, Op::Keep);
-        assert!(!kept.before.as_deref().unwrap().contains("debug"), "a kept value must not be shown");
+        assert!(
+            !kept.before.as_deref().unwrap().contains("debug"),
+            "a kept value must not be shown"
+        );
     }
 
     #[test]
     fn nothing_differs_means_nothing_to_send() {
         let desired = config(&[("TABLE_NAME", "t")]);
-        let d = diff(&desired, "sha", Some(&live(&[("TABLE_NAME", "t"), ("OTHER", "x")], "sha")));
+        let d = diff(
+            &desired,
+            "sha",
+            Some(&live(&[("TABLE_NAME", "t"), ("OTHER", "x")], "sha")),
+        );
         assert!(d.is_noop(), "{d:?}");
     }
 
     #[test]
     fn only_the_code_differs() {
         let desired = config(&[("TABLE_NAME", "t")]);
-        let d = diff(&desired, "new-sha", Some(&live(&[("TABLE_NAME", "t")], "old-sha")));
+        let d = diff(
+            &desired,
+            "new-sha",
+            Some(&live(&[("TABLE_NAME", "t")], "old-sha")),
+        );
         assert!(d.config.is_none() && d.code && !d.create);
     }
 }

@@ -32,28 +32,58 @@ pub fn decode_document(raw: &str) -> Result<Value> {
     if let Ok(value) = serde_json::from_str(raw) {
         return Ok(value);
     }
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().context("policy document is not UTF-8")?;
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .context("policy document is not UTF-8")?;
     serde_json::from_str(&decoded).context("policy document is not JSON")
 }
 
 pub async fn read(client: &Client, arn: &str) -> Result<Option<LivePolicy>> {
     let policy = match client.get_policy().policy_arn(arn).send().await {
-        Ok(out) => out.policy.with_context(|| format!("IAM returned no policy for `{arn}`"))?,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Ok(out) => out
+            .policy
+            .with_context(|| format!("IAM returned no policy for `{arn}`"))?,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None)
+        }
         Err(err) => return Err(err).with_context(|| format!("reading IAM policy `{arn}`")),
     };
     let default_version = policy.default_version_id().unwrap_or("v1").to_string();
-    let version = match client.get_policy_version().policy_arn(arn).version_id(&default_version).send().await {
+    let version = match client
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(&default_version)
+        .send()
+        .await
+    {
         Ok(out) => out.policy_version,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("reading the default version of IAM policy `{arn}`")),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("reading the default version of IAM policy `{arn}`"))
+        }
     };
     let raw = version.as_ref().and_then(|v| v.document()).unwrap_or("{}");
     Ok(Some(LivePolicy {
         arn: arn.to_string(),
         default_version,
-        document: decode_document(raw).with_context(|| format!("reading the document of IAM policy `{arn}`"))?,
-        tags: policy.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        document: decode_document(raw)
+            .with_context(|| format!("reading the document of IAM policy `{arn}`"))?,
+        tags: policy
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
     }))
 }
 
@@ -75,16 +105,27 @@ pub fn diff(desired: &Value, live: Option<&LivePolicy>) -> PolicyDiff {
 
 /// The plan for the policy, including its attachment to the role (`attached` is false when the role does
 /// not exist yet or lacks it).
-pub fn plan(name: &str, desired: &Value, live: Option<&LivePolicy>, role: &str, attached: bool) -> ResourcePlan {
+pub fn plan(
+    name: &str,
+    desired: &Value,
+    live: Option<&LivePolicy>,
+    role: &str,
+    attached: bool,
+) -> ResourcePlan {
     let attach = (!attached).then(|| Change::add("attachment", format!("attach {name} to {role}")));
     let (action, mut changes) = match diff(desired, live) {
         PolicyDiff::Create => (Action::Create, document_lines(None, desired)),
         PolicyDiff::InSync if attach.is_none() => (Action::NoOp, Vec::new()),
         PolicyDiff::InSync => (Action::Update, Vec::new()),
-        PolicyDiff::Document => (Action::Update, document_lines(live.map(|l| &l.document), desired)),
+        PolicyDiff::Document => (
+            Action::Update,
+            document_lines(live.map(|l| &l.document), desired),
+        ),
     };
     changes.extend(attach);
-    ResourcePlan::new(Kind::Policy, name, action).arn(live.map(|l| l.arn.as_str())).changes(changes)
+    ResourcePlan::new(Kind::Policy, name, action)
+        .arn(live.map(|l| l.arn.as_str()))
+        .changes(changes)
 }
 
 /// A readable diff of two policy documents: one line per statement, by Sid or position.
@@ -98,7 +139,10 @@ fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
         list.iter()
             .enumerate()
             .map(|(i, s)| {
-                let key = s.get("Sid").and_then(Value::as_str).map_or(format!("statement[{i}]"), |sid| format!("statement.{sid}"));
+                let key = s
+                    .get("Sid")
+                    .and_then(Value::as_str)
+                    .map_or(format!("statement[{i}]"), |sid| format!("statement.{sid}"));
                 (key, s.to_string())
             })
             .collect()
@@ -108,7 +152,9 @@ fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
     for (key, value) in &new {
         match old.iter().find(|(k, _)| k == key) {
             None => changes.push(Change::add(key, value)),
-            Some((_, previous)) if previous != value => changes.push(Change::change(key, previous, value)),
+            Some((_, previous)) if previous != value => {
+                changes.push(Change::modify(key, previous, value))
+            }
             Some(_) => {}
         }
     }
@@ -118,12 +164,22 @@ fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
         }
     }
     if changes.is_empty() && before.is_some() {
-        changes.push(Change::change("document", before.map(Value::to_string).unwrap_or_default(), after.to_string()));
+        changes.push(Change::modify(
+            "document",
+            before.map(Value::to_string).unwrap_or_default(),
+            after.to_string(),
+        ));
     }
     changes
 }
 
-pub async fn create(client: &Client, name: &str, document: &Value, tags: &BTreeMap<String, String>, task: &Task) -> Result<String> {
+pub async fn create(
+    client: &Client,
+    name: &str,
+    document: &Value,
+    tags: &BTreeMap<String, String>,
+    task: &Task,
+) -> Result<String> {
     task.set("creating");
     let mut request = client
         .create_policy()
@@ -133,8 +189,13 @@ pub async fn create(client: &Client, name: &str, document: &Value, tags: &BTreeM
     for (key, value) in tags {
         request = request.tags(Tag::builder().key(key).value(value).build()?);
     }
-    let out = request.send().await.with_context(|| format!("creating IAM policy `{name}`"))?;
-    out.policy.and_then(|p| p.arn).with_context(|| format!("IAM created policy `{name}` but returned no ARN"))
+    let out = request
+        .send()
+        .await
+        .with_context(|| format!("creating IAM policy `{name}`"))?;
+    out.policy
+        .and_then(|p| p.arn)
+        .with_context(|| format!("IAM created policy `{name}` but returned no ARN"))
 }
 
 /// Makes `document` the default version, first deleting the oldest non-default version when IAM's limit
@@ -147,11 +208,17 @@ pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &T
         .send()
         .await
         .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
-    let mut old: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
+    let mut old: Vec<_> = versions
+        .versions()
+        .iter()
+        .filter(|v| !v.is_default_version())
+        .collect();
     if versions.versions().len() >= MAX_VERSIONS {
         old.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
         if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
-            task.set(&format!("deleting version {oldest} (IAM keeps at most {MAX_VERSIONS})"));
+            task.set(&format!(
+                "deleting version {oldest} (IAM keeps at most {MAX_VERSIONS})"
+            ));
             delete_version(client, arn, oldest).await?;
         }
     }
@@ -167,10 +234,24 @@ pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &T
 }
 
 async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<()> {
-    match client.delete_policy_version().policy_arn(arn).version_id(version).send().await {
+    match client
+        .delete_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("deleting version {version} of IAM policy `{arn}`")),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => {
+            Err(err).with_context(|| format!("deleting version {version} of IAM policy `{arn}`"))
+        }
     }
 }
 
@@ -178,10 +259,24 @@ async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<()>
 /// policy. Already gone is success.
 pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
     task.set("detaching");
-    let entities = match client.list_entities_for_policy().policy_arn(arn).send().await {
+    let entities = match client
+        .list_entities_for_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+    {
         Ok(out) => out,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(()),
-        Err(err) => return Err(err).with_context(|| format!("listing what IAM policy `{arn}` is attached to")),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(())
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("listing what IAM policy `{arn}` is attached to"))
+        }
     };
     for role in entities.policy_roles() {
         if let Some(name) = role.role_name() {
@@ -190,13 +285,23 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
     }
     for user in entities.policy_users() {
         if let Some(name) = user.user_name() {
-            client.detach_user_policy().user_name(name).policy_arn(arn).send().await
+            client
+                .detach_user_policy()
+                .user_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
                 .with_context(|| format!("detaching IAM policy `{arn}` from user `{name}`"))?;
         }
     }
     for group in entities.policy_groups() {
         if let Some(name) = group.group_name() {
-            client.detach_group_policy().group_name(name).policy_arn(arn).send().await
+            client
+                .detach_group_policy()
+                .group_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
                 .with_context(|| format!("detaching IAM policy `{arn}` from group `{name}`"))?;
         }
     }
@@ -207,7 +312,11 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
         .send()
         .await
         .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
-    for version in versions.versions().iter().filter(|v| !v.is_default_version()) {
+    for version in versions
+        .versions()
+        .iter()
+        .filter(|v| !v.is_default_version())
+    {
         if let Some(id) = version.version_id() {
             delete_version(client, arn, id).await?;
         }
@@ -215,7 +324,13 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
     task.set("deleting");
     match client.delete_policy().policy_arn(arn).send().await {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
         Err(err) => Err(err).with_context(|| format!("deleting IAM policy `{arn}`")),
     }
 }
@@ -229,7 +344,9 @@ mod tests {
     fn documents_decode_whether_url_encoded_or_raw() {
         let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "arn:aws:dynamodb:us-east-1:1:table/t%x"}]});
         let raw = doc.to_string();
-        let encoded: String = percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&raw, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         assert_eq!(decode_document(&raw).unwrap(), doc);
         assert_eq!(decode_document(&encoded).unwrap(), doc);
     }
@@ -238,7 +355,12 @@ mod tests {
     fn key_order_and_whitespace_do_not_count_as_a_change() {
         let a: Value = serde_json::from_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"x","Resource":"r"}]}"#).unwrap();
         let b: Value = serde_json::from_str("{ \"Statement\": [ {\"Resource\": \"r\", \"Action\": \"x\", \"Effect\": \"Allow\"} ],\n \"Version\": \"2012-10-17\" }").unwrap();
-        let live = LivePolicy { arn: "a".into(), default_version: "v1".into(), document: b, tags: BTreeMap::new() };
+        let live = LivePolicy {
+            arn: "a".into(),
+            default_version: "v1".into(),
+            document: b,
+            tags: BTreeMap::new(),
+        };
         assert_eq!(diff(&a, Some(&live)), PolicyDiff::InSync);
         assert_eq!(plan("p", &a, Some(&live), "r", true).action, Action::NoOp);
         let p = plan("p", &a, Some(&live), "r", false);

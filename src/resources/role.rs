@@ -25,21 +25,42 @@ fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata>(err: &E) -> bool {
 
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveRole>> {
     // Both reads are keyed by the name alone, so they go out together.
-    let (role, attached) = tokio::join!(client.get_role().role_name(name).send(), attached_policies(client, name));
+    let (role, attached) = tokio::join!(
+        client.get_role().role_name(name).send(),
+        attached_policies(client, name)
+    );
     let role = match role {
-        Ok(out) => out.role.with_context(|| format!("IAM returned no role for `{name}`"))?,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Ok(out) => out
+            .role
+            .with_context(|| format!("IAM returned no role for `{name}`"))?,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None)
+        }
         Err(err) => return Err(err).with_context(|| format!("reading IAM role `{name}`")),
     };
     let attached = match attached {
         Ok(list) => list,
         // Deleted between the two reads: treat as missing.
-        Err(err) if err.downcast_ref::<aws_sdk_iam::Error>().is_some_and(not_found) => return Ok(None),
+        Err(err)
+            if err
+                .downcast_ref::<aws_sdk_iam::Error>()
+                .is_some_and(not_found) =>
+        {
+            return Ok(None)
+        }
         Err(err) => return Err(err),
     };
     Ok(Some(LiveRole {
         arn: role.arn().to_string(),
-        tags: role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
         attached,
     }))
 }
@@ -56,7 +77,11 @@ async fn attached_policies(client: &Client, name: &str) -> Result<Vec<String>> {
             .await
             .map_err(aws_sdk_iam::Error::from)
             .with_context(|| format!("listing the policies attached to IAM role `{name}`"))?;
-        arns.extend(out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)));
+        arns.extend(
+            out.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string)),
+        );
         marker = out.marker().map(str::to_string);
         if !out.is_truncated() || marker.is_none() {
             arns.sort();
@@ -68,22 +93,42 @@ async fn attached_policies(client: &Client, name: &str) -> Result<Vec<String>> {
 /// Managed policies the spec wants attached that are not. Only for a role stackctl owns: a role it found
 /// is used as it is.
 pub fn missing_attachments<'a>(spec: &'a RoleSpec, live: &LiveRole) -> Vec<&'a str> {
-    spec.managed_policy_arns.iter().filter(|arn| !live.attached.contains(arn)).map(String::as_str).collect()
+    spec.managed_policy_arns
+        .iter()
+        .filter(|arn| !live.attached.contains(arn))
+        .map(String::as_str)
+        .collect()
 }
 
 pub fn plan(spec: &RoleSpec, live: Option<&LiveRole>, owned: bool) -> ResourcePlan {
     match live {
         None => {
-            let mut changes = vec![Change::add("trust_policy", "lambda.amazonaws.com may assume it")];
-            changes.extend(spec.managed_policy_arns.iter().map(|arn| Change::add("attach", arn)));
+            let mut changes = vec![Change::add(
+                "trust_policy",
+                "lambda.amazonaws.com may assume it",
+            )];
+            changes.extend(
+                spec.managed_policy_arns
+                    .iter()
+                    .map(|arn| Change::add("attach", arn)),
+            );
             ResourcePlan::new(Kind::Role, &spec.name, Action::Create).changes(changes)
         }
         Some(live) if owned => {
             let missing = missing_attachments(spec, live);
-            let action = if missing.is_empty() { Action::NoOp } else { Action::Update };
+            let action = if missing.is_empty() {
+                Action::NoOp
+            } else {
+                Action::Update
+            };
             ResourcePlan::new(Kind::Role, &spec.name, action)
                 .arn(Some(&live.arn))
-                .changes(missing.into_iter().map(|arn| Change::add("attach", arn)).collect())
+                .changes(
+                    missing
+                        .into_iter()
+                        .map(|arn| Change::add("attach", arn))
+                        .collect(),
+                )
         }
         Some(live) => ResourcePlan::new(Kind::Role, &spec.name, Action::NoOp)
             .arn(Some(&live.arn))
@@ -93,7 +138,12 @@ pub fn plan(spec: &RoleSpec, live: Option<&LiveRole>, owned: bool) -> ResourcePl
 
 /// Creates the role with the trust policy and the stack's tags, then attaches the managed policies.
 /// A role that appeared meanwhile is read and used.
-pub async fn create(client: &Client, spec: &RoleSpec, tags: &BTreeMap<String, String>, task: &Task) -> Result<LiveRole> {
+pub async fn create(
+    client: &Client,
+    spec: &RoleSpec,
+    tags: &BTreeMap<String, String>,
+    task: &Task,
+) -> Result<LiveRole> {
     task.set("creating");
     let mut request = client
         .create_role()
@@ -104,13 +154,27 @@ pub async fn create(client: &Client, spec: &RoleSpec, tags: &BTreeMap<String, St
         request = request.tags(Tag::builder().key(key).value(value).build()?);
     }
     let arn = match request.send().await {
-        Ok(out) => out.role.map(|r| r.arn).with_context(|| format!("IAM created role `{}` but returned no ARN", spec.name))?,
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
-            read(client, &spec.name).await?.with_context(|| format!("IAM role `{}` exists but cannot be read", spec.name))?.arn
+        Ok(out) => out
+            .role
+            .map(|r| r.arn)
+            .with_context(|| format!("IAM created role `{}` but returned no ARN", spec.name))?,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+        {
+            read(client, &spec.name)
+                .await?
+                .with_context(|| format!("IAM role `{}` exists but cannot be read", spec.name))?
+                .arn
         }
         Err(err) => return Err(err).with_context(|| format!("creating IAM role `{}`", spec.name)),
     };
-    let mut live = LiveRole { arn, tags: tags.clone(), attached: Vec::new() };
+    let mut live = LiveRole {
+        arn,
+        tags: tags.clone(),
+        attached: Vec::new(),
+    };
     for policy_arn in &spec.managed_policy_arns {
         attach(client, &spec.name, policy_arn, task).await?;
         live.attached.push(policy_arn.clone());
@@ -133,10 +197,24 @@ pub async fn attach(client: &Client, role: &str, policy_arn: &str, task: &Task) 
 
 /// Detaches a policy; already detached (or role gone) is fine.
 pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()> {
-    match client.detach_role_policy().role_name(role).policy_arn(policy_arn).send().await {
+    match client
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
-        Err(err) => Err(err).with_context(|| format!("detaching `{policy_arn}` from IAM role `{role}`")),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => {
+            Err(err).with_context(|| format!("detaching `{policy_arn}` from IAM role `{role}`"))
+        }
     }
 }
 
@@ -145,7 +223,13 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
     task.set("detaching policies");
     let attached = match attached_policies(client, name).await {
         Ok(list) => list,
-        Err(err) if err.downcast_ref::<aws_sdk_iam::Error>().is_some_and(not_found) => return Ok(()),
+        Err(err)
+            if err
+                .downcast_ref::<aws_sdk_iam::Error>()
+                .is_some_and(not_found) =>
+        {
+            return Ok(())
+        }
         Err(err) => return Err(err),
     };
     for arn in &attached {
@@ -169,7 +253,13 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
     task.set("deleting");
     match client.delete_role().role_name(name).send().await {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
         Err(err) => Err(err).with_context(|| format!("deleting IAM role `{name}`")),
     }
 }

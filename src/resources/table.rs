@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as KeyRole, ScalarAttributeType, TableDescription,
-    TableStatus, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as KeyRole, ScalarAttributeType,
+    TableDescription, TableStatus, Tag,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -28,17 +28,24 @@ pub struct LiveTable {
 impl LiveTable {
     fn from_description(table: &TableDescription) -> LiveTable {
         let attribute_type = |name: &str| {
-            table.attribute_definitions().iter().find(|d| d.attribute_name() == name).map(|d| match d.attribute_type() {
-                ScalarAttributeType::N => KeyType::N,
-                ScalarAttributeType::B => KeyType::B,
-                _ => KeyType::S,
-            })
+            table
+                .attribute_definitions()
+                .iter()
+                .find(|d| d.attribute_name() == name)
+                .map(|d| match d.attribute_type() {
+                    ScalarAttributeType::N => KeyType::N,
+                    ScalarAttributeType::B => KeyType::B,
+                    _ => KeyType::S,
+                })
         };
         let mut keys: Vec<&KeySchemaElement> = table.key_schema().iter().collect();
         keys.sort_by_key(|k| *k.key_type() != KeyRole::Hash);
         LiveTable {
             arn: table.table_arn().unwrap_or_default().to_string(),
-            status: table.table_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status: table
+                .table_status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
             key_schema: keys
                 .iter()
                 .map(|k| KeyAttribute {
@@ -59,19 +66,34 @@ impl LiveTable {
 pub fn describe_keys(keys: &[KeyAttribute]) -> String {
     keys.iter()
         .enumerate()
-        .map(|(i, k)| format!("{} ({}, {})", k.name, k.key_type.as_str(), if i == 0 { "HASH" } else { "RANGE" }))
+        .map(|(i, k)| {
+            format!(
+                "{} ({}, {})",
+                k.name,
+                k.key_type.as_str(),
+                if i == 0 { "HASH" } else { "RANGE" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn desired_keys(spec: &TableSpec) -> Vec<KeyAttribute> {
-    std::iter::once(spec.partition_key.clone()).chain(spec.sort_key.clone()).collect()
+    std::iter::once(spec.partition_key.clone())
+        .chain(spec.sort_key.clone())
+        .collect()
 }
 
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveTable>> {
     match client.describe_table().table_name(name).send().await {
         Ok(out) => Ok(out.table().map(LiveTable::from_description)),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
         Err(err) => Err(err).with_context(|| format!("reading DynamoDB table `{name}`")),
     }
 }
@@ -104,22 +126,34 @@ pub enum TableDiff {
     InSync,
     /// Still CREATING or UPDATING: nothing to change, but `up` waits for ACTIVE.
     NotReady(String),
-    Billing { live: String },
+    Billing {
+        live: String,
+    },
     /// Key schemas cannot change in place; stackctl never deletes and recreates a table.
-    KeyConflict { live: String, desired: String },
+    KeyConflict {
+        live: String,
+        desired: String,
+    },
     /// DELETING: a `down` is in progress.
     Deleting,
 }
 
 pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
-    let Some(live) = live else { return TableDiff::Create };
+    let Some(live) = live else {
+        return TableDiff::Create;
+    };
     let desired = desired_keys(spec);
     if live.key_schema != desired {
-        return TableDiff::KeyConflict { live: describe_keys(&live.key_schema), desired: describe_keys(&desired) };
+        return TableDiff::KeyConflict {
+            live: describe_keys(&live.key_schema),
+            desired: describe_keys(&desired),
+        };
     }
     match live.status.as_str() {
         "DELETING" => TableDiff::Deleting,
-        _ if live.billing_mode != spec.billing_mode => TableDiff::Billing { live: live.billing_mode.clone() },
+        _ if live.billing_mode != spec.billing_mode => TableDiff::Billing {
+            live: live.billing_mode.clone(),
+        },
         "ACTIVE" => TableDiff::InSync,
         other => TableDiff::NotReady(other.to_string()),
     }
@@ -136,10 +170,10 @@ pub fn plan(spec: &TableSpec, live: Option<&LiveTable>, diff: &TableDiff) -> Res
         TableDiff::InSync => base(Action::NoOp),
         TableDiff::NotReady(status) => base(Action::NoOp).note(format!("{status}; up waits for ACTIVE")),
         TableDiff::Billing { live } => {
-            base(Action::Update).changes(vec![Change::change("billing_mode", live, &spec.billing_mode)])
+            base(Action::Update).changes(vec![Change::modify("billing_mode", live, &spec.billing_mode)])
         }
         TableDiff::KeyConflict { live, desired } => base(Action::Blocked)
-            .changes(vec![Change::change("key_schema", live, desired)])
+            .changes(vec![Change::modify("key_schema", live, desired)])
             .note(
                 "a table's key schema cannot change in place; stackctl never deletes a table to recreate it: \
                  migrate the data to a new table name, or delete this table yourself",
@@ -158,7 +192,10 @@ pub async fn create(
     task: &Task,
 ) -> Result<LiveTable> {
     task.set("creating");
-    let mut request = client.create_table().table_name(&spec.name).billing_mode(BillingMode::PayPerRequest);
+    let mut request = client
+        .create_table()
+        .table_name(&spec.name)
+        .billing_mode(BillingMode::PayPerRequest);
     for (i, key) in desired_keys(spec).iter().enumerate() {
         request = request
             .attribute_definitions(
@@ -170,7 +207,11 @@ pub async fn create(
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(&key.name)
-                    .key_type(if i == 0 { KeyRole::Hash } else { KeyRole::Range })
+                    .key_type(if i == 0 {
+                        KeyRole::Hash
+                    } else {
+                        KeyRole::Range
+                    })
                     .build()?,
             );
     }
@@ -179,20 +220,34 @@ pub async fn create(
     }
     match request.send().await {
         Ok(_) => {}
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
             // Someone (another up?) created it between our read and now: fine if it is the same table.
             task.set("already exists; checking its key schema");
         }
-        Err(err) => return Err(err).with_context(|| format!("creating DynamoDB table `{}`", spec.name)),
+        Err(err) => {
+            return Err(err).with_context(|| format!("creating DynamoDB table `{}`", spec.name))
+        }
     }
     let live = wait_active(client, &spec.name, timeout, task).await?;
     if let TableDiff::KeyConflict { live, desired } = diff(spec, Some(&live)) {
-        bail!("table `{}` exists with key schema {live}, not {desired}", spec.name);
+        bail!(
+            "table `{}` exists with key schema {live}, not {desired}",
+            spec.name
+        );
     }
     Ok(live)
 }
 
-pub async fn update_billing(client: &Client, spec: &TableSpec, timeout: Duration, task: &Task) -> Result<LiveTable> {
+pub async fn update_billing(
+    client: &Client,
+    spec: &TableSpec,
+    timeout: Duration,
+    task: &Task,
+) -> Result<LiveTable> {
     task.set("switching to on-demand billing");
     client
         .update_table()
@@ -200,13 +255,23 @@ pub async fn update_billing(client: &Client, spec: &TableSpec, timeout: Duration
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
-        .with_context(|| format!("updating the billing mode of DynamoDB table `{}`", spec.name))?;
+        .with_context(|| {
+            format!(
+                "updating the billing mode of DynamoDB table `{}`",
+                spec.name
+            )
+        })?;
     wait_active(client, &spec.name, timeout, task).await
 }
 
 /// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may briefly answer
 /// ResourceNotFound (eventual consistency): that is "not yet", not an error.
-pub async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<LiveTable> {
+pub async fn wait_active(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+) -> Result<LiveTable> {
     let what = format!("table `{name}` to become ACTIVE");
     let out = wait_for(
         &what,
@@ -219,7 +284,9 @@ pub async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &
                 Some(status) => Poll::Pending(status.as_str().to_string()),
                 None => Poll::Pending("no status yet".into()),
             },
-            Err(e) if e.is_resource_not_found_exception() => Poll::Pending("not visible yet".into()),
+            Err(e) if e.is_resource_not_found_exception() => {
+                Poll::Pending("not visible yet".into())
+            }
             Err(_) => Poll::Unexpected,
         },
         |state| task.set(&format!("waiting for ACTIVE ({state})")),
@@ -236,12 +303,24 @@ pub async fn delete(client: &Client, name: &str, timeout: Duration, task: &Task)
     loop {
         match client.delete_table().table_name(name).send().await {
             Ok(_) => break,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(())
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
                 task.set("waiting for ACTIVE before deleting");
                 wait_active(client, name, timeout, task).await?;
             }
-            Err(err) => return Err(err).with_context(|| format!("deleting DynamoDB table `{name}`")),
+            Err(err) => {
+                return Err(err).with_context(|| format!("deleting DynamoDB table `{name}`"))
+            }
         }
     }
     wait_gone(client, name, timeout, task).await
@@ -256,7 +335,9 @@ async fn wait_gone(client: &Client, name: &str, timeout: Duration, task: &Task) 
             Err(e) if e.is_resource_not_found_exception() => Poll::Done,
             Err(_) => Poll::Unexpected,
             Ok(out) => Poll::Pending(
-                out.table().and_then(|t| t.table_status()).map_or("unknown".into(), |s| s.as_str().to_string()),
+                out.table()
+                    .and_then(|t| t.table_status())
+                    .map_or("unknown".into(), |s| s.as_str().to_string()),
             ),
         },
         |state| task.set(&format!("waiting until gone ({state})")),
@@ -272,8 +353,14 @@ mod tests {
     fn spec() -> TableSpec {
         TableSpec {
             name: "t".into(),
-            partition_key: KeyAttribute { name: "userId".into(), key_type: KeyType::S },
-            sort_key: Some(KeyAttribute { name: "itemId".into(), key_type: KeyType::S }),
+            partition_key: KeyAttribute {
+                name: "userId".into(),
+                key_type: KeyType::S,
+            },
+            sort_key: Some(KeyAttribute {
+                name: "itemId".into(),
+                key_type: KeyType::S,
+            }),
             billing_mode: "PAY_PER_REQUEST".into(),
         }
     }
@@ -292,16 +379,30 @@ mod tests {
     fn diff_covers_every_live_state() {
         let s = spec();
         assert_eq!(diff(&s, None), TableDiff::Create);
-        assert_eq!(diff(&s, Some(&live("ACTIVE", desired_keys(&s), "PAY_PER_REQUEST"))), TableDiff::InSync);
         assert_eq!(
-            diff(&s, Some(&live("CREATING", desired_keys(&s), "PAY_PER_REQUEST"))),
+            diff(
+                &s,
+                Some(&live("ACTIVE", desired_keys(&s), "PAY_PER_REQUEST"))
+            ),
+            TableDiff::InSync
+        );
+        assert_eq!(
+            diff(
+                &s,
+                Some(&live("CREATING", desired_keys(&s), "PAY_PER_REQUEST"))
+            ),
             TableDiff::NotReady("CREATING".into())
         );
         assert_eq!(
             diff(&s, Some(&live("ACTIVE", desired_keys(&s), "PROVISIONED"))),
-            TableDiff::Billing { live: "PROVISIONED".into() }
+            TableDiff::Billing {
+                live: "PROVISIONED".into()
+            }
         );
-        let other_keys = vec![KeyAttribute { name: "id".into(), key_type: KeyType::N }];
+        let other_keys = vec![KeyAttribute {
+            name: "id".into(),
+            key_type: KeyType::N,
+        }];
         assert!(matches!(
             diff(&s, Some(&live("ACTIVE", other_keys, "PAY_PER_REQUEST"))),
             TableDiff::KeyConflict { .. }
@@ -309,13 +410,19 @@ mod tests {
         // A sort key of another type is a conflict too.
         let mut keys = desired_keys(&s);
         keys[1].key_type = KeyType::N;
-        assert!(matches!(diff(&s, Some(&live("ACTIVE", keys, "PAY_PER_REQUEST"))), TableDiff::KeyConflict { .. }));
+        assert!(matches!(
+            diff(&s, Some(&live("ACTIVE", keys, "PAY_PER_REQUEST"))),
+            TableDiff::KeyConflict { .. }
+        ));
     }
 
     #[test]
     fn key_conflicts_are_blocked_never_recreated() {
         let s = spec();
-        let d = TableDiff::KeyConflict { live: "id (N, HASH)".into(), desired: describe_keys(&desired_keys(&s)) };
+        let d = TableDiff::KeyConflict {
+            live: "id (N, HASH)".into(),
+            desired: describe_keys(&desired_keys(&s)),
+        };
         let p = plan(&s, None, &d);
         assert_eq!(p.action, Action::Blocked);
         assert!(p.note.unwrap().contains("never deletes"));

@@ -13,33 +13,75 @@ async fn down_without_confirm_changes_nothing_and_down_confirm_leaves_nothing() 
     preview.expect_code(3);
     assert!(emulator.writes_since(mark).is_empty());
     for name in [TABLE, ROLE, POLICY, FUNCTION] {
-        assert!(preview.stdout.contains(&format!("{name}: delete")), "{name} missing from preview:\n{}", preview.stdout);
+        assert!(
+            preview.stdout.contains(&format!("{name}: delete")),
+            "{name} missing from preview:\n{}",
+            preview.stdout
+        );
     }
-    assert!(preview.stderr.contains("down --confirm"), "{}", preview.stderr);
+    assert!(
+        preview.stderr.contains("down --confirm"),
+        "{}",
+        preview.stderr
+    );
 
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
     assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
 
     let aws = emulator.clients().await;
-    assert!(aws.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
-    assert!(aws.lambda.list_functions().send().await.unwrap().functions().is_empty());
+    assert!(aws
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .unwrap()
+        .table_names()
+        .is_empty());
+    assert!(aws
+        .lambda
+        .list_functions()
+        .send()
+        .await
+        .unwrap()
+        .functions()
+        .is_empty());
     let roles = aws.iam.list_roles().send().await.unwrap();
     assert!(roles.roles().iter().all(|r| r.role_name() != ROLE));
-    let local = aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.unwrap();
+    let local = aws
+        .iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap();
     assert!(local.policies().is_empty(), "{:?}", local.policies());
     // AWS-managed policies are never touched.
-    assert!(aws.iam.get_policy().policy_arn(BASIC_EXECUTION).send().await.is_ok());
+    assert!(aws
+        .iam
+        .get_policy()
+        .policy_arn(BASIC_EXECUTION)
+        .send()
+        .await
+        .is_ok());
 
     // The teardown followed the order real AWS requires (moto would accept any order).
     let ops: Vec<String> = emulator.writes_since(mark);
-    let position = |op: &str| ops.iter().position(|o| o == op).unwrap_or_else(|| panic!("{op} not called: {ops:?}"));
+    let position = |op: &str| {
+        ops.iter()
+            .position(|o| o == op)
+            .unwrap_or_else(|| panic!("{op} not called: {ops:?}"))
+    };
     assert!(position("DetachRolePolicy") < position("DeletePolicy"));
     assert!(position("DeletePolicy") < position("DeleteRole"));
 
     let again = project.stackctl(&["down", "--confirm"]);
     again.ok();
-    assert!(again.stdout.contains("nothing to delete"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("nothing to delete"),
+        "{}",
+        again.stdout
+    );
     let preview_of_nothing = project.stackctl(&["down"]);
     preview_of_nothing.ok();
 }
@@ -49,13 +91,23 @@ async fn down_deletes_old_policy_versions_before_the_policy() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
-    project.edit("policies/lambda-dynamodb-policy.json", "\"dynamodb:UpdateItem\"", "\"dynamodb:UpdateItem\", \"dynamodb:Scan\"");
+    project.edit(
+        "policies/lambda-dynamodb-policy.json",
+        "\"dynamodb:UpdateItem\"",
+        "\"dynamodb:UpdateItem\", \"dynamodb:Scan\"",
+    );
     project.stackctl(&["up"]).ok();
     let mark = emulator.mark();
     project.stackctl(&["down", "--confirm"]).ok();
     let ops = emulator.writes_since(mark);
-    let version = ops.iter().position(|o| o == "DeletePolicyVersion").expect("DeletePolicyVersion");
-    let policy = ops.iter().position(|o| o == "DeletePolicy").expect("DeletePolicy");
+    let version = ops
+        .iter()
+        .position(|o| o == "DeletePolicyVersion")
+        .expect("DeletePolicyVersion");
+    let policy = ops
+        .iter()
+        .position(|o| o == "DeletePolicy")
+        .expect("DeletePolicy");
     assert!(version < policy, "{ops:?}");
 }
 
@@ -65,10 +117,38 @@ async fn a_table_not_created_by_the_stack_is_left_alone() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    let arn = aws.dynamodb.describe_table().table_name(TABLE).send().await.unwrap().table.unwrap().table_arn.unwrap();
-    aws.dynamodb.untag_resource().resource_arn(&arn).tag_keys("stackctl:stack").send().await.unwrap();
+    let arn = aws
+        .dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .table_arn
+        .unwrap();
+    aws.dynamodb
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("stackctl:stack")
+        .send()
+        .await
+        .unwrap();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
-    assert!(run.stdout.contains("not created by this stack"), "{}", run.stdout);
-    assert!(aws.dynamodb.describe_table().table_name(TABLE).send().await.is_ok(), "the table was deleted");
+    assert!(
+        run.stdout.contains("not created by this stack"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        aws.dynamodb
+            .describe_table()
+            .table_name(TABLE)
+            .send()
+            .await
+            .is_ok(),
+        "the table was deleted"
+    );
 }

@@ -20,7 +20,8 @@ pub const TABLE: &str = "my-frontend-app-data";
 pub const ROLE: &str = "my-frontend-app-lambda-role";
 pub const POLICY: &str = "MyFrontendAppLambdaDynamoDB";
 pub const FUNCTION: &str = "my-frontend-app-api";
-pub const BASIC_EXECUTION: &str = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+pub const BASIC_EXECUTION: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 
 pub fn policy_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/{POLICY}")
@@ -51,7 +52,10 @@ impl Emulator {
         // A port taken between probing and binding makes moto exit; then try another.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
             let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
             let child = Command::new(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -62,7 +66,11 @@ impl Emulator {
                 .stderr(log)
                 .spawn()
                 .expect("starting moto_server");
-            let mut emulator = Emulator { child, url: format!("http://127.0.0.1:{port}"), dir };
+            let mut emulator = Emulator {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                dir,
+            };
             if emulator.wait_ready() {
                 return emulator;
             }
@@ -76,7 +84,9 @@ impl Emulator {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut stream) = std::net::TcpStream::connect(self.url.trim_start_matches("http://")) {
+            if let Ok(mut stream) =
+                std::net::TcpStream::connect(self.url.trim_start_matches("http://"))
+            {
                 let _ = stream.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
                 let mut buf = [0u8; 12];
                 if std::io::Read::read(&mut stream, &mut buf).is_ok_and(|n| n > 0) {
@@ -90,9 +100,13 @@ impl Emulator {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Request> {
-        let text = std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
         // The harness's own readiness probes go to /moto-api/; they are not AWS requests.
-        text.lines().filter(|l| !l.contains("/moto-api/")).map(Request::parse).collect()
+        text.lines()
+            .filter(|l| !l.contains("/moto-api/"))
+            .map(Request::parse)
+            .collect()
     }
 
     /// A position in the request log, to look at what came after it.
@@ -105,14 +119,20 @@ impl Emulator {
     }
 
     pub fn writes_since(&self, mark: usize) -> Vec<String> {
-        self.requests_since(mark).into_iter().filter(|r| r.write).map(|r| r.operation).collect()
+        self.requests_since(mark)
+            .into_iter()
+            .filter(|r| r.write)
+            .map(|r| r.operation)
+            .collect()
     }
 
     pub async fn clients(&self) -> Clients {
         let config = aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.url)
             .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
             .load()
             .await;
         Clients {
@@ -163,17 +183,28 @@ impl Request {
             .unwrap_or("unknown")
             .to_string();
         let body = match entry["body"].as_str() {
-            Some(b) if entry["body_encoded"].as_bool() == Some(true) => {
-                String::from_utf8_lossy(&base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default()).into_owned()
-            }
+            Some(b) if entry["body_encoded"].as_bool() == Some(true) => String::from_utf8_lossy(
+                &base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .unwrap_or_default(),
+            )
+            .into_owned(),
             Some(b) => b.to_string(),
             None => String::new(),
         };
         let method = entry["method"].as_str().unwrap_or_default().to_string();
         let url = entry["url"].as_str().unwrap_or_default();
-        let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+        let path = url
+            .splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default();
         let operation = match service.as_str() {
-            "dynamodb" => header("X-Amz-Target").rsplit('.').next().unwrap_or_default().to_string(),
+            "dynamodb" => header("X-Amz-Target")
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             "lambda" => lambda_operation(&method, &path),
             _ => body
                 .split('&')
@@ -184,9 +215,15 @@ impl Request {
         let write = if service == "lambda" {
             method != "GET"
         } else {
-            !["Get", "List", "Describe"].iter().any(|p| operation.starts_with(p))
+            !["Get", "List", "Describe"]
+                .iter()
+                .any(|p| operation.starts_with(p))
         };
-        Request { service, operation, write }
+        Request {
+            service,
+            operation,
+            write,
+        }
     }
 }
 
@@ -216,7 +253,11 @@ fn node_modules() -> PathBuf {
         .get_or_init(|| {
             let lambda = Path::new(REPO).join("lambda");
             if !lambda.join("node_modules/.package-lock.json").exists() {
-                let status = Command::new("npm").arg("ci").current_dir(&lambda).status().expect("running npm ci");
+                let status = Command::new("npm")
+                    .arg("ci")
+                    .current_dir(&lambda)
+                    .status()
+                    .expect("running npm ci");
                 assert!(status.success(), "npm ci failed in {}", lambda.display());
             }
             lambda.join("node_modules")
@@ -234,19 +275,41 @@ impl Project {
     pub fn new(emulator: &Emulator) -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Path::new(REPO);
-        for file in ["stack.toml", "policies/lambda-trust-policy.json", "policies/lambda-dynamodb-policy.json"] {
+        for file in [
+            "stack.toml",
+            "policies/lambda-trust-policy.json",
+            "policies/lambda-dynamodb-policy.json",
+        ] {
             copy(&root.join(file), &dir.path().join(file));
         }
-        for file in ["package.json", "package-lock.json", "tsconfig.json", "src/handler.ts"] {
-            copy(&root.join("lambda").join(file), &dir.path().join("lambda").join(file));
+        for file in [
+            "package.json",
+            "package-lock.json",
+            "tsconfig.json",
+            "src/handler.ts",
+        ] {
+            copy(
+                &root.join("lambda").join(file),
+                &dir.path().join("lambda").join(file),
+            );
         }
-        std::os::unix::fs::symlink(node_modules(), dir.path().join("lambda/node_modules")).expect("linking node_modules");
+        std::os::unix::fs::symlink(node_modules(), dir.path().join("lambda/node_modules"))
+            .expect("linking node_modules");
         // The copy's lockfile is newer than the shared install; make it as old as the original so that
         // stackctl does not reinstall into the shared node_modules.
-        let original = std::fs::metadata(root.join("lambda/node_modules/.package-lock.json")).and_then(|m| m.modified()).expect("mtime");
-        let lock = std::fs::File::options().write(true).open(dir.path().join("lambda/package-lock.json")).expect("lockfile");
-        lock.set_modified(original - Duration::from_secs(1)).expect("setting mtime");
-        Project { dir, endpoint: emulator.url.clone() }
+        let original = std::fs::metadata(root.join("lambda/node_modules/.package-lock.json"))
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        let lock = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("lambda/package-lock.json"))
+            .expect("lockfile");
+        lock.set_modified(original - Duration::from_secs(1))
+            .expect("setting mtime");
+        Project {
+            dir,
+            endpoint: emulator.url.clone(),
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -308,7 +371,11 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, code, "exit code\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -317,14 +384,17 @@ impl Run {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
     }
 }
 
 /// A minimal valid zip with one file, for functions a test creates itself.
 pub fn tiny_zip(content: &str) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer.start_file("index.js", zip::write::SimpleFileOptions::default()).expect("zip entry");
+    writer
+        .start_file("index.js", zip::write::SimpleFileOptions::default())
+        .expect("zip entry");
     writer.write_all(content.as_bytes()).expect("zip write");
     writer.finish().expect("zip finish").into_inner()
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: `scripts/test.sh` (all), `scripts/test.sh rust`, `scripts/test.sh handler`.
+# Installs what the tests need (moto_server in .venv, the handler's node_modules) when missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+what="${1:-all}"
+started=$SECONDS
+
+scripts/ensure-moto.sh >/dev/null
+[ -f lambda/node_modules/.package-lock.json ] || (cd lambda && npm ci --no-audit --no-fund)
+
+if [ "$what" = all ] || [ "$what" = handler ]; then
+  echo "== handler tests (node --test, against a local emulator)"
+  # The handler tests get an emulator of their own, stopped however they end.
+  export STACKCTL_EMULATOR_DIR="$root/.emulator/handler-tests"
+  trap 'scripts/emulator.sh stop' EXIT
+  eval "$(scripts/emulator.sh start)"
+  (cd lambda && npm test)
+  scripts/emulator.sh stop
+  trap - EXIT
+fi
+
+if [ "$what" = all ] || [ "$what" = rust ]; then
+  echo "== Rust unit and integration tests (each integration test starts its own emulator)"
+  cargo test --all-targets
+fi
+echo "== all tests passed in $((SECONDS - started))s"
