@@ -132,9 +132,12 @@ pub struct Target<'a> {
 
 pub async fn connect(target: &Target<'_>) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(target.region.to_string()))
-        // Standard mode retries throttling, 5xx and transient network errors with jittered backoff.
-        .retry_config(RetryConfig::standard().with_max_attempts(6));
+        .region(aws_config::Region::new(target.region.to_string()));
+    // Standard mode retries throttling, 5xx and transient network errors with jittered backoff. The
+    // standard AWS_MAX_ATTEMPTS / AWS_RETRY_MODE settings, when given, win.
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(6));
+    }
     if let Some(profile) = target.profile {
         loader = loader.profile_name(profile);
     }

@@ -59,6 +59,13 @@ pub struct Global {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
     Json,
@@ -72,12 +79,19 @@ pub enum Command {
         /// Show what would change and exit (same as `stackctl plan`).
         #[arg(long)]
         dry_run: bool,
+        /// Run the install and build even when the build cache says nothing changed.
+        #[arg(long)]
+        rebuild: bool,
     },
     /// Show what `up` would do, without changing anything. Exit 0: in sync; 2: changes pending.
     #[command(
         after_help = "Example:\n  stackctl plan\n  stackctl plan --output json | jq .summary"
     )]
-    Plan,
+    Plan {
+        /// Run the install and build even when the build cache says nothing changed.
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Per resource: does it exist, its live state, and whether it matches stack.toml. Exit 2 on drift.
     #[command(
         after_help = "Example:\n  stackctl status\n  stackctl status -f other/stack.toml --output json"
@@ -91,5 +105,13 @@ pub enum Command {
         /// Really delete.
         #[arg(long)]
         confirm: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
     },
 }

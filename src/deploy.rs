@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::aws::Clients;
+use crate::build_cache::Cache;
 use crate::config::Stack;
 use crate::live::{self, Desired, Live, Purpose};
 use crate::package::{self, Package};
@@ -57,11 +58,17 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
         .as_ref()
         .map(|f| f.code_sha256.as_str())
         .unwrap_or_default();
-    let function_diff = function::diff(
+    let mut function_diff = function::diff(
         &desired.function,
         package.map_or(live_sha, |p| p.code_sha256.as_str()),
         live.function.as_ref(),
     );
+    if let Some(files) = package.and_then(|p| p.changed_files.as_ref()).filter(|f| !f.is_empty()) {
+        if let Some(code) = function_diff.changes.iter_mut().find(|c| c.field == "code") {
+            let after = code.after.take().unwrap_or_default();
+            code.after = Some(format!("{after} ({} changed)", files.join(", ")));
+        }
+    }
     let function_owned = live.function.as_ref().is_none_or(|f| stack.owns(&f.tags));
 
     let mut function_plan = function::plan(
@@ -100,9 +107,9 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
 }
 
 /// `up --dry-run` / `plan`: read, build, diff; no write.
-pub async fn preview(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+pub async fn preview(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Progress) -> Result<Report> {
     let started = Instant::now();
-    let (live, package) = read_and_build(clients, stack, progress).await?;
+    let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let plan = plan(stack, &live, Some(&package))?;
     let reports = plan
         .resources
@@ -121,8 +128,10 @@ pub async fn preview(clients: &Clients, stack: &Stack, progress: &Progress) -> R
 async fn read_and_build(
     clients: &Clients,
     stack: &Stack,
+    rebuild: bool,
     progress: &Progress,
 ) -> Result<(Live, Package)> {
+    let cache = Cache::for_stack_file(&stack.file);
     let build_task = progress.task("build");
     let reading = progress.task("live state");
     reading.set("reading");
@@ -135,18 +144,25 @@ async fn read_and_build(
         live
     };
     let build = async {
-        let package = package::build(&stack.function, &build_task).await;
+        let package = package::build(&stack.function, &cache, rebuild, &build_task).await;
         if package.is_err() {
             build_task.fail("failed");
         }
         package
     };
-    tokio::try_join!(read, build)
+    let (live, mut package) = tokio::try_join!(read, build)?;
+    // Say which sources changed since the deployed build, when this machine built it.
+    if let (Some(function), Some(inputs)) = (&live.function, &package.inputs) {
+        if function.code_sha256 != package.code_sha256 {
+            package.changed_files = cache.changed_since(&function.code_sha256, inputs);
+        }
+    }
+    Ok((live, package))
 }
 
-pub async fn up(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+pub async fn up(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Progress) -> Result<Report> {
     let started = Instant::now();
-    let (live, package) = read_and_build(clients, stack, progress).await?;
+    let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let plan = plan(stack, &live, Some(&package))?;
     let blocked: Vec<String> = plan
         .resources

@@ -2,6 +2,7 @@
 //! map the outcome to the exit-code contract.
 
 mod aws;
+mod build_cache;
 mod cli;
 mod config;
 mod deploy;
@@ -93,6 +94,17 @@ fn init_logging(verbose: u8) {
 
 async fn run(cli: &Cli) -> Result<u8> {
     let global = &cli.global;
+    // Needs no stack file and no AWS.
+    if let Command::Completions { shell } = &cli.command {
+        let shell = match shell {
+            cli::Shell::Bash => clap_complete::Shell::Bash,
+            cli::Shell::Zsh => clap_complete::Shell::Zsh,
+            cli::Shell::Fish => clap_complete::Shell::Fish,
+        };
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "stackctl", &mut std::io::stdout());
+        return Ok(exit::OK);
+    }
     let mut stack = config::load(&global.file, &runtimes::today())?;
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
@@ -117,8 +129,8 @@ async fn run(cli: &Cli) -> Result<u8> {
     .await;
 
     let (report, code) = match &cli.command {
-        Command::Plan | Command::Up { dry_run: true } => {
-            let report = deploy::preview(&clients, &stack, &progress).await?;
+        Command::Plan { rebuild } | Command::Up { dry_run: true, rebuild } => {
+            let report = deploy::preview(&clients, &stack, *rebuild, &progress).await?;
             let code = if report.in_sync {
                 exit::OK
             } else {
@@ -126,9 +138,13 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Up { dry_run: false } => {
-            (deploy::up(&clients, &stack, &progress).await?, exit::OK)
-        }
+        Command::Up {
+            dry_run: false,
+            rebuild,
+        } => (
+            deploy::up(&clients, &stack, *rebuild, &progress).await?,
+            exit::OK,
+        ),
         Command::Status => {
             let report = status::status(&clients, &stack, &progress).await?;
             let code = if report.in_sync {
@@ -147,6 +163,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
+        Command::Completions { .. } => unreachable!("handled before loading the stack file"),
     };
     print(&report, global.output)?;
     if code == exit::NEEDS_CONFIRM {

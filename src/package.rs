@@ -11,6 +11,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
+use crate::build_cache::{self, Cache, Inputs};
 use crate::config::FunctionSpec;
 use crate::progress::Task;
 
@@ -23,21 +24,37 @@ pub struct Package {
     /// base64(SHA-256(zip)): the format of Lambda's CodeSha256.
     pub code_sha256: String,
     pub files: usize,
+    /// The build's inputs, when it came from `build` (not from an existing artifact dir).
+    pub inputs: Option<Inputs>,
+    /// Whether install + build were skipped because the cache matched.
+    pub cached: bool,
+    /// Source files changed since the build that is deployed, when this machine's cache remembers it.
+    pub changed_files: Option<Vec<String>>,
 }
 
 impl Package {
     pub fn from_zip(zip: Vec<u8>, files: usize) -> Package {
-        let code_sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
-        Package {
-            zip,
-            code_sha256,
-            files,
-        }
+        Package { code_sha256: code_sha256(&zip), zip, files, inputs: None, cached: false, changed_files: None }
     }
 }
 
-/// Installs dependencies when needed, runs the build command, and packs the artifact dir.
-pub async fn build(spec: &FunctionSpec, task: &Task) -> Result<Package> {
+/// base64(SHA-256(bytes)), the format of Lambda's CodeSha256.
+pub fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// Installs dependencies when needed, runs the build command, and packs the artifact dir, unless the build
+/// cache says nothing that goes into the build changed since the last one (`rebuild` ignores the cache).
+pub async fn build(spec: &FunctionSpec, cache: &Cache, rebuild: bool, task: &Task) -> Result<Package> {
+    task.set("hashing inputs");
+    let inputs = build_cache::inputs(spec)?;
+    if !rebuild {
+        if let Some((zip, files)) = cache.lookup(&inputs, &spec.artifact_dir) {
+            let package = Package { inputs: Some(inputs), cached: true, ..Package::from_zip(zip, files) };
+            task.finish(&format!("unchanged since the last build (CodeSha256 {})", package.code_sha256));
+            return Ok(package);
+        }
+    }
     if let Some(install) = &spec.install_command {
         if needs_install(&spec.source_dir) {
             task.set(&format!("installing dependencies ({install})"));
@@ -48,13 +65,14 @@ pub async fn build(spec: &FunctionSpec, task: &Task) -> Result<Package> {
     run(&spec.build_command, &spec.source_dir).await?;
     task.set("packing");
     let package = pack(&spec.artifact_dir)?;
+    cache.store(&inputs, &spec.artifact_dir, &package.zip, &package.code_sha256, package.files)?;
     task.finish(&format!(
         "built, {} files, {} bytes, CodeSha256 {}",
         package.files,
         package.zip.len(),
         package.code_sha256
     ));
-    Ok(package)
+    Ok(Package { inputs: Some(inputs), ..package })
 }
 
 /// The package from the artifact dir as it is now, without building (for `status`); None if never built.
@@ -87,6 +105,8 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
         .arg(command)
         .current_dir(dir)
         .stdin(Stdio::null())
+        // If stackctl stops (an AWS error, Ctrl-C), the build stops with it.
+        .kill_on_drop(true)
         .output()
         .await
         .with_context(|| format!("starting `{command}` in `{}`", dir.display()))?;

@@ -7,6 +7,8 @@ mod support;
 mod bad_input;
 #[path = "cli/down.rs"]
 mod down;
+#[path = "cli/plan.rs"]
+mod plan;
 #[path = "cli/status.rs"]
 mod status;
 #[path = "cli/up.rs"]

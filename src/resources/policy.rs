@@ -128,49 +128,99 @@ pub fn plan(
         .changes(changes)
 }
 
-/// A readable diff of two policy documents: one line per statement, by Sid or position.
+/// A readable diff of two policy documents: statements by Sid (or position); inside a statement that
+/// exists on both sides, list-valued fields (Action, Resource) item by item, other fields as before -> after.
 fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
-    let statements = |doc: Option<&Value>| -> Vec<(String, String)> {
+    let statements = |doc: Option<&Value>| -> Vec<(String, Value)> {
         let list = match doc.and_then(|d| d.get("Statement")) {
             Some(Value::Array(items)) => items.clone(),
             Some(single) => vec![single.clone()],
             None => Vec::new(),
         };
-        list.iter()
+        list.into_iter()
             .enumerate()
             .map(|(i, s)| {
                 let key = s
                     .get("Sid")
                     .and_then(Value::as_str)
                     .map_or(format!("statement[{i}]"), |sid| format!("statement.{sid}"));
-                (key, s.to_string())
+                (key, s)
             })
             .collect()
     };
     let (old, new) = (statements(before), statements(Some(after)));
     let mut changes = Vec::new();
-    for (key, value) in &new {
+    for (key, statement) in &new {
         match old.iter().find(|(k, _)| k == key) {
-            None => changes.push(Change::add(key, value)),
-            Some((_, previous)) if previous != value => {
-                changes.push(Change::modify(key, previous, value))
-            }
-            Some(_) => {}
+            None => changes.push(Change::add(key, summarize(statement))),
+            Some((_, previous)) => changes.extend(statement_changes(key, previous, statement)),
         }
     }
-    for (key, value) in &old {
+    for (key, statement) in &old {
         if !new.iter().any(|(k, _)| k == key) {
-            changes.push(Change::remove(key, value));
+            changes.push(Change::remove(key, summarize(statement)));
         }
     }
-    if changes.is_empty() && before.is_some() {
-        changes.push(Change::modify(
-            "document",
-            before.map(Value::to_string).unwrap_or_default(),
-            after.to_string(),
-        ));
+    for field in ["Version", "Id"] {
+        let (b, a) = (before.and_then(|d| d.get(field)), after.get(field));
+        if before.is_some() && b != a {
+            changes.push(Change::modify(field, compact(b), compact(a)));
+        }
     }
     changes
+}
+
+/// One line for a whole statement: `Allow dynamodb:GetItem, dynamodb:Query on arn:...`.
+fn summarize(statement: &Value) -> String {
+    let list = |field: &str| items(statement.get(field)).join(", ");
+    let mut line = format!("{} {} on {}", compact(statement.get("Effect")), list("Action"), list("Resource"));
+    for extra in ["NotAction", "NotResource", "Principal", "Condition"] {
+        if let Some(value) = statement.get(extra) {
+            line.push_str(&format!(" {extra} {value}"));
+        }
+    }
+    line
+}
+
+fn statement_changes(key: &str, before: &Value, after: &Value) -> Vec<Change> {
+    let mut fields: Vec<&String> = before.as_object().into_iter().chain(after.as_object()).flat_map(|o| o.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    let mut changes = Vec::new();
+    for field in fields {
+        let (b, a) = (before.get(field), after.get(field));
+        if b == a {
+            continue;
+        }
+        let name = format!("{key}.{field}");
+        let is_list = |v: Option<&Value>| matches!(v, None | Some(Value::String(_)) | Some(Value::Array(_)));
+        if matches!(field.as_str(), "Action" | "NotAction" | "Resource" | "NotResource") && is_list(b) && is_list(a) {
+            let (old, new) = (items(b), items(a));
+            changes.extend(new.iter().filter(|i| !old.contains(i)).map(|i| Change::add(&name, i)));
+            changes.extend(old.iter().filter(|i| !new.contains(i)).map(|i| Change::remove(&name, i)));
+        } else {
+            changes.push(Change::modify(name, compact(b), compact(a)));
+        }
+    }
+    changes
+}
+
+/// A string or a list of strings (IAM accepts both) as a list.
+fn items(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(list)) => list.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(other) => vec![other.to_string()],
+        None => Vec::new(),
+    }
+}
+
+fn compact(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "(none)".to_string(),
+    }
 }
 
 pub async fn create(
@@ -373,8 +423,12 @@ mod tests {
         let old = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem"]}]});
         let new = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem", "dynamodb:Query"]}]});
         let lines = document_lines(Some(&old), &new);
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0].field, "statement.Crud");
-        assert!(lines[0].after.as_deref().unwrap().contains("Query"));
+        assert_eq!(lines, vec![Change::add("statement.Crud.Action", "dynamodb:Query")]);
+        let widened = json!({"Statement": [{"Sid": "Crud", "Action": "dynamodb:GetItem", "Resource": "*"}]});
+        let narrowed = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem"], "Resource": "arn:t"}]});
+        let lines = document_lines(Some(&widened), &narrowed);
+        assert_eq!(lines, vec![Change::add("statement.Crud.Resource", "arn:t"), Change::remove("statement.Crud.Resource", "*")]);
+        let created = document_lines(None, &new);
+        assert_eq!(created[0].after.as_deref(), Some("(none) dynamodb:GetItem, dynamodb:Query on "));
     }
 }

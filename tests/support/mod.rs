@@ -334,6 +334,11 @@ impl Project {
 
     /// Runs the built stackctl in the project directory against this project's emulator.
     pub fn stackctl(&self, args: &[&str]) -> Run {
+        self.stackctl_with(args, &[])
+    }
+
+    /// The same, with extra environment variables (set after the defaults, so they can override them).
+    pub fn stackctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
             .args(args)
             .current_dir(self.dir.path())
@@ -346,6 +351,7 @@ impl Project {
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("STACKCTL_FILE")
             .env_remove("STACKCTL_OUTPUT")
+            .envs(env.iter().copied())
             .output()
             .expect("running stackctl");
         Run {
