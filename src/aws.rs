@@ -253,7 +253,7 @@ where
             Poll::Unexpected => AcceptorState::NoAcceptorsMatched,
         }
     };
-    let outcome = WaiterOrchestrator::builder()
+    let waiter = WaiterOrchestrator::builder()
         .min_delay(Duration::from_millis(500))
         .max_delay(Duration::from_secs(5))
         .max_wait(max_wait)
@@ -262,8 +262,12 @@ where
         .acceptor(acceptor)
         .operation(operation)
         .build()
-        .orchestrate()
-        .await;
+        .orchestrate();
+    // Waiting changes nothing on AWS's side, so an interrupt abandons it at once.
+    let outcome = tokio::select! {
+        outcome = waiter => outcome,
+        _ = crate::interrupt::interrupted() => return Err(crate::interrupt::Interrupted(format!("{what} finished")).into()),
+    };
     let last_seen = last_seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
     match outcome {
         Ok(poll) => Ok(poll.into_result().ok()),
@@ -297,11 +301,15 @@ where
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(500);
     loop {
+        crate::interrupt::check("the next attempt")?;
         match attempt().await {
             Ok(value) => return Ok(value),
             Err(err) if retryable(&err) && started.elapsed() + delay <= budget => {
                 on_retry(&err);
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = crate::interrupt::interrupted() => return Err(err.context(crate::interrupt::Interrupted("a retry".into()))),
+                }
                 delay = (delay * 2).min(Duration::from_secs(8));
             }
             Err(err) => return Err(err),

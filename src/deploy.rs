@@ -241,8 +241,11 @@ struct Apply<'a> {
 type StepResult = Result<(&'static str, Option<Duration>)>;
 
 impl Apply<'_> {
-    fn task(&self, kind: Kind, name: &str) -> Task {
-        self.progress.task(format!("{} {name}", kind.as_str()))
+    /// The progress line of a step that is about to write; refuses to start after an interrupt.
+    fn task(&self, kind: Kind, name: &str) -> Result<Task> {
+        let label = format!("{} {name}", kind.as_str());
+        crate::interrupt::check(&label)?;
+        Ok(self.progress.task(label))
     }
 
     fn finish(task: &Task, result: &'static str) -> StepResult {
@@ -253,7 +256,7 @@ impl Apply<'_> {
     async fn table(&self) -> StepResult {
         let spec = &self.stack.table;
         let timeout = Duration::from_secs(self.stack.timeouts.table_secs);
-        let task = self.task(Kind::Table, &spec.name);
+        let task = self.task(Kind::Table, &spec.name)?;
         let result = match &self.plan.table {
             TableDiff::InSync => return Ok(("in sync", None)),
             TableDiff::Create => table::create(
@@ -284,7 +287,7 @@ impl Apply<'_> {
 
     async fn role(&self) -> StepResult {
         let spec = &self.stack.role;
-        let task = self.task(Kind::Role, &spec.name);
+        let task = self.task(Kind::Role, &spec.name)?;
         let result = match &self.live.role {
             None => role::create(&self.clients.iam, spec, &self.stack.resource_tags(), &task)
                 .await
@@ -314,7 +317,7 @@ impl Apply<'_> {
         if self.plan.policy == PolicyDiff::InSync && self.plan.policy_attached {
             return Ok(("in sync", None));
         }
-        let task = self.task(Kind::Policy, name);
+        let task = self.task(Kind::Policy, name)?;
         let result = async {
             let document = &self.plan.desired.policy_document;
             let arn = &self.plan.desired.policy_arn;
@@ -322,6 +325,7 @@ impl Apply<'_> {
                 PolicyDiff::Create => {
                     policy::create(
                         &self.clients.iam,
+                        arn,
                         name,
                         document,
                         &self.stack.resource_tags(),
@@ -351,7 +355,7 @@ impl Apply<'_> {
         if diff.is_noop() {
             return Ok(("in sync", None));
         }
-        let task = self.task(Kind::Function, &spec.name);
+        let task = self.task(Kind::Function, &spec.name)?;
         let timeouts = function::Timeouts {
             ready: Duration::from_secs(self.stack.timeouts.function_secs),
             role_propagation: Duration::from_secs(self.stack.timeouts.role_propagation_secs),

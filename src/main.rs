@@ -6,6 +6,8 @@ mod build_cache;
 mod cli;
 mod config;
 mod deploy;
+mod interrupt;
+mod invoke;
 mod live;
 mod package;
 mod plan;
@@ -13,6 +15,7 @@ mod progress;
 mod report;
 mod resources;
 mod runtimes;
+mod smoke;
 mod status;
 mod teardown;
 mod template;
@@ -34,6 +37,7 @@ mod exit {
     pub const ERROR: u8 = 1;
     pub const PENDING: u8 = 2;
     pub const NEEDS_CONFIRM: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
     pub const USAGE: u8 = 64;
 }
 
@@ -65,7 +69,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = if err.downcast_ref::<ConfigError>().is_some() {
+            let interrupted = err.chain().any(|c| c.downcast_ref::<interrupt::Interrupted>().is_some());
+            let code = if interrupted {
+                exit::INTERRUPTED
+            } else if err.downcast_ref::<ConfigError>().is_some() {
                 exit::USAGE
             } else {
                 exit::ERROR
@@ -122,12 +129,23 @@ async fn run(cli: &Cli) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| stack.region.clone());
     stack.region = region.clone();
+    interrupt::install();
     let clients = aws::connect(&aws::Target {
         region: &region,
         profile: global.profile.as_deref(),
     })
     .await;
 
+    // smoke and invoke print their own results (a step table, a response), not a resource report.
+    match &cli.command {
+        Command::Smoke { local } => {
+            return smoke::run(&clients, &stack, *local, global, &progress).await;
+        }
+        Command::Invoke { local, event } => {
+            return invoke::run(&clients, &stack, *local, event, global, &progress).await;
+        }
+        _ => {}
+    }
     let (report, code) = match &cli.command {
         Command::Plan { rebuild } | Command::Up { dry_run: true, rebuild } => {
             let report = deploy::preview(&clients, &stack, *rebuild, &progress).await?;
@@ -164,6 +182,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             (report, code)
         }
         Command::Completions { .. } => unreachable!("handled before loading the stack file"),
+        Command::Smoke { .. } | Command::Invoke { .. } => unreachable!("handled above"),
     };
     print(&report, global.output)?;
     if code == exit::NEEDS_CONFIRM {

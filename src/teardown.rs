@@ -219,11 +219,15 @@ pub async fn down(
         ready: Duration::from_secs(stack.timeouts.function_secs),
         role_propagation: Duration::from_secs(stack.timeouts.role_propagation_secs),
     };
-    let task = |kind: Kind, name: &str| progress.task(format!("{} {name}", kind.as_str()));
+    let task = |kind: Kind, name: &str| -> Result<Task> {
+        let label = format!("{} {name}", kind.as_str());
+        crate::interrupt::check(&label)?;
+        Ok(progress.task(label))
+    };
 
     let iam_and_lambda = async {
         let mut results = Vec::new();
-        let t = task(Kind::Function, &stack.function.name);
+        let t = task(Kind::Function, &stack.function.name)?;
         let r = match (action(Kind::Function), &live.function) {
             (Action::Delete, _) => function::delete(&clients.lambda, &stack.function.name, &t)
                 .await
@@ -241,7 +245,7 @@ pub async fn down(
         };
         results.push((Kind::Function, finish(&t, r)?));
 
-        let t = task(Kind::Policy, &stack.policy.name);
+        let t = task(Kind::Policy, &stack.policy.name)?;
         let r = match (action(Kind::Policy), &live.policy) {
             (Action::Delete, Some(p)) => policy::delete(&clients.iam, &p.arn, &t)
                 .await
@@ -250,7 +254,7 @@ pub async fn down(
         };
         results.push((Kind::Policy, finish(&t, r)?));
 
-        let t = task(Kind::Role, &stack.role.name);
+        let t = task(Kind::Role, &stack.role.name)?;
         let r = match action(Kind::Role) {
             Action::Delete => role::delete(&clients.iam, &stack.role.name, &t)
                 .await
@@ -261,7 +265,7 @@ pub async fn down(
         anyhow::Ok(results)
     };
     let table_branch = async {
-        let t = task(Kind::Table, &stack.table.name);
+        let t = task(Kind::Table, &stack.table.name)?;
         let r = match action(Kind::Table) {
             Action::Delete => table::delete(
                 &clients.dynamodb,

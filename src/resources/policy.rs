@@ -223,13 +223,16 @@ fn compact(value: Option<&Value>) -> String {
     }
 }
 
+/// Creates the policy. If it appeared since it was read (another run), its document is brought up to date
+/// instead.
 pub async fn create(
     client: &Client,
+    arn: &str,
     name: &str,
     document: &Value,
     tags: &BTreeMap<String, String>,
     task: &Task,
-) -> Result<String> {
+) -> Result<()> {
     task.set("creating");
     let mut request = client
         .create_policy()
@@ -239,13 +242,17 @@ pub async fn create(
     for (key, value) in tags {
         request = request.tags(Tag::builder().key(key).value(value).build()?);
     }
-    let out = request
-        .send()
-        .await
-        .with_context(|| format!("creating IAM policy `{name}`"))?;
-    out.policy
-        .and_then(|p| p.arn)
-        .with_context(|| format!("IAM created policy `{name}` but returned no ARN"))
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
+            task.set("already exists; comparing its document");
+            match read(client, arn).await? {
+                Some(live) if live.document == *document => Ok(()),
+                _ => set_document(client, arn, document, task).await,
+            }
+        }
+        Err(err) => Err(err).with_context(|| format!("creating IAM policy `{name}`")),
+    }
 }
 
 /// Makes `document` the default version, first deleting the oldest non-default version when IAM's limit

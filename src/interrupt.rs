@@ -1,0 +1,90 @@
+//! Ctrl-C / SIGTERM during up or down: the first one stops new steps from starting and abandons waits
+//! (waiting changes nothing), the step in flight finishes its AWS call; a second one stops at once. Local
+//! files are always written atomically, so neither leaves a half-written build cache or zip.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use tokio::sync::Notify;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn notify() -> &'static Notify {
+    static NOTIFY: OnceLock<Notify> = OnceLock::new();
+    NOTIFY.get_or_init(Notify::new)
+}
+
+/// The run was interrupted before `what` could start or finish.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "interrupted before {}; every step marked ✓ above is done, nothing else was started. \
+             Run the same command again to converge",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Starts listening for SIGINT and SIGTERM. Call once, inside the runtime.
+pub fn install() {
+    tokio::spawn(async {
+        loop {
+            wait_for_signal().await;
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("second interrupt: stopping now");
+                std::process::exit(130);
+            }
+            eprintln!("interrupt: finishing the AWS call in flight and starting nothing new (interrupt again to stop at once)");
+            notify().notify_waiters();
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Fails with `Interrupted` if an interrupt arrived; call before starting a step that writes.
+pub fn check(what: &str) -> Result<(), Interrupted> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        Err(Interrupted(what.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Resolves when an interrupt arrives (at once if one already did): for abandoning waits.
+pub async fn interrupted() {
+    loop {
+        let notified = notify().notified();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
+}
