@@ -49,9 +49,9 @@ impl CallCounter {
     }
 }
 
-/// Get*, List*, Describe* are reads; every other operation changes something.
+/// Get*, List*, Describe*, Scan, Query are reads; every other operation changes something.
 pub fn is_read_operation(operation: &str) -> bool {
-    ["Get", "List", "Describe"]
+    ["Get", "List", "Describe", "Scan", "Query", "BatchGet"]
         .iter()
         .any(|prefix| operation.starts_with(prefix))
 }

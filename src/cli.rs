@@ -99,12 +99,54 @@ pub enum Command {
     Status,
     /// Delete what this stack created. Without --confirm, only shows what would be deleted.
     #[command(
-        after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm"
+        after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm\n  stackctl down --confirm --backup items.jsonl"
     )]
     Down {
         /// Really delete.
         #[arg(long)]
         confirm: bool,
+        /// Delete the table even though it holds items (they are lost).
+        #[arg(long, conflicts_with = "backup")]
+        delete_data: bool,
+        /// Export every item of the table to this JSON Lines file first (restore with `stackctl restore`).
+        #[arg(long, value_name = "FILE")]
+        backup: Option<PathBuf>,
+    },
+    /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first).
+    #[command(after_help = "Example:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  stackctl restore items.jsonl")]
+    Restore {
+        /// The JSON Lines file `down --backup` wrote.
+        #[arg(value_name = "FILE")]
+        backup_file: PathBuf,
+    },
+    /// Send the tutorial's requests to the function as API Gateway events and check every answer.
+    /// Exit 0: every step passed; 1: a step failed (or the cleanup did).
+    #[command(
+        after_help = "Creates two items, lists them, deletes one, lists again, then a missing userId, PUT, PATCH, \
+                      a missing item and a body that is not JSON, all under a throwaway userId whose items are \
+                      deleted afterwards, also when a step fails.\n\nExample:\n  stackctl smoke\n  \
+                      stackctl smoke --local --output json | jq '.steps[] | select(.result != \"pass\")'"
+    )]
+    Smoke {
+        /// Run the built handler (function.artifact_dir) in the local Node.js, with the deployed function's
+        /// environment and the same AWS endpoint, instead of invoking the deployed function.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Send one API Gateway HTTP API (v2) event to the function and print its response.
+    /// Exit 0: the function answered (any status); 1: it failed (FunctionError) or gave no usable answer.
+    #[command(
+        after_help = "Example:\n  stackctl invoke lambda/events/list-items.json\n  \
+                      stackctl invoke --local lambda/events/create-item.json\n  \
+                      stackctl invoke - --output json < event.json | jq .response.body"
+    )]
+    Invoke {
+        /// Run the built handler in the local Node.js (see `smoke --local`).
+        #[arg(long)]
+        local: bool,
+        /// The event: a JSON file, or - to read it from stdin.
+        #[arg(value_name = "EVENT")]
+        event: PathBuf,
     },
     /// Print a shell completion script.
     #[command(

@@ -77,6 +77,8 @@ pub struct TableSpec {
     pub sort_key: Option<KeyAttribute>,
     /// Only on-demand billing is supported; kept as a string for display and comparison with AWS.
     pub billing_mode: String,
+    /// `[table] deletion_protection`: DynamoDB deletion protection wanted on the table (default false).
+    pub deletion_protection: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +94,12 @@ pub struct PolicySpec {
     pub template_path: PathBuf,
     /// The template, parsed; placeholders are substituted inside string values only.
     pub template: serde_json::Value,
+    /// `[policy] allow_wildcards`: whether the template may grant wildcard actions or resources other
+    /// than the stack's table (default false: such a template is refused).
+    pub allow_wildcards: bool,
+    /// The broad grants `allow_wildcards` let through, one line each (e.g. "statement `All` grants the
+    /// wildcard action `dynamodb:*`"), for plan/status to point out; empty when the template has none.
+    pub wildcard_grants: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +203,7 @@ struct RawTable {
     partition_key: RawKey,
     sort_key: Option<RawKey>,
     billing_mode: Option<Spanned<String>>,
+    deletion_protection: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +220,7 @@ struct RawRole {
 struct RawPolicy {
     name: Spanned<String>,
     template: Spanned<String>,
+    allow_wildcards: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -241,12 +251,23 @@ struct RawTimeouts {
 
 /// Reads and validates a stack file. `today` (YYYY-MM-DD) decides which runtimes are deprecated or blocked.
 pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
-    let source = std::fs::read_to_string(path).map_err(|err| ConfigError {
+    let bytes = std::fs::read(path).map_err(|err| ConfigError {
         file: path.to_path_buf(),
         position: None,
         field: None,
         message: format!("cannot read the stack file: {err}"),
         fix: Some("pass the right file with `-f <path>` (default: ./stack.toml)".into()),
+    })?;
+    let source = String::from_utf8(bytes).map_err(|err| {
+        let valid = err.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+        ConfigError {
+            file: path.to_path_buf(),
+            position: Some(line_col(&text, valid)),
+            field: None,
+            message: "the stack file is not UTF-8 text".into(),
+            fix: Some("save the file as UTF-8 (TOML files are UTF-8)".into()),
+        }
     })?;
     parse(path, &source, today)
 }
@@ -271,10 +292,16 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn position(&self, span: Range<usize>) -> (usize, usize) {
-        let before = &self.source[..span.start.min(self.source.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        line_col(self.source, span.start)
+    }
+
+    /// How to show a path written in the stack file: relative to the directory the stack file was named
+    /// from, as the user wrote it (never an absolute path the user did not write).
+    fn shown(&self, written: &str) -> PathBuf {
+        match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(written),
+            _ => PathBuf::from(written),
+        }
     }
 
     fn error(
@@ -293,23 +320,124 @@ impl Checker<'_> {
         }
     }
 
+    /// A TOML syntax error, or serde's complaint about the shape of the file (unknown key, missing key,
+    /// wrong type), turned into the file, line, dotted field and fix.
     fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
-        let message = err.message().trim_end().to_string();
-        let fix = if message.starts_with("unknown field") {
-            "remove the key or correct its spelling; every key is listed in README.md (stack.toml reference)"
-        } else if message.starts_with("missing field") {
-            "add the key; every key is listed in README.md (stack.toml reference)"
-        } else if message.starts_with("invalid type") {
-            "give the key a value of the expected type (see README.md, stack.toml reference)"
-        } else {
-            "fix the TOML syntax at this position (https://toml.io)"
-        };
-        ConfigError {
+        let message = one_line(err.message());
+        let position = err.span().map(|span| self.position(span));
+        // Which key the error is about: found by matching its span against the spans of the document.
+        let path = err.span().and_then(|span| {
+            let tree = toml::from_str::<TomlNode>(self.source).ok()?;
+            Some(tree.path_to(&span))
+        });
+        let general = |fix: &str| ConfigError {
             file: self.file.to_path_buf(),
-            position: err.span().map(|span| self.position(span)),
+            position,
             field: None,
-            message,
+            message: message.clone(),
             fix: Some(fix.into()),
+        };
+        let Some(path) = path else {
+            return general(if message.starts_with("unknown field") {
+                "remove the key or correct its spelling; every key is listed in README.md (stack.toml reference)"
+            } else if message.starts_with("missing field") {
+                "add the key; every key is listed in README.md (stack.toml reference)"
+            } else if message.starts_with("invalid type") {
+                "give the key a value of the expected type (see README.md, stack.toml reference)"
+            } else if message.contains("duplicate key") {
+                "keep only one of the two; a key or a section may appear only once"
+            } else {
+                "fix the TOML syntax at this position (https://toml.io)"
+            });
+        };
+        if let Some(key) = backticked(&message)
+            .into_iter()
+            .next()
+            .filter(|_| message.starts_with("missing field"))
+        {
+            let field = dotted(&path, Some(&key));
+            if path.is_empty() {
+                let keys = required_keys(&key)
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return ConfigError {
+                    file: self.file.to_path_buf(),
+                    position: None,
+                    field: Some(field),
+                    message: format!("the `[{key}]` section is missing"),
+                    fix: Some(format!(
+                        "add a `[{key}]` section with {keys} (see README.md, stack.toml reference)"
+                    )),
+                };
+            }
+            let parent = dotted(&path, None);
+            let place = if path.len() == 1 {
+                format!("under `[{parent}]`")
+            } else {
+                format!("to `{parent}`")
+            };
+            let fix = match example(&field) {
+                Some(example) => {
+                    format!("add `{example}` {place} (see README.md, stack.toml reference)")
+                }
+                None => format!("add `{key}` {place} (see README.md, stack.toml reference)"),
+            };
+            return ConfigError {
+                file: self.file.to_path_buf(),
+                position,
+                field: Some(field),
+                message: format!("the required key `{key}` is missing"),
+                fix: Some(fix),
+            };
+        }
+        if path.is_empty() {
+            return general("fix the TOML syntax at this position (https://toml.io)");
+        }
+        let field = dotted(&path, None);
+        if message.starts_with("unknown field") {
+            let names = backticked(&message);
+            let unknown = names.first().cloned().unwrap_or_default();
+            let fix = match closest(&unknown, &names[1.min(names.len())..]) {
+                Some(near) => format!(
+                    "did you mean `{near}`? Otherwise remove the key; every key is listed in README.md (stack.toml reference)"
+                ),
+                None => "remove the key or correct its spelling; every key is listed in README.md (stack.toml reference)".to_string(),
+            };
+            return ConfigError {
+                file: self.file.to_path_buf(),
+                position,
+                field: Some(field),
+                message,
+                fix: Some(fix),
+            };
+        }
+        if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            let free_form = ["stack.tags.", "function.environment."]
+                .iter()
+                .any(|prefix| field.starts_with(prefix));
+            let literal = backticked(&message).into_iter().next();
+            let fix = match (free_form, literal, path.last(), example(&field)) {
+                (true, Some(literal), Some(key), _) => format!(
+                    "quote the value; tag and variable values are strings: `{key} = \"{literal}\"`"
+                ),
+                (_, _, _, Some(example)) => {
+                    format!("write it as `{example}` (see README.md, stack.toml reference)")
+                }
+                _ => "give the key a value of the expected type (see README.md, stack.toml reference)".to_string(),
+            };
+            return ConfigError {
+                file: self.file.to_path_buf(),
+                position,
+                field: Some(field),
+                message: plain_types(&message),
+                fix: Some(fix),
+            };
+        }
+        ConfigError {
+            field: Some(field),
+            ..general("fix the TOML syntax at this position (https://toml.io)")
         }
     }
 
@@ -463,21 +591,28 @@ impl Checker<'_> {
             partition_key,
             sort_key,
             billing_mode,
+            deletion_protection: raw
+                .deletion_protection
+                .as_ref()
+                .is_some_and(|d| *d.get_ref()),
         })
     }
 
     fn role(&self, raw: &RawRole, base_dir: &Path) -> Result<RoleSpec, ConfigError> {
         let name = self.checked_name(&raw.name, "role.name", NameRule::IAM_ROLE)?;
         let path = self.project_path(&raw.trust_policy, "role.trust_policy", base_dir)?;
-        let trust_policy = self.json_file(&path, &raw.trust_policy, "role.trust_policy")?;
-        if let Some(placeholder) = template::placeholders_in_json(&trust_policy)
-            .into_iter()
-            .next()
+        let (trust_policy, text) = self.json_file(&path, &raw.trust_policy, "role.trust_policy")?;
+        let doc = JsonDoc::new(self.shown(raw.trust_policy.get_ref()), &text);
+        doc.policy_shape(&trust_policy, PolicyKind::Trust)?;
+        if let Some((at, placeholder)) = first_placeholder(&trust_policy, &mut Vec::new(), |_| true)
         {
-            return Err(self.error(
-                raw.trust_policy.span(),
-                "role.trust_policy",
-                format!("the trust policy contains the placeholder `${{{placeholder}}}`; it is used as written"),
+            return Err(doc.error_at_placeholder(
+                &at,
+                &placeholder,
+                format!(
+                    "the trust policy contains the placeholder `${{{}}}`; it is used as written",
+                    placeholder.name
+                ),
                 "write the trust policy without placeholders",
             ));
         }
@@ -502,23 +637,40 @@ impl Checker<'_> {
 
     fn policy(&self, raw: &RawPolicy, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
         let name = self.checked_name(&raw.name, "policy.name", NameRule::IAM_POLICY)?;
+        let allow_wildcards = raw.allow_wildcards.as_ref().is_some_and(|a| *a.get_ref());
         let template_path = self.project_path(&raw.template, "policy.template", base_dir)?;
-        let template = self.json_file(&template_path, &raw.template, "policy.template")?;
-        for placeholder in template::placeholders_in_json(&template) {
-            if !template::is_known(&placeholder) {
-                return Err(ConfigError {
-                    file: template_path.clone(),
-                    position: None,
-                    field: None,
-                    message: format!("unknown placeholder `${{{placeholder}}}`"),
-                    fix: Some(format!("use one of {}", template::known_list())),
-                });
-            }
+        let (template, text) = self.json_file(&template_path, &raw.template, "policy.template")?;
+        let doc = JsonDoc::new(self.shown(raw.template.get_ref()), &text);
+        if let Some((at, placeholder)) = first_placeholder(&template, &mut Vec::new(), |p| {
+            !p.terminated || !template::is_known(&p.name)
+        }) {
+            let (message, fix) = if placeholder.terminated {
+                (
+                    format!("unknown placeholder `${{{}}}`", placeholder.name),
+                    format!("use one of {}", template::known_list()),
+                )
+            } else {
+                (
+                    format!(
+                        "the placeholder `${{{}` has no closing `}}`",
+                        placeholder.name
+                    ),
+                    format!(
+                        "close it with `}}`; placeholders are {}",
+                        template::known_list()
+                    ),
+                )
+            };
+            return Err(doc.error_at_placeholder(&at, &placeholder, message, fix));
         }
+        doc.policy_shape(&template, PolicyKind::Identity)?;
+        let wildcard_grants = doc.least_privilege(&template, allow_wildcards)?;
         Ok(PolicySpec {
             name,
             template_path,
             template,
+            allow_wildcards,
+            wildcard_grants,
         })
     }
 
@@ -579,13 +731,19 @@ impl Checker<'_> {
         }
         let artifact_dir =
             self.project_path(&raw.artifact_dir, "function.artifact_dir", base_dir)?;
-        if artifact_dir == base_dir_abs(base_dir) || !artifact_dir.starts_with(&source_dir) {
+        // Inside the source dir, and not the source dir itself (that would zip sources and node_modules),
+        // also once symlinks are followed.
+        if artifact_dir == source_dir
+            || !artifact_dir.starts_with(&source_dir)
+            || !real_path(&artifact_dir).starts_with(real_path(&source_dir))
+        {
             return Err(self.error(
                 raw.artifact_dir.span(),
                 "function.artifact_dir",
                 format!(
-                    "`{}` must be a directory inside `function.source_dir`",
-                    raw.artifact_dir.get_ref()
+                    "`{}` must be a directory inside `function.source_dir` (`{}`)",
+                    raw.artifact_dir.get_ref(),
+                    raw.source_dir.get_ref()
                 ),
                 "point it at the build's output directory, e.g. \"lambda/dist\"",
             ));
@@ -615,15 +773,25 @@ impl Checker<'_> {
         for (key, value) in &raw.environment {
             let field = format!("function.environment.{}", key.get_ref());
             self.env_key(key, &field)?;
-            for placeholder in template::placeholders(value.get_ref()) {
-                if !template::is_known(&placeholder) {
-                    return Err(self.error(
-                        value.span(),
-                        &field,
-                        format!("unknown reference `${{{placeholder}}}`"),
+            if let Some(placeholder) = template::first_problem(value.get_ref()) {
+                let (message, fix) = if placeholder.terminated {
+                    (
+                        format!("unknown reference `${{{}}}`", placeholder.name),
                         format!("use one of {}", template::known_list()),
-                    ));
-                }
+                    )
+                } else {
+                    (
+                        format!(
+                            "the reference `${{{}` has no closing `}}`",
+                            placeholder.name
+                        ),
+                        format!(
+                            "close it with `}}`; references are {}",
+                            template::known_list()
+                        ),
+                    )
+                };
+                return Err(self.error(value.span(), &field, message, fix));
             }
             environment.insert(key.get_ref().clone(), value.get_ref().clone());
         }
@@ -643,6 +811,14 @@ impl Checker<'_> {
 
     fn env_key(&self, key: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
         let name = key.get_ref();
+        if LAMBDA_RESERVED.contains(&name.as_str()) {
+            return Err(self.error(
+                key.span(),
+                field,
+                format!("`{name}` is reserved by the Lambda runtime"),
+                "rename the variable; Lambda sets this one itself and refuses it in a function's configuration",
+            ));
+        }
         // Lambda's rule: [a-zA-Z]([a-zA-Z0-9_])+
         let mut chars = name.chars();
         let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
@@ -654,14 +830,6 @@ impl Checker<'_> {
                 field,
                 format!("Lambda refuses the variable name `{name}`"),
                 "start with a letter, then at least one letter, digit or underscore",
-            ));
-        }
-        if name.starts_with("AWS_") || name.starts_with("LAMBDA_") || name == "TZ" {
-            return Err(self.error(
-                key.span(),
-                field,
-                format!("`{name}` is reserved by the Lambda runtime"),
-                "rename the variable; names starting with AWS_ or LAMBDA_ are set by Lambda itself",
             ));
         }
         Ok(())
@@ -733,53 +901,122 @@ impl Checker<'_> {
         base_dir: &Path,
     ) -> Result<PathBuf, ConfigError> {
         let relative = Path::new(value.get_ref());
+        if value.get_ref().trim().is_empty() {
+            return Err(self.error(
+                value.span(),
+                field,
+                "the path is empty",
+                "give a path relative to the directory that holds the stack file",
+            ));
+        }
         let escapes = relative.is_absolute()
             || relative
                 .components()
                 .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
-        let outside = || {
-            self.error(
+        if escapes {
+            return Err(self.error(
                 value.span(),
                 field,
                 format!("`{}` is outside the project directory", value.get_ref()),
                 "use a path inside the directory that holds the stack file, without `..`",
-            )
-        };
-        if escapes || value.get_ref().is_empty() {
-            return Err(outside());
+            ));
         }
         let root = base_dir_abs(base_dir);
         let joined = root.join(relative);
         // Resolve symlinks of whatever exists, so a link cannot smuggle the path outside the project.
-        if let Ok(real) = joined.canonicalize() {
-            if !real.starts_with(&root) {
-                return Err(outside());
-            }
+        if !real_path(&joined).starts_with(&root) {
+            return Err(self.error(
+                value.span(),
+                field,
+                format!(
+                    "`{}` leads outside the project directory through a symlink",
+                    value.get_ref()
+                ),
+                "use a real directory or file inside the directory that holds the stack file",
+            ));
         }
         Ok(joined)
     }
 
+    /// Reads a JSON file named by `value`; returns it parsed and as text (for positions in errors).
     fn json_file(
         &self,
         path: &Path,
         value: &Spanned<String>,
         field: &str,
-    ) -> Result<serde_json::Value, ConfigError> {
+    ) -> Result<(serde_json::Value, String), ConfigError> {
+        let shown = self.shown(value.get_ref());
         let text = std::fs::read_to_string(path).map_err(|err| {
-            self.error(
-                value.span(),
-                field,
-                format!("cannot read `{}`: {err}", path.display()),
-                "point it at an existing JSON file",
-            )
+            let (message, fix) = if err.kind() == std::io::ErrorKind::NotFound {
+                (
+                    format!("`{}` does not exist", shown.display()),
+                    "point it at an existing JSON file, relative to the stack file's directory",
+                )
+            } else {
+                (
+                    format!("cannot read `{}`: {err}", shown.display()),
+                    "point it at a readable JSON file, relative to the stack file's directory",
+                )
+            };
+            self.error(value.span(), field, message, fix)
         })?;
-        serde_json::from_str(&text).map_err(|err| ConfigError {
-            file: path.to_path_buf(),
+        let parsed = serde_json::from_str(&text).map_err(|err| ConfigError {
+            file: shown.clone(),
             position: Some((err.line(), err.column())),
             field: None,
-            message: format!("not valid JSON: {err}"),
+            message: format!("not valid JSON: {}", json_error_message(&err)),
             fix: Some("write a JSON policy document (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html)".into()),
-        })
+        })?;
+        Ok((parsed, text))
+    }
+}
+
+/// serde_json's message without its own " at line L column C" (the position is printed in front).
+fn json_error_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+}
+
+/// The variables Lambda sets itself and refuses in a function's configuration
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+const LAMBDA_RESERVED: [&str; 18] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// The real location of a path that may not exist yet: its deepest existing ancestor, resolved (symlinks
+/// followed), with the rest appended.
+fn real_path(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 
@@ -856,6 +1093,828 @@ fn is_region(region: &str) -> bool {
         && parts
             .last()
             .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON files (policy template, trust policy): positions, shape and least privilege.
+
+/// A step of a path into a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `Statement[0].Action[1]`
+fn json_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Where a string sits in a JSON document: the path to it, and whether it is an object key.
+struct JsonAt {
+    path: Vec<Seg>,
+    key: bool,
+}
+
+/// The first placeholder (in document order, keys before their values) for which `bad` holds.
+fn first_placeholder(
+    value: &serde_json::Value,
+    path: &mut Vec<Seg>,
+    bad: impl Fn(&template::Placeholder) -> bool + Copy,
+) -> Option<(JsonAt, template::Placeholder)> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => template::scan(s).into_iter().find(|p| bad(p)).map(|p| {
+            (
+                JsonAt {
+                    path: path.clone(),
+                    key: false,
+                },
+                p,
+            )
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            path.push(Seg::Index(i));
+            let found = first_placeholder(item, path, bad);
+            path.pop();
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            path.push(Seg::Key(key.clone()));
+            let found = template::scan(key)
+                .into_iter()
+                .find(|p| bad(p))
+                .map(|p| {
+                    (
+                        JsonAt {
+                            path: path.clone(),
+                            key: true,
+                        },
+                        p,
+                    )
+                })
+                .or_else(|| first_placeholder(item, path, bad));
+            path.pop();
+            found
+        }),
+        _ => None,
+    }
+}
+
+/// A node of a JSON text with its byte range (the parsed `Value` has no positions).
+struct JsonNode {
+    range: Range<usize>,
+    kind: JsonKind,
+}
+
+enum JsonKind {
+    /// Key (decoded), the key's range, the value.
+    Object(Vec<(String, Range<usize>, JsonNode)>),
+    Array(Vec<JsonNode>),
+    Scalar,
+}
+
+impl JsonNode {
+    /// The range of the value (or, with `key`, of the key) at `path`.
+    fn find(&self, path: &[Seg], key: bool) -> Option<Range<usize>> {
+        match path.split_first() {
+            None => Some(self.range.clone()),
+            Some((Seg::Key(name), rest)) => {
+                let JsonKind::Object(entries) = &self.kind else {
+                    return None;
+                };
+                // serde_json keeps the last of duplicate keys; so does this.
+                let (_, key_range, value) = entries.iter().rev().find(|(k, ..)| k == name)?;
+                if rest.is_empty() && key {
+                    Some(key_range.clone())
+                } else {
+                    value.find(rest, key)
+                }
+            }
+            Some((Seg::Index(i), rest)) => match &self.kind {
+                JsonKind::Array(items) => items.get(*i)?.find(rest, key),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A small scanner for JSON text serde_json already accepted; it only records where values are.
+struct JsonScanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl JsonScanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn string(&mut self) -> Option<Range<usize>> {
+        let start = self.pos;
+        if self.peek()? != b'"' {
+            return None;
+        }
+        self.pos += 1;
+        loop {
+            match self.peek()? {
+                b'\\' => self.pos += 2,
+                b'"' => {
+                    self.pos += 1;
+                    return Some(start..self.pos);
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Option<JsonNode> {
+        if depth > 256 {
+            return None;
+        }
+        self.skip_whitespace();
+        let start = self.pos;
+        let kind = match self.peek()? {
+            b'{' => {
+                self.pos += 1;
+                let mut entries = Vec::new();
+                self.skip_whitespace();
+                if self.peek()? == b'}' {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        self.skip_whitespace();
+                        let key_range = self.string()?;
+                        let key: String =
+                            serde_json::from_str(self.text.get(key_range.clone())?).ok()?;
+                        self.skip_whitespace();
+                        if self.peek()? != b':' {
+                            return None;
+                        }
+                        self.pos += 1;
+                        let value = self.value(depth + 1)?;
+                        entries.push((key, key_range, value));
+                        self.skip_whitespace();
+                        match self.peek()? {
+                            b',' => self.pos += 1,
+                            b'}' => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                JsonKind::Object(entries)
+            }
+            b'[' => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.skip_whitespace();
+                if self.peek()? == b']' {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        self.skip_whitespace();
+                        match self.peek()? {
+                            b',' => self.pos += 1,
+                            b']' => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                JsonKind::Array(items)
+            }
+            b'"' => {
+                self.string()?;
+                JsonKind::Scalar
+            }
+            _ => {
+                while let Some(b) = self.peek() {
+                    if matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return None;
+                }
+                JsonKind::Scalar
+            }
+        };
+        Some(JsonNode {
+            range: start..self.pos,
+            kind,
+        })
+    }
+}
+
+const ACTION_FIX: &str =
+    "name the actions the handler needs on ${table.arn}, or set policy.allow_wildcards = true in stack.toml";
+const RESOURCE_FIX: &str = "grant on \"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes) only, or set policy.allow_wildcards = true in stack.toml";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PolicyKind {
+    /// An identity policy (the policy template): no Principal; Action and Resource.
+    Identity,
+    /// A role's trust policy: a Principal and an Action, no Resource.
+    Trust,
+}
+
+/// A JSON file of the project, with what is needed to point at a place in it.
+struct JsonDoc<'a> {
+    file: PathBuf,
+    text: &'a str,
+    root: Option<JsonNode>,
+}
+
+impl<'a> JsonDoc<'a> {
+    fn new(file: PathBuf, text: &'a str) -> JsonDoc<'a> {
+        let root = JsonScanner { text, pos: 0 }.value(0);
+        JsonDoc { file, text, root }
+    }
+
+    fn error_at(
+        &self,
+        offset: Option<usize>,
+        field: Option<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            position: offset.map(|o| line_col(self.text, o)),
+            field,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn error(
+        &self,
+        path: &[Seg],
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        let offset = self
+            .root
+            .as_ref()
+            .and_then(|root| root.find(path, false))
+            .map(|r| r.start);
+        let field = (!path.is_empty()).then(|| json_path(path));
+        self.error_at(offset, field, message, fix)
+    }
+
+    fn error_at_placeholder(
+        &self,
+        at: &JsonAt,
+        placeholder: &template::Placeholder,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        let offset = self
+            .root
+            .as_ref()
+            .and_then(|root| root.find(&at.path, at.key))
+            .map(|range| {
+                let needle = format!("${{{}", placeholder.name);
+                self.text
+                    .get(range.clone())
+                    .and_then(|raw| raw.find(&needle))
+                    .map_or(range.start, |o| range.start + o)
+            });
+        let field = (!at.path.is_empty()).then(|| json_path(&at.path));
+        self.error_at(offset, field, message, fix)
+    }
+
+    /// The statements, with their paths (`Statement` may be one object or an array of them).
+    fn statements<'v>(
+        &self,
+        doc: &'v serde_json::Value,
+    ) -> Vec<(Vec<Seg>, &'v serde_json::Map<String, serde_json::Value>)> {
+        let statement = Seg::Key("Statement".into());
+        match doc.get("Statement") {
+            Some(serde_json::Value::Object(one)) => vec![(vec![statement], one)],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    item.as_object()
+                        .map(|s| (vec![statement.clone(), Seg::Index(i)], s))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What IAM itself would refuse: not an object, no statements, a bad Version or Effect, a statement
+    /// without its Action / Resource / Principal, strings where IAM wants strings.
+    fn policy_shape(&self, doc: &serde_json::Value, kind: PolicyKind) -> Result<(), ConfigError> {
+        use serde_json::Value;
+        let what = match kind {
+            PolicyKind::Identity => "an IAM policy",
+            PolicyKind::Trust => "a trust policy",
+        };
+        let Some(object) = doc.as_object() else {
+            return Err(self.error(
+                &[],
+                format!("{what} must be a JSON object"),
+                "write {\"Version\": \"2012-10-17\", \"Statement\": [...]}",
+            ));
+        };
+        if let Some(version) = object.get("Version") {
+            if !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17")) {
+                return Err(self.error(
+                    &[Seg::Key("Version".into())],
+                    format!("{version} is not an IAM policy language version"),
+                    "use \"Version\": \"2012-10-17\"",
+                ));
+            }
+        }
+        let statement_path = [Seg::Key("Statement".into())];
+        match object.get("Statement") {
+            None => {
+                return Err(self.error(
+                    &[],
+                    format!("{what} needs a `Statement`"),
+                    "add \"Statement\": [{\"Effect\": \"Allow\", ...}]",
+                ))
+            }
+            Some(Value::Object(_)) => {}
+            Some(Value::Array(items)) if !items.is_empty() => {
+                if let Some(i) = items.iter().position(|s| !s.is_object()) {
+                    return Err(self.error(
+                        &[Seg::Key("Statement".into()), Seg::Index(i)],
+                        "a statement must be a JSON object",
+                        "write each statement as {\"Effect\": ..., \"Action\": ..., ...}",
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(self.error(
+                    &statement_path,
+                    "`Statement` must be a statement object or a non-empty array of them",
+                    "write \"Statement\": [{\"Effect\": \"Allow\", ...}]",
+                ))
+            }
+        }
+        for (path, statement) in self.statements(doc) {
+            let at = |key: &str| {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.into()));
+                p
+            };
+            match statement.get("Effect") {
+                Some(Value::String(effect)) if effect == "Allow" || effect == "Deny" => {}
+                Some(other) => {
+                    return Err(self.error(
+                        &at("Effect"),
+                        format!("IAM accepts only \"Allow\" or \"Deny\" as `Effect`, not {other}"),
+                        "write \"Effect\": \"Allow\" (or \"Deny\"), spelt exactly so",
+                    ))
+                }
+                None => {
+                    return Err(self.error(
+                        &path,
+                        "the statement has no `Effect`",
+                        "add \"Effect\": \"Allow\" (or \"Deny\")",
+                    ))
+                }
+            }
+            let exactly_one = |a: &str, b: &str, example: &str| -> Result<(), ConfigError> {
+                match (statement.contains_key(a), statement.contains_key(b)) {
+                    (true, true) => Err(self.error(
+                        &at(b),
+                        format!("a statement has either `{a}` or `{b}`, not both"),
+                        format!("remove `{b}`"),
+                    )),
+                    (false, false) => Err(self.error(
+                        &path,
+                        format!("the statement has no `{a}`"),
+                        format!("add {example}"),
+                    )),
+                    _ => Ok(()),
+                }
+            };
+            exactly_one(
+                "Action",
+                "NotAction",
+                "\"Action\": [\"dynamodb:GetItem\", ...]",
+            )?;
+            match kind {
+                PolicyKind::Identity => {
+                    for key in ["Principal", "NotPrincipal"] {
+                        if statement.contains_key(key) {
+                            return Err(self.error(
+                                &at(key),
+                                format!("a policy attached to a role cannot name a `{key}`"),
+                                format!("remove `{key}`; the role's trust policy says who may assume the role"),
+                            ));
+                        }
+                    }
+                    exactly_one("Resource", "NotResource", "\"Resource\": \"${table.arn}\"")?;
+                }
+                PolicyKind::Trust => {
+                    exactly_one(
+                        "Principal",
+                        "NotPrincipal",
+                        "\"Principal\": {\"Service\": \"lambda.amazonaws.com\"}",
+                    )?;
+                    for key in ["Resource", "NotResource"] {
+                        if statement.contains_key(key) {
+                            return Err(self.error(
+                                &at(key),
+                                format!("a trust policy cannot have a `{key}` (the role is the resource)"),
+                                format!("remove `{key}`"),
+                            ));
+                        }
+                    }
+                }
+            }
+            for key in ["Action", "NotAction", "Resource", "NotResource"] {
+                let valid = match statement.get(key) {
+                    None => true,
+                    Some(Value::String(s)) => !s.is_empty(),
+                    Some(Value::Array(items)) => {
+                        !items.is_empty()
+                            && items
+                                .iter()
+                                .all(|i| i.as_str().is_some_and(|s| !s.is_empty()))
+                    }
+                    Some(_) => false,
+                };
+                if !valid {
+                    return Err(self.error(
+                        &at(key),
+                        format!(
+                            "`{key}` must be a non-empty string or a non-empty array of strings"
+                        ),
+                        format!("write \"{key}\": [\"...\", ...]"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an Allow statement that grants more than named actions on the stack's table (and its
+    /// indexes), unless `allow_wildcards`; then returns those grants, one line each.
+    fn least_privilege(
+        &self,
+        doc: &serde_json::Value,
+        allow_wildcards: bool,
+    ) -> Result<Vec<String>, ConfigError> {
+        use serde_json::Value;
+        let mut grants = Vec::new();
+        for (path, statement) in self.statements(doc) {
+            if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let who = match statement.get("Sid").and_then(Value::as_str) {
+                Some(sid) if !sid.is_empty() => format!("statement `{sid}`"),
+                _ => "the statement".to_string(),
+            };
+            let mut found: Vec<(Vec<Seg>, String, &str)> = Vec::new();
+            let at = |key: &str, index: Option<usize>| {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.into()));
+                p.extend(index.map(Seg::Index));
+                p
+            };
+            let strings = |key: &str| -> Vec<(Option<usize>, String)> {
+                match statement.get(key) {
+                    Some(Value::String(s)) => vec![(None, s.clone())],
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.as_str().map(|s| (Some(i), s.to_string())))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
+            if statement.contains_key("NotAction") {
+                found.push((
+                    at("NotAction", None),
+                    format!("{who} grants every action except those in `NotAction`"),
+                    ACTION_FIX,
+                ));
+            }
+            for (index, action) in strings("Action") {
+                if action.contains(['*', '?']) {
+                    found.push((
+                        at("Action", index),
+                        format!("{who} grants the wildcard action `{action}`"),
+                        ACTION_FIX,
+                    ));
+                }
+            }
+            if statement.contains_key("NotResource") {
+                found.push((
+                    at("NotResource", None),
+                    format!("{who} grants on every resource except those in `NotResource`"),
+                    RESOURCE_FIX,
+                ));
+            }
+            for (index, resource) in strings("Resource") {
+                if is_table_resource(&resource) {
+                    continue;
+                }
+                let message = if resource.contains(['*', '?']) {
+                    format!("{who} grants on the wildcard resource `{resource}`")
+                } else {
+                    format!(
+                        "{who} grants on `{resource}`, which is not the stack's table (`${{table.arn}}`) or one of its indexes"
+                    )
+                };
+                found.push((at("Resource", index), message, RESOURCE_FIX));
+            }
+            if let Some((path, message, fix)) = found.first() {
+                if !allow_wildcards {
+                    return Err(self.error(path, message.clone(), *fix));
+                }
+            }
+            grants.extend(found.into_iter().map(|(_, message, _)| message));
+        }
+        Ok(grants)
+    }
+}
+
+/// `${table.arn}`, `${table.arn}/index/<name or *>`, `${table.arn}/stream/<label or *>`.
+fn is_table_resource(resource: &str) -> bool {
+    let Some(rest) = resource.strip_prefix("${table.arn}") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    ["/index/", "/stream/"].iter().any(|kind| {
+        rest.strip_prefix(kind).is_some_and(|name| {
+            name == "*" || (!name.is_empty() && !name.contains(['*', '?', '/', '$']))
+        })
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset; an offset inside a multi-byte character or
+/// past the end is moved back to the character / the end.
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// A multi-line parser message on one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The `quoted` words of a message, in order.
+fn backticked(message: &str) -> Vec<String> {
+    message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+fn dotted(path: &[String], last: Option<&str>) -> String {
+    path.iter()
+        .map(String::as_str)
+        .chain(last)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The keys a section must have.
+fn required_keys(section: &str) -> &'static [&'static str] {
+    match section {
+        "stack" => &["name", "region"],
+        "table" => &["name", "partition_key"],
+        "role" => &["name", "trust_policy"],
+        "policy" => &["name", "template"],
+        "function" => &[
+            "name",
+            "runtime",
+            "handler",
+            "source_dir",
+            "build",
+            "artifact_dir",
+        ],
+        _ => &[],
+    }
+}
+
+/// How a key is written, for the fix of a missing key or a value of the wrong type.
+fn example(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "stack.name" => r#"name = "my-frontend-app""#,
+        "stack.region" => r#"region = "us-east-1""#,
+        "stack.tags" => r#"tags = { team = "web" }"#,
+        "table.name" => r#"name = "my-frontend-app-data""#,
+        "table.partition_key" => r#"partition_key = { name = "userId", type = "S" }"#,
+        "table.sort_key" => r#"sort_key = { name = "itemId", type = "S" }"#,
+        "table.partition_key.name" | "table.sort_key.name" => r#"name = "userId""#,
+        "table.partition_key.type" | "table.sort_key.type" => r#"type = "S""#,
+        "table.billing_mode" => r#"billing_mode = "PAY_PER_REQUEST""#,
+        "table.deletion_protection" => "deletion_protection = true",
+        "role.name" => r#"name = "my-frontend-app-lambda-role""#,
+        "role.trust_policy" => r#"trust_policy = "policies/lambda-trust-policy.json""#,
+        "role.managed_policies" => {
+            r#"managed_policies = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]"#
+        }
+        "policy.name" => r#"name = "MyFrontendAppLambdaDynamoDB""#,
+        "policy.template" => r#"template = "policies/lambda-dynamodb-policy.json""#,
+        "policy.allow_wildcards" => "allow_wildcards = false",
+        "function.name" => r#"name = "my-frontend-app-api""#,
+        "function.runtime" => r#"runtime = "nodejs24.x""#,
+        "function.handler" => r#"handler = "handler.handler""#,
+        "function.source_dir" => r#"source_dir = "lambda""#,
+        "function.install" => r#"install = "npm ci""#,
+        "function.build" => r#"build = "npm run build""#,
+        "function.artifact_dir" => r#"artifact_dir = "lambda/dist""#,
+        "function.memory_mb" => "memory_mb = 128",
+        "function.timeout_secs" => "timeout_secs = 10",
+        "function.environment" => {
+            "[function.environment] with lines such as TABLE_NAME = \"${table.name}\""
+        }
+        "timeouts.table_secs" => "table_secs = 600",
+        "timeouts.function_secs" => "function_secs = 300",
+        "timeouts.role_propagation_secs" => "role_propagation_secs = 120",
+        _ => return None,
+    })
+}
+
+/// The candidate closest to a misspelt key, if one is close enough to be what was meant.
+fn closest(word: &str, candidates: &[String]) -> Option<String> {
+    let word = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// serde's type names in words a stack.toml author knows.
+fn plain_types(message: &str) -> String {
+    let mut out = one_line(message);
+    if let Some(at) = out.find("expected struct ") {
+        out.replace_range(at.., "expected a table");
+    }
+    for (from, to) in [
+        ("expected i64", "expected an integer"),
+        ("expected a map", "expected a table"),
+        ("expected a sequence", "expected an array"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// The stack file as a tree of keys with their spans, to name the key a serde error points at.
+enum TomlNode {
+    Table(Vec<(Spanned<String>, Spanned<TomlNode>)>),
+    Array(Vec<Spanned<TomlNode>>),
+    Leaf,
+}
+
+impl TomlNode {
+    /// The dotted path of the key whose name or value has exactly this span (the deepest one); empty
+    /// for the document itself.
+    fn path_to(&self, target: &Range<usize>) -> Vec<String> {
+        fn walk(
+            node: &TomlNode,
+            target: &Range<usize>,
+            path: &mut Vec<String>,
+            best: &mut Vec<String>,
+        ) {
+            match node {
+                TomlNode::Table(entries) => {
+                    for (key, value) in entries {
+                        path.push(key.get_ref().clone());
+                        if (key.span() == *target || value.span() == *target)
+                            && path.len() > best.len()
+                        {
+                            *best = path.clone();
+                        }
+                        walk(value.get_ref(), target, path, best);
+                        path.pop();
+                    }
+                }
+                TomlNode::Array(items) => {
+                    for item in items {
+                        if item.span() == *target && path.len() > best.len() {
+                            *best = path.clone();
+                        }
+                        walk(item.get_ref(), target, path, best);
+                    }
+                }
+                TomlNode::Leaf => {}
+            }
+        }
+        let mut best = Vec::new();
+        walk(self, target, &mut Vec::new(), &mut best);
+        best
+    }
+}
+
+impl<'de> Deserialize<'de> for TomlNode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TomlNode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any TOML value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TomlNode, E> {
+                Ok(TomlNode::Leaf)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TomlNode, E> {
+                Ok(TomlNode::Leaf)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TomlNode, E> {
+                Ok(TomlNode::Leaf)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TomlNode, E> {
+                Ok(TomlNode::Leaf)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<TomlNode, E> {
+                Ok(TomlNode::Leaf)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TomlNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(TomlNode::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TomlNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(TomlNode::Table(entries))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 #[cfg(test)]

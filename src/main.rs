@@ -2,6 +2,7 @@
 //! map the outcome to the exit-code contract.
 
 mod aws;
+mod backup;
 mod build_cache;
 mod cli;
 mod config;
@@ -172,14 +173,29 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Down { confirm } => {
-            let (report, has_work) = teardown::down(&clients, &stack, *confirm, &progress).await?;
+        Command::Down { confirm, delete_data, backup } => {
+            let data = teardown::DataPolicy { delete_data: *delete_data, backup: backup.clone() };
+            let (report, has_work) = teardown::down(&clients, &stack, *confirm, &data, &progress).await?;
             let code = if !confirm && has_work {
                 exit::NEEDS_CONFIRM
             } else {
                 exit::OK
             };
             (report, code)
+        }
+        Command::Restore { backup_file: file } => {
+            let task = progress.task(format!("table {}", stack.table.name));
+            let restored = backup::restore(&clients.dynamodb, &stack.table.name, file, &task).await?;
+            task.finish(&format!("restored {restored} items"));
+            let calls = clients.calls.snapshot();
+            match global.output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::json!({"schema_version": report::SCHEMA_VERSION, "command": "restore", "table": stack.table.name, "items": restored, "aws_calls": calls})
+                ),
+                Output::Text => println!("restore: {restored} items into table {} ({} writes)", stack.table.name, calls.writes),
+            }
+            return Ok(exit::OK);
         }
         Command::Completions { .. } => unreachable!("handled before loading the stack file"),
         Command::Smoke { .. } | Command::Invoke { .. } => unreachable!("handled above"),

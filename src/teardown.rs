@@ -16,6 +16,7 @@ use crate::live::{self, Live, Purpose};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::{Progress, Task};
 use crate::report::{Report, ResourceReport};
+use crate::backup;
 use crate::resources::{function, policy, role, table};
 
 pub struct DownPlan {
@@ -33,7 +34,15 @@ impl DownPlan {
 const NOT_OURS: &str =
     "not created by this stack (no `stackctl:stack` tag with its name): left alone";
 
-pub fn plan(stack: &Stack, live: &Live) -> DownPlan {
+/// What the user allowed `down` to do with the table's data.
+#[derive(Debug, Clone, Default)]
+pub struct DataPolicy {
+    pub delete_data: bool,
+    pub backup: Option<std::path::PathBuf>,
+}
+
+/// The teardown plan. `items` is the table's item count, when the table is about to be deleted.
+pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -> DownPlan {
     let gone =
         |kind, name: &str| ResourcePlan::new(kind, name, Action::Keep).note("does not exist");
 
@@ -48,9 +57,24 @@ pub fn plan(stack: &Stack, live: &Live) -> DownPlan {
                 "deletion protection is on; turn it off first: aws dynamodb update-table --table-name {} --no-deletion-protection-enabled",
                 stack.table.name
             )),
-        Some(t) => ResourcePlan::new(Kind::Table, &stack.table.name, Action::Delete)
-            .arn(Some(&t.arn))
-            .changes(vec![Change::remove("table", format!("{} and all its items", stack.table.name))]),
+        Some(t) => {
+            let items = items.unwrap_or(0);
+            let base = ResourcePlan::new(Kind::Table, &stack.table.name, Action::Delete).arn(Some(&t.arn));
+            let what = format!("{} with its {items} item{}", stack.table.name, if items == 1 { "" } else { "s" });
+            match &data.backup {
+                _ if items == 0 => base.changes(vec![Change::remove("table", what)]),
+                Some(file) => base.changes(vec![
+                    Change::add("backup", format!("{items} items to {}", file.display())),
+                    Change::remove("table", what),
+                ]),
+                None if data.delete_data => base.changes(vec![Change::remove("table", what)]),
+                None => ResourcePlan { action: Action::Blocked, ..base }.note(format!(
+                    "the table holds {items} item{}: pass --backup <file> to export them first (restore with \
+                     `stackctl restore <file>`), or --delete-data to delete them with the table",
+                    if items == 1 { "" } else { "s" }
+                )),
+            }
+        }
     };
 
     let policy_arn = policy::arn(
@@ -169,14 +193,23 @@ pub async fn down(
     clients: &Clients,
     stack: &Stack,
     confirm: bool,
+    data: &DataPolicy,
     progress: &Progress,
 ) -> Result<(Report, bool)> {
     let started = Instant::now();
     let reading = progress.task("live state");
     reading.set("reading");
     let live = live::read(clients, stack, Purpose::Ownership).await?;
+    // Only a table that down would delete is counted: a scan costs read capacity.
+    let items = match (&live.table, &live.table_tags) {
+        (Some(t), Some(tags)) if stack.owns(tags) && !t.deletion_protection => {
+            reading.set("counting the table's items");
+            Some(backup::count_items(&clients.dynamodb, &stack.table.name).await?)
+        }
+        _ => None,
+    };
     reading.finish("read");
-    let plan = plan(stack, &live);
+    let plan = plan(stack, &live, items, data);
     let has_work = plan.has_work();
     if !confirm || !has_work {
         let reports = plan
@@ -264,6 +297,20 @@ pub async fn down(
         results.push((Kind::Role, finish(&t, r)?));
         anyhow::Ok(results)
     };
+    // The backup comes before anything is deleted, so a failed backup leaves the whole stack as it was.
+    let mut backed_up = None;
+    if let (Action::Delete, Some(file), Some(expected)) = (action(Kind::Table), &data.backup, items) {
+        if expected > 0 {
+            let t = task(Kind::Table, &stack.table.name)?;
+            match backup::export(&clients.dynamodb, &stack.table.name, file, expected, &t).await {
+                Ok(n) => backed_up = Some(n),
+                Err(err) => {
+                    t.fail("backup failed; nothing was deleted");
+                    return Err(err);
+                }
+            }
+        }
+    }
     let table_branch = async {
         let t = task(Kind::Table, &stack.table.name)?;
         let r = match action(Kind::Table) {
@@ -274,7 +321,7 @@ pub async fn down(
                 &t,
             )
             .await
-            .map(|_| Some("deleted")),
+            .map(|_| Some(if backed_up.is_some() { "backed up and deleted" } else { "deleted" })),
             _ => Ok(None),
         };
         anyhow::Ok(vec![(Kind::Table, finish(&t, r)?)])

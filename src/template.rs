@@ -27,20 +27,37 @@ pub fn known_list() -> String {
         .join(", ")
 }
 
-/// Names of the placeholders in `text`, in order of appearance.
-pub fn placeholders(text: &str) -> Vec<String> {
+/// One `${...}` in a text: its name, where it starts (byte offset of the `$`), and whether it is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    pub name: String,
+    pub offset: usize,
+    pub terminated: bool,
+}
+
+/// Every `${...}` in `text`, in order of appearance. An unterminated `${` is reported too (with
+/// `terminated: false`) so that it is refused, not sent to AWS.
+pub fn scan(text: &str) -> Vec<Placeholder> {
     let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        match after.find('}') {
+    let mut pos = 0;
+    while let Some(start) = text[pos..].find("${") {
+        let start = pos + start;
+        let name_start = start + 2;
+        match text[name_start..].find('}') {
             Some(end) => {
-                found.push(after[..end].to_string());
-                rest = &after[end + 1..];
+                found.push(Placeholder {
+                    name: text[name_start..name_start + end].to_string(),
+                    offset: start,
+                    terminated: true,
+                });
+                pos = name_start + end + 1;
             }
             None => {
-                // An unterminated `${` is reported as a placeholder so that it is refused, not sent to AWS.
-                found.push(after.to_string());
+                found.push(Placeholder {
+                    name: text[name_start..].to_string(),
+                    offset: start,
+                    terminated: false,
+                });
                 break;
             }
         }
@@ -48,22 +65,12 @@ pub fn placeholders(text: &str) -> Vec<String> {
     found
 }
 
-pub fn placeholders_in_json(value: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    walk_strings(value, &mut |s| found.extend(placeholders(s)));
-    found
-}
-
-fn walk_strings(value: &Value, visit: &mut impl FnMut(&str)) {
-    match value {
-        Value::String(s) => visit(s),
-        Value::Array(items) => items.iter().for_each(|v| walk_strings(v, visit)),
-        Value::Object(map) => map.iter().for_each(|(k, v)| {
-            visit(k);
-            walk_strings(v, visit)
-        }),
-        _ => {}
-    }
+/// The first placeholder in `text` that `render` could not fill in with the known names: an unknown
+/// name or an unterminated `${`.
+pub fn first_problem(text: &str) -> Option<Placeholder> {
+    scan(text)
+        .into_iter()
+        .find(|p| !p.terminated || !is_known(&p.name))
 }
 
 /// Values for the placeholders, known once the live table is.
@@ -111,6 +118,11 @@ pub fn render_json(value: &Value, values: &Values) -> Result<Value> {
 mod tests {
     use super::*;
 
+    /// Names of the placeholders in `text`, in order of appearance (unterminated ones included).
+    fn placeholders(text: &str) -> Vec<String> {
+        scan(text).into_iter().map(|p| p.name).collect()
+    }
+
     fn values() -> Values {
         Values::from([(
             "table.arn",
@@ -140,5 +152,115 @@ mod tests {
     #[test]
     fn a_missing_value_is_an_error() {
         assert!(render("${table.name}", &values()).is_err());
+    }
+
+    #[test]
+    fn scan_reports_offsets_and_unterminated_placeholders() {
+        let found = scan("é ${table.arn}/x ${table.arn");
+        assert_eq!(
+            found,
+            vec![
+                Placeholder {
+                    name: "table.arn".into(),
+                    offset: 3,
+                    terminated: true
+                },
+                Placeholder {
+                    name: "table.arn".into(),
+                    offset: 18,
+                    terminated: false
+                },
+            ]
+        );
+        // A known name without its `}` is still a problem: render would refuse it.
+        assert!(!first_problem("${table.arn").unwrap().terminated);
+        assert_eq!(first_problem("${table.arn} ${nope}").unwrap().name, "nope");
+        assert_eq!(first_problem("${table.arn} $ {x} $}"), None);
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use super::placeholders;
+        use proptest::prelude::*;
+
+        fn placeholders_in_json(value: &Value) -> Vec<String> {
+            match value {
+                Value::String(s) => placeholders(s),
+                Value::Array(items) => items.iter().flat_map(placeholders_in_json).collect(),
+                Value::Object(map) => map
+                    .iter()
+                    .flat_map(|(k, v)| placeholders(k).into_iter().chain(placeholders_in_json(v)))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+
+        fn all_values() -> Values {
+            KNOWN.iter().map(|k| (*k, format!("<{k}>"))).collect()
+        }
+
+        /// Text made mostly of the characters that matter to the scanner, plus some multi-byte ones.
+        fn placeholder_text() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    Just("${".to_string()),
+                    Just("}".to_string()),
+                    Just("$".to_string()),
+                    Just("{".to_string()),
+                    prop::sample::select(KNOWN.to_vec()).prop_map(str::to_string),
+                    "[a-z.é€😀\\\"]{0,4}",
+                ],
+                0..24,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                placeholder_text().prop_map(Value::String),
+                any::<String>().prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::vec((placeholder_text(), inner), 0..8)
+                        .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_scanner_never_panics_and_agrees_with_render(text in prop_oneof![any::<String>(), placeholder_text()]) {
+                let found = scan(&text);
+                for p in &found {
+                    prop_assert!(text.is_char_boundary(p.offset));
+                    prop_assert!(text[p.offset..].starts_with("${"), "offset {}", p.offset);
+                }
+                prop_assert_eq!(placeholders(&text).len(), found.len());
+                let rendered = render(&text, &all_values());
+                // render succeeds exactly when every placeholder is closed and known.
+                prop_assert_eq!(rendered.is_ok(), first_problem(&text).is_none(), "{:?}", rendered);
+                if found.is_empty() {
+                    prop_assert_eq!(rendered.unwrap(), text);
+                }
+            }
+
+            #[test]
+            fn render_json_never_panics(value in json_value()) {
+                let _ = placeholders_in_json(&value);
+                match render_json(&value, &all_values()) {
+                    Ok(out) => prop_assert!(placeholders_in_json(&out).is_empty()),
+                    Err(_) => prop_assert!(!placeholders_in_json(&value).is_empty()),
+                }
+                // With no values at all, only a document without placeholders renders.
+                prop_assert_eq!(render_json(&value, &Values::new()).is_ok(), placeholders_in_json(&value).is_empty());
+            }
+        }
     }
 }

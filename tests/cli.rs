@@ -5,10 +5,14 @@ mod support;
 
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/corpus.rs"]
+mod corpus;
 #[path = "cli/down.rs"]
 mod down;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/smoke.rs"]
+mod smoke;
 #[path = "cli/status.rs"]
 mod status;
 #[path = "cli/up.rs"]

@@ -215,7 +215,7 @@ impl Request {
         let write = if service == "lambda" {
             method != "GET"
         } else {
-            !["Get", "List", "Describe"]
+            !["Get", "List", "Describe", "Scan", "Query", "BatchGet"]
                 .iter()
                 .any(|p| operation.starts_with(p))
         };

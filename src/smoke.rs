@@ -1,0 +1,1300 @@
+//! `stackctl smoke`: the tutorial's request sequence (plus PATCH, a missing item and a body that is not
+//! JSON) sent as API Gateway HTTP API (v2) events, each answer checked against what the handler promises,
+//! with a throwaway userId and a cleanup that deletes every item the run created, also when a step fails.
+//! The same sequence and checks run against the deployed function (Lambda Invoke) or, with `--local`, the
+//! built handler in the local Node.js (see invoke.rs).
+
+use std::fmt;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::aws::{Calls, Clients};
+use crate::cli::{Global, Output};
+use crate::config::Stack;
+use crate::invoke::{excerpt, Response, Transport};
+use crate::progress::{format_duration, Progress};
+use crate::report::SCHEMA_VERSION;
+
+/// 16 random hex digits (the std hasher's per-process random keys, the clock and the pid).
+pub fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Requests
+
+/// What `encodeURIComponent` leaves alone, as API Gateway's rawQueryString has it.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// One HTTP request to the API, before it becomes an event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    pub method: &'static str,
+    pub query: Vec<(&'static str, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl Request {
+    #[cfg(test)]
+    fn new(method: &'static str, query: &[(&'static str, &str)], body: Option<&str>) -> Request {
+        Request {
+            method,
+            query: query.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            body: body.map(str::to_string),
+        }
+    }
+
+    /// `POST ?userId`: for the table (values are in the JSON output).
+    fn short(&self) -> String {
+        let keys: Vec<&str> = self.query.iter().map(|(k, _)| *k).collect();
+        if keys.is_empty() {
+            self.method.to_string()
+        } else {
+            format!("{} ?{}", self.method, keys.join("&"))
+        }
+    }
+
+    /// The API Gateway HTTP API (payload format 2.0) event for this request on `/items`.
+    pub fn event(&self) -> Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let raw_query: Vec<String> = self
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY)))
+            .collect();
+        let route = format!("{} /items", self.method);
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route,
+            "rawPath": "/items",
+            "rawQueryString": raw_query.join("&"),
+            "headers": {
+                "accept": "application/json",
+                "content-type": "application/json",
+                "host": "stackctl-smoke.execute-api.local",
+                "user-agent": "stackctl-smoke",
+            },
+            "requestContext": {
+                "accountId": "anonymous",
+                "apiId": "stackctl-smoke",
+                "domainName": "stackctl-smoke.execute-api.local",
+                "domainPrefix": "stackctl-smoke",
+                "http": {
+                    "method": self.method,
+                    "path": "/items",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": "stackctl-smoke",
+                },
+                "requestId": format!("smoke-{}", random_hex()),
+                "routeKey": route,
+                "stage": "$default",
+                "time": clf_time(now.as_secs()),
+                "timeEpoch": now.as_millis() as u64,
+            },
+            "isBase64Encoded": false,
+        });
+        if !self.query.is_empty() {
+            let params: Map<String, Value> = self
+                .query
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                .collect();
+            event["queryStringParameters"] = Value::Object(params);
+        }
+        if let Some(body) = &self.body {
+            event["body"] = Value::String(body.clone());
+        }
+        event
+    }
+}
+
+/// `26/Nov/2025:15:48:00 +0000`, API Gateway's requestContext.time.
+fn clf_time(epoch_secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (epoch_secs / 86_400) as i64;
+    let secs = epoch_secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Checks: each says exactly what differs.
+
+fn body_text(body: &Value) -> String {
+    excerpt(&body.to_string(), 300)
+}
+
+/// What every answer must be: not a 5xx, JSON with the handler's two headers.
+pub fn check_common(r: &Response) -> Result<(), String> {
+    if r.status_code >= 500 {
+        return Err(format!(
+            "the function answered {}: {}",
+            r.status_code,
+            body_text(&r.body)
+        ));
+    }
+    if r.inferred {
+        return Err(format!(
+            "the function returned no statusCode (API Gateway would answer 200 with the result as body): {}",
+            body_text(&r.body)
+        ));
+    }
+    match r.header("content-type") {
+        Some(ct) if ct.starts_with("application/json") => {}
+        Some(ct) => return Err(format!("Content-Type is `{ct}`, expected application/json")),
+        None => return Err("no Content-Type header, expected application/json".into()),
+    }
+    match r.header("access-control-allow-origin") {
+        Some("*") => {}
+        Some(other) => {
+            return Err(format!(
+                "Access-Control-Allow-Origin is `{other}`, expected `*`"
+            ))
+        }
+        None => return Err("no Access-Control-Allow-Origin header, expected `*`".into()),
+    }
+    if !r.body_is_json {
+        return Err(format!("the body is not JSON: {}", body_text(&r.body)));
+    }
+    Ok(())
+}
+
+fn check_status(r: &Response, expected: u16) -> Result<(), String> {
+    if r.status_code == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {expected}, got {}: {}",
+            r.status_code,
+            body_text(&r.body)
+        ))
+    }
+}
+
+fn check_body_is(r: &Response, expected: &Value) -> Result<(), String> {
+    if &r.body == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected the body {expected}, got {}",
+            body_text(&r.body)
+        ))
+    }
+}
+
+fn is_iso8601(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| s.ends_with('Z') && humantime::parse_rfc3339(s).is_ok())
+}
+
+fn keys(object: &Map<String, Value>) -> Vec<&str> {
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// A 201 from POST: the stored item, exactly {userId, itemId, title, status, createdAt}.
+fn check_created(r: &Response, user: &str, title: &str, status: &str) -> Result<(), String> {
+    let item = r
+        .body
+        .as_object()
+        .ok_or_else(|| format!("expected the stored item, got {}", body_text(&r.body)))?;
+    let expected_keys = ["createdAt", "itemId", "status", "title", "userId"];
+    if keys(item) != expected_keys {
+        return Err(format!(
+            "expected the item's fields {expected_keys:?}, got {:?}: {}",
+            keys(item),
+            body_text(&r.body)
+        ));
+    }
+    let field = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default();
+    for (name, want) in [("userId", user), ("title", title), ("status", status)] {
+        if field(name) != want {
+            return Err(format!("expected {name} `{want}`, got {}", item[name]));
+        }
+    }
+    if !field("itemId").starts_with("item-") {
+        return Err(format!(
+            "expected an itemId starting `item-`, got {}",
+            item["itemId"]
+        ));
+    }
+    if !is_iso8601(&item["createdAt"]) {
+        return Err(format!(
+            "expected createdAt as ISO-8601 UTC, got {}",
+            item["createdAt"]
+        ));
+    }
+    Ok(())
+}
+
+fn item_id(item: &Value) -> &str {
+    item.get("itemId").and_then(Value::as_str).unwrap_or("?")
+}
+
+/// A 200 from GET (list): `{"items": [...]}` holding exactly `expected`, in any order.
+fn check_items(r: &Response, expected: &[&Value]) -> Result<(), String> {
+    let Some(items) = r.body.get("items").and_then(Value::as_array) else {
+        return Err(format!(
+            "expected {{\"items\": [...]}}, got {}",
+            body_text(&r.body)
+        ));
+    };
+    let ids = |list: &mut dyn Iterator<Item = &Value>| -> Vec<String> {
+        let mut ids: Vec<String> = list.map(|i| item_id(i).to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let want = ids(&mut expected.iter().copied());
+    let got = ids(&mut items.iter());
+    if want != got {
+        return Err(format!(
+            "expected {} item{} [{}], got {} [{}]",
+            want.len(),
+            if want.len() == 1 { "" } else { "s" },
+            want.join(", "),
+            got.len(),
+            got.join(", ")
+        ));
+    }
+    for item in items {
+        if let Some(created) = expected.iter().find(|e| item_id(e) == item_id(item)) {
+            if item != *created {
+                return Err(format!(
+                    "item {} differs from what POST returned: expected {}, got {}",
+                    item_id(item),
+                    body_text(created),
+                    body_text(item)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A 200 from PATCH: the whole item, the new status, an updatedAt, everything else unchanged.
+fn check_patched(r: &Response, before: &Value, status: &str) -> Result<(), String> {
+    let (Some(item), Some(before)) = (r.body.as_object(), before.as_object()) else {
+        return Err(format!(
+            "expected the whole updated item, got {}",
+            body_text(&r.body)
+        ));
+    };
+    let mut expected_keys = keys(before);
+    expected_keys.push("updatedAt");
+    expected_keys.sort_unstable();
+    if keys(item) != expected_keys {
+        return Err(format!(
+            "expected the item's fields {expected_keys:?}, got {:?}: {}",
+            keys(item),
+            body_text(&r.body)
+        ));
+    }
+    if item.get("status").and_then(Value::as_str) != Some(status) {
+        return Err(format!(
+            "expected status `{status}`, got {}",
+            item["status"]
+        ));
+    }
+    if !is_iso8601(&item["updatedAt"]) {
+        return Err(format!(
+            "expected updatedAt as ISO-8601 UTC, got {}",
+            item["updatedAt"]
+        ));
+    }
+    for (name, value) in before {
+        if name != "status" && item.get(name) != Some(value) {
+            return Err(format!(
+                "PATCH changed {name}: it was {value}, now {}",
+                item[name.as_str()]
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The run
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "SKIP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub name: &'static str,
+    pub request: Request,
+    pub expected_status: u16,
+    /// What the step checks, for people.
+    pub expect: &'static str,
+    pub result: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cleanup {
+    /// Every item the run created (or found under its userId), deleted.
+    pub deleted: Vec<String>,
+    pub failed: Vec<CleanupFailure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanupFailure {
+    pub item_id: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StepSummary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// The result of `stackctl smoke`, as text or as one JSON document.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmokeReport {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub stack: String,
+    pub region: String,
+    pub function: String,
+    /// `remote` (Lambda Invoke) or `local` (the built handler in the local Node.js).
+    pub transport: &'static str,
+    /// How events were delivered, for people.
+    pub target: String,
+    /// The throwaway userId every request used.
+    pub user_id: String,
+    /// Every step passed and the cleanup deleted everything.
+    pub passed: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    pub summary: StepSummary,
+    pub steps: Vec<StepResult>,
+    pub cleanup: Cleanup,
+    pub aws_calls: Calls,
+    pub duration_ms: u64,
+}
+
+const STEPS: usize = 11;
+
+struct Session<'a> {
+    transport: &'a mut Transport,
+    progress: &'a Progress,
+    user: String,
+    steps: Vec<StepResult>,
+    /// itemIds seen under this run's userId, in order: what the cleanup deletes.
+    seen: Vec<String>,
+}
+
+impl Session<'_> {
+    /// Remembers every item of this run's user an answer shows, so the cleanup can delete it even when
+    /// the step that created it failed.
+    fn track(&mut self, body: &Value) {
+        let mut candidates: Vec<&Value> = vec![body];
+        if let Some(items) = body.get("items").and_then(Value::as_array) {
+            candidates.extend(items);
+        }
+        for item in candidates {
+            if item.get("userId").and_then(Value::as_str) == Some(self.user.as_str()) {
+                if let Some(id) = item.get("itemId").and_then(Value::as_str) {
+                    if !self.seen.iter().any(|s| s == id) {
+                        self.seen.push(id.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one request and checks its answer: the status, then what every answer must be, then `check`.
+    /// Returns the body when the step passed.
+    async fn step(
+        &mut self,
+        name: &'static str,
+        request: Request,
+        expected_status: u16,
+        expect: &'static str,
+        check: impl FnOnce(&Response) -> Result<(), String>,
+    ) -> Option<Value> {
+        let task = self
+            .progress
+            .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1));
+        task.set(&request.short());
+        let started = Instant::now();
+        let outcome = self.transport.invoke(&request.event()).await;
+        let elapsed = started.elapsed();
+        let (verdict, status_code, message, body) = match outcome {
+            Ok(response) => {
+                self.track(&response.body);
+                let checked = if response.status_code >= 500 {
+                    check_common(&response)
+                } else {
+                    check_status(&response, expected_status)
+                        .and_then(|()| check_common(&response))
+                        .and_then(|()| check(&response))
+                };
+                match checked {
+                    Ok(()) => (
+                        Verdict::Pass,
+                        Some(response.status_code),
+                        None,
+                        Some(response.body),
+                    ),
+                    Err(why) => (
+                        Verdict::Fail,
+                        Some(response.status_code),
+                        Some(with_log_tail(why, response.logs.as_deref())),
+                        None,
+                    ),
+                }
+            }
+            Err(err) => (
+                Verdict::Fail,
+                None,
+                Some(with_log_tail(err.to_string(), err.logs())),
+                None,
+            ),
+        };
+        match (&verdict, &message) {
+            (Verdict::Pass, _) => task.finish(&format!(
+                "PASS {}",
+                status_code.map(|c| c.to_string()).unwrap_or_default()
+            )),
+            (_, Some(why)) => task.fail(&format!("FAIL: {}", excerpt(why, 200))),
+            _ => task.fail("FAIL"),
+        }
+        self.steps.push(StepResult {
+            name,
+            request,
+            expected_status,
+            expect,
+            result: verdict,
+            status_code,
+            message,
+            duration_ms: elapsed.as_millis() as u64,
+        });
+        body
+    }
+
+    fn skip(
+        &mut self,
+        name: &'static str,
+        request: Request,
+        expected_status: u16,
+        expect: &'static str,
+        needs: &str,
+    ) {
+        let message = format!("skipped: needs `{needs}` to pass first");
+        self.progress
+            .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1))
+            .fail(&message);
+        self.steps.push(StepResult {
+            name,
+            request,
+            expected_status,
+            expect,
+            result: Verdict::Skip,
+            status_code: None,
+            message: Some(message),
+            duration_ms: 0,
+        });
+    }
+}
+
+/// The last lines of the function's log, when it has one: why a 500 happened is usually there.
+fn with_log_tail(message: String, logs: Option<&str>) -> String {
+    match logs {
+        Some(logs) if !logs.trim().is_empty() => {
+            let tail: Vec<&str> = logs.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("{message}\n  log: {}", tail.join("\n  log: "))
+        }
+        _ => message,
+    }
+}
+
+/// The sequence: the tutorial's (create two, list, delete the first, list, missing userId, PUT), then
+/// PATCH, GET of the updated item, GET of a missing item, a body that is not JSON.
+async fn sequence(s: &mut Session<'_>) {
+    let user = s.user.clone();
+    let u = user.as_str();
+    let q = |extra: Option<&str>| -> Vec<(&'static str, String)> {
+        let mut query = vec![("userId", user.clone())];
+        if let Some(item) = extra {
+            query.push(("itemId", item.to_string()));
+        }
+        query
+    };
+    let with =
+        |method: &'static str, query: Vec<(&'static str, String)>, body: Option<&str>| Request {
+            method,
+            query,
+            body: body.map(str::to_string),
+        };
+
+    const FIRST: &str = "smoke: first item";
+    const SECOND: &str = "smoke: second item";
+    let first = s
+        .step(
+            "create first item",
+            with(
+                "POST",
+                q(None),
+                Some(&json!({ "title": FIRST }).to_string()),
+            ),
+            201,
+            "the stored item {userId, itemId, title, status: pending, createdAt}",
+            |r| check_created(r, u, FIRST, "pending"),
+        )
+        .await;
+    let second = s
+        .step(
+            "create second item",
+            with(
+                "POST",
+                q(None),
+                Some(&json!({ "title": SECOND, "status": "done" }).to_string()),
+            ),
+            201,
+            "the stored item, status: done",
+            |r| check_created(r, u, SECOND, "done"),
+        )
+        .await;
+
+    let list = || with("GET", q(None), None);
+    match (&first, &second) {
+        (Some(a), Some(b)) => {
+            s.step(
+                "list both items",
+                list(),
+                200,
+                "{\"items\": [both items]}",
+                |r| check_items(r, &[a, b]),
+            )
+            .await;
+        }
+        _ => s.skip(
+            "list both items",
+            list(),
+            200,
+            "{\"items\": [both items]}",
+            "create first item` and `create second item",
+        ),
+    }
+
+    let deleted = match &first {
+        Some(a) => s
+            .step(
+                "delete first item",
+                with("DELETE", q(Some(item_id(a))), None),
+                200,
+                "{\"deleted\": true}",
+                |r| check_body_is(r, &json!({ "deleted": true })),
+            )
+            .await
+            .is_some(),
+        None => {
+            s.skip(
+                "delete first item",
+                with("DELETE", q(Some("(first item)")), None),
+                200,
+                "{\"deleted\": true}",
+                "create first item",
+            );
+            false
+        }
+    };
+
+    match (&second, deleted) {
+        (Some(b), true) => {
+            s.step(
+                "list after delete",
+                list(),
+                200,
+                "{\"items\": [the second item]}",
+                |r| check_items(r, &[b]),
+            )
+            .await;
+        }
+        _ => s.skip(
+            "list after delete",
+            list(),
+            200,
+            "{\"items\": [the second item]}",
+            if second.is_none() {
+                "create second item"
+            } else {
+                "delete first item"
+            },
+        ),
+    }
+
+    s.step(
+        "missing userId",
+        with("GET", Vec::new(), None),
+        400,
+        "{\"error\": \"Missing userId parameter\"}",
+        |r| check_body_is(r, &json!({ "error": "Missing userId parameter" })),
+    )
+    .await;
+
+    s.step(
+        "unsupported method",
+        with(
+            "PUT",
+            q(None),
+            Some(&json!({ "title": "smoke: put" }).to_string()),
+        ),
+        405,
+        "{\"error\": \"Method not allowed\"}",
+        |r| check_body_is(r, &json!({ "error": "Method not allowed" })),
+    )
+    .await;
+
+    const PATCHED: &str = "archived";
+    let patch_body = json!({ "status": PATCHED }).to_string();
+    let patched = match &second {
+        Some(b) => {
+            s.step(
+                "update status",
+                with("PATCH", q(Some(item_id(b))), Some(&patch_body)),
+                200,
+                "the whole item, status: archived, with updatedAt",
+                |r| check_patched(r, b, PATCHED),
+            )
+            .await
+        }
+        None => {
+            s.skip(
+                "update status",
+                with("PATCH", q(Some("(second item)")), Some(&patch_body)),
+                200,
+                "the whole item, status: archived, with updatedAt",
+                "create second item",
+            );
+            None
+        }
+    };
+
+    match &patched {
+        Some(p) => {
+            s.step(
+                "get updated item",
+                with("GET", q(Some(item_id(p))), None),
+                200,
+                "the updated item",
+                |r| check_body_is(r, p),
+            )
+            .await;
+        }
+        None => s.skip(
+            "get updated item",
+            with("GET", q(Some("(second item)")), None),
+            200,
+            "the updated item",
+            "update status",
+        ),
+    }
+
+    s.step(
+        "get missing item",
+        with("GET", q(Some("item-0-stackctl-smoke-missing")), None),
+        404,
+        "{\"error\": \"Item not found\"}",
+        |r| check_body_is(r, &json!({ "error": "Item not found" })),
+    )
+    .await;
+
+    s.step(
+        "body not JSON",
+        with("POST", q(None), Some("{\"title\": not json")),
+        400,
+        "{\"error\": \"Invalid JSON in request body\"}",
+        |r| check_body_is(r, &json!({ "error": "Invalid JSON in request body" })),
+    )
+    .await;
+}
+
+/// Deletes every item the run saw under its userId: those its requests created or answers showed, plus
+/// whatever a last list finds (if listing works). Failures are reported, never hidden.
+async fn cleanup(s: &mut Session<'_>) -> Cleanup {
+    let task = s.progress.task("smoke cleanup");
+    task.set("listing the smoke user's items");
+    let list = Request {
+        method: "GET",
+        query: vec![("userId", s.user.clone())],
+        body: None,
+    };
+    if let Ok(r) = s.transport.invoke(&list.event()).await {
+        if r.status_code == 200 {
+            s.track(&r.body);
+        }
+    }
+    let mut result = Cleanup::default();
+    let ids: Vec<String> = s.seen.clone();
+    for id in ids {
+        task.set(&format!("deleting {id}"));
+        let delete = Request {
+            method: "DELETE",
+            query: vec![("userId", s.user.clone()), ("itemId", id.clone())],
+            body: None,
+        };
+        let failure = match s.transport.invoke(&delete.event()).await {
+            Ok(r) if r.status_code == 200 => None,
+            Ok(r) => Some(format!(
+                "DELETE answered {}: {}",
+                r.status_code,
+                body_text(&r.body)
+            )),
+            Err(err) => Some(err.to_string()),
+        };
+        match failure {
+            None => result.deleted.push(id),
+            Some(message) => result.failed.push(CleanupFailure {
+                item_id: id,
+                message,
+            }),
+        }
+    }
+    if result.failed.is_empty() {
+        task.finish(&format!("{} items deleted", result.deleted.len()));
+    } else {
+        task.fail(&format!(
+            "{} of {} items NOT deleted",
+            result.failed.len(),
+            result.failed.len() + result.deleted.len()
+        ));
+    }
+    result
+}
+
+/// Runs the sequence and the cleanup over `transport`. Ctrl-C stops the sequence but not the cleanup; a
+/// second Ctrl-C stops the cleanup too.
+async fn run_sequence(
+    transport: &mut Transport,
+    progress: &Progress,
+    user: String,
+) -> (Vec<StepResult>, Cleanup, bool) {
+    let mut session = Session {
+        transport,
+        progress,
+        user,
+        steps: Vec::new(),
+        seen: Vec::new(),
+    };
+    let interrupted = tokio::select! {
+        () = sequence(&mut session) => false,
+        _ = tokio::signal::ctrl_c() => {
+            progress.warn("interrupted: cleaning up the items created so far (Ctrl-C again to stop)");
+            true
+        }
+    };
+    let cleanup = tokio::select! {
+        cleanup = cleanup(&mut session) => cleanup,
+        _ = tokio::signal::ctrl_c() => Cleanup {
+            deleted: Vec::new(),
+            failed: session.seen.iter().map(|id| CleanupFailure {
+                item_id: id.clone(),
+                message: "cleanup interrupted".into(),
+            }).collect(),
+        },
+    };
+    (session.steps, cleanup, interrupted)
+}
+
+fn summarize(steps: &[StepResult]) -> StepSummary {
+    let count = |v: Verdict| steps.iter().filter(|s| s.result == v).count();
+    StepSummary {
+        passed: count(Verdict::Pass),
+        failed: count(Verdict::Fail),
+        skipped: count(Verdict::Skip),
+    }
+}
+
+/// `stackctl smoke [--local]`: exit 0 only when every step passed and the cleanup deleted everything.
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    local: bool,
+    global: &Global,
+    progress: &Progress,
+) -> Result<u8> {
+    let output = global.output;
+    let started = Instant::now();
+    let mut transport =
+        Transport::open(clients, stack, local, global.profile.as_deref(), progress).await?;
+    let user = format!("smoke-{}", random_hex());
+    let target = transport.describe();
+    progress.task("smoke").set(&format!(
+        "{} via {target}, userId {user}",
+        stack.function.name
+    ));
+    let (steps, cleanup, interrupted) = run_sequence(&mut transport, progress, user.clone()).await;
+    let kind = transport.kind();
+    transport.close().await;
+    let summary = summarize(&steps);
+    let report = SmokeReport {
+        schema_version: SCHEMA_VERSION,
+        command: "smoke",
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+        function: stack.function.name.clone(),
+        transport: kind,
+        target,
+        user_id: user,
+        passed: !interrupted
+            && summary.failed == 0
+            && summary.skipped == 0
+            && steps.len() == STEPS
+            && cleanup.failed.is_empty(),
+        interrupted,
+        summary,
+        steps,
+        cleanup,
+        aws_calls: clients.calls.snapshot(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        Output::Json => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        )?,
+        Output::Text => writeln!(stdout, "{report}")?,
+    }
+    Ok(if report.passed {
+        crate::exit::OK
+    } else {
+        crate::exit::ERROR
+    })
+}
+
+impl fmt::Display for SmokeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "smoke {} ({}) via {}, userId {}",
+            self.function, self.region, self.target, self.user_id
+        )?;
+        let name_width = self
+            .steps
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let request_width = self
+            .steps
+            .iter()
+            .map(|s| s.request.short().len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        writeln!(
+            f,
+            " #  {:name_width$}  {:request_width$}  expect  got  {:>6}  result",
+            "step", "request", "time"
+        )?;
+        for (i, step) in self.steps.iter().enumerate() {
+            let got = step
+                .status_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into());
+            let took = if step.result == Verdict::Skip {
+                "-".to_string()
+            } else {
+                format_duration(Duration::from_millis(step.duration_ms))
+            };
+            writeln!(
+                f,
+                "{:>2}  {:name_width$}  {:request_width$}  {:<6}  {:<3}  {:>6}  {}",
+                i + 1,
+                step.name,
+                step.request.short(),
+                step.expected_status,
+                got,
+                took,
+                step.result.as_str()
+            )?;
+            if step.result != Verdict::Pass {
+                if let Some(message) = &step.message {
+                    for line in message.lines() {
+                        writeln!(f, "      {line}")?;
+                    }
+                }
+            }
+        }
+        if self.interrupted {
+            writeln!(f, "interrupted after {} steps", self.steps.len())?;
+        }
+        let c = &self.cleanup;
+        if c.failed.is_empty() {
+            writeln!(
+                f,
+                "cleanup: {} item{} deleted{}",
+                c.deleted.len(),
+                if c.deleted.len() == 1 { "" } else { "s" },
+                if c.deleted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.deleted.join(", "))
+                }
+            )?;
+        } else {
+            writeln!(
+                f,
+                "cleanup: FAILED, {} item{} left under userId {}:",
+                c.failed.len(),
+                if c.failed.len() == 1 { "" } else { "s" },
+                self.user_id
+            )?;
+            for failure in &c.failed {
+                writeln!(f, "      {}: {}", failure.item_id, failure.message)?;
+            }
+        }
+        let s = &self.summary;
+        let took = format_duration(Duration::from_millis(self.duration_ms));
+        if self.passed {
+            write!(f, "smoke: PASS, all {} steps passed ({took})", s.passed)
+        } else {
+            write!(
+                f,
+                "smoke: FAIL, {} passed, {} failed, {} skipped{} ({took})",
+                s.passed,
+                s.failed,
+                s.skipped,
+                if c.failed.is_empty() {
+                    ""
+                } else {
+                    ", cleanup incomplete"
+                }
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn clf_time_matches_api_gateway() {
+        assert_eq!(clf_time(1_764_172_080), "26/Nov/2025:15:48:00 +0000");
+        assert_eq!(clf_time(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(clf_time(951_782_400), "29/Feb/2000:00:00:00 +0000");
+    }
+
+    #[test]
+    fn events_are_http_api_v2() {
+        let e = Request::new("GET", &[("userId", "a b&c"), ("itemId", "item-1")], None).event();
+        assert_eq!(e["version"], "2.0");
+        assert_eq!(e["routeKey"], "GET /items");
+        assert_eq!(e["requestContext"]["http"]["method"], "GET");
+        assert_eq!(e["rawQueryString"], "userId=a%20b%26c&itemId=item-1");
+        assert_eq!(
+            e["queryStringParameters"],
+            json!({"userId": "a b&c", "itemId": "item-1"})
+        );
+        assert!(e.get("body").is_none());
+        let e = Request::new("POST", &[], Some("{}")).event();
+        assert!(e.get("queryStringParameters").is_none());
+        assert_eq!(e["body"], "{}");
+        assert_eq!(e["isBase64Encoded"], false);
+    }
+
+    #[test]
+    fn random_hex_is_16_hex_digits_and_varies() {
+        let a = random_hex();
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, random_hex());
+    }
+
+    /// The handler's promises, in Rust, over an in-memory table; `bug` breaks one behaviour.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Bug {
+        None,
+        EmptyLists,
+        Throws,
+        NotJsonIs500,
+    }
+
+    fn fake_handler(bug: Bug) -> (Transport, Arc<Mutex<BTreeMap<(String, String), Value>>>) {
+        let table = Arc::new(Mutex::new(BTreeMap::<(String, String), Value>::new()));
+        let store = table.clone();
+        let mut counter = 0u64;
+        let handler = move |event: &Value| -> (Option<String>, Vec<u8>) {
+            if bug == Bug::Throws {
+                return (
+                    Some("Unhandled".into()),
+                    br#"{"errorType":"Error","errorMessage":"boom"}"#.to_vec(),
+                );
+            }
+            let answer = |status: u16, body: Value| {
+                let payload = json!({
+                    "statusCode": status,
+                    "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+                    "body": body.to_string(),
+                });
+                (None, payload.to_string().into_bytes())
+            };
+            let q = &event["queryStringParameters"];
+            let Some(user) = q["userId"].as_str().filter(|u| !u.is_empty()) else {
+                return answer(400, json!({"error": "Missing userId parameter"}));
+            };
+            let item = q["itemId"].as_str();
+            let body: Option<Result<Value, ()>> = event["body"]
+                .as_str()
+                .map(|b| serde_json::from_str(b).map_err(|_| ()));
+            let mut table = store.lock().unwrap();
+            let key = |id: &str| (user.to_string(), id.to_string());
+            match event["requestContext"]["http"]["method"].as_str().unwrap() {
+                "GET" => match item {
+                    Some(id) => match table.get(&key(id)) {
+                        Some(found) => answer(200, found.clone()),
+                        None => answer(404, json!({"error": "Item not found"})),
+                    },
+                    None => {
+                        let items: Vec<Value> = if bug == Bug::EmptyLists {
+                            Vec::new()
+                        } else {
+                            table
+                                .iter()
+                                .filter(|((u, _), _)| u == user)
+                                .map(|(_, v)| v.clone())
+                                .collect()
+                        };
+                        answer(200, json!({ "items": items }))
+                    }
+                },
+                "POST" => match body {
+                    Some(Err(())) if bug == Bug::NotJsonIs500 => {
+                        answer(500, json!({"error": "Internal server error"}))
+                    }
+                    Some(Err(())) => answer(400, json!({"error": "Invalid JSON in request body"})),
+                    Some(Ok(b)) if b["title"].is_string() => {
+                        counter += 1;
+                        let id = format!("item-{counter}");
+                        let stored = json!({
+                            "userId": user, "itemId": id, "title": b["title"],
+                            "status": b["status"].as_str().unwrap_or("pending"),
+                            "createdAt": "2026-11-26T16:04:42.614Z",
+                        });
+                        table.insert(key(&id), stored.clone());
+                        answer(201, stored)
+                    }
+                    _ => answer(400, json!({"error": "Missing title in request body"})),
+                },
+                "DELETE" => {
+                    table.remove(&key(item.unwrap()));
+                    answer(200, json!({"deleted": true}))
+                }
+                "PATCH" => match table.get_mut(&key(item.unwrap())) {
+                    Some(found) => {
+                        let status = body.unwrap().unwrap()["status"].clone();
+                        found["status"] = status;
+                        found["updatedAt"] = json!("2026-11-26T16:05:00.000Z");
+                        answer(200, found.clone())
+                    }
+                    None => answer(404, json!({"error": "Item not found"})),
+                },
+                _ => answer(405, json!({"error": "Method not allowed"})),
+            }
+        };
+        (Transport::Fake(Box::new(handler)), table)
+    }
+
+    async fn smoke(bug: Bug) -> (Vec<StepResult>, Cleanup, usize) {
+        let (mut transport, table) = fake_handler(bug);
+        let progress = Progress::new(crate::progress::Mode::Quiet);
+        let (steps, cleanup, interrupted) =
+            run_sequence(&mut transport, &progress, "smoke-test".into()).await;
+        assert!(!interrupted);
+        let left = table.lock().unwrap().len();
+        (steps, cleanup, left)
+    }
+
+    fn verdicts(steps: &[StepResult]) -> Vec<(&str, Verdict)> {
+        steps.iter().map(|s| (s.name, s.result)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_keeps_its_promises_passes_every_step_and_leaves_nothing() {
+        let (steps, cleanup, left) = smoke(Bug::None).await;
+        assert_eq!(steps.len(), STEPS);
+        for step in &steps {
+            assert_eq!(
+                step.result,
+                Verdict::Pass,
+                "{}: {:?}",
+                step.name,
+                step.message
+            );
+        }
+        assert_eq!(cleanup.deleted, vec!["item-1", "item-2"]);
+        assert!(cleanup.failed.is_empty());
+        assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn empty_lists_fail_the_list_steps_with_what_was_expected_and_still_clean_up() {
+        let (steps, cleanup, left) = smoke(Bug::EmptyLists).await;
+        let failed: Vec<_> = steps.iter().filter(|s| s.result == Verdict::Fail).collect();
+        assert_eq!(
+            failed.iter().map(|s| s.name).collect::<Vec<_>>(),
+            vec!["list both items", "list after delete"]
+        );
+        assert_eq!(
+            failed[0].message.as_deref(),
+            Some("expected 2 items [item-1, item-2], got 0 []")
+        );
+        assert_eq!(cleanup.deleted, vec!["item-1", "item-2"]);
+        assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn a_function_error_fails_every_step_with_its_message_and_skips_what_depends_on_it() {
+        let (steps, cleanup, _) = smoke(Bug::Throws).await;
+        let v = verdicts(&steps);
+        assert_eq!(v.len(), STEPS);
+        assert_eq!(v[0], ("create first item", Verdict::Fail));
+        assert_eq!(
+            steps[0].message.as_deref(),
+            Some("the function failed (Unhandled FunctionError): Error: boom")
+        );
+        assert_eq!(v[2], ("list both items", Verdict::Skip));
+        assert!(v.iter().all(|(_, r)| *r != Verdict::Pass));
+        assert!(cleanup.deleted.is_empty() && cleanup.failed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_500_is_a_failure_even_where_a_4xx_was_expected() {
+        let (steps, _, left) = smoke(Bug::NotJsonIs500).await;
+        let last = steps.last().unwrap();
+        assert_eq!((last.name, last.result), ("body not JSON", Verdict::Fail));
+        assert_eq!(last.status_code, Some(500));
+        assert_eq!(
+            last.message.as_deref(),
+            Some(r#"the function answered 500: {"error":"Internal server error"}"#)
+        );
+        assert_eq!(left, 0);
+    }
+
+    fn response(status: u16, body: Value) -> Response {
+        crate::invoke::interpret(
+            None,
+            json!({
+                "statusCode": status,
+                "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+                "body": body.to_string(),
+            })
+            .to_string()
+            .as_bytes(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn checks_say_what_differs() {
+        let item = json!({"userId": "u", "itemId": "item-1", "title": "t", "status": "pending", "createdAt": "2026-11-26T16:04:42.614Z"});
+        assert!(check_created(&response(201, item.clone()), "u", "t", "pending").is_ok());
+        let mut wrong = item.clone();
+        wrong["createdAt"] = json!("yesterday");
+        assert_eq!(
+            check_created(&response(201, wrong), "u", "t", "pending").unwrap_err(),
+            r#"expected createdAt as ISO-8601 UTC, got "yesterday""#
+        );
+        let mut patched = item.clone();
+        patched["status"] = json!("archived");
+        assert!(
+            check_patched(&response(200, patched.clone()), &item, "archived")
+                .unwrap_err()
+                .contains("updatedAt")
+        );
+        patched["updatedAt"] = json!("2026-11-26T16:05:00.000Z");
+        assert!(check_patched(&response(200, patched.clone()), &item, "archived").is_ok());
+        patched["title"] = json!("changed");
+        assert_eq!(
+            check_patched(&response(200, patched), &item, "archived").unwrap_err(),
+            r#"PATCH changed title: it was "t", now "changed""#
+        );
+        assert_eq!(
+            check_status(&response(404, json!({"error": "Item not found"})), 200).unwrap_err(),
+            r#"expected 200, got 404: {"error":"Item not found"}"#
+        );
+        let mut no_cors = response(200, json!({}));
+        no_cors.headers.remove("Access-Control-Allow-Origin");
+        assert_eq!(
+            check_common(&no_cors).unwrap_err(),
+            "no Access-Control-Allow-Origin header, expected `*`"
+        );
+    }
+}

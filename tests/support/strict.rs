@@ -1,0 +1,327 @@
+//! Strict emulation: a proxy (`tests/support/strict_proxy.py`) between stackctl and the test's moto_server
+//! that makes the emulator behave like real AWS where moto is lenient: tables CREATING/UPDATING/DELETING for a
+//! while, Lambda functions Pending and updates InProgress, DeleteConflict on IAM teardown in the wrong order,
+//! URL-encoded policy documents, new roles not yet assumable by Lambda, and seeded throttling, 5xx, slow
+//! answers and dropped connections. Every switch is described in docs/strict-emulation.md.
+//!
+//! ```ignore
+//! let emulator = Emulator::start();
+//! let strict = Strict::start(&emulator, strict::realistic(), 7);
+//! let project = strict.project(&emulator); // stackctl talks to the proxy
+//! project.stackctl(&["up"]).ok();
+//! strict.set(json!({"throttle_rate": 0.1, "error_5xx_rate": 0.05}));
+//! assert!(strict.injected_count("ResourceConflictException") == 0);
+//! ```
+//!
+//! `STACKCTL_STRICT_SEED=<n>` overrides the seed of every proxy a test run starts (to replay a failure);
+//! `STACKCTL_STRICT_VERBOSE=1` makes the proxy log every request into its log (printed when a test panics);
+//! `STACKCTL_STRICT_PYTHON` names the interpreter (default: the repository's .venv python, else python3).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use serde_json::{json, Value};
+
+use super::{Clients, Emulator, Project, Request, REPO};
+
+/// The strict proxy in front of one emulator; killed on drop. Point stackctl at `url` (see `project`).
+pub struct Strict {
+    child: Child,
+    pub url: String,
+    pub seed: u64,
+    dir: tempfile::TempDir,
+}
+
+/// Timings short enough for tests, every stateful behaviour on, no random faults.
+pub fn realistic() -> Value {
+    json!({
+        "table_creating_ms": 800,
+        "describe_not_found_after_create": true,
+        "table_updating_ms": 600,
+        "table_deleting_ms": 800,
+        "no_change_update_table": true,
+        "deletion_protection": true,
+        "delete_conflicts": true,
+        "url_encode_documents": true,
+        "role_propagation_ms": 1500,
+        "function_pending_ms": 600,
+        "function_update_ms": 600,
+        "throttle_rate": 0.0,
+        "provisioned_throughput_rate": 0.0,
+        "error_5xx_rate": 0.0,
+        "slow_rate": 0.0,
+        "drop_rate": 0.0,
+    })
+}
+
+/// `realistic()` plus random faults at the given rates (throttling of each service's kind, and 500/503).
+pub fn faulty(throttle_rate: f64, error_5xx_rate: f64) -> Value {
+    merge(
+        realistic(),
+        json!({"throttle_rate": throttle_rate, "error_5xx_rate": error_5xx_rate}),
+    )
+}
+
+/// A shallow merge: the keys of `overrides` replace those of `base`.
+pub fn merge(mut base: Value, overrides: Value) -> Value {
+    if let (Some(base), Some(overrides)) = (base.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("STACKCTL_STRICT_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(REPO).join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+impl Strict {
+    /// Starts the proxy in front of `upstream` with `config` (see docs/strict-emulation.md) and `seed`
+    /// (overridden by STACKCTL_STRICT_SEED). Panics with the proxy's log if it does not come up.
+    pub fn start(upstream: &Emulator, config: Value, seed: u64) -> Strict {
+        let seed = std::env::var("STACKCTL_STRICT_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(seed);
+        assert!(config.is_object(), "strict config must be a JSON object");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("config.json");
+        std::fs::write(&config_path, config.to_string()).expect("writing strict config");
+        let ready = dir.path().join("port");
+        let log = std::fs::File::create(dir.path().join("proxy.log")).expect("proxy log");
+        let script = Path::new(REPO).join("tests/support/strict_proxy.py");
+        let mut command = Command::new(python());
+        command
+            .arg(&script)
+            .args(["--upstream", &upstream.url, "--port", "0"])
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--seed", &seed.to_string()])
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(["--parent-pid", &std::process::id().to_string()]);
+        if std::env::var_os("STACKCTL_STRICT_VERBOSE").is_some_and(|v| v != "0") {
+            command.arg("--verbose");
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("starting {} {}: {e}", python().display(), script.display())
+            });
+        let mut strict = Strict {
+            child,
+            url: String::new(),
+            seed,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(port) = std::fs::read_to_string(&ready)
+                .ok()
+                .and_then(|s| s.trim().parse::<u16>().ok())
+            {
+                strict.url = format!("http://127.0.0.1:{port}");
+                break;
+            }
+            if let Ok(Some(status)) = strict.child.try_wait() {
+                panic!(
+                    "strict proxy exited ({status}) before listening:\n{}",
+                    strict.proxy_log()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "strict proxy did not listen within 30s:\n{}",
+                    strict.proxy_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        strict
+    }
+
+    /// Merges `config` into the running proxy's config (unknown keys panic) and returns the whole config.
+    /// E.g. `strict.set(json!({"fail_next_update": {"function": FUNCTION, "reason": "..."}}))`.
+    pub fn set(&self, config: Value) -> Value {
+        let (status, body) = self.http("POST", "/__strict/config", &config.to_string());
+        assert_eq!(status, 200, "strict proxy refused config {config}: {body}");
+        serde_json::from_str(&body).expect("config JSON")
+    }
+
+    /// The running proxy's whole config.
+    pub fn config(&self) -> Value {
+        self.get_json("/__strict/config")
+    }
+
+    /// Everything the proxy injected or rewrote so far, in order: objects with `op`, `service`, `resource`,
+    /// `kind` ("fault", "behaviour" or "rewrite"), `injected` (e.g. "ResourceConflictException",
+    /// "ThrottlingException", "drop", "TableStatus=CREATING", "State=Pending") and sometimes `reason`/`status`.
+    pub fn injected(&self) -> Vec<Value> {
+        match self.get_json("/__strict/log") {
+            Value::Array(list) => list,
+            other => panic!("strict log is not a list: {other}"),
+        }
+    }
+
+    /// How many times the proxy injected `what` (an `injected` value, e.g. "DeleteConflict").
+    pub fn injected_count(&self, what: &str) -> usize {
+        self.injected()
+            .iter()
+            .filter(|e| e["injected"].as_str() == Some(what))
+            .count()
+    }
+
+    /// Forgets the injection log (to look only at what comes next).
+    pub fn clear_log(&self) {
+        let (status, body) = self.http("DELETE", "/__strict/log", "");
+        assert_eq!(status, 200, "clearing the strict log: {body}");
+    }
+
+    /// The client requests the proxy received (what stackctl sent, including the ones the proxy answered
+    /// itself or dropped, and every retry), as raw objects with `seq`, `service`, `op`, `resource`, `write`,
+    /// `status` (null when dropped) and `answered_by` ("upstream", "proxy" or "dropped").
+    pub fn requests_json(&self) -> Vec<Value> {
+        match self.get_json("/__strict/requests") {
+            Value::Array(list) => list,
+            other => panic!("strict requests is not a list: {other}"),
+        }
+    }
+
+    /// The same, in the harness's `Request` form. Unlike `Emulator::requests()`, this includes requests the
+    /// proxy refused or dropped; both leave out the proxy's own side requests.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests_json()
+            .iter()
+            .map(|r| Request {
+                service: r["service"].as_str().unwrap_or_default().to_string(),
+                operation: r["op"].as_str().unwrap_or_default().to_string(),
+                write: r["write"].as_bool().unwrap_or(false),
+            })
+            .collect()
+    }
+
+    /// What the proxy tracks (tables, functions, roles and the time left in each transition), for debugging.
+    pub fn state(&self) -> Value {
+        self.get_json("/__strict/state")
+    }
+
+    /// Forgets tracked state, the log and the request list; config and seed stay.
+    pub fn reset(&self) {
+        let (status, body) = self.http("POST", "/__strict/reset", "");
+        assert_eq!(status, 200, "resetting the strict proxy: {body}");
+    }
+
+    /// A project copy whose stackctl runs talk to this proxy (and through it to `emulator`).
+    pub fn project(&self, emulator: &Emulator) -> Project {
+        let mut project = Project::new(emulator);
+        project.endpoint = self.url.clone();
+        project
+    }
+
+    /// SDK clients that go through the proxy (and so see what stackctl sees). `Emulator::clients()` goes
+    /// to moto directly, past every strict behaviour.
+    pub async fn clients(&self) -> Clients {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+
+    /// The proxy's stderr (its start line, errors, and every request with STACKCTL_STRICT_VERBOSE=1).
+    pub fn proxy_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        let (status, body) = self.http("GET", path, "");
+        assert_eq!(status, 200, "GET {path} on the strict proxy: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// One HTTP/1.0 exchange with the proxy's control API: (status, body). Panics when it fails.
+    fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        self.try_http(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} on the strict proxy at {}: {e}", self.url))
+    }
+
+    fn try_http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes())?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("no HTTP status line in {head:?}"),
+                )
+            })?;
+        Ok((status, body.to_string()))
+    }
+}
+
+impl Drop for Strict {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What a failure needs to be replayed and understood.
+            // Never panic here (a panic while unwinding aborts the test binary).
+            let log = match self.try_http("GET", "/__strict/log", "") {
+                Ok((200, body)) => match serde_json::from_str::<Value>(&body) {
+                    Ok(Value::Array(list)) => list
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    _ => body,
+                },
+                Ok((status, body)) => format!("(HTTP {status}) {body}"),
+                Err(e) => format!("(unavailable: {e})"),
+            };
+            eprintln!(
+                "--- strict proxy (seed {seed}; replay with STACKCTL_STRICT_SEED={seed}) injected:\n{log}\n\
+                 --- strict proxy log:\n{}",
+                self.proxy_log(),
+                seed = self.seed
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,1247 @@
+#!/usr/bin/env python3
+"""Strict emulation proxy: sits between stackctl (or any AWS SDK) and moto_server and makes the emulator
+behave like real AWS where moto is lenient (see ../shared/AWS-BEHAVIOUR.md and docs/strict-emulation.md).
+
+    strict_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--config config.json] [--seed N]
+                    [--ready-file PATH] [--parent-pid PID] [--verbose]
+
+Standard library only (Python 3.8+). Every behaviour is off by default (a plain pass-through) and switched on
+by the JSON config, at start (--config) or at runtime:
+
+    POST /__strict/config   JSON object merged into the config (unknown keys are refused); answers the config
+    GET  /__strict/config   the current config
+    GET  /__strict/log      JSON list of everything the proxy injected or rewrote
+    DELETE /__strict/log    clears that list
+    GET  /__strict/requests JSON list of the client requests the proxy received (never its own side requests)
+    GET  /__strict/state    what the proxy tracks (tables, functions, roles), for debugging
+    POST /__strict/reset    forgets tracked state, the log and the request list (config and seed stay)
+
+Requests to /moto-api/ pass through untouched. Faults are drawn from random.Random seeded with
+"<seed>:<service>:<operation>:<resource>:<n>" (n counts the requests with that key), so a run with the same
+seed and the same sequence of calls per resource injects the same faults even if calls to different
+resources interleave differently.
+"""
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+import zlib
+from html import unescape as xml_unescape
+
+# --------------------------------------------------------------------------------------------------------------
+# Configuration
+
+DEFAULTS = {
+    "seed": 0,
+    # DynamoDB
+    "table_creating_ms": 0,
+    "describe_not_found_after_create": False,
+    "table_updating_ms": 0,
+    "table_deleting_ms": 0,
+    "no_change_update_table": False,
+    "deletion_protection": False,
+    # IAM
+    "delete_conflicts": False,
+    "url_encode_documents": False,
+    "role_propagation_ms": 0,
+    # Lambda
+    "function_pending_ms": 0,
+    "function_update_ms": 0,
+    "fail_next_update": None,
+    # Faults, everywhere
+    "throttle_rate": 0.0,
+    "provisioned_throughput_rate": 0.0,
+    "error_5xx_rate": 0.0,
+    "slow_rate": 0.0,
+    "slow_ms": 0,
+    "drop_rate": 0.0,
+    "drop_after_forward": 0.5,
+    "fault_services": None,
+    "fault_operations": None,
+    "max_consecutive_faults": None,
+}
+
+ACCOUNT = "123456789012"
+IAM_NS = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/", "sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+    "content-length",
+}
+SIDE_HEADER = "X-Strict-Proxy-Side-Request"
+# Side requests carry this query string so that the harness's recording filter (which drops every line that
+# mentions /moto-api/) leaves them out of Emulator::requests(): they are the proxy's reads, not stackctl's.
+SIDE_QUERY = "?strict-proxy-side-request=/moto-api/"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def validate(update, base):
+    if not isinstance(update, dict):
+        raise ConfigError("config must be a JSON object")
+    unknown = sorted(set(update) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError("unknown config key(s): %s (known: %s)" % (", ".join(unknown), ", ".join(sorted(DEFAULTS))))
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = DEFAULTS[key] if value is None and DEFAULTS[key] is not None else value
+    for key in merged:
+        if key.endswith("_rate") or key == "drop_after_forward":
+            v = merged[key]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+                raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
+        if key.endswith("_ms") or key == "seed":
+            v = merged[key]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
+    for key in ("fault_services", "fault_operations"):
+        v = merged[key]
+        if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
+            raise ConfigError("%s must be null or a list of strings" % key)
+    mcf = merged["max_consecutive_faults"]
+    if mcf is not None and (not isinstance(mcf, int) or isinstance(mcf, bool) or mcf < 0):
+        raise ConfigError("max_consecutive_faults must be null or a non-negative integer")
+    fnu = merged["fail_next_update"]
+    if fnu is not None and not isinstance(fnu, dict):
+        raise ConfigError("fail_next_update must be null or an object {function, reason, reason_code}")
+    return merged
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Requests and responses
+
+
+class Call:
+    """One client request, classified."""
+
+    def __init__(self, method, path, headers, body):
+        self.method = method
+        self.path = path
+        self.headers = headers  # list of (name, value)
+        self.body = body
+        self.service, self.region = credential_scope(self.header("Authorization"))
+        self.json = None
+        self.form = {}
+        self.op = "Unknown"
+        self.resource = ""
+        self.function_qualifier = None
+        if self.service == "unknown":
+            self.service = guess_service(self)
+        if self.service == "dynamodb":
+            self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
+            self.json = parse_json(body)
+            table = (self.json or {}).get("TableName") or (self.json or {}).get("ResourceArn") or ""
+            self.resource = table.split(":table/", 1)[1].split("/")[0] if ":table/" in table else table
+        elif self.service == "lambda":
+            self.op, self.resource, self.function_qualifier = lambda_operation(method, path)
+            if body[:1] == b"{":
+                self.json = parse_json(body)
+            if self.op == "CreateFunction" and self.json:
+                self.resource = str(self.json.get("FunctionName") or "")
+        elif self.service in ("iam", "sts"):
+            query = urllib.parse.urlsplit(path).query
+            params = urllib.parse.parse_qs(query, keep_blank_values=True)
+            if body:
+                params.update(urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+            self.form = {k: v[0] for k, v in params.items()}
+            self.op = self.form.get("Action", "Unknown")
+            for key in ("RoleName", "PolicyArn", "UserName", "GroupName", "InstanceProfileName"):
+                if key in self.form:
+                    self.resource = self.form[key]
+                    break
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return ""
+
+    @property
+    def write(self):
+        if self.service == "lambda":
+            return self.method not in ("GET", "HEAD")
+        return not self.op.startswith(("Get", "List", "Describe"))
+
+
+def credential_scope(auth):
+    # Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...
+    m = re.search(r"Credential=[^/,\s]+/\d+/([^/]+)/([^/]+)/aws4_request", auth or "")
+    return (m.group(2), m.group(1)) if m else ("unknown", "us-east-1")
+
+
+def guess_service(call):
+    target = call.header("X-Amz-Target")
+    if target.startswith("DynamoDB_"):
+        return "dynamodb"
+    if re.match(r"^/20\d\d-\d\d-\d\d/", call.path):
+        return "lambda"
+    if b"Action=" in call.body or "Action=" in call.path:
+        return "iam"
+    return "unknown"
+
+
+def parse_json(body):
+    try:
+        value = json.loads(body.decode("utf-8")) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def function_name(raw):
+    """A function name, partial ARN or ARN (possibly URL-encoded) -> (name, qualifier)."""
+    raw = urllib.parse.unquote(raw)
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        return parts[6] if len(parts) > 6 else raw, parts[7] if len(parts) > 7 else None
+    parts = raw.split(":")
+    if len(parts) >= 3 and parts[1] == "function":  # <account>:function:<name>[:qualifier]
+        return parts[2], parts[3] if len(parts) > 3 else None
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
+def lambda_operation(method, path):
+    split = urllib.parse.urlsplit(path)
+    query = urllib.parse.parse_qs(split.query)
+    parts = [p for p in split.path.split("/") if p]
+    rest = parts[1:]
+    name, qualifier = ("", None)
+    if len(rest) >= 2 and rest[0] == "functions":
+        name, qualifier = function_name(rest[1])
+    if "Qualifier" in query:
+        qualifier = query["Qualifier"][0]
+    table = {
+        ("POST", ("functions",)): "CreateFunction",
+        ("GET", ("functions",)): "ListFunctions",
+        ("GET", ("functions", "*")): "GetFunction",
+        ("DELETE", ("functions", "*")): "DeleteFunction",
+        ("GET", ("functions", "*", "configuration")): "GetFunctionConfiguration",
+        ("PUT", ("functions", "*", "configuration")): "UpdateFunctionConfiguration",
+        ("PUT", ("functions", "*", "code")): "UpdateFunctionCode",
+        ("POST", ("functions", "*", "invocations")): "Invoke",
+        ("POST", ("functions", "*", "versions")): "PublishVersion",
+        ("GET", ("functions", "*", "versions")): "ListVersionsByFunction",
+        ("POST", ("functions", "*", "policy")): "AddPermission",
+        ("GET", ("functions", "*", "policy")): "GetPolicy",
+        ("PUT", ("functions", "*", "concurrency")): "PutFunctionConcurrency",
+        ("GET", ("tags", "*")): "ListTags",
+        ("POST", ("tags", "*")): "TagResource",
+        ("DELETE", ("tags", "*")): "UntagResource",
+    }
+    shape = tuple("*" if i == 1 else p for i, p in enumerate(rest))
+    op = table.get((method, shape))
+    if op is None:
+        op = "%s %s" % (method, split.path)
+    if not name and len(rest) >= 2 and rest[0] == "tags":
+        name, _ = function_name(rest[1])
+    return op, name, qualifier
+
+
+class Response:
+    def __init__(self, status, headers, body, reason=None, answered_by="upstream"):
+        self.status = status
+        self.reason = reason or http.client.responses.get(status, "Unknown")
+        self.headers = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        self.body = body
+        self.answered_by = answered_by
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return ""
+
+    def set_header(self, name, value):
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()] + [(name, value)]
+
+    def json(self):
+        return parse_json(self.body)
+
+    def set_json(self, value, service=None):
+        self.body = json.dumps(value).encode("utf-8")
+        if service == "dynamodb" or self.header("x-amz-crc32"):
+            self.set_header("x-amz-crc32", str(zlib.crc32(self.body) & 0xFFFFFFFF))
+
+
+def request_id():
+    return str(uuid.uuid4())
+
+
+def dynamodb_error(code, message, status=400, namespace="com.amazonaws.dynamodb.v20120810"):
+    body = json.dumps({"__type": "%s#%s" % (namespace, code), "message": message}).encode()
+    return Response(
+        status,
+        [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-RequestId", request_id()),
+            ("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)),
+        ],
+        body,
+        answered_by="proxy",
+    )
+
+
+def query_error(service, code, message, status, kind="Sender"):
+    rid = request_id()
+    body = (
+        '<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
+        "<RequestId>%s</RequestId></ErrorResponse>"
+        % (IAM_NS.get(service, IAM_NS["iam"]), kind, code, xml_escape(message), rid)
+    ).encode()
+    return Response(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body, answered_by="proxy")
+
+
+def lambda_error(code, message, status, kind="User", extra=None):
+    payload = {"Type": kind, "message": message}
+    payload.update(extra or {})
+    return Response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("X-Amzn-ErrorType", code),
+            ("x-amzn-RequestId", request_id()),
+        ],
+        json.dumps(payload).encode(),
+        answered_by="proxy",
+    )
+
+
+def xml_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def service_error(call, code, message, status, kind="Sender"):
+    """An error in the calling service's own wire format."""
+    if call.service == "dynamodb":
+        return dynamodb_error(code, message, status)
+    if call.service == "lambda":
+        return lambda_error(code, message, status, "User" if status < 500 else "Service")
+    return query_error(call.service, code, message, status, kind)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The proxy
+
+
+class Proxy:
+    def __init__(self, upstream, config):
+        split = urllib.parse.urlsplit(upstream)
+        self.upstream_host = split.hostname or "127.0.0.1"
+        self.upstream_port = split.port or 80
+        self.config = config
+        self.lock = threading.RLock()
+        self.started = time.monotonic()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.tables = {}  # name -> state dict
+            self.functions = {}  # name -> state dict
+            self.roles = {}  # role ARN -> monotonic creation time
+            self.log = []
+            self.requests = []
+            self.fault_counts = {}  # key -> number of requests seen
+            self.fault_streaks = {}  # key -> consecutive faults injected
+            self.seq = 0
+
+    def now(self):
+        return time.monotonic()
+
+    def elapsed_ms(self):
+        return int((self.now() - self.started) * 1000)
+
+    def note(self, call, kind, injected, **extra):
+        entry = {
+            "t_ms": self.elapsed_ms(),
+            "service": call.service,
+            "op": call.op,
+            "resource": call.resource,
+            "kind": kind,
+            "injected": injected,
+        }
+        entry.update(extra)
+        with self.lock:
+            self.log.append(entry)
+
+    # ---- upstream ------------------------------------------------------------------------------------------
+
+    def forward(self, method, path, headers, body):
+        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=300)
+        try:
+            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            has_host = False
+            for name, value in headers:
+                if name.lower() in HOP_BY_HOP:
+                    continue
+                if name.lower() == "host":
+                    has_host = True
+                conn.putheader(name, value)
+            if not has_host:
+                conn.putheader("Host", "%s:%d" % (self.upstream_host, self.upstream_port))
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body if body else None)
+            resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, resp.getheaders(), data, reason=resp.reason)
+        finally:
+            conn.close()
+
+    def side_request(self, call, body, extra_headers):
+        """A read the proxy makes itself (to decide how real AWS would answer), with the caller's credentials."""
+        headers = [(k, v) for k, v in call.headers if k.lower() in ("authorization", "x-amz-date", "host", "x-amz-security-token")]
+        headers += extra_headers + [(SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        return self.forward("POST", "/" + SIDE_QUERY, headers, body)
+
+    def dynamodb_describe(self, call, table):
+        resp = self.side_request(
+            call,
+            json.dumps({"TableName": table}).encode(),
+            [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810.DescribeTable")],
+        )
+        return (resp.json() or {}).get("Table") if resp.status == 200 else None
+
+    def iam_side(self, call, action, params):
+        form = dict(params, Action=action, Version="2010-05-08")
+        resp = self.side_request(
+            call,
+            urllib.parse.urlencode(form).encode(),
+            [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
+        )
+        return resp.body.decode("utf-8", "replace") if resp.status == 200 else None
+
+    # ---- faults --------------------------------------------------------------------------------------------
+
+    def draw_fault(self, call):
+        cfg = self.config
+        rates = (cfg["drop_rate"], cfg["throttle_rate"], cfg["provisioned_throughput_rate"], cfg["error_5xx_rate"], cfg["slow_rate"])
+        if not any(rates):
+            return None, False
+        if cfg["fault_services"] is not None and call.service not in cfg["fault_services"]:
+            return None, False
+        if cfg["fault_operations"] is not None and call.op not in cfg["fault_operations"]:
+            return None, False
+        key = "%s:%s:%s" % (call.service, call.op, call.resource)
+        with self.lock:
+            n = self.fault_counts.get(key, 0)
+            self.fault_counts[key] = n + 1
+            streak = self.fault_streaks.get(key, 0)
+        rng = random.Random("%s:%s:%d" % (cfg["seed"], key, n))
+        # Always the same number of draws, so changing one rate does not shift the others.
+        u_drop, u_throttle, u_pt, u_5xx, u_slow, u_which, u_phase = (rng.random() for _ in range(7))
+        fault = None
+        if u_drop < cfg["drop_rate"]:
+            fault = "drop-after-forward" if u_phase < cfg["drop_after_forward"] else "drop"
+        elif u_throttle < cfg["throttle_rate"]:
+            fault = "throttle"
+        elif call.service == "dynamodb" and u_pt < cfg["provisioned_throughput_rate"]:
+            fault = "provisioned-throughput"
+        elif u_5xx < cfg["error_5xx_rate"]:
+            fault = "500" if u_which < 0.5 else "503"
+        limit = cfg["max_consecutive_faults"]
+        with self.lock:
+            if fault is not None and limit is not None and streak >= limit:
+                fault = None
+            self.fault_streaks[key] = streak + 1 if fault is not None else 0
+        return fault, u_slow < cfg["slow_rate"]
+
+    def fault_response(self, call, fault):
+        if fault == "throttle":
+            if call.service == "dynamodb":
+                return dynamodb_error(
+                    "ThrottlingException", "Rate of requests exceeds the allowed throughput.", 400, "com.amazon.coral.availability"
+                )
+            if call.service == "lambda":
+                return lambda_error(
+                    "TooManyRequestsException", "Rate exceeded", 429, extra={"Reason": "CallerRateLimitExceeded"}
+                )
+            return query_error(call.service, "Throttling", "Rate exceeded", 400)
+        if fault == "provisioned-throughput":
+            return dynamodb_error(
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded. "
+                "Consider increasing your provisioning level with the UpdateTable API.",
+            )
+        status = int(fault)
+        if call.service == "dynamodb":
+            if status == 500:
+                return dynamodb_error("InternalServerError", "Internal server error", 500)
+            return dynamodb_error("ServiceUnavailableException", "Service unavailable", 503, "com.amazon.coral.availability")
+        if call.service == "lambda":
+            code = "ServiceException" if status == 500 else "ServiceUnavailableException"
+            return lambda_error(code, "Service is temporarily unavailable" if status == 503 else "Internal error", status, "Service")
+        if status == 500:
+            return query_error(call.service, "ServiceFailure", "Internal failure", 500, "Receiver")
+        return query_error(call.service, "ServiceUnavailable", "Service is unavailable", 503, "Receiver")
+
+    # ---- the main path -------------------------------------------------------------------------------------
+
+    def handle(self, call):
+        """-> (Response or None to drop the connection, slow seconds)."""
+        fault, slow = self.draw_fault(call)
+        with self.lock:
+            self.seq += 1
+            seq = self.seq
+        record = {"seq": seq, "t_ms": self.elapsed_ms(), "service": call.service, "op": call.op,
+                  "resource": call.resource, "write": call.write}
+        resp = None
+        if fault == "drop":
+            self.note(call, "fault", "drop", seq=seq)
+        elif fault in ("throttle", "provisioned-throughput", "500", "503"):
+            resp = self.fault_response(call, fault)
+            self.note(call, "fault", error_code(resp), status=resp.status, seq=seq)
+        else:
+            resp = self.behave(call)
+            if fault == "drop-after-forward":
+                self.note(call, "fault", "drop-after-forward", status=resp.status, seq=seq)
+                resp = None
+        if resp is not None and slow and self.config["slow_ms"]:
+            self.note(call, "fault", "slow", ms=self.config["slow_ms"], seq=seq)
+        record["status"] = resp.status if resp is not None else None
+        record["answered_by"] = resp.answered_by if resp is not None else "dropped"
+        with self.lock:
+            self.requests.append(record)
+        return resp, (self.config["slow_ms"] / 1000.0 if slow and resp is not None else 0)
+
+    def behave(self, call):
+        handler = getattr(self, "%s_%s" % (call.service, call.op), None)
+        if handler is not None:
+            return handler(call)
+        resp = self.forward(call.method, call.path, call.headers, call.body)
+        if call.service == "iam":
+            self.iam_rewrite_documents(call, resp)
+        return resp
+
+    def passthrough(self, call):
+        return self.forward(call.method, call.path, call.headers, call.body)
+
+    # ---- DynamoDB ------------------------------------------------------------------------------------------
+
+    def table_state(self, name):
+        """The tracked state of a table, with expired periods cleared. Caller holds the lock."""
+        st = self.tables.get(name)
+        if st is None:
+            return None
+        now = self.now()
+        for key in ("creating_until", "updating_until"):
+            if st.get(key) and now >= st[key]:
+                st[key] = None
+        if st.get("deleting_until") and now >= st["deleting_until"]:
+            del self.tables[name]
+            return None
+        return st
+
+    def table_busy(self, name):
+        """'created' / 'updated' / 'deleted' while the table is in that transition, else None."""
+        with self.lock:
+            st = self.table_state(name)
+            if st is None:
+                return None
+            if st.get("deleting_until"):
+                return "deleted"
+            if st.get("creating_until"):
+                return "created"
+            if st.get("updating_until"):
+                return "updated"
+        return None
+
+    def deleting_description(self, name):
+        with self.lock:
+            desc = dict(self.tables[name].get("desc") or {"TableName": name})
+        desc["TableStatus"] = "DELETING"
+        return desc
+
+    def ok_json(self, value):
+        body = json.dumps(value).encode()
+        return Response(
+            200,
+            [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("x-amzn-RequestId", request_id()),
+                ("x-amz-crc32", str(zlib.crc32(body) & 0xFFFFFFFF)),
+            ],
+            body,
+            answered_by="proxy",
+        )
+
+    def dynamodb_CreateTable(self, call):
+        name = call.resource
+        if self.table_busy(name) == "deleted":
+            self.note(call, "behaviour", "ResourceInUseException", reason="table is DELETING")
+            return dynamodb_error("ResourceInUseException", "Table already exists: %s" % name)
+        resp = self.passthrough(call)
+        if resp.status != 200:
+            return resp
+        cfg = self.config
+        body = resp.json() or {}
+        desc = body.get("TableDescription") or {}
+        now = self.now()
+        with self.lock:
+            self.tables[name] = {
+                "creating_until": now + cfg["table_creating_ms"] / 1000.0 if cfg["table_creating_ms"] else None,
+                "updating_until": None,
+                "deleting_until": None,
+                "not_found_once": bool(cfg["describe_not_found_after_create"]),
+                "desc": dict(desc),
+            }
+        if cfg["table_creating_ms"] and desc:
+            desc["TableStatus"] = "CREATING"
+            resp.set_json(body, "dynamodb")
+            self.note(call, "rewrite", "TableStatus=CREATING")
+        return resp
+
+    def dynamodb_DescribeTable(self, call):
+        name = call.resource
+        with self.lock:
+            st = self.table_state(name)
+            deleting = bool(st and st.get("deleting_until"))
+            not_found_once = bool(st and st.get("not_found_once"))
+            if not_found_once:
+                st["not_found_once"] = False
+        if deleting:
+            self.note(call, "rewrite", "TableStatus=DELETING")
+            return self.ok_json({"Table": self.deleting_description(name)})
+        if not_found_once:
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="eventually consistent read after CreateTable")
+            return dynamodb_error("ResourceNotFoundException", "Requested resource not found: Table: %s not found" % name)
+        resp = self.passthrough(call)
+        if resp.status != 200:
+            if st is not None and error_code(resp) == "ResourceNotFoundException":
+                with self.lock:
+                    self.tables.pop(name, None)  # deleted behind the proxy's back
+            return resp
+        body = resp.json() or {}
+        desc = body.get("Table")
+        if not desc:
+            return resp
+        status = None
+        with self.lock:
+            st = self.table_state(name)
+            if st is not None:
+                st["desc"] = dict(desc)
+                status = "CREATING" if st.get("creating_until") else "UPDATING" if st.get("updating_until") else None
+            else:
+                self.tables[name] = {"creating_until": None, "updating_until": None, "deleting_until": None,
+                                     "not_found_once": False, "desc": dict(desc)}
+        if status:
+            desc["TableStatus"] = status
+            resp.set_json(body, "dynamodb")
+            self.note(call, "rewrite", "TableStatus=%s" % status)
+        return resp
+
+    def dynamodb_DeleteTable(self, call):
+        name = call.resource
+        busy = self.table_busy(name)
+        if busy == "deleted":
+            # Real DynamoDB: "If table is already in the DELETING state, no error is returned."
+            self.note(call, "rewrite", "TableStatus=DELETING", reason="already DELETING")
+            return self.ok_json({"TableDescription": self.deleting_description(name)})
+        if busy in ("created", "updated"):
+            self.note(call, "behaviour", "ResourceInUseException", reason="table is %s" % ("CREATING" if busy == "created" else "UPDATING"))
+            return dynamodb_error(
+                "ResourceInUseException",
+                "Attempt to change a resource which is still in use: Table is being %s: %s" % (busy, name),
+            )
+        resp = self.passthrough(call)
+        if resp.status == 400 and self.config["deletion_protection"] and error_code(resp) == "ValidationException" \
+                and "eletion" in (error_message(resp) or ""):
+            self.note(call, "rewrite", "ValidationException message", reason="deletion protection")
+            return dynamodb_error(
+                "ValidationException",
+                "Resource cannot be deleted as it is currently protected against deletion. "
+                "Disable deletion protection first.",
+            )
+        if resp.status != 200:
+            return resp
+        ms = self.config["table_deleting_ms"]
+        body = resp.json() or {}
+        desc = body.get("TableDescription") or {}
+        with self.lock:
+            if ms:
+                previous = (self.tables.get(name) or {}).get("desc") or {}
+                cached = dict(previous)
+                cached.update(desc)
+                self.tables[name] = {"creating_until": None, "updating_until": None,
+                                     "deleting_until": self.now() + ms / 1000.0,
+                                     "not_found_once": False, "desc": cached}
+            else:
+                self.tables.pop(name, None)
+        if ms and desc:
+            desc["TableStatus"] = "DELETING"
+            resp.set_json(body, "dynamodb")
+            self.note(call, "rewrite", "TableStatus=DELETING")
+        return resp
+
+    def dynamodb_UpdateTable(self, call):
+        name = call.resource
+        busy = self.table_busy(name)
+        if busy:
+            self.note(call, "behaviour", "ResourceInUseException", reason="table is being %s" % busy)
+            return dynamodb_error(
+                "ResourceInUseException",
+                "Attempt to change a resource which is still in use: Table is being %s: %s" % (busy, name),
+            )
+        if self.config["no_change_update_table"]:
+            table = self.dynamodb_describe(call, name)
+            if table is not None:
+                message = update_table_no_change(call.json or {}, table)
+                if message:
+                    self.note(call, "behaviour", "ValidationException", reason="UpdateTable changes nothing")
+                    return dynamodb_error("ValidationException", message)
+        resp = self.passthrough(call)
+        ms = self.config["table_updating_ms"]
+        if resp.status != 200 or not ms:
+            return resp
+        body = resp.json() or {}
+        desc = body.get("TableDescription") or {}
+        with self.lock:
+            st = self.tables.setdefault(name, {"creating_until": None, "deleting_until": None, "not_found_once": False})
+            st["updating_until"] = self.now() + ms / 1000.0
+            st["desc"] = dict(desc)
+        if desc:
+            desc["TableStatus"] = "UPDATING"
+            resp.set_json(body, "dynamodb")
+            self.note(call, "rewrite", "TableStatus=UPDATING")
+        return resp
+
+    # ---- IAM -----------------------------------------------------------------------------------------------
+
+    def iam_DeletePolicy(self, call):
+        arn = call.form.get("PolicyArn", "")
+        if self.config["delete_conflicts"] and arn:
+            entities = self.iam_side(call, "ListEntitiesForPolicy", {"PolicyArn": arn})
+            if entities is not None and any(
+                members(section_of(entities, tag)) for tag in ("PolicyGroups", "PolicyUsers", "PolicyRoles")
+            ):
+                self.note(call, "behaviour", "DeleteConflict", reason="policy is attached")
+                return query_error("iam", "DeleteConflict", "Cannot delete a policy attached to entities.", 409)
+            versions = self.iam_side(call, "ListPolicyVersions", {"PolicyArn": arn})
+            if versions is not None and re.search(r"<IsDefaultVersion>\s*false\s*</IsDefaultVersion>", versions):
+                self.note(call, "behaviour", "DeleteConflict", reason="policy has non-default versions")
+                return query_error(
+                    "iam",
+                    "DeleteConflict",
+                    "This policy has more than one version. Before you delete a policy, you must delete the "
+                    "policy's versions. The default version is deleted with the policy.",
+                    409,
+                )
+        return self.passthrough(call)
+
+    def iam_DeleteRole(self, call):
+        name = call.form.get("RoleName", "")
+        if self.config["delete_conflicts"] and name:
+            attached = self.iam_side(call, "ListAttachedRolePolicies", {"RoleName": name})
+            if attached is not None and members(section_of(attached, "AttachedPolicies")):
+                self.note(call, "behaviour", "DeleteConflict", reason="role has attached managed policies")
+                return query_error("iam", "DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
+            inline = self.iam_side(call, "ListRolePolicies", {"RoleName": name})
+            if inline is not None and members(section_of(inline, "PolicyNames")):
+                self.note(call, "behaviour", "DeleteConflict", reason="role has inline policies")
+                return query_error("iam", "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
+        resp = self.passthrough(call)
+        if resp.status == 200:
+            with self.lock:
+                for arn in [a for a in self.roles if a.endswith("/" + name)]:
+                    del self.roles[arn]
+        return resp
+
+    def iam_CreateRole(self, call):
+        resp = self.passthrough(call)
+        if resp.status == 200:
+            m = re.search(r"<Arn>([^<]+)</Arn>", resp.body.decode("utf-8", "replace"))
+            if m:
+                with self.lock:
+                    self.roles[xml_unescape(m.group(1))] = self.now()
+        self.iam_rewrite_documents(call, resp)
+        return resp
+
+    def iam_rewrite_documents(self, call, resp):
+        """Real IAM answers policy documents URL-encoded (RFC 3986); moto answers some of them raw."""
+        if not self.config["url_encode_documents"] or resp.status != 200:
+            return
+        text = resp.body.decode("utf-8", "replace")
+        changed = []
+
+        def encode(m):
+            raw = xml_unescape(m.group(2))
+            try:
+                json.loads(raw)
+            except ValueError:
+                return m.group(0)  # already encoded (or not JSON): leave it
+            changed.append(m.group(1))
+            return "<%s>%s</%s>" % (m.group(1), urllib.parse.quote(raw, safe=""), m.group(1))
+
+        text = re.sub(r"<(Document|AssumeRolePolicyDocument|PolicyDocument)>(.*?)</\1>", encode, text, flags=re.S)
+        if changed:
+            resp.body = text.encode("utf-8")
+            self.note(call, "rewrite", "%s=url-encoded" % "+".join(sorted(set(changed))))
+
+    # ---- Lambda --------------------------------------------------------------------------------------------
+
+    def role_not_ready(self, call):
+        ms = self.config["role_propagation_ms"]
+        role = (call.json or {}).get("Role")
+        if not ms or not role:
+            return None
+        with self.lock:
+            created = self.roles.get(role)
+        if created is not None and self.now() - created < ms / 1000.0:
+            self.note(call, "behaviour", "InvalidParameterValueException", reason="role %s not propagated yet" % role)
+            return lambda_error("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.", 400)
+        return None
+
+    def function_state(self, name):
+        """Tracked state with expired periods resolved. Caller holds the lock."""
+        st = self.functions.get(name)
+        if st is None:
+            return None
+        now = self.now()
+        if st.get("pending_until") and now >= st["pending_until"]:
+            st["pending_until"] = None
+        if st.get("update_until") and now >= st["update_until"]:
+            st["update_until"] = None
+        if not st.get("update_until") and st.get("failure"):
+            st["failed"], st["failure"] = st["failure"], None
+        return st
+
+    def function_arn(self, call, name):
+        with self.lock:
+            st = self.functions.get(name) or {}
+        return st.get("arn") or "arn:aws:lambda:%s:%s:function:%s" % (call.region, ACCOUNT, name)
+
+    def lambda_CreateFunction(self, call):
+        refused = self.role_not_ready(call)
+        if refused:
+            return refused
+        resp = self.passthrough(call)
+        if resp.status not in (200, 201):
+            return resp
+        body = resp.json() or {}
+        name = body.get("FunctionName") or call.resource
+        ms = self.config["function_pending_ms"]
+        with self.lock:
+            self.functions[name] = {
+                "arn": body.get("FunctionArn"),
+                "pending_until": self.now() + ms / 1000.0 if ms else None,
+                "update_until": None,
+                "failure": None,
+                "failed": None,
+            }
+        if self.rewrite_function(call, name, body):
+            resp.set_json(body)
+        return resp
+
+    def lambda_update(self, call):
+        name = call.resource
+        with self.lock:
+            st = self.function_state(name)
+            pending = bool(st and st.get("pending_until"))
+            updating = bool(st and st.get("update_until"))
+        if pending:
+            self.note(call, "behaviour", "ResourceConflictException", reason="function is Pending")
+            return lambda_error(
+                "ResourceConflictException",
+                "The operation cannot be performed at this time. The function is currently in the following state: Pending",
+                409,
+            )
+        if updating:
+            self.note(call, "behaviour", "ResourceConflictException", reason="an update is in progress")
+            return lambda_error(
+                "ResourceConflictException",
+                "The operation cannot be performed at this time. An update is in progress for resource: %s"
+                % self.function_arn(call, name),
+                409,
+            )
+        if call.op == "UpdateFunctionConfiguration":
+            refused = self.role_not_ready(call)
+            if refused:
+                return refused
+        resp = self.passthrough(call)
+        if call.op == "PublishVersion" or resp.status not in (200, 201):
+            return resp
+        ms = self.config["function_update_ms"]
+        failure = None
+        with self.lock:
+            fnu = self.config.get("fail_next_update")
+            if fnu and fnu.get("function") in (None, "*", name):
+                failure = {
+                    "reason": fnu.get("reason") or "The function could not be updated (injected by the strict proxy).",
+                    "reason_code": fnu.get("reason_code") or "InternalError",
+                }
+                self.config = dict(self.config, fail_next_update=None)
+            body = resp.json() or {}
+            st = self.functions.setdefault(name, {"arn": body.get("FunctionArn"), "pending_until": None})
+            st["update_until"] = self.now() + ms / 1000.0 if ms else None
+            st["failure"] = failure
+            st["failed"] = None
+        if failure:
+            self.note(call, "behaviour", "LastUpdateStatus=Failed (armed)", reason=failure["reason"],
+                      reason_code=failure["reason_code"])
+        if self.rewrite_function(call, name, body):
+            resp.set_json(body)
+        return resp
+
+    lambda_UpdateFunctionConfiguration = lambda_update
+    lambda_UpdateFunctionCode = lambda_update
+    lambda_PublishVersion = lambda_update
+
+    def lambda_get(self, call):
+        resp = self.passthrough(call)
+        name = call.resource
+        if resp.status != 200:
+            if resp.status == 404:
+                with self.lock:
+                    self.functions.pop(name, None)
+            return resp
+        if call.function_qualifier not in (None, "$LATEST"):
+            return resp
+        body = resp.json() or {}
+        config = body.get("Configuration") if call.op == "GetFunction" else body
+        if isinstance(config, dict) and self.rewrite_function(call, name, config):
+            resp.set_json(body)
+        return resp
+
+    lambda_GetFunction = lambda_get
+    lambda_GetFunctionConfiguration = lambda_get
+
+    def lambda_DeleteFunction(self, call):
+        resp = self.passthrough(call)
+        if resp.status in (200, 204) and call.function_qualifier in (None, "$LATEST"):
+            with self.lock:
+                self.functions.pop(call.resource, None)
+        return resp
+
+    def rewrite_function(self, call, name, config):
+        """Sets State / LastUpdateStatus in a function configuration as real Lambda would report them."""
+        with self.lock:
+            st = self.function_state(name)
+            if st is None:
+                return False
+            if config.get("FunctionArn") and not st.get("arn"):
+                st["arn"] = config["FunctionArn"]
+            pending, updating, failed = st.get("pending_until"), st.get("update_until"), st.get("failed")
+        if pending:
+            config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating",
+                          LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
+                          LastUpdateStatusReasonCode="Creating")
+            self.note(call, "rewrite", "State=Pending")
+            return True
+        if updating:
+            for key in ("StateReason", "StateReasonCode"):
+                config.pop(key, None)
+            config.update(State="Active", LastUpdateStatus="InProgress",
+                          LastUpdateStatusReason="The function is being created.",
+                          LastUpdateStatusReasonCode="Creating")
+            self.note(call, "rewrite", "LastUpdateStatus=InProgress")
+            return True
+        if failed:
+            config.update(State="Active", LastUpdateStatus="Failed", LastUpdateStatusReason=failed["reason"],
+                          LastUpdateStatusReasonCode=failed["reason_code"])
+            self.note(call, "rewrite", "LastUpdateStatus=Failed", reason=failed["reason"])
+            return True
+        return False
+
+    # ---- control -------------------------------------------------------------------------------------------
+
+    def state_snapshot(self):
+        now = self.now()
+
+        def left(t):
+            return max(0, int((t - now) * 1000)) if t else None
+
+        with self.lock:
+            return {
+                "tables": {
+                    n: {"creating_ms_left": left(s.get("creating_until")), "updating_ms_left": left(s.get("updating_until")),
+                        "deleting_ms_left": left(s.get("deleting_until")), "not_found_once": s.get("not_found_once")}
+                    for n, s in self.tables.items()
+                },
+                "functions": {
+                    n: {"pending_ms_left": left(s.get("pending_until")), "update_ms_left": left(s.get("update_until")),
+                        "failure_armed": s.get("failure"), "failed": s.get("failed")}
+                    for n, s in self.functions.items()
+                },
+                "roles": {a: int((now - t) * 1000) for a, t in self.roles.items()},
+            }
+
+
+def error_code(resp):
+    code = resp.header("X-Amzn-ErrorType")
+    if not code:
+        data = resp.json()
+        if data:
+            code = data.get("__type") or data.get("code") or ""
+        else:
+            m = re.search(rb"<Code>([^<]+)</Code>", resp.body)
+            code = m.group(1).decode() if m else ""
+    return code.split(":")[0].split("#")[-1]
+
+
+def error_message(resp):
+    data = resp.json()
+    if data:
+        return data.get("message") or data.get("Message")
+    m = re.search(rb"<Message>([^<]*)</Message>", resp.body)
+    return m.group(1).decode() if m else None
+
+
+def section_of(xml, tag):
+    m = re.search(r"<%s>(.*?)</%s>" % (tag, tag), xml, flags=re.S)
+    return m.group(1) if m else ""
+
+
+def members(section):
+    return re.findall(r"<member>", section)
+
+
+def update_table_no_change(request, table):
+    """AWS's ValidationException message when an UpdateTable request would change nothing, else None."""
+    current_billing = (table.get("BillingModeSummary") or {}).get("BillingMode") or "PROVISIONED"
+    throughput_same = None
+    for key, value in request.items():
+        if key in ("TableName", "AttributeDefinitions"):
+            continue
+        if key == "BillingMode":
+            if value != current_billing:
+                return None
+        elif key == "ProvisionedThroughput":
+            cur = table.get("ProvisionedThroughput") or {}
+            pair = (cur.get("ReadCapacityUnits"), cur.get("WriteCapacityUnits"))
+            if (value or {}).get("ReadCapacityUnits") != pair[0] or (value or {}).get("WriteCapacityUnits") != pair[1]:
+                return None
+            throughput_same = pair
+        elif key == "DeletionProtectionEnabled":
+            if bool(value) != bool(table.get("DeletionProtectionEnabled", False)):
+                return None
+        elif key == "StreamSpecification":
+            cur = table.get("StreamSpecification") or {"StreamEnabled": False}
+            enabled = bool((value or {}).get("StreamEnabled"))
+            if enabled != bool(cur.get("StreamEnabled")):
+                return None
+            if enabled and value.get("StreamViewType") != cur.get("StreamViewType"):
+                return None
+        elif key == "TableClass":
+            if value != ((table.get("TableClassSummary") or {}).get("TableClass") or "STANDARD"):
+                return None
+        elif key == "OnDemandThroughput":
+            if value != table.get("OnDemandThroughput"):
+                return None
+        elif key in ("GlobalSecondaryIndexUpdates", "ReplicaUpdates"):
+            if value:
+                return None
+        elif value not in (None, [], {}):
+            return None  # something the proxy does not model: assume it changes the table
+    if throughput_same is not None:
+        r, w = throughput_same
+        return (
+            "The provisioned throughput for the table will not change. The requested value equals the current value. "
+            "Current ReadCapacityUnits provisioned for the table: %s. Requested ReadCapacityUnits: %s. "
+            "Current WriteCapacityUnits provisioned for the table: %s. Requested WriteCapacityUnits: %s. "
+            "Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits." % (r, r, w, w)
+        )
+    return "Nothing to update"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# HTTP server
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "strict-proxy"
+    sys_version = ""
+    proxy = None  # set on the class by main()
+    verbose = False
+
+    def do_any(self):
+        try:
+            body = self.read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        path = self.path
+        if path.startswith("/__strict/") or path == "/__strict":
+            return self.control(path, body)
+        headers = list(self.headers.items())
+        if path.startswith("/moto-api"):
+            return self.send(self.proxy.forward(self.command, path, headers, body))
+        call = Call(self.command, path, headers, body)
+        try:
+            resp, delay = self.proxy.handle(call)
+        except (OSError, http.client.HTTPException) as e:
+            self.log_message("upstream error for %s %s: %s", call.service, call.op, e)
+            resp, delay = service_error(call, "InternalFailure" if call.service != "iam" else "ServiceFailure",
+                                        "strict proxy: upstream failed: %s" % e, 502, "Receiver"), 0
+        if resp is None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if delay:
+            time.sleep(delay)
+        self.send(resp)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_any
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(65537)
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, resp):
+        self.send_response_only(resp.status, resp.reason)
+        has_date = False
+        for name, value in resp.headers:
+            if name.lower() == "date":
+                has_date = True
+            if name.lower() == "server":
+                continue
+            self.send_header(name, value)
+        if not has_date:
+            self.send_header("Date", self.date_time_string())
+        self.send_header("Content-Length", str(len(resp.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and resp.body:
+            self.wfile.write(resp.body)
+        self.wfile.flush()
+
+    def send_json(self, status, value):
+        self.send(Response(status, [("Content-Type", "application/json")], json.dumps(value, indent=1).encode(), answered_by="proxy"))
+
+    def control(self, path, body):
+        proxy = self.proxy
+        route = urllib.parse.urlsplit(path).path.rstrip("/")
+        if route == "/__strict/config" and self.command == "GET":
+            return self.send_json(200, proxy.config)
+        if route == "/__strict/config" and self.command in ("POST", "PUT", "PATCH"):
+            try:
+                update = json.loads(body.decode("utf-8") or "{}")
+                with proxy.lock:
+                    proxy.config = validate(update, proxy.config)
+            except (ValueError, ConfigError) as e:
+                return self.send_json(400, {"error": str(e)})
+            return self.send_json(200, proxy.config)
+        if route == "/__strict/log" and self.command == "GET":
+            with proxy.lock:
+                return self.send_json(200, list(proxy.log))
+        if route == "/__strict/log" and self.command == "DELETE":
+            with proxy.lock:
+                proxy.log = []
+            return self.send_json(200, [])
+        if route == "/__strict/requests" and self.command == "GET":
+            with proxy.lock:
+                return self.send_json(200, list(proxy.requests))
+        if route == "/__strict/state" and self.command == "GET":
+            return self.send_json(200, proxy.state_snapshot())
+        if route == "/__strict/reset" and self.command == "POST":
+            proxy.reset()
+            return self.send_json(200, {"reset": True})
+        if route == "/__strict/health":
+            return self.send_json(200, {"ok": True})
+        return self.send_json(404, {"error": "unknown control path %s %s" % (self.command, route)})
+
+    def log_message(self, fmt, *args):
+        if self.verbose:
+            sys.stderr.write("strict-proxy: %s\n" % (fmt % args))
+
+    def log_request(self, code="-", size="-"):
+        if self.verbose:
+            super().log_request(code, size)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def watch_parent(pid):
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--upstream", required=True, help="moto_server URL, e.g. http://127.0.0.1:5000")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--config", help="JSON file with config keys (see docs/strict-emulation.md)")
+    parser.add_argument("--seed", type=int, help="seed for the fault draws (overrides the config's seed)")
+    parser.add_argument("--ready-file", help="written with the port once listening")
+    parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+
+    config = dict(DEFAULTS)
+    try:
+        if args.config:
+            with open(args.config) as f:
+                config = validate(json.load(f), config)
+        if args.seed is not None:
+            config = validate({"seed": args.seed}, config)
+    except (OSError, ValueError, ConfigError) as e:
+        parser.error("config: %s" % e)
+
+    Handler.proxy = Proxy(args.upstream, config)
+    Handler.verbose = args.verbose
+    server = Server((args.host, args.port), Handler)
+    port = server.server_address[1]
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.ready_file)
+    if args.parent_pid:
+        threading.Thread(target=watch_parent, args=(args.parent_pid,), daemon=True).start()
+    sys.stderr.write("strict-proxy: listening on %s:%d -> %s (seed %s)\n" % (args.host, port, args.upstream, config["seed"]))
+    sys.stderr.flush()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
