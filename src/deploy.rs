@@ -268,11 +268,16 @@ impl Apply<'_> {
             )
             .await
             .map(|_| "created"),
-            TableDiff::Billing { .. } => {
-                table::update_billing(&self.clients.dynamodb, spec, timeout, &task)
-                    .await
-                    .map(|_| "updated")
-            }
+            TableDiff::Update { billing_mode, deletion_protection } => table::update(
+                &self.clients.dynamodb,
+                spec,
+                billing_mode.is_some(),
+                deletion_protection.is_some(),
+                timeout,
+                &task,
+            )
+            .await
+            .map(|_| "updated"),
             TableDiff::NotReady(_) => {
                 table::wait_active(&self.clients.dynamodb, &spec.name, timeout, &task)
                     .await

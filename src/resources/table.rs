@@ -126,8 +126,10 @@ pub enum TableDiff {
     InSync,
     /// Still CREATING or UPDATING: nothing to change, but `up` waits for ACTIVE.
     NotReady(String),
-    Billing {
-        live: String,
+    /// Settings that can change in place: the live values of those that differ.
+    Update {
+        billing_mode: Option<String>,
+        deletion_protection: Option<bool>,
     },
     /// Key schemas cannot change in place; stackctl never deletes and recreates a table.
     KeyConflict {
@@ -151,9 +153,15 @@ pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
     }
     match live.status.as_str() {
         "DELETING" => TableDiff::Deleting,
-        _ if live.billing_mode != spec.billing_mode => TableDiff::Billing {
-            live: live.billing_mode.clone(),
-        },
+        _ if live.billing_mode != spec.billing_mode
+            || live.deletion_protection != spec.deletion_protection =>
+        {
+            TableDiff::Update {
+                billing_mode: (live.billing_mode != spec.billing_mode).then(|| live.billing_mode.clone()),
+                deletion_protection: (live.deletion_protection != spec.deletion_protection)
+                    .then_some(live.deletion_protection),
+            }
+        }
         "ACTIVE" => TableDiff::InSync,
         other => TableDiff::NotReady(other.to_string()),
     }
@@ -163,14 +171,31 @@ pub fn plan(spec: &TableSpec, live: Option<&LiveTable>, diff: &TableDiff) -> Res
     let arn = live.map(|l| l.arn.as_str());
     let base = |action| ResourcePlan::new(Kind::Table, &spec.name, action).arn(arn);
     match diff {
-        TableDiff::Create => base(Action::Create).changes(vec![
-            Change::add("key_schema", describe_keys(&desired_keys(spec))),
-            Change::add("billing_mode", &spec.billing_mode),
-        ]),
+        TableDiff::Create => {
+            let mut changes = vec![
+                Change::add("key_schema", describe_keys(&desired_keys(spec))),
+                Change::add("billing_mode", &spec.billing_mode),
+            ];
+            if spec.deletion_protection {
+                changes.push(Change::add("deletion_protection", "true"));
+            }
+            base(Action::Create).changes(changes)
+        }
         TableDiff::InSync => base(Action::NoOp),
         TableDiff::NotReady(status) => base(Action::NoOp).note(format!("{status}; up waits for ACTIVE")),
-        TableDiff::Billing { live } => {
-            base(Action::Update).changes(vec![Change::modify("billing_mode", live, &spec.billing_mode)])
+        TableDiff::Update { billing_mode, deletion_protection } => {
+            let mut changes = Vec::new();
+            if let Some(live) = billing_mode {
+                changes.push(Change::modify("billing_mode", live, &spec.billing_mode));
+            }
+            if let Some(live) = deletion_protection {
+                changes.push(Change::modify(
+                    "deletion_protection",
+                    live.to_string(),
+                    spec.deletion_protection.to_string(),
+                ));
+            }
+            base(Action::Update).changes(changes)
         }
         TableDiff::KeyConflict { live, desired } => base(Action::Blocked)
             .changes(vec![Change::modify("key_schema", live, desired)])
@@ -195,7 +220,8 @@ pub async fn create(
     let mut request = client
         .create_table()
         .table_name(&spec.name)
-        .billing_mode(BillingMode::PayPerRequest);
+        .billing_mode(BillingMode::PayPerRequest)
+        .deletion_protection_enabled(spec.deletion_protection);
     for (i, key) in desired_keys(spec).iter().enumerate() {
         request = request
             .attribute_definitions(
@@ -242,25 +268,28 @@ pub async fn create(
     Ok(live)
 }
 
-pub async fn update_billing(
+/// Changes what can change in place, in one UpdateTable (AWS refuses an UpdateTable that changes nothing,
+/// so only the differing settings are sent), then waits for ACTIVE.
+pub async fn update(
     client: &Client,
     spec: &TableSpec,
+    billing_mode: bool,
+    deletion_protection: bool,
     timeout: Duration,
     task: &Task,
 ) -> Result<LiveTable> {
-    task.set("switching to on-demand billing");
-    client
-        .update_table()
-        .table_name(&spec.name)
-        .billing_mode(BillingMode::PayPerRequest)
+    task.set("updating");
+    let mut request = client.update_table().table_name(&spec.name);
+    if billing_mode {
+        request = request.billing_mode(BillingMode::PayPerRequest);
+    }
+    if deletion_protection {
+        request = request.deletion_protection_enabled(spec.deletion_protection);
+    }
+    request
         .send()
         .await
-        .with_context(|| {
-            format!(
-                "updating the billing mode of DynamoDB table `{}`",
-                spec.name
-            )
-        })?;
+        .with_context(|| format!("updating DynamoDB table `{}`", spec.name))?;
     wait_active(client, &spec.name, timeout, task).await
 }
 
@@ -352,6 +381,7 @@ mod tests {
 
     fn spec() -> TableSpec {
         TableSpec {
+            deletion_protection: false,
             name: "t".into(),
             partition_key: KeyAttribute {
                 name: "userId".into(),
@@ -395,8 +425,9 @@ mod tests {
         );
         assert_eq!(
             diff(&s, Some(&live("ACTIVE", desired_keys(&s), "PROVISIONED"))),
-            TableDiff::Billing {
-                live: "PROVISIONED".into()
+            TableDiff::Update {
+                billing_mode: Some("PROVISIONED".into()),
+                deletion_protection: None
             }
         );
         let other_keys = vec![KeyAttribute {

@@ -210,3 +210,32 @@ async fn a_table_with_items_needs_backup_or_delete_data() {
     assert!(deleted.stdout.contains("with its 30 items"), "{}", deleted.stdout);
     assert!(aws.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
 }
+
+/// `deletion_protection = true` turns DynamoDB's protection on; down then refuses and says how to turn it
+/// off; turning it off in stack.toml is an update like any other.
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_protection_is_applied_and_honoured() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit("stack.toml", "billing_mode = \"PAY_PER_REQUEST\"", "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true");
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    let table = aws.dynamodb.describe_table().table_name(TABLE).send().await.unwrap().table.unwrap();
+    assert_eq!(table.deletion_protection_enabled(), Some(true));
+
+    let mark = emulator.mark();
+    let refused = project.stackctl(&["down", "--confirm"]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains("deletion protection is on"), "{}", refused.stderr);
+    assert!(emulator.writes_since(mark).is_empty());
+
+    project.edit("stack.toml", "deletion_protection = true", "deletion_protection = false");
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("~ deletion_protection: true -> false"), "{}", plan.stdout);
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    assert_eq!(emulator.writes_since(mark), vec!["UpdateTable"]);
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert!(aws.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
+}
