@@ -100,13 +100,7 @@ impl Emulator {
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Request> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("recording.jsonl")).unwrap_or_default();
-        // The harness's own readiness probes go to /moto-api/; they are not AWS requests.
-        text.lines()
-            .filter(|l| !l.contains("/moto-api/"))
-            .map(Request::parse)
-            .collect()
+        read_requests(&self.dir.path().join("recording.jsonl"))
     }
 
     /// A position in the request log, to look at what came after it.
@@ -156,12 +150,31 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
 }
 
+fn read_requests(recording: &Path) -> Vec<Request> {
+    let text = std::fs::read_to_string(recording).unwrap_or_default();
+    // The harness's own readiness probes go to /moto-api/; they are not AWS requests.
+    text.lines().filter(|l| !l.contains("/moto-api/")).map(Request::parse).collect()
+}
+
 /// One request as the emulator saw it.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub service: String,
     pub operation: String,
     pub write: bool,
+    /// Sent by the Rust SDK (stackctl or this harness), not by the handler's JavaScript SDK.
+    pub from_rust: bool,
+}
+
+impl Request {
+    /// The IAM action that allows this request, e.g. `lambda:InvokeFunction`.
+    pub fn iam_action(&self) -> String {
+        let operation = match self.operation.as_str() {
+            "Invoke" => "InvokeFunction",
+            other => other,
+        };
+        format!("{}:{operation}", self.service)
+    }
 }
 
 impl Request {
@@ -219,10 +232,12 @@ impl Request {
                 .iter()
                 .any(|p| operation.starts_with(p))
         };
+        let from_rust = header("User-Agent").contains("aws-sdk-rust");
         Request {
             service,
             operation,
             write,
+            from_rust,
         }
     }
 }
@@ -269,6 +284,8 @@ fn node_modules() -> PathBuf {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub endpoint: String,
+    /// The emulator's request log, to check every run's requests against the operator policy.
+    recording: PathBuf,
 }
 
 impl Project {
@@ -309,6 +326,7 @@ impl Project {
         Project {
             dir,
             endpoint: emulator.url.clone(),
+            recording: emulator.dir.path().join("recording.jsonl"),
         }
     }
 
@@ -338,7 +356,31 @@ impl Project {
     }
 
     /// The same, with extra environment variables (set after the defaults, so they can override them).
+    /// Every AWS request the run makes must be allowed by policies/stackctl-operator-policy.json, the
+    /// permissions README promises are enough: so every integration test also checks that promise.
     pub fn stackctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let before = self.requests().len();
+        let run = self.run_stackctl(args, env);
+        let allowed = operator_policy_actions();
+        let missing: Vec<String> = self.requests()[before..]
+            .iter()
+            .filter(|r| r.from_rust)
+            .map(Request::iam_action)
+            .filter(|action| !allowed.contains(action))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "`stackctl {}` made calls policies/stackctl-operator-policy.json does not allow: {missing:?}",
+            args.join(" ")
+        );
+        run
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        read_requests(&self.recording)
+    }
+
+    fn run_stackctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
             .args(args)
             .current_dir(self.dir.path())
@@ -393,6 +435,27 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
     }
+}
+
+/// The actions the operator policy allows (exact names; the policy uses no wildcards).
+fn operator_policy_actions() -> Vec<String> {
+    static ACTIONS: OnceLock<Vec<String>> = OnceLock::new();
+    ACTIONS
+        .get_or_init(|| {
+            let text = std::fs::read_to_string(Path::new(REPO).join("policies/stackctl-operator-policy.json"))
+                .expect("reading the operator policy");
+            let policy: serde_json::Value = serde_json::from_str(&text).expect("operator policy is JSON");
+            let mut actions = Vec::new();
+            for statement in policy["Statement"].as_array().expect("Statement list") {
+                match &statement["Action"] {
+                    serde_json::Value::String(a) => actions.push(a.clone()),
+                    serde_json::Value::Array(list) => actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string))),
+                    _ => {}
+                }
+            }
+            actions
+        })
+        .clone()
 }
 
 /// A minimal valid zip with one file, for functions a test creates itself.
