@@ -213,7 +213,11 @@ fn print(report: &Report, output: Output) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match output {
         Output::Json => writeln!(stdout, "{}", report.to_json())?,
-        Output::Text => writeln!(stdout, "{report}")?,
+        Output::Text => {
+            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            writeln!(stdout, "{}", report.render(color))?
+        }
     }
     Ok(())
 }

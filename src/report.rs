@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::aws::Calls;
 use crate::config::Stack;
-use crate::plan::{summarize, Action, ResourcePlan, Summary};
+use crate::plan::{summarize, Action, Change, Kind, Op, ResourcePlan, Summary};
 use crate::progress::format_duration;
 
 /// Bumped whenever a field is renamed or removed; adding fields keeps it.
@@ -140,8 +140,24 @@ fn action_sigil(action: Action) -> char {
     }
 }
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// A grant of a wildcard (`*` in an action or resource of a policy statement): shown in red, because it
+/// is wider than least privilege (it is only possible with `policy.allow_wildcards = true`).
+fn is_wildcard_grant(kind: Kind, change: &Change) -> bool {
+    kind == Kind::Policy
+        && change.field.starts_with("statement")
+        && change.op != Op::Remove
+        && change.after.as_deref().is_some_and(|a| a.contains('*'))
+}
+
+impl Report {
+    /// The text rendering; `color` paints wildcard grants red (only for a terminal without NO_COLOR).
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        let _ = self.write_text(&mut out, color);
+        out
+    }
+
+    fn write_text(&self, f: &mut impl fmt::Write, color: bool) -> fmt::Result {
         writeln!(f, "stack {} ({})", self.stack, self.region)?;
         for r in &self.resources {
             let p = &r.plan;
@@ -172,12 +188,52 @@ impl fmt::Display for Report {
                     (Some(value), None) | (None, Some(value)) => value.clone(),
                     (None, None) => String::new(),
                 };
-                writeln!(f, "    {} {}: {line}", c.op.sigil(), c.field)?;
+                let text = format!("    {} {}: {line}", c.op.sigil(), c.field);
+                if color && is_wildcard_grant(p.kind, c) {
+                    writeln!(f, "\x1b[31m{text}\x1b[0m")?;
+                } else {
+                    writeln!(f, "{text}")?;
+                }
             }
             if let Some(note) = &p.note {
                 writeln!(f, "    note: {note}")?;
             }
         }
         write!(f, "{}", self.summary_line())
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_text(f, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_grants_are_red_only_when_colour_is_on() {
+        let plan = ResourcePlan::new(Kind::Policy, "p", Action::Update).changes(vec![
+            Change::add("statement.All.Action", "dynamodb:*"),
+            Change::add("statement.All.Resource", "arn:aws:dynamodb:us-east-1:1:table/t"),
+        ]);
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            command: "plan",
+            stack: "s".into(),
+            region: "us-east-1".into(),
+            in_sync: false,
+            summary: Summary::default(),
+            resources: vec![ResourceReport::planned(plan)],
+            aws_calls: Calls::default(),
+            duration_ms: 0,
+        };
+        let colored = report.render(true);
+        assert!(colored.contains("\x1b[31m    + statement.All.Action: dynamodb:*\x1b[0m"), "{colored}");
+        assert!(!colored.contains("\x1b[31m    + statement.All.Resource"), "{colored}");
+        assert!(!report.render(false).contains('\x1b'));
+        assert_eq!(report.to_string(), report.render(false));
     }
 }
