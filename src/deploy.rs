@@ -35,6 +35,8 @@ pub struct UpPlan {
     pub policy_attached: bool,
     pub function: FunctionDiff,
     pub resources: Vec<ResourcePlan>,
+    /// Per resource (table, role, policy, function): its tags need updating.
+    pub retag: [bool; 4],
 }
 
 impl UpPlan {
@@ -82,7 +84,7 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
             "no local build in the artifact dir: code not compared (run `stackctl up` to build)",
         );
     }
-    let resources = vec![
+    let mut resources = vec![
         table::plan(&stack.table, live.table.as_ref(), &table_diff),
         role::plan(&stack.role, live.role.as_ref(), role_owned),
         policy::plan(
@@ -95,7 +97,29 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
         .arn(Some(&desired.policy_arn)),
         function_plan,
     ];
+    // Owned resources get the stack's tags (stack.tags changed since they were created).
+    let wanted = stack.resource_tags();
+    let live_tags = [
+        live.table_tags.as_ref().filter(|t| stack.owns(t)),
+        live.role.as_ref().map(|r| &r.tags).filter(|t| stack.owns(t)),
+        live.policy.as_ref().map(|p| &p.tags).filter(|t| stack.owns(t)),
+        live.function.as_ref().map(|f| &f.tags).filter(|t| stack.owns(t)),
+    ];
+    let mut retag = [false; 4];
+    for (i, tags) in live_tags.into_iter().enumerate() {
+        let Some(tags) = tags else { continue };
+        let changes = crate::plan::missing_tags(tags, &wanted);
+        if changes.is_empty() || resources[i].action == Action::Create {
+            continue;
+        }
+        retag[i] = true;
+        if resources[i].action == Action::NoOp {
+            resources[i].action = Action::Update;
+        }
+        resources[i].changes.extend(changes);
+    }
     Ok(UpPlan {
+        retag,
         desired,
         table: table_diff,
         role_owned,
@@ -208,12 +232,13 @@ pub async fn up(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Prog
     let ((policy_result, policy_time), (function_result, function_time)) =
         tokio::try_join!(apply.policy(), apply.function())?;
 
-    let results = [
+    let mut results = [
         (table_result, table_time),
         (role_result, role_time),
         (policy_result, policy_time),
         (function_result, function_time),
     ];
+    apply.retag(&mut results).await?;
     let reports = plan
         .resources
         .into_iter()
@@ -241,6 +266,43 @@ struct Apply<'a> {
 type StepResult = Result<(&'static str, Option<Duration>)>;
 
 impl Apply<'_> {
+    /// Puts the stack's tags on owned resources that lack them, all at once.
+    async fn retag(&self, results: &mut [(&'static str, Option<Duration>); 4]) -> Result<()> {
+        let tags = self.stack.resource_tags();
+        let (plan, live, clients) = (self.plan, self.live, self.clients);
+        let table = async {
+            match (&live.table, plan.retag[0]) {
+                (Some(t), true) => table::tag(&clients.dynamodb, &t.arn, &tags).await.map(|_| true),
+                _ => Ok(false),
+            }
+        };
+        let role = async {
+            match plan.retag[1] {
+                true => role::tag(&clients.iam, &self.stack.role.name, &tags).await.map(|_| true),
+                false => Ok(false),
+            }
+        };
+        let policy = async {
+            match plan.retag[2] {
+                true => policy::tag(&clients.iam, &plan.desired.policy_arn, &tags).await.map(|_| true),
+                false => Ok(false),
+            }
+        };
+        let function = async {
+            match (&live.function, plan.retag[3]) {
+                (Some(f), true) => function::tag(&clients.lambda, &f.arn, &tags).await.map(|_| true),
+                _ => Ok(false),
+            }
+        };
+        let done = tokio::try_join!(table, role, policy, function)?;
+        for (i, tagged) in [done.0, done.1, done.2, done.3].into_iter().enumerate() {
+            if tagged && results[i].0 == "in sync" {
+                results[i].0 = "tags updated";
+            }
+        }
+        Ok(())
+    }
+
     /// The progress line of a step that is about to write; refuses to start after an interrupt.
     fn task(&self, kind: Kind, name: &str) -> Result<Task> {
         let label = format!("{} {name}", kind.as_str());

@@ -56,7 +56,8 @@ pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<
     let policy_arn = policy::arn(&account.partition, &account.id, &stack.policy.name);
     let table_tags = async {
         match (&table, purpose) {
-            (Some(t), Purpose::Ownership) => {
+            // up needs the table's tags only to bring the user's tags up to date.
+            (Some(t), purpose) if purpose == Purpose::Ownership || !stack.tags.is_empty() => {
                 table::read_tags(&clients.dynamodb, &t.arn).await.map(Some)
             }
             _ => Ok(None),

@@ -183,3 +183,19 @@ pub fn summarize(resources: &[ResourcePlan]) -> Summary {
     }
     summary
 }
+
+/// Tags to add or change so that `live` carries every tag in `desired`. Tags only on the live side are
+/// left alone: someone else may have put them there, and stackctl keeps no record of what it set before.
+pub fn missing_tags(
+    live: &std::collections::BTreeMap<String, String>,
+    desired: &std::collections::BTreeMap<String, String>,
+) -> Vec<Change> {
+    desired
+        .iter()
+        .filter_map(|(key, value)| match live.get(key) {
+            None => Some(Change::add(format!("tags.{key}"), value)),
+            Some(old) if old != value => Some(Change::modify(format!("tags.{key}"), old, value)),
+            Some(_) => None,
+        })
+        .collect()
+}

@@ -454,6 +454,18 @@ pub async fn wait_updated(
     .map(|_| ())
 }
 
+/// Adds or updates tags on the function.
+pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    client
+        .tag_resource()
+        .resource(arn)
+        .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+        .send()
+        .await
+        .with_context(|| format!("tagging Lambda function `{arn}`"))?;
+    Ok(())
+}
+
 pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
     task.set("deleting");
     match client.delete_function().function_name(name).send().await {

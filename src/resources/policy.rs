@@ -255,6 +255,19 @@ pub async fn create(
     }
 }
 
+/// Adds or updates tags on the policy.
+pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    client
+        .tag_policy()
+        .policy_arn(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .with_context(|| format!("tagging IAM policy `{arn}`"))?;
+    Ok(())
+}
+
 /// Makes `document` the default version, first deleting the oldest non-default version when IAM's limit
 /// of five is reached.
 pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &Task) -> Result<()> {

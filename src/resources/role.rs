@@ -195,6 +195,19 @@ pub async fn attach(client: &Client, role: &str, policy_arn: &str, task: &Task) 
     Ok(())
 }
 
+/// Adds or updates tags on the role.
+pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    client
+        .tag_role()
+        .role_name(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .with_context(|| format!("tagging IAM role `{name}`"))?;
+    Ok(())
+}
+
 /// Detaches a policy; already detached (or role gone) is fine.
 pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()> {
     match client

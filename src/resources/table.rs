@@ -293,6 +293,19 @@ pub async fn update(
     wait_active(client, &spec.name, timeout, task).await
 }
 
+/// Adds or updates tags (TagResource replaces the value of an existing key).
+pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    client
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .with_context(|| format!("tagging `{arn}`"))?;
+    Ok(())
+}
+
 /// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may briefly answer
 /// ResourceNotFound (eventual consistency): that is "not yet", not an error.
 pub async fn wait_active(

@@ -509,3 +509,28 @@ async fn a_table_with_another_key_schema_is_never_replaced() {
         .unwrap();
     assert_eq!(table.key_schema()[0].attribute_name(), "id");
 }
+
+/// Tags added to [stack] later reach every owned resource on the next up, in one tag call each.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_stack_tags_are_applied_by_up() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    project.edit("stack.toml", "region = \"us-east-1\"", "region = \"us-east-1\"\ntags = { team = \"web\" }");
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert_eq!(plan.stdout.matches("+ tags.team: web").count(), 4, "{}", plan.stdout);
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    let mut writes = emulator.writes_since(mark);
+    writes.sort();
+    assert_eq!(writes, vec!["TagPolicy", "TagResource", "TagResource", "TagRole"]);
+    let aws = emulator.clients().await;
+    let role = aws.iam.get_role().role_name(ROLE).send().await.unwrap();
+    assert!(role.role().unwrap().tags().iter().any(|t| t.key() == "team" && t.value() == "web"));
+    let function = aws.lambda.get_function().function_name(FUNCTION).send().await.unwrap();
+    assert_eq!(function.tags().unwrap().get("team").map(String::as_str), Some("web"));
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    assert!(emulator.writes_since(mark).is_empty());
+}
