@@ -2,12 +2,12 @@
 //! running independent branches at once:
 //!
 //! ```text
-//!   table (create, wait ACTIVE) ──┐
-//!                                 ├─▶ policy (create / new version, attach) ─┐
-//!   role (create, attach basic) ──┤                                          ├─▶ done
-//!                                 └─▶ function (create / config, code) ──────┘
-//!   build + zip ─────────────────────▶
+//!   read live state ‖ build + zip
+//!     ├─▶ table (create, wait ACTIVE) ─────────────────────────────────────────┐
+//!     └─▶ role (create, attach basic) ─┬─▶ policy (create / new version, attach) ├─▶ done
+//!                                      └─▶ function (create / config → code) ───┘
 //! ```
+//! The policy needs the table's ARN, which is known before the table exists; the function needs the role.
 
 use std::time::{Duration, Instant};
 
@@ -227,10 +227,17 @@ pub async fn up(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Prog
         live: &live,
         package: &package,
     };
-    let ((table_result, table_time), (role_result, role_time)) =
-        tokio::try_join!(apply.table(), apply.role())?;
-    let ((policy_result, policy_time), (function_result, function_time)) =
-        tokio::try_join!(apply.policy(), apply.function())?;
+    // Nothing else needs the table to exist: the policy names its ARN, which is known in advance, and the
+    // function only its name. So the table's wait overlaps everything else.
+    let after_role = async {
+        let role = apply.role().await?;
+        let (policy, function) = tokio::try_join!(apply.policy(), apply.function())?;
+        anyhow::Ok((role, policy, function))
+    };
+    let (
+        (table_result, table_time),
+        ((role_result, role_time), (policy_result, policy_time), (function_result, function_time)),
+    ) = tokio::try_join!(apply.table(), after_role)?;
 
     let mut results = [
         (table_result, table_time),

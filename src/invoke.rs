@@ -304,8 +304,12 @@ pub enum Transport {
     Local(Box<Local>),
     /// Unit tests: a handler written in Rust, answering Lambda's raw (FunctionError, payload).
     #[cfg(test)]
-    Fake(Box<dyn FnMut(&Value) -> (Option<String>, Vec<u8>) + Send>),
+    Fake(Box<FakeHandler>),
 }
+
+/// A test double for the function: an event in, Lambda's raw (FunctionError, payload) out.
+#[cfg(test)]
+pub type FakeHandler = dyn FnMut(&Value) -> (Option<String>, Vec<u8>) + Send;
 
 /// What the live function looks like, read once before invoking.
 struct LiveConfig {
@@ -409,7 +413,14 @@ impl Transport {
                 credentials: credentials.as_ref(),
             },
         );
-        let local = Local::start(&file, &export, live.timeout_secs, env).await?;
+        let local = Local::start(
+            &file,
+            &export,
+            &stack.function.artifact_dir,
+            live.timeout_secs,
+            env,
+        )
+        .await?;
         Ok(Transport::Local(Box::new(local)))
     }
 
@@ -672,6 +683,7 @@ impl Local {
     async fn start(
         file: &Path,
         export: &str,
+        task_root: &Path,
         timeout_secs: u64,
         env: BTreeMap<String, String>,
     ) -> Result<Local> {
@@ -691,7 +703,8 @@ impl Local {
             .arg(&marker)
             .env_clear()
             .envs(&env)
-            .current_dir(file.parent().unwrap_or(Path::new(".")))
+            // Lambda runs the handler with the package root (/var/task) as the working directory.
+            .current_dir(task_root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -53,9 +53,18 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Request {
     pub method: &'static str,
+    /// The query string parameters, in order (a JSON object in the output).
+    #[serde(serialize_with = "query_as_object")]
     pub query: Vec<(&'static str, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+}
+
+fn query_as_object<S: serde::Serializer>(
+    query: &[(&'static str, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(query.iter().map(|(k, v)| (k, v)))
 }
 
 impl Request {
@@ -889,7 +898,8 @@ pub async fn run(
         Transport::open(clients, stack, local, global.profile.as_deref(), progress).await?;
     let user = format!("smoke-{}", random_hex());
     let target = transport.describe();
-    progress.task("smoke").set(&format!(
+    let overall = progress.task("smoke");
+    overall.set(&format!(
         "{} via {target}, userId {user}",
         stack.function.name
     ));
@@ -918,6 +928,16 @@ pub async fn run(
         aws_calls: clients.calls.snapshot(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
+    if report.passed {
+        overall.finish(&format!("PASS, {} steps", report.summary.passed));
+    } else {
+        overall.fail(&format!(
+            "FAIL, {} failed, {} skipped, {} cleanup failures",
+            report.summary.failed,
+            report.summary.skipped,
+            report.cleanup.failed.len()
+        ));
+    }
     let mut stdout = std::io::stdout().lock();
     match output {
         Output::Json => writeln!(
@@ -1086,7 +1106,10 @@ mod tests {
         NotJsonIs500,
     }
 
-    fn fake_handler(bug: Bug) -> (Transport, Arc<Mutex<BTreeMap<(String, String), Value>>>) {
+    /// The fake's table: (userId, itemId) -> item.
+    type Table = Arc<Mutex<BTreeMap<(String, String), Value>>>;
+
+    fn fake_handler(bug: Bug) -> (Transport, Table) {
         let table = Arc::new(Mutex::new(BTreeMap::<(String, String), Value>::new()));
         let store = table.clone();
         let mut counter = 0u64;

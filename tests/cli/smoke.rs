@@ -110,7 +110,14 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
     assert_eq!(json["function"], FUNCTION);
     assert_eq!(json["transport"], "local");
     assert_eq!(json["passed"], true);
-    assert!(json["user_id"].as_str().unwrap().starts_with("smoke-"));
+    let user = json["user_id"].as_str().unwrap();
+    assert!(user.starts_with("smoke-"), "{user}");
+    assert_eq!(json["steps"][3]["request"]["method"], "DELETE");
+    assert_eq!(json["steps"][3]["request"]["query"]["userId"], user);
+    assert!(json["steps"][3]["request"]["query"]["itemId"]
+        .as_str()
+        .unwrap()
+        .starts_with("item-"));
     let steps = json["steps"].as_array().unwrap();
     assert_eq!(
         steps
