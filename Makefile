@@ -31,6 +31,10 @@ emulator-start:
 emulator-stop:
 	@bash scripts/emulator.sh stop
 
+## Times stackctl against the tutorial's AWS CLI sequence on one local emulator (see docs/benchmark.md).
+bench:
+	bash scripts/bench.sh
+
 clean:
 	cargo clean
 	rm -rf lambda/dist lambda/node_modules .emulator

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -109,7 +108,9 @@ def classify(entry):
                 break
     if op is None:
         op = f"{method} {path}"
-    is_read = op.startswith(("Get", "List", "Describe")) or (service == "lambda" and method == "GET")
+    # Get*/List*/Describe* (plus DynamoDB's item reads: Scan, Query, BatchGetItem) and Lambda GETs read.
+    is_read = (op.startswith(("Get", "List", "Describe")) or op in ("Scan", "Query", "BatchGetItem")
+               or (service == "lambda" and method == "GET"))
     return service, op, is_read
 
 
@@ -624,12 +625,19 @@ def main():
       f"`aws --version` {fmt_ms(st_aws['median'])} ms ({fmt_ms(st_aws['min'])}); "
       f"`/bin/true` (the cost of starting any process from the harness) {fmt_ms(st_true['median'])} ms "
       f"({fmt_ms(st_true['min'])}).")
+    cd_, ct_ = summaries["cli_deploy"], summaries["cli_teardown"]
+    if cd_ and ct_:
+        w("")
+        w(f"The CLI deploy is 9 `aws` processes, the teardown 4: on average {fmt_ms(cd_['median'] / 9)} ms and "
+          f"{fmt_ms(ct_['median'] / 4)} ms per command, while `aws --version` alone (no request at all) takes "
+          f"{fmt_ms(st_aws['median'])} ms (min {fmt_ms(st_aws['min'])}): the CLI's time is mostly its own "
+          "start-up, paid once per command.")
     s_build, s_noop, s_status = summaries["build"], summaries["up_noop"], summaries["status"]
     if s_build and s_noop and s_status:
         rebuilt = sum(1 for r in b.samples["up_noop"] if r.get("rebuilt"))
         w("")
         w(f"Where no-op up's time goes: the handler's build alone takes {fmt_ms(s_build['median'])} ms "
-          f"(median); no-op up {fmt_ms(s_noop['median'])} ms; status (same reads, never builds) "
+          f"(median); no-op up {fmt_ms(s_noop['median'])} ms; status (reads only, never builds) "
           f"{fmt_ms(s_status['median'])} ms. The no-op up rewrote the artifact dir (i.e. ran the build) in "
           f"{rebuilt} of {len(b.samples['up_noop'])} repetitions.")
         s_rebuild = summaries.get("up_rebuild")

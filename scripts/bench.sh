@@ -12,7 +12,6 @@
 # private recording moto_server, runs scripts/bench.py, and stops the emulator on exit.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
 
 reps="${BENCH_REPS:-5}"
 extra=()
@@ -25,11 +24,12 @@ while [ $# -gt 0 ]; do
     *) echo "bench: unknown argument $1 (usage: scripts/bench.sh [-n N] [--json FILE] [--strict])" >&2; exit 64 ;;
   esac
 done
+cd "$root"
 
 for tool in cargo node npm python3 curl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
-# The AWS CLI itself, not a version-manager shim in front of it (pyenv's shim alone costs tens of ms per call,
+# The AWS CLI itself, not a version-manager shim in front of it (pyenv's shim adds ~10 ms per call here,
 # which is not what a normal installation pays).
 aws_bin="$(command -v aws || true)"
 if command -v pyenv >/dev/null && pyenv which aws >/dev/null 2>&1; then aws_bin="$(pyenv which aws)"; fi

@@ -135,7 +135,9 @@ pub async fn connect(target: &Target<'_>) -> Clients {
         .region(aws_config::Region::new(target.region.to_string()));
     // Standard mode retries throttling, 5xx and transient network errors with jittered backoff. The
     // standard AWS_MAX_ATTEMPTS / AWS_RETRY_MODE settings, when given, win.
-    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
         loader = loader.retry_config(RetryConfig::standard().with_max_attempts(6));
     }
     if let Some(profile) = target.profile {
@@ -254,7 +256,9 @@ where
         }
     };
     let waiter = WaiterOrchestrator::builder()
-        .min_delay(Duration::from_millis(500))
+        // Whole seconds: the waiter engine computes its backoff from `min_delay.as_secs()`, so anything
+        // below one second would become 0 and end the wait after a few immediate polls.
+        .min_delay(Duration::from_secs(1))
         .max_delay(Duration::from_secs(5))
         .max_wait(max_wait)
         .time_source(SharedTimeSource::new(SystemTimeSource::new()))
@@ -271,9 +275,11 @@ where
     let last_seen = last_seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
     match outcome {
         Ok(poll) => Ok(poll.into_result().ok()),
-        Err(WaiterError::ExceededMaxWait(_)) => Err(anyhow!(
-            "timed out after {}s waiting for {what} (last seen: {last_seen}); raise the limit in stack.toml [timeouts] or with --wait-timeout",
-            max_wait.as_secs()
+        Err(WaiterError::ExceededMaxWait(exceeded)) => Err(anyhow!(
+            "timed out after {:.0}s (limit {}s, {} polls) waiting for {what} (last seen: {last_seen}); raise the limit in stack.toml [timeouts] or with --wait-timeout",
+            exceeded.elapsed().as_secs_f64(),
+            max_wait.as_secs(),
+            exceeded.poll_count()
         )),
         Err(WaiterError::FailureState(_)) => {
             let reason = failure.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();

@@ -42,8 +42,17 @@ pub async fn count_items(client: &Client, table: &str) -> Result<u64> {
 
 /// Writes every item to `file` (one JSON object per line), then checks the file holds `expected` items.
 /// The file appears only when complete: it is written next to its destination and renamed.
-pub async fn export(client: &Client, table: &str, file: &Path, expected: u64, task: &Task) -> Result<u64> {
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub async fn export(
+    client: &Client,
+    table: &str,
+    file: &Path,
+    expected: u64,
+    task: &Task,
+) -> Result<u64> {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut out = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating the backup next to `{}`", file.display()))?;
     let mut written = 0u64;
@@ -75,14 +84,16 @@ pub async fn export(client: &Client, table: &str, file: &Path, expected: u64, ta
              the table was not deleted and no backup file was written"
         );
     }
-    out.persist(file).with_context(|| format!("writing the backup `{}`", file.display()))?;
+    out.persist(file)
+        .with_context(|| format!("writing the backup `{}`", file.display()))?;
     Ok(written)
 }
 
 /// Puts every item of a backup file into `table` (25 per BatchWriteItem, retrying unprocessed items).
 pub async fn restore(client: &Client, table: &str, file: &Path, task: &Task) -> Result<u64> {
     let reader = std::io::BufReader::new(
-        std::fs::File::open(file).with_context(|| format!("opening the backup `{}`", file.display()))?,
+        std::fs::File::open(file)
+            .with_context(|| format!("opening the backup `{}`", file.display()))?,
     );
     let mut items = Vec::new();
     for (number, line) in reader.lines().enumerate() {
@@ -92,7 +103,9 @@ pub async fn restore(client: &Client, table: &str, file: &Path, task: &Task) -> 
         }
         let value: Value = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: not a JSON object", file.display(), number + 1))?;
-        items.push(item_from_json(&value).with_context(|| format!("{}:{}", file.display(), number + 1))?);
+        items.push(
+            item_from_json(&value).with_context(|| format!("{}:{}", file.display(), number + 1))?,
+        );
     }
     let total = items.len() as u64;
     let mut restored = 0u64;
@@ -114,7 +127,11 @@ pub async fn restore(client: &Client, table: &str, file: &Path, task: &Task) -> 
                 .send()
                 .await
                 .with_context(|| format!("writing items into DynamoDB table `{table}`"))?;
-            let left = out.unprocessed_items().and_then(|u| u.get(table)).cloned().unwrap_or_default();
+            let left = out
+                .unprocessed_items()
+                .and_then(|u| u.get(table))
+                .cloned()
+                .unwrap_or_default();
             restored += (pending.len() - left.len()) as u64;
             if !left.is_empty() {
                 // Throttled: back off, as DynamoDB asks, before sending the rest again.
@@ -132,7 +149,11 @@ pub async fn restore(client: &Client, table: &str, file: &Path, task: &Task) -> 
 pub fn item_to_json(item: &Item) -> Value {
     let mut keys: Vec<&String> = item.keys().collect();
     keys.sort();
-    Value::Object(keys.into_iter().map(|k| (k.clone(), value_to_json(&item[k]))).collect())
+    Value::Object(
+        keys.into_iter()
+            .map(|k| (k.clone(), value_to_json(&item[k])))
+            .collect(),
+    )
 }
 
 fn b64(blob: &Blob) -> String {
@@ -149,7 +170,9 @@ fn value_to_json(value: &AttributeValue) -> Value {
         AttributeValue::Ss(list) => json!({ "SS": list }),
         AttributeValue::Ns(list) => json!({ "NS": list }),
         AttributeValue::Bs(list) => json!({ "BS": list.iter().map(b64).collect::<Vec<_>>() }),
-        AttributeValue::L(list) => json!({ "L": list.iter().map(value_to_json).collect::<Vec<_>>() }),
+        AttributeValue::L(list) => {
+            json!({ "L": list.iter().map(value_to_json).collect::<Vec<_>>() })
+        }
         AttributeValue::M(map) => json!({ "M": item_to_json(map) }),
         // A type newer than this SDK: keep what we can see rather than dropping the attribute silently.
         other => json!({ "UNKNOWN": format!("{other:?}") }),
@@ -157,20 +180,45 @@ fn value_to_json(value: &AttributeValue) -> Value {
 }
 
 pub fn item_from_json(value: &Value) -> Result<Item> {
-    let Value::Object(map) = value else { bail!("an item must be a JSON object") };
-    map.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v).with_context(|| format!("attribute `{k}`"))?))).collect()
+    let Value::Object(map) = value else {
+        bail!("an item must be a JSON object")
+    };
+    map.iter()
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                value_from_json(v).with_context(|| format!("attribute `{k}`"))?,
+            ))
+        })
+        .collect()
 }
 
 fn value_from_json(value: &Value) -> Result<AttributeValue> {
-    let Some((kind, inner)) = value.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+    let Some((kind, inner)) = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.iter().next())
+    else {
         bail!("expected one type key such as {{\"S\": ...}}, got {value}");
     };
-    let string = |v: &Value| v.as_str().map(str::to_string).with_context(|| format!("{kind} needs a string"));
+    let string = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .with_context(|| format!("{kind} needs a string"))
+    };
     let strings = |v: &Value| -> Result<Vec<String>> {
-        v.as_array().with_context(|| format!("{kind} needs a list"))?.iter().map(string).collect()
+        v.as_array()
+            .with_context(|| format!("{kind} needs a list"))?
+            .iter()
+            .map(string)
+            .collect()
     };
     let blob = |v: &Value| -> Result<Blob> {
-        Ok(Blob::new(base64::engine::general_purpose::STANDARD.decode(string(v)?).context("binary values are base64")?))
+        Ok(Blob::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(string(v)?)
+                .context("binary values are base64")?,
+        ))
     };
     Ok(match kind.as_str() {
         "S" => AttributeValue::S(string(inner)?),
@@ -181,10 +229,20 @@ fn value_from_json(value: &Value) -> Result<AttributeValue> {
         "SS" => AttributeValue::Ss(strings(inner)?),
         "NS" => AttributeValue::Ns(strings(inner)?),
         "BS" => AttributeValue::Bs(
-            inner.as_array().context("BS needs a list")?.iter().map(blob).collect::<Result<_>>()?,
+            inner
+                .as_array()
+                .context("BS needs a list")?
+                .iter()
+                .map(blob)
+                .collect::<Result<_>>()?,
         ),
         "L" => AttributeValue::L(
-            inner.as_array().context("L needs a list")?.iter().map(value_from_json).collect::<Result<_>>()?,
+            inner
+                .as_array()
+                .context("L needs a list")?
+                .iter()
+                .map(value_from_json)
+                .collect::<Result<_>>()?,
         ),
         "M" => AttributeValue::M(item_from_json(inner)?),
         other => bail!("unknown DynamoDB type `{other}`"),
@@ -200,17 +258,41 @@ mod tests {
         let item: Item = HashMap::from([
             ("s".to_string(), AttributeValue::S("text ✓".into())),
             ("n".to_string(), AttributeValue::N("-1.5e10".into())),
-            ("b".to_string(), AttributeValue::B(Blob::new(vec![0, 255, 7]))),
+            (
+                "b".to_string(),
+                AttributeValue::B(Blob::new(vec![0, 255, 7])),
+            ),
             ("t".to_string(), AttributeValue::Bool(true)),
             ("z".to_string(), AttributeValue::Null(true)),
-            ("ss".to_string(), AttributeValue::Ss(vec!["a".into(), "b".into()])),
-            ("ns".to_string(), AttributeValue::Ns(vec!["1".into(), "2".into()])),
-            ("bs".to_string(), AttributeValue::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2, 3])])),
+            (
+                "ss".to_string(),
+                AttributeValue::Ss(vec!["a".into(), "b".into()]),
+            ),
+            (
+                "ns".to_string(),
+                AttributeValue::Ns(vec!["1".into(), "2".into()]),
+            ),
+            (
+                "bs".to_string(),
+                AttributeValue::Bs(vec![Blob::new(vec![1]), Blob::new(vec![2, 3])]),
+            ),
             (
                 "l".to_string(),
-                AttributeValue::L(vec![AttributeValue::S("x".into()), AttributeValue::M(HashMap::from([("k".to_string(), AttributeValue::N("3".into()))]))]),
+                AttributeValue::L(vec![
+                    AttributeValue::S("x".into()),
+                    AttributeValue::M(HashMap::from([(
+                        "k".to_string(),
+                        AttributeValue::N("3".into()),
+                    )])),
+                ]),
             ),
-            ("m".to_string(), AttributeValue::M(HashMap::from([("inner".to_string(), AttributeValue::Bool(false))]))),
+            (
+                "m".to_string(),
+                AttributeValue::M(HashMap::from([(
+                    "inner".to_string(),
+                    AttributeValue::Bool(false),
+                )])),
+            ),
         ]);
         let json = item_to_json(&item);
         let line = serde_json::to_string(&json).unwrap();

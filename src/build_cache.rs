@@ -58,8 +58,13 @@ pub struct Cache {
 impl Cache {
     /// The cache of the project whose stack file is `stack_file`.
     pub fn for_stack_file(stack_file: &Path) -> Cache {
-        let base = stack_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Cache { dir: base.join(".stackctl") }
+        let base = stack_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Cache {
+            dir: base.join(".stackctl"),
+        }
     }
 
     fn read(&self) -> CacheFile {
@@ -81,8 +86,16 @@ impl Cache {
     }
 
     /// Records a successful build. Each file is written to a temp file and renamed into place.
-    pub fn store(&self, inputs: &Inputs, artifact_dir: &Path, zip: &[u8], code_sha256: &str, files: usize) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating `{}`", self.dir.display()))?;
+    pub fn store(
+        &self,
+        inputs: &Inputs,
+        artifact_dir: &Path,
+        zip: &[u8],
+        code_sha256: &str,
+        files: usize,
+    ) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating `{}`", self.dir.display()))?;
         let mut cache = self.read();
         cache.format = FORMAT;
         cache.last = Some(LastBuild {
@@ -92,30 +105,47 @@ impl Cache {
             artifact: artifact_stat(artifact_dir)?,
         });
         cache.history.retain(|b| b.code_sha256 != code_sha256);
-        cache.history.insert(0, PastBuild { code_sha256: code_sha256.to_string(), files: inputs.files.clone() });
+        cache.history.insert(
+            0,
+            PastBuild {
+                code_sha256: code_sha256.to_string(),
+                files: inputs.files.clone(),
+            },
+        );
         cache.history.truncate(HISTORY);
         self.write_atomically(ZIP_FILE, zip)?;
         self.write_atomically(CACHE_FILE, &serde_json::to_vec_pretty(&cache)?)
     }
 
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(&self.dir).with_context(|| format!("writing into `{}`", self.dir.display()))?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)
+            .with_context(|| format!("writing into `{}`", self.dir.display()))?;
         file.write_all(bytes)?;
         file.as_file().sync_all()?;
-        file.persist(self.dir.join(name)).with_context(|| format!("writing `{}`", self.dir.join(name).display()))?;
+        file.persist(self.dir.join(name))
+            .with_context(|| format!("writing `{}`", self.dir.join(name).display()))?;
         Ok(())
     }
 
     /// Source files that differ between the build that produced `code_sha256` (if remembered) and `inputs`.
     pub fn changed_since(&self, code_sha256: &str, inputs: &Inputs) -> Option<Vec<String>> {
-        let past = self.read().history.into_iter().find(|b| b.code_sha256 == code_sha256)?;
+        let past = self
+            .read()
+            .history
+            .into_iter()
+            .find(|b| b.code_sha256 == code_sha256)?;
         let mut changed: Vec<String> = inputs
             .files
             .iter()
             .filter(|(path, hash)| past.files.get(*path) != Some(hash))
             .map(|(path, _)| path.clone())
             .collect();
-        changed.extend(past.files.keys().filter(|p| !inputs.files.contains_key(*p)).map(|p| format!("{p} (deleted)")));
+        changed.extend(
+            past.files
+                .keys()
+                .filter(|p| !inputs.files.contains_key(*p))
+                .map(|p| format!("{p} (deleted)")),
+        );
         Some(changed)
     }
 }
@@ -124,23 +154,40 @@ impl Cache {
 /// by the lockfile), the build output and hidden entries; the commands; and the Node.js binary in PATH.
 pub fn inputs(spec: &FunctionSpec) -> Result<Inputs> {
     let mut files = BTreeMap::new();
-    let walker = walkdir::WalkDir::new(&spec.source_dir).min_depth(1).follow_links(false).sort_by_file_name();
+    let walker = walkdir::WalkDir::new(&spec.source_dir)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by_file_name();
     let skipped = |entry: &walkdir::DirEntry| {
         let name = entry.file_name().to_string_lossy();
-        name.starts_with('.') || (entry.file_type().is_dir() && name == "node_modules") || entry.path() == spec.artifact_dir
+        name.starts_with('.')
+            || (entry.file_type().is_dir() && name == "node_modules")
+            || entry.path() == spec.artifact_dir
     };
     for entry in walker.into_iter().filter_entry(|e| !skipped(e)) {
         let entry = entry.with_context(|| format!("reading `{}`", spec.source_dir.display()))?;
         if !entry.file_type().is_file() {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).with_context(|| format!("reading `{}`", entry.path().display()))?;
-        let relative = entry.path().strip_prefix(&spec.source_dir).unwrap_or(entry.path());
-        let name = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let bytes = std::fs::read(entry.path())
+            .with_context(|| format!("reading `{}`", entry.path().display()))?;
+        let relative = entry
+            .path()
+            .strip_prefix(&spec.source_dir)
+            .unwrap_or(entry.path());
+        let name = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         files.insert(name, hex(&Sha256::digest(&bytes)));
     }
     let mut hasher = Sha256::new();
-    for part in [spec.build_command.as_str(), spec.install_command.as_deref().unwrap_or(""), &node_fingerprint()] {
+    for part in [
+        spec.build_command.as_str(),
+        spec.install_command.as_deref().unwrap_or(""),
+        &node_fingerprint(),
+    ] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -150,20 +197,30 @@ pub fn inputs(spec: &FunctionSpec) -> Result<Inputs> {
         hasher.update(hash.as_bytes());
         hasher.update([0]);
     }
-    Ok(Inputs { hash: hex(&hasher.finalize()), files })
+    Ok(Inputs {
+        hash: hex(&hasher.finalize()),
+        files,
+    })
 }
 
 /// Which Node.js the build would run, without starting it (a no-op `up` starts no process at all): the
 /// resolved binary's path, size and modification time change with every install or upgrade.
 fn node_fingerprint() -> String {
-    let Some(path) = std::env::var_os("PATH") else { return "no PATH".into() };
+    let Some(path) = std::env::var_os("PATH") else {
+        return "no PATH".into();
+    };
     std::env::split_paths(&path)
         .map(|dir| dir.join("node"))
         .find(|candidate| candidate.is_file())
         .and_then(|node| {
             let real = node.canonicalize().ok()?;
             let meta = std::fs::metadata(&real).ok()?;
-            let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+            let mtime = meta
+                .modified()
+                .ok()?
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_nanos();
             Some(format!("{}:{}:{mtime}", real.display(), meta.len()))
         })
         .unwrap_or_else(|| "node not found".into())
@@ -174,8 +231,20 @@ fn artifact_stat(dir: &Path) -> Result<BTreeMap<String, (u64, u128)>> {
     for entry in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name() {
         let entry = entry.with_context(|| format!("reading `{}`", dir.display()))?;
         let meta = entry.metadata()?;
-        let mtime = meta.modified().ok().and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-        stat.insert(entry.path().strip_prefix(dir).unwrap_or(entry.path()).to_string_lossy().into_owned(), (meta.len(), mtime));
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        stat.insert(
+            entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap_or(entry.path())
+                .to_string_lossy()
+                .into_owned(),
+            (meta.len(), mtime),
+        );
     }
     Ok(stat)
 }
@@ -221,7 +290,10 @@ mod tests {
         assert_ne!(inputs(&spec(dir.path())).unwrap().hash, before.hash);
         let mut other_command = spec(dir.path());
         other_command.build_command = "npm run build:prod".into();
-        assert_ne!(inputs(&other_command).unwrap().hash, inputs(&spec(dir.path())).unwrap().hash);
+        assert_ne!(
+            inputs(&other_command).unwrap().hash,
+            inputs(&spec(dir.path())).unwrap().hash
+        );
     }
 
     #[test]
@@ -236,15 +308,23 @@ mod tests {
         assert!(cache.lookup(&now, &spec.artifact_dir).is_none());
         let zip = b"zip bytes".to_vec();
         let sha = crate::package::code_sha256(&zip);
-        cache.store(&now, &spec.artifact_dir, &zip, &sha, 1).unwrap();
-        assert_eq!(cache.lookup(&now, &spec.artifact_dir), Some((zip.clone(), 1)));
+        cache
+            .store(&now, &spec.artifact_dir, &zip, &sha, 1)
+            .unwrap();
+        assert_eq!(
+            cache.lookup(&now, &spec.artifact_dir),
+            Some((zip.clone(), 1))
+        );
         // Someone rebuilt by hand: the output changed, the cache must not be trusted.
         write(&source.join("dist/handler.js"), "built differently");
         assert!(cache.lookup(&now, &spec.artifact_dir).is_none());
         // And a source change tells which file changed since that build.
         write(&source.join("src/handler.ts"), "b");
         let later = inputs(&spec).unwrap();
-        assert_eq!(cache.changed_since(&sha, &later), Some(vec!["src/handler.ts".to_string()]));
+        assert_eq!(
+            cache.changed_since(&sha, &later),
+            Some(vec!["src/handler.ts".to_string()])
+        );
         assert_eq!(cache.changed_since("unknown", &later), None);
     }
 }

@@ -113,7 +113,9 @@ pub enum Command {
         backup: Option<PathBuf>,
     },
     /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first).
-    #[command(after_help = "Example:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  stackctl restore items.jsonl")]
+    #[command(
+        after_help = "Example:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  stackctl restore items.jsonl"
+    )]
     Restore {
         /// The JSON Lines file `down --backup` wrote.
         #[arg(value_name = "FILE")]

@@ -65,7 +65,10 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
         package.map_or(live_sha, |p| p.code_sha256.as_str()),
         live.function.as_ref(),
     );
-    if let Some(files) = package.and_then(|p| p.changed_files.as_ref()).filter(|f| !f.is_empty()) {
+    if let Some(files) = package
+        .and_then(|p| p.changed_files.as_ref())
+        .filter(|f| !f.is_empty())
+    {
         if let Some(code) = function_diff.changes.iter_mut().find(|c| c.field == "code") {
             let after = code.after.take().unwrap_or_default();
             code.after = Some(format!("{after} ({} changed)", files.join(", ")));
@@ -101,9 +104,18 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
     let wanted = stack.resource_tags();
     let live_tags = [
         live.table_tags.as_ref().filter(|t| stack.owns(t)),
-        live.role.as_ref().map(|r| &r.tags).filter(|t| stack.owns(t)),
-        live.policy.as_ref().map(|p| &p.tags).filter(|t| stack.owns(t)),
-        live.function.as_ref().map(|f| &f.tags).filter(|t| stack.owns(t)),
+        live.role
+            .as_ref()
+            .map(|r| &r.tags)
+            .filter(|t| stack.owns(t)),
+        live.policy
+            .as_ref()
+            .map(|p| &p.tags)
+            .filter(|t| stack.owns(t)),
+        live.function
+            .as_ref()
+            .map(|f| &f.tags)
+            .filter(|t| stack.owns(t)),
     ];
     let mut retag = [false; 4];
     for (i, tags) in live_tags.into_iter().enumerate() {
@@ -131,7 +143,12 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
 }
 
 /// `up --dry-run` / `plan`: read, build, diff; no write.
-pub async fn preview(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Progress) -> Result<Report> {
+pub async fn preview(
+    clients: &Clients,
+    stack: &Stack,
+    rebuild: bool,
+    progress: &Progress,
+) -> Result<Report> {
     let started = Instant::now();
     let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let plan = plan(stack, &live, Some(&package))?;
@@ -184,7 +201,12 @@ async fn read_and_build(
     Ok((live, package))
 }
 
-pub async fn up(clients: &Clients, stack: &Stack, rebuild: bool, progress: &Progress) -> Result<Report> {
+pub async fn up(
+    clients: &Clients,
+    stack: &Stack,
+    rebuild: bool,
+    progress: &Progress,
+) -> Result<Report> {
     let started = Instant::now();
     let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let plan = plan(stack, &live, Some(&package))?;
@@ -279,25 +301,33 @@ impl Apply<'_> {
         let (plan, live, clients) = (self.plan, self.live, self.clients);
         let table = async {
             match (&live.table, plan.retag[0]) {
-                (Some(t), true) => table::tag(&clients.dynamodb, &t.arn, &tags).await.map(|_| true),
+                (Some(t), true) => table::tag(&clients.dynamodb, &t.arn, &tags)
+                    .await
+                    .map(|_| true),
                 _ => Ok(false),
             }
         };
         let role = async {
             match plan.retag[1] {
-                true => role::tag(&clients.iam, &self.stack.role.name, &tags).await.map(|_| true),
+                true => role::tag(&clients.iam, &self.stack.role.name, &tags)
+                    .await
+                    .map(|_| true),
                 false => Ok(false),
             }
         };
         let policy = async {
             match plan.retag[2] {
-                true => policy::tag(&clients.iam, &plan.desired.policy_arn, &tags).await.map(|_| true),
+                true => policy::tag(&clients.iam, &plan.desired.policy_arn, &tags)
+                    .await
+                    .map(|_| true),
                 false => Ok(false),
             }
         };
         let function = async {
             match (&live.function, plan.retag[3]) {
-                (Some(f), true) => function::tag(&clients.lambda, &f.arn, &tags).await.map(|_| true),
+                (Some(f), true) => function::tag(&clients.lambda, &f.arn, &tags)
+                    .await
+                    .map(|_| true),
                 _ => Ok(false),
             }
         };
@@ -337,7 +367,10 @@ impl Apply<'_> {
             )
             .await
             .map(|_| "created"),
-            TableDiff::Update { billing_mode, deletion_protection } => table::update(
+            TableDiff::Update {
+                billing_mode,
+                deletion_protection,
+            } => table::update(
                 &self.clients.dynamodb,
                 spec,
                 billing_mode.is_some(),

@@ -70,7 +70,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let interrupted = err.chain().any(|c| c.downcast_ref::<interrupt::Interrupted>().is_some());
+            let interrupted = err
+                .chain()
+                .any(|c| c.downcast_ref::<interrupt::Interrupted>().is_some());
             let code = if interrupted {
                 exit::INTERRUPTED
             } else if err.downcast_ref::<ConfigError>().is_some() {
@@ -148,7 +150,11 @@ async fn run(cli: &Cli) -> Result<u8> {
         _ => {}
     }
     let (report, code) = match &cli.command {
-        Command::Plan { rebuild } | Command::Up { dry_run: true, rebuild } => {
+        Command::Plan { rebuild }
+        | Command::Up {
+            dry_run: true,
+            rebuild,
+        } => {
             let report = deploy::preview(&clients, &stack, *rebuild, &progress).await?;
             let code = if report.in_sync {
                 exit::OK
@@ -173,9 +179,17 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Down { confirm, delete_data, backup } => {
-            let data = teardown::DataPolicy { delete_data: *delete_data, backup: backup.clone() };
-            let (report, has_work) = teardown::down(&clients, &stack, *confirm, &data, &progress).await?;
+        Command::Down {
+            confirm,
+            delete_data,
+            backup,
+        } => {
+            let data = teardown::DataPolicy {
+                delete_data: *delete_data,
+                backup: backup.clone(),
+            };
+            let (report, has_work) =
+                teardown::down(&clients, &stack, *confirm, &data, &progress).await?;
             let code = if !confirm && has_work {
                 exit::NEEDS_CONFIRM
             } else {
@@ -185,7 +199,8 @@ async fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Restore { backup_file: file } => {
             let task = progress.task(format!("table {}", stack.table.name));
-            let restored = backup::restore(&clients.dynamodb, &stack.table.name, file, &task).await?;
+            let restored =
+                backup::restore(&clients.dynamodb, &stack.table.name, file, &task).await?;
             task.finish(&format!("restored {restored} items"));
             let calls = clients.calls.snapshot();
             match global.output {
@@ -193,7 +208,10 @@ async fn run(cli: &Cli) -> Result<u8> {
                     "{}",
                     serde_json::json!({"schema_version": report::SCHEMA_VERSION, "command": "restore", "table": stack.table.name, "items": restored, "aws_calls": calls})
                 ),
-                Output::Text => println!("restore: {restored} items into table {} ({} writes)", stack.table.name, calls.writes),
+                Output::Text => println!(
+                    "restore: {restored} items into table {} ({} writes)",
+                    stack.table.name, calls.writes
+                ),
             }
             return Ok(exit::OK);
         }

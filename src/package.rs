@@ -34,7 +34,14 @@ pub struct Package {
 
 impl Package {
     pub fn from_zip(zip: Vec<u8>, files: usize) -> Package {
-        Package { code_sha256: code_sha256(&zip), zip, files, inputs: None, cached: false, changed_files: None }
+        Package {
+            code_sha256: code_sha256(&zip),
+            zip,
+            files,
+            inputs: None,
+            cached: false,
+            changed_files: None,
+        }
     }
 }
 
@@ -45,13 +52,25 @@ pub fn code_sha256(bytes: &[u8]) -> String {
 
 /// Installs dependencies when needed, runs the build command, and packs the artifact dir, unless the build
 /// cache says nothing that goes into the build changed since the last one (`rebuild` ignores the cache).
-pub async fn build(spec: &FunctionSpec, cache: &Cache, rebuild: bool, task: &Task) -> Result<Package> {
+pub async fn build(
+    spec: &FunctionSpec,
+    cache: &Cache,
+    rebuild: bool,
+    task: &Task,
+) -> Result<Package> {
     task.set("hashing inputs");
     let inputs = build_cache::inputs(spec)?;
     if !rebuild {
         if let Some((zip, files)) = cache.lookup(&inputs, &spec.artifact_dir) {
-            let package = Package { inputs: Some(inputs), cached: true, ..Package::from_zip(zip, files) };
-            task.finish(&format!("unchanged since the last build (CodeSha256 {})", package.code_sha256));
+            let package = Package {
+                inputs: Some(inputs),
+                cached: true,
+                ..Package::from_zip(zip, files)
+            };
+            task.finish(&format!(
+                "unchanged since the last build (CodeSha256 {})",
+                package.code_sha256
+            ));
             return Ok(package);
         }
     }
@@ -65,14 +84,23 @@ pub async fn build(spec: &FunctionSpec, cache: &Cache, rebuild: bool, task: &Tas
     run(&spec.build_command, &spec.source_dir).await?;
     task.set("packing");
     let package = pack(&spec.artifact_dir)?;
-    cache.store(&inputs, &spec.artifact_dir, &package.zip, &package.code_sha256, package.files)?;
+    cache.store(
+        &inputs,
+        &spec.artifact_dir,
+        &package.zip,
+        &package.code_sha256,
+        package.files,
+    )?;
     task.finish(&format!(
         "built, {} files, {} bytes, CodeSha256 {}",
         package.files,
         package.zip.len(),
         package.code_sha256
     ));
-    Ok(Package { inputs: Some(inputs), ..package })
+    Ok(Package {
+        inputs: Some(inputs),
+        ..package
+    })
 }
 
 /// The package from the artifact dir as it is now, without building (for `status`); None if never built.

@@ -217,7 +217,10 @@ mod tests {
     fn wildcard_grants_are_red_only_when_colour_is_on() {
         let plan = ResourcePlan::new(Kind::Policy, "p", Action::Update).changes(vec![
             Change::add("statement.All.Action", "dynamodb:*"),
-            Change::add("statement.All.Resource", "arn:aws:dynamodb:us-east-1:1:table/t"),
+            Change::add(
+                "statement.All.Resource",
+                "arn:aws:dynamodb:us-east-1:1:table/t",
+            ),
         ]);
         let report = Report {
             schema_version: SCHEMA_VERSION,
@@ -231,8 +234,14 @@ mod tests {
             duration_ms: 0,
         };
         let colored = report.render(true);
-        assert!(colored.contains("\x1b[31m    + statement.All.Action: dynamodb:*\x1b[0m"), "{colored}");
-        assert!(!colored.contains("\x1b[31m    + statement.All.Resource"), "{colored}");
+        assert!(
+            colored.contains("\x1b[31m    + statement.All.Action: dynamodb:*\x1b[0m"),
+            "{colored}"
+        );
+        assert!(
+            !colored.contains("\x1b[31m    + statement.All.Resource"),
+            "{colored}"
+        );
         assert!(!report.render(false).contains('\x1b'));
         assert_eq!(report.to_string(), report.render(false));
     }

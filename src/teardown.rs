@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::aws::Clients;
+use crate::backup;
 use crate::config::Stack;
 use crate::live::{self, Live, Purpose};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::{Progress, Task};
 use crate::report::{Report, ResourceReport};
-use crate::backup;
 use crate::resources::{function, policy, role, table};
 
 pub struct DownPlan {
@@ -299,7 +299,8 @@ pub async fn down(
     };
     // The backup comes before anything is deleted, so a failed backup leaves the whole stack as it was.
     let mut backed_up = None;
-    if let (Action::Delete, Some(file), Some(expected)) = (action(Kind::Table), &data.backup, items) {
+    if let (Action::Delete, Some(file), Some(expected)) = (action(Kind::Table), &data.backup, items)
+    {
         if expected > 0 {
             let t = task(Kind::Table, &stack.table.name)?;
             match backup::export(&clients.dynamodb, &stack.table.name, file, expected, &t).await {
@@ -321,7 +322,13 @@ pub async fn down(
                 &t,
             )
             .await
-            .map(|_| Some(if backed_up.is_some() { "backed up and deleted" } else { "deleted" })),
+            .map(|_| {
+                Some(if backed_up.is_some() {
+                    "backed up and deleted"
+                } else {
+                    "deleted"
+                })
+            }),
             _ => Ok(None),
         };
         anyhow::Ok(vec![(Kind::Table, finish(&t, r)?)])

@@ -223,7 +223,7 @@ mod tests {
                 placeholder_text().prop_map(Value::String),
                 any::<String>().prop_map(Value::String),
             ];
-            leaf.prop_recursive(6, 64, 8, |inner| {
+            leaf.prop_recursive(4, 32, 6, |inner| {
                 prop_oneof![
                     prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
                     prop::collection::vec((placeholder_text(), inner), 0..8)

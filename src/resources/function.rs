@@ -194,7 +194,17 @@ pub fn diff(
             "(kept, value hidden)",
         ));
     }
-    let code = live.code_sha256 != code_sha256;
+    // After a failed update, Lambda keeps the function as it was before it; sending the configuration and
+    // the code again is how it recovers, so a failed last update is never "in sync".
+    let failed = live.last_update_status == "Failed";
+    if failed {
+        changes.push(Change::modify(
+            "last_update_status",
+            "Failed",
+            "retry the update",
+        ));
+    }
+    let code = failed || live.code_sha256 != code_sha256;
     if code {
         changes.push(Change::modify(
             "code",
@@ -202,7 +212,7 @@ pub fn diff(
             format!("CodeSha256 {}", short_sha(code_sha256)),
         ));
     }
-    let config = (target != live.config).then_some(target);
+    let config = (failed || target != live.config).then_some(target);
     FunctionDiff {
         create: false,
         config,
@@ -333,7 +343,7 @@ pub async fn update_config(
     task: &Task,
 ) -> Result<()> {
     let send = || async {
-        wait_updated(client, name, timeouts.ready, task).await?;
+        wait_ready_for_update(client, name, timeouts.ready, task).await?;
         task.set("updating configuration");
         client
             .update_function_configuration()
@@ -367,7 +377,7 @@ pub async fn update_code(
     task: &Task,
 ) -> Result<()> {
     let send = || async {
-        wait_updated(client, name, timeouts.ready, task).await?;
+        wait_ready_for_update(client, name, timeouts.ready, task).await?;
         task.set("uploading code");
         client
             .update_function_code()
@@ -426,6 +436,27 @@ pub async fn wait_updated(
     timeout: Duration,
     task: &Task,
 ) -> Result<()> {
+    wait_for_update(client, name, timeout, task, false).await
+}
+
+/// Waits until the function accepts another update: the last one is over, whether it succeeded or failed
+/// (after a failed update, the fix is simply a new update).
+async fn wait_ready_for_update(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+) -> Result<()> {
+    wait_for_update(client, name, timeout, task, true).await
+}
+
+async fn wait_for_update(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+    failed_is_over: bool,
+) -> Result<()> {
     wait_for(
         &format!("the update of function `{name}`"),
         timeout,
@@ -438,6 +469,7 @@ pub async fn wait_updated(
         |result| match result {
             Ok(c) => match c.last_update_status() {
                 Some(LastUpdateStatus::Successful) | None => Poll::Done,
+                Some(LastUpdateStatus::Failed) if failed_is_over => Poll::Done,
                 Some(LastUpdateStatus::Failed) => Poll::Failed(format!(
                     "{} ({})",
                     c.last_update_status_reason().unwrap_or("no reason given"),
@@ -459,7 +491,9 @@ pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) ->
     client
         .tag_resource()
         .resource(arn)
-        .set_tags(Some(tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+        .set_tags(Some(
+            tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ))
         .send()
         .await
         .with_context(|| format!("tagging Lambda function `{arn}`"))?;
@@ -493,7 +527,7 @@ pub async fn remove_variables(
     config.environment.retain(|k, _| !keys.contains(k));
     let name = live.arn.rsplit(':').next().unwrap_or(&live.arn);
     let send = || async {
-        wait_updated(client, name, timeouts.ready, task).await?;
+        wait_ready_for_update(client, name, timeouts.ready, task).await?;
         task.set(&format!("removing {}", keys.join(", ")));
         client
             .update_function_configuration()

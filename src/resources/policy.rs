@@ -173,7 +173,12 @@ fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
 /// One line for a whole statement: `Allow dynamodb:GetItem, dynamodb:Query on arn:...`.
 fn summarize(statement: &Value) -> String {
     let list = |field: &str| items(statement.get(field)).join(", ");
-    let mut line = format!("{} {} on {}", compact(statement.get("Effect")), list("Action"), list("Resource"));
+    let mut line = format!(
+        "{} {} on {}",
+        compact(statement.get("Effect")),
+        list("Action"),
+        list("Resource")
+    );
     for extra in ["NotAction", "NotResource", "Principal", "Condition"] {
         if let Some(value) = statement.get(extra) {
             line.push_str(&format!(" {extra} {value}"));
@@ -183,7 +188,12 @@ fn summarize(statement: &Value) -> String {
 }
 
 fn statement_changes(key: &str, before: &Value, after: &Value) -> Vec<Change> {
-    let mut fields: Vec<&String> = before.as_object().into_iter().chain(after.as_object()).flat_map(|o| o.keys()).collect();
+    let mut fields: Vec<&String> = before
+        .as_object()
+        .into_iter()
+        .chain(after.as_object())
+        .flat_map(|o| o.keys())
+        .collect();
     fields.sort();
     fields.dedup();
     let mut changes = Vec::new();
@@ -193,11 +203,25 @@ fn statement_changes(key: &str, before: &Value, after: &Value) -> Vec<Change> {
             continue;
         }
         let name = format!("{key}.{field}");
-        let is_list = |v: Option<&Value>| matches!(v, None | Some(Value::String(_)) | Some(Value::Array(_)));
-        if matches!(field.as_str(), "Action" | "NotAction" | "Resource" | "NotResource") && is_list(b) && is_list(a) {
+        let is_list =
+            |v: Option<&Value>| matches!(v, None | Some(Value::String(_)) | Some(Value::Array(_)));
+        if matches!(
+            field.as_str(),
+            "Action" | "NotAction" | "Resource" | "NotResource"
+        ) && is_list(b)
+            && is_list(a)
+        {
             let (old, new) = (items(b), items(a));
-            changes.extend(new.iter().filter(|i| !old.contains(i)).map(|i| Change::add(&name, i)));
-            changes.extend(old.iter().filter(|i| !new.contains(i)).map(|i| Change::remove(&name, i)));
+            changes.extend(
+                new.iter()
+                    .filter(|i| !old.contains(i))
+                    .map(|i| Change::add(&name, i)),
+            );
+            changes.extend(
+                old.iter()
+                    .filter(|i| !new.contains(i))
+                    .map(|i| Change::remove(&name, i)),
+            );
         } else {
             changes.push(Change::modify(name, compact(b), compact(a)));
         }
@@ -208,7 +232,10 @@ fn statement_changes(key: &str, before: &Value, after: &Value) -> Vec<Change> {
 /// A string or a list of strings (IAM accepts both) as a list.
 fn items(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::Array(list)) => list.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         Some(other) => vec![other.to_string()],
         None => Vec::new(),
@@ -244,7 +271,11 @@ pub async fn create(
     }
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(err) if err.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+        {
             task.set("already exists; comparing its document");
             match read(client, arn).await? {
                 Some(live) if live.document == *document => Ok(()),
@@ -257,7 +288,10 @@ pub async fn create(
 
 /// Adds or updates tags on the policy.
 pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
     client
         .tag_policy()
         .policy_arn(arn)
@@ -443,12 +477,25 @@ mod tests {
         let old = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem"]}]});
         let new = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem", "dynamodb:Query"]}]});
         let lines = document_lines(Some(&old), &new);
-        assert_eq!(lines, vec![Change::add("statement.Crud.Action", "dynamodb:Query")]);
-        let widened = json!({"Statement": [{"Sid": "Crud", "Action": "dynamodb:GetItem", "Resource": "*"}]});
+        assert_eq!(
+            lines,
+            vec![Change::add("statement.Crud.Action", "dynamodb:Query")]
+        );
+        let widened =
+            json!({"Statement": [{"Sid": "Crud", "Action": "dynamodb:GetItem", "Resource": "*"}]});
         let narrowed = json!({"Statement": [{"Sid": "Crud", "Action": ["dynamodb:GetItem"], "Resource": "arn:t"}]});
         let lines = document_lines(Some(&widened), &narrowed);
-        assert_eq!(lines, vec![Change::add("statement.Crud.Resource", "arn:t"), Change::remove("statement.Crud.Resource", "*")]);
+        assert_eq!(
+            lines,
+            vec![
+                Change::add("statement.Crud.Resource", "arn:t"),
+                Change::remove("statement.Crud.Resource", "*")
+            ]
+        );
         let created = document_lines(None, &new);
-        assert_eq!(created[0].after.as_deref(), Some("(none) dynamodb:GetItem, dynamodb:Query on "));
+        assert_eq!(
+            created[0].after.as_deref(),
+            Some("(none) dynamodb:GetItem, dynamodb:Query on ")
+        );
     }
 }

@@ -197,7 +197,10 @@ pub async fn attach(client: &Client, role: &str, policy_arn: &str, task: &Task) 
 
 /// Adds or updates tags on the role.
 pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
     client
         .tag_role()
         .role_name(name)

@@ -157,7 +157,8 @@ pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
             || live.deletion_protection != spec.deletion_protection =>
         {
             TableDiff::Update {
-                billing_mode: (live.billing_mode != spec.billing_mode).then(|| live.billing_mode.clone()),
+                billing_mode: (live.billing_mode != spec.billing_mode)
+                    .then(|| live.billing_mode.clone()),
                 deletion_protection: (live.deletion_protection != spec.deletion_protection)
                     .then_some(live.deletion_protection),
             }
@@ -295,7 +296,10 @@ pub async fn update(
 
 /// Adds or updates tags (TagResource replaces the value of an existing key).
 pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect::<Result<Vec<_>, _>>()?;
+    let tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
     client
         .tag_resource()
         .resource_arn(arn)

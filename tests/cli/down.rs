@@ -173,42 +173,113 @@ async fn a_table_with_items_needs_backup_or_delete_data() {
             ("n".to_string(), V::N(format!("{i}.5"))),
             ("b".to_string(), V::B(Blob::new(vec![0, i as u8, 255]))),
             ("tags".to_string(), V::Ss(vec!["a".into(), format!("t{i}")])),
-            ("nested".to_string(), V::M(HashMap::from([("ok".to_string(), V::Bool(i % 2 == 0)), ("none".to_string(), V::Null(true))]))),
-            ("list".to_string(), V::L(vec![V::N("1".into()), V::S("two".into())])),
+            (
+                "nested".to_string(),
+                V::M(HashMap::from([
+                    ("ok".to_string(), V::Bool(i % 2 == 0)),
+                    ("none".to_string(), V::Null(true)),
+                ])),
+            ),
+            (
+                "list".to_string(),
+                V::L(vec![V::N("1".into()), V::S("two".into())]),
+            ),
         ]);
-        aws.dynamodb.put_item().table_name(TABLE).set_item(Some(item.clone())).send().await.unwrap();
+        aws.dynamodb
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(item.clone()))
+            .send()
+            .await
+            .unwrap();
         originals.push(item);
     }
 
     let mark = emulator.mark();
     let refused = project.stackctl(&["down", "--confirm"]);
     refused.expect_code(1);
-    assert!(refused.stderr.contains("the table holds 30 items"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("--backup <file>"), "{}", refused.stderr);
-    assert!(emulator.writes_since(mark).is_empty(), "nothing may be deleted: {:?}", emulator.writes_since(mark));
+    assert!(
+        refused.stderr.contains("the table holds 30 items"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--backup <file>"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        emulator.writes_since(mark).is_empty(),
+        "nothing may be deleted: {:?}",
+        emulator.writes_since(mark)
+    );
     let preview = project.stackctl(&["down"]);
-    assert!(preview.stdout.contains("table my-frontend-app-data: blocked"), "{}", preview.stdout);
+    assert!(
+        preview
+            .stdout
+            .contains("table my-frontend-app-data: blocked"),
+        "{}",
+        preview.stdout
+    );
 
     let backup = project.path("items.jsonl");
     let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
     run.ok();
-    assert!(run.stdout.contains("backed up and deleted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("backed up and deleted"),
+        "{}",
+        run.stdout
+    );
     let lines = std::fs::read_to_string(&backup).unwrap();
     assert_eq!(lines.lines().count(), 30);
-    assert!(aws.dynamodb.describe_table().table_name(TABLE).send().await.is_err(), "table should be gone");
+    assert!(
+        aws.dynamodb
+            .describe_table()
+            .table_name(TABLE)
+            .send()
+            .await
+            .is_err(),
+        "table should be gone"
+    );
 
     project.stackctl(&["up"]).ok();
     let restored = project.stackctl(&["restore", "items.jsonl"]);
     restored.ok();
-    assert!(restored.stdout.contains("restore: 30 items"), "{}", restored.stdout);
-    let mut scanned = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap().items().to_vec();
+    assert!(
+        restored.stdout.contains("restore: 30 items"),
+        "{}",
+        restored.stdout
+    );
+    let mut scanned = aws
+        .dynamodb
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .to_vec();
     scanned.sort_by_key(|i| format!("{:?}", i["itemId"]));
-    assert_eq!(scanned, originals, "every attribute of every item must come back as it was");
+    assert_eq!(
+        scanned, originals,
+        "every attribute of every item must come back as it was"
+    );
 
     let deleted = project.stackctl(&["down", "--confirm", "--delete-data"]);
     deleted.ok();
-    assert!(deleted.stdout.contains("with its 30 items"), "{}", deleted.stdout);
-    assert!(aws.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
+    assert!(
+        deleted.stdout.contains("with its 30 items"),
+        "{}",
+        deleted.stdout
+    );
+    assert!(aws
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .unwrap()
+        .table_names()
+        .is_empty());
 }
 
 /// `deletion_protection = true` turns DynamoDB's protection on; down then refuses and says how to turn it
@@ -217,25 +288,56 @@ async fn a_table_with_items_needs_backup_or_delete_data() {
 async fn deletion_protection_is_applied_and_honoured() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    project.edit("stack.toml", "billing_mode = \"PAY_PER_REQUEST\"", "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true");
+    project.edit(
+        "stack.toml",
+        "billing_mode = \"PAY_PER_REQUEST\"",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true",
+    );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    let table = aws.dynamodb.describe_table().table_name(TABLE).send().await.unwrap().table.unwrap();
+    let table = aws
+        .dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
     assert_eq!(table.deletion_protection_enabled(), Some(true));
 
     let mark = emulator.mark();
     let refused = project.stackctl(&["down", "--confirm"]);
     refused.expect_code(1);
-    assert!(refused.stderr.contains("deletion protection is on"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("deletion protection is on"),
+        "{}",
+        refused.stderr
+    );
     assert!(emulator.writes_since(mark).is_empty());
 
-    project.edit("stack.toml", "deletion_protection = true", "deletion_protection = false");
+    project.edit(
+        "stack.toml",
+        "deletion_protection = true",
+        "deletion_protection = false",
+    );
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
-    assert!(plan.stdout.contains("~ deletion_protection: true -> false"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("~ deletion_protection: true -> false"),
+        "{}",
+        plan.stdout
+    );
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), vec!["UpdateTable"]);
     project.stackctl(&["down", "--confirm"]).ok();
-    assert!(aws.dynamodb.list_tables().send().await.unwrap().table_names().is_empty());
+    assert!(aws
+        .dynamodb
+        .list_tables()
+        .send()
+        .await
+        .unwrap()
+        .table_names()
+        .is_empty());
 }

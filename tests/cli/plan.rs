@@ -36,13 +36,21 @@ async fn plan_text_and_json_in_each_state() {
     project.stackctl(&["up"]).ok();
     let in_sync = emulator.mark();
     plan_snapshots(&project, "in_sync", 0);
-    assert!(emulator.writes_since(in_sync).is_empty(), "plan must not write");
+    assert!(
+        emulator.writes_since(in_sync).is_empty(),
+        "plan must not write"
+    );
 
     let aws = emulator.clients().await;
     aws.lambda
         .update_function_configuration()
         .function_name(FUNCTION)
-        .environment(Environment::builder().variables("TABLE_NAME", "old").variables("LOG_LEVEL", "debug").build())
+        .environment(
+            Environment::builder()
+                .variables("TABLE_NAME", "old")
+                .variables("LOG_LEVEL", "debug")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -51,17 +59,31 @@ async fn plan_text_and_json_in_each_state() {
     project.stackctl(&["up"]).ok();
 
     let mark_code = emulator.mark();
-    project.edit("lambda/src/handler.ts", "Method not allowed", "Method not allowed here");
+    project.edit(
+        "lambda/src/handler.ts",
+        "Method not allowed",
+        "Method not allowed here",
+    );
     plan_snapshots(&project, "code_change", 2);
-    assert!(emulator.writes_since(mark_code).is_empty(), "plan must not write");
+    assert!(
+        emulator.writes_since(mark_code).is_empty(),
+        "plan must not write"
+    );
     project.stackctl(&["up"]).ok();
 
-    project.edit("policies/lambda-dynamodb-policy.json", "\"dynamodb:UpdateItem\"", "\"dynamodb:UpdateItem\", \"dynamodb:Scan\"");
+    project.edit(
+        "policies/lambda-dynamodb-policy.json",
+        "\"dynamodb:UpdateItem\"",
+        "\"dynamodb:UpdateItem\", \"dynamodb:Scan\"",
+    );
     plan_snapshots(&project, "policy_change", 2);
 
     let writes: Vec<String> = emulator.writes_since(mark);
     // Since the drift, only the two `up`s wrote: the environment fix, then the code.
-    assert_eq!(writes, vec!["UpdateFunctionConfiguration", "UpdateFunctionCode"]);
+    assert_eq!(
+        writes,
+        vec!["UpdateFunctionConfiguration", "UpdateFunctionCode"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,7 +107,11 @@ async fn every_command_keeps_the_exit_code_contract_in_every_state() {
     aws.lambda
         .update_function_configuration()
         .function_name(FUNCTION)
-        .environment(Environment::builder().variables("TABLE_NAME", "other").build())
+        .environment(
+            Environment::builder()
+                .variables("TABLE_NAME", "other")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -94,16 +120,31 @@ async fn every_command_keeps_the_exit_code_contract_in_every_state() {
     project.stackctl(&["up"]).expect_code(0);
     project.stackctl(&["status"]).expect_code(0);
     // AWS unreachable: an error, 1, for every command, never 2.
-    let unreachable = [("AWS_ENDPOINT_URL", "http://127.0.0.1:9"), ("AWS_MAX_ATTEMPTS", "1")];
-    for args in [&["plan"][..], &["status"], &["up"], &["down"], &["down", "--confirm"]] {
+    let unreachable = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    for args in [
+        &["plan"][..],
+        &["status"],
+        &["up"],
+        &["down"],
+        &["down", "--confirm"],
+    ] {
         let run = project.stackctl_with(args, &unreachable);
         run.expect_code(1);
         assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{args:?}: an error prints no result: {}", run.stdout);
+        assert!(
+            run.stdout.is_empty(),
+            "{args:?}: an error prints no result: {}",
+            run.stdout
+        );
     }
     // Usage errors are 64, never clap's default 2.
     project.stackctl(&["up", "--no-such-flag"]).expect_code(64);
-    project.stackctl(&["--output", "yaml", "status"]).expect_code(64);
+    project
+        .stackctl(&["--output", "yaml", "status"])
+        .expect_code(64);
     project.stackctl(&["--help"]).expect_code(0);
     // Torn down.
     project.stackctl(&["down", "--confirm"]).expect_code(0);
@@ -114,16 +155,29 @@ async fn every_command_keeps_the_exit_code_contract_in_every_state() {
 async fn json_goes_to_stdout_alone_and_progress_to_stderr_without_escape_codes() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    for args in [&["up"][..], &["plan"], &["status"], &["down"], &["down", "--confirm"]] {
+    for args in [
+        &["up"][..],
+        &["plan"],
+        &["status"],
+        &["down"],
+        &["down", "--confirm"],
+    ] {
         let mut full = args.to_vec();
         full.extend(["--output", "json"]);
         let run = project.stackctl(&full);
         let json = run.json();
         assert_eq!(json["schema_version"], 1, "{args:?}");
         assert!(json["aws_calls"]["reads"].as_u64().unwrap() > 0, "{args:?}");
-        assert!(run.stderr.contains("live state"), "{args:?}: progress belongs on stderr: {}", run.stderr);
+        assert!(
+            run.stderr.contains("live state"),
+            "{args:?}: progress belongs on stderr: {}",
+            run.stderr
+        );
         for (name, stream) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-            assert!(!stream.contains('\u{1b}'), "{args:?}: escape codes on {name} off a terminal");
+            assert!(
+                !stream.contains('\u{1b}'),
+                "{args:?}: escape codes on {name} off a terminal"
+            );
         }
     }
     // STACKCTL_OUTPUT=json is the same as --output json; --quiet leaves only the result.
@@ -132,8 +186,15 @@ async fn json_goes_to_stdout_alone_and_progress_to_stderr_without_escape_codes()
     assert!(run.stderr.is_empty(), "--quiet: {}", run.stderr);
     // -v logs each AWS call on stderr, never a credential.
     let verbose = project.stackctl(&["status", "-v"]);
-    assert!(verbose.stderr.contains("DynamoDB.DescribeTable"), "{}", verbose.stderr);
-    assert!(!verbose.stderr.contains("testing"), "credentials leaked at -v");
+    assert!(
+        verbose.stderr.contains("DynamoDB.DescribeTable"),
+        "{}",
+        verbose.stderr
+    );
+    assert!(
+        !verbose.stderr.contains("testing"),
+        "credentials leaked at -v"
+    );
 }
 
 /// The build cache: a no-op up starts no npm process at all; a source change rebuilds; --rebuild forces.
@@ -148,7 +209,11 @@ async fn an_unchanged_handler_is_not_rebuilt() {
     std::fs::create_dir_all(&bin).unwrap();
     let node = which("node");
     std::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
-    std::fs::write(bin.join("npm"), "#!/bin/sh\necho npm must not run >&2\nexit 99\n").unwrap();
+    std::fs::write(
+        bin.join("npm"),
+        "#!/bin/sh\necho npm must not run >&2\nexit 99\n",
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(bin.join("npm"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin.display());
@@ -156,16 +221,32 @@ async fn an_unchanged_handler_is_not_rebuilt() {
 
     let run = project.stackctl_with(&["up"], &no_npm);
     run.ok();
-    assert!(run.stderr.contains("unchanged since the last build"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unchanged since the last build"),
+        "{}",
+        run.stderr
+    );
     // The stub is really in the way: forcing a build fails on it.
     let forced = project.stackctl_with(&["up", "--rebuild"], &no_npm);
     forced.expect_code(1);
-    assert!(forced.stderr.contains("npm must not run"), "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("npm must not run"),
+        "{}",
+        forced.stderr
+    );
     // A source change rebuilds (with the real npm) and names the file that changed.
-    project.edit("lambda/src/handler.ts", "Method not allowed", "Method not allowed here");
+    project.edit(
+        "lambda/src/handler.ts",
+        "Method not allowed",
+        "Method not allowed here",
+    );
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
-    assert!(plan.stdout.contains("(src/handler.ts changed)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("(src/handler.ts changed)"),
+        "{}",
+        plan.stdout
+    );
 }
 
 fn which(program: &str) -> std::path::PathBuf {

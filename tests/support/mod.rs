@@ -39,15 +39,50 @@ fn moto_server() -> PathBuf {
     path
 }
 
-/// One moto_server, recording every request it receives; killed on drop.
+pub mod strict;
+
+/// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
+/// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
+/// delete conflicts, URL-encoded documents: see docs/strict-emulation.md). Everything is killed on drop.
 pub struct Emulator {
     child: Child,
+    /// Where stackctl and the test's own clients talk to: the strict proxy.
     pub url: String,
+    /// moto itself, past every strict behaviour.
+    pub moto_url: String,
     dir: tempfile::TempDir,
+    pub strict: Option<strict::Strict>,
 }
 
 impl Emulator {
+    /// The emulator every test uses: moto behind the strict proxy with `strict::realistic()` timings.
+    /// The seed comes from the test's name, so a failure replays with the same faults.
     pub fn start() -> Emulator {
+        let seed = std::thread::current().name().map_or(0, |name| {
+            name.bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+        });
+        Emulator::start_with(strict::realistic(), seed)
+    }
+
+    /// moto behind the strict proxy with `config` (see strict.rs) and `seed`.
+    pub fn start_with(config: serde_json::Value, seed: u64) -> Emulator {
+        let mut emulator = Emulator::start_lenient();
+        let proxy = strict::Strict::start(&emulator.moto_url, config, seed);
+        emulator.url = proxy.url.clone();
+        emulator.strict = Some(proxy);
+        emulator
+    }
+
+    /// The strict proxy's handle (to change its behaviour or read what it injected).
+    pub fn strict(&self) -> &strict::Strict {
+        self.strict
+            .as_ref()
+            .expect("this emulator runs without the strict proxy")
+    }
+
+    /// Plain moto, lenient where AWS is strict.
+    pub fn start_lenient() -> Emulator {
         let server = moto_server();
         // A port taken between probing and binding makes moto exit; then try another.
         for _ in 0..5 {
@@ -69,7 +104,9 @@ impl Emulator {
             let mut emulator = Emulator {
                 child,
                 url: format!("http://127.0.0.1:{port}"),
+                moto_url: format!("http://127.0.0.1:{port}"),
                 dir,
+                strict: None,
             };
             if emulator.wait_ready() {
                 return emulator;
@@ -85,7 +122,7 @@ impl Emulator {
                 return false;
             }
             if let Ok(mut stream) =
-                std::net::TcpStream::connect(self.url.trim_start_matches("http://"))
+                std::net::TcpStream::connect(self.moto_url.trim_start_matches("http://"))
             {
                 let _ = stream.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
                 let mut buf = [0u8; 12];
@@ -120,20 +157,31 @@ impl Emulator {
             .collect()
     }
 
+    /// SDK clients that see what stackctl sees (through the strict proxy, when there is one).
     pub async fn clients(&self) -> Clients {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-        }
+        clients_for(&self.url).await
+    }
+
+    /// SDK clients that talk to moto directly, past every strict behaviour and fault: for checking the
+    /// final state of a test that injects faults.
+    pub async fn moto_clients(&self) -> Clients {
+        clients_for(&self.moto_url).await
+    }
+}
+
+pub async fn clients_for(url: &str) -> Clients {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    Clients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        lambda: aws_sdk_lambda::Client::new(&config),
     }
 }
 
@@ -152,8 +200,12 @@ pub struct Clients {
 
 fn read_requests(recording: &Path) -> Vec<Request> {
     let text = std::fs::read_to_string(recording).unwrap_or_default();
-    // The harness's own readiness probes go to /moto-api/; they are not AWS requests.
-    text.lines().filter(|l| !l.contains("/moto-api/")).map(Request::parse).collect()
+    // moto may be writing a line right now: only complete lines count. The harness's readiness probes and
+    // the strict proxy's side requests go to (or are marked) /moto-api/; they are not stackctl's requests.
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n') && !l.contains("/moto-api/"))
+        .map(Request::parse)
+        .collect()
 }
 
 /// One request as the emulator saw it.
@@ -442,20 +494,35 @@ fn operator_policy_actions() -> Vec<String> {
     static ACTIONS: OnceLock<Vec<String>> = OnceLock::new();
     ACTIONS
         .get_or_init(|| {
-            let text = std::fs::read_to_string(Path::new(REPO).join("policies/stackctl-operator-policy.json"))
-                .expect("reading the operator policy");
-            let policy: serde_json::Value = serde_json::from_str(&text).expect("operator policy is JSON");
+            let text = std::fs::read_to_string(
+                Path::new(REPO).join("policies/stackctl-operator-policy.json"),
+            )
+            .expect("reading the operator policy");
+            let policy: serde_json::Value =
+                serde_json::from_str(&text).expect("operator policy is JSON");
             let mut actions = Vec::new();
             for statement in policy["Statement"].as_array().expect("Statement list") {
                 match &statement["Action"] {
                     serde_json::Value::String(a) => actions.push(a.clone()),
-                    serde_json::Value::Array(list) => actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string))),
+                    serde_json::Value::Array(list) => {
+                        actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string)))
+                    }
                     _ => {}
                 }
             }
             actions
         })
         .clone()
+}
+
+/// A policy document as IAM returns it (URL-encoded; moto alone returns it raw), parsed.
+pub fn decode_document(raw: &str) -> serde_json::Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| {
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .expect("UTF-8 document");
+        serde_json::from_str(&decoded).expect("policy document is JSON")
+    })
 }
 
 /// A minimal valid zip with one file, for functions a test creates itself.

@@ -4,13 +4,15 @@
 //! URL-encoded policy documents, new roles not yet assumable by Lambda, and seeded throttling, 5xx, slow
 //! answers and dropped connections. Every switch is described in docs/strict-emulation.md.
 //!
+//! Every test's `Emulator::start()` runs moto behind this proxy with `realistic()` timings; a test that
+//! needs more starts it with `Emulator::start_with(config, seed)` and steers it through `emulator.strict()`:
+//!
 //! ```ignore
-//! let emulator = Emulator::start();
-//! let strict = Strict::start(&emulator, strict::realistic(), 7);
-//! let project = strict.project(&emulator); // stackctl talks to the proxy
+//! let emulator = Emulator::start_with(strict::faulty(0.10, 0.05), seed);
+//! let project = Project::new(&emulator); // stackctl talks to the proxy
 //! project.stackctl(&["up"]).ok();
-//! strict.set(json!({"throttle_rate": 0.1, "error_5xx_rate": 0.05}));
-//! assert!(strict.injected_count("ResourceConflictException") == 0);
+//! emulator.strict().set(json!({"fail_next_update": {"function": FUNCTION, "reason": "x"}}));
+//! assert!(emulator.strict().injected_count("ResourceConflictException") > 0);
 //! ```
 //!
 //! `STACKCTL_STRICT_SEED=<n>` overrides the seed of every proxy a test run starts (to replay a failure);
@@ -23,10 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
 use serde_json::{json, Value};
 
-use super::{Clients, Emulator, Project, Request, REPO};
+use super::{Clients, Request, REPO};
 
 /// The strict proxy in front of one emulator; killed on drop. Point stackctl at `url` (see `project`).
 pub struct Strict {
@@ -91,7 +92,7 @@ fn python() -> PathBuf {
 impl Strict {
     /// Starts the proxy in front of `upstream` with `config` (see docs/strict-emulation.md) and `seed`
     /// (overridden by STACKCTL_STRICT_SEED). Panics with the proxy's log if it does not come up.
-    pub fn start(upstream: &Emulator, config: Value, seed: u64) -> Strict {
+    pub fn start(upstream: &str, config: Value, seed: u64) -> Strict {
         let seed = std::env::var("STACKCTL_STRICT_SEED")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -106,7 +107,7 @@ impl Strict {
         let mut command = Command::new(python());
         command
             .arg(&script)
-            .args(["--upstream", &upstream.url, "--port", "0"])
+            .args(["--upstream", upstream, "--port", "0"])
             .arg("--config")
             .arg(&config_path)
             .args(["--seed", &seed.to_string()])
@@ -195,7 +196,8 @@ impl Strict {
 
     /// The client requests the proxy received (what stackctl sent, including the ones the proxy answered
     /// itself or dropped, and every retry), as raw objects with `seq`, `service`, `op`, `resource`, `write`,
-    /// `status` (null when dropped) and `answered_by` ("upstream", "proxy" or "dropped").
+    /// `from_rust` (User-Agent names aws-sdk-rust), `status` (null when dropped) and `answered_by`
+    /// ("upstream", "proxy" or "dropped").
     pub fn requests_json(&self) -> Vec<Value> {
         match self.get_json("/__strict/requests") {
             Value::Array(list) => list,
@@ -212,6 +214,7 @@ impl Strict {
                 service: r["service"].as_str().unwrap_or_default().to_string(),
                 operation: r["op"].as_str().unwrap_or_default().to_string(),
                 write: r["write"].as_bool().unwrap_or(false),
+                from_rust: r["from_rust"].as_bool().unwrap_or(false),
             })
             .collect()
     }
@@ -227,29 +230,9 @@ impl Strict {
         assert_eq!(status, 200, "resetting the strict proxy: {body}");
     }
 
-    /// A project copy whose stackctl runs talk to this proxy (and through it to `emulator`).
-    pub fn project(&self, emulator: &Emulator) -> Project {
-        let mut project = Project::new(emulator);
-        project.endpoint = self.url.clone();
-        project
-    }
-
-    /// SDK clients that go through the proxy (and so see what stackctl sees). `Emulator::clients()` goes
-    /// to moto directly, past every strict behaviour.
+    /// SDK clients that go through the proxy (and so see what stackctl sees).
     pub async fn clients(&self) -> Clients {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.url)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
-        Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-        }
+        super::clients_for(&self.url).await
     }
 
     /// The proxy's stderr (its start line, errors, and every request with STACKCTL_STRICT_VERBOSE=1).

@@ -502,7 +502,8 @@ class Proxy:
             self.seq += 1
             seq = self.seq
         record = {"seq": seq, "t_ms": self.elapsed_ms(), "service": call.service, "op": call.op,
-                  "resource": call.resource, "write": call.write}
+                  "resource": call.resource, "write": call.write,
+                  "from_rust": "aws-sdk-rust" in call.header("User-Agent")}
         resp = None
         if fault == "drop":
             self.note(call, "fault", "drop", seq=seq)
