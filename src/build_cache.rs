@@ -85,6 +85,12 @@ impl Cache {
         (crate::package::code_sha256(&zip) == last.code_sha256).then_some((zip, last.files))
     }
 
+    /// The CodeSha256 of the last build, if the artifact dir is still exactly as that build left it.
+    pub fn recorded_code_sha256(&self, artifact_dir: &Path) -> Option<String> {
+        let last = self.read().last?;
+        (artifact_stat(artifact_dir).ok()? == last.artifact).then_some(last.code_sha256)
+    }
+
     /// Records a successful build. Each file is written to a temp file and renamed into place.
     pub fn store(
         &self,

@@ -17,7 +17,7 @@ use crate::aws::Clients;
 use crate::build_cache::Cache;
 use crate::config::Stack;
 use crate::live::{self, Desired, Live, Purpose};
-use crate::package::{self, Package};
+use crate::package::{self, LocalCode, Package};
 use crate::plan::{Action, Kind, ResourcePlan};
 use crate::progress::{format_duration, Progress, Task};
 use crate::report::{Report, ResourceReport};
@@ -46,7 +46,7 @@ impl UpPlan {
 }
 
 /// The pure diff. `package` is None when there is no local build to compare the code with (status).
-pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpPlan> {
+pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Result<UpPlan> {
     let desired = live::desired(stack, live)?;
     let table_diff = table::diff(&stack.table, live.table.as_ref());
     let role_owned = live.role.as_ref().is_none_or(|r| stack.owns(&r.tags));
@@ -62,11 +62,11 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<&Package>) -> Result<UpP
         .unwrap_or_default();
     let mut function_diff = function::diff(
         &desired.function,
-        package.map_or(live_sha, |p| p.code_sha256.as_str()),
+        package.map_or(live_sha, |p| p.code_sha256),
         live.function.as_ref(),
     );
     if let Some(files) = package
-        .and_then(|p| p.changed_files.as_ref())
+        .and_then(|p| p.changed_files)
         .filter(|f| !f.is_empty())
     {
         if let Some(code) = function_diff.changes.iter_mut().find(|c| c.field == "code") {
@@ -151,7 +151,7 @@ pub async fn preview(
 ) -> Result<Report> {
     let started = Instant::now();
     let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
-    let plan = plan(stack, &live, Some(&package))?;
+    let plan = plan(stack, &live, Some(package.local_code()))?;
     let reports = plan
         .resources
         .into_iter()
@@ -209,7 +209,7 @@ pub async fn up(
 ) -> Result<Report> {
     let started = Instant::now();
     let (live, package) = read_and_build(clients, stack, rebuild, progress).await?;
-    let plan = plan(stack, &live, Some(&package))?;
+    let plan = plan(stack, &live, Some(package.local_code()))?;
     let blocked: Vec<String> = plan
         .resources
         .iter()
@@ -485,12 +485,27 @@ impl Apply<'_> {
             }
             // Configuration first, then code: each waits for the previous update to finish, because Lambda
             // refuses an update while another is in progress.
+            // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
+            // again before the first update; and after a configuration update, its wait already saw it idle.
+            let idle = self
+                .live
+                .function
+                .as_ref()
+                .is_some_and(|f| f.state == "Active" && f.last_update_status == "Successful");
             if let Some(config) = &diff.config {
-                function::update_config(lambda, &spec.name, config, &timeouts, &task).await?;
+                function::update_config(lambda, &spec.name, config, &timeouts, &task, idle).await?;
             }
             if diff.code {
-                function::update_code(lambda, &spec.name, &self.package.zip, &timeouts, &task)
-                    .await?;
+                let idle = idle || diff.config.is_some();
+                function::update_code(
+                    lambda,
+                    &spec.name,
+                    &self.package.zip,
+                    &timeouts,
+                    &task,
+                    idle,
+                )
+                .await?;
             }
             Ok(match (diff.config.is_some(), diff.code) {
                 (true, true) => "updated configuration and code",

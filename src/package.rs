@@ -111,6 +111,32 @@ pub fn existing(spec: &FunctionSpec) -> Result<Option<Package>> {
     pack(&spec.artifact_dir).map(Some)
 }
 
+/// What the plan needs to know of the local code: its CodeSha256, and which sources changed since the
+/// deployed build when that is known.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalCode<'a> {
+    pub code_sha256: &'a str,
+    pub changed_files: Option<&'a [String]>,
+}
+
+impl Package {
+    pub fn local_code(&self) -> LocalCode<'_> {
+        LocalCode {
+            code_sha256: &self.code_sha256,
+            changed_files: self.changed_files.as_deref(),
+        }
+    }
+}
+
+/// CodeSha256 of the artifact dir as it is now, without building (for `status`): taken from the build
+/// cache when the dir is exactly as the last build left it, else by zipping it. None if never built.
+pub fn existing_code_sha256(spec: &FunctionSpec, cache: &Cache) -> Result<Option<String>> {
+    if let Some(sha) = cache.recorded_code_sha256(&spec.artifact_dir) {
+        return Ok(Some(sha));
+    }
+    Ok(existing(spec)?.map(|p| p.code_sha256))
+}
+
 /// npm records the installed tree in node_modules/.package-lock.json; install when it is missing or older
 /// than the lockfile.
 fn needs_install(source_dir: &Path) -> bool {

@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::aws::Clients;
+use crate::build_cache::Cache;
 use crate::config::Stack;
 use crate::deploy;
 use crate::live::{self, Purpose};
-use crate::package;
+use crate::package::{self, LocalCode};
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::role::short_policy_name;
@@ -20,10 +21,19 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
     let started = Instant::now();
     let task = progress.task("live state");
     task.set("reading");
+    // The local CodeSha256 is worked out while the reads are in flight.
+    let function = stack.function.clone();
+    let cache = Cache::for_stack_file(&stack.file);
+    let local =
+        tokio::task::spawn_blocking(move || package::existing_code_sha256(&function, &cache));
     let live = live::read(clients, stack, Purpose::Ownership).await?;
     task.finish("read");
-    let package = package::existing(&stack.function)?;
-    let plan = deploy::plan(stack, &live, package.as_ref())?;
+    let local_sha = local.await??;
+    let package = local_sha.as_deref().map(|code_sha256| LocalCode {
+        code_sha256,
+        changed_files: None,
+    });
+    let plan = deploy::plan(stack, &live, package)?;
     let owned = |tags: Option<&BTreeMap<String, String>>| {
         if tags.is_some_and(|t| stack.owns(t)) {
             "this stack"
@@ -77,9 +87,9 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ("code_sha256".into(), f.code_sha256.clone()),
             (
                 "local_code_sha256".into(),
-                package
-                    .as_ref()
-                    .map_or("(no local build)".to_string(), |p| p.code_sha256.clone()),
+                local_sha
+                    .clone()
+                    .unwrap_or_else(|| "(no local build)".to_string()),
             ),
             ("owner".into(), owned(Some(&f.tags))),
         ]);

@@ -48,6 +48,10 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
 
     let table = match &live.table {
         None => gone(Kind::Table, &stack.table.name),
+        // Already on its way out (an interrupted down): waiting until it is gone is all there is to do.
+        Some(t) if t.status == "DELETING" => ResourcePlan::new(Kind::Table, &stack.table.name, Action::Delete)
+            .arn(Some(&t.arn))
+            .changes(vec![Change::remove("table", "being deleted; waiting until it is gone")]),
         Some(t) if !live.table_tags.as_ref().is_some_and(|tags| stack.owns(tags)) => {
             ResourcePlan::new(Kind::Table, &stack.table.name, Action::Keep).arn(Some(&t.arn)).note(NOT_OURS)
         }
@@ -202,7 +206,14 @@ pub async fn down(
     let live = live::read(clients, stack, Purpose::Ownership).await?;
     // Only a table that down would delete is counted: a scan costs read capacity.
     let items = match (&live.table, &live.table_tags) {
-        (Some(t), Some(tags)) if stack.owns(tags) && !t.deletion_protection => {
+        (Some(t), Some(tags))
+            if stack.owns(tags) && !t.deletion_protection && t.status != "DELETING" =>
+        {
+            if t.status != "ACTIVE" {
+                // A table still CREATING or UPDATING cannot be scanned, nor deleted, yet.
+                let timeout = Duration::from_secs(stack.timeouts.table_secs);
+                table::wait_active(&clients.dynamodb, &stack.table.name, timeout, &reading).await?;
+            }
             reading.set("counting the table's items");
             Some(backup::count_items(&clients.dynamodb, &stack.table.name).await?)
         }

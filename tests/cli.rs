@@ -11,6 +11,8 @@ mod corpus;
 mod down;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/resilience.rs"]
+mod resilience;
 #[path = "cli/smoke.rs"]
 mod smoke;
 #[path = "cli/status.rs"]

@@ -341,9 +341,15 @@ pub async fn update_config(
     config: &FunctionConfig,
     timeouts: &Timeouts,
     task: &Task,
+    known_ready: bool,
 ) -> Result<()> {
+    // The first attempt skips the wait when the caller just saw the function idle; a retry after a 409
+    // always waits.
+    let skip_wait = std::sync::atomic::AtomicBool::new(known_ready);
     let send = || async {
-        wait_ready_for_update(client, name, timeouts.ready, task).await?;
+        if !skip_wait.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            wait_ready_for_update(client, name, timeouts.ready, task).await?;
+        }
         task.set("updating configuration");
         client
             .update_function_configuration()
@@ -375,9 +381,15 @@ pub async fn update_code(
     zip: &[u8],
     timeouts: &Timeouts,
     task: &Task,
+    known_ready: bool,
 ) -> Result<()> {
+    // The first attempt skips the wait when the caller just saw the function idle; a retry after a 409
+    // always waits.
+    let skip_wait = std::sync::atomic::AtomicBool::new(known_ready);
     let send = || async {
-        wait_ready_for_update(client, name, timeouts.ready, task).await?;
+        if !skip_wait.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            wait_ready_for_update(client, name, timeouts.ready, task).await?;
+        }
         task.set("uploading code");
         client
             .update_function_code()

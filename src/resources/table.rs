@@ -102,13 +102,24 @@ pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, St
     let mut tags = BTreeMap::new();
     let mut next = None;
     loop {
-        let out = client
+        let out = match client
             .list_tags_of_resource()
             .resource_arn(arn)
             .set_next_token(next)
             .send()
             .await
-            .with_context(|| format!("reading the tags of `{arn}`"))?;
+        {
+            Ok(out) => out,
+            // Gone since it was described (being deleted): it has no tags any more.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(tags)
+            }
+            Err(err) => return Err(err).with_context(|| format!("reading the tags of `{arn}`")),
+        };
         for tag in out.tags() {
             tags.insert(tag.key().to_string(), tag.value().to_string());
         }

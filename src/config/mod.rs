@@ -1,0 +1,247 @@
+//! stack.toml -> a resolved, typed `Stack`. Everything a user can get wrong is caught here, before any AWS
+//! call, and reported with the file, the line and the field, and the fix.
+//!
+//! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
+//! `environment`, `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
+//! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints).
+
+mod environment;
+mod errors;
+mod function;
+mod hints;
+mod json_doc;
+mod json_scan;
+mod names;
+mod paths;
+mod policy_rules;
+mod raw;
+mod resolve;
+mod toml_tree;
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod test_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use errors::ConfigError;
+
+use errors::line_col;
+use raw::RawFile;
+use resolve::Checker;
+
+/// The tag stackctl puts on everything it creates; its value is the stack name.
+pub const OWNER_TAG: &str = "stackctl:stack";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum KeyType {
+    S,
+    N,
+    B,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::S => "S",
+            KeyType::N => "N",
+            KeyType::B => "B",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttribute {
+    pub name: String,
+    pub key_type: KeyType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: String,
+    pub partition_key: KeyAttribute,
+    pub sort_key: Option<KeyAttribute>,
+    /// Only on-demand billing is supported; kept as a string for display and comparison with AWS.
+    pub billing_mode: String,
+    /// `[table] deletion_protection`: DynamoDB deletion protection wanted on the table (default false).
+    pub deletion_protection: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleSpec {
+    pub name: String,
+    pub trust_policy: serde_json::Value,
+    pub managed_policy_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySpec {
+    pub name: String,
+    pub template_path: PathBuf,
+    /// The template, parsed; placeholders are substituted inside string values only.
+    pub template: serde_json::Value,
+    /// `[policy] allow_wildcards`: whether the template may grant wildcard actions or resources other
+    /// than the stack's table (default false: such a template is refused).
+    pub allow_wildcards: bool,
+    /// The broad grants `allow_wildcards` let through, one line each (e.g. "statement `All` grants the
+    /// wildcard action `dynamodb:*`"), for plan/status to point out; empty when the template has none.
+    pub wildcard_grants: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    pub name: String,
+    pub runtime: String,
+    pub handler: String,
+    pub source_dir: PathBuf,
+    pub install_command: Option<String>,
+    pub build_command: String,
+    pub artifact_dir: PathBuf,
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
+    /// Variable name -> value template (may reference `${table.name}` and friends).
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub table_secs: u64,
+    pub function_secs: u64,
+    pub role_propagation_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            table_secs: 600,
+            function_secs: 300,
+            role_propagation_secs: 120,
+        }
+    }
+}
+
+/// The whole stack, resolved: names checked, paths absolute, files read. Resource code only sees this.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub file: PathBuf,
+    pub name: String,
+    pub region: String,
+    pub tags: BTreeMap<String, String>,
+    pub table: TableSpec,
+    pub role: RoleSpec,
+    pub policy: PolicySpec,
+    pub function: FunctionSpec,
+    pub timeouts: Timeouts,
+    /// Warnings found while loading (e.g. a deprecated runtime); printed, never fatal.
+    pub warnings: Vec<String>,
+}
+
+impl Stack {
+    /// Tags stackctl puts on what it creates: the user's tags plus the ownership tag.
+    pub fn resource_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags.clone();
+        tags.insert(OWNER_TAG.to_string(), self.name.clone());
+        tags
+    }
+
+    /// Whether a live resource with these tags belongs to this stack.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(OWNER_TAG) == Some(&self.name)
+    }
+}
+
+/// Reads and validates a stack file. `today` (YYYY-MM-DD) decides which runtimes are deprecated or blocked.
+pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|err| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        field: None,
+        message: format!("cannot read the stack file: {err}"),
+        fix: Some("pass the right file with `-f <path>` (default: ./stack.toml)".into()),
+    })?;
+    let source = String::from_utf8(bytes).map_err(|err| {
+        let valid = err.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+        ConfigError {
+            file: path.to_path_buf(),
+            position: Some(line_col(&text, valid)),
+            field: None,
+            message: "the stack file is not UTF-8 text".into(),
+            fix: Some("save the file as UTF-8 (TOML files are UTF-8)".into()),
+        }
+    })?;
+    parse(path, &source, today)
+}
+
+/// Validates stack file text; `path` names the file in errors and anchors relative paths.
+pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigError> {
+    let checker = Checker { file: path, source };
+    let raw: RawFile = toml::from_str(source).map_err(|err| checker.toml_error(&err))?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = if base_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base_dir
+    };
+    checker.resolve(raw, &base_dir, today)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::{parse_with, project, TODAY};
+
+    #[test]
+    fn the_shipped_stack_file_resolves_to_the_tutorial_values() {
+        let dir = project();
+        let stack = parse_with(dir.path(), |t| t).unwrap();
+        assert_eq!(stack.table.name, "my-frontend-app-data");
+        assert_eq!(
+            stack.table.partition_key,
+            KeyAttribute {
+                name: "userId".into(),
+                key_type: KeyType::S
+            }
+        );
+        assert_eq!(stack.table.sort_key.as_ref().unwrap().name, "itemId");
+        assert_eq!(stack.table.billing_mode, "PAY_PER_REQUEST");
+        assert_eq!(stack.function.runtime, "nodejs24.x");
+        assert_eq!(stack.function.environment["TABLE_NAME"], "${table.name}");
+        assert!(stack.warnings.is_empty());
+        assert_eq!(stack.resource_tags()[OWNER_TAG], "my-frontend-app");
+    }
+
+    #[test]
+    fn new_keys_default_to_false_and_can_be_turned_on() {
+        let dir = project();
+        let stack = parse_with(dir.path(), |t| t).unwrap();
+        assert!(!stack.table.deletion_protection);
+        assert!(!stack.policy.allow_wildcards);
+        assert!(stack.policy.wildcard_grants.is_empty());
+        let stack = parse_with(dir.path(), |t| {
+            t.replace(
+                "billing_mode = \"PAY_PER_REQUEST\"\n",
+                "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true\n",
+            )
+            .replace(
+                "template = \"policies/lambda-dynamodb-policy.json\"\n",
+                "template = \"policies/lambda-dynamodb-policy.json\"\nallow_wildcards = true\n",
+            )
+        })
+        .unwrap();
+        assert!(stack.table.deletion_protection);
+        assert!(stack.policy.allow_wildcards);
+    }
+
+    #[test]
+    fn a_stack_file_that_is_not_utf8_is_named_with_its_position() {
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        std::fs::write(&path, b"[stack]\nname = \"caf\xe9\"\n").unwrap();
+        let err = load(&path, TODAY).unwrap_err();
+        assert_eq!(err.position, Some((2, 12)));
+        assert!(err.message.contains("not UTF-8"), "{err}");
+    }
+}

@@ -1,0 +1,380 @@
+//! What a trust policy and the policy template must be: the shape IAM itself requires, and least privilege
+//! (named actions on the stack's table and its indexes only, unless `policy.allow_wildcards`).
+
+use super::json_doc::JsonDoc;
+use super::json_scan::Seg;
+use super::ConfigError;
+
+const ACTION_FIX: &str =
+    "name the actions the handler needs on ${table.arn}, or set policy.allow_wildcards = true in stack.toml";
+const RESOURCE_FIX: &str = "grant on \"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes) only, or set policy.allow_wildcards = true in stack.toml";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PolicyKind {
+    /// An identity policy (the policy template): no Principal; Action and Resource.
+    Identity,
+    /// A role's trust policy: a Principal and an Action, no Resource.
+    Trust,
+}
+
+impl JsonDoc<'_> {
+    /// The statements, with their paths (`Statement` may be one object or an array of them).
+    fn statements<'v>(
+        &self,
+        doc: &'v serde_json::Value,
+    ) -> Vec<(Vec<Seg>, &'v serde_json::Map<String, serde_json::Value>)> {
+        let statement = Seg::Key("Statement".into());
+        match doc.get("Statement") {
+            Some(serde_json::Value::Object(one)) => vec![(vec![statement], one)],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    item.as_object()
+                        .map(|s| (vec![statement.clone(), Seg::Index(i)], s))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What IAM itself would refuse: not an object, no statements, a bad Version or Effect, a statement
+    /// without its Action / Resource / Principal, strings where IAM wants strings.
+    pub(super) fn policy_shape(
+        &self,
+        doc: &serde_json::Value,
+        kind: PolicyKind,
+    ) -> Result<(), ConfigError> {
+        use serde_json::Value;
+        let what = match kind {
+            PolicyKind::Identity => "an IAM policy",
+            PolicyKind::Trust => "a trust policy",
+        };
+        let Some(object) = doc.as_object() else {
+            return Err(self.error(
+                &[],
+                format!("{what} must be a JSON object"),
+                "write {\"Version\": \"2012-10-17\", \"Statement\": [...]}",
+            ));
+        };
+        if let Some(version) = object.get("Version") {
+            if !matches!(version.as_str(), Some("2012-10-17" | "2008-10-17")) {
+                return Err(self.error(
+                    &[Seg::Key("Version".into())],
+                    format!("{version} is not an IAM policy language version"),
+                    "use \"Version\": \"2012-10-17\"",
+                ));
+            }
+        }
+        let statement_path = [Seg::Key("Statement".into())];
+        match object.get("Statement") {
+            None => {
+                return Err(self.error(
+                    &[],
+                    format!("{what} needs a `Statement`"),
+                    "add \"Statement\": [{\"Effect\": \"Allow\", ...}]",
+                ))
+            }
+            Some(Value::Object(_)) => {}
+            Some(Value::Array(items)) if !items.is_empty() => {
+                if let Some(i) = items.iter().position(|s| !s.is_object()) {
+                    return Err(self.error(
+                        &[Seg::Key("Statement".into()), Seg::Index(i)],
+                        "a statement must be a JSON object",
+                        "write each statement as {\"Effect\": ..., \"Action\": ..., ...}",
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(self.error(
+                    &statement_path,
+                    "`Statement` must be a statement object or a non-empty array of them",
+                    "write \"Statement\": [{\"Effect\": \"Allow\", ...}]",
+                ))
+            }
+        }
+        for (path, statement) in self.statements(doc) {
+            let at = |key: &str| {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.into()));
+                p
+            };
+            match statement.get("Effect") {
+                Some(Value::String(effect)) if effect == "Allow" || effect == "Deny" => {}
+                Some(other) => {
+                    return Err(self.error(
+                        &at("Effect"),
+                        format!("IAM accepts only \"Allow\" or \"Deny\" as `Effect`, not {other}"),
+                        "write \"Effect\": \"Allow\" (or \"Deny\"), spelt exactly so",
+                    ))
+                }
+                None => {
+                    return Err(self.error(
+                        &path,
+                        "the statement has no `Effect`",
+                        "add \"Effect\": \"Allow\" (or \"Deny\")",
+                    ))
+                }
+            }
+            let exactly_one = |a: &str, b: &str, example: &str| -> Result<(), ConfigError> {
+                match (statement.contains_key(a), statement.contains_key(b)) {
+                    (true, true) => Err(self.error(
+                        &at(b),
+                        format!("a statement has either `{a}` or `{b}`, not both"),
+                        format!("remove `{b}`"),
+                    )),
+                    (false, false) => Err(self.error(
+                        &path,
+                        format!("the statement has no `{a}`"),
+                        format!("add {example}"),
+                    )),
+                    _ => Ok(()),
+                }
+            };
+            exactly_one(
+                "Action",
+                "NotAction",
+                "\"Action\": [\"dynamodb:GetItem\", ...]",
+            )?;
+            match kind {
+                PolicyKind::Identity => {
+                    for key in ["Principal", "NotPrincipal"] {
+                        if statement.contains_key(key) {
+                            return Err(self.error(
+                                &at(key),
+                                format!("a policy attached to a role cannot name a `{key}`"),
+                                format!("remove `{key}`; the role's trust policy says who may assume the role"),
+                            ));
+                        }
+                    }
+                    exactly_one("Resource", "NotResource", "\"Resource\": \"${table.arn}\"")?;
+                }
+                PolicyKind::Trust => {
+                    exactly_one(
+                        "Principal",
+                        "NotPrincipal",
+                        "\"Principal\": {\"Service\": \"lambda.amazonaws.com\"}",
+                    )?;
+                    for key in ["Resource", "NotResource"] {
+                        if statement.contains_key(key) {
+                            return Err(self.error(
+                                &at(key),
+                                format!("a trust policy cannot have a `{key}` (the role is the resource)"),
+                                format!("remove `{key}`"),
+                            ));
+                        }
+                    }
+                }
+            }
+            for key in ["Action", "NotAction", "Resource", "NotResource"] {
+                let valid = match statement.get(key) {
+                    None => true,
+                    Some(Value::String(s)) => !s.is_empty(),
+                    Some(Value::Array(items)) => {
+                        !items.is_empty()
+                            && items
+                                .iter()
+                                .all(|i| i.as_str().is_some_and(|s| !s.is_empty()))
+                    }
+                    Some(_) => false,
+                };
+                if !valid {
+                    return Err(self.error(
+                        &at(key),
+                        format!(
+                            "`{key}` must be a non-empty string or a non-empty array of strings"
+                        ),
+                        format!("write \"{key}\": [\"...\", ...]"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an Allow statement that grants more than named actions on the stack's table (and its
+    /// indexes), unless `allow_wildcards`; then returns those grants, one line each.
+    pub(super) fn least_privilege(
+        &self,
+        doc: &serde_json::Value,
+        allow_wildcards: bool,
+    ) -> Result<Vec<String>, ConfigError> {
+        use serde_json::Value;
+        let mut grants = Vec::new();
+        for (path, statement) in self.statements(doc) {
+            if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let who = match statement.get("Sid").and_then(Value::as_str) {
+                Some(sid) if !sid.is_empty() => format!("statement `{sid}`"),
+                _ => "the statement".to_string(),
+            };
+            let mut found: Vec<(Vec<Seg>, String, &str)> = Vec::new();
+            let at = |key: &str, index: Option<usize>| {
+                let mut p = path.clone();
+                p.push(Seg::Key(key.into()));
+                p.extend(index.map(Seg::Index));
+                p
+            };
+            let strings = |key: &str| -> Vec<(Option<usize>, String)> {
+                match statement.get(key) {
+                    Some(Value::String(s)) => vec![(None, s.clone())],
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.as_str().map(|s| (Some(i), s.to_string())))
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
+            if statement.contains_key("NotAction") {
+                found.push((
+                    at("NotAction", None),
+                    format!("{who} grants every action except those in `NotAction`"),
+                    ACTION_FIX,
+                ));
+            }
+            for (index, action) in strings("Action") {
+                if action.contains(['*', '?']) {
+                    found.push((
+                        at("Action", index),
+                        format!("{who} grants the wildcard action `{action}`"),
+                        ACTION_FIX,
+                    ));
+                }
+            }
+            if statement.contains_key("NotResource") {
+                found.push((
+                    at("NotResource", None),
+                    format!("{who} grants on every resource except those in `NotResource`"),
+                    RESOURCE_FIX,
+                ));
+            }
+            for (index, resource) in strings("Resource") {
+                if is_table_resource(&resource) {
+                    continue;
+                }
+                let message = if resource.contains(['*', '?']) {
+                    format!("{who} grants on the wildcard resource `{resource}`")
+                } else {
+                    format!(
+                        "{who} grants on `{resource}`, which is not the stack's table (`${{table.arn}}`) or one of its indexes"
+                    )
+                };
+                found.push((at("Resource", index), message, RESOURCE_FIX));
+            }
+            if let Some((path, message, fix)) = found.first() {
+                if !allow_wildcards {
+                    return Err(self.error(path, message.clone(), *fix));
+                }
+            }
+            grants.extend(found.into_iter().map(|(_, message, _)| message));
+        }
+        Ok(grants)
+    }
+}
+
+/// `${table.arn}`, `${table.arn}/index/<name or *>`, `${table.arn}/stream/<label or *>`.
+fn is_table_resource(resource: &str) -> bool {
+    let Some(rest) = resource.strip_prefix("${table.arn}") else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    ["/index/", "/stream/"].iter().any(|kind| {
+        rest.strip_prefix(kind).is_some_and(|name| {
+            name == "*" || (!name.is_empty() && !name.contains(['*', '?', '/', '$']))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::{parse_with, project, write_policy, POLICY};
+
+    #[test]
+    fn wildcards_are_refused_unless_allowed_and_then_listed() {
+        let dir = project();
+        write_policy(
+            dir.path(),
+            &POLICY.replace("\"dynamodb:Query\"", "\"dynamodb:*\""),
+        );
+        let err = parse_with(dir.path(), |t| t).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("Statement[0].Action[3]"));
+        assert_eq!(err.position, Some((11, 9)));
+        assert!(
+            err.message
+                .contains("`CrudOnTheStackTable` grants the wildcard action `dynamodb:*`"),
+            "{err}"
+        );
+        assert!(
+            err.fix
+                .as_deref()
+                .unwrap()
+                .contains("policy.allow_wildcards = true"),
+            "{err}"
+        );
+        assert!(err.file.ends_with("policies/lambda-dynamodb-policy.json"));
+
+        let stack = parse_with(dir.path(), |t| {
+            t.replace(
+                "template = \"policies/lambda-dynamodb-policy.json\"\n",
+                "template = \"policies/lambda-dynamodb-policy.json\"\nallow_wildcards = true\n",
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            stack.policy.wildcard_grants,
+            vec!["statement `CrudOnTheStackTable` grants the wildcard action `dynamodb:*`"]
+        );
+    }
+
+    #[test]
+    fn index_arns_of_the_table_and_deny_statements_are_not_wildcard_grants() {
+        let dir = project();
+        write_policy(
+            dir.path(),
+            r#"{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "dynamodb:Query",
+                 "Resource": ["${table.arn}", "${table.arn}/index/*", "${table.arn}/index/byDate"]},
+                {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*"}
+            ]}"#,
+        );
+        let stack = parse_with(dir.path(), |t| t).unwrap();
+        assert!(stack.policy.wildcard_grants.is_empty());
+        for resource in [
+            "${table.arn}*",
+            "${table.arn}/index/a*",
+            "${table.arn}/../x",
+        ] {
+            write_policy(
+                dir.path(),
+                &POLICY.replace("\"${table.arn}\"", &format!("\"{resource}\"")),
+            );
+            let err = parse_with(dir.path(), |t| t).unwrap_err();
+            assert_eq!(
+                err.field.as_deref(),
+                Some("Statement[0].Resource"),
+                "{resource}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn policy_shape_is_checked_with_positions() {
+        let dir = project();
+        write_policy(dir.path(), &POLICY.replace("\"Allow\"", "\"Permit\""));
+        let err = parse_with(dir.path(), |t| t).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("Statement[0].Effect"));
+        assert_eq!(err.position, Some((6, 17)));
+        write_policy(dir.path(), "[1, 2]");
+        let err = parse_with(dir.path(), |t| t).unwrap_err();
+        assert!(err.message.contains("must be a JSON object"), "{err}");
+        write_policy(dir.path(), "{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"dynamodb:GetItem\", \"Resource\": \"${table.arn}\", \"Sid\": 1}}");
+        parse_with(dir.path(), |t| t).unwrap();
+        write_policy(dir.path(), "{\n  \"Statement\": []\n}");
+        let err = parse_with(dir.path(), |t| t).unwrap_err();
+        assert_eq!(err.position, Some((2, 16)), "{err}");
+    }
+}

@@ -1,0 +1,87 @@
+//! The file as written, before any check. `deny_unknown_fields` everywhere: a typo must never be silently
+//! ignored.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    pub(super) stack: RawStack,
+    pub(super) table: RawTable,
+    pub(super) role: RawRole,
+    pub(super) policy: RawPolicy,
+    pub(super) function: RawFunction,
+    #[serde(default)]
+    pub(super) timeouts: RawTimeouts,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStack {
+    pub(super) name: Spanned<String>,
+    pub(super) region: Spanned<String>,
+    #[serde(default)]
+    pub(super) tags: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKey {
+    pub(super) name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub(super) key_type: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTable {
+    pub(super) name: Spanned<String>,
+    pub(super) partition_key: RawKey,
+    pub(super) sort_key: Option<RawKey>,
+    pub(super) billing_mode: Option<Spanned<String>>,
+    pub(super) deletion_protection: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRole {
+    pub(super) name: Spanned<String>,
+    pub(super) trust_policy: Spanned<String>,
+    #[serde(default)]
+    pub(super) managed_policies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    pub(super) name: Spanned<String>,
+    pub(super) template: Spanned<String>,
+    pub(super) allow_wildcards: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFunction {
+    pub(super) name: Spanned<String>,
+    pub(super) runtime: Spanned<String>,
+    pub(super) handler: Spanned<String>,
+    pub(super) source_dir: Spanned<String>,
+    pub(super) install: Option<Spanned<String>>,
+    pub(super) build: Spanned<String>,
+    pub(super) artifact_dir: Spanned<String>,
+    pub(super) memory_mb: Option<Spanned<i64>>,
+    pub(super) timeout_secs: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub(super) environment: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    pub(super) table_secs: Option<Spanned<i64>>,
+    pub(super) function_secs: Option<Spanned<i64>>,
+    pub(super) role_propagation_secs: Option<Spanned<i64>>,
+}

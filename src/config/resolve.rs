@@ -1,0 +1,298 @@
+//! The `Checker`: the file as written (`raw`) -> `Stack`, section by section, every mistake reported with
+//! the file, the line, the field and the fix. Names, paths, `[function]` and the policy rules live beside it.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::errors::{line_col, placeholder_problem};
+use super::json_doc::{first_placeholder, JsonDoc};
+use super::names::{is_region, NameRule};
+use super::policy_rules::PolicyKind;
+use super::raw::{RawFile, RawKey, RawPolicy, RawRole, RawTable, RawTimeouts};
+use super::{
+    ConfigError, KeyAttribute, KeyType, PolicySpec, RoleSpec, Stack, TableSpec, Timeouts, OWNER_TAG,
+};
+use crate::template;
+
+/// Checks one stack file; knows where it is and its text, to place every error.
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
+    pub(super) source: &'a str,
+}
+
+impl Checker<'_> {
+    pub(super) fn position(&self, span: Range<usize>) -> (usize, usize) {
+        line_col(self.source, span.start)
+    }
+
+    pub(super) fn error(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            position: Some(self.position(span)),
+            field: Some(field.to_string()),
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    pub(super) fn resolve(
+        &self,
+        raw: RawFile,
+        base_dir: &Path,
+        today: &str,
+    ) -> Result<Stack, ConfigError> {
+        let mut warnings = Vec::new();
+
+        let stack_name = self.checked_name(&raw.stack.name, "stack.name", NameRule::STACK)?;
+        let region = raw.stack.region.get_ref().clone();
+        if !is_region(&region) {
+            return Err(self.error(
+                raw.stack.region.span(),
+                "stack.region",
+                format!("`{region}` is not an AWS region name"),
+                "use a region code such as \"us-east-1\" or \"eu-west-1\"",
+            ));
+        }
+        let mut tags = BTreeMap::new();
+        for (key, value) in &raw.stack.tags {
+            let field = format!("stack.tags.{}", key.get_ref());
+            if key.get_ref().starts_with("aws:") || key.get_ref() == OWNER_TAG {
+                return Err(self.error(
+                    key.span(),
+                    &field,
+                    format!("the tag key `{}` is reserved", key.get_ref()),
+                    format!("choose another key; `aws:` keys belong to AWS and `{OWNER_TAG}` to stackctl"),
+                ));
+            }
+            if key.get_ref().is_empty()
+                || key.get_ref().chars().count() > 128
+                || value.get_ref().chars().count() > 256
+            {
+                return Err(self.error(
+                    key.span(),
+                    &field,
+                    "tag keys must be 1-128 characters and values at most 256",
+                    "shorten the tag",
+                ));
+            }
+            tags.insert(key.get_ref().clone(), value.get_ref().clone());
+        }
+
+        let table = self.table(&raw.table)?;
+        let role = self.role(&raw.role, base_dir)?;
+        let policy = self.policy(&raw.policy, base_dir)?;
+        let function = self.function(&raw.function, base_dir, today, &mut warnings)?;
+        let timeouts = self.timeouts(&raw.timeouts)?;
+
+        Ok(Stack {
+            file: self.file.to_path_buf(),
+            name: stack_name,
+            region,
+            tags,
+            table,
+            role,
+            policy,
+            function,
+            timeouts,
+            warnings,
+        })
+    }
+
+    fn key(&self, raw: &RawKey, field: &str) -> Result<KeyAttribute, ConfigError> {
+        let name = self.checked_name(&raw.name, &format!("{field}.name"), NameRule::ATTRIBUTE)?;
+        let key_type = match raw.key_type.get_ref().as_str() {
+            "S" => KeyType::S,
+            "N" => KeyType::N,
+            "B" => KeyType::B,
+            other => {
+                return Err(self.error(
+                    raw.key_type.span(),
+                    &format!("{field}.type"),
+                    format!("`{other}` is not a DynamoDB key attribute type"),
+                    "use \"S\" (string), \"N\" (number) or \"B\" (binary)",
+                ))
+            }
+        };
+        Ok(KeyAttribute { name, key_type })
+    }
+
+    fn table(&self, raw: &RawTable) -> Result<TableSpec, ConfigError> {
+        let name = self.checked_name(&raw.name, "table.name", NameRule::TABLE)?;
+        let partition_key = self.key(&raw.partition_key, "table.partition_key")?;
+        let sort_key = raw
+            .sort_key
+            .as_ref()
+            .map(|k| self.key(k, "table.sort_key"))
+            .transpose()?;
+        if let (Some(sort), Some(raw_sort)) = (&sort_key, &raw.sort_key) {
+            if sort.name == partition_key.name {
+                return Err(self.error(
+                    raw_sort.name.span(),
+                    "table.sort_key.name",
+                    format!("`{}` is already the partition key", sort.name),
+                    "give the sort key a different attribute name, or remove it",
+                ));
+            }
+        }
+        let billing_mode = match &raw.billing_mode {
+            None => "PAY_PER_REQUEST".to_string(),
+            Some(mode) if mode.get_ref() == "PAY_PER_REQUEST" => mode.get_ref().clone(),
+            Some(mode) => {
+                return Err(self.error(
+                    mode.span(),
+                    "table.billing_mode",
+                    format!("`{}` is not supported", mode.get_ref()),
+                    "use \"PAY_PER_REQUEST\" (on-demand); provisioned capacity is not supported by stackctl",
+                ))
+            }
+        };
+        Ok(TableSpec {
+            name,
+            partition_key,
+            sort_key,
+            billing_mode,
+            deletion_protection: raw
+                .deletion_protection
+                .as_ref()
+                .is_some_and(|d| *d.get_ref()),
+        })
+    }
+
+    fn role(&self, raw: &RawRole, base_dir: &Path) -> Result<RoleSpec, ConfigError> {
+        let name = self.checked_name(&raw.name, "role.name", NameRule::IAM_ROLE)?;
+        let path = self.project_path(&raw.trust_policy, "role.trust_policy", base_dir)?;
+        let (trust_policy, text) = self.json_file(&path, &raw.trust_policy, "role.trust_policy")?;
+        let doc = JsonDoc::new(self.shown(raw.trust_policy.get_ref()), &text);
+        doc.policy_shape(&trust_policy, PolicyKind::Trust)?;
+        if let Some((at, placeholder)) = first_placeholder(&trust_policy, &mut Vec::new(), |_| true)
+        {
+            return Err(doc.error_at_placeholder(
+                &at,
+                &placeholder,
+                format!(
+                    "the trust policy contains the placeholder `${{{}}}`; it is used as written",
+                    placeholder.name
+                ),
+                "write the trust policy without placeholders",
+            ));
+        }
+        let mut managed_policy_arns = Vec::new();
+        for arn in &raw.managed_policies {
+            if !arn.get_ref().starts_with("arn:aws") || !arn.get_ref().contains(":policy/") {
+                return Err(self.error(
+                    arn.span(),
+                    "role.managed_policies",
+                    format!("`{}` is not an IAM policy ARN", arn.get_ref()),
+                    "use a full ARN such as \"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\"",
+                ));
+            }
+            managed_policy_arns.push(arn.get_ref().clone());
+        }
+        Ok(RoleSpec {
+            name,
+            trust_policy,
+            managed_policy_arns,
+        })
+    }
+
+    fn policy(&self, raw: &RawPolicy, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
+        let name = self.checked_name(&raw.name, "policy.name", NameRule::IAM_POLICY)?;
+        let allow_wildcards = raw.allow_wildcards.as_ref().is_some_and(|a| *a.get_ref());
+        let template_path = self.project_path(&raw.template, "policy.template", base_dir)?;
+        let (template, text) = self.json_file(&template_path, &raw.template, "policy.template")?;
+        let doc = JsonDoc::new(self.shown(raw.template.get_ref()), &text);
+        if let Some((at, placeholder)) = first_placeholder(&template, &mut Vec::new(), |p| {
+            !p.terminated || !template::is_known(&p.name)
+        }) {
+            let (message, fix) = placeholder_problem(&placeholder, "placeholder");
+            return Err(doc.error_at_placeholder(&at, &placeholder, message, fix));
+        }
+        doc.policy_shape(&template, PolicyKind::Identity)?;
+        let wildcard_grants = doc.least_privilege(&template, allow_wildcards)?;
+        Ok(PolicySpec {
+            name,
+            template_path,
+            template,
+            allow_wildcards,
+            wildcard_grants,
+        })
+    }
+
+    pub(super) fn ranged(
+        &self,
+        value: Option<&Spanned<i64>>,
+        field: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Result<i64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if (min..=max).contains(v.get_ref()) => Ok(*v.get_ref()),
+            Some(v) => Err(self.error(
+                v.span(),
+                field,
+                format!("{} is out of range", v.get_ref()),
+                format!("use a value from {min} to {max}"),
+            )),
+        }
+    }
+
+    fn timeouts(&self, raw: &RawTimeouts) -> Result<Timeouts, ConfigError> {
+        let defaults = Timeouts::default();
+        let secs = |v: Option<&Spanned<i64>>, field: &str, default: u64| {
+            self.ranged(v, field, 1, 86_400, default as i64)
+                .map(|s| s as u64)
+        };
+        Ok(Timeouts {
+            table_secs: secs(
+                raw.table_secs.as_ref(),
+                "timeouts.table_secs",
+                defaults.table_secs,
+            )?,
+            function_secs: secs(
+                raw.function_secs.as_ref(),
+                "timeouts.function_secs",
+                defaults.function_secs,
+            )?,
+            role_propagation_secs: secs(
+                raw.role_propagation_secs.as_ref(),
+                "timeouts.role_propagation_secs",
+                defaults.role_propagation_secs,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::error_of;
+
+    #[test]
+    fn a_bad_key_type_names_line_field_and_fix() {
+        let err = error_of(|t| {
+            t.replace(
+                r#"name = "userId", type = "S""#,
+                r#"name = "userId", type = "X""#,
+            )
+        });
+        assert_eq!(err.field.as_deref(), Some("table.partition_key.type"));
+        assert_eq!(err.position.unwrap().0, 10);
+        assert!(err.to_string().contains("fix: use \"S\""), "{err}");
+    }
+
+    #[test]
+    fn same_attribute_as_both_keys_is_refused() {
+        let err = error_of(|t| t.replace(r#"name = "itemId""#, r#"name = "userId""#));
+        assert_eq!(err.field.as_deref(), Some("table.sort_key.name"));
+    }
+}
