@@ -314,7 +314,10 @@ where
                 on_retry(&err);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = crate::interrupt::interrupted() => return Err(err.context(crate::interrupt::Interrupted("a retry".into()))),
+                    _ = crate::interrupt::interrupted() => {
+                        let interrupted = crate::interrupt::Interrupted("a retry".into());
+                        return Err(anyhow::Error::new(interrupted).context(format!("{err:#}")));
+                    }
                 }
                 delay = (delay * 2).min(Duration::from_secs(8));
             }

@@ -90,7 +90,11 @@ fn init_logging(verbose: u8) {
     let filter = match verbose {
         0 => return,
         1 => "stackctl=debug",
-        _ => "stackctl=debug,aws_smithy_runtime=debug,aws_config=debug",
+        _ => concat!(
+            "stackctl=debug,aws_smithy_runtime=debug,aws_config=debug,",
+            // The endpoint resolver logs its parameters, the caller's identity (access key id) among them.
+            "aws_smithy_runtime::client::orchestrator::endpoints=info"
+        ),
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -257,3 +257,50 @@ fn which(program: &str) -> std::path::PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// The same handler sources give a byte-identical zip in two checkouts made at different times, with
+/// different file modes and umask.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_checkouts_build_byte_identical_zips() {
+    use std::os::unix::fs::PermissionsExt;
+    let emulator = Emulator::start();
+    let first = Project::new(&emulator);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // a later checkout: different mtimes
+    let second = Project::new(&emulator);
+    let handler = second.path("lambda/src/handler.ts");
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The second builds under a restrictive umask: its dist/handler.js is mode 0600, the first's 0644.
+    second.edit(
+        "stack.toml",
+        "build = \"npm run build\"",
+        "build = \"umask 077 && npm run build\"",
+    );
+    first.stackctl(&["plan"]).expect_code(2);
+    second.stackctl(&["plan"]).expect_code(2);
+    let mode = |p: &Project| {
+        std::fs::metadata(p.path("lambda/dist/handler.js"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_ne!(
+        mode(&first),
+        mode(&second),
+        "the umask should have changed the built file's mode"
+    );
+    let zip =
+        |p: &Project| std::fs::read(p.path(".stackctl/package.zip")).expect("the build's zip");
+    assert_eq!(zip(&first), zip(&second), "the two checkouts' zips differ");
+    let built = |p: &Project| {
+        std::fs::metadata(p.path("lambda/dist/handler.js"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    assert_ne!(
+        built(&first),
+        built(&second),
+        "the builds should have happened at different times"
+    );
+}

@@ -362,8 +362,19 @@ impl Project {
                 &dir.path().join("lambda").join(file),
             );
         }
-        std::os::unix::fs::symlink(node_modules(), dir.path().join("lambda/node_modules"))
-            .expect("linking node_modules");
+        // Hard links, not a symlink: the bundler names modules by their real path, so a symlink to the
+        // repository's node_modules would make the bundle (and its CodeSha256) depend on where the
+        // repository is checked out. Hard links are as cheap and keep every path inside the project.
+        let status = Command::new("cp")
+            .arg("-al")
+            .arg(node_modules())
+            .arg(dir.path().join("lambda/node_modules"))
+            .status()
+            .expect("running cp");
+        assert!(
+            status.success(),
+            "hard-linking node_modules into the project copy"
+        );
         // The copy's lockfile is newer than the shared install; make it as old as the original so that
         // stackctl does not reinstall into the shared node_modules.
         let original = std::fs::metadata(root.join("lambda/node_modules/.package-lock.json"))
