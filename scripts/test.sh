@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: `scripts/test.sh` (all), `scripts/test.sh rust`, `scripts/test.sh handler`.
+# Runs every test: `scripts/test.sh` (all), or one part: `rust`, `handler`, `strict` (the proxy's self-test).
 # Installs what the tests need (moto_server in .venv, the handler's node_modules) when missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +19,11 @@ if [ "$what" = all ] || [ "$what" = handler ]; then
   (cd lambda && npm test)
   scripts/emulator.sh stop
   trap - EXIT
+fi
+
+if [ "$what" = all ] || [ "$what" = strict ]; then
+  echo "== strict emulation proxy self-test (each behaviour against boto3, its own emulator)"
+  .venv/bin/python tests/strict_proxy_selftest.py
 fi
 
 if [ "$what" = all ] || [ "$what" = rust ]; then
