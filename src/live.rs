@@ -36,35 +36,55 @@ pub enum Purpose {
 }
 
 pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<Live> {
-    let (table, role, function) = tokio::try_join!(
-        table::read(&clients.dynamodb, &stack.table.name),
-        role::read(&clients.iam, &stack.role.name),
+    // Every read starts as soon as what it needs is known: the table's, the role's and the function's at
+    // once; the policy's (its ARN needs the account id) as soon as the role's ARN gives the account, while
+    // the others are still in flight; the table's tags as soon as its ARN is known.
+    let wants_tags = purpose == Purpose::Ownership || !stack.tags.is_empty();
+    let table_and_tags = async {
+        let table = table::read(&clients.dynamodb, &stack.table.name).await?;
+        let tags = match &table {
+            // up needs the table's tags only to bring the user's tags up to date.
+            Some(t) if wants_tags => Some(table::read_tags(&clients.dynamodb, &t.arn).await?),
+            _ => None,
+        };
+        anyhow::Ok((table, tags))
+    };
+    let role_and_policy = async {
+        let role = role::read(&clients.iam, &stack.role.name).await?;
+        let policy = match role.as_ref().and_then(|r| Account::from_arn(&r.arn)) {
+            Some(account) => {
+                let arn = policy::arn(&account.partition, &account.id, &stack.policy.name);
+                Some((account, policy::read(&clients.iam, &arn).await?))
+            }
+            None => None,
+        };
+        anyhow::Ok((role, policy))
+    };
+    let ((table, table_tags), (role, read_policy), function) = tokio::try_join!(
+        table_and_tags,
+        role_and_policy,
         function::read(&clients.lambda, &stack.function.name),
     )?;
-    let known_arn = [
-        table.as_ref().map(|t| &t.arn),
-        role.as_ref().map(|r| &r.arn),
-        function.as_ref().map(|f| &f.arn),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(|arn| Account::from_arn(arn));
-    let account = match known_arn {
-        Some(account) => account,
-        None => Account::from_sts(&clients.sts).await?,
-    };
-    let policy_arn = policy::arn(&account.partition, &account.id, &stack.policy.name);
-    let table_tags = async {
-        match (&table, purpose) {
-            // up needs the table's tags only to bring the user's tags up to date.
-            (Some(t), purpose) if purpose == Purpose::Ownership || !stack.tags.is_empty() => {
-                table::read_tags(&clients.dynamodb, &t.arn).await.map(Some)
-            }
-            _ => Ok(None),
+    let (account, policy) = match read_policy {
+        Some(read) => read,
+        None => {
+            // No role yet: the account comes from another ARN, or from STS when nothing exists at all.
+            let known = [
+                table.as_ref().map(|t| &t.arn),
+                function.as_ref().map(|f| &f.arn),
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|arn| Account::from_arn(arn));
+            let account = match known {
+                Some(account) => account,
+                None => Account::from_sts(&clients.sts).await?,
+            };
+            let arn = policy::arn(&account.partition, &account.id, &stack.policy.name);
+            let policy = policy::read(&clients.iam, &arn).await?;
+            (account, policy)
         }
     };
-    let (policy, table_tags) =
-        tokio::try_join!(policy::read(&clients.iam, &policy_arn), table_tags)?;
     Ok(Live {
         account,
         table,

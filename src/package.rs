@@ -163,7 +163,7 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
         .kill_on_drop(true)
         .output()
         .await
-        .with_context(|| format!("starting `{command}` in `{}`", dir.display()))?;
+        .with_context(|| format!("starting `{command}` in `{}`", shown(dir).display()))?;
     if !output.status.success() {
         let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
         log.push_str(&String::from_utf8_lossy(&output.stderr));
@@ -177,7 +177,7 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
             .collect();
         bail!(
             "`{command}` failed in `{}` ({}):\n{}",
-            dir.display(),
+            shown(dir).display(),
             output.status,
             tail.join("\n")
         );
@@ -185,19 +185,28 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A path as the user would write it: relative to the working directory when it is under it.
+fn shown(path: &Path) -> &Path {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(path)
+}
+
 /// Packs every regular file under `dir` into a deterministic zip.
 pub fn pack(dir: &Path) -> Result<Package> {
     let root = dir
         .canonicalize()
-        .with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+        .with_context(|| format!("reading the artifact dir `{}`", shown(dir).display()))?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for entry in walkdir::WalkDir::new(&root)
         .min_depth(1)
         .follow_links(false)
         .sort_by_file_name()
     {
-        let entry =
-            entry.with_context(|| format!("reading the artifact dir `{}`", dir.display()))?;
+        let entry = entry
+            .with_context(|| format!("reading the artifact dir `{}`", shown(dir).display()))?;
         let path = entry.path();
         let real = if entry.path_is_symlink() {
             let target = path
@@ -230,7 +239,7 @@ pub fn pack(dir: &Path) -> Result<Package> {
     if files.is_empty() {
         bail!(
             "the artifact dir `{}` is empty: did the build write its output there?",
-            dir.display()
+            shown(dir).display()
         );
     }
     // Sort by the zip entry name itself, so the order does not depend on the platform's path separator.
@@ -252,7 +261,7 @@ pub fn pack(dir: &Path) -> Result<Package> {
             "the zipped artifact is {} bytes, over Lambda's {} byte limit for direct upload; bundle with tree shaking or move assets out of `{}`",
             zip.len(),
             MAX_DIRECT_UPLOAD,
-            dir.display()
+            shown(dir).display()
         );
     }
     Ok(Package::from_zip(zip, files.len()))

@@ -85,15 +85,18 @@ pub struct Task {
 }
 
 impl Task {
-    fn bar(&self) -> Option<&ProgressBar> {
+    /// The spinner line, created (with its first message, so it never shows an empty one) on first use.
+    fn bar(&self, message: &str) -> Option<&ProgressBar> {
         let multi = self.multi.as_ref()?;
         Some(self.bar.get_or_init(|| {
-            let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(self.label.clone());
+            let style = ProgressStyle::with_template("{spinner} {prefix}: {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = ProgressBar::new_spinner()
+                .with_style(style)
+                .with_prefix(self.label.clone())
+                .with_message(message.to_string())
+                .with_elapsed(self.started.elapsed());
+            let bar = multi.add(bar);
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         }))
@@ -106,7 +109,7 @@ impl Task {
             return;
         }
         *last = message.to_string();
-        match (self.bar(), self.mode) {
+        match (self.bar(message), self.mode) {
             (Some(bar), _) => bar.set_message(message.to_string()),
             (None, Mode::Lines) => {
                 let _ = writeln!(
@@ -131,7 +134,7 @@ impl Task {
             self.label,
             format_duration(self.elapsed())
         );
-        match (self.bar(), self.mode) {
+        match (self.bar(&line), self.mode) {
             (Some(bar), _) => {
                 bar.set_style(
                     ProgressStyle::with_template("✓ {msg}")
@@ -152,7 +155,7 @@ impl Task {
             self.label,
             format_duration(self.elapsed())
         );
-        match (self.bar(), self.mode) {
+        match (self.bar(&line), self.mode) {
             (Some(bar), _) => {
                 bar.set_style(
                     ProgressStyle::with_template("✗ {msg}")
