@@ -70,6 +70,12 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Resul
         .filter(|f| !f.is_empty())
     {
         if let Some(code) = function_diff.changes.iter_mut().find(|c| c.field == "code") {
+            // Named from the stack file's directory, as the user sees them: lambda/src/handler.ts.
+            let source_dir = project_relative(stack, &stack.function.source_dir);
+            let files: Vec<String> = files
+                .iter()
+                .map(|f| source_dir.join(f).display().to_string())
+                .collect();
             let after = code.after.take().unwrap_or_default();
             code.after = Some(format!("{after} ({} changed)", files.join(", ")));
         }
@@ -140,6 +146,17 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Resul
         function: function_diff,
         resources,
     })
+}
+
+/// `path` relative to the directory of the stack file (paths in a resolved Stack are absolute).
+fn project_relative(stack: &Stack, path: &std::path::Path) -> std::path::PathBuf {
+    let base = stack
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+    path.strip_prefix(&base).unwrap_or(path).to_path_buf()
 }
 
 /// `up --dry-run` / `plan`: read, build, diff; no write.

@@ -243,7 +243,7 @@ async fn an_unchanged_handler_is_not_rebuilt() {
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
     assert!(
-        plan.stdout.contains("(src/handler.ts changed)"),
+        plan.stdout.contains("(lambda/src/handler.ts changed)"),
         "{}",
         plan.stdout
     );
