@@ -120,7 +120,13 @@ pub async fn restore(client: &Client, table: &str, file: &Path, task: &Task) -> 
             })
             .collect::<Result<_, _>>()?;
         let mut delay = Duration::from_millis(100);
+        let mut tries = 0;
         while !pending.is_empty() {
+            tries += 1;
+            if tries > 12 {
+                bail!("DynamoDB kept {} items unprocessed after 12 tries; {restored} of {total} items were restored, run restore again", pending.len());
+            }
+            crate::interrupt::check("the next batch of items")?;
             let out = client
                 .batch_write_item()
                 .request_items(table, pending.clone())

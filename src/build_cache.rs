@@ -157,7 +157,7 @@ impl Cache {
 }
 
 /// Hashes the build's inputs: every file under the source dir except dependencies (`node_modules`, covered
-/// by the lockfile), the build output and hidden entries; the commands; and the Node.js binary in PATH.
+/// by the lockfile), the build output, `.git` and `.stackctl`; the commands; and the Node.js binary in PATH.
 pub fn inputs(spec: &FunctionSpec) -> Result<Inputs> {
     let mut files = BTreeMap::new();
     let walker = walkdir::WalkDir::new(&spec.source_dir)
@@ -166,7 +166,8 @@ pub fn inputs(spec: &FunctionSpec) -> Result<Inputs> {
         .sort_by_file_name();
     let skipped = |entry: &walkdir::DirEntry| {
         let name = entry.file_name().to_string_lossy();
-        name.starts_with('.')
+        // Hidden files count (.npmrc, .babelrc, .env.production change builds); VCS and our cache do not.
+        matches!(name.as_ref(), ".git" | ".stackctl")
             || (entry.file_type().is_dir() && name == "node_modules")
             || entry.path() == spec.artifact_dir
     };
@@ -284,14 +285,21 @@ mod tests {
     }
 
     #[test]
-    fn inputs_ignore_dependencies_output_and_hidden_files() {
+    fn inputs_ignore_dependencies_output_and_vcs_but_not_hidden_config() {
         let dir = tempfile::tempdir().unwrap();
         write(&dir.path().join("src/handler.ts"), "a");
         let before = inputs(&spec(dir.path())).unwrap();
         write(&dir.path().join("node_modules/x/index.js"), "x");
         write(&dir.path().join("dist/handler.js"), "built");
-        write(&dir.path().join(".cache/y"), "y");
+        write(&dir.path().join(".git/HEAD"), "y");
         assert_eq!(inputs(&spec(dir.path())).unwrap(), before);
+        write(&dir.path().join(".npmrc"), "registry=x");
+        assert_ne!(
+            inputs(&spec(dir.path())).unwrap().hash,
+            before.hash,
+            ".npmrc changes builds"
+        );
+        std::fs::remove_file(dir.path().join(".npmrc")).unwrap();
         write(&dir.path().join("src/handler.ts"), "b");
         assert_ne!(inputs(&spec(dir.path())).unwrap().hash, before.hash);
         let mut other_command = spec(dir.path());

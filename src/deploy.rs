@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::aws::Clients;
 use crate::build_cache::Cache;
@@ -398,9 +398,27 @@ impl Apply<'_> {
             .await
             .map(|_| "updated"),
             TableDiff::NotReady(_) => {
-                table::wait_active(&self.clients.dynamodb, &spec.name, timeout, &task)
-                    .await
-                    .map(|_| "ready")
+                // Once ACTIVE, settings that differ can be changed (DynamoDB refuses it before).
+                let dynamodb = &self.clients.dynamodb;
+                match table::wait_active(dynamodb, &spec.name, timeout, &task).await {
+                    Ok(live) => match table::diff(spec, Some(&live)) {
+                        TableDiff::Update {
+                            billing_mode,
+                            deletion_protection,
+                        } => table::update(
+                            dynamodb,
+                            spec,
+                            billing_mode.is_some(),
+                            deletion_protection.is_some(),
+                            timeout,
+                            &task,
+                        )
+                        .await
+                        .map(|_| "updated"),
+                        _ => Ok("ready"),
+                    },
+                    Err(err) => Err(err),
+                }
             }
             TableDiff::KeyConflict { .. } | TableDiff::Deleting => {
                 bail!("table `{}` is blocked", spec.name)
@@ -475,8 +493,7 @@ impl Apply<'_> {
 
     async fn function(&self) -> StepResult {
         let spec = &self.stack.function;
-        let diff = &self.plan.function;
-        if diff.is_noop() {
+        if self.plan.function.is_noop() {
             return Ok(("in sync", None));
         }
         let task = self.task(Kind::Function, &spec.name)?;
@@ -485,32 +502,45 @@ impl Apply<'_> {
             role_propagation: Duration::from_secs(self.stack.timeouts.role_propagation_secs),
         };
         let lambda = &self.clients.lambda;
+        let desired = &self.plan.desired.function;
         let result = async {
-            if diff.create {
-                let tags = self.stack.resource_tags();
-                function::create(
-                    lambda,
-                    &spec.name,
-                    &self.plan.desired.function,
-                    &self.package.zip,
-                    &tags,
-                    &timeouts,
-                    &task,
-                )
-                .await?;
-                return Ok("created");
-            }
-            // Configuration first, then code: each waits for the previous update to finish, because Lambda
-            // refuses an update while another is in progress.
+            let mut diff = self.plan.function.clone();
             // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
-            // again before the first update; and after a configuration update, its wait already saw it idle.
-            let idle = self
+            // again before the first update.
+            let mut idle = self
                 .live
                 .function
                 .as_ref()
                 .is_some_and(|f| f.state == "Active" && f.last_update_status == "Successful");
+            if diff.create {
+                let tags = self.stack.resource_tags();
+                let zip = &self.package.zip;
+                match function::create(lambda, &spec.name, desired, zip, &tags, &timeouts, &task)
+                    .await?
+                {
+                    function::Created::New => return Ok("created"),
+                    // Another run created it since our read: converge it like any existing function.
+                    function::Created::Existing => {
+                        let live = function::read(lambda, &spec.name)
+                            .await?
+                            .with_context(|| format!("Lambda function `{}` vanished", spec.name))?;
+                        diff = function::diff(desired, &self.package.code_sha256, Some(&live));
+                        idle = true; // create waited for Active
+                    }
+                }
+            }
+            if diff.wait_active {
+                task.set("waiting for Active");
+                function::wait_active(lambda, &spec.name, timeouts.ready, &task).await?;
+            }
+            // Configuration first, then code: each waits for the previous update to finish, because Lambda
+            // refuses an update while another is in progress (after a configuration update, its own wait
+            // already saw the function idle).
             if let Some(config) = &diff.config {
-                function::update_config(lambda, &spec.name, config, &timeouts, &task, idle).await?;
+                function::update_config(
+                    lambda, &spec.name, desired, config, &timeouts, &task, idle,
+                )
+                .await?;
             }
             if diff.code {
                 let idle = idle || diff.config.is_some();
@@ -527,7 +557,8 @@ impl Apply<'_> {
             Ok(match (diff.config.is_some(), diff.code) {
                 (true, true) => "updated configuration and code",
                 (true, false) => "updated configuration",
-                _ => "updated code",
+                (false, true) => "updated code",
+                (false, false) => "ready",
             })
         }
         .await;

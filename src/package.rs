@@ -159,6 +159,12 @@ async fn run(command: &str, dir: &Path) -> Result<()> {
         .arg(command)
         .current_dir(dir)
         .stdin(Stdio::null())
+        // The build needs no AWS access: dependencies' install scripts get no credentials to read, and a
+        // failing tool that dumps its environment into the log shown below cannot print them.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_SECURITY_TOKEN")
         // If stackctl stops (an AWS error, Ctrl-C), the build stops with it.
         .kill_on_drop(true)
         .output()

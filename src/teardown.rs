@@ -6,6 +6,7 @@
 //!   table (delete, wait until gone)  ── at the same time
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -21,8 +22,8 @@ use crate::resources::{function, policy, role, table};
 
 pub struct DownPlan {
     pub resources: Vec<ResourcePlan>,
-    /// Variables to remove from a function stackctl did not create.
-    pub remove_variables: Vec<String>,
+    /// Variables to remove from a function stackctl did not create, with the values stackctl set.
+    pub remove_variables: BTreeMap<String, String>,
 }
 
 impl DownPlan {
@@ -61,8 +62,12 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
                 "deletion protection is on; turn it off first: aws dynamodb update-table --table-name {} --no-deletion-protection-enabled",
                 stack.table.name
             )),
+        // Never delete a table whose content is unknown.
+        Some(t) if items.is_none() => ResourcePlan::new(Kind::Table, &stack.table.name, Action::Blocked)
+            .arn(Some(&t.arn))
+            .note("its items could not be counted, so it is not deleted"),
         Some(t) => {
-            let items = items.unwrap_or(0);
+            let items = items.unwrap_or_default();
             let base = ResourcePlan::new(Kind::Table, &stack.table.name, Action::Delete).arn(Some(&t.arn));
             let what = format!("{} with its {items} item{}", stack.table.name, if items == 1 { "" } else { "s" });
             match &data.backup {
@@ -124,6 +129,18 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
                 .arn(Some(&r.arn))
                 .note(note)
         }
+        // A function down keeps (not created by this stack) but that `up` pointed at this role would be
+        // left unable to run: the role stays, only the stack's policy leaves it.
+        Some(r)
+            if live
+                .function
+                .as_ref()
+                .is_some_and(|f| !stack.owns(&f.tags) && f.config.role_arn == r.arn) =>
+        {
+            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Keep)
+                .arn(Some(&r.arn))
+                .note("still the role of the function, which was not created by this stack: left in place")
+        }
         Some(r) => {
             let changes = r
                 .attached
@@ -143,7 +160,7 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
         }
     };
 
-    let mut remove_variables = Vec::new();
+    let mut remove_variables = BTreeMap::new();
     let function = match &live.function {
         None => gone(Kind::Function, &stack.function.name),
         Some(f) if stack.owns(&f.tags) => {
@@ -160,7 +177,7 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
             remove_variables = desired
                 .iter()
                 .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
-                .map(|(k, _)| k.clone())
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let base = ResourcePlan::new(Kind::Function, &stack.function.name, Action::Update)
                 .arn(Some(&f.arn));
@@ -173,13 +190,13 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
             } else {
                 let mut changes: Vec<Change> = remove_variables
                     .iter()
-                    .map(|k| Change::remove(format!("environment.{k}"), &desired[k]))
+                    .map(|(k, v)| Change::remove(format!("environment.{k}"), v))
                     .collect();
                 changes.extend(
                     f.config
                         .environment
                         .keys()
-                        .filter(|k| !remove_variables.contains(k))
+                        .filter(|k| !remove_variables.contains_key(*k))
                         .map(|k| Change::keep(format!("environment.{k}"), "(kept, value hidden)")),
                 );
                 base.changes(changes)
@@ -269,26 +286,52 @@ pub async fn down(
         Ok(progress.task(label))
     };
 
-    let iam_and_lambda = async {
-        let mut results = Vec::new();
-        let t = task(Kind::Function, &stack.function.name)?;
-        let r = match (action(Kind::Function), &live.function) {
-            (Action::Delete, _) => function::delete(&clients.lambda, &stack.function.name, &t)
-                .await
-                .map(|_| Some("deleted")),
-            (Action::Update, Some(f)) => function::remove_variables(
-                &clients.lambda,
-                f,
-                &plan.remove_variables,
-                &timeouts,
-                &t,
-            )
+    // The function goes first: while it exists it may still write to the table, and the table's items are
+    // counted (and backed up) again once nothing can write to them any more.
+    let mut results = Vec::new();
+    let t = task(Kind::Function, &stack.function.name)?;
+    let r = match (action(Kind::Function), &live.function) {
+        (Action::Delete, _) => function::delete(&clients.lambda, &stack.function.name, &t)
             .await
-            .map(|_| Some("variables removed")),
-            _ => Ok(None),
-        };
-        results.push((Kind::Function, finish(&t, r)?));
+            .map(|_| Some("deleted")),
+        (Action::Update, Some(f)) => {
+            function::remove_variables(&clients.lambda, f, &plan.remove_variables, &timeouts, &t)
+                .await
+                .map(|_| Some("variables removed"))
+        }
+        _ => Ok(None),
+    };
+    results.push((Kind::Function, finish(&t, r)?));
 
+    let mut backed_up = false;
+    if action(Kind::Table) == Action::Delete && items.is_some() {
+        let t = task(Kind::Table, &stack.table.name)?;
+        t.set("counting the items again");
+        let now = backup::count_items(&clients.dynamodb, &stack.table.name).await?;
+        match &data.backup {
+            Some(file) if now > 0 => {
+                match backup::export(&clients.dynamodb, &stack.table.name, file, now, &t).await {
+                    Ok(_) => backed_up = true,
+                    Err(err) => {
+                        t.fail("backup failed; the table was not deleted");
+                        return Err(err);
+                    }
+                }
+            }
+            None if now > 0 && !data.delete_data => {
+                t.fail("not deleted");
+                anyhow::bail!(
+                    "table `{}` now holds {now} items, written after it was counted; it was not deleted: pass \
+                     --backup <file> or --delete-data",
+                    stack.table.name
+                );
+            }
+            _ => {}
+        }
+    }
+
+    let iam = async {
+        let mut results = Vec::new();
         let t = task(Kind::Policy, &stack.policy.name)?;
         let r = match (action(Kind::Policy), &live.policy) {
             (Action::Delete, Some(p)) => policy::delete(&clients.iam, &p.arn, &t)
@@ -308,21 +351,6 @@ pub async fn down(
         results.push((Kind::Role, finish(&t, r)?));
         anyhow::Ok(results)
     };
-    // The backup comes before anything is deleted, so a failed backup leaves the whole stack as it was.
-    let mut backed_up = None;
-    if let (Action::Delete, Some(file), Some(expected)) = (action(Kind::Table), &data.backup, items)
-    {
-        if expected > 0 {
-            let t = task(Kind::Table, &stack.table.name)?;
-            match backup::export(&clients.dynamodb, &stack.table.name, file, expected, &t).await {
-                Ok(n) => backed_up = Some(n),
-                Err(err) => {
-                    t.fail("backup failed; nothing was deleted");
-                    return Err(err);
-                }
-            }
-        }
-    }
     let table_branch = async {
         let t = task(Kind::Table, &stack.table.name)?;
         let r = match action(Kind::Table) {
@@ -334,7 +362,7 @@ pub async fn down(
             )
             .await
             .map(|_| {
-                Some(if backed_up.is_some() {
+                Some(if backed_up {
                     "backed up and deleted"
                 } else {
                     "deleted"
@@ -344,7 +372,8 @@ pub async fn down(
         };
         anyhow::Ok(vec![(Kind::Table, finish(&t, r)?)])
     };
-    let (mut results, table_results) = tokio::try_join!(iam_and_lambda, table_branch)?;
+    let (iam_results, table_results) = tokio::try_join!(iam, table_branch)?;
+    results.extend(iam_results);
     results.extend(table_results);
 
     let reports = plan

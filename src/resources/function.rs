@@ -145,6 +145,8 @@ fn env_changes(live: &BTreeMap<String, String>, target: &BTreeMap<String, String
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDiff {
     pub create: bool,
+    /// Still Pending (just created by someone, or an interrupted up): wait for Active first.
+    pub wait_active: bool,
     /// The full configuration to send, when it differs from the live one.
     pub config: Option<FunctionConfig>,
     pub code: bool,
@@ -153,7 +155,7 @@ pub struct FunctionDiff {
 
 impl FunctionDiff {
     pub fn is_noop(&self) -> bool {
-        !self.create && self.config.is_none() && !self.code
+        !self.create && !self.wait_active && self.config.is_none() && !self.code
     }
 }
 
@@ -176,6 +178,7 @@ pub fn diff(
         );
         return FunctionDiff {
             create: true,
+            wait_active: false,
             config: None,
             code: true,
             changes,
@@ -196,7 +199,16 @@ pub fn diff(
     }
     // After a failed update, Lambda keeps the function as it was before it; sending the configuration and
     // the code again is how it recovers, so a failed last update is never "in sync".
-    let failed = live.last_update_status == "Failed";
+    // A function whose creation failed (State Failed) is repaired the same way.
+    let failed = live.last_update_status == "Failed" || live.state == "Failed";
+    let wait_active = live.state == "Pending";
+    if wait_active {
+        changes.push(Change::modify(
+            "state",
+            "Pending",
+            "Active (up waits for it)",
+        ));
+    }
     if failed {
         changes.push(Change::modify(
             "last_update_status",
@@ -215,6 +227,7 @@ pub fn diff(
     let config = (failed || target != live.config).then_some(target);
     FunctionDiff {
         create: false,
+        wait_active,
         config,
         code,
         changes,
@@ -284,7 +297,7 @@ pub async fn create(
     tags: &BTreeMap<String, String>,
     timeouts: &Timeouts,
     task: &Task,
-) -> Result<LiveFunction> {
+) -> Result<Created> {
     task.set("creating");
     let send = || async {
         client
@@ -309,7 +322,7 @@ pub async fn create(
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("creating Lambda function `{name}`"))
     };
-    match retry_while(
+    let created = match retry_while(
         timeouts.role_propagation,
         send,
         role_not_yet_assumable,
@@ -317,14 +330,23 @@ pub async fn create(
     )
     .await
     {
-        Ok(_) => {}
-        Err(err) if exists_error(&err) => task.set("already exists"),
+        Ok(_) => Created::New,
+        Err(err) if exists_error(&err) => {
+            // Someone (another up?) created it since it was read: the caller converges it.
+            task.set("appeared meanwhile; reading it");
+            Created::Existing
+        }
         Err(err) => return Err(err),
-    }
+    };
     wait_active(client, name, timeouts.ready, task).await?;
-    read(client, name)
-        .await?
-        .with_context(|| format!("Lambda function `{name}` vanished after creation"))
+    Ok(created)
+}
+
+/// Whether `create` made the function, or found it made by someone else in the meantime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existing,
 }
 
 fn exists_error(err: &anyhow::Error) -> bool {
@@ -335,21 +357,33 @@ fn exists_error(err: &anyhow::Error) -> bool {
 }
 
 /// Sends the full configuration (the merged environment included), then waits for the update to finish.
+/// `first` is what the plan computed from its read; a retry (after a 409: someone else was updating the
+/// function, perhaps setting a variable) reads the live variables again and merges `desired` into those, so
+/// a concurrent change is never overwritten with a stale copy.
 pub async fn update_config(
     client: &Client,
     name: &str,
-    config: &FunctionConfig,
+    desired: &FunctionConfig,
+    first: &FunctionConfig,
     timeouts: &Timeouts,
     task: &Task,
     known_ready: bool,
 ) -> Result<()> {
-    // The first attempt skips the wait when the caller just saw the function idle; a retry after a 409
-    // always waits.
+    // The first attempt skips the wait when the caller just saw the function idle; a retry always waits.
     let skip_wait = std::sync::atomic::AtomicBool::new(known_ready);
+    let attempts = std::sync::atomic::AtomicU32::new(0);
     let send = || async {
         if !skip_wait.swap(false, std::sync::atomic::Ordering::SeqCst) {
             wait_ready_for_update(client, name, timeouts.ready, task).await?;
         }
+        let config = if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            first.clone()
+        } else {
+            let live = read(client, name)
+                .await?
+                .with_context(|| format!("Lambda function `{name}` disappeared"))?;
+            merged(desired, &live.config)
+        };
         task.set("updating configuration");
         client
             .update_function_configuration()
@@ -412,7 +446,12 @@ fn update_in_progress(err: &anyhow::Error) -> bool {
     exists_error(err)
 }
 
-async fn wait_active(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
+pub async fn wait_active(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+) -> Result<()> {
     wait_for(
         &format!("function `{name}` to become Active"),
         timeout,
@@ -528,27 +567,39 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
 }
 
 /// For a function stackctl did not create: remove only the variables it set, keeping every other one.
+/// `ours` maps each variable to the value stackctl set; a variable whose value changed since is someone
+/// else's now and stays. The live variables are read right before sending, never taken from an old read.
 pub async fn remove_variables(
     client: &Client,
     live: &LiveFunction,
-    keys: &[String],
+    ours: &BTreeMap<String, String>,
     timeouts: &Timeouts,
     task: &Task,
 ) -> Result<()> {
-    let mut config = live.config.clone();
-    config.environment.retain(|k, _| !keys.contains(k));
     let name = live.arn.rsplit(':').next().unwrap_or(&live.arn);
     let send = || async {
         wait_ready_for_update(client, name, timeouts.ready, task).await?;
-        task.set(&format!("removing {}", keys.join(", ")));
+        let Some(now) = read(client, name).await? else {
+            return Ok(());
+        };
+        let mut variables = now.config.environment.clone();
+        variables.retain(|k, v| ours.get(k) != Some(v));
+        if variables == now.config.environment {
+            return Ok(());
+        }
+        task.set(&format!(
+            "removing {}",
+            ours.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
         client
             .update_function_configuration()
             .function_name(&live.arn)
-            .environment(environment(&config.environment))
+            .environment(environment(&variables))
             .send()
             .await
             .map_err(aws_sdk_lambda::Error::from)
             .with_context(|| format!("removing stackctl's variables from Lambda function `{name}`"))
+            .map(|_| ())
     };
     retry_while(timeouts.ready, send, update_in_progress, |_| {
         task.set("another update is in progress; waiting")

@@ -163,19 +163,22 @@ pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
         };
     }
     match live.status.as_str() {
-        "DELETING" => TableDiff::Deleting,
-        _ if live.billing_mode != spec.billing_mode
-            || live.deletion_protection != spec.deletion_protection =>
-        {
-            TableDiff::Update {
-                billing_mode: (live.billing_mode != spec.billing_mode)
-                    .then(|| live.billing_mode.clone()),
-                deletion_protection: (live.deletion_protection != spec.deletion_protection)
-                    .then_some(live.deletion_protection),
-            }
+        "DELETING" => return TableDiff::Deleting,
+        // CREATING / UPDATING: DynamoDB refuses an UpdateTable now; up waits, then looks again.
+        "ACTIVE" => {}
+        other => return TableDiff::NotReady(other.to_string()),
+    }
+    if live.billing_mode != spec.billing_mode
+        || live.deletion_protection != spec.deletion_protection
+    {
+        TableDiff::Update {
+            billing_mode: (live.billing_mode != spec.billing_mode)
+                .then(|| live.billing_mode.clone()),
+            deletion_protection: (live.deletion_protection != spec.deletion_protection)
+                .then_some(live.deletion_protection),
         }
-        "ACTIVE" => TableDiff::InSync,
-        other => TableDiff::NotReady(other.to_string()),
+    } else {
+        TableDiff::InSync
     }
 }
 
@@ -357,6 +360,7 @@ pub async fn wait_active(
 /// first, because DeleteTable refuses those.
 pub async fn delete(client: &Client, name: &str, timeout: Duration, task: &Task) -> Result<()> {
     task.set("deleting");
+    let started = std::time::Instant::now();
     loop {
         match client.delete_table().table_name(name).send().await {
             Ok(_) => break,
@@ -372,8 +376,25 @@ pub async fn delete(client: &Client, name: &str, timeout: Duration, task: &Task)
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_in_use_exception()) =>
             {
+                // CREATING or UPDATING: wait until it settles (bounded by the same timeout overall). If
+                // someone else's delete got there first, it is now DELETING: just wait until it is gone.
+                if started.elapsed() > timeout {
+                    return Err(err).with_context(|| {
+                        format!(
+                            "deleting DynamoDB table `{name}` (still in use after {}s)",
+                            timeout.as_secs()
+                        )
+                    });
+                }
                 task.set("waiting for ACTIVE before deleting");
-                wait_active(client, name, timeout, task).await?;
+                match read(client, name).await? {
+                    None => return Ok(()),
+                    Some(live) if live.status == "DELETING" => break,
+                    Some(_) => {
+                        wait_active(client, name, timeout, task).await?;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
             Err(err) => {
                 return Err(err).with_context(|| format!("deleting DynamoDB table `{name}`"))
