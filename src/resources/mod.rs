@@ -5,3 +5,13 @@ pub mod function;
 pub mod policy;
 pub mod role;
 pub mod table;
+
+/// The stack's tags in IAM's shape (roles and policies take the same `Tag`).
+pub(crate) fn iam_tags(
+    tags: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+    Ok(tags
+        .iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?)
+}

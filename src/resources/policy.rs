@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use aws_sdk_iam::types::Tag;
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
@@ -266,9 +265,7 @@ pub async fn create(
         .policy_name(name)
         .policy_document(document.to_string())
         .description("Least-privilege access to one DynamoDB table, managed by stackctl");
-    for (key, value) in tags {
-        request = request.tags(Tag::builder().key(key).value(value).build()?);
-    }
+    request = request.set_tags(Some(super::iam_tags(tags)?));
     match request.send().await {
         Ok(_) => Ok(()),
         Err(err)
@@ -288,10 +285,7 @@ pub async fn create(
 
 /// Adds or updates tags on the policy.
 pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = super::iam_tags(tags)?;
     client
         .tag_policy()
         .policy_arn(arn)

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use aws_sdk_iam::types::Tag;
 use aws_sdk_iam::Client;
 
 use crate::config::RoleSpec;
@@ -150,9 +149,7 @@ pub async fn create(
         .role_name(&spec.name)
         .assume_role_policy_document(spec.trust_policy.to_string())
         .description("Execution role for a Lambda function deployed by stackctl");
-    for (key, value) in tags {
-        request = request.tags(Tag::builder().key(key).value(value).build()?);
-    }
+    request = request.set_tags(Some(super::iam_tags(tags)?));
     let arn = match request.send().await {
         Ok(out) => out
             .role
@@ -197,10 +194,7 @@ pub async fn attach(client: &Client, role: &str, policy_arn: &str, task: &Task) 
 
 /// Adds or updates tags on the role.
 pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = super::iam_tags(tags)?;
     client
         .tag_role()
         .role_name(name)

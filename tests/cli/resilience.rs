@@ -100,14 +100,8 @@ fn kill_after_requests(
     after: usize,
 ) -> bool {
     let before = emulator.strict().requests().len();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stackctl"))
-        .args(args)
-        .current_dir(project.dir.path())
-        .env("AWS_ENDPOINT_URL", &emulator.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("CI", "true")
+    let mut child = project
+        .command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -208,22 +202,10 @@ async fn a_killed_down_is_finished_by_the_next_down_at_20_points() {
 
 /// Two runs at once, the second started `offset` after the first; both must end with a clear result
 /// (0, or 1 with an error message: never a panic), and a following up must converge.
-fn race(
-    project: &Project,
-    emulator: &Emulator,
-    first: &[&str],
-    second: &[&str],
-    offset: Duration,
-) -> (i32, i32) {
+fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) -> (i32, i32) {
     let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_stackctl"))
-            .args(args)
-            .current_dir(project.dir.path())
-            .env("AWS_ENDPOINT_URL", &emulator.url)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("CI", "true")
+        project
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -254,7 +236,6 @@ async fn up_racing_down_and_up_racing_up_end_consistent() {
         let offset = Duration::from_millis((seed * 137) % 900);
         race(
             &project,
-            &emulator,
             &["up"],
             &["down", "--confirm", "--delete-data"],
             offset,
@@ -270,7 +251,7 @@ async fn up_racing_down_and_up_racing_up_end_consistent() {
     project.stackctl(&["down", "--confirm"]).ok();
     for seed in 0..10u64 {
         let offset = Duration::from_millis((seed * 89) % 600);
-        let (a, b) = race(&project, &emulator, &["up"], &["up"], offset);
+        let (a, b) = race(&project, &["up"], &["up"], offset);
         let up = project.stackctl(&["up"]);
         assert_eq!(
             up.code, 0,
@@ -469,14 +450,8 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
         3,
     );
     let project = Project::new(&emulator);
-    let child = Command::new(env!("CARGO_BIN_EXE_stackctl"))
-        .args(["up"])
-        .current_dir(project.dir.path())
-        .env("AWS_ENDPOINT_URL", &emulator.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("CI", "true")
+    let child = project
+        .command(&["up"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -2,7 +2,7 @@
 //! deployed function's environment, against the emulator's DynamoDB (moto cannot run Lambda code).
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::*;
 
@@ -292,18 +292,8 @@ fn copy_events(project: &Project) {
 
 /// `stackctl <args>` with `input` on stdin (Project::stackctl gives none).
 fn stackctl_with_stdin(project: &Project, args: &[&str], input: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stackctl"))
-        .args(args)
-        .current_dir(project.dir.path())
-        .env("AWS_ENDPOINT_URL", &project.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("CI", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("STACKCTL_FILE")
-        .env_remove("STACKCTL_OUTPUT")
+    let mut child = project
+        .command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -316,11 +306,7 @@ fn stackctl_with_stdin(project: &Project, args: &[&str], input: &str) -> Run {
         .write_all(input.as_bytes())
         .unwrap();
     let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::from(output)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -443,8 +443,12 @@ impl Project {
         read_requests(&self.recording)
     }
 
-    fn run_stackctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+    /// The built stackctl, set up to run in this project against its emulator (for tests that need the
+    /// process itself: to kill it, signal it, race it or feed its stdin). Not checked against the
+    /// operator policy; `stackctl()` is.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
@@ -455,15 +459,17 @@ impl Project {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("STACKCTL_FILE")
-            .env_remove("STACKCTL_OUTPUT")
+            .env_remove("STACKCTL_OUTPUT");
+        command
+    }
+
+    fn run_stackctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = self
+            .command(args)
             .envs(env.iter().copied())
             .output()
             .expect("running stackctl");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Run::from(output)
     }
 }
 
@@ -477,6 +483,16 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
 }
 
 impl Run {
