@@ -1,4 +1,12 @@
 // Lambda handler for the HTTP API: create, list, get, update and delete a user's items in DynamoDB.
+//
+// Requests (API Gateway HTTP API or Lambda function URL events, payload format 2.0), on /items:
+//   POST   ?userId=U                 {"title", "status"?}  201 with the stored item
+//   GET    ?userId=U[&limit=N][&nextToken=T]               200 {"items": [...], "nextToken"?}
+//   GET    ?userId=U&itemId=I                              200 with the item, or 404
+//   PATCH  ?userId=U&itemId=I        {"status"}            200 with the whole updated item, or 404
+//   DELETE ?userId=U&itemId=I                              200 {"deleted": true}
+// Anything a client gets wrong is a 400 {"error": "..."}; see the limits below.
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -12,10 +20,34 @@ import {
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 
 // The SDK picks up region, credentials and AWS_ENDPOINT_URL(_DYNAMODB) from the environment.
-const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+// Exported so that tests can watch the commands sent (a middleware on its stack); Lambda only calls `handler`.
+export const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+// A function's environment is fixed for the life of its execution environment: read it once, and say once,
+// at init, when it is missing. Every request then answers 500 with this message.
+const TABLE_NAME = process.env.TABLE_NAME || undefined;
+const NO_TABLE = "Server misconfigured: the TABLE_NAME environment variable is not set";
+if (!TABLE_NAME) console.error(`${NO_TABLE}; every request will answer 500`);
+
+// Limits. Keys: DynamoDB's (partition key 2048 bytes, sort key 1024 bytes). Title and status: ours, far under
+// DynamoDB's 400 KB an item. All in UTF-8 bytes, as DynamoDB counts them.
+const MAX_USER_ID_BYTES = 2048;
+const MAX_ITEM_ID_BYTES = 1024;
+const MAX_TITLE_BYTES = 4096;
+const MAX_STATUS_BYTES = 256;
+// The list, a page at a time: `limit` items (default 100, at most 1000), and fewer when they would take more
+// than 5 MiB of the serialized Lambda response (which may not exceed 6 MB), e.g. items stored before the
+// title limit. The first item of a page always goes in (an item is at most 400 KB, a few MB escaped).
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+const MAX_PAGE_BYTES = 5 * 1024 * 1024;
+
+// The query parameters the handler reads; each may appear at most once.
+const PARAMETERS = ["userId", "itemId", "limit", "nextToken"];
 
 type Result = APIGatewayProxyStructuredResultV2;
 type Body = Record<string, unknown>;
+type Key = { userId: string; itemId: string };
 
 const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
@@ -24,6 +56,60 @@ const json = (statusCode: number, body: unknown): Result => ({
 });
 
 class ClientError extends Error {}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
+
+const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8");
+
+const UNSUPPORTED_EVENT =
+  "Unsupported event: expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0)";
+
+/** The event, checked to be payload format 2.0 as far as the handler reads it. */
+function requestOf(event: unknown): APIGatewayProxyEventV2 {
+  const ok =
+    isObject(event) &&
+    event.version === "2.0" &&
+    isObject(event.requestContext) &&
+    isObject(event.requestContext.http) &&
+    typeof event.requestContext.http.method === "string" &&
+    (event.rawQueryString === undefined || typeof event.rawQueryString === "string") &&
+    (event.queryStringParameters == null || isObject(event.queryStringParameters)) &&
+    (event.body == null || typeof event.body === "string");
+  if (!ok) throw new ClientError(UNSUPPORTED_EVENT);
+  return event as unknown as APIGatewayProxyEventV2;
+}
+
+const decodeQueryComponent = (text: string): string => {
+  try {
+    return decodeURIComponent(text.replaceAll("+", " "));
+  } catch {
+    return text;
+  }
+};
+
+/**
+ * Rejects a parameter given twice: payload 2.0 joins repeated keys with commas in queryStringParameters
+ * (`?userId=a&userId=b` arrives as `a,b`), so only rawQueryString tells them apart from one value with a comma.
+ */
+function rejectRepeatedParameters(rawQueryString: string | undefined): void {
+  const seen = new Set<string>();
+  for (const part of (rawQueryString ?? "").split("&")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    const name = decodeQueryComponent(eq < 0 ? part : part.slice(0, eq));
+    if (!PARAMETERS.includes(name)) continue;
+    if (seen.has(name)) throw new ClientError(`Repeated query parameter: ${name}`);
+    seen.add(name);
+  }
+}
+
+/** A key parameter: present, not blank, within DynamoDB's size for it. */
+function keyParameter(name: string, value: string | undefined, maxBytes: number): string {
+  if (value === undefined || value.trim() === "") throw new ClientError(`Missing ${name} parameter`);
+  if (utf8Bytes(value) > maxBytes) throw new ClientError(`${name} is longer than ${maxBytes} bytes (UTF-8)`);
+  return value;
+}
 
 function parseBody(event: APIGatewayProxyEventV2): Body {
   if (!event.body) return {};
@@ -34,53 +120,148 @@ function parseBody(event: APIGatewayProxyEventV2): Body {
   } catch {
     throw new ClientError("Invalid JSON in request body");
   }
-  return parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Body) : {};
+  return isObject(parsed) ? parsed : {};
 }
 
-const nonEmptyString = (value: unknown): value is string => typeof value === "string" && value.trim() !== "";
+/** A text field of the body: undefined when absent, null or blank; otherwise a string within maxBytes. */
+function textField(body: Body, name: string, maxBytes: number): string | undefined {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw new ClientError(`${name} must be a string`);
+  if (utf8Bytes(value) > maxBytes) throw new ClientError(`${name} is longer than ${maxBytes} bytes (UTF-8)`);
+  return value.trim() === "" ? undefined : value;
+}
+
+function parseLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_LIMIT;
+  const limit = /^[0-9]{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new ClientError(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+  return limit;
+}
+
+// nextToken: base64url (no padding) of the JSON key {userId, itemId} of the page's last item, which is the
+// LastEvaluatedKey a Query stopped there would give: the next page starts after it. Opaque to clients.
+const encodeToken = (key: Key): string => Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
+
+function decodeToken(token: string | undefined, userId: string): Key | undefined {
+  if (token === undefined) return undefined;
+  const invalid = new ClientError("Invalid nextToken: pass the nextToken of the previous page unchanged");
+  if (!/^[A-Za-z0-9_-]+$/.test(token)) throw invalid;
+  const bytes = Buffer.from(token, "base64url");
+  if (bytes.toString("base64url") !== token) throw invalid;
+  let key: unknown;
+  try {
+    key = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw invalid;
+  }
+  if (
+    !isObject(key) ||
+    Object.keys(key).length !== 2 ||
+    key.userId !== userId ||
+    typeof key.itemId !== "string" ||
+    key.itemId === "" ||
+    utf8Bytes(key.itemId) > MAX_ITEM_ID_BYTES
+  ) {
+    throw invalid;
+  }
+  return { userId, itemId: key.itemId };
+}
+
+/** What an item adds to the serialized Lambda response: its JSON, escaped again inside `body`, and a comma. */
+const responseBytes = (item: Body): number => utf8Bytes(JSON.stringify(JSON.stringify(item))) - 1;
+
+// Creation order. The list is in itemId order (the table's sort key, ascending), and that is creation order:
+// an itemId is `item-<epoch millis, 13 digits>-<sequence, 4 hex digits><random, 12 hex digits>`. The sequence
+// counts the items this execution environment creates within one millisecond, so they keep their order, and a
+// clock that steps back does not reorder either (the last millisecond is reused, the sequence goes on);
+// createdAt is the itemId's millisecond. Items created in the same millisecond by different execution
+// environments (concurrent requests) are in an arbitrary but fixed order. The random part keeps ids apart
+// across environments; the put is conditional besides.
+let lastMillis = 0;
+let sequence = 0;
+
+function newItemId(): { itemId: string; createdAt: string } {
+  const now = Date.now();
+  if (now > lastMillis) {
+    lastMillis = now;
+    sequence = 0;
+  } else if (++sequence > 0xffff) {
+    lastMillis += 1; // 65,536 items in one millisecond: borrow the next one
+    sequence = 0;
+  }
+  const millis = String(lastMillis).padStart(13, "0");
+  const seq = sequence.toString(16).padStart(4, "0");
+  const random = randomUUID().replaceAll("-", "").slice(0, 12);
+  return { itemId: `item-${millis}-${seq}${random}`, createdAt: new Date(lastMillis).toISOString() };
+}
+
+/** One page of the user's items, in creation order, from just after `start`. */
+async function listItems(TableName: string, userId: string, limit: number, start: Key | undefined) {
+  const items: Body[] = [];
+  let bytes = 0;
+  let more = false;
+  let ExclusiveStartKey: Body | undefined = start;
+  pages: do {
+    const page = await db.send(
+      new QueryCommand({
+        TableName,
+        KeyConditionExpression: "userId = :userId",
+        ExpressionAttributeValues: { ":userId": userId },
+        // A frontend lists right after it writes: read what it wrote.
+        ConsistentRead: true,
+        // One more than the page still needs, to know whether a next page exists.
+        Limit: limit - items.length + 1,
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const size = responseBytes(item);
+      if (items.length === limit || (items.length > 0 && bytes + size > MAX_PAGE_BYTES)) {
+        more = true;
+        break pages;
+      }
+      items.push(item);
+      bytes += size;
+    }
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  const last = items.at(-1);
+  return more && last ? { items, nextToken: encodeToken({ userId, itemId: String(last.itemId) }) } : { items };
+}
 
 export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> => {
-  const TableName = process.env.TABLE_NAME;
-  const method = event.requestContext.http.method;
-  const { userId, itemId } = event.queryStringParameters ?? {};
-  if (!userId) return json(400, { error: "Missing userId parameter" });
-
   try {
-    switch (method) {
+    if (!TABLE_NAME) return json(500, { error: NO_TABLE });
+    const TableName = TABLE_NAME;
+    const request = requestOf(event);
+    rejectRepeatedParameters(request.rawQueryString);
+    const query = request.queryStringParameters ?? {};
+    const userId = keyParameter("userId", query.userId, MAX_USER_ID_BYTES);
+    const itemIdOf = () => keyParameter("itemId", query.itemId, MAX_ITEM_ID_BYTES);
+
+    switch (request.requestContext.http.method) {
       case "GET": {
-        if (itemId) {
-          const { Item } = await db.send(new GetCommand({ TableName, Key: { userId, itemId } }));
+        if (query.itemId !== undefined) {
+          const { Item } = await db.send(
+            // Strongly consistent: a frontend reads right after it writes.
+            new GetCommand({ TableName, Key: { userId, itemId: itemIdOf() }, ConsistentRead: true }),
+          );
           return Item ? json(200, Item) : json(404, { error: "Item not found" });
         }
-        const items: Body[] = [];
-        let ExclusiveStartKey: Body | undefined;
-        do {
-          const page = await db.send(
-            new QueryCommand({
-              TableName,
-              KeyConditionExpression: "userId = :userId",
-              ExpressionAttributeValues: { ":userId": userId },
-              ExclusiveStartKey,
-            }),
-          );
-          items.push(...(page.Items ?? []));
-          ExclusiveStartKey = page.LastEvaluatedKey;
-        } while (ExclusiveStartKey);
-        return json(200, { items });
+        const limit = parseLimit(query.limit);
+        const start = decodeToken(query.nextToken, userId);
+        return json(200, await listItems(TableName, userId, limit, start));
       }
 
       case "POST": {
-        const { title, status } = parseBody(event);
-        if (!nonEmptyString(title)) return json(400, { error: "Missing title in request body" });
-        const now = Date.now();
-        const item = {
-          userId,
-          // Epoch millis first so ids sort by creation time; the random suffix keeps same-millisecond ids apart.
-          itemId: `item-${now}-${randomUUID().replaceAll("-", "").slice(0, 12)}`,
-          title,
-          status: nonEmptyString(status) ? status : "pending",
-          createdAt: new Date(now).toISOString(),
-        };
+        const body = parseBody(request);
+        const title = textField(body, "title", MAX_TITLE_BYTES);
+        if (title === undefined) return json(400, { error: "Missing title in request body" });
+        const status = textField(body, "status", MAX_STATUS_BYTES) ?? "pending";
+        // No await before this line: concurrent requests in one environment get ids in arrival order.
+        const { itemId, createdAt } = newItemId();
+        const item = { userId, itemId, title, status, createdAt };
         await db.send(
           new PutCommand({ TableName, Item: item, ConditionExpression: "attribute_not_exists(itemId)" }),
         );
@@ -88,15 +269,14 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> =>
       }
 
       case "DELETE": {
-        if (!itemId) return json(400, { error: "Missing itemId parameter" });
-        await db.send(new DeleteCommand({ TableName, Key: { userId, itemId } }));
+        await db.send(new DeleteCommand({ TableName, Key: { userId, itemId: itemIdOf() } }));
         return json(200, { deleted: true });
       }
 
       case "PATCH": {
-        if (!itemId) return json(400, { error: "Missing itemId parameter" });
-        const { status } = parseBody(event);
-        if (!nonEmptyString(status)) return json(400, { error: "Missing status in request body" });
+        const itemId = itemIdOf();
+        const status = textField(parseBody(request), "status", MAX_STATUS_BYTES);
+        if (status === undefined) return json(400, { error: "Missing status in request body" });
         try {
           const { Attributes } = await db.send(
             new UpdateCommand({

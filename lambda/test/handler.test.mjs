@@ -1,13 +1,16 @@
 // Tests dist/handler.js against a real local DynamoDB emulator (scripts/emulator.sh start exports AWS_ENDPOINT_URL).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import {
   CreateTableCommand,
   DeleteTableCommand,
   DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
@@ -19,7 +22,10 @@ if (!process.env.AWS_ENDPOINT_URL) {
 
 const TABLE = `items-test-${Date.now()}-${randomUUID().slice(0, 8)}`;
 const ddb = new DynamoDBClient({});
+const DIST = fileURLToPath(new URL("../dist/handler.js", import.meta.url));
 let handler;
+/** The handler's DynamoDBDocumentClient (exported for tests): a middleware on it sees every command sent. */
+let db;
 
 before(async () => {
   await ddb.send(
@@ -38,7 +44,7 @@ before(async () => {
   );
   await waitUntilTableExists({ client: ddb, maxWaitTime: 30 }, { TableName: TABLE });
   process.env.TABLE_NAME = TABLE;
-  ({ handler } = await import("../dist/handler.js"));
+  ({ handler, db } = await import("../dist/handler.js"));
 });
 
 after(async () => {
@@ -46,14 +52,17 @@ after(async () => {
   ddb.destroy();
 });
 
-/** Builds a real API Gateway HTTP API (payload v2.0) event. */
-function event(method, query, body, { base64 = false } = {}) {
+/**
+ * Builds a real API Gateway HTTP API (payload v2.0) event; `raw` is its rawQueryString when the query string
+ * is not simply `query` (repeated keys, which queryStringParameters joins with commas).
+ */
+function event(method, query, body, { base64 = false, raw } = {}) {
   const qs = query ?? {};
   const e = {
     version: "2.0",
     routeKey: `${method} /items`,
     rawPath: "/items",
-    rawQueryString: new URLSearchParams(qs).toString(),
+    rawQueryString: raw ?? new URLSearchParams(qs).toString(),
     headers: { "content-type": "application/json" },
     requestContext: {
       accountId: "123456789012",
@@ -88,9 +97,66 @@ async function call(evt) {
 
 const newUser = () => `user-${randomUUID()}`;
 const create = (userId, body) => call(event("POST", { userId }, body));
-const list = (userId) => call(event("GET", { userId }));
+const list = (userId, params = {}) => call(event("GET", { userId, ...params }));
 const get = (userId, itemId) => call(event("GET", { userId, itemId }));
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const base64url = (text) => Buffer.from(text).toString("base64url");
+
+/** Records every DynamoDB command the handler sends until stop(): its name (GetItemCommand...) and input. */
+function watchCommands() {
+  const sent = [];
+  const name = `watch-${randomUUID()}`;
+  db.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push({ command: context.commandName, input: { ...args.input } });
+      return next(args);
+    },
+    { step: "initialize", name },
+  );
+  return { sent, stop: () => db.middlewareStack.remove(name) };
+}
+
+/**
+ * Stores n items for userId straight into the table, as an older handler (no title limit) could have:
+ * itemIds in the old format (creation millisecond, random part), in creation order. Returns the itemIds.
+ */
+async function storeItems(userId, n, titleOf) {
+  const base = Date.now() - 60_000;
+  const ids = Array.from({ length: n }, (_, i) => `item-${base + i}-${randomUUID().replaceAll("-", "").slice(0, 12)}`);
+  for (let start = 0; start < n; start += 10) {
+    await Promise.all(
+      ids.slice(start, start + 10).map((itemId, j) =>
+        ddb.send(
+          new PutItemCommand({
+            TableName: TABLE,
+            Item: {
+              userId: { S: userId },
+              itemId: { S: itemId },
+              title: { S: titleOf(start + j) },
+              status: { S: "pending" },
+              createdAt: { S: new Date(base + start + j).toISOString() },
+            },
+          }),
+        ),
+      ),
+    );
+  }
+  return ids;
+}
+
+/** Every page of a user's list, following nextToken: [{items, nextToken}, ...]. */
+async function allPages(userId, params = {}) {
+  const pages = [];
+  let nextToken;
+  do {
+    const res = await list(userId, nextToken ? { ...params, nextToken } : params);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    pages.push(res.body);
+    nextToken = res.body.nextToken;
+    assert.ok(pages.length < 1000, "nextToken never ends");
+  } while (nextToken);
+  return pages;
+}
 
 describe("tutorial sequence", () => {
   test("create two, list both, delete the first, list one, missing userId 400, PUT 405", async () => {
@@ -182,7 +248,7 @@ describe("POST", () => {
 
   test("missing or empty title -> 400", async () => {
     const userId = newUser();
-    for (const body of [undefined, "", {}, { title: "" }, { title: "   " }, { title: 42 }, { status: "done" }, "null", "[]"]) {
+    for (const body of [undefined, "", {}, { title: "" }, { title: "   " }, { title: null }, { status: "done" }, "null", "[]"]) {
       const res = await call(event("POST", { userId }, body));
       assert.deepEqual(res, { status: 400, body: { error: "Missing title in request body" } }, JSON.stringify(body));
     }
@@ -197,7 +263,7 @@ describe("POST", () => {
     }
   });
 
-  test("20 concurrent POSTs get distinct itemIds that sort by creation time", async () => {
+  test("20 concurrent POSTs get distinct itemIds and list in the order they were sent", async () => {
     const userId = newUser();
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(userId, { title: `t${i}` })));
     assert.ok(results.every((r) => r.status === 201));
@@ -205,11 +271,50 @@ describe("POST", () => {
     assert.equal(new Set(ids).size, 20);
 
     const items = (await list(userId)).body.items;
-    assert.equal(items.length, 20);
-    // The table's range key order (itemId) is creation order.
+    // Creation order is the order the requests reached the handler, whatever their itemIds look like.
+    assert.deepEqual(items.map((i) => i.title), Array.from({ length: 20 }, (_, i) => `t${i}`));
+    assert.deepEqual(items, results.map((r) => r.body));
     const created = items.map((i) => Date.parse(i.createdAt));
     assert.deepEqual(created, [...created].sort((x, y) => x - y));
-    assert.deepEqual(items.map((i) => i.itemId), [...ids].sort());
+  });
+
+  test("items created in the same millisecond list in creation order (Date.now pinned)", async (t) => {
+    const userId = newUser();
+    const pinned = Date.now();
+    t.mock.method(Date, "now", () => pinned);
+    const titles = Array.from({ length: 12 }, (_, i) => `same ms ${i}`);
+    const created = [];
+    for (const title of titles) created.push((await create(userId, { title })).body);
+    // Really one millisecond for all of them.
+    assert.deepEqual(new Set(created.map((i) => i.createdAt)), new Set([new Date(pinned).toISOString()]));
+    assert.equal(new Set(created.map((i) => i.itemId)).size, titles.length);
+
+    const items = (await list(userId)).body.items;
+    assert.deepEqual(items.map((i) => i.title), titles);
+    assert.deepEqual(items, created);
+    // Pages keep that order too.
+    const pages = await allPages(userId, { limit: "5" });
+    assert.deepEqual(pages.flatMap((p) => p.items.map((i) => i.title)), titles);
+  });
+
+  test("a clock that steps back does not reorder the list", async (t) => {
+    const userId = newUser();
+    const start = Date.now();
+    let now = start;
+    t.mock.method(Date, "now", () => now);
+    const created = [];
+    for (const [i, at] of [start, start - 5000, start - 5000, start - 1].entries()) {
+      now = at;
+      created.push((await create(userId, { title: `tick ${i}` })).body);
+    }
+    t.mock.restoreAll();
+    const items = (await list(userId)).body.items;
+    assert.deepEqual(items.map((i) => i.title), ["tick 0", "tick 1", "tick 2", "tick 3"]);
+    // createdAt never goes back either, and stays the itemId's millisecond.
+    for (const item of created) {
+      assert.equal(item.createdAt, new Date(start).toISOString());
+      assert.equal(Number(item.itemId.split("-")[1]), start);
+    }
   });
 
   test("sequential POSTs sort in creation order", async () => {
@@ -231,24 +336,35 @@ describe("GET", () => {
     assert.deepEqual(await get(userId, "item-0-nothere"), { status: 404, body: { error: "Item not found" } });
   });
 
+  test("GET of an item and every Query of the list are strongly consistent reads", async () => {
+    const userId = newUser();
+    const { body: item } = await create(userId, { title: "Read my write" });
+    const watch = watchCommands();
+    try {
+      assert.deepEqual(await get(userId, item.itemId), { status: 200, body: item });
+      assert.deepEqual((await list(userId)).body.items, [item]);
+      assert.equal((await list(userId, { limit: "1" })).status, 200);
+    } finally {
+      watch.stop();
+    }
+    const gets = watch.sent.filter((c) => c.command === "GetItemCommand");
+    const queries = watch.sent.filter((c) => c.command === "QueryCommand");
+    assert.equal(gets.length, 1, JSON.stringify(watch.sent));
+    assert.ok(queries.length >= 2, JSON.stringify(watch.sent));
+    assert.equal(watch.sent.length, gets.length + queries.length);
+    for (const c of watch.sent) assert.equal(c.input.ConsistentRead, true, c.command);
+  });
+
   test("list of a user with no items -> 200 with empty items", async () => {
     assert.deepEqual(await list(newUser()), { status: 200, body: { items: [] } });
   });
 
   test("list follows LastEvaluatedKey past the 1 MB Query page", async () => {
+    // 60 items of 20 KB (titles longer than POST now accepts, as an older handler could store them).
     const userId = newUser();
     const N = 60;
     const pad = "x".repeat(20 * 1024);
-    const ids = [];
-    for (let start = 0; start < N; start += 10) {
-      const batch = await Promise.all(
-        Array.from({ length: 10 }, (_, j) => create(userId, { title: `${start + j}:${pad}` })),
-      );
-      for (const r of batch) {
-        assert.equal(r.status, 201);
-        ids.push(r.body.itemId);
-      }
-    }
+    const ids = await storeItems(userId, N, (i) => `${i}:${pad}`);
 
     // Prove the data really spans more than one Query page on this emulator.
     const firstPage = await ddb.send(
@@ -261,10 +377,18 @@ describe("GET", () => {
     assert.ok(firstPage.LastEvaluatedKey, "expected the first Query page to be cut at 1 MB");
     assert.ok(firstPage.Items.length < N);
 
-    const res = await list(userId);
+    const watch = watchCommands();
+    let res;
+    try {
+      res = await list(userId);
+    } finally {
+      watch.stop();
+    }
+    assert.ok(watch.sent.length > 1, `${watch.sent.length} Query call(s)`);
     assert.equal(res.status, 200);
     assert.equal(res.body.items.length, N);
-    assert.deepEqual(res.body.items.map((i) => i.itemId), [...ids].sort());
+    assert.equal(res.body.nextToken, undefined);
+    assert.deepEqual(res.body.items.map((i) => i.itemId), ids);
     assert.deepEqual(
       res.body.items.map((i) => Number(i.title.split(":")[0])).sort((a, b) => a - b),
       Array.from({ length: N }, (_, i) => i),
@@ -328,7 +452,7 @@ describe("PATCH", () => {
   test("missing or empty status -> 400, item unchanged", async () => {
     const userId = newUser();
     const { body: item } = await create(userId, { title: "Keep" });
-    for (const body of [undefined, {}, { status: "" }, { status: 7 }, { title: "x" }]) {
+    for (const body of [undefined, {}, { status: "" }, { status: "  " }, { status: null }, { title: "x" }]) {
       const res = await call(event("PATCH", { userId, itemId: item.itemId }, body));
       assert.deepEqual(res, { status: 400, body: { error: "Missing status in request body" } }, JSON.stringify(body));
     }
@@ -339,6 +463,327 @@ describe("PATCH", () => {
     const res = await call(event("PATCH", { userId: "u", itemId: "item-1" }, "not json"));
     assert.deepEqual(res, { status: 400, body: { error: "Invalid JSON in request body" } });
   });
+});
+
+describe("list pages (limit, nextToken)", () => {
+  test("limit and nextToken walk the list in creation order; nextToken only when there is more", async () => {
+    const userId = newUser();
+    const created = [];
+    for (let i = 0; i < 7; i++) created.push((await create(userId, { title: `p${i}` })).body);
+
+    const pages = await allPages(userId, { limit: "3" });
+    assert.deepEqual(pages.map((p) => p.items.length), [3, 3, 1]);
+    assert.deepEqual(pages.flatMap((p) => p.items), created);
+    for (const p of pages.slice(0, -1)) {
+      assert.deepEqual(Object.keys(p).sort(), ["items", "nextToken"]);
+      assert.match(p.nextToken, /^[A-Za-z0-9_-]+$/);
+    }
+    assert.deepEqual(Object.keys(pages.at(-1)), ["items"]);
+
+    // Exactly as many as the limit: no nextToken (the handler looks one item ahead).
+    assert.deepEqual((await list(userId, { limit: "7" })).body, { items: created });
+    const six = await allPages(userId, { limit: "6" });
+    assert.deepEqual(six.map((p) => p.items.length), [6, 1]);
+    // The token is opaque, but it is the LastEvaluatedKey of the page's last item.
+    assert.deepEqual(JSON.parse(Buffer.from(six[0].nextToken, "base64url").toString()), {
+      userId,
+      itemId: created[5].itemId,
+    });
+    // limit=1 works too.
+    assert.deepEqual((await allPages(userId, { limit: "1" })).flatMap((p) => p.items), created);
+  });
+
+  test("limit defaults to 100; limit=1000 is accepted", async () => {
+    const userId = newUser();
+    const N = 101;
+    for (let start = 0; start < N; start += 25) {
+      const batch = Array.from({ length: Math.min(25, N - start) }, (_, j) => create(userId, { title: `${start + j}` }));
+      assert.ok((await Promise.all(batch)).every((r) => r.status === 201));
+    }
+    const first = await list(userId);
+    assert.equal(first.status, 200);
+    assert.equal(first.body.items.length, 100);
+    assert.ok(first.body.nextToken);
+    const rest = await list(userId, { nextToken: first.body.nextToken });
+    assert.deepEqual(rest.body.items.map((i) => i.title), ["100"]);
+    assert.equal(rest.body.nextToken, undefined);
+    const all = await list(userId, { limit: "1000" });
+    assert.deepEqual(all.body.items, [...first.body.items, ...rest.body.items]);
+    assert.equal(all.body.nextToken, undefined);
+  });
+
+  test("limit that is not an integer from 1 to 1000 -> 400", async () => {
+    const userId = newUser();
+    await create(userId, { title: "one" });
+    for (const limit of ["0", "-1", "1001", "99999999999", "1.5", "1e2", "0x10", "abc", "", " 5", "5 ", "+5"]) {
+      const res = await list(userId, { limit });
+      assert.deepEqual(res, { status: 400, body: { error: "limit must be an integer from 1 to 1000" } }, limit);
+    }
+    assert.equal((await list(userId, { limit: "05" })).status, 200);
+  });
+
+  test("a bad nextToken -> 400: garbled, not a key, or another user's", async () => {
+    const [userId, other] = [newUser(), newUser()];
+    for (const u of [userId, userId, other, other]) await create(u, { title: "x" });
+    const mine = (await list(userId, { limit: "1" })).body.nextToken;
+    const theirs = (await list(other, { limit: "1" })).body.nextToken;
+    assert.ok(mine && theirs);
+    assert.equal((await list(userId, { nextToken: mine })).status, 200);
+
+    const itemId = "item-1-x";
+    const bad = [
+      "",
+      "!!!",
+      `${mine}=`,
+      `${mine}.`,
+      Buffer.from(JSON.stringify({ userId, itemId })).toString("base64"), // base64 with padding, not base64url
+      base64url("not json"),
+      base64url("[]"),
+      base64url("null"),
+      base64url(JSON.stringify({ userId })),
+      base64url(JSON.stringify({ userId, itemId: 5 })),
+      base64url(JSON.stringify({ userId, itemId: "" })),
+      base64url(JSON.stringify({ userId, itemId: "x".repeat(1025) })),
+      base64url(JSON.stringify({ userId, itemId, extra: 1 })),
+      theirs,
+    ];
+    for (const nextToken of bad) {
+      const res = await list(userId, { nextToken });
+      assert.deepEqual(
+        res,
+        { status: 400, body: { error: "Invalid nextToken: pass the nextToken of the previous page unchanged" } },
+        nextToken,
+      );
+    }
+  });
+
+  test("a page stays under Lambda's 6 MB response limit, even with items stored larger than the title limit", async () => {
+    // Items as an older handler (no title limit) could have stored them: 20 of 350 KB, 7 MB in all.
+    const userId = newUser();
+    // A quote is 4 bytes once the body is escaped again in the serialized result.
+    const ids = await storeItems(userId, 20, (i) => `${i}:${'"'.repeat(350 * 1024)}`);
+    const seen = [];
+    let nextToken;
+    let pages = 0;
+    do {
+      const res = await handler(event("GET", nextToken ? { userId, nextToken } : { userId }));
+      assert.equal(res.statusCode, 200);
+      // What Lambda sends back is the result serialized as JSON.
+      const bytes = Buffer.byteLength(JSON.stringify(res));
+      assert.ok(bytes < 6_000_000, `a ${bytes}-byte response`);
+      const body = JSON.parse(res.body);
+      assert.ok(body.items.length >= 1);
+      seen.push(...body.items.map((i) => i.itemId));
+      nextToken = body.nextToken;
+      pages++;
+    } while (nextToken);
+    assert.ok(pages > 1, `${pages} page(s)`);
+    assert.deepEqual(seen, ids);
+  });
+});
+
+describe("client mistakes are 400, never 500", () => {
+  test("userId over 2048 bytes or itemId over 1024 bytes (UTF-8) -> 400; at the limit accepted", async () => {
+    // "é" is 2 bytes: 1025 of them are 2050 bytes though only 1025 characters.
+    const longUser = "é".repeat(1025);
+    for (const method of ["GET", "POST", "DELETE", "PATCH", "PUT"]) {
+      const res = await call(event(method, { userId: longUser, itemId: "item-1" }, { title: "t", status: "s" }));
+      assert.deepEqual(res, { status: 400, body: { error: "userId is longer than 2048 bytes (UTF-8)" } }, method);
+    }
+    const longItem = "é".repeat(513);
+    for (const method of ["GET", "DELETE", "PATCH"]) {
+      const res = await call(event(method, { userId: "u", itemId: longItem }, { status: "s" }));
+      assert.deepEqual(res, { status: 400, body: { error: "itemId is longer than 1024 bytes (UTF-8)" } }, method);
+    }
+
+    const userId = `${"é".repeat(1024 - 20)}${newUser().slice(0, 40)}`.slice(0, 1024); // 2048 bytes at most
+    assert.ok(Buffer.byteLength(userId) <= 2048 && Buffer.byteLength(userId) > 2000);
+    const created = await create(userId, { title: "long user" });
+    assert.equal(created.status, 201);
+    assert.deepEqual((await list(userId)).body.items, [created.body]);
+    assert.deepEqual(await get(userId, "é".repeat(512)), { status: 404, body: { error: "Item not found" } });
+  });
+
+  test("blank userId or itemId -> 400; GET with an empty itemId does not list", async () => {
+    for (const method of ["GET", "POST", "DELETE", "PATCH"]) {
+      for (const userId of ["", " ", "\t\n", "\u00a0"]) {
+        const res = await call(event(method, { userId, itemId: "item-1" }, { title: "t", status: "s" }));
+        const why = `${method} ${JSON.stringify(userId)}`;
+        assert.deepEqual(res, { status: 400, body: { error: "Missing userId parameter" } }, why);
+      }
+    }
+    const userId = newUser();
+    const { body: item } = await create(userId, { title: "still here" });
+    for (const method of ["GET", "DELETE", "PATCH"]) {
+      for (const itemId of ["", "  ", "\t"]) {
+        const res = await call(event(method, { userId, itemId }, { status: "done" }));
+        const why = `${method} ${JSON.stringify(itemId)}`;
+        assert.deepEqual(res, { status: 400, body: { error: "Missing itemId parameter" } }, why);
+      }
+    }
+    assert.deepEqual(await get(userId, item.itemId), { status: 200, body: item });
+  });
+
+  test("title and status must be strings of at most 4096 and 256 bytes (UTF-8)", async () => {
+    const userId = newUser();
+    const cases = [
+      ["POST", { title: 42 }, "title must be a string"],
+      ["POST", { title: true }, "title must be a string"],
+      ["POST", { title: { text: "x" } }, "title must be a string"],
+      ["POST", { title: ["x"] }, "title must be a string"],
+      ["POST", { title: "€".repeat(1366) }, "title is longer than 4096 bytes (UTF-8)"], // 4098 bytes, 1366 characters
+      ["POST", { title: "x".repeat(4097) }, "title is longer than 4096 bytes (UTF-8)"],
+      ["POST", { title: "t", status: 1 }, "status must be a string"],
+      ["POST", { title: "t", status: false }, "status must be a string"],
+      ["POST", { title: "t", status: ["done"] }, "status must be a string"],
+      ["POST", { title: "t", status: "x".repeat(257) }, "status is longer than 256 bytes (UTF-8)"],
+      ["PATCH", { status: 7 }, "status must be a string"],
+      ["PATCH", { status: { s: 1 } }, "status must be a string"],
+      ["PATCH", { status: "ü".repeat(129) }, "status is longer than 256 bytes (UTF-8)"],
+    ];
+    const { body: item } = await create(userId, { title: "keep" });
+    for (const [method, body, error] of cases) {
+      const res = await call(event(method, { userId, itemId: item.itemId }, body));
+      assert.deepEqual(res, { status: 400, body: { error } }, `${method} ${JSON.stringify(body).slice(0, 60)}`);
+    }
+    assert.deepEqual((await list(userId)).body.items, [item]);
+
+    // At the limits: accepted and stored as given.
+    const title = `${"€".repeat(1365)}x`; // 4096 bytes
+    const status = "s".repeat(256);
+    const res = await create(userId, { title, status });
+    assert.equal(res.status, 201);
+    assert.equal(res.body.title, title);
+    assert.equal(res.body.status, status);
+    const patched = await call(event("PATCH", { userId, itemId: res.body.itemId }, { status: "ü".repeat(128) }));
+    assert.equal(patched.status, 200);
+    // A blank or null status on POST still means the default.
+    for (const s of ["", "  ", null]) assert.equal((await create(userId, { title: "d", status: s })).body.status, "pending");
+  });
+
+  test("repeated query parameters -> 400, told apart from one value with a comma", async () => {
+    const userId = newUser();
+    const cases = [
+      ["GET", "userId=a&userId=b", { userId: "a,b" }, "userId"],
+      ["POST", "userId=a&userId=a", { userId: "a,a" }, "userId"],
+      ["GET", `userId=${userId}&itemId=i1&itemId=i2`, { userId, itemId: "i1,i2" }, "itemId"],
+      ["DELETE", `userId=${userId}&itemId=i1&itemId=i2`, { userId, itemId: "i1,i2" }, "itemId"],
+      ["PATCH", `itemId=i1&userId=${userId}&itemId=`, { userId, itemId: "i1," }, "itemId"],
+      ["GET", `userId=${userId}&limit=1&limit=2`, { userId, limit: "1,2" }, "limit"],
+      ["GET", `userId=${userId}&nextToken=a&nextToken=b`, { userId, nextToken: "a,b" }, "nextToken"],
+      ["GET", "user%49d=a&userId=b", { userId: "a,b" }, "userId"], // an encoded name is the same name
+      ["GET", "userId&userId=b", { userId: ",b" }, "userId"],
+    ];
+    for (const [method, raw, query, name] of cases) {
+      const res = await call(event(method, query, { title: "t", status: "s" }, { raw }));
+      assert.deepEqual(res, { status: 400, body: { error: `Repeated query parameter: ${name}` } }, raw);
+    }
+    assert.deepEqual((await list(userId)).body.items, []);
+
+    // One userId that holds a comma is fine, and so is a repeated parameter the handler does not read.
+    const comma = `${userId},x`;
+    const raw = `userId=${encodeURIComponent(comma)}`;
+    const created = await call(event("POST", { userId: comma }, { title: "comma" }, { raw }));
+    assert.equal(created.status, 201);
+    assert.equal(created.body.userId, comma);
+    const res = await call(event("GET", { userId: comma, tag: "1,2" }, undefined, { raw: `${raw}&tag=1&tag=2` }));
+    assert.deepEqual(res, { status: 200, body: { items: [created.body] } });
+  });
+
+  test("an event that is not payload 2.0 -> 400 with what was expected", async () => {
+    const error =
+      "Unsupported event: expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0)";
+    const v2 = event("GET", { userId: "u" });
+    const rest = {
+      // API Gateway REST API / HTTP API payload 1.0
+      resource: "/items",
+      path: "/items",
+      httpMethod: "GET",
+      queryStringParameters: { userId: "u" },
+      multiValueQueryStringParameters: { userId: ["u"] },
+      requestContext: { httpMethod: "GET", path: "/items", stage: "prod" },
+      body: null,
+      isBase64Encoded: false,
+    };
+    const events = [
+      rest,
+      { ...rest, version: "1.0" },
+      { ...v2, version: "1.0" },
+      { ...v2, version: undefined },
+      { ...v2, requestContext: undefined },
+      { ...v2, requestContext: { ...v2.requestContext, http: undefined } },
+      { ...v2, requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 42 } } },
+      { ...v2, queryStringParameters: "userId=u" },
+      { ...v2, rawQueryString: 7 },
+      { ...v2, body: { title: "not a string" } },
+      { Records: [{ eventSource: "aws:sqs", body: "{}" }] },
+      {},
+      null,
+      undefined,
+      "GET /items?userId=u",
+      [],
+    ];
+    for (const evt of events) {
+      assert.deepEqual(await call(evt), { status: 400, body: { error } }, JSON.stringify(evt)?.slice(0, 80));
+    }
+    // A Lambda function URL event is payload 2.0 too.
+    const url = {
+      ...v2,
+      routeKey: "$default",
+      requestContext: { ...v2.requestContext, routeKey: "$default", stage: "$default" },
+    };
+    assert.equal((await call(url)).status, 200);
+  });
+});
+
+describe("missing TABLE_NAME", () => {
+  // The handler reads TABLE_NAME when it loads, so this loads it afresh in a Node.js of its own.
+  const script = `
+    const logged = [];
+    console.error = (...args) => logged.push(args.map(String).join(" "));
+    const { handler, db } = require(process.argv[1]);
+    const atInit = logged.length;
+    const sent = [];
+    db.middlewareStack.add((next, context) => async (args) => { sent.push(context.commandName); return next(args); },
+      { step: "initialize" });
+    (async () => {
+      const results = [];
+      for (const e of JSON.parse(process.argv[2])) results.push(await handler(e));
+      process.stdout.write(JSON.stringify({ atInit, logged, sent, results }));
+    })();
+  `;
+
+  for (const [label, value] of [["unset", undefined], ["empty", ""]]) {
+    test(`${label}: one error at init, then every request 500 with a clear message and no DynamoDB call`, () => {
+      const env = { ...process.env, NODE_NO_WARNINGS: "1" };
+      delete env.TABLE_NAME;
+      if (value !== undefined) env.TABLE_NAME = value;
+      const events = [
+        event("GET", { userId: "u" }),
+        event("GET", { userId: "u", itemId: "i" }),
+        event("POST", { userId: "u" }, { title: "t" }),
+        event("PATCH", { userId: "u", itemId: "i" }, { status: "s" }),
+        event("DELETE", { userId: "u", itemId: "i" }),
+        event("GET", undefined),
+      ];
+      const run = spawnSync(process.execPath, ["-e", script, DIST, JSON.stringify(events)], { env, encoding: "utf8" });
+      assert.equal(run.status, 0, run.stderr);
+      const { atInit, logged, sent, results } = JSON.parse(run.stdout);
+      assert.equal(atInit, 1, JSON.stringify(logged));
+      assert.deepEqual(logged, [
+        "Server misconfigured: the TABLE_NAME environment variable is not set; every request will answer 500",
+      ]);
+      assert.deepEqual(sent, []);
+      assert.equal(results.length, events.length);
+      for (const res of results) {
+        assert.equal(res.statusCode, 500);
+        assert.deepEqual(res.headers, { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" });
+        assert.deepEqual(JSON.parse(res.body), {
+          error: "Server misconfigured: the TABLE_NAME environment variable is not set",
+        });
+      }
+    });
+  }
 });
 
 describe("other methods", () => {
@@ -353,7 +798,12 @@ describe("other methods", () => {
 describe("unexpected failures", () => {
   test("missing table -> 500 with the generic body, error logged", async (t) => {
     const logged = t.mock.method(console, "error", () => {});
-    process.env.TABLE_NAME = `${TABLE}-does-not-exist`;
+    // Every command goes to a table that does not exist (the emulator answers ResourceNotFoundException).
+    const name = `no-table-${randomUUID()}`;
+    db.middlewareStack.add(
+      (next) => async (args) => next({ ...args, input: { ...args.input, TableName: `${TABLE}-does-not-exist` } }),
+      { step: "initialize", name },
+    );
     try {
       for (const evt of [
         event("GET", { userId: "u" }),
@@ -366,7 +816,7 @@ describe("unexpected failures", () => {
         assert.deepEqual(res, { status: 500, body: { error: "Internal server error" } }, evt.routeKey);
       }
     } finally {
-      process.env.TABLE_NAME = TABLE;
+      db.middlewareStack.remove(name);
     }
     assert.equal(logged.mock.callCount(), 5);
     assert.ok(logged.mock.calls.every((c) => c.arguments.some((a) => a instanceof Error)));
@@ -389,6 +839,9 @@ describe("sample events in events/", () => {
     const listed = await call(load("list-items"));
     assert.equal(listed.status, 200);
     assert.ok(listed.body.items.some((i) => i.itemId === created.body.itemId));
+    const page = await call(load("list-items-page"));
+    assert.equal(page.status, 200);
+    assert.ok(page.body.items.length >= 1 && page.body.items.length <= 10);
     assert.deepEqual(await call(withId("get-item")), { status: 200, body: created.body });
     assert.equal((await call(load("get-item"))).status, 404); // its sample itemId was never created
     const patched = await call(withId("patch-item"));
