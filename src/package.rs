@@ -292,8 +292,19 @@ mod tests {
         write(a.path(), "handler.js", "exports.handler = 1;");
         write(a.path(), "lib/util.js", "u");
         write(b.path(), "lib/util.js", "u");
-        std::thread::sleep(std::time::Duration::from_millis(20));
         write(b.path(), "handler.js", "exports.handler = 1;");
+        // Different modification times, set rather than waited for.
+        let mtime = |path: &Path, secs: u64| {
+            fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .unwrap()
+        };
+        mtime(&a.path().join("handler.js"), 1_000_000_000);
+        mtime(&b.path().join("handler.js"), 1_700_000_000);
+        mtime(&b.path().join("lib/util.js"), 1_600_000_000);
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(
             b.path().join("handler.js"),

@@ -4,29 +4,40 @@
     .venv/bin/python tests/strict_proxy_selftest.py [-v]
 
 Starts one moto_server and one proxy per test class on free ports; needs nothing else.
+STACKCTL_STRICT_PROXY=<path> tests another copy of the proxy (e.g. a mutated one; see scripts/mutations/proxy.toml).
+
+Each test names the documented behaviour it checks and fails when that behaviour is removed from the proxy;
+scripts/mutations/proxy.toml records the removal that shows it.
 """
 
+import http.server
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROXY = os.path.join(REPO, "tests", "support", "strict_proxy.py")
+PROXY = os.environ.get("STACKCTL_STRICT_PROXY") or os.path.join(REPO, "tests", "support", "strict_proxy.py")
 MOTO = os.environ.get("STACKCTL_MOTO_SERVER", os.path.join(REPO, ".venv", "bin", "moto_server"))
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 DOC = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, separators=(",", ":"))
+ENCODED_DOC = "%7B%22Version%22%3A"  # how every URL-encoded document above starts
+SIGNED = {"iam": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x"}
 
 
 def _zip():
@@ -61,16 +72,21 @@ def wait_http(url, timeout=60):
 class Stack:
     """moto + proxy."""
 
-    def __init__(self, config, seed=1):
+    def __init__(self, config, seed=1, upstream=None):
+        """moto + proxy; with `upstream` (a URL), only a proxy in front of that server."""
         self.dir = tempfile.TemporaryDirectory()
-        port = free_port()
         self.recording = os.path.join(self.dir.name, "recording.jsonl")
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="false", MOTO_ENABLE_RECORDING="True",
-                   MOTO_RECORDER_FILEPATH=self.recording)
-        self.moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.moto_url = "http://127.0.0.1:%d" % port
-        wait_http(self.moto_url + "/moto-api/")
+        self.moto = None
+        if upstream:
+            self.moto_url = upstream
+        else:
+            port = free_port()
+            env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="false", MOTO_ENABLE_RECORDING="True",
+                       MOTO_RECORDER_FILEPATH=self.recording)
+            self.moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.moto_url = "http://127.0.0.1:%d" % port
+            wait_http(self.moto_url + "/moto-api/")
         cfg = os.path.join(self.dir.name, "config.json")
         with open(cfg, "w") as f:
             json.dump(config, f)
@@ -89,7 +105,7 @@ class Stack:
     def client(self, service, attempts=1, direct=False):
         return boto3.client(service, endpoint_url=self.moto_url if direct else self.url, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing",
-                            config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+                            config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
     def control(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -103,11 +119,61 @@ class Stack:
     def log(self):
         return self.control("GET", "/__strict/log")[1]
 
+    def set(self, **config):
+        status, body = self.control("POST", "/__strict/config", config)
+        assert status == 200, body
+        return body
+
+    def last_request(self, op, resource=None):
+        """The last client request for `op` (and `resource`) in /__strict/requests."""
+        found = [r for r in self.control("GET", "/__strict/requests")[1]
+                 if r["op"] == op and (resource is None or r["resource"] == resource)]
+        assert found, "no %s request recorded" % op
+        return found[-1]
+
+    def iam_raw(self, direct=False, **params):
+        """An IAM query request sent by hand (the proxy only reads the credential scope): the raw XML answer."""
+        body = urllib.parse.urlencode(dict(params, Version="2010-05-08")).encode()
+        req = urllib.request.Request((self.moto_url if direct else self.url) + "/", data=body, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Authorization": SIGNED["iam"]})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.read().decode()
+
     def close(self):
         for p in (self.proxy, self.moto):
-            p.terminate()
-            p.wait()
+            if p is not None:
+                p.terminate()
+                p.wait()
         self.dir.cleanup()
+
+
+class CannedUpstream:
+    """A stand-in for moto that answers every request with one fixed body (for answers moto never gives)."""
+
+    def __init__(self, body, content_type="text/xml"):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def code(err):
@@ -120,15 +186,63 @@ class DynamoDB(unittest.TestCase):
         cls.s = Stack({"table_creating_ms": 1500, "describe_not_found_after_create": True, "table_updating_ms": 1500,
                        "table_deleting_ms": 1500, "no_change_update_table": True, "deletion_protection": True})
         cls.ddb = cls.s.client("dynamodb")
+        cls.moto = cls.s.client("dynamodb", direct=True)
 
     @classmethod
     def tearDownClass(cls):
         cls.s.close()
 
-    def create(self, name, **extra):
-        return self.ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                                     KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}], **extra)
+    def create(self, name, client=None, **extra):
+        return (client or self.ddb).create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                                                 AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                                                 KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}], **extra)
+
+    def untracked(self, name, **extra):
+        """A table created in moto behind the proxy's back: ACTIVE at once, so UpdateTable goes straight to the
+        no-change check."""
+        self.create(name, client=self.moto, **extra)
+
+    def assert_no_change(self, name, **update):
+        with self.assertRaises(ClientError) as e:
+            self.ddb.update_table(TableName=name, **update)
+        self.assertEqual(code(e.exception)[0::2], ("ValidationException", 400))
+        self.assertEqual(self.s.last_request("UpdateTable", name)["answered_by"], "proxy")
+
+    def assert_forwarded(self, name, **update):
+        self.ddb.update_table(TableName=name, **update)
+        self.assertEqual(self.s.last_request("UpdateTable", name)["answered_by"], "upstream")
+        return self.moto.describe_table(TableName=name)["Table"]
+
+    def test_no_change_deletion_protection(self):
+        self.untracked("nc-protect")
+        self.assert_no_change("nc-protect", DeletionProtectionEnabled=False)
+        self.assertTrue(self.assert_forwarded("nc-protect", DeletionProtectionEnabled=True)["DeletionProtectionEnabled"])
+
+    def test_no_change_streams(self):
+        stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+        self.untracked("nc-stream", StreamSpecification=stream)
+        self.assert_no_change("nc-stream", StreamSpecification=stream)
+        self.assertNotIn("StreamSpecification", self.assert_forwarded("nc-stream", StreamSpecification={"StreamEnabled": False}))
+
+    def test_no_change_table_class(self):
+        self.untracked("nc-class")  # moto reports no TableClassSummary: STANDARD
+        self.assert_no_change("nc-class", TableClass="STANDARD")
+        self.assert_forwarded("nc-class", TableClass="STANDARD_INFREQUENT_ACCESS")
+
+    def test_no_change_gsi_updates(self):
+        self.untracked("nc-gsi", GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "k", "KeyType": "HASH"}],
+                                                 "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+        self.assert_no_change("nc-gsi", GlobalSecondaryIndexUpdates=[])
+        table = self.assert_forwarded("nc-gsi", GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "gsi"}}])
+        self.assertFalse(table.get("GlobalSecondaryIndexes"))
+
+    def test_reset_forgets_tracked_tables(self):
+        self.create("forgotten")
+        self.assertIn("forgotten", self.s.control("GET", "/__strict/state")[1]["tables"])
+        self.assertEqual(self.s.control("POST", "/__strict/reset"), (200, {"reset": True}))
+        self.assertEqual(self.s.control("GET", "/__strict/state")[1]["tables"], {})
+        # Neither the once-only ResourceNotFound nor CREATING is left over.
+        self.assertEqual(self.ddb.describe_table(TableName="forgotten")["Table"]["TableStatus"], "ACTIVE")
 
     def test_lifecycle(self):
         self.assertEqual(self.create("life")["TableDescription"]["TableStatus"], "CREATING")
@@ -195,10 +309,89 @@ class IamAndLambda(unittest.TestCase):
                        "function_pending_ms": 1000, "function_update_ms": 1000})
         cls.iam = cls.s.client("iam")
         cls.lam = cls.s.client("lambda")
+        cls.iam_moto = cls.s.client("iam", direct=True)
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        # A role the proxy never saw created: no propagation delay.
+        cls.old_role = cls.iam_moto.create_role(RoleName="old", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
 
     @classmethod
     def tearDownClass(cls):
         cls.s.close()
+
+    def function(self, name, through_proxy=False):
+        """A function created in moto (ACTIVE, untracked) or through the proxy (Pending)."""
+        client = self.lam if through_proxy else self.lam_moto
+        return client.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
+                                      Role=self.old_role, Code={"ZipFile": ZIP})
+
+    def test_delete_role_with_attached_policy_conflicts(self):
+        arn = self.iam_moto.create_policy(PolicyName="att-p", PolicyDocument=DOC)["Policy"]["Arn"]
+        self.iam_moto.create_role(RoleName="att", AssumeRolePolicyDocument=TRUST)
+        self.iam_moto.attach_role_policy(RoleName="att", PolicyArn=arn)
+        with self.assertRaises(ClientError) as e:
+            self.iam.delete_role(RoleName="att")
+        self.assertEqual(code(e.exception), ("DeleteConflict", "Cannot delete entity, must detach all policies first.", 409))
+        # moto refuses this too; the proxy must answer it itself (it checks before forwarding).
+        self.assertEqual(self.s.last_request("DeleteRole", "att")["answered_by"], "proxy")
+
+    def test_delete_role_with_inline_policy_conflicts(self):
+        self.iam_moto.create_role(RoleName="inl", AssumeRolePolicyDocument=TRUST)
+        self.iam_moto.put_role_policy(RoleName="inl", PolicyName="inline", PolicyDocument=DOC)
+        with self.assertRaises(ClientError) as e:
+            self.iam.delete_role(RoleName="inl")
+        self.assertEqual(code(e.exception), ("DeleteConflict", "Cannot delete entity, must delete policies first.", 409))
+        self.assertEqual(self.s.last_request("DeleteRole", "inl")["answered_by"], "proxy")
+        self.iam_moto.get_role(RoleName="inl")
+
+    def test_assume_role_policy_documents_are_url_encoded(self):
+        # moto's ListRoles answers AssumeRolePolicyDocument as raw JSON.
+        self.assertIn("<AssumeRolePolicyDocument>{", self.s.iam_raw(direct=True, Action="ListRoles"))
+        xml = self.s.iam_raw(Action="ListRoles")
+        docs = re.findall(r"<AssumeRolePolicyDocument>(.*?)</AssumeRolePolicyDocument>", xml, flags=re.S)
+        self.assertTrue(docs)
+        for doc in docs:
+            self.assertTrue(doc.startswith(ENCODED_DOC), doc)
+        self.assertEqual(json.loads(urllib.parse.unquote(docs[0]))["Version"], "2012-10-17")
+
+    def test_role_propagation_on_update_function_configuration(self):
+        self.function("upd-role")
+        fresh = self.iam.create_role(RoleName="upd-fresh", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        with self.assertRaises(ClientError) as e:
+            self.lam.update_function_configuration(FunctionName="upd-role", Role=fresh)
+        self.assertEqual(code(e.exception), ("InvalidParameterValueException",
+                                             "The role defined for the function cannot be assumed by Lambda.", 400))
+        self.assertEqual(self.lam_moto.get_function_configuration(FunctionName="upd-role")["Role"], self.old_role)
+
+    def test_publish_version_refused_while_pending(self):
+        self.assertEqual(self.function("pv-pending", through_proxy=True)["State"], "Pending")
+        with self.assertRaises(ClientError) as e:
+            self.lam.publish_version(FunctionName="pv-pending")
+        self.assertEqual(code(e.exception), ("ResourceConflictException", "The operation cannot be performed at this "
+                                             "time. The function is currently in the following state: Pending", 409))
+        self.assertEqual([v["Version"] for v in self.lam_moto.list_versions_by_function(FunctionName="pv-pending")["Versions"]],
+                         ["$LATEST"])
+
+    def test_publish_version_refused_while_update_in_progress(self):
+        self.function("pv-updating")
+        self.assertEqual(self.lam.update_function_configuration(FunctionName="pv-updating", MemorySize=256)["LastUpdateStatus"],
+                         "InProgress")
+        with self.assertRaises(ClientError) as e:
+            self.lam.publish_version(FunctionName="pv-updating")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
+        self.assertIn("An update is in progress for resource: ", code(e.exception)[1])
+        self.assertEqual([v["Version"] for v in self.lam_moto.list_versions_by_function(FunctionName="pv-updating")["Versions"]],
+                         ["$LATEST"])
+
+    def test_fail_next_update_of_any_function(self):
+        self.function("star")
+        self.s.set(fail_next_update={"function": "*", "reason": "any", "reason_code": "InvalidImage"})
+        self.addCleanup(self.s.set, fail_next_update=None)  # never leak an armed failure into other tests
+        self.lam.update_function_configuration(FunctionName="star", MemorySize=256)
+        self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["fail_next_update"])
+        time.sleep(1.1)
+        cfg = self.lam.get_function_configuration(FunctionName="star")
+        self.assertEqual((cfg["LastUpdateStatus"], cfg["LastUpdateStatusReason"], cfg["LastUpdateStatusReasonCode"]),
+                         ("Failed", "any", "InvalidImage"))
 
     def test_delete_conflicts(self):
         arn = self.iam.create_policy(PolicyName="p", PolicyDocument=DOC)["Policy"]["Arn"]
@@ -221,11 +414,7 @@ class IamAndLambda(unittest.TestCase):
 
     def test_documents_are_url_encoded(self):
         arn = self.iam.create_policy(PolicyName="enc", PolicyDocument=DOC)["Policy"]["Arn"]
-        body = "Action=GetPolicyVersion&Version=2010-05-08&PolicyArn=%s&VersionId=v1" % urllib.request.quote(arn, safe="")
-        req = urllib.request.Request(self.s.url + "/", data=body.encode(), method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x"})
-        xml = urllib.request.urlopen(req).read().decode()
+        xml = self.s.iam_raw(Action="GetPolicyVersion", PolicyArn=arn, VersionId="v1")
         self.assertIn("<Document>%7B%22Version%22%3A%222012-10-17%22", xml)
         # boto3 decodes it back
         doc = self.iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"]
@@ -265,25 +454,144 @@ class IamAndLambda(unittest.TestCase):
         self.lam.delete_function(FunctionName="fn")
 
 
-class Faults(unittest.TestCase):
-    def test_formats_and_retry(self):
-        s = Stack({"throttle_rate": 1.0, "max_consecutive_faults": 2})
+class RawDocuments(unittest.TestCase):
+    """moto 5 already URL-encodes every <PolicyDocument> it answers; this upstream answers one raw, as IAM-alikes do."""
+
+    def test_policy_documents_are_url_encoded(self):
+        upstream = CannedUpstream((
+            '<GetRolePolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetRolePolicyResult>'
+            "<RoleName>r</RoleName><PolicyName>p</PolicyName><PolicyDocument>%s</PolicyDocument>"
+            "</GetRolePolicyResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetRolePolicyResponse>"
+            % DOC).encode())
+        s = Stack({"url_encode_documents": True}, upstream=upstream.url)
         try:
-            for service, call, expected in [
-                ("dynamodb", lambda c: c.list_tables(), ("ThrottlingException", 400)),
-                ("iam", lambda c: c.list_roles(), ("Throttling", 400)),
-                ("lambda", lambda c: c.list_functions(), ("TooManyRequestsException", 429)),
-            ]:
-                with self.assertRaises(ClientError) as e:
-                    call(s.client(service, attempts=1))
-                self.assertEqual(code(e.exception)[0::2], expected)
-                call(s.client(service, attempts=3))  # third attempt passes (max 2 in a row)
-            s.control("POST", "/__strict/config", {"throttle_rate": 0, "error_5xx_rate": 1.0})
-            with self.assertRaises(ClientError) as e:
-                s.client("iam").list_roles()
-            self.assertIn(code(e.exception)[2], (500, 503))
+            xml = s.iam_raw(Action="GetRolePolicy", RoleName="r", PolicyName="p")
+            self.assertIn("<PolicyDocument>%s</PolicyDocument>" % urllib.parse.quote(DOC, safe=""), xml)
         finally:
             s.close()
+            upstream.close()
+
+
+# Every fault switch off (explicit values: the null-reset test must not be the only thing resetting them).
+FAULTS_OFF = {"throttle_rate": 0, "provisioned_throughput_rate": 0, "error_5xx_rate": 0, "slow_rate": 0, "slow_ms": 0,
+              "drop_rate": 0, "drop_after_forward": 0.5, "fault_services": None, "fault_operations": None,
+              "max_consecutive_faults": None}
+
+
+class Faults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def setUp(self):
+        self.s.set(**FAULTS_OFF)
+        self.s.control("POST", "/__strict/reset")  # fault counters and streaks too
+
+    def test_formats_and_retry(self):
+        s = self.s
+        s.set(throttle_rate=1.0, max_consecutive_faults=2)
+        for service, call, expected in [
+            ("dynamodb", lambda c: c.list_tables(), ("ThrottlingException", 400)),
+            ("iam", lambda c: c.list_roles(), ("Throttling", 400)),
+            ("lambda", lambda c: c.list_functions(), ("TooManyRequestsException", 429)),
+        ]:
+            with self.assertRaises(ClientError) as e:
+                call(s.client(service, attempts=1))
+            self.assertEqual(code(e.exception)[0::2], expected)
+            call(s.client(service, attempts=3))  # third attempt passes (max 2 in a row)
+        s.set(throttle_rate=0, error_5xx_rate=1.0)
+        with self.assertRaises(ClientError) as e:
+            s.client("iam").list_roles()
+        self.assertIn(code(e.exception)[2], (500, 503))
+
+    def test_dynamodb_5xx_in_dynamodb_format(self):
+        self.s.set(error_5xx_rate=1.0)
+        ddb = self.s.client("dynamodb")
+        seen = set()
+        for i in range(30):  # the 500/503 draw differs per resource; stop once both were seen
+            with self.assertRaises(ClientError) as e:
+                ddb.describe_table(TableName="t%d" % i)
+            err = e.exception.response
+            status = err["ResponseMetadata"]["HTTPStatusCode"]
+            expected = {500: "InternalServerError", 503: "ServiceUnavailableException"}[status]
+            self.assertEqual(err["Error"]["Code"], expected)
+            self.assertEqual(err["ResponseMetadata"]["HTTPHeaders"]["content-type"], "application/x-amz-json-1.0")
+            seen.add(status)
+            if len(seen) == 2:
+                break
+        self.assertEqual(seen, {500, 503})
+
+    def test_provisioned_throughput_rate(self):
+        self.s.set(provisioned_throughput_rate=1.0)
+        with self.assertRaises(ClientError) as e:
+            self.s.client("dynamodb").list_tables()
+        self.assertEqual(code(e.exception)[0::2], ("ProvisionedThroughputExceededException", 400))
+        self.s.client("iam").list_roles()  # DynamoDB only
+
+    def test_slow_ms(self):
+        ddb = self.s.client("dynamodb")
+        self.s.set(slow_rate=1.0, slow_ms=1000)
+        started = time.monotonic()
+        ddb.list_tables()
+        self.assertGreaterEqual(time.monotonic() - started, 0.95)
+
+    def test_drop_after_forward(self):
+        iam, moto = self.s.client("iam"), self.s.client("iam", direct=True)
+        self.s.set(drop_rate=1.0, drop_after_forward=1.0)
+        with self.assertRaises(BotoCoreError):  # the client hears nothing...
+            iam.create_role(RoleName="dropped-after", AssumeRolePolicyDocument=TRUST)
+        moto.get_role(RoleName="dropped-after")  # ...but the role was created
+        self.s.set(drop_after_forward=0.0)
+        with self.assertRaises(BotoCoreError):
+            iam.create_role(RoleName="dropped-before", AssumeRolePolicyDocument=TRUST)
+        with self.assertRaises(ClientError) as e:
+            moto.get_role(RoleName="dropped-before")
+        self.assertEqual(code(e.exception)[0], "NoSuchEntity")
+
+    def test_requests_answered_by(self):
+        ddb = self.s.client("dynamodb")
+        ddb.list_tables()
+        self.s.set(throttle_rate=1.0)
+        with self.assertRaises(ClientError):
+            ddb.list_tables()
+        self.s.set(throttle_rate=0, drop_rate=1.0)
+        with self.assertRaises(BotoCoreError):
+            ddb.list_tables()
+        requests = self.s.control("GET", "/__strict/requests")[1]
+        self.assertEqual([(r["op"], r["answered_by"], r["status"]) for r in requests],
+                         [("ListTables", "upstream", 200), ("ListTables", "proxy", 400), ("ListTables", "dropped", None)])
+
+    def test_fault_services(self):
+        self.s.set(throttle_rate=1.0, fault_services=["iam"])
+        self.s.client("dynamodb").list_tables()
+        with self.assertRaises(ClientError) as e:
+            self.s.client("iam").list_roles()
+        self.assertEqual(code(e.exception)[0], "Throttling")
+
+    def test_fault_operations(self):
+        self.s.set(throttle_rate=1.0, fault_operations=["ListRoles"])
+        iam = self.s.client("iam")
+        iam.list_policies()
+        with self.assertRaises(ClientError) as e:
+            iam.list_roles()
+        self.assertEqual(code(e.exception)[0], "Throttling")
+
+    def test_null_resets_config_key_to_default(self):
+        self.s.set(drop_after_forward=0.9, slow_ms=50, fault_services=["iam"])
+        status, config = self.s.control("POST", "/__strict/config",
+                                        {"drop_after_forward": None, "slow_ms": None, "fault_services": None})
+        self.assertEqual(status, 200, config)
+        self.assertEqual((config["drop_after_forward"], config["slow_ms"], config["fault_services"]), (0.5, 0, None))
+        self.assertEqual(self.s.control("GET", "/__strict/config")[1], config)
+
+    def test_unknown_key_refused(self):
+        status, body = self.s.control("POST", "/__strict/config", {"throttle_rat": 1})
+        self.assertEqual(status, 400)
+        self.assertIn("unknown config key", body["error"])
 
     def test_same_seed_same_faults(self):
         def run(seed):
@@ -305,15 +613,6 @@ class Faults(unittest.TestCase):
         a, b, c = run(5), run(5), run(6)
         self.assertEqual(a, b)
         self.assertNotEqual(a[1], c[1])
-
-    def test_unknown_key_refused(self):
-        s = Stack({})
-        try:
-            status, body = s.control("POST", "/__strict/config", {"throttle_rat": 1})
-            self.assertEqual(status, 400)
-            self.assertIn("unknown config key", body["error"])
-        finally:
-            s.close()
 
 
 if __name__ == "__main__":

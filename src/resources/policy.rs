@@ -172,12 +172,19 @@ fn document_lines(before: Option<&Value>, after: &Value) -> Vec<Change> {
 /// One line for a whole statement: `Allow dynamodb:GetItem, dynamodb:Query on arn:...`.
 fn summarize(statement: &Value) -> String {
     let list = |field: &str| items(statement.get(field)).join(", ");
-    let mut line = format!(
-        "{} {} on {}",
-        compact(statement.get("Effect")),
-        list("Action"),
-        list("Resource")
-    );
+    let effect = match statement.get("Effect") {
+        Some(effect) => compact(Some(effect)),
+        None => "(no Effect)".to_string(),
+    };
+    let mut line = format!("{effect} {}", list("Action"));
+    match list("Resource") {
+        resources if resources.is_empty() => {
+            if statement.get("NotResource").is_none() {
+                line.push_str(" (no Resource)");
+            }
+        }
+        resources => line.push_str(&format!(" on {resources}")),
+    }
     for extra in ["NotAction", "NotResource", "Principal", "Condition"] {
         if let Some(value) = statement.get(extra) {
             line.push_str(&format!(" {extra} {value}"));
@@ -452,11 +459,17 @@ mod tests {
     #[test]
     fn key_order_and_whitespace_do_not_count_as_a_change() {
         let a: Value = serde_json::from_str(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"x","Resource":"r"}]}"#).unwrap();
-        let b: Value = serde_json::from_str("{ \"Statement\": [ {\"Resource\": \"r\", \"Action\": \"x\", \"Effect\": \"Allow\"} ],\n \"Version\": \"2012-10-17\" }").unwrap();
+        // The live side as IAM sends it: the document as its author wrote it (other key order, whitespace),
+        // URL-encoded, through the same decoder `read` uses.
+        let written = "{ \"Statement\": [ {\"Resource\": \"r\", \"Action\": \"x\", \"Effect\": \"Allow\"} ],\n \"Version\": \"2012-10-17\" }";
+        let from_iam: String =
+            percent_encoding::utf8_percent_encode(written, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        assert_ne!(from_iam, written);
         let live = LivePolicy {
             arn: "a".into(),
             default_version: "v1".into(),
-            document: b,
+            document: decode_document(&from_iam).unwrap(),
             tags: BTreeMap::new(),
         };
         assert_eq!(diff(&a, Some(&live)), PolicyDiff::InSync);
@@ -486,10 +499,20 @@ mod tests {
                 Change::remove("statement.Crud.Resource", "*")
             ]
         );
-        let created = document_lines(None, &new);
+        let created = document_lines(
+            None,
+            &json!({"Statement": [{"Sid": "Crud", "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": "arn:t"}]}),
+        );
         assert_eq!(
             created[0].after.as_deref(),
-            Some("(none) dynamodb:GetItem, dynamodb:Query on ")
+            Some("Allow dynamodb:GetItem, dynamodb:Query on arn:t")
+        );
+        // A statement without Effect or Resource says so instead of printing an empty value.
+        let bare = document_lines(None, &new);
+        assert_eq!(
+            bare[0].after.as_deref(),
+            Some("(no Effect) dynamodb:GetItem, dynamodb:Query (no Resource)")
         );
     }
 }

@@ -25,9 +25,18 @@ async fn down_without_confirm_changes_nothing_and_down_confirm_leaves_nothing() 
         preview.stderr
     );
 
+    emulator.strict().clear_log();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
     assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
+    // Order is the point: no delete was sent before what it depends on was gone (a refused one would be
+    // in the proxy's record of requests, and in its injection log).
+    assert_eq!(
+        emulator.strict().injected_count("DeleteConflict"),
+        0,
+        "{:?}",
+        emulator.strict().injected()
+    );
 
     let aws = emulator.clients().await;
     assert!(aws
@@ -98,7 +107,14 @@ async fn down_deletes_old_policy_versions_before_the_policy() {
     );
     project.stackctl(&["up"]).ok();
     let mark = emulator.mark();
+    emulator.strict().clear_log();
     project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(
+        emulator.strict().injected_count("DeleteConflict"),
+        0,
+        "{:?}",
+        emulator.strict().injected()
+    );
     let ops = emulator.writes_since(mark);
     let version = ops
         .iter()

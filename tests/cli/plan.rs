@@ -265,8 +265,23 @@ async fn two_checkouts_build_byte_identical_zips() {
     use std::os::unix::fs::PermissionsExt;
     let emulator = Emulator::start();
     let first = Project::new(&emulator);
-    std::thread::sleep(std::time::Duration::from_millis(1100)); // a later checkout: different mtimes
     let second = Project::new(&emulator);
+    // A later checkout: every source file a day newer (set, not waited for).
+    for file in [
+        "stack.toml",
+        "lambda/src/handler.ts",
+        "lambda/tsconfig.json",
+        "lambda/package.json",
+    ] {
+        let path = second.path(file);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified + std::time::Duration::from_secs(86_400))
+            .unwrap();
+    }
     let handler = second.path("lambda/src/handler.ts");
     std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o600)).unwrap();
     // The second builds under a restrictive umask: its dist/handler.js is mode 0600, the first's 0644.

@@ -58,37 +58,63 @@ fn faults(seed: u64) -> serde_json::Value {
     )
 }
 
-async fn up_then_down_converge_under_faults(seeds: std::ops::Range<u64>) {
-    let emulator = Emulator::start_with(faults(seeds.start), seeds.start);
+async fn up_then_down_converge_under_faults(test: &str, seeds: std::ops::Range<u64>) {
+    // STACKCTL_STRICT_SEED=<n> replays round n alone, exactly: every round starts from a reset proxy (its
+    // per-request fault counters at zero) and an empty account, so a round depends on its seed alone.
+    let seeds: Vec<u64> = match strict::replay_seed() {
+        Some(seed) => vec![seed],
+        None => seeds.collect(),
+    };
+    let emulator = Emulator::start_with(faults(seeds[0]), seeds[0]);
     let project = Project::new(&emulator);
+    let mut throttled = 0;
     for seed in seeds {
         emulator.strict().set(json!({"seed": seed}));
+        emulator.strict().reset();
+        let replay = format!("replay: STACKCTL_STRICT_SEED={seed} cargo test --test cli {test}");
         let up = project.stackctl(&["up"]);
-        assert_eq!(up.code, 0, "seed {seed}: up failed:\n{}", up.stderr);
+        assert_eq!(
+            up.code, 0,
+            "seed {seed}: up failed ({replay}):\n{}",
+            up.stderr
+        );
         let down = project.stackctl(&["down", "--confirm"]);
-        assert_eq!(down.code, 0, "seed {seed}: down failed:\n{}", down.stderr);
+        assert_eq!(
+            down.code, 0,
+            "seed {seed}: down failed ({replay}):\n{}",
+            down.stderr
+        );
         assert_eq!(
             leftovers(&emulator).await,
             Vec::<String>::new(),
-            "seed {seed}: left behind"
+            "seed {seed}: left behind ({replay})"
         );
+        throttled += emulator.strict().injected_count("ThrottlingException")
+            + emulator.strict().injected_count("Throttling")
+            + emulator.strict().injected_count("TooManyRequestsException");
     }
     assert!(
-        emulator.strict().injected_count("ThrottlingException")
-            + emulator.strict().injected_count("Throttling")
-            > 0,
+        throttled > 0,
         "the proxy injected no throttling: the test proves nothing"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_and_down_converge_under_throttling_and_5xx_seeds_0_to_9() {
-    up_then_down_converge_under_faults(0..10).await;
+    up_then_down_converge_under_faults(
+        "up_and_down_converge_under_throttling_and_5xx_seeds_0_to_9",
+        0..10,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_and_down_converge_under_throttling_and_5xx_seeds_10_to_19() {
-    up_then_down_converge_under_faults(10..20).await;
+    up_then_down_converge_under_faults(
+        "up_and_down_converge_under_throttling_and_5xx_seeds_10_to_19",
+        10..20,
+    )
+    .await;
 }
 
 /// Starts `stackctl args` and SIGKILLs it once the proxy has received `after` requests from it (or lets
@@ -200,9 +226,16 @@ async fn a_killed_down_is_finished_by_the_next_down_at_20_points() {
     assert!(killed >= 15, "only {killed} of 20 runs were killed mid-way");
 }
 
+/// How a race went: both exit codes, and whether the second run started while the first was still going.
+struct Race {
+    first: i32,
+    second: i32,
+    overlapped: bool,
+}
+
 /// Two runs at once, the second started `offset` after the first; both must end with a clear result
 /// (0, or 1 with an error message: never a panic), and a following up must converge.
-fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) -> (i32, i32) {
+fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) -> Race {
     let spawn = |args: &[&str]| {
         project
             .command(args)
@@ -211,8 +244,9 @@ fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) ->
             .spawn()
             .expect("starting stackctl")
     };
-    let a = spawn(first);
+    let mut a = spawn(first);
     std::thread::sleep(offset);
+    let overlapped = a.try_wait().expect("polling stackctl").is_none();
     let b = spawn(second);
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for (args, out) in [(first, &a), (second, &b)] {
@@ -224,54 +258,125 @@ fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) ->
         );
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     }
-    (a.status.code().unwrap_or(-1), b.status.code().unwrap_or(-1))
+    Race {
+        first: a.status.code().unwrap_or(-1),
+        second: b.status.code().unwrap_or(-1),
+        overlapped,
+    }
+}
+
+/// The strict behaviours with shorter windows: a race needs the stack to pass through every state, not to
+/// linger in each (ten rounds of up and down at the realistic windows take minutes).
+fn brisk() -> serde_json::Value {
+    strict::merge(
+        strict::realistic(),
+        json!({"table_creating_ms": 300, "table_updating_ms": 300, "table_deleting_ms": 300,
+               "role_propagation_ms": 500, "function_pending_ms": 300, "function_update_ms": 300}),
+    )
+}
+
+/// How long an `up` from an empty account takes here (build cache warm), to spread race offsets over it.
+fn time_up_from_empty(project: &Project) -> Duration {
+    let started = Instant::now();
+    project.stackctl(&["up"]).ok();
+    let took = started.elapsed();
+    project.stackctl(&["down", "--confirm"]).ok();
+    took
+}
+
+/// The i-th of n offsets, spread evenly over `span` (from its start to just before its end).
+fn spread(i: u64, n: u64, span: Duration) -> Duration {
+    span.mul_f64(i as f64 / n as f64)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn up_racing_down_and_up_racing_up_end_consistent() {
-    let emulator = Emulator::start();
+async fn up_racing_down_ends_consistent() {
+    let emulator = Emulator::start_with(brisk(), 6);
     let project = Project::new(&emulator);
-    project.stackctl(&["up"]).ok();
-    for seed in 0..10u64 {
-        let offset = Duration::from_millis((seed * 137) % 900);
-        race(
+    project.stackctl(&["up"]).ok(); // warms the build cache
+    project.stackctl(&["down", "--confirm"]).ok();
+    let span = time_up_from_empty(&project);
+    let mut raced = 0;
+    for round in 0..10u64 {
+        // From empty every round, so the racing up has everything to create while down deletes.
+        assert_eq!(
+            leftovers(&emulator).await,
+            Vec::<String>::new(),
+            "round {round}"
+        );
+        let mark = emulator.mark();
+        let offset = spread(round, 10, span);
+        let result = race(
             &project,
             &["up"],
             &["down", "--confirm", "--delete-data"],
             offset,
         );
+        let creates = emulator
+            .writes_since(mark)
+            .iter()
+            .filter(|op| op.starts_with("Create"))
+            .count();
+        assert!(creates > 0, "round {round}: the racing up created nothing");
+        raced += result.overlapped as usize;
         let up = project.stackctl(&["up"]);
         assert_eq!(
             up.code, 0,
-            "run {seed}: up after up/down race failed:\n{}",
-            up.stderr
+            "round {round} (offset {offset:?}, up {}, down {}): up after the race failed:\n{}",
+            result.first, result.second, up.stderr
         );
         project.stackctl(&["status"]).expect_code(0);
+        project.stackctl(&["down", "--confirm"]).ok();
     }
+    assert!(
+        raced >= 8,
+        "down started while up was still running in only {raced} of 10 rounds: they did not race"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_racing_up_ends_consistent() {
+    let emulator = Emulator::start_with(brisk(), 7);
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok(); // warms the build cache
     project.stackctl(&["down", "--confirm"]).ok();
-    for seed in 0..10u64 {
-        let offset = Duration::from_millis((seed * 89) % 600);
-        let (a, b) = race(&project, &["up"], &["up"], offset);
+    let span = time_up_from_empty(&project);
+    let mut raced = 0;
+    for round in 0..10u64 {
+        let offset = spread(round, 10, span);
+        let result = race(&project, &["up"], &["up"], offset);
+        raced += result.overlapped as usize;
         let up = project.stackctl(&["up"]);
         assert_eq!(
             up.code, 0,
-            "run {seed}: up after two racing ups ({a}, {b}) failed:\n{}",
-            up.stderr
+            "round {round} (offset {offset:?}): up after two racing ups ({}, {}) failed:\n{}",
+            result.first, result.second, up.stderr
         );
         project.stackctl(&["status"]).expect_code(0);
         project.stackctl(&["down", "--confirm"]).ok();
         assert_eq!(
             leftovers(&emulator).await,
             Vec::<String>::new(),
-            "run {seed}"
+            "round {round}"
         );
     }
+    assert!(
+        raced >= 8,
+        "the second up started while the first was running in only {raced} of 10 rounds"
+    );
 }
 
 /// Configuration, then code: stackctl waits for each update to finish instead of provoking Lambda's 409.
 #[tokio::test(flavor = "multi_thread")]
 async fn configuration_and_code_updates_wait_for_each_other() {
-    let emulator = Emulator::start();
+    // Windows of seconds: a loaded machine must not close them by itself before the test looks.
+    let emulator = Emulator::start_with(
+        strict::merge(
+            strict::realistic(),
+            json!({"function_pending_ms": 4000, "function_update_ms": 3000}),
+        ),
+        4,
+    );
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
@@ -456,18 +561,20 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Interrupt once the table is being waited on.
+    // Interrupt once the table is being waited on: a poll has been answered CREATING.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !emulator
         .strict()
-        .requests()
+        .injected()
         .iter()
-        .any(|r| r.operation == "CreateTable")
+        .any(|e| e["op"] == "DescribeTable" && e["injected"] == "TableStatus=CREATING")
     {
-        assert!(Instant::now() < deadline, "up never created the table");
+        assert!(
+            Instant::now() < deadline,
+            "up never polled the CREATING table"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -481,4 +588,284 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
     let up = project.stackctl(&["up"]);
     up.ok();
     project.stackctl(&["status"]).expect_code(0);
+}
+
+/// CreateTable and UpdateTable leave the table CREATING / UPDATING, DeleteTable leaves it DELETING: `up`
+/// says done only once the table is ACTIVE, `down` only once it is gone (the next command, or the
+/// application, needs it so). The windows are seconds long, so that only a run that waited closes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_and_down_wait_out_creating_updating_and_deleting() {
+    let windows =
+        json!({"table_creating_ms": 4000, "table_updating_ms": 4000, "table_deleting_ms": 4000});
+    let emulator = Emulator::start_with(strict::merge(strict::realistic(), windows), 5);
+    let project = Project::new(&emulator);
+    let aws = emulator.clients().await;
+    let status = || async {
+        match aws.dynamodb.describe_table().table_name(TABLE).send().await {
+            Ok(out) => out
+                .table()
+                .and_then(|t| t.table_status())
+                .map_or("none".to_string(), |s| s.as_str().to_string()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                "gone".to_string()
+            }
+            Err(e) => panic!("DescribeTable: {e:?}"),
+        }
+    };
+
+    project.stackctl(&["up"]).ok();
+    assert!(
+        emulator.strict().injected_count("TableStatus=CREATING") > 0,
+        "the table never looked CREATING: the test proves nothing"
+    );
+    assert_eq!(
+        status().await,
+        "ACTIVE",
+        "up returned while the table was being created"
+    );
+
+    project.edit(
+        "stack.toml",
+        "billing_mode = \"PAY_PER_REQUEST\"",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true",
+    );
+    emulator.strict().clear_log();
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    assert_eq!(emulator.writes_since(mark), vec!["UpdateTable"]);
+    assert!(
+        emulator.strict().injected_count("TableStatus=UPDATING") > 0,
+        "the table never looked UPDATING: the test proves nothing"
+    );
+    assert_eq!(
+        status().await,
+        "ACTIVE",
+        "up returned while the table was updating"
+    );
+
+    project.edit(
+        "stack.toml",
+        "deletion_protection = true",
+        "deletion_protection = false",
+    );
+    project.stackctl(&["up"]).ok();
+    emulator.strict().clear_log();
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert!(
+        emulator.strict().injected_count("TableStatus=DELETING") > 0,
+        "the table never looked DELETING: the test proves nothing"
+    );
+    assert_eq!(
+        status().await,
+        "gone",
+        "down returned while the table was being deleted"
+    );
+}
+
+/// The item paths (down's item count, the backup's export, restore's batch writes) meet DynamoDB's
+/// ProvisionedThroughputExceededException and still get every item through.
+#[tokio::test(flavor = "multi_thread")]
+async fn item_paths_survive_provisioned_throughput_exceeded() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use std::collections::HashMap;
+
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    for i in 0..40 {
+        moto.dynamodb
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(HashMap::from([
+                ("userId".to_string(), V::S(format!("user-{}", i % 4))),
+                ("itemId".to_string(), V::S(format!("item-{i:03}"))),
+            ])))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Half of the item calls refused, never more than two in a row (below the SDK's attempts).
+    emulator.strict().set(json!({
+        "provisioned_throughput_rate": 0.5,
+        "fault_operations": ["Scan", "Query", "BatchWriteItem", "PutItem"],
+        "max_consecutive_faults": 2,
+    }));
+
+    emulator.strict().clear_log();
+    let refused = project.stackctl(&["down", "--confirm"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("the table holds 40 items"),
+        "{}",
+        refused.stderr
+    );
+    let counted = emulator
+        .strict()
+        .injected_count("ProvisionedThroughputExceededException");
+    assert!(counted > 0, "the count scan never met the fault");
+
+    emulator.strict().clear_log();
+    project
+        .stackctl(&["down", "--confirm", "--backup", "items.jsonl"])
+        .ok();
+    assert!(
+        emulator
+            .strict()
+            .injected_count("ProvisionedThroughputExceededException")
+            > 0,
+        "the backup export never met the fault"
+    );
+    let backup = std::fs::read_to_string(project.path("items.jsonl")).unwrap();
+    assert_eq!(backup.lines().count(), 40);
+
+    emulator
+        .strict()
+        .set(json!({"provisioned_throughput_rate": 0.0}));
+    project.stackctl(&["up"]).ok();
+    emulator
+        .strict()
+        .set(json!({"provisioned_throughput_rate": 0.5}));
+    emulator.strict().clear_log();
+    let restored = project.stackctl(&["restore", "items.jsonl"]);
+    restored.ok();
+    assert!(
+        emulator
+            .strict()
+            .injected()
+            .iter()
+            .any(|e| e["op"] == "BatchWriteItem"
+                && e["injected"] == "ProvisionedThroughputExceededException"),
+        "restore's batch writes never met the fault: {:?}",
+        emulator.strict().injected()
+    );
+    let items = moto.dynamodb.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(items.count(), 40, "restore lost items");
+    emulator
+        .strict()
+        .set(json!({"provisioned_throughput_rate": 0.0}));
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
+}
+
+/// Every create and attach goes through at the emulator while stackctl hears nothing (the connection drops
+/// after the change is made), and every delete and detach of the teardown the same: the retries meet "already
+/// exists" / "not found", and both runs still converge.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_made_while_the_answer_is_lost_still_converge() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let creates = [
+        "CreateTable",
+        "CreateRole",
+        "CreatePolicy",
+        "CreateFunction",
+        "AttachRolePolicy",
+    ];
+    emulator.strict().set(json!({
+        "drop_rate": 1.0,
+        "drop_after_forward": 1.0,
+        "fault_operations": creates,
+        "max_consecutive_faults": 1,
+    }));
+    let up = project.stackctl(&["up"]);
+    assert_eq!(up.code, 0, "up did not converge:\n{}", up.stderr);
+    let dropped = |op: &str| {
+        emulator
+            .strict()
+            .injected()
+            .iter()
+            .filter(|e| e["op"] == op && e["injected"] == "drop-after-forward")
+            .count()
+    };
+    for op in creates {
+        assert!(dropped(op) > 0, "{op} was never dropped after forwarding");
+    }
+    emulator.strict().set(json!({"drop_rate": 0.0}));
+    project.stackctl(&["status"]).expect_code(0);
+
+    let deletes = [
+        "DeleteTable",
+        "DeleteFunction",
+        "DetachRolePolicy",
+        "DeletePolicy",
+        "DeleteRole",
+    ];
+    emulator.strict().clear_log();
+    emulator
+        .strict()
+        .set(json!({"drop_rate": 1.0, "fault_operations": deletes}));
+    let down = project.stackctl(&["down", "--confirm"]);
+    assert_eq!(down.code, 0, "down did not converge:\n{}", down.stderr);
+    for op in deletes {
+        assert!(dropped(op) > 0, "{op} was never dropped after forwarding");
+    }
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
+}
+
+/// The stack's function moved onto the role `up` has just created: Lambda refuses the configuration update
+/// until the role propagates, and `up` retries it until it can.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    let legacy = moto
+        .iam
+        .create_role()
+        .role_name("legacy-role")
+        .assume_role_policy_document(TRUST_POLICY)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_function()
+        .function_name(FUNCTION)
+        .role(legacy.role().unwrap().arn())
+        .runtime(Runtime::Nodejs24x)
+        .handler("index.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(tiny_zip("exports.handler = async () => 1;")))
+                .build(),
+        )
+        // The stack's own function (say, its role was replaced by hand): up may change its role.
+        .tags("stackctl:stack", "my-frontend-app")
+        .send()
+        .await
+        .unwrap();
+    let up = project.stackctl(&["up"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let refused = emulator
+        .strict()
+        .injected()
+        .into_iter()
+        .filter(|e| {
+            e["op"] == "UpdateFunctionConfiguration"
+                && e["injected"] == "InvalidParameterValueException"
+        })
+        .count();
+    assert!(
+        refused > 0,
+        "the configuration update never met the unpropagated role: the test proves nothing"
+    );
+    let config = moto
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        config.role(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}").as_str())
+    );
 }

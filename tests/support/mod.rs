@@ -135,21 +135,47 @@ impl Emulator {
         false
     }
 
-    /// Every request received so far, in order.
+    /// Every request stackctl (or the test) sent so far, in the order they arrived. With the strict proxy
+    /// (every test's default) this is the proxy's own record: it includes the requests the proxy refused
+    /// itself (a DeletePolicy sent too early, a 409 while an update is in progress) or dropped, and every
+    /// retry, none of which moto's recording shows. Without a proxy, moto's recording.
     pub fn requests(&self) -> Vec<Request> {
-        read_requests(&self.dir.path().join("recording.jsonl"))
+        self.sequenced_requests()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
     }
 
-    /// A position in the request log, to look at what came after it.
-    pub fn mark(&self) -> usize {
-        self.requests().len()
+    fn sequenced_requests(&self) -> Vec<(u64, Request)> {
+        match &self.strict {
+            Some(strict) => strict.sequenced_requests(),
+            None => read_requests(&self.dir.path().join("recording.jsonl"))
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64 + 1, r))
+                .collect(),
+        }
     }
 
-    pub fn requests_since(&self, mark: usize) -> Vec<Request> {
-        self.requests().into_iter().skip(mark).collect()
+    /// A position in the request log, to look at what came after it. It survives `strict().reset()`
+    /// (the proxy numbers requests across resets).
+    pub fn mark(&self) -> u64 {
+        self.sequenced_requests()
+            .iter()
+            .map(|(seq, _)| *seq)
+            .max()
+            .unwrap_or(0)
     }
 
-    pub fn writes_since(&self, mark: usize) -> Vec<String> {
+    pub fn requests_since(&self, mark: u64) -> Vec<Request> {
+        self.sequenced_requests()
+            .into_iter()
+            .filter(|(seq, _)| *seq > mark)
+            .map(|(_, r)| r)
+            .collect()
+    }
+
+    pub fn writes_since(&self, mark: u64) -> Vec<String> {
         self.requests_since(mark)
             .into_iter()
             .filter(|r| r.write)
@@ -336,8 +362,14 @@ fn node_modules() -> PathBuf {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub endpoint: String,
-    /// The emulator's request log, to check every run's requests against the operator policy.
-    recording: PathBuf,
+    /// Where the run's requests are recorded, to check each of them against the operator policy.
+    requests: RequestSource,
+}
+
+/// The strict proxy's own record of what the client sent (every test's default), or moto's recording.
+enum RequestSource {
+    Proxy(String),
+    Recording(PathBuf),
 }
 
 impl Project {
@@ -389,7 +421,10 @@ impl Project {
         Project {
             dir,
             endpoint: emulator.url.clone(),
-            recording: emulator.dir.path().join("recording.jsonl"),
+            requests: match &emulator.strict {
+                Some(strict) => RequestSource::Proxy(strict.url.clone()),
+                None => RequestSource::Recording(emulator.dir.path().join("recording.jsonl")),
+            },
         }
     }
 
@@ -422,11 +457,13 @@ impl Project {
     /// Every AWS request the run makes must be allowed by policies/stackctl-operator-policy.json, the
     /// permissions README promises are enough: so every integration test also checks that promise.
     pub fn stackctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let before = self.requests().len();
+        let before = self.requests_after(0).last().map_or(0, |(seq, _)| *seq);
         let run = self.run_stackctl(args, env);
         let allowed = operator_policy_actions();
-        let missing: Vec<String> = self.requests()[before..]
+        let missing: Vec<String> = self
+            .requests_after(before)
             .iter()
+            .map(|(_, r)| r)
             .filter(|r| r.from_rust)
             .map(Request::iam_action)
             .filter(|action| !allowed.contains(action))
@@ -439,8 +476,17 @@ impl Project {
         run
     }
 
-    fn requests(&self) -> Vec<Request> {
-        read_requests(&self.recording)
+    /// The requests recorded after `mark` (a sequence number), in arrival order.
+    fn requests_after(&self, mark: u64) -> Vec<(u64, Request)> {
+        let all = match &self.requests {
+            RequestSource::Proxy(url) => strict::sequenced_requests_at(url),
+            RequestSource::Recording(path) => read_requests(path)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64 + 1, r))
+                .collect(),
+        };
+        all.into_iter().filter(|(seq, _)| *seq > mark).collect()
     }
 
     /// The built stackctl, set up to run in this project against its emulator (for tests that need the

@@ -77,6 +77,13 @@ pub fn merge(mut base: Value, overrides: Value) -> Value {
     base
 }
 
+/// The seed a failing run printed, to replay it: `STACKCTL_STRICT_SEED=<n>`.
+pub fn replay_seed() -> Option<u64> {
+    std::env::var("STACKCTL_STRICT_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("STACKCTL_STRICT_PYTHON") {
         return PathBuf::from(p);
@@ -93,10 +100,7 @@ impl Strict {
     /// Starts the proxy in front of `upstream` with `config` (see docs/strict-emulation.md) and `seed`
     /// (overridden by STACKCTL_STRICT_SEED). Panics with the proxy's log if it does not come up.
     pub fn start(upstream: &str, config: Value, seed: u64) -> Strict {
-        let seed = std::env::var("STACKCTL_STRICT_SEED")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(seed);
+        let seed = replay_seed().unwrap_or(seed);
         assert!(config.is_object(), "strict config must be a JSON object");
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("config.json");
@@ -208,15 +212,16 @@ impl Strict {
     /// The same, in the harness's `Request` form. Unlike `Emulator::requests()`, this includes requests the
     /// proxy refused or dropped; both leave out the proxy's own side requests.
     pub fn requests(&self) -> Vec<Request> {
-        self.requests_json()
-            .iter()
-            .map(|r| Request {
-                service: r["service"].as_str().unwrap_or_default().to_string(),
-                operation: r["op"].as_str().unwrap_or_default().to_string(),
-                write: r["write"].as_bool().unwrap_or(false),
-                from_rust: r["from_rust"].as_bool().unwrap_or(false),
-            })
+        self.sequenced_requests()
+            .into_iter()
+            .map(|(_, r)| r)
             .collect()
+    }
+
+    /// The same with each request's sequence number (which keeps counting across `reset()`), in arrival
+    /// order.
+    pub fn sequenced_requests(&self) -> Vec<(u64, Request)> {
+        sequenced_requests_at(&self.url)
     }
 
     /// What the proxy tracks (tables, functions, roles and the time left in each transition), for debugging.
@@ -253,31 +258,61 @@ impl Strict {
     }
 
     fn try_http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes())?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response)?;
-        let response = String::from_utf8_lossy(&response);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("no HTTP status line in {head:?}"),
-                )
-            })?;
-        Ok((status, body.to_string()))
+        http_at(&self.url, method, path, body)
     }
+}
+
+/// The client requests recorded by the proxy at `url`, with their sequence numbers, in arrival order.
+pub fn sequenced_requests_at(url: &str) -> Vec<(u64, Request)> {
+    let (status, body) = http_at(url, "GET", "/__strict/requests", "")
+        .unwrap_or_else(|e| panic!("GET /__strict/requests on the strict proxy at {url}: {e}"));
+    assert_eq!(status, 200, "GET /__strict/requests: {body}");
+    let list: Vec<Value> = serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("/__strict/requests is not a JSON list ({e}): {body}"));
+    let mut requests: Vec<(u64, Request)> = list
+        .iter()
+        .map(|r| (r["seq"].as_u64().unwrap_or(0), request_of(r)))
+        .collect();
+    // Records are appended when the answer goes out; arrival order is the order of their numbers.
+    requests.sort_by_key(|(seq, _)| *seq);
+    requests
+}
+
+fn request_of(r: &Value) -> Request {
+    Request {
+        service: r["service"].as_str().unwrap_or_default().to_string(),
+        operation: r["op"].as_str().unwrap_or_default().to_string(),
+        write: r["write"].as_bool().unwrap_or(false),
+        from_rust: r["from_rust"].as_bool().unwrap_or(false),
+    }
+}
+
+/// One HTTP/1.0 exchange with a proxy's control API: (status, body).
+fn http_at(url: &str, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("no HTTP status line in {head:?}"),
+            )
+        })?;
+    Ok((status, body.to_string()))
 }
 
 impl Drop for Strict {
@@ -297,11 +332,17 @@ impl Drop for Strict {
                 Ok((status, body)) => format!("(HTTP {status}) {body}"),
                 Err(e) => format!("(unavailable: {e})"),
             };
+            // The seed in force now (a test may have set another one since the start), not the first one.
+            let seed = self
+                .try_http("GET", "/__strict/config", "")
+                .ok()
+                .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+                .and_then(|config| config["seed"].as_u64())
+                .unwrap_or(self.seed);
             eprintln!(
                 "--- strict proxy (seed {seed}; replay with STACKCTL_STRICT_SEED={seed}) injected:\n{log}\n\
                  --- strict proxy log:\n{}",
                 self.proxy_log(),
-                seed = self.seed
             );
         }
         let _ = self.child.kill();

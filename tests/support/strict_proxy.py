@@ -180,7 +180,8 @@ class Call:
     def write(self):
         if self.service == "lambda":
             return self.method not in ("GET", "HEAD")
-        return not self.op.startswith(("Get", "List", "Describe"))
+        # Item reads (Scan, Query, BatchGetItem) are reads too, as the Rust harness counts them.
+        return not self.op.startswith(("Get", "List", "Describe", "Scan", "Query", "BatchGet"))
 
 
 def credential_scope(auth):
@@ -362,7 +363,8 @@ class Proxy:
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
             self.fault_streaks = {}  # key -> consecutive faults injected
-            self.seq = 0
+            # Request numbers keep counting across resets, so a harness's mark taken before one stays valid.
+            self.seq = getattr(self, "seq", 0)
 
     def now(self):
         return time.monotonic()
