@@ -14,10 +14,14 @@ import glob
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Files whose tests can run against a mutated copy named by an environment variable: the checkout itself is
+# never touched for them, so a mutation run cannot clobber someone's edit in progress.
+TESTED_AS_COPY = {"tests/support/strict_proxy.py": "STACKCTL_STRICT_PROXY"}
 
 
 def load(filter_text):
@@ -39,14 +43,25 @@ def run(m):
     if count != 1:
         return "unapplied", "`find` occurs %d times in %s" % (count, m["file"]), 0.0
     started = time.monotonic()
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(original.replace(m["find"], m["replace"], 1))
-        out = subprocess.run(["bash", "-c", m["test"]], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    finally:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(original)
+    mutated = original.replace(m["find"], m["replace"], 1)
+    env = dict(os.environ)
+    if m["file"] in TESTED_AS_COPY:
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = os.path.join(tmp, os.path.basename(path))
+            with open(copy, "w", encoding="utf-8") as f:
+                f.write(mutated)
+            env[TESTED_AS_COPY[m["file"]]] = copy
+            out = subprocess.run(["bash", "-c", m["test"]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+    else:
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(mutated)
+            out = subprocess.run(["bash", "-c", m["test"]], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        finally:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(original)
     took = time.monotonic() - started
     tail = "\n".join(out.stdout.strip().splitlines()[-3:])
     return ("caught" if out.returncode != 0 else "SURVIVED"), tail, took
