@@ -49,7 +49,7 @@ impl UpPlan {
 pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Result<UpPlan> {
     let desired = live::desired(stack, live)?;
     let table_diff = table::diff(&stack.table, live.table.as_ref());
-    let role_owned = live.role.as_ref().is_none_or(|r| stack.owns(&r.tags));
+    let role_owned = live.role.as_ref().is_none_or(|r| stack.owns_iam(&r.tags));
     let policy_diff = policy::diff(&desired.policy_document, live.policy.as_ref());
     let policy_attached = live
         .role
@@ -106,18 +106,20 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Resul
         .arn(Some(&desired.policy_arn)),
         function_plan,
     ];
-    // Owned resources get the stack's tags (stack.tags changed since they were created).
-    let wanted = stack.resource_tags();
+    block_changes_to_what_is_not_ours(stack, live, &table_diff, &policy_diff, &mut resources);
+    // Owned resources get the stack's tags (stack.tags changed since they were created; IAM resources made
+    // before their region was recorded get it).
+    let (wanted, wanted_iam) = (stack.resource_tags(), stack.iam_resource_tags());
     let live_tags = [
         live.table_tags.as_ref().filter(|t| stack.owns(t)),
         live.role
             .as_ref()
             .map(|r| &r.tags)
-            .filter(|t| stack.owns(t)),
+            .filter(|t| stack.owns_iam(t)),
         live.policy
             .as_ref()
             .map(|p| &p.tags)
-            .filter(|t| stack.owns(t)),
+            .filter(|t| stack.owns_iam(t)),
         live.function
             .as_ref()
             .map(|f| &f.tags)
@@ -126,7 +128,15 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Resul
     let mut retag = [false; 4];
     for (i, tags) in live_tags.into_iter().enumerate() {
         let Some(tags) = tags else { continue };
-        let changes = crate::plan::missing_tags(tags, &wanted);
+        let wanted = if i == 1 || i == 2 {
+            &wanted_iam
+        } else {
+            &wanted
+        };
+        if resources[i].action == Action::Blocked {
+            continue;
+        }
+        let changes = crate::plan::missing_tags(tags, wanted);
         if changes.is_empty() || resources[i].action == Action::Create {
             continue;
         }
@@ -146,6 +156,48 @@ pub fn plan(stack: &Stack, live: &Live, package: Option<LocalCode<'_>>) -> Resul
         function: function_diff,
         resources,
     })
+}
+
+/// Nothing is changed on a resource the stack does not own, except the documented adoption changes: the
+/// stack's policy attached to an adopted role, and an adopted function deployed with its variables merged.
+/// IAM resources owned by this stack's deployment in another region are never touched (IAM is global).
+fn block_changes_to_what_is_not_ours(
+    stack: &Stack,
+    live: &Live,
+    table_diff: &TableDiff,
+    policy_diff: &PolicyDiff,
+    resources: &mut [ResourcePlan],
+) {
+    let table_foreign = live.table_tags.as_ref().is_some_and(|t| !stack.owns(t));
+    if let (TableDiff::Update { .. }, true) = (table_diff, table_foreign) {
+        resources[0].action = Action::Blocked;
+        resources[0].note = Some(
+            "not created by this stack (no `stackctl:stack` tag with its name), so stackctl does not change \
+             it: make the [table] settings in the stack file match the table, or use another table name"
+                .into(),
+        );
+    }
+    if let Some(other) = live
+        .role
+        .as_ref()
+        .and_then(|r| stack.iam_owner_region(&r.tags))
+    {
+        resources[1].action = Action::Blocked;
+        resources[1].note = Some(stack.other_region_note("role", other));
+    }
+    if let Some(p) = &live.policy {
+        if let Some(other) = stack.iam_owner_region(&p.tags) {
+            resources[2].action = Action::Blocked;
+            resources[2].note = Some(stack.other_region_note("policy", other));
+        } else if !stack.owns(&p.tags) && *policy_diff == PolicyDiff::Document {
+            resources[2].action = Action::Blocked;
+            resources[2].note = Some(
+                "not created by this stack (no `stackctl:stack` tag with its name), so stackctl does not \
+                 write a new version of it: make the policy template match it, or use another policy name"
+                    .into(),
+            );
+        }
+    }
 }
 
 /// `path` relative to the directory of the stack file (paths in a resolved Stack are absolute).
@@ -314,7 +366,7 @@ type StepResult = Result<(&'static str, Option<Duration>)>;
 impl Apply<'_> {
     /// Puts the stack's tags on owned resources that lack them, all at once.
     async fn retag(&self, results: &mut [(&'static str, Option<Duration>); 4]) -> Result<()> {
-        let tags = self.stack.resource_tags();
+        let (tags, iam_tags) = (self.stack.resource_tags(), self.stack.iam_resource_tags());
         let (plan, live, clients) = (self.plan, self.live, self.clients);
         let table = async {
             match (&live.table, plan.retag[0]) {
@@ -326,7 +378,7 @@ impl Apply<'_> {
         };
         let role = async {
             match plan.retag[1] {
-                true => role::tag(&clients.iam, &self.stack.role.name, &tags)
+                true => role::tag(&clients.iam, &self.stack.role.name, &iam_tags)
                     .await
                     .map(|_| true),
                 false => Ok(false),
@@ -334,7 +386,7 @@ impl Apply<'_> {
         };
         let policy = async {
             match plan.retag[2] {
-                true => policy::tag(&clients.iam, &plan.desired.policy_arn, &tags)
+                true => policy::tag(&clients.iam, &plan.desired.policy_arn, &iam_tags)
                     .await
                     .map(|_| true),
                 false => Ok(false),
@@ -431,9 +483,14 @@ impl Apply<'_> {
         let spec = &self.stack.role;
         let task = self.task(Kind::Role, &spec.name)?;
         let result = match &self.live.role {
-            None => role::create(&self.clients.iam, spec, &self.stack.resource_tags(), &task)
-                .await
-                .map(|_| "created"),
+            None => role::create(
+                &self.clients.iam,
+                spec,
+                &self.stack.iam_resource_tags(),
+                &task,
+            )
+            .await
+            .map(|_| "created"),
             Some(live) if self.plan.role_owned => {
                 let missing = role::missing_attachments(spec, live);
                 if missing.is_empty() {
@@ -470,7 +527,7 @@ impl Apply<'_> {
                         arn,
                         name,
                         document,
-                        &self.stack.resource_tags(),
+                        &self.stack.iam_resource_tags(),
                         &task,
                     )
                     .await?;

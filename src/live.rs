@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::aws::{Account, Clients};
 use crate::config::Stack;
+use crate::progress::{Mode, Progress};
 use crate::resources::function::{FunctionConfig, LiveFunction};
 use crate::resources::policy::LivePolicy;
 use crate::resources::role::LiveRole;
@@ -42,12 +45,19 @@ pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<
     let wants_tags = purpose == Purpose::Ownership || !stack.tags.is_empty();
     let table_and_tags = async {
         let table = table::read(&clients.dynamodb, &stack.table.name).await?;
-        let tags = match &table {
-            // up needs the table's tags only to bring the user's tags up to date.
-            Some(t) if wants_tags => Some(table::read_tags(&clients.dynamodb, &t.arn).await?),
-            _ => None,
+        // up needs the table's tags to bring the user's tags up to date, and before it changes a table
+        // (only a table the stack owns is changed); an unchanged table costs no extra read.
+        let needs_tags = |t: &LiveTable| {
+            wants_tags
+                || matches!(
+                    table::diff(&stack.table, Some(t)),
+                    table::TableDiff::Update { .. }
+                )
         };
-        anyhow::Ok((table, tags))
+        match table {
+            Some(t) if needs_tags(&t) => table_with_tags(clients, stack, t).await,
+            table => anyhow::Ok((table, None)),
+        }
     };
     let role_and_policy = async {
         let role = role::read(&clients.iam, &stack.role.name).await?;
@@ -93,6 +103,42 @@ pub async fn read(clients: &Clients, stack: &Stack, purpose: Purpose) -> Result<
         policy,
         function,
     })
+}
+
+/// The table with its tags. ListTagsOfResource answers ResourceNotFound for a table that is gone, and
+/// (reported on AWS) for one still CREATING: "not found" means gone only when DescribeTable agrees; a
+/// table still being created is waited for, then its tags are read again.
+async fn table_with_tags(
+    clients: &Clients,
+    stack: &Stack,
+    described: LiveTable,
+) -> Result<(Option<LiveTable>, Option<BTreeMap<String, String>>)> {
+    let dynamodb = &clients.dynamodb;
+    if let Some(tags) = table::read_tags(dynamodb, &described.arn).await? {
+        return Ok((Some(described), Some(tags)));
+    }
+    let Some(again) = table::read(dynamodb, &stack.table.name).await? else {
+        return Ok((None, None));
+    };
+    let settled = match again.status.as_str() {
+        "ACTIVE" => again,
+        // Being deleted: it has no owner to tell any more; down and up handle DELETING themselves.
+        "DELETING" => return Ok((Some(again), None)),
+        _ => {
+            let quiet = Progress::new(Mode::Quiet).task("table");
+            let timeout = Duration::from_secs(stack.timeouts.table_secs);
+            table::wait_active(dynamodb, &stack.table.name, timeout, &quiet).await?
+        }
+    };
+    let tags = table::read_tags(dynamodb, &settled.arn)
+        .await?
+        .with_context(|| {
+            format!(
+                "DynamoDB describes table `{}` as {} but answers ResourceNotFound for its tags",
+                stack.table.name, settled.status
+            )
+        })?;
+    Ok((Some(settled), Some(tags)))
 }
 
 /// What the stack wants, with every reference resolved against the live account.

@@ -93,6 +93,12 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
     );
     let policy = match &live.policy {
         None => gone(Kind::Policy, &stack.policy.name),
+        Some(p) if stack.iam_owner_region(&p.tags).is_some() => {
+            let other = stack.iam_owner_region(&p.tags).unwrap_or_default();
+            ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Keep)
+                .arn(Some(&p.arn))
+                .note(stack.other_region_note("policy", other))
+        }
         Some(p) if !stack.owns(&p.tags) => {
             ResourcePlan::new(Kind::Policy, &stack.policy.name, Action::Keep)
                 .arn(Some(&p.arn))
@@ -119,6 +125,12 @@ pub fn plan(stack: &Stack, live: &Live, items: Option<u64>, data: &DataPolicy) -
 
     let role = match &live.role {
         None => gone(Kind::Role, &stack.role.name),
+        Some(r) if stack.iam_owner_region(&r.tags).is_some() => {
+            let other = stack.iam_owner_region(&r.tags).unwrap_or_default();
+            ResourcePlan::new(Kind::Role, &stack.role.name, Action::Keep)
+                .arn(Some(&r.arn))
+                .note(stack.other_region_note("role", other))
+        }
         Some(r) if !stack.owns(&r.tags) => {
             let note = if policy.action == Action::Delete && r.attached.contains(&policy_arn) {
                 "not created by this stack: only loses the attachment of the stack's policy"

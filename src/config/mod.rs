@@ -34,6 +34,10 @@ use resolve::Checker;
 
 /// The tag stackctl puts on everything it creates; its value is the stack name.
 pub const OWNER_TAG: &str = "stackctl:stack";
+/// On IAM roles and policies: the region whose stack owns them. IAM is global (one role serves every
+/// region), so a stack run in another region finds the same role with the same owner tag; this tag tells
+/// them apart.
+pub const REGION_TAG: &str = "stackctl:region";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum KeyType {
@@ -146,9 +150,41 @@ impl Stack {
         tags
     }
 
+    /// Tags for IAM roles and policies: also the region they serve.
+    pub fn iam_resource_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.resource_tags();
+        tags.insert(REGION_TAG.to_string(), self.region.clone());
+        tags
+    }
+
     /// Whether a live resource with these tags belongs to this stack.
     pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
         tags.get(OWNER_TAG) == Some(&self.name)
+    }
+
+    /// Whether a live IAM role or policy with these tags belongs to this stack in this region. One
+    /// tagged by this stack without a region (made before regions were recorded) counts as this region's;
+    /// `up` then records the region.
+    pub fn owns_iam(&self, tags: &BTreeMap<String, String>) -> bool {
+        self.owns(tags) && self.iam_owner_region(tags).is_none()
+    }
+
+    /// The other region whose deployment of this stack owns an IAM role or policy with these tags, if any.
+    pub fn iam_owner_region<'t>(&self, tags: &'t BTreeMap<String, String>) -> Option<&'t str> {
+        match tags.get(REGION_TAG) {
+            Some(region) if self.owns(tags) && *region != self.region => Some(region),
+            _ => None,
+        }
+    }
+
+    /// Why a stack never touches an IAM resource its deployment in another region owns, and the fix.
+    pub fn other_region_note(&self, kind: &str, other: &str) -> String {
+        format!(
+            "owned by this stack's deployment in region `{other}` (IAM is global: one {kind} serves every \
+             region, and changing or deleting it would break that deployment); give this region its own IAM \
+             names in the stack file, e.g. role.name = \"{}-{}\" and policy.name = \"{}-{}\"",
+            self.role.name, self.region, self.policy.name, self.region
+        )
     }
 }
 

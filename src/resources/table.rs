@@ -98,7 +98,9 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveTable>> {
     }
 }
 
-pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, String>> {
+/// The table's tags; None when DynamoDB answers ResourceNotFound, which it does both for a table that is
+/// gone and (reported on AWS) for one still CREATING: the caller asks DescribeTable which it is.
+pub async fn read_tags(client: &Client, arn: &str) -> Result<Option<BTreeMap<String, String>>> {
     let mut tags = BTreeMap::new();
     let mut next = None;
     loop {
@@ -110,13 +112,12 @@ pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, St
             .await
         {
             Ok(out) => out,
-            // Gone since it was described (being deleted): it has no tags any more.
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                return Ok(tags)
+                return Ok(None)
             }
             Err(err) => return Err(err).with_context(|| format!("reading the tags of `{arn}`")),
         };
@@ -125,7 +126,7 @@ pub async fn read_tags(client: &Client, arn: &str) -> Result<BTreeMap<String, St
         }
         next = out.next_token().map(str::to_string);
         if next.is_none() {
-            return Ok(tags);
+            return Ok(Some(tags));
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn realistic() -> Value {
         "table_deleting_ms": 800,
         "no_change_update_table": true,
         "deletion_protection": true,
+        "tags_not_found_while_creating": true,
         "delete_conflicts": true,
         "url_encode_documents": true,
         "role_propagation_ms": 1500,

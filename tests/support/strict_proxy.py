@@ -50,6 +50,7 @@ DEFAULTS = {
     "table_deleting_ms": 0,
     "no_change_update_table": False,
     "deletion_protection": False,
+    "tags_not_found_while_creating": False,
     # IAM
     "delete_conflicts": False,
     "url_encode_documents": False,
@@ -611,6 +612,16 @@ class Proxy:
             resp.set_json(body, "dynamodb")
             self.note(call, "rewrite", "TableStatus=CREATING")
         return resp
+
+    def dynamodb_ListTagsOfResource(self, call):
+        # Reported on AWS: the tags of a table still CREATING are not found yet.
+        with self.lock:
+            st = self.table_state(call.resource)
+            creating = bool(st and st.get("creating_until"))
+        if creating and self.config["tags_not_found_while_creating"]:
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="tags of a CREATING table")
+            return dynamodb_error("ResourceNotFoundException", "Requested resource not found: %s" % call.resource)
+        return self.passthrough(call)
 
     def dynamodb_DescribeTable(self, call):
         name = call.resource
