@@ -184,7 +184,8 @@ class DynamoDB(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Stack({"table_creating_ms": 1500, "describe_not_found_after_create": True, "table_updating_ms": 1500,
-                       "table_deleting_ms": 1500, "no_change_update_table": True, "deletion_protection": True})
+                       "table_deleting_ms": 1500, "no_change_update_table": True, "deletion_protection": True,
+                       "tags_not_found_while_creating": True})
         cls.ddb = cls.s.client("dynamodb")
         cls.moto = cls.s.client("dynamodb", direct=True)
 
@@ -279,6 +280,15 @@ class DynamoDB(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             self.ddb.describe_table(TableName="life")
         self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
+
+    def test_tags_not_found_while_creating(self):
+        arn = self.create("tagged", Tags=[{"Key": "owner", "Value": "me"}])["TableDescription"]["TableArn"]
+        with self.assertRaises(ClientError) as e:
+            self.ddb.list_tags_of_resource(ResourceArn=arn)
+        self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
+        self.assertEqual(self.s.last_request("ListTagsOfResource", "tagged")["answered_by"], "proxy")
+        time.sleep(1.6)
+        self.assertEqual(self.ddb.list_tags_of_resource(ResourceArn=arn)["Tags"], [{"Key": "owner", "Value": "me"}])
 
     def test_deletion_protection_message(self):
         self.create("protected", DeletionProtectionEnabled=True)
