@@ -124,9 +124,11 @@ pub enum Command {
     /// Send the tutorial's requests to the function as API Gateway events and check every answer.
     /// Exit 0: every step passed; 1: a step failed (or the cleanup did).
     #[command(
-        after_help = "Creates two items, lists them, deletes one, lists again, then a missing userId, PUT, PATCH, \
-                      a missing item and a body that is not JSON, all under a throwaway userId whose items are \
-                      deleted afterwards, also when a step fails.\n\nExample:\n  stackctl smoke\n  \
+        after_help = "Creates two items, lists them, deletes one, sends a POST without title and a DELETE and a \
+                      PATCH without itemId (400s that change nothing), lists again, then a missing userId, PUT, \
+                      PATCH, a PATCH and a GET of a missing item (404s; the PATCH must not create it) and a body \
+                      that is not JSON, all under a throwaway userId whose items are deleted afterwards, also \
+                      when a step fails or the run is interrupted (Ctrl-C, SIGTERM: exit 130).\n\nExample:\n  stackctl smoke\n  \
                       stackctl smoke --local --output json | jq '.steps[] | select(.result != \"pass\")'"
     )]
     Smoke {

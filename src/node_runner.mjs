@@ -1,22 +1,31 @@
 // stackctl's local Lambda runner (embedded in the binary, written to a temp file, run with `node`).
 //
-// Loads a built handler module once and answers invocations read as JSON lines on stdin:
+// Loads a built handler once, the way the Lambda Node.js runtime does (same handler-string rules, same
+// init error types), and answers invocations read as JSON lines on stdin:
 //   in:  {"id": 1, "event": {...}}
-//   out: {"<marker>": 1, "functionError": null | "Unhandled", "payload": "<JSON text>", "logs": "..."}
+//   out: {"<marker>": 1, "functionError": null | "Unhandled", "payload": "<JSON text>", "logs": "...",
+//         "reset": true?}
 // `payload` is what Lambda's Invoke would return: the handler's result serialized, or, for an error,
-// {"errorType", "errorMessage", "trace"}. One invocation at a time, like one Lambda execution environment.
-// Everything the handler prints (console.*, process.stdout) is captured into `logs`, never mixed into the
-// protocol. The first line written is {"<marker>": 0, "ready": true, "node": "<version>"}.
+// {"errorType", "errorMessage", "trace"}. `reset` says this runtime must not serve another invocation: Lambda
+// discards its runtime after a timeout, an uncaught exception, an unhandled rejection or an init error, and
+// so does stackctl (it starts a fresh runner for the next request). One invocation at a time, like one
+// Lambda execution environment. Everything the handler prints (console.*, process.stdout) is captured into
+// `logs`, never mixed into the protocol. Other lines:
+//   {"<marker>": 0, "ready": true, "node": "<version>"}                  first line, once loaded
+//   {"<marker>": <id>, "exit": <code>, "requestId": "...", "logs": ...}  the handler exited the process
+//   {"<marker>": null, "discarded": "<why>"}                              the process ends between invocations
 //
-// argv: <handler file> <export name> <timeout secs> <marker>
+// argv: <task root> <handler string> <timeout secs> <marker> <callback handlers: allow | refuse>
 
 import { randomUUID } from "node:crypto";
-import { basename } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { format } from "node:util";
 
-const [file, exportName, timeoutArg, marker] = process.argv.slice(2);
+const [taskRoot, handlerString, timeoutArg, marker, callbackPolicy] = process.argv.slice(2);
 const timeoutMs = Math.max(1, Number(timeoutArg) || 3) * 1000;
 const writeProtocol = process.stdout.write.bind(process.stdout);
 const send = (message) => writeProtocol(`${JSON.stringify({ [marker]: message.id, ...message, id: undefined })}\n`);
@@ -46,60 +55,128 @@ const takeLogs = () => {
   return text;
 };
 
+// Lambda's error object: the error's own name as errorType.
 const toError = (err, fallbackType = "Error") => {
-  if (err instanceof Error) {
+  if (err instanceof Error || (err && typeof err === "object" && "message" in err && "stack" in err)) {
     return {
-      errorType: err.name && err.name !== "Error" ? err.name : err.constructor?.name ?? fallbackType,
-      errorMessage: err.message,
+      errorType: err.name || err.constructor?.name || fallbackType,
+      errorMessage: String(err.message ?? ""),
       trace: String(err.stack ?? "").split("\n"),
     };
   }
   return { errorType: fallbackType, errorMessage: typeof err === "string" ? err : format("%o", err), trace: [] };
 };
 
-// Load the handler the way the Lambda Node.js runtime does, and report a failure the same way: as the
-// error of every invocation.
-let handler;
-let initError;
-try {
-  const mod = await import(pathToFileURL(file).href);
-  handler = mod[exportName] ?? mod.default?.[exportName];
-  if (typeof handler !== "function") {
-    initError = {
-      errorType: "Runtime.HandlerNotFound",
-      errorMessage: `${basename(file).replace(/\.[cm]?js$/, "")}.${exportName} is undefined or not exported`,
-      trace: [],
-    };
+class RuntimeError extends Error {
+  constructor(name, message, stack) {
+    super(message);
+    this.name = name;
+    if (stack) this.stack = stack;
   }
-} catch (err) {
-  initError = { ...toError(err), errorType: "Runtime.ImportModuleError" };
-  initError.errorMessage = `Error: ${initError.errorMessage}`;
 }
 
-// An exception or rejection that escapes the handler ends the invocation in progress, as on Lambda.
-let settleCurrent = null;
+const CALLBACK_HANDLER_REMOVED =
+  "ERROR: AWS Lambda has removed support for callback-based function handlers starting with Node.js 24. You need to modify this function to use a supported handler signature to use Node.js 24 or later. For more information see https://docs.aws.amazon.com/lambda/latest/dg/nodejs-handler.html.";
+
+// The module ends at the first dot after the last `/`: `dist/app.handlers.main` is module `dist/app`,
+// export path `handlers.main` (as the runtime's handler-path parser reads it).
+function parseHandler(full) {
+  if (full.includes("..")) {
+    throw new RuntimeError(
+      "Runtime.MalformedHandlerName",
+      `'${full}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const base = path.basename(full);
+  const moduleRoot = full.substring(0, full.indexOf(base)).replace(/\/$/, "");
+  const match = base.match(/^([^.]*)\.(.*)$/);
+  if (!match) throw new RuntimeError("Runtime.MalformedHandlerName", "Bad handler");
+  return { moduleRoot, moduleName: match[1], handlerName: match[2] };
+}
+
+// The runtime's lookup order: the name as it is, then .js, .mjs, .cjs; then Node's own resolution.
+async function loadModule(root, moduleRoot, moduleName) {
+  const base = path.resolve(root, moduleRoot, moduleName);
+  try {
+    for (const extension of ["", ".js", ".mjs", ".cjs"]) {
+      const file = `${base}${extension}`;
+      if (existsSync(file) && statSync(file).isFile()) return await import(pathToFileURL(file).href);
+    }
+    const require = createRequire(path.join(root, "index.js"));
+    return require(require.resolve(moduleName, { paths: [root, path.join(root, moduleRoot)] }));
+  } catch (err) {
+    // Only these two are the runtime's own types; any other error keeps its type.
+    if (err instanceof SyntaxError) throw new RuntimeError("Runtime.UserCodeSyntaxError", String(err), err.stack);
+    if (err?.code === "MODULE_NOT_FOUND") throw new RuntimeError("Runtime.ImportModuleError", String(err), err.stack);
+    throw err;
+  }
+}
+
+function resolveHandler(mod, handlerName) {
+  const find = (start) =>
+    handlerName.split(".").reduce((nested, key) => (nested && typeof nested === "object" ? nested[key] : undefined), start);
+  let found = find(mod);
+  if (!found && mod && typeof mod === "object" && "default" in mod) found = find(mod.default);
+  if (!found) throw new RuntimeError("Runtime.HandlerNotFound", `${handlerString} is undefined or not exported`);
+  if (typeof found !== "function") throw new RuntimeError("Runtime.HandlerNotFound", `${handlerString} is not a function`);
+  return found;
+}
+
+// An exception or rejection that escapes the handler ends the invocation in progress and this runtime, as
+// on Lambda. Between invocations, it ends the runtime: stackctl replaces it before the next request.
+let handler;
+let initError;
+let initializing = true;
+let current = null;
+let exitReason = null;
+let exitingCleanly = false;
+const endBetweenInvocations = (why, code) => {
+  exitReason = why;
+  process.exit(code);
+};
 process.on("uncaughtException", (err) => {
-  if (settleCurrent) settleCurrent({ error: toError(err) });
-  else logs.push(`ERROR\tUncaught exception outside an invocation: ${format(err)}`);
+  if (initializing) initError ??= toError(err);
+  else if (current) current.settle({ error: toError(err), reset: true });
+  else endBetweenInvocations(`uncaught exception between invocations: ${format(err)}`, 129);
 });
 process.on("unhandledRejection", (reason) => {
-  const error = { ...toError(reason), errorType: "Runtime.UnhandledPromiseRejection" };
-  if (settleCurrent) settleCurrent({ error });
-  else logs.push(`ERROR\tUnhandled rejection outside an invocation: ${format(reason)}`);
+  const error = { ...toError(reason), errorType: "Runtime.UnhandledPromiseRejection", errorMessage: String(reason) };
+  if (initializing) initError ??= error;
+  else if (current) current.settle({ error, reset: true });
+  else endBetweenInvocations(`unhandled rejection between invocations: ${format(reason)}`, 128);
+});
+// The handler (or a timer it left) called process.exit. Writes to a pipe are synchronous on Linux and macOS,
+// so this line gets out before the process ends.
+process.on("exit", (code) => {
+  if (exitingCleanly) return;
+  if (current) send({ id: current.id, exit: code, requestId: current.requestId, logs: takeLogs() });
+  else send({ id: null, discarded: exitReason ?? `the process exited (code ${code}) between invocations` });
 });
 
+try {
+  const { moduleRoot, moduleName, handlerName } = parseHandler(handlerString);
+  handler = resolveHandler(await loadModule(taskRoot, moduleRoot, moduleName), handlerName);
+  if (callbackPolicy === "refuse" && handler.length >= 3) {
+    throw new RuntimeError("Runtime.CallbackHandlerDeprecated", CALLBACK_HANDLER_REMOVED);
+  }
+} catch (err) {
+  initError ??= toError(err);
+}
+initializing = false;
+
 const functionName = process.env.AWS_LAMBDA_FUNCTION_NAME ?? "local";
-function invoke(event) {
-  if (initError) return Promise.resolve({ error: initError });
+function invoke(id, event) {
+  if (initError) return Promise.resolve({ error: initError, reset: true });
   const deadline = Date.now() + timeoutMs;
+  const requestId = randomUUID();
   const context = {
     functionName,
-    functionVersion: "$LATEST",
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION ?? "$LATEST",
     invokedFunctionArn: process.env.STACKCTL_FUNCTION_ARN ?? "",
     memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? "128",
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "stackctl-local",
+    awsRequestId: requestId,
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME ?? `/aws/lambda/${functionName}`,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? "stackctl-local",
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
@@ -109,17 +186,18 @@ function invoke(event) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      settleCurrent = null;
+      current = null;
       resolve(outcome);
     };
-    settleCurrent = settle;
+    current = { id, requestId, settle };
     const timer = setTimeout(
       () =>
         settle({
           error: {
             errorType: "Sandbox.Timedout",
-            errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+            errorMessage: `RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
           },
+          reset: true,
         }),
       timeoutMs,
     );
@@ -162,8 +240,9 @@ for await (const line of lines) {
     send({ id: null, functionError: "Unhandled", payload: JSON.stringify(toError(err)), logs: "" });
     continue;
   }
-  const outcome = await invoke(request.event);
-  send({ id: request.id, ...serialize(outcome), logs: takeLogs() });
+  const outcome = await invoke(request.id, request.event);
+  send({ id: request.id, ...serialize(outcome), logs: takeLogs(), reset: outcome.reset || undefined });
 }
 // stdin closed: stackctl is done. Do not wait for timers or sockets the handler left open.
+exitingCleanly = true;
 process.exit(0);

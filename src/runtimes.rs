@@ -92,6 +92,22 @@ pub fn supported_list(today: &str) -> String {
         .join(", ")
 }
 
+/// The Node.js major version a runtime runs: `nodejs24.x` -> 24.
+pub fn node_major(id: &str) -> Option<u32> {
+    id.strip_prefix("nodejs")?.strip_suffix(".x")?.parse().ok()
+}
+
+/// Whether the runtime refuses callback-style handlers (a function of three parameters) at init, with
+/// `Runtime.CallbackHandlerDeprecated`: Node.js 24 and later.
+pub fn refuses_callback_handlers(id: &str) -> bool {
+    node_major(id).is_some_and(|major| major >= 24)
+}
+
+/// The `AWS_EXECUTION_ENV` Lambda sets for the runtime: `AWS_Lambda_nodejs24.x`.
+pub fn execution_env(id: &str) -> String {
+    format!("AWS_Lambda_{id}")
+}
+
 /// Today's date in UTC as YYYY-MM-DD.
 pub fn today() -> String {
     humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
@@ -116,6 +132,18 @@ mod tests {
         );
         assert_eq!(status("nodejs24.x", "2030-01-01"), RuntimeStatus::Supported);
         assert_eq!(status("python3.12", "2026-01-01"), RuntimeStatus::Unknown);
+    }
+
+    #[test]
+    fn node_24_and_later_refuse_callback_handlers() {
+        assert_eq!(node_major("nodejs24.x"), Some(24));
+        assert_eq!(node_major("nodejs22.x"), Some(22));
+        assert_eq!(node_major("python3.12"), None);
+        assert!(refuses_callback_handlers("nodejs24.x"));
+        assert!(refuses_callback_handlers("nodejs26.x"));
+        assert!(!refuses_callback_handlers("nodejs22.x"));
+        assert!(!refuses_callback_handlers("provided.al2023"));
+        assert_eq!(execution_env("nodejs24.x"), "AWS_Lambda_nodejs24.x");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `stackctl smoke`: the tutorial's request sequence (plus PATCH, a missing item and a body that is not
-//! JSON) sent as API Gateway HTTP API (v2) events, each answer checked against what the handler promises,
-//! with a throwaway userId and a cleanup that deletes every item the run created, also when a step fails.
+//! `stackctl smoke`: the tutorial's request sequence (plus PATCH, a missing item, requests missing a
+//! parameter and a body that is not JSON) sent as API Gateway HTTP API (v2) events, each answer checked
+//! against what the handler promises, with a throwaway userId and a cleanup that deletes every item the run
+//! created, also when a step fails or the run is interrupted (Ctrl-C, SIGTERM): through the function, then
+//! confirmed by listing again, with DynamoDB DeleteItem (stackctl's own client) for whatever is left.
 //! The same sequence and checks run against the deployed function (Lambda Invoke) or, with `--local`, the
 //! built handler in the local Node.js (see invoke.rs).
 
@@ -235,6 +237,23 @@ fn check_body_is(r: &Response, expected: &Value) -> Result<(), String> {
     }
 }
 
+/// A 4xx body `{"error": "..."}` whose message names `field` (the wording is the handler's own).
+fn check_error_names(r: &Response, field: &str) -> Result<(), String> {
+    match r.body.as_object() {
+        Some(object) if object.len() == 1 => match object.get("error").and_then(Value::as_str) {
+            Some(message) if message.to_lowercase().contains(&field.to_lowercase()) => Ok(()),
+            _ => Err(format!(
+                "expected {{\"error\": \"...\"}} naming `{field}`, got {}",
+                body_text(&r.body)
+            )),
+        },
+        _ => Err(format!(
+            "expected {{\"error\": \"...\"}} naming `{field}`, got {}",
+            body_text(&r.body)
+        )),
+    }
+}
+
 fn is_iso8601(value: &Value) -> bool {
     value
         .as_str()
@@ -408,7 +427,50 @@ pub struct StepResult {
 pub struct Cleanup {
     /// Every item the run created (or found under its userId), deleted.
     pub deleted: Vec<String>,
+    /// Those of `deleted` the function did not delete (its DELETE failed, or a list still showed them
+    /// afterwards): deleted with DynamoDB DeleteItem through stackctl's own client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted_directly: Vec<String>,
     pub failed: Vec<CleanupFailure>,
+}
+
+/// The cleanup's last resort: DeleteItem on the stack's table, with stackctl's own credentials.
+pub struct DirectDelete {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// The table's key attributes, holding the userId and the itemId.
+    pub partition_key: String,
+    pub sort_key: String,
+}
+
+impl DirectDelete {
+    pub fn for_stack(client: &aws_sdk_dynamodb::Client, stack: &Stack) -> Option<DirectDelete> {
+        Some(DirectDelete {
+            client: client.clone(),
+            table: stack.table.name.clone(),
+            partition_key: stack.table.partition_key.name.clone(),
+            sort_key: stack.table.sort_key.as_ref()?.name.clone(),
+        })
+    }
+
+    async fn delete(&self, user: &str, item: &str) -> Result<(), String> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(&self.partition_key, AttributeValue::S(user.to_string()))
+            .key(&self.sort_key, AttributeValue::S(item.to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                format!(
+                    "DynamoDB DeleteItem on `{}`: {:#}",
+                    self.table,
+                    anyhow::Error::new(err)
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -449,7 +511,7 @@ pub struct SmokeReport {
     pub duration_ms: u64,
 }
 
-const STEPS: usize = 11;
+const STEPS: usize = 15;
 
 struct Session<'a> {
     transport: &'a mut Transport,
@@ -458,6 +520,8 @@ struct Session<'a> {
     steps: Vec<StepResult>,
     /// itemIds seen under this run's userId, in order: what the cleanup deletes.
     seen: Vec<String>,
+    /// An interrupt arrived: no further step starts (the cleanup still runs).
+    interrupted: bool,
 }
 
 impl Session<'_> {
@@ -489,12 +553,29 @@ impl Session<'_> {
         expect: &'static str,
         check: impl FnOnce(&Response) -> Result<(), String>,
     ) -> Option<Value> {
+        if self.stop_requested() {
+            return None;
+        }
         let task = self
             .progress
             .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1));
         task.set(&request.short());
         let started = Instant::now();
-        let outcome = self.transport.invoke(&request.event()).await;
+        let event = request.event();
+        // An interrupt abandons a local invocation (its runner is replaced); a remote one is waited for:
+        // it runs on AWS anyway, and its answer names the item it may have created, for the cleanup.
+        let outcome = if self.transport.can_abandon() {
+            tokio::select! {
+                outcome = self.transport.invoke(&event) => outcome,
+                () = crate::interrupt::interrupted() => {
+                    task.fail("interrupted");
+                    self.interrupted = true;
+                    return None;
+                }
+            }
+        } else {
+            self.transport.invoke(&event).await
+        };
         let elapsed = started.elapsed();
         let (verdict, status_code, message, body) = match outcome {
             Ok(response) => {
@@ -557,6 +638,9 @@ impl Session<'_> {
         expect: &'static str,
         needs: &str,
     ) {
+        if self.stop_requested() {
+            return;
+        }
         let message = format!("skipped: needs `{needs}` to pass first");
         self.progress
             .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1))
@@ -574,6 +658,16 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// Whether an interrupt (Ctrl-C, SIGTERM) arrived: then no further step starts.
+    fn stop_requested(&mut self) -> bool {
+        if !self.interrupted && crate::interrupt::check("the next smoke step").is_err() {
+            self.interrupted = true;
+        }
+        self.interrupted
+    }
+}
+
 /// The last lines of the function's log, when it has one: why a 500 happened is usually there.
 fn with_log_tail(message: String, logs: Option<&str>) -> String {
     match logs {
@@ -586,8 +680,10 @@ fn with_log_tail(message: String, logs: Option<&str>) -> String {
     }
 }
 
-/// The sequence: the tutorial's (create two, list, delete the first, list, missing userId, PUT), then
-/// PATCH, GET of the updated item, GET of a missing item, a body that is not JSON.
+/// The sequence: the tutorial's (create two, list, delete the first, list, missing userId, PUT), with
+/// requests missing a parameter before the second list (which shows they changed nothing), then PATCH, GET
+/// of the updated item, PATCH and GET of a missing item (the PATCH must not create it), a body that is not
+/// JSON.
 async fn sequence(s: &mut Session<'_>) {
     let user = s.user.clone();
     let u = user.as_str();
@@ -677,6 +773,40 @@ async fn sequence(s: &mut Session<'_>) {
             false
         }
     };
+
+    // Refused before touching the table: the list below shows nothing was created or deleted.
+    s.step(
+        "create without title",
+        with(
+            "POST",
+            q(None),
+            Some(&json!({ "status": "pending" }).to_string()),
+        ),
+        400,
+        "{\"error\": ...} naming title; nothing created",
+        |r| check_error_names(r, "title"),
+    )
+    .await;
+    s.step(
+        "delete without itemId",
+        with("DELETE", q(None), None),
+        400,
+        "{\"error\": ...} naming itemId; nothing deleted",
+        |r| check_error_names(r, "itemId"),
+    )
+    .await;
+    s.step(
+        "update without itemId",
+        with(
+            "PATCH",
+            q(None),
+            Some(&json!({ "status": "done" }).to_string()),
+        ),
+        400,
+        "{\"error\": ...} naming itemId; nothing changed",
+        |r| check_error_names(r, "itemId"),
+    )
+    .await;
 
     match (&second, deleted) {
         (Some(b), true) => {
@@ -769,11 +899,20 @@ async fn sequence(s: &mut Session<'_>) {
         ),
     }
 
+    const MISSING: &str = "item-0-stackctl-smoke-missing";
     s.step(
-        "get missing item",
-        with("GET", q(Some("item-0-stackctl-smoke-missing")), None),
+        "update missing item",
+        with("PATCH", q(Some(MISSING)), Some(&patch_body)),
         404,
         "{\"error\": \"Item not found\"}",
+        |r| check_body_is(r, &json!({ "error": "Item not found" })),
+    )
+    .await;
+    s.step(
+        "get missing item",
+        with("GET", q(Some(MISSING)), None),
+        404,
+        "{\"error\": \"Item not found\"} (the PATCH above created nothing)",
         |r| check_body_is(r, &json!({ "error": "Item not found" })),
     )
     .await;
@@ -788,24 +927,57 @@ async fn sequence(s: &mut Session<'_>) {
     .await;
 }
 
-/// Deletes every item the run saw under its userId: those its requests created or answers showed, plus
-/// whatever a last list finds (if listing works). Failures are reported, never hidden.
-async fn cleanup(s: &mut Session<'_>) -> Cleanup {
-    let task = s.progress.task("smoke cleanup");
-    task.set("listing the smoke user's items");
-    let list = Request {
-        method: "GET",
-        query: vec![("userId", s.user.clone())],
-        body: None,
-    };
-    if let Ok(r) = s.transport.invoke(&list.event()).await {
-        if r.status_code == 200 {
-            s.track(&r.body);
+/// Lists the run's items through the function, following `nextToken` when the handler pages its lists,
+/// and tracks every one. None when listing does not work.
+async fn list_all(s: &mut Session<'_>) -> Option<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..100 {
+        let mut query = vec![("userId", s.user.clone())];
+        if let Some(token) = &token {
+            query.push(("nextToken", token.clone()));
+        }
+        let list = Request {
+            method: "GET",
+            query,
+            body: None,
+        };
+        let r = s.transport.invoke(&list.event()).await.ok()?;
+        if r.status_code != 200 {
+            return None;
+        }
+        s.track(&r.body);
+        let items = r.body.get("items")?.as_array()?;
+        ids.extend(
+            items
+                .iter()
+                .filter(|i| i.get("userId").and_then(Value::as_str) == Some(s.user.as_str()))
+                .map(|i| item_id(i).to_string()),
+        );
+        token = r
+            .body
+            .get("nextToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
         }
     }
-    let mut result = Cleanup::default();
-    let ids: Vec<String> = s.seen.clone();
-    for id in ids {
+    Some(ids)
+}
+
+/// Deletes every item the run saw under its userId: those its requests created or answers showed, plus
+/// whatever a list finds. Through the function first; then it lists again to confirm, and deletes what is
+/// still there (or everything, when the list does not work) with DynamoDB DeleteItem through stackctl's
+/// own client. Failures are reported, never hidden.
+async fn cleanup(s: &mut Session<'_>, direct: Option<&DirectDelete>) -> Cleanup {
+    let task = s.progress.task("smoke cleanup");
+    task.set("listing the smoke user's items");
+    list_all(s).await;
+    // Per item: None once deleted, else why not.
+    let mut outcome: Vec<(String, Option<String>)> = Vec::new();
+    for id in s.seen.clone() {
         task.set(&format!("deleting {id}"));
         let delete = Request {
             method: "DELETE",
@@ -821,16 +993,62 @@ async fn cleanup(s: &mut Session<'_>) -> Cleanup {
             )),
             Err(err) => Some(err.to_string()),
         };
+        outcome.push((id, failure));
+    }
+    task.set("listing again to confirm");
+    let confirmed = list_all(s).await;
+    // Items a list showed only now (created by a request still running when it was interrupted).
+    for id in &s.seen {
+        if !outcome.iter().any(|(seen, _)| seen == id) {
+            outcome.push((id.clone(), Some("found by the confirming list".into())));
+        }
+    }
+    let mut result = Cleanup::default();
+    for (id, failure) in &mut outcome {
+        let still_listed = confirmed.as_ref().is_some_and(|left| left.contains(id));
+        if still_listed && failure.is_none() {
+            *failure = Some("still listed after the function's DELETE answered 200".into());
+        }
+        // Whatever the function did not (verifiably) delete.
+        let needs_direct = failure.is_some() || confirmed.is_none();
+        if let (true, Some(direct)) = (needs_direct, direct) {
+            task.set(&format!("deleting {id} with DynamoDB DeleteItem"));
+            match direct.delete(&s.user, id).await {
+                Ok(()) => {
+                    if failure.is_some() {
+                        result.deleted_directly.push(id.clone());
+                    }
+                    *failure = None;
+                }
+                Err(why) => {
+                    *failure = Some(match failure.take() {
+                        Some(first) => format!("{first}; {why}"),
+                        None => why,
+                    })
+                }
+            }
+        }
         match failure {
-            None => result.deleted.push(id),
+            None => result.deleted.push(id.clone()),
             Some(message) => result.failed.push(CleanupFailure {
-                item_id: id,
-                message,
+                item_id: id.clone(),
+                message: message.clone(),
             }),
         }
     }
     if result.failed.is_empty() {
-        task.finish(&format!("{} items deleted", result.deleted.len()));
+        task.finish(&format!(
+            "{} items deleted{}",
+            result.deleted.len(),
+            if result.deleted_directly.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} of them with DynamoDB DeleteItem",
+                    result.deleted_directly.len()
+                )
+            }
+        ));
     } else {
         task.fail(&format!(
             "{} of {} items NOT deleted",
@@ -841,12 +1059,13 @@ async fn cleanup(s: &mut Session<'_>) -> Cleanup {
     result
 }
 
-/// Runs the sequence and the cleanup over `transport`. Ctrl-C stops the sequence but not the cleanup; a
-/// second Ctrl-C stops the cleanup too.
+/// Runs the sequence and the cleanup over `transport`. An interrupt (Ctrl-C, SIGTERM) stops the sequence
+/// but not the cleanup; a second one stops everything at once (see interrupt.rs).
 async fn run_sequence(
     transport: &mut Transport,
     progress: &Progress,
     user: String,
+    direct: Option<&DirectDelete>,
 ) -> (Vec<StepResult>, Cleanup, bool) {
     let mut session = Session {
         transport,
@@ -854,24 +1073,16 @@ async fn run_sequence(
         user,
         steps: Vec::new(),
         seen: Vec::new(),
+        interrupted: false,
     };
-    let interrupted = tokio::select! {
-        () = sequence(&mut session) => false,
-        _ = tokio::signal::ctrl_c() => {
-            progress.warn("interrupted: cleaning up the items created so far (Ctrl-C again to stop)");
-            true
-        }
-    };
-    let cleanup = tokio::select! {
-        cleanup = cleanup(&mut session) => cleanup,
-        _ = tokio::signal::ctrl_c() => Cleanup {
-            deleted: Vec::new(),
-            failed: session.seen.iter().map(|id| CleanupFailure {
-                item_id: id.clone(),
-                message: "cleanup interrupted".into(),
-            }).collect(),
-        },
-    };
+    sequence(&mut session).await;
+    let interrupted = session.stop_requested();
+    if interrupted {
+        progress.warn(
+            "interrupted: cleaning up the items created so far (interrupt again to stop at once)",
+        );
+    }
+    let cleanup = cleanup(&mut session, direct).await;
     (session.steps, cleanup, interrupted)
 }
 
@@ -903,7 +1114,9 @@ pub async fn run(
         "{} via {target}, userId {user}",
         stack.function.name
     ));
-    let (steps, cleanup, interrupted) = run_sequence(&mut transport, progress, user.clone()).await;
+    let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
+    let (steps, cleanup, interrupted) =
+        run_sequence(&mut transport, progress, user.clone(), direct.as_ref()).await;
     let kind = transport.kind();
     transport.close().await;
     let summary = summarize(&steps);
@@ -947,7 +1160,9 @@ pub async fn run(
         )?,
         Output::Text => writeln!(stdout, "{report}")?,
     }
-    Ok(if report.passed {
+    Ok(if report.interrupted {
+        crate::exit::INTERRUPTED
+    } else if report.passed {
         crate::exit::OK
     } else {
         crate::exit::ERROR
@@ -1037,6 +1252,13 @@ impl fmt::Display for SmokeReport {
                 writeln!(f, "      {}: {}", failure.item_id, failure.message)?;
             }
         }
+        if !c.deleted_directly.is_empty() {
+            writeln!(
+                f,
+                "      the function did not delete {}; deleted with DynamoDB DeleteItem",
+                c.deleted_directly.join(", ")
+            )?;
+        }
         let s = &self.summary;
         let took = format_duration(Duration::from_millis(self.duration_ms));
         if self.passed {
@@ -1104,6 +1326,10 @@ mod tests {
         EmptyLists,
         Throws,
         NotJsonIs500,
+        /// PATCH of a missing item creates it (an upsert).
+        PatchUpserts,
+        /// DELETE answers 200 and deletes nothing.
+        DeleteIgnored,
     }
 
     /// The fake's table: (userId, itemId) -> item.
@@ -1175,18 +1401,31 @@ mod tests {
                     }
                     _ => answer(400, json!({"error": "Missing title in request body"})),
                 },
-                "DELETE" => {
-                    table.remove(&key(item.unwrap()));
-                    answer(200, json!({"deleted": true}))
-                }
-                "PATCH" => match table.get_mut(&key(item.unwrap())) {
-                    Some(found) => {
-                        let status = body.unwrap().unwrap()["status"].clone();
-                        found["status"] = status;
-                        found["updatedAt"] = json!("2026-11-26T16:05:00.000Z");
-                        answer(200, found.clone())
+                "DELETE" => match item {
+                    None => answer(400, json!({"error": "Missing itemId parameter"})),
+                    Some(id) => {
+                        if bug != Bug::DeleteIgnored {
+                            table.remove(&key(id));
+                        }
+                        answer(200, json!({"deleted": true}))
                     }
-                    None => answer(404, json!({"error": "Item not found"})),
+                },
+                "PATCH" => match item {
+                    None => answer(400, json!({"error": "Missing itemId parameter"})),
+                    Some(id) => {
+                        let status = body.unwrap().unwrap()["status"].clone();
+                        if bug == Bug::PatchUpserts && !table.contains_key(&key(id)) {
+                            table.insert(key(id), json!({"userId": user, "itemId": id}));
+                        }
+                        match table.get_mut(&key(id)) {
+                            Some(found) => {
+                                found["status"] = status;
+                                found["updatedAt"] = json!("2026-11-26T16:05:00.000Z");
+                                answer(200, found.clone())
+                            }
+                            None => answer(404, json!({"error": "Item not found"})),
+                        }
+                    }
                 },
                 _ => answer(405, json!({"error": "Method not allowed"})),
             }
@@ -1195,10 +1434,17 @@ mod tests {
     }
 
     async fn smoke(bug: Bug) -> (Vec<StepResult>, Cleanup, usize) {
+        smoke_with(bug, None).await
+    }
+
+    async fn smoke_with(
+        bug: Bug,
+        direct: Option<&DirectDelete>,
+    ) -> (Vec<StepResult>, Cleanup, usize) {
         let (mut transport, table) = fake_handler(bug);
         let progress = Progress::new(crate::progress::Mode::Quiet);
         let (steps, cleanup, interrupted) =
-            run_sequence(&mut transport, &progress, "smoke-test".into()).await;
+            run_sequence(&mut transport, &progress, "smoke-test".into(), direct).await;
         assert!(!interrupted);
         let left = table.lock().unwrap().len();
         (steps, cleanup, left)
@@ -1268,6 +1514,140 @@ mod tests {
             Some(r#"the function answered 500: {"error":"Internal server error"}"#)
         );
         assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn a_patch_that_creates_a_missing_item_fails_and_the_cleanup_deletes_what_it_created() {
+        let (steps, cleanup, left) = smoke(Bug::PatchUpserts).await;
+        let failed: Vec<_> = steps
+            .iter()
+            .filter(|s| s.result == Verdict::Fail)
+            .map(|s| (s.name, s.message.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert_eq!(failed[0].0, "update missing item");
+        assert!(
+            failed[0].1.starts_with("expected 404, got 200"),
+            "{failed:?}"
+        );
+        assert_eq!(failed[1].0, "get missing item");
+        assert_eq!(
+            cleanup.deleted,
+            vec!["item-1", "item-2", "item-0-stackctl-smoke-missing"]
+        );
+        assert_eq!(left, 0);
+    }
+
+    #[tokio::test]
+    async fn requests_missing_a_parameter_are_checked_for_a_400_naming_it() {
+        let (steps, _, _) = smoke(Bug::None).await;
+        let by_name = |name: &str| steps.iter().find(|s| s.name == name).unwrap();
+        for (name, method, status) in [
+            ("create without title", "POST", 400),
+            ("delete without itemId", "DELETE", 400),
+            ("update without itemId", "PATCH", 400),
+            ("update missing item", "PATCH", 404),
+        ] {
+            let step = by_name(name);
+            assert_eq!(
+                (step.request.method, step.expected_status),
+                (method, status)
+            );
+            assert_eq!(step.result, Verdict::Pass, "{name}: {:?}", step.message);
+        }
+        assert!(by_name("delete without itemId")
+            .request
+            .query
+            .iter()
+            .all(|(k, _)| *k != "itemId"));
+        let wrong = response(400, json!({"error": "Missing userId parameter"}));
+        assert_eq!(
+            check_error_names(&wrong, "itemId").unwrap_err(),
+            r#"expected {"error": "..."} naming `itemId`, got {"error":"Missing userId parameter"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn items_the_function_does_not_delete_are_deleted_with_dynamodb_delete_item() {
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_types::body::SdkBody;
+        let answer = || {
+            let mut r = aws_smithy_runtime_api::http::Response::new(
+                200.try_into().unwrap(),
+                SdkBody::from("{}"),
+            );
+            r.headers_mut()
+                .insert("Content-Type", "application/x-amz-json-1.0");
+            ReplayEvent::new(
+                aws_smithy_runtime_api::http::Request::new(SdkBody::empty()),
+                r,
+            )
+        };
+        let http = StaticReplayClient::new(vec![answer(), answer()]);
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .http_client(http.clone())
+            .build();
+        let direct = DirectDelete {
+            client: aws_sdk_dynamodb::Client::from_conf(config),
+            table: "my-frontend-app-data".into(),
+            partition_key: "userId".into(),
+            sort_key: "itemId".into(),
+        };
+        let (steps, cleanup, _) = smoke_with(Bug::DeleteIgnored, Some(&direct)).await;
+        assert_eq!(
+            steps
+                .iter()
+                .find(|s| s.name == "list after delete")
+                .unwrap()
+                .result,
+            Verdict::Fail
+        );
+        // The function answered 200 to every DELETE, but the confirming list still showed both items.
+        assert_eq!(cleanup.deleted, vec!["item-1", "item-2"]);
+        assert_eq!(cleanup.deleted_directly, vec!["item-1", "item-2"]);
+        assert!(cleanup.failed.is_empty());
+        let sent: Vec<Value> = http
+            .actual_requests()
+            .map(|r| serde_json::from_slice(r.body().bytes().unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                json!({"TableName": "my-frontend-app-data", "Key": {"userId": {"S": "smoke-test"}, "itemId": {"S": "item-1"}}}),
+                json!({"TableName": "my-frontend-app-data", "Key": {"userId": {"S": "smoke-test"}, "itemId": {"S": "item-2"}}}),
+            ]
+        );
+        let text = format!(
+            "{}",
+            SmokeReport {
+                schema_version: 1,
+                command: "smoke",
+                stack: "s".into(),
+                region: "r".into(),
+                function: "f".into(),
+                transport: "fake",
+                target: "a fake".into(),
+                user_id: "smoke-test".into(),
+                passed: false,
+                interrupted: false,
+                summary: summarize(&steps),
+                steps,
+                cleanup,
+                aws_calls: Calls::default(),
+                duration_ms: 1,
+            }
+        );
+        assert!(
+            text.contains(
+                "the function did not delete item-1, item-2; deleted with DynamoDB DeleteItem"
+            ),
+            "{text}"
+        );
     }
 
     fn response(status: u16, body: Value) -> Response {

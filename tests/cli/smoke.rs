@@ -2,20 +2,26 @@
 //! deployed function's environment, against the emulator's DynamoDB (moto cannot run Lambda code).
 
 use std::io::Write;
+use std::path::Path;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 15] = [
     "create first item",
     "create second item",
     "list both items",
     "delete first item",
+    "create without title",
+    "delete without itemId",
+    "update without itemId",
     "list after delete",
     "missing userId",
     "unsupported method",
     "update status",
     "get updated item",
+    "update missing item",
     "get missing item",
     "body not JSON",
 ];
@@ -75,11 +81,27 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("smoke: PASS, all 11 steps passed"),
+        run.stdout.contains("smoke: PASS, all 15 steps passed"),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("via local Node.js v"), "{}", run.stdout);
+    // --local says what differs from Lambda: the caller's credentials, and the Node.js version if it differs.
+    assert!(
+        run.stderr.contains("--local runs the handler with your AWS credentials, not the execution role of `my-frontend-app-api`"),
+        "{}",
+        run.stderr
+    );
+    let node = local_node_version();
+    let major_differs = !node.starts_with("v24.");
+    assert_eq!(
+        run.stderr.contains(&format!(
+            "the local Node.js is {node} but the function runs nodejs24.x (Node.js 24)"
+        )),
+        major_differs,
+        "{}",
+        run.stderr
+    );
     assert!(
         items(&emulator).await.is_empty(),
         "the smoke run left items"
@@ -96,6 +118,13 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
             .collect()
     };
     assert_eq!(ops("lambda"), vec!["GetFunctionConfiguration"]);
+    // Everything was deleted through the function: no fallback DeleteItem by stackctl itself.
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.from_rust && r.operation == "DeleteItem"),
+        "{requests:?}"
+    );
     let dynamodb = ops("dynamodb");
     for op in ["PutItem", "Query", "DeleteItem", "UpdateItem", "GetItem"] {
         assert!(dynamodb.iter().any(|o| o == op), "{op} not in {dynamodb:?}");
@@ -131,11 +160,11 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
         assert_eq!(step["status_code"], step["expected_status"], "{step}");
         assert!(step["duration_ms"].is_u64(), "{step}");
     }
-    assert_eq!(json["summary"]["passed"], 11);
+    assert_eq!(json["summary"]["passed"], 15);
     assert_eq!(json["cleanup"]["deleted"].as_array().unwrap().len(), 2);
     assert!(json["cleanup"]["failed"].as_array().unwrap().is_empty());
     assert!(
-        run.stderr.contains("smoke 1/11 create first item"),
+        run.stderr.contains("smoke 1/15 create first item"),
         "{}",
         run.stderr
     );
@@ -146,13 +175,18 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
 async fn smoke_local_with_a_broken_handler_fails_with_a_message_per_step_and_still_cleans_up() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    // A regression: lists always come back empty.
-    project.edit(
-        "lambda/src/handler.ts",
-        "return json(200, { items });",
-        "return json(200, { items: items.slice(0, 0) });",
-    );
     project.stackctl(&["up"]).ok();
+    // A regression: lists always come back empty.
+    wrap_handler(
+        &project,
+        "exports.handler = async (event, context) => {\n\
+         const r = await real.handler(event, context);\n\
+         const q = event.queryStringParameters ?? {};\n\
+         if (event.requestContext.http.method === \"GET\" && !q.itemId && r.statusCode === 200) {\n\
+           return { ...r, body: JSON.stringify({ ...JSON.parse(r.body), items: [] }) };\n\
+         }\n\
+         return r;\n};",
+    );
 
     let run = project.stackctl(&["smoke", "--local"]);
     run.expect_code(1);
@@ -186,7 +220,7 @@ async fn smoke_local_with_a_broken_handler_fails_with_a_message_per_step_and_sti
     );
     assert!(
         run.stdout
-            .contains("smoke: FAIL, 9 passed, 2 failed, 0 skipped"),
+            .contains("smoke: FAIL, 13 passed, 2 failed, 0 skipped"),
         "{}",
         run.stdout
     );
@@ -389,4 +423,272 @@ async fn invoke_local_prints_the_response_for_the_sample_events() {
         .stackctl(&["invoke", "--local", "no-such-event.json"])
         .expect_code(64);
     assert!(emulator.requests_since(mark).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The local runner behaves like Lambda's Node.js runtime (handlers from tests/fixtures/runner and small
+// wrappers around the built handler, written into the project copy).
+
+fn local_node_version() -> String {
+    let out = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .expect("running node --version");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Copies a runner fixture into the project's artifact dir (Lambda's task root).
+fn fixture(project: &Project, name: &str, to: &str) {
+    let text = std::fs::read_to_string(Path::new(REPO).join("tests/fixtures/runner").join(name))
+        .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    project.write(&format!("lambda/dist/{to}"), &text);
+}
+
+/// Moves the built handler to `lambda/dist/real.js` and puts `wrapper` (CommonJS, with `real` being the
+/// built module) in its place, so a test can make the deployed handler misbehave in one precise way.
+fn wrap_handler(project: &Project, wrapper: &str) {
+    let built = project.read("lambda/dist/handler.js");
+    project.write("lambda/dist/real.js", &built);
+    project.write(
+        "lambda/dist/handler.js",
+        &format!("const real = require(\"./real.js\");\n{wrapper}\n"),
+    );
+}
+
+/// Points `function.handler` at `handler` (the local run uses the stack file's handler string).
+fn use_handler(project: &Project, handler: &str) {
+    let text = project.read("stack.toml");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("handler = "))
+        .expect("a handler line")
+        .to_string();
+    project.write(
+        "stack.toml",
+        &text.replace(&line, &format!("handler = \"{handler}\"")),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_an_uncaught_exception_or_an_exit_a_fresh_runtime_serves_the_other_steps_and_the_cleanup(
+) {
+    for (how, says) in [
+        (
+            // Fails the first invocation from a timer, and keeps throwing every few milliseconds: on a runtime
+            // that is not replaced, those throws fail the later, healthy requests.
+            "setTimeout(() => { throw new Error(\"first failure\"); }, 1);\n\
+             setInterval(() => { console.log(\"late log\"); throw new Error(\"late throw\"); }, 3);\n\
+             return new Promise(() => {});",
+            "the function failed (Unhandled FunctionError): Error: first failure",
+        ),
+        (
+            "console.log(\"exiting\"); process.exit(1);",
+            "Runtime.ExitError: RequestId: ",
+        ),
+    ] {
+        let emulator = Emulator::start();
+        let project = Project::new(&emulator);
+        project.stackctl(&["up"]).ok();
+        // Only the very first invocation misbehaves (a marker file survives the runtime it came from).
+        wrap_handler(
+            &project,
+            &format!(
+                "const fs = require(\"node:fs\");\n\
+                 exports.handler = async (event, context) => {{\n\
+                 if (!fs.existsSync(\"first-done\")) {{ fs.writeFileSync(\"first-done\", \"\");\n{how}\n}}\n\
+                 return real.handler(event, context);\n}};"
+            ),
+        );
+        let run = project.stackctl(&["smoke", "--local"]);
+        run.expect_code(1);
+        let first = row(&run.stdout, "create first item");
+        assert!(first.ends_with("FAIL"), "{}", run.stdout);
+        assert!(run.stdout.contains(says), "{says}\n{}", run.stdout);
+        for step in [
+            "create second item",
+            "create without title",
+            "update status",
+            "get updated item",
+            "update missing item",
+            "body not JSON",
+        ] {
+            assert!(
+                row(&run.stdout, step).trim_end().ends_with("PASS"),
+                "{step}:\n{}",
+                run.stdout
+            );
+        }
+        assert!(
+            run.stdout
+                .contains("smoke: FAIL, 11 passed, 1 failed, 3 skipped"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            !run.stdout.contains("late throw") && !run.stdout.contains("late log"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("cleanup: 1 item deleted"),
+            "{}",
+            run.stdout
+        );
+        assert!(items(&emulator).await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_runtime_is_the_functions_runtime_handlers_init_errors_environment_and_memory() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit("stack.toml", "memory_mb = 128", "memory_mb = 256");
+    project.stackctl(&["up"]).ok();
+    copy_events(&project);
+    let event = "lambda/events/list-items.json";
+
+    // A nested export, resolved as Lambda does: the module ends at the first dot after the last `/`.
+    project.write(
+        "lambda/dist/nested/app.js",
+        "exports.handlers = { env: async () => ({ statusCode: 200, headers: { \"Content-Type\": \"application/json\" }, body: JSON.stringify({\n\
+           exec: process.env.AWS_EXECUTION_ENV, group: process.env.AWS_LAMBDA_LOG_GROUP_NAME,\n\
+           stream: process.env.AWS_LAMBDA_LOG_STREAM_NAME, name: process.env.AWS_LAMBDA_FUNCTION_NAME,\n\
+           memory: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE, version: process.env.AWS_LAMBDA_FUNCTION_VERSION,\n\
+           heapMb: Math.round(require(\"node:v8\").getHeapStatistics().heap_size_limit / 1048576) }) }) };\n",
+    );
+    use_handler(&project, "nested/app.handlers.env");
+    let run = project.stackctl(&["invoke", "--local", event, "--output", "json"]);
+    run.ok();
+    let body = &run.json()["response"]["body"];
+    assert_eq!(body["exec"], "AWS_Lambda_nodejs24.x");
+    assert_eq!(body["group"], format!("/aws/lambda/{FUNCTION}"));
+    assert!(
+        body["stream"].as_str().unwrap().contains("/[$LATEST]"),
+        "{body}"
+    );
+    assert_eq!(body["name"], FUNCTION);
+    assert_eq!(body["memory"], "256");
+    assert_eq!(body["version"], "$LATEST");
+    // The heap is bounded by the function's memory (Node's own default is 2 GB or more).
+    let heap = body["heapMb"].as_u64().unwrap();
+    assert!((200..=300).contains(&heap), "heap limit {heap} MB");
+
+    // Init errors, typed as the runtime types them.
+    fixture(&project, "callback.js", "callback.js");
+    fixture(&project, "syntax.js", "syntax.js");
+    fixture(&project, "missing-module.js", "missing-module.js");
+    for (handler, error_type) in [
+        ("callback.handler", "Runtime.CallbackHandlerDeprecated"),
+        ("syntax.handler", "Runtime.UserCodeSyntaxError"),
+        ("missing-module.handler", "Runtime.ImportModuleError"),
+    ] {
+        use_handler(&project, handler);
+        let run = project.stackctl(&["invoke", "--local", event, "--output", "json"]);
+        run.expect_code(1);
+        let json = run.json();
+        assert_eq!(json["error"]["function_error"], "Unhandled", "{handler}");
+        assert_eq!(json["error"]["error_type"], error_type, "{handler}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn items_the_function_does_not_delete_are_deleted_by_the_cleanup_through_dynamodb() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    // A regression: DELETE answers 200 and deletes nothing.
+    wrap_handler(
+        &project,
+        "exports.handler = async (event, context) => {\n\
+         if (event.requestContext.http.method === \"DELETE\" && event.queryStringParameters?.itemId) {\n\
+           return { statusCode: 200, headers: { \"Content-Type\": \"application/json\", \"Access-Control-Allow-Origin\": \"*\" }, body: JSON.stringify({ deleted: true }) };\n\
+         }\n\
+         return real.handler(event, context);\n};",
+    );
+    let mark = emulator.mark();
+    let run = project.stackctl(&["smoke", "--local"]);
+    run.expect_code(1);
+    assert!(
+        row(&run.stdout, "list after delete").ends_with("FAIL"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("cleanup: 2 items deleted"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("deleted with DynamoDB DeleteItem"),
+        "{}",
+        run.stdout
+    );
+    assert!(items(&emulator).await.is_empty(), "the cleanup left items");
+    let direct = emulator
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.from_rust && r.operation == "DeleteItem")
+        .count();
+    assert_eq!(direct, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_steps_and_still_cleans_up_like_ctrl_c() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    // The first list says it started, then takes its time: the test cancels the run right then, with both
+    // items created.
+    wrap_handler(
+        &project,
+        "const fs = require(\"node:fs\");\n\
+         exports.handler = async (event, context) => {\n\
+         const q = event.queryStringParameters ?? {};\n\
+         if (event.requestContext.http.method === \"GET\" && q.userId && !q.itemId && !fs.existsSync(\"list-started\")) {\n\
+           fs.writeFileSync(\"list-started\", \"\");\n\
+           await new Promise((resolve) => setTimeout(resolve, 5000));\n\
+         }\n\
+         return real.handler(event, context);\n};",
+    );
+    let mut child = project
+        .command(&["smoke", "--local"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running stackctl");
+    let marker = project.path("lambda/dist/list-started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the list step never started");
+        assert!(child.try_wait().unwrap().is_none(), "stackctl ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let run = Run::from(child.wait_with_output().unwrap());
+    // The slow list was abandoned with its runtime, not waited for.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    run.expect_code(130);
+    assert!(
+        run.stdout.contains("interrupted after 2 steps"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("cleanup: 2 items deleted"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        items(&emulator).await.is_empty(),
+        "an interrupted run must still delete its items"
+    );
 }
