@@ -1177,7 +1177,7 @@ impl Local {
                 Delivery::Answered(outcome) => return outcome,
                 Delivery::NotStarted(why) if !retried => {
                     self.progress.warn(&format!(
-                        "the local runtime ended between invocations ({}); a fresh one serves the next request",
+                        "the local runtime ended ({}); a fresh one serves the next request",
                         excerpt(&why, 300)
                     ));
                     retried = true;
@@ -1194,7 +1194,24 @@ impl Local {
     async fn deliver(&mut self, event: &Value) -> Delivery {
         // Never reuse a runner that was left mid-invocation or has ended.
         let reusable = match self.runner.as_mut() {
-            Some(runner) => !runner.in_flight && matches!(runner.child.try_wait(), Ok(None)),
+            Some(runner) => match runner.child.try_wait() {
+                Ok(None) => !runner.in_flight,
+                Ok(Some(status)) if !runner.in_flight => {
+                    let why = ended_why(runner, &self.marker).await;
+                    self.progress.warn(&format!(
+                        "the local runtime ended ({}); a fresh one serves the next request",
+                        excerpt(
+                            &why.unwrap_or_else(|| format!(
+                                "{} between invocations",
+                                describe_exit(Some(status))
+                            )),
+                            300
+                        )
+                    ));
+                    false
+                }
+                _ => false,
+            },
             None => false,
         };
         if !reusable {
@@ -1329,6 +1346,24 @@ impl Local {
             }
         }
     }
+}
+
+/// What an ended runner said about its end (its `discarded` line), if it said anything.
+async fn ended_why(runner: &mut Runner, marker: &str) -> Option<String> {
+    let read = async {
+        while let Ok(Some(line)) = runner.stdout.next_line().await {
+            if let Some((None, reply)) = parse_reply(&line, marker) {
+                if reply.discarded.is_some() {
+                    return reply.discarded;
+                }
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_millis(500), read)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Kills a runner and waits (briefly) for it, so its stderr is complete; returns how it ended.

@@ -137,13 +137,13 @@ const endBetweenInvocations = (why, code) => {
 process.on("uncaughtException", (err) => {
   if (initializing) initError ??= toError(err);
   else if (current) current.settle({ error: toError(err), reset: true });
-  else endBetweenInvocations(`uncaught exception between invocations: ${format(err)}`, 129);
+  else endBetweenInvocations(`uncaught exception between invocations: ${String(err)}`, 129);
 });
 process.on("unhandledRejection", (reason) => {
   const error = { ...toError(reason), errorType: "Runtime.UnhandledPromiseRejection", errorMessage: String(reason) };
   if (initializing) initError ??= error;
   else if (current) current.settle({ error, reset: true });
-  else endBetweenInvocations(`unhandled rejection between invocations: ${format(reason)}`, 128);
+  else endBetweenInvocations(`unhandled rejection between invocations: ${String(reason)}`, 128);
 });
 // The handler (or a timer it left) called process.exit. Writes to a pipe are synchronous on Linux and macOS,
 // so this line gets out before the process ends.
