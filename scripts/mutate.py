@@ -64,6 +64,9 @@ def run(m):
                 f.write(original)
     took = time.monotonic() - started
     tail = "\n".join(out.stdout.strip().splitlines()[-3:])
+    if "could not compile" in out.stdout or "SyntaxError" in out.stdout:
+        # A mutation that does not build proves nothing about the test.
+        return "broken", tail, took
     return ("caught" if out.returncode != 0 else "SURVIVED"), tail, took
 
 

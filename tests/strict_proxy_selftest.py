@@ -281,6 +281,18 @@ class DynamoDB(unittest.TestCase):
             self.ddb.describe_table(TableName="life")
         self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
 
+    def test_item_calls_on_a_creating_table_are_not_found(self):
+        self.create("items-early")
+        for call in (lambda: self.ddb.scan(TableName="items-early", Select="COUNT"),
+                     lambda: self.ddb.put_item(TableName="items-early", Item={"k": {"S": "a"}}),
+                     lambda: self.ddb.batch_write_item(RequestItems={"items-early": [{"PutRequest": {"Item": {"k": {"S": "b"}}}}]})):
+            with self.assertRaises(ClientError) as e:
+                call()
+            self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
+        self.assertEqual(self.s.last_request("Scan", "items-early")["answered_by"], "proxy")
+        time.sleep(1.6)
+        self.assertEqual(self.ddb.scan(TableName="items-early", Select="COUNT")["Count"], 0)
+
     def test_tags_not_found_while_creating(self):
         arn = self.create("tagged", Tags=[{"Key": "owner", "Value": "me"}])["TableDescription"]["TableArn"]
         with self.assertRaises(ClientError) as e:

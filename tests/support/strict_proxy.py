@@ -526,7 +526,21 @@ class Proxy:
             self.requests.append(record)
         return resp, (self.config["slow_ms"] / 1000.0 if slow and resp is not None else 0)
 
+    ITEM_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem")
+
+    def item_call_on_a_creating_table(self, call):
+        """The table an item read or write names while it is still CREATING, else None."""
+        if call.service != "dynamodb" or call.op not in self.ITEM_OPERATIONS or not self.config["table_creating_ms"]:
+            return None
+        names = [call.resource] if call.resource else list(((call.json or {}).get("RequestItems") or {}).keys())
+        return next((n for n in names if self.table_busy(n) == "created"), None)
+
     def behave(self, call):
+        # AWS: a table accepts item reads and writes only once it is ACTIVE; before, they are not found.
+        creating = self.item_call_on_a_creating_table(call)
+        if creating is not None:
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="item call on a CREATING table")
+            return dynamodb_error("ResourceNotFoundException", "Requested resource not found")
         handler = getattr(self, "%s_%s" % (call.service, call.op), None)
         if handler is not None:
             return handler(call)
