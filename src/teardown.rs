@@ -355,9 +355,14 @@ pub async fn down(
 
         let t = task(Kind::Role, &stack.role.name)?;
         let r = match action(Kind::Role) {
-            Action::Delete => role::delete(&clients.iam, &stack.role.name, &t)
-                .await
-                .map(|_| Some("deleted")),
+            Action::Delete => role::delete(
+                &clients.iam,
+                &stack.role.name,
+                timeouts.role_propagation,
+                &t,
+            )
+            .await
+            .map(|_| Some("deleted")),
             _ => Ok(None),
         };
         results.push((Kind::Role, finish(&t, r)?));

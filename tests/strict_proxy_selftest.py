@@ -365,6 +365,41 @@ class IamAndLambda(unittest.TestCase):
         self.assertEqual(self.s.last_request("DeleteRole", "inl")["answered_by"], "proxy")
         self.iam_moto.get_role(RoleName="inl")
 
+    def test_delete_role_right_after_a_detach_conflicts(self):
+        self.s.set(role_detach_propagation_ms=1500)
+        self.addCleanup(self.s.set, role_detach_propagation_ms=None)
+        arn = self.iam_moto.create_policy(PolicyName="prop-p", PolicyDocument=DOC)["Policy"]["Arn"]
+        for role in ("prop-det", "prop-inl", "prop-direct"):
+            self.iam_moto.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+        self.iam_moto.attach_role_policy(RoleName="prop-det", PolicyArn=arn)
+        self.iam_moto.put_role_policy(RoleName="prop-inl", PolicyName="inline", PolicyDocument=DOC)
+        self.iam.detach_role_policy(RoleName="prop-det", PolicyArn=arn)
+        self.iam.delete_role_policy(RoleName="prop-inl", PolicyName="inline")
+        with self.assertRaises(ClientError) as e:
+            self.iam.delete_role(RoleName="prop-det")
+        self.assertEqual(code(e.exception), ("DeleteConflict", "Cannot delete entity, must detach all policies first.", 409))
+        self.assertEqual(self.s.last_request("DeleteRole", "prop-det")["answered_by"], "proxy")
+        with self.assertRaises(ClientError) as e:
+            self.iam.delete_role(RoleName="prop-inl")
+        self.assertEqual(code(e.exception), ("DeleteConflict", "Cannot delete entity, must delete policies first.", 409))
+        # Only detaches seen through the proxy count; a role never detached from is deleted at once.
+        self.iam.delete_role(RoleName="prop-direct")
+        time.sleep(1.6)
+        self.iam.delete_role(RoleName="prop-det")
+        self.iam.delete_role(RoleName="prop-inl")
+
+    def test_delete_role_in_an_instance_profile_conflicts(self):
+        # moto refuses this itself, with AWS's message; the proxy must leave it so.
+        self.iam_moto.create_role(RoleName="in-profile", AssumeRolePolicyDocument=TRUST)
+        self.iam_moto.create_instance_profile(InstanceProfileName="profile")
+        self.iam_moto.add_role_to_instance_profile(InstanceProfileName="profile", RoleName="in-profile")
+        with self.assertRaises(ClientError) as e:
+            self.iam.delete_role(RoleName="in-profile")
+        self.assertEqual(code(e.exception), ("DeleteConflict",
+                                             "Cannot delete entity, must remove roles from instance profile first.", 409))
+        self.iam.remove_role_from_instance_profile(InstanceProfileName="profile", RoleName="in-profile")
+        self.iam.delete_role(RoleName="in-profile")
+
     def test_assume_role_policy_documents_are_url_encoded(self):
         # moto's ListRoles answers AssumeRolePolicyDocument as raw JSON.
         self.assertIn("<AssumeRolePolicyDocument>{", self.s.iam_raw(direct=True, Action="ListRoles"))
@@ -492,6 +527,97 @@ class RawDocuments(unittest.TestCase):
         finally:
             s.close()
             upstream.close()
+
+
+class IamPaging(unittest.TestCase):
+    """iam_page_size: the four lists stackctl's teardown reads come in pages, as on real IAM."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"iam_page_size": 1, "url_encode_documents": True})
+        cls.iam = cls.s.client("iam")
+        moto = cls.s.client("iam", direct=True)
+        cls.arns = [moto.create_policy(PolicyName="pg%d" % i, PolicyDocument=DOC)["Policy"]["Arn"] for i in range(3)]
+        for role in ("pg-r1", "pg-r2"):
+            moto.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+        for arn in cls.arns:
+            moto.attach_role_policy(RoleName="pg-r1", PolicyArn=arn)
+        for i in range(2):
+            moto.put_role_policy(RoleName="pg-r1", PolicyName="inline%d" % i, PolicyDocument=DOC)
+        moto.attach_role_policy(RoleName="pg-r2", PolicyArn=cls.arns[0])
+        moto.create_user(UserName="pg-u")
+        moto.attach_user_policy(UserName="pg-u", PolicyArn=cls.arns[0])
+        moto.create_group(GroupName="pg-g")
+        moto.attach_group_policy(GroupName="pg-g", PolicyArn=cls.arns[0])
+        for _ in range(2):
+            moto.create_policy_version(PolicyArn=cls.arns[0], PolicyDocument=DOC)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def pages(self, op, **params):
+        """Every page of `op`, following Marker by hand as the Rust SDK does (it stops when Marker is absent)."""
+        pages = []
+        while True:
+            page = getattr(self.iam, op)(**params)
+            page.pop("ResponseMetadata")
+            pages.append(page)
+            if "Marker" not in page:
+                self.assertFalse(page["IsTruncated"], page)
+                return pages
+            self.assertTrue(page["IsTruncated"], page)
+            self.assertLess(len(pages), 20, "Marker never ends")
+            params["Marker"] = page["Marker"]
+
+    def assert_paged(self, op, key, expected, **params):
+        pages = self.pages(op, **params)
+        self.assertEqual([len(p[key]) for p in pages], [1] * len(expected), pages)
+        self.assertEqual(sorted(str(item) for p in pages for item in p[key]), sorted(str(e) for e in expected))
+
+    def test_list_role_policies(self):
+        self.assert_paged("list_role_policies", "PolicyNames", ["inline0", "inline1"], RoleName="pg-r1")
+
+    def test_list_attached_role_policies(self):
+        self.assert_paged("list_attached_role_policies", "AttachedPolicies",
+                          [{"PolicyName": "pg%d" % i, "PolicyArn": a} for i, a in enumerate(self.arns)], RoleName="pg-r1")
+
+    def test_list_entities_for_policy(self):
+        # moto answers MaxItems here by dropping entities; the proxy pages the three lists as one.
+        pages = self.pages("list_entities_for_policy", PolicyArn=self.arns[0])
+        self.assertEqual(len(pages), 4, pages)
+        for page in pages:
+            self.assertEqual(sum(len(page.get(k, [])) for k in ("PolicyGroups", "PolicyUsers", "PolicyRoles")), 1, page)
+        names = sorted([g["GroupName"] for p in pages for g in p.get("PolicyGroups", [])]
+                       + [u["UserName"] for p in pages for u in p.get("PolicyUsers", [])]
+                       + [r["RoleName"] for p in pages for r in p.get("PolicyRoles", [])])
+        self.assertEqual(names, ["pg-g", "pg-r1", "pg-r2", "pg-u"])
+
+    def test_list_policy_versions(self):
+        pages = self.pages("list_policy_versions", PolicyArn=self.arns[0])
+        self.assertEqual([[v["VersionId"] for v in p["Versions"]] for p in pages], [["v1"], ["v2"], ["v3"]])
+        # Documents in a page are still URL-encoded (boto3 decodes them back).
+        xml = self.s.iam_raw(Action="ListPolicyVersions", PolicyArn=self.arns[0])
+        self.assertIn("<Document>" + ENCODED_DOC, xml)
+        self.assertEqual(xml.count("<VersionId>"), 1)
+
+    def test_max_items_smaller_than_the_page_size_wins(self):
+        self.s.set(iam_page_size=2)
+        self.addCleanup(self.s.set, iam_page_size=1)
+        one = self.iam.list_attached_role_policies(RoleName="pg-r1", MaxItems=1)
+        self.assertEqual((len(one["AttachedPolicies"]), one["IsTruncated"]), (1, True))
+        rest = self.iam.list_attached_role_policies(RoleName="pg-r1", Marker=one["Marker"])
+        self.assertEqual((len(rest["AttachedPolicies"]), rest["IsTruncated"], "Marker" in rest), (2, False, False))
+
+    def test_a_marker_the_proxy_did_not_hand_out_is_refused(self):
+        with self.assertRaises(ClientError) as e:
+            self.iam.list_role_policies(RoleName="pg-r1", Marker="bogus")
+        self.assertEqual(code(e.exception)[0::2], ("ValidationError", 400))
+
+    def test_page_size_0_passes_through(self):
+        self.s.set(iam_page_size=0)
+        self.addCleanup(self.s.set, iam_page_size=1)
+        self.assertEqual(len(self.iam.list_role_policies(RoleName="pg-r1")["PolicyNames"]), 2)
 
 
 # Every fault switch off (explicit values: the null-reset test must not be the only thing resetting them).

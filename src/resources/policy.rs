@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use aws_sdk_iam::types::PolicyVersion;
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
@@ -307,18 +308,12 @@ pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) ->
 /// of five is reached.
 pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &Task) -> Result<()> {
     task.set("creating a new default version");
-    let versions = client
-        .list_policy_versions()
-        .policy_arn(arn)
-        .send()
-        .await
-        .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
+    let versions = versions(client, arn).await?;
     let mut old: Vec<_> = versions
-        .versions()
         .iter()
         .filter(|v| !v.is_default_version())
         .collect();
-    if versions.versions().len() >= MAX_VERSIONS {
+    if versions.len() >= MAX_VERSIONS {
         old.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
         if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
             task.set(&format!(
@@ -336,6 +331,20 @@ pub async fn set_document(client: &Client, arn: &str, document: &Value, task: &T
         .await
         .with_context(|| format!("creating a new default version of IAM policy `{arn}`"))?;
     Ok(())
+}
+
+/// Every version of the policy, every page.
+async fn versions(client: &Client, arn: &str) -> Result<Vec<PolicyVersion>> {
+    client
+        .list_policy_versions()
+        .policy_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_sdk_iam::Error::from)
+        .with_context(|| format!("listing versions of IAM policy `{arn}`"))
 }
 
 async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<()> {
@@ -364,61 +373,67 @@ async fn delete_version(client: &Client, arn: &str, version: &str) -> Result<()>
 /// policy. Already gone is success.
 pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
     task.set("detaching");
-    let entities = match client
+    let (mut roles, mut users, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pages = client
         .list_entities_for_policy()
         .policy_arn(arn)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            return Ok(())
-        }
-        Err(err) => {
-            return Err(err)
-                .with_context(|| format!("listing what IAM policy `{arn}` is attached to"))
-        }
-    };
-    for role in entities.policy_roles() {
-        if let Some(name) = role.role_name() {
-            super::role::detach(client, name, arn).await?;
-        }
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                return Ok(())
+            }
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("listing what IAM policy `{arn}` is attached to"))
+            }
+        };
+        roles.extend(
+            page.policy_roles()
+                .iter()
+                .filter_map(|r| r.role_name().map(str::to_string)),
+        );
+        users.extend(
+            page.policy_users()
+                .iter()
+                .filter_map(|u| u.user_name().map(str::to_string)),
+        );
+        groups.extend(
+            page.policy_groups()
+                .iter()
+                .filter_map(|g| g.group_name().map(str::to_string)),
+        );
     }
-    for user in entities.policy_users() {
-        if let Some(name) = user.user_name() {
-            client
-                .detach_user_policy()
-                .user_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .with_context(|| format!("detaching IAM policy `{arn}` from user `{name}`"))?;
-        }
+    for name in &roles {
+        super::role::detach(client, name, arn).await?;
     }
-    for group in entities.policy_groups() {
-        if let Some(name) = group.group_name() {
-            client
-                .detach_group_policy()
-                .group_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .with_context(|| format!("detaching IAM policy `{arn}` from group `{name}`"))?;
-        }
+    for name in &users {
+        client
+            .detach_user_policy()
+            .user_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .with_context(|| format!("detaching IAM policy `{arn}` from user `{name}`"))?;
+    }
+    for name in &groups {
+        client
+            .detach_group_policy()
+            .group_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .with_context(|| format!("detaching IAM policy `{arn}` from group `{name}`"))?;
     }
     task.set("deleting old versions");
-    let versions = client
-        .list_policy_versions()
-        .policy_arn(arn)
-        .send()
-        .await
-        .with_context(|| format!("listing versions of IAM policy `{arn}`"))?;
-    for version in versions
-        .versions()
+    for version in versions(client, arn)
+        .await?
         .iter()
         .filter(|v| !v.is_default_version())
     {

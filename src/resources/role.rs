@@ -2,6 +2,7 @@
 //! attach and detach policies, delete.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_iam::Client;
@@ -228,40 +229,142 @@ pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()>
     }
 }
 
-/// Deletes a role stackctl owns: detach managed policies and delete inline ones first, as IAM requires.
-pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
-    task.set("detaching policies");
-    let attached = match attached_policies(client, name).await {
-        Ok(list) => list,
-        Err(err)
-            if err
-                .downcast_ref::<aws_sdk_iam::Error>()
-                .is_some_and(not_found) =>
-        {
-            return Ok(())
+/// How often DeleteRole is tried again while IAM still answers DeleteConflict.
+const DELETE_POLL: Duration = Duration::from_secs(1);
+
+/// Deletes a role stackctl owns. IAM refuses DeleteRole (DeleteConflict) while the role is in an instance
+/// profile or has managed or inline policies, and also for a while after the last of them is gone, while
+/// that change propagates. So: remove the role from its instance profiles, detach its managed policies,
+/// delete its inline ones, then DeleteRole; on DeleteConflict all of it again about once a second (so
+/// whatever someone attached meanwhile goes too), for at most `budget`. Already gone is success.
+pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) -> Result<()> {
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        if !release(client, name, task).await? {
+            return Ok(());
         }
-        Err(err) => return Err(err),
-    };
+        task.set("deleting");
+        let err = match client.delete_role().role_name(name).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let service = err.as_service_error();
+        if service.is_some_and(|e| e.is_no_such_entity_exception()) {
+            return Ok(());
+        }
+        let conflict = service.is_some_and(|e| e.is_delete_conflict_exception());
+        let message = service
+            .and_then(|e| aws_sdk_iam::error::ProvideErrorMetadata::message(e))
+            .unwrap_or("DeleteConflict")
+            .to_string();
+        if !conflict || started.elapsed() + DELETE_POLL > budget {
+            let context = if conflict {
+                format!(
+                    "deleting IAM role `{name}`: still refused after {attempts} attempts in {:.0}s (limit {}s); \
+                     raise timeouts.role_propagation_secs in stack.toml or use --wait-timeout",
+                    started.elapsed().as_secs_f64(),
+                    budget.as_secs()
+                )
+            } else {
+                format!("deleting IAM role `{name}`")
+            };
+            return Err(err).with_context(|| context);
+        }
+        task.set(&format!("IAM still refuses ({message}); trying again"));
+        tokio::select! {
+            _ = tokio::time::sleep(DELETE_POLL) => {}
+            _ = crate::interrupt::interrupted() => {
+                let interrupted = crate::interrupt::Interrupted("deleting the role".into());
+                return Err(anyhow::Error::new(interrupted).context(message));
+            }
+        }
+        crate::interrupt::check("the next attempt to delete the role")?;
+    }
+}
+
+/// Takes away what keeps IAM from deleting the role: its instance profiles, its managed and its inline
+/// policies. False when the role is gone.
+async fn release(client: &Client, name: &str, task: &Task) -> Result<bool> {
+    task.set("detaching policies");
+    // All three are keyed by the role's name alone, so they go out together.
+    let (profiles, attached, inline) = tokio::join!(
+        instance_profiles(client, name),
+        attached_policies(client, name),
+        inline_policies(client, name)
+    );
+    if role_gone(&profiles) || role_gone(&attached) || role_gone(&inline) {
+        return Ok(false);
+    }
+    let (profiles, attached, inline) = (profiles?, attached?, inline?);
+    for profile in &profiles {
+        remove_from_instance_profile(client, name, profile, task).await?;
+    }
     for arn in &attached {
         detach(client, name, arn).await?;
     }
-    let inline = client
+    for policy in &inline {
+        delete_inline(client, name, policy).await?;
+    }
+    Ok(true)
+}
+
+fn role_gone<T>(result: &Result<T>) -> bool {
+    result.as_ref().is_err_and(|err| {
+        err.downcast_ref::<aws_sdk_iam::Error>()
+            .is_some_and(not_found)
+    })
+}
+
+/// The names of the instance profiles the role is in, every page.
+async fn instance_profiles(client: &Client, name: &str) -> Result<Vec<String>> {
+    let profiles = client
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_sdk_iam::Error::from)
+        .with_context(|| format!("listing the instance profiles of IAM role `{name}`"))?;
+    Ok(profiles
+        .iter()
+        .map(|p| p.instance_profile_name().to_string())
+        .collect())
+}
+
+/// The names of the role's inline policies, every page.
+async fn inline_policies(client: &Client, name: &str) -> Result<Vec<String>> {
+    client
         .list_role_policies()
         .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws_sdk_iam::Error::from)
+        .with_context(|| format!("listing inline policies of IAM role `{name}`"))
+}
+
+/// Takes the role out of an instance profile (the profile itself is not the stack's and stays); already
+/// out (or profile gone) is fine.
+async fn remove_from_instance_profile(
+    client: &Client,
+    role: &str,
+    profile: &str,
+    task: &Task,
+) -> Result<()> {
+    task.set(&format!("removing it from instance profile {profile}"));
+    match client
+        .remove_role_from_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
         .send()
         .await
-        .with_context(|| format!("listing inline policies of IAM role `{name}`"))?;
-    for policy in inline.policy_names() {
-        client
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(policy)
-            .send()
-            .await
-            .with_context(|| format!("deleting inline policy `{policy}` of IAM role `{name}`"))?;
-    }
-    task.set("deleting");
-    match client.delete_role().role_name(name).send().await {
+    {
         Ok(_) => Ok(()),
         Err(err)
             if err
@@ -270,7 +373,31 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
         {
             Ok(())
         }
-        Err(err) => Err(err).with_context(|| format!("deleting IAM role `{name}`")),
+        Err(err) => Err(err).with_context(|| {
+            format!("removing IAM role `{role}` from instance profile `{profile}`")
+        }),
+    }
+}
+
+/// Deletes an inline policy; already gone is fine.
+async fn delete_inline(client: &Client, role: &str, policy: &str) -> Result<()> {
+    match client
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(policy)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err)
+            .with_context(|| format!("deleting inline policy `{policy}` of IAM role `{role}`")),
     }
 }
 

@@ -50,6 +50,9 @@ pub fn realistic() -> Value {
         "delete_conflicts": true,
         "url_encode_documents": true,
         "role_propagation_ms": 1500,
+        // Off here: down.rs's order tests count zero DeleteConflict (tests/cli/iam_teardown.rs turns these on).
+        "role_detach_propagation_ms": 0,
+        "iam_page_size": 0,
         "function_pending_ms": 600,
         "function_update_ms": 600,
         "throttle_rate": 0.0,
@@ -66,6 +69,18 @@ pub fn faulty(throttle_rate: f64, error_5xx_rate: f64) -> Value {
         realistic(),
         json!({"throttle_rate": throttle_rate, "error_5xx_rate": error_5xx_rate}),
     )
+}
+
+/// `realistic()` plus IAM's propagation after a detach: DeleteRole answers DeleteConflict for `ms` after the
+/// role's last DetachRolePolicy or DeleteRolePolicy.
+pub fn detach_propagation(ms: u64) -> Value {
+    merge(realistic(), json!({"role_detach_propagation_ms": ms}))
+}
+
+/// `realistic()` with ListRolePolicies, ListAttachedRolePolicies, ListEntitiesForPolicy and ListPolicyVersions
+/// answered in pages of `size` items (Marker / IsTruncated), as real IAM pages them (at 100).
+pub fn iam_pages(size: u64) -> Value {
+    merge(realistic(), json!({"iam_page_size": size}))
 }
 
 /// A shallow merge: the keys of `overrides` replace those of `base`.

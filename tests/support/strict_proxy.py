@@ -55,6 +55,8 @@ DEFAULTS = {
     "delete_conflicts": False,
     "url_encode_documents": False,
     "role_propagation_ms": 0,
+    "role_detach_propagation_ms": 0,
+    "iam_page_size": 0,
     # Lambda
     "function_pending_ms": 0,
     "function_update_ms": 0,
@@ -111,7 +113,7 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
-        if key.endswith("_ms") or key == "seed":
+        if key.endswith("_ms") or key in ("seed", "iam_page_size"):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
@@ -360,6 +362,7 @@ class Proxy:
             self.tables = {}  # name -> state dict
             self.functions = {}  # name -> state dict
             self.roles = {}  # role ARN -> monotonic creation time
+            self.role_detaches = {}  # role name -> (monotonic time, op) of its last DetachRolePolicy / DeleteRolePolicy
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -785,12 +788,90 @@ class Proxy:
             if inline is not None and members(section_of(inline, "PolicyNames")):
                 self.note(call, "behaviour", "DeleteConflict", reason="role has inline policies")
                 return query_error("iam", "DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
+        refused = self.detach_not_propagated(call, name)
+        if refused:
+            return refused
         resp = self.passthrough(call)
         if resp.status == 200:
             with self.lock:
                 for arn in [a for a in self.roles if a.endswith("/" + name)]:
                     del self.roles[arn]
+                self.role_detaches.pop(name, None)
         return resp
+
+    def detach_not_propagated(self, call, name):
+        """DeleteRole less than role_detach_propagation_ms after the role's last detach or inline delete: IAM
+        has not caught up yet and still sees the policy."""
+        ms = self.config["role_detach_propagation_ms"]
+        with self.lock:
+            last = self.role_detaches.get(name)
+        if not ms or last is None or self.now() - last[0] >= ms / 1000.0:
+            return None
+        self.note(call, "behaviour", "DeleteConflict", reason="%s not propagated yet" % last[1])
+        message = ("Cannot delete entity, must detach all policies first." if last[1] == "DetachRolePolicy"
+                   else "Cannot delete entity, must delete policies first.")
+        return query_error("iam", "DeleteConflict", message, 409)
+
+    def iam_role_policy_removed(self, call):
+        resp = self.passthrough(call)
+        name = call.form.get("RoleName", "")
+        if resp.status == 200 and name:
+            with self.lock:
+                self.role_detaches[name] = (self.now(), call.op)
+        return resp
+
+    iam_DetachRolePolicy = iam_role_policy_removed
+    iam_DeleteRolePolicy = iam_role_policy_removed
+
+    def iam_paged(self, call):
+        """Real IAM pages these lists (Marker / IsTruncated, MaxItems up to 1000, 100 by default). moto pages
+        only ListAttachedRolePolicies, and ListEntitiesForPolicy's MaxItems makes it drop entities without a
+        Marker; so with iam_page_size the proxy asks moto for the whole list and pages the answer itself."""
+        size = self.config["iam_page_size"]
+        if not size:
+            resp = self.passthrough(call)
+            self.iam_rewrite_documents(call, resp)
+            return resp
+        sections = PAGED_LISTS[call.op]
+        try:
+            offset = page_offset(call.form.get("Marker"))
+            max_items = int(call.form.get("MaxItems") or 100)
+            if not 1 <= max_items <= 1000:
+                raise ValueError
+        except ValueError:
+            self.note(call, "behaviour", "ValidationError", reason="bad Marker or MaxItems")
+            return query_error("iam", "ValidationError", "Invalid Marker or MaxItems.", 400)
+        form = {k: v for k, v in call.form.items() if k not in ("Marker", "MaxItems")}
+        path = urllib.parse.urlsplit(call.path).path or "/"
+        resp = self.forward(call.method, path, call.headers, urllib.parse.urlencode(form).encode())
+        if resp.status != 200:
+            return resp
+        text = resp.body.decode("utf-8", "replace")
+        items = []  # (section, member XML), in the order of the sections
+        for tag in sections:
+            items += [(tag, m) for m in re.findall(r"<member>.*?</member>", section_of(text, tag), flags=re.S)]
+        page = items[offset:offset + min(size, max_items)]
+        truncated = offset + len(page) < len(items)
+        for tag in sections:
+            inner = "".join(m for t, m in page if t == tag)
+            text = re.sub(r"<%s/>|<%s>.*?</%s>" % (tag, tag, tag), lambda _: "<%s>%s</%s>" % (tag, inner, tag),
+                          text, count=1, flags=re.S)
+        text = re.sub(r"<IsTruncated>.*?</IsTruncated>|<Marker>.*?</Marker>", "", text, flags=re.S)
+        tail = "<IsTruncated>%s</IsTruncated>" % ("true" if truncated else "false")
+        if truncated:
+            tail += "<Marker>%s</Marker>" % page_marker(offset + len(page))
+        result = call.op + "Result"
+        text = text.replace("</%s>" % result, tail + "</%s>" % result, 1)
+        resp.body = text.encode("utf-8")
+        if truncated:
+            self.note(call, "rewrite", "IsTruncated=true", offset=offset, items=len(page), of=len(items))
+        self.iam_rewrite_documents(call, resp)
+        return resp
+
+    iam_ListRolePolicies = iam_paged
+    iam_ListAttachedRolePolicies = iam_paged
+    iam_ListEntitiesForPolicy = iam_paged
+    iam_ListPolicyVersions = iam_paged
 
     def iam_CreateRole(self, call):
         resp = self.passthrough(call)
@@ -1009,6 +1090,7 @@ class Proxy:
                     for n, s in self.functions.items()
                 },
                 "roles": {a: int((now - t) * 1000) for a, t in self.roles.items()},
+                "role_detaches": {n: {"op": op, "ms_ago": int((now - t) * 1000)} for n, (t, op) in self.role_detaches.items()},
             }
 
 
@@ -1030,6 +1112,33 @@ def error_message(resp):
         return data.get("message") or data.get("Message")
     m = re.search(rb"<Message>([^<]*)</Message>", resp.body)
     return m.group(1).decode() if m else None
+
+
+# The lists iam_page_size pages, and the XML elements that hold their items (ListEntitiesForPolicy pages its
+# three lists as one).
+PAGED_LISTS = {
+    "ListRolePolicies": ("PolicyNames",),
+    "ListAttachedRolePolicies": ("AttachedPolicies",),
+    "ListEntitiesForPolicy": ("PolicyGroups", "PolicyUsers", "PolicyRoles"),
+    "ListPolicyVersions": ("Versions",),
+}
+MARKER_PREFIX = "strict-proxy-page-"
+
+
+def page_marker(offset):
+    return MARKER_PREFIX + str(offset)
+
+
+def page_offset(marker):
+    """The offset a Marker the proxy handed out stands for (ValueError for any other Marker)."""
+    if not marker:
+        return 0
+    if not marker.startswith(MARKER_PREFIX):
+        raise ValueError(marker)
+    offset = int(marker[len(MARKER_PREFIX):])
+    if offset < 0:
+        raise ValueError(marker)
+    return offset
 
 
 def section_of(xml, tag):
