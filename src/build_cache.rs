@@ -275,6 +275,7 @@ mod tests {
             artifact_dir: dir.join("dist"),
             memory_mb: 128,
             timeout_secs: 10,
+            architecture: "x86_64".into(),
             environment: BTreeMap::new(),
         }
     }

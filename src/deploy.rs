@@ -261,6 +261,12 @@ async fn read_and_build(
         package
     };
     let (live, mut package) = tokio::try_join!(read, build)?;
+    if !package.native_modules.is_empty() {
+        progress.warn(&package::native_modules_warning(
+            &package.native_modules,
+            &stack.function.architecture,
+        ));
+    }
     // Say which sources changed since the deployed build, when this machine built it.
     if let (Some(function), Some(inputs)) = (&live.function, &package.inputs) {
         if function.code_sha256 != package.code_sha256 {
@@ -569,12 +575,23 @@ impl Apply<'_> {
                 .function
                 .as_ref()
                 .is_some_and(|f| f.state == "Active" && f.last_update_status == "Successful");
-            if diff.create {
+            if diff.create || diff.recreate {
+                // A function whose creation failed: delete it, wait until it is gone, create it again
+                // (with the variables someone else set on it, which `diff.config` keeps).
+                let config = match &diff.config {
+                    Some(config) if diff.recreate => {
+                        function::delete_and_wait_gone(lambda, &spec.name, timeouts.ready, &task)
+                            .await?;
+                        config
+                    }
+                    _ => desired,
+                };
                 let tags = self.stack.resource_tags();
                 let zip = &self.package.zip;
-                match function::create(lambda, &spec.name, desired, zip, &tags, &timeouts, &task)
+                match function::create(lambda, &spec.name, config, zip, &tags, &timeouts, &task)
                     .await?
                 {
+                    function::Created::New if diff.recreate => return Ok("recreated"),
                     function::Created::New => return Ok("created"),
                     // Another run created it since our read: converge it like any existing function.
                     function::Created::Existing => {
@@ -582,6 +599,13 @@ impl Apply<'_> {
                             .await?
                             .with_context(|| format!("Lambda function `{}` vanished", spec.name))?;
                         diff = function::diff(desired, &self.package.code_sha256, Some(&live));
+                        if diff.recreate {
+                            bail!(
+                                "Lambda function `{}` was created again by someone else meanwhile, and its \
+                                 creation failed too; run `stackctl up` again",
+                                spec.name
+                            );
+                        }
                         idle = true; // create waited for Active
                     }
                 }
@@ -605,6 +629,7 @@ impl Apply<'_> {
                     lambda,
                     &spec.name,
                     &self.package.zip,
+                    diff.architecture.as_deref(),
                     &timeouts,
                     &task,
                     idle,

@@ -194,6 +194,7 @@ pub fn desired(stack: &Stack, live: &Live) -> Result<Desired> {
             memory_mb: stack.function.memory_mb,
             timeout_secs: stack.function.timeout_secs,
             environment,
+            architecture: stack.function.architecture.clone(),
         },
         role_arn,
     })

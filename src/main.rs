@@ -9,6 +9,7 @@ mod config;
 mod deploy;
 mod interrupt;
 mod invoke;
+mod limits;
 mod live;
 mod package;
 mod plan;

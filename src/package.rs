@@ -18,6 +18,9 @@ use crate::progress::Task;
 /// Lambda's limit for a zip uploaded directly (not through S3).
 pub const MAX_DIRECT_UPLOAD: usize = 50 * 1024 * 1024;
 
+/// Lambda's limit for the package unzipped.
+const UNZIPPED_LIMIT: u64 = crate::limits::UNZIPPED_BYTES;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
     pub zip: Vec<u8>,
@@ -30,12 +33,15 @@ pub struct Package {
     pub cached: bool,
     /// Source files changed since the build that is deployed, when this machine's cache remembers it.
     pub changed_files: Option<Vec<String>>,
+    /// Native Node.js addons (`.node` files) in the zip: they run only if built for Lambda's OS and CPU.
+    pub native_modules: Vec<String>,
 }
 
 impl Package {
     pub fn from_zip(zip: Vec<u8>, files: usize) -> Package {
         Package {
             code_sha256: code_sha256(&zip),
+            native_modules: native_modules(&zip),
             zip,
             files,
             inputs: None,
@@ -43,6 +49,41 @@ impl Package {
             changed_files: None,
         }
     }
+}
+
+/// The entries of a zip that are native Node.js addons (`*.node`).
+fn native_modules(zip: &[u8]) -> Vec<String> {
+    let Ok(archive) = zip::ZipArchive::new(Cursor::new(zip)) else {
+        return Vec::new();
+    };
+    archive
+        .file_names()
+        .filter(|name| name.ends_with(".node"))
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The warning for a package that holds native addons: a `.node` file built on this machine (say macOS on
+/// arm64) fails to load on Lambda (Amazon Linux on `architecture`) at the first import.
+pub fn native_modules_warning(modules: &[String], architecture: &str) -> String {
+    let shown: Vec<&str> = modules.iter().take(5).map(String::as_str).collect();
+    let more = match modules.len().saturating_sub(shown.len()) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    let cpu = if architecture == "arm64" {
+        "arm64"
+    } else {
+        "x64"
+    };
+    format!(
+        "the package holds native Node.js modules ({}{more}): they must be built for Linux on {architecture} \
+         (`function.architecture`), or the function fails when it loads them; install them with \
+         `npm ci --os=linux --cpu={cpu}` (or build in a Lambda-like container)",
+        shown.join(", ")
+    )
 }
 
 /// base64(SHA-256(bytes)), the format of Lambda's CodeSha256.
@@ -205,7 +246,7 @@ pub fn pack(dir: &Path) -> Result<Package> {
     let root = dir
         .canonicalize()
         .with_context(|| format!("reading the artifact dir `{}`", shown(dir).display()))?;
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut files: Vec<(String, PathBuf, u64)> = Vec::new();
     for entry in walkdir::WalkDir::new(&root)
         .min_depth(1)
         .follow_links(false)
@@ -240,11 +281,28 @@ pub fn pack(dir: &Path) -> Result<Package> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        files.push((name, real));
+        let size = std::fs::metadata(&real)
+            .with_context(|| format!("reading `{}`", real.display()))?
+            .len();
+        files.push((name, real, size));
     }
     if files.is_empty() {
         bail!(
             "the artifact dir `{}` is empty: did the build write its output there?",
+            shown(dir).display()
+        );
+    }
+    // Checked before anything is read or zipped: Lambda refuses a package bigger than this unzipped.
+    let unzipped: u64 = files.iter().map(|(_, _, size)| size).sum();
+    if unzipped > UNZIPPED_LIMIT {
+        let (largest, _, largest_size) = files
+            .iter()
+            .max_by_key(|(_, _, size)| *size)
+            .expect("files is not empty");
+        bail!(
+            "the artifact dir `{}` holds {unzipped} bytes of files, over Lambda's limit of {UNZIPPED_LIMIT} bytes for \
+             a deployment package unzipped (the largest file is `{largest}`, {largest_size} bytes); bundle the \
+             handler so that node_modules stays out of it, and move large assets to S3",
             shown(dir).display()
         );
     }
@@ -256,7 +314,7 @@ pub fn pack(dir: &Path) -> Result<Package> {
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, path) in &files {
+    for (name, path, _) in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
         writer.start_file(name.as_str(), options)?;
         writer.write_all(&bytes)?;
@@ -351,6 +409,53 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), a.path().join("leak")).unwrap();
         let err = pack(a.path()).unwrap_err().to_string();
         assert!(err.contains("outside the artifact dir"), "{err}");
+    }
+
+    #[test]
+    fn a_package_over_lambdas_unzipped_limit_is_refused_before_zipping() {
+        let a = tempfile::tempdir().unwrap();
+        write(a.path(), "handler.js", "h");
+        write(a.path(), "assets/big.bin", "");
+        // Sparse: it takes no disk space, and it is never read (the check comes before the zip).
+        let big = fs::File::options()
+            .write(true)
+            .open(a.path().join("assets/big.bin"))
+            .unwrap();
+        big.set_len(UNZIPPED_LIMIT).unwrap();
+        let err = pack(a.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("262144001 bytes")
+                && err.contains("limit of 262144000 bytes")
+                && err.contains("`assets/big.bin`, 262144000 bytes")
+                && err.contains("bundle the handler"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn native_modules_are_found_in_the_zip() {
+        let a = tempfile::tempdir().unwrap();
+        write(a.path(), "handler.js", "h");
+        write(
+            a.path(),
+            "node_modules/sharp/build/Release/sharp.node",
+            "elf",
+        );
+        let package = pack(a.path()).unwrap();
+        assert_eq!(
+            package.native_modules,
+            vec!["node_modules/sharp/build/Release/sharp.node"]
+        );
+        let warning = native_modules_warning(&package.native_modules, "arm64");
+        assert!(
+            warning.contains("sharp.node")
+                && warning.contains("Linux on arm64")
+                && warning.contains("--cpu=arm64"),
+            "{warning}"
+        );
+        let plain = tempfile::tempdir().unwrap();
+        write(plain.path(), "handler.js", "h");
+        assert!(pack(plain.path()).unwrap().native_modules.is_empty());
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
         states[3] = BTreeMap::from([
             ("state".into(), f.state.clone()),
             ("last_update_status".into(), f.last_update_status.clone()),
+            ("architecture".into(), f.config.architecture.clone()),
             ("code_sha256".into(), f.code_sha256.clone()),
             (
                 "local_code_sha256".into(),
@@ -93,6 +94,9 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ),
             ("owner".into(), owned(Some(&f.tags))),
         ]);
+        if let Some(reason) = f.state_reason.as_ref().filter(|_| f.state != "Active") {
+            states[3].insert("state_reason".into(), reason.clone());
+        }
         for (key, value) in &f.config.environment {
             // Only the variables stackctl sets are shown with their value; others may be secrets.
             let shown = if stack.function.environment.contains_key(key) {

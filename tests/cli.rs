@@ -9,6 +9,8 @@ mod bad_input;
 mod corpus;
 #[path = "cli/down.rs"]
 mod down;
+#[path = "cli/function.rs"]
+mod function;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
 #[path = "cli/ownership.rs"]

@@ -511,6 +511,129 @@ class IamAndLambda(unittest.TestCase):
         self.lam.delete_function(FunctionName="fn")
 
 
+class LambdaAccessAndLimits(unittest.TestCase):
+    """Failed creations, hidden tags, denied operations, Lambda's size limits and Architectures on a code update."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"function_pending_ms": 800, "function_update_ms": 800, "lambda_limits": True,
+                       "code_update_architectures": True})
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="limits", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def create(self, name, client=None, **extra):
+        return (client or self.lam_moto).create_function(
+            FunctionName=name, Runtime="nodejs20.x", Handler="index.handler", Role=self.role,
+            Code={"ZipFile": extra.pop("zip", ZIP)}, **extra)
+
+    def wait_not_pending(self, name):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            cfg = self.lam.get_function_configuration(FunctionName=name)
+            if cfg["State"] != "Pending" and cfg["LastUpdateStatus"] != "InProgress":
+                return cfg
+            time.sleep(0.1)
+        self.fail("%s stayed Pending" % name)
+
+    def test_function_tags_error(self):
+        self.create("tagged", Tags={"owner": "me"})
+        self.assertEqual(self.lam.get_function(FunctionName="tagged")["Tags"], {"owner": "me"})
+        self.s.set(function_tags_error=True)
+        self.addCleanup(self.s.set, function_tags_error=False)
+        out = self.lam.get_function(FunctionName="tagged")
+        self.assertNotIn("Tags", out)
+        self.assertEqual(out["TagsError"]["ErrorCode"], "AccessDeniedException")
+        self.assertIn("lambda:ListTags", out["TagsError"]["Message"])
+        # ListTags itself still answers (only deny_operations refuses it).
+        arn = out["Configuration"]["FunctionArn"]
+        self.assertEqual(self.lam.list_tags(Resource=arn)["Tags"], {"owner": "me"})
+
+    def test_deny_operations(self):
+        arn = self.create("denied")["FunctionArn"]
+        self.s.set(deny_operations=["ListTags", "iam:GetRole", "dynamodb:DescribeTable"])
+        self.addCleanup(self.s.set, deny_operations=None)
+        with self.assertRaises(ClientError) as e:
+            self.lam.list_tags(Resource=arn)
+        self.assertEqual(code(e.exception)[0::2], ("AccessDeniedException", 403))
+        self.assertIn("not authorized to perform: lambda:ListTags on resource: %s" % arn, code(e.exception)[1])
+        self.assertEqual(self.s.last_request("ListTags")["answered_by"], "proxy")
+        with self.assertRaises(ClientError) as e:
+            self.s.client("iam").get_role(RoleName="limits")
+        self.assertEqual(code(e.exception)[0::2], ("AccessDenied", 403))
+        with self.assertRaises(ClientError) as e:
+            self.s.client("dynamodb").describe_table(TableName="t")
+        self.assertEqual(code(e.exception)[0::2], ("AccessDeniedException", 400))
+        # Operations not listed pass.
+        self.lam.get_function(FunctionName="denied")
+
+    def test_fail_next_create(self):
+        self.s.set(fail_next_create={"function": "broken", "reason": "subnet gone", "reason_code": "SubnetOutOfIPAddresses"})
+        self.addCleanup(self.s.set, fail_next_create=None)
+        self.create("other", client=self.lam)  # another name: not armed for it
+        self.assertEqual(self.create("broken", client=self.lam)["State"], "Pending")
+        self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["fail_next_create"])
+        cfg = self.wait_not_pending("broken")
+        self.assertEqual((cfg["State"], cfg["StateReason"], cfg["StateReasonCode"], cfg["LastUpdateStatus"]),
+                         ("Failed", "subnet gone", "SubnetOutOfIPAddresses", "Failed"))
+        self.assertEqual(self.wait_not_pending("other")["State"], "Active")
+        # Updates pass, but repair nothing.
+        self.lam.update_function_configuration(FunctionName="broken", MemorySize=256)
+        cfg = self.wait_not_pending("broken")
+        self.assertEqual((cfg["State"], cfg["MemorySize"]), ("Failed", 256))
+        # Delete and recreate is the way out.
+        self.lam.delete_function(FunctionName="broken")
+        self.create("broken", client=self.lam)
+        self.assertEqual(self.wait_not_pending("broken")["State"], "Active")
+
+    def test_lambda_limits_environment(self):
+        message = ("Lambda was unable to configure your environment variables because the environment variables you "
+                   "have provided exceeded the 4KB limit. The environment variables size is calculated as the sum of "
+                   "all keys and values in bytes.")
+        over = {"Variables": {"BIG": "x" * 4094}}  # 3 + 4094 = 4097 bytes
+        with self.assertRaises(ClientError) as e:
+            self.create("env-big", client=self.lam, Environment=over)
+        self.assertEqual(code(e.exception), ("InvalidParameterValueException", message, 400))
+        self.create("env-ok", client=self.lam, Environment={"Variables": {"BIG": "x" * 4093}})
+        self.wait_not_pending("env-ok")
+        with self.assertRaises(ClientError) as e:
+            self.lam.update_function_configuration(FunctionName="env-ok", Environment=over)
+        self.assertEqual(code(e.exception), ("InvalidParameterValueException", message, 400))
+        # moto alone accepts it.
+        self.lam_moto.update_function_configuration(FunctionName="env-ok", Environment=over)
+
+    def test_lambda_limits_unzipped(self):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            with z.open("big.bin", "w", force_zip64=True) as f:
+                chunk = b"\0" * (1 << 20)
+                for _ in range(250):
+                    f.write(chunk)
+                f.write(b"\0" * (262144001 - 250 * (1 << 20)))
+        big = buf.getvalue()
+        self.create("unzip")
+        with self.assertRaises(ClientError) as e:
+            self.lam.update_function_code(FunctionName="unzip", ZipFile=big)
+        self.assertEqual(code(e.exception), ("InvalidParameterValueException",
+                                             "Unzipped size must be smaller than 262144000 bytes", 400))
+        with self.assertRaises(ClientError) as e:
+            self.create("unzip-new", client=self.lam, zip=big)
+        self.assertEqual(code(e.exception)[0], "InvalidParameterValueException")
+
+    def test_code_update_architectures(self):
+        self.create("arch")
+        self.lam.update_function_code(FunctionName="arch", ZipFile=ZIP, Architectures=["arm64"])
+        self.assertEqual(self.wait_not_pending("arch")["Architectures"], ["arm64"])
+        self.assertEqual(self.lam.get_function(FunctionName="arch")["Configuration"]["Architectures"], ["arm64"])
+        # moto itself ignores Architectures on UpdateFunctionCode.
+        self.assertEqual(self.lam_moto.get_function_configuration(FunctionName="arch")["Architectures"], ["x86_64"])
+
+
 class RawDocuments(unittest.TestCase):
     """moto 5 already URL-encodes every <PolicyDocument> it answers; this upstream answers one raw, as IAM-alikes do."""
 

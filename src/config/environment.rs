@@ -8,6 +8,7 @@ use toml::Spanned;
 use super::errors::placeholder_problem;
 use super::resolve::Checker;
 use super::ConfigError;
+use crate::limits;
 use crate::template;
 
 /// The variables Lambda sets itself and refuses in a function's configuration
@@ -50,6 +51,57 @@ impl Checker<'_> {
             environment.insert(key.get_ref().clone(), value.get_ref().clone());
         }
         Ok(environment)
+    }
+
+    /// Lambda's 4 KB for all variables together (keys and values, in bytes), with the references resolved
+    /// as far as the stack file knows them: the account id always has 12 digits, and the table's ARN is
+    /// counted in the `aws` partition (the plan checks the exact size, and the variables set outside the
+    /// stack file, against the live function).
+    pub(super) fn environment_size(
+        &self,
+        variables: &BTreeMap<Spanned<String>, Spanned<String>>,
+        stack: &str,
+        region: &str,
+        table: &str,
+    ) -> Result<(), ConfigError> {
+        let account = "123456789012";
+        let values = template::Values::from([
+            ("table.name", table.to_string()),
+            (
+                "table.arn",
+                format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
+            ),
+            ("stack.name", stack.to_string()),
+            ("stack.region", region.to_string()),
+            ("account_id", account.to_string()),
+        ]);
+        let sizes: Vec<(&Spanned<String>, usize)> = variables
+            .iter()
+            .map(|(key, value)| {
+                let rendered = template::render(value.get_ref(), &values)
+                    .unwrap_or_else(|_| value.get_ref().clone());
+                (key, key.get_ref().len() + rendered.len())
+            })
+            .collect();
+        let total: usize = sizes.iter().map(|(_, size)| size).sum();
+        if total <= limits::ENV_BYTES {
+            return Ok(());
+        }
+        let (largest, size) = sizes
+            .iter()
+            .max_by_key(|(key, size)| (*size, std::cmp::Reverse(key.span().start)))
+            .expect("variables over the limit are not empty");
+        Err(self.error(
+            largest.span(),
+            &format!("function.environment.{}", largest.get_ref()),
+            format!(
+                "the environment variables total {total} bytes (keys and values, references resolved), over \
+                 Lambda's limit of {} bytes (4 KB); the largest is `{}` ({size} bytes)",
+                limits::ENV_BYTES,
+                largest.get_ref()
+            ),
+            "shorten or remove variables; large settings belong in SSM Parameter Store or S3, read at init",
+        ))
     }
 
     fn env_key(&self, key: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
@@ -113,5 +165,37 @@ mod tests {
             )
         })
         .unwrap();
+    }
+
+    #[test]
+    fn variables_over_4_kb_in_total_are_refused_with_references_resolved() {
+        // 10 + len("my-frontend-app-data") = 30 bytes for TABLE_NAME; BIG fills the rest.
+        let fill = |n: usize| {
+            move |t: String| {
+                t.replace(
+                    "TABLE_NAME = ",
+                    &format!("BIG = \"{}\"\nTABLE_NAME = ", "x".repeat(n)),
+                )
+            }
+        };
+        let dir = project();
+        parse_with(dir.path(), fill(4096 - 30 - 3)).unwrap();
+        let err = error_of(fill(4096 - 30 - 3 + 1));
+        assert_eq!(err.field.as_deref(), Some("function.environment.BIG"));
+        assert!(
+            err.message.contains("4097 bytes") && err.message.contains("the largest is `BIG`"),
+            "{err}"
+        );
+        // ${table.arn} counts as the ARN it becomes, not as the 12 characters written.
+        let err = error_of(|t| {
+            t.replace(
+                "TABLE_NAME = ",
+                &format!(
+                    "BIG = \"{}${{table.arn}}\"\nTABLE_NAME = ",
+                    "x".repeat(4000)
+                ),
+            )
+        });
+        assert!(err.message.contains("4 KB"), "{err}");
     }
 }

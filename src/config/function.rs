@@ -108,6 +108,20 @@ impl Checker<'_> {
             10,
         )?;
 
+        let architecture = match &raw.architecture {
+            None => "x86_64".to_string(),
+            Some(arch) if ["x86_64", "arm64"].contains(&arch.get_ref().as_str()) => {
+                arch.get_ref().clone()
+            }
+            Some(arch) => {
+                return Err(self.error(
+                    arch.span(),
+                    "function.architecture",
+                    format!("`{}` is not a Lambda architecture", arch.get_ref()),
+                    "use \"x86_64\" (the default) or \"arm64\" (Graviton)",
+                ))
+            }
+        };
         let environment = self.environment(&raw.environment)?;
         Ok(FunctionSpec {
             name,
@@ -119,6 +133,7 @@ impl Checker<'_> {
             artifact_dir,
             memory_mb: memory_mb as i32,
             timeout_secs: timeout_secs as i32,
+            architecture,
             environment,
         })
     }
@@ -173,5 +188,28 @@ mod tests {
             .unwrap();
         let err = parse_with(dir.path(), |t| t).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("function.artifact_dir"), "{err}");
+    }
+
+    #[test]
+    fn the_architecture_defaults_to_x86_64_and_takes_arm64_only_besides() {
+        let dir = project();
+        let stack = parse_with(dir.path(), |t| t).unwrap();
+        assert_eq!(stack.function.architecture, "x86_64");
+        let stack = parse_with(dir.path(), |t| {
+            t.replace(
+                "timeout_secs = 10\n",
+                "timeout_secs = 10\narchitecture = \"arm64\"\n",
+            )
+        })
+        .unwrap();
+        assert_eq!(stack.function.architecture, "arm64");
+        let err = crate::config::test_support::error_of(|t| {
+            t.replace(
+                "timeout_secs = 10\n",
+                "timeout_secs = 10\narchitecture = \"amd64\"\n",
+            )
+        });
+        assert_eq!(err.field.as_deref(), Some("function.architecture"));
+        assert!(err.to_string().contains("\"arm64\""), "{err}");
     }
 }

@@ -105,6 +105,8 @@ pub struct FunctionSpec {
     pub artifact_dir: PathBuf,
     pub memory_mb: i32,
     pub timeout_secs: i32,
+    /// `function.architecture`: `x86_64` (the default) or `arm64`.
+    pub architecture: String,
     /// Variable name -> value template (may reference `${table.name}` and friends).
     pub environment: BTreeMap<String, String>,
 }

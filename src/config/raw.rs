@@ -74,6 +74,7 @@ pub(super) struct RawFunction {
     pub(super) artifact_dir: Spanned<String>,
     pub(super) memory_mb: Option<Spanned<i64>>,
     pub(super) timeout_secs: Option<Spanned<i64>>,
+    pub(super) architecture: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) environment: BTreeMap<Spanned<String>, Spanned<String>>,
 }

@@ -15,6 +15,7 @@ use super::raw::{RawFile, RawKey, RawPolicy, RawRole, RawTable, RawTimeouts};
 use super::{
     ConfigError, KeyAttribute, KeyType, PolicySpec, RoleSpec, Stack, TableSpec, Timeouts, OWNER_TAG,
 };
+use crate::limits;
 use crate::template;
 
 /// Checks one stack file; knows where it is and its text, to place every error.
@@ -73,24 +74,16 @@ impl Checker<'_> {
                     format!("choose another key; `aws:` keys belong to AWS and `{OWNER_TAG}` to stackctl"),
                 ));
             }
-            if key.get_ref().is_empty()
-                || key.get_ref().chars().count() > 128
-                || value.get_ref().chars().count() > 256
-            {
-                return Err(self.error(
-                    key.span(),
-                    &field,
-                    "tag keys must be 1-128 characters and values at most 256",
-                    "shorten the tag",
-                ));
-            }
+            self.tag(key, value, &field)?;
             tags.insert(key.get_ref().clone(), value.get_ref().clone());
         }
+        self.tag_count(&raw.stack.tags)?;
 
         let table = self.table(&raw.table)?;
         let role = self.role(&raw.role, base_dir)?;
         let policy = self.policy(&raw.policy, base_dir)?;
         let function = self.function(&raw.function, base_dir, today, &mut warnings)?;
+        self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
         let timeouts = self.timeouts(&raw.timeouts)?;
 
         Ok(Stack {
@@ -105,6 +98,105 @@ impl Checker<'_> {
             timeouts,
             warnings,
         })
+    }
+
+    /// One `[stack] tags` entry, by IAM's rules (the strictest of the services that get the tags).
+    fn tag(
+        &self,
+        key: &Spanned<String>,
+        value: &Spanned<String>,
+        field: &str,
+    ) -> Result<(), ConfigError> {
+        let (k, v) = (key.get_ref(), value.get_ref());
+        let charset =
+            "use only letters, digits, spaces and `_ . : / = + - @` (IAM's tag characters)";
+        if k.is_empty() {
+            return Err(self.error(
+                key.span(),
+                field,
+                "a tag key cannot be empty",
+                "give the tag a key",
+            ));
+        }
+        let length = k.chars().count();
+        if length > limits::TAG_KEY_CHARS {
+            return Err(self.error(
+                key.span(),
+                field,
+                format!(
+                    "the tag key is {length} characters long; IAM allows at most {}",
+                    limits::TAG_KEY_CHARS
+                ),
+                "shorten the key",
+            ));
+        }
+        if let Some(c) = limits::bad_tag_char(k) {
+            return Err(self.error(
+                key.span(),
+                field,
+                format!(
+                    "the tag key `{k}` contains `{}`, which IAM does not accept in tags",
+                    c.escape_debug()
+                ),
+                charset,
+            ));
+        }
+        let length = v.chars().count();
+        if length > limits::TAG_VALUE_CHARS {
+            return Err(self.error(
+                value.span(),
+                field,
+                format!(
+                    "the tag value is {length} characters long; IAM allows at most {}",
+                    limits::TAG_VALUE_CHARS
+                ),
+                "shorten the value",
+            ));
+        }
+        if let Some(c) = limits::bad_tag_char(v) {
+            return Err(self.error(
+                value.span(),
+                field,
+                format!(
+                    "the value of tag `{k}` contains `{}`, which IAM does not accept in tags",
+                    c.escape_debug()
+                ),
+                charset,
+            ));
+        }
+        Ok(())
+    }
+
+    /// At most 50 tags per resource, stackctl's own included: `stackctl:stack` everywhere, and
+    /// `stackctl:region` on the role and the policy (IAM is global, so they say which region made them).
+    fn tag_count(
+        &self,
+        raw: &BTreeMap<Spanned<String>, Spanned<String>>,
+    ) -> Result<(), ConfigError> {
+        const STACKCTL_IAM_TAGS: usize = 2;
+        let room = limits::TAGS_PER_RESOURCE - STACKCTL_IAM_TAGS;
+        if raw.len() <= room {
+            return Ok(());
+        }
+        // Point at the first tag (in file order) that does not fit.
+        let mut keys: Vec<&Spanned<String>> = raw.keys().collect();
+        keys.sort_by_key(|k| k.span().start);
+        let first_over = keys[room];
+        Err(self.error(
+            first_over.span(),
+            &format!("stack.tags.{}", first_over.get_ref()),
+            format!(
+                "`[stack] tags` has {} tags; with stackctl's own `{OWNER_TAG}` and `stackctl:region`, the role \
+                 and the policy would carry {}, over IAM's limit of {} tags per resource",
+                raw.len(),
+                raw.len() + STACKCTL_IAM_TAGS,
+                limits::TAGS_PER_RESOURCE
+            ),
+            format!(
+                "remove at least {} of them (at most {room} fit)",
+                raw.len() - room
+            ),
+        ))
     }
 
     fn key(&self, raw: &RawKey, field: &str) -> Result<KeyAttribute, ConfigError> {
@@ -294,5 +386,50 @@ mod tests {
     fn same_attribute_as_both_keys_is_refused() {
         let err = error_of(|t| t.replace(r#"name = "itemId""#, r#"name = "userId""#));
         assert_eq!(err.field.as_deref(), Some("table.sort_key.name"));
+    }
+
+    #[test]
+    fn stack_tags_follow_iam_rules_and_leave_room_for_stackctls_own() {
+        let tags = |body: &str| {
+            let body = body.to_string();
+            move |t: String| {
+                t.replace(
+                    "region = \"us-east-1\"\n",
+                    &format!("region = \"us-east-1\"\n{body}\n"),
+                )
+            }
+        };
+        let err = error_of(tags(r#"tags = { "cost!center" = "x" }"#));
+        assert!(err.message.contains("contains `!`"), "{err}");
+        let err = error_of(tags(r#"tags = { team = "a,b" }"#));
+        assert!(
+            err.message.contains("value of tag `team` contains `,`"),
+            "{err}"
+        );
+        let err = error_of(tags(&format!(r#"tags = {{ {} = "x" }}"#, "k".repeat(129))));
+        assert!(err.message.contains("129 characters"), "{err}");
+        let err = error_of(tags(&format!(r#"tags = {{ k = "{}" }}"#, "v".repeat(257))));
+        assert!(err.message.contains("257 characters"), "{err}");
+        let dir = crate::config::test_support::project();
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("t{i:02} = \"v\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        crate::config::test_support::parse_with(
+            dir.path(),
+            tags(&format!(
+                "tags = {{ team = \"équipe 東京: a/b=c+d-e@f.g_h\", {} }}",
+                many(47)
+            )),
+        )
+        .unwrap();
+        let err = error_of(tags(&format!("tags = {{ {} }}", many(49))));
+        assert_eq!(err.field.as_deref(), Some("stack.tags.t48"), "{err}");
+        assert!(
+            err.message.contains("49 tags") && err.message.contains("51"),
+            "{err}"
+        );
     }
 }

@@ -1,15 +1,19 @@
 //! The Lambda function: read, diff configuration (merging environment variables, never dropping one) and
-//! code (by CodeSha256), create, update in the order Lambda accepts, and delete.
+//! code (by CodeSha256), create, update in the order Lambda accepts, recreate one whose creation failed,
+//! and delete.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
+};
 use aws_sdk_lambda::Client;
 
 use crate::aws::{retry_while, wait_for, Poll};
+use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 
@@ -17,6 +21,8 @@ use crate::progress::Task;
 pub struct LiveFunction {
     pub arn: String,
     pub state: String,
+    /// Why the function is in its State (StateReasonCode: StateReason), when Lambda says.
+    pub state_reason: Option<String>,
     pub last_update_status: String,
     pub config: FunctionConfig,
     pub code_sha256: String,
@@ -32,9 +38,38 @@ pub struct FunctionConfig {
     pub memory_mb: i32,
     pub timeout_secs: i32,
     pub environment: BTreeMap<String, String>,
+    /// `x86_64` or `arm64`. Lambda changes it only together with the code (UpdateFunctionCode), not with
+    /// the other fields.
+    pub architecture: String,
 }
 
+impl FunctionConfig {
+    /// Whether the fields UpdateFunctionConfiguration sets differ (everything but the architecture).
+    fn settings_differ(&self, other: &FunctionConfig) -> bool {
+        let same_arch = FunctionConfig {
+            architecture: other.architecture.clone(),
+            ..self.clone()
+        };
+        same_arch != *other
+    }
+}
+
+pub const DEFAULT_ARCHITECTURE: &str = "x86_64";
+
+/// The function as it is, with its tags. GetFunction leaves the tags out when the caller may not
+/// `lambda:ListTags` (and says why in TagsError); then ListTags is asked directly, and its failure is an
+/// error: without the tags, whether this stack owns the function is unknown, and guessing "not ours" would
+/// make down leave it behind and up treat it as adopted.
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
+    read_with(client, name, true).await
+}
+
+/// The function's configuration and state, for re-reads that need no tags.
+async fn read_config(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
+    read_with(client, name, false).await
+}
+
+async fn read_with(client: &Client, name: &str, tags: bool) -> Result<Option<LiveFunction>> {
     let out = match client.get_function().function_name(name).send().await {
         Ok(out) => out,
         Err(err)
@@ -49,9 +84,24 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
     let c = out
         .configuration()
         .with_context(|| format!("Lambda returned no configuration for `{name}`"))?;
+    let arn = c.function_arn().unwrap_or_default().to_string();
+    let tags = match (out.tags_error(), tags) {
+        (Some(hidden), true) => list_tags(client, name, &arn, hidden).await?,
+        _ => out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    };
+    let state_reason = match (c.state_reason_code(), c.state_reason()) {
+        (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
+        (None, Some(reason)) => Some(reason.to_string()),
+        (Some(code), None) => Some(code.as_str().to_string()),
+        (None, None) => None,
+    };
     Ok(Some(LiveFunction {
-        arn: c.function_arn().unwrap_or_default().to_string(),
+        arn,
         state: c.state().map_or("Active", State::as_str).to_string(),
+        state_reason,
         last_update_status: c
             .last_update_status()
             .map_or("Successful", LastUpdateStatus::as_str)
@@ -70,13 +120,38 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveFunction>> {
                 .and_then(|e| e.variables())
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            architecture: c
+                .architectures()
+                .first()
+                .map_or(DEFAULT_ARCHITECTURE, Architecture::as_str)
+                .to_string(),
         },
         code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        tags: out
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags,
     }))
+}
+
+async fn list_tags(
+    client: &Client,
+    name: &str,
+    arn: &str,
+    hidden: &aws_sdk_lambda::types::TagsError,
+) -> Result<BTreeMap<String, String>> {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    let out = client.list_tags().resource(arn).send().await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read the tags of Lambda function `{name}`, so whether this stack owns it is unknown: \
+             GetFunction left them out ({}), and ListTags answered {}: {}; allow `lambda:ListTags` on it to \
+             the identity running stackctl (see policies/stackctl-operator-policy.json)",
+            hidden.error_code(),
+            err.code().unwrap_or("an error"),
+            err.message().map_or_else(|| format!("{err:#}"), str::to_string)
+        )
+    })?;
+    Ok(out
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default())
 }
 
 /// The configuration to send: the desired fields, and the live environment with the desired variables
@@ -118,6 +193,11 @@ pub fn config_changes(live: &FunctionConfig, target: &FunctionConfig) -> Vec<Cha
         live.timeout_secs.to_string(),
         target.timeout_secs.to_string(),
     );
+    field(
+        "architecture",
+        live.architecture.clone(),
+        target.architecture.clone(),
+    );
     changes.extend(env_changes(&live.environment, &target.environment));
     changes
 }
@@ -145,18 +225,59 @@ fn env_changes(live: &BTreeMap<String, String>, target: &BTreeMap<String, String
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDiff {
     pub create: bool,
+    /// State Failed (its creation failed): Lambda cannot repair it by updates, so it is deleted and created
+    /// again (only when this stack owns it; `plan` blocks an adopted one).
+    pub recreate: bool,
     /// Still Pending (just created by someone, or an interrupted up): wait for Active first.
     pub wait_active: bool,
-    /// The full configuration to send, when it differs from the live one.
+    /// The full configuration to send, when it differs from the live one (for a recreate: what to create).
     pub config: Option<FunctionConfig>,
     pub code: bool,
+    /// The architecture to send with the code, when the live one differs.
+    pub architecture: Option<String>,
     pub changes: Vec<Change>,
+    /// Why `up` must not touch the function (a limit the result would break), with the numbers.
+    pub blocked: Option<String>,
 }
 
 impl FunctionDiff {
     pub fn is_noop(&self) -> bool {
-        !self.create && !self.wait_active && self.config.is_none() && !self.code
+        !self.create && !self.recreate && !self.wait_active && self.config.is_none() && !self.code
     }
+}
+
+/// Lambda refuses more than 4 KB of environment variables in total. The variables someone else set on
+/// the function count too, because stackctl keeps them.
+fn env_over_limit(target: &FunctionConfig, desired: &FunctionConfig) -> Option<String> {
+    let total = limits::env_bytes(&target.environment);
+    if total <= limits::ENV_BYTES {
+        return None;
+    }
+    let ours = limits::env_bytes(&desired.environment);
+    let foreign: Vec<&String> = target
+        .environment
+        .keys()
+        .filter(|k| !desired.environment.contains_key(*k))
+        .collect();
+    let origin = if foreign.is_empty() {
+        format!("all {ours} from the stack file")
+    } else {
+        format!(
+            "{ours} from the stack file and {} from variables set outside it ({}), which stackctl keeps",
+            total - ours,
+            foreign
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Some(format!(
+        "its environment variables would total {total} bytes (keys and values), over Lambda's limit of {} \
+         bytes (4 KB): {origin}; shorten or remove variables (large settings belong in SSM Parameter Store or \
+         S3, read at init)",
+        limits::ENV_BYTES
+    ))
 }
 
 pub fn diff(
@@ -168,6 +289,7 @@ pub fn diff(
         let mut changes = vec![
             Change::add("runtime", &desired.runtime),
             Change::add("handler", &desired.handler),
+            Change::add("architecture", &desired.architecture),
             Change::add("code", format!("CodeSha256 {}", short_sha(code_sha256))),
         ];
         changes.extend(
@@ -178,14 +300,32 @@ pub fn diff(
         );
         return FunctionDiff {
             create: true,
+            recreate: false,
             wait_active: false,
             config: None,
             code: true,
+            architecture: None,
             changes,
+            blocked: env_over_limit(desired, desired),
         };
     };
     let target = merged(desired, &live.config);
-    let mut changes = config_changes(&live.config, &target);
+    let mut changes = Vec::new();
+    // A function whose creation failed (State Failed) cannot be repaired by updates: AWS's answer is to
+    // delete it and create it again, keeping the variables someone else set on it.
+    let recreate = live.state == "Failed";
+    if recreate {
+        changes.push(Change::modify(
+            "state",
+            "Failed",
+            "recreate (delete + create)",
+        ));
+        changes.push(Change::keep(
+            "state_reason",
+            live.state_reason.as_deref().unwrap_or("none given"),
+        ));
+    }
+    changes.extend(config_changes(&live.config, &target));
     for key in live
         .config
         .environment
@@ -199,9 +339,8 @@ pub fn diff(
     }
     // After a failed update, Lambda keeps the function as it was before it; sending the configuration and
     // the code again is how it recovers, so a failed last update is never "in sync".
-    // A function whose creation failed (State Failed) is repaired the same way.
-    let failed = live.last_update_status == "Failed" || live.state == "Failed";
-    let wait_active = live.state == "Pending";
+    let failed = !recreate && live.last_update_status == "Failed";
+    let wait_active = !recreate && live.state == "Pending";
     if wait_active {
         changes.push(Change::modify(
             "state",
@@ -216,21 +355,29 @@ pub fn diff(
             "retry the update",
         ));
     }
-    let code = failed || live.code_sha256 != code_sha256;
-    if code {
+    let new_code = failed || live.code_sha256 != code_sha256;
+    if new_code {
         changes.push(Change::modify(
             "code",
             format!("CodeSha256 {}", short_sha(&live.code_sha256)),
             format!("CodeSha256 {}", short_sha(code_sha256)),
         ));
     }
-    let config = (failed || target != live.config).then_some(target);
+    // Lambda takes the architecture with the code (UpdateFunctionCode), not with the configuration.
+    let architecture =
+        (live.config.architecture != target.architecture).then(|| target.architecture.clone());
+    let code = !recreate && (new_code || architecture.is_some());
+    let blocked = env_over_limit(&target, desired);
+    let config = (recreate || failed || target.settings_differ(&live.config)).then_some(target);
     FunctionDiff {
         create: false,
+        recreate,
         wait_active,
         config,
         code,
+        architecture: architecture.filter(|_| !recreate),
         changes,
+        blocked,
     }
 }
 
@@ -246,7 +393,7 @@ pub fn plan(
 ) -> ResourcePlan {
     let action = if diff.create {
         Action::Create
-    } else if diff.config.is_some() || diff.code {
+    } else if diff.recreate || diff.config.is_some() || diff.code {
         Action::Update
     } else {
         Action::NoOp
@@ -254,7 +401,32 @@ pub fn plan(
     let mut plan = ResourcePlan::new(Kind::Function, name, action)
         .arn(live.map(|l| l.arn.as_str()))
         .changes(diff.changes.clone());
-    if live.is_some() && !owned {
+    if let Some(blocked) = &diff.blocked {
+        return ResourcePlan {
+            action: Action::Blocked,
+            ..plan
+        }
+        .note(blocked);
+    }
+    if diff.recreate && !owned {
+        let reason = live
+            .and_then(|l| l.state_reason.as_deref())
+            .unwrap_or("no reason given");
+        return ResourcePlan {
+            action: Action::Blocked,
+            ..plan
+        }
+        .note(format!(
+            "its creation failed (State Failed: {reason}) and Lambda cannot repair it by updates; it was not \
+             created by this stack, so stackctl does not delete it: delete it yourself \
+             (`aws lambda delete-function --function-name {name}`), then run `stackctl up` again"
+        ));
+    }
+    if diff.recreate {
+        plan = plan.note(
+            "its creation failed, and Lambda cannot repair that by updates: up deletes it and creates it again",
+        );
+    } else if live.is_some() && !owned {
         plan = plan.note("not created by this stack: only its configuration and code are updated");
     }
     plan
@@ -309,6 +481,7 @@ pub async fn create(
             .memory_size(config.memory_mb)
             .timeout(config.timeout_secs)
             .environment(environment(&config.environment))
+            .architectures(Architecture::from(config.architecture.as_str()))
             .code(
                 FunctionCode::builder()
                     .zip_file(Blob::new(zip.to_vec()))
@@ -379,7 +552,7 @@ pub async fn update_config(
         let config = if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             first.clone()
         } else {
-            let live = read(client, name)
+            let live = read_config(client, name)
                 .await?
                 .with_context(|| format!("Lambda function `{name}` disappeared"))?;
             merged(desired, &live.config)
@@ -409,10 +582,14 @@ pub async fn update_config(
     wait_updated(client, name, timeouts.ready, task).await
 }
 
+/// Uploads the code; `architecture`, when given, changes the function's architecture with it (Lambda
+/// takes Architectures only here, not in UpdateFunctionConfiguration).
+#[allow(clippy::too_many_arguments)]
 pub async fn update_code(
     client: &Client,
     name: &str,
     zip: &[u8],
+    architecture: Option<&str>,
     timeouts: &Timeouts,
     task: &Task,
     known_ready: bool,
@@ -429,6 +606,7 @@ pub async fn update_code(
             .update_function_code()
             .function_name(name)
             .zip_file(Blob::new(zip.to_vec()))
+            .set_architectures(architecture.map(|a| vec![Architecture::from(a)]))
             .send()
             .await
             .map_err(aws_sdk_lambda::Error::from)
@@ -566,6 +744,36 @@ pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
     }
 }
 
+/// Deletes the function and waits until Lambda no longer knows it, so that a CreateFunction of the same
+/// name can follow (a function whose creation failed is replaced this way).
+pub async fn delete_and_wait_gone(
+    client: &Client,
+    name: &str,
+    timeout: Duration,
+    task: &Task,
+) -> Result<()> {
+    delete(client, name, task).await?;
+    task.set("waiting until it is gone");
+    wait_for(
+        &format!("function `{name}` to be deleted"),
+        timeout,
+        || client.get_function().function_name(name).send(),
+        |result| match result {
+            Ok(out) => Poll::Pending(
+                out.configuration()
+                    .and_then(|c| c.state())
+                    .map_or("still there", State::as_str)
+                    .to_string(),
+            ),
+            Err(e) if e.is_resource_not_found_exception() => Poll::Done,
+            Err(_) => Poll::Unexpected,
+        },
+        |state| task.set(&format!("waiting until it is gone ({state})")),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// For a function stackctl did not create: remove only the variables it set, keeping every other one.
 /// `ours` maps each variable to the value stackctl set; a variable whose value changed since is someone
 /// else's now and stays. The live variables are read right before sending, never taken from an old read.
@@ -579,7 +787,7 @@ pub async fn remove_variables(
     let name = live.arn.rsplit(':').next().unwrap_or(&live.arn);
     let send = || async {
         wait_ready_for_update(client, name, timeouts.ready, task).await?;
-        let Some(now) = read(client, name).await? else {
+        let Some(now) = read_config(client, name).await? else {
             return Ok(());
         };
         let mut variables = now.config.environment.clone();
@@ -620,6 +828,7 @@ mod tests {
             handler: "handler.handler".into(),
             memory_mb: 128,
             timeout_secs: 10,
+            architecture: "x86_64".into(),
             environment: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -631,6 +840,7 @@ mod tests {
         LiveFunction {
             arn: "arn:aws:lambda:us-east-1:1:function:f".into(),
             state: "Active".into(),
+            state_reason: None,
             last_update_status: "Successful".into(),
             config: config(env),
             code_sha256: sha.into(),
@@ -683,6 +893,112 @@ mod tests {
             Some(&live(&[("TABLE_NAME", "t"), ("OTHER", "x")], "sha")),
         );
         assert!(d.is_noop(), "{d:?}");
+    }
+
+    #[test]
+    fn a_function_whose_creation_failed_is_recreated_when_owned_and_blocks_up_when_adopted() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let mut failed = live(&[("TABLE_NAME", "t"), ("OTHER", "x")], "sha");
+        failed.state = "Failed".into();
+        failed.last_update_status = "Failed".into();
+        failed.state_reason = Some("InvalidSubnet: subnet-1 is gone".into());
+        let d = diff(&desired, "sha", Some(&failed));
+        assert!(d.recreate && !d.code && !d.create, "{d:?}");
+        // Created again with the variables someone else set.
+        assert_eq!(d.config.as_ref().unwrap().environment["OTHER"], "x");
+        let state = d.changes.iter().find(|c| c.field == "state").unwrap();
+        assert_eq!(
+            (state.before.as_deref(), state.after.as_deref()),
+            (Some("Failed"), Some("recreate (delete + create)"))
+        );
+        let reason = d
+            .changes
+            .iter()
+            .find(|c| c.field == "state_reason")
+            .unwrap();
+        assert_eq!(
+            reason.before.as_deref(),
+            Some("InvalidSubnet: subnet-1 is gone")
+        );
+        assert!(!d.changes.iter().any(|c| c.field == "last_update_status"));
+
+        let owned = plan("f", Some(&failed), &d, true);
+        assert_eq!(owned.action, Action::Update);
+        assert!(owned
+            .note
+            .unwrap()
+            .contains("deletes it and creates it again"));
+        let adopted = plan("f", Some(&failed), &d, false);
+        assert_eq!(adopted.action, Action::Blocked);
+        let note = adopted.note.unwrap();
+        assert!(
+            note.contains("subnet-1 is gone") && note.contains("delete-function"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_failed_update_of_an_active_function_is_retried_as_an_update() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let mut f = live(&[("TABLE_NAME", "t")], "sha");
+        f.last_update_status = "Failed".into();
+        let d = diff(&desired, "sha", Some(&f));
+        assert!(!d.recreate && d.code && d.config.is_some(), "{d:?}");
+    }
+
+    #[test]
+    fn the_architecture_goes_with_the_code_not_the_configuration() {
+        let mut desired = config(&[("TABLE_NAME", "t")]);
+        desired.architecture = "arm64".into();
+        let d = diff(&desired, "sha", Some(&live(&[("TABLE_NAME", "t")], "sha")));
+        assert!(d.config.is_none() && d.code, "{d:?}");
+        assert_eq!(d.architecture.as_deref(), Some("arm64"));
+        let change = d
+            .changes
+            .iter()
+            .find(|c| c.field == "architecture")
+            .unwrap();
+        assert_eq!(
+            (change.before.as_deref(), change.after.as_deref()),
+            (Some("x86_64"), Some("arm64"))
+        );
+        assert!(
+            !d.changes.iter().any(|c| c.field == "code"),
+            "{:?}",
+            d.changes
+        );
+        let created = diff(&desired, "sha", None);
+        assert!(created
+            .changes
+            .iter()
+            .any(|c| c.field == "architecture" && c.after.as_deref() == Some("arm64")));
+    }
+
+    #[test]
+    fn environment_over_4_kb_with_the_variables_kept_blocks_the_function() {
+        let desired = config(&[("TABLE_NAME", "t")]);
+        let big = "x".repeat(4090);
+        let d = diff(
+            &desired,
+            "sha",
+            Some(&live(&[("TABLE_NAME", "t"), ("BIG", &big)], "sha")),
+        );
+        let blocked = d.blocked.clone().expect("over the limit");
+        assert!(
+            blocked.contains("4104 bytes")
+                && blocked.contains("4096")
+                && blocked.contains("11 from the stack file")
+                && blocked.contains("4093 from variables set outside it (`BIG`)"),
+            "{blocked}"
+        );
+        assert_eq!(plan("f", None, &d, false).action, Action::Blocked);
+        let fits = "x".repeat(4096 - 3 - 11);
+        let d = diff(
+            &desired,
+            "sha",
+            Some(&live(&[("TABLE_NAME", "t"), ("BIG", &fits)], "sha")),
+        );
+        assert_eq!(d.blocked, None);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub fn realistic() -> Value {
         "iam_page_size": 0,
         "function_pending_ms": 600,
         "function_update_ms": 600,
+        "lambda_limits": true,
+        "code_update_architectures": true,
         "throttle_rate": 0.0,
         "provisioned_throughput_rate": 0.0,
         "error_5xx_rate": 0.0,

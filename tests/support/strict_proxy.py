@@ -61,6 +61,12 @@ DEFAULTS = {
     "function_pending_ms": 0,
     "function_update_ms": 0,
     "fail_next_update": None,
+    "fail_next_create": None,
+    "function_tags_error": False,
+    "lambda_limits": False,
+    "code_update_architectures": False,
+    # Access, everywhere
+    "deny_operations": None,
     # Faults, everywhere
     "throttle_rate": 0.0,
     "provisioned_throughput_rate": 0.0,
@@ -117,16 +123,19 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
-    for key in ("fault_services", "fault_operations"):
+    for key in ("fault_services", "fault_operations", "deny_operations"):
         v = merged[key]
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ConfigError("%s must be null or a list of strings" % key)
     mcf = merged["max_consecutive_faults"]
     if mcf is not None and (not isinstance(mcf, int) or isinstance(mcf, bool) or mcf < 0):
         raise ConfigError("max_consecutive_faults must be null or a non-negative integer")
-    fnu = merged["fail_next_update"]
-    if fnu is not None and not isinstance(fnu, dict):
-        raise ConfigError("fail_next_update must be null or an object {function, reason, reason_code}")
+    for key in ("fail_next_update", "fail_next_create"):
+        if merged[key] is not None and not isinstance(merged[key], dict):
+            raise ConfigError("%s must be null or an object {function, reason, reason_code}" % key)
+    for key in ("function_tags_error", "lambda_limits", "code_update_architectures"):
+        if not isinstance(merged[key], bool):
+            raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
 
 
@@ -539,6 +548,9 @@ class Proxy:
         return next((n for n in names if self.table_busy(n) == "created"), None)
 
     def behave(self, call):
+        denied = self.access_denied(call)
+        if denied is not None:
+            return denied
         # AWS: a table accepts item reads and writes only once it is ACTIVE; before, they are not found.
         creating = self.item_call_on_a_creating_table(call)
         if creating is not None:
@@ -551,6 +563,34 @@ class Proxy:
         if call.service == "iam":
             self.iam_rewrite_documents(call, resp)
         return resp
+
+    def access_denied(self, call):
+        """`deny_operations`: the caller's policy does not allow this operation; AWS answers in its own format."""
+        denied = self.config["deny_operations"] or []
+        if call.op not in denied and "%s:%s" % (call.service, call.op) not in denied:
+            return None
+        action = "%s:%s" % (call.service, call.op)
+        message = ("User: arn:aws:iam::%s:user/testing is not authorized to perform: %s on resource: %s because no "
+                   "identity-based policy allows the %s action" % (ACCOUNT, action, self.resource_arn(call), action))
+        self.note(call, "behaviour", "AccessDenied", reason="%s is in deny_operations" % call.op)
+        if call.service == "dynamodb":
+            return dynamodb_error("AccessDeniedException", message, 400, "com.amazon.coral.service")
+        if call.service == "lambda":
+            return lambda_error("AccessDeniedException", message, 403)
+        return query_error(call.service, "AccessDenied", message, 403)
+
+    def resource_arn(self, call):
+        if not call.resource:
+            return "*"
+        if call.resource.startswith("arn:"):
+            return call.resource
+        if call.service == "lambda":
+            return self.function_arn(call, call.resource)
+        if call.service == "dynamodb":
+            return "arn:aws:dynamodb:%s:%s:table/%s" % (call.region, ACCOUNT, call.resource)
+        if call.service == "iam" and "RoleName" in call.form:
+            return "arn:aws:iam::%s:role/%s" % (ACCOUNT, call.resource)
+        return call.resource
 
     def passthrough(self, call):
         return self.forward(call.method, call.path, call.headers, call.body)
@@ -930,6 +970,8 @@ class Proxy:
             st["update_until"] = None
         if not st.get("update_until") and st.get("failure"):
             st["failed"], st["failure"] = st["failure"], None
+        if not st.get("pending_until") and st.get("create_failure"):
+            st["create_failed"], st["create_failure"] = st["create_failure"], None
         return st
 
     def function_arn(self, call, name):
@@ -937,8 +979,32 @@ class Proxy:
             st = self.functions.get(name) or {}
         return st.get("arn") or "arn:aws:lambda:%s:%s:function:%s" % (call.region, ACCOUNT, name)
 
+    def over_limits(self, call):
+        """`lambda_limits`: Lambda's 4 KB for the environment variables and 262,144,000 bytes unzipped."""
+        if not self.config["lambda_limits"] or not call.json:
+            return None
+        variables = (call.json.get("Environment") or {}).get("Variables") or {}
+        size = sum(len(k.encode()) + len(str(v).encode()) for k, v in variables.items())
+        if call.op in ("CreateFunction", "UpdateFunctionConfiguration") and size > ENV_LIMIT:
+            self.note(call, "behaviour", "InvalidParameterValueException", reason="environment is %d bytes" % size)
+            return lambda_error(
+                "InvalidParameterValueException",
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                "have provided exceeded the 4KB limit. The environment variables size is calculated as the sum of "
+                "all keys and values in bytes.",
+                400,
+            )
+        zipped = (call.json.get("Code") or {}).get("ZipFile") if call.op == "CreateFunction" else call.json.get("ZipFile")
+        if call.op in ("CreateFunction", "UpdateFunctionCode") and isinstance(zipped, str):
+            unzipped = unzipped_size(zipped)
+            if unzipped is not None and unzipped > UNZIPPED_LIMIT:
+                self.note(call, "behaviour", "InvalidParameterValueException", reason="unzipped %d bytes" % unzipped)
+                return lambda_error("InvalidParameterValueException",
+                                    "Unzipped size must be smaller than %d bytes" % UNZIPPED_LIMIT, 400)
+        return None
+
     def lambda_CreateFunction(self, call):
-        refused = self.role_not_ready(call)
+        refused = self.over_limits(call) or self.role_not_ready(call)
         if refused:
             return refused
         resp = self.passthrough(call)
@@ -948,13 +1014,26 @@ class Proxy:
         name = body.get("FunctionName") or call.resource
         ms = self.config["function_pending_ms"]
         with self.lock:
+            fnc = self.config.get("fail_next_create")
+            failure = None
+            if fnc and fnc.get("function") in (None, "*", name):
+                failure = {
+                    "reason": fnc.get("reason") or "The function could not be created (injected by the strict proxy).",
+                    "reason_code": fnc.get("reason_code") or "InternalError",
+                }
+                self.config = dict(self.config, fail_next_create=None)
             self.functions[name] = {
                 "arn": body.get("FunctionArn"),
                 "pending_until": self.now() + ms / 1000.0 if ms else None,
                 "update_until": None,
                 "failure": None,
                 "failed": None,
+                "create_failure": failure,
+                "create_failed": None,
             }
+        if failure:
+            self.note(call, "behaviour", "State=Failed (armed)", reason=failure["reason"],
+                      reason_code=failure["reason_code"])
         if self.rewrite_function(call, name, body):
             resp.set_json(body)
         return resp
@@ -980,13 +1059,21 @@ class Proxy:
                 % self.function_arn(call, name),
                 409,
             )
+        refused = self.over_limits(call)
         if call.op == "UpdateFunctionConfiguration":
-            refused = self.role_not_ready(call)
-            if refused:
-                return refused
+            refused = refused or self.role_not_ready(call)
+        if refused:
+            return refused
         resp = self.passthrough(call)
         if call.op == "PublishVersion" or resp.status not in (200, 201):
             return resp
+        architectures = (call.json or {}).get("Architectures")
+        if call.op == "UpdateFunctionCode" and self.config["code_update_architectures"] and architectures:
+            # Lambda takes Architectures with the code; moto ignores it there. The proxy keeps it and reports it.
+            with self.lock:
+                st = self.functions.setdefault(name, {"arn": (resp.json() or {}).get("FunctionArn"), "pending_until": None})
+                st["architectures"] = list(architectures)
+            self.note(call, "behaviour", "Architectures=%s" % ",".join(architectures))
         ms = self.config["function_update_ms"]
         failure = None
         with self.lock:
@@ -1024,8 +1111,23 @@ class Proxy:
         if call.function_qualifier not in (None, "$LATEST"):
             return resp
         body = resp.json() or {}
+        changed = False
+        if call.op == "GetFunction" and self.config["function_tags_error"]:
+            # A caller without lambda:ListTags: GetFunction leaves Tags out and says why in TagsError.
+            body.pop("Tags", None)
+            action = "lambda:ListTags"
+            body["TagsError"] = {
+                "ErrorCode": "AccessDeniedException",
+                "Message": "User: arn:aws:iam::%s:user/testing is not authorized to perform: %s on resource: %s "
+                           "because no identity-based policy allows the %s action"
+                           % (ACCOUNT, action, self.function_arn(call, name), action),
+            }
+            self.note(call, "rewrite", "TagsError=AccessDeniedException")
+            changed = True
         config = body.get("Configuration") if call.op == "GetFunction" else body
         if isinstance(config, dict) and self.rewrite_function(call, name, config):
+            changed = True
+        if changed:
             resp.set_json(body)
         return resp
 
@@ -1048,6 +1150,24 @@ class Proxy:
             if config.get("FunctionArn") and not st.get("arn"):
                 st["arn"] = config["FunctionArn"]
             pending, updating, failed = st.get("pending_until"), st.get("update_until"), st.get("failed")
+            create_failed, architectures = st.get("create_failed"), st.get("architectures")
+        if architectures and config.get("Architectures") != architectures:
+            config["Architectures"] = architectures
+            if not (pending or updating or failed or create_failed):
+                return True
+        if create_failed and not pending:
+            # A function whose creation failed stays Failed: updates pass, but repair nothing.
+            config.update(State="Failed", StateReason=create_failed["reason"],
+                          StateReasonCode=create_failed["reason_code"])
+            if updating:
+                for key in ("LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+                    config.pop(key, None)
+                config.update(LastUpdateStatus="InProgress")
+            else:
+                config.update(LastUpdateStatus="Failed", LastUpdateStatusReason=create_failed["reason"],
+                              LastUpdateStatusReasonCode=create_failed["reason_code"])
+            self.note(call, "rewrite", "State=Failed", reason=create_failed["reason"])
+            return True
         if pending:
             config.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating",
                           LastUpdateStatus="InProgress", LastUpdateStatusReason="The function is being created.",
@@ -1086,12 +1206,30 @@ class Proxy:
                 },
                 "functions": {
                     n: {"pending_ms_left": left(s.get("pending_until")), "update_ms_left": left(s.get("update_until")),
-                        "failure_armed": s.get("failure"), "failed": s.get("failed")}
+                        "failure_armed": s.get("failure"), "failed": s.get("failed"),
+                        "create_failure_armed": s.get("create_failure"), "create_failed": s.get("create_failed"),
+                        "architectures": s.get("architectures")}
                     for n, s in self.functions.items()
                 },
                 "roles": {a: int((now - t) * 1000) for a, t in self.roles.items()},
                 "role_detaches": {n: {"op": op, "ms_ago": int((now - t) * 1000)} for n, (t, op) in self.role_detaches.items()},
             }
+
+
+ENV_LIMIT = 4096
+UNZIPPED_LIMIT = 262144000
+
+
+def unzipped_size(base64_zip):
+    """The total uncompressed size of the entries of a base64 zip, from its central directory; None if unreadable."""
+    import base64
+    import io
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(base64.b64decode(base64_zip))) as z:
+            return sum(info.file_size for info in z.infolist())
+    except (ValueError, zipfile.BadZipFile):
+        return None
 
 
 def error_code(resp):
