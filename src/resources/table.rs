@@ -325,6 +325,9 @@ pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) ->
     Ok(())
 }
 
+/// How long DescribeTable may answer "not found" for a table that was just created (eventual consistency).
+const NOT_VISIBLE_FOR: Duration = Duration::from_secs(30);
+
 /// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may briefly answer
 /// ResourceNotFound (eventual consistency): that is "not yet", not an error.
 pub async fn wait_active(
@@ -334,20 +337,36 @@ pub async fn wait_active(
     task: &Task,
 ) -> Result<LiveTable> {
     let what = format!("table `{name}` to become ACTIVE");
+    // "Not found" is "not yet" only until the table has been seen, and only for a while: a table deleted
+    // while we wait (a concurrent down) must end the wait, not run it to its timeout.
+    let seen = std::sync::atomic::AtomicBool::new(false);
+    let started = std::time::Instant::now();
     let out = wait_for(
         &what,
         timeout,
         || client.describe_table().table_name(name).send(),
         |result| match result {
+            Err(e) if e.is_resource_not_found_exception() => {
+                if seen.load(std::sync::atomic::Ordering::SeqCst) {
+                    Poll::Failed("the table was deleted while waiting for it".into())
+                } else if started.elapsed() > NOT_VISIBLE_FOR {
+                    Poll::Failed(format!(
+                        "DescribeTable still answers not found after {}s: the table does not exist",
+                        NOT_VISIBLE_FOR.as_secs()
+                    ))
+                } else {
+                    Poll::Pending("not visible yet".into())
+                }
+            }
             Ok(out) => match out.table().and_then(|t| t.table_status()) {
                 Some(TableStatus::Active) => Poll::Done,
                 Some(TableStatus::Deleting) => Poll::Failed("the table is being deleted".into()),
-                Some(status) => Poll::Pending(status.as_str().to_string()),
+                Some(status) => {
+                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Poll::Pending(status.as_str().to_string())
+                }
                 None => Poll::Pending("no status yet".into()),
             },
-            Err(e) if e.is_resource_not_found_exception() => {
-                Poll::Pending("not visible yet".into())
-            }
             Err(_) => Poll::Unexpected,
         },
         |state| task.set(&format!("waiting for ACTIVE ({state})")),
