@@ -23,6 +23,20 @@ fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata>(err: &E) -> bool {
     err.code() == Some("NoSuchEntity")
 }
 
+/// The outcome of a removal for which "already gone" is success: NoSuchEntity becomes Ok.
+fn gone_is_fine<O, E, R>(
+    result: Result<O, aws_sdk_iam::error::SdkError<E, R>>,
+) -> Result<(), aws_sdk_iam::error::SdkError<E, R>>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveRole>> {
     // Both reads are keyed by the name alone, so they go out together.
     let (role, attached) = tokio::join!(
@@ -208,25 +222,15 @@ pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -
 
 /// Detaches a policy; already detached (or role gone) is fine.
 pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()> {
-    match client
-        .detach_role_policy()
-        .role_name(role)
-        .policy_arn(policy_arn)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => {
-            Err(err).with_context(|| format!("detaching `{policy_arn}` from IAM role `{role}`"))
-        }
-    }
+    gone_is_fine(
+        client
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(policy_arn)
+            .send()
+            .await,
+    )
+    .with_context(|| format!("detaching `{policy_arn}` from IAM role `{role}`"))
 }
 
 /// How often DeleteRole is tried again while IAM still answers DeleteConflict.
@@ -358,47 +362,28 @@ async fn remove_from_instance_profile(
     task: &Task,
 ) -> Result<()> {
     task.set(&format!("removing it from instance profile {profile}"));
-    match client
-        .remove_role_from_instance_profile()
-        .instance_profile_name(profile)
-        .role_name(role)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(err).with_context(|| {
-            format!("removing IAM role `{role}` from instance profile `{profile}`")
-        }),
-    }
+    gone_is_fine(
+        client
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await,
+    )
+    .with_context(|| format!("removing IAM role `{role}` from instance profile `{profile}`"))
 }
 
 /// Deletes an inline policy; already gone is fine.
 async fn delete_inline(client: &Client, role: &str, policy: &str) -> Result<()> {
-    match client
-        .delete_role_policy()
-        .role_name(role)
-        .policy_name(policy)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(err)
-            .with_context(|| format!("deleting inline policy `{policy}` of IAM role `{role}`")),
-    }
+    gone_is_fine(
+        client
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await,
+    )
+    .with_context(|| format!("deleting inline policy `{policy}` of IAM role `{role}`"))
 }
 
 pub fn short_policy_name(arn: &str) -> &str {

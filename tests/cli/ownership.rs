@@ -92,34 +92,11 @@ async fn a_second_region_never_takes_over_the_first_regions_iam() {
 /// `up` does not switch it to on-demand nor turn its protection off; it stops before any write and says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_foreign_table_with_other_settings_is_never_updated() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProvisionedThroughput,
-        ScalarAttributeType,
-    };
+    use aws_sdk_dynamodb::types::{BillingMode, ProvisionedThroughput};
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     let moto = emulator.moto_clients().await;
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    moto.dynamodb
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(attribute("userId"))
-        .attribute_definitions(attribute("itemId"))
-        .key_schema(key("userId", KeyType::Hash))
-        .key_schema(key("itemId", KeyType::Range))
+    create_stack_table(&moto.dynamodb)
         .billing_mode(BillingMode::Provisioned)
         .provisioned_throughput(
             ProvisionedThroughput::builder()
@@ -244,9 +221,10 @@ async fn down_recognises_its_creating_table_whose_tags_are_not_found_yet() {
     let down = project.stackctl(&["down", "--confirm"]);
     down.ok();
     assert!(
-        emulator.strict().injected().iter().any(
-            |e| e["op"] == "ListTagsOfResource" && e["injected"] == "ResourceNotFoundException"
-        ),
+        emulator
+            .strict()
+            .injected_by("ListTagsOfResource", "ResourceNotFoundException")
+            > 0,
         "the tags were never 'not found': the test proves nothing"
     );
     let moto = emulator.moto_clients().await;

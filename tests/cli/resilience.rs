@@ -466,41 +466,9 @@ async fn down_waits_out_a_table_that_is_still_creating() {
     project.stackctl(&["down", "--confirm"]).ok();
     // Recreate the table as a killed up would have left it: tagged, and CREATING for the next 2.5 s.
     let aws = emulator.clients().await;
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Tag,
-    };
-    aws.dynamodb
-        .create_table()
-        .table_name(TABLE)
+    use aws_sdk_dynamodb::types::{BillingMode, Tag};
+    create_stack_table(&aws.dynamodb)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("userId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("itemId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("userId")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("itemId")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
         .tags(
             Tag::builder()
                 .key("stackctl:stack")
@@ -566,11 +534,10 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
         .unwrap();
     // Interrupt once the table is being waited on: a poll has been answered CREATING.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !emulator
+    while emulator
         .strict()
-        .injected()
-        .iter()
-        .any(|e| e["op"] == "DescribeTable" && e["injected"] == "TableStatus=CREATING")
+        .injected_by("DescribeTable", "TableStatus=CREATING")
+        == 0
     {
         assert!(
             Instant::now() < deadline,
@@ -738,10 +705,8 @@ async fn item_paths_survive_provisioned_throughput_exceeded() {
     assert!(
         emulator
             .strict()
-            .injected()
-            .iter()
-            .any(|e| e["op"] == "BatchWriteItem"
-                && e["injected"] == "ProvisionedThroughputExceededException"),
+            .injected_by("BatchWriteItem", "ProvisionedThroughputExceededException")
+            > 0,
         "restore's batch writes never met the fault: {:?}",
         emulator.strict().injected()
     );
@@ -778,14 +743,7 @@ async fn changes_made_while_the_answer_is_lost_still_converge() {
     }));
     let up = project.stackctl(&["up"]);
     assert_eq!(up.code, 0, "up did not converge:\n{}", up.stderr);
-    let dropped = |op: &str| {
-        emulator
-            .strict()
-            .injected()
-            .iter()
-            .filter(|e| e["op"] == op && e["injected"] == "drop-after-forward")
-            .count()
-    };
+    let dropped = |op: &str| emulator.strict().injected_by(op, "drop-after-forward");
     for op in creates {
         assert!(dropped(op) > 0, "{op} was never dropped after forwarding");
     }
@@ -847,15 +805,10 @@ async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
         .unwrap();
     let up = project.stackctl(&["up"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
-    let refused = emulator
-        .strict()
-        .injected()
-        .into_iter()
-        .filter(|e| {
-            e["op"] == "UpdateFunctionConfiguration"
-                && e["injected"] == "InvalidParameterValueException"
-        })
-        .count();
+    let refused = emulator.strict().injected_by(
+        "UpdateFunctionConfiguration",
+        "InvalidParameterValueException",
+    );
     assert!(
         refused > 0,
         "the configuration update never met the unpropagated role: the test proves nothing"

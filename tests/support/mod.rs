@@ -147,13 +147,14 @@ impl Emulator {
     }
 
     fn sequenced_requests(&self) -> Vec<(u64, Request)> {
+        self.request_source().sequenced()
+    }
+
+    /// Where this emulator's requests are recorded: the strict proxy's record, or moto's.
+    fn request_source(&self) -> RequestSource {
         match &self.strict {
-            Some(strict) => strict.sequenced_requests(),
-            None => read_requests(&self.dir.path().join("recording.jsonl"))
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| (i as u64 + 1, r))
-                .collect(),
+            Some(strict) => RequestSource::Proxy(strict.url.clone()),
+            None => RequestSource::Recording(self.dir.path().join("recording.jsonl")),
         }
     }
 
@@ -372,6 +373,20 @@ enum RequestSource {
     Recording(PathBuf),
 }
 
+impl RequestSource {
+    /// Every recorded request with its sequence number, in arrival order.
+    fn sequenced(&self) -> Vec<(u64, Request)> {
+        match self {
+            RequestSource::Proxy(url) => strict::sequenced_requests_at(url),
+            RequestSource::Recording(path) => read_requests(path)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i as u64 + 1, r))
+                .collect(),
+        }
+    }
+}
+
 impl Project {
     pub fn new(emulator: &Emulator) -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -421,10 +436,7 @@ impl Project {
         Project {
             dir,
             endpoint: emulator.url.clone(),
-            requests: match &emulator.strict {
-                Some(strict) => RequestSource::Proxy(strict.url.clone()),
-                None => RequestSource::Recording(emulator.dir.path().join("recording.jsonl")),
-            },
+            requests: emulator.request_source(),
         }
     }
 
@@ -478,14 +490,7 @@ impl Project {
 
     /// The requests recorded after `mark` (a sequence number), in arrival order.
     fn requests_after(&self, mark: u64) -> Vec<(u64, Request)> {
-        let all = match &self.requests {
-            RequestSource::Proxy(url) => strict::sequenced_requests_at(url),
-            RequestSource::Recording(path) => read_requests(path)
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| (i as u64 + 1, r))
-                .collect(),
-        };
+        let all = self.requests.sequenced();
         all.into_iter().filter(|(seq, _)| *seq > mark).collect()
     }
 
@@ -596,6 +601,35 @@ pub fn decode_document(raw: &str) -> serde_json::Value {
             .expect("UTF-8 document");
         serde_json::from_str(&decoded).expect("policy document is JSON")
     })
+}
+
+/// A CreateTable for the stack's table name with the stack's key schema (userId HASH, itemId RANGE, both
+/// strings), for tests that make the table themselves; the caller adds billing, tags and the like.
+pub fn create_stack_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let mut request = dynamodb.create_table().table_name(TABLE);
+    for (name, kind) in [("userId", KeyType::Hash), ("itemId", KeyType::Range)] {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+                    .expect("key schema element"),
+            );
+    }
+    request
 }
 
 /// A minimal valid zip with one file, for functions a test creates itself.

@@ -210,6 +210,15 @@ impl Strict {
             .count()
     }
 
+    /// How many times the proxy injected `what` into operation `op` (e.g. "BatchWriteItem",
+    /// "ProvisionedThroughputExceededException").
+    pub fn injected_by(&self, op: &str, what: &str) -> usize {
+        self.injected()
+            .iter()
+            .filter(|e| e["op"].as_str() == Some(op) && e["injected"].as_str() == Some(what))
+            .count()
+    }
+
     /// Forgets the injection log (to look only at what comes next).
     pub fn clear_log(&self) {
         let (status, body) = self.http("DELETE", "/__strict/log", "");
