@@ -221,6 +221,51 @@ pub enum Poll {
     Unexpected,
 }
 
+/// What a wait makes of "not found": "not yet" (eventual consistency right after a create) only until the
+/// resource has been seen, and for at most `NotFound::GRACE`. A resource deleted while we wait for it (a
+/// concurrent `down`) ends the wait at once instead of running it to its timeout.
+pub struct NotFound {
+    kind: &'static str,
+    seen: std::sync::atomic::AtomicBool,
+    started: std::time::Instant,
+}
+
+impl NotFound {
+    pub const GRACE: Duration = Duration::from_secs(30);
+
+    /// `kind` names the resource in the reason, e.g. "table".
+    pub fn new(kind: &'static str) -> NotFound {
+        NotFound {
+            kind,
+            seen: std::sync::atomic::AtomicBool::new(false),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// A poll found the resource (in a state still worth waiting for).
+    pub fn seen(&self) {
+        self.seen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The verdict on a poll that answered "not found".
+    pub fn poll(&self) -> Poll {
+        if self.seen.load(std::sync::atomic::Ordering::SeqCst) {
+            Poll::Failed(format!(
+                "the {} was deleted while waiting for it",
+                self.kind
+            ))
+        } else if self.started.elapsed() > Self::GRACE {
+            Poll::Failed(format!(
+                "still not found after {}s: the {} does not exist",
+                Self::GRACE.as_secs(),
+                self.kind
+            ))
+        } else {
+            Poll::Pending("not visible yet".into())
+        }
+    }
+}
+
 /// Polls `operation` with the SDK's waiter engine (jittered exponential backoff, bounded by `max_wait`)
 /// until `judge` says done. stackctl supplies its own delays because some generated waiters start at 20s,
 /// which would double a real deploy's wall time (see docs/decisions.md). Returns the last output, if the

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::aws::{wait_for, Poll};
+use crate::aws::{wait_for, NotFound, Poll};
 use crate::config::{KeyAttribute, KeyType, TableSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
@@ -325,9 +325,6 @@ pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) ->
     Ok(())
 }
 
-/// How long DescribeTable may answer "not found" for a table that was just created (eventual consistency).
-const NOT_VISIBLE_FOR: Duration = Duration::from_secs(30);
-
 /// Waits until the table is ACTIVE. Right after CreateTable, DescribeTable may briefly answer
 /// ResourceNotFound (eventual consistency): that is "not yet", not an error.
 pub async fn wait_active(
@@ -337,32 +334,18 @@ pub async fn wait_active(
     task: &Task,
 ) -> Result<LiveTable> {
     let what = format!("table `{name}` to become ACTIVE");
-    // "Not found" is "not yet" only until the table has been seen, and only for a while: a table deleted
-    // while we wait (a concurrent down) must end the wait, not run it to its timeout.
-    let seen = std::sync::atomic::AtomicBool::new(false);
-    let started = std::time::Instant::now();
+    let not_found = NotFound::new("table");
     let out = wait_for(
         &what,
         timeout,
         || client.describe_table().table_name(name).send(),
         |result| match result {
-            Err(e) if e.is_resource_not_found_exception() => {
-                if seen.load(std::sync::atomic::Ordering::SeqCst) {
-                    Poll::Failed("the table was deleted while waiting for it".into())
-                } else if started.elapsed() > NOT_VISIBLE_FOR {
-                    Poll::Failed(format!(
-                        "DescribeTable still answers not found after {}s: the table does not exist",
-                        NOT_VISIBLE_FOR.as_secs()
-                    ))
-                } else {
-                    Poll::Pending("not visible yet".into())
-                }
-            }
+            Err(e) if e.is_resource_not_found_exception() => not_found.poll(),
             Ok(out) => match out.table().and_then(|t| t.table_status()) {
                 Some(TableStatus::Active) => Poll::Done,
                 Some(TableStatus::Deleting) => Poll::Failed("the table is being deleted".into()),
                 Some(status) => {
-                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                    not_found.seen();
                     Poll::Pending(status.as_str().to_string())
                 }
                 None => Poll::Pending("no status yet".into()),
