@@ -12,7 +12,7 @@ use aws_sdk_lambda::types::{
 };
 use aws_sdk_lambda::Client;
 
-use crate::aws::{retry_while, wait_for, Poll};
+use crate::aws::{retry_while, wait_for, NotFound, Poll};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
@@ -630,6 +630,7 @@ pub async fn wait_active(
     timeout: Duration,
     task: &Task,
 ) -> Result<()> {
+    let not_found = NotFound::new("function");
     wait_for(
         &format!("function `{name}` to become Active"),
         timeout,
@@ -645,11 +646,12 @@ pub async fn wait_active(
                 Some(State::Failed) => {
                     Poll::Failed(c.state_reason().unwrap_or("no reason given").to_string())
                 }
-                Some(state) => Poll::Pending(state.as_str().to_string()),
+                Some(state) => {
+                    not_found.seen();
+                    Poll::Pending(state.as_str().to_string())
+                }
             },
-            Err(e) if e.is_resource_not_found_exception() => {
-                Poll::Pending("not visible yet".into())
-            }
+            Err(e) if e.is_resource_not_found_exception() => not_found.poll(),
             Err(_) => Poll::Unexpected,
         },
         |state| task.set(&format!("waiting for Active ({state})")),
