@@ -28,6 +28,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
     pub calls: CallCounter,
 }
@@ -158,6 +159,11 @@ pub async fn connect(target: &Target<'_>) -> Clients {
         ),
         lambda: aws_sdk_lambda::Client::from_conf(
             aws_sdk_lambda::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&config)
                 .interceptor(calls.clone())
                 .build(),
         ),

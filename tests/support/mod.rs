@@ -209,6 +209,7 @@ pub async fn clients_for(url: &str) -> Clients {
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
         lambda: aws_sdk_lambda::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
     }
 }
 
@@ -223,6 +224,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 fn read_requests(recording: &Path) -> Vec<Request> {
