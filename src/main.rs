@@ -5,12 +5,13 @@ mod aws;
 mod backup;
 mod build_cache;
 mod cli;
+mod commands;
 mod config;
-mod deploy;
+mod desired;
+mod engine;
 mod interrupt;
 mod invoke;
 mod limits;
-mod live;
 mod package;
 mod plan;
 mod progress;
@@ -18,8 +19,6 @@ mod report;
 mod resources;
 mod runtimes;
 mod smoke;
-mod status;
-mod teardown;
 mod template;
 
 use std::io::Write;
@@ -160,7 +159,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             dry_run: true,
             rebuild,
         } => {
-            let report = deploy::preview(&clients, &stack, *rebuild, &progress).await?;
+            let report = commands::up::preview(&clients, &stack, *rebuild, &progress).await?;
             let code = if report.in_sync {
                 exit::OK
             } else {
@@ -172,11 +171,11 @@ async fn run(cli: &Cli) -> Result<u8> {
             dry_run: false,
             rebuild,
         } => (
-            deploy::up(&clients, &stack, *rebuild, &progress).await?,
+            commands::up::up(&clients, &stack, *rebuild, &progress).await?,
             exit::OK,
         ),
         Command::Status => {
-            let report = status::status(&clients, &stack, &progress).await?;
+            let report = commands::status::status(&clients, &stack, &progress).await?;
             let code = if report.in_sync {
                 exit::OK
             } else {
@@ -189,12 +188,12 @@ async fn run(cli: &Cli) -> Result<u8> {
             delete_data,
             backup,
         } => {
-            let data = teardown::DataPolicy {
+            let data = engine::DataPolicy {
                 delete_data: *delete_data,
                 backup: backup.clone(),
             };
             let (report, has_work) =
-                teardown::down(&clients, &stack, *confirm, &data, &progress).await?;
+                commands::down::down(&clients, &stack, *confirm, &data, &progress).await?;
             let code = if !confirm && has_work {
                 exit::NEEDS_CONFIRM
             } else {

@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Table,
     Role,
     Policy,
     Function,
+    LogGroup,
 }
 
 impl Kind {
@@ -19,6 +20,7 @@ impl Kind {
             Kind::Role => "role",
             Kind::Policy => "policy",
             Kind::Function => "function",
+            Kind::LogGroup => "log_group",
         }
     }
 }

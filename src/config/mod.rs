@@ -145,6 +145,18 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// `path` relative to the directory of the stack file (paths in a resolved Stack are absolute), as the
+    /// user sees it: lambda/src/handler.ts.
+    pub fn project_relative(&self, path: &Path) -> PathBuf {
+        let base = self
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+        path.strip_prefix(&base).unwrap_or(path).to_path_buf()
+    }
+
     /// Tags stackctl puts on what it creates: the user's tags plus the ownership tag.
     pub fn resource_tags(&self) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();

@@ -12,10 +12,14 @@ use aws_sdk_lambda::types::{
 };
 use aws_sdk_lambda::Client;
 
+use futures::future::BoxFuture;
+
 use crate::aws::{retry_while, wait_for, NotFound, Poll};
+use crate::engine::{finish, Done, ReadCx, World};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::{Planned, Resource};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveFunction {
@@ -816,6 +820,286 @@ pub async fn remove_variables(
     })
     .await?;
     wait_updated(client, name, timeouts.ready, task).await
+}
+
+/// The function's resource kind.
+pub struct Function;
+
+fn live_function(live: &crate::resources::Live) -> &LiveFunction {
+    live.downcast_ref()
+        .unwrap_or_else(|| unreachable!("the function's live state is a LiveFunction"))
+}
+
+/// down on a function stackctl did not create: the variables it set, with the values it set.
+struct RemoveVariables(BTreeMap<String, String>);
+
+impl Function {
+    fn timeouts(stack: &crate::config::Stack) -> Timeouts {
+        Timeouts {
+            ready: Duration::from_secs(stack.timeouts.function_secs),
+            role_propagation: Duration::from_secs(stack.timeouts.role_propagation_secs),
+        }
+    }
+
+    async fn converge(world: &World<'_>, planned: &FunctionDiff) -> Result<Done> {
+        let (stack, lambda) = (world.stack, &world.clients.lambda);
+        let spec = &stack.function;
+        if planned.is_noop() {
+            return Ok(None);
+        }
+        let package = world
+            .package
+            .context("no package was built for the function")?;
+        let task = world.task(Kind::Function, &spec.name)?;
+        let timeouts = Self::timeouts(stack);
+        let desired = &world.desired.function;
+        let live = world.live::<LiveFunction>(Kind::Function);
+        let result = async {
+            let mut diff = planned.clone();
+            // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
+            // again before the first update.
+            let mut idle =
+                live.is_some_and(|f| f.state == "Active" && f.last_update_status == "Successful");
+            if diff.create || diff.recreate {
+                // A function whose creation failed: delete it, wait until it is gone, create it again (with
+                // the variables someone else set on it, which `diff.config` keeps).
+                let config = match &diff.config {
+                    Some(config) if diff.recreate => {
+                        delete_and_wait_gone(lambda, &spec.name, timeouts.ready, &task).await?;
+                        config
+                    }
+                    _ => desired,
+                };
+                let tags = stack.resource_tags();
+                match create(lambda, &spec.name, config, &package.zip, &tags, &timeouts, &task).await? {
+                    Created::New if diff.recreate => return Ok("recreated"),
+                    Created::New => return Ok("created"),
+                    // Another run created it since our read: converge it like any existing function.
+                    Created::Existing => {
+                        let now = read(lambda, &spec.name)
+                            .await?
+                            .with_context(|| format!("Lambda function `{}` vanished", spec.name))?;
+                        diff = self::diff(desired, &package.code_sha256, Some(&now));
+                        if diff.recreate {
+                            anyhow::bail!(
+                                "Lambda function `{}` was created again by someone else meanwhile, and its \
+                                 creation failed too; run `stackctl up` again",
+                                spec.name
+                            );
+                        }
+                        idle = true; // create waited for Active
+                    }
+                }
+            }
+            if diff.wait_active {
+                task.set("waiting for Active");
+                wait_active(lambda, &spec.name, timeouts.ready, &task).await?;
+            }
+            // Configuration first, then code: each waits for the previous update to finish, because Lambda
+            // refuses an update while another is in progress (after a configuration update, its own wait
+            // already saw the function idle).
+            if let Some(config) = &diff.config {
+                update_config(lambda, &spec.name, desired, config, &timeouts, &task, idle).await?;
+            }
+            if diff.code {
+                let idle = idle || diff.config.is_some();
+                let architecture = diff.architecture.as_deref();
+                update_code(lambda, &spec.name, &package.zip, architecture, &timeouts, &task, idle)
+                    .await?;
+            }
+            Ok(match (diff.config.is_some(), diff.code) {
+                (true, true) => "updated configuration and code",
+                (true, false) => "updated configuration",
+                (false, true) => "updated code",
+                (false, false) => "ready",
+            })
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+impl Resource for Function {
+    fn kind(&self) -> Kind {
+        Kind::Function
+    }
+
+    fn name(&self, stack: &crate::config::Stack) -> String {
+        stack.function.name.clone()
+    }
+
+    fn read<'a>(
+        &'a self,
+        cx: &'a ReadCx<'a>,
+    ) -> BoxFuture<'a, Result<Option<crate::resources::Live>>> {
+        Box::pin(async move {
+            Ok(read(&cx.clients.lambda, &cx.stack.function.name)
+                .await?
+                .map(|f| Box::new(f) as crate::resources::Live))
+        })
+    }
+
+    fn arn<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l str> {
+        Some(&live_function(live).arn)
+    }
+
+    fn tags<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live_function(live).tags)
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned> {
+        let stack = world.stack;
+        let live = world.live::<LiveFunction>(Kind::Function);
+        let live_sha = live.map(|f| f.code_sha256.as_str()).unwrap_or_default();
+        let code = world.code.as_ref();
+        let mut diff = self::diff(
+            &world.desired.function,
+            code.map_or(live_sha, |c| c.code_sha256),
+            live,
+        );
+        if let Some(files) = code.and_then(|c| c.changed_files).filter(|f| !f.is_empty()) {
+            if let Some(change) = diff.changes.iter_mut().find(|c| c.field == "code") {
+                // Named from the stack file's directory, as the user sees them: lambda/src/handler.ts.
+                let source_dir = stack.project_relative(&stack.function.source_dir);
+                let files: Vec<String> = files
+                    .iter()
+                    .map(|f| source_dir.join(f).display().to_string())
+                    .collect();
+                let after = change.after.take().unwrap_or_default();
+                change.after = Some(format!("{after} ({} changed)", files.join(", ")));
+            }
+        }
+        let owned = live.is_none_or(|f| stack.owns(&f.tags));
+        let mut plan = plan(&stack.function.name, live, &diff, owned);
+        if code.is_none() && live.is_some() {
+            plan = plan.note(
+                "no local build in the artifact dir: code not compared (run `stackctl up` to build)",
+            );
+        }
+        Ok(Planned::new(plan, diff))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a crate::resources::Work,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            match work.downcast_ref::<FunctionDiff>() {
+                Some(diff) => Self::converge(world, diff).await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        live: &'a crate::resources::Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(tag(&world.clients.lambda, &live_function(live).arn, tags))
+    }
+
+    fn plan_down(&self, world: &World, live: &crate::resources::Live) -> Planned {
+        let (stack, f) = (world.stack, live_function(live));
+        let base = |action| {
+            ResourcePlan::new(Kind::Function, &stack.function.name, action).arn(Some(&f.arn))
+        };
+        if stack.owns(&f.tags) {
+            let plan = base(Action::Delete)
+                .changes(vec![Change::remove("function", &stack.function.name)]);
+            return Planned::new(plan, RemoveVariables(BTreeMap::new()));
+        }
+        // Only the variables stackctl set, and only while they still hold what it set: a value someone
+        // changed since is theirs now.
+        let ours: BTreeMap<String, String> = world
+            .desired
+            .function
+            .environment
+            .iter()
+            .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let plan = if ours.is_empty() {
+            base(Action::Keep).note(
+                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
+            )
+        } else {
+            let mut changes: Vec<Change> = ours
+                .iter()
+                .map(|(k, v)| Change::remove(format!("environment.{k}"), v))
+                .collect();
+            changes.extend(
+                f.config
+                    .environment
+                    .keys()
+                    .filter(|k| !ours.contains_key(*k))
+                    .map(|k| Change::keep(format!("environment.{k}"), "(kept, value hidden)")),
+            );
+            base(Action::Update)
+                .changes(changes)
+                .note("not created by this stack: only the variables stackctl set are removed")
+        };
+        Planned::new(plan, RemoveVariables(ours))
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a crate::resources::Work,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let (stack, lambda) = (world.stack, &world.clients.lambda);
+            let Some(live) = world.live::<LiveFunction>(Kind::Function) else {
+                return Ok(None);
+            };
+            let task = world.task(Kind::Function, &stack.function.name)?;
+            let result = if stack.owns(&live.tags) {
+                delete(lambda, &stack.function.name, &task)
+                    .await
+                    .map(|_| "deleted")
+            } else {
+                let ours = work
+                    .downcast_ref::<RemoveVariables>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                remove_variables(lambda, live, &ours, &Self::timeouts(stack), &task)
+                    .await
+                    .map(|_| "variables removed")
+            };
+            finish(&task, result)
+        })
+    }
+
+    fn state(&self, world: &World, live: &crate::resources::Live) -> BTreeMap<String, String> {
+        let (stack, f) = (world.stack, live_function(live));
+        let local = world.code.as_ref().map(|c| c.code_sha256.to_string());
+        let mut state = BTreeMap::from([
+            ("state".into(), f.state.clone()),
+            ("last_update_status".into(), f.last_update_status.clone()),
+            ("architecture".into(), f.config.architecture.clone()),
+            ("code_sha256".into(), f.code_sha256.clone()),
+            (
+                "local_code_sha256".into(),
+                local.unwrap_or_else(|| "(no local build)".to_string()),
+            ),
+            ("owner".into(), world.owner_text(Some(&f.tags))),
+        ]);
+        if let Some(reason) = f.state_reason.as_ref().filter(|_| f.state != "Active") {
+            state.insert("state_reason".into(), reason.clone());
+        }
+        for (key, value) in &f.config.environment {
+            // Only the variables stackctl sets are shown with their value; others may be secrets.
+            let shown = if stack.function.environment.contains_key(key) {
+                value.clone()
+            } else {
+                "(value hidden)".into()
+            };
+            state.insert(format!("environment.{key}"), shown);
+        }
+        state
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,167 @@
-//! One module per resource kind, each with the same shape: read the live state, diff it against the
-//! desired state (pure), apply, and delete.
+//! Every resource kind of the stack, each in its own module implementing [`Resource`] (read the live state,
+//! plan it against stack.toml as a pure diff, apply, destroy, show its state), and [`REGISTRY`]: the
+//! dependency graph, declared once. engine.rs walks it for every command.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use futures::future::BoxFuture;
+
+use crate::config::Stack;
+use crate::engine::{Done, ReadCx, World};
+use crate::plan::{Kind, ResourcePlan};
 
 pub mod function;
 pub mod policy;
 pub mod role;
 pub mod table;
 
+/// One resource's live state, as its own module reads it (downcast by that module, and by the few others
+/// that look at it: the policy's plan checks the role's attachments, for instance).
+pub type Live = Box<dyn Any + Send + Sync>;
+
+/// What a plan decided that its apply or destroy carries out (the module's own diff type).
+pub type Work = Box<dyn Any + Send + Sync>;
+
+/// A plan for one resource: what is shown, and what is then done.
+pub struct Planned {
+    pub plan: ResourcePlan,
+    pub work: Work,
+}
+
+impl Planned {
+    pub fn new(plan: ResourcePlan, work: impl Any + Send + Sync) -> Planned {
+        Planned {
+            plan,
+            work: Box::new(work),
+        }
+    }
+    /// A plan whose apply or destroy has nothing to carry over from the plan.
+    pub fn only(plan: ResourcePlan) -> Planned {
+        Planned::new(plan, ())
+    }
+}
+
+/// What reading the live account is for: each kind reads only what its purpose needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// up / plan: what is needed to converge (ownership only where a change depends on it).
+    Converge,
+    /// status: also who owns what.
+    Status,
+    /// down: who owns what, and what deleting would lose (the table's item count).
+    Teardown,
+}
+
+/// The shape every resource kind has. A new kind is one module implementing this, plus one entry in
+/// [`REGISTRY`]. Ownership (the `stackctl:stack` tag, IAM's region tag), retagging, "does not exist" on
+/// down, blocking when a resource is another region's, ordering and concurrency are the engine's, once
+/// for all kinds.
+pub trait Resource: Sync {
+    fn kind(&self) -> Kind;
+
+    /// The physical name, as shown in plans and reports.
+    fn name(&self, stack: &Stack) -> String;
+
+    /// IAM resources are global to the account: they carry the region that owns them, and another
+    /// region's deployment never changes or deletes them.
+    fn is_iam(&self) -> bool {
+        false
+    }
+
+    /// Reads that must be done before this one starts (the policy's ARN needs the account, which the
+    /// role's ARN gives on up). Everything else is read at once.
+    fn read_after(&self, _purpose: Purpose) -> &'static [Kind] {
+        &[]
+    }
+
+    /// The live state, or None when the resource does not exist.
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>>;
+
+    /// The live resource's ARN.
+    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str>;
+
+    /// The live resource's tags, when they were read (a table's are read only when needed).
+    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>>;
+
+    /// up / plan / status: what converging would do. Pure: no AWS call.
+    fn plan_up(&self, world: &World) -> Result<Planned>;
+
+    /// Carries out `plan_up`'s work. None: there was nothing to do.
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>>;
+
+    /// Puts `tags` on the live resource (the stack's tags on one it owns that lacks some).
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        live: &'a Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// down: what deleting would do to this live resource, which is not another region's. Pure.
+    fn plan_down(&self, world: &World, live: &Live) -> Planned;
+
+    /// Carries out `plan_down`'s work (only for a Delete or Update plan).
+    fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>>;
+
+    /// status: the live state worth showing, field by field.
+    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String>;
+}
+
+/// An edge of the graph: what a kind needs from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dep {
+    /// up applies the other first (this one needs it to exist); down destroys this one first.
+    Applied(Kind),
+    /// Only refers to the other (by a name or an ARN known in advance): up does not wait for it, down still
+    /// destroys this one first, so nothing is left pointing at a deleted resource.
+    Refers(Kind),
+}
+
+impl Dep {
+    pub fn kind(self) -> Kind {
+        match self {
+            Dep::Applied(kind) | Dep::Refers(kind) => kind,
+        }
+    }
+}
+
+pub struct Node {
+    pub resource: &'static dyn Resource,
+    pub depends_on: &'static [Dep],
+}
+
+/// The stack's resources in report order, with what each depends on. The table is needed by nothing at
+/// create time (the policy names its ARN, which is known in advance; the function only its name), so its
+/// wait for ACTIVE overlaps everything else. The log group comes before the function, or Lambda would
+/// create a never-expiring one on the first invoke; it goes after the function for the same reason. The
+/// policy names the table's ARN but does not need the table: neither waits for the other either way.
+pub static REGISTRY: &[Node] = &[
+    Node {
+        resource: &table::Table,
+        depends_on: &[],
+    },
+    Node {
+        resource: &role::Role,
+        depends_on: &[],
+    },
+    Node {
+        resource: &policy::Policy,
+        depends_on: &[Dep::Applied(Kind::Role)],
+    },
+    Node {
+        resource: &function::Function,
+        depends_on: &[
+            Dep::Applied(Kind::Role),
+            Dep::Refers(Kind::Policy),
+            Dep::Refers(Kind::Table),
+        ],
+    },
+];
+
 /// The stack's tags in IAM's shape (roles and policies take the same `Tag`).
-pub(crate) fn iam_tags(
-    tags: &std::collections::BTreeMap<String, String>,
-) -> anyhow::Result<Vec<aws_sdk_iam::types::Tag>> {
+pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<aws_sdk_iam::types::Tag>> {
     Ok(tags
         .iter()
         .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())

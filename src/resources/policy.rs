@@ -8,8 +8,14 @@ use aws_sdk_iam::types::PolicyVersion;
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
+use futures::future::BoxFuture;
+
+use crate::aws::Account;
+use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::role::LiveRole;
+use crate::resources::{Live, Planned, Purpose, Resource, Work};
 
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
@@ -452,6 +458,188 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
             Ok(())
         }
         Err(err) => Err(err).with_context(|| format!("deleting IAM policy `{arn}`")),
+    }
+}
+
+/// The policy's resource kind.
+pub struct Policy;
+
+fn live_policy(live: &Live) -> &LivePolicy {
+    live.downcast_ref()
+        .unwrap_or_else(|| unreachable!("the policy's live state is a LivePolicy"))
+}
+
+/// Whether the role (as read) has the stack's policy attached.
+fn attached(world: &World) -> bool {
+    world
+        .live::<LiveRole>(Kind::Role)
+        .is_some_and(|r| r.attached.contains(&world.desired.policy_arn))
+}
+
+impl Policy {
+    async fn converge(world: &World<'_>, diff: &PolicyDiff) -> Result<Done> {
+        let (stack, iam, desired) = (world.stack, &world.clients.iam, &world.desired);
+        let is_attached = attached(world);
+        if *diff == PolicyDiff::InSync && is_attached {
+            return Ok(None);
+        }
+        let name = &stack.policy.name;
+        let task = world.task(Kind::Policy, name)?;
+        let result = async {
+            let (document, arn) = (&desired.policy_document, &desired.policy_arn);
+            let done = match diff {
+                PolicyDiff::Create => {
+                    let tags = stack.iam_resource_tags();
+                    create(iam, arn, name, document, &tags, &task).await?;
+                    "created"
+                }
+                PolicyDiff::Document => {
+                    set_document(iam, arn, document, &task).await?;
+                    "updated"
+                }
+                PolicyDiff::InSync => "attached",
+            };
+            if !is_attached {
+                super::role::attach(iam, &stack.role.name, arn, &task).await?;
+            }
+            Ok(done)
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+impl Resource for Policy {
+    fn kind(&self) -> Kind {
+        Kind::Policy
+    }
+
+    fn name(&self, stack: &crate::config::Stack) -> String {
+        stack.policy.name.clone()
+    }
+
+    fn is_iam(&self) -> bool {
+        true
+    }
+
+    /// Its ARN needs the account id. up and status take it from the role's ARN (no extra call when the
+    /// role exists); down asks STS at once, so that all of its reads go in one round.
+    fn read_after(&self, purpose: Purpose) -> &'static [Kind] {
+        match purpose {
+            Purpose::Teardown => &[],
+            Purpose::Converge | Purpose::Status => &[Kind::Role],
+        }
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
+        Box::pin(async move {
+            let from_role = cx
+                .live::<LiveRole>(Kind::Role)
+                .and_then(|r| Account::from_arn(&r.arn));
+            let account = match from_role {
+                Some(account) => account,
+                None => cx.account().await?,
+            };
+            let arn = arn(&account.partition, &account.id, &cx.stack.policy.name);
+            Ok(read(&cx.clients.iam, &arn)
+                .await?
+                .map(|p| Box::new(p) as Live))
+        })
+    }
+
+    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
+        Some(&live_policy(live).arn)
+    }
+
+    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live_policy(live).tags)
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned> {
+        let (stack, desired) = (world.stack, &world.desired);
+        let live = world.live::<LivePolicy>(Kind::Policy);
+        let diff = diff(&desired.policy_document, live);
+        let mut plan = plan(
+            &stack.policy.name,
+            &desired.policy_document,
+            live,
+            &stack.role.name,
+            attached(world),
+        )
+        .arn(Some(&desired.policy_arn));
+        if live.is_some_and(|p| !stack.owns(&p.tags)) && diff == PolicyDiff::Document {
+            plan.action = Action::Blocked;
+            plan.note = Some(
+                "not created by this stack (no `stackctl:stack` tag with its name), so stackctl does not \
+                 write a new version of it: make the policy template match it, or use another policy name"
+                    .into(),
+            );
+        }
+        Ok(Planned::new(plan, diff))
+    }
+
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            match work.downcast_ref::<PolicyDiff>() {
+                Some(diff) => Self::converge(world, diff).await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        _: &'a Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(tag(&world.clients.iam, &world.desired.policy_arn, tags))
+    }
+
+    fn plan_down(&self, world: &World, live: &Live) -> Planned {
+        let (stack, p) = (world.stack, live_policy(live));
+        let base =
+            |action| ResourcePlan::new(Kind::Policy, &stack.policy.name, action).arn(Some(&p.arn));
+        if !stack.owns(&p.tags) {
+            return Planned::only(base(Action::Keep).note(
+                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
+            ));
+        }
+        let mut changes = Vec::new();
+        if attached(world) {
+            changes.push(Change::remove(
+                "attachment",
+                format!("detach from {}", stack.role.name),
+            ));
+        }
+        changes.push(Change::remove("policy", &stack.policy.name));
+        Planned::only(base(Action::Delete).changes(changes))
+    }
+
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let Some(live) = world.live::<LivePolicy>(Kind::Policy) else {
+                return Ok(None);
+            };
+            let task = world.task(Kind::Policy, &world.stack.policy.name)?;
+            let result = delete(&world.clients.iam, &live.arn, &task)
+                .await
+                .map(|_| "deleted");
+            finish(&task, result)
+        })
+    }
+
+    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
+        let p = live_policy(live);
+        BTreeMap::from([
+            ("default_version".into(), p.default_version.clone()),
+            (
+                "document_matches".into(),
+                (p.document == world.desired.policy_document).to_string(),
+            ),
+            ("attached_to_role".into(), attached(world).to_string()),
+            ("owner".into(), world.owner_text(Some(&p.tags))),
+        ])
     }
 }
 

@@ -7,9 +7,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use aws_sdk_iam::Client;
 
+use futures::future::BoxFuture;
+
 use crate::config::RoleSpec;
+use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::function::LiveFunction;
+use crate::resources::policy::LivePolicy;
+use crate::resources::{Live, Planned, Resource, Work};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveRole {
@@ -388,4 +394,155 @@ async fn delete_inline(client: &Client, role: &str, policy: &str) -> Result<()> 
 
 pub fn short_policy_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The role's resource kind.
+pub struct Role;
+
+fn live_role(live: &Live) -> &LiveRole {
+    live.downcast_ref()
+        .unwrap_or_else(|| unreachable!("the role's live state is a LiveRole"))
+}
+
+const NOT_OURS: &str =
+    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
+
+impl Role {
+    async fn converge(world: &World<'_>) -> Result<Done> {
+        let (spec, iam) = (&world.stack.role, &world.clients.iam);
+        let live = world.live::<LiveRole>(Kind::Role);
+        let missing = match live {
+            Some(live) if world.stack.owns_iam(&live.tags) => missing_attachments(spec, live),
+            // A role it found is used as it is.
+            Some(_) => return Ok(None),
+            None => Vec::new(),
+        };
+        if live.is_some() && missing.is_empty() {
+            return Ok(None);
+        }
+        let task = world.task(Kind::Role, &spec.name)?;
+        let result = async {
+            if live.is_none() {
+                create(iam, spec, &world.stack.iam_resource_tags(), &task).await?;
+                return Ok("created");
+            }
+            for arn in missing {
+                attach(iam, &spec.name, arn, &task).await?;
+            }
+            Ok("updated")
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+impl Resource for Role {
+    fn kind(&self) -> Kind {
+        Kind::Role
+    }
+
+    fn name(&self, stack: &crate::config::Stack) -> String {
+        stack.role.name.clone()
+    }
+
+    fn is_iam(&self) -> bool {
+        true
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
+        Box::pin(async move {
+            Ok(read(&cx.clients.iam, &cx.stack.role.name)
+                .await?
+                .map(|r| Box::new(r) as Live))
+        })
+    }
+
+    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
+        Some(&live_role(live).arn)
+    }
+
+    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live_role(live).tags)
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned> {
+        let live = world.live::<LiveRole>(Kind::Role);
+        let owned = live.is_none_or(|r| world.stack.owns_iam(&r.tags));
+        Ok(Planned::only(plan(&world.stack.role, live, owned)))
+    }
+
+    fn apply<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(Self::converge(world))
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        _: &'a Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(tag(&world.clients.iam, &world.stack.role.name, tags))
+    }
+
+    fn plan_down(&self, world: &World, live: &Live) -> Planned {
+        let (stack, r) = (world.stack, live_role(live));
+        let base =
+            |action| ResourcePlan::new(Kind::Role, &stack.role.name, action).arn(Some(&r.arn));
+        let policy_arn = &world.desired.policy_arn;
+        let policy_goes = world
+            .live::<LivePolicy>(Kind::Policy)
+            .is_some_and(|p| stack.owns_iam(&p.tags));
+        // A function down keeps (not created by this stack) but that `up` pointed at this role would be left
+        // unable to run: the role stays, only the stack's policy leaves it.
+        let adopted_function_uses_it = world
+            .live::<LiveFunction>(Kind::Function)
+            .is_some_and(|f| !stack.owns(&f.tags) && f.config.role_arn == r.arn);
+        let plan = if !stack.owns(&r.tags) {
+            base(Action::Keep).note(if policy_goes && r.attached.contains(policy_arn) {
+                "not created by this stack: only loses the attachment of the stack's policy"
+            } else {
+                NOT_OURS
+            })
+        } else if adopted_function_uses_it {
+            base(Action::Keep).note(
+                "still the role of the function, which was not created by this stack: left in place",
+            )
+        } else {
+            let mut changes: Vec<Change> = r
+                .attached
+                .iter()
+                .map(|a| Change::remove("attachment", format!("detach {}", short_policy_name(a))))
+                .collect();
+            changes.push(Change::remove("role", &stack.role.name));
+            base(Action::Delete).changes(changes)
+        };
+        Planned::only(plan)
+    }
+
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let stack = world.stack;
+            let task = world.task(Kind::Role, &stack.role.name)?;
+            let budget = Duration::from_secs(stack.timeouts.role_propagation_secs);
+            let result = delete(&world.clients.iam, &stack.role.name, budget, &task)
+                .await
+                .map(|_| "deleted");
+            finish(&task, result)
+        })
+    }
+
+    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
+        let r = live_role(live);
+        BTreeMap::from([
+            (
+                "attached".into(),
+                r.attached
+                    .iter()
+                    .map(|a| short_policy_name(a))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("owner".into(), world.owner_text(Some(&r.tags))),
+        ])
+    }
 }

@@ -1,4 +1,5 @@
-//! The DynamoDB table: read, diff, create and wait for ACTIVE, delete and wait until gone.
+//! The DynamoDB table: read, diff, create and wait for ACTIVE, delete and wait until gone (after counting,
+//! and if asked backing up, its items).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,10 +11,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use futures::future::BoxFuture;
+
 use crate::aws::{wait_for, NotFound, Poll};
 use crate::config::{KeyAttribute, KeyType, TableSpec};
+use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::{Live, Planned, Purpose, Resource, Work};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTable {
@@ -425,6 +430,339 @@ async fn wait_gone(client: &Client, name: &str, timeout: Duration, task: &Task) 
     )
     .await
     .map(|_| ())
+}
+
+/// The table as the engine keeps it: its description, its tags when they were read, and (for down) how
+/// many items it holds.
+#[derive(Debug, Clone)]
+pub struct TableState {
+    pub table: LiveTable,
+    /// Read only when ownership matters (down, status, or a change to the table): it costs a call.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// down only, and only for a table down would delete: a scan costs read capacity.
+    pub items: Option<u64>,
+}
+
+/// The table's resource kind.
+pub struct Table;
+
+/// What down does to the table: `counted` when its items were counted (they are counted again, and backed
+/// up, once nothing can write to them any more).
+struct TableDown {
+    counted: bool,
+}
+
+const NOT_OURS: &str =
+    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
+
+impl Table {
+    fn timeout(stack: &crate::config::Stack) -> Duration {
+        Duration::from_secs(stack.timeouts.table_secs)
+    }
+
+    /// The table with its tags. ListTagsOfResource answers ResourceNotFound for a table that is gone, and
+    /// (reported on AWS) for one still CREATING: "not found" means gone only when DescribeTable agrees; a
+    /// table still being created is waited for, then its tags are read again.
+    async fn with_tags(
+        cx: &ReadCx<'_>,
+        described: LiveTable,
+    ) -> Result<Option<(LiveTable, Option<BTreeMap<String, String>>)>> {
+        let (dynamodb, name) = (&cx.clients.dynamodb, &cx.stack.table.name);
+        if let Some(tags) = read_tags(dynamodb, &described.arn).await? {
+            return Ok(Some((described, Some(tags))));
+        }
+        let Some(again) = read(dynamodb, name).await? else {
+            return Ok(None);
+        };
+        let settled = match again.status.as_str() {
+            "ACTIVE" => again,
+            // Being deleted: it has no owner to tell any more; down and up handle DELETING themselves.
+            "DELETING" => return Ok(Some((again, None))),
+            _ => {
+                let quiet =
+                    crate::progress::Progress::new(crate::progress::Mode::Quiet).task("table");
+                wait_active(dynamodb, name, Self::timeout(cx.stack), &quiet).await?
+            }
+        };
+        let tags = read_tags(dynamodb, &settled.arn).await?.with_context(|| {
+            format!(
+                "DynamoDB describes table `{name}` as {} but answers ResourceNotFound for its tags",
+                settled.status
+            )
+        })?;
+        Ok(Some((settled, Some(tags))))
+    }
+
+    async fn read_state(cx: &ReadCx<'_>) -> Result<Option<TableState>> {
+        let (stack, dynamodb) = (cx.stack, &cx.clients.dynamodb);
+        let Some(table) = read(dynamodb, &stack.table.name).await? else {
+            return Ok(None);
+        };
+        // up needs the table's tags to bring the user's tags up to date, and before it changes a table (only
+        // a table the stack owns is changed); an unchanged table costs no extra read.
+        let needs_tags = cx.purpose != Purpose::Converge
+            || !stack.tags.is_empty()
+            || matches!(diff(&stack.table, Some(&table)), TableDiff::Update { .. });
+        let (mut table, tags) = if needs_tags {
+            match Self::with_tags(cx, table).await? {
+                Some(found) => found,
+                None => return Ok(None),
+            }
+        } else {
+            (table, None)
+        };
+        let mut items = None;
+        let deletable = tags.as_ref().is_some_and(|t| stack.owns(t))
+            && !table.deletion_protection
+            && table.status != "DELETING";
+        if cx.purpose == Purpose::Teardown && deletable {
+            if table.status != "ACTIVE" {
+                // A table still CREATING or UPDATING cannot be scanned, nor deleted, yet.
+                table = wait_active(
+                    dynamodb,
+                    &stack.table.name,
+                    Self::timeout(stack),
+                    cx.progress,
+                )
+                .await?;
+            }
+            cx.progress.set("counting the table's items");
+            items = Some(crate::backup::count_items(dynamodb, &stack.table.name).await?);
+        }
+        Ok(Some(TableState { table, tags, items }))
+    }
+
+    async fn apply_diff(world: &World<'_>, diff: &TableDiff) -> Result<Done> {
+        let spec = &world.stack.table;
+        let dynamodb = &world.clients.dynamodb;
+        let timeout = Self::timeout(world.stack);
+        if *diff == TableDiff::InSync {
+            return Ok(None);
+        }
+        let task = world.task(Kind::Table, &spec.name)?;
+        let update = |billing_mode: &Option<String>, deletion_protection: &Option<bool>| {
+            update(
+                dynamodb,
+                spec,
+                billing_mode.is_some(),
+                deletion_protection.is_some(),
+                timeout,
+                &task,
+            )
+        };
+        let result = match diff {
+            TableDiff::InSync => Ok("in sync"),
+            TableDiff::Create => {
+                create(dynamodb, spec, &world.stack.resource_tags(), timeout, &task)
+                    .await
+                    .map(|_| "created")
+            }
+            TableDiff::Update {
+                billing_mode,
+                deletion_protection,
+            } => update(billing_mode, deletion_protection)
+                .await
+                .map(|_| "updated"),
+            // Once ACTIVE, settings that differ can be changed (DynamoDB refuses it before).
+            TableDiff::NotReady(_) => match wait_active(dynamodb, &spec.name, timeout, &task).await
+            {
+                Ok(live) => match diff_now(spec, &live) {
+                    TableDiff::Update {
+                        billing_mode,
+                        deletion_protection,
+                    } => update(&billing_mode, &deletion_protection)
+                        .await
+                        .map(|_| "updated"),
+                    _ => Ok("ready"),
+                },
+                Err(err) => Err(err),
+            },
+            TableDiff::KeyConflict { .. } | TableDiff::Deleting => {
+                Err(anyhow::anyhow!("table `{}` is blocked", spec.name))
+            }
+        };
+        finish(&task, result)
+    }
+
+    async fn delete_counted(world: &World<'_>, counted: bool) -> Result<Done> {
+        let (stack, dynamodb) = (world.stack, &world.clients.dynamodb);
+        let name = &stack.table.name;
+        let task = world.task(Kind::Table, name)?;
+        let mut backed_up = false;
+        if counted {
+            task.set("counting the items again");
+            let now = match crate::backup::count_items(dynamodb, name).await {
+                Ok(now) => now,
+                Err(err) => return finish(&task, Err(err)),
+            };
+            match &world.data.backup {
+                Some(file) if now > 0 => {
+                    if let Err(err) = crate::backup::export(dynamodb, name, file, now, &task).await
+                    {
+                        task.fail("backup failed; the table was not deleted");
+                        return Err(err);
+                    }
+                    backed_up = true;
+                }
+                None if now > 0 && !world.data.delete_data => {
+                    task.fail("not deleted");
+                    bail!(
+                        "table `{name}` now holds {now} items, written after it was counted; it was not \
+                         deleted: pass --backup <file> or --delete-data"
+                    );
+                }
+                _ => {}
+            }
+        }
+        let result = delete(dynamodb, name, Self::timeout(stack), &task)
+            .await
+            .map(|_| {
+                if backed_up {
+                    "backed up and deleted"
+                } else {
+                    "deleted"
+                }
+            });
+        finish(&task, result)
+    }
+}
+
+fn diff_now(spec: &TableSpec, live: &LiveTable) -> TableDiff {
+    diff(spec, Some(live))
+}
+
+fn state_of(live: &Live) -> &TableState {
+    live.downcast_ref()
+        .unwrap_or_else(|| unreachable!("the table's live state is a TableState"))
+}
+
+impl Resource for Table {
+    fn kind(&self) -> Kind {
+        Kind::Table
+    }
+
+    fn name(&self, stack: &crate::config::Stack) -> String {
+        stack.table.name.clone()
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
+        Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
+    }
+
+    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
+        Some(&state_of(live).table.arn)
+    }
+
+    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
+        state_of(live).tags.as_ref()
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned> {
+        let spec = &world.stack.table;
+        let state = world.live::<TableState>(Kind::Table);
+        let live = state.map(|s| &s.table);
+        let diff = diff(spec, live);
+        let mut plan = plan(spec, live, &diff);
+        let foreign = state
+            .and_then(|s| s.tags.as_ref())
+            .is_some_and(|t| !world.stack.owns(t));
+        if matches!(diff, TableDiff::Update { .. }) && foreign {
+            plan.action = Action::Blocked;
+            plan.note = Some(
+                "not created by this stack (no `stackctl:stack` tag with its name), so stackctl does not \
+                 change it: make the [table] settings in the stack file match the table, or use another \
+                 table name"
+                    .into(),
+            );
+        }
+        Ok(Planned::new(plan, diff))
+    }
+
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            match work.downcast_ref::<TableDiff>() {
+                Some(diff) => Self::apply_diff(world, diff).await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        live: &'a Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(tag(
+            &world.clients.dynamodb,
+            &state_of(live).table.arn,
+            tags,
+        ))
+    }
+
+    fn plan_down(&self, world: &World, live: &Live) -> Planned {
+        let (stack, state) = (world.stack, state_of(live));
+        let t = &state.table;
+        let name = &stack.table.name;
+        let base = |action| ResourcePlan::new(Kind::Table, name, action).arn(Some(&t.arn));
+        let counted = state.items.is_some();
+        let plan = match state.items {
+            // Already on its way out (an interrupted down): waiting until it is gone is all there is to do.
+            _ if t.status == "DELETING" => base(Action::Delete).changes(vec![Change::remove(
+                "table",
+                "being deleted; waiting until it is gone",
+            )]),
+            _ if !state.tags.as_ref().is_some_and(|tags| stack.owns(tags)) => {
+                base(Action::Keep).note(NOT_OURS)
+            }
+            _ if t.deletion_protection => base(Action::Blocked).note(format!(
+                "deletion protection is on; turn it off first: aws dynamodb update-table --table-name {name} \
+                 --no-deletion-protection-enabled"
+            )),
+            // Never delete a table whose content is unknown.
+            None => base(Action::Blocked).note("its items could not be counted, so it is not deleted"),
+            Some(items) => {
+                let plural = if items == 1 { "" } else { "s" };
+                let what = format!("{name} with its {items} item{plural}");
+                match &world.data.backup {
+                    _ if items == 0 => base(Action::Delete).changes(vec![Change::remove("table", what)]),
+                    Some(file) => base(Action::Delete).changes(vec![
+                        Change::add("backup", format!("{items} items to {}", file.display())),
+                        Change::remove("table", what),
+                    ]),
+                    None if world.data.delete_data => {
+                        base(Action::Delete).changes(vec![Change::remove("table", what)])
+                    }
+                    None => base(Action::Blocked).note(format!(
+                        "the table holds {items} item{plural}: pass --backup <file> to export them first \
+                         (restore with `stackctl restore <file>`), or --delete-data to delete them with the \
+                         table"
+                    )),
+                }
+            }
+        };
+        Planned::new(plan, TableDown { counted })
+    }
+
+    fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        let counted = work.downcast_ref::<TableDown>().is_some_and(|d| d.counted);
+        Box::pin(Self::delete_counted(world, counted))
+    }
+
+    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
+        let state = state_of(live);
+        let t = &state.table;
+        BTreeMap::from([
+            ("status".into(), t.status.clone()),
+            ("key_schema".into(), describe_keys(&t.key_schema)),
+            ("billing_mode".into(), t.billing_mode.clone()),
+            (
+                "deletion_protection".into(),
+                t.deletion_protection.to_string(),
+            ),
+            ("owner".into(), world.owner_text(state.tags.as_ref())),
+        ])
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,64 @@
+//! `down`: delete what this stack owns (its tag), walking the resource graph in reverse (the function
+//! first, so nothing writes to the table or recreates its log group; the role last), and revert only
+//! stackctl's own changes on resources it found. Without --confirm it is a preview and touches nothing.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::aws::Clients;
+use crate::config::Stack;
+use crate::engine::{self, DataPolicy, World};
+use crate::plan::Action;
+use crate::progress::Progress;
+use crate::report::{Report, ResourceReport};
+use crate::resources::Purpose;
+
+/// The report, and whether there was anything to delete or change.
+pub async fn down(
+    clients: &Clients,
+    stack: &Stack,
+    confirm: bool,
+    data: &DataPolicy,
+    progress: &Progress,
+) -> Result<(Report, bool)> {
+    let started = Instant::now();
+    let reading = progress.task("live state");
+    reading.set("reading");
+    let snapshot = engine::read(clients, stack, Purpose::Teardown, &reading).await?;
+    reading.finish("read");
+    let mut world = World::new(clients, stack, snapshot, progress)?;
+    world.data = data.clone();
+    let steps = engine::plan_down(&world);
+    let has_work = steps.iter().any(|s| s.plan().action.writes());
+    let report = |reports| {
+        Report::new(
+            "down",
+            stack,
+            reports,
+            clients.calls.snapshot(),
+            started.elapsed(),
+        )
+    };
+    if !confirm || !has_work {
+        let reports = steps
+            .into_iter()
+            .map(|s| ResourceReport::planned(s.planned.plan))
+            .collect();
+        return Ok((report(reports), has_work));
+    }
+    if let Some(b) = steps
+        .iter()
+        .map(|s| s.plan())
+        .find(|r| r.action == Action::Blocked)
+    {
+        anyhow::bail!(
+            "nothing was deleted: {} `{}`: {}",
+            b.kind.as_str(),
+            b.name,
+            b.note.clone().unwrap_or_default()
+        );
+    }
+    let reports = engine::destroy(&world, steps).await?;
+    Ok((report(reports), true))
+}

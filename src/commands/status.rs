@@ -1,0 +1,53 @@
+//! `status`: per resource, does it exist, its live state, and is it in sync with stack.toml (and with the
+//! local build). Read-only: the same reads and plans as `up`, shown with each resource's state.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::aws::Clients;
+use crate::build_cache::Cache;
+use crate::config::Stack;
+use crate::engine::{self, World};
+use crate::package::{self, LocalCode};
+use crate::progress::Progress;
+use crate::report::{Report, ResourceReport};
+use crate::resources::Purpose;
+
+pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+    let started = Instant::now();
+    let task = progress.task("live state");
+    task.set("reading");
+    // The local CodeSha256 is worked out while the reads are in flight.
+    let function = stack.function.clone();
+    let cache = Cache::for_stack_file(&stack.file);
+    let local =
+        tokio::task::spawn_blocking(move || package::existing_code_sha256(&function, &cache));
+    let snapshot = engine::read(clients, stack, Purpose::Status, &task).await?;
+    task.finish("read");
+    let local_sha = local.await??;
+    let mut world = World::new(clients, stack, snapshot, progress)?;
+    world.code = local_sha.as_deref().map(|code_sha256| LocalCode {
+        code_sha256,
+        changed_files: None,
+    });
+    let reports = engine::plan_up(&world)?
+        .into_iter()
+        .map(|step| {
+            let resource = step.node.resource;
+            let mut state = world
+                .live_box(resource.kind())
+                .map(|live| resource.state(&world, live))
+                .unwrap_or_default();
+            state.insert("exists".into(), world.exists(resource.kind()).to_string());
+            ResourceReport::planned(step.planned.plan).state(state)
+        })
+        .collect();
+    Ok(Report::new(
+        "status",
+        stack,
+        reports,
+        clients.calls.snapshot(),
+        started.elapsed(),
+    ))
+}
