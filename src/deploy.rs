@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::aws::Clients;
-use crate::build_cache::Cache;
 use crate::config::Stack;
+use crate::handler::build_cache::Cache;
+use crate::handler::package::{self, LocalCode, Package};
 use crate::live::{self, Desired, Live, Purpose};
-use crate::package::{self, LocalCode, Package};
 use crate::plan::{Action, Kind, ResourcePlan};
 use crate::progress::{format_duration, Progress, Task};
 use crate::report::{Report, ResourceReport};

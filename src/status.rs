@@ -7,11 +7,11 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::aws::Clients;
-use crate::build_cache::Cache;
 use crate::config::Stack;
 use crate::deploy;
+use crate::handler::build_cache::Cache;
+use crate::handler::package::{self, LocalCode};
 use crate::live::{self, Purpose};
-use crate::package::{self, LocalCode};
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::role::short_policy_name;

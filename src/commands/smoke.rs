@@ -17,8 +17,8 @@ use serde_json::{json, Map, Value};
 
 use crate::aws::{Calls, Clients};
 use crate::cli::{Global, Output};
+use crate::commands::invoke::{excerpt, Response, Transport};
 use crate::config::Stack;
-use crate::invoke::{excerpt, Response, Transport};
 use crate::progress::{format_duration, Progress};
 use crate::report::SCHEMA_VERSION;
 
@@ -1651,7 +1651,7 @@ mod tests {
     }
 
     fn response(status: u16, body: Value) -> Response {
-        crate::invoke::interpret(
+        crate::commands::invoke::interpret(
             None,
             json!({
                 "statusCode": status,

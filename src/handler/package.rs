@@ -11,8 +11,8 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
-use crate::build_cache::{self, Cache, Inputs};
 use crate::config::FunctionSpec;
+use crate::handler::build_cache::{self, Cache, Inputs};
 use crate::progress::Task;
 
 /// Lambda's limit for a zip uploaded directly (not through S3).

@@ -82,7 +82,8 @@ impl Cache {
             return None;
         }
         let zip = std::fs::read(self.dir.join(ZIP_FILE)).ok()?;
-        (crate::package::code_sha256(&zip) == last.code_sha256).then_some((zip, last.files))
+        (crate::handler::package::code_sha256(&zip) == last.code_sha256)
+            .then_some((zip, last.files))
     }
 
     /// The CodeSha256 of the last build, if the artifact dir is still exactly as that build left it.
@@ -322,7 +323,7 @@ mod tests {
         let now = inputs(&spec).unwrap();
         assert!(cache.lookup(&now, &spec.artifact_dir).is_none());
         let zip = b"zip bytes".to_vec();
-        let sha = crate::package::code_sha256(&zip);
+        let sha = crate::handler::package::code_sha256(&zip);
         cache
             .store(&now, &spec.artifact_dir, &zip, &sha, 1)
             .unwrap();

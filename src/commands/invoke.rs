@@ -37,7 +37,7 @@ use crate::report::SCHEMA_VERSION;
 use crate::runtimes;
 
 /// The runner script, written to a temp file and run with `node`.
-const NODE_RUNNER: &str = include_str!("node_runner.mjs");
+const NODE_RUNNER: &str = include_str!("../handler/node_runner.mjs");
 
 /// What the function answered, as API Gateway (HTTP API, payload v2) would turn it into an HTTP response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -469,7 +469,7 @@ impl Transport {
         }
         let live = LiveConfig::from_output(&read_config(&clients.lambda, stack).await?, stack);
         let file = handler_file(stack)?;
-        if let Ok(package) = crate::package::pack(&stack.function.artifact_dir) {
+        if let Ok(package) = crate::handler::package::pack(&stack.function.artifact_dir) {
             if !live.code_sha256.is_empty() && package.code_sha256 != live.code_sha256 {
                 progress.warn(&format!(
                     "the local build in `{}` differs from the deployed code (CodeSha256 {} here, {} deployed): --local runs the local build; `stackctl up` deploys it",
@@ -724,7 +724,7 @@ impl Remote {
 
 /// Between half and all of `delay` (so that clients throttled together do not retry together).
 fn jitter(delay: Duration) -> Duration {
-    let random = u64::from_str_radix(&crate::smoke::random_hex()[..8], 16).unwrap_or(0);
+    let random = u64::from_str_radix(&crate::commands::smoke::random_hex()[..8], 16).unwrap_or(0);
     let fraction = 0.5 + (random as f64 / u32::MAX as f64) * 0.5;
     delay.mul_f64(fraction)
 }
@@ -777,8 +777,8 @@ fn log_stream_name() -> String {
     let today = crate::runtimes::today().replace('-', "/");
     format!(
         "{today}/[$LATEST]{}{}",
-        crate::smoke::random_hex(),
-        crate::smoke::random_hex()
+        crate::commands::smoke::random_hex(),
+        crate::commands::smoke::random_hex()
     )
 }
 
@@ -1043,7 +1043,7 @@ impl Local {
             spec,
             runner: None,
             progress,
-            marker: format!("stackctl-{}", crate::smoke::random_hex()),
+            marker: format!("stackctl-{}", crate::commands::smoke::random_hex()),
             next_id: 0,
             starts: 0,
             node_version: String::new(),
@@ -1263,7 +1263,7 @@ impl Local {
             }
         })
         .await;
-        let request_id = format!("local-{}", crate::smoke::random_hex());
+        let request_id = format!("local-{}", crate::commands::smoke::random_hex());
         let reply = match read {
             Ok(Some(reply)) => reply,
             Ok(None) => {
@@ -1745,7 +1745,7 @@ mod tests {
         assert_eq!(response.status_code, 500);
         assert_eq!(response.body, json!({"error": "Internal server error"}));
         // And smoke fails it, with the body in the message.
-        let failure = crate::smoke::check_common(&response).expect_err("5xx fails");
+        let failure = crate::commands::smoke::check_common(&response).expect_err("5xx fails");
         assert!(failure.contains("500"), "{failure}");
         assert!(failure.contains("Internal server error"), "{failure}");
     }
@@ -1778,7 +1778,7 @@ mod tests {
         assert!(response.body_is_json);
         assert!(!response.inferred);
         assert!(response.logs.is_some());
-        assert!(crate::smoke::check_common(&response).is_ok());
+        assert!(crate::commands::smoke::check_common(&response).is_ok());
     }
 
     #[tokio::test]
