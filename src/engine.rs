@@ -15,7 +15,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use crate::aws::{Account, Clients};
 use crate::config::Stack;
 use crate::desired::{self, Desired};
-use crate::package::{LocalCode, Package};
+use crate::handler::package::{LocalCode, Package};
 use crate::plan::{missing_tags, Action, Kind, ResourcePlan};
 use crate::progress::{format_duration, Progress, Task};
 use crate::report::ResourceReport;

@@ -3,22 +3,19 @@
 
 mod aws;
 mod backup;
-mod build_cache;
 mod cli;
 mod commands;
 mod config;
 mod desired;
 mod engine;
+mod handler;
 mod interrupt;
-mod invoke;
 mod limits;
-mod package;
 mod plan;
 mod progress;
 mod report;
 mod resources;
 mod runtimes;
-mod smoke;
 mod template;
 
 use std::io::Write;
@@ -143,13 +140,17 @@ async fn run(cli: &Cli) -> Result<u8> {
     })
     .await;
 
-    // smoke and invoke print their own results (a step table, a response), not a resource report.
+    // smoke, invoke and restore print their own results (a step table, a response, a count), not a
+    // resource report.
     match &cli.command {
         Command::Smoke { local } => {
-            return smoke::run(&clients, &stack, *local, global, &progress).await;
+            return commands::smoke::run(&clients, &stack, *local, global, &progress).await;
         }
         Command::Invoke { local, event } => {
-            return invoke::run(&clients, &stack, *local, event, global, &progress).await;
+            return commands::invoke::run(&clients, &stack, *local, event, global, &progress).await;
+        }
+        Command::Restore { backup_file } => {
+            return commands::restore::run(&clients, &stack, backup_file, global, &progress).await;
         }
         _ => {}
     }
@@ -201,26 +202,10 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Restore { backup_file: file } => {
-            let task = progress.task(format!("table {}", stack.table.name));
-            let restored =
-                backup::restore(&clients.dynamodb, &stack.table.name, file, &task).await?;
-            task.finish(&format!("restored {restored} items"));
-            let calls = clients.calls.snapshot();
-            match global.output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::json!({"schema_version": report::SCHEMA_VERSION, "command": "restore", "table": stack.table.name, "items": restored, "aws_calls": calls})
-                ),
-                Output::Text => println!(
-                    "restore: {restored} items into table {} ({} writes)",
-                    stack.table.name, calls.writes
-                ),
-            }
-            return Ok(exit::OK);
-        }
         Command::Completions { .. } => unreachable!("handled before loading the stack file"),
-        Command::Smoke { .. } | Command::Invoke { .. } => unreachable!("handled above"),
+        Command::Smoke { .. } | Command::Invoke { .. } | Command::Restore { .. } => {
+            unreachable!("handled above")
+        }
     };
     print(&report, global.output)?;
     if code == exit::NEEDS_CONFIRM {

@@ -1,5 +1,8 @@
-//! One module per command that reads or changes the stack.
+//! One module per command: what it reads, what it changes, what it prints.
 
 pub mod down;
+pub mod invoke;
+pub mod restore;
+pub mod smoke;
 pub mod status;
 pub mod up;

@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::aws::Clients;
-use crate::build_cache::Cache;
 use crate::config::Stack;
 use crate::engine::{self, Snapshot, World};
-use crate::package::{self, Package};
+use crate::handler::build_cache::Cache;
+use crate::handler::package::{self, Package};
 use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};

@@ -4,215 +4,27 @@
 //! created, also when a step fails or the run is interrupted (Ctrl-C, SIGTERM): through the function, then
 //! confirmed by listing again, with DynamoDB DeleteItem (stackctl's own client) for whatever is left.
 //! The same sequence and checks run against the deployed function (Lambda Invoke) or, with `--local`, the
-//! built handler in the local Node.js (see invoke.rs).
+//! built handler in the local Node.js (see handler/transport.rs).
 
 use std::fmt;
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::aws::{Calls, Clients};
 use crate::cli::{Global, Output};
 use crate::config::Stack;
-use crate::invoke::{excerpt, Response, Transport};
+use crate::handler::event::{body_text, check_common, excerpt, Request, Response};
+use crate::handler::random_hex;
+use crate::handler::transport::Transport;
 use crate::progress::{format_duration, Progress};
 use crate::report::SCHEMA_VERSION;
 
-/// 16 random hex digits (the std hasher's per-process random keys, the clock and the pid).
-pub fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Requests
-
-/// What `encodeURIComponent` leaves alone, as API Gateway's rawQueryString has it.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
-/// One HTTP request to the API, before it becomes an event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Request {
-    pub method: &'static str,
-    /// The query string parameters, in order (a JSON object in the output).
-    #[serde(serialize_with = "query_as_object")]
-    pub query: Vec<(&'static str, String)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-}
-
-fn query_as_object<S: serde::Serializer>(
-    query: &[(&'static str, String)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(query.iter().map(|(k, v)| (k, v)))
-}
-
-impl Request {
-    #[cfg(test)]
-    fn new(method: &'static str, query: &[(&'static str, &str)], body: Option<&str>) -> Request {
-        Request {
-            method,
-            query: query.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-            body: body.map(str::to_string),
-        }
-    }
-
-    /// `POST ?userId`: for the table (values are in the JSON output).
-    fn short(&self) -> String {
-        let keys: Vec<&str> = self.query.iter().map(|(k, _)| *k).collect();
-        if keys.is_empty() {
-            self.method.to_string()
-        } else {
-            format!("{} ?{}", self.method, keys.join("&"))
-        }
-    }
-
-    /// The API Gateway HTTP API (payload format 2.0) event for this request on `/items`.
-    pub fn event(&self) -> Value {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let raw_query: Vec<String> = self
-            .query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY)))
-            .collect();
-        let route = format!("{} /items", self.method);
-        let mut event = json!({
-            "version": "2.0",
-            "routeKey": route,
-            "rawPath": "/items",
-            "rawQueryString": raw_query.join("&"),
-            "headers": {
-                "accept": "application/json",
-                "content-type": "application/json",
-                "host": "stackctl-smoke.execute-api.local",
-                "user-agent": "stackctl-smoke",
-            },
-            "requestContext": {
-                "accountId": "anonymous",
-                "apiId": "stackctl-smoke",
-                "domainName": "stackctl-smoke.execute-api.local",
-                "domainPrefix": "stackctl-smoke",
-                "http": {
-                    "method": self.method,
-                    "path": "/items",
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "127.0.0.1",
-                    "userAgent": "stackctl-smoke",
-                },
-                "requestId": format!("smoke-{}", random_hex()),
-                "routeKey": route,
-                "stage": "$default",
-                "time": clf_time(now.as_secs()),
-                "timeEpoch": now.as_millis() as u64,
-            },
-            "isBase64Encoded": false,
-        });
-        if !self.query.is_empty() {
-            let params: Map<String, Value> = self
-                .query
-                .iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
-                .collect();
-            event["queryStringParameters"] = Value::Object(params);
-        }
-        if let Some(body) = &self.body {
-            event["body"] = Value::String(body.clone());
-        }
-        event
-    }
-}
-
-/// `26/Nov/2025:15:48:00 +0000`, API Gateway's requestContext.time.
-fn clf_time(epoch_secs: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (epoch_secs / 86_400) as i64;
-    let secs = epoch_secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Checks: each says exactly what differs.
-
-fn body_text(body: &Value) -> String {
-    excerpt(&body.to_string(), 300)
-}
-
-/// What every answer must be: not a 5xx, JSON with the handler's two headers.
-pub fn check_common(r: &Response) -> Result<(), String> {
-    if r.status_code >= 500 {
-        return Err(format!(
-            "the function answered {}: {}",
-            r.status_code,
-            body_text(&r.body)
-        ));
-    }
-    if r.inferred {
-        return Err(format!(
-            "the function returned no statusCode (API Gateway would answer 200 with the result as body): {}",
-            body_text(&r.body)
-        ));
-    }
-    match r.header("content-type") {
-        Some(ct) if ct.starts_with("application/json") => {}
-        Some(ct) => return Err(format!("Content-Type is `{ct}`, expected application/json")),
-        None => return Err("no Content-Type header, expected application/json".into()),
-    }
-    match r.header("access-control-allow-origin") {
-        Some("*") => {}
-        Some(other) => {
-            return Err(format!(
-                "Access-Control-Allow-Origin is `{other}`, expected `*`"
-            ))
-        }
-        None => return Err("no Access-Control-Allow-Origin header, expected `*`".into()),
-    }
-    if !r.body_is_json {
-        return Err(format!("the body is not JSON: {}", body_text(&r.body)));
-    }
-    Ok(())
-}
 
 fn check_status(r: &Response, expected: u16) -> Result<(), String> {
     if r.status_code == expected {
@@ -1286,39 +1098,6 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
 
-    #[test]
-    fn clf_time_matches_api_gateway() {
-        assert_eq!(clf_time(1_764_172_080), "26/Nov/2025:15:48:00 +0000");
-        assert_eq!(clf_time(0), "01/Jan/1970:00:00:00 +0000");
-        assert_eq!(clf_time(951_782_400), "29/Feb/2000:00:00:00 +0000");
-    }
-
-    #[test]
-    fn events_are_http_api_v2() {
-        let e = Request::new("GET", &[("userId", "a b&c"), ("itemId", "item-1")], None).event();
-        assert_eq!(e["version"], "2.0");
-        assert_eq!(e["routeKey"], "GET /items");
-        assert_eq!(e["requestContext"]["http"]["method"], "GET");
-        assert_eq!(e["rawQueryString"], "userId=a%20b%26c&itemId=item-1");
-        assert_eq!(
-            e["queryStringParameters"],
-            json!({"userId": "a b&c", "itemId": "item-1"})
-        );
-        assert!(e.get("body").is_none());
-        let e = Request::new("POST", &[], Some("{}")).event();
-        assert!(e.get("queryStringParameters").is_none());
-        assert_eq!(e["body"], "{}");
-        assert_eq!(e["isBase64Encoded"], false);
-    }
-
-    #[test]
-    fn random_hex_is_16_hex_digits_and_varies() {
-        let a = random_hex();
-        assert_eq!(a.len(), 16);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, random_hex());
-    }
-
     /// The handler's promises, in Rust, over an in-memory table; `bug` breaks one behaviour.
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Bug {
@@ -1651,7 +1430,7 @@ mod tests {
     }
 
     fn response(status: u16, body: Value) -> Response {
-        crate::invoke::interpret(
+        crate::handler::event::interpret(
             None,
             json!({
                 "statusCode": status,

@@ -7,11 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{bail, Context, Result};
-use base64::Engine;
-use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
-use crate::build_cache::{self, Cache, Inputs};
+use super::build_cache::{self, code_sha256, Cache, Inputs};
 use crate::config::FunctionSpec;
 use crate::progress::Task;
 
@@ -84,11 +82,6 @@ pub fn native_modules_warning(modules: &[String], architecture: &str) -> String 
          `npm ci --os=linux --cpu={cpu}` (or build in a Lambda-like container)",
         shown.join(", ")
     )
-}
-
-/// base64(SHA-256(bytes)), the format of Lambda's CodeSha256.
-pub fn code_sha256(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
 /// Installs dependencies when needed, runs the build command, and packs the artifact dir, unless the build

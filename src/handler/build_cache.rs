@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result};
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -82,7 +83,7 @@ impl Cache {
             return None;
         }
         let zip = std::fs::read(self.dir.join(ZIP_FILE)).ok()?;
-        (crate::package::code_sha256(&zip) == last.code_sha256).then_some((zip, last.files))
+        (code_sha256(&zip) == last.code_sha256).then_some((zip, last.files))
     }
 
     /// The CodeSha256 of the last build, if the artifact dir is still exactly as that build left it.
@@ -154,6 +155,11 @@ impl Cache {
         );
         Some(changed)
     }
+}
+
+/// base64(SHA-256(bytes)), the format of Lambda's CodeSha256.
+pub fn code_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
 /// Hashes the build's inputs: every file under the source dir except dependencies (`node_modules`, covered
@@ -322,7 +328,7 @@ mod tests {
         let now = inputs(&spec).unwrap();
         assert!(cache.lookup(&now, &spec.artifact_dir).is_none());
         let zip = b"zip bytes".to_vec();
-        let sha = crate::package::code_sha256(&zip);
+        let sha = code_sha256(&zip);
         cache
             .store(&now, &spec.artifact_dir, &zip, &sha, 1)
             .unwrap();

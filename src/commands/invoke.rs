@@ -1,0 +1,227 @@
+//! `stackctl invoke [--local] <event.json | ->`: one API Gateway HTTP API (v2) event to the deployed function
+//! or, with `--local`, to the built handler in the local Node.js (handler/transport.rs), and its response or
+//! failure as text or one JSON document.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::Clients;
+use crate::cli::{Global, Output};
+use crate::config::{ConfigError, Stack};
+use crate::handler::event::{InvokeError, Response};
+use crate::handler::transport::Transport;
+use crate::progress::{format_duration, Progress};
+use crate::report::SCHEMA_VERSION;
+
+/// The result of `stackctl invoke`, as text or as one JSON document.
+#[derive(Debug, Serialize)]
+pub struct InvokeReport {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub stack: String,
+    pub region: String,
+    pub function: String,
+    /// `remote` (Lambda Invoke) or `local` (the built handler in the local Node.js).
+    pub transport: &'static str,
+    /// The invocation worked (whatever the statusCode).
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<Response>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    /// `function_error` (the function failed) or `bad_payload` (its answer is not a usable response).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<String>,
+}
+
+impl fmt::Display for InvokeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let took = format_duration(Duration::from_millis(self.duration_ms));
+        match (&self.response, &self.error) {
+            (Some(r), _) => {
+                writeln!(f, "{} ({took})", r.status_code)?;
+                for (name, value) in &r.headers {
+                    writeln!(f, "{name}: {}", value.as_str().unwrap_or_default())?;
+                }
+                for cookie in &r.cookies {
+                    writeln!(f, "set-cookie: {cookie}")?;
+                }
+                if r.inferred {
+                    writeln!(f, "(no statusCode in the function's result: API Gateway answers 200 with it as the body)")?;
+                }
+                writeln!(f)?;
+                match &r.body {
+                    Value::Null => write!(f, "(no body)"),
+                    Value::String(text) if !r.body_is_json => write!(f, "{text}"),
+                    body => write!(
+                        f,
+                        "{}",
+                        serde_json::to_string_pretty(body).unwrap_or_default()
+                    ),
+                }
+            }
+            (None, Some(e)) => {
+                match &e.function_error {
+                    Some(kind) => writeln!(f, "FunctionError {kind} ({took})")?,
+                    None => writeln!(f, "unusable response ({took})")?,
+                }
+                if let Some(t) = &e.error_type {
+                    writeln!(f, "errorType: {t}")?;
+                }
+                write!(f, "errorMessage: {}", e.message)
+            }
+            (None, None) => write!(f, "no response ({took})"),
+        }
+    }
+}
+
+/// Reads the event: a file, or stdin for `-`. A missing or non-JSON event is a usage error (exit 64).
+fn read_event(source: &Path) -> Result<Value, ConfigError> {
+    const FIX: &str =
+        "pass an API Gateway HTTP API (v2) event as JSON (e.g. lambda/events/list-items.json), or -";
+    let stdin = source == Path::new("-");
+    let file = if stdin {
+        PathBuf::from("<stdin>")
+    } else {
+        source.to_path_buf()
+    };
+    let usage = |message: String, position: Option<(usize, usize)>| ConfigError {
+        file: file.clone(),
+        position,
+        field: None,
+        message,
+        fix: Some(FIX.into()),
+    };
+    let text = if stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|err| usage(format!("cannot read the event from stdin: {err}"), None))?;
+        text
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|err| usage(format!("cannot read the event file: {err}"), None))?
+    };
+    serde_json::from_str(&text).map_err(|err| {
+        usage(
+            format!("the event is not JSON: {err}"),
+            Some((err.line(), err.column())),
+        )
+    })
+}
+
+/// `stackctl invoke [--local] <event.json | ->`: exit 0 when the invocation worked (any statusCode), 1 when
+/// the function failed or did not answer usably.
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    local: bool,
+    event: &Path,
+    global: &Global,
+    progress: &Progress,
+) -> Result<u8> {
+    let (output, quiet) = (global.output, global.quiet);
+    let event = read_event(event)?;
+    let started = Instant::now();
+    let task = progress.task(format!("invoke {}", stack.function.name));
+    task.set(if local {
+        "starting the local handler"
+    } else {
+        "invoking"
+    });
+    let mut transport =
+        Transport::open(clients, stack, local, global.profile.as_deref(), progress).await?;
+    task.set(&format!("invoking via {}", transport.describe()));
+    let outcome = transport.invoke(&event).await;
+    let kind = transport.kind();
+    transport.close().await;
+    let (response, error) = match outcome {
+        Ok(response) => {
+            task.finish(&format!("{}", response.status_code));
+            (Some(response), None)
+        }
+        Err(InvokeError::Transport(err)) => {
+            task.fail("no answer");
+            return Err(err);
+        }
+        Err(err) => {
+            task.fail("failed");
+            let report = match &err {
+                InvokeError::Function {
+                    kind,
+                    error_type,
+                    message,
+                    logs,
+                } => ErrorReport {
+                    kind: "function_error",
+                    function_error: Some(kind.clone()),
+                    error_type: error_type.clone(),
+                    message: message.clone(),
+                    logs: logs.clone(),
+                },
+                other => ErrorReport {
+                    kind: "bad_payload",
+                    function_error: None,
+                    error_type: None,
+                    message: other.to_string(),
+                    logs: other.logs().map(str::to_string),
+                },
+            };
+            (None, Some(report))
+        }
+    };
+    let report = InvokeReport {
+        schema_version: SCHEMA_VERSION,
+        command: "invoke",
+        stack: stack.name.clone(),
+        region: stack.region.clone(),
+        function: stack.function.name.clone(),
+        transport: kind,
+        ok: error.is_none(),
+        response,
+        error,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let logs = report
+        .response
+        .as_ref()
+        .and_then(|r| r.logs.as_deref())
+        .or_else(|| report.error.as_ref().and_then(|e| e.logs.as_deref()));
+    {
+        let mut stdout = std::io::stdout().lock();
+        match output {
+            Output::Json => writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            )?,
+            Output::Text => writeln!(stdout, "{report}")?,
+        }
+    }
+    // The function's log goes with the progress, on stderr (it is in the JSON document already).
+    if let (Output::Text, false, Some(logs)) = (output, quiet, logs) {
+        eprintln!("function log:\n{logs}");
+    }
+    if let Some(error) = &report.error {
+        eprintln!("error: {}", error.message);
+        return Ok(crate::exit::ERROR);
+    }
+    Ok(crate::exit::OK)
+}
