@@ -2,6 +2,7 @@
 //! desired state (pure), apply, and delete.
 
 pub mod function;
+pub mod log_group;
 pub mod policy;
 pub mod role;
 pub mod table;
