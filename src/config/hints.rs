@@ -53,6 +53,8 @@ pub(super) fn example(field: &str) -> Option<&'static str> {
         "function.environment" => {
             "[function.environment] with lines such as TABLE_NAME = \"${table.name}\""
         }
+        "function.logs" => "logs = { retention_days = 30 }",
+        "function.logs.retention_days" => "retention_days = 30",
         "timeouts.table_secs" => "table_secs = 600",
         "timeouts.function_secs" => "function_secs = 300",
         "timeouts.role_propagation_secs" => "role_propagation_secs = 120",

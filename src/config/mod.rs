@@ -2,7 +2,7 @@
 //! call, and reported with the file, the line and the field, and the fix.
 //!
 //! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
-//! `environment`, `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
+//! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
 //! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints).
 
 mod environment;
@@ -11,6 +11,7 @@ mod function;
 mod hints;
 mod json_doc;
 mod json_scan;
+mod logs;
 mod names;
 mod paths;
 mod policy_rules;
@@ -111,6 +112,21 @@ pub struct FunctionSpec {
     pub environment: BTreeMap<String, String>,
 }
 
+/// The function's CloudWatch Logs group, from `[function.logs]`: a resource of its own (resources/log_group.rs),
+/// made before the function so that stackctl, not Lambda's first invoke, creates it with its retention and tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroupSpec {
+    /// `/aws/lambda/<function.name>`, the group Lambda writes to; checked against CloudWatch's name rule.
+    pub name: String,
+    /// `function.logs.retention_days`: one of `logs::LOG_RETENTION_DAYS`; `logs::DEFAULT_LOG_RETENTION_DAYS` (30) when
+    /// not written.
+    pub retention_days: i32,
+    /// Whether the file wrote `retention_days`. A group stackctl creates always gets `retention_days`; an
+    /// adopted one (made by Lambda's first invoke or by someone else) keeps its own retention unless the file
+    /// asks for one.
+    pub retention_explicit: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub table_secs: u64,
@@ -139,6 +155,7 @@ pub struct Stack {
     pub role: RoleSpec,
     pub policy: PolicySpec,
     pub function: FunctionSpec,
+    pub log_group: LogGroupSpec,
     pub timeouts: Timeouts,
     /// Warnings found while loading (e.g. a deprecated runtime); printed, never fatal.
     pub warnings: Vec<String>,

@@ -50,6 +50,40 @@ impl NameRule {
         max: 64,
         extra: "-_",
     };
+    /// Checked although `/aws/lambda/<function.name>` always fits: the rule is written down once, here.
+    pub(super) const LOG_GROUP: NameRule = NameRule {
+        what: "CloudWatch Logs (log group names)",
+        min: 1,
+        max: 512,
+        extra: "._-/#",
+    };
+
+    /// What is wrong with `name` under this rule, as (message, fix); None when it is a valid name.
+    pub(super) fn problem(&self, name: &str) -> Option<(String, String)> {
+        let len = name.chars().count();
+        if len < self.min || len > self.max {
+            return Some((
+                format!(
+                    "`{name}` is {len} characters long; {} allows {}-{}",
+                    self.what, self.min, self.max
+                ),
+                format!("choose a name of {}-{} characters", self.min, self.max),
+            ));
+        }
+        let bad = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || self.extra.contains(*c)))?;
+        Some((
+            format!(
+                "`{name}` contains `{bad}`, which {} does not allow",
+                self.what
+            ),
+            format!(
+                "use only letters, digits and {}",
+                describe_chars(self.extra)
+            ),
+        ))
+    }
 }
 
 fn describe_chars(extra: &str) -> String {
@@ -82,36 +116,10 @@ impl Checker<'_> {
         rule: NameRule,
     ) -> Result<String, ConfigError> {
         let name = value.get_ref();
-        let len = name.chars().count();
-        if len < rule.min || len > rule.max {
-            return Err(self.error(
-                value.span(),
-                field,
-                format!(
-                    "`{name}` is {len} characters long; {} allows {}-{}",
-                    rule.what, rule.min, rule.max
-                ),
-                format!("choose a name of {}-{} characters", rule.min, rule.max),
-            ));
+        match rule.problem(name) {
+            Some((message, fix)) => Err(self.error(value.span(), field, message, fix)),
+            None => Ok(name.clone()),
         }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || rule.extra.contains(*c)))
-        {
-            return Err(self.error(
-                value.span(),
-                field,
-                format!(
-                    "`{name}` contains `{bad}`, which {} does not allow",
-                    rule.what
-                ),
-                format!(
-                    "use only letters, digits and {}",
-                    describe_chars(rule.extra)
-                ),
-            ));
-        }
-        Ok(name.clone())
     }
 }
 
@@ -128,6 +136,26 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("role.name"));
         let err = error_of(|t| t.replace("name = \"my-frontend-app-api\"", "name = \"api.v1\""));
         assert_eq!(err.field.as_deref(), Some("function.name"));
+    }
+
+    #[test]
+    fn log_group_names_take_512_of_their_characters() {
+        let rule = NameRule::LOG_GROUP;
+        assert_eq!(rule.problem("/aws/lambda/my-frontend_app.v1#2"), None);
+        assert_eq!(
+            rule.problem(&format!("/aws/lambda/{}", "a".repeat(500))),
+            None
+        );
+        let (message, _) = rule
+            .problem(&format!("/aws/lambda/{}", "a".repeat(501)))
+            .unwrap();
+        assert!(
+            message.contains("513 characters long") && message.contains("1-512"),
+            "{message}"
+        );
+        let (message, fix) = rule.problem("/aws/lambda/a b").unwrap();
+        assert!(message.contains("contains ` `"), "{message}");
+        assert!(fix.contains("`#`") && fix.contains("`/`"), "{fix}");
     }
 
     #[test]

@@ -77,6 +77,15 @@ pub(super) struct RawFunction {
     pub(super) architecture: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) environment: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub(super) logs: Option<RawLogs>,
+}
+
+/// `[function.logs]`. The value is taken as any TOML value, so that a string, a float or a date gets
+/// stackctl's own message (with the nearest allowed values) instead of serde's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLogs {
+    pub(super) retention_days: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]

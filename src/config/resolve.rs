@@ -83,6 +83,7 @@ impl Checker<'_> {
         let role = self.role(&raw.role, base_dir)?;
         let policy = self.policy(&raw.policy, base_dir)?;
         let function = self.function(&raw.function, base_dir, today, &mut warnings)?;
+        let log_group = self.log_group(&raw.function, &function.name)?;
         self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
         let timeouts = self.timeouts(&raw.timeouts)?;
 
@@ -95,6 +96,7 @@ impl Checker<'_> {
             role,
             policy,
             function,
+            log_group,
             timeouts,
             warnings,
         })

@@ -13,6 +13,7 @@ use crate::engine::{Done, ReadCx, World};
 use crate::plan::{Kind, ResourcePlan};
 
 pub mod function;
+pub mod log_group;
 pub mod policy;
 pub mod role;
 pub mod table;

@@ -1,0 +1,541 @@
+//! The function's CloudWatch Logs group (`/aws/lambda/<function>`): read, diff, create with its tags and
+//! retention, change the retention, tag, delete. Made before the function, so that Lambda's first invoke
+//! does not create it first with retention "never expire" and no tags.
+//!
+//! Not wired into a command yet: the engine calls these (hence the `dead_code` allowances below).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+use aws_sdk_cloudwatchlogs::Client;
+
+use crate::config::LogGroupSpec;
+use crate::plan::Change;
+use crate::progress::Task;
+
+#[allow(dead_code)] // read by the engine, which wires the log group in
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLogGroup {
+    /// The group's ARN without the trailing `:*` that DescribeLogGroups' `arn` carries: the form
+    /// TagResource and ListTagsForResource take.
+    pub arn: String,
+    /// None: the events never expire (CloudWatch's default, and what Lambda's own group gets).
+    pub retention_days: Option<i32>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The group named exactly `name`, or None. DescribeLogGroups only searches by prefix (and
+/// `/aws/lambda/api` is a prefix of `/aws/lambda/api-v2`), so every page is looked through for the exact
+/// name.
+#[allow(dead_code)] // the engine wires this
+pub async fn read(client: &Client, name: &str) -> Result<Option<LiveLogGroup>> {
+    let mut next: Option<String> = None;
+    let group = loop {
+        let out = client
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .with_context(|| format!("reading CloudWatch Logs group `{name}`"))?;
+        if let Some(group) = out
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+        {
+            break group.clone();
+        }
+        match out.next_token() {
+            // The same token again would loop forever; it means there is nothing more.
+            Some(token) if next.as_deref() != Some(token) => next = Some(token.to_string()),
+            _ => return Ok(None),
+        }
+    };
+    let arn = group_arn(&group)
+        .with_context(|| format!("CloudWatch Logs described group `{name}` without an ARN"))?;
+    let tags = match client
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .tags()
+            .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        // Deleted between the two calls: gone.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("reading the tags of CloudWatch Logs group `{name}`"))
+        }
+    };
+    Ok(Some(LiveLogGroup {
+        arn,
+        retention_days: group.retention_in_days(),
+        tags,
+    }))
+}
+
+/// `logGroupArn` when the answer has it (it has no `:*`), else `arn` without its `:*`.
+fn group_arn(group: &LogGroup) -> Option<String> {
+    group
+        .log_group_arn()
+        .or_else(|| group.arn())
+        .map(|arn| without_wildcard(arn).to_string())
+}
+
+fn without_wildcard(arn: &str) -> &str {
+    arn.strip_suffix(":*").unwrap_or(arn)
+}
+
+/// A retention as plan shows it: the number of days, or "never expire".
+#[allow(dead_code)] // the engine wires this
+pub fn describe_retention(days: Option<i32>) -> String {
+    days.map_or_else(|| "never expire".to_string(), |d| d.to_string())
+}
+
+/// Field-level changes from `live` to `spec` (pure). None live: the group is created with
+/// `spec.retention_days`. A group this stack owns always converges to `spec.retention_days`; an adopted
+/// one (Lambda's first invoke made it, or someone else did) only when the file wrote `retention_days`,
+/// otherwise its own retention is shown as kept (`Op::Keep`, which never needs a write). Tags are the
+/// engine's business, as for every kind.
+#[allow(dead_code)] // the engine wires this
+pub fn diff(spec: &LogGroupSpec, live: Option<&LiveLogGroup>, owned: bool) -> Vec<Change> {
+    let Some(live) = live else {
+        return vec![Change::add(
+            "retention_days",
+            describe_retention(Some(spec.retention_days)),
+        )];
+    };
+    if live.retention_days == Some(spec.retention_days) {
+        return Vec::new();
+    }
+    if owned || spec.retention_explicit {
+        vec![Change::modify(
+            "retention_days",
+            describe_retention(live.retention_days),
+            describe_retention(Some(spec.retention_days)),
+        )]
+    } else {
+        vec![Change::keep(
+            "retention_days",
+            format!(
+                "{} (a group stackctl did not create keeps its retention unless \
+                 `function.logs.retention_days` is set)",
+                describe_retention(live.retention_days)
+            ),
+        )]
+    }
+}
+
+/// The warning for a retention change that deletes events (a shorter period, or a period where there was
+/// none); None when nothing is lost.
+#[allow(dead_code)] // the engine wires this
+pub fn shortening_note(before: Option<i32>, after: i32) -> Option<String> {
+    let shorter = before.is_none_or(|before| after < before);
+    shorter.then(|| {
+        format!(
+            "retention goes from {} to {after} days: CloudWatch Logs will delete the events older than \
+             {after} days",
+            match before {
+                Some(days) => format!("{days} days"),
+                None => "never expire".to_string(),
+            }
+        )
+    })
+}
+
+/// Whether `create` made the group, or found it made meanwhile (by Lambda's first invoke or someone
+/// else): then it has neither this stack's tags nor its retention, and the caller reads it and converges it.
+#[allow(dead_code)] // the engine wires this
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existing,
+}
+
+/// Creates the group with its tags, then gives it `retention_days` (CreateLogGroup takes no retention).
+/// A group that exists already is left as it is (`Created::Existing`).
+#[allow(dead_code)] // the engine wires this
+pub async fn create(
+    client: &Client,
+    name: &str,
+    retention_days: i32,
+    tags: &BTreeMap<String, String>,
+    task: &Task,
+) -> Result<Created> {
+    task.set("creating");
+    let created = client
+        .create_log_group()
+        .log_group_name(name)
+        .set_tags(tag_map(tags))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+        {
+            task.set("appeared meanwhile; reading it");
+            return Ok(Created::Existing);
+        }
+        Err(err) => {
+            return Err(err).with_context(|| format!("creating CloudWatch Logs group `{name}`"))
+        }
+    }
+    task.set(&format!("setting retention to {retention_days} days"));
+    set_retention(client, name, retention_days).await?;
+    Ok(Created::New)
+}
+
+/// PutRetentionPolicy. `days` must be one CloudWatch allows (the config checked it; moto accepts any).
+#[allow(dead_code)] // the engine wires this
+pub async fn set_retention(client: &Client, name: &str, days: i32) -> Result<()> {
+    client
+        .put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(days)
+        .send()
+        .await
+        .with_context(|| {
+            format!("setting the retention of CloudWatch Logs group `{name}` to {days} days")
+        })?;
+    Ok(())
+}
+
+/// Adds or updates tags (TagResource replaces the value of an existing key); no tags, no request. Takes
+/// the ARN with or without the `:*` DescribeLogGroups puts on it; sends it without.
+#[allow(dead_code)] // the engine wires this
+pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    let arn = without_wildcard(arn);
+    if tags.is_empty() {
+        return Ok(());
+    }
+    client
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(tag_map(tags))
+        .send()
+        .await
+        .with_context(|| format!("tagging CloudWatch Logs group `{arn}`"))?;
+    Ok(())
+}
+
+/// The tags in the SDK's shape; None for none (CloudWatch takes at least one tag when `tags` is sent).
+fn tag_map(tags: &BTreeMap<String, String>) -> Option<std::collections::HashMap<String, String>> {
+    (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// Deletes the group and its events. Already gone is success.
+#[allow(dead_code)] // the engine wires this
+pub async fn delete(client: &Client, name: &str) -> Result<()> {
+    match client.delete_log_group().log_group_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err).with_context(|| format!("deleting CloudWatch Logs group `{name}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Op;
+    use crate::progress::{Mode, Progress};
+    use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_runtime_api::http::{Request as HttpRequest, Response as HttpResponse};
+    use aws_smithy_types::body::SdkBody;
+    use serde_json::{json, Value};
+
+    const NAME: &str = "/aws/lambda/api";
+    const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/api";
+
+    fn answer(status: u16, body: Value) -> HttpResponse {
+        let mut response = HttpResponse::new(
+            status.try_into().expect("status"),
+            SdkBody::from(body.to_string()),
+        );
+        response
+            .headers_mut()
+            .insert("Content-Type", "application/x-amz-json-1.1");
+        response
+    }
+
+    fn error(kind: &str) -> HttpResponse {
+        answer(400, json!({"__type": kind, "message": "from the test"}))
+    }
+
+    /// A CloudWatch Logs client that answers with `answers`, in order, and records what it was sent.
+    fn replay(answers: Vec<HttpResponse>) -> (StaticReplayClient, Client) {
+        let http = StaticReplayClient::new(
+            answers
+                .into_iter()
+                .map(|a| ReplayEvent::new(HttpRequest::new(SdkBody::empty()), a))
+                .collect(),
+        );
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http.clone())
+            .build();
+        (http, Client::from_conf(config))
+    }
+
+    /// The JSON bodies that were sent, with the operation each was for.
+    fn sent(http: &StaticReplayClient) -> Vec<(String, Value)> {
+        http.actual_requests()
+            .map(|r| {
+                let target = r.headers().get("x-amz-target").unwrap_or_default();
+                let operation = target.rsplit('.').next().unwrap_or_default().to_string();
+                let body = serde_json::from_slice(r.body().bytes().unwrap_or_default())
+                    .unwrap_or(Value::Null);
+                (operation, body)
+            })
+            .collect()
+    }
+
+    fn task() -> Task {
+        Progress::new(Mode::Quiet).task("log group")
+    }
+
+    #[tokio::test]
+    async fn read_follows_pages_to_the_exact_name_and_reads_tags_on_the_arn_without_wildcard() {
+        let (http, client) = replay(vec![
+            answer(
+                200,
+                json!({
+                    "logGroups": [{"logGroupName": "/aws/lambda/api-v2", "arn": format!("{ARN}-v2:*")}],
+                    "nextToken": "page-2"
+                }),
+            ),
+            answer(
+                200,
+                json!({"logGroups": [
+                    {"logGroupName": "/aws/lambda/api-old", "arn": format!("{ARN}-old:*")},
+                    {"logGroupName": NAME, "arn": format!("{ARN}:*"), "retentionInDays": 14}
+                ], "nextToken": "page-3"}),
+            ),
+            answer(200, json!({"tags": {"stackctl:stack": "s", "team": "web"}})),
+        ]);
+        let live = read(&client, NAME).await.unwrap().expect("found on page 2");
+        assert_eq!(
+            live,
+            LiveLogGroup {
+                arn: ARN.into(),
+                retention_days: Some(14),
+                tags: [("stackctl:stack", "s"), ("team", "web")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }
+        );
+        let sent = sent(&http);
+        assert_eq!(
+            sent,
+            vec![
+                (
+                    "DescribeLogGroups".to_string(),
+                    json!({"logGroupNamePrefix": NAME})
+                ),
+                (
+                    "DescribeLogGroups".to_string(),
+                    json!({"logGroupNamePrefix": NAME, "nextToken": "page-2"})
+                ),
+                (
+                    "ListTagsForResource".to_string(),
+                    json!({"resourceArn": ARN})
+                ),
+            ],
+            "no third page once the name is found"
+        );
+    }
+
+    #[tokio::test]
+    async fn read_prefers_log_group_arn_and_finds_nothing_without_an_exact_match() {
+        let (http, client) = replay(vec![
+            answer(
+                200,
+                json!({"logGroups": [{
+                    "logGroupName": NAME,
+                    "arn": "arn:aws:logs:us-east-1:1:log-group:from-arn:*",
+                    "logGroupArn": ARN
+                }]}),
+            ),
+            answer(200, json!({"tags": {}})),
+        ]);
+        let live = read(&client, NAME).await.unwrap().unwrap();
+        assert_eq!((live.arn.as_str(), live.retention_days), (ARN, None));
+        assert_eq!(sent(&http)[1].1, json!({"resourceArn": ARN}));
+
+        let (http, client) = replay(vec![
+            answer(
+                200,
+                json!({"logGroups": [{"logGroupName": "/aws/lambda/api-v2"}], "nextToken": "t"}),
+            ),
+            // The same token again: the end, not a loop.
+            answer(200, json!({"logGroups": [], "nextToken": "t"})),
+        ]);
+        assert_eq!(read(&client, NAME).await.unwrap(), None);
+        assert_eq!(http.actual_requests().count(), 2);
+
+        let (_, client) = replay(vec![error("ServiceUnavailableException")]);
+        let err = read(&client, NAME).await.unwrap_err();
+        assert!(format!("{err:#}").contains("`/aws/lambda/api`"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn create_tags_then_sets_retention_and_reports_a_group_made_meanwhile() {
+        let (http, client) = replay(vec![answer(200, json!({})), answer(200, json!({}))]);
+        let tags = BTreeMap::from([("stackctl:stack".to_string(), "s".to_string())]);
+        let created = create(&client, NAME, 30, &tags, &task()).await.unwrap();
+        assert_eq!(created, Created::New);
+        assert_eq!(
+            sent(&http),
+            vec![
+                (
+                    "CreateLogGroup".to_string(),
+                    json!({"logGroupName": NAME, "tags": {"stackctl:stack": "s"}})
+                ),
+                (
+                    "PutRetentionPolicy".to_string(),
+                    json!({"logGroupName": NAME, "retentionInDays": 30})
+                ),
+            ]
+        );
+
+        // Lambda's first invoke (or someone else) made it: nothing more is sent, the caller converges it.
+        let (http, client) = replay(vec![error("ResourceAlreadyExistsException")]);
+        let created = create(&client, NAME, 30, &tags, &task()).await.unwrap();
+        assert_eq!(created, Created::Existing);
+        assert_eq!(http.actual_requests().count(), 1);
+
+        let (_, client) = replay(vec![error("LimitExceededException")]);
+        let err = create(&client, NAME, 30, &tags, &task()).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("creating CloudWatch Logs group `/aws/lambda/api`"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_treats_a_missing_group_as_deleted() {
+        let (http, client) = replay(vec![error("ResourceNotFoundException")]);
+        delete(&client, NAME).await.unwrap();
+        assert_eq!(
+            sent(&http),
+            vec![("DeleteLogGroup".to_string(), json!({"logGroupName": NAME}))]
+        );
+        let (_, client) = replay(vec![error("InvalidParameterException")]);
+        let err = delete(&client, NAME).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("deleting CloudWatch Logs group `/aws/lambda/api`"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tag_and_set_retention_send_what_cloudwatch_takes() {
+        let (http, client) = replay(vec![answer(200, json!({})), answer(200, json!({}))]);
+        let tags = BTreeMap::from([("team".to_string(), "web".to_string())]);
+        tag(&client, &format!("{ARN}:*"), &tags).await.unwrap();
+        set_retention(&client, NAME, 7).await.unwrap();
+        assert_eq!(
+            sent(&http),
+            vec![
+                (
+                    "TagResource".to_string(),
+                    json!({"resourceArn": ARN, "tags": {"team": "web"}})
+                ),
+                (
+                    "PutRetentionPolicy".to_string(),
+                    json!({"logGroupName": NAME, "retentionInDays": 7})
+                ),
+            ]
+        );
+    }
+
+    fn spec(retention_days: i32, retention_explicit: bool) -> LogGroupSpec {
+        LogGroupSpec {
+            name: NAME.into(),
+            retention_days,
+            retention_explicit,
+        }
+    }
+
+    fn live(retention_days: Option<i32>) -> LiveLogGroup {
+        LiveLogGroup {
+            arn: ARN.into(),
+            retention_days,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn diff_converges_owned_groups_and_adopted_ones_only_when_the_file_asks() {
+        assert_eq!(
+            diff(&spec(30, false), None, false),
+            vec![Change::add("retention_days", "30")]
+        );
+        // In sync: nothing, owned or not.
+        assert_eq!(diff(&spec(30, false), Some(&live(Some(30))), true), vec![]);
+        assert_eq!(diff(&spec(30, true), Some(&live(Some(30))), false), vec![]);
+        // Owned: always converged, explicit or the default.
+        assert_eq!(
+            diff(&spec(30, false), Some(&live(None)), true),
+            vec![Change::modify("retention_days", "never expire", "30")]
+        );
+        assert_eq!(
+            diff(&spec(7, true), Some(&live(Some(14))), true),
+            vec![Change::modify("retention_days", "14", "7")]
+        );
+        // Adopted: changed only when the file writes retention_days; otherwise kept, and shown as kept.
+        assert_eq!(
+            diff(&spec(90, true), Some(&live(None)), false),
+            vec![Change::modify("retention_days", "never expire", "90")]
+        );
+        let kept = diff(&spec(30, false), Some(&live(None)), false);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].op, Op::Keep);
+        assert!(
+            kept[0]
+                .before
+                .as_deref()
+                .unwrap()
+                .starts_with("never expire ("),
+            "{kept:?}"
+        );
+    }
+
+    #[test]
+    fn only_a_shorter_retention_warns_of_deleted_events() {
+        assert_eq!(
+            shortening_note(Some(90), 30).as_deref(),
+            Some(
+                "retention goes from 90 days to 30 days: CloudWatch Logs will delete the events older \
+                 than 30 days"
+            )
+        );
+        assert!(shortening_note(None, 3653)
+            .unwrap()
+            .starts_with("retention goes from never expire to 3653 days"));
+        assert_eq!(shortening_note(Some(30), 30), None);
+        assert_eq!(shortening_note(Some(30), 60), None);
+    }
+}
