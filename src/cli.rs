@@ -108,6 +108,9 @@ pub enum Command {
         /// Delete the table even though it holds items (they are lost).
         #[arg(long, conflicts_with = "backup")]
         delete_data: bool,
+        /// Keep the function's log group and its events (down deletes the group the stack created).
+        #[arg(long)]
+        keep_logs: bool,
         /// Export every item of the table to this JSON Lines file first (restore with `stackctl restore`).
         #[arg(long, value_name = "FILE")]
         backup: Option<PathBuf>,

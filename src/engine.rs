@@ -28,6 +28,8 @@ pub type Done = Option<(&'static str, Duration)>;
 #[derive(Debug, Clone, Default)]
 pub struct DataPolicy {
     pub delete_data: bool,
+    /// Keep the function's log group (and its events) that down would delete.
+    pub keep_logs: bool,
     pub backup: Option<std::path::PathBuf>,
 }
 
@@ -128,7 +130,6 @@ pub async fn read(
 pub struct World<'a> {
     pub clients: &'a Clients,
     pub stack: &'a Stack,
-    pub account: Account,
     /// What the stack wants, with every reference resolved against the live account.
     pub desired: Desired,
     live: BTreeMap<Kind, Arc<Live>>,
@@ -162,7 +163,6 @@ impl<'a> World<'a> {
         Ok(World {
             clients,
             stack,
-            account,
             desired,
             live,
             code: None,

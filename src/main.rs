@@ -187,10 +187,12 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Down {
             confirm,
             delete_data,
+            keep_logs,
             backup,
         } => {
             let data = engine::DataPolicy {
                 delete_data: *delete_data,
+                keep_logs: *keep_logs,
                 backup: backup.clone(),
             };
             let (report, has_work) =

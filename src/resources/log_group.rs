@@ -1,20 +1,21 @@
 //! The function's CloudWatch Logs group (`/aws/lambda/<function>`): read, diff, create with its tags and
 //! retention, change the retention, tag, delete. Made before the function, so that Lambda's first invoke
 //! does not create it first with retention "never expire" and no tags.
-//!
-//! Not wired into a command yet: the engine calls these (hence the `dead_code` allowances below).
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
-use aws_sdk_cloudwatchlogs::types::LogGroup;
+use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use crate::config::LogGroupSpec;
-use crate::plan::Change;
-use crate::progress::Task;
+use futures::future::BoxFuture;
 
-#[allow(dead_code)] // read by the engine, which wires the log group in
+use crate::config::LogGroupSpec;
+use crate::engine::{finish, Done, ReadCx, World};
+use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
+use crate::progress::Task;
+use crate::resources::{Live, Planned, Purpose, Resource, Work};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLogGroup {
     /// The group's ARN without the trailing `:*` that DescribeLogGroups' `arn` carries: the form
@@ -28,8 +29,19 @@ pub struct LiveLogGroup {
 /// The group named exactly `name`, or None. DescribeLogGroups only searches by prefix (and
 /// `/aws/lambda/api` is a prefix of `/aws/lambda/api-v2`), so every page is looked through for the exact
 /// name.
-#[allow(dead_code)] // the engine wires this
+#[cfg(test)] // the engine reads in two steps (the tags only when needed); the tests read both
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveLogGroup>> {
+    let Some(described) = describe(client, name).await? else {
+        return Ok(None);
+    };
+    Ok(read_tags(client, &described.arn).await?.map(|tags| LiveLogGroup {
+        tags,
+        ..described
+    }))
+}
+
+/// The group named exactly `name` without its tags (`tags` left empty), or None.
+pub async fn describe(client: &Client, name: &str) -> Result<Option<LiveLogGroup>> {
     let mut next: Option<String> = None;
     let group = loop {
         let out = client
@@ -54,38 +66,36 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveLogGroup>> {
     };
     let arn = group_arn(&group)
         .with_context(|| format!("CloudWatch Logs described group `{name}` without an ARN"))?;
-    let tags = match client
-        .list_tags_for_resource()
-        .resource_arn(&arn)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .tags()
-            .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-        // Deleted between the two calls: gone.
+    Ok(Some(LiveLogGroup {
+        arn,
+        retention_days: group.retention_in_days(),
+        tags: BTreeMap::new(),
+    }))
+}
+
+/// The group's tags; None when the group is gone (deleted since it was described).
+pub async fn read_tags(client: &Client, arn: &str) -> Result<Option<BTreeMap<String, String>>> {
+    match client.list_tags_for_resource().resource_arn(arn).send().await {
+        Ok(out) => Ok(Some(
+            out.tags()
+                .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        )),
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            return Ok(None)
+            Ok(None)
         }
         Err(err) => {
-            return Err(err)
-                .with_context(|| format!("reading the tags of CloudWatch Logs group `{name}`"))
+            Err(err).with_context(|| format!("reading the tags of CloudWatch Logs group `{arn}`"))
         }
-    };
-    Ok(Some(LiveLogGroup {
-        arn,
-        retention_days: group.retention_in_days(),
-        tags,
-    }))
+    }
 }
 
 /// `logGroupArn` when the answer has it (it has no `:*`), else `arn` without its `:*`.
-fn group_arn(group: &LogGroup) -> Option<String> {
+fn group_arn(group: &SdkLogGroup) -> Option<String> {
     group
         .log_group_arn()
         .or_else(|| group.arn())
@@ -97,7 +107,6 @@ fn without_wildcard(arn: &str) -> &str {
 }
 
 /// A retention as plan shows it: the number of days, or "never expire".
-#[allow(dead_code)] // the engine wires this
 pub fn describe_retention(days: Option<i32>) -> String {
     days.map_or_else(|| "never expire".to_string(), |d| d.to_string())
 }
@@ -107,7 +116,6 @@ pub fn describe_retention(days: Option<i32>) -> String {
 /// one (Lambda's first invoke made it, or someone else did) only when the file wrote `retention_days`,
 /// otherwise its own retention is shown as kept (`Op::Keep`, which never needs a write). Tags are the
 /// engine's business, as for every kind.
-#[allow(dead_code)] // the engine wires this
 pub fn diff(spec: &LogGroupSpec, live: Option<&LiveLogGroup>, owned: bool) -> Vec<Change> {
     let Some(live) = live else {
         return vec![Change::add(
@@ -138,7 +146,6 @@ pub fn diff(spec: &LogGroupSpec, live: Option<&LiveLogGroup>, owned: bool) -> Ve
 
 /// The warning for a retention change that deletes events (a shorter period, or a period where there was
 /// none); None when nothing is lost.
-#[allow(dead_code)] // the engine wires this
 pub fn shortening_note(before: Option<i32>, after: i32) -> Option<String> {
     let shorter = before.is_none_or(|before| after < before);
     shorter.then(|| {
@@ -155,7 +162,6 @@ pub fn shortening_note(before: Option<i32>, after: i32) -> Option<String> {
 
 /// Whether `create` made the group, or found it made meanwhile (by Lambda's first invoke or someone
 /// else): then it has neither this stack's tags nor its retention, and the caller reads it and converges it.
-#[allow(dead_code)] // the engine wires this
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
     New,
@@ -164,7 +170,6 @@ pub enum Created {
 
 /// Creates the group with its tags, then gives it `retention_days` (CreateLogGroup takes no retention).
 /// A group that exists already is left as it is (`Created::Existing`).
-#[allow(dead_code)] // the engine wires this
 pub async fn create(
     client: &Client,
     name: &str,
@@ -199,7 +204,6 @@ pub async fn create(
 }
 
 /// PutRetentionPolicy. `days` must be one CloudWatch allows (the config checked it; moto accepts any).
-#[allow(dead_code)] // the engine wires this
 pub async fn set_retention(client: &Client, name: &str, days: i32) -> Result<()> {
     client
         .put_retention_policy()
@@ -215,7 +219,6 @@ pub async fn set_retention(client: &Client, name: &str, days: i32) -> Result<()>
 
 /// Adds or updates tags (TagResource replaces the value of an existing key); no tags, no request. Takes
 /// the ARN with or without the `:*` DescribeLogGroups puts on it; sends it without.
-#[allow(dead_code)] // the engine wires this
 pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
     let arn = without_wildcard(arn);
     if tags.is_empty() {
@@ -237,7 +240,6 @@ fn tag_map(tags: &BTreeMap<String, String>) -> Option<std::collections::HashMap<
 }
 
 /// Deletes the group and its events. Already gone is success.
-#[allow(dead_code)] // the engine wires this
 pub async fn delete(client: &Client, name: &str) -> Result<()> {
     match client.delete_log_group().log_group_name(name).send().await {
         Ok(_) => Ok(()),
@@ -249,6 +251,196 @@ pub async fn delete(client: &Client, name: &str) -> Result<()> {
             Ok(())
         }
         Err(err) => Err(err).with_context(|| format!("deleting CloudWatch Logs group `{name}`")),
+    }
+}
+
+/// The log group as the engine keeps it: `tags_read` false when up did not need them (a group whose
+/// retention already matches, with no user tags to bring up to date, costs one read).
+#[derive(Debug, Clone)]
+pub struct LogGroupState {
+    pub group: LiveLogGroup,
+    pub tags_read: bool,
+}
+
+/// The log group's resource kind.
+pub struct LogGroup;
+
+fn state_of(live: &Live) -> &LogGroupState {
+    live.downcast_ref()
+        .unwrap_or_else(|| unreachable!("the log group's live state is a LogGroupState"))
+}
+
+/// What up does to the group: create it, or set its retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LogGroupWork {
+    InSync,
+    Create,
+    Retention(i32),
+}
+
+impl LogGroup {
+    async fn read_state(cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
+        let (logs, spec) = (&cx.clients.logs, &cx.stack.log_group);
+        let Some(group) = describe(logs, &spec.name).await? else {
+            return Ok(None);
+        };
+        let needs_tags = cx.purpose != Purpose::Converge
+            || !cx.stack.tags.is_empty()
+            || group.retention_days != Some(spec.retention_days);
+        if !needs_tags {
+            return Ok(Some(LogGroupState {
+                group,
+                tags_read: false,
+            }));
+        }
+        Ok(read_tags(logs, &group.arn).await?.map(|tags| LogGroupState {
+            group: LiveLogGroup { tags, ..group },
+            tags_read: true,
+        }))
+    }
+
+    async fn converge(world: &World<'_>, work: &LogGroupWork) -> Result<Done> {
+        let (logs, spec) = (&world.clients.logs, &world.stack.log_group);
+        if *work == LogGroupWork::InSync {
+            return Ok(None);
+        }
+        let task = world.task(Kind::LogGroup, &spec.name)?;
+        let result = async {
+            match work {
+                LogGroupWork::InSync => Ok("in sync"),
+                LogGroupWork::Create => {
+                    let tags = world.stack.resource_tags();
+                    match create(logs, &spec.name, spec.retention_days, &tags, &task).await? {
+                        Created::New => Ok("created"),
+                        // Lambda's first invoke (or someone) made it since the read: it is not the
+                        // stack's, so it gets the retention only if the file asks for one.
+                        Created::Existing if spec.retention_explicit => {
+                            set_retention(logs, &spec.name, spec.retention_days).await?;
+                            Ok("found; retention set")
+                        }
+                        Created::Existing => Ok("found; used as it is"),
+                    }
+                }
+                LogGroupWork::Retention(days) => {
+                    task.set(&format!("setting retention to {days} days"));
+                    set_retention(logs, &spec.name, *days).await?;
+                    Ok("updated")
+                }
+            }
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+impl Resource for LogGroup {
+    fn kind(&self) -> Kind {
+        Kind::LogGroup
+    }
+
+    fn name(&self, stack: &crate::config::Stack) -> String {
+        stack.log_group.name.clone()
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
+        Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
+    }
+
+    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
+        Some(&state_of(live).group.arn)
+    }
+
+    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
+        let state = state_of(live);
+        state.tags_read.then_some(&state.group.tags)
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned> {
+        let spec = &world.stack.log_group;
+        let state = world.live::<LogGroupState>(Kind::LogGroup);
+        let live = state.map(|s| &s.group);
+        let owned = state.is_some_and(|s| s.tags_read && world.stack.owns(&s.group.tags));
+        let changes = diff(spec, live, owned);
+        let base = |action| {
+            ResourcePlan::new(Kind::LogGroup, &spec.name, action).arn(live.map(|l| l.arn.as_str()))
+        };
+        let writes = changes.iter().any(|c| c.op != Op::Keep);
+        let (plan, work) = match live {
+            None => (base(Action::Create).changes(changes), LogGroupWork::Create),
+            Some(_) if !writes => {
+                let mut plan = base(Action::NoOp).changes(changes);
+                if !owned {
+                    plan = plan.note("not created by this stack: used as it is, never deleted");
+                }
+                (plan, LogGroupWork::InSync)
+            }
+            Some(l) => {
+                let mut plan = base(Action::Update).changes(changes);
+                if let Some(note) = shortening_note(l.retention_days, spec.retention_days) {
+                    plan = plan.note(note);
+                }
+                (plan, LogGroupWork::Retention(spec.retention_days))
+            }
+        };
+        Ok(Planned::new(plan, work))
+    }
+
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            match work.downcast_ref::<LogGroupWork>() {
+                Some(work) => Self::converge(world, work).await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        live: &'a Live,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(tag(&world.clients.logs, &state_of(live).group.arn, tags))
+    }
+
+    fn plan_down(&self, world: &World, live: &Live) -> Planned {
+        let (stack, state) = (world.stack, state_of(live));
+        let base = |action| {
+            ResourcePlan::new(Kind::LogGroup, &stack.log_group.name, action)
+                .arn(Some(&state.group.arn))
+        };
+        let plan = if !stack.owns(&state.group.tags) {
+            base(Action::Keep)
+                .note("not created by this stack (no `stackctl:stack` tag with its name): left alone")
+        } else if world.data.keep_logs {
+            base(Action::Keep).note("kept (--keep-logs); delete it later with `stackctl down --confirm`")
+        } else {
+            base(Action::Delete).changes(vec![Change::remove(
+                "log_group",
+                format!("{} with its events", stack.log_group.name),
+            )])
+        };
+        Planned::only(plan)
+    }
+
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let name = &world.stack.log_group.name;
+            let task = world.task(Kind::LogGroup, name)?;
+            let result = delete(&world.clients.logs, name).await.map(|_| "deleted");
+            finish(&task, result)
+        })
+    }
+
+    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
+        let state = state_of(live);
+        BTreeMap::from([
+            (
+                "retention_days".into(),
+                describe_retention(state.group.retention_days),
+            ),
+            ("owner".into(), world.owner_text(Some(&state.group.tags))),
+        ])
     }
 }
 

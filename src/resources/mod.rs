@@ -155,9 +155,14 @@ pub static REGISTRY: &[Node] = &[
         resource: &function::Function,
         depends_on: &[
             Dep::Applied(Kind::Role),
+            Dep::Applied(Kind::LogGroup),
             Dep::Refers(Kind::Policy),
             Dep::Refers(Kind::Table),
         ],
+    },
+    Node {
+        resource: &log_group::LogGroup,
+        depends_on: &[],
     },
 ];
 
