@@ -5,6 +5,7 @@ mod aws;
 mod backup;
 mod build_cache;
 mod cli;
+mod commands;
 mod config;
 mod deploy;
 mod interrupt;
@@ -144,13 +145,26 @@ async fn run(cli: &Cli) -> Result<u8> {
     })
     .await;
 
-    // smoke and invoke print their own results (a step table, a response), not a resource report.
+    // smoke, invoke and logs print their own results (a step table, a response, log events), not a resource
+    // report.
     match &cli.command {
         Command::Smoke { local } => {
             return smoke::run(&clients, &stack, *local, global, &progress).await;
         }
         Command::Invoke { local, event } => {
             return invoke::run(&clients, &stack, *local, event, global, &progress).await;
+        }
+        Command::Logs {
+            since,
+            filter,
+            follow,
+        } => {
+            let options = commands::logs::Options {
+                since: *since,
+                filter: filter.clone(),
+                follow: *follow,
+            };
+            return commands::logs::run(&clients, &stack, &options, global.output, &progress).await;
         }
         _ => {}
     }
@@ -221,7 +235,9 @@ async fn run(cli: &Cli) -> Result<u8> {
             return Ok(exit::OK);
         }
         Command::Completions { .. } => unreachable!("handled before loading the stack file"),
-        Command::Smoke { .. } | Command::Invoke { .. } => unreachable!("handled above"),
+        Command::Smoke { .. } | Command::Invoke { .. } | Command::Logs { .. } => {
+            unreachable!("handled above")
+        }
     };
     print(&report, global.output)?;
     if code == exit::NEEDS_CONFIRM {
