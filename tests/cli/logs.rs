@@ -159,12 +159,17 @@ impl Follow {
             .unwrap();
         assert!(status.success());
         let started = Instant::now();
-        let code = self.child.wait().unwrap().code();
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "took {:?} to stop",
-            started.elapsed()
-        );
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "still running 5s after SIG{signal}\n--- stderr\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         for reader in self.readers.drain(..) {
             reader.join().unwrap();
         }
