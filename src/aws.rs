@@ -50,11 +50,13 @@ impl CallCounter {
     }
 }
 
-/// Get*, List*, Describe*, Scan, Query are reads; every other operation changes something.
+/// Get*, List*, Describe*, Scan, Query, FilterLogEvents are reads; every other operation changes something.
 pub fn is_read_operation(operation: &str) -> bool {
-    ["Get", "List", "Describe", "Scan", "Query", "BatchGet"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix))
+    [
+        "Get", "List", "Describe", "Scan", "Query", "BatchGet", "Filter",
+    ]
+    .iter()
+    .any(|prefix| operation.starts_with(prefix))
 }
 
 /// When an operation started, kept in the operation's config bag for the -v log line.

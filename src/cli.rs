@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::logs;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "stackctl",
@@ -12,7 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Provision a DynamoDB table, an IAM role and policy, and a TypeScript Lambda function from one \
                   stack.toml, idempotently. There is no state file: the live AWS account is the state.",
     after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status), \
-                  3 down without --confirm had something to delete, 64 usage or stack.toml error."
+                  3 down without --confirm had something to delete, 64 usage or stack.toml error, \
+                  130 interrupted (Ctrl-C, SIGTERM; also how logs --follow ends)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -154,6 +157,28 @@ pub enum Command {
         /// The event: a JSON file, or - to read it from stdin.
         #[arg(value_name = "EVENT")]
         event: PathBuf,
+    },
+    /// Print the function's log events from CloudWatch Logs (log group /aws/lambda/<function.name>), oldest
+    /// first, one per line. Exit 0 (also when the log group does not exist yet); 130 when --follow is stopped.
+    #[command(
+        after_help = "Text: `<time> <stream> <message>`, the time in RFC 3339 UTC with milliseconds, the stream as \
+                      the first 8 characters of its id (the part after `]`). --output json: JSON Lines, one object \
+                      per event: timestamp, timestamp_ms, stream, event_id, message.\n\nExample:\n  \
+                      stackctl logs\n  stackctl logs --since 1h --filter ERROR\n  \
+                      stackctl logs --since 2026-12-02T10:00:00Z --output json | jq -r .message\n  \
+                      stackctl logs --follow"
+    )]
+    Logs {
+        /// Events from this long ago (30s, 10m, 1h, 2d) or from this RFC 3339 time (2026-12-02T10:00:00Z).
+        #[arg(long, value_name = "WHEN", default_value = logs::DEFAULT_SINCE, value_parser = logs::parse_since)]
+        since: logs::Since,
+        /// Only events matching this CloudWatch Logs filter pattern, e.g. ERROR, '"timed out"' or
+        /// '{ $.level = "error" }'.
+        #[arg(long, value_name = "PATTERN")]
+        filter: Option<String>,
+        /// Keep printing new events as they arrive (a poll about once a second) until Ctrl-C or SIGTERM (exit 130).
+        #[arg(long)]
+        follow: bool,
     },
     /// Print a shell completion script.
     #[command(

@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 use tokio::sync::Notify;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// A command that only reads (`logs --follow`) stops at the first interrupt as its normal end, so it says
+/// nothing then.
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 fn notify() -> &'static Notify {
     static NOTIFY: OnceLock<Notify> = OnceLock::new();
@@ -41,10 +44,17 @@ pub fn install() {
                 eprintln!("second interrupt: stopping now");
                 std::process::exit(130);
             }
-            eprintln!("interrupt: finishing the AWS call in flight and starting nothing new (interrupt again to stop at once)");
+            if !QUIET.load(Ordering::SeqCst) {
+                eprintln!("interrupt: finishing the AWS call in flight and starting nothing new (interrupt again to stop at once)");
+            }
             notify().notify_waiters();
         }
     });
+}
+
+/// The first interrupt is the command's normal end (it has nothing in flight worth finishing): no note.
+pub fn quiet_first_interrupt() {
+    QUIET.store(true, Ordering::SeqCst);
 }
 
 async fn wait_for_signal() {

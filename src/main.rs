@@ -140,8 +140,8 @@ async fn run(cli: &Cli) -> Result<u8> {
     })
     .await;
 
-    // smoke, invoke and restore print their own results (a step table, a response, a count), not a
-    // resource report.
+    // smoke, invoke, restore and logs print their own results (a step table, a response, a count, log
+    // events), not a resource report.
     match &cli.command {
         Command::Smoke { local } => {
             return commands::smoke::run(&clients, &stack, *local, global, &progress).await;
@@ -151,6 +151,18 @@ async fn run(cli: &Cli) -> Result<u8> {
         }
         Command::Restore { backup_file } => {
             return commands::restore::run(&clients, &stack, backup_file, global, &progress).await;
+        }
+        Command::Logs {
+            since,
+            filter,
+            follow,
+        } => {
+            let options = commands::logs::Options {
+                since: *since,
+                filter: filter.clone(),
+                follow: *follow,
+            };
+            return commands::logs::run(&clients, &stack, &options, global.output, &progress).await;
         }
         _ => {}
     }
@@ -205,7 +217,10 @@ async fn run(cli: &Cli) -> Result<u8> {
             (report, code)
         }
         Command::Completions { .. } => unreachable!("handled before loading the stack file"),
-        Command::Smoke { .. } | Command::Invoke { .. } | Command::Restore { .. } => {
+        Command::Smoke { .. }
+        | Command::Invoke { .. }
+        | Command::Restore { .. }
+        | Command::Logs { .. } => {
             unreachable!("handled above")
         }
     };

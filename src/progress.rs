@@ -45,6 +45,13 @@ impl Progress {
         self.line(&format!("warning: {message}"));
     }
 
+    /// A note for the person running the command (not a warning): nothing in quiet mode.
+    pub fn note(&self, message: &str) {
+        if self.mode != Mode::Quiet {
+            self.line(&format!("note: {message}"));
+        }
+    }
+
     fn line(&self, message: &str) {
         match (&self.multi, self.mode) {
             (Some(multi), _) => {

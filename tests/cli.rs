@@ -13,6 +13,8 @@ mod down;
 mod function;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/logs.rs"]
+mod logs;
 #[path = "cli/ownership.rs"]
 mod ownership;
 #[path = "cli/plan.rs"]

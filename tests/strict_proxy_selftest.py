@@ -37,7 +37,8 @@ MOTO = os.environ.get("STACKCTL_MOTO_SERVER", os.path.join(REPO, ".venv", "bin",
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 DOC = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}, separators=(",", ":"))
 ENCODED_DOC = "%7B%22Version%22%3A"  # how every URL-encoded document above starts
-SIGNED = {"iam": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x"}
+SIGNED = {service: "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/%s/aws4_request, SignedHeaders=host, Signature=x"
+          % service for service in ("iam", "logs")}
 
 
 def _zip():
@@ -138,6 +139,17 @@ class Stack:
             "Content-Type": "application/x-www-form-urlencoded", "Authorization": SIGNED["iam"]})
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.read().decode()
+
+    def logs_raw(self, op, body):
+        """A CloudWatch Logs JSON request sent by hand: (status, content type, parsed JSON answer)."""
+        req = urllib.request.Request(self.url + "/", data=json.dumps(body).encode(), method="POST", headers={
+            "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Logs_20140328." + op,
+            "Authorization": SIGNED["logs"]})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.headers.get("Content-Type"), json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type"), json.loads(e.read())
 
     def close(self):
         for p in (self.proxy, self.moto):
@@ -743,6 +755,118 @@ class IamPaging(unittest.TestCase):
         self.assertEqual(len(self.iam.list_role_policies(RoleName="pg-r1")["PolicyNames"]), 2)
 
 
+class Logs(unittest.TestCase):
+    """CloudWatch Logs: the service is recognised, errors come in its JSON shape, and AWS's stricter rules."""
+
+    GROUP = "/aws/lambda/selftest"
+    STREAM = "2026/12/02/[$LATEST]0123456789abcdef0123456789abcdef"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"logs_retention_values": True, "logs_tag_arn_star": True, "logs_page_size": 2,
+                       "logs_interleaved": True})
+        cls.logs = cls.s.client("logs")
+        cls.moto = cls.s.client("logs", direct=True)
+        cls.moto.create_log_group(logGroupName=cls.GROUP)
+        cls.moto.create_log_stream(logGroupName=cls.GROUP, logStreamName=cls.STREAM)
+        now = int(time.time() * 1000)
+        cls.moto.put_log_events(logGroupName=cls.GROUP, logStreamName=cls.STREAM, logEvents=[
+            {"timestamp": now - 5000 + i, "message": "event %d" % i} for i in range(5)])
+        cls.arn = "arn:aws:logs:us-east-1:%s:log-group:%s" % ("123456789012", cls.GROUP)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def pages(self, **params):
+        pages = []
+        while True:
+            page = self.logs.filter_log_events(logGroupName=self.GROUP, **params)
+            pages.append([e["message"] for e in page["events"]])
+            if "nextToken" not in page:
+                return pages
+            self.assertLess(len(pages), 20, "nextToken never ends")
+            params["nextToken"] = page["nextToken"]
+
+    def test_requests_are_recorded_with_service_operation_and_group(self):
+        self.logs.filter_log_events(logGroupName=self.GROUP, limit=1)
+        self.logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")
+        read = self.s.last_request("FilterLogEvents", self.GROUP)
+        self.assertEqual((read["service"], read["write"], read["answered_by"]), ("logs", False, "upstream"))
+        self.assertFalse(self.s.last_request("DescribeLogGroups")["write"])
+        self.logs.put_retention_policy(logGroupName=self.GROUP, retentionInDays=7)
+        self.assertTrue(self.s.last_request("PutRetentionPolicy", self.GROUP)["write"])
+
+    def test_errors_come_in_the_logs_json_shape(self):
+        self.s.set(deny_operations=["logs:FilterLogEvents"])
+        self.addCleanup(self.s.set, deny_operations=None)
+        status, content_type, body = self.s.logs_raw("FilterLogEvents", {"logGroupName": self.GROUP})
+        self.assertEqual((status, content_type), (400, "application/x-amz-json-1.1"))
+        self.assertEqual(sorted(body), ["__type", "message"])
+        self.assertEqual(body["__type"], "AccessDeniedException")
+        self.assertIn("logs:FilterLogEvents on resource: %s:*" % self.arn, body["message"])
+        with self.assertRaises(ClientError) as e:
+            self.logs.filter_log_events(logGroupName=self.GROUP)
+        self.assertEqual(code(e.exception)[0::2], ("AccessDeniedException", 400))
+
+    def test_retention_must_be_one_of_cloudwatchs_values(self):
+        self.moto.put_retention_policy(logGroupName=self.GROUP, retentionInDays=2)  # moto takes anything
+        for days in (2, 0, 10000):
+            with self.assertRaises(ClientError) as e:
+                self.logs.put_retention_policy(logGroupName=self.GROUP, retentionInDays=days)
+            self.assertEqual(code(e.exception)[0::2], ("InvalidParameterException", 400))
+            self.assertIn("3653]", code(e.exception)[1])
+        self.assertEqual(self.s.last_request("PutRetentionPolicy", self.GROUP)["answered_by"], "proxy")
+        for days in (1, 14, 731, 3653):
+            self.logs.put_retention_policy(logGroupName=self.GROUP, retentionInDays=days)
+        group = self.moto.describe_log_groups(logGroupNamePrefix=self.GROUP)["logGroups"][0]
+        self.assertEqual(group["retentionInDays"], 3653)
+
+    def test_tagging_refuses_the_arn_with_a_trailing_star(self):
+        self.moto.tag_resource(resourceArn=self.arn + ":*", tags={"moto": "takes it"})  # moto takes anything
+        for call in (lambda: self.logs.tag_resource(resourceArn=self.arn + ":*", tags={"a": "b"}),
+                     lambda: self.logs.list_tags_for_resource(resourceArn=self.arn + ":*"),
+                     lambda: self.logs.untag_resource(resourceArn=self.arn + ":*", tagKeys=["a"])):
+            with self.assertRaises(ClientError) as e:
+                call()
+            self.assertEqual(code(e.exception)[0::2], ("InvalidParameterException", 400))
+        self.logs.tag_resource(resourceArn=self.arn, tags={"stackctl:stack": "s"})
+        self.assertEqual(self.logs.list_tags_for_resource(resourceArn=self.arn)["tags"], {"stackctl:stack": "s"})
+
+    def test_filter_log_events_comes_in_small_pages(self):
+        self.assertEqual(self.pages(), [["event 0", "event 1"], ["event 2", "event 3"], ["event 4"]])
+        self.assertTrue(any(e["injected"] == "limit=2" for e in self.s.log()))
+        # A smaller limit the client sends wins; the direct answer is one page.
+        self.assertEqual([len(p) for p in self.pages(limit=1)], [1, 1, 1, 1, 1])
+        self.assertEqual(len(self.moto.filter_log_events(logGroupName=self.GROUP)["events"]), 5)
+
+    def test_events_of_every_stream_come_in_one_order(self):
+        group = "/aws/lambda/interleaved"
+        self.moto.create_log_group(logGroupName=group)
+        now = int(time.time() * 1000)
+        for stream, offsets in (("a", (0, 2, 4)), ("b", (1, 3, 5))):
+            self.moto.create_log_stream(logGroupName=group, logStreamName=stream)
+            self.moto.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+                {"timestamp": now - 1000 + o, "message": "%s%d" % (stream, o)} for o in offsets])
+        # moto alone answers stream by stream
+        direct = self.moto.filter_log_events(logGroupName=group)["events"]
+        self.assertEqual([e["message"] for e in direct], ["a0", "a2", "a4", "b1", "b3", "b5"])
+        pages = []
+        params = {}
+        while True:
+            page = self.logs.filter_log_events(logGroupName=group, **params)
+            pages += [e["message"] for e in page["events"]]
+            if "nextToken" not in page:
+                break
+            params["nextToken"] = page["nextToken"]
+        self.assertEqual(pages, ["a0", "b1", "a2", "b3", "a4", "b5"])
+
+    def test_page_size_0_passes_through(self):
+        self.s.set(logs_page_size=0)
+        self.addCleanup(self.s.set, logs_page_size=2)
+        self.assertEqual([len(p) for p in self.pages()], [5])
+
+
 # Every fault switch off (explicit values: the null-reset test must not be the only thing resetting them).
 FAULTS_OFF = {"throttle_rate": 0, "provisioned_throughput_rate": 0, "error_5xx_rate": 0, "slow_rate": 0, "slow_ms": 0,
               "drop_rate": 0, "drop_after_forward": 0.5, "fault_services": None, "fault_operations": None,
@@ -850,6 +974,21 @@ class Faults(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             iam.list_roles()
         self.assertEqual(code(e.exception)[0], "Throttling")
+
+    def test_logs_throttling(self):
+        self.s.set(throttle_rate=1.0, fault_operations=["FilterLogEvents"])
+        logs = self.s.client("logs")
+        logs.describe_log_groups()  # other Logs operations pass
+        with self.assertRaises(ClientError) as e:
+            logs.filter_log_events(logGroupName="/aws/lambda/x")
+        self.assertEqual(code(e.exception)[0::2], ("ThrottlingException", 400))
+        status, content_type, body = self.s.logs_raw("FilterLogEvents", {"logGroupName": "/aws/lambda/x"})
+        self.assertEqual((status, content_type, body["__type"]), (400, "application/x-amz-json-1.1", "ThrottlingException"))
+        self.s.set(fault_operations=None, fault_services=["logs"])
+        with self.assertRaises(ClientError) as e:
+            logs.describe_log_groups()
+        self.assertEqual(code(e.exception)[0], "ThrottlingException")
+        self.s.client("iam").list_roles()
 
     def test_null_resets_config_key_to_default(self):
         self.s.set(drop_after_forward=0.9, slow_ms=50, fault_services=["iam"])

@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod invoke;
+pub mod logs;
 pub mod restore;
 pub mod smoke;
 pub mod status;

@@ -34,10 +34,9 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveLogGroup>> {
     let Some(described) = describe(client, name).await? else {
         return Ok(None);
     };
-    Ok(read_tags(client, &described.arn).await?.map(|tags| LiveLogGroup {
-        tags,
-        ..described
-    }))
+    Ok(read_tags(client, &described.arn)
+        .await?
+        .map(|tags| LiveLogGroup { tags, ..described }))
 }
 
 /// The group named exactly `name` without its tags (`tags` left empty), or None.
@@ -75,7 +74,12 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<LiveLogGroup
 
 /// The group's tags; None when the group is gone (deleted since it was described).
 pub async fn read_tags(client: &Client, arn: &str) -> Result<Option<BTreeMap<String, String>>> {
-    match client.list_tags_for_resource().resource_arn(arn).send().await {
+    match client
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+    {
         Ok(out) => Ok(Some(
             out.tags()
                 .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -293,10 +297,12 @@ impl LogGroup {
                 tags_read: false,
             }));
         }
-        Ok(read_tags(logs, &group.arn).await?.map(|tags| LogGroupState {
-            group: LiveLogGroup { tags, ..group },
-            tags_read: true,
-        }))
+        Ok(read_tags(logs, &group.arn)
+            .await?
+            .map(|tags| LogGroupState {
+                group: LiveLogGroup { tags, ..group },
+                tags_read: true,
+            }))
     }
 
     async fn converge(world: &World<'_>, work: &LogGroupWork) -> Result<Done> {
@@ -410,10 +416,12 @@ impl Resource for LogGroup {
                 .arn(Some(&state.group.arn))
         };
         let plan = if !stack.owns(&state.group.tags) {
-            base(Action::Keep)
-                .note("not created by this stack (no `stackctl:stack` tag with its name): left alone")
+            base(Action::Keep).note(
+                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
+            )
         } else if world.data.keep_logs {
-            base(Action::Keep).note("kept (--keep-logs); delete it later with `stackctl down --confirm`")
+            base(Action::Keep)
+                .note("kept (--keep-logs); delete it later with `stackctl down --confirm`")
         } else {
             base(Action::Delete).changes(vec![Change::remove(
                 "log_group",

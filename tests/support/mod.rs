@@ -294,7 +294,7 @@ impl Request {
             .map(|p| format!("/{p}"))
             .unwrap_or_default();
         let operation = match service.as_str() {
-            "dynamodb" => header("X-Amz-Target")
+            "dynamodb" | "logs" => header("X-Amz-Target")
                 .rsplit('.')
                 .next()
                 .unwrap_or_default()
@@ -309,9 +309,11 @@ impl Request {
         let write = if service == "lambda" {
             method != "GET"
         } else {
-            !["Get", "List", "Describe", "Scan", "Query", "BatchGet"]
-                .iter()
-                .any(|p| operation.starts_with(p))
+            ![
+                "Get", "List", "Describe", "Scan", "Query", "BatchGet", "Filter",
+            ]
+            .iter()
+            .any(|p| operation.starts_with(p))
         };
         let from_rust = header("User-Agent").contains("aws-sdk-rust");
         Request {
@@ -471,11 +473,25 @@ impl Project {
     /// Every AWS request the run makes must be allowed by policies/stackctl-operator-policy.json, the
     /// permissions README promises are enough: so every integration test also checks that promise.
     pub fn stackctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let before = self.requests_after(0).last().map_or(0, |(seq, _)| *seq);
+        let before = self.mark();
         let run = self.run_stackctl(args, env);
+        self.assert_operator_policy_allows(before, &format!("stackctl {}", args.join(" ")));
+        run
+    }
+
+    /// The position in this project's request record, for `assert_operator_policy_allows`.
+    pub fn mark(&self) -> u64 {
+        self.requests_after(0).last().map_or(0, |(seq, _)| *seq)
+    }
+
+    /// Every request from the Rust SDK recorded after `mark` is allowed by the operator policy (for runs
+    /// started with `command()`; `stackctl()` checks its own). The test's own SDK calls in that span must go
+    /// past the record (`Emulator::moto_clients`), or they are counted too.
+    #[track_caller]
+    pub fn assert_operator_policy_allows(&self, mark: u64, what: &str) {
         let allowed = operator_policy_actions();
         let missing: Vec<String> = self
-            .requests_after(before)
+            .requests_after(mark)
             .iter()
             .map(|(_, r)| r)
             .filter(|r| r.from_rust)
@@ -484,10 +500,8 @@ impl Project {
             .collect();
         assert!(
             missing.is_empty(),
-            "`stackctl {}` made calls policies/stackctl-operator-policy.json does not allow: {missing:?}",
-            args.join(" ")
+            "`{what}` made calls policies/stackctl-operator-policy.json does not allow: {missing:?}"
         );
-        run
     }
 
     /// The requests recorded after `mark` (a sequence number), in arrival order.

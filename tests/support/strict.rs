@@ -57,6 +57,11 @@ pub fn realistic() -> Value {
         "function_update_ms": 600,
         "lambda_limits": true,
         "code_update_architectures": true,
+        "logs_retention_values": true,
+        "logs_tag_arn_star": true,
+        "logs_interleaved": true,
+        // Off here: moto's 10,000-event pages are what AWS's 1 MB pages look like to a small test.
+        "logs_page_size": 0,
         "throttle_rate": 0.0,
         "provisioned_throughput_rate": 0.0,
         "error_5xx_rate": 0.0,
@@ -83,6 +88,11 @@ pub fn detach_propagation(ms: u64) -> Value {
 /// answered in pages of `size` items (Marker / IsTruncated), as real IAM pages them (at 100).
 pub fn iam_pages(size: u64) -> Value {
     merge(realistic(), json!({"iam_page_size": size}))
+}
+
+/// `realistic()` with FilterLogEvents answered in pages of at most `size` events (with nextToken).
+pub fn logs_pages(size: u64) -> Value {
+    merge(realistic(), json!({"logs_page_size": size}))
 }
 
 /// A shallow merge: the keys of `overrides` replace those of `base`.

@@ -65,6 +65,11 @@ DEFAULTS = {
     "function_tags_error": False,
     "lambda_limits": False,
     "code_update_architectures": False,
+    # CloudWatch Logs
+    "logs_retention_values": False,
+    "logs_tag_arn_star": False,
+    "logs_interleaved": False,
+    "logs_page_size": 0,
     # Access, everywhere
     "deny_operations": None,
     # Faults, everywhere
@@ -119,7 +124,7 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
-        if key.endswith("_ms") or key in ("seed", "iam_page_size"):
+        if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size"):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
@@ -133,7 +138,8 @@ def validate(update, base):
     for key in ("fail_next_update", "fail_next_create"):
         if merged[key] is not None and not isinstance(merged[key], dict):
             raise ConfigError("%s must be null or an object {function, reason, reason_code}" % key)
-    for key in ("function_tags_error", "lambda_limits", "code_update_architectures"):
+    for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
+                "logs_tag_arn_star", "logs_interleaved"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -170,6 +176,13 @@ class Call:
                 self.json = parse_json(body)
             if self.op == "CreateFunction" and self.json:
                 self.resource = str(self.json.get("FunctionName") or "")
+        elif self.service == "logs":
+            # JSON 1.1: X-Amz-Target: Logs_20140328.<Operation>
+            self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
+            self.json = parse_json(body)
+            j = self.json or {}
+            self.resource = log_group_of(j.get("logGroupName") or j.get("logGroupIdentifier") or j.get("resourceArn")
+                                         or j.get("logGroupNamePrefix") or "")
         elif self.service in ("iam", "sts"):
             query = urllib.parse.urlsplit(path).query
             params = urllib.parse.parse_qs(query, keep_blank_values=True)
@@ -192,8 +205,8 @@ class Call:
     def write(self):
         if self.service == "lambda":
             return self.method not in ("GET", "HEAD")
-        # Item reads (Scan, Query, BatchGetItem) are reads too, as the Rust harness counts them.
-        return not self.op.startswith(("Get", "List", "Describe", "Scan", "Query", "BatchGet"))
+        # Item reads (Scan, Query, BatchGetItem) and FilterLogEvents are reads too, as the Rust harness counts them.
+        return not self.op.startswith(("Get", "List", "Describe", "Scan", "Query", "BatchGet", "Filter"))
 
 
 def credential_scope(auth):
@@ -219,6 +232,14 @@ def parse_json(body):
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def log_group_of(name_or_arn):
+    """A log group name, or its ARN (arn:aws:logs:<region>:<account>:log-group:<name>[:*]) -> the name."""
+    if name_or_arn.startswith("arn:") and ":log-group:" in name_or_arn:
+        name = name_or_arn.split(":log-group:", 1)[1]
+        return name[:-2] if name.endswith(":*") else name
+    return name_or_arn
 
 
 def function_name(raw):
@@ -339,6 +360,16 @@ def lambda_error(code, message, status, kind="User", extra=None):
     )
 
 
+def logs_error(code, message, status=400):
+    """CloudWatch Logs' JSON 1.1 error shape."""
+    return Response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id())],
+        json.dumps({"__type": code, "message": message}).encode(),
+        answered_by="proxy",
+    )
+
+
 def xml_escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
@@ -349,6 +380,8 @@ def service_error(call, code, message, status, kind="Sender"):
         return dynamodb_error(code, message, status)
     if call.service == "lambda":
         return lambda_error(code, message, status, "User" if status < 500 else "Service")
+    if call.service == "logs":
+        return logs_error(code, message, status)
     return query_error(call.service, code, message, status, kind)
 
 
@@ -489,6 +522,8 @@ class Proxy:
                 return lambda_error(
                     "TooManyRequestsException", "Rate exceeded", 429, extra={"Reason": "CallerRateLimitExceeded"}
                 )
+            if call.service == "logs":
+                return logs_error("ThrottlingException", "Rate exceeded", 400)
             return query_error(call.service, "Throttling", "Rate exceeded", 400)
         if fault == "provisioned-throughput":
             return dynamodb_error(
@@ -504,6 +539,10 @@ class Proxy:
         if call.service == "lambda":
             code = "ServiceException" if status == 500 else "ServiceUnavailableException"
             return lambda_error(code, "Service is temporarily unavailable" if status == 503 else "Internal error", status, "Service")
+        if call.service == "logs":
+            if status == 500:
+                return logs_error("InternalFailure", "Internal failure", 500)
+            return logs_error("ServiceUnavailableException", "The service cannot complete the request.", 503)
         if status == 500:
             return query_error(call.service, "ServiceFailure", "Internal failure", 500, "Receiver")
         return query_error(call.service, "ServiceUnavailable", "Service is unavailable", 503, "Receiver")
@@ -577,6 +616,8 @@ class Proxy:
             return dynamodb_error("AccessDeniedException", message, 400, "com.amazon.coral.service")
         if call.service == "lambda":
             return lambda_error("AccessDeniedException", message, 403)
+        if call.service == "logs":
+            return logs_error("AccessDeniedException", message, 400)
         return query_error(call.service, "AccessDenied", message, 403)
 
     def resource_arn(self, call):
@@ -588,6 +629,8 @@ class Proxy:
             return self.function_arn(call, call.resource)
         if call.service == "dynamodb":
             return "arn:aws:dynamodb:%s:%s:table/%s" % (call.region, ACCOUNT, call.resource)
+        if call.service == "logs":
+            return "arn:aws:logs:%s:%s:log-group:%s:*" % (call.region, ACCOUNT, call.resource)
         if call.service == "iam" and "RoleName" in call.form:
             return "arn:aws:iam::%s:role/%s" % (ACCOUNT, call.resource)
         return call.resource
@@ -1189,6 +1232,58 @@ class Proxy:
             return True
         return False
 
+    # ---- CloudWatch Logs -----------------------------------------------------------------------------------
+
+    def logs_PutRetentionPolicy(self, call):
+        """`logs_retention_values`: CloudWatch takes only its listed retention periods; moto takes any number."""
+        days = (call.json or {}).get("retentionInDays")
+        if self.config["logs_retention_values"] and days not in RETENTION_DAYS:
+            self.note(call, "behaviour", "InvalidParameterException", reason="retentionInDays %r" % (days,))
+            return logs_error(
+                "InvalidParameterException",
+                "1 validation error detected: Value '%s' at 'retentionInDays' failed to satisfy constraint: Member "
+                "must satisfy enum value set: [%s]" % (days, ", ".join(str(d) for d in RETENTION_DAYS)),
+            )
+        return self.passthrough(call)
+
+    def logs_tags(self, call):
+        """`logs_tag_arn_star`: the tagging calls take the log group ARN without the `:*` that DescribeLogGroups'
+        `arn` carries (its `logGroupArn` has none); AWS refuses the starred one, moto tags that string."""
+        arn = (call.json or {}).get("resourceArn") or ""
+        if self.config["logs_tag_arn_star"] and arn.endswith(":*"):
+            self.note(call, "behaviour", "InvalidParameterException", reason="resourceArn ends with :*")
+            return logs_error(
+                "InvalidParameterException",
+                "1 validation error detected: Value '%s' at 'resourceArn' failed to satisfy constraint: Member must "
+                "satisfy regular expression pattern: [\\w+=/:,.@-]*" % arn,
+            )
+        return self.passthrough(call)
+
+    logs_TagResource = logs_tags
+    logs_UntagResource = logs_tags
+    logs_ListTagsForResource = logs_tags
+
+    def logs_FilterLogEvents(self, call):
+        """`logs_interleaved`: AWS answers the events of every stream in one order (timestamp, then ingestion);
+        moto sorts across streams only when the client sends the deprecated `interleaved: true`, and otherwise
+        answers stream by stream. `logs_page_size`: at most N events a page (with nextToken), so that a client
+        that reads only the first page is caught; moto's default page is 10,000 events. A smaller `limit` the
+        client sent wins."""
+        size = self.config["logs_page_size"]
+        interleave = self.config["logs_interleaved"]
+        if not (size or interleave) or call.json is None:
+            return self.passthrough(call)
+        request = dict(call.json)
+        if interleave and "interleaved" not in request:
+            request["interleaved"] = True
+        if size:
+            sent = request.get("limit")
+            request["limit"] = min(sent, size) if isinstance(sent, int) and not isinstance(sent, bool) and sent > 0 else size
+        resp = self.forward(call.method, call.path, call.headers, json.dumps(request).encode())
+        if size and resp.status == 200 and (resp.json() or {}).get("nextToken"):
+            self.note(call, "rewrite", "limit=%d" % request["limit"], events=len((resp.json() or {}).get("events") or []))
+        return resp
+
     # ---- control -------------------------------------------------------------------------------------------
 
     def state_snapshot(self):
@@ -1215,6 +1310,9 @@ class Proxy:
                 "role_detaches": {n: {"op": op, "ms_ago": int((now - t) * 1000)} for n, (t, op) in self.role_detaches.items()},
             }
 
+
+# CloudWatch Logs' retention periods (PutRetentionPolicy's enum); "never expire" is DeleteRetentionPolicy.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 ENV_LIMIT = 4096
 UNZIPPED_LIMIT = 262144000

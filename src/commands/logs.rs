@@ -1,0 +1,704 @@
+//! `stackctl logs`: the function's log events from CloudWatch Logs (FilterLogEvents, every page), printed once,
+//! or followed (`--follow`: a poll about once a second, each event printed exactly once).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
+    FilterLogEventsError, FilterLogEventsOutput,
+};
+use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
+
+use crate::aws::Clients;
+use crate::cli::Output;
+use crate::config::Stack;
+use crate::progress::Progress;
+
+/// `--since` when none is given (README: "stackctl logs").
+pub const DEFAULT_SINCE: &str = "10m";
+/// What `--since` accepts, for the usage error.
+pub const SINCE_FORMS: &str =
+    "a duration such as 30s, 10m, 1h or 2d, or an RFC 3339 time such as 2026-12-02T10:00:00Z";
+/// How often `--follow` asks for new events (what `sam logs --tail` does).
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Each poll starts this long before the newest event seen, so an event CloudWatch ingests late (with an older
+/// timestamp) is still found; the event ids of the same window are remembered, so nothing prints twice.
+const OVERLAP_MS: i64 = 5_000;
+/// The most event ids remembered (a very busy function): beyond it the oldest timestamps are forgotten and the
+/// next poll starts after them, so memory stays bounded and still nothing prints twice.
+const MAX_REMEMBERED: usize = 100_000;
+/// Throttled (or unavailable) reads the SDK's own retries did not get through: the first pause and the
+/// longest; a one-shot read gives up after `ONCE_MAX_RETRIES` in a row (about a minute), `--follow` never.
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+const ONCE_MAX_RETRIES: u32 = 8;
+
+/// Where `--since` starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// This long before the command started.
+    Ago(Duration),
+    /// This instant, in milliseconds since the Unix epoch.
+    At(i64),
+}
+
+impl Since {
+    fn start_ms(self, now_ms: i64) -> i64 {
+        match self {
+            Since::Ago(ago) => now_ms
+                .saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))
+                .max(0),
+            Since::At(ms) => ms.max(0),
+        }
+    }
+}
+
+/// `--since`'s parser: `<N>s|m|h|d`, or an RFC 3339 time (`Z` or an offset, optional fraction).
+pub fn parse_since(value: &str) -> Result<Since, String> {
+    let value = value.trim();
+    if let Some(ago) = parse_ago(value) {
+        return Ok(Since::Ago(ago));
+    }
+    if let Some(ms) = parse_rfc3339(value) {
+        return Ok(Since::At(ms));
+    }
+    Err(format!("expected {SINCE_FORMS}"))
+}
+
+fn parse_ago(value: &str) -> Option<Duration> {
+    let unit = value.chars().last()?;
+    let seconds: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let digits = &value[..value.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(seconds).map(Duration::from_secs)
+}
+
+/// RFC 3339 (`2026-12-02T10:00:00Z`, `2026-12-02T11:00:00.5+01:00`) to milliseconds since the Unix epoch.
+fn parse_rfc3339(value: &str) -> Option<i64> {
+    let b = value.as_bytes();
+    let number = |from: usize, to: usize| -> Option<i64> {
+        let digits = value.get(from..to)?;
+        if !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let at = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
+    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    let mut i = 19;
+    let mut millis = 0;
+    if at(i, b".") {
+        let start = i + 1;
+        i = start;
+        while at(i, b"0123456789") {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let fraction = format!("{:0<3}", &value[start..i.min(start + 3)]);
+        millis = fraction.parse::<i64>().ok()?;
+    }
+    let offset_minutes = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && at(i + 3, b":") => {
+            let (h, m) = (number(i + 1, i + 3)?, number(i + 4, i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            (h * 60 + m) * if *sign == b'+' { 1 } else { -1 }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // A leap second counts as the last second of its minute.
+    let second = second.min(59);
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
+        - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-12-02T10:00:00.123Z`.
+pub fn format_time(ms: i64) -> String {
+    // Clamped to what four-digit years can show; CloudWatch's timestamps are far inside it.
+    let ms = ms.clamp(0, 253_402_300_799_999) as u64;
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The short form of a log stream name: Lambda's `2026/12/02/[$LATEST]abcdef0123…` becomes `abcdef01` (the
+/// part after `]`, else after the last `/`, at most 8 characters).
+pub fn short_stream(name: &str) -> &str {
+    let tail = match name.rsplit_once(']') {
+        Some((_, tail)) => tail,
+        None => name.rsplit('/').next().unwrap_or(name),
+    };
+    let tail = if tail.is_empty() { name } else { tail };
+    match tail.char_indices().nth(8) {
+        Some((end, _)) => &tail[..end],
+        None => tail,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One log event as printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Event {
+    timestamp_ms: i64,
+    stream: String,
+    event_id: String,
+    /// Without its trailing newline.
+    message: String,
+}
+
+impl Event {
+    fn from_sdk(event: &FilteredLogEvent) -> Event {
+        let timestamp_ms = event.timestamp().unwrap_or_default();
+        let stream = event.log_stream_name().unwrap_or_default().to_string();
+        let message = event
+            .message()
+            .unwrap_or_default()
+            .trim_end_matches(['\n', '\r'])
+            .to_string();
+        // CloudWatch always sends an id; without one, the event itself is its identity.
+        let event_id = match event.event_id() {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => format!("{stream}\u{0}{timestamp_ms}\u{0}{message}"),
+        };
+        Event {
+            timestamp_ms,
+            stream,
+            event_id,
+            message,
+        }
+    }
+
+    /// `<time> <stream> <message>`. Lambda's Node.js runtime turns the newlines inside one message into `\r`
+    /// (so a stack trace stays one event); they are shown as line breaks, never as carriage returns that
+    /// would overwrite the line on a terminal.
+    fn text(&self) -> String {
+        let message = self.message.replace("\r\n", "\n").replace('\r', "\n");
+        format!(
+            "{} {} {message}",
+            format_time(self.timestamp_ms),
+            short_stream(&self.stream)
+        )
+    }
+
+    /// One JSON Lines object; the message exactly as CloudWatch has it, without its trailing newline.
+    fn json(&self) -> String {
+        serde_json::json!({
+            "timestamp": format_time(self.timestamp_ms),
+            "timestamp_ms": self.timestamp_ms,
+            "stream": self.stream,
+            "event_id": self.event_id,
+            "message": self.message,
+        })
+        .to_string()
+    }
+}
+
+/// The event ids printed at or after `floor`, so that an event read again (the next poll's overlap, a page
+/// repeated) is not printed again. `floor` is where the next poll starts: everything printed from there on is
+/// remembered, so the dedup is exact.
+#[derive(Debug)]
+struct Seen {
+    by_time: BTreeMap<i64, HashSet<String>>,
+    len: usize,
+    floor: i64,
+    max: usize,
+}
+
+impl Seen {
+    fn new(floor: i64, max: usize) -> Seen {
+        Seen {
+            by_time: BTreeMap::new(),
+            len: 0,
+            floor,
+            max,
+        }
+    }
+
+    /// Remembers the event; false when it was printed already.
+    fn insert(&mut self, event: &Event) -> bool {
+        let fresh = self
+            .by_time
+            .entry(event.timestamp_ms)
+            .or_default()
+            .insert(event.event_id.clone());
+        self.len += usize::from(fresh);
+        fresh
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets what lies more than the overlap before the newest event, and the oldest timestamps beyond
+    /// `max` ids; the next poll starts at the new floor.
+    fn settle(&mut self) {
+        if let Some((&newest, _)) = self.by_time.last_key_value() {
+            self.forget_before(newest.saturating_sub(OVERLAP_MS));
+        }
+        self.cap();
+    }
+
+    fn forget_before(&mut self, timestamp_ms: i64) {
+        if timestamp_ms <= self.floor {
+            return;
+        }
+        let kept = self.by_time.split_off(&timestamp_ms);
+        self.len -= self.by_time.values().map(HashSet::len).sum::<usize>();
+        self.by_time = kept;
+        self.floor = timestamp_ms;
+    }
+
+    fn cap(&mut self) {
+        while self.len > self.max {
+            let Some((timestamp_ms, ids)) = self.by_time.pop_first() else {
+                break;
+            };
+            self.len -= ids.len();
+            self.floor = self.floor.max(timestamp_ms.saturating_add(1));
+        }
+    }
+}
+
+/// stdout went away (`stackctl logs | head`): the reader has what it wanted, so this is a normal end.
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+fn print_events(events: &[Event], output: Output) -> Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let written = events.iter().try_for_each(|event| match output {
+        Output::Text => writeln!(out, "{}", event.text()),
+        Output::Json => writeln!(out, "{}", event.json()),
+    });
+    match written.and_then(|()| out.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => other.context("writing log events to stdout"),
+    }
+}
+
+/// What one FilterLogEvents call gave.
+enum Read {
+    Page(FilterLogEventsOutput),
+    /// The log group does not exist (yet).
+    Missing,
+    /// Throttled or unavailable even after the SDK's retries: worth another try later.
+    Transient(anyhow::Error, &'static str),
+}
+
+/// Throttling codes the Logs API (and the SDKs' retry classifiers) use.
+const THROTTLING: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+];
+
+fn classify(err: SdkError<FilterLogEventsError>, group: &str) -> Result<Read> {
+    let code = err.code().map(str::to_string);
+    let transient = match &err {
+        SdkError::ServiceError(service) => {
+            if service.err().is_resource_not_found_exception() {
+                return Ok(Read::Missing);
+            }
+            if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) {
+                Some("throttled")
+            } else if service.raw().status().is_server_error() {
+                Some("unavailable")
+            } else {
+                None
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Some("unreachable")
+        }
+        _ => None,
+    };
+    let err = anyhow::Error::new(err).context(format!(
+        "reading log group `{group}` (CloudWatch Logs FilterLogEvents)"
+    ));
+    Ok(match transient {
+        Some(kind) => Read::Transient(err, kind),
+        None => return Err(err),
+    })
+}
+
+/// How a poll ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Read,
+    Missing,
+}
+
+/// The reading side of `stackctl logs`: one log group, one filter, the ids printed so far.
+struct Tail<'a> {
+    client: &'a aws_sdk_cloudwatchlogs::Client,
+    group: String,
+    filter: Option<String>,
+    output: Output,
+    progress: &'a Progress,
+    seen: Seen,
+    /// The one note about throttling has been printed.
+    noted_transient: bool,
+}
+
+impl Tail<'_> {
+    async fn read_page(&self, start_ms: i64, token: Option<&str>) -> Result<Read> {
+        let mut request = self
+            .client
+            .filter_log_events()
+            .log_group_name(&self.group)
+            .start_time(start_ms)
+            .set_next_token(token.map(str::to_string));
+        if let Some(pattern) = &self.filter {
+            request = request.filter_pattern(pattern);
+        }
+        match request.send().await {
+            Ok(page) => Ok(Read::Page(page)),
+            Err(err) => classify(err, &self.group),
+        }
+    }
+
+    /// One full read from the floor: every page (nextToken), each page oldest first, each event printed once.
+    /// A throttled page is asked for again (same token) after a pause; `max_retries` in a row end it.
+    async fn poll(&mut self, max_retries: Option<u32>) -> Result<Outcome> {
+        let start_ms = self.seen.floor;
+        // With nothing remembered there is nothing a later page could repeat from an earlier poll, so a long
+        // first read (--since 2d) may forget as it goes; later polls forget only once they are complete.
+        let forget_as_we_go = self.seen.is_empty();
+        let mut token: Option<String> = None;
+        let mut retries = 0u32;
+        loop {
+            let page = match self.read_page(start_ms, token.as_deref()).await? {
+                Read::Page(page) => page,
+                Read::Missing => return Ok(Outcome::Missing),
+                Read::Transient(err, kind) => {
+                    if max_retries.is_some_and(|max| retries >= max) {
+                        return Err(err.context(format!("still {kind} after {retries} retries")));
+                    }
+                    let pause = BACKOFF_FIRST
+                        .saturating_mul(1 << retries.min(8))
+                        .min(BACKOFF_MAX);
+                    retries += 1;
+                    if !self.noted_transient {
+                        self.noted_transient = true;
+                        self.progress.note(&format!(
+                            "FilterLogEvents is {kind}: asking again in {:.1}s, and backing off while it lasts",
+                            pause.as_secs_f64()
+                        ));
+                    }
+                    tracing::debug!("{err:#}; retrying in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            retries = 0;
+            let mut events: Vec<Event> = page.events().iter().map(Event::from_sdk).collect();
+            events.sort_by_key(|e| e.timestamp_ms);
+            events.retain(|e| self.seen.insert(e));
+            print_events(&events, self.output)?;
+            if forget_as_we_go {
+                self.seen.settle();
+            } else {
+                self.seen.cap();
+            }
+            match page.next_token() {
+                // The same token again would be an endless loop: the read is complete.
+                Some(next) if token.as_deref() != Some(next) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        self.seen.settle();
+        Ok(Outcome::Read)
+    }
+
+    async fn once(&mut self) -> Result<()> {
+        if self.poll(Some(ONCE_MAX_RETRIES)).await? == Outcome::Missing {
+            self.progress.note(&missing_note(&self.group));
+        }
+        Ok(())
+    }
+
+    /// Polls about once a second until interrupted (the caller's `select!` ends it).
+    async fn follow(&mut self) -> Result<()> {
+        let mut noted_missing = false;
+        loop {
+            let started = tokio::time::Instant::now();
+            if self.poll(None).await? == Outcome::Missing && !noted_missing {
+                noted_missing = true;
+                self.progress.note(&format!(
+                    "{}; waiting for it (Ctrl-C to stop)",
+                    missing_note(&self.group)
+                ));
+            }
+            tokio::time::sleep_until(started + POLL_EVERY).await;
+        }
+    }
+}
+
+fn missing_note(group: &str) -> String {
+    format!(
+        "log group `{group}` does not exist yet: Lambda creates it when the function first logs (after `stackctl up`, \
+         try `stackctl smoke` or `stackctl invoke`)"
+    )
+}
+
+/// `stackctl logs`'s flags.
+pub struct Options {
+    pub since: Since,
+    pub filter: Option<String>,
+    pub follow: bool,
+}
+
+/// Exit codes: 0 (also for a missing log group, with a note), 1 on an error, 130 on Ctrl-C / SIGTERM (the
+/// normal end of `--follow`): no error line, every event read so far is on stdout.
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    options: &Options,
+    output: Output,
+    progress: &Progress,
+) -> Result<u8> {
+    // Nothing is in flight that an interrupt should let finish: it just ends the command.
+    crate::interrupt::quiet_first_interrupt();
+    let start_ms = options.since.start_ms(now_ms());
+    let mut tail = Tail {
+        client: &clients.logs,
+        group: stack.log_group.name.clone(),
+        filter: options.filter.clone().filter(|p| !p.is_empty()),
+        output,
+        progress,
+        seen: Seen::new(start_ms, MAX_REMEMBERED),
+        noted_transient: false,
+    };
+    let follow = options.follow;
+    let work = async {
+        if follow {
+            tail.follow().await
+        } else {
+            tail.once().await
+        }
+    };
+    // Events are flushed page by page before any await, so dropping the read mid-way loses nothing printed.
+    let result = tokio::select! {
+        result = work => result.map(|()| crate::exit::OK),
+        () = crate::interrupt::interrupted() => Ok(crate::exit::INTERRUPTED),
+    };
+    let _ = io::stdout().flush();
+    match result {
+        Err(err) if err.downcast_ref::<StdoutClosed>().is_some() => Ok(crate::exit::OK),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(ts: i64, id: &str) -> Event {
+        Event {
+            timestamp_ms: ts,
+            stream: "2026/12/02/[$LATEST]0123456789abcdef".into(),
+            event_id: id.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn since_accepts_durations_and_rfc_3339() {
+        assert_eq!(parse_since("10m"), Ok(Since::Ago(Duration::from_secs(600))));
+        assert_eq!(parse_since("30s"), Ok(Since::Ago(Duration::from_secs(30))));
+        assert_eq!(parse_since("1h"), Ok(Since::Ago(Duration::from_secs(3600))));
+        assert_eq!(
+            parse_since("2d"),
+            Ok(Since::Ago(Duration::from_secs(172_800)))
+        );
+        assert_eq!(
+            parse_since("2026-12-02T10:00:00Z"),
+            Ok(Since::At(1_796_205_600_000))
+        );
+        assert_eq!(
+            parse_since("2026-12-02T11:00:00.25+01:00"),
+            Ok(Since::At(1_796_205_600_250))
+        );
+        assert_eq!(parse_since("1970-01-01T00:00:00.000Z"), Ok(Since::At(0)));
+        assert_eq!(
+            parse_since("2024-02-29t23:59:60z"),
+            parse_since("2024-02-29T23:59:59Z")
+        );
+    }
+
+    #[test]
+    fn since_refuses_everything_else_and_says_what_it_takes() {
+        for bad in [
+            "",
+            "10",
+            "m",
+            "10x",
+            "-5m",
+            "1.5h",
+            "10 m",
+            "1h30m",
+            "2026-12-02",
+            "2026-12-02T10:00:00",
+            "2026-13-02T10:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-12-02T24:00:00Z",
+            "2026-12-02T10:00:00+1:00",
+            "2026-12-02T10:00:00.Z",
+            "99999999999999999999d",
+        ] {
+            let err = parse_since(bad).expect_err(bad);
+            assert!(
+                err.contains("30s, 10m, 1h or 2d") && err.contains("RFC 3339"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn since_start_is_relative_to_now_and_never_negative() {
+        assert_eq!(
+            Since::Ago(Duration::from_secs(600)).start_ms(1_000_000),
+            400_000
+        );
+        assert_eq!(Since::Ago(Duration::from_secs(600)).start_ms(1_000), 0);
+        assert_eq!(Since::At(42).start_ms(1_000_000), 42);
+    }
+
+    #[test]
+    fn times_are_rfc_3339_utc_with_milliseconds() {
+        assert_eq!(format_time(1_796_205_600_123), "2026-12-02T10:00:00.123Z");
+        assert_eq!(format_time(-5), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_rfc3339(&format_time(1_796_205_600_123)),
+            Some(1_796_205_600_123)
+        );
+    }
+
+    #[test]
+    fn stream_ids_are_the_part_after_the_version() {
+        assert_eq!(
+            short_stream("2026/12/02/[$LATEST]abcdef0123456789"),
+            "abcdef01"
+        );
+        assert_eq!(short_stream("2026/12/02/[7]abc"), "abc");
+        assert_eq!(short_stream("some/other/streamname-long"), "streamna");
+        assert_eq!(short_stream("x]"), "x]");
+        assert_eq!(short_stream("ééééééééé"), "éééééééé");
+    }
+
+    #[test]
+    fn text_and_json_lines() {
+        let e = Event {
+            timestamp_ms: 1_796_205_600_123,
+            stream: "2026/12/02/[$LATEST]abcdef0123456789".into(),
+            event_id: "3799".into(),
+            message: "a\rb".into(),
+        };
+        assert_eq!(e.text(), "2026-12-02T10:00:00.123Z abcdef01 a\nb");
+        let json: serde_json::Value = serde_json::from_str(&e.json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"timestamp": "2026-12-02T10:00:00.123Z", "timestamp_ms": 1_796_205_600_123i64,
+                "stream": "2026/12/02/[$LATEST]abcdef0123456789", "event_id": "3799", "message": "a\rb"})
+        );
+        let sdk = FilteredLogEvent::builder()
+            .timestamp(5)
+            .message("hello\n")
+            .log_stream_name("s")
+            .event_id("1")
+            .build();
+        assert_eq!(Event::from_sdk(&sdk).message, "hello");
+    }
+
+    #[test]
+    fn seen_prints_each_event_once_and_starts_the_next_poll_one_overlap_back() {
+        let mut seen = Seen::new(1_000, 100);
+        assert!(seen.insert(&event(10_000, "a")));
+        assert!(!seen.insert(&event(10_000, "a")));
+        assert!(seen.insert(&event(10_000, "b")));
+        assert!(seen.insert(&event(20_000, "c")));
+        seen.settle();
+        assert_eq!(seen.floor, 20_000 - OVERLAP_MS);
+        assert_eq!(seen.len, 1);
+        // Re-read from the floor: the remembered event is not new, a late one inside the window is.
+        assert!(!seen.insert(&event(20_000, "c")));
+        assert!(seen.insert(&event(19_000, "late")));
+        // Nothing seen yet: the floor stays at --since.
+        let mut empty = Seen::new(7, 100);
+        empty.settle();
+        assert_eq!(empty.floor, 7);
+    }
+
+    #[test]
+    fn seen_is_bounded_and_moves_the_floor_past_what_it_forgets() {
+        let mut seen = Seen::new(0, 3);
+        for (ts, id) in [(1, "a"), (1, "b"), (2, "c"), (3, "d")] {
+            seen.insert(&event(ts, id));
+        }
+        seen.cap();
+        assert_eq!((seen.len, seen.floor), (2, 2));
+        assert!(!seen.insert(&event(2, "c")));
+    }
+}
