@@ -375,7 +375,8 @@ impl Resource for LogGroup {
             None => (base(Action::Create).changes(changes), LogGroupWork::Create),
             Some(_) if !writes => {
                 let mut plan = base(Action::NoOp).changes(changes);
-                if !owned {
+                // Tags unread (nothing to change, so ownership did not matter): nothing to say.
+                if state.is_some_and(|s| s.tags_read) && !owned {
                     plan = plan.note("not created by this stack: used as it is, never deleted");
                 }
                 (plan, LogGroupWork::InSync)

@@ -28,7 +28,7 @@ async fn down_without_confirm_changes_nothing_and_down_confirm_leaves_nothing() 
     emulator.strict().clear_log();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
-    assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
+    assert!(run.stdout.contains("down: 5 deleted"), "{}", run.stdout);
     // Order is the point: no delete was sent before what it depends on was gone (a refused one would be
     // in the proxy's record of requests, and in its injection log).
     assert_eq!(

@@ -68,7 +68,7 @@ async fn down_takes_the_role_out_of_its_instance_profiles_first() {
     let mark = emulator.mark();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
-    assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
+    assert!(run.stdout.contains("down: 5 deleted"), "{}", run.stdout);
     assert!(!role_exists(&emulator).await);
     // The profile is not the stack's: it stays, without the role.
     let moto = emulator.moto_clients().await;
@@ -108,7 +108,7 @@ async fn down_retries_delete_role_while_the_detaches_propagate() {
     let started = Instant::now();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
-    assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
+    assert!(run.stdout.contains("down: 5 deleted"), "{}", run.stdout);
     assert!(!role_exists(&emulator).await);
     // IAM (the proxy) refused the first DeleteRole: the detach had not propagated yet.
     assert!(
@@ -240,7 +240,7 @@ async fn every_page_of_the_iam_lists_is_followed_in_up_and_down() {
     let mark = emulator.mark();
     let run = project.stackctl(&["down", "--confirm"]);
     run.ok();
-    assert!(run.stdout.contains("down: 4 deleted"), "{}", run.stdout);
+    assert!(run.stdout.contains("down: 5 deleted"), "{}", run.stdout);
     // Each of the four lists came in more than one page, and nothing was refused: every page was followed
     // before the delete that needed it.
     let log = emulator.strict().injected();

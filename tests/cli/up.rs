@@ -15,7 +15,7 @@ async fn up_on_an_empty_account_creates_everything_the_tutorial_checks() {
     let project = Project::new(&emulator);
     let run = project.stackctl(&["up"]);
     run.ok();
-    assert!(run.stdout.contains("up: 4 created"), "{}", run.stdout);
+    assert!(run.stdout.contains("up: 5 created"), "{}", run.stdout);
     let aws = emulator.clients().await;
 
     // describe-table: ACTIVE, composite key, on-demand.
@@ -327,7 +327,7 @@ async fn a_preexisting_role_and_function_are_adopted_and_survive_down() {
     let run = project.stackctl(&["up"]);
     run.ok();
     assert!(
-        run.stdout.contains("up: 2 created, 1 updated, 1 unchanged"),
+        run.stdout.contains("up: 3 created, 1 updated, 1 unchanged"),
         "{}",
         run.stdout
     );
@@ -522,7 +522,7 @@ async fn new_stack_tags_are_applied_by_up() {
     plan.expect_code(2);
     assert_eq!(
         plan.stdout.matches("+ tags.team: web").count(),
-        4,
+        5,
         "{}",
         plan.stdout
     );
@@ -532,7 +532,14 @@ async fn new_stack_tags_are_applied_by_up() {
     writes.sort();
     assert_eq!(
         writes,
-        vec!["TagPolicy", "TagResource", "TagResource", "TagRole"]
+        // table and function (TagResource of DynamoDB and Lambda), the log group (TagResource of Logs)
+        vec![
+            "TagPolicy",
+            "TagResource",
+            "TagResource",
+            "TagResource",
+            "TagRole"
+        ]
     );
     let aws = emulator.clients().await;
     let role = aws.iam.get_role().role_name(ROLE).send().await.unwrap();
