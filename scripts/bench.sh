@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The benchmark of issue 4 (`make bench`; not part of CI): stackctl against the tutorial's own AWS CLI sequence,
+# The benchmark (`make bench`; not part of CI). Issue 4: stackctl against the tutorial's own AWS CLI sequence,
 # on one local emulator, with min/median/max over N repetitions, AWS calls counted at the emulator, and the
-# issue's targets checked. Methodology and the last recorded figures: docs/benchmark.md.
+# issue's targets checked. Issue 12: up and down from an empty account through the strict proxy, against their
+# critical path (the AWS-imposed waits + the same command with every strict window at zero). Methodology and
+# the last recorded figures: docs/benchmark.md.
 #
 #   bash scripts/bench.sh [-n N] [--json FILE] [--strict]     N repetitions (default $BENCH_REPS or 5)
+#   bash scripts/bench.sh --only critical|lenient             only issue 12's rows, or only issue 4's
 #   STACKCTL_BIN=path/to/stackctl bash scripts/bench.sh       benchmark that binary instead of building one
 #   BENCH_KEEP=1 ...                                          keep the work dir (recording, copy) afterwards
 #
@@ -20,8 +23,9 @@ while [ $# -gt 0 ]; do
     -n|--reps) reps="$2"; shift 2 ;;
     --json) extra+=(--json "$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift 2 ;;
     --strict) extra+=(--strict); shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "bench: unknown argument $1 (usage: scripts/bench.sh [-n N] [--json FILE] [--strict])" >&2; exit 64 ;;
+    --only) extra+=(--only "$2"); shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1 (usage: scripts/bench.sh [-n N] [--json FILE] [--strict] [--only critical|lenient])" >&2; exit 64 ;;
   esac
 done
 cd "$root"
@@ -49,7 +53,9 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/stackctl-bench.XXXXXX")"
 stackctl="$work/stackctl"
 cp "$built" "$stackctl"
 export STACKCTL_EMULATOR_DIR="$work/emulator"
+proxy_pid=""
 cleanup() {
+  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null || true; fi
   scripts/emulator.sh stop || true
   if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
@@ -74,6 +80,14 @@ fi
 export MOTO_ENABLE_RECORDING=True
 export MOTO_RECORDER_FILEPATH="$work/recording.jsonl"
 eval "$(scripts/emulator.sh start)"
+# The strict proxy (real AWS's timed states) in front of the same emulator, for the critical-path rows; the
+# issue-4 rows talk to the emulator directly.
+python3 tests/support/strict_proxy.py --upstream "$AWS_ENDPOINT_URL" --port 0 --ready-file "$work/proxy.port" \
+  --parent-pid $$ 2>"$work/proxy.log" &
+proxy_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
+[ -s "$work/proxy.port" ] || { echo "bench: the strict proxy did not start; log:" >&2; cat "$work/proxy.log" >&2; exit 1; }
+proxy_url="http://127.0.0.1:$(cat "$work/proxy.port")"
 # Reproducible AWS CLI / SDK behaviour: no user config or credentials files, nothing but the emulator's env.
 export AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials"
 export AWS_PAGER="" CI=1
@@ -86,4 +100,5 @@ fi
 export BENCH_GIT
 
 python3 scripts/bench.py --reps "$reps" --project "$project" --work "$work" \
-  --recording "$MOTO_RECORDER_FILEPATH" --stackctl "$stackctl" --aws "$aws_bin" ${extra[@]+"${extra[@]}"}
+  --recording "$MOTO_RECORDER_FILEPATH" --stackctl "$stackctl" --aws "$aws_bin" --proxy "$proxy_url" \
+  ${extra[@]+"${extra[@]}"}

@@ -1,4 +1,5 @@
-//! One SDK config, shared by all service clients; retry policy; waiting on AWS with the SDK's waiter engine.
+//! One SDK config, shared by all service clients; retry policy; waiting on AWS and retrying what AWS lifts by
+//! itself, on a cadence that notices a change within about half a second.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -6,20 +7,17 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
-use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
-use aws_smithy_runtime::client::waiters::{AcceptorState, WaiterOrchestrator};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
-use aws_smithy_runtime_api::client::result::{CreateUnhandledError, SdkError};
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Clients for every service stackctl talks to, built from one `SdkConfig` (one HTTP client, one
 /// credentials cache).
@@ -274,10 +272,141 @@ impl NotFound {
     }
 }
 
-/// Polls `operation` with the SDK's waiter engine (jittered exponential backoff, bounded by `max_wait`)
-/// until `judge` says done. stackctl supplies its own delays because some generated waiters start at 20s,
-/// which would double a real deploy's wall time (see docs/decisions.md). Returns the last output, if the
-/// final poll had one.
+/// How often a wait polls, or an eventual-consistency retry tries again. On real AWS the waits are the wall
+/// time, so both notice a change within about half a second: a steady delay with jitter, after a short ramp
+/// for waits (a state that settles fast is seen fast). Only throttling backs off (see `next_delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// The delays before the second, third, ... try; after them, `steady`.
+    pub ramp: &'static [Duration],
+    pub steady: Duration,
+}
+
+/// Waits (`wait_for`): polls at about 0, 0.1, 0.3, 0.7 s, then every 0.5 s. A steady 1 s leaves `up` from
+/// an empty account about 1.2x its critical path under strict emulation (the function's branch has two waits
+/// in a row, role propagation then Pending, each seen half a period late on average); 0.5 s about 1.05x.
+/// Measured in docs/benchmark.md, reasons in docs/decisions.md.
+pub const POLL: Cadence = Cadence {
+    ramp: &[
+        Duration::from_millis(100),
+        Duration::from_millis(200),
+        Duration::from_millis(400),
+    ],
+    steady: Duration::from_millis(500),
+};
+
+/// Retries (`retry_while`): every 0.5 s. No ramp: what they wait for (IAM propagating a new role to Lambda,
+/// another update finishing) takes seconds, and each try is a write (CreateFunction carries the zip).
+pub const RETRY: Cadence = Cadence {
+    ramp: &[],
+    steady: Duration::from_millis(500),
+};
+
+/// Each delay is scaled by a factor drawn from [1 - JITTER, 1 + JITTER), so that concurrent waits (and
+/// concurrent runs) do not poll in lockstep.
+const JITTER: f64 = 0.25;
+/// Throttled: the delay starts here and doubles with each throttled answer in a row, up to THROTTLED_MAX.
+const THROTTLED_FIRST: Duration = Duration::from_secs(1);
+const THROTTLED_MAX: Duration = Duration::from_secs(8);
+
+/// The pause before the next try. Pure, so that the schedule is unit-tested: `tries` is how many tries were
+/// made so far (1 after the first), `throttled` how many of the latest answers in a row were throttling
+/// errors (0 when the last one was not), `jitter` a sample from [0, 1).
+pub fn next_delay(cadence: &Cadence, tries: u32, throttled: u32, jitter: f64) -> Duration {
+    let base = if throttled > 0 {
+        // 2^(throttled - 1), without overflowing however long the throttling lasts.
+        let factor = 1u32 << (throttled - 1).min(16);
+        THROTTLED_FIRST.saturating_mul(factor).min(THROTTLED_MAX)
+    } else {
+        let index = usize::try_from(tries.saturating_sub(1)).unwrap_or(usize::MAX);
+        cadence.ramp.get(index).copied().unwrap_or(cadence.steady)
+    };
+    base.mul_f64(1.0 - JITTER + 2.0 * JITTER * jitter.clamp(0.0, 1.0))
+}
+
+/// A sample from [0, 1) for the jitter: std's per-hasher random keys are enough here (no need for a
+/// generator crate), since the only requirement is that concurrent waits drift apart.
+fn jitter_sample() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The error codes AWS uses for throttling: the SDK's own list (`aws_runtime::retries::classifiers::
+/// THROTTLING_ERRORS`, what its standard retry mode backs off on; copied, as aws-runtime is not a direct
+/// dependency). Lambda's 429 is TooManyRequestsException, IAM's and STS's Throttling.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+fn is_throttling_code(code: Option<&str>) -> bool {
+    code.is_some_and(|code| THROTTLING_CODES.contains(&code))
+}
+
+/// Whether an error (anywhere in its chain) is AWS throttling the caller, i.e. one the SDK's own retries
+/// did not outlast.
+pub fn is_throttling(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let code = if let Some(e) = cause.downcast_ref::<aws_sdk_lambda::Error>() {
+            e.code()
+        } else if let Some(e) = cause.downcast_ref::<aws_sdk_iam::Error>() {
+            e.code()
+        } else if let Some(e) = cause.downcast_ref::<aws_sdk_dynamodb::Error>() {
+            e.code()
+        } else if let Some(e) = cause.downcast_ref::<aws_sdk_sts::Error>() {
+            e.code()
+        } else if let Some(e) = cause.downcast_ref::<aws_sdk_cloudwatchlogs::Error>() {
+            e.code()
+        } else {
+            None
+        };
+        is_throttling_code(code)
+    })
+}
+
+/// Sleeps `delay`, or returns `Interrupted` (naming `what` was abandoned) as soon as an interrupt comes.
+async fn pause(
+    delay: Duration,
+    what: impl FnOnce() -> crate::interrupt::Interrupted,
+) -> Result<(), crate::interrupt::Interrupted> {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        _ = crate::interrupt::interrupted() => Err(what()),
+    }
+}
+
+/// What `wait_for` made of one poll.
+enum Seen {
+    Answer(Poll),
+    Throttled,
+    NoAnswer,
+}
+
+/// Polls `operation` (at once, then on the `POLL` cadence) until `judge` says done, for at most `max_wait`
+/// (a last poll is made at the deadline). Returns the last output, if the final poll had one.
+///
+/// Our own loop rather than the SDK's waiter engine (`aws_smithy_runtime::client::waiters`, which the
+/// generated waiters use): that engine computes its delays in whole seconds (`min_delay.as_secs()`, a random
+/// whole number of seconds between min and an exponentially growing max), so its finest schedule is a fixed
+/// 1 s with no jitter and no sooner first poll, and every error the acceptors do not match ends the wait,
+/// throttling included. The interface is the engine's: acceptors (`Poll`) see the output or the modelled
+/// service error; any other error (dispatch, timeout) ends the wait. A throttling error, after the SDK's own
+/// retries, is not shown to `judge`: the wait backs off and polls again. See docs/decisions.md.
 pub async fn wait_for<O, E, Fut>(
     what: &str,
     max_wait: Duration,
@@ -287,66 +416,67 @@ pub async fn wait_for<O, E, Fut>(
 ) -> Result<Option<O>>
 where
     Fut: std::future::Future<Output = Result<O, SdkError<E, HttpResponse>>>,
-    E: CreateUnhandledError + std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let last_seen = Arc::new(Mutex::new(String::from("nothing yet")));
-    let failure = Arc::new(Mutex::new(None::<String>));
-    let acceptor = {
-        let last_seen = last_seen.clone();
-        let failure = failure.clone();
-        move |result: Result<&O, &E>| match judge(result) {
-            Poll::Done => AcceptorState::Success,
-            Poll::Pending(state) => {
+    let started = std::time::Instant::now();
+    let mut last_seen = String::from("nothing yet");
+    let mut polls = 0u32;
+    let mut throttled = 0u32;
+    loop {
+        // Waiting changes nothing on AWS's side, so an interrupt abandons it at once, mid-poll included.
+        let result = tokio::select! {
+            result = operation() => result,
+            _ = crate::interrupt::interrupted() => return Err(crate::interrupt::Interrupted(format!("{what} finished")).into()),
+        };
+        polls += 1;
+        let seen = match &result {
+            Ok(output) => Seen::Answer(judge(Ok(output))),
+            Err(err) => match err.as_service_error() {
+                Some(service) if is_throttling_code(service.code()) => Seen::Throttled,
+                Some(service) => Seen::Answer(judge(Err(service))),
+                // Not an answer from the service (dispatch failure, timeout, unparseable response).
+                None => Seen::NoAnswer,
+            },
+        };
+        throttled = if matches!(seen, Seen::Throttled) {
+            throttled + 1
+        } else {
+            0
+        };
+        match (seen, result) {
+            (Seen::Answer(Poll::Done), result) => return Ok(result.ok()),
+            (Seen::Answer(Poll::Failed(reason)), _) => {
+                return Err(anyhow!("{what} failed: {reason}"))
+            }
+            (Seen::Answer(Poll::Unexpected) | Seen::NoAnswer, Err(err)) => {
+                return Err(anyhow::Error::new(err).context(format!("waiting for {what}")));
+            }
+            (Seen::Answer(Poll::Pending(state)), _) => {
                 on_state(&state);
-                *last_seen.lock().unwrap_or_else(|e| e.into_inner()) = state;
-                AcceptorState::Retry
+                last_seen = state;
             }
-            Poll::Failed(reason) => {
-                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-                AcceptorState::Failure
-            }
-            Poll::Unexpected => AcceptorState::NoAcceptorsMatched,
+            // An output no acceptor recognises, or throttled: poll again.
+            (Seen::Answer(Poll::Unexpected) | Seen::NoAnswer | Seen::Throttled, _) => {}
         }
-    };
-    let waiter = WaiterOrchestrator::builder()
-        // Whole seconds: the waiter engine computes its backoff from `min_delay.as_secs()`, so anything
-        // below one second would become 0 and end the wait after a few immediate polls.
-        .min_delay(Duration::from_secs(1))
-        .max_delay(Duration::from_secs(5))
-        .max_wait(max_wait)
-        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
-        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
-        .acceptor(acceptor)
-        .operation(operation)
-        .build()
-        .orchestrate();
-    // Waiting changes nothing on AWS's side, so an interrupt abandons it at once.
-    let outcome = tokio::select! {
-        outcome = waiter => outcome,
-        _ = crate::interrupt::interrupted() => return Err(crate::interrupt::Interrupted(format!("{what} finished")).into()),
-    };
-    let last_seen = last_seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match outcome {
-        Ok(poll) => Ok(poll.into_result().ok()),
-        Err(WaiterError::ExceededMaxWait(exceeded)) => Err(anyhow!(
-            "timed out after {:.0}s (limit {}s, {} polls) waiting for {what} (last seen: {last_seen}); raise the limit in stack.toml [timeouts] or with --wait-timeout",
-            exceeded.elapsed().as_secs_f64(),
-            max_wait.as_secs(),
-            exceeded.poll_count()
-        )),
-        Err(WaiterError::FailureState(_)) => {
-            let reason = failure.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-            Err(anyhow!("{what} failed: {reason}"))
+        let elapsed = started.elapsed();
+        if elapsed >= max_wait {
+            return Err(anyhow!(
+                "timed out after {:.0}s (limit {}s, {polls} polls) waiting for {what} (last seen: {last_seen}); raise the limit in stack.toml [timeouts] or with --wait-timeout",
+                elapsed.as_secs_f64(),
+                max_wait.as_secs(),
+            ));
         }
-        Err(WaiterError::OperationFailed(failed)) => {
-            Err(anyhow::Error::new(failed.into_error()).context(format!("waiting for {what}")))
-        }
-        Err(other) => Err(anyhow!("waiting for {what}: {other}")),
+        let delay = next_delay(&POLL, polls, throttled, jitter_sample()).min(max_wait - elapsed);
+        pause(delay, || {
+            crate::interrupt::Interrupted(format!("{what} finished"))
+        })
+        .await?;
     }
 }
 
-/// Retries `attempt` with bounded exponential backoff while `retryable` says the error is one AWS lifts by
-/// itself (eventual consistency), for at most `budget`.
+/// Retries `attempt` on the `RETRY` cadence while `retryable` says the error is one AWS lifts by itself
+/// (eventual consistency), for at most `budget`. Throttling (after the SDK's own retries) is retried too,
+/// with exponential backoff, within the same budget; `on_retry` is told about the retryable errors only.
 pub async fn retry_while<T, F, Fut>(
     budget: Duration,
     mut attempt: F,
@@ -358,23 +488,31 @@ where
     Fut: std::future::Future<Output = Result<T>>,
 {
     let started = std::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
+    let mut tries = 0u32;
+    let mut throttled = 0u32;
     loop {
         crate::interrupt::check("the next attempt")?;
-        match attempt().await {
+        let err = match attempt().await {
             Ok(value) => return Ok(value),
-            Err(err) if retryable(&err) && started.elapsed() + delay <= budget => {
-                on_retry(&err);
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = crate::interrupt::interrupted() => {
-                        let interrupted = crate::interrupt::Interrupted("a retry".into());
-                        return Err(anyhow::Error::new(interrupted).context(format!("{err:#}")));
-                    }
-                }
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            Err(err) => return Err(err),
+            Err(err) => err,
+        };
+        tries += 1;
+        let throttling = is_throttling(&err);
+        if !throttling && !retryable(&err) {
+            return Err(err);
+        }
+        throttled = if throttling { throttled + 1 } else { 0 };
+        let delay = next_delay(&RETRY, tries, throttled, jitter_sample());
+        if started.elapsed() + delay > budget {
+            return Err(err);
+        }
+        if !throttling {
+            on_retry(&err);
+        }
+        if let Err(interrupted) =
+            pause(delay, || crate::interrupt::Interrupted("a retry".into())).await
+        {
+            return Err(anyhow::Error::new(interrupted).context(format!("{err:#}")));
         }
     }
 }
@@ -397,5 +535,103 @@ mod tests {
         assert_eq!(cn.partition, "aws-cn");
         assert!(Account::from_arn("arn:aws:iam::aws:policy/x").is_some_and(|a| a.id == "aws"));
         assert!(Account::from_arn("not-an-arn").is_none());
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn waits_ramp_up_then_poll_every_half_second() {
+        let middle = |tries| next_delay(&POLL, tries, 0, 0.5);
+        assert_eq!(
+            (1..=6).map(middle).collect::<Vec<_>>(),
+            [MS(100), MS(200), MS(400), MS(500), MS(500), MS(500)]
+        );
+        // However long the wait: no backoff.
+        assert_eq!(middle(10_000), MS(500));
+        assert_eq!(middle(u32::MAX), MS(500));
+        // tries = 0 (nothing tried yet) reads as the first.
+        assert_eq!(middle(0), MS(100));
+    }
+
+    #[test]
+    fn retries_are_steady_from_the_first() {
+        for tries in [1, 2, 3, 4, 100] {
+            assert_eq!(next_delay(&RETRY, tries, 0, 0.5), MS(500));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_each_delay_a_quarter_either_way() {
+        for cadence in [&POLL, &RETRY] {
+            for tries in 1..8 {
+                let base = next_delay(cadence, tries, 0, 0.5);
+                assert_eq!(next_delay(cadence, tries, 0, 0.0), base.mul_f64(0.75));
+                assert_eq!(next_delay(cadence, tries, 0, 0.25), base.mul_f64(0.875));
+                assert!(next_delay(cadence, tries, 0, 0.999_999) < base.mul_f64(1.25));
+                // A sample outside [0, 1) cannot stretch a delay further.
+                assert_eq!(next_delay(cadence, tries, 0, -3.0), base.mul_f64(0.75));
+                assert_eq!(next_delay(cadence, tries, 0, 7.0), base.mul_f64(1.25));
+            }
+        }
+        // So the steady poll stays within 375-625 ms: a change is seen at most ~0.6 s late.
+        assert_eq!(next_delay(&POLL, 9, 0, 0.0), MS(375));
+        assert_eq!(next_delay(&POLL, 9, 0, 1.0), MS(625));
+    }
+
+    #[test]
+    fn only_throttling_backs_off_doubling_from_1s_to_8s() {
+        for cadence in [&POLL, &RETRY] {
+            for tries in [1, 5, 50] {
+                let throttled = |n| next_delay(cadence, tries, n, 0.5);
+                assert_eq!(
+                    (1..=6).map(throttled).collect::<Vec<_>>(),
+                    [MS(1000), MS(2000), MS(4000), MS(8000), MS(8000), MS(8000)]
+                );
+                assert_eq!(throttled(u32::MAX), MS(8000));
+                // The first answer that is not throttling returns to the cadence.
+                assert_eq!(throttled(0), next_delay(cadence, tries, 0, 0.5));
+            }
+        }
+        assert_eq!(next_delay(&POLL, 1, 4, 1.0), MS(10_000));
+    }
+
+    #[test]
+    fn jitter_samples_are_in_range_and_vary() {
+        let samples: Vec<f64> = (0..64).map(|_| jitter_sample()).collect();
+        assert!(samples.iter().all(|s| (0.0..1.0).contains(s)));
+        assert!(samples.iter().any(|s| *s != samples[0]));
+    }
+
+    #[test]
+    fn throttling_is_recognised_by_code_anywhere_in_the_chain() {
+        use aws_smithy_types::error::ErrorMetadata;
+        assert!(is_throttling_code(Some("ThrottlingException")));
+        assert!(is_throttling_code(Some("TooManyRequestsException")));
+        assert!(is_throttling_code(Some("Throttling")));
+        assert!(!is_throttling_code(Some("InvalidParameterValueException")));
+        assert!(!is_throttling_code(Some("ResourceConflictException")));
+        assert!(!is_throttling_code(None));
+
+        let lambda = |code: &str| {
+            aws_sdk_lambda::Error::from(
+                aws_sdk_lambda::operation::create_function::CreateFunctionError::generic(
+                    ErrorMetadata::builder().code(code).build(),
+                ),
+            )
+        };
+        let throttled = anyhow::Error::new(lambda("TooManyRequestsException"))
+            .context("creating Lambda function `f`");
+        assert!(is_throttling(&throttled));
+        let refused = anyhow::Error::new(lambda("InvalidParameterValueException"))
+            .context("creating Lambda function `f`");
+        assert!(!is_throttling(&refused));
+        let iam =
+            aws_sdk_iam::Error::from(aws_sdk_iam::operation::get_role::GetRoleError::generic(
+                ErrorMetadata::builder().code("Throttling").build(),
+            ));
+        assert!(is_throttling(
+            &anyhow::Error::new(iam).context("a").context("b")
+        ));
+        assert!(!is_throttling(&anyhow!("not an AWS error")));
     }
 }
