@@ -13,6 +13,8 @@ mod down;
 mod function;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/log_group.rs"]
+mod log_group;
 #[path = "cli/logs.rs"]
 mod logs;
 #[path = "cli/ownership.rs"]
