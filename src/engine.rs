@@ -250,6 +250,15 @@ impl Step {
     }
 }
 
+/// The kinds that depend on `kind` in any way: down destroys them first.
+fn dependents(kind: Kind) -> Vec<Kind> {
+    REGISTRY
+        .iter()
+        .filter(|n| n.depends_on.iter().any(|d| d.kind() == kind))
+        .map(|n| n.resource.kind())
+        .collect()
+}
+
 fn node(kind: Kind) -> &'static Node {
     REGISTRY
         .iter()
@@ -385,13 +394,6 @@ pub fn plan_down(world: &World) -> Vec<Step> {
 pub async fn destroy(world: &World<'_>, steps: Vec<Step>) -> Result<Vec<ResourceReport>> {
     let by_kind: BTreeMap<Kind, &Step> =
         steps.iter().map(|s| (s.node.resource.kind(), s)).collect();
-    let dependents = |kind: Kind| -> Vec<Kind> {
-        REGISTRY
-            .iter()
-            .filter(|n| n.depends_on.iter().any(|d| d.kind() == kind))
-            .map(|n| n.resource.kind())
-            .collect()
-    };
     let done = walk(
         by_kind.keys().copied().collect(),
         dependents,
@@ -538,13 +540,6 @@ mod tests {
 
     #[test]
     fn down_destroys_the_function_before_what_it_uses_and_the_role_last() {
-        let dependents = |kind: Kind| -> Vec<Kind> {
-            REGISTRY
-                .iter()
-                .filter(|n| n.depends_on.iter().any(|d| d.kind() == kind))
-                .map(|n| n.resource.kind())
-                .collect()
-        };
         assert!(dependents(Kind::Role).contains(&Kind::Function));
         assert!(dependents(Kind::Role).contains(&Kind::Policy));
         assert_eq!(dependents(Kind::LogGroup), vec![Kind::Function]);

@@ -19,7 +19,7 @@ use crate::engine::{finish, Done, ReadCx, World};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::{Planned, Resource};
+use crate::resources::{live_as, Planned, Resource, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveFunction {
@@ -825,11 +825,6 @@ pub async fn remove_variables(
 /// The function's resource kind.
 pub struct Function;
 
-fn live_function(live: &crate::resources::Live) -> &LiveFunction {
-    live.downcast_ref()
-        .unwrap_or_else(|| unreachable!("the function's live state is a LiveFunction"))
-}
-
 /// down on a function stackctl did not create: the variables it set, with the values it set.
 struct RemoveVariables(BTreeMap<String, String>);
 
@@ -940,11 +935,11 @@ impl Resource for Function {
     }
 
     fn arn<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l str> {
-        Some(&live_function(live).arn)
+        Some(&live_as::<LiveFunction>(live).arn)
     }
 
     fn tags<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_function(live).tags)
+        Some(&live_as::<LiveFunction>(live).tags)
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -998,11 +993,15 @@ impl Resource for Function {
         live: &'a crate::resources::Live,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(&world.clients.lambda, &live_function(live).arn, tags))
+        Box::pin(tag(
+            &world.clients.lambda,
+            &live_as::<LiveFunction>(live).arn,
+            tags,
+        ))
     }
 
     fn plan_down(&self, world: &World, live: &crate::resources::Live) -> Planned {
-        let (stack, f) = (world.stack, live_function(live));
+        let (stack, f) = (world.stack, live_as::<LiveFunction>(live));
         let base = |action| {
             ResourcePlan::new(Kind::Function, &stack.function.name, action).arn(Some(&f.arn))
         };
@@ -1022,9 +1021,7 @@ impl Resource for Function {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let plan = if ours.is_empty() {
-            base(Action::Keep).note(
-                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
-            )
+            base(Action::Keep).note(NOT_OURS)
         } else {
             let mut changes: Vec<Change> = ours
                 .iter()
@@ -1073,7 +1070,7 @@ impl Resource for Function {
     }
 
     fn state(&self, world: &World, live: &crate::resources::Live) -> BTreeMap<String, String> {
-        let (stack, f) = (world.stack, live_function(live));
+        let (stack, f) = (world.stack, live_as::<LiveFunction>(live));
         let local = world.code.as_ref().map(|c| c.code_sha256.to_string());
         let mut state = BTreeMap::from([
             ("state".into(), f.state.clone()),

@@ -14,7 +14,7 @@ use crate::config::LogGroupSpec;
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::{Live, Planned, Purpose, Resource, Work};
+use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLogGroup {
@@ -269,11 +269,6 @@ pub struct LogGroupState {
 /// The log group's resource kind.
 pub struct LogGroup;
 
-fn state_of(live: &Live) -> &LogGroupState {
-    live.downcast_ref()
-        .unwrap_or_else(|| unreachable!("the log group's live state is a LogGroupState"))
-}
-
 /// What up does to the group: create it, or set its retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LogGroupWork {
@@ -353,11 +348,11 @@ impl Resource for LogGroup {
     }
 
     fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&state_of(live).group.arn)
+        Some(&live_as::<LogGroupState>(live).group.arn)
     }
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        let state = state_of(live);
+        let state = live_as::<LogGroupState>(live);
         state.tags_read.then_some(&state.group.tags)
     }
 
@@ -407,19 +402,21 @@ impl Resource for LogGroup {
         live: &'a Live,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(&world.clients.logs, &state_of(live).group.arn, tags))
+        Box::pin(tag(
+            &world.clients.logs,
+            &live_as::<LogGroupState>(live).group.arn,
+            tags,
+        ))
     }
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, state) = (world.stack, state_of(live));
+        let (stack, state) = (world.stack, live_as::<LogGroupState>(live));
         let base = |action| {
             ResourcePlan::new(Kind::LogGroup, &stack.log_group.name, action)
                 .arn(Some(&state.group.arn))
         };
         let plan = if !stack.owns(&state.group.tags) {
-            base(Action::Keep).note(
-                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
-            )
+            base(Action::Keep).note(NOT_OURS)
         } else if world.data.keep_logs {
             base(Action::Keep)
                 .note("kept (--keep-logs); delete it later with `stackctl down --confirm`")
@@ -442,7 +439,7 @@ impl Resource for LogGroup {
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let state = state_of(live);
+        let state = live_as::<LogGroupState>(live);
         BTreeMap::from([
             (
                 "retention_days".into(),

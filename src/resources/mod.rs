@@ -22,6 +22,18 @@ pub mod table;
 /// that look at it: the policy's plan checks the role's attachments, for instance).
 pub type Live = Box<dyn Any + Send + Sync>;
 
+/// A live state as the type its own module stored. Every kind reads and stores exactly one type, so any
+/// other type here is a programming error, not something AWS or a user can cause.
+pub fn live_as<T: 'static>(live: &Live) -> &T {
+    live.downcast_ref().unwrap_or_else(|| {
+        unreachable!("a live state that is not a {}", std::any::type_name::<T>())
+    })
+}
+
+/// down's note on a resource without this stack's `stackctl:stack` tag.
+pub const NOT_OURS: &str =
+    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
+
 /// What a plan decided that its apply or destroy carries out (the module's own diff type).
 pub type Work = Box<dyn Any + Send + Sync>;
 

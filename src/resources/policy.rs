@@ -15,7 +15,7 @@ use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::role::LiveRole;
-use crate::resources::{Live, Planned, Purpose, Resource, Work};
+use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
 
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
@@ -464,11 +464,6 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
 /// The policy's resource kind.
 pub struct Policy;
 
-fn live_policy(live: &Live) -> &LivePolicy {
-    live.downcast_ref()
-        .unwrap_or_else(|| unreachable!("the policy's live state is a LivePolicy"))
-}
-
 /// Whether the role (as read) has the stack's policy attached.
 fn attached(world: &World) -> bool {
     world
@@ -548,11 +543,11 @@ impl Resource for Policy {
     }
 
     fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_policy(live).arn)
+        Some(&live_as::<LivePolicy>(live).arn)
     }
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_policy(live).tags)
+        Some(&live_as::<LivePolicy>(live).tags)
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -597,13 +592,11 @@ impl Resource for Policy {
     }
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, p) = (world.stack, live_policy(live));
+        let (stack, p) = (world.stack, live_as::<LivePolicy>(live));
         let base =
             |action| ResourcePlan::new(Kind::Policy, &stack.policy.name, action).arn(Some(&p.arn));
         if !stack.owns(&p.tags) {
-            return Planned::only(base(Action::Keep).note(
-                "not created by this stack (no `stackctl:stack` tag with its name): left alone",
-            ));
+            return Planned::only(base(Action::Keep).note(NOT_OURS));
         }
         let mut changes = Vec::new();
         if attached(world) {
@@ -630,7 +623,7 @@ impl Resource for Policy {
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let p = live_policy(live);
+        let p = live_as::<LivePolicy>(live);
         BTreeMap::from([
             ("default_version".into(), p.default_version.clone()),
             (

@@ -15,7 +15,7 @@ use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::function::LiveFunction;
 use crate::resources::policy::LivePolicy;
-use crate::resources::{Live, Planned, Resource, Work};
+use crate::resources::{live_as, Live, Planned, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveRole {
@@ -399,14 +399,6 @@ pub fn short_policy_name(arn: &str) -> &str {
 /// The role's resource kind.
 pub struct Role;
 
-fn live_role(live: &Live) -> &LiveRole {
-    live.downcast_ref()
-        .unwrap_or_else(|| unreachable!("the role's live state is a LiveRole"))
-}
-
-const NOT_OURS: &str =
-    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
-
 impl Role {
     async fn converge(world: &World<'_>) -> Result<Done> {
         let (spec, iam) = (&world.stack.role, &world.clients.iam);
@@ -458,11 +450,11 @@ impl Resource for Role {
     }
 
     fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_role(live).arn)
+        Some(&live_as::<LiveRole>(live).arn)
     }
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_role(live).tags)
+        Some(&live_as::<LiveRole>(live).tags)
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -485,7 +477,7 @@ impl Resource for Role {
     }
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, r) = (world.stack, live_role(live));
+        let (stack, r) = (world.stack, live_as::<LiveRole>(live));
         let base =
             |action| ResourcePlan::new(Kind::Role, &stack.role.name, action).arn(Some(&r.arn));
         let policy_arn = &world.desired.policy_arn;
@@ -532,7 +524,7 @@ impl Resource for Role {
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let r = live_role(live);
+        let r = live_as::<LiveRole>(live);
         BTreeMap::from([
             (
                 "attached".into(),

@@ -18,7 +18,7 @@ use crate::config::{KeyAttribute, KeyType, TableSpec};
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::{Live, Planned, Purpose, Resource, Work};
+use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTable {
@@ -452,9 +452,6 @@ struct TableDown {
     counted: bool,
 }
 
-const NOT_OURS: &str =
-    "not created by this stack (no `stackctl:stack` tag with its name): left alone";
-
 impl Table {
     fn timeout(stack: &crate::config::Stack) -> Duration {
         Duration::from_secs(stack.timeouts.table_secs)
@@ -532,11 +529,11 @@ impl Table {
         Ok(Some(TableState { table, tags, items }))
     }
 
-    async fn apply_diff(world: &World<'_>, diff: &TableDiff) -> Result<Done> {
+    async fn apply_diff(world: &World<'_>, planned: &TableDiff) -> Result<Done> {
         let spec = &world.stack.table;
         let dynamodb = &world.clients.dynamodb;
         let timeout = Self::timeout(world.stack);
-        if *diff == TableDiff::InSync {
+        if *planned == TableDiff::InSync {
             return Ok(None);
         }
         let task = world.task(Kind::Table, &spec.name)?;
@@ -550,7 +547,7 @@ impl Table {
                 &task,
             )
         };
-        let result = match diff {
+        let result = match planned {
             TableDiff::InSync => Ok("in sync"),
             TableDiff::Create => {
                 create(dynamodb, spec, &world.stack.resource_tags(), timeout, &task)
@@ -566,7 +563,7 @@ impl Table {
             // Once ACTIVE, settings that differ can be changed (DynamoDB refuses it before).
             TableDiff::NotReady(_) => match wait_active(dynamodb, &spec.name, timeout, &task).await
             {
-                Ok(live) => match diff_now(spec, &live) {
+                Ok(live) => match diff(spec, Some(&live)) {
                     TableDiff::Update {
                         billing_mode,
                         deletion_protection,
@@ -627,15 +624,6 @@ impl Table {
     }
 }
 
-fn diff_now(spec: &TableSpec, live: &LiveTable) -> TableDiff {
-    diff(spec, Some(live))
-}
-
-fn state_of(live: &Live) -> &TableState {
-    live.downcast_ref()
-        .unwrap_or_else(|| unreachable!("the table's live state is a TableState"))
-}
-
 impl Resource for Table {
     fn kind(&self) -> Kind {
         Kind::Table
@@ -650,11 +638,11 @@ impl Resource for Table {
     }
 
     fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&state_of(live).table.arn)
+        Some(&live_as::<TableState>(live).table.arn)
     }
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        state_of(live).tags.as_ref()
+        live_as::<TableState>(live).tags.as_ref()
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -695,13 +683,13 @@ impl Resource for Table {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(tag(
             &world.clients.dynamodb,
-            &state_of(live).table.arn,
+            &live_as::<TableState>(live).table.arn,
             tags,
         ))
     }
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, state) = (world.stack, state_of(live));
+        let (stack, state) = (world.stack, live_as::<TableState>(live));
         let t = &state.table;
         let name = &stack.table.name;
         let base = |action| ResourcePlan::new(Kind::Table, name, action).arn(Some(&t.arn));
@@ -750,7 +738,7 @@ impl Resource for Table {
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let state = state_of(live);
+        let state = live_as::<TableState>(live);
         let t = &state.table;
         BTreeMap::from([
             ("status".into(), t.status.clone()),
