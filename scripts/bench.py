@@ -132,11 +132,18 @@ class Recording:
         with open(self.path, "rb") as f:
             f.seek(offset)
             data = f.read()
-        out = []
-        for line in data.splitlines():
-            if line.strip():
-                out.append(json.loads(line))
-        return out
+        # moto's threads append concurrently, so two entries can share a line (no newline between them):
+        # decode object after object rather than line by line.
+        text = data.decode("utf-8", errors="replace")
+        decoder = json.JSONDecoder()
+        out, pos = [], 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                return out
+            entry, pos = decoder.raw_decode(text, pos)
+            out.append(entry)
 
     def calls_since(self, offset):
         calls = []

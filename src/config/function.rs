@@ -135,6 +135,7 @@ impl Checker<'_> {
             timeout_secs: timeout_secs as i32,
             architecture,
             environment,
+            reserved_concurrency: None,
         })
     }
 

@@ -110,6 +110,55 @@ pub struct FunctionSpec {
     pub architecture: String,
     /// Variable name -> value template (may reference `${table.name}` and friends).
     pub environment: BTreeMap<String, String>,
+    /// `function.reserved_concurrency`: the function's reserved concurrency (PutFunctionConcurrency), the
+    /// only cap on what a public URL can cost; None: unreserved (DeleteFunctionConcurrency when set live).
+    pub reserved_concurrency: Option<i32>,
+}
+
+/// `[function.url]`: the function's URL (a resource of its own, resources/function_url.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlSpec {
+    /// `function.url.auth`: required when the section exists.
+    pub auth: UrlAuth,
+    /// `[function.url.cors]`; None: the URL has no CORS config, and the handler sends its own headers.
+    pub cors: Option<CorsSpec>,
+}
+
+/// Who may call the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlAuth {
+    /// `"none"`: anyone on the internet (needs the two public resource-policy statements).
+    None,
+    /// `"aws_iam"`: SigV4-signed callers with `lambda:InvokeFunctionUrl`.
+    AwsIam,
+}
+
+impl UrlAuth {
+    /// The AuthType value Lambda takes and answers.
+    pub fn as_aws(self) -> &'static str {
+        match self {
+            UrlAuth::None => "NONE",
+            UrlAuth::AwsIam => "AWS_IAM",
+        }
+    }
+    /// As stack.toml writes it.
+    pub fn as_toml(self) -> &'static str {
+        match self {
+            UrlAuth::None => "none",
+            UrlAuth::AwsIam => "aws_iam",
+        }
+    }
+}
+
+/// `[function.url.cors]`, checked with AWS's rules (config/url.rs). Lists keep the file's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CorsSpec {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<i32>,
+    pub allow_credentials: bool,
 }
 
 /// The function's CloudWatch Logs group, from `[function.logs]`: a resource of its own (resources/log_group.rs),
@@ -156,6 +205,8 @@ pub struct Stack {
     pub policy: PolicySpec,
     pub function: FunctionSpec,
     pub log_group: LogGroupSpec,
+    /// `[function.url]`; None: the stack has no URL (and deletes one it made).
+    pub url: Option<UrlSpec>,
     pub timeouts: Timeouts,
     /// Warnings found while loading (e.g. a deprecated runtime); printed, never fatal.
     pub warnings: Vec<String>,

@@ -97,6 +97,7 @@ impl Checker<'_> {
             policy,
             function,
             log_group,
+            url: None,
             timeouts,
             warnings,
         })
