@@ -18,7 +18,26 @@ pub struct Desired {
     pub role_arn: String,
     pub policy_arn: String,
     pub policy_document: Value,
+    pub function_arn: String,
     pub function: FunctionConfig,
+}
+
+/// The variable that tells the handler whether the function URL sends the CORS headers (`function-url`:
+/// the handler must not send `Access-Control-Allow-Origin` too, or browsers see two values and refuse the
+/// answer) or the handler does (`handler`, the tutorial's `*`). CORS lives in exactly one place.
+pub const CORS_VARIABLE: &str = "STACKCTL_CORS";
+
+/// `CORS_VARIABLE`'s value: set whenever the stack has a URL, and put back to `handler` when the URL goes
+/// (a live value left at `function-url` would keep the handler silent).
+fn cors_variable(stack: &Stack, live: Option<&BTreeMap<String, String>>) -> Option<&'static str> {
+    match &stack.url {
+        Some(url) if url.cors.is_some() => Some("function-url"),
+        Some(_) => Some("handler"),
+        None => live
+            .and_then(|env| env.get(CORS_VARIABLE))
+            .filter(|v| v.as_str() != "handler")
+            .map(|_| "handler"),
+    }
 }
 
 /// `table_arn` / `role_arn`: the live ones, when those resources exist.
@@ -27,6 +46,7 @@ pub fn resolve(
     account: &Account,
     table_arn: Option<&str>,
     role_arn: Option<&str>,
+    live_environment: Option<&BTreeMap<String, String>>,
 ) -> Result<Desired> {
     let Account { partition, id } = account;
     // Before the table exists its ARN is still known: it is fully determined by region, account and name.
@@ -47,16 +67,23 @@ pub fn resolve(
         ("account_id", id.clone()),
     ]);
     let policy_document = template::render_json(&stack.policy.template, &values)?;
-    let environment = stack
+    let mut environment = stack
         .function
         .environment
         .iter()
         .map(|(k, v)| Ok((k.clone(), template::render(v, &values)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
+    if let Some(cors) = cors_variable(stack, live_environment) {
+        environment.insert(CORS_VARIABLE.to_string(), cors.to_string());
+    }
     Ok(Desired {
         table_arn,
         policy_arn: policy::arn(partition, id, &stack.policy.name),
         policy_document,
+        function_arn: format!(
+            "arn:{partition}:lambda:{}:{id}:function:{}",
+            stack.region, stack.function.name
+        ),
         function: FunctionConfig {
             role_arn: role_arn.clone(),
             runtime: stack.function.runtime.clone(),

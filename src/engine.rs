@@ -139,6 +139,8 @@ pub struct World<'a> {
     pub package: Option<&'a Package>,
     pub data: DataPolicy,
     pub progress: &'a Progress,
+    /// Outputs learnt while applying (`set_output`).
+    outputs: std::sync::Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl<'a> World<'a> {
@@ -159,6 +161,9 @@ impl<'a> World<'a> {
             &account,
             arn_of(Kind::Table).as_deref(),
             arn_of(Kind::Role).as_deref(),
+            live.get(&Kind::Function)
+                .and_then(|l| l.downcast_ref::<crate::resources::function::LiveFunction>())
+                .map(|f| &f.config.environment),
         )?;
         Ok(World {
             clients,
@@ -169,6 +174,7 @@ impl<'a> World<'a> {
             package: None,
             data: DataPolicy::default(),
             progress,
+            outputs: Default::default(),
         })
     }
 
@@ -184,6 +190,41 @@ impl<'a> World<'a> {
 
     pub fn exists(&self, kind: Kind) -> bool {
         self.live.contains_key(&kind)
+    }
+
+    /// Whether a node is planned: stack.toml asks for it, or it exists (and may be the stack's to delete).
+    fn wanted_or_live(&self, node: &Node) -> bool {
+        node.resource.in_stack(self.stack) || self.exists(node.resource.kind())
+    }
+
+    /// Records a value of the stack's `outputs` learnt while applying (a URL just created).
+    pub fn set_output(&self, key: &'static str, value: String) {
+        if let Ok(mut outputs) = self.outputs.lock() {
+            outputs.insert(key, value);
+        }
+    }
+
+    /// The stack's outputs: the URL and the ARNs, live ones first, then what applying learnt, then the
+    /// ARNs known in advance.
+    pub fn outputs(&self) -> crate::report::Outputs {
+        let learnt = self.outputs.lock().map(|o| o.clone()).unwrap_or_default();
+        let url = learnt.get("url").cloned().or_else(|| {
+            self.live::<crate::resources::function_url::UrlState>(Kind::FunctionUrl)
+                .and_then(|s| s.config.as_ref())
+                .map(|c| c.url.clone())
+        });
+        let arn = |kind: Kind| {
+            self.live_box(kind)
+                .and_then(|l| node(kind).resource.arn(l))
+                .map(str::to_string)
+        };
+        crate::report::Outputs {
+            url: url.filter(|_| self.stack.url.is_some()),
+            table_arn: arn(Kind::Table).unwrap_or_else(|| self.desired.table_arn.clone()),
+            role_arn: arn(Kind::Role).unwrap_or_else(|| self.desired.role_arn.clone()),
+            function_arn: arn(Kind::Function)
+                .unwrap_or_else(|| self.desired.function_arn.clone()),
+        }
     }
 
     /// Whether a live resource with these tags is this stack's (in this region, for IAM).
@@ -271,6 +312,7 @@ fn node(kind: Kind) -> &'static Node {
 pub fn plan_up(world: &World) -> Result<Vec<Step>> {
     REGISTRY
         .iter()
+        .filter(|node| world.wanted_or_live(node))
         .map(|node| {
             let resource = node.resource;
             let mut planned = resource.plan_up(world)?;
@@ -353,6 +395,7 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step>) -> Result<Vec<ResourceRe
 pub fn plan_down(world: &World) -> Vec<Step> {
     REGISTRY
         .iter()
+        .filter(|node| world.wanted_or_live(node))
         .map(|node| {
             let resource = node.resource;
             let name = resource.name(world.stack);
@@ -544,6 +587,8 @@ mod tests {
         assert!(dependents(Kind::Role).contains(&Kind::Policy));
         assert_eq!(dependents(Kind::LogGroup), vec![Kind::Function]);
         assert_eq!(dependents(Kind::Table), vec![Kind::Function]);
-        assert!(dependents(Kind::Function).is_empty());
+        // The URL (config and permissions) goes before the function it belongs to.
+        assert_eq!(dependents(Kind::Function), vec![Kind::FunctionUrl]);
+        assert!(dependents(Kind::FunctionUrl).is_empty());
     }
 }

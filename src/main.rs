@@ -236,7 +236,13 @@ async fn run(cli: &Cli) -> Result<u8> {
 fn print(report: &Report, output: Output) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match output {
-        Output::Json => writeln!(stdout, "{}", report.to_json())?,
+        Output::Json => {
+            // A person may be watching stderr while a script reads stdout.
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
+            writeln!(stdout, "{}", report.to_json())?
+        }
         Output::Text => {
             let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
                 && std::env::var_os("NO_COLOR").is_none();

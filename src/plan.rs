@@ -11,6 +11,7 @@ pub enum Kind {
     Policy,
     Function,
     LogGroup,
+    FunctionUrl,
 }
 
 impl Kind {
@@ -21,6 +22,7 @@ impl Kind {
             Kind::Policy => "policy",
             Kind::Function => "function",
             Kind::LogGroup => "log_group",
+            Kind::FunctionUrl => "function_url",
         }
     }
 }

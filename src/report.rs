@@ -59,9 +59,25 @@ pub struct Report {
     pub in_sync: bool,
     pub summary: Summary,
     pub resources: Vec<ResourceReport>,
+    /// up / plan / status: what scripts read (`jq -r .outputs.url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
+    /// What the person running the command must know (a public URL, for one); shown in red on a terminal.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// AWS operations this run sent.
     pub aws_calls: Calls,
     pub duration_ms: u64,
+}
+
+/// The stack's outputs. `url` is null while the stack has no URL (or before up creates it); the ARNs are
+/// known in advance, so a plan on an empty account shows what up will create.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outputs {
+    pub url: Option<String>,
+    pub table_arn: String,
+    pub function_arn: String,
+    pub role_arn: String,
 }
 
 impl Report {
@@ -84,9 +100,21 @@ impl Report {
                 .all(|p| !p.action.writes() && p.action != Action::Blocked),
             summary,
             resources,
+            outputs: None,
+            warnings: Vec::new(),
             aws_calls: calls,
             duration_ms: elapsed.as_millis() as u64,
         }
+    }
+
+    pub fn with_outputs(mut self, outputs: Outputs) -> Report {
+        self.outputs = Some(outputs);
+        self
+    }
+
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> Report {
+        self.warnings = warnings;
+        self
     }
 
     pub fn to_json(&self) -> String {
@@ -104,6 +132,10 @@ impl Report {
             "up" if self.in_sync => {
                 format!("up: nothing to change, everything is in sync ({calls}, {took})")
             }
+            "up" if s.delete > 0 => format!(
+                "up: {} created, {} updated, {} deleted, {} unchanged ({calls}, {took})",
+                s.create, s.update, s.delete, s.unchanged
+            ),
             "up" => format!(
                 "up: {} created, {} updated, {} unchanged ({calls}, {took})",
                 s.create, s.update, s.unchanged
@@ -199,6 +231,16 @@ impl Report {
                 writeln!(f, "    note: {note}")?;
             }
         }
+        if let Some(url) = self.outputs.as_ref().and_then(|o| o.url.as_deref()) {
+            writeln!(f, "url: {url}")?;
+        }
+        for warning in &self.warnings {
+            if color {
+                writeln!(f, "\x1b[31mwarning: {warning}\x1b[0m")?;
+            } else {
+                writeln!(f, "warning: {warning}")?;
+            }
+        }
         write!(f, "{}", self.summary_line())
     }
 }
@@ -230,6 +272,8 @@ mod tests {
             in_sync: false,
             summary: Summary::default(),
             resources: vec![ResourceReport::planned(plan)],
+            outputs: None,
+            warnings: Vec::new(),
             aws_calls: Calls::default(),
             duration_ms: 0,
         };

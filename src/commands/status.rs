@@ -49,5 +49,6 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
         reports,
         clients.calls.snapshot(),
         started.elapsed(),
-    ))
+    )
+    .with_outputs(world.outputs()))
 }

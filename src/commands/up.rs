@@ -15,6 +15,7 @@ use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::function::LiveFunction;
+use crate::resources::function_url;
 use crate::resources::Purpose;
 
 /// `up --dry-run` / `plan`: read, build, diff; no write.
@@ -38,7 +39,9 @@ pub async fn preview(
         reports,
         clients.calls.snapshot(),
         started.elapsed(),
-    ))
+    )
+    .with_outputs(world.outputs())
+    .with_warnings(warnings(stack)))
 }
 
 pub async fn up(
@@ -80,7 +83,14 @@ pub async fn up(
         reports,
         clients.calls.snapshot(),
         started.elapsed(),
-    ))
+    )
+    .with_outputs(world.outputs())
+    .with_warnings(warnings(stack)))
+}
+
+/// What plan and up warn of.
+fn warnings(stack: &Stack) -> Vec<String> {
+    function_url::public_warning(stack).into_iter().collect()
 }
 
 async fn read_and_build(

@@ -283,6 +283,7 @@ mod tests {
             timeout_secs: 10,
             architecture: "x86_64".into(),
             environment: BTreeMap::new(),
+            reserved_concurrency: None,
         }
     }
 

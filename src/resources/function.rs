@@ -31,6 +31,8 @@ pub struct LiveFunction {
     pub config: FunctionConfig,
     pub code_sha256: String,
     pub tags: BTreeMap<String, String>,
+    /// ReservedConcurrentExecutions (GetFunction's `Concurrency`); None: unreserved.
+    pub reserved_concurrency: Option<i32>,
 }
 
 /// The configuration fields stackctl manages.
@@ -132,6 +134,9 @@ async fn read_with(client: &Client, name: &str, tags: bool) -> Result<Option<Liv
         },
         code_sha256: c.code_sha256().unwrap_or_default().to_string(),
         tags,
+        reserved_concurrency: out
+            .concurrency()
+            .and_then(|c| c.reserved_concurrent_executions()),
     }))
 }
 
@@ -242,12 +247,95 @@ pub struct FunctionDiff {
     pub changes: Vec<Change>,
     /// Why `up` must not touch the function (a limit the result would break), with the numbers.
     pub blocked: Option<String>,
+    /// The reserved concurrency to set or remove (`function.reserved_concurrency`).
+    pub concurrency: Option<ConcurrencyWork>,
+}
+
+/// PutFunctionConcurrency or DeleteFunctionConcurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcurrencyWork {
+    Reserve(i32),
+    Unreserve,
 }
 
 impl FunctionDiff {
     pub fn is_noop(&self) -> bool {
-        !self.create && !self.recreate && !self.wait_active && self.config.is_none() && !self.code
+        !self.create
+            && !self.recreate
+            && !self.wait_active
+            && self.config.is_none()
+            && !self.code
+            && self.concurrency.is_none()
     }
+}
+
+/// The reserved concurrency's change (pure). A function this stack owns converges to the file (no key:
+/// unreserved); one it did not create keeps a reservation someone else made unless the file sets one.
+pub fn concurrency_diff(
+    wanted: Option<i32>,
+    live: Option<&LiveFunction>,
+    owned: bool,
+) -> (Option<Change>, Option<ConcurrencyWork>) {
+    const FIELD: &str = "reserved_concurrency";
+    let Some(live) = live else {
+        return match wanted {
+            Some(n) => (
+                Some(Change::add(FIELD, n.to_string())),
+                Some(ConcurrencyWork::Reserve(n)),
+            ),
+            None => (None, None),
+        };
+    };
+    match (live.reserved_concurrency, wanted) {
+        (before, after) if before == after => (None, None),
+        (before, Some(n)) => (
+            Some(match before {
+                Some(b) => Change::modify(FIELD, b.to_string(), n.to_string()),
+                None => Change::add(FIELD, n.to_string()),
+            }),
+            Some(ConcurrencyWork::Reserve(n)),
+        ),
+        (Some(b), None) if owned => (
+            Some(Change::remove(FIELD, b.to_string())),
+            Some(ConcurrencyWork::Unreserve),
+        ),
+        (Some(b), None) => (
+            Some(Change::keep(
+                FIELD,
+                format!("{b} (set outside stack.toml on a function stackctl did not create: kept)"),
+            )),
+            None,
+        ),
+        (None, None) => (None, None),
+    }
+}
+
+/// PutFunctionConcurrency / DeleteFunctionConcurrency.
+pub async fn set_concurrency(client: &Client, name: &str, work: ConcurrencyWork) -> Result<()> {
+    match work {
+        ConcurrencyWork::Reserve(n) => {
+            client
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(n)
+                .send()
+                .await
+                .with_context(|| {
+                    format!("setting the reserved concurrency of Lambda function `{name}` to {n}")
+                })?;
+        }
+        ConcurrencyWork::Unreserve => {
+            client
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .with_context(|| {
+                    format!("removing the reserved concurrency of Lambda function `{name}`")
+                })?;
+        }
+    }
+    Ok(())
 }
 
 /// Lambda refuses more than 4 KB of environment variables in total. The variables someone else set on
@@ -311,6 +399,7 @@ pub fn diff(
             architecture: None,
             changes,
             blocked: env_over_limit(desired, desired),
+            concurrency: None,
         };
     };
     let target = merged(desired, &live.config);
@@ -382,6 +471,7 @@ pub fn diff(
         architecture: architecture.filter(|_| !recreate),
         changes,
         blocked,
+        concurrency: None,
     }
 }
 
@@ -397,7 +487,7 @@ pub fn plan(
 ) -> ResourcePlan {
     let action = if diff.create {
         Action::Create
-    } else if diff.recreate || diff.config.is_some() || diff.code {
+    } else if diff.recreate || diff.config.is_some() || diff.code || diff.concurrency.is_some() {
         Action::Update
     } else {
         Action::NoOp
@@ -867,14 +957,22 @@ impl Function {
                 };
                 let tags = stack.resource_tags();
                 match create(lambda, &spec.name, config, &package.zip, &tags, &timeouts, &task).await? {
-                    Created::New if diff.recreate => return Ok("recreated"),
-                    Created::New => return Ok("created"),
+                    Created::New => {
+                        if let Some(work) = planned.concurrency {
+                            task.set("setting reserved concurrency");
+                            set_concurrency(lambda, &spec.name, work).await?;
+                        }
+                        return Ok(if diff.recreate { "recreated" } else { "created" });
+                    }
                     // Another run created it since our read: converge it like any existing function.
                     Created::Existing => {
                         let now = read(lambda, &spec.name)
                             .await?
                             .with_context(|| format!("Lambda function `{}` vanished", spec.name))?;
-                        diff = self::diff(desired, &package.code_sha256, Some(&now));
+                        diff = FunctionDiff {
+                            concurrency: planned.concurrency,
+                            ..self::diff(desired, &package.code_sha256, Some(&now))
+                        };
                         if diff.recreate {
                             anyhow::bail!(
                                 "Lambda function `{}` was created again by someone else meanwhile, and its \
@@ -902,11 +1000,17 @@ impl Function {
                 update_code(lambda, &spec.name, &package.zip, architecture, &timeouts, &task, idle)
                     .await?;
             }
-            Ok(match (diff.config.is_some(), diff.code) {
-                (true, true) => "updated configuration and code",
-                (true, false) => "updated configuration",
-                (false, true) => "updated code",
-                (false, false) => "ready",
+            // Not an update of the function's configuration: Lambda takes it while one is in progress.
+            if let Some(work) = diff.concurrency {
+                task.set("setting reserved concurrency");
+                set_concurrency(lambda, &spec.name, work).await?;
+            }
+            Ok(match (diff.config.is_some(), diff.code, diff.concurrency.is_some()) {
+                (true, true, _) => "updated configuration and code",
+                (true, false, _) => "updated configuration",
+                (false, true, _) => "updated code",
+                (false, false, true) => "updated reserved concurrency",
+                (false, false, false) => "ready",
             })
         }
         .await;
@@ -965,6 +1069,10 @@ impl Resource for Function {
             }
         }
         let owned = live.is_none_or(|f| stack.owns(&f.tags));
+        let (change, work) =
+            concurrency_diff(stack.function.reserved_concurrency, live, owned);
+        diff.changes.extend(change);
+        diff.concurrency = work;
         let mut plan = plan(&stack.function.name, live, &diff, owned);
         if code.is_none() && live.is_some() {
             plan = plan.note(
@@ -1082,6 +1190,11 @@ impl Resource for Function {
                 local.unwrap_or_else(|| "(no local build)".to_string()),
             ),
             ("owner".into(), world.owner_text(Some(&f.tags))),
+            (
+                "reserved_concurrency".into(),
+                f.reserved_concurrency
+                    .map_or_else(|| "none (unreserved)".to_string(), |n| n.to_string()),
+            ),
         ]);
         if let Some(reason) = f.state_reason.as_ref().filter(|_| f.state != "Active") {
             state.insert("state_reason".into(), reason.clone());
@@ -1128,7 +1241,41 @@ mod tests {
             config: config(env),
             code_sha256: sha.into(),
             tags: BTreeMap::new(),
+            reserved_concurrency: None,
         }
+    }
+
+    #[test]
+    fn reserved_concurrency_converges_on_owned_functions_and_is_kept_on_adopted_ones() {
+        let with = |n: Option<i32>| LiveFunction {
+            reserved_concurrency: n,
+            ..live(&[], "sha")
+        };
+        assert_eq!(concurrency_diff(None, None, true), (None, None));
+        assert_eq!(
+            concurrency_diff(Some(5), None, true),
+            (
+                Some(Change::add("reserved_concurrency", "5")),
+                Some(ConcurrencyWork::Reserve(5))
+            )
+        );
+        assert_eq!(concurrency_diff(Some(5), Some(&with(Some(5))), true), (None, None));
+        assert_eq!(
+            concurrency_diff(Some(0), Some(&with(Some(5))), false),
+            (
+                Some(Change::modify("reserved_concurrency", "5", "0")),
+                Some(ConcurrencyWork::Reserve(0))
+            )
+        );
+        assert_eq!(
+            concurrency_diff(None, Some(&with(Some(5))), true),
+            (
+                Some(Change::remove("reserved_concurrency", "5")),
+                Some(ConcurrencyWork::Unreserve)
+            )
+        );
+        let (kept, work) = concurrency_diff(None, Some(&with(Some(5))), false);
+        assert_eq!((kept.map(|c| c.op), work), (Some(crate::plan::Op::Keep), None));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::engine::{Done, ReadCx, World};
 use crate::plan::{Kind, ResourcePlan};
 
 pub mod function;
+pub mod function_url;
 pub mod log_group;
 pub mod policy;
 pub mod role;
@@ -81,6 +82,12 @@ pub trait Resource: Sync {
     /// region's deployment never changes or deletes them.
     fn is_iam(&self) -> bool {
         false
+    }
+
+    /// Whether stack.toml asks for this resource. One it does not ask for is planned only when it exists
+    /// (to delete what the stack made); otherwise it is left out of plans and reports.
+    fn in_stack(&self, _stack: &Stack) -> bool {
+        true
     }
 
     /// Reads that must be done before this one starts (the policy's ARN needs the account, which the
@@ -175,6 +182,10 @@ pub static REGISTRY: &[Node] = &[
     Node {
         resource: &log_group::LogGroup,
         depends_on: &[],
+    },
+    Node {
+        resource: &function_url::FunctionUrl,
+        depends_on: &[Dep::Applied(Kind::Function)],
     },
 ];
 

@@ -337,8 +337,18 @@ fn lambda_operation(method: &str, path: &str) -> String {
         ("PUT", [_, "functions", _, "configuration"]) => "UpdateFunctionConfiguration",
         ("PUT", [_, "functions", _, "code"]) => "UpdateFunctionCode",
         ("POST", [_, "functions", _, "invocations"]) => "Invoke",
+        ("GET", [_, "functions", _, "url"]) => "GetFunctionUrlConfig",
+        ("POST", [_, "functions", _, "url"]) => "CreateFunctionUrlConfig",
+        ("PUT", [_, "functions", _, "url"]) => "UpdateFunctionUrlConfig",
+        ("DELETE", [_, "functions", _, "url"]) => "DeleteFunctionUrlConfig",
+        ("GET", [_, "functions", _, "policy"]) => "GetPolicy",
+        ("POST", [_, "functions", _, "policy"]) => "AddPermission",
+        ("DELETE", [_, "functions", _, "policy", _]) => "RemovePermission",
+        ("PUT", [_, "functions", _, "concurrency"]) => "PutFunctionConcurrency",
+        ("DELETE", [_, "functions", _, "concurrency"]) => "DeleteFunctionConcurrency",
         ("GET", [_, "tags", ..]) => "ListTags",
         ("POST", [_, "tags", ..]) => "TagResource",
+        ("DELETE", [_, "tags", ..]) => "UntagResource",
         _ => return format!("{method} {path}"),
     };
     op.to_string()
