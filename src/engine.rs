@@ -82,11 +82,11 @@ pub async fn read(
     let account = tokio::sync::OnceCell::new();
     let found = walk(
         REGISTRY.iter().map(|n| n.resource.kind()).collect(),
-        |kind| node(kind).resource.read_after(purpose).to_vec(),
+        |kind| node(kind).resource.read_after(purpose, stack).to_vec(),
         |kind, done: &BTreeMap<Kind, Option<Arc<Live>>>| {
             let resource = node(kind).resource;
             let earlier = resource
-                .read_after(purpose)
+                .read_after(purpose, stack)
                 .iter()
                 .map(|k| (*k, done.get(k).cloned().flatten()))
                 .collect();
@@ -222,8 +222,7 @@ impl<'a> World<'a> {
             url: url.filter(|_| self.stack.url.is_some()),
             table_arn: arn(Kind::Table).unwrap_or_else(|| self.desired.table_arn.clone()),
             role_arn: arn(Kind::Role).unwrap_or_else(|| self.desired.role_arn.clone()),
-            function_arn: arn(Kind::Function)
-                .unwrap_or_else(|| self.desired.function_arn.clone()),
+            function_arn: arn(Kind::Function).unwrap_or_else(|| self.desired.function_arn.clone()),
         }
     }
 

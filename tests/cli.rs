@@ -11,6 +11,8 @@ mod corpus;
 mod down;
 #[path = "cli/function.rs"]
 mod function;
+#[path = "cli/function_url.rs"]
+mod function_url;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
 #[path = "cli/log_group.rs"]

@@ -1069,8 +1069,7 @@ impl Resource for Function {
             }
         }
         let owned = live.is_none_or(|f| stack.owns(&f.tags));
-        let (change, work) =
-            concurrency_diff(stack.function.reserved_concurrency, live, owned);
+        let (change, work) = concurrency_diff(stack.function.reserved_concurrency, live, owned);
         diff.changes.extend(change);
         diff.concurrency = work;
         let mut plan = plan(&stack.function.name, live, &diff, owned);
@@ -1259,7 +1258,10 @@ mod tests {
                 Some(ConcurrencyWork::Reserve(5))
             )
         );
-        assert_eq!(concurrency_diff(Some(5), Some(&with(Some(5))), true), (None, None));
+        assert_eq!(
+            concurrency_diff(Some(5), Some(&with(Some(5))), true),
+            (None, None)
+        );
         assert_eq!(
             concurrency_diff(Some(0), Some(&with(Some(5))), false),
             (
@@ -1275,7 +1277,10 @@ mod tests {
             )
         );
         let (kept, work) = concurrency_diff(None, Some(&with(Some(5))), false);
-        assert_eq!((kept.map(|c| c.op), work), (Some(crate::plan::Op::Keep), None));
+        assert_eq!(
+            (kept.map(|c| c.op), work),
+            (Some(crate::plan::Op::Keep), None)
+        );
     }
 
     #[test]

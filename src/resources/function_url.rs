@@ -3,11 +3,12 @@
 //! FunctionUrlAuthType NONE, and InvokeFunction only when invoked via the URL). Without both, every request
 //! is answered 403 while plain Invoke still works.
 //!
-//! A URL config carries no tags, so who made it follows from the function: the URL of a function this stack
-//! owns is the stack's; on a function it did not create, the stack's URL is marked by the function tag
-//! `stackctl:url` (the stack's name), put on when stackctl creates the URL there. A URL someone else made on
-//! such a function is never changed or deleted, and statements whose Sid is not one of the stack's two are
-//! never touched.
+//! A URL config carries no tags, so stackctl marks the function instead: the function tag `stackctl:url`
+//! (the stack's name) is put on when stackctl creates the URL and taken off when it deletes it. The URL of a
+//! function this stack owns is the stack's; on a function it did not create, only a marked one is. A URL
+//! someone else made on such a function is never changed or deleted, and statements whose Sid is not one of
+//! the stack's two are never touched. The marker also spares every stack without `[function.url]` the two
+//! URL reads: a function without it has no URL of the stack's to delete.
 
 use std::collections::BTreeMap;
 
@@ -111,8 +112,8 @@ impl Public {
 
 /// The stack's statements in a resource policy document (GetPolicy's `Policy`, a JSON string).
 pub fn stack_statements(policy: &str, stack: &str) -> Result<Vec<LiveStatement>> {
-    let document: Value =
-        serde_json::from_str(policy).context("Lambda answered a resource policy that is not JSON")?;
+    let document: Value = serde_json::from_str(policy)
+        .context("Lambda answered a resource policy that is not JSON")?;
     let statements = match &document["Statement"] {
         Value::Array(list) => list.clone(),
         Value::Object(_) => vec![document["Statement"].clone()],
@@ -149,9 +150,8 @@ pub async fn read_config(client: &Client, function: &str) -> Result<Option<LiveU
             cors: out.cors().map(cors_spec),
         })),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
-        Err(err) => {
-            Err(err).with_context(|| format!("reading the URL config of Lambda function `{function}`"))
-        }
+        Err(err) => Err(err)
+            .with_context(|| format!("reading the URL config of Lambda function `{function}`")),
     }
 }
 
@@ -164,8 +164,9 @@ pub async fn read_statements(
     match client.get_policy().function_name(function).send().await {
         Ok(out) => stack_statements(out.policy().unwrap_or("{}"), stack),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(Vec::new()),
-        Err(err) => Err(err)
-            .with_context(|| format!("reading the resource policy of Lambda function `{function}`")),
+        Err(err) => Err(err).with_context(|| {
+            format!("reading the resource policy of Lambda function `{function}`")
+        }),
     }
 }
 
@@ -323,9 +324,7 @@ pub fn diff(
                 changes.push(Change::add("cors", describe_cors(spec.cors.as_ref())));
             }
             work.config = ConfigWork::Create;
-            if owner == Owner::Foreign {
-                work.marker = Some(true);
-            }
+            work.marker = Some(true);
         }
         (Some(spec), Some(config)) if owner.owns_url() => {
             if config.auth_type != spec.auth.as_aws() {
@@ -359,9 +358,7 @@ pub fn diff(
         (None, Some(config)) if owner.owns_url() => {
             changes.push(Change::remove("url", &config.url));
             work.config = ConfigWork::Delete;
-            if owner == Owner::Marked {
-                work.marker = Some(false);
-            }
+            work.marker = Some(false);
         }
         (None, Some(_)) => {
             note = Some(
@@ -433,6 +430,15 @@ pub struct FunctionUrl;
 impl FunctionUrl {
     async fn read_state(cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
         let (lambda, function) = (&cx.clients.lambda, &cx.stack.function.name);
+        if cx.stack.url.is_none() {
+            // Read after the function (read_after): only a marked function has a URL of the stack's.
+            let marked = cx
+                .live::<LiveFunction>(Kind::Function)
+                .is_some_and(|f| f.tags.get(URL_TAG) == Some(&cx.stack.name));
+            if !marked {
+                return Ok(None);
+            }
+        }
         let (config, statements) = tokio::try_join!(
             read_config(lambda, function),
             read_statements(lambda, function, &cx.stack.name)
@@ -475,11 +481,18 @@ impl FunctionUrl {
                 remove_permission(lambda, function, sid).await?;
             }
             for kind in &work.add {
-                task.set(&format!("adding permission {}", kind.sid(&world.stack.name)));
+                task.set(&format!(
+                    "adding permission {}",
+                    kind.sid(&world.stack.name)
+                ));
                 add_permission(lambda, function, &world.stack.name, *kind).await?;
             }
-            if let (Some(on), Some(f)) = (work.marker, world.live::<LiveFunction>(Kind::Function)) {
-                set_marker(lambda, &f.arn, &world.stack.name, on).await?;
+            if let Some(on) = work.marker {
+                // The function may have been created by this very up: its ARN is known in advance.
+                let arn = world
+                    .live::<LiveFunction>(Kind::Function)
+                    .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
+                set_marker(lambda, arn, &world.stack.name, on).await?;
             }
             Ok(match work.config {
                 ConfigWork::Create => "created",
@@ -567,9 +580,10 @@ pub async fn add_permission(
         Public::InvokeFunctionUrl => request.function_url_auth_type(FunctionUrlAuthType::None),
         Public::InvokeFunction => request.invoked_via_function_url(true),
     };
-    request.send().await.with_context(|| {
-        format!("adding permission `{sid}` to Lambda function `{function}`")
-    })?;
+    request
+        .send()
+        .await
+        .with_context(|| format!("adding permission `{sid}` to Lambda function `{function}`"))?;
     Ok(())
 }
 
@@ -626,6 +640,16 @@ impl Resource for FunctionUrl {
         stack.url.is_some()
     }
 
+    fn read_after(&self, _: crate::resources::Purpose, stack: &Stack) -> &'static [Kind] {
+        // With a URL in stack.toml, read at once; without one, only the function's marker says whether
+        // there is a URL of the stack's to delete.
+        if stack.url.is_some() {
+            &[]
+        } else {
+            &[Kind::Function]
+        }
+    }
+
     fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
         Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
     }
@@ -679,7 +703,10 @@ impl Resource for FunctionUrl {
         let (stack, state) = (world.stack, live_as::<UrlState>(live));
         let owner = Owner::of(stack, world.live::<LiveFunction>(Kind::Function));
         // Down is converging to "no URL in stack.toml": the same diff.
-        let (changes, work, note) = diff(&stack.name, None, Some(state), owner);
+        let (changes, mut work, note) = diff(&stack.name, None, Some(state), owner);
+        if owner == Owner::Function {
+            work.marker = None; // down deletes the function, its tags with it
+        }
         let action = match work.config {
             ConfigWork::Delete => Action::Delete,
             _ if !work.is_noop() => Action::Update,
@@ -774,7 +801,8 @@ mod tests {
         let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction);
         assert_eq!(work.config, ConfigWork::Create);
         assert_eq!(work.add, Public::BOTH.to_vec());
-        assert!(work.remove.is_empty() && work.marker.is_none() && note.is_none());
+        assert_eq!(work.marker, Some(true));
+        assert!(work.remove.is_empty() && note.is_none());
         let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -790,12 +818,18 @@ mod tests {
     fn in_sync_is_no_work_and_cors_order_and_case_are_not_drift() {
         let wanted = spec(
             UrlAuth::None,
-            Some(cors(&["https://a.example", "https://b.example"], &["GET", "POST"])),
+            Some(cors(
+                &["https://a.example", "https://b.example"],
+                &["GET", "POST"],
+            )),
         );
         let live = UrlState {
             config: config(
                 "NONE",
-                Some(cors(&["https://b.example", "https://a.example"], &["post", "GET"])),
+                Some(cors(
+                    &["https://b.example", "https://a.example"],
+                    &["post", "GET"],
+                )),
             ),
             statements: ours(true),
         };
@@ -834,7 +868,10 @@ mod tests {
         };
         let wanted = spec(UrlAuth::None, None);
         let (_, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
-        assert_eq!(work.remove, vec!["stackctl-shop-public-url-invoke".to_string()]);
+        assert_eq!(
+            work.remove,
+            vec!["stackctl-shop-public-url-invoke".to_string()]
+        );
         assert_eq!(work.add, vec![Public::InvokeFunction]);
         assert_eq!(work.config, ConfigWork::Keep);
     }
@@ -848,6 +885,7 @@ mod tests {
         let (changes, work, _) = diff(STACK, None, Some(&live), Owner::Function);
         assert_eq!(work.config, ConfigWork::Delete);
         assert_eq!(work.remove.len(), 2);
+        assert_eq!(work.marker, Some(false));
         assert_eq!(changes[0].op, Op::Remove);
         // On a function the stack did not create: its own URL stays, but the stack's statements go.
         let (_, work, note) = diff(STACK, None, Some(&live), Owner::Foreign);
@@ -911,10 +949,11 @@ mod tests {
                 },
             ]
         );
-        let good = json!({"Statement": {"Sid": "stackctl-shop-public-url-invoke", "Effect": "Allow",
+        let good =
+            json!({"Statement": {"Sid": "stackctl-shop-public-url-invoke", "Effect": "Allow",
             "Principal": "*", "Action": "lambda:InvokeFunction",
             "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}}})
-        .to_string();
+            .to_string();
         assert!(stack_statements(&good, STACK).unwrap()[0].as_wanted);
         assert!(stack_statements(&good, "other").unwrap().is_empty());
     }

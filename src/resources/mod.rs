@@ -92,7 +92,7 @@ pub trait Resource: Sync {
 
     /// Reads that must be done before this one starts (the policy's ARN needs the account, which the
     /// role's ARN gives on up). Everything else is read at once.
-    fn read_after(&self, _purpose: Purpose) -> &'static [Kind] {
+    fn read_after(&self, _purpose: Purpose, _stack: &Stack) -> &'static [Kind] {
         &[]
     }
 

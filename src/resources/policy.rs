@@ -519,7 +519,7 @@ impl Resource for Policy {
 
     /// Its ARN needs the account id. up and status take it from the role's ARN (no extra call when the
     /// role exists); down asks STS at once, so that all of its reads go in one round.
-    fn read_after(&self, purpose: Purpose) -> &'static [Kind] {
+    fn read_after(&self, purpose: Purpose, _stack: &crate::config::Stack) -> &'static [Kind] {
         match purpose {
             Purpose::Teardown => &[],
             Purpose::Converge | Purpose::Status => &[Kind::Role],
