@@ -616,7 +616,9 @@ def report_lenient(b, w, st_stackctl, st_aws, st_true, startup_runs):
     n = summaries["up_noop"]
     target("no-op up makes 0 writes", n["writes_range"][1] == 0,
            f"{count(n, 'writes')} writes at the emulator, stackctl says {count(n, 'own_writes')}")
-    target("no-op up makes at most 6 reads", n["reads_range"][1] <= 6,
+    # Issue 4 set 6 for four resources; the log group (issue 12) adds its DescribeLogGroups: one read per
+    # resource, plus the policy's GetPolicyVersion and the role's ListAttachedRolePolicies.
+    target("no-op up makes at most 7 reads", n["reads_range"][1] <= 7,
            f"{count(n, 'reads')} reads at the emulator, stackctl says {count(n, 'own_reads')}")
     for key, name in (("status", "status under 100 ms"), ("up_noop", "no-op up under 100 ms")):
         s = summaries[key]
