@@ -106,6 +106,15 @@ impl Checker<'_> {
 
     fn env_key(&self, key: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
         let name = key.get_ref();
+        if name == crate::desired::CORS_VARIABLE {
+            return Err(self.error(
+                key.span(),
+                field,
+                format!("`{name}` is reserved by stackctl"),
+                "rename the variable; stackctl sets this one itself to tell the handler whether the \
+                 function URL sends the CORS headers ([function.url.cors])",
+            ));
+        }
         if LAMBDA_RESERVED.contains(&name.as_str()) {
             return Err(self.error(
                 key.span(),

@@ -55,6 +55,20 @@ pub(super) fn example(field: &str) -> Option<&'static str> {
         }
         "function.logs" => "logs = { retention_days = 30 }",
         "function.logs.retention_days" => "retention_days = 30",
+        "function.reserved_concurrency" => "reserved_concurrency = 10",
+        "function.url" => "[function.url] with auth = \"none\" or auth = \"aws_iam\"",
+        "function.url.auth" => r#"auth = "aws_iam""#,
+        "function.url.cors" => {
+            "[function.url.cors] with allow_origins = [\"https://app.example.com\"]"
+        }
+        "function.url.cors.allow_origins" => r#"allow_origins = ["https://app.example.com"]"#,
+        "function.url.cors.allow_methods" => {
+            r#"allow_methods = ["GET", "POST", "PATCH", "DELETE"]"#
+        }
+        "function.url.cors.allow_headers" => r#"allow_headers = ["content-type"]"#,
+        "function.url.cors.expose_headers" => r#"expose_headers = ["x-request-id"]"#,
+        "function.url.cors.max_age" => "max_age = 300",
+        "function.url.cors.allow_credentials" => "allow_credentials = false",
         "timeouts.table_secs" => "table_secs = 600",
         "timeouts.function_secs" => "function_secs = 300",
         "timeouts.role_propagation_secs" => "role_propagation_secs = 120",

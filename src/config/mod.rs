@@ -18,6 +18,7 @@ mod policy_rules;
 mod raw;
 mod resolve;
 mod toml_tree;
+mod url;
 
 #[cfg(test)]
 mod fuzz;
@@ -139,13 +140,6 @@ impl UrlAuth {
         match self {
             UrlAuth::None => "NONE",
             UrlAuth::AwsIam => "AWS_IAM",
-        }
-    }
-    /// As stack.toml writes it.
-    pub fn as_toml(self) -> &'static str {
-        match self {
-            UrlAuth::None => "none",
-            UrlAuth::AwsIam => "aws_iam",
         }
     }
 }

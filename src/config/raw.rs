@@ -78,6 +78,28 @@ pub(super) struct RawFunction {
     #[serde(default)]
     pub(super) environment: BTreeMap<Spanned<String>, Spanned<String>>,
     pub(super) logs: Option<RawLogs>,
+    pub(super) reserved_concurrency: Option<Spanned<i64>>,
+    pub(super) url: Option<RawUrl>,
+}
+
+/// `[function.url]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUrl {
+    pub(super) auth: Spanned<String>,
+    pub(super) cors: Option<RawCors>,
+}
+
+/// `[function.url.cors]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCors {
+    pub(super) allow_origins: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) allow_methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) allow_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) expose_headers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) max_age: Option<Spanned<i64>>,
+    pub(super) allow_credentials: Option<Spanned<bool>>,
 }
 
 /// `[function.logs]`. The value is taken as any TOML value, so that a string, a float or a date gets

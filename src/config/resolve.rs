@@ -82,7 +82,9 @@ impl Checker<'_> {
         let table = self.table(&raw.table)?;
         let role = self.role(&raw.role, base_dir)?;
         let policy = self.policy(&raw.policy, base_dir)?;
-        let function = self.function(&raw.function, base_dir, today, &mut warnings)?;
+        let mut function = self.function(&raw.function, base_dir, today, &mut warnings)?;
+        function.reserved_concurrency = self.reserved_concurrency(&raw.function)?;
+        let url = self.url(&raw.function)?;
         let log_group = self.log_group(&raw.function, &function.name)?;
         self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
         let timeouts = self.timeouts(&raw.timeouts)?;
@@ -97,7 +99,7 @@ impl Checker<'_> {
             policy,
             function,
             log_group,
-            url: None,
+            url,
             timeouts,
             warnings,
         })

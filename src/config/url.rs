@@ -1,0 +1,492 @@
+//! `[function.url]` and `[function.url.cors]`, checked with the rules Lambda applies to
+//! CreateFunctionUrlConfig (so that nothing is sent that AWS would refuse, and nothing is accepted that a
+//! browser would refuse), and `function.reserved_concurrency`.
+
+use toml::Spanned;
+
+use super::raw::{RawCors, RawFunction, RawUrl};
+use super::resolve::Checker;
+use super::{ConfigError, CorsSpec, UrlAuth, UrlSpec};
+
+/// The methods Lambda takes in `Cors.AllowMethods`.
+const METHODS: [&str; 7] = ["GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"];
+const MAX_METHODS: usize = 6;
+const MAX_ORIGINS: usize = 100;
+const MAX_ORIGIN_CHARS: usize = 253;
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_CHARS: usize = 1024;
+const MAX_AGE_SECS: i64 = 86_400;
+
+/// A list of CORS strings as written, with the field's name for messages.
+struct List<'a> {
+    field: &'a str,
+    items: &'a Spanned<Vec<Spanned<String>>>,
+}
+
+impl Checker<'_> {
+    /// `function.reserved_concurrency`: a whole number, 0 or more (0 stops every invocation: 429).
+    pub(super) fn reserved_concurrency(
+        &self,
+        raw: &RawFunction,
+    ) -> Result<Option<i32>, ConfigError> {
+        let Some(value) = &raw.reserved_concurrency else {
+            return Ok(None);
+        };
+        match i32::try_from(*value.get_ref()) {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(self.error(
+                value.span(),
+                "function.reserved_concurrency",
+                format!(
+                    "{} is not a concurrency Lambda can reserve",
+                    value.get_ref()
+                ),
+                "use a whole number from 0 (the function never runs) up to your account's concurrency \
+                 limit (1000 by default), e.g. `reserved_concurrency = 10`",
+            )),
+        }
+    }
+
+    /// `[function.url]`; None when the section is absent.
+    pub(super) fn url(&self, raw: &RawFunction) -> Result<Option<UrlSpec>, ConfigError> {
+        let Some(RawUrl { auth, cors }) = &raw.url else {
+            return Ok(None);
+        };
+        let auth = match auth.get_ref().as_str() {
+            "none" => UrlAuth::None,
+            "aws_iam" => UrlAuth::AwsIam,
+            other => {
+                let fix = match other.to_ascii_lowercase().replace('-', "_").as_str() {
+                    "none" | "aws_iam" => format!(
+                        "write it in lower case: `auth = \"{}\"`",
+                        other.to_ascii_lowercase().replace('-', "_")
+                    ),
+                    _ => "write `auth = \"none\"` (public: anyone can call it) or `auth = \"aws_iam\"` \
+                          (only callers that sign their requests with SigV4)"
+                        .to_string(),
+                };
+                return Err(self.error(
+                    auth.span(),
+                    "function.url.auth",
+                    format!(
+                        "`{}` is not an auth type of a function URL",
+                        other.escape_debug()
+                    ),
+                    fix,
+                ));
+            }
+        };
+        let cors = cors.as_ref().map(|c| self.cors(c)).transpose()?;
+        Ok(Some(UrlSpec { auth, cors }))
+    }
+
+    fn cors(&self, raw: &RawCors) -> Result<CorsSpec, ConfigError> {
+        fn list<'a>(
+            field: &'a str,
+            items: &'a Option<Spanned<Vec<Spanned<String>>>>,
+        ) -> Option<List<'a>> {
+            items.as_ref().map(|items| List { field, items })
+        }
+        let origins = list("function.url.cors.allow_origins", &raw.allow_origins);
+        let methods = list("function.url.cors.allow_methods", &raw.allow_methods);
+        let headers = list("function.url.cors.allow_headers", &raw.allow_headers);
+        let expose = list("function.url.cors.expose_headers", &raw.expose_headers);
+
+        let allow_origins = match &origins {
+            Some(l) => self.origins(l)?,
+            None => Vec::new(),
+        };
+        let allow_methods = match &methods {
+            Some(l) => self.methods(l)?,
+            None => Vec::new(),
+        };
+        let allow_headers = match &headers {
+            Some(l) => self.headers(l)?,
+            None => Vec::new(),
+        };
+        let expose_headers = match &expose {
+            Some(l) => self.headers(l)?,
+            None => Vec::new(),
+        };
+        let max_age = match &raw.max_age {
+            None => None,
+            Some(age) if (0..=MAX_AGE_SECS).contains(age.get_ref()) => Some(*age.get_ref() as i32),
+            Some(age) => {
+                return Err(self.error(
+                    age.span(),
+                    "function.url.cors.max_age",
+                    format!(
+                        "{} seconds is outside the range a function URL allows",
+                        age.get_ref()
+                    ),
+                    format!(
+                        "use 0 to {MAX_AGE_SECS} seconds (a day), e.g. `max_age = 300`; browsers \
+                         cap it lower anyway (Chromium at 7200)"
+                    ),
+                ))
+            }
+        };
+        let allow_credentials = raw.allow_credentials.as_ref().is_some_and(|c| *c.get_ref());
+        if allow_credentials && allow_origins.iter().any(|o| o == "*") {
+            let span = raw
+                .allow_credentials
+                .as_ref()
+                .map(|c| c.span())
+                .unwrap_or_default();
+            return Err(self.error(
+                span,
+                "function.url.cors.allow_credentials",
+                "`allow_credentials = true` together with the origin \"*\": browsers refuse credentials \
+                 for a wildcard origin, so every credentialed request would fail",
+                "list the exact origins in `allow_origins` (e.g. [\"https://app.example.com\"]), or \
+                 remove `allow_credentials`",
+            ));
+        }
+        Ok(CorsSpec {
+            allow_origins,
+            allow_methods,
+            allow_headers,
+            expose_headers,
+            max_age,
+            allow_credentials,
+        })
+    }
+
+    /// The list's strings after the checks every CORS list shares: at most `max` items, none empty, no
+    /// duplicate (compared with `same`).
+    fn strings(
+        &self,
+        list: &List,
+        max: usize,
+        what: &str,
+        same: fn(&str, &str) -> bool,
+    ) -> Result<Vec<String>, ConfigError> {
+        let items = list.items.get_ref();
+        if items.len() > max {
+            return Err(self.error(
+                list.items.span(),
+                list.field,
+                format!(
+                    "{} {what}s, but a function URL takes at most {max}",
+                    items.len()
+                ),
+                format!("keep at most {max} {what}s"),
+            ));
+        }
+        for (i, item) in items.iter().enumerate() {
+            if item.get_ref().trim().is_empty() {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!("an empty {what}"),
+                    format!("remove the empty string, or write the {what}"),
+                ));
+            }
+            if let Some(first) = items[..i]
+                .iter()
+                .find(|earlier| same(earlier.get_ref(), item.get_ref()))
+            {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "\"{}\" is listed twice (as \"{}\" before)",
+                        item.get_ref().escape_debug(),
+                        first.get_ref().escape_debug()
+                    ),
+                    "list each one once",
+                ));
+            }
+        }
+        Ok(items.iter().map(|i| i.get_ref().clone()).collect())
+    }
+
+    fn origins(&self, list: &List) -> Result<Vec<String>, ConfigError> {
+        let origins = self.strings(list, MAX_ORIGINS, "origin", |a, b| {
+            a.eq_ignore_ascii_case(b)
+        })?;
+        for (item, origin) in list.items.get_ref().iter().zip(&origins) {
+            let chars = origin.chars().count();
+            if chars > MAX_ORIGIN_CHARS {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "an origin of {chars} characters, but a function URL takes at most \
+                         {MAX_ORIGIN_CHARS}"
+                    ),
+                    "an origin is only scheme, host and port, e.g. \"https://app.example.com\"",
+                ));
+            }
+            if origin != "*" && origin.ends_with('/') {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "\"{}\" ends with `/`, and an origin has no path: browsers send \
+                         `Origin: {}`, which would never match",
+                        origin.escape_debug(),
+                        origin.trim_end_matches('/')
+                    ),
+                    format!("write \"{}\"", origin.trim_end_matches('/')),
+                ));
+            }
+        }
+        Ok(origins)
+    }
+
+    fn methods(&self, list: &List) -> Result<Vec<String>, ConfigError> {
+        let methods = self.strings(list, MAX_METHODS, "method", |a, b| {
+            a.eq_ignore_ascii_case(b)
+        })?;
+        for (item, method) in list.items.get_ref().iter().zip(&methods) {
+            if METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let upper = method.to_ascii_uppercase();
+            let (message, fix) = if upper == "OPTIONS" {
+                (
+                    "`OPTIONS` is not a method a function URL's CORS takes: with a CORS config the URL \
+                     answers preflight OPTIONS requests itself"
+                        .to_string(),
+                    "remove \"OPTIONS\"; list the methods the frontend sends (GET, PUT, HEAD, POST, PATCH, \
+                     DELETE)"
+                        .to_string(),
+                )
+            } else if METHODS.contains(&upper.as_str()) {
+                (
+                    format!(
+                        "\"{}\" is not written as Lambda takes it",
+                        method.escape_debug()
+                    ),
+                    format!("write \"{upper}\" (upper case)"),
+                )
+            } else {
+                (
+                    format!(
+                        "\"{}\" is not an HTTP method a function URL's CORS takes",
+                        method.escape_debug()
+                    ),
+                    "use GET, PUT, HEAD, POST, PATCH, DELETE or \"*\"".to_string(),
+                )
+            };
+            return Err(self.error(item.span(), list.field, message, fix));
+        }
+        Ok(methods)
+    }
+
+    fn headers(&self, list: &List) -> Result<Vec<String>, ConfigError> {
+        let headers = self.strings(list, MAX_HEADERS, "header", |a, b| {
+            a.eq_ignore_ascii_case(b)
+        })?;
+        for (item, header) in list.items.get_ref().iter().zip(&headers) {
+            if header.contains(',') {
+                let split: Vec<String> = header
+                    .split(',')
+                    .map(|h| format!("\"{}\"", h.trim()))
+                    .filter(|h| h != "\"\"")
+                    .collect();
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "\"{}\" is several headers in one item: a function URL takes one header per \
+                         item (a comma-joined item matches nothing)",
+                        header.escape_debug()
+                    ),
+                    format!("write [{}]", split.join(", ")),
+                ));
+            }
+            let chars = header.chars().count();
+            if chars > MAX_HEADER_CHARS {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "a header of {chars} characters, but a function URL takes at most \
+                         {MAX_HEADER_CHARS}"
+                    ),
+                    "use the header's name, e.g. \"content-type\"",
+                ));
+            }
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if !header.chars().all(token) {
+                return Err(self.error(
+                    item.span(),
+                    list.field,
+                    format!(
+                        "\"{}\" is not an HTTP header name",
+                        header.escape_debug()
+                    ),
+                    "write the name only (letters, digits and `-`), e.g. \"content-type\", or \"*\"",
+                ));
+            }
+        }
+        Ok(headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::{error_of, parse_with, project};
+    use crate::config::{CorsSpec, Stack, UrlAuth};
+
+    fn parsed(edit: impl Fn(String) -> String) -> Stack {
+        let dir = project();
+        parse_with(dir.path(), edit).unwrap()
+    }
+
+    fn with_url(section: &str) -> impl Fn(String) -> String {
+        let section = section.to_string();
+        move |t: String| format!("{t}\n[function.url]\n{section}\n")
+    }
+
+    fn cors_error(cors: &str) -> crate::config::ConfigError {
+        error_of(with_url(&format!(
+            "auth = \"none\"\n[function.url.cors]\n{cors}"
+        )))
+    }
+
+    #[test]
+    fn a_url_section_is_parsed_with_its_cors() {
+        let stack = parsed(with_url(
+            "auth = \"none\"\n[function.url.cors]\nallow_origins = [\"https://app.example.com\"]\n\
+             allow_methods = [\"GET\", \"POST\"]\nallow_headers = [\"content-type\"]\nmax_age = 300",
+        ));
+        let url = stack.url.unwrap();
+        assert_eq!(url.auth, UrlAuth::None);
+        assert_eq!(
+            url.cors,
+            Some(CorsSpec {
+                allow_origins: vec!["https://app.example.com".into()],
+                allow_methods: vec!["GET".into(), "POST".into()],
+                allow_headers: vec!["content-type".into()],
+                expose_headers: vec![],
+                max_age: Some(300),
+                allow_credentials: false,
+            })
+        );
+        let stack = parsed(with_url("auth = \"aws_iam\""));
+        assert_eq!(
+            stack.url.unwrap(),
+            crate::config::UrlSpec {
+                auth: UrlAuth::AwsIam,
+                cors: None
+            }
+        );
+        assert_eq!(parsed(|t| t).url, None);
+    }
+
+    #[test]
+    fn auth_is_required_and_one_of_two() {
+        let err = error_of(with_url(""));
+        assert!(err.to_string().contains("auth"), "{err}");
+        let err = error_of(with_url("auth = \"public\""));
+        assert_eq!(err.field.as_deref(), Some("function.url.auth"));
+        assert_eq!(
+            err.message,
+            "`public` is not an auth type of a function URL"
+        );
+        let err = error_of(with_url("auth = \"AWS_IAM\""));
+        assert_eq!(
+            err.fix.as_deref(),
+            Some("write it in lower case: `auth = \"aws_iam\"`")
+        );
+    }
+
+    #[test]
+    fn methods_follow_lambdas_rules() {
+        let err = cors_error("allow_methods = [\"GET\", \"OPTIONS\"]");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("function.url.cors.allow_methods")
+        );
+        assert!(
+            err.message.starts_with("`OPTIONS` is not a method"),
+            "{err}"
+        );
+        assert!(err
+            .message
+            .contains("answers preflight OPTIONS requests itself"));
+        let err = cors_error("allow_methods = [\"get\"]");
+        assert_eq!(err.fix.as_deref(), Some("write \"GET\" (upper case)"));
+        let err = cors_error(
+            "allow_methods = [\"GET\", \"PUT\", \"HEAD\", \"POST\", \"PATCH\", \"DELETE\", \"*\"]",
+        );
+        assert_eq!(err.message, "7 methods, but a function URL takes at most 6");
+        let err = cors_error("allow_methods = [\"GET\", \"get\"]");
+        assert_eq!(err.message, "\"get\" is listed twice (as \"GET\" before)");
+        let err = cors_error("allow_methods = [\"TRACE\"]");
+        assert!(err.message.contains("not an HTTP method"), "{err}");
+    }
+
+    #[test]
+    fn origins_headers_max_age_and_credentials_follow_the_rules() {
+        let long = format!("https://{}.example.com", "a".repeat(250));
+        let err = cors_error(&format!("allow_origins = [\"{long}\"]"));
+        assert!(
+            err.message.starts_with("an origin of 270 characters"),
+            "{err}"
+        );
+        let many: Vec<String> = (0..101)
+            .map(|i| format!("\"https://{i}.example\""))
+            .collect();
+        let err = cors_error(&format!("allow_origins = [{}]", many.join(", ")));
+        assert_eq!(
+            err.message,
+            "101 origins, but a function URL takes at most 100"
+        );
+        let err = cors_error("allow_origins = [\"\"]");
+        assert_eq!(err.message, "an empty origin");
+        let err = cors_error("allow_origins = [\"https://app.example.com/\"]");
+        assert_eq!(
+            err.fix.as_deref(),
+            Some("write \"https://app.example.com\"")
+        );
+        let err = cors_error("allow_headers = [\"content-type, x-api-key\"]");
+        assert_eq!(
+            err.fix.as_deref(),
+            Some("write [\"content-type\", \"x-api-key\"]")
+        );
+        let err = cors_error("expose_headers = [\"x request\"]");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("function.url.cors.expose_headers")
+        );
+        let err = cors_error("max_age = 86401");
+        assert_eq!(
+            err.message,
+            "86401 seconds is outside the range a function URL allows"
+        );
+        let err = cors_error("max_age = -1");
+        assert_eq!(err.field.as_deref(), Some("function.url.cors.max_age"));
+        let err = cors_error("allow_origins = [\"*\"]\nallow_credentials = true");
+        assert_eq!(
+            err.field.as_deref(),
+            Some("function.url.cors.allow_credentials")
+        );
+        assert!(err.message.contains("browsers refuse credentials"), "{err}");
+        // Credentials with exact origins are fine.
+        parsed(with_url(
+            "auth = \"none\"\n[function.url.cors]\nallow_origins = [\"https://a.example\"]\nallow_credentials = true",
+        ));
+    }
+
+    #[test]
+    fn reserved_concurrency_is_zero_or_more() {
+        let set = |n: &str| {
+            let n = n.to_string();
+            move |t: String| {
+                t.replace(
+                    "timeout_secs = 10\n",
+                    &format!("timeout_secs = 10\nreserved_concurrency = {n}\n"),
+                )
+            }
+        };
+        assert_eq!(parsed(set("10")).function.reserved_concurrency, Some(10));
+        assert_eq!(parsed(set("0")).function.reserved_concurrency, Some(0));
+        let err = error_of(set("-1"));
+        assert_eq!(err.field.as_deref(), Some("function.reserved_concurrency"));
+        assert_eq!(err.message, "-1 is not a concurrency Lambda can reserve");
+    }
+}
