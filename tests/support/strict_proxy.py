@@ -65,6 +65,12 @@ DEFAULTS = {
     "function_tags_error": False,
     "lambda_limits": False,
     "code_update_architectures": False,
+    # Lambda function URLs and resource policies
+    "url_config_conflict": False,
+    "url_config_validation": False,
+    "url_config_not_found": False,
+    "permission_sid_conflict": False,
+    "policy_conditions": False,
     # CloudWatch Logs
     "logs_retention_values": False,
     "logs_tag_arn_star": False,
@@ -139,7 +145,8 @@ def validate(update, base):
         if merged[key] is not None and not isinstance(merged[key], dict):
             raise ConfigError("%s must be null or an object {function, reason, reason_code}" % key)
     for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
-                "logs_tag_arn_star", "logs_interleaved"):
+                "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
+                "url_config_not_found", "permission_sid_conflict", "policy_conditions"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -278,11 +285,19 @@ def lambda_operation(method, path):
         ("POST", ("functions", "*", "policy")): "AddPermission",
         ("GET", ("functions", "*", "policy")): "GetPolicy",
         ("PUT", ("functions", "*", "concurrency")): "PutFunctionConcurrency",
+        ("DELETE", ("functions", "*", "concurrency")): "DeleteFunctionConcurrency",
+        ("GET", ("functions", "*", "concurrency")): "GetFunctionConcurrency",
+        ("DELETE", ("functions", "*", "policy", "*")): "RemovePermission",
+        ("GET", ("functions", "*", "url")): "GetFunctionUrlConfig",
+        ("POST", ("functions", "*", "url")): "CreateFunctionUrlConfig",
+        ("PUT", ("functions", "*", "url")): "UpdateFunctionUrlConfig",
+        ("DELETE", ("functions", "*", "url")): "DeleteFunctionUrlConfig",
         ("GET", ("tags", "*")): "ListTags",
         ("POST", ("tags", "*")): "TagResource",
         ("DELETE", ("tags", "*")): "UntagResource",
     }
-    shape = tuple("*" if i == 1 else p for i, p in enumerate(rest))
+    # The function's name (and RemovePermission's statement id) vary; the rest of the path names the op.
+    shape = tuple("*" if i == 1 or (i == 3 and rest[2] == "policy") else p for i, p in enumerate(rest))
     op = table.get((method, shape))
     if op is None:
         op = "%s %s" % (method, split.path)
@@ -1233,6 +1248,191 @@ class Proxy:
         return False
 
     # ---- CloudWatch Logs -----------------------------------------------------------------------------------
+
+    # ---------------------------------------------------------------------------------- function URLs, policies
+
+    def lambda_side(self, call, path):
+        """A Lambda GET the proxy makes itself, with the caller's credentials (not in the request record)."""
+        headers = [(k, v) for k, v in call.headers if k.lower() in ("authorization", "x-amz-date", "host", "x-amz-security-token")]
+        headers += [(SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        return self.forward("GET", path + SIDE_QUERY, headers, b"")
+
+    def url_config_exists(self, call):
+        """Whether the function has a URL config, asked of moto (a side request)."""
+        path = "/2021-10-31/functions/%s/url" % urllib.parse.quote(call.resource, safe="")
+        return self.lambda_side(call, path).status in (200, 201)
+
+    def url_cors_problem(self, cors):
+        """What AWS's validation says of a Cors object, or None."""
+        if cors is None:
+            return None
+        if not isinstance(cors, dict):
+            return "Value at 'cors' failed to satisfy constraint: Member must be a structure"
+        methods = cors.get("AllowMethods") or []
+        if len(methods) > 6:
+            return "Value '%s' at 'cors.allowMethods' failed to satisfy constraint: Member must have length less " \
+                   "than or equal to 6" % methods
+        for m in methods:
+            if m not in ("GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"):
+                return "Value '[%s]' at 'cors.allowMethods' failed to satisfy constraint: Member must satisfy " \
+                       "constraint: [Member must have length less than or equal to 6, Member must satisfy regular " \
+                       "expression pattern: .*]" % m if len(m) > 6 else \
+                       "Value '%s' at 'cors.allowMethods' failed to satisfy constraint: Member must satisfy enum " \
+                       "value set: [GET, PUT, HEAD, POST, PATCH, DELETE, *]" % m
+        origins = cors.get("AllowOrigins") or []
+        if len(origins) > 100:
+            return "Value at 'cors.allowOrigins' failed to satisfy constraint: Member must have length less than " \
+                   "or equal to 100"
+        for o in origins:
+            if not 1 <= len(o) <= 253:
+                return "Value '%s' at 'cors.allowOrigins' failed to satisfy constraint: Member must have length " \
+                       "between 1 and 253" % o
+        for key in ("AllowHeaders", "ExposeHeaders"):
+            items = cors.get(key) or []
+            if len(items) > 100 or any(len(h) > 1024 for h in items):
+                return "Value at 'cors.%s' failed to satisfy constraint: Member must have length less than or " \
+                       "equal to 100, each of at most 1024 characters" % (key[0].lower() + key[1:])
+        age = cors.get("MaxAge")
+        if age is not None and not (isinstance(age, int) and 0 <= age <= 86400):
+            return "Value '%s' at 'cors.maxAge' failed to satisfy constraint: Member must have value between 0 " \
+                   "and 86400" % (age,)
+        return None
+
+    def url_config_invalid(self, call):
+        body = call.json or {}
+        auth = body.get("AuthType")
+        if call.op == "CreateFunctionUrlConfig" or auth is not None:
+            if auth not in ("NONE", "AWS_IAM"):
+                return "Value '%s' at 'authType' failed to satisfy constraint: Member must satisfy enum value " \
+                       "set: [AWS_IAM, NONE]" % (auth,)
+        mode = body.get("InvokeMode")
+        if mode is not None and mode not in ("BUFFERED", "RESPONSE_STREAM"):
+            return "Value '%s' at 'invokeMode' failed to satisfy constraint: Member must satisfy enum value set: " \
+                   "[BUFFERED, RESPONSE_STREAM]" % (mode,)
+        return self.url_cors_problem(body.get("Cors"))
+
+    def url_answer(self, call, resp):
+        """moto answers GetFunctionUrlConfig 201 and InvokeMode `Buffered`; AWS 200 and `BUFFERED`."""
+        if resp.status == 201 and call.op != "CreateFunctionUrlConfig":
+            resp.status = 200
+            resp.reason = "OK"
+        body = resp.json()
+        if isinstance(body, dict) and isinstance(body.get("InvokeMode"), str):
+            body["InvokeMode"] = body["InvokeMode"].upper()
+            resp.set_json(body)
+        return resp
+
+    def lambda_url_config(self, call):
+        """`url_config_conflict`: a second CreateFunctionUrlConfig answers 409 (moto replaces the config with
+        a new URL). `url_config_validation`: AuthType, InvokeMode and Cors checked as AWS does (moto takes
+        anything). `url_config_not_found`: Get/Update/Delete of a missing config answer 404 (moto's Delete
+        succeeds)."""
+        op = call.op
+        if op in ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig") and self.config["url_config_validation"]:
+            problem = self.url_config_invalid(call)
+            if problem is not None:
+                self.note(call, "behaviour", "ValidationException", reason=problem)
+                return lambda_error("ValidationException", "1 validation error detected: " + problem, 400)
+        if op == "CreateFunctionUrlConfig" and self.config["url_config_conflict"] and self.url_config_exists(call):
+            self.note(call, "behaviour", "ResourceConflictException", reason="a URL config exists")
+            return lambda_error(
+                "ResourceConflictException",
+                "Failed to create function url config for [functionArn = %s]. Error message:  FunctionUrlConfig "
+                "exists for this Lambda function" % self.function_arn(call, call.resource),
+                409,
+            )
+        if op in ("DeleteFunctionUrlConfig", "UpdateFunctionUrlConfig", "GetFunctionUrlConfig") \
+                and self.config["url_config_not_found"] and not self.url_config_exists(call):
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="no URL config")
+            return lambda_error(
+                "ResourceNotFoundException",
+                "The resource you requested does not exist.",
+                404,
+            )
+        return self.url_answer(call, self.passthrough(call))
+
+    lambda_CreateFunctionUrlConfig = lambda_url_config
+    lambda_UpdateFunctionUrlConfig = lambda_url_config
+    lambda_DeleteFunctionUrlConfig = lambda_url_config
+    lambda_GetFunctionUrlConfig = lambda_url_config
+
+    def policy_statements(self, call):
+        """The function's policy statements as moto keeps them ([] when it has none)."""
+        path = "/2015-03-31/functions/%s/policy" % urllib.parse.quote(call.resource, safe="")
+        resp = self.lambda_side(call, path)
+        if resp.status != 200:
+            return []
+        try:
+            return json.loads((resp.json() or {}).get("Policy") or "{}").get("Statement") or []
+        except ValueError:
+            return []
+
+    def lambda_AddPermission(self, call):
+        """`permission_sid_conflict`: AWS refuses a StatementId already in the policy (409), and the
+        `FunctionUrlAuthType` parameter on any action but lambda:InvokeFunctionUrl (400); moto adds both."""
+        body = call.json or {}
+        if self.config["permission_sid_conflict"]:
+            sid = body.get("StatementId")
+            if any(s.get("Sid") == sid for s in self.policy_statements(call)):
+                self.note(call, "behaviour", "ResourceConflictException", reason="duplicate Sid %s" % sid)
+                return lambda_error(
+                    "ResourceConflictException",
+                    "The statement id (%s) provided already exists. Please choose a new statement id, or remove "
+                    "the existing statement." % sid,
+                    409,
+                )
+            if body.get("FunctionUrlAuthType") is not None and body.get("Action") != "lambda:InvokeFunctionUrl":
+                self.note(call, "behaviour", "InvalidParameterValueException", reason="FunctionUrlAuthType")
+                return lambda_error(
+                    "InvalidParameterValueException",
+                    "FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action",
+                    400,
+                )
+        return self.passthrough(call)
+
+    def lambda_RemovePermission(self, call):
+        """`permission_sid_conflict`: RemovePermission of a Sid that is not in the policy answers 404."""
+        if self.config["permission_sid_conflict"]:
+            sid = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
+            if not any(s.get("Sid") == sid for s in self.policy_statements(call)):
+                self.note(call, "behaviour", "ResourceNotFoundException", reason="no statement %s" % sid)
+                return lambda_error(
+                    "ResourceNotFoundException",
+                    "Statement %s is not found in resource policy." % sid,
+                    404,
+                )
+        return self.passthrough(call)
+
+    def lambda_GetPolicy(self, call):
+        """`policy_conditions`: AWS writes AddPermission's FunctionUrlAuthType and InvokedViaFunctionUrl as
+        conditions (`Condition: {StringEquals: {lambda:FunctionUrlAuthType: NONE}}` and `{Bool:
+        {lambda:InvokedViaFunctionUrl: "true"}}`); moto keeps them as raw keys of the statement."""
+        resp = self.passthrough(call)
+        if resp.status != 200 or not self.config["policy_conditions"]:
+            return resp
+        body = resp.json() or {}
+        try:
+            document = json.loads(body.get("Policy") or "{}")
+        except ValueError:
+            return resp
+        changed = False
+        for statement in document.get("Statement") or []:
+            auth = statement.pop("FunctionUrlAuthType", None)
+            via = statement.pop("InvokedViaFunctionUrl", None)
+            if auth is not None:
+                statement.setdefault("Condition", {}).setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = auth
+                changed = True
+            if via is not None:
+                value = "true" if via in (True, "true", "True") else "false"
+                statement.setdefault("Condition", {}).setdefault("Bool", {})["lambda:InvokedViaFunctionUrl"] = value
+                changed = True
+            if statement.get("Principal") == {"AWS": "*"}:
+                statement["Principal"] = "*"
+        if changed:
+            body["Policy"] = json.dumps(document, separators=(",", ":"))
+            resp.set_json(body)
+            self.note(call, "rewrite", "Condition")
+        return resp
 
     def logs_PutRetentionPolicy(self, call):
         """`logs_retention_values`: CloudWatch takes only its listed retention periods; moto takes any number."""
