@@ -49,9 +49,18 @@ type Result = APIGatewayProxyStructuredResultV2;
 type Body = Record<string, unknown>;
 type Key = { userId: string; itemId: string };
 
+// CORS lives in exactly one place. stackctl sets STACKCTL_CORS: `function-url` when the function URL has a
+// CORS config (the URL then answers preflight requests and adds the CORS headers to every response, so a
+// second Access-Control-Allow-Origin from here would make browsers refuse the answer); otherwise (`handler`,
+// or unset, as in the tutorial) the handler sends `Access-Control-Allow-Origin: *` itself.
+const CORS_BY_URL = process.env.STACKCTL_CORS === "function-url";
+const HEADERS: Record<string, string> = CORS_BY_URL
+  ? { "Content-Type": "application/json" }
+  : { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" };
+
 const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
-  headers: { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" },
+  headers: { ...HEADERS },
   body: JSON.stringify(body),
 });
 

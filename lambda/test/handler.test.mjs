@@ -786,6 +786,54 @@ describe("missing TABLE_NAME", () => {
   }
 });
 
+describe("CORS follows STACKCTL_CORS", () => {
+  // The handler reads STACKCTL_CORS when it loads, so each mode loads it afresh in a Node.js of its own.
+  const script = `
+    const { handler } = require(process.argv[1]);
+    (async () => {
+      const results = [];
+      for (const e of JSON.parse(process.argv[2])) results.push(await handler(e));
+      process.stdout.write(JSON.stringify(results));
+    })();
+  `;
+  const events = [
+    event("GET", { userId: "u" }),
+    event("GET", { userId: "u", itemId: "missing" }),
+    event("POST", { userId: "u" }, "not json"),
+    event("OPTIONS", { userId: "u" }),
+    event("GET", undefined),
+  ];
+  const run = (value) => {
+    const env = { ...process.env, NODE_NO_WARNINGS: "1", TABLE_NAME: TABLE };
+    delete env.STACKCTL_CORS;
+    if (value !== undefined) env.STACKCTL_CORS = value;
+    const out = spawnSync(process.execPath, ["-e", script, DIST, JSON.stringify(events)], { env, encoding: "utf8" });
+    assert.equal(out.status, 0, out.stderr);
+    return JSON.parse(out.stdout);
+  };
+
+  test("function-url: the URL sends the CORS headers, so no answer carries Access-Control-Allow-Origin", () => {
+    const results = run("function-url");
+    assert.equal(results.length, events.length);
+    assert.deepEqual(
+      results.map((r) => r.statusCode),
+      [200, 404, 400, 405, 400],
+    );
+    for (const res of results) {
+      assert.deepEqual(res.headers, { "Content-Type": "application/json" });
+      assert.ok(!Object.keys(res.headers).some((h) => h.toLowerCase().startsWith("access-control-")));
+    }
+  });
+
+  for (const [label, value] of [["handler", "handler"], ["unset", undefined], ["anything else", "url"]]) {
+    test(`${label}: the handler sends the tutorial's Access-Control-Allow-Origin: *`, () => {
+      for (const res of run(value)) {
+        assert.deepEqual(res.headers, { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" });
+      }
+    });
+  }
+});
+
 describe("other methods", () => {
   test("PUT, HEAD, OPTIONS -> 405", async () => {
     for (const method of ["PUT", "HEAD", "OPTIONS"]) {
