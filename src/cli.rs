@@ -135,25 +135,62 @@ pub enum Command {
                       PATCH, a PATCH and a GET of a missing item (404s; the PATCH must not create it) and a body \
                       that is not JSON, all under a throwaway userId whose items are deleted afterwards, also \
                       when a step fails or the run is interrupted (Ctrl-C, SIGTERM: exit 130).\n\nExample:\n  stackctl smoke\n  \
-                      stackctl smoke --local --output json | jq '.steps[] | select(.result != \"pass\")'"
+                      stackctl smoke --local --output json | jq '.steps[] | select(.result != \"pass\")'\n  \
+                      stackctl smoke --url --origin https://app.example.com\n  \
+                      stackctl smoke --url=http://127.0.0.1:3000"
     )]
     Smoke {
         /// Run the built handler (function.artifact_dir) in the local Node.js, with the deployed function's
         /// environment and the same AWS endpoint, instead of invoking the deployed function.
         #[arg(long)]
         local: bool,
+        /// Send real HTTP(S) requests to the function URL instead: the deployed one (`--url`, read with
+        /// GetFunctionUrlConfig) or BASE_URL (`--url=http://127.0.0.1:3000`). Signed with SigV4 (service
+        /// `lambda`, the standard credential chain) when the URL's auth is AWS_IAM (for a BASE_URL: when
+        /// `function.url.auth = "aws_iam"`).
+        #[arg(
+            long,
+            value_name = "BASE_URL",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "",
+            conflicts_with = "local"
+        )]
+        url: Option<String>,
+        /// With --url: send this Origin header (as a browser on that page would) and check the CORS answer:
+        /// exactly one Access-Control-Allow-Origin, equal to the origin or `*`.
+        #[arg(long, value_name = "ORIGIN", requires = "url")]
+        origin: Option<String>,
     },
     /// Send one API Gateway HTTP API (v2) event to the function and print its response.
     /// Exit 0: the function answered (any status); 1: it failed (FunctionError) or gave no usable answer.
     #[command(
         after_help = "Example:\n  stackctl invoke lambda/events/list-items.json\n  \
                       stackctl invoke --local lambda/events/create-item.json\n  \
+                      stackctl invoke --url lambda/events/list-items.json\n  \
                       stackctl invoke - --output json < event.json | jq .response.body"
     )]
     Invoke {
         /// Run the built handler in the local Node.js (see `smoke --local`).
         #[arg(long)]
         local: bool,
+        /// Send real HTTP(S) requests to the function URL instead: the deployed one (`--url`, read with
+        /// GetFunctionUrlConfig) or BASE_URL (`--url=http://127.0.0.1:3000`). Signed with SigV4 (service
+        /// `lambda`, the standard credential chain) when the URL's auth is AWS_IAM (for a BASE_URL: when
+        /// `function.url.auth = "aws_iam"`).
+        #[arg(
+            long,
+            value_name = "BASE_URL",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "",
+            conflicts_with = "local"
+        )]
+        url: Option<String>,
+        /// With --url: send this Origin header (as a browser on that page would) and check the CORS answer:
+        /// exactly one Access-Control-Allow-Origin, equal to the origin or `*`.
+        #[arg(long, value_name = "ORIGIN", requires = "url")]
+        origin: Option<String>,
         /// The event: a JSON file, or - to read it from stdin.
         #[arg(value_name = "EVENT")]
         event: PathBuf,

@@ -26,6 +26,7 @@ use clap::Parser;
 
 use cli::{Cli, Command, Output};
 use config::ConfigError;
+use handler::transport::Via;
 use progress::{Mode, Progress};
 use report::Report;
 
@@ -143,11 +144,18 @@ async fn run(cli: &Cli) -> Result<u8> {
     // smoke, invoke, restore and logs print their own results (a step table, a response, a count, log
     // events), not a resource report.
     match &cli.command {
-        Command::Smoke { local } => {
-            return commands::smoke::run(&clients, &stack, *local, global, &progress).await;
+        Command::Smoke { local, url, origin } => {
+            let via = via(*local, url, origin);
+            return commands::smoke::run(&clients, &stack, &via, global, &progress).await;
         }
-        Command::Invoke { local, event } => {
-            return commands::invoke::run(&clients, &stack, *local, event, global, &progress).await;
+        Command::Invoke {
+            local,
+            url,
+            origin,
+            event,
+        } => {
+            let via = via(*local, url, origin);
+            return commands::invoke::run(&clients, &stack, &via, event, global, &progress).await;
         }
         Command::Restore { backup_file } => {
             return commands::restore::run(&clients, &stack, backup_file, global, &progress).await;
@@ -231,6 +239,18 @@ async fn run(cli: &Cli) -> Result<u8> {
         );
     }
     Ok(code)
+}
+
+/// How smoke and invoke reach the handler, from their flags (`--url` alone: the deployed URL).
+fn via(local: bool, url: &Option<String>, origin: &Option<String>) -> Via {
+    match url {
+        Some(base) => Via::Url {
+            base: Some(base.clone()).filter(|b| !b.is_empty()),
+            origin: origin.clone(),
+        },
+        None if local => Via::Local,
+        None => Via::Invoke,
+    }
 }
 
 fn print(report: &Report, output: Output) -> Result<()> {

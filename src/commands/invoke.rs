@@ -15,7 +15,7 @@ use crate::aws::Clients;
 use crate::cli::{Global, Output};
 use crate::config::{ConfigError, Stack};
 use crate::handler::event::{InvokeError, Response};
-use crate::handler::transport::Transport;
+use crate::handler::transport::{Transport, Via};
 use crate::progress::{format_duration, Progress};
 use crate::report::SCHEMA_VERSION;
 
@@ -27,8 +27,12 @@ pub struct InvokeReport {
     pub stack: String,
     pub region: String,
     pub function: String,
-    /// `remote` (Lambda Invoke) or `local` (the built handler in the local Node.js).
+    /// `remote` (Lambda Invoke), `local` (the built handler in the local Node.js) or `url` (HTTP requests
+    /// to the function URL).
     pub transport: &'static str,
+    /// With `url`: the base URL the requests went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The invocation worked (whatever the statusCode).
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,7 +136,7 @@ fn read_event(source: &Path) -> Result<Value, ConfigError> {
 pub async fn run(
     clients: &Clients,
     stack: &Stack,
-    local: bool,
+    via: &Via,
     event: &Path,
     global: &Global,
     progress: &Progress,
@@ -141,15 +145,22 @@ pub async fn run(
     let event = read_event(event)?;
     let started = Instant::now();
     let task = progress.task(format!("invoke {}", stack.function.name));
-    task.set(if local {
-        "starting the local handler"
-    } else {
-        "invoking"
+    task.set(match via {
+        Via::Local => "starting the local handler",
+        Via::Url { .. } => "reading the URL",
+        Via::Invoke => "invoking",
     });
     let mut transport =
-        Transport::open(clients, stack, local, global.profile.as_deref(), progress).await?;
+        Transport::open(clients, stack, via, global.profile.as_deref(), progress).await?;
     task.set(&format!("invoking via {}", transport.describe()));
+    let url = transport.base_url();
+    let cors = crate::handler::event::CorsCheck::for_run(stack, &transport);
     let outcome = transport.invoke(&event).await;
+    if let (Ok(response), Some(_)) = (&outcome, transport.origin()) {
+        if let Err(problem) = cors.check(response) {
+            progress.warn(&format!("CORS: {problem}"));
+        }
+    }
     let kind = transport.kind();
     transport.close().await;
     let (response, error) = match outcome {
@@ -194,6 +205,7 @@ pub async fn run(
         region: stack.region.clone(),
         function: stack.function.name.clone(),
         transport: kind,
+        url,
         ok: error.is_none(),
         response,
         error,

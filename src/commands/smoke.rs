@@ -17,9 +17,9 @@ use serde_json::{json, Map, Value};
 use crate::aws::{Calls, Clients};
 use crate::cli::{Global, Output};
 use crate::config::Stack;
-use crate::handler::event::{body_text, check_common, excerpt, Request, Response};
+use crate::handler::event::{body_text, check_common, excerpt, CorsCheck, Request, Response};
 use crate::handler::random_hex;
-use crate::handler::transport::Transport;
+use crate::handler::transport::{Transport, Via};
 use crate::progress::{format_duration, Progress};
 use crate::report::SCHEMA_VERSION;
 
@@ -306,8 +306,12 @@ pub struct SmokeReport {
     pub stack: String,
     pub region: String,
     pub function: String,
-    /// `remote` (Lambda Invoke) or `local` (the built handler in the local Node.js).
+    /// `remote` (Lambda Invoke), `local` (the built handler in the local Node.js) or `url` (HTTP requests
+    /// to the function URL).
     pub transport: &'static str,
+    /// With `url`: the base URL the requests went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// How events were delivered, for people.
     pub target: String,
     /// The throwaway userId every request used.
@@ -334,6 +338,20 @@ struct Session<'a> {
     seen: Vec<String>,
     /// An interrupt arrived: no further step starts (the cleanup still runs).
     interrupted: bool,
+    /// What each answer's Access-Control-Allow-Origin must be.
+    cors: &'a CorsCheck,
+}
+
+impl CorsCheck {
+    /// The check for this run: with an Origin sent, its CORS answer; otherwise none from the handler when the
+    /// URL has a CORS config (stack.toml's), the handler's `*` when it has none.
+    pub fn for_run(stack: &Stack, transport: &Transport) -> CorsCheck {
+        match transport.origin() {
+            Some(origin) => CorsCheck::Origin(origin.to_string()),
+            None if stack.url.as_ref().is_some_and(|u| u.cors.is_some()) => CorsCheck::FromUrlOnly,
+            None => CorsCheck::Star,
+        }
+    }
 }
 
 impl Session<'_> {
@@ -393,10 +411,10 @@ impl Session<'_> {
             Ok(response) => {
                 self.track(&response.body);
                 let checked = if response.status_code >= 500 {
-                    check_common(&response)
+                    check_common(&response, self.cors)
                 } else {
                     check_status(&response, expected_status)
-                        .and_then(|()| check_common(&response))
+                        .and_then(|()| check_common(&response, self.cors))
                         .and_then(|()| check(&response))
                 };
                 match checked {
@@ -878,6 +896,7 @@ async fn run_sequence(
     progress: &Progress,
     user: String,
     direct: Option<&DirectDelete>,
+    cors: &CorsCheck,
 ) -> (Vec<StepResult>, Cleanup, bool) {
     let mut session = Session {
         transport,
@@ -886,6 +905,7 @@ async fn run_sequence(
         steps: Vec::new(),
         seen: Vec::new(),
         interrupted: false,
+        cors,
     };
     sequence(&mut session).await;
     let interrupted = session.stop_requested();
@@ -911,14 +931,16 @@ fn summarize(steps: &[StepResult]) -> StepSummary {
 pub async fn run(
     clients: &Clients,
     stack: &Stack,
-    local: bool,
+    via: &Via,
     global: &Global,
     progress: &Progress,
 ) -> Result<u8> {
     let output = global.output;
     let started = Instant::now();
     let mut transport =
-        Transport::open(clients, stack, local, global.profile.as_deref(), progress).await?;
+        Transport::open(clients, stack, via, global.profile.as_deref(), progress).await?;
+    let cors = CorsCheck::for_run(stack, &transport);
+    let url = transport.base_url();
     let user = format!("smoke-{}", random_hex());
     let target = transport.describe();
     let overall = progress.task("smoke");
@@ -927,8 +949,14 @@ pub async fn run(
         stack.function.name
     ));
     let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
-    let (steps, cleanup, interrupted) =
-        run_sequence(&mut transport, progress, user.clone(), direct.as_ref()).await;
+    let (steps, cleanup, interrupted) = run_sequence(
+        &mut transport,
+        progress,
+        user.clone(),
+        direct.as_ref(),
+        &cors,
+    )
+    .await;
     let kind = transport.kind();
     transport.close().await;
     let summary = summarize(&steps);
@@ -939,6 +967,7 @@ pub async fn run(
         region: stack.region.clone(),
         function: stack.function.name.clone(),
         transport: kind,
+        url,
         target,
         user_id: user,
         passed: !interrupted
@@ -1222,8 +1251,14 @@ mod tests {
     ) -> (Vec<StepResult>, Cleanup, usize) {
         let (mut transport, table) = fake_handler(bug);
         let progress = Progress::new(crate::progress::Mode::Quiet);
-        let (steps, cleanup, interrupted) =
-            run_sequence(&mut transport, &progress, "smoke-test".into(), direct).await;
+        let (steps, cleanup, interrupted) = run_sequence(
+            &mut transport,
+            &progress,
+            "smoke-test".into(),
+            direct,
+            &CorsCheck::Star,
+        )
+        .await;
         assert!(!interrupted);
         let left = table.lock().unwrap().len();
         (steps, cleanup, left)
@@ -1410,6 +1445,7 @@ mod tests {
                 region: "r".into(),
                 function: "f".into(),
                 transport: "fake",
+                url: None,
                 target: "a fake".into(),
                 user_id: "smoke-test".into(),
                 passed: false,
@@ -1475,7 +1511,7 @@ mod tests {
         let mut no_cors = response(200, json!({}));
         no_cors.headers.remove("Access-Control-Allow-Origin");
         assert_eq!(
-            check_common(&no_cors).unwrap_err(),
+            check_common(&no_cors, &CorsCheck::Star).unwrap_err(),
             "no Access-Control-Allow-Origin header, expected `*`"
         );
     }

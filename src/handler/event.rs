@@ -422,8 +422,59 @@ pub fn body_text(body: &Value) -> String {
     excerpt(&body.to_string(), 300)
 }
 
-/// What every answer must be: not a 5xx, JSON with the handler's two headers.
-pub fn check_common(r: &Response) -> Result<(), String> {
+/// What an answer's `Access-Control-Allow-Origin` must be. CORS lives in one place: the handler (the
+/// tutorial's `*`), or the function URL's CORS config, in which case the handler sends none itself and the URL
+/// adds it only for a request with an allowed Origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsCheck {
+    /// The handler's own `*` (no CORS config on the URL).
+    Star,
+    /// None from the handler (the URL's CORS config sends it; Invoke, or HTTP without an Origin).
+    FromUrlOnly,
+    /// An HTTP request sent with this Origin: exactly one Access-Control-Allow-Origin, the origin or `*`.
+    Origin(String),
+}
+
+impl CorsCheck {
+    pub fn check(&self, r: &Response) -> Result<(), String> {
+        let value = r.header("access-control-allow-origin");
+        match (self, value) {
+            (CorsCheck::Star, Some("*")) | (CorsCheck::FromUrlOnly, None) => Ok(()),
+            (CorsCheck::Star, Some(other)) => Err(format!(
+                "Access-Control-Allow-Origin is `{other}`, expected `*`"
+            )),
+            (CorsCheck::Star, None) => Err("no Access-Control-Allow-Origin header, expected `*`".into()),
+            (CorsCheck::FromUrlOnly, Some(other)) => Err(format!(
+                "the handler sent Access-Control-Allow-Origin `{other}` although the function URL's CORS config \
+                 sends it: a browser would see two values and refuse the answer (STACKCTL_CORS is not \
+                 `function-url` in the function's environment: run `stackctl up`)"
+            )),
+            (CorsCheck::Origin(origin), None) => Err(format!(
+                "no Access-Control-Allow-Origin for Origin `{origin}`: a browser on that page would refuse the \
+                 answer (is it in [function.url.cors] allow_origins?)"
+            )),
+            (CorsCheck::Origin(origin), Some(value)) => {
+                let values: Vec<&str> = value.split(',').map(str::trim).collect();
+                match values.as_slice() {
+                    [one] if *one == "*" || one == origin => Ok(()),
+                    [one] => Err(format!(
+                        "Access-Control-Allow-Origin is `{one}`, not `{origin}` or `*`: a browser on that page \
+                         would refuse the answer"
+                    )),
+                    _ => Err(format!(
+                        "{} Access-Control-Allow-Origin values ({value}): the browser refuses a response with \
+                         multiple values; CORS must live in one place: the URL's [function.url.cors] or the \
+                         handler, not both",
+                        values.len()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// What every answer must be: not a 5xx, JSON, with the CORS header `cors` says.
+pub fn check_common(r: &Response, cors: &CorsCheck) -> Result<(), String> {
     if r.status_code >= 500 {
         return Err(format!(
             "the function answered {}: {}",
@@ -442,15 +493,7 @@ pub fn check_common(r: &Response) -> Result<(), String> {
         Some(ct) => return Err(format!("Content-Type is `{ct}`, expected application/json")),
         None => return Err("no Content-Type header, expected application/json".into()),
     }
-    match r.header("access-control-allow-origin") {
-        Some("*") => {}
-        Some(other) => {
-            return Err(format!(
-                "Access-Control-Allow-Origin is `{other}`, expected `*`"
-            ))
-        }
-        None => return Err("no Access-Control-Allow-Origin header, expected `*`".into()),
-    }
+    cors.check(r)?;
     if !r.body_is_json {
         return Err(format!("the body is not JSON: {}", body_text(&r.body)));
     }

@@ -6,6 +6,7 @@ pub mod event;
 pub mod local;
 pub mod package;
 pub mod transport;
+pub mod url;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

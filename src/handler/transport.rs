@@ -25,15 +25,17 @@ use super::local::{
     Local, RunnerSpec,
 };
 use super::random_hex;
+use super::url::UrlTarget;
 use crate::aws::{wait_for, Clients, Poll};
 use crate::config::Stack;
 use crate::progress::Progress;
 use crate::runtimes;
 
-/// Where events go: the deployed function, or the built handler in the local Node.js.
+/// Where events go: the deployed function, the built handler in the local Node.js, or the function URL.
 pub enum Transport {
     Remote(Remote),
     Local(Box<Local>),
+    Url(Box<UrlTarget>),
     /// Unit tests: a handler written in Rust, answering Lambda's raw (FunctionError, payload).
     #[cfg(test)]
     Fake(Box<FakeHandler>),
@@ -145,17 +147,34 @@ async fn wait_invocable(
     Ok(LiveConfig::from_output(&config, stack))
 }
 
+/// How smoke and invoke reach the handler (`--local`, `--url[=BASE_URL]`, or neither).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    Invoke,
+    Local,
+    /// `base`: None for the deployed URL. `origin`: an Origin header to send, whose CORS answer is checked.
+    Url {
+        base: Option<String>,
+        origin: Option<String>,
+    },
+}
+
 impl Transport {
     /// Checks the function is deployed (and, for `Remote`, ready to run its deployed code), then opens the
     /// transport (for `Local`: starts Node.js with the built handler and the function's live environment).
     pub async fn open(
         clients: &Clients,
         stack: &Stack,
-        local: bool,
+        via: &Via,
         profile: Option<&str>,
         progress: &Progress,
     ) -> Result<Transport> {
-        if !local {
+        if let Via::Url { base, origin } = via {
+            let target =
+                UrlTarget::open(clients, stack, base.as_deref(), origin.clone(), profile).await?;
+            return Ok(Transport::Url(Box::new(target)));
+        }
+        if *via == Via::Invoke {
             wait_invocable(&clients.lambda, stack, progress).await?;
             return Ok(Transport::Remote(Remote::new(
                 clients.lambda.clone(),
@@ -221,6 +240,7 @@ impl Transport {
         match self {
             Transport::Remote(_) => "remote",
             Transport::Local(_) => "local",
+            Transport::Url(_) => "url",
             #[cfg(test)]
             Transport::Fake(_) => "fake",
         }
@@ -229,13 +249,34 @@ impl Transport {
     /// Whether an invocation in flight can be abandoned: a local one is stopped with its runner (and a fresh
     /// runner serves the next request); a remote one keeps running on AWS whatever stackctl does.
     pub fn can_abandon(&self) -> bool {
-        !matches!(self, Transport::Remote(_))
+        matches!(self, Transport::Local(_))
+    }
+
+    /// The base URL requests go to (the `url` transport only).
+    pub fn base_url(&self) -> Option<String> {
+        match self {
+            Transport::Url(url) => Some(url.base.clone()),
+            _ => None,
+        }
+    }
+
+    /// The Origin header every request carries (the `url` transport with `--origin`).
+    pub fn origin(&self) -> Option<&str> {
+        match self {
+            Transport::Url(url) => url.origin.as_deref(),
+            _ => None,
+        }
     }
 
     /// For people: how events are delivered.
     pub fn describe(&self) -> String {
         match self {
             Transport::Remote(_) => "Lambda Invoke".to_string(),
+            Transport::Url(url) => format!(
+                "HTTP requests to {}{}",
+                url.base,
+                if url.signed() { " (SigV4-signed)" } else { "" }
+            ),
             Transport::Local(local) => format!(
                 "local Node.js {} running {}",
                 local.node_version,
@@ -251,6 +292,7 @@ impl Transport {
         match self {
             Transport::Remote(remote) => remote.invoke(event).await,
             Transport::Local(local) => local.invoke(event).await,
+            Transport::Url(url) => url.invoke(event).await,
             #[cfg(test)]
             Transport::Fake(handler) => {
                 let (error, payload) = handler(event);
@@ -543,7 +585,9 @@ mod tests {
         assert_eq!(response.status_code, 500);
         assert_eq!(response.body, json!({"error": "Internal server error"}));
         // And smoke fails it, with the body in the message.
-        let failure = crate::handler::event::check_common(&response).expect_err("5xx fails");
+        let failure =
+            crate::handler::event::check_common(&response, &crate::handler::event::CorsCheck::Star)
+                .expect_err("5xx fails");
         assert!(failure.contains("500"), "{failure}");
         assert!(failure.contains("Internal server error"), "{failure}");
     }
@@ -576,7 +620,11 @@ mod tests {
         assert!(response.body_is_json);
         assert!(!response.inferred);
         assert!(response.logs.is_some());
-        assert!(crate::handler::event::check_common(&response).is_ok());
+        assert!(crate::handler::event::check_common(
+            &response,
+            &crate::handler::event::CorsCheck::Star
+        )
+        .is_ok());
     }
 
     #[tokio::test]
