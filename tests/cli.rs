@@ -27,6 +27,8 @@ mod plan;
 mod resilience;
 #[path = "cli/smoke.rs"]
 mod smoke;
+#[path = "cli/smoke_url.rs"]
+mod smoke_url;
 #[path = "cli/status.rs"]
 mod status;
 #[path = "cli/up.rs"]

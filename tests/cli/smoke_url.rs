@@ -1,0 +1,209 @@
+//! `smoke --url` and `invoke --url`: the tutorial's requests as real HTTP, against a stand-in for the
+//! function URL (tests/fixtures/url_server.cjs: the built handler behind a real HTTP server, with the URL's
+//! CORS and SigV4 checks), since moto cannot serve URLs.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const TABLE: &str = "my-frontend-app-data";
+
+/// The stand-in URL server, killed on drop.
+struct UrlServer {
+    child: Child,
+    base: String,
+}
+
+impl Drop for UrlServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl UrlServer {
+    /// Serves the project's built handler (run `stackctl up` first), with `STACKCTL_CORS = cors_mode` in
+    /// its environment and the server's own options (`--cors ORIGIN`, `--sigv4 KEY:SECRET`).
+    fn start(project: &Project, cors_mode: &str, options: &[&str]) -> UrlServer {
+        let port_file = project.path(".url-server-port");
+        let _ = std::fs::remove_file(&port_file);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/url_server.cjs");
+        let child = Command::new("node")
+            .arg(script)
+            .arg(project.path("lambda/dist/handler.js"))
+            .arg(&port_file)
+            .args(options)
+            .env("TABLE_NAME", TABLE)
+            .env("STACKCTL_CORS", cors_mode)
+            .env("AWS_ENDPOINT_URL", &project.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("NODE_NO_WARNINGS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting node");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                if !port.is_empty() {
+                    return UrlServer {
+                        child,
+                        base: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+            }
+            assert!(Instant::now() < deadline, "the URL server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn failed_messages(json: &serde_json::Value) -> Vec<String> {
+    json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["result"] == "fail")
+        .map(|s| s["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_over_http_passes_against_the_handler_and_invoke_prints_its_answer() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let server = UrlServer::start(&project, "handler", &[]);
+
+    let url = format!("--url={}", server.base);
+    let run = project.stackctl(&["smoke", &url, "--output", "json"]);
+    run.ok();
+    let json = run.json();
+    assert_eq!(json["transport"], "url");
+    assert_eq!(json["url"], server.base.as_str());
+    assert_eq!(json["passed"], true, "{json}");
+    assert_eq!(json["summary"]["passed"], 15, "{json}");
+
+    let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("lambda/events/list-items.json");
+    let run = project.stackctl(&["invoke", &url, "--output", "json", event.to_str().unwrap()]);
+    run.ok();
+    let json = run.json();
+    assert_eq!(json["transport"], "url");
+    assert_eq!(json["response"]["status_code"], 200, "{json}");
+    assert_eq!(
+        json["response"]["headers"]["access-control-allow-origin"],
+        "*"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_lives_in_one_place_and_a_doubled_header_fails_with_the_reason() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+         allow_origins = [\"https://app.example.com\"]\nallow_headers = [\"content-type\"]\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let origin = "--origin=https://app.example.com";
+
+    // As deployed: the URL sends the header, the handler (STACKCTL_CORS=function-url) does not.
+    let server = UrlServer::start(
+        &project,
+        "function-url",
+        &["--cors", "https://app.example.com"],
+    );
+    let url = format!("--url={}", server.base);
+    let run = project.stackctl(&["smoke", &url, origin, "--output", "json"]);
+    run.ok();
+    // Without an Origin nobody sends one, and that is what the check expects when the URL has CORS.
+    project.stackctl(&["smoke", &url]).ok();
+    drop(server);
+
+    // A handler that still sends its own `*` next to the URL's: two values, which browsers refuse.
+    let server = UrlServer::start(&project, "handler", &["--cors", "https://app.example.com"]);
+    let url = format!("--url={}", server.base);
+    let run = project.stackctl(&["smoke", &url, origin, "--output", "json"]);
+    run.expect_code(1);
+    let json = run.json();
+    assert_eq!(json["summary"]["passed"], 0, "no answer passes: {json}");
+    let messages = failed_messages(&json);
+    assert!(
+        messages[0].contains("2 Access-Control-Allow-Origin values")
+            && messages[0].contains("the browser refuses a response with multiple values"),
+        "{messages:?}"
+    );
+    // An origin the URL does not allow gets no header: the browser would refuse the answer.
+    let run = project.stackctl(&[
+        "smoke",
+        &url,
+        "--origin=https://evil.example",
+        "--output",
+        "json",
+    ]);
+    run.expect_code(1);
+    assert!(
+        failed_messages(&run.json())[0].contains("Access-Control-Allow-Origin is `*`")
+            || failed_messages(&run.json())[0].contains("no Access-Control-Allow-Origin"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_iam_requests_are_signed_and_a_bad_signature_is_refused() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"aws_iam\"\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let server = UrlServer::start(&project, "handler", &["--sigv4", "testing:testing"]);
+    let url = format!("--url={}", server.base);
+
+    let run = project.stackctl(&["smoke", &url, "--output", "json"]);
+    run.ok();
+    assert_eq!(run.json()["passed"], true);
+    assert!(
+        run.json()["target"]
+            .as_str()
+            .unwrap()
+            .contains("SigV4-signed"),
+        "{}",
+        run.stdout
+    );
+
+    // Signed with another secret: the URL refuses every request before the handler runs.
+    let run = project.stackctl_with(
+        &["smoke", &url, "--output", "json"],
+        &[("AWS_SECRET_ACCESS_KEY", "not-the-secret")],
+    );
+    run.expect_code(1);
+    let messages = failed_messages(&run.json());
+    assert!(!messages.is_empty());
+    assert!(messages[0].contains("403"), "{messages:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_without_a_deployed_url_says_how_to_get_one() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let run = project.stackctl(&["smoke", "--url"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "Lambda function `my-frontend-app-api` has no URL in us-east-1: add [function.url]"
+        ),
+        "{}",
+        run.stderr
+    );
+}
