@@ -46,14 +46,17 @@ impl UrlServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting node");
+        // Owned at once, so that a panic below still kills it.
+        let mut server = UrlServer {
+            child,
+            base: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(port) = std::fs::read_to_string(&port_file) {
                 if !port.is_empty() {
-                    return UrlServer {
-                        child,
-                        base: format!("http://127.0.0.1:{port}"),
-                    };
+                    server.base = format!("http://127.0.0.1:{port}");
+                    return server;
                 }
             }
             assert!(Instant::now() < deadline, "the URL server did not start");
