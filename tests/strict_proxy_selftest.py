@@ -873,6 +873,115 @@ FAULTS_OFF = {"throttle_rate": 0, "provisioned_throughput_rate": 0, "error_5xx_r
               "max_consecutive_faults": None}
 
 
+class FunctionUrls(unittest.TestCase):
+    """Function URL configs and resource policies: each behaviour on, and moto's leniency with it off."""
+
+    SWITCHES = {"url_config_conflict": True, "url_config_validation": True, "url_config_not_found": True,
+                "permission_sid_conflict": True, "policy_conditions": True}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack(dict(cls.SWITCHES))
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="urls", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def setUp(self):
+        self.s.set(**self.SWITCHES)
+
+    def function(self, name):
+        self.lam_moto.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
+                                      Role=self.role, Code={"ZipFile": ZIP})
+        return name
+
+    def code(self, call):
+        try:
+            call()
+        except ClientError as e:
+            return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"]
+        return None
+
+    def test_a_second_create_conflicts(self):
+        name = self.function("url-conflict")
+        first = self.lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+        again = lambda: self.lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+        self.assertEqual(self.code(again), (409, "ResourceConflictException"))
+        self.assertEqual(self.lam.get_function_url_config(FunctionName=name)["FunctionUrl"], first)
+        self.s.set(url_config_conflict=False)
+        self.assertIsNone(self.code(again), "moto replaces the config")
+
+    def test_the_config_is_validated_as_aws_does(self):
+        name = self.function("url-validation")
+        bad = [
+            {"AuthType": "PUBLIC"},
+            {"AuthType": "NONE", "Cors": {"AllowMethods": ["GET", "OPTIONS"]}},
+            {"AuthType": "NONE", "Cors": {"AllowMethods": ["GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"]}},
+            {"AuthType": "NONE", "Cors": {"AllowOrigins": ["https://%s.example" % ("a" * 250)]}},
+            {"AuthType": "NONE", "Cors": {"MaxAge": 86401}},
+            {"AuthType": "NONE", "InvokeMode": "STREAMING"},
+        ]
+        for params in bad:
+            self.assertEqual(self.code(lambda: self.lam.create_function_url_config(FunctionName=name, **params)),
+                             (400, "ValidationException"), params)
+        self.assertEqual(self.code(lambda: self.lam.get_function_url_config(FunctionName=name)),
+                         (404, "ResourceNotFoundException"), "nothing was created")
+        self.lam.create_function_url_config(FunctionName=name, AuthType="NONE", Cors={
+            "AllowOrigins": ["https://app.example.com"], "AllowMethods": ["GET", "POST"], "MaxAge": 300})
+        self.s.set(url_config_validation=False, url_config_conflict=False)
+        self.assertIsNone(self.code(lambda: self.lam.update_function_url_config(
+            FunctionName=name, Cors={"AllowMethods": ["OPTIONS"]})), "moto takes anything")
+
+    def test_a_missing_config_is_not_found_and_answers_are_awss(self):
+        name = self.function("url-missing")
+        for call in (lambda: self.lam.delete_function_url_config(FunctionName=name),
+                     lambda: self.lam.get_function_url_config(FunctionName=name),
+                     lambda: self.lam.update_function_url_config(FunctionName=name, AuthType="NONE")):
+            self.assertEqual(self.code(call), (404, "ResourceNotFoundException"))
+        self.lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM", InvokeMode="BUFFERED")
+        got = self.lam.get_function_url_config(FunctionName=name)
+        self.assertEqual((got["ResponseMetadata"]["HTTPStatusCode"], got.get("InvokeMode")), (200, "BUFFERED"))
+        self.lam.delete_function_url_config(FunctionName=name)
+        self.s.set(url_config_not_found=False)
+        self.assertIsNone(self.code(lambda: self.lam.delete_function_url_config(FunctionName=name)),
+                          "moto's Delete of a missing config succeeds")
+
+    def test_statement_ids_are_unique_and_url_auth_only_on_invoke_function_url(self):
+        name = self.function("perm-sid")
+        add = lambda sid, **extra: self.lam.add_permission(FunctionName=name, StatementId=sid, Principal="*",
+                                                           **extra)
+        add("one", Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE")
+        self.assertEqual(self.code(lambda: add("one", Action="lambda:InvokeFunctionUrl",
+                                               FunctionUrlAuthType="NONE")), (409, "ResourceConflictException"))
+        self.assertEqual(self.code(lambda: add("two", Action="lambda:InvokeFunction", FunctionUrlAuthType="NONE")),
+                         (400, "InvalidParameterValueException"))
+        self.assertEqual(self.code(lambda: self.lam.remove_permission(FunctionName=name, StatementId="absent")),
+                         (404, "ResourceNotFoundException"))
+        self.s.set(permission_sid_conflict=False)
+        self.assertIsNone(self.code(lambda: add("one", Action="lambda:InvokeFunctionUrl",
+                                                FunctionUrlAuthType="NONE")), "moto takes a duplicate Sid")
+
+    def test_policy_conditions_come_back_as_condition_blocks(self):
+        name = self.function("perm-conditions")
+        self.lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl",
+                                Principal="*", FunctionUrlAuthType="NONE")
+        self.lam.add_permission(FunctionName=name, StatementId="via", Action="lambda:InvokeFunction",
+                                Principal="*", InvokedViaFunctionUrl=True)
+        doc = json.loads(self.lam.get_policy(FunctionName=name)["Policy"])
+        by_sid = {st["Sid"]: st for st in doc["Statement"]}
+        self.assertEqual(by_sid["url"]["Condition"], {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}})
+        self.assertEqual(by_sid["via"]["Condition"], {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}})
+        self.assertNotIn("FunctionUrlAuthType", by_sid["url"])
+        self.assertEqual(by_sid["url"]["Principal"], "*")
+        self.s.set(policy_conditions=False)
+        raw = {st["Sid"]: st for st in json.loads(self.lam.get_policy(FunctionName=name)["Policy"])["Statement"]}
+        self.assertNotIn("Condition", raw["url"], "moto keeps the parameter as a raw key")
+
+
 class Faults(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
