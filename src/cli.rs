@@ -217,6 +217,27 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Serve the API on localhost as its function URL would: the built handler in warm local Node.js
+    /// workers (no Docker), the URL's CORS from [function.url.cors], a rebuild and reload on every edit of the
+    /// handler's sources. Runs until Ctrl-C or SIGTERM (exit 130, after the requests in flight are answered).
+    #[command(
+        after_help = "Talks to the stack's table: on the emulator when AWS_ENDPOINT_URL is set, in the account \
+                      otherwise (run `stackctl up` first). One access-log line per request on stderr, with what \
+                      the handler printed.\n\nExample:\n  stackctl dev\n  stackctl dev --port 8080 --workers 8\n  \
+                      stackctl smoke --url=http://127.0.0.1:3000"
+    )]
+    Dev {
+        /// The port to listen on (0: any free port; the address is printed).
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// The address to listen on. The default serves this machine only; `0.0.0.0` serves the network.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// How many requests run at once, each in a warm Node.js worker of its own (like Lambda's execution
+        /// environments).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: u16,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"

@@ -172,6 +172,17 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             return commands::logs::run(&clients, &stack, &options, global.output, &progress).await;
         }
+        Command::Dev {
+            port,
+            host,
+            workers,
+        } => {
+            let options = commands::dev::Options {
+                address: std::net::SocketAddr::new(*host, *port),
+                workers: usize::from(*workers),
+            };
+            return commands::dev::run(&clients, &stack, &options, global, &progress).await;
+        }
         _ => {}
     }
     let (report, code) = match &cli.command {
@@ -228,7 +239,8 @@ async fn run(cli: &Cli) -> Result<u8> {
         Command::Smoke { .. }
         | Command::Invoke { .. }
         | Command::Restore { .. }
-        | Command::Logs { .. } => {
+        | Command::Logs { .. }
+        | Command::Dev { .. } => {
             unreachable!("handled above")
         }
     };

@@ -7,6 +7,10 @@ mod support;
 mod bad_input;
 #[path = "cli/corpus.rs"]
 mod corpus;
+#[path = "cli/dev.rs"]
+mod dev;
+#[path = "cli/dev_browser.rs"]
+mod dev_browser;
 #[path = "cli/down.rs"]
 mod down;
 #[path = "cli/function.rs"]

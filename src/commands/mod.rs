@@ -1,5 +1,6 @@
 //! One module per command: what it reads, what it changes, what it prints.
 
+pub mod dev;
 pub mod down;
 pub mod invoke;
 pub mod logs;

@@ -127,7 +127,7 @@ impl Request {
 }
 
 /// `26/Nov/2025:15:48:00 +0000`, API Gateway's requestContext.time.
-fn clf_time(epoch_secs: u64) -> String {
+pub(super) fn clf_time(epoch_secs: u64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

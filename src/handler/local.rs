@@ -62,7 +62,18 @@ impl LiveConfig {
 /// What `--local` says about itself on stderr: the local Node.js is not the runtime's (when the majors
 /// differ), and the handler runs with the caller's credentials, not the function's execution role.
 pub(super) fn local_notes(node_version: &str, runtime: &str, arn: &str) -> Vec<String> {
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = node_version_note(node_version, runtime)
+        .into_iter()
+        .collect();
+    let role = arn.rsplit(':').next().unwrap_or(arn);
+    notes.push(format!(
+        "--local runs the handler with your AWS credentials, not the execution role of `{role}`: a call its role may not make can still succeed here"
+    ));
+    notes
+}
+
+/// The local Node.js major version is not the runtime's: said by `--local` and by `dev`.
+pub fn node_version_note(node_version: &str, runtime: &str) -> Option<String> {
     let local_major = node_version
         .trim_start_matches('v')
         .split('.')
@@ -70,16 +81,12 @@ pub(super) fn local_notes(node_version: &str, runtime: &str, arn: &str) -> Vec<S
         .and_then(|m| m.parse::<u32>().ok());
     if let (Some(local), Some(wanted)) = (local_major, runtimes::node_major(runtime)) {
         if local != wanted {
-            notes.push(format!(
+            return Some(format!(
                 "the local Node.js is {node_version} but the function runs {runtime} (Node.js {wanted}): language features, built-in modules and the bundled AWS SDK may differ"
             ));
         }
     }
-    let role = arn.rsplit(':').next().unwrap_or(arn);
-    notes.push(format!(
-        "--local runs the handler with your AWS credentials, not the execution role of `{role}`: a call its role may not make can still succeed here"
-    ));
-    notes
+    None
 }
 
 /// Lambda's reading of a handler string: the module ends at the first dot after the last `/`, the rest is
@@ -123,6 +130,50 @@ pub(super) fn display_path(path: &Path) -> String {
         .unwrap_or_else(|| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// The runner `stackctl dev` starts: the function as the stack file describes it (not as deployed), with
+/// its resolved `environment`, running the package unzipped in `task_root` (Lambda's /var/task).
+pub fn dev_spec(
+    stack: &Stack,
+    function_arn: &str,
+    environment: BTreeMap<String, String>,
+    task_root: &Path,
+    credentials: Option<&aws_sdk_lambda::config::Credentials>,
+) -> Result<RunnerSpec> {
+    let spec = &stack.function;
+    let (module, _) = split_handler(&spec.handler).ok_or_else(|| {
+        anyhow!(
+            "`function.handler` `{}` is not <file>.<export>",
+            spec.handler
+        )
+    })?;
+    let live = LiveConfig {
+        arn: function_arn.to_string(),
+        runtime: spec.runtime.clone(),
+        environment,
+        timeout_secs: spec.timeout_secs.max(1) as u64,
+        memory_mb: spec.memory_mb,
+        code_sha256: String::new(),
+    };
+    let env = child_env(
+        std::env::vars_os(),
+        &ChildSettings {
+            stack,
+            live: &live,
+            credentials,
+            log_stream: log_stream_name(),
+        },
+    );
+    Ok(RunnerSpec {
+        task_root: task_root.to_path_buf(),
+        handler: spec.handler.clone(),
+        handler_file: spec.artifact_dir.join(format!("{module}.js")),
+        timeout_secs: live.timeout_secs,
+        memory_mb: live.memory_mb,
+        refuse_callbacks: runtimes::refuses_callback_handlers(&live.runtime),
+        env,
+    })
 }
 
 /// A log stream name as Lambda makes them: `2026/11/26/[$LATEST]<32 hex digits>`.
@@ -235,6 +286,7 @@ pub const MAX_REQUEST_BYTES: usize = 6_291_456;
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
 
 /// Everything needed to start (and restart) the local runner.
+#[derive(Debug, Clone)]
 pub struct RunnerSpec {
     /// Lambda's task root (/var/task): the artifact dir. The runner's working directory.
     pub task_root: PathBuf,
@@ -371,9 +423,30 @@ fn stderr_tail(stderr: &Mutex<String>) -> String {
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
+/// What the function answered, before anyone reads it as HTTP: Lambda's FunctionError (`Unhandled` for a
+/// thrown error, a timeout or a runtime's end) and the payload, with what the handler printed.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+    pub logs: Option<String>,
+}
+
+fn raw_answer(
+    function_error: Option<&str>,
+    payload: &[u8],
+    logs: Option<String>,
+) -> Result<RawAnswer, InvokeError> {
+    Ok(RawAnswer {
+        function_error: function_error.map(str::to_string),
+        payload: payload.to_vec(),
+        logs,
+    })
+}
+
 /// How one attempt to deliver an event ended.
 enum Delivery {
-    Answered(Result<Response, InvokeError>),
+    Answered(Result<RawAnswer, InvokeError>),
     /// The runner ended between invocations before it read the request: nothing ran, send it again.
     NotStarted(String),
 }
@@ -512,7 +585,14 @@ impl Local {
         }
     }
 
+    /// Sends one event and reads the answer as API Gateway would (smoke, invoke).
     pub(super) async fn invoke(&mut self, event: &Value) -> Result<Response, InvokeError> {
+        let raw = self.invoke_raw(event).await?;
+        interpret(raw.function_error.as_deref(), &raw.payload, raw.logs)
+    }
+
+    /// Sends one event and returns the function's raw answer (dev reads it as a function URL does).
+    pub async fn invoke_raw(&mut self, event: &Value) -> Result<RawAnswer, InvokeError> {
         // Lambda refuses the request before running anything.
         if event.to_string().len() > MAX_REQUEST_BYTES {
             return Err(InvokeError::Transport(anyhow!(
@@ -620,7 +700,7 @@ impl Local {
                 let status = stop_after(runner, Duration::from_secs(2)).await;
                 let logs = Some(stderr_tail(&runner.stderr)).filter(|t| !t.trim().is_empty());
                 self.runner = None;
-                return Delivery::Answered(interpret(
+                return Delivery::Answered(raw_answer(
                     Some("Unhandled"),
                     &exit_error(&request_id, &describe_exit(status)),
                     logs,
@@ -636,7 +716,7 @@ impl Local {
                         timeout.as_secs()
                     ),
                 });
-                return Delivery::Answered(interpret(
+                return Delivery::Answered(raw_answer(
                     Some("Unhandled"),
                     payload.to_string().as_bytes(),
                     None,
@@ -654,7 +734,7 @@ impl Local {
             stop(runner).await;
             self.runner = None;
             let request_id = reply.request_id.unwrap_or(request_id);
-            return Delivery::Answered(interpret(
+            return Delivery::Answered(raw_answer(
                 Some("Unhandled"),
                 &exit_error(&request_id, &format!("exit status {code}")),
                 logs,
@@ -670,20 +750,20 @@ impl Local {
                 "errorType": "Function.ResponseSizeTooLarge",
                 "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
             });
-            return Delivery::Answered(interpret(
+            return Delivery::Answered(raw_answer(
                 Some("Unhandled"),
                 payload.to_string().as_bytes(),
                 logs,
             ));
         }
-        Delivery::Answered(interpret(
+        Delivery::Answered(raw_answer(
             reply.function_error.as_deref(),
             reply.payload.as_bytes(),
             logs,
         ))
     }
 
-    pub(super) async fn close(mut self) {
+    pub async fn close(mut self) {
         if let Some(mut runner) = self.runner.take() {
             // Closing stdin ends the runner's loop; it exits without waiting for the handler's open sockets.
             drop(runner.stdin.take());

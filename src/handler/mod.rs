@@ -1,12 +1,16 @@
 //! What builds, ships or runs the handler: the deterministic package and its build cache, the local
-//! Node.js runner, and the API Gateway HTTP API (payload v2) event / response codec.
+//! Node.js runner and the warm worker pool of `dev`, the API Gateway HTTP API (payload v2) event / response
+//! codec, and the function URL's side of it (its event, its reading of answers, its CORS).
 
 pub mod build_cache;
+pub mod cors;
 pub mod event;
 pub mod local;
 pub mod package;
+pub mod pool;
 pub mod transport;
 pub mod url;
+pub mod url_codec;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

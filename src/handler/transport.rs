@@ -193,24 +193,7 @@ impl Transport {
                 ));
             }
         }
-        // The same credential chain stackctl's own clients use (the client config does not expose it).
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(stack.region.clone()));
-        if let Some(profile) = profile {
-            loader = loader.profile_name(profile);
-        }
-        let credentials = match loader.load().await.credentials_provider() {
-            Some(provider) => match provider.provide_credentials().await {
-                Ok(creds) => Some(creds),
-                Err(err) => {
-                    progress.warn(&format!(
-                        "could not resolve AWS credentials for the local handler ({err}); it uses its own credential chain"
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
+        let credentials = caller_credentials(stack, profile, progress).await;
         let env = child_env(
             std::env::vars_os(),
             &ChildSettings {
@@ -305,6 +288,31 @@ impl Transport {
     pub async fn close(self) {
         if let Transport::Local(local) = self {
             local.close().await;
+        }
+    }
+}
+
+/// The credentials stackctl itself runs with, for a local handler (so that it reaches the same account): the
+/// same chain stackctl's own clients use (the client config does not expose it). None, with a warning, when
+/// they cannot be resolved: the handler then uses its own chain.
+pub async fn caller_credentials(
+    stack: &Stack,
+    profile: Option<&str>,
+    progress: &Progress,
+) -> Option<aws_sdk_lambda::config::Credentials> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(stack.region.clone()));
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    let provider = loader.load().await.credentials_provider()?;
+    match provider.provide_credentials().await {
+        Ok(creds) => Some(creds),
+        Err(err) => {
+            progress.warn(&format!(
+                "could not resolve AWS credentials for the local handler ({err}); it uses its own credential chain"
+            ));
+            None
         }
     }
 }

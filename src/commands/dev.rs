@@ -1,0 +1,591 @@
+//! `stackctl dev`: the API on localhost exactly as its function URL serves it. An HTTP/1.1 server (hyper)
+//! turns each request into the function URL's payload 2.0 event, runs it in a warm local Node.js worker
+//! (handler/pool.rs) and sends the answer back as the URL would, with the URL's CORS; a file watcher rebuilds
+//! the handler on every edit and swaps the workers without dropping a request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Component, Path};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use notify::{RecursiveMode, Watcher};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::aws::{Account, Clients};
+use crate::cli::Global;
+use crate::config::{Stack, UrlAuth};
+use crate::handler::build_cache::Cache;
+use crate::handler::cors::{duplicate_allow_origin, Cors};
+use crate::handler::local::{dev_spec, node_version_note, MAX_REQUEST_BYTES};
+use crate::handler::pool::Pool;
+use crate::handler::transport::caller_credentials;
+use crate::handler::url_codec::{self, Endpoint, HttpAnswer, HttpRequest};
+use crate::handler::{package, random_hex};
+use crate::interrupt;
+use crate::progress::Progress;
+use crate::resources::table;
+
+pub struct Options {
+    pub address: SocketAddr,
+    pub workers: usize,
+}
+
+/// How long a quiet spell after a file event must last before the rebuild starts (an editor's save is
+/// several events; `git checkout` is many).
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// What every request needs.
+struct Server {
+    /// The pool serving new requests; replaced on reload.
+    pool: RwLock<Arc<Pool>>,
+    cors: Option<Cors>,
+    url_id: String,
+    bound: SocketAddr,
+}
+
+impl Server {
+    fn current(&self) -> Arc<Pool> {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn swap(&self, pool: Arc<Pool>) -> Arc<Pool> {
+        std::mem::replace(
+            &mut *self.pool.write().unwrap_or_else(|e| e.into_inner()),
+            pool,
+        )
+    }
+}
+
+/// Everything a build of the handler needs to become a running pool.
+struct Loader<'a> {
+    stack: &'a Stack,
+    function_arn: String,
+    environment: std::collections::BTreeMap<String, String>,
+    credentials: Option<aws_sdk_lambda::config::Credentials>,
+    workers: usize,
+    progress: Progress,
+}
+
+impl Loader<'_> {
+    /// Builds (through the build cache) and returns the package.
+    async fn build(&self) -> Result<package::Package> {
+        let cache = Cache::for_stack_file(&self.stack.file);
+        let task = self.progress.task("build");
+        match package::build(&self.stack.function, &cache, false, &task).await {
+            Ok(package) => Ok(package),
+            Err(err) => {
+                task.fail(&format!("{err:#}"));
+                Err(err)
+            }
+        }
+    }
+
+    /// Unzips the package (exactly what Lambda would run) into a directory of its own and starts a pool on
+    /// it: later builds rewrite the artifact dir, never the code a pool runs.
+    async fn pool(&self, package: &package::Package) -> Result<Pool> {
+        let code = tempfile::Builder::new()
+            .prefix("stackctl-dev-")
+            .tempdir()
+            .context("creating a directory for the handler's code")?;
+        zip::ZipArchive::new(std::io::Cursor::new(&package.zip))
+            .and_then(|mut archive| archive.extract(code.path()))
+            .context("unpacking the handler's package")?;
+        let spec = dev_spec(
+            self.stack,
+            &self.function_arn,
+            self.environment.clone(),
+            code.path(),
+            self.credentials.as_ref(),
+        )?;
+        Pool::start(
+            spec,
+            self.workers,
+            code,
+            package.code_sha256.clone(),
+            self.progress.clone(),
+        )
+        .await
+    }
+}
+
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    options: &Options,
+    global: &Global,
+    progress: &Progress,
+) -> Result<u8> {
+    // Ctrl-C is how dev ends: it says so itself, and finishes the requests in flight.
+    interrupt::quiet_first_interrupt();
+    let table = table::read(&clients.dynamodb, &stack.table.name)
+        .await?
+        .ok_or_else(|| {
+            anyhow!(
+                "the stack's table `{}` does not exist in {}: run `stackctl up` first (dev runs the handler \
+                 locally, against the stack's real table)",
+                stack.table.name,
+                where_aws(&stack.region)
+            )
+        })?;
+    let account = Account::from_arn(&table.arn).ok_or_else(|| {
+        anyhow!(
+            "DynamoDB answered a table ARN without an account: `{}`",
+            table.arn
+        )
+    })?;
+    let desired = crate::desired::resolve(stack, &account, Some(&table.arn), None, None)?;
+    let loader = Loader {
+        stack,
+        function_arn: desired.function_arn.clone(),
+        environment: desired.function.environment.clone(),
+        credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
+        workers: options.workers,
+        progress: progress.clone(),
+    };
+    let package = loader.build().await?;
+    let pool = Arc::new(loader.pool(&package).await?);
+    let listener = TcpListener::bind(options.address)
+        .await
+        .with_context(|| format!("listening on {}", options.address))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let cors = stack
+        .url
+        .as_ref()
+        .and_then(|u| u.cors.clone())
+        .map(Cors::new);
+    eprintln!(
+        "dev: serving http://{bound} — function `{}` from `{}` (Node.js {}, up to {} workers), table `{}` in {}",
+        stack.function.name,
+        stack.project_relative(&stack.function.artifact_dir).display(),
+        pool.node_version(),
+        options.workers,
+        stack.table.name,
+        where_aws(&stack.region)
+    );
+    eprintln!(
+        "dev: {}",
+        match (&stack.url, &cors) {
+            (_, Some(_)) => "CORS as [function.url.cors] configures the function URL: preflights are answered here, without the handler".to_string(),
+            _ => "no [function.url.cors]: OPTIONS requests reach the handler, which sends its own CORS headers".to_string(),
+        }
+    );
+    if let Some(note) = node_version_note(&pool.node_version(), &stack.function.runtime) {
+        progress.warn(&note);
+    }
+    progress.warn(&format!(
+        "the handler runs with your AWS credentials, not the execution role `{}`: a call its role may not make can still succeed here",
+        stack.role.name
+    ));
+    if stack
+        .url
+        .as_ref()
+        .is_some_and(|u| u.auth == UrlAuth::AwsIam)
+    {
+        progress.warn("function.url.auth = \"aws_iam\": dev does not check SigV4 signatures; every request is served");
+    }
+    if !bound.ip().is_loopback() {
+        progress.warn(&format!(
+            "serving on {}: other machines on the network can call this API, with your AWS credentials",
+            bound.ip()
+        ));
+    }
+    let server = Arc::new(Server {
+        pool: RwLock::new(pool),
+        cors,
+        url_id: "stackctl-dev".into(),
+        bound,
+    });
+
+    // Reload on every edit of the handler's sources.
+    let (changes_tx, changes) = mpsc::unbounded_channel();
+    let _watcher = watch(stack, changes_tx)?;
+    let reloader = tokio::spawn(reload_loop(
+        ReloadCtx {
+            stack: stack.clone(),
+            function_arn: loader.function_arn.clone(),
+            environment: loader.environment.clone(),
+            credentials: loader.credentials.clone(),
+            workers: options.workers,
+            progress: progress.clone(),
+        },
+        server.clone(),
+        changes,
+    ));
+
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Out of file descriptors and the like: say so, keep serving.
+                        eprintln!("dev: accepting a connection: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let server = server.clone();
+                let service = service_fn(move |request| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(serve(&server, peer, request).await) }
+                });
+                let connection = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = interrupt::interrupted() => break,
+        }
+    }
+    drop(listener);
+    reloader.abort();
+    eprintln!("dev: stopping: no new connections; finishing the requests in flight");
+    let limit = Duration::from_secs(stack.function.timeout_secs.max(1) as u64 + 5);
+    if tokio::time::timeout(limit, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "dev: requests still running after {}s were cut off",
+            limit.as_secs()
+        );
+    }
+    server.current().retire().await;
+    eprintln!("dev: stopped");
+    Ok(130)
+}
+
+/// "the emulator at http://…" or "AWS (us-east-1)": where the table and the handler's calls go.
+fn where_aws(region: &str) -> String {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+    {
+        Ok(endpoint) if !endpoint.is_empty() => format!("region {region} at {endpoint}"),
+        _ => format!("AWS region {region}"),
+    }
+}
+
+/// One request: a preflight answered from the CORS config, or the handler's answer as the URL sends it.
+async fn serve(
+    server: &Server,
+    peer: SocketAddr,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.as_str().to_string();
+    let target = parts.uri.path_and_query().map_or_else(
+        || parts.uri.path().to_string(),
+        |pq| pq.as_str().to_string(),
+    );
+    let origin = parts
+        .headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut notes: Vec<String> = Vec::new();
+
+    // The URL reads the whole body (buffered mode) and refuses one over Lambda's 6 MB payload limit.
+    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            let too_large = err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let (status, why) = if too_large {
+                (413, format!("the request body is over {MAX_REQUEST_BYTES} bytes (Lambda's payload limit)"))
+            } else {
+                (400, format!("reading the request body: {err}"))
+            };
+            let answer = HttpAnswer {
+                status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: if too_large {
+                    br#"{"message":"Request Entity Too Large"}"#.to_vec()
+                } else {
+                    br#"{"message":"Bad Request"}"#.to_vec()
+                },
+            };
+            access_log(&method, &target, status, started, &[why], None);
+            return respond(answer, None);
+        }
+    };
+
+    if let Some(cors) = &server.cors {
+        if Cors::is_preflight(&method, &parts.headers) {
+            let (headers, refused) = cors.preflight(&parts.headers);
+            if let Some(why) = refused {
+                notes.push(format!("preflight refused: {why} in [function.url.cors]"));
+            }
+            let answer = HttpAnswer {
+                status: 200,
+                headers,
+                body: Vec::new(),
+            };
+            access_log(&method, &target, 200, started, &notes, None);
+            return respond(answer, None);
+        }
+    }
+
+    let request_id = uuid_like();
+    let domain = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| server.bound.to_string(), str::to_string);
+    let event = url_codec::event(
+        &HttpRequest {
+            method: &method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: &body,
+            source_ip: peer.ip(),
+            protocol: "HTTP/1.1",
+        },
+        &Endpoint {
+            domain_name: domain,
+            url_id: server.url_id.clone(),
+        },
+        &request_id,
+        SystemTime::now(),
+    );
+    let pool = server.current();
+    let (mut answer, logs) = match pool.invoke(&event).await {
+        Ok(raw) => match url_codec::answer(raw.function_error.as_deref(), &raw.payload) {
+            Ok(answer) => (answer, raw.logs),
+            Err(why) => {
+                notes.push(format!("502: {why}"));
+                (HttpAnswer::bad_gateway(), raw.logs)
+            }
+        },
+        Err(err) => {
+            notes.push(format!("502: {err}"));
+            let logs = err.logs().map(str::to_string);
+            (HttpAnswer::bad_gateway(), logs)
+        }
+    };
+    if let Some(cors) = &server.cors {
+        answer
+            .headers
+            .extend(cors.response_headers(origin.as_deref()));
+        if let Some(error) = duplicate_allow_origin(&answer.headers, origin.as_deref()) {
+            notes.push(error);
+        }
+    }
+    answer
+        .headers
+        .push(("x-amzn-requestid".into(), request_id.clone()));
+    access_log(
+        &method,
+        &target,
+        answer.status,
+        started,
+        &notes,
+        logs.as_deref(),
+    );
+    respond(answer, Some(&request_id))
+}
+
+fn respond(answer: HttpAnswer, request_id: Option<&str>) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
+    for (name, value) in answer.headers {
+        // url_codec checked the handler's headers; ours are valid by construction.
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if request_id.is_none() {
+        headers.remove("x-amzn-requestid");
+    }
+    response
+}
+
+/// One line per request on stderr (method, path, status, duration), then what went wrong and what the
+/// handler printed, indented beside it; written at once so concurrent requests do not interleave.
+fn access_log(
+    method: &str,
+    target: &str,
+    status: u16,
+    started: Instant,
+    notes: &[String],
+    logs: Option<&str>,
+) {
+    let millis = started.elapsed().as_secs_f64() * 1000.0;
+    let mut text = format!("{method} {target} {status} {millis:.1}ms\n");
+    for note in notes {
+        text.push_str(&format!("  ! {note}\n"));
+    }
+    for line in logs.unwrap_or_default().lines() {
+        text.push_str(&format!("  | {line}\n"));
+    }
+    eprint!("{text}");
+}
+
+/// A request id shaped like Lambda's (8-4-4-4-12 hex digits).
+fn uuid_like() -> String {
+    let hex = format!("{}{}", random_hex(), random_hex());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Watches the handler's sources (`function.source_dir`, except its dependencies, the build output and
+/// stackctl's cache: what the build cache hashes) and sends a unit per relevant change.
+fn watch(stack: &Stack, changes: mpsc::UnboundedSender<()>) -> Result<notify::RecommendedWatcher> {
+    let source_dir = stack.function.source_dir.clone();
+    let artifact_dir = stack.function.artifact_dir.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
+        if event
+            .paths
+            .iter()
+            .any(|path| is_source(path, &source_dir, &artifact_dir))
+        {
+            let _ = changes.send(());
+        }
+    })
+    .context("starting the file watcher")?;
+    watcher
+        .watch(&stack.function.source_dir, RecursiveMode::Recursive)
+        .with_context(|| format!("watching `{}`", stack.function.source_dir.display()))?;
+    Ok(watcher)
+}
+
+/// Whether a changed path is one of the build's inputs.
+fn is_source(path: &Path, source_dir: &Path, artifact_dir: &Path) -> bool {
+    if path.starts_with(artifact_dir) {
+        return false;
+    }
+    let relative = path.strip_prefix(source_dir).unwrap_or(path);
+    !relative.components().any(|c| {
+        matches!(c, Component::Normal(name) if name == "node_modules" || name == ".git" || name == ".stackctl")
+    })
+}
+
+/// What a rebuild needs (owned: the reload loop outlives the borrow of `run`'s arguments).
+struct ReloadCtx {
+    stack: Stack,
+    function_arn: String,
+    environment: std::collections::BTreeMap<String, String>,
+    credentials: Option<aws_sdk_lambda::config::Credentials>,
+    workers: usize,
+    progress: Progress,
+}
+
+async fn reload_loop(
+    ctx: ReloadCtx,
+    server: Arc<Server>,
+    mut changes: mpsc::UnboundedReceiver<()>,
+) {
+    let loader = Loader {
+        stack: &ctx.stack,
+        function_arn: ctx.function_arn.clone(),
+        environment: ctx.environment.clone(),
+        credentials: ctx.credentials.clone(),
+        workers: ctx.workers,
+        progress: ctx.progress.clone(),
+    };
+    while changes.recv().await.is_some() {
+        // Let the burst of events from one save (or a checkout) settle into one rebuild.
+        while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
+        let started = Instant::now();
+        eprintln!("dev: sources changed: rebuilding");
+        if let Err(err) = reload(&loader, &server).await {
+            eprintln!("dev: {err:#}\ndev: still serving the previous build");
+            continue;
+        }
+        tracing::debug!("reload took {:?}", started.elapsed());
+    }
+}
+
+async fn reload(loader: &Loader<'_>, server: &Server) -> Result<()> {
+    let started = Instant::now();
+    let package = loader.build().await.context("the build failed")?;
+    if package.code_sha256 == server.current().code_sha256 {
+        eprintln!(
+            "dev: the build's output did not change (CodeSha256 {}): nothing to reload",
+            package.code_sha256
+        );
+        return Ok(());
+    }
+    let pool = loader
+        .pool(&package)
+        .await
+        .context("the new build did not start")?;
+    let old = server.swap(Arc::new(pool));
+    // Requests already running on the old workers finish there; the new code serves every request from now.
+    old.retire().await;
+    eprintln!(
+        "dev: reloaded in {:.1}s: serving CodeSha256 {}",
+        started.elapsed().as_secs_f64(),
+        package.code_sha256
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_builds_inputs_are_sources() {
+        let source = Path::new("/p/lambda");
+        let dist = Path::new("/p/lambda/dist");
+        assert!(is_source(
+            Path::new("/p/lambda/src/handler.ts"),
+            source,
+            dist
+        ));
+        assert!(is_source(Path::new("/p/lambda/package.json"), source, dist));
+        assert!(!is_source(
+            Path::new("/p/lambda/dist/handler.js"),
+            source,
+            dist
+        ));
+        assert!(!is_source(
+            Path::new("/p/lambda/node_modules/x/index.js"),
+            source,
+            dist
+        ));
+        assert!(!is_source(
+            Path::new("/p/lambda/.stackctl/cache"),
+            source,
+            dist
+        ));
+    }
+
+    #[test]
+    fn request_ids_look_like_lambdas() {
+        let id = uuid_like();
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, vec![8, 4, 4, 4, 12]);
+    }
+}
