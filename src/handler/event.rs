@@ -328,33 +328,11 @@ pub fn interpret(
             ))
         }
     };
-    let mut headers = Map::new();
-    match object.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let value = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(_) | Value::Bool(_) => value.to_string(),
-                    other => {
-                        return Err(bad(
-                            format!(
-                                "the function's response header `{name}` is {other}, not a string"
-                            ),
-                            logs,
-                        ))
-                    }
-                };
-                headers.insert(name.clone(), Value::String(value));
-            }
-        }
-        Some(other) => {
-            return Err(bad(
-                format!("the function's response `headers` is {other}, not an object"),
-                logs,
-            ))
-        }
-    }
+    let headers: Map<String, Value> = answer_headers(object)
+        .map_err(|message| bad(message, logs.clone()))?
+        .into_iter()
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect();
     let cookies = object
         .get("cookies")
         .and_then(Value::as_array)
@@ -413,6 +391,35 @@ pub fn interpret(
         inferred: false,
         logs,
     })
+}
+
+/// The `headers` of a payload v2 answer, as API Gateway and function URLs read them: strings, and numbers
+/// and booleans as their text; anything else is a reason to refuse the answer.
+pub(super) fn answer_headers(object: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    match object.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let value = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(_) | Value::Bool(_) => value.to_string(),
+                    other => {
+                        return Err(format!(
+                            "the function's response header `{name}` is {other}, not a string"
+                        ))
+                    }
+                };
+                headers.push((name.clone(), value));
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "the function's response `headers` is {other}, not an object"
+            ))
+        }
+    }
+    Ok(headers)
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -97,16 +97,18 @@ fn split_handler(handler: &str) -> Option<(&str, &str)> {
     Some((&handler[..dot], &handler[dot + 1..]))
 }
 
+/// The module part of `function.handler` (`handler` of `handler.handler`).
+fn handler_module(handler: &str) -> Result<&str> {
+    split_handler(handler)
+        .map(|(module, _)| module)
+        .ok_or_else(|| anyhow!("`function.handler` `{handler}` is not <file>.<export>"))
+}
+
 /// Finds the built module `function.handler` names, relative to the artifact dir (Lambda's task root),
 /// with the extensions the Lambda Node.js runtime tries, in its order.
 pub(super) fn handler_file(stack: &Stack) -> Result<PathBuf> {
     let spec = &stack.function;
-    let (module, _) = split_handler(&spec.handler).ok_or_else(|| {
-        anyhow!(
-            "`function.handler` `{}` is not <file>.<export>",
-            spec.handler
-        )
-    })?;
+    let module = handler_module(&spec.handler)?;
     let base = spec.artifact_dir.join(module);
     for ext in ["", ".js", ".mjs", ".cjs"] {
         let candidate = PathBuf::from(format!("{}{ext}", base.display()));
@@ -142,12 +144,7 @@ pub fn dev_spec(
     credentials: Option<&aws_sdk_lambda::config::Credentials>,
 ) -> Result<RunnerSpec> {
     let spec = &stack.function;
-    let (module, _) = split_handler(&spec.handler).ok_or_else(|| {
-        anyhow!(
-            "`function.handler` `{}` is not <file>.<export>",
-            spec.handler
-        )
-    })?;
+    let module = handler_module(&spec.handler)?;
     let live = LiveConfig {
         arn: function_arn.to_string(),
         runtime: spec.runtime.clone(),

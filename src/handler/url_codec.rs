@@ -9,7 +9,7 @@ use base64::Engine;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
-use super::event::{clf_time, excerpt};
+use super::event::{answer_headers, clf_time, excerpt};
 
 /// Where the request arrived, as the URL's requestContext names it.
 #[derive(Debug, Clone)]
@@ -244,35 +244,14 @@ pub fn answer(function_error: Option<&str>, payload: &[u8]) -> Result<HttpAnswer
             ))
         }
     };
-    let mut headers = Vec::new();
-    match object.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let value = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(_) | Value::Bool(_) => value.to_string(),
-                    other => {
-                        return Err(format!(
-                            "the function's answer has header `{name}` = {other}, not a string"
-                        ))
-                    }
-                };
-                if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                    || http::HeaderValue::from_str(&value).is_err()
-                {
-                    return Err(format!(
-                        "the function's answer has header `{name}: {value}`, which is not a valid HTTP header"
-                    ));
-                }
-                headers.push((name.clone(), value));
-            }
-        }
-        Some(other) => {
-            return Err(format!(
-                "the function's answer has `headers` = {other}, not an object"
-            ))
-        }
+    let mut headers = answer_headers(object)?;
+    if let Some((name, value)) = headers.iter().find(|(name, value)| {
+        http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+    }) {
+        return Err(format!(
+            "the function's answer has header `{name}: {value}`, which is not a valid HTTP header"
+        ));
     }
     if !headers
         .iter()
