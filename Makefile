@@ -32,9 +32,11 @@ emulator-stop:
 	@bash scripts/emulator.sh stop
 
 ## Times stackctl against the tutorial's AWS CLI sequence on one local emulator, and up/down against their critical
-## path under strict emulation (see docs/benchmark.md). Reports targets; never fails on a miss.
+## path under strict emulation; then `stackctl dev` against direct calls of the same handler (req/s, p50/p99,
+## start-up and reload times). See docs/benchmark.md. Reports targets; never fails on a miss.
 bench:
 	bash scripts/bench.sh
+	bash scripts/bench_dev.sh
 
 clean:
 	cargo clean

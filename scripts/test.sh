@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: `scripts/test.sh` (all), or one part: `rust`, `handler`, `strict` (the proxy's self-test).
-# Installs what the tests need (moto_server in .venv, the handler's node_modules) when missing.
+# Installs what the tests need (moto_server in .venv, the handler's node_modules, Debian's chromium for the
+# real-browser test) when missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -8,6 +9,7 @@ what="${1:-all}"
 started=$SECONDS
 
 scripts/ensure-moto.sh >/dev/null
+if [ "$what" = all ] || [ "$what" = rust ]; then scripts/ensure-chromium.sh >/dev/null; fi  # tests/cli/dev_browser.rs
 [ -f lambda/node_modules/.package-lock.json ] || (cd lambda && npm ci --no-audit --no-fund)
 
 if [ "$what" = all ] || [ "$what" = handler ]; then

@@ -9,6 +9,8 @@ mod bad_input;
 mod corpus;
 #[path = "cli/dev.rs"]
 mod dev;
+#[path = "cli/dev_browser.rs"]
+mod dev_browser;
 #[path = "cli/down.rs"]
 mod down;
 #[path = "cli/function.rs"]

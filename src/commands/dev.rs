@@ -163,22 +163,6 @@ pub async fn run(
         .as_ref()
         .and_then(|u| u.cors.clone())
         .map(Cors::new);
-    eprintln!(
-        "dev: serving http://{bound} — function `{}` from `{}` (Node.js {}, up to {} workers), table `{}` in {}",
-        stack.function.name,
-        stack.project_relative(&stack.function.artifact_dir).display(),
-        pool.node_version(),
-        options.workers,
-        stack.table.name,
-        where_aws(&stack.region)
-    );
-    eprintln!(
-        "dev: {}",
-        match (&stack.url, &cors) {
-            (_, Some(_)) => "CORS as [function.url.cors] configures the function URL: preflights are answered here, without the handler".to_string(),
-            _ => "no [function.url.cors]: OPTIONS requests reach the handler, which sends its own CORS headers".to_string(),
-        }
-    );
     if let Some(note) = node_version_note(&pool.node_version(), &stack.function.runtime) {
         progress.warn(&note);
     }
@@ -199,6 +183,22 @@ pub async fn run(
             bound.ip()
         ));
     }
+    eprintln!(
+        "dev: serving http://{bound} — function `{}` from `{}` (Node.js {}, up to {} workers), table `{}` in {}",
+        stack.function.name,
+        stack.project_relative(&stack.function.artifact_dir).display(),
+        pool.node_version(),
+        options.workers,
+        stack.table.name,
+        where_aws(&stack.region)
+    );
+    eprintln!(
+        "dev: {}",
+        match (&stack.url, &cors) {
+            (_, Some(_)) => "CORS as [function.url.cors] configures the function URL: preflights are answered here, without the handler".to_string(),
+            _ => "no [function.url.cors]: OPTIONS requests reach the handler, as on AWS (the tutorial's handler answers them 405, so a browser on another origin can make only simple requests; add [function.url.cors] for JSON bodies)".to_string(),
+        }
+    );
     let server = Arc::new(Server {
         pool: RwLock::new(pool),
         cors,
@@ -319,6 +319,13 @@ async fn serve(
                     br#"{"message":"Bad Request"}"#.to_vec()
                 },
             };
+            let mut answer = answer;
+            if let Some(cors) = &server.cors {
+                // The URL's CORS headers are on its own refusals too, or a page sees only "Failed to fetch".
+                answer
+                    .headers
+                    .extend(cors.response_headers(origin.as_deref()));
+            }
             access_log(&method, &target, status, started, &[why], None);
             return respond(answer, None);
         }

@@ -52,7 +52,7 @@ impl Cors {
     }
 
     /// The headers of the URL's answer to a preflight: the CORS headers when the origin, the method and
-    /// every requested header are allowed; none otherwise (the browser then blocks the request). Also
+    /// every requested header are allowed; only `Vary: Origin` otherwise (the browser then blocks the request). Also
     /// returns why it was refused, for the access log.
     pub fn preflight(&self, headers: &http::HeaderMap) -> (Vec<(String, String)>, Option<String>) {
         let text = |name: http::header::HeaderName| {
@@ -67,13 +67,13 @@ impl Cors {
         let requested = text(http::header::ACCESS_CONTROL_REQUEST_HEADERS);
         let Some(allow_origin) = self.allow_origin(&origin) else {
             return (
-                Vec::new(),
+                vec![("vary".into(), "Origin".into())],
                 Some(format!("origin `{origin}` is not in allow_origins")),
             );
         };
         if !self.method_allowed(&method) {
             return (
-                Vec::new(),
+                vec![("vary".into(), "Origin".into())],
                 Some(format!("method `{method}` is not in allow_methods")),
             );
         }
@@ -84,7 +84,7 @@ impl Cors {
             .collect();
         if let Some(refused) = requested.iter().find(|h| !self.header_allowed(h)) {
             return (
-                Vec::new(),
+                vec![("vary".into(), "Origin".into())],
                 Some(format!("header `{refused}` is not in allow_headers")),
             );
         }
@@ -113,9 +113,11 @@ impl Cors {
 
     /// The CORS headers the URL adds to the function's answer for a request with this `Origin` (none for a
     /// request without one, or from an origin that is not allowed).
+    /// `Vary: Origin` on every answer: what they carry depends on the Origin, so a cache must not hand one
+    /// origin's answer to another.
     pub fn response_headers(&self, origin: Option<&str>) -> Vec<(String, String)> {
         let Some(allow_origin) = origin.and_then(|o| self.allow_origin(o)) else {
-            return Vec::new();
+            return vec![("vary".into(), "Origin".into())];
         };
         let mut out = vec![("access-control-allow-origin".to_string(), allow_origin)];
         if !self.spec.expose_headers.is_empty() {
@@ -221,13 +223,19 @@ mod tests {
                 ("access-control-request-method", method),
                 ("access-control-request-headers", header),
             ]));
-            assert!(out.is_empty(), "{why}");
+            assert_eq!(
+                out,
+                vec![("vary".to_string(), "Origin".to_string())],
+                "{why}"
+            );
             assert!(refused.unwrap().starts_with(why));
         }
-        assert!(cors()
-            .response_headers(Some("https://evil.example"))
-            .is_empty());
-        assert!(cors().response_headers(None).is_empty());
+        let vary_only = vec![("vary".to_string(), "Origin".to_string())];
+        assert_eq!(
+            cors().response_headers(Some("https://evil.example")),
+            vary_only
+        );
+        assert_eq!(cors().response_headers(None), vary_only);
     }
 
     #[test]

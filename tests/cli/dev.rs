@@ -602,6 +602,17 @@ async fn cors_is_the_function_urls_and_ctrl_c_finishes_requests_in_flight() {
         1,
         "the preflights never reached the handler"
     );
+    // The URL's own refusal (a body over 6 MB) carries the CORS headers too, so the page can read it.
+    let big = vec![b'x'; 6 * 1024 * 1024 + 1];
+    let too_large = http(
+        "POST",
+        &url,
+        &[("origin", app), ("content-type", "text/plain")],
+        big,
+    )
+    .await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.all("access-control-allow-origin"), vec![app]);
     let foreign = http(
         "GET",
         &url,
