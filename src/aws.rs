@@ -28,6 +28,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The Resource Groups Tagging API: how `ls` finds stages without a state file.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: CallCounter,
 }
 
@@ -169,6 +171,11 @@ pub async fn connect(target: &Target<'_>) -> Clients {
         ),
         sts: aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
+        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::config::Builder::from(&config)
                 .interceptor(calls.clone())
                 .build(),
         ),

@@ -117,7 +117,17 @@ async fn run(cli: &Cli) -> Result<u8> {
         clap_complete::generate(shell, &mut command, "stackctl", &mut std::io::stdout());
         return Ok(exit::OK);
     }
-    let mut stack = config::load(&global.file, &runtimes::today())?;
+    // Needs the stack file (for the names a stage must fit), not AWS.
+    if let Command::StageName { reference } = &cli.command {
+        let budget = config::stage_budget(&global.file, global.region.as_deref())?;
+        println!("{}", config::stage_name(reference, budget));
+        return Ok(exit::OK);
+    }
+    let selection = config::Selection {
+        stage: global.stage.as_deref(),
+        region: global.region.as_deref(),
+    };
+    let mut stack = config::load_selected(&global.file, &runtimes::today(), selection)?;
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,
@@ -172,6 +182,13 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             return commands::logs::run(&clients, &stack, &options, global.output, &progress).await;
         }
+        Command::Ls { older_than, all } => {
+            let options = commands::ls::Options {
+                older_than: *older_than,
+                all: *all,
+            };
+            return commands::ls::run(&clients, &stack, &options, global.output, &progress).await;
+        }
         _ => {}
     }
     let (report, code) = match &cli.command {
@@ -224,7 +241,10 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Completions { .. } => unreachable!("handled before loading the stack file"),
+        Command::Completions { .. } | Command::StageName { .. } => {
+            unreachable!("handled before loading the stack file")
+        }
+        Command::Ls { .. } => unreachable!("handled above"),
         Command::Smoke { .. }
         | Command::Invoke { .. }
         | Command::Restore { .. }

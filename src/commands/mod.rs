@@ -3,6 +3,7 @@
 pub mod down;
 pub mod invoke;
 pub mod logs;
+pub mod ls;
 pub mod restore;
 pub mod smoke;
 pub mod status;
