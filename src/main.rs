@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod commands;
 mod config;
+mod credentials;
 mod desired;
 mod engine;
 mod handler;
@@ -78,7 +79,11 @@ fn main() -> ExitCode {
             } else {
                 exit::ERROR
             };
-            eprintln!("error: {err:#}");
+            // Credentials that expired during the run: the one line that says so, not the SDK's chain.
+            match credentials::expired_in(&err) {
+                Some(expired) => eprintln!("error: {expired}"),
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::from(code)
         }
     }
@@ -149,7 +154,7 @@ async fn run(cli: &Cli) -> Result<u8> {
         region: &region,
         profile: global.profile.as_deref(),
     })
-    .await;
+    .await?;
 
     // smoke, invoke, restore and logs print their own results (a step table, a response, a count, log
     // events), not a resource report.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::aws::{Calls, Clients};
 use crate::cli::Output;
 use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
-use crate::progress::{format_duration, Progress};
+use crate::progress::Progress;
 
 /// What `ls` was asked for.
 pub struct Options {
@@ -145,6 +145,17 @@ fn group(found: impl Iterator<Item = Found>, now: i64) -> Vec<StageListing> {
         .collect()
 }
 
+/// An age as people say it: 10d 2h, 3h 5m, 4m, 12s.
+fn age(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
 fn rfc3339(secs: i64) -> String {
     aws_smithy_types::DateTime::from_secs(secs)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
@@ -164,7 +175,7 @@ fn render(listing: &Listing) -> String {
         if count == 1 { "" } else { "s" },
         listing
             .older_than_secs
-            .map(|s| format!(" older than {}", format_duration(Duration::from_secs(s))))
+            .map(|s| format!(" older than {}", age(s)))
             .unwrap_or_default()
     ));
     for s in &listing.stages {
@@ -180,10 +191,7 @@ fn render(listing: &Listing) -> String {
             format!("partial (missing {})", s.missing.join(", "))
         };
         let created = match (&s.created, s.age_secs) {
-            (Some(at), Some(age)) => format!(
-                "created {at} ({} ago)",
-                format_duration(Duration::from_secs(age))
-            ),
+            (Some(at), Some(secs)) => format!("created {at} ({} ago)", age(secs)),
             _ => "created: unknown".to_string(),
         };
         out.push_str(&format!("\n{name}: {state}, {created}"));
@@ -488,5 +496,9 @@ mod tests {
         assert_eq!(pr2.missing, vec!["policy", "function", "log_group"]);
         assert_eq!(pr2.age_secs, Some(1_500));
         assert_eq!(pr2.created.as_deref(), Some("1970-01-01T00:08:20Z"));
+        assert_eq!(
+            [age(12), age(240), age(3 * 3600 + 300), age(7 * 86_400)],
+            ["12s", "4m", "3h 5m", "7d 0h"]
+        );
     }
 }

@@ -125,6 +125,11 @@ impl Checker<'_> {
             let message = message.replace(", `stages`", "");
             let unknown = names.first().cloned().unwrap_or_default();
             let fix = match closest(&unknown, &names[1.min(names.len())..]) {
+                _ if field.starts_with("stages.") && field.ends_with(".stack.name") => {
+                    "remove it: a stack has one name in every stage (its `stackctl:stack` tag), and every \
+                     physical name already carries the stage"
+                        .to_string()
+                }
                 Some(near) => format!(
                     "did you mean `{near}`? Otherwise remove the key; every key is listed in README.md (stack.toml reference)"
                 ),
