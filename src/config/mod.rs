@@ -276,6 +276,15 @@ impl Stack {
 
     /// Why a stack never touches an IAM resource its deployment in another region owns, and the fix.
     pub fn other_region_note(&self, kind: &str, other: &str) -> String {
+        if let Some(stage) = &self.stage {
+            // The role's and the policy's names already carry the stage; `${region}` keeps the regions apart.
+            return format!(
+                "owned by stage `{stage}` of this stack in region `{other}` (IAM is global: one {kind} serves \
+                 every region, and changing or deleting it would break that deployment); put the region into the \
+                 IAM names, e.g. role.name = \"...-${{stage}}-${{region}}\" and policy.name = \
+                 \"...-${{stage}}-${{region}}\" (in `[stages.{stage}]` or for every stage)"
+            );
+        }
         format!(
             "owned by this stack's deployment in region `{other}` (IAM is global: one {kind} serves every \
              region, and changing or deleting it would break that deployment); give this region its own IAM \
@@ -298,8 +307,9 @@ pub fn load_selected(path: &Path, today: &str, selection: Selection) -> Result<S
     parse_selected(path, &source, today, selection)
 }
 
-/// The longest stage name every physical name of the stack file (and of each of its `[stages.<name>]`)
-/// can take: what `stackctl stage-name` stays within.
+/// The longest stage name every physical name of the stack file can take: what `stackctl stage-name` stays
+/// within. The base file's names only: a stage with an overlay of its own is named in the file, and its names
+/// are checked whenever the file is loaded.
 pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigError> {
     let source = read(path)?;
     let checker = Checker {
@@ -309,16 +319,8 @@ pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigEr
         region: "",
     };
     let raw: RawFile = toml::from_str(&source).map_err(|err| checker.toml_error(&err))?;
-    checker.stage_names(&raw)?;
-    let mut budget = usize::MAX;
-    for stage in std::iter::once(None).chain(raw.stages.keys().map(|k| Some(k.get_ref().as_str())))
-    {
-        let merged = checker.overlay(&raw, stage)?;
-        let region = region.unwrap_or(merged.stack.region.get_ref());
-        let checker = Checker { region, ..checker };
-        budget = budget.min(checker.stage_budget(&merged));
-    }
-    Ok(budget)
+    let region = region.unwrap_or(raw.stack.region.get_ref());
+    Ok(Checker { region, ..checker }.stage_budget(&raw))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -349,9 +351,9 @@ pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigErro
     parse_selected(path, source, today, Selection::default())
 }
 
-/// `parse` for a stage and region. Every `[stages.<name>]` of the file is resolved too, so a mistake in
-/// one stage's overlay (a name too long for it, a bad value) fails every run of the file at once, not only
-/// that stage's next deploy.
+/// `parse` for a stage and region. Every `[stages.<name>]` has its keys checked (serde) and its name; its
+/// values and names are resolved when that stage is the one asked for (a stage's 4 KB of variables or its
+/// tags depend on its names, so each stage is checked as itself).
 pub fn parse_selected(
     path: &Path,
     source: &str,
@@ -385,11 +387,6 @@ pub fn parse_selected(
         };
         checker.resolve(merged, &base_dir, today)
     };
-    for name in raw.stages.keys() {
-        if selection.stage != Some(name.get_ref().as_str()) {
-            resolve(Some(name.get_ref()))?;
-        }
-    }
     resolve(selection.stage)
 }
 

@@ -494,8 +494,8 @@ mod tests {
                 "name = \"app-${stage}-${region}-role\"",
             )
         };
-        let stack = staged(edit, Some("prod")).unwrap();
-        assert_eq!(stack.role.name, "app-prod-us-east-1-role");
+        let stack = staged(edit, Some("live")).unwrap();
+        assert_eq!(stack.role.name, "app-live-us-east-1-role");
         let err = staged(edit, None).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("role.name"));
         assert!(err.message.contains("no stage was given"), "{err}");
@@ -509,7 +509,7 @@ mod tests {
 
     #[test]
     fn ownership_needs_the_stack_and_the_stage() {
-        let prod = staged(|t| t, Some("prod")).unwrap();
+        let prod = staged(|t| t, Some("live")).unwrap();
         let plain = staged(|t| t, None).unwrap();
         let pr = staged(|t| t, Some("pr-1")).unwrap();
         assert!(prod.owns(&prod.resource_tags()));
@@ -522,16 +522,16 @@ mod tests {
     #[test]
     fn overlays_inherit_the_base_and_replace_what_they_write() {
         let overlay =
-            "\n[stages.prod]\ntable.deletion_protection = true\nfunction.memory_mb = 512\n\
-                       \n[stages.prod.function.environment]\nLOG_LEVEL = \"warn\"\n";
+            "\n[stages.live]\ntable.deletion_protection = true\nfunction.memory_mb = 512\n\
+                       \n[stages.live.function.environment]\nLOG_LEVEL = \"warn\"\n";
         let edit = |t: String| t + overlay;
-        let prod = staged(edit, Some("prod")).unwrap();
+        let prod = staged(edit, Some("live")).unwrap();
         assert!(prod.table.deletion_protection);
         assert_eq!(prod.function.memory_mb, 512);
         assert_eq!(prod.function.environment["LOG_LEVEL"], "warn");
         assert_eq!(prod.function.environment["TABLE_NAME"], "${table.name}");
         assert_eq!(prod.function.timeout_secs, 10);
-        assert_eq!(prod.table.name, "my-frontend-app-data-prod");
+        assert_eq!(prod.table.name, "my-frontend-app-data-live");
         let dev = staged(edit, Some("dev")).unwrap();
         assert!(!dev.table.deletion_protection);
         assert_eq!(dev.function.memory_mb, 128);
@@ -544,23 +544,25 @@ mod tests {
         let base_url = "\n[function.url]\nauth = \"none\"\n\n[function.url.cors]\n\
                         allow_origins = [\"https://app.example.com\"]\nmax_age = 300\n";
         let overlay =
-            "\n[stages.prod.function.url.cors]\nallow_origins = [\"https://example.com\"]\n";
-        let prod = staged(|t| t + base_url + overlay, Some("prod")).unwrap();
+            "\n[stages.live.function.url.cors]\nallow_origins = [\"https://example.com\"]\n";
+        let prod = staged(|t| t + base_url + overlay, Some("live")).unwrap();
         let cors = prod.url.unwrap().cors.unwrap();
         assert_eq!(cors.allow_origins, vec!["https://example.com"]);
         assert_eq!(cors.max_age, Some(300));
-        let err = staged(|t| t + overlay, Some("dev")).unwrap_err();
+        staged(|t| t + overlay, Some("dev")).unwrap();
+        let err = staged(|t| t + overlay, Some("live")).unwrap_err();
         assert_eq!(
             err.field.as_deref(),
-            Some("stages.prod.function.url.auth"),
+            Some("stages.live.function.url.auth"),
             "{err}"
         );
     }
 
     #[test]
-    fn every_stage_of_the_file_is_checked_whichever_is_deployed() {
-        let edit = |t: String| t + "\n[stages.prod]\nfunction.memory_mb = 1\n";
-        let err = staged(edit, Some("dev")).unwrap_err();
+    fn a_stage_is_resolved_when_it_is_deployed_and_its_mistakes_point_at_the_overlay() {
+        let edit = |t: String| t + "\n[stages.live]\nfunction.memory_mb = 1\n";
+        staged(edit, Some("dev")).unwrap();
+        let err = staged(edit, Some("live")).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("function.memory_mb"));
         assert_eq!(err.position.unwrap().0, 38, "{err}");
         let err = staged(|t| t + "\n[stages.Prod]\n", None).unwrap_err();
@@ -571,13 +573,13 @@ mod tests {
     #[test]
     fn an_overlay_key_that_is_not_a_stack_toml_key_is_named() {
         let err = staged(
-            |t| t + "\n[stages.prod.table]\ndeletion_protect = true\n",
+            |t| t + "\n[stages.live.table]\ndeletion_protect = true\n",
             None,
         )
         .unwrap_err();
         assert_eq!(
             err.field.as_deref(),
-            Some("stages.prod.table.deletion_protect")
+            Some("stages.live.table.deletion_protect")
         );
         assert!(
             err.fix
@@ -586,7 +588,7 @@ mod tests {
                 .contains("did you mean `deletion_protection`"),
             "{err}"
         );
-        let err = staged(|t| t + "\n[stage.prod]\n", None).unwrap_err();
+        let err = staged(|t| t + "\n[stage.live]\n", None).unwrap_err();
         assert!(err.message.ends_with("`function`, `timeouts`"), "{err}");
         assert!(
             err.fix
@@ -617,18 +619,46 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_is_the_tightest_name_of_every_stage() {
+    fn the_budget_is_the_tightest_base_name() {
         let dir = project();
         let path = dir.path().join("stack.toml");
         assert_eq!(
             crate::config::stage_budget(&path, None).unwrap(),
             SHIPPED_BUDGET
         );
-        let text = std::fs::read_to_string(&path).unwrap()
-            + "\n[stages.prod]\nfunction.name = \"a-much-longer-function-name-for-production-${stage}-x\"\n";
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "name = \"my-frontend-app-api\"",
+            "name = \"a-much-longer-function-name-for-${stage}-x\"",
+        );
         std::fs::write(&path, text).unwrap();
-        // 64 - 45 characters that are not the stage.
-        assert_eq!(crate::config::stage_budget(&path, None).unwrap(), 19);
+        // 64 - 34 characters that are not the stage.
+        assert_eq!(crate::config::stage_budget(&path, None).unwrap(), 30);
+    }
+
+    #[test]
+    fn the_shipped_prod_stage_is_protected_and_its_iam_names_carry_the_region() {
+        let prod = staged(|t| t, Some("prod")).unwrap();
+        assert!(prod.table.deletion_protection);
+        assert_eq!(prod.table.name, "my-frontend-app-data-prod");
+        assert_eq!(prod.role.name, "my-frontend-app-lambda-role-prod-us-east-1");
+        assert_eq!(
+            prod.policy.name,
+            "MyFrontendAppLambdaDynamoDB-prod-us-east-1"
+        );
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let west = parse_selected(
+            &path,
+            &text,
+            TODAY,
+            Selection {
+                stage: Some("prod"),
+                region: Some("eu-west-1"),
+            },
+        )
+        .unwrap();
+        assert_eq!(west.role.name, "my-frontend-app-lambda-role-prod-eu-west-1");
     }
 
     #[test]

@@ -130,10 +130,10 @@ async fn overlays_give_a_stage_its_own_settings_over_the_inherited_base() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     let text = project.read("stack.toml")
-        + "\n[stages.prod]\ntable.deletion_protection = true\nfunction.memory_mb = 256\n\n\
-           [stages.prod.function.environment]\nLOG_LEVEL = \"warn\"\n";
+        + "\n[stages.live]\ntable.deletion_protection = true\nfunction.memory_mb = 256\n\n\
+           [stages.live.function.environment]\nLOG_LEVEL = \"warn\"\n";
     project.write("stack.toml", &text);
-    project.stackctl(&["--stage", "prod", "up"]).ok();
+    project.stackctl(&["--stage", "live", "up"]).ok();
     project.stackctl(&["--stage", "dev", "up"]).ok();
     let aws = emulator.moto_clients().await;
     let describe = |stage: &'static str| {
@@ -164,10 +164,10 @@ async fn overlays_give_a_stage_its_own_settings_over_the_inherited_base() {
             )
         }
     };
-    let (protected, memory, variables) = describe("prod").await;
+    let (protected, memory, variables) = describe("live").await;
     assert_eq!((protected, memory), (Some(true), Some(256)));
     assert_eq!(variables["LOG_LEVEL"], "warn");
-    assert_eq!(variables["TABLE_NAME"], staged(TABLE, "prod"));
+    assert_eq!(variables["TABLE_NAME"], staged(TABLE, "live"));
     let (protected, memory, variables) = describe("dev").await;
     assert_ne!(protected, Some(true));
     assert_eq!(memory, Some(128));
@@ -177,7 +177,7 @@ async fn overlays_give_a_stage_its_own_settings_over_the_inherited_base() {
     project
         .stackctl(&["--stage", "dev", "down", "--confirm"])
         .ok();
-    assert!(table_exists(&aws, &staged(TABLE, "prod")).await);
+    assert!(table_exists(&aws, &staged(TABLE, "live")).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -437,4 +437,60 @@ async fn down_of_a_stage_never_deletes_another_stages_resource_of_the_same_name(
     let aws = emulator.moto_clients().await;
     assert!(table_exists(&aws, &shared).await);
     project.stackctl(&["--stage", "app", "status"]).ok();
+}
+
+/// IAM is global: the same stage in a second region finds its role and policy, tagged with the first
+/// region, and is refused before any write. The shipped stack.toml's `prod` puts `${region}` into its IAM
+/// names: it deploys in both regions, and each goes down on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stage_in_two_regions_stays_apart() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["--stage", "staging", "up"]).ok();
+    let mark = emulator.mark();
+    let refused = project.stackctl(&["--stage", "staging", "--region", "us-west-2", "up"]);
+    refused.expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("owned by stage `staging` of this stack in region `us-east-1`")
+            && refused.stderr.contains("${region}"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        emulator.writes_since(mark).is_empty(),
+        "{:?}",
+        emulator.writes_since(mark)
+    );
+
+    project.stackctl(&["--stage", "prod", "up"]).ok();
+    project
+        .stackctl(&["--stage", "prod", "--region", "us-west-2", "up"])
+        .ok();
+    let aws = emulator.moto_clients().await;
+    for region in ["us-east-1", "us-west-2"] {
+        aws.iam
+            .get_role()
+            .role_name(format!("{ROLE}-prod-{region}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Each region's prod is its own: in sync, and its table protected.
+    project.stackctl(&["--stage", "prod", "status"]).ok();
+    project
+        .stackctl(&["--stage", "prod", "--region", "us-west-2", "status"])
+        .ok();
+    let table = aws
+        .dynamodb
+        .describe_table()
+        .table_name(staged(TABLE, "prod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        table.table().unwrap().deletion_protection_enabled(),
+        Some(true)
+    );
 }
