@@ -4,6 +4,7 @@
 //! and policies (which the Tagging API does not cover) by listing them and reading their tags.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -109,10 +110,13 @@ pub async fn run(
         aws_calls: clients.calls.snapshot(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&listing)?),
-        Output::Text => println!("{}", render(&listing)),
-    }
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&listing)?,
+        Output::Text => render(&listing),
+    };
+    // A reader that stops early (`| head`) ends the output, not the process with a panic.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").context("writing the listing to stdout")?;
     Ok(0)
 }
 
