@@ -3,7 +3,8 @@
 //!
 //! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
 //! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
-//! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints).
+//! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
+//! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).
 
 mod environment;
 mod errors;
