@@ -636,9 +636,8 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_prod_stage_is_protected_and_its_iam_names_carry_the_region() {
+    fn the_shipped_prod_stage_has_its_iam_names_per_region() {
         let prod = staged(|t| t, Some("prod")).unwrap();
-        assert!(prod.table.deletion_protection);
         assert_eq!(prod.table.name, "my-frontend-app-data-prod");
         assert_eq!(prod.role.name, "my-frontend-app-lambda-role-prod-us-east-1");
         assert_eq!(

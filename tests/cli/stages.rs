@@ -477,20 +477,24 @@ async fn a_stage_in_two_regions_stays_apart() {
             .await
             .unwrap();
     }
-    // Each region's prod is its own: in sync, and its table protected.
+    // Each region's prod is its own: in sync, and it goes down alone.
     project.stackctl(&["--stage", "prod", "status"]).ok();
     project
-        .stackctl(&["--stage", "prod", "--region", "us-west-2", "status"])
+        .stackctl(&[
+            "--stage",
+            "prod",
+            "--region",
+            "us-west-2",
+            "down",
+            "--confirm",
+        ])
         .ok();
-    let table = aws
-        .dynamodb
-        .describe_table()
-        .table_name(staged(TABLE, "prod"))
+    assert!(aws
+        .iam
+        .get_role()
+        .role_name(format!("{ROLE}-prod-us-west-2"))
         .send()
         .await
-        .unwrap();
-    assert_eq!(
-        table.table().unwrap().deletion_protection_enabled(),
-        Some(true)
-    );
+        .is_err());
+    project.stackctl(&["--stage", "prod", "status"]).ok();
 }
