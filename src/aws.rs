@@ -28,6 +28,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The Resource Groups Tagging API: how `ls` finds stages without a state file.
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: CallCounter,
 }
 
@@ -131,7 +133,9 @@ pub struct Target<'a> {
     pub profile: Option<&'a str>,
 }
 
-pub async fn connect(target: &Target<'_>) -> Clients {
+/// The clients, once credentials are known to be there (`credentials::check`: one clear line when they are
+/// missing or expired, before anything is read, built or written).
+pub async fn connect(target: &Target<'_>) -> Result<Clients> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(target.region.to_string()));
     // Standard mode retries throttling, 5xx and transient network errors with jittered backoff. The
@@ -145,8 +149,9 @@ pub async fn connect(target: &Target<'_>) -> Clients {
         loader = loader.profile_name(profile);
     }
     let config = loader.load().await;
+    crate::credentials::check(&config, target.profile).await?;
     let calls = CallCounter::default();
-    Clients {
+    Ok(Clients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
                 .interceptor(calls.clone())
@@ -172,8 +177,13 @@ pub async fn connect(target: &Target<'_>) -> Clients {
                 .interceptor(calls.clone())
                 .build(),
         ),
+        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::config::Builder::from(&config)
+                .interceptor(calls.clone())
+                .build(),
+        ),
         calls,
-    }
+    })
 }
 
 /// The account and partition the credentials belong to, taken from any ARN seen (so no extra call is

@@ -38,6 +38,11 @@ pub struct Global {
     /// AWS region; overrides `stack.region` in the stack file.
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// The stage (environment) to work on: every physical name carries it (a `-<stage>` suffix, or where a
+    /// name writes `${stage}`), `[stages.<stage>]` overlays the file, and only resources tagged with it are
+    /// this stage's. Lower-case letters, digits and `-`, starting with a letter.
+    #[arg(long, global = true, env = "STACKCTL_STAGE", value_name = "NAME", value_parser = parse_stage)]
+    pub stage: Option<String>,
     /// AWS profile from ~/.aws/config; otherwise the standard credential chain.
     #[arg(long, global = true)]
     pub profile: Option<String>,
@@ -238,6 +243,39 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         workers: u16,
     },
+    /// Print a valid, stable stage name for a git ref or branch (for CI), short enough for every name of the
+    /// stack. Needs no AWS.
+    #[command(
+        name = "stage-name",
+        after_help = "Lower case; `/`, `.`, `_` and every other character outside a-z, 0-9 become `-`; a leading \
+                      refs/heads/ is dropped. When that changed the text (or it had to be shortened to fit the \
+                      stack's names), 8 hex digits of the ref's SHA-256 are appended, so `fix/foo` and `fix-foo` \
+                      get different stages.\n\nExample:\n  stackctl stage-name feature/Login_v2   # feature-login-v2-<hash>\n  \
+                      stackctl --stage \"$(stackctl stage-name \"$GITHUB_HEAD_REF\")\" up"
+    )]
+    StageName {
+        /// The git ref or branch name, e.g. feature/login or refs/heads/main.
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+    /// List the stages of this stack in the account and region (every stackctl stack with --all), found by
+    /// their tags with no state file: each with its resources, when it was created and whether it is
+    /// complete or partial.
+    #[command(
+        after_help = "Tables, functions and log groups are found with the Resource Groups Tagging API and each \
+                      confirmed with a describe call (the Tagging API keeps listing deleted resources for \
+                      minutes); IAM roles and policies by their tags (ListRoles / ListPolicies, then their \
+                      tags).\n\nExample:\n  stackctl ls\n  stackctl ls --older-than 7d --output json | jq -r '.stages[].stage'\n  \
+                      stackctl ls --all"
+    )]
+    Ls {
+        /// Only stages created longer ago than this (30m, 12h, 7d).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Every stackctl stack in the account and region, not only this stack file's.
+        #[arg(long)]
+        all: bool,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"
@@ -246,4 +284,18 @@ pub enum Command {
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+/// `--stage`: a stage name (checked before anything else runs: nothing is read or sent with a bad one).
+fn parse_stage(value: &str) -> Result<String, String> {
+    match crate::config::stage_problem(value) {
+        None => Ok(value.to_string()),
+        Some((message, fix)) => Err(format!("{message}\n  fix: {fix}")),
+    }
+}
+
+/// `ls --older-than`: 30m, 12h, 7d (humantime's units).
+fn parse_age(value: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|err| format!("{err}; write an age such as 30m, 12h or 7d"))
 }

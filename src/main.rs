@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod commands;
 mod config;
+mod credentials;
 mod desired;
 mod engine;
 mod handler;
@@ -78,7 +79,11 @@ fn main() -> ExitCode {
             } else {
                 exit::ERROR
             };
-            eprintln!("error: {err:#}");
+            // Credentials that expired during the run: the one line that says so, not the SDK's chain.
+            match credentials::expired_in(&err) {
+                Some(expired) => eprintln!("error: {expired}"),
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::from(code)
         }
     }
@@ -117,7 +122,17 @@ async fn run(cli: &Cli) -> Result<u8> {
         clap_complete::generate(shell, &mut command, "stackctl", &mut std::io::stdout());
         return Ok(exit::OK);
     }
-    let mut stack = config::load(&global.file, &runtimes::today())?;
+    // Needs the stack file (for the names a stage must fit), not AWS.
+    if let Command::StageName { reference } = &cli.command {
+        let budget = config::stage_budget(&global.file, global.region.as_deref())?;
+        println!("{}", config::stage_name(reference, budget));
+        return Ok(exit::OK);
+    }
+    let selection = config::Selection {
+        stage: global.stage.as_deref(),
+        region: global.region.as_deref(),
+    };
+    let mut stack = config::load_selected(&global.file, &runtimes::today(), selection)?;
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,
@@ -139,7 +154,7 @@ async fn run(cli: &Cli) -> Result<u8> {
         region: &region,
         profile: global.profile.as_deref(),
     })
-    .await;
+    .await?;
 
     // smoke, invoke, restore and logs print their own results (a step table, a response, a count, log
     // events), not a resource report.
@@ -182,6 +197,13 @@ async fn run(cli: &Cli) -> Result<u8> {
                 workers: usize::from(*workers),
             };
             return commands::dev::run(&clients, &stack, &options, global, &progress).await;
+        }
+        Command::Ls { older_than, all } => {
+            let options = commands::ls::Options {
+                older_than: *older_than,
+                all: *all,
+            };
+            return commands::ls::run(&clients, &stack, &options, global.output, &progress).await;
         }
         _ => {}
     }
@@ -235,7 +257,10 @@ async fn run(cli: &Cli) -> Result<u8> {
             };
             (report, code)
         }
-        Command::Completions { .. } => unreachable!("handled before loading the stack file"),
+        Command::Completions { .. } | Command::StageName { .. } => {
+            unreachable!("handled before loading the stack file")
+        }
+        Command::Ls { .. } => unreachable!("handled above"),
         Command::Smoke { .. }
         | Command::Invoke { .. }
         | Command::Restore { .. }

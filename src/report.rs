@@ -54,7 +54,14 @@ pub struct Report {
     pub schema_version: u32,
     pub command: &'static str,
     pub stack: String,
+    /// `--stage`: the stage this run worked on (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     pub region: String,
+    /// down: how many of the stack's resources it found to delete or revert (0: there was nothing, as
+    /// opposed to "cleaned up").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<usize>,
     /// plan/status: nothing to do. up: nothing was changed. down: nothing (left) to delete.
     pub in_sync: bool,
     pub summary: Summary,
@@ -94,7 +101,9 @@ impl Report {
             schema_version: SCHEMA_VERSION,
             command,
             stack: stack.name.clone(),
+            stage: stack.stage.clone(),
             region: stack.region.clone(),
+            found: None,
             in_sync: plans
                 .iter()
                 .all(|p| !p.action.writes() && p.action != Action::Blocked),
@@ -109,6 +118,12 @@ impl Report {
 
     pub fn with_outputs(mut self, outputs: Outputs) -> Report {
         self.outputs = Some(outputs);
+        self
+    }
+
+    /// down: how many resources it found to delete or revert.
+    pub fn with_found(mut self, found: usize) -> Report {
+        self.found = Some(found);
         self
     }
 
@@ -139,6 +154,12 @@ impl Report {
             "up" => format!(
                 "up: {} created, {} updated, {} unchanged ({calls}, {took})",
                 s.create, s.update, s.unchanged
+            ),
+            "down" if self.found == Some(0) && self.stage.is_some() => format!(
+                "down: nothing found: stage `{}` of stack `{}` has no resources in {} ({calls}, {took})",
+                self.stage.as_deref().unwrap_or_default(),
+                self.stack,
+                self.region
             ),
             "down" if self.in_sync => format!("down: nothing to delete ({calls}, {took})"),
             "down" if self.resources.iter().all(|r| r.result.is_none()) => format!(
@@ -190,7 +211,10 @@ impl Report {
     }
 
     fn write_text(&self, f: &mut impl fmt::Write, color: bool) -> fmt::Result {
-        writeln!(f, "stack {} ({})", self.stack, self.region)?;
+        match &self.stage {
+            Some(stage) => writeln!(f, "stack {} stage {stage} ({})", self.stack, self.region)?,
+            None => writeln!(f, "stack {} ({})", self.stack, self.region)?,
+        }
         for r in &self.resources {
             let p = &r.plan;
             let what = match (&r.result, self.command, p.action) {
@@ -268,7 +292,9 @@ mod tests {
             schema_version: SCHEMA_VERSION,
             command: "plan",
             stack: "s".into(),
+            stage: None,
             region: "us-east-1".into(),
+            found: None,
             in_sync: false,
             summary: Summary::default(),
             resources: vec![ResourceReport::planned(plan)],

@@ -33,6 +33,8 @@ mod resilience;
 mod smoke;
 #[path = "cli/smoke_url.rs"]
 mod smoke_url;
+#[path = "cli/stages.rs"]
+mod stages;
 #[path = "cli/status.rs"]
 mod status;
 #[path = "cli/up.rs"]

@@ -867,6 +867,92 @@ class Logs(unittest.TestCase):
         self.assertEqual([len(p) for p in self.pages()], [5])
 
 
+class Tagging(unittest.TestCase):
+    """The Resource Groups Tagging API as stackctl's `ls` meets it on AWS: the log group's type spelt AWS's way,
+    deleted resources listed for minutes, and tables created long ago."""
+
+    TAG = {"stackctl:stack": "tg"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"tagging_resource_types": True, "tagging_stale_ms": 60000,
+                       "created_ago_secs": {"tg-old": 8 * 86400}})
+        cls.tagging = cls.s.client("resourcegroupstaggingapi")
+        cls.moto_tagging = cls.s.client("resourcegroupstaggingapi", direct=True)
+        cls.logs = cls.s.client("logs")
+        cls.ddb = cls.s.client("dynamodb")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def table(self, name):
+        self.ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                              Tags=[{"Key": k, "Value": v} for k, v in self.TAG.items()])
+
+    def arns(self, client, types):
+        found = client.get_resources(TagFilters=[{"Key": "stackctl:stack", "Values": ["tg"]}],
+                                     ResourceTypeFilters=types)["ResourceTagMappingList"]
+        return sorted(m["ResourceARN"] for m in found)
+
+    def test_requests_are_recorded_as_the_tagging_service(self):
+        self.arns(self.tagging, ["dynamodb:table"])
+        read = self.s.last_request("GetResources")
+        self.assertEqual((read["service"], read["write"]), ("tagging", False))
+
+    def test_log_groups_are_found_by_awss_type_and_motos_spelling_is_refused(self):
+        self.logs.create_log_group(logGroupName="/aws/lambda/tg-fn", tags=self.TAG)
+        arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/tg-fn"
+        self.assertEqual(self.arns(self.moto_tagging, ["logs:log-group"]), [])  # moto alone: not with AWS's type
+        self.assertEqual(self.arns(self.tagging, ["logs:log-group"]), [arn])
+        with self.assertRaises(ClientError) as e:
+            self.arns(self.tagging, ["logs:loggroup"])
+        self.assertEqual(code(e.exception)[0::2], ("InvalidParameterException", 400))
+        self.s.set(tagging_resource_types=False)
+        self.addCleanup(self.s.set, tagging_resource_types=True)
+        self.assertEqual(self.arns(self.tagging, ["logs:log-group"]), [])
+
+    def test_a_deleted_resource_is_still_listed_for_a_while(self):
+        self.table("tg-gone")
+        arn = "arn:aws:dynamodb:us-east-1:123456789012:table/tg-gone"
+        self.assertIn(arn, self.arns(self.tagging, ["dynamodb:table"]))
+        self.ddb.delete_table(TableName="tg-gone")
+        self.assertIn(arn, self.arns(self.tagging, ["dynamodb:table"]))
+        self.assertNotIn(arn, self.arns(self.moto_tagging, ["dynamodb:table"]))
+        with self.assertRaises(ClientError) as e:
+            self.s.client("dynamodb", direct=True).describe_table(TableName="tg-gone")
+        self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
+        self.s.set(tagging_stale_ms=0)
+        self.addCleanup(self.s.set, tagging_stale_ms=60000)
+        self.assertNotIn(arn, self.arns(self.tagging, ["dynamodb:table"]))
+
+    def test_expired_credentials_are_refused_by_every_service_in_its_format(self):
+        self.s.set(expired_token=True)
+        self.addCleanup(self.s.set, expired_token=False)
+        for service, call, expected in (
+                ("iam", lambda c: c.list_roles(), "ExpiredToken"),
+                ("sts", lambda c: c.get_caller_identity(), "ExpiredToken"),
+                ("dynamodb", lambda c: c.list_tables(), "ExpiredTokenException"),
+                ("lambda", lambda c: c.list_functions(), "ExpiredTokenException"),
+                ("logs", lambda c: c.describe_log_groups(), "ExpiredTokenException"),
+                ("resourcegroupstaggingapi", lambda c: c.get_resources(), "ExpiredTokenException")):
+            with self.assertRaises(ClientError) as e:
+                call(self.s.client(service))
+            self.assertEqual(code(e.exception)[0], expected, service)
+        self.s.set(expired_token=False)
+        self.s.client("iam").list_roles()
+
+    def test_a_table_can_be_made_long_ago(self):
+        self.table("tg-old")
+        created = self.ddb.describe_table(TableName="tg-old")["Table"]["CreationDateTime"]
+        age = time.time() - created.timestamp()
+        self.assertGreater(age, 8 * 86400 - 60)
+        fresh = self.s.client("dynamodb", direct=True).describe_table(TableName="tg-old")["Table"]["CreationDateTime"]
+        self.assertLess(time.time() - fresh.timestamp(), 3600)
+
+
 # Every fault switch off (explicit values: the null-reset test must not be the only thing resetting them).
 FAULTS_OFF = {"throttle_rate": 0, "provisioned_throughput_rate": 0, "error_5xx_rate": 0, "slow_rate": 0, "slow_ms": 0,
               "drop_rate": 0, "drop_after_forward": 0.5, "fault_services": None, "fault_operations": None,

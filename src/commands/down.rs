@@ -30,7 +30,8 @@ pub async fn down(
     let mut world = World::new(clients, stack, snapshot, progress)?;
     world.data = data.clone();
     let steps = engine::plan_down(&world);
-    let has_work = steps.iter().any(|s| s.plan().action.writes());
+    let found = steps.iter().filter(|s| s.plan().action.writes()).count();
+    let has_work = found > 0;
     let report = |reports| {
         Report::new(
             "down",
@@ -39,6 +40,7 @@ pub async fn down(
             clients.calls.snapshot(),
             started.elapsed(),
         )
+        .with_found(found)
     };
     if !confirm || !has_work {
         let reports = steps

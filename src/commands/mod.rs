@@ -4,6 +4,7 @@ pub mod dev;
 pub mod down;
 pub mod invoke;
 pub mod logs;
+pub mod ls;
 pub mod restore;
 pub mod smoke;
 pub mod status;

@@ -100,7 +100,7 @@ impl Checker<'_> {
             } else {
                 format!("to `{parent}`")
             };
-            let fix = match example(&field) {
+            let fix = match example(base_field(&field)) {
                 Some(example) => {
                     format!("add `{example}` {place} (see README.md, stack.toml reference)")
                 }
@@ -120,8 +120,16 @@ impl Checker<'_> {
         let field = dotted(&path, None);
         if message.starts_with("unknown field") {
             let names = backticked(&message);
+            // `[stages.<name>]` is not listed among the sections a misspelt one could be (it is offered as
+            // "did you mean" when it is close): the list names the sections of the file itself.
+            let message = message.replace(", `stages`", "");
             let unknown = names.first().cloned().unwrap_or_default();
             let fix = match closest(&unknown, &names[1.min(names.len())..]) {
+                _ if field.starts_with("stages.") && field.ends_with(".stack.name") => {
+                    "remove it: a stack has one name in every stage (its `stackctl:stack` tag), and every \
+                     physical name already carries the stage"
+                        .to_string()
+                }
                 Some(near) => format!(
                     "did you mean `{near}`? Otherwise remove the key; every key is listed in README.md (stack.toml reference)"
                 ),
@@ -138,9 +146,9 @@ impl Checker<'_> {
         if message.starts_with("invalid type") || message.starts_with("invalid value") {
             let free_form = ["stack.tags.", "function.environment."]
                 .iter()
-                .any(|prefix| field.starts_with(prefix));
+                .any(|prefix| base_field(&field).starts_with(prefix));
             let literal = backticked(&message).into_iter().next();
-            let fix = match (free_form, literal, path.last(), example(&field)) {
+            let fix = match (free_form, literal, path.last(), example(base_field(&field))) {
                 (true, Some(literal), Some(key), _) => format!(
                     "quote the value; tag and variable values are strings: `{key} = \"{literal}\"`"
                 ),
@@ -221,6 +229,15 @@ fn backticked(message: &str) -> Vec<String> {
         .step_by(2)
         .map(str::to_string)
         .collect()
+}
+
+/// A key of a `[stages.<name>]` overlay as the base file writes it (`stages.prod.table.name` ->
+/// `table.name`), to find how it is written.
+fn base_field(field: &str) -> &str {
+    field
+        .strip_prefix("stages.")
+        .and_then(|rest| rest.split_once('.'))
+        .map_or(field, |(_, key)| key)
 }
 
 fn dotted(path: &[String], last: Option<&str>) -> String {

@@ -20,7 +20,8 @@ impl Checker<'_> {
         today: &str,
         warnings: &mut Vec<String>,
     ) -> Result<FunctionSpec, ConfigError> {
-        let name = self.checked_name(&raw.name, "function.name", NameRule::FUNCTION)?;
+        let name =
+            self.physical_name(&raw.name, "function.name", "function", NameRule::FUNCTION)?;
         let runtime = raw.runtime.get_ref().clone();
         match runtimes::status(&runtime, today) {
             RuntimeStatus::Supported => {}

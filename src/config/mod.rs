@@ -3,7 +3,8 @@
 //!
 //! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
 //! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
-//! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints).
+//! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
+//! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).
 
 mod environment;
 mod errors;
@@ -17,6 +18,7 @@ mod paths;
 mod policy_rules;
 mod raw;
 mod resolve;
+mod stages;
 mod toml_tree;
 mod url;
 
@@ -29,6 +31,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use errors::ConfigError;
+pub use stages::{stage_name, stage_problem};
 
 use errors::line_col;
 use raw::RawFile;
@@ -40,6 +43,18 @@ pub const OWNER_TAG: &str = "stackctl:stack";
 /// region), so a stack run in another region finds the same role with the same owner tag; this tag tells
 /// them apart.
 pub const REGION_TAG: &str = "stackctl:region";
+/// On everything a stage creates: the stage. Without it, a resource belongs to the stack's unstaged
+/// deployment; ownership needs the stack and the stage to match, so `down --stage pr-12` never touches
+/// `prod` or `pr-11`, however alike their names.
+pub const STAGE_TAG: &str = "stackctl:stage";
+
+/// Which deployment of the stack file to resolve: the stage (`--stage`) and the region (`--region`), when
+/// given. Both change names (`${stage}`, `${region}`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    pub stage: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum KeyType {
@@ -192,6 +207,8 @@ impl Default for Timeouts {
 pub struct Stack {
     pub file: PathBuf,
     pub name: String,
+    /// `--stage`: the stage whose names and tags this is; None: the stack as written.
+    pub stage: Option<String>,
     pub region: String,
     pub tags: BTreeMap<String, String>,
     pub table: TableSpec,
@@ -223,6 +240,9 @@ impl Stack {
     pub fn resource_tags(&self) -> BTreeMap<String, String> {
         let mut tags = self.tags.clone();
         tags.insert(OWNER_TAG.to_string(), self.name.clone());
+        if let Some(stage) = &self.stage {
+            tags.insert(STAGE_TAG.to_string(), stage.clone());
+        }
         tags
     }
 
@@ -234,8 +254,10 @@ impl Stack {
     }
 
     /// Whether a live resource with these tags belongs to this stack.
+    /// The stage must match too: a resource of another stage (or of the unstaged stack, which has no
+    /// stage tag) is not this one's.
     pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
-        tags.get(OWNER_TAG) == Some(&self.name)
+        tags.get(OWNER_TAG) == Some(&self.name) && tags.get(STAGE_TAG) == self.stage.as_ref()
     }
 
     /// Whether a live IAM role or policy with these tags belongs to this stack in this region. One
@@ -255,6 +277,15 @@ impl Stack {
 
     /// Why a stack never touches an IAM resource its deployment in another region owns, and the fix.
     pub fn other_region_note(&self, kind: &str, other: &str) -> String {
+        if let Some(stage) = &self.stage {
+            // The role's and the policy's names already carry the stage; `${region}` keeps the regions apart.
+            return format!(
+                "owned by stage `{stage}` of this stack in region `{other}` (IAM is global: one {kind} serves \
+                 every region, and changing or deleting it would break that deployment); put the region into the \
+                 IAM names, e.g. role.name = \"...-${{stage}}-${{region}}\" and policy.name = \
+                 \"...-${{stage}}-${{region}}\" (in `[stages.{stage}]` or for every stage)"
+            );
+        }
         format!(
             "owned by this stack's deployment in region `{other}` (IAM is global: one {kind} serves every \
              region, and changing or deleting it would break that deployment); give this region its own IAM \
@@ -265,7 +296,35 @@ impl Stack {
 }
 
 /// Reads and validates a stack file. `today` (YYYY-MM-DD) decides which runtimes are deprecated or blocked.
+#[cfg(test)]
 pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
+    load_selected(path, today, Selection::default())
+}
+
+/// Reads and validates a stack file for a stage and region (`--stage`, `--region`). `today` (YYYY-MM-DD)
+/// decides which runtimes are deprecated or blocked.
+pub fn load_selected(path: &Path, today: &str, selection: Selection) -> Result<Stack, ConfigError> {
+    let source = read(path)?;
+    parse_selected(path, &source, today, selection)
+}
+
+/// The longest stage name every physical name of the stack file can take: what `stackctl stage-name` stays
+/// within. The base file's names only: a stage with an overlay of its own is named in the file, and its names
+/// are checked whenever the file is loaded.
+pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigError> {
+    let source = read(path)?;
+    let checker = Checker {
+        file: path,
+        source: &source,
+        stage: None,
+        region: "",
+    };
+    let raw: RawFile = toml::from_str(&source).map_err(|err| checker.toml_error(&err))?;
+    let region = region.unwrap_or(raw.stack.region.get_ref());
+    Ok(Checker { region, ..checker }.stage_budget(&raw))
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
     let bytes = std::fs::read(path).map_err(|err| ConfigError {
         file: path.to_path_buf(),
         position: None,
@@ -284,20 +343,52 @@ pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
             fix: Some("save the file as UTF-8 (TOML files are UTF-8)".into()),
         }
     })?;
-    parse(path, &source, today)
+    Ok(source)
 }
 
 /// Validates stack file text; `path` names the file in errors and anchors relative paths.
+#[cfg(test)]
 pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigError> {
-    let checker = Checker { file: path, source };
+    parse_selected(path, source, today, Selection::default())
+}
+
+/// `parse` for a stage and region. Every `[stages.<name>]` has its keys checked (serde) and its name; its
+/// values and names are resolved when that stage is the one asked for (a stage's 4 KB of variables or its
+/// tags depend on its names, so each stage is checked as itself).
+pub fn parse_selected(
+    path: &Path,
+    source: &str,
+    today: &str,
+    selection: Selection,
+) -> Result<Stack, ConfigError> {
+    let checker = Checker {
+        file: path,
+        source,
+        stage: None,
+        region: "",
+    };
     let raw: RawFile = toml::from_str(source).map_err(|err| checker.toml_error(&err))?;
+    checker.stage_names(&raw)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base_dir = if base_dir.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
         base_dir
     };
-    checker.resolve(raw, &base_dir, today)
+    let resolve = |stage: Option<&str>| {
+        let merged = checker.overlay(&raw, stage)?;
+        let region = selection
+            .region
+            .unwrap_or(merged.stack.region.get_ref())
+            .to_string();
+        let checker = Checker {
+            stage,
+            region: &region,
+            ..checker
+        };
+        checker.resolve(merged, &base_dir, today)
+    };
+    resolve(selection.stage)
 }
 
 #[cfg(test)]

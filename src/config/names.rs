@@ -6,9 +6,9 @@ use super::resolve::Checker;
 use super::ConfigError;
 
 pub(super) struct NameRule {
-    what: &'static str,
+    pub(super) what: &'static str,
     min: usize,
-    max: usize,
+    pub(super) max: usize,
     /// Characters allowed besides ASCII letters and digits.
     extra: &'static str,
 }

@@ -150,6 +150,8 @@ mod tests {
         let checker = Checker {
             file: Path::new("infra/stack.toml"),
             source: "",
+            stage: None,
+            region: "us-east-1",
         };
         assert_eq!(
             checker.shown("policies/p.json"),
@@ -158,6 +160,8 @@ mod tests {
         let checker = Checker {
             file: Path::new("stack.toml"),
             source: "",
+            stage: None,
+            region: "us-east-1",
         };
         assert_eq!(
             checker.shown("policies/p.json"),

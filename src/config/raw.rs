@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFile {
     pub(super) stack: RawStack,
@@ -16,9 +16,12 @@ pub(super) struct RawFile {
     pub(super) function: RawFunction,
     #[serde(default)]
     pub(super) timeouts: RawTimeouts,
+    /// `[stages.<name>]`: overlays, one per named stage (config/stages.rs).
+    #[serde(default)]
+    pub(super) stages: BTreeMap<Spanned<String>, super::stages::RawOverlay>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStack {
     pub(super) name: Spanned<String>,
@@ -27,7 +30,7 @@ pub(super) struct RawStack {
     pub(super) tags: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKey {
     pub(super) name: Spanned<String>,
@@ -35,7 +38,7 @@ pub(super) struct RawKey {
     pub(super) key_type: Spanned<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTable {
     pub(super) name: Spanned<String>,
@@ -45,7 +48,7 @@ pub(super) struct RawTable {
     pub(super) deletion_protection: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRole {
     pub(super) name: Spanned<String>,
@@ -54,7 +57,7 @@ pub(super) struct RawRole {
     pub(super) managed_policies: Vec<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPolicy {
     pub(super) name: Spanned<String>,
@@ -62,7 +65,7 @@ pub(super) struct RawPolicy {
     pub(super) allow_wildcards: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFunction {
     pub(super) name: Spanned<String>,
@@ -83,7 +86,7 @@ pub(super) struct RawFunction {
 }
 
 /// `[function.url]`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUrl {
     pub(super) auth: Spanned<String>,
@@ -91,7 +94,7 @@ pub(super) struct RawUrl {
 }
 
 /// `[function.url.cors]`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCors {
     pub(super) allow_origins: Option<Spanned<Vec<Spanned<String>>>>,
@@ -104,13 +107,13 @@ pub(super) struct RawCors {
 
 /// `[function.logs]`. The value is taken as any TOML value, so that a string, a float or a date gets
 /// stackctl's own message (with the nearest allowed values) instead of serde's.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLogs {
     pub(super) retention_days: Option<Spanned<toml::Value>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTimeouts {
     pub(super) table_secs: Option<Spanned<i64>>,

@@ -13,7 +13,8 @@ use super::names::{is_region, NameRule};
 use super::policy_rules::PolicyKind;
 use super::raw::{RawFile, RawKey, RawPolicy, RawRole, RawTable, RawTimeouts};
 use super::{
-    ConfigError, KeyAttribute, KeyType, PolicySpec, RoleSpec, Stack, TableSpec, Timeouts, OWNER_TAG,
+    ConfigError, KeyAttribute, KeyType, PolicySpec, RoleSpec, Stack, TableSpec, Timeouts,
+    OWNER_TAG, REGION_TAG, STAGE_TAG,
 };
 use crate::limits;
 use crate::template;
@@ -22,6 +23,10 @@ use crate::template;
 pub(super) struct Checker<'a> {
     pub(super) file: &'a Path,
     pub(super) source: &'a str,
+    /// The stage being resolved (`--stage`), put into every physical name.
+    pub(super) stage: Option<&'a str>,
+    /// The region the stack is resolved for (`--region`, else `stack.region`), for `${region}` in names.
+    pub(super) region: &'a str,
 }
 
 impl Checker<'_> {
@@ -66,7 +71,9 @@ impl Checker<'_> {
         let mut tags = BTreeMap::new();
         for (key, value) in &raw.stack.tags {
             let field = format!("stack.tags.{}", key.get_ref());
-            if key.get_ref().starts_with("aws:") || key.get_ref() == OWNER_TAG {
+            if key.get_ref().starts_with("aws:")
+                || [OWNER_TAG, STAGE_TAG, REGION_TAG].contains(&key.get_ref().as_str())
+            {
                 return Err(self.error(
                     key.span(),
                     &field,
@@ -86,12 +93,14 @@ impl Checker<'_> {
         function.reserved_concurrency = self.reserved_concurrency(&raw.function)?;
         let url = self.url(&raw.function)?;
         let log_group = self.log_group(&raw.function, &function.name)?;
+
         self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
         let timeouts = self.timeouts(&raw.timeouts)?;
 
         Ok(Stack {
             file: self.file.to_path_buf(),
             name: stack_name,
+            stage: self.stage.map(str::to_string),
             region,
             tags,
             table,
@@ -178,8 +187,9 @@ impl Checker<'_> {
         &self,
         raw: &BTreeMap<Spanned<String>, Spanned<String>>,
     ) -> Result<(), ConfigError> {
-        const STACKCTL_IAM_TAGS: usize = 2;
-        let room = limits::TAGS_PER_RESOURCE - STACKCTL_IAM_TAGS;
+        // `stackctl:stack` and `stackctl:region`, and `stackctl:stage` in a stage.
+        let stackctl_iam_tags = 2 + usize::from(self.stage.is_some());
+        let room = limits::TAGS_PER_RESOURCE - stackctl_iam_tags;
         if raw.len() <= room {
             return Ok(());
         }
@@ -191,10 +201,11 @@ impl Checker<'_> {
             first_over.span(),
             &format!("stack.tags.{}", first_over.get_ref()),
             format!(
-                "`[stack] tags` has {} tags; with stackctl's own `{OWNER_TAG}` and `stackctl:region`, the role \
+                "`[stack] tags` has {} tags; with stackctl's own `{OWNER_TAG}`{} and `{REGION_TAG}`, the role \
                  and the policy would carry {}, over IAM's limit of {} tags per resource",
                 raw.len(),
-                raw.len() + STACKCTL_IAM_TAGS,
+                if self.stage.is_some() { format!(", `{STAGE_TAG}`") } else { String::new() },
+                raw.len() + stackctl_iam_tags,
                 limits::TAGS_PER_RESOURCE
             ),
             format!(
@@ -223,7 +234,7 @@ impl Checker<'_> {
     }
 
     fn table(&self, raw: &RawTable) -> Result<TableSpec, ConfigError> {
-        let name = self.checked_name(&raw.name, "table.name", NameRule::TABLE)?;
+        let name = self.physical_name(&raw.name, "table.name", "table", NameRule::TABLE)?;
         let partition_key = self.key(&raw.partition_key, "table.partition_key")?;
         let sort_key = raw
             .sort_key
@@ -265,7 +276,7 @@ impl Checker<'_> {
     }
 
     fn role(&self, raw: &RawRole, base_dir: &Path) -> Result<RoleSpec, ConfigError> {
-        let name = self.checked_name(&raw.name, "role.name", NameRule::IAM_ROLE)?;
+        let name = self.physical_name(&raw.name, "role.name", "role", NameRule::IAM_ROLE)?;
         let path = self.project_path(&raw.trust_policy, "role.trust_policy", base_dir)?;
         let (trust_policy, text) = self.json_file(&path, &raw.trust_policy, "role.trust_policy")?;
         let doc = JsonDoc::new(self.shown(raw.trust_policy.get_ref()), &text);
@@ -302,7 +313,7 @@ impl Checker<'_> {
     }
 
     fn policy(&self, raw: &RawPolicy, base_dir: &Path) -> Result<PolicySpec, ConfigError> {
-        let name = self.checked_name(&raw.name, "policy.name", NameRule::IAM_POLICY)?;
+        let name = self.physical_name(&raw.name, "policy.name", "policy", NameRule::IAM_POLICY)?;
         let allow_wildcards = raw.allow_wildcards.as_ref().is_some_and(|a| *a.get_ref());
         let template_path = self.project_path(&raw.template, "policy.template", base_dir)?;
         let (template, text) = self.json_file(&template_path, &raw.template, "policy.template")?;

@@ -254,7 +254,12 @@ impl Request {
             "Invoke" => "InvokeFunction",
             other => other,
         };
-        format!("{}:{operation}", self.service)
+        // The Tagging API signs as `tagging`; its IAM actions are `tag:...`.
+        let service = match self.service.as_str() {
+            "tagging" => "tag",
+            other => other,
+        };
+        format!("{service}:{operation}")
     }
 }
 
@@ -294,7 +299,7 @@ impl Request {
             .map(|p| format!("/{p}"))
             .unwrap_or_default();
         let operation = match service.as_str() {
-            "dynamodb" | "logs" => header("X-Amz-Target")
+            "dynamodb" | "logs" | "tagging" => header("X-Amz-Target")
                 .rsplit('.')
                 .next()
                 .unwrap_or_default()

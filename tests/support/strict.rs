@@ -67,6 +67,9 @@ pub fn realistic() -> Value {
         "logs_interleaved": true,
         // Off here: moto's 10,000-event pages are what AWS's 1 MB pages look like to a small test.
         "logs_page_size": 0,
+        "tagging_resource_types": true,
+        // Two minutes: a test's `ls` right after a `down` still gets what it deleted from GetResources.
+        "tagging_stale_ms": 120_000,
         "throttle_rate": 0.0,
         "provisioned_throughput_rate": 0.0,
         "error_5xx_rate": 0.0,

@@ -76,8 +76,13 @@ DEFAULTS = {
     "logs_tag_arn_star": False,
     "logs_interleaved": False,
     "logs_page_size": 0,
+    # Resource Groups Tagging API
+    "tagging_resource_types": False,
+    "tagging_stale_ms": 0,
+    "created_ago_secs": None,
     # Access, everywhere
     "deny_operations": None,
+    "expired_token": False,
     # Faults, everywhere
     "throttle_rate": 0.0,
     "provisioned_throughput_rate": 0.0,
@@ -190,6 +195,10 @@ class Call:
             j = self.json or {}
             self.resource = log_group_of(j.get("logGroupName") or j.get("logGroupIdentifier") or j.get("resourceArn")
                                          or j.get("logGroupNamePrefix") or "")
+        elif self.service == "tagging":
+            # JSON 1.1: X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>
+            self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
+            self.json = parse_json(body)
         elif self.service in ("iam", "sts"):
             query = urllib.parse.urlsplit(path).query
             params = urllib.parse.parse_qs(query, keep_blank_values=True)
@@ -226,6 +235,8 @@ def guess_service(call):
     target = call.header("X-Amz-Target")
     if target.startswith("DynamoDB_"):
         return "dynamodb"
+    if target.startswith("ResourceGroupsTaggingAPI_"):
+        return "tagging"
     if re.match(r"^/20\d\d-\d\d-\d\d/", call.path):
         return "lambda"
     if b"Action=" in call.body or "Action=" in call.path:
@@ -385,6 +396,36 @@ def logs_error(code, message, status=400):
     )
 
 
+def tagging_error(code, message, status=400):
+    """The Resource Groups Tagging API's JSON 1.1 error shape."""
+    return Response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id())],
+        json.dumps({"__type": code, "Message": message}).encode(),
+        answered_by="proxy",
+    )
+
+
+def tagged_key(arn):
+    """(service, name) of a table, function or log group ARN, as the delete calls name them."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return None
+    service, rest = parts[2], parts[5]
+    for prefix in ("table/", "function:", "log-group:"):
+        if rest.startswith(prefix):
+            name = rest[len(prefix):]
+            name = name[:-2] if name.endswith(":*") else name
+            return service, name.split(":")[0] if prefix == "function:" else name
+    return None
+
+
+def tags_match(tags, filters):
+    """GetResources' TagFilters: every filter's key present, with one of its values when it lists any."""
+    have = {t["Key"]: t["Value"] for t in tags}
+    return all(f["Key"] in have and (not f.get("Values") or have[f["Key"]] in f["Values"]) for f in filters or [])
+
+
 def xml_escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
@@ -397,6 +438,8 @@ def service_error(call, code, message, status, kind="Sender"):
         return lambda_error(code, message, status, "User" if status < 500 else "Service")
     if call.service == "logs":
         return logs_error(code, message, status)
+    if call.service == "tagging":
+        return tagging_error(code, message, status)
     return query_error(call.service, code, message, status, kind)
 
 
@@ -420,6 +463,8 @@ class Proxy:
             self.functions = {}  # name -> state dict
             self.roles = {}  # role ARN -> monotonic creation time
             self.role_detaches = {}  # role name -> (monotonic time, op) of its last DetachRolePolicy / DeleteRolePolicy
+            self.tagged_seen = {}  # (service, name) -> the last ResourceTagMapping GetResources answered for it
+            self.tagged_deleted = {}  # (service, name) -> monotonic time it was deleted
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -602,6 +647,43 @@ class Proxy:
         return next((n for n in names if self.table_busy(n) == "created"), None)
 
     def behave(self, call):
+        resp = self.behave_inner(call)
+        self.after(call, resp)
+        return resp
+
+    DELETES = {("dynamodb", "DeleteTable"), ("lambda", "DeleteFunction"), ("logs", "DeleteLogGroup")}
+
+    def after(self, call, resp):
+        """What the Tagging API and the creation times need to know about an answered call."""
+        if (call.service, call.op) in self.DELETES and resp.status < 300:
+            with self.lock:
+                self.tagged_deleted[(call.service, call.resource)] = self.now()
+        backdate = (self.config["created_ago_secs"] or {}).get(call.resource)
+        if call.service == "dynamodb" and call.op == "DescribeTable" and backdate and resp.status == 200:
+            # `created_ago_secs`: a table made that long ago (moto's clock cannot be moved).
+            body = resp.json() or {}
+            if "Table" in body:
+                body["Table"]["CreationDateTime"] = time.time() - backdate
+                resp.set_json(body, "dynamodb")
+                self.note(call, "rewrite", "CreationDateTime", ago_secs=backdate)
+
+    def expired(self, call):
+        """`expired_token`: the caller's temporary credentials have expired; every service refuses every call in
+        its own format (IAM and STS say ExpiredToken, the JSON services ExpiredTokenException)."""
+        if not self.config["expired_token"]:
+            return None
+        self.note(call, "behaviour", "ExpiredToken")
+        message = "The security token included in the request is expired"
+        if call.service in ("iam", "sts"):
+            return query_error(call.service, "ExpiredToken", message, 403)
+        if call.service == "lambda":
+            return lambda_error("ExpiredTokenException", message, 403)
+        return service_error(call, "ExpiredTokenException", message, 400)
+
+    def behave_inner(self, call):
+        expired = self.expired(call)
+        if expired is not None:
+            return expired
         denied = self.access_denied(call)
         if denied is not None:
             return denied
@@ -1432,6 +1514,49 @@ class Proxy:
             body["Policy"] = json.dumps(document, separators=(",", ":"))
             resp.set_json(body)
             self.note(call, "rewrite", "Condition")
+        return resp
+
+    # ---- Resource Groups Tagging API ------------------------------------------------------------------------
+
+    # AWS's resource types for what stackctl makes; moto names the log group's `logs:loggroup`.
+    TAGGING_TYPES = {"dynamodb", "dynamodb:table", "lambda", "lambda:function", "logs", "logs:log-group"}
+
+    def tagging_GetResources(self, call):
+        """`tagging_resource_types`: AWS spells the log group's type `logs:log-group` and refuses a type it does
+        not have (moto's `logs:loggroup`); moto matches only its own spelling, so a client sending AWS's finds no
+        log group on plain moto. `tagging_stale_ms`: AWS keeps answering a deleted table, function or log group
+        for minutes; the proxy keeps answering one it listed before it was deleted, for that long."""
+        request = dict(call.json or {})
+        types = request.get("ResourceTypeFilters") or []
+        body = call.body
+        if self.config["tagging_resource_types"] and types:
+            unknown = [t for t in types if t not in self.TAGGING_TYPES and t.split(":")[0] in ("dynamodb", "lambda", "logs")]
+            if unknown:
+                self.note(call, "behaviour", "InvalidParameterException", reason="resource type %s" % unknown[0])
+                return tagging_error("InvalidParameterException", "Unsupported resource type: %s" % unknown[0])
+            request["ResourceTypeFilters"] = ["logs:loggroup" if t == "logs:log-group" else t for t in types]
+            body = json.dumps(request).encode()
+        resp = self.forward(call.method, call.path, call.headers, body)
+        answer = resp.json() if resp.status == 200 else None
+        if answer is None:
+            return resp
+        listed = answer.get("ResourceTagMappingList") or []
+        with self.lock:
+            for mapping in listed:
+                key = tagged_key(mapping.get("ResourceARN", ""))
+                if key:
+                    self.tagged_seen[key] = mapping
+                    self.tagged_deleted.pop(key, None)
+            window = self.config["tagging_stale_ms"] / 1000.0
+            shown = {m.get("ResourceARN") for m in listed}
+            stale = [m for key, m in self.tagged_seen.items()
+                     if key in self.tagged_deleted and self.now() - self.tagged_deleted[key] < window
+                     and m.get("ResourceARN") not in shown and tags_match(m.get("Tags"), request.get("TagFilters"))
+                     and (not types or any(t == key[0] or t.startswith(key[0] + ":") for t in types))]
+        if stale and not request.get("PaginationToken"):
+            answer["ResourceTagMappingList"] = listed + stale
+            resp.set_json(answer)
+            self.note(call, "behaviour", "stale", arns=[m["ResourceARN"] for m in stale])
         return resp
 
     def logs_PutRetentionPolicy(self, call):

@@ -1,0 +1,508 @@
+//! `ls`: the stages of this stack (or of every stackctl stack) in the account and region, found by their
+//! tags with no state file: tables, functions and log groups with the Resource Groups Tagging API, each hit
+//! confirmed with a describe call (the Tagging API keeps listing deleted resources for minutes), IAM roles
+//! and policies (which the Tagging API does not cover) by listing them and reading their tags.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::aws::{Calls, Clients};
+use crate::cli::Output;
+use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
+use crate::progress::Progress;
+
+/// What `ls` was asked for.
+pub struct Options {
+    pub older_than: Option<Duration>,
+    pub all: bool,
+}
+
+/// The kinds every deployment of a stack has; a stage without one of them is partial (an `up` or a `down`
+/// that did not finish). The function URL is left out: a stack may have none.
+const KINDS: [&str; 5] = ["table", "role", "policy", "function", "log_group"];
+
+/// The Tagging API's resource types, as AWS spells them (`logs:log-group`; moto says `logs:loggroup`).
+const TAGGED_TYPES: [&str; 3] = ["dynamodb:table", "lambda:function", "logs:log-group"];
+
+/// How many tag or describe reads run at once.
+const CONCURRENT_READS: usize = 8;
+
+/// One resource found, confirmed to exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub kind: &'static str,
+    pub name: String,
+    pub arn: String,
+    /// When AWS says it was created (RFC 3339); null for functions (Lambda keeps no creation time).
+    pub created: Option<String>,
+    #[serde(skip)]
+    created_secs: Option<i64>,
+    #[serde(skip)]
+    owner: (String, Option<String>),
+}
+
+/// One deployment: a stack and a stage (null: the stack without a stage).
+#[derive(Debug, Clone, Serialize)]
+pub struct StageListing {
+    pub stack: String,
+    pub stage: Option<String>,
+    /// When its oldest resource was created (RFC 3339).
+    pub created: Option<String>,
+    /// Seconds since `created`.
+    pub age_secs: Option<u64>,
+    /// Every kind a stack has exists (table, role, policy, function, log group).
+    pub complete: bool,
+    /// The kinds that do not exist (a partial stage: an `up` or a `down` that did not finish).
+    pub missing: Vec<&'static str>,
+    pub resources: Vec<Found>,
+}
+
+#[derive(Debug, Serialize)]
+struct Listing {
+    schema_version: u32,
+    command: &'static str,
+    /// The stack listed; null with --all.
+    stack: Option<String>,
+    region: String,
+    /// `--older-than`, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    older_than_secs: Option<u64>,
+    stages: Vec<StageListing>,
+    aws_calls: Calls,
+    duration_ms: u64,
+}
+
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    options: &Options,
+    output: Output,
+    progress: &Progress,
+) -> Result<u8> {
+    let started = Instant::now();
+    let task = progress.task("stages".to_string());
+    task.set("reading tags");
+    let only = (!options.all).then_some(stack.name.as_str());
+    let (tagged, iam) = tokio::try_join!(
+        tagged_resources(clients, only),
+        iam_resources(clients, only, &stack.region)
+    )?;
+    task.finish("read");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut stages = group(tagged.into_iter().chain(iam), now);
+    if let Some(age) = options.older_than {
+        stages.retain(|s| s.age_secs.is_some_and(|a| a >= age.as_secs()));
+    }
+    let listing = Listing {
+        schema_version: crate::report::SCHEMA_VERSION,
+        command: "ls",
+        stack: only.map(str::to_string),
+        region: stack.region.clone(),
+        older_than_secs: options.older_than.map(|d| d.as_secs()),
+        stages,
+        aws_calls: clients.calls.snapshot(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(&listing)?,
+        Output::Text => render(&listing),
+    };
+    // A reader that stops early (`| head`) ends the output, not the process with a panic.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").context("writing the listing to stdout")?;
+    Ok(0)
+}
+
+/// The stages, sorted by stack then stage (the unstaged deployment first).
+fn group(found: impl Iterator<Item = Found>, now: i64) -> Vec<StageListing> {
+    let mut by_owner: BTreeMap<(String, Option<String>), Vec<Found>> = BTreeMap::new();
+    for f in found {
+        by_owner.entry(f.owner.clone()).or_default().push(f);
+    }
+    by_owner
+        .into_iter()
+        .map(|((stack, stage), mut resources)| {
+            resources.sort_by_key(|r| (KINDS.iter().position(|k| *k == r.kind), r.name.clone()));
+            let oldest = resources.iter().filter_map(|r| r.created_secs).min();
+            let missing: Vec<&'static str> = KINDS
+                .iter()
+                .copied()
+                .filter(|k| !resources.iter().any(|r| r.kind == *k))
+                .collect();
+            StageListing {
+                stack,
+                stage,
+                created: oldest.map(rfc3339),
+                age_secs: oldest.map(|t| now.saturating_sub(t).max(0) as u64),
+                complete: missing.is_empty(),
+                missing,
+                resources,
+            }
+        })
+        .collect()
+}
+
+/// An age as people say it: 10d 2h, 3h 5m, 4m, 12s.
+fn age(secs: u64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn rfc3339(secs: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+fn render(listing: &Listing) -> String {
+    let mut out = String::new();
+    let what = match &listing.stack {
+        Some(stack) => format!("stack {stack}"),
+        None => "every stackctl stack".to_string(),
+    };
+    let count = listing.stages.len();
+    out.push_str(&format!(
+        "{what} in {}: {count} stage{}{}",
+        listing.region,
+        if count == 1 { "" } else { "s" },
+        listing
+            .older_than_secs
+            .map(|s| format!(" older than {}", age(s)))
+            .unwrap_or_default()
+    ));
+    for s in &listing.stages {
+        let stage = s.stage.as_deref().unwrap_or("(no stage)");
+        let name = if listing.stack.is_some() {
+            stage.to_string()
+        } else {
+            format!("{} {stage}", s.stack)
+        };
+        let state = if s.complete {
+            "complete".to_string()
+        } else {
+            format!("partial (missing {})", s.missing.join(", "))
+        };
+        let created = match (&s.created, s.age_secs) {
+            (Some(at), Some(secs)) => format!("created {at} ({} ago)", age(secs)),
+            _ => "created: unknown".to_string(),
+        };
+        out.push_str(&format!("\n{name}: {state}, {created}"));
+        for r in &s.resources {
+            out.push_str(&format!("\n    {} {}", r.kind, r.name));
+        }
+    }
+    out
+}
+
+/// Tables, functions and log groups tagged `stackctl:stack` (= `only`, when given), each confirmed to
+/// still exist.
+async fn tagged_resources(clients: &Clients, only: Option<&str>) -> Result<Vec<Found>> {
+    use aws_sdk_resourcegroupstagging::types::TagFilter;
+    let mut filter = TagFilter::builder().key(OWNER_TAG);
+    if let Some(stack) = only {
+        filter = filter.values(stack);
+    }
+    let filter = filter.build();
+    let mut hits = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = clients.tagging.get_resources().tag_filters(filter.clone());
+        for kind in TAGGED_TYPES {
+            request = request.resource_type_filters(kind);
+        }
+        let page = request
+            .set_pagination_token(token.clone())
+            .send()
+            .await
+            .context(
+                "listing the stack's tagged resources (Resource Groups Tagging API GetResources)",
+            )?;
+        for mapping in page.resource_tag_mapping_list() {
+            let Some(arn) = mapping.resource_arn() else {
+                continue;
+            };
+            let tags: BTreeMap<String, String> = mapping
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            if let Some(owner) = owner(&tags) {
+                hits.push((arn.to_string(), owner));
+            }
+        }
+        token = page
+            .pagination_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let confirmed: Vec<Option<Found>> = stream::iter(hits)
+        .map(|(arn, owner)| confirm(clients, arn, owner))
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    Ok(confirmed.into_iter().flatten().collect())
+}
+
+/// The stack and stage a resource's tags say it belongs to.
+fn owner(tags: &BTreeMap<String, String>) -> Option<(String, Option<String>)> {
+    Some((tags.get(OWNER_TAG)?.clone(), tags.get(STAGE_TAG).cloned()))
+}
+
+/// A Tagging API hit, if the resource still exists (AWS keeps listing deleted ones for minutes), with when
+/// it was created.
+async fn confirm(
+    clients: &Clients,
+    arn: String,
+    owner: (String, Option<String>),
+) -> Result<Option<Found>> {
+    // arn:aws:dynamodb:<region>:<account>:table/<name>, arn:aws:lambda:...:function:<name>,
+    // arn:aws:logs:...:log-group:<name>
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let (Some(service), Some(resource)) = (parts.get(2), parts.get(5)) else {
+        return Ok(None);
+    };
+    let found = |kind, name: &str, created_secs: Option<i64>| {
+        Some(Found {
+            kind,
+            name: name.to_string(),
+            arn: arn.clone(),
+            created: created_secs.map(rfc3339),
+            created_secs,
+            owner: owner.clone(),
+        })
+    };
+    match *service {
+        "dynamodb" => {
+            let name = resource.strip_prefix("table/").unwrap_or(resource);
+            match clients
+                .dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    let table = out.table();
+                    // A table being deleted is on its way out: not a resource of the stage any more.
+                    let deleting = table
+                        .and_then(|t| t.table_status())
+                        .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Deleting);
+                    let created = table.and_then(|t| t.creation_date_time()).map(|d| d.secs());
+                    Ok(if deleting {
+                        None
+                    } else {
+                        found("table", name, created)
+                    })
+                }
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(err) => Err(err).with_context(|| format!("describing table `{name}`")),
+            }
+        }
+        "lambda" => {
+            let name = resource.strip_prefix("function:").unwrap_or(resource);
+            match clients
+                .lambda
+                .get_function()
+                .function_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(found("function", name, None)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(err) => Err(err).with_context(|| format!("reading function `{name}`")),
+            }
+        }
+        "logs" => {
+            let name = resource.strip_prefix("log-group:").unwrap_or(resource);
+            let name = name.strip_suffix(":*").unwrap_or(name);
+            let out = clients
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .send()
+                .await
+                .with_context(|| format!("describing log group `{name}`"))?;
+            let group = out
+                .log_groups()
+                .iter()
+                .find(|g| g.log_group_name() == Some(name));
+            Ok(group.and_then(|g| found("log_group", name, g.creation_time().map(|ms| ms / 1000))))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// IAM roles and customer managed policies tagged `stackctl:stack` (= `only`), for this region: IAM is
+/// global, and one tagged `stackctl:region` with another region belongs to that region's deployment.
+async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> Result<Vec<Found>> {
+    let iam = &clients.iam;
+    let mut roles = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .list_roles()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .context("listing IAM roles")?;
+        for role in page.roles() {
+            roles.push((
+                role.role_name().to_string(),
+                role.arn().to_string(),
+                role.create_date().secs(),
+            ));
+        }
+        marker = page.marker().map(str::to_string);
+        if !page.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    let mut policies = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .context("listing IAM policies")?;
+        for policy in page.policies() {
+            if let (Some(name), Some(arn)) = (policy.policy_name(), policy.arn()) {
+                let created = policy.create_date().map(|d| d.secs());
+                policies.push((name.to_string(), arn.to_string(), created));
+            }
+        }
+        marker = page.marker().map(str::to_string);
+        if !page.is_truncated() || marker.is_none() {
+            break;
+        }
+    }
+    let keep = |tags: &BTreeMap<String, String>| {
+        let owner = owner(tags)?;
+        let ours = only.is_none_or(|stack| owner.0 == stack);
+        let this_region = tags.get(REGION_TAG).is_none_or(|r| r == region);
+        (ours && this_region).then_some(owner)
+    };
+    let roles = stream::iter(roles)
+        .map(|(name, arn, created)| async move {
+            let out = iam
+                .list_role_tags()
+                .role_name(&name)
+                .send()
+                .await
+                .with_context(|| format!("reading the tags of role `{name}`"))?;
+            let tags = out
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            Ok::<_, anyhow::Error>(keep(&tags).map(|owner| Found {
+                kind: "role",
+                name,
+                arn,
+                created: Some(rfc3339(created)),
+                created_secs: Some(created),
+                owner,
+            }))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect::<Vec<_>>();
+    let policies = stream::iter(policies)
+        .map(|(name, arn, created)| async move {
+            let out = iam
+                .list_policy_tags()
+                .policy_arn(&arn)
+                .send()
+                .await
+                .with_context(|| format!("reading the tags of policy `{name}`"))?;
+            let tags = out
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            Ok::<_, anyhow::Error>(keep(&tags).map(|owner| Found {
+                kind: "policy",
+                name,
+                arn,
+                created: created.map(rfc3339),
+                created_secs: created,
+                owner,
+            }))
+        })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect::<Vec<_>>();
+    let (roles, policies) = tokio::try_join!(roles, policies)?;
+    Ok(roles.into_iter().chain(policies).flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(kind: &'static str, stage: Option<&str>, created: Option<i64>) -> Found {
+        Found {
+            kind,
+            name: format!("{kind}-{}", stage.unwrap_or("none")),
+            arn: String::new(),
+            created: created.map(rfc3339),
+            created_secs: created,
+            owner: ("app".into(), stage.map(str::to_string)),
+        }
+    }
+
+    #[test]
+    fn stages_are_grouped_complete_or_partial_and_aged_by_their_oldest_resource() {
+        let mut all: Vec<Found> = KINDS
+            .iter()
+            .map(|k| found(k, Some("pr-1"), Some(1_000)))
+            .collect();
+        all.push(found("role", Some("pr-2"), Some(500)));
+        all.push(found("table", Some("pr-2"), Some(900)));
+        all.push(found("function", None, None));
+        let stages = group(all.into_iter(), 2_000);
+        assert_eq!(stages.len(), 3);
+        assert_eq!(stages[0].stage, None);
+        assert_eq!(stages[0].age_secs, None);
+        let pr1 = &stages[1];
+        assert!(pr1.complete && pr1.missing.is_empty());
+        assert_eq!(pr1.age_secs, Some(1_000));
+        assert_eq!(pr1.resources[0].kind, "table");
+        let pr2 = &stages[2];
+        assert!(!pr2.complete);
+        assert_eq!(pr2.missing, vec!["policy", "function", "log_group"]);
+        assert_eq!(pr2.age_secs, Some(1_500));
+        assert_eq!(pr2.created.as_deref(), Some("1970-01-01T00:08:20Z"));
+        assert_eq!(
+            [age(12), age(240), age(3 * 3600 + 300), age(7 * 86_400)],
+            ["12s", "4m", "3h 5m", "7d 0h"]
+        );
+    }
+}

@@ -1,0 +1,733 @@
+//! Stages: one stack file, many environments. A stage name is checked (`stage_problem`), made from a git
+//! ref for CI (`stage_name`), put into every physical name (`Checker::physical_name`: a `-<stage>` suffix,
+//! or where the name writes `${stage}`), and `[stages.<name>]` overlays are merged into the base file
+//! (`RawOverlay::apply`: the base is always inherited; an overlay adds or replaces keys, never removes).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::names::NameRule;
+use super::raw::{RawCors, RawFile, RawKey, RawLogs, RawTimeouts, RawUrl};
+use super::resolve::Checker;
+use super::ConfigError;
+
+/// How a stage name is written, for messages.
+pub const STAGE_RULE: &str = "lower-case letters, digits and `-`, starting with a letter";
+
+/// Hex digits of the hash `stage_name` appends when it had to change the text.
+const HASH_CHARS: usize = 8;
+
+/// What is wrong with a stage name, as (message, fix); None when it is valid. Only lower-case letters,
+/// digits and `-`: they are valid in every AWS name stackctl makes (tables, roles, policies, functions, log
+/// groups) and in tags, and lower case because IAM names are case-insensitive (`Prod` and `prod` would be
+/// one role).
+pub fn stage_problem(stage: &str) -> Option<(String, String)> {
+    let fix = |stage: &str| {
+        format!(
+            "use {STAGE_RULE}, e.g. `{}` (`stackctl stage-name '{}'` makes one from a branch name)",
+            stage_name(stage, usize::MAX),
+            stage.escape_debug()
+        )
+    };
+    let first = stage.chars().next();
+    if first.is_none() {
+        return Some(("the stage name is empty".into(), fix("preview")));
+    }
+    if !first.is_some_and(|c| c.is_ascii_lowercase()) {
+        return Some((
+            format!(
+                "the stage name `{}` does not start with a lower-case letter",
+                stage.escape_debug()
+            ),
+            fix(stage),
+        ));
+    }
+    let bad = stage
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))?;
+    Some((
+        format!(
+            "the stage name `{}` contains `{}`",
+            stage.escape_debug(),
+            bad.escape_debug()
+        ),
+        fix(stage),
+    ))
+}
+
+/// A valid stage name for a git ref or branch, at most `budget` characters (at least `HASH_CHARS + 2`):
+/// lower case, every run of other characters (`/`, `.`, `_`, non-ASCII, ...) one `-`, a leading
+/// `refs/heads/` dropped. Whenever that changed the text (or it had to be shortened, or prefixed to start
+/// with a letter), a hash of the whole input is appended, so `fix/foo` and `fix-foo` get different stages;
+/// a name that was already a valid stage within the budget is kept as it is. Stable: the same input always
+/// gives the same stage.
+pub fn stage_name(input: &str, budget: usize) -> String {
+    let budget = budget.max(HASH_CHARS + 2);
+    let text = input.strip_prefix("refs/heads/").unwrap_or(input);
+    let mut mapped = String::new();
+    for c in text.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            mapped.push(c);
+        } else if c.is_ascii_uppercase() {
+            mapped.push(c.to_ascii_lowercase());
+        } else if !mapped.ends_with('-') {
+            mapped.push('-');
+        }
+    }
+    let mut mapped = mapped.trim_matches('-').to_string();
+    if !mapped.starts_with(|c: char| c.is_ascii_lowercase()) {
+        mapped.insert_str(0, if mapped.is_empty() { "r" } else { "r-" });
+    }
+    if mapped == text && mapped.len() <= budget {
+        return mapped;
+    }
+    let hash = hex_hash(input);
+    let room = budget - HASH_CHARS - 1;
+    if mapped.len() > room {
+        mapped.truncate(room);
+        mapped.truncate(mapped.trim_end_matches('-').len());
+    }
+    format!("{mapped}-{hash}")
+}
+
+fn hex_hash(input: &str) -> String {
+    Sha256::digest(input.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..HASH_CHARS]
+        .to_string()
+}
+
+/// One physical name as the stack file writes it, with the stage put in.
+pub(super) struct Staged {
+    pub(super) name: String,
+    /// How many characters of `name` do not depend on the stage, and how often the stage appears: the
+    /// longest stage that fits a limit is `(limit - fixed) / times`.
+    pub(super) fixed: usize,
+    pub(super) times: usize,
+}
+
+/// `text` with `${stage}` and `${region}` put in; without `${stage}` and with a stage, `-<stage>` is
+/// appended. Err: the first placeholder that is neither (or `${stage}` without a stage), as its name.
+pub(super) fn stage_into(text: &str, stage: Option<&str>, region: &str) -> Result<Staged, String> {
+    let mut name = String::new();
+    let mut rest = text;
+    let mut times = 0;
+    let mut fixed = 0;
+    while let Some(start) = rest.find("${") {
+        name.push_str(&rest[..start]);
+        fixed += rest[..start].chars().count();
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(after.to_string());
+        };
+        match (&after[..end], stage) {
+            ("stage", Some(stage)) => {
+                name.push_str(stage);
+                times += 1;
+            }
+            ("region", _) => {
+                name.push_str(region);
+                fixed += region.chars().count();
+            }
+            (other, _) => return Err(other.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    name.push_str(rest);
+    fixed += rest.chars().count();
+    if times == 0 {
+        if let Some(stage) = stage {
+            name.push('-');
+            name.push_str(stage);
+            fixed += 1;
+            times = 1;
+        }
+    }
+    Ok(Staged { name, fixed, times })
+}
+
+impl Checker<'_> {
+    /// A physical name: the stage put in (`stage_into`), then checked against the service's rule. A name
+    /// that only a stage makes too long says so, with the longest stage that fits; names are never cut.
+    pub(super) fn physical_name(
+        &self,
+        value: &Spanned<String>,
+        field: &str,
+        what: &str,
+        rule: NameRule,
+    ) -> Result<String, ConfigError> {
+        let staged = stage_into(value.get_ref(), self.stage, self.region).map_err(|name| {
+            let (message, fix) = if name == "stage" {
+                (
+                    "the name places `${stage}`, but no stage was given".to_string(),
+                    "pass `--stage <name>` (or set STACKCTL_STAGE), or write the name without `${stage}`"
+                        .to_string(),
+                )
+            } else {
+                (
+                    format!("unknown placeholder `${{{name}}}` in a name"),
+                    "names take only `${stage}` and `${region}`".to_string(),
+                )
+            };
+            self.error(value.span(), field, message, fix)
+        })?;
+        let len = staged.name.chars().count();
+        match (self.stage, rule.problem(&staged.name)) {
+            (_, None) => Ok(staged.name),
+            (Some(stage), Some(_)) if len > rule.max && staged.fixed < rule.max => {
+                let longest = (rule.max - staged.fixed) / staged.times;
+                Err(self.error(
+                    value.span(),
+                    field,
+                    format!(
+                        "with stage `{stage}`, the {what} name `{}` is {len} characters long; {} allows at most {}",
+                        staged.name, rule.what, rule.max
+                    ),
+                    format!(
+                        "use a stage name of at most {longest} characters (`stackctl stage-name` makes one that \
+                         fits), or shorten `{field}`"
+                    ),
+                ))
+            }
+            (_, Some((message, fix))) => Err(self.error(value.span(), field, message, fix)),
+        }
+    }
+
+    /// The longest stage every physical name of `raw` can take (what `stackctl stage-name` stays within).
+    pub(super) fn stage_budget(&self, raw: &RawFile) -> usize {
+        let names = [
+            (&raw.table.name, NameRule::TABLE.max),
+            (&raw.role.name, NameRule::IAM_ROLE.max),
+            (&raw.policy.name, NameRule::IAM_POLICY.max),
+            (&raw.function.name, NameRule::FUNCTION.max),
+        ];
+        names
+            .iter()
+            .filter_map(|(name, max)| {
+                let staged = stage_into(name.get_ref(), Some(""), self.region).ok()?;
+                Some(max.saturating_sub(staged.fixed) / staged.times.max(1))
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Every `[stages.<name>]` name is a valid stage name.
+    pub(super) fn stage_names(&self, raw: &RawFile) -> Result<(), ConfigError> {
+        for name in raw.stages.keys() {
+            if let Some((message, fix)) = stage_problem(name.get_ref()) {
+                return Err(self.error(
+                    name.span(),
+                    &format!("stages.{}", name.get_ref()),
+                    message,
+                    fix,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The base file with `stage`'s overlay merged in (when the file has one).
+    pub(super) fn overlay(
+        &self,
+        raw: &RawFile,
+        stage: Option<&str>,
+    ) -> Result<RawFile, ConfigError> {
+        let mut merged = raw.clone();
+        let found = stage.and_then(|stage| raw.stages.iter().find(|(k, _)| k.get_ref() == stage));
+        if let Some((name, overlay)) = found {
+            if overlay.clone().apply(&mut merged).is_err() {
+                let stage = name.get_ref();
+                return Err(self.error(
+                    name.span(),
+                    &format!("stages.{stage}.function.url.auth"),
+                    "the required key `auth` is missing: the base file has no `[function.url]`, so a stage \
+                     that adds one writes its auth",
+                    format!("add `auth = \"aws_iam\"` (or \"none\") under `[stages.{stage}.function.url]`"),
+                ));
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// `[stages.<name>]`: the keys of stack.toml, every one optional, merged into the base file. The stack's
+/// name is not among them: it names the stack in every stage (its tag), the stage tells them apart.
+#[derive(Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOverlay {
+    stack: Option<StackOverlay>,
+    table: Option<TableOverlay>,
+    role: Option<RoleOverlay>,
+    policy: Option<PolicyOverlay>,
+    function: Option<FunctionOverlay>,
+    timeouts: Option<RawTimeouts>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct StackOverlay {
+    region: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct TableOverlay {
+    name: Option<Spanned<String>>,
+    partition_key: Option<RawKey>,
+    sort_key: Option<RawKey>,
+    billing_mode: Option<Spanned<String>>,
+    deletion_protection: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RoleOverlay {
+    name: Option<Spanned<String>>,
+    trust_policy: Option<Spanned<String>>,
+    managed_policies: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct PolicyOverlay {
+    name: Option<Spanned<String>>,
+    template: Option<Spanned<String>>,
+    allow_wildcards: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct FunctionOverlay {
+    name: Option<Spanned<String>>,
+    runtime: Option<Spanned<String>>,
+    handler: Option<Spanned<String>>,
+    source_dir: Option<Spanned<String>>,
+    install: Option<Spanned<String>>,
+    build: Option<Spanned<String>>,
+    artifact_dir: Option<Spanned<String>>,
+    memory_mb: Option<Spanned<i64>>,
+    timeout_secs: Option<Spanned<i64>>,
+    architecture: Option<Spanned<String>>,
+    #[serde(default)]
+    environment: BTreeMap<Spanned<String>, Spanned<String>>,
+    logs: Option<RawLogs>,
+    reserved_concurrency: Option<Spanned<i64>>,
+    url: Option<UrlOverlay>,
+}
+
+/// `[stages.<name>.function.url]`: `auth` may be left to the base file's; a stage that adds a URL the
+/// base file has not must write it (the check of `[function.url]` then names it missing).
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct UrlOverlay {
+    auth: Option<Spanned<String>>,
+    cors: Option<RawCors>,
+}
+
+/// `base` replaced by `overlay` where the overlay has a value.
+fn set<T>(base: &mut T, overlay: Option<T>) {
+    if let Some(value) = overlay {
+        *base = value;
+    }
+}
+
+fn set_opt<T>(base: &mut Option<T>, overlay: Option<T>) {
+    if overlay.is_some() {
+        *base = overlay;
+    }
+}
+
+/// A table of strings (tags, variables): the overlay's entries added, or replacing the base's (with their
+/// own positions, so an error points at the overlay's line).
+fn merge_map(
+    base: &mut BTreeMap<Spanned<String>, Spanned<String>>,
+    overlay: BTreeMap<Spanned<String>, Spanned<String>>,
+) {
+    for (key, value) in overlay {
+        base.remove(&key);
+        base.insert(key, value);
+    }
+}
+
+fn merge_cors(base: &mut RawCors, overlay: RawCors) {
+    set_opt(&mut base.allow_origins, overlay.allow_origins);
+    set_opt(&mut base.allow_methods, overlay.allow_methods);
+    set_opt(&mut base.allow_headers, overlay.allow_headers);
+    set_opt(&mut base.expose_headers, overlay.expose_headers);
+    set_opt(&mut base.max_age, overlay.max_age);
+    set_opt(&mut base.allow_credentials, overlay.allow_credentials);
+}
+
+impl RawOverlay {
+    /// Deep merge into the base file: tables key by key, any other value (strings, numbers, lists) replaced.
+    /// Err: the overlay adds a `[function.url]` without `auth`.
+    pub(super) fn apply(self, raw: &mut RawFile) -> Result<(), ()> {
+        if let Some(stack) = self.stack {
+            set(&mut raw.stack.region, stack.region);
+            merge_map(&mut raw.stack.tags, stack.tags);
+        }
+        if let Some(table) = self.table {
+            set(&mut raw.table.name, table.name);
+            set(&mut raw.table.partition_key, table.partition_key);
+            set_opt(&mut raw.table.sort_key, table.sort_key);
+            set_opt(&mut raw.table.billing_mode, table.billing_mode);
+            set_opt(
+                &mut raw.table.deletion_protection,
+                table.deletion_protection,
+            );
+        }
+        if let Some(role) = self.role {
+            set(&mut raw.role.name, role.name);
+            set(&mut raw.role.trust_policy, role.trust_policy);
+            set(&mut raw.role.managed_policies, role.managed_policies);
+        }
+        if let Some(policy) = self.policy {
+            set(&mut raw.policy.name, policy.name);
+            set(&mut raw.policy.template, policy.template);
+            set_opt(&mut raw.policy.allow_wildcards, policy.allow_wildcards);
+        }
+        if let Some(function) = self.function {
+            let f = &mut raw.function;
+            set(&mut f.name, function.name);
+            set(&mut f.runtime, function.runtime);
+            set(&mut f.handler, function.handler);
+            set(&mut f.source_dir, function.source_dir);
+            set_opt(&mut f.install, function.install);
+            set(&mut f.build, function.build);
+            set(&mut f.artifact_dir, function.artifact_dir);
+            set_opt(&mut f.memory_mb, function.memory_mb);
+            set_opt(&mut f.timeout_secs, function.timeout_secs);
+            set_opt(&mut f.architecture, function.architecture);
+            merge_map(&mut f.environment, function.environment);
+            if let Some(logs) = function.logs {
+                let base = f.logs.get_or_insert(RawLogs {
+                    retention_days: None,
+                });
+                set_opt(&mut base.retention_days, logs.retention_days);
+            }
+            set_opt(&mut f.reserved_concurrency, function.reserved_concurrency);
+            if let Some(url) = function.url {
+                match &mut f.url {
+                    Some(base) => {
+                        set(&mut base.auth, url.auth);
+                        if let Some(cors) = url.cors {
+                            match &mut base.cors {
+                                Some(base) => merge_cors(base, cors),
+                                None => base.cors = Some(cors),
+                            }
+                        }
+                    }
+                    None => {
+                        // A URL only this stage has: its auth must be written here.
+                        f.url = Some(RawUrl {
+                            auth: url.auth.ok_or(())?,
+                            cors: url.cors,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(timeouts) = self.timeouts {
+            let t = &mut raw.timeouts;
+            set_opt(&mut t.table_secs, timeouts.table_secs);
+            set_opt(&mut t.function_secs, timeouts.function_secs);
+            set_opt(&mut t.role_propagation_secs, timeouts.role_propagation_secs);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::test_support::{project, TODAY};
+    use crate::config::{parse_selected, Selection, Stack};
+
+    /// The shipped stack file's budget: `my-frontend-app-lambda-role` leaves 64 - 28 characters.
+    const SHIPPED_BUDGET: usize = 36;
+
+    fn staged(edit: impl Fn(String) -> String, stage: Option<&str>) -> Result<Stack, ConfigError> {
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        std::fs::write(&path, &text).unwrap();
+        parse_selected(
+            &path,
+            &text,
+            TODAY,
+            Selection {
+                stage,
+                region: None,
+            },
+        )
+    }
+
+    #[test]
+    fn without_a_stage_every_name_is_as_written_and_with_one_it_is_suffixed() {
+        let plain = staged(|t| t, None).unwrap();
+        assert_eq!(plain.table.name, "my-frontend-app-data");
+        assert_eq!(plain.stage, None);
+        assert!(!plain.resource_tags().contains_key(crate::config::STAGE_TAG));
+        let pr = staged(|t| t, Some("pr-12")).unwrap();
+        assert_eq!(pr.table.name, "my-frontend-app-data-pr-12");
+        assert_eq!(pr.role.name, "my-frontend-app-lambda-role-pr-12");
+        assert_eq!(pr.policy.name, "MyFrontendAppLambdaDynamoDB-pr-12");
+        assert_eq!(pr.function.name, "my-frontend-app-api-pr-12");
+        assert_eq!(pr.log_group.name, "/aws/lambda/my-frontend-app-api-pr-12");
+        assert_eq!(pr.resource_tags()[crate::config::STAGE_TAG], "pr-12");
+        assert_eq!(pr.iam_resource_tags()[crate::config::STAGE_TAG], "pr-12");
+    }
+
+    #[test]
+    fn a_name_may_place_the_stage_and_the_region_itself() {
+        let edit = |t: String| {
+            t.replace(
+                "name = \"my-frontend-app-lambda-role\"",
+                "name = \"app-${stage}-${region}-role\"",
+            )
+        };
+        let stack = staged(edit, Some("live")).unwrap();
+        assert_eq!(stack.role.name, "app-live-us-east-1-role");
+        let err = staged(edit, None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("role.name"));
+        assert!(err.message.contains("no stage was given"), "{err}");
+        let err = staged(
+            |t| t.replace("my-frontend-app-data", "data-${branch}"),
+            Some("a"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("`${branch}`"), "{err}");
+    }
+
+    #[test]
+    fn ownership_needs_the_stack_and_the_stage() {
+        let prod = staged(|t| t, Some("live")).unwrap();
+        let plain = staged(|t| t, None).unwrap();
+        let pr = staged(|t| t, Some("pr-1")).unwrap();
+        assert!(prod.owns(&prod.resource_tags()));
+        assert!(!prod.owns(&plain.resource_tags()));
+        assert!(!plain.owns(&prod.resource_tags()));
+        assert!(!pr.owns(&prod.resource_tags()));
+        assert!(plain.owns(&plain.resource_tags()));
+    }
+
+    #[test]
+    fn overlays_inherit_the_base_and_replace_what_they_write() {
+        let overlay =
+            "\n[stages.live]\ntable.deletion_protection = true\nfunction.memory_mb = 512\n\
+                       \n[stages.live.function.environment]\nLOG_LEVEL = \"warn\"\n";
+        let edit = |t: String| t + overlay;
+        let prod = staged(edit, Some("live")).unwrap();
+        assert!(prod.table.deletion_protection);
+        assert_eq!(prod.function.memory_mb, 512);
+        assert_eq!(prod.function.environment["LOG_LEVEL"], "warn");
+        assert_eq!(prod.function.environment["TABLE_NAME"], "${table.name}");
+        assert_eq!(prod.function.timeout_secs, 10);
+        assert_eq!(prod.table.name, "my-frontend-app-data-live");
+        let dev = staged(edit, Some("dev")).unwrap();
+        assert!(!dev.table.deletion_protection);
+        assert_eq!(dev.function.memory_mb, 128);
+        let plain = staged(edit, None).unwrap();
+        assert_eq!(plain.function.memory_mb, 128);
+    }
+
+    #[test]
+    fn an_overlay_adds_a_url_only_with_its_auth_and_merges_cors_key_by_key() {
+        let base_url = "\n[function.url]\nauth = \"none\"\n\n[function.url.cors]\n\
+                        allow_origins = [\"https://app.example.com\"]\nmax_age = 300\n";
+        let overlay =
+            "\n[stages.live.function.url.cors]\nallow_origins = [\"https://example.com\"]\n";
+        let prod = staged(|t| t + base_url + overlay, Some("live")).unwrap();
+        let cors = prod.url.unwrap().cors.unwrap();
+        assert_eq!(cors.allow_origins, vec!["https://example.com"]);
+        assert_eq!(cors.max_age, Some(300));
+        staged(|t| t + overlay, Some("dev")).unwrap();
+        let err = staged(|t| t + overlay, Some("live")).unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("stages.live.function.url.auth"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stage_is_resolved_when_it_is_deployed_and_its_mistakes_point_at_the_overlay() {
+        let edit = |t: String| t + "\n[stages.live]\nfunction.memory_mb = 1\n";
+        staged(edit, Some("dev")).unwrap();
+        let err = staged(edit, Some("live")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("function.memory_mb"));
+        assert_eq!(err.position.unwrap().0, 38, "{err}");
+        let err = staged(|t| t + "\n[stages.Prod]\n", None).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("stages.Prod"));
+        assert!(err.message.contains("lower-case letter"), "{err}");
+    }
+
+    #[test]
+    fn an_overlay_key_that_is_not_a_stack_toml_key_is_named() {
+        let err = staged(
+            |t| t + "\n[stages.live.table]\ndeletion_protect = true\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.field.as_deref(),
+            Some("stages.live.table.deletion_protect")
+        );
+        assert!(
+            err.fix
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `deletion_protection`"),
+            "{err}"
+        );
+        let err = staged(|t| t + "\n[stage.live]\n", None).unwrap_err();
+        assert!(err.message.ends_with("`function`, `timeouts`"), "{err}");
+        assert!(
+            err.fix
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `stages`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stage_that_makes_a_name_too_long_is_refused_with_the_longest_that_fits() {
+        let stage = "a".repeat(SHIPPED_BUDGET + 1);
+        let err = staged(|t| t, Some(&stage)).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("role.name"));
+        assert_eq!(
+            err.message,
+            format!(
+                "with stage `{stage}`, the role name `my-frontend-app-lambda-role-{stage}` is 65 characters \
+                 long; IAM (role names) allows at most 64"
+            )
+        );
+        assert!(err
+            .fix
+            .unwrap()
+            .starts_with("use a stage name of at most 36 characters"),);
+        staged(|t| t, Some(&"a".repeat(SHIPPED_BUDGET))).unwrap();
+    }
+
+    #[test]
+    fn the_budget_is_the_tightest_base_name() {
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        assert_eq!(
+            crate::config::stage_budget(&path, None).unwrap(),
+            SHIPPED_BUDGET
+        );
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            "name = \"my-frontend-app-api\"",
+            "name = \"a-much-longer-function-name-for-${stage}-x\"",
+        );
+        std::fs::write(&path, text).unwrap();
+        // 64 - 34 characters that are not the stage.
+        assert_eq!(crate::config::stage_budget(&path, None).unwrap(), 30);
+    }
+
+    #[test]
+    fn the_shipped_prod_stage_has_its_iam_names_per_region() {
+        let prod = staged(|t| t, Some("prod")).unwrap();
+        assert_eq!(prod.table.name, "my-frontend-app-data-prod");
+        assert_eq!(prod.role.name, "my-frontend-app-lambda-role-prod-us-east-1");
+        assert_eq!(
+            prod.policy.name,
+            "MyFrontendAppLambdaDynamoDB-prod-us-east-1"
+        );
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let west = parse_selected(
+            &path,
+            &text,
+            TODAY,
+            Selection {
+                stage: Some("prod"),
+                region: Some("eu-west-1"),
+            },
+        )
+        .unwrap();
+        assert_eq!(west.role.name, "my-frontend-app-lambda-role-prod-eu-west-1");
+    }
+
+    #[test]
+    fn stage_names_follow_the_rule() {
+        assert_eq!(stage_problem("pr-12"), None);
+        assert_eq!(stage_problem("prod"), None);
+        for bad in ["", "Prod", "1st", "-a", "a_b", "a/b", "é"] {
+            assert!(stage_problem(bad).is_some(), "{bad}");
+        }
+        let (message, fix) = stage_problem("fix/foo").unwrap();
+        assert_eq!(message, "the stage name `fix/foo` contains `/`");
+        assert!(fix.contains(&stage_name("fix/foo", usize::MAX)), "{fix}");
+    }
+
+    #[test]
+    fn stage_name_examples() {
+        assert_eq!(stage_name("main", 36), "main");
+        assert_eq!(stage_name("refs/heads/main", 36), "main");
+        assert_eq!(stage_name("pr-12", 36), "pr-12");
+        let a = stage_name("fix/foo", 36);
+        let b = stage_name("fix-foo", 36);
+        assert_eq!(b, "fix-foo");
+        assert!(a.starts_with("fix-foo-") && a.len() == 16, "{a}");
+        assert_ne!(a, b);
+        assert!(stage_name("Feature/Login_v2", 36).starts_with("feature-login-v2-"));
+        assert!(stage_name("123", 36).starts_with("r-123-"));
+        assert!(stage_name("日本", 36).starts_with("r-"));
+        assert_eq!(stage_name(&"x".repeat(40), 36).len(), 36);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn stage_name_is_always_valid_stable_and_within_budget(
+            input in "\\PC{0,80}|[a-zA-Z0-9/._-]{0,80}",
+            budget in 10usize..80,
+        ) {
+            let stage = stage_name(&input, budget);
+            prop_assert_eq!(stage_problem(&stage), None, "{:?} -> {:?}", input, stage);
+            prop_assert!(stage.len() <= budget, "{:?} -> {:?}", input, stage);
+            prop_assert_eq!(&stage_name(&input, budget), &stage);
+            // A stage name is its own stage name.
+            prop_assert_eq!(&stage_name(&stage, budget), &stage);
+        }
+
+        #[test]
+        fn inputs_that_map_to_the_same_text_get_different_stages(
+            words in prop::collection::vec("[a-z0-9]{1,8}", 1..5),
+            seps in prop::collection::vec(prop::sample::select(vec!["/", ".", "_", "-", "--", " ", "ü"]), 4),
+        ) {
+            let join = |with: &dyn Fn(usize) -> &'static str| {
+                let mut text = words[0].clone();
+                for (i, w) in words.iter().enumerate().skip(1) {
+                    text.push_str(with(i));
+                    text.push_str(w);
+                }
+                text
+            };
+            let plain = join(&|_| "-");
+            let mixed = join(&|i| seps[i % seps.len()]);
+            prop_assume!(plain != mixed && words[0].starts_with(|c: char| c.is_ascii_lowercase()));
+            prop_assert_ne!(stage_name(&plain, 36), stage_name(&mixed, 36));
+        }
+
+        #[test]
+        fn a_stage_name_within_the_budget_fits_every_name_of_the_shipped_stack(input in "\\PC{0,60}") {
+            let stage = stage_name(&input, SHIPPED_BUDGET);
+            let stack = staged(|t| t, Some(&stage));
+            prop_assert!(stack.is_ok(), "{:?}: {:?}", stage, stack.err());
+        }
+    }
+}
