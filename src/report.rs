@@ -315,4 +315,33 @@ mod tests {
         assert!(!report.render(false).contains('\x1b'));
         assert_eq!(report.to_string(), report.render(false));
     }
+
+    #[test]
+    fn warnings_are_red_on_a_terminal_and_plain_otherwise() {
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            command: "plan",
+            stack: "s".into(),
+            stage: None,
+            region: "us-east-1".into(),
+            found: None,
+            in_sync: true,
+            summary: Summary::default(),
+            resources: Vec::new(),
+            outputs: None,
+            warnings: Vec::new(),
+            aws_calls: Calls::default(),
+            duration_ms: 0,
+        }
+        .with_warnings(vec!["anyone on the internet can call this API".into()]);
+        assert!(report
+            .render(true)
+            .contains("\x1b[31mwarning: anyone on the internet can call this API\x1b[0m\n"));
+        let plain = report.render(false);
+        assert!(
+            plain.contains("\nwarning: anyone on the internet can call this API\n"),
+            "{plain}"
+        );
+        assert!(!plain.contains('\x1b'));
+    }
 }
