@@ -279,6 +279,24 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
 
+    fn plan_report(resources: Vec<ResourceReport>) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            command: "plan",
+            stack: "s".into(),
+            stage: None,
+            region: "us-east-1".into(),
+            found: None,
+            in_sync: false,
+            summary: Summary::default(),
+            resources,
+            outputs: None,
+            warnings: Vec::new(),
+            aws_calls: Calls::default(),
+            duration_ms: 0,
+        }
+    }
+
     #[test]
     fn wildcard_grants_are_red_only_when_colour_is_on() {
         let plan = ResourcePlan::new(Kind::Policy, "p", Action::Update).changes(vec![
@@ -288,21 +306,7 @@ mod tests {
                 "arn:aws:dynamodb:us-east-1:1:table/t",
             ),
         ]);
-        let report = Report {
-            schema_version: SCHEMA_VERSION,
-            command: "plan",
-            stack: "s".into(),
-            stage: None,
-            region: "us-east-1".into(),
-            found: None,
-            in_sync: false,
-            summary: Summary::default(),
-            resources: vec![ResourceReport::planned(plan)],
-            outputs: None,
-            warnings: Vec::new(),
-            aws_calls: Calls::default(),
-            duration_ms: 0,
-        };
+        let report = plan_report(vec![ResourceReport::planned(plan)]);
         let colored = report.render(true);
         assert!(
             colored.contains("\x1b[31m    + statement.All.Action: dynamodb:*\x1b[0m"),
@@ -318,22 +322,8 @@ mod tests {
 
     #[test]
     fn warnings_are_red_on_a_terminal_and_plain_otherwise() {
-        let report = Report {
-            schema_version: SCHEMA_VERSION,
-            command: "plan",
-            stack: "s".into(),
-            stage: None,
-            region: "us-east-1".into(),
-            found: None,
-            in_sync: true,
-            summary: Summary::default(),
-            resources: Vec::new(),
-            outputs: None,
-            warnings: Vec::new(),
-            aws_calls: Calls::default(),
-            duration_ms: 0,
-        }
-        .with_warnings(vec!["anyone on the internet can call this API".into()]);
+        let report = plan_report(Vec::new())
+            .with_warnings(vec!["anyone on the internet can call this API".into()]);
         assert!(report
             .render(true)
             .contains("\x1b[31mwarning: anyone on the internet can call this API\x1b[0m\n"));

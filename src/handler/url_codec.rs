@@ -9,7 +9,7 @@ use base64::Engine;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
-use super::event::{answer_headers, clf_time, excerpt};
+use super::event::{answer_headers, clf_time, excerpt, interpret};
 
 /// Where the request arrived, as the URL's requestContext names it.
 #[derive(Debug, Clone)]
@@ -203,19 +203,10 @@ impl HttpAnswer {
 /// string as its text). Err: why the URL would answer 502 instead.
 pub fn answer(function_error: Option<&str>, payload: &[u8]) -> Result<HttpAnswer, String> {
     if let Some(kind) = function_error {
-        let parsed: Option<Value> = serde_json::from_slice(payload).ok();
-        let field = |name: &str| {
-            parsed
-                .as_ref()
-                .and_then(|p| p.get(name))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        return Err(format!(
-            "the function failed ({kind}): {}: {}",
-            field("errorType").unwrap_or_else(|| "Error".into()),
-            field("errorMessage")
-                .unwrap_or_else(|| excerpt(&String::from_utf8_lossy(payload), 300))
+        // The failure as API Gateway reads it (the function's errorType and errorMessage): one reading for both.
+        return Err(interpret(Some(kind), payload, None).err().map_or_else(
+            || format!("the function failed ({kind})"),
+            |err| err.to_string(),
         ));
     }
     let value: Value = serde_json::from_slice(payload).map_err(|err| {
@@ -448,7 +439,10 @@ mod tests {
             br#"{"errorType":"TypeError","errorMessage":"boom"}"#,
         )
         .unwrap_err();
-        assert_eq!(thrown, "the function failed (Unhandled): TypeError: boom");
+        assert_eq!(
+            thrown,
+            "the function failed (Unhandled FunctionError): TypeError: boom"
+        );
         assert!(answer(None, b"not json").unwrap_err().contains("not JSON"));
         assert!(answer(None, br#"{"statusCode":"abc"}"#)
             .unwrap_err()
