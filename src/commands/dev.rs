@@ -66,9 +66,10 @@ impl Server {
     }
 }
 
-/// Everything a build of the handler needs to become a running pool.
-struct Loader<'a> {
-    stack: &'a Stack,
+/// Everything a build of the handler needs to become a running pool (owned: the reload loop outlives the
+/// borrow of `run`'s arguments).
+struct Loader {
+    stack: Stack,
     function_arn: String,
     environment: std::collections::BTreeMap<String, String>,
     credentials: Option<aws_sdk_lambda::config::Credentials>,
@@ -76,7 +77,7 @@ struct Loader<'a> {
     progress: Progress,
 }
 
-impl Loader<'_> {
+impl Loader {
     /// Builds (through the build cache) and returns the package.
     async fn build(&self) -> Result<package::Package> {
         let cache = Cache::for_stack_file(&self.stack.file);
@@ -101,7 +102,7 @@ impl Loader<'_> {
             .and_then(|mut archive| archive.extract(code.path()))
             .context("unpacking the handler's package")?;
         let spec = dev_spec(
-            self.stack,
+            &self.stack,
             &self.function_arn,
             self.environment.clone(),
             code.path(),
@@ -145,7 +146,7 @@ pub async fn run(
     })?;
     let desired = crate::desired::resolve(stack, &account, Some(&table.arn), None, None)?;
     let loader = Loader {
-        stack,
+        stack: stack.clone(),
         function_arn: desired.function_arn.clone(),
         environment: desired.function.environment.clone(),
         credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
@@ -209,18 +210,7 @@ pub async fn run(
     // Reload on every edit of the handler's sources.
     let (changes_tx, changes) = mpsc::unbounded_channel();
     let _watcher = watch(stack, changes_tx)?;
-    let reloader = tokio::spawn(reload_loop(
-        ReloadCtx {
-            stack: stack.clone(),
-            function_arn: loader.function_arn.clone(),
-            environment: loader.environment.clone(),
-            credentials: loader.credentials.clone(),
-            workers: options.workers,
-            progress: progress.clone(),
-        },
-        server.clone(),
-        changes,
-    ));
+    let reloader = tokio::spawn(reload_loop(loader, server.clone(), changes));
 
     let graceful = GracefulShutdown::new();
     loop {
@@ -310,7 +300,7 @@ async fn serve(
             } else {
                 (400, format!("reading the request body: {err}"))
             };
-            let answer = HttpAnswer {
+            let mut answer = HttpAnswer {
                 status,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: if too_large {
@@ -319,7 +309,6 @@ async fn serve(
                     br#"{"message":"Bad Request"}"#.to_vec()
                 },
             };
-            let mut answer = answer;
             if let Some(cors) = &server.cors {
                 // The URL's CORS headers are on its own refusals too, or a page sees only "Failed to fetch".
                 answer
@@ -327,7 +316,7 @@ async fn serve(
                     .extend(cors.response_headers(origin.as_deref()));
             }
             access_log(&method, &target, status, started, &[why], None);
-            return respond(answer, None);
+            return respond(answer);
         }
     };
 
@@ -343,7 +332,7 @@ async fn serve(
                 body: Vec::new(),
             };
             access_log(&method, &target, 200, started, &notes, None);
-            return respond(answer, None);
+            return respond(answer);
         }
     }
 
@@ -404,10 +393,10 @@ async fn serve(
         &notes,
         logs.as_deref(),
     );
-    respond(answer, Some(&request_id))
+    respond(answer)
 }
 
-fn respond(answer: HttpAnswer, request_id: Option<&str>) -> hyper::Response<Full<Bytes>> {
+fn respond(answer: HttpAnswer) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
@@ -420,9 +409,6 @@ fn respond(answer: HttpAnswer, request_id: Option<&str>) -> hyper::Response<Full
         ) {
             headers.append(name, value);
         }
-    }
-    if request_id.is_none() {
-        headers.remove("x-amzn-requestid");
     }
     response
 }
@@ -497,29 +483,11 @@ fn is_source(path: &Path, source_dir: &Path, artifact_dir: &Path) -> bool {
     })
 }
 
-/// What a rebuild needs (owned: the reload loop outlives the borrow of `run`'s arguments).
-struct ReloadCtx {
-    stack: Stack,
-    function_arn: String,
-    environment: std::collections::BTreeMap<String, String>,
-    credentials: Option<aws_sdk_lambda::config::Credentials>,
-    workers: usize,
-    progress: Progress,
-}
-
 async fn reload_loop(
-    ctx: ReloadCtx,
+    loader: Loader,
     server: Arc<Server>,
     mut changes: mpsc::UnboundedReceiver<()>,
 ) {
-    let loader = Loader {
-        stack: &ctx.stack,
-        function_arn: ctx.function_arn.clone(),
-        environment: ctx.environment.clone(),
-        credentials: ctx.credentials.clone(),
-        workers: ctx.workers,
-        progress: ctx.progress.clone(),
-    };
     while changes.recv().await.is_some() {
         // Let the burst of events from one save (or a checkout) settle into one rebuild.
         while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.recv()).await {}
@@ -533,7 +501,7 @@ async fn reload_loop(
     }
 }
 
-async fn reload(loader: &Loader<'_>, server: &Server) -> Result<()> {
+async fn reload(loader: &Loader, server: &Server) -> Result<()> {
     let started = Instant::now();
     let package = loader.build().await.context("the build failed")?;
     if package.code_sha256 == server.current().code_sha256 {

@@ -46,6 +46,33 @@ pub struct Found {
     owner: (String, Option<String>),
 }
 
+impl Found {
+    /// `created` is always `created_secs` as RFC 3339: made here, once.
+    fn new(
+        kind: &'static str,
+        name: String,
+        arn: String,
+        created_secs: Option<i64>,
+        owner: (String, Option<String>),
+    ) -> Found {
+        Found {
+            kind,
+            name,
+            arn,
+            created: created_secs.map(rfc3339),
+            created_secs,
+            owner,
+        }
+    }
+}
+
+/// IAM's tag list as a map.
+fn iam_tags(tags: &[aws_sdk_iam::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
 /// One deployment: a stack and a stage (null: the stack without a stage).
 #[derive(Debug, Clone, Serialize)]
 pub struct StageListing {
@@ -277,14 +304,13 @@ async fn confirm(
         return Ok(None);
     };
     let found = |kind, name: &str, created_secs: Option<i64>| {
-        Some(Found {
+        Some(Found::new(
             kind,
-            name: name.to_string(),
-            arn: arn.clone(),
-            created: created_secs.map(rfc3339),
+            name.to_string(),
+            arn.clone(),
             created_secs,
-            owner: owner.clone(),
-        })
+            owner.clone(),
+        ))
     };
     match *service {
         "dynamodb" => {
@@ -419,19 +445,10 @@ async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> R
                 .send()
                 .await
                 .with_context(|| format!("reading the tags of role `{name}`"))?;
-            let tags = out
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect();
-            Ok::<_, anyhow::Error>(keep(&tags).map(|owner| Found {
-                kind: "role",
-                name,
-                arn,
-                created: Some(rfc3339(created)),
-                created_secs: Some(created),
-                owner,
-            }))
+            Ok::<_, anyhow::Error>(
+                keep(&iam_tags(out.tags()))
+                    .map(|owner| Found::new("role", name, arn, Some(created), owner)),
+            )
         })
         .buffer_unordered(CONCURRENT_READS)
         .try_collect::<Vec<_>>();
@@ -443,19 +460,10 @@ async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> R
                 .send()
                 .await
                 .with_context(|| format!("reading the tags of policy `{name}`"))?;
-            let tags = out
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect();
-            Ok::<_, anyhow::Error>(keep(&tags).map(|owner| Found {
-                kind: "policy",
-                name,
-                arn,
-                created: created.map(rfc3339),
-                created_secs: created,
-                owner,
-            }))
+            Ok::<_, anyhow::Error>(
+                keep(&iam_tags(out.tags()))
+                    .map(|owner| Found::new("policy", name, arn, created, owner)),
+            )
         })
         .buffer_unordered(CONCURRENT_READS)
         .try_collect::<Vec<_>>();
@@ -468,14 +476,13 @@ mod tests {
     use super::*;
 
     fn found(kind: &'static str, stage: Option<&str>, created: Option<i64>) -> Found {
-        Found {
+        Found::new(
             kind,
-            name: format!("{kind}-{}", stage.unwrap_or("none")),
-            arn: String::new(),
-            created: created.map(rfc3339),
-            created_secs: created,
-            owner: ("app".into(), stage.map(str::to_string)),
-        }
+            format!("{kind}-{}", stage.unwrap_or("none")),
+            String::new(),
+            created,
+            ("app".into(), stage.map(str::to_string)),
+        )
     }
 
     #[test]
