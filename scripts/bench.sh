@@ -79,7 +79,8 @@ fi
 # One emulator for the whole run, recording every request it receives.
 export MOTO_ENABLE_RECORDING=True
 export MOTO_RECORDER_FILEPATH="$work/recording.jsonl"
-eval "$(scripts/emulator.sh start)"
+emulator_env="$(scripts/emulator.sh start)"  # a failed start stops the script (set -e); inside eval it would not
+eval "$emulator_env"
 # The strict proxy (real AWS's timed states) in front of the same emulator, for the critical-path rows; the
 # issue-4 rows talk to the emulator directly.
 python3 tests/support/strict_proxy.py --upstream "$AWS_ENDPOINT_URL" --port 0 --ready-file "$work/proxy.port" \

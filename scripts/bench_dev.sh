@@ -70,7 +70,8 @@ fi
 
 # One emulator for the whole run, without request recording (a file append per request would be the
 # emulator's cost, paid alike by both sides, but it is not what `stackctl dev` users run against).
-eval "$(scripts/emulator.sh start)"
+emulator_env="$(scripts/emulator.sh start)"  # a failed start stops the script (set -e); inside eval it would not
+eval "$emulator_env"
 export CI=1 AWS_PAGER=""
 export AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials"
 export BENCH_MOTO="$(cat scripts/moto-version)"

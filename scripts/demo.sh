@@ -8,7 +8,8 @@ cd "$root"
 
 export STACKCTL_EMULATOR_DIR="$root/.emulator/demo"
 trap 'scripts/emulator.sh stop' EXIT
-eval "$(scripts/emulator.sh start)"
+emulator_env="$(scripts/emulator.sh start)"  # a failed start stops the script (set -e); inside eval it would not
+eval "$emulator_env"
 [ -f lambda/node_modules/.package-lock.json ] || (cd lambda && npm ci --no-audit --no-fund)
 cargo build --quiet
 stackctl="${CARGO_TARGET_DIR:-$root/target}/debug/stackctl"

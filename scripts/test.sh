@@ -6,6 +6,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 what="${1:-all}"
+case "$what" in
+  all | rust | handler | strict) ;;
+  *) echo "scripts/test.sh: unknown part \`$what\` (one of: all, rust, handler, strict)" >&2; exit 64 ;;
+esac
 started=$SECONDS
 
 scripts/ensure-moto.sh >/dev/null
@@ -17,7 +21,9 @@ if [ "$what" = all ] || [ "$what" = handler ]; then
   # The handler tests get an emulator of their own, stopped however they end.
   export STACKCTL_EMULATOR_DIR="$root/.emulator/handler-tests"
   trap 'scripts/emulator.sh stop' EXIT
-  eval "$(scripts/emulator.sh start)"
+  # `eval "$(...)"` would hide a failed start (eval of an empty string succeeds): capture it first.
+  emulator_env="$(scripts/emulator.sh start)" || { echo "scripts/test.sh: the emulator did not start" >&2; exit 1; }
+  eval "$emulator_env"
   (cd lambda && npm test)
   scripts/emulator.sh stop
   trap - EXIT
