@@ -1,5 +1,5 @@
 //! `stackctl smoke --local` and `stackctl invoke --local`: the built handler in the local Node.js, with the
-//! deployed function's environment, against the emulator's DynamoDB (moto cannot run Lambda code).
+//! variables stack.toml declares, against the emulator's DynamoDB (moto cannot run Lambda code).
 
 use std::io::Write;
 use std::path::Path;
@@ -291,7 +291,7 @@ async fn a_handler_that_throws_is_a_failure_with_its_error_message_never_a_pass(
         "{}",
         run.stderr
     );
-    // The function's live environment reached the handler: TABLE_NAME is in its error message.
+    // The variables stack.toml declares reached the handler: TABLE_NAME is in its error message.
     let expected =
         format!("the function failed (Unhandled FunctionError): TypeError: no table {TABLE}");
     assert!(run.stdout.contains(&expected), "{expected}\n{}", run.stdout);
