@@ -115,3 +115,107 @@ async fn local_runs_never_take_the_live_functions_variables() {
     run.ok();
     assert!(!ran.exists(), "the live function's NODE_OPTIONS ran code");
 }
+
+/// Credential-bearing variables a developer's shell or a CI job may hold, each with a value of its own.
+const CREDENTIAL_VARIABLES: [&str; 22] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SSO_SESSION",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "GITHUB_TOKEN",
+    "CI_JOB_JWT",
+    "CI_JOB_JWT_V2",
+    "CI_JOB_TOKEN",
+    "SOME_OTHER_SECRET",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_build_runs_with_no_credential_variables() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A build script that writes the environment npm gives it.
+    let mut package: serde_json::Value =
+        serde_json::from_str(&project.read("lambda/package.json")).unwrap();
+    package["scripts"]["prebuild"] = serde_json::json!(
+        "node -e \"require('node:fs').writeFileSync('../build-env.json', JSON.stringify(process.env))\""
+    );
+    project.write(
+        "lambda/package.json",
+        &serde_json::to_string_pretty(&package).unwrap(),
+    );
+    // A real profile and credentials file, so that stackctl itself still finds credentials (from the
+    // environment: the access key the harness sets comes first in the chain).
+    project.write(
+        "aws/config",
+        "[profile ci]\nregion = us-east-1\n[sso-session corp]\nsso_region = us-east-1\n",
+    );
+    project.write(
+        "aws/credentials",
+        "[ci]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    );
+    project.write("aws/token", "planted-web-identity-token");
+    let config = project.path("aws/config").display().to_string();
+    let credentials = project.path("aws/credentials").display().to_string();
+    let token = project.path("aws/token").display().to_string();
+    let values: Vec<(&str, String)> = CREDENTIAL_VARIABLES
+        .iter()
+        .map(|name| {
+            let value = match *name {
+                "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => "testing".to_string(),
+                "AWS_PROFILE" | "AWS_DEFAULT_PROFILE" => "ci".to_string(),
+                "AWS_SSO_SESSION" => "corp".to_string(),
+                "AWS_CONFIG_FILE" => config.clone(),
+                "AWS_SHARED_CREDENTIALS_FILE" => credentials.clone(),
+                "AWS_WEB_IDENTITY_TOKEN_FILE" => token.clone(),
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI" => "http://127.0.0.1:9/planted".to_string(),
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" => "/planted-relative-uri".to_string(),
+                "AWS_ROLE_ARN" => "arn:aws:iam::123456789012:role/planted-role".to_string(),
+                other => format!("planted-{}", other.to_lowercase()),
+            };
+            (*name, value)
+        })
+        .collect();
+    let mut env: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // What npm and the build need is kept.
+    env.push(("npm_config_stackctl_kept", "kept"));
+    env.push(("LANG", "C.UTF-8"));
+
+    let run = project.stackctl_with(&["plan"], &env);
+    run.expect_code(2);
+    let seen: serde_json::Value =
+        serde_json::from_str(&project.read("build-env.json")).expect("the prebuild script ran");
+    let seen = seen.as_object().unwrap();
+    for (name, value) in &values {
+        assert!(seen.get(*name).is_none(), "the build saw {name}");
+        if value != "testing" && value != "ci" && value != "corp" {
+            assert!(
+                seen.values()
+                    .all(|v| !v.as_str().unwrap_or_default().contains(value.as_str())),
+                "the build saw the value of {name}"
+            );
+        }
+    }
+    assert!(
+        seen.keys().all(|k| !k.starts_with("AWS_")
+            && !k.starts_with("ACTIONS_")
+            && !k.starts_with("CI_JOB")),
+        "{:?}",
+        seen.keys().collect::<Vec<_>>()
+    );
+    for kept in ["PATH", "HOME", "npm_config_stackctl_kept", "LANG"] {
+        assert!(seen.contains_key(kept), "the build did not get {kept}");
+    }
+}
