@@ -462,6 +462,40 @@ async fn invoke_local_prints_the_response_for_the_sample_events() {
         .iter()
         .all(|i| i["userId"] == "user-123"));
 
+    // A body sent as something other than JSON (a cross-site form post) is refused, whatever its header's
+    // case; the same event as JSON is accepted.
+    let create = project.read("lambda/events/create-item.json");
+    for (header, status) in [
+        (r#""Content-Type": "text/plain;charset=UTF-8""#, "415"),
+        (
+            r#""content-type": "application/x-www-form-urlencoded""#,
+            "415",
+        ),
+        (
+            r#""Content-Type": "application/json; charset=utf-8""#,
+            "201",
+        ),
+    ] {
+        project.write(
+            "typed.json",
+            &create.replace(r#""content-type": "application/json""#, header),
+        );
+        let run = project.stackctl(&["invoke", "--local", "typed.json"]);
+        run.ok();
+        assert!(
+            run.stdout.starts_with(&format!("{status} (")),
+            "{header}: {}",
+            run.stdout
+        );
+        if status == "415" {
+            assert!(
+                run.stdout.contains("Unsupported Content-Type"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+
     // The event from stdin.
     let event =
         std::fs::read_to_string(project.path("lambda/events/put-not-allowed.json")).unwrap();
