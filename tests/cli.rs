@@ -19,6 +19,8 @@ mod function;
 mod function_url;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/local_env.rs"]
+mod local_env;
 #[path = "cli/log_group.rs"]
 mod log_group;
 #[path = "cli/logs.rs"]

@@ -1,12 +1,15 @@
 // Lambda handler for the HTTP API: create, list, get, update and delete a user's items in DynamoDB.
 //
-// Requests (API Gateway HTTP API or Lambda function URL events, payload format 2.0), on /items:
+// Requests (API Gateway HTTP API or Lambda function URL events, payload format 2.0, and the tutorial's
+// hand-written test events, which carry only requestContext.http.method/path, queryStringParameters and body),
+// on /items:
 //   POST   ?userId=U                 {"title", "status"?}  201 with the stored item
 //   GET    ?userId=U[&limit=N][&nextToken=T]               200 {"items": [...], "nextToken"?}
 //   GET    ?userId=U&itemId=I                              200 with the item, or 404
 //   PATCH  ?userId=U&itemId=I        {"status"}            200 with the whole updated item, or 404
 //   DELETE ?userId=U&itemId=I                              200 {"deleted": true}
-// Anything a client gets wrong is a 400 {"error": "..."}; see the limits below.
+// Anything a client gets wrong is a 400 {"error": "..."} (see the limits below); a POST or PATCH body sent
+// with a Content-Type that is not JSON is a 415.
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -35,12 +38,14 @@ const MAX_USER_ID_BYTES = 2048;
 const MAX_ITEM_ID_BYTES = 1024;
 const MAX_TITLE_BYTES = 4096;
 const MAX_STATUS_BYTES = 256;
-// The list, a page at a time: `limit` items (default 100, at most 1000), and fewer when they would take more
-// than 5 MiB of the serialized Lambda response (which may not exceed 6 MB), e.g. items stored before the
-// title limit. The first item of a page always goes in (an item is at most 400 KB, a few MB escaped).
+// The list, a page at a time: `limit` items (default 100, at most 1000: more is a 400), and fewer when they
+// would take more than 1 MiB as JSON, whatever the limit (DynamoDB's own page: a Query reads at most 1 MB).
+// That bounds what one request reads and sends back, e.g. items stored before the title limit. The first item
+// of a page always goes in (an item is at most 400 KB, under 3 MB as JSON escaped twice in Lambda's response,
+// which may not exceed 6 MB).
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
-const MAX_PAGE_BYTES = 5 * 1024 * 1024;
+const MAX_PAGE_BYTES = 1024 * 1024;
 
 // The query parameters the handler reads; each may appear at most once.
 const PARAMETERS = ["userId", "itemId", "limit", "nextToken"];
@@ -64,29 +69,105 @@ const json = (statusCode: number, body: unknown): Result => ({
   body: JSON.stringify(body),
 });
 
-class ClientError extends Error {}
+/** A request the handler refuses: 400 unless said otherwise. */
+class ClientError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode = 400,
+  ) {
+    super(message);
+  }
+}
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value);
 
 const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8");
 
-const UNSUPPORTED_EVENT =
-  "Unsupported event: expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0)";
+const EXPECTED_EVENT =
+  "expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0), e.g. " +
+  '{"requestContext": {"http": {"method": "GET"}}, "queryStringParameters": {"userId": "u1"}}';
 
-/** The event, checked to be payload format 2.0 as far as the handler reads it. */
-function requestOf(event: unknown): APIGatewayProxyEventV2 {
-  const ok =
-    isObject(event) &&
-    event.version === "2.0" &&
-    isObject(event.requestContext) &&
-    isObject(event.requestContext.http) &&
-    typeof event.requestContext.http.method === "string" &&
-    (event.rawQueryString === undefined || typeof event.rawQueryString === "string") &&
-    (event.queryStringParameters == null || isObject(event.queryStringParameters)) &&
-    (event.body == null || typeof event.body === "string");
-  if (!ok) throw new ClientError(UNSUPPORTED_EVENT);
-  return event as unknown as APIGatewayProxyEventV2;
+/** What the handler reads of an event, and nothing else. */
+type Request = {
+  method: string;
+  /** The parameters the handler reads (PARAMETERS), each a string when present. */
+  query: Partial<Record<string, string>>;
+  /** Only in real events: tells a repeated parameter from one value with a comma. */
+  rawQueryString?: string;
+  body?: string;
+  isBase64Encoded: boolean;
+  /** The Content-Type header's value (header names in any case), when the event has one. */
+  contentType?: string;
+};
+
+/**
+ * Reads an event as far as the handler needs it. A real payload 2.0 event carries much more (version,
+ * rawPath, rawQueryString, headers, ...); the tutorial's hand-written test events carry only
+ * requestContext.http.method, queryStringParameters and body, and are just as valid. An event is refused only
+ * when something the handler reads is missing or of the wrong type, or when it says it is another format
+ * (`version` other than "2.0"). JSON null counts as absent.
+ */
+function requestOf(event: unknown): Request {
+  const refuse = (what: string) => new ClientError(`Unsupported event: ${what}; ${EXPECTED_EVENT}`);
+  const optional = <T>(value: unknown, name: string, type: string, ok: (v: unknown) => v is T): T | undefined => {
+    if (value === undefined || value === null) return undefined;
+    if (!ok(value)) throw refuse(`${name} is not ${type}`);
+    return value;
+  };
+  const isString = (v: unknown): v is string => typeof v === "string";
+  const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
+
+  if (!isObject(event)) throw refuse("the event is not a JSON object");
+  if (event.version != null && event.version !== "2.0") {
+    throw refuse(`its version is ${JSON.stringify(event.version)}, not "2.0"`);
+  }
+  const context = optional(event.requestContext, "requestContext", "an object", isObject);
+  const http = optional(context?.http, "requestContext.http", "an object", isObject);
+  const method = optional(http?.method, "requestContext.http.method", "a string", isString);
+  if (method === undefined) throw refuse("requestContext.http.method is missing");
+
+  const parameters = optional(event.queryStringParameters, "queryStringParameters", "an object", isObject) ?? {};
+  const query: Partial<Record<string, string>> = {};
+  for (const name of PARAMETERS) {
+    const value = optional(parameters[name], `queryStringParameters.${name}`, "a string", isString);
+    if (value !== undefined) query[name] = value;
+  }
+
+  const headers = optional(event.headers, "headers", "an object", isObject) ?? {};
+  const contentTypes = Object.keys(headers)
+    .filter((name) => name.toLowerCase() === "content-type")
+    .map((name) => optional(headers[name], `headers.${name}`, "a string", isString))
+    .filter((value) => value !== undefined);
+
+  return {
+    method,
+    query,
+    rawQueryString: optional(event.rawQueryString, "rawQueryString", "a string", isString),
+    body: optional(event.body, "body", "a string", isString),
+    isBase64Encoded: optional(event.isBase64Encoded, "isBase64Encoded", "a boolean", isBoolean) ?? false,
+    // Repeated headers arrive joined by commas; two spellings of the name are joined the same way.
+    contentType: contentTypes.length > 0 ? contentTypes.join(",") : undefined,
+  };
+}
+
+// application/json, or any application/<subtype>+json (merge-patch+json, vnd.api+json), parameters aside.
+const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
+
+/**
+ * Refuses a body sent as something other than JSON: a cross-site HTML form or a `no-cors` fetch can send
+ * text/plain, form-urlencoded or multipart bodies without a CORS preflight, and must not get them parsed as
+ * JSON. A request without a Content-Type (the tutorial's events have no headers at all) is read as JSON.
+ */
+function requireJsonBody(request: Request): void {
+  if (request.contentType === undefined) return;
+  const mediaType = request.contentType.split(";")[0].trim().toLowerCase();
+  if (JSON_MEDIA_TYPE.test(mediaType)) return;
+  const shown = request.contentType.length > 100 ? `${request.contentType.slice(0, 100)}...` : request.contentType;
+  throw new ClientError(
+    `Unsupported Content-Type ${JSON.stringify(shown)}: send the body as JSON, with Content-Type: application/json`,
+    415,
+  );
 }
 
 const decodeQueryComponent = (text: string): string => {
@@ -120,9 +201,10 @@ function keyParameter(name: string, value: string | undefined, maxBytes: number)
   return value;
 }
 
-function parseBody(event: APIGatewayProxyEventV2): Body {
-  if (!event.body) return {};
-  const text = event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+function parseBody(request: Request): Body {
+  requireJsonBody(request);
+  if (!request.body) return {};
+  const text = request.isBase64Encoded ? Buffer.from(request.body, "base64").toString("utf8") : request.body;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -177,8 +259,8 @@ function decodeToken(token: string | undefined, userId: string): Key | undefined
   return { userId, itemId: key.itemId };
 }
 
-/** What an item adds to the serialized Lambda response: its JSON, escaped again inside `body`, and a comma. */
-const responseBytes = (item: Body): number => utf8Bytes(JSON.stringify(JSON.stringify(item))) - 1;
+/** What an item takes in the page: its JSON. */
+const jsonBytes = (item: Body): number => utf8Bytes(JSON.stringify(item));
 
 // Creation order. The list is in itemId order (the table's sort key, ascending), and that is creation order:
 // an itemId is `item-<epoch millis, 13 digits>-<sequence, 4 hex digits><random, 12 hex digits>`. The sequence
@@ -225,7 +307,7 @@ async function listItems(TableName: string, userId: string, limit: number, start
       }),
     );
     for (const item of page.Items ?? []) {
-      const size = responseBytes(item);
+      const size = jsonBytes(item);
       if (items.length === limit || (items.length > 0 && bytes + size > MAX_PAGE_BYTES)) {
         more = true;
         break pages;
@@ -245,11 +327,11 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> =>
     const TableName = TABLE_NAME;
     const request = requestOf(event);
     rejectRepeatedParameters(request.rawQueryString);
-    const query = request.queryStringParameters ?? {};
+    const query = request.query;
     const userId = keyParameter("userId", query.userId, MAX_USER_ID_BYTES);
     const itemIdOf = () => keyParameter("itemId", query.itemId, MAX_ITEM_ID_BYTES);
 
-    switch (request.requestContext.http.method) {
+    switch (request.method) {
       case "GET": {
         if (query.itemId !== undefined) {
           const { Item } = await db.send(
@@ -309,7 +391,7 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> =>
         return json(405, { error: "Method not allowed" });
     }
   } catch (err) {
-    if (err instanceof ClientError) return json(400, { error: err.message });
+    if (err instanceof ClientError) return json(err.statusCode, { error: err.message });
     console.error("Unhandled error", err);
     return json(500, { error: "Internal server error" });
   }

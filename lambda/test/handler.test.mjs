@@ -359,40 +359,54 @@ describe("GET", () => {
     assert.deepEqual(await list(newUser()), { status: 200, body: { items: [] } });
   });
 
-  test("list follows LastEvaluatedKey past the 1 MB Query page", async () => {
-    // 60 items of 20 KB (titles longer than POST now accepts, as an older handler could store them).
+  test("a page holds at most 1 MiB of items by default and with limit=1000; nextToken walks the rest", async () => {
+    // 60 items of 20 KB, 1.2 MB in all (titles longer than POST now accepts, as an older handler could store them).
     const userId = newUser();
     const N = 60;
     const pad = "x".repeat(20 * 1024);
     const ids = await storeItems(userId, N, (i) => `${i}:${pad}`);
+    const jsonBytes = (value) => Buffer.byteLength(JSON.stringify(value));
 
-    // Prove the data really spans more than one Query page on this emulator.
-    const firstPage = await ddb.send(
-      new QueryCommand({
-        TableName: TABLE,
-        KeyConditionExpression: "userId = :u",
-        ExpressionAttributeValues: { ":u": { S: userId } },
-      }),
+    for (const params of [{}, { limit: "1000" }]) {
+      const pages = await allPages(userId, params);
+      assert.ok(pages.length >= 2, `${pages.length} page(s) for ${JSON.stringify(params)}`);
+      for (const [i, page] of pages.entries()) {
+        const bytes = page.items.reduce((sum, item) => sum + jsonBytes(item), 0);
+        assert.ok(bytes <= 1024 * 1024, `page ${i}: ${bytes} bytes of items`);
+        // Full: the next item would not have fitted.
+        const next = pages[i + 1]?.items[0];
+        if (next) assert.ok(bytes + jsonBytes(next) > 1024 * 1024, `page ${i} stopped early at ${bytes} bytes`);
+      }
+      assert.deepEqual(pages.flatMap((p) => p.items.map((item) => item.itemId)), ids, JSON.stringify(params));
+    }
+  });
+
+  test("a page is filled across Query pages (DynamoDB ends a Query at its Limit or at 1 MB read)", async () => {
+    const userId = newUser();
+    const created = [];
+    for (let i = 0; i < 7; i++) created.push((await create(userId, { title: `q${i}` })).body);
+    // Every Query answers at most 2 items, as a Query cut at 1 MB answers fewer than its Limit.
+    const name = `small-queries-${randomUUID()}`;
+    db.middlewareStack.add(
+      (next, context) => async (args) =>
+        context.commandName === "QueryCommand" ? next({ ...args, input: { ...args.input, Limit: 2 } }) : next(args),
+      { step: "initialize", name },
     );
-    assert.ok(firstPage.LastEvaluatedKey, "expected the first Query page to be cut at 1 MB");
-    assert.ok(firstPage.Items.length < N);
-
     const watch = watchCommands();
-    let res;
+    let page;
+    let rest;
     try {
-      res = await list(userId);
+      page = await list(userId, { limit: "5" });
+      rest = await list(userId, { nextToken: page.body.nextToken });
     } finally {
       watch.stop();
+      db.middlewareStack.remove(name);
     }
-    assert.ok(watch.sent.length > 1, `${watch.sent.length} Query call(s)`);
-    assert.equal(res.status, 200);
-    assert.equal(res.body.items.length, N);
-    assert.equal(res.body.nextToken, undefined);
-    assert.deepEqual(res.body.items.map((i) => i.itemId), ids);
-    assert.deepEqual(
-      res.body.items.map((i) => Number(i.title.split(":")[0])).sort((a, b) => a - b),
-      Array.from({ length: N }, (_, i) => i),
-    );
+    assert.deepEqual(page.body.items, created.slice(0, 5));
+    assert.ok(page.body.nextToken);
+    assert.deepEqual(rest.body, { items: created.slice(5) });
+    // The first page needs 3 Queries of 2 (5 items and one ahead to know there is more), the rest 1 at least.
+    assert.ok(watch.sent.length >= 4, `${watch.sent.length} Query call(s)`);
   });
 });
 
@@ -690,12 +704,13 @@ describe("client mistakes are 400, never 500", () => {
     assert.deepEqual(res, { status: 200, body: { items: [created.body] } });
   });
 
-  test("an event that is not payload 2.0 -> 400 with what was expected", async () => {
-    const error =
-      "Unsupported event: expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0)";
+  test("an event missing what the handler reads, or with it of the wrong type -> 400 naming it", async () => {
+    const expected =
+      "expected an API Gateway HTTP API or Lambda function URL request (payload format 2.0), e.g. " +
+      '{"requestContext": {"http": {"method": "GET"}}, "queryStringParameters": {"userId": "u1"}}';
     const v2 = event("GET", { userId: "u" });
     const rest = {
-      // API Gateway REST API / HTTP API payload 1.0
+      // API Gateway REST API / HTTP API payload 1.0: no requestContext.http.
       resource: "/items",
       path: "/items",
       httpMethod: "GET",
@@ -705,27 +720,52 @@ describe("client mistakes are 400, never 500", () => {
       body: null,
       isBase64Encoded: false,
     };
-    const events = [
-      rest,
-      { ...rest, version: "1.0" },
-      { ...v2, version: "1.0" },
-      { ...v2, version: undefined },
-      { ...v2, requestContext: undefined },
-      { ...v2, requestContext: { ...v2.requestContext, http: undefined } },
-      { ...v2, requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, method: 42 } } },
-      { ...v2, queryStringParameters: "userId=u" },
-      { ...v2, rawQueryString: 7 },
-      { ...v2, body: { title: "not a string" } },
-      { Records: [{ eventSource: "aws:sqs", body: "{}" }] },
-      {},
-      null,
-      undefined,
-      "GET /items?userId=u",
-      [],
+    const http = (extra) => ({ ...v2, requestContext: { ...v2.requestContext, http: { ...v2.requestContext.http, ...extra } } });
+    const cases = [
+      [rest, "requestContext.http.method is missing"],
+      [{ ...rest, version: "1.0" }, 'its version is "1.0", not "2.0"'],
+      [{ ...v2, version: "1.0" }, 'its version is "1.0", not "2.0"'],
+      [{ ...v2, version: 2 }, 'its version is 2, not "2.0"'],
+      [{ ...v2, requestContext: undefined }, "requestContext.http.method is missing"],
+      [{ ...v2, requestContext: "GET" }, "requestContext is not an object"],
+      [{ ...v2, requestContext: { ...v2.requestContext, http: undefined } }, "requestContext.http.method is missing"],
+      [{ ...v2, requestContext: { ...v2.requestContext, http: ["GET"] } }, "requestContext.http is not an object"],
+      [http({ method: undefined }), "requestContext.http.method is missing"],
+      [http({ method: 42 }), "requestContext.http.method is not a string"],
+      [{ ...v2, queryStringParameters: "userId=u" }, "queryStringParameters is not an object"],
+      [{ ...v2, queryStringParameters: { userId: 7 } }, "queryStringParameters.userId is not a string"],
+      [{ ...v2, queryStringParameters: { userId: "u", limit: 10 } }, "queryStringParameters.limit is not a string"],
+      [{ ...v2, queryStringParameters: { userId: ["u"] } }, "queryStringParameters.userId is not a string"],
+      [{ ...v2, rawQueryString: 7 }, "rawQueryString is not a string"],
+      [{ ...v2, body: { title: "not a string" } }, "body is not a string"],
+      [{ ...v2, isBase64Encoded: "false" }, "isBase64Encoded is not a boolean"],
+      [{ ...v2, headers: "content-type: application/json" }, "headers is not an object"],
+      [{ ...v2, headers: { "Content-Type": ["application/json"] } }, "headers.Content-Type is not a string"],
+      [{ Records: [{ eventSource: "aws:sqs", body: "{}" }] }, "requestContext.http.method is missing"],
+      [{}, "requestContext.http.method is missing"],
+      [null, "the event is not a JSON object"],
+      [undefined, "the event is not a JSON object"],
+      ["GET /items?userId=u", "the event is not a JSON object"],
+      [[], "the event is not a JSON object"],
     ];
-    for (const evt of events) {
-      assert.deepEqual(await call(evt), { status: 400, body: { error } }, JSON.stringify(evt)?.slice(0, 80));
+    for (const [evt, what] of cases) {
+      assert.deepEqual(
+        await call(evt),
+        { status: 400, body: { error: `Unsupported event: ${what}; ${expected}` } },
+        JSON.stringify(evt)?.slice(0, 120),
+      );
     }
+    // What the handler does not read may be anything; null is absent.
+    const fine = [
+      { ...v2, version: undefined },
+      { ...v2, version: null },
+      { ...v2, rawPath: 5, routeKey: null, cookies: "x", pathParameters: null, stageVariables: null },
+      { ...v2, queryStringParameters: { userId: "u", other: 5, itemId: null } },
+      { ...v2, rawQueryString: null, headers: null, body: null, isBase64Encoded: null },
+      { ...v2, headers: { accept: ["x"], "x-count": 3 } },
+      http({ path: undefined, protocol: 1 }),
+    ];
+    for (const evt of fine) assert.deepEqual(await call(evt), { status: 200, body: { items: [] } }, JSON.stringify(evt));
     // A Lambda function URL event is payload 2.0 too.
     const url = {
       ...v2,
@@ -868,6 +908,181 @@ describe("unexpected failures", () => {
     }
     assert.equal(logged.mock.callCount(), 5);
     assert.ok(logged.mock.calls.every((c) => c.arguments.some((a) => a instanceof Error)));
+  });
+});
+
+/**
+ * The tutorial's own hand-written event: only requestContext.http.method and .path, queryStringParameters and
+ * body (what a reader pastes into `aws lambda invoke --payload` or the console's Test tab). No version,
+ * rawPath, rawQueryString or headers.
+ */
+function minimal(method, query, body) {
+  const e = { requestContext: { http: { method, path: "/items" } } };
+  if (query !== undefined) e.queryStringParameters = query;
+  if (body !== undefined) e.body = typeof body === "string" ? body : JSON.stringify(body);
+  return e;
+}
+
+describe("the tutorial's hand-written events (no version, rawPath, rawQueryString or headers)", () => {
+  test("create two, list both, get, patch, delete the first, list one, missing userId 400, PUT 405", async () => {
+    const userId = newUser();
+    const a = await call(minimal("POST", { userId }, { title: "First" }));
+    const b = await call(minimal("POST", { userId }, { title: "Second", status: "done" }));
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    assert.equal(b.status, 201, JSON.stringify(b.body));
+    assert.equal(a.body.status, "pending");
+    assert.equal(b.body.status, "done");
+
+    assert.deepEqual(await call(minimal("GET", { userId })), { status: 200, body: { items: [a.body, b.body] } });
+    assert.deepEqual(await call(minimal("GET", { userId, itemId: a.body.itemId })), { status: 200, body: a.body });
+    const patched = await call(minimal("PATCH", { userId, itemId: b.body.itemId }, { status: "archived" }));
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.status, "archived");
+    assert.deepEqual(await call(minimal("DELETE", { userId, itemId: a.body.itemId })), {
+      status: 200,
+      body: { deleted: true },
+    });
+    assert.deepEqual(await call(minimal("GET", { userId })), { status: 200, body: { items: [patched.body] } });
+    assert.deepEqual(await call(minimal("GET", { userId, itemId: a.body.itemId })), {
+      status: 404,
+      body: { error: "Item not found" },
+    });
+    // A page at a time works without rawQueryString too.
+    const page = await call(minimal("GET", { userId, limit: "1" }));
+    assert.deepEqual(page.body, { items: [patched.body] });
+
+    for (const query of [undefined, null, {}, { itemId: "item-1" }]) {
+      assert.deepEqual(
+        await call(minimal("GET", query)),
+        { status: 400, body: { error: "Missing userId parameter" } },
+        JSON.stringify(query),
+      );
+    }
+    assert.deepEqual(await call(minimal("PUT", { userId }, { title: "x" })), {
+      status: 405,
+      body: { error: "Method not allowed" },
+    });
+    assert.deepEqual(await call(minimal("POST", { userId }, "{not json")), {
+      status: 400,
+      body: { error: "Invalid JSON in request body" },
+    });
+  });
+
+  test("a hand-written event may also leave out path, or carry null body and version 2.0", async () => {
+    const userId = newUser();
+    const bare = { requestContext: { http: { method: "POST" } }, queryStringParameters: { userId }, body: '{"title":"bare"}' };
+    const created = await call(bare);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const listed = await call({ ...minimal("GET", { userId }), body: null, version: "2.0", isBase64Encoded: false });
+    assert.deepEqual(listed, { status: 200, body: { items: [created.body] } });
+  });
+
+  test("the tutorial-*.json fixtures answer as the tutorial says", async () => {
+    const load = (name) => JSON.parse(readFileSync(new URL(`../events/${name}.json`, import.meta.url), "utf8"));
+    for (const name of ["create-item", "list-items", "get-item", "delete-item", "missing-userid", "put-not-allowed"]) {
+      const e = load(`tutorial-${name}`);
+      for (const absent of ["version", "rawPath", "rawQueryString", "headers", "routeKey", "isBase64Encoded"]) {
+        assert.equal(e[absent], undefined, `tutorial-${name}.json has ${absent}`);
+      }
+      assert.deepEqual(Object.keys(e.requestContext), ["http"], name);
+    }
+    const created = await call(load("tutorial-create-item"));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.title, "Buy milk");
+    assert.equal(created.body.userId, "user-123");
+    const withId = (name) => {
+      const e = load(name);
+      e.queryStringParameters.itemId = created.body.itemId;
+      return e;
+    };
+    const listed = await call(load("tutorial-list-items"));
+    assert.equal(listed.status, 200);
+    assert.ok(listed.body.items.some((i) => i.itemId === created.body.itemId), JSON.stringify(listed.body));
+    assert.deepEqual(await call(withId("tutorial-get-item")), { status: 200, body: created.body });
+    assert.deepEqual(await call(load("tutorial-get-item")), { status: 404, body: { error: "Item not found" } });
+    assert.deepEqual(await call(withId("tutorial-delete-item")), { status: 200, body: { deleted: true } });
+    assert.equal((await get("user-123", created.body.itemId)).status, 404);
+    assert.deepEqual(await call(load("tutorial-missing-userid")), {
+      status: 400,
+      body: { error: "Missing userId parameter" },
+    });
+    assert.deepEqual(await call(load("tutorial-put-not-allowed")), {
+      status: 405,
+      body: { error: "Method not allowed" },
+    });
+  });
+});
+
+describe("Content-Type of POST and PATCH bodies", () => {
+  /** A real payload 2.0 event with these headers. */
+  const withHeaders = (evt, headers) => ({ ...evt, headers });
+  const REFUSED = [
+    "text/plain",
+    "text/plain;charset=UTF-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=----x",
+    "text/json",
+    "application/jsonp",
+    "application/json-seq",
+    "application/json, text/plain",
+    "",
+  ];
+  const ACCEPTED = [
+    "application/json",
+    "application/json; charset=utf-8",
+    "Application/JSON;Charset=UTF-8",
+    " application/json ",
+    "application/merge-patch+json",
+    "application/vnd.api+json; charset=utf-8",
+  ];
+
+  test("a POST or PATCH whose Content-Type is not JSON -> 415, nothing written", async () => {
+    const userId = newUser();
+    const { body: item } = await create(userId, { title: "keep" });
+    for (const type of REFUSED) {
+      for (const name of ["content-type", "Content-Type", "CONTENT-TYPE"]) {
+        const post = withHeaders(event("POST", { userId }, { title: "cross-site" }), { [name]: type });
+        const patch = withHeaders(event("PATCH", { userId, itemId: item.itemId }, { status: "pwned" }), { [name]: type });
+        for (const evt of [post, patch]) {
+          const res = await call(evt);
+          assert.equal(res.status, 415, `${evt.requestContext.http.method} ${name}: ${type}`);
+          assert.match(res.body.error, /^Unsupported Content-Type/);
+          assert.match(res.body.error, /application\/json/);
+        }
+      }
+    }
+    assert.deepEqual((await list(userId)).body.items, [item]);
+  });
+
+  test("JSON media types, any case, with parameters, are accepted; so is no Content-Type at all", async () => {
+    const userId = newUser();
+    for (const type of ACCEPTED) {
+      for (const name of ["content-type", "Content-Type"]) {
+        const res = await call(withHeaders(event("POST", { userId }, { title: type }), { [name]: type }));
+        assert.equal(res.status, 201, `${name}: ${type} ${JSON.stringify(res.body)}`);
+        const patched = await call(
+          withHeaders(event("PATCH", { userId, itemId: res.body.itemId }, { status: "done" }), { [name]: type }),
+        );
+        assert.equal(patched.status, 200, `PATCH ${name}: ${type}`);
+      }
+    }
+    // Headers without a Content-Type, and the tutorial's events with no headers at all.
+    assert.equal((await call(withHeaders(event("POST", { userId }, { title: "no type" }), { accept: "*/*" }))).status, 201);
+    const bare = event("POST", { userId }, { title: "no headers" });
+    delete bare.headers;
+    assert.equal((await call(bare)).status, 201);
+    assert.equal((await call(minimal("POST", { userId }, { title: "tutorial" }))).status, 201);
+  });
+
+  test("GET and DELETE do not read a body: their Content-Type does not matter", async () => {
+    const userId = newUser();
+    const { body: item } = await create(userId, { title: "t" });
+    const headers = { "content-type": "text/plain" };
+    assert.deepEqual(await call(withHeaders(event("GET", { userId }), headers)), { status: 200, body: { items: [item] } });
+    assert.deepEqual(await call(withHeaders(event("DELETE", { userId, itemId: item.itemId }), headers)), {
+      status: 200,
+      body: { deleted: true },
+    });
   });
 });
 

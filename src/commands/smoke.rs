@@ -4,7 +4,9 @@
 //! created, also when a step fails or the run is interrupted (Ctrl-C, SIGTERM): through the function, then
 //! confirmed by listing again, with DynamoDB DeleteItem (stackctl's own client) for whatever is left.
 //! The same sequence and checks run against the deployed function (Lambda Invoke) or, with `--local`, the
-//! built handler in the local Node.js (see handler/transport.rs).
+//! built handler in the local Node.js (see handler/transport.rs). `--local` then also sends the tutorial's
+//! own hand-written test events (lambda/events/tutorial-*.json, with only `requestContext.http`,
+//! `queryStringParameters` and `body`), which the handler must answer as the tutorial says.
 
 use std::fmt;
 use std::io::Write;
@@ -327,10 +329,63 @@ pub struct SmokeReport {
     pub duration_ms: u64,
 }
 
+/// The steps of the sequence; `--local` adds the tutorial's events (`TUTORIAL_STEPS`).
 const STEPS: usize = 15;
+const TUTORIAL_STEPS: usize = 6;
+
+/// The tutorial's own hand-written test events, as a reader pastes them into `aws lambda invoke --payload`
+/// or the console's Test tab: no `version`, `rawPath`, `rawQueryString` or `headers`. The same files the
+/// handler's tests run (lambda/test/handler.test.mjs); smoke puts its own userId (and itemId) in.
+mod tutorial {
+    pub const CREATE: &str = include_str!("../../lambda/events/tutorial-create-item.json");
+    pub const LIST: &str = include_str!("../../lambda/events/tutorial-list-items.json");
+    pub const GET: &str = include_str!("../../lambda/events/tutorial-get-item.json");
+    pub const DELETE: &str = include_str!("../../lambda/events/tutorial-delete-item.json");
+    pub const MISSING_USER: &str = include_str!("../../lambda/events/tutorial-missing-userid.json");
+    pub const PUT: &str = include_str!("../../lambda/events/tutorial-put-not-allowed.json");
+}
+
+/// A tutorial event with this run's userId and, when given, itemId in its `queryStringParameters` (those it
+/// has; `tutorial-missing-userid.json` keeps none), and the `Request` it stands for in the report.
+fn tutorial_event(template: &str, user: &str, item: Option<&str>) -> (Request, Value) {
+    let mut event: Value = serde_json::from_str(template).unwrap_or(Value::Null);
+    let method = match event["requestContext"]["http"]["method"].as_str() {
+        Some("POST") => "POST",
+        Some("GET") => "GET",
+        Some("DELETE") => "DELETE",
+        Some("PATCH") => "PATCH",
+        Some("PUT") => "PUT",
+        _ => "?",
+    };
+    let mut query = Vec::new();
+    if let Some(params) = event
+        .get_mut("queryStringParameters")
+        .and_then(Value::as_object_mut)
+    {
+        if params.contains_key("userId") {
+            params.insert("userId".into(), json!(user));
+            query.push(("userId", user.to_string()));
+        }
+        if let (true, Some(item)) = (params.contains_key("itemId"), item) {
+            params.insert("itemId".into(), json!(item));
+            query.push(("itemId", item.to_string()));
+        }
+    }
+    let body = event["body"].as_str().map(str::to_string);
+    (
+        Request {
+            method,
+            query,
+            body,
+        },
+        event,
+    )
+}
 
 struct Session<'a> {
     transport: &'a mut Transport,
+    /// How many steps this run has (`--local` sends the tutorial's events too).
+    total: usize,
     progress: &'a Progress,
     user: String,
     steps: Vec<StepResult>,
@@ -383,15 +438,31 @@ impl Session<'_> {
         expect: &'static str,
         check: impl FnOnce(&Response) -> Result<(), String>,
     ) -> Option<Value> {
+        let event = request.event();
+        self.step_event(name, request, event, expected_status, expect, check)
+            .await
+    }
+
+    /// `step` with the event given as it is (the tutorial's hand-written events).
+    async fn step_event(
+        &mut self,
+        name: &'static str,
+        request: Request,
+        event: Value,
+        expected_status: u16,
+        expect: &'static str,
+        check: impl FnOnce(&Response) -> Result<(), String>,
+    ) -> Option<Value> {
         if self.stop_requested() {
             return None;
         }
-        let task = self
-            .progress
-            .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1));
+        let task = self.progress.task(format!(
+            "smoke {}/{} {name}",
+            self.steps.len() + 1,
+            self.total
+        ));
         task.set(&request.short());
         let started = Instant::now();
-        let event = request.event();
         // An interrupt abandons a local invocation (its runner is replaced); a remote one is waited for:
         // it runs on AWS anyway, and its answer names the item it may have created, for the cleanup.
         let outcome = if self.transport.can_abandon() {
@@ -473,7 +544,11 @@ impl Session<'_> {
         }
         let message = format!("skipped: needs `{needs}` to pass first");
         self.progress
-            .task(format!("smoke {}/{STEPS} {name}", self.steps.len() + 1))
+            .task(format!(
+                "smoke {}/{} {name}",
+                self.steps.len() + 1,
+                self.total
+            ))
             .fail(&message);
         self.steps.push(StepResult {
             name,
@@ -757,6 +832,128 @@ async fn sequence(s: &mut Session<'_>) {
     .await;
 }
 
+/// A 200 from GET (list) whose `items` hold `item`, exactly as POST returned it (other items may be there).
+fn check_listed(r: &Response, item: &Value) -> Result<(), String> {
+    let Some(items) = r.body.get("items").and_then(Value::as_array) else {
+        return Err(format!(
+            "expected {{\"items\": [...]}}, got {}",
+            body_text(&r.body)
+        ));
+    };
+    match items.iter().find(|i| item_id(i) == item_id(item)) {
+        Some(found) if found == item => Ok(()),
+        Some(found) => Err(format!(
+            "item {} differs from what POST returned: expected {}, got {}",
+            item_id(item),
+            body_text(item),
+            body_text(found)
+        )),
+        None => Err(format!(
+            "expected item {} among the items, got [{}]",
+            item_id(item),
+            items.iter().map(item_id).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// The tutorial's own hand-written events (`--local`): create, list, get, delete, missing userId, PUT, each
+/// answered exactly as the tutorial says.
+async fn tutorial_sequence(s: &mut Session<'_>) {
+    let user = s.user.clone();
+    let u = user.as_str();
+    let (request, event) = tutorial_event(tutorial::CREATE, u, None);
+    let created = s
+        .step_event(
+            "tutorial event: create",
+            request,
+            event,
+            201,
+            "the stored item (tutorial-create-item.json)",
+            |r| check_created(r, u, "Buy milk", "pending"),
+        )
+        .await;
+    let needs = "tutorial event: create";
+    match &created {
+        Some(item) => {
+            let (request, event) = tutorial_event(tutorial::LIST, u, None);
+            s.step_event(
+                "tutorial event: list",
+                request,
+                event,
+                200,
+                "{\"items\": [..., the item]} (tutorial-list-items.json)",
+                |r| check_listed(r, item),
+            )
+            .await;
+            let (request, event) = tutorial_event(tutorial::GET, u, Some(item_id(item)));
+            s.step_event(
+                "tutorial event: get",
+                request,
+                event,
+                200,
+                "the item (tutorial-get-item.json)",
+                |r| check_body_is(r, item),
+            )
+            .await;
+            let (request, event) = tutorial_event(tutorial::DELETE, u, Some(item_id(item)));
+            s.step_event(
+                "tutorial event: delete",
+                request,
+                event,
+                200,
+                "{\"deleted\": true} (tutorial-delete-item.json)",
+                |r| check_body_is(r, &json!({ "deleted": true })),
+            )
+            .await;
+        }
+        None => {
+            for (name, template, status, expect) in [
+                (
+                    "tutorial event: list",
+                    tutorial::LIST,
+                    200,
+                    "{\"items\": [..., the item]} (tutorial-list-items.json)",
+                ),
+                (
+                    "tutorial event: get",
+                    tutorial::GET,
+                    200,
+                    "the item (tutorial-get-item.json)",
+                ),
+                (
+                    "tutorial event: delete",
+                    tutorial::DELETE,
+                    200,
+                    "{\"deleted\": true} (tutorial-delete-item.json)",
+                ),
+            ] {
+                let (request, _) = tutorial_event(template, u, Some("(tutorial item)"));
+                s.skip(name, request, status, expect, needs);
+            }
+        }
+    }
+    let (request, event) = tutorial_event(tutorial::MISSING_USER, u, None);
+    s.step_event(
+        "tutorial event: missing userId",
+        request,
+        event,
+        400,
+        "{\"error\": \"Missing userId parameter\"} (tutorial-missing-userid.json)",
+        |r| check_body_is(r, &json!({ "error": "Missing userId parameter" })),
+    )
+    .await;
+    let (request, event) = tutorial_event(tutorial::PUT, u, None);
+    s.step_event(
+        "tutorial event: PUT",
+        request,
+        event,
+        405,
+        "{\"error\": \"Method not allowed\"} (tutorial-put-not-allowed.json)",
+        |r| check_body_is(r, &json!({ "error": "Method not allowed" })),
+    )
+    .await;
+}
+
 /// Lists the run's items through the function, following `nextToken` when the handler pages its lists,
 /// and tracks every one. None when listing does not work.
 async fn list_all(s: &mut Session<'_>) -> Option<Vec<String>> {
@@ -889,17 +1086,20 @@ async fn cleanup(s: &mut Session<'_>, direct: Option<&DirectDelete>) -> Cleanup 
     result
 }
 
-/// Runs the sequence and the cleanup over `transport`. An interrupt (Ctrl-C, SIGTERM) stops the sequence
-/// but not the cleanup; a second one stops everything at once (see interrupt.rs).
+/// Runs the sequence (and, with `tutorial_events`, the tutorial's hand-written events) and the cleanup over
+/// `transport`. An interrupt (Ctrl-C, SIGTERM) stops the sequence but not the cleanup; a second one stops
+/// everything at once (see interrupt.rs).
 async fn run_sequence(
     transport: &mut Transport,
     progress: &Progress,
     user: String,
     direct: Option<&DirectDelete>,
     cors: &CorsCheck,
+    tutorial_events: bool,
 ) -> (Vec<StepResult>, Cleanup, bool) {
     let mut session = Session {
         transport,
+        total: STEPS + if tutorial_events { TUTORIAL_STEPS } else { 0 },
         progress,
         user,
         steps: Vec::new(),
@@ -908,6 +1108,9 @@ async fn run_sequence(
         cors,
     };
     sequence(&mut session).await;
+    if tutorial_events {
+        tutorial_sequence(&mut session).await;
+    }
     let interrupted = session.stop_requested();
     if interrupted {
         progress.warn(
@@ -949,12 +1152,14 @@ pub async fn run(
         stack.function.name
     ));
     let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
+    let tutorial_events = *via == Via::Local;
     let (steps, cleanup, interrupted) = run_sequence(
         &mut transport,
         progress,
         user.clone(),
         direct.as_ref(),
         &cors,
+        tutorial_events,
     )
     .await;
     let kind = transport.kind();
@@ -973,7 +1178,7 @@ pub async fn run(
         passed: !interrupted
             && summary.failed == 0
             && summary.skipped == 0
-            && steps.len() == STEPS
+            && steps.len() == STEPS + if tutorial_events { TUTORIAL_STEPS } else { 0 }
             && cleanup.failed.is_empty(),
         interrupted,
         summary,
@@ -1242,12 +1447,13 @@ mod tests {
     }
 
     async fn smoke(bug: Bug) -> (Vec<StepResult>, Cleanup, usize) {
-        smoke_with(bug, None).await
+        smoke_with(bug, None, false).await
     }
 
     async fn smoke_with(
         bug: Bug,
         direct: Option<&DirectDelete>,
+        tutorial_events: bool,
     ) -> (Vec<StepResult>, Cleanup, usize) {
         let (mut transport, table) = fake_handler(bug);
         let progress = Progress::new(crate::progress::Mode::Quiet);
@@ -1257,6 +1463,7 @@ mod tests {
             "smoke-test".into(),
             direct,
             &CorsCheck::Star,
+            tutorial_events,
         )
         .await;
         assert!(!interrupted);
@@ -1284,6 +1491,109 @@ mod tests {
         assert_eq!(cleanup.deleted, vec!["item-1", "item-2"]);
         assert!(cleanup.failed.is_empty());
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn the_tutorial_events_are_sent_as_written_with_the_runs_user_and_item() {
+        for template in [
+            tutorial::CREATE,
+            tutorial::LIST,
+            tutorial::GET,
+            tutorial::DELETE,
+            tutorial::MISSING_USER,
+            tutorial::PUT,
+        ] {
+            let (request, event) = tutorial_event(template, "smoke-u", Some("item-7"));
+            let written: Value = serde_json::from_str(template).unwrap();
+            let keys: Vec<&str> = event
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                written
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            );
+            for absent in ["version", "rawPath", "rawQueryString", "headers"] {
+                assert!(event.get(absent).is_none(), "{absent} in {event}");
+            }
+            assert_eq!(event["requestContext"], written["requestContext"]);
+            assert_eq!(event["body"], written["body"]);
+            assert_eq!(
+                request.method,
+                written["requestContext"]["http"]["method"]
+                    .as_str()
+                    .unwrap()
+            );
+            let q = &event["queryStringParameters"];
+            let had = |k: &str| written["queryStringParameters"].get(k).is_some();
+            assert_eq!(q.get("userId").is_some(), had("userId"), "{template}");
+            if had("userId") {
+                assert_eq!(q["userId"], "smoke-u");
+            }
+            if had("itemId") {
+                assert_eq!(q["itemId"], "item-7");
+            }
+        }
+        let (_, missing) = tutorial_event(tutorial::MISSING_USER, "smoke-u", None);
+        assert!(missing["queryStringParameters"].get("userId").is_none());
+    }
+
+    #[tokio::test]
+    async fn with_the_tutorial_events_a_good_handler_passes_every_step_and_a_bad_list_fails_them() {
+        let (steps, cleanup, left) = smoke_with(Bug::None, None, true).await;
+        assert_eq!(steps.len(), STEPS + TUTORIAL_STEPS);
+        for step in &steps {
+            assert_eq!(
+                step.result,
+                Verdict::Pass,
+                "{}: {:?}",
+                step.name,
+                step.message
+            );
+        }
+        assert_eq!(
+            steps[STEPS..].iter().map(|s| s.name).collect::<Vec<_>>(),
+            [
+                "tutorial event: create",
+                "tutorial event: list",
+                "tutorial event: get",
+                "tutorial event: delete",
+                "tutorial event: missing userId",
+                "tutorial event: PUT"
+            ]
+        );
+        assert_eq!(cleanup.deleted, vec!["item-1", "item-2", "item-3"]);
+        assert_eq!(left, 0);
+
+        let (steps, _, left) = smoke_with(Bug::EmptyLists, None, true).await;
+        let list = steps
+            .iter()
+            .find(|s| s.name == "tutorial event: list")
+            .unwrap();
+        assert_eq!(list.result, Verdict::Fail);
+        assert_eq!(
+            list.message.as_deref(),
+            Some("expected item item-3 among the items, got []")
+        );
+        assert_eq!(left, 0);
+
+        let (steps, _, _) = smoke_with(Bug::Throws, None, true).await;
+        let v = verdicts(&steps);
+        assert_eq!(v.len(), STEPS + TUTORIAL_STEPS);
+        assert_eq!(v[STEPS], ("tutorial event: create", Verdict::Fail));
+        assert_eq!(v[STEPS + 1], ("tutorial event: list", Verdict::Skip));
+        assert_eq!(v[STEPS + 3], ("tutorial event: delete", Verdict::Skip));
+        assert_eq!(
+            v[STEPS + 4],
+            ("tutorial event: missing userId", Verdict::Fail)
+        );
     }
 
     #[tokio::test]
@@ -1412,7 +1722,7 @@ mod tests {
             partition_key: "userId".into(),
             sort_key: "itemId".into(),
         };
-        let (steps, cleanup, _) = smoke_with(Bug::DeleteIgnored, Some(&direct)).await;
+        let (steps, cleanup, _) = smoke_with(Bug::DeleteIgnored, Some(&direct), false).await;
         assert_eq!(
             steps
                 .iter()

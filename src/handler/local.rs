@@ -1,6 +1,7 @@
 //! The built handler in a local Node.js process, as one Lambda execution environment would run it: the
-//! deployed function's environment and the same AWS endpoint settings, through a small embedded runner
-//! (`node_runner.mjs`) that answers JSON lines.
+//! variables stack.toml declares (never the deployed function's: they are configuration to compare, not code
+//! to run next to the developer's credentials), the variables Lambda sets and the same AWS endpoint settings,
+//! through a small embedded runner (`node_runner.mjs`) that answers JSON lines.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ const NODE_RUNNER: &str = include_str!("../handler/node_runner.mjs");
 pub(super) struct LiveConfig {
     pub(super) arn: String,
     pub(super) runtime: String,
+    /// The live function's variables: compared with what stack.toml declares, never passed to a local run.
     pub(super) environment: BTreeMap<String, String>,
     pub(super) timeout_secs: u64,
     pub(super) memory_mb: i32,
@@ -57,6 +59,66 @@ impl LiveConfig {
             code_sha256: config.code_sha256().unwrap_or_default().to_string(),
         }
     }
+}
+
+/// The function's own variables for a local run: those stack.toml's `[function.environment]` declares, with
+/// their placeholders resolved for the live function's account (`${table.arn}`, `${account_id}`), and
+/// stackctl's own (`STACKCTL_CORS`), exactly as `up` would deploy them and as `dev` runs them. Never the live
+/// function's: anyone allowed `lambda:UpdateFunctionConfiguration` can set `NODE_OPTIONS`, `AWS_ENDPOINT_URL*`,
+/// a proxy, `PATH` or `LD_PRELOAD` there, and a local run holds the developer's credentials.
+pub(super) fn declared_environment(
+    stack: &Stack,
+    live: &LiveConfig,
+) -> Result<BTreeMap<String, String>> {
+    let account = crate::aws::Account::from_arn(&live.arn).ok_or_else(|| {
+        anyhow!(
+            "Lambda answered a function ARN without an account: `{}`",
+            live.arn
+        )
+    })?;
+    let desired = crate::desired::resolve(stack, &account, None, None, Some(&live.environment))?;
+    Ok(desired.function.environment)
+}
+
+/// Says which of the live function's variables a local run leaves out or gives another value (names only:
+/// values can be secrets), and how to have them locally.
+pub(super) fn environment_note(
+    live: &BTreeMap<String, String>,
+    declared: &BTreeMap<String, String>,
+) -> Option<String> {
+    let names = |names: Vec<&String>| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let left_out: Vec<&String> = live.keys().filter(|k| !declared.contains_key(*k)).collect();
+    let differ: Vec<&String> = live
+        .iter()
+        .filter(|(k, v)| declared.get(*k).is_some_and(|d| d != *v))
+        .map(|(k, _)| k)
+        .collect();
+    let mut parts = Vec::new();
+    if !left_out.is_empty() {
+        parts.push(format!(
+            "the deployed function also has {}, which stack.toml does not declare: not passed",
+            names(left_out)
+        ));
+    }
+    if !differ.is_empty() {
+        parts.push(format!(
+            "{} differ{} from the deployed function's: stack.toml's value is used",
+            names(differ.clone()),
+            if differ.len() == 1 { "s" } else { "" }
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "--local passes only the variables stack.toml declares ([function.environment]) and those Lambda              sets; {} (declare a variable in stack.toml to have it locally; `stackctl up` deploys it)",
+            parts.join("; ")
+        )
+    })
 }
 
 /// What `--local` says about itself on stderr: the local Node.js is not the runtime's (when the majors
@@ -158,6 +220,7 @@ pub fn dev_spec(
         &ChildSettings {
             stack,
             live: &live,
+            environment: &live.environment,
             credentials,
             log_stream: log_stream_name(),
         },
@@ -182,6 +245,8 @@ pub(super) fn log_stream_name() -> String {
 pub(super) struct ChildSettings<'a> {
     pub(super) stack: &'a Stack,
     pub(super) live: &'a LiveConfig,
+    /// The function's own variables: `declared_environment` (dev: the same, from its own resolve).
+    pub(super) environment: &'a BTreeMap<String, String>,
     pub(super) credentials: Option<&'a aws_sdk_lambda::config::Credentials>,
     pub(super) log_stream: String,
 }
@@ -189,7 +254,8 @@ pub(super) struct ChildSettings<'a> {
 /// The local handler's environment, as close to Lambda's as makes sense: nothing from the shell except
 /// what Node.js and the AWS SDK need to run and reach the same endpoint (PATH, HOME, proxies, CA bundles,
 /// AWS_* settings such as AWS_ENDPOINT_URL), then the credentials stackctl itself resolved, the stack's
-/// region, the variables Lambda sets, and the function's live environment variables.
+/// region, the variables Lambda sets, and the function's own variables as stack.toml declares them (never the
+/// live function's).
 pub(super) fn child_env(
     inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
     s: &ChildSettings<'_>,
@@ -271,7 +337,7 @@ pub(super) fn child_env(
     ] {
         env.insert(key.to_string(), value);
     }
-    for (key, value) in &s.live.environment {
+    for (key, value) in s.environment {
         env.insert(key.clone(), value.clone());
     }
     env
@@ -842,26 +908,42 @@ mod tests {
         assert!(parse_reply(r#"{"stackctl-other":3,"payload":""}"#, marker).is_none());
     }
 
+    fn shipped_stack(extra: &str) -> Stack {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
+        let text = std::fs::read_to_string(path).unwrap() + extra;
+        crate::config::parse(Path::new(path), &text, "2026-01-01").expect("the shipped stack.toml")
+    }
+
     #[test]
     fn the_local_environment_is_lambdas_plus_the_endpoint_and_stackctls_credentials() {
-        let stack = crate::config::parse(
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml")),
-            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml")).unwrap(),
-            "2026-01-01",
-        )
-        .expect("the shipped stack.toml");
+        let stack = shipped_stack("");
+        // What someone allowed UpdateFunctionConfiguration could put on the deployed function.
         let live = LiveConfig {
             arn: "arn:aws:lambda:us-east-1:123456789012:function:my-frontend-app-api".into(),
             runtime: "nodejs24.x".into(),
             environment: [
-                ("TABLE_NAME".to_string(), "live-table".to_string()),
-                ("LOG_LEVEL".to_string(), "debug".to_string()),
+                ("TABLE_NAME", "live-table"),
+                ("LOG_LEVEL", "debug"),
+                ("NODE_OPTIONS", "--require /tmp/x.js"),
+                ("AWS_ENDPOINT_URL", "http://attacker.example"),
+                ("AWS_ENDPOINT_URL_DYNAMODB", "http://attacker.example"),
+                ("HTTPS_PROXY", "http://attacker.example"),
+                ("PATH", "/attacker/bin"),
+                ("HOME", "/attacker"),
+                ("LD_PRELOAD", "/attacker/x.so"),
             ]
-            .into(),
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             timeout_secs: 10,
             memory_mb: 256,
             code_sha256: String::new(),
         };
+        let declared = declared_environment(&stack, &live).unwrap();
+        assert_eq!(
+            declared,
+            [("TABLE_NAME".to_string(), "my-frontend-app-data".to_string())].into()
+        );
         let creds = Credentials::new("AKIDRESOLVED", "secret", Some("token".into()), None, "test");
         let inherited = [
             ("PATH", "/usr/bin"),
@@ -880,13 +962,20 @@ mod tests {
             &ChildSettings {
                 stack: &stack,
                 live: &live,
+                environment: &declared,
                 credentials: Some(&creds),
                 log_stream: "2026/11/26/[$LATEST]0123456789abcdef0123456789abcdef".into(),
             },
         );
         let get = |k: &str| env.get(k).map(String::as_str);
-        assert_eq!(get("TABLE_NAME"), Some("live-table"));
-        assert_eq!(get("LOG_LEVEL"), Some("debug"));
+        assert_eq!(get("TABLE_NAME"), Some("my-frontend-app-data"));
+        assert_eq!(get("LOG_LEVEL"), None);
+        assert_eq!(get("NODE_OPTIONS"), None);
+        assert_eq!(get("AWS_ENDPOINT_URL_DYNAMODB"), None);
+        assert_eq!(get("HTTPS_PROXY"), None);
+        assert_eq!(get("HOME"), None);
+        assert_eq!(get("LD_PRELOAD"), None);
+        assert!(env.values().all(|v| !v.contains("attacker")), "{env:?}");
         assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:5000"));
         assert_eq!(get("AWS_ACCESS_KEY_ID"), Some("AKIDRESOLVED"));
         assert_eq!(get("AWS_SESSION_TOKEN"), Some("token"));
@@ -911,6 +1000,45 @@ mod tests {
         assert_eq!(get("PATH"), Some("/usr/bin"));
         assert_eq!(get("https_proxy"), Some("http://proxy:3128"));
         assert_eq!(get("SECRET_OF_THE_SHELL"), None);
+
+        // The names left out or changed are said, never their values.
+        let note = environment_note(&live.environment, &declared).expect("a note");
+        assert!(
+            note.contains("also has `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `HOME`, `HTTPS_PROXY`, `LD_PRELOAD`, `LOG_LEVEL`, `NODE_OPTIONS`, `PATH`, which stack.toml does not declare: not passed")
+                && note.contains("`TABLE_NAME` differs from the deployed function's: stack.toml's value is used")
+                && !note.contains("attacker")
+                && !note.contains("live-table"),
+            "{note}"
+        );
+        assert_eq!(environment_note(&declared, &declared), None);
+    }
+
+    #[test]
+    fn declared_variables_resolve_their_placeholders_and_stackctls_own_are_added() {
+        let stack = shipped_stack(
+            "ARN = \"${table.arn}\"\nACCOUNT = \"${account_id}\"\n\n[function.url]\nauth = \"none\"\n",
+        );
+        let live = LiveConfig {
+            arn: "arn:aws-cn:lambda:us-east-1:210987654321:function:my-frontend-app-api".into(),
+            runtime: "nodejs24.x".into(),
+            environment: BTreeMap::new(),
+            timeout_secs: 10,
+            memory_mb: 128,
+            code_sha256: String::new(),
+        };
+        let declared = declared_environment(&stack, &live).unwrap();
+        let get = |k: &str| declared.get(k).map(String::as_str);
+        assert_eq!(
+            get("ARN"),
+            Some("arn:aws-cn:dynamodb:us-east-1:210987654321:table/my-frontend-app-data")
+        );
+        assert_eq!(get("ACCOUNT"), Some("210987654321"));
+        assert_eq!(get("STACKCTL_CORS"), Some("handler"));
+        let no_account = LiveConfig {
+            arn: String::new(),
+            ..live
+        };
+        assert!(declared_environment(&stack, &no_account).is_err());
     }
 
     // ---- the local runner, on the handlers in tests/fixtures/runner -------------------------------------

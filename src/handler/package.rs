@@ -185,20 +185,98 @@ fn needs_install(source_dir: &Path) -> bool {
     }
 }
 
-/// Runs a shell command in `dir`. Its output is captured (stdout belongs to stackctl's results) and shown
-/// only when it fails.
+/// The variables the install and build commands get, by exact name (any case).
+///
+/// An allowlist, not a denylist: the build runs code stackctl does not control (dependencies' install
+/// scripts, the package's own scripts) and needs no cloud access at all, while the shell or CI job that runs
+/// stackctl holds credentials under more names than any list could keep up with (AWS's keys, profiles and
+/// credential files, web identity and container credentials, SSO, the CI's OIDC token requests, GITHUB_TOKEN,
+/// CI_JOB_JWT, ...). A failing tool that dumps its environment into the log shown below cannot print them
+/// either. What npm, tsc and bundlers need is kept: where programs and the user's files are, locale and time
+/// zone, temp dirs, the registry's proxies and CA certificates, and npm's own configuration and registry
+/// token.
+const BUILD_VARIABLES: &[&str] = &[
+    // Programs, the user's files (~/.npmrc, npm's cache), temp dirs, locale, time zone, terminal.
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "TMP",
+    "TEMP",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "CI",
+    "SOURCE_DATE_EPOCH",
+    // Node.js itself: its options (heap size), mode, extra CA certificates.
+    "NODE_OPTIONS",
+    "NODE_ENV",
+    "NODE_EXTRA_CA_CERTS",
+    // The registry: proxies and CA bundles, and the token npm substitutes into .npmrc for a private
+    // registry (actions/setup-node's `${NODE_AUTH_TOKEN}`).
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_AUTH_TOKEN",
+    "NPM_TOKEN",
+    // Package managers and version managers the install command may name.
+    "COREPACK_HOME",
+    "COREPACK_ENABLE_DOWNLOAD_PROMPT",
+    "PNPM_HOME",
+    "NVM_DIR",
+    "VOLTA_HOME",
+    "ESBUILD_BINARY_PATH",
+    // Windows: what processes need to start at all.
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+];
+
+/// The same, by prefix (any case): npm's configuration (`npm_config_cache`, `npm_config_registry`, ...), the
+/// locale's categories and the XDG base directories (caches, config).
+const BUILD_PREFIXES: &[&str] = &["NPM_CONFIG_", "LC_", "XDG_"];
+
+/// The environment of the install and build commands: only what `BUILD_VARIABLES` and `BUILD_PREFIXES` name.
+fn build_env(
+    inherited: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    inherited
+        .filter(|(key, _)| {
+            let Some(key) = key.to_str() else {
+                return false;
+            };
+            let upper = key.to_ascii_uppercase();
+            BUILD_VARIABLES.contains(&upper.as_str())
+                || BUILD_PREFIXES.iter().any(|p| upper.starts_with(p))
+        })
+        .collect()
+}
+
+/// Runs a shell command in `dir`, with only the environment the build needs (`build_env`). Its output is
+/// captured (stdout belongs to stackctl's results) and shown only when it fails.
 async fn run(command: &str, dir: &Path) -> Result<()> {
     let output = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(dir)
         .stdin(Stdio::null())
-        // The build needs no AWS access: dependencies' install scripts get no credentials to read, and a
-        // failing tool that dumps its environment into the log shown below cannot print them.
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_SECURITY_TOKEN")
+        .env_clear()
+        .envs(build_env(std::env::vars_os()))
         // If stackctl stops (an AWS error, Ctrl-C), the build stops with it.
         .kill_on_drop(true)
         .output()
@@ -449,6 +527,64 @@ mod tests {
         let plain = tempfile::tempdir().unwrap();
         write(plain.path(), "handler.js", "h");
         assert!(pack(plain.path()).unwrap().native_modules.is_empty());
+    }
+
+    #[test]
+    fn the_build_gets_only_what_npm_needs_never_a_credential() {
+        let inherited = [
+            ("PATH", "/usr/bin"),
+            ("HOME", "/home/dev"),
+            ("LANG", "C.UTF-8"),
+            ("LC_ALL", "C"),
+            ("https_proxy", "http://proxy:3128"),
+            ("npm_config_cache", "/tmp/npm"),
+            ("NPM_CONFIG_REGISTRY", "https://registry.example"),
+            ("NODE_AUTH_TOKEN", "npm-token"),
+            ("XDG_CACHE_HOME", "/home/dev/.cache"),
+            ("AWS_ACCESS_KEY_ID", "x"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("AWS_SESSION_TOKEN", "x"),
+            ("AWS_PROFILE", "x"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "x"),
+            ("AWS_ROLE_ARN", "x"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "x"),
+            ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "x"),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "x"),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "x"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "x"),
+            ("AWS_CONFIG_FILE", "x"),
+            ("AWS_SSO_SESSION", "x"),
+            ("AWS_ENDPOINT_URL", "x"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "x"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "x"),
+            ("ACTIONS_RUNTIME_TOKEN", "x"),
+            ("GITHUB_TOKEN", "x"),
+            ("GH_TOKEN", "x"),
+            ("CI_JOB_JWT", "x"),
+            ("CI_JOB_JWT_V2", "x"),
+            ("CI_JOB_TOKEN", "x"),
+            ("LD_PRELOAD", "x"),
+            ("SOMETHING_ELSE", "x"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let kept: Vec<String> = build_env(inherited.into_iter())
+            .into_iter()
+            .map(|(k, _)| k.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "PATH",
+                "HOME",
+                "LANG",
+                "LC_ALL",
+                "https_proxy",
+                "npm_config_cache",
+                "NPM_CONFIG_REGISTRY",
+                "NODE_AUTH_TOKEN",
+                "XDG_CACHE_HOME"
+            ]
+        );
     }
 
     #[test]

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use super::event::{interpret, InvokeError, Response};
 use super::local::{
-    child_env, display_path, handler_file, local_notes, log_stream_name, ChildSettings, LiveConfig,
-    Local, RunnerSpec,
+    child_env, declared_environment, display_path, environment_note, handler_file, local_notes,
+    log_stream_name, ChildSettings, LiveConfig, Local, RunnerSpec,
 };
 use super::random_hex;
 use super::url::UrlTarget;
@@ -161,7 +161,7 @@ pub enum Via {
 
 impl Transport {
     /// Checks the function is deployed (and, for `Remote`, ready to run its deployed code), then opens the
-    /// transport (for `Local`: starts Node.js with the built handler and the function's live environment).
+    /// transport (for `Local`: starts Node.js with the built handler and the variables stack.toml declares).
     pub async fn open(
         clients: &Clients,
         stack: &Stack,
@@ -193,12 +193,17 @@ impl Transport {
                 ));
             }
         }
+        let environment = declared_environment(stack, &live)?;
+        if let Some(note) = environment_note(&live.environment, &environment) {
+            progress.warn(&note);
+        }
         let credentials = caller_credentials(stack, profile, progress).await;
         let env = child_env(
             std::env::vars_os(),
             &ChildSettings {
                 stack,
                 live: &live,
+                environment: &environment,
                 credentials: credentials.as_ref(),
                 log_stream: log_stream_name(),
             },

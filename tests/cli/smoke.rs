@@ -1,5 +1,5 @@
 //! `stackctl smoke --local` and `stackctl invoke --local`: the built handler in the local Node.js, with the
-//! deployed function's environment, against the emulator's DynamoDB (moto cannot run Lambda code).
+//! variables stack.toml declares, against the emulator's DynamoDB (moto cannot run Lambda code).
 
 use std::io::Write;
 use std::path::Path;
@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const STEPS: [&str; 15] = [
+/// The steps of `smoke --local`: the sequence, then the tutorial's hand-written events
+/// (lambda/events/tutorial-*.json).
+const STEPS: [&str; 21] = [
     "create first item",
     "create second item",
     "list both items",
@@ -24,6 +26,12 @@ const STEPS: [&str; 15] = [
     "update missing item",
     "get missing item",
     "body not JSON",
+    "tutorial event: create",
+    "tutorial event: list",
+    "tutorial event: get",
+    "tutorial event: delete",
+    "tutorial event: missing userId",
+    "tutorial event: PUT",
 ];
 
 /// Every item in the table, by (userId, itemId).
@@ -76,12 +84,12 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
         );
     }
     assert!(
-        run.stdout.contains("cleanup: 2 items deleted"),
+        run.stdout.contains("cleanup: 3 items deleted"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout.contains("smoke: PASS, all 15 steps passed"),
+        run.stdout.contains("smoke: PASS, all 21 steps passed"),
         "{}",
         run.stdout
     );
@@ -160,11 +168,19 @@ async fn smoke_local_passes_after_up_and_leaves_no_items() {
         assert_eq!(step["status_code"], step["expected_status"], "{step}");
         assert!(step["duration_ms"].is_u64(), "{step}");
     }
-    assert_eq!(json["summary"]["passed"], 15);
-    assert_eq!(json["cleanup"]["deleted"].as_array().unwrap().len(), 2);
+    assert_eq!(json["summary"]["passed"], 21);
+    assert_eq!(json["cleanup"]["deleted"].as_array().unwrap().len(), 3);
+    // The tutorial's events went as written: method, userId (and itemId) in the report, its body.
+    assert_eq!(json["steps"][15]["request"]["method"], "POST");
+    assert_eq!(json["steps"][15]["request"]["query"]["userId"], user);
+    assert_eq!(
+        json["steps"][15]["request"]["body"],
+        r#"{"title":"Buy milk","status":"pending"}"#
+    );
+    assert_eq!(json["steps"][19]["request"]["query"], serde_json::json!({}));
     assert!(json["cleanup"]["failed"].as_array().unwrap().is_empty());
     assert!(
-        run.stderr.contains("smoke 1/15 create first item"),
+        run.stderr.contains("smoke 1/21 create first item"),
         "{}",
         run.stderr
     );
@@ -190,7 +206,11 @@ async fn smoke_local_with_a_broken_handler_fails_with_a_message_per_step_and_sti
 
     let run = project.stackctl(&["smoke", "--local"]);
     run.expect_code(1);
-    for step in ["list both items", "list after delete"] {
+    for step in [
+        "list both items",
+        "list after delete",
+        "tutorial event: list",
+    ] {
         assert!(
             row(&run.stdout, step).trim_end().ends_with("FAIL"),
             "{step}:\n{}",
@@ -220,12 +240,12 @@ async fn smoke_local_with_a_broken_handler_fails_with_a_message_per_step_and_sti
     );
     assert!(
         run.stdout
-            .contains("smoke: FAIL, 13 passed, 2 failed, 0 skipped"),
+            .contains("smoke: FAIL, 18 passed, 3 failed, 0 skipped"),
         "{}",
         run.stdout
     );
     assert!(
-        run.stdout.contains("cleanup: 2 items deleted"),
+        run.stdout.contains("cleanup: 3 items deleted"),
         "{}",
         run.stdout
     );
@@ -244,7 +264,7 @@ async fn smoke_local_with_a_broken_handler_fails_with_a_message_per_step_and_sti
         .iter()
         .filter(|s| s["result"] == "fail")
         .collect();
-    assert_eq!(failed.len(), 2);
+    assert_eq!(failed.len(), 3);
     assert_eq!(failed[0]["name"], "list both items");
     assert!(failed[0]["message"]
         .as_str()
@@ -271,7 +291,7 @@ async fn a_handler_that_throws_is_a_failure_with_its_error_message_never_a_pass(
         "{}",
         run.stderr
     );
-    // The function's live environment reached the handler: TABLE_NAME is in its error message.
+    // The variables stack.toml declares reached the handler: TABLE_NAME is in its error message.
     let expected =
         format!("the function failed (Unhandled FunctionError): TypeError: no table {TABLE}");
     assert!(run.stdout.contains(&expected), "{expected}\n{}", run.stdout);
@@ -401,6 +421,81 @@ async fn invoke_local_prints_the_response_for_the_sample_events() {
     run.ok();
     assert!(run.stdout.starts_with("400 ("), "{}", run.stdout);
 
+    // The tutorial's hand-written events (no version, rawPath, rawQueryString or headers) answer as the
+    // tutorial says.
+    for (event, status, says) in [
+        ("tutorial-create-item", "201", r#""title": "Buy milk""#),
+        ("tutorial-get-item", "404", r#""error": "Item not found""#),
+        ("tutorial-delete-item", "200", r#""deleted": true"#),
+        (
+            "tutorial-missing-userid",
+            "400",
+            r#""error": "Missing userId parameter""#,
+        ),
+        (
+            "tutorial-put-not-allowed",
+            "405",
+            r#""error": "Method not allowed""#,
+        ),
+    ] {
+        let run = project.stackctl(&["invoke", "--local", &format!("lambda/events/{event}.json")]);
+        run.ok();
+        assert!(
+            run.stdout.starts_with(&format!("{status} (")) && run.stdout.contains(says),
+            "{event}: {}",
+            run.stdout
+        );
+    }
+    let run = project.stackctl(&[
+        "invoke",
+        "--local",
+        "lambda/events/tutorial-list-items.json",
+        "--output",
+        "json",
+    ]);
+    run.ok();
+    let listed = run.json()["response"]["body"]["items"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["userId"] == "user-123"));
+
+    // A body sent as something other than JSON (a cross-site form post) is refused, whatever its header's
+    // case; the same event as JSON is accepted.
+    let create = project.read("lambda/events/create-item.json");
+    for (header, status) in [
+        (r#""Content-Type": "text/plain;charset=UTF-8""#, "415"),
+        (
+            r#""content-type": "application/x-www-form-urlencoded""#,
+            "415",
+        ),
+        (
+            r#""Content-Type": "application/json; charset=utf-8""#,
+            "201",
+        ),
+    ] {
+        project.write(
+            "typed.json",
+            &create.replace(r#""content-type": "application/json""#, header),
+        );
+        let run = project.stackctl(&["invoke", "--local", "typed.json"]);
+        run.ok();
+        assert!(
+            run.stdout.starts_with(&format!("{status} (")),
+            "{header}: {}",
+            run.stdout
+        );
+        if status == "415" {
+            assert!(
+                run.stdout.contains("Unsupported Content-Type"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+
     // The event from stdin.
     let event =
         std::fs::read_to_string(project.path("lambda/events/put-not-allowed.json")).unwrap();
@@ -520,7 +615,7 @@ async fn after_an_uncaught_exception_or_an_exit_a_fresh_runtime_serves_the_other
         }
         assert!(
             run.stdout
-                .contains("smoke: FAIL, 11 passed, 1 failed, 3 skipped"),
+                .contains("smoke: FAIL, 17 passed, 1 failed, 3 skipped"),
             "{}",
             run.stdout
         );
@@ -530,7 +625,7 @@ async fn after_an_uncaught_exception_or_an_exit_a_fresh_runtime_serves_the_other
             run.stdout
         );
         assert!(
-            run.stdout.contains("cleanup: 1 item deleted"),
+            run.stdout.contains("cleanup: 2 items deleted"),
             "{}",
             run.stdout
         );
@@ -614,7 +709,7 @@ async fn items_the_function_does_not_delete_are_deleted_by_the_cleanup_through_d
         run.stdout
     );
     assert!(
-        run.stdout.contains("cleanup: 2 items deleted"),
+        run.stdout.contains("cleanup: 3 items deleted"),
         "{}",
         run.stdout
     );
@@ -629,7 +724,7 @@ async fn items_the_function_does_not_delete_are_deleted_by_the_cleanup_through_d
         .iter()
         .filter(|r| r.from_rust && r.operation == "DeleteItem")
         .count();
-    assert_eq!(direct, 2);
+    assert_eq!(direct, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
