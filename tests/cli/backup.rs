@@ -119,7 +119,9 @@ async fn down_never_overwrites_an_existing_backup_file() {
 
     let preview = project.stackctl(&["down", "--backup", "items.jsonl"]);
     assert!(
-        preview.stdout.contains("table my-frontend-app-data: blocked")
+        preview
+            .stdout
+            .contains("table my-frontend-app-data: blocked")
             && preview.stdout.contains("already exists"),
         "{}",
         preview.stdout
@@ -128,7 +130,11 @@ async fn down_never_overwrites_an_existing_backup_file() {
     let mark = emulator.mark();
     let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
     run.expect_code(1);
-    for part in ["nothing was deleted", "`items.jsonl` already exists", "new file"] {
+    for part in [
+        "nothing was deleted",
+        "`items.jsonl` already exists",
+        "new file",
+    ] {
         assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
     }
     assert_eq!(
@@ -199,9 +205,7 @@ async fn an_attribute_type_the_exporter_does_not_know_stops_down_before_anything
         "{:?}",
         emulator.writes_since(mark)
     );
-    emulator
-        .strict()
-        .set(json!({"scan_extra_attribute": null}));
+    emulator.strict().set(json!({"scan_extra_attribute": null}));
     assert_nothing_deleted(&aws, 3).await;
 }
 
@@ -295,14 +299,19 @@ async fn a_backup_round_trips_through_down_up_and_restore() {
         humantime::parse_rfc3339(header["time"].as_str().unwrap()).is_ok(),
         "{header}"
     );
-    assert_eq!(file[6], json!({"format": "stackctl-backup-end", "items": 5}));
+    assert_eq!(
+        file[6],
+        json!({"format": "stackctl-backup-end", "items": 5})
+    );
 
     project.stackctl(&["up"]).ok();
     let mark = emulator.mark();
     let restored = project.stackctl(&["restore", "items.jsonl"]);
     restored.ok();
     assert!(
-        restored.stdout.contains("restore: 5 items into table my-frontend-app-data"),
+        restored
+            .stdout
+            .contains("restore: 5 items into table my-frontend-app-data"),
         "{}",
         restored.stdout
     );
@@ -407,7 +416,11 @@ async fn restore_checks_where_a_backup_came_from_and_that_it_is_complete() {
         "stage.jsonl",
         file(&header(json!({"stage": "prod"})), Some(END)),
         &[],
-        &["stage `prod`", "--allow-other-source", "nothing was restored"],
+        &[
+            "stage `prod`",
+            "--allow-other-source",
+            "nothing was restored",
+        ],
     );
     refused(
         "table.jsonl",
@@ -422,7 +435,11 @@ async fn restore_checks_where_a_backup_came_from_and_that_it_is_complete() {
             Some(END),
         ),
         &[],
-        &["account 999999999999", "region eu-west-1", "--allow-other-source"],
+        &[
+            "account 999999999999",
+            "region eu-west-1",
+            "--allow-other-source",
+        ],
     );
     refused(
         "keys.jsonl",
@@ -431,7 +448,11 @@ async fn restore_checks_where_a_backup_came_from_and_that_it_is_complete() {
             Some(END),
         ),
         &["--allow-other-source"],
-        &["key schema", "id (N, HASH)", "userId (S, HASH), itemId (S, RANGE)"],
+        &[
+            "key schema",
+            "id (N, HASH)",
+            "userId (S, HASH), itemId (S, RANGE)",
+        ],
     );
     refused(
         "truncated.jsonl",
