@@ -379,6 +379,16 @@ class ItemScans(unittest.TestCase):
         self.assertEqual(self.ddb.scan(TableName="sd")["Count"], 3)
         self.assertEqual(self.moto.scan(TableName="sd", Select="COUNT")["Count"], 2)
 
+    def test_a_write_after_the_nth_count_scan(self):
+        self.table("sc", 1)
+        self.s.set(scan_side_write={"table": "sc", "select": "COUNT", "page": 2, "op": "PutItem",
+                                    "request": {"Item": {"k": {"S": "new"}}}})
+        self.assertEqual(self.ddb.scan(TableName="sc")["Count"], 1)  # item scans do not count now
+        self.assertEqual(self.ddb.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.moto.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.ddb.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.moto.scan(TableName="sc", Select="COUNT")["Count"], 2)
+
     def test_an_extra_attribute_on_the_first_scanned_item(self):
         self.table("ea", 2)
         self.s.set(scan_extra_attribute={"table": "ea", "attribute": "added", "value": {"S": "x"}})
@@ -391,6 +401,7 @@ class ItemScans(unittest.TestCase):
     def test_the_keys_are_validated(self):
         for bad in ({"scan_side_write": {"table": "t", "op": "UpdateItem", "request": {}}},
                     {"scan_side_write": {"table": "t", "op": "PutItem", "request": {}, "page": 0}},
+                    {"scan_side_write": {"table": "t", "op": "PutItem", "request": {}, "select": "ALL"}},
                     {"scan_extra_attribute": {"table": "t", "attribute": "a"}}):
             self.assertEqual(self.s.control("POST", "/__strict/config", bad)[0], 400, bad)
 

@@ -257,6 +257,41 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
     assert_nothing_deleted(&aws, 3).await;
 }
 
+/// Item 7: the function still runs while the backup is made, so the items are counted once more right
+/// before DeleteTable (once the function is gone): an item written after the backup keeps the table, and
+/// the backup, which holds what the table held when it was made, is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_after_the_backup_keeps_the_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 3).await;
+    // COUNT scans: down's read (1), the recount after the export (2), the one before DeleteTable (3).
+    emulator.strict().set(json!({"scan_side_write": {
+        "table": TABLE, "select": "COUNT", "page": 2, "op": "PutItem",
+        "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
+    }}));
+    let mark = emulator.mark();
+    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
+    run.expect_code(1);
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
+    for part in [
+        "now holds 4 items but 3 were backed up to `items.jsonl`",
+        "the table was not deleted (the backup is kept)",
+        "new --backup file",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    assert!(!emulator
+        .writes_since(mark)
+        .contains(&"DeleteTable".to_string()));
+    assert_eq!(count(&aws).await, 4);
+    let file = lines(&project.read("items.jsonl"));
+    assert_eq!(file.len(), 5, "header, 3 items, end line");
+    assert_eq!(
+        file[4],
+        json!({"format": "stackctl-backup-end", "items": 3})
+    );
+}
+
 /// Item 8: down --backup writes a header (where the items came from) and an end line; up and restore bring
 /// every item back; a second restore into the now non-empty table needs --overwrite.
 #[tokio::test(flavor = "multi_thread")]

@@ -154,8 +154,10 @@ def validate(update, base):
     sw = merged["scan_side_write"]
     if sw is not None and not (isinstance(sw, dict) and isinstance(sw.get("table"), str)
                                and sw.get("op") in ("PutItem", "DeleteItem") and isinstance(sw.get("request"), dict)
-                               and isinstance(sw.get("page", 1), int) and sw.get("page", 1) >= 1):
-        raise ConfigError("scan_side_write must be null or an object {table, page (>= 1), op: PutItem|DeleteItem, request}")
+                               and isinstance(sw.get("page", 1), int) and sw.get("page", 1) >= 1
+                               and sw.get("select", "ITEMS") in ("ITEMS", "COUNT")):
+        raise ConfigError("scan_side_write must be null or an object {table, page (>= 1), select: ITEMS|COUNT, "
+                          "op: PutItem|DeleteItem, request}")
     ea = merged["scan_extra_attribute"]
     if ea is not None and not (isinstance(ea, dict) and isinstance(ea.get("table"), str)
                                and isinstance(ea.get("attribute"), str) and isinstance(ea.get("value"), dict)):
@@ -946,19 +948,20 @@ class Proxy:
         return resp
 
     def dynamodb_Scan(self, call):
-        """Item scans (not `Select: COUNT`) of a table, as a scan that is not a snapshot meets them.
-        `scan_side_write`: once the Nth item scan of the table (counted from when the key was set) has been
-        answered by moto, and before that answer goes back, the proxy sends a PutItem or DeleteItem of its own
-        to moto: an item written or deleted while a client pages through the table. Fires once; the key then
-        goes back to null. `scan_extra_attribute`: every item scan of the table answers its first item with one
-        more attribute, e.g. of a type newer than the client's SDK."""
+        """Scans of a table, as a scan that is not a snapshot meets them. `scan_side_write`: once the Nth item
+        scan (or, with `"select": "COUNT"`, the Nth `Select: COUNT` scan) of the table, counted from when the
+        key was set, has been answered by moto, and before that answer goes back, the proxy sends a PutItem or
+        DeleteItem of its own to moto: an item written or deleted while a client pages through the table, or
+        between two of its reads. Fires once; the key then goes back to null. `scan_extra_attribute`: every
+        item scan of the table answers its first item with one more attribute, e.g. of a type newer than the
+        client's SDK."""
         side = self.config["scan_side_write"]
         extra = self.config["scan_extra_attribute"]
-        item_scan = (call.json or {}).get("Select") != "COUNT"
+        select = "COUNT" if (call.json or {}).get("Select") == "COUNT" else "ITEMS"
         resp = self.passthrough(call)
-        if resp.status != 200 or not item_scan:
+        if resp.status != 200:
             return resp
-        if side and side["table"] == call.resource:
+        if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
             with self.lock:
                 left = side.get("page", 1) - 1
                 fire = left <= 0
@@ -971,7 +974,7 @@ class Proxy:
                     [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810." + side["op"])],
                 )
                 self.note(call, "behaviour", "side %s" % side["op"], status=written.status)
-        if extra and extra["table"] == call.resource:
+        if extra and extra["table"] == call.resource and select == "ITEMS":
             body = resp.json() or {}
             if body.get("Items"):
                 body["Items"][0][extra["attribute"]] = extra["value"]
