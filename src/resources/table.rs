@@ -744,7 +744,7 @@ impl Resource for Table {
                 let plural = if items == 1 { "" } else { "s" };
                 let what = format!("{name} with its {items} item{plural}");
                 match &world.data.backup {
-                    // A backup goes to a new file only: known now, before anything is read or deleted.
+                    // A backup goes to a new file only: refused here, before anything is deleted.
                     Some(file) => match crate::backup::destination_problem(file) {
                         Some(problem) => base(Action::Blocked).note(problem),
                         None => base(Action::Delete).changes(vec![
