@@ -123,7 +123,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         backup: Option<PathBuf>,
     },
-    /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first).
+    /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first). The
+    /// file must be complete and come from this table, stage, region and account; the table must be empty.
     #[command(
         after_help = "Example:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  stackctl restore items.jsonl"
     )]
@@ -131,6 +132,16 @@ pub enum Command {
         /// The JSON Lines file `down --backup` wrote.
         #[arg(value_name = "FILE")]
         backup_file: PathBuf,
+        /// Restore into a table that already holds items (items with the same key are replaced).
+        #[arg(long)]
+        overwrite: bool,
+        /// Restore a backup taken from another table, stage, region or account (the key schema must match).
+        #[arg(long)]
+        allow_other_source: bool,
+        /// Restore an old backup without a header (written before backups recorded where they came from):
+        /// nothing then checks its origin or that it is complete.
+        #[arg(long)]
+        headerless: bool,
     },
     /// Send the tutorial's requests to the function as API Gateway events and check every answer.
     /// Exit 0: every step passed; 1: a step failed (or the cleanup did).

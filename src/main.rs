@@ -172,8 +172,26 @@ async fn run(cli: &Cli) -> Result<u8> {
             let via = via(*local, url, origin);
             return commands::invoke::run(&clients, &stack, &via, event, global, &progress).await;
         }
-        Command::Restore { backup_file } => {
-            return commands::restore::run(&clients, &stack, backup_file, global, &progress).await;
+        Command::Restore {
+            backup_file,
+            overwrite,
+            allow_other_source,
+            headerless,
+        } => {
+            let options = commands::restore::Options {
+                overwrite: *overwrite,
+                allow_other_source: *allow_other_source,
+                headerless: *headerless,
+            };
+            return commands::restore::run(
+                &clients,
+                &stack,
+                backup_file,
+                &options,
+                global,
+                &progress,
+            )
+            .await;
         }
         Command::Logs {
             since,

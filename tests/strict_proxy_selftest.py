@@ -336,6 +336,76 @@ class DynamoDB(unittest.TestCase):
         self.assertTrue(all("/moto-api/" in line for line in side))
 
 
+class ItemScans(unittest.TestCase):
+    """`scan_side_write` and `scan_extra_attribute`: a scan is not a snapshot, and a newer attribute type."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({})
+        cls.ddb = cls.s.client("dynamodb")
+        cls.moto = cls.s.client("dynamodb", direct=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def table(self, name, items):
+        self.moto.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                               AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                               KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+        for i in range(items):
+            self.moto.put_item(TableName=name, Item={"k": {"S": "i%d" % i}})
+
+    def test_a_write_lands_after_the_nth_item_scan_page_was_answered(self):
+        self.table("sw", 2)
+        self.s.set(scan_side_write={"table": "sw", "page": 2, "op": "PutItem", "request": {"Item": {"k": {"S": "new"}}}})
+        # COUNT scans do not count as pages; the first item scan does not fire.
+        self.assertEqual(self.ddb.scan(TableName="sw", Select="COUNT")["Count"], 2)
+        self.assertEqual(self.ddb.scan(TableName="sw")["Count"], 2)
+        self.assertEqual(self.moto.scan(TableName="sw", Select="COUNT")["Count"], 2)
+        # The second one is answered as moto saw it before the write; the write is there right after.
+        self.assertEqual(self.ddb.scan(TableName="sw")["Count"], 2)
+        self.assertEqual(self.moto.scan(TableName="sw", Select="COUNT")["Count"], 3)
+        self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["scan_side_write"])
+        self.assertIn("side PutItem", [e["injected"] for e in self.s.log()])
+        # Once only, and the proxy's own write is not a client request.
+        self.assertEqual(self.ddb.scan(TableName="sw")["Count"], 3)
+        ops = [r["op"] for r in self.s.control("GET", "/__strict/requests")[1] if r["resource"] == "sw"]
+        self.assertNotIn("PutItem", ops)
+
+    def test_a_delete_during_a_scan(self):
+        self.table("sd", 3)
+        self.s.set(scan_side_write={"table": "sd", "op": "DeleteItem", "request": {"Key": {"k": {"S": "i0"}}}})
+        self.assertEqual(self.ddb.scan(TableName="sd")["Count"], 3)
+        self.assertEqual(self.moto.scan(TableName="sd", Select="COUNT")["Count"], 2)
+
+    def test_a_write_after_the_nth_count_scan(self):
+        self.table("sc", 1)
+        self.s.set(scan_side_write={"table": "sc", "select": "COUNT", "page": 2, "op": "PutItem",
+                                    "request": {"Item": {"k": {"S": "new"}}}})
+        self.assertEqual(self.ddb.scan(TableName="sc")["Count"], 1)  # item scans do not count now
+        self.assertEqual(self.ddb.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.moto.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.ddb.scan(TableName="sc", Select="COUNT")["Count"], 1)
+        self.assertEqual(self.moto.scan(TableName="sc", Select="COUNT")["Count"], 2)
+
+    def test_an_extra_attribute_on_the_first_scanned_item(self):
+        self.table("ea", 2)
+        self.s.set(scan_extra_attribute={"table": "ea", "attribute": "added", "value": {"S": "x"}})
+        items = self.ddb.scan(TableName="ea")["Items"]
+        self.assertEqual([i.get("added") for i in items].count({"S": "x"}), 1)
+        self.assertIn("Items", [e["injected"] for e in self.s.log()])
+        self.s.set(scan_extra_attribute=None)
+        self.assertTrue(all("added" not in i for i in self.ddb.scan(TableName="ea")["Items"]))
+
+    def test_the_keys_are_validated(self):
+        for bad in ({"scan_side_write": {"table": "t", "op": "UpdateItem", "request": {}}},
+                    {"scan_side_write": {"table": "t", "op": "PutItem", "request": {}, "page": 0}},
+                    {"scan_side_write": {"table": "t", "op": "PutItem", "request": {}, "select": "ALL"}},
+                    {"scan_extra_attribute": {"table": "t", "attribute": "a"}}):
+            self.assertEqual(self.s.control("POST", "/__strict/config", bad)[0], 400, bad)
+
+
 class IamAndLambda(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

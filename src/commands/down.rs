@@ -1,10 +1,11 @@
 //! `down`: delete what this stack owns (its tag), walking the resource graph in reverse (the function
 //! first, so nothing writes to the table or recreates its log group; the role last), and revert only
 //! stackctl's own changes on resources it found. Without --confirm it is a preview and touches nothing.
+//! Before the walk deletes anything, each resource secures what deleting it would lose (the table's backup).
 
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::aws::Clients;
 use crate::config::Stack;
@@ -60,6 +61,19 @@ pub async fn down(
             b.name,
             b.note.clone().unwrap_or_default()
         );
+    }
+    // Everything deleting would lose is secured (the table's backup written and checked) before the walk
+    // deletes anything.
+    let mut steps = steps;
+    for step in steps.iter_mut() {
+        if step.plan().action == Action::Delete {
+            let (kind, name) = (step.plan().kind, step.plan().name.clone());
+            step.node
+                .resource
+                .secure(&world, &mut step.planned.work)
+                .await
+                .with_context(|| format!("nothing was deleted: {} `{name}`", kind.as_str()))?;
+        }
     }
     let reports = engine::destroy(&world, steps).await?;
     Ok((report(reports), true))

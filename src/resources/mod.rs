@@ -122,6 +122,17 @@ pub trait Resource: Sync {
     /// down: what deleting would do to this live resource, which is not another region's. Pure.
     fn plan_down(&self, world: &World, live: &Live) -> Planned;
 
+    /// down --confirm, before anything is deleted (only for a Delete plan): secures what deleting this
+    /// resource would lose, and records it in its work (the table's backup). An error stops down with
+    /// nothing deleted.
+    fn secure<'a>(
+        &'a self,
+        _world: &'a World<'a>,
+        _work: &'a mut Work,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Carries out `plan_down`'s work (only for a Delete or Update plan).
     fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>>;
 

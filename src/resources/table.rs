@@ -446,10 +446,12 @@ pub struct TableState {
 /// The table's resource kind.
 pub struct Table;
 
-/// What down does to the table: `counted` when its items were counted (they are counted again, and backed
-/// up, once nothing can write to them any more).
+/// What down does to the table: the items counted when it was read (None: not counted, e.g. already
+/// DELETING), and how many went into the backup (set by `secure`, before anything is deleted). The items are
+/// counted again once nothing of the stack can write to them any more, right before DeleteTable.
 struct TableDown {
-    counted: bool,
+    counted: Option<u64>,
+    backed_up: Option<u64>,
 }
 
 impl Table {
@@ -581,27 +583,56 @@ impl Table {
         finish(&task, result)
     }
 
-    async fn delete_counted(world: &World<'_>, counted: bool) -> Result<Done> {
+    /// down --backup, before anything is deleted: the backup written in full and checked (see
+    /// `backup::back_up`); its item count goes into the work for the delete to compare with.
+    async fn back_up(world: &World<'_>, down: &mut TableDown) -> Result<()> {
+        let (Some(file), Some(counted)) = (&world.data.backup, down.counted) else {
+            return Ok(());
+        };
+        let Some(state) = world.live::<TableState>(Kind::Table) else {
+            return Ok(());
+        };
+        let stack = world.stack;
+        let name = &stack.table.name;
+        let origin =
+            crate::backup::Origin::new(stack, name, &state.table.arn, &state.table.key_schema);
+        let header = crate::backup::Header::new(origin, counted);
+        let task = world.task(Kind::Table, name)?;
+        task.set(&format!("backing up to {}", file.display()));
+        match crate::backup::back_up(&world.clients.dynamodb, &header, file, &task).await {
+            Ok(items) => {
+                down.backed_up = Some(items);
+                task.finish(&format!("{items} items backed up to {}", file.display()));
+                Ok(())
+            }
+            Err(err) => {
+                task.fail("backup failed; nothing was deleted");
+                Err(err)
+            }
+        }
+    }
+
+    async fn delete_counted(world: &World<'_>, down: &TableDown) -> Result<Done> {
         let (stack, dynamodb) = (world.stack, &world.clients.dynamodb);
         let name = &stack.table.name;
         let task = world.task(Kind::Table, name)?;
-        let mut backed_up = false;
-        if counted {
+        if down.counted.is_some() {
             task.set("counting the items again");
             let now = match crate::backup::count_items(dynamodb, name).await {
                 Ok(now) => now,
                 Err(err) => return finish(&task, Err(err)),
             };
-            match &world.data.backup {
-                Some(file) if now > 0 => {
-                    if let Err(err) = crate::backup::export(dynamodb, name, file, now, &task).await
-                    {
-                        task.fail("backup failed; the table was not deleted");
-                        return Err(err);
-                    }
-                    backed_up = true;
+            match (&world.data.backup, down.backed_up) {
+                (Some(file), Some(backed_up)) if now != backed_up => {
+                    task.fail("not deleted");
+                    bail!(
+                        "table `{name}` now holds {now} items but {backed_up} were backed up to `{}`: items \
+                         were written or deleted after the backup; the table was not deleted (the backup is \
+                         kept): run down again with a new --backup file",
+                        file.display()
+                    );
                 }
-                None if now > 0 && !world.data.delete_data => {
+                (None, _) if now > 0 && !world.data.delete_data => {
                     task.fail("not deleted");
                     bail!(
                         "table `{name}` now holds {now} items, written after it was counted; it was not \
@@ -611,6 +642,7 @@ impl Table {
                 _ => {}
             }
         }
+        let backed_up = down.backed_up.is_some();
         let result = delete(dynamodb, name, Self::timeout(stack), &task)
             .await
             .map(|_| {
@@ -693,7 +725,6 @@ impl Resource for Table {
         let t = &state.table;
         let name = &stack.table.name;
         let base = |action| ResourcePlan::new(Kind::Table, name, action).arn(Some(&t.arn));
-        let counted = state.items.is_some();
         let plan = match state.items {
             // Already on its way out (an interrupted down): waiting until it is gone is all there is to do.
             _ if t.status == "DELETING" => base(Action::Delete).changes(vec![Change::remove(
@@ -713,12 +744,15 @@ impl Resource for Table {
                 let plural = if items == 1 { "" } else { "s" };
                 let what = format!("{name} with its {items} item{plural}");
                 match &world.data.backup {
-                    _ if items == 0 => base(Action::Delete).changes(vec![Change::remove("table", what)]),
-                    Some(file) => base(Action::Delete).changes(vec![
-                        Change::add("backup", format!("{items} items to {}", file.display())),
-                        Change::remove("table", what),
-                    ]),
-                    None if world.data.delete_data => {
+                    // A backup goes to a new file only: refused here, before anything is deleted.
+                    Some(file) => match crate::backup::destination_problem(file) {
+                        Some(problem) => base(Action::Blocked).note(problem),
+                        None => base(Action::Delete).changes(vec![
+                            Change::add("backup", format!("{items} item{plural} to {}", file.display())),
+                            Change::remove("table", what),
+                        ]),
+                    },
+                    None if items == 0 || world.data.delete_data => {
                         base(Action::Delete).changes(vec![Change::remove("table", what)])
                     }
                     None => base(Action::Blocked).note(format!(
@@ -729,12 +763,31 @@ impl Resource for Table {
                 }
             }
         };
-        Planned::new(plan, TableDown { counted })
+        Planned::new(
+            plan,
+            TableDown {
+                counted: state.items,
+                backed_up: None,
+            },
+        )
+    }
+
+    fn secure<'a>(&'a self, world: &'a World<'a>, work: &'a mut Work) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match work.downcast_mut::<TableDown>() {
+                Some(down) => Self::back_up(world, down).await,
+                None => Ok(()),
+            }
+        })
     }
 
     fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        let counted = work.downcast_ref::<TableDown>().is_some_and(|d| d.counted);
-        Box::pin(Self::delete_counted(world, counted))
+        Box::pin(async move {
+            match work.downcast_ref::<TableDown>() {
+                Some(down) => Self::delete_counted(world, down).await,
+                None => Ok(None),
+            }
+        })
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {

@@ -247,7 +247,11 @@ async fn a_table_with_items_needs_backup_or_delete_data() {
         run.stdout
     );
     let lines = std::fs::read_to_string(&backup).unwrap();
-    assert_eq!(lines.lines().count(), 30);
+    assert_eq!(
+        lines.lines().count(),
+        32,
+        "a header, 30 items and an end line"
+    );
     assert!(
         aws.dynamodb
             .describe_table()

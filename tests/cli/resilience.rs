@@ -690,7 +690,11 @@ async fn item_paths_survive_provisioned_throughput_exceeded() {
         "the backup export never met the fault"
     );
     let backup = std::fs::read_to_string(project.path("items.jsonl")).unwrap();
-    assert_eq!(backup.lines().count(), 40);
+    assert_eq!(
+        backup.lines().count(),
+        42,
+        "a header, 40 items and an end line"
+    );
 
     emulator
         .strict()

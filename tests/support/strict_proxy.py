@@ -51,6 +51,8 @@ DEFAULTS = {
     "no_change_update_table": False,
     "deletion_protection": False,
     "tags_not_found_while_creating": False,
+    "scan_side_write": None,
+    "scan_extra_attribute": None,
     # IAM
     "delete_conflicts": False,
     "url_encode_documents": False,
@@ -149,6 +151,17 @@ def validate(update, base):
     for key in ("fail_next_update", "fail_next_create"):
         if merged[key] is not None and not isinstance(merged[key], dict):
             raise ConfigError("%s must be null or an object {function, reason, reason_code}" % key)
+    sw = merged["scan_side_write"]
+    if sw is not None and not (isinstance(sw, dict) and isinstance(sw.get("table"), str)
+                               and sw.get("op") in ("PutItem", "DeleteItem") and isinstance(sw.get("request"), dict)
+                               and isinstance(sw.get("page", 1), int) and sw.get("page", 1) >= 1
+                               and sw.get("select", "ITEMS") in ("ITEMS", "COUNT")):
+        raise ConfigError("scan_side_write must be null or an object {table, page (>= 1), select: ITEMS|COUNT, "
+                          "op: PutItem|DeleteItem, request}")
+    ea = merged["scan_extra_attribute"]
+    if ea is not None and not (isinstance(ea, dict) and isinstance(ea.get("table"), str)
+                               and isinstance(ea.get("attribute"), str) and isinstance(ea.get("value"), dict)):
+        raise ConfigError("scan_extra_attribute must be null or an object {table, attribute, value}")
     for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions"):
@@ -932,6 +945,41 @@ class Proxy:
             desc["TableStatus"] = "UPDATING"
             resp.set_json(body, "dynamodb")
             self.note(call, "rewrite", "TableStatus=UPDATING")
+        return resp
+
+    def dynamodb_Scan(self, call):
+        """Scans of a table, as a scan that is not a snapshot meets them. `scan_side_write`: once the Nth item
+        scan (or, with `"select": "COUNT"`, the Nth `Select: COUNT` scan) of the table, counted from when the
+        key was set, has been answered by moto, and before that answer goes back, the proxy sends a PutItem or
+        DeleteItem of its own to moto: an item written or deleted while a client pages through the table, or
+        between two of its reads. Fires once; the key then goes back to null. `scan_extra_attribute`: every
+        item scan of the table answers its first item with one more attribute, e.g. of a type newer than the
+        client's SDK."""
+        side = self.config["scan_side_write"]
+        extra = self.config["scan_extra_attribute"]
+        select = "COUNT" if (call.json or {}).get("Select") == "COUNT" else "ITEMS"
+        resp = self.passthrough(call)
+        if resp.status != 200:
+            return resp
+        if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
+            with self.lock:
+                left = side.get("page", 1) - 1
+                fire = left <= 0
+                self.config = dict(self.config, scan_side_write=None if fire else dict(side, page=left))
+            if fire:
+                request = dict(side["request"], TableName=call.resource)
+                written = self.side_request(
+                    call,
+                    json.dumps(request).encode(),
+                    [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "DynamoDB_20120810." + side["op"])],
+                )
+                self.note(call, "behaviour", "side %s" % side["op"], status=written.status)
+        if extra and extra["table"] == call.resource and select == "ITEMS":
+            body = resp.json() or {}
+            if body.get("Items"):
+                body["Items"][0][extra["attribute"]] = extra["value"]
+                resp.set_json(body, "dynamodb")
+                self.note(call, "rewrite", "Items", attribute=extra["attribute"])
         return resp
 
     # ---- IAM -----------------------------------------------------------------------------------------------
