@@ -687,7 +687,9 @@ async fn an_aborted_delete_of_the_group_is_tried_again() {
     emulator.strict().set(json!({"logs_delete_aborted": 1}));
     project.stackctl(&["down", "--confirm"]).ok();
     assert_eq!(
-        emulator.strict().injected_count("OperationAbortedException"),
+        emulator
+            .strict()
+            .injected_count("OperationAbortedException"),
         1
     );
     let aws = emulator.moto_clients().await;
