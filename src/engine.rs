@@ -363,7 +363,7 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step>) -> Result<Vec<ResourceRe
                 .iter()
                 .filter_map(|d| match d {
                     Dep::Applied(k) => Some(*k),
-                    Dep::Refers(_) => None,
+                    Dep::Refers(_) | Dep::Recreates(_) => None,
                 })
                 .collect()
         },
@@ -581,10 +581,15 @@ mod tests {
     }
 
     #[test]
-    fn down_destroys_the_function_before_what_it_uses_and_the_role_last() {
+    fn down_destroys_the_function_before_what_it_uses_and_the_log_group_after_the_role() {
         assert!(dependents(Kind::Role).contains(&Kind::Function));
         assert!(dependents(Kind::Role).contains(&Kind::Policy));
-        assert_eq!(dependents(Kind::LogGroup), vec![Kind::Function]);
+        // The log group goes last: after the function and after the role and policy that could let an
+        // invocation still in flight make it again.
+        assert_eq!(
+            dependents(Kind::LogGroup),
+            vec![Kind::Role, Kind::Policy, Kind::Function]
+        );
         assert_eq!(dependents(Kind::Table), vec![Kind::Function]);
         // The URL (config and permissions) goes before the function it belongs to.
         assert_eq!(dependents(Kind::Function), vec![Kind::FunctionUrl]);

@@ -937,6 +937,127 @@ class Logs(unittest.TestCase):
         self.assertEqual([len(p) for p in self.pages()], [5])
 
 
+class LogsAtTeardown(unittest.TestCase):
+    """What a log group does around a teardown: deletion protection, aborted deletes, a late write after
+    DeleteFunction, and where a function logs (LoggingConfig)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"logs_deletion_protection": True, "logs_late_write": True, "lambda_logging_config": True})
+        cls.logs = cls.s.client("logs")
+        cls.moto = cls.s.client("logs", direct=True)
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.iam_moto = cls.s.client("iam", direct=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def group_exists(self, name):
+        return any(g["logGroupName"] == name for g in self.moto.describe_log_groups(logGroupNamePrefix=name)["logGroups"])
+
+    def function(self, name, role_name, timeout=30, **extra):
+        role = self.iam_moto.create_role(RoleName=role_name, AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        return self.lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler", Role=role,
+                                        Code={"ZipFile": ZIP}, Timeout=timeout, **extra)
+
+    def test_deletion_protection_is_kept_shown_and_refuses_the_delete(self):
+        group = "/aws/lambda/protected"
+        self.moto.create_log_group(logGroupName=group)
+        described = self.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
+        self.assertIs(described["deletionProtectionEnabled"], False)
+        self.logs.put_log_group_deletion_protection(logGroupIdentifier=group, deletionProtectionEnabled=True)
+        described = self.logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
+        self.assertIs(described["deletionProtectionEnabled"], True)
+        with self.assertRaises(ClientError) as e:
+            self.logs.delete_log_group(logGroupName=group)
+        self.assertEqual(code(e.exception), ("ValidationException", "Cannot delete log group with deletion protection "
+                                             "enabled. Disable deletion protection first.", 400))
+        self.assertTrue(self.group_exists(group))
+        self.logs.put_log_group_deletion_protection(logGroupIdentifier=group, deletionProtectionEnabled=False)
+        self.logs.delete_log_group(logGroupName=group)
+        self.assertFalse(self.group_exists(group))
+        with self.assertRaises(ClientError) as e:
+            self.logs.put_log_group_deletion_protection(logGroupIdentifier=group, deletionProtectionEnabled=True)
+        self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
+        # Created protected.
+        self.logs.create_log_group(logGroupName=group, deletionProtectionEnabled=True)
+        with self.assertRaises(ClientError) as e:
+            self.logs.delete_log_group(logGroupName=group)
+        self.assertEqual(code(e.exception)[0], "ValidationException")
+
+    def test_the_next_n_deletes_are_aborted(self):
+        group = "/aws/lambda/aborted"
+        self.moto.create_log_group(logGroupName=group)
+        self.s.set(logs_delete_aborted=2)
+        for _ in range(2):
+            with self.assertRaises(ClientError) as e:
+                self.logs.delete_log_group(logGroupName=group)
+            self.assertEqual(code(e.exception)[0::2], ("OperationAbortedException", 400))
+            self.assertTrue(self.group_exists(group))
+        self.assertEqual(self.s.control("GET", "/__strict/config")[1]["logs_delete_aborted"], 0)
+        self.logs.delete_log_group(logGroupName=group)
+        self.assertFalse(self.group_exists(group))
+
+    def test_a_late_write_recreates_the_group_while_the_role_exists(self):
+        group = "/aws/lambda/late"
+        self.function("late", "late-role")
+        self.logs.create_log_group(logGroupName=group, tags={"stackctl:stack": "s"})
+        self.lam.delete_function(FunctionName="late")
+        self.logs.delete_log_group(logGroupName=group)
+        # Back, untagged, with no retention: what Lambda makes.
+        self.assertTrue(self.group_exists(group))
+        arn = "arn:aws:logs:us-east-1:123456789012:log-group:%s" % group
+        self.assertEqual(self.moto.list_tags_for_resource(resourceArn=arn)["tags"], {})
+        self.assertNotIn("retentionInDays", self.moto.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0])
+        self.assertTrue(any(e["injected"] == "late write" for e in self.s.log()))
+        # One flush: the second delete sticks.
+        self.logs.delete_log_group(logGroupName=group)
+        self.assertFalse(self.group_exists(group))
+
+    def test_no_late_write_once_the_role_is_gone_or_after_the_timeout(self):
+        group = "/aws/lambda/late-no-role"
+        self.function("late-no-role", "late-no-role-role")
+        self.logs.create_log_group(logGroupName=group)
+        self.lam.delete_function(FunctionName="late-no-role")
+        self.iam_moto.delete_role(RoleName="late-no-role-role")
+        self.logs.delete_log_group(logGroupName=group)
+        self.assertFalse(self.group_exists(group))
+        self.assertTrue(any(e["injected"] == "no late write" for e in self.s.log()))
+
+        group = "/aws/lambda/late-timed-out"
+        self.function("late-timed-out", "late-timed-out-role", timeout=1)
+        self.logs.create_log_group(logGroupName=group)
+        self.lam.delete_function(FunctionName="late-timed-out")
+        time.sleep(1.2)  # past the function's 1 s timeout: nothing is still in flight
+        self.logs.delete_log_group(logGroupName=group)
+        self.assertFalse(self.group_exists(group))
+
+    def test_a_late_write_goes_to_the_group_logging_config_names(self):
+        self.function("late-custom", "late-custom-role", LoggingConfig={"LogFormat": "Text", "LogGroup": "/custom/late"})
+        self.moto.create_log_group(logGroupName="/custom/late")
+        self.lam.delete_function(FunctionName="late-custom")
+        self.logs.delete_log_group(logGroupName="/custom/late")
+        self.assertTrue(self.group_exists("/custom/late"))
+
+    def test_logging_config_is_kept_and_reported(self):
+        self.function("logging", "logging-role", LoggingConfig={"LogFormat": "Text", "LogGroup": "/custom/group"})
+        self.assertNotIn("LoggingConfig", self.lam_moto.get_function_configuration(FunctionName="logging"))  # moto drops it
+        expected = {"LogFormat": "Text", "LogGroup": "/custom/group"}
+        self.assertEqual(self.lam.get_function_configuration(FunctionName="logging")["LoggingConfig"], expected)
+        self.assertEqual(self.lam.get_function(FunctionName="logging")["Configuration"]["LoggingConfig"], expected)
+        answer = self.lam.update_function_configuration(FunctionName="logging", LoggingConfig={"LogGroup": "/custom/other"})
+        self.assertEqual(answer["LoggingConfig"], {"LogFormat": "Text", "LogGroup": "/custom/other"})
+        self.lam.update_function_configuration(FunctionName="logging", MemorySize=256)
+        self.assertEqual(self.lam.get_function_configuration(FunctionName="logging")["LoggingConfig"]["LogGroup"],
+                         "/custom/other")
+        # A function without one logs to /aws/lambda/<name>, and says so.
+        self.function("logging-default", "logging-default-role")
+        self.assertEqual(self.lam.get_function_configuration(FunctionName="logging-default")["LoggingConfig"],
+                         {"LogFormat": "Text", "LogGroup": "/aws/lambda/logging-default"})
+
+
 class Tagging(unittest.TestCase):
     """The Resource Groups Tagging API as stackctl's `ls` meets it on AWS: the log group's type spelt AWS's way,
     deleted resources listed for minutes, and tables created long ago."""

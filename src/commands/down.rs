@@ -1,5 +1,5 @@
 //! `down`: delete what this stack owns (its tag), walking the resource graph in reverse (the function
-//! first, so nothing writes to the table or recreates its log group; the role last), and revert only
+//! first, so nothing writes to the table; the log group after the role, so nothing recreates it), and revert only
 //! stackctl's own changes on resources it found. Without --confirm it is a preview and touches nothing.
 //! Before the walk deletes anything, each resource secures what deleting it would lose (the table's backup).
 

@@ -523,7 +523,7 @@ pub async fn run(
     let start_ms = options.since.start_ms(now_ms());
     let mut tail = Tail {
         client: &clients.logs,
-        group: stack.log_group.name.clone(),
+        group: crate::resources::log_group::function_group(&clients.lambda, stack).await?,
         filter: options.filter.clone().filter(|p| !p.is_empty()),
         output,
         progress,

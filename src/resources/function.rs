@@ -33,6 +33,8 @@ pub struct LiveFunction {
     pub tags: BTreeMap<String, String>,
     /// ReservedConcurrentExecutions (GetFunction's `Concurrency`); None: unreserved.
     pub reserved_concurrency: Option<i32>,
+    /// `LoggingConfig.LogGroup`: where Lambda writes the function's logs (`/aws/lambda/<name>` unless set).
+    pub log_group: Option<String>,
 }
 
 /// The configuration fields stackctl manages.
@@ -137,6 +139,10 @@ async fn read_with(client: &Client, name: &str, tags: bool) -> Result<Option<Liv
         reserved_concurrency: out
             .concurrency()
             .and_then(|c| c.reserved_concurrent_executions()),
+        log_group: c
+            .logging_config()
+            .and_then(|l| l.log_group())
+            .map(str::to_string),
     }))
 }
 
@@ -1241,6 +1247,7 @@ mod tests {
             code_sha256: sha.into(),
             tags: BTreeMap::new(),
             reserved_concurrency: None,
+            log_group: None,
         }
     }
 

@@ -1,8 +1,12 @@
-//! The function's CloudWatch Logs group (`/aws/lambda/<function>`): read, diff, create with its tags and
-//! retention, change the retention, tag, delete. Made before the function, so that Lambda's first invoke
-//! does not create it first with retention "never expire" and no tags.
+//! The function's CloudWatch Logs group (`/aws/lambda/<function>`, or the group the function's
+//! `LoggingConfig.LogGroup` names): read, diff, create with its tags and retention, change the retention,
+//! tag, delete. Made before the function, so that Lambda's first invoke does not create it first with
+//! retention "never expire" and no tags. Deleted last (after the role, so that no invocation still in
+//! flight can make it again), checked to stay gone, and kept while a function stackctl does not own still
+//! writes to it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
@@ -10,10 +14,12 @@ use aws_sdk_cloudwatchlogs::Client;
 
 use futures::future::BoxFuture;
 
-use crate::config::LogGroupSpec;
+use crate::aws::retry_while;
+use crate::config::{LogGroupSpec, Stack};
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::function::LiveFunction;
 use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,49 @@ pub struct LiveLogGroup {
     /// None: the events never expire (CloudWatch's default, and what Lambda's own group gets).
     pub retention_days: Option<i32>,
     pub tags: BTreeMap<String, String>,
+    /// DescribeLogGroups' `deletionProtectionEnabled`: DeleteLogGroup is refused while it is on.
+    pub deletion_protection: bool,
+}
+
+/// The group the function's logs go to: the one its `LoggingConfig.LogGroup` names when the live function
+/// has one (an adopted function may log elsewhere), else `/aws/lambda/<function>` from the stack file.
+pub fn group_name(stack: &Stack, function: Option<&LiveFunction>) -> String {
+    function
+        .and_then(|f| f.log_group.as_deref())
+        .filter(|g| !g.is_empty())
+        .unwrap_or(&stack.log_group.name)
+        .to_string()
+}
+
+/// `group_name` for commands that have not read the function (`logs`): GetFunctionConfiguration's
+/// `LoggingConfig.LogGroup`; the stack file's group when the function does not exist (yet).
+pub async fn function_group(lambda: &aws_sdk_lambda::Client, stack: &Stack) -> Result<String> {
+    let function = &stack.function.name;
+    match lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .logging_config()
+            .and_then(|l| l.log_group())
+            .filter(|g| !g.is_empty())
+            .unwrap_or(&stack.log_group.name)
+            .to_string()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(stack.log_group.name.clone())
+        }
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "reading where Lambda function `{function}` writes its logs (its LoggingConfig)"
+            )
+        }),
+    }
 }
 
 /// The group named exactly `name`, or None. DescribeLogGroups only searches by prefix (and
@@ -69,6 +118,7 @@ pub async fn describe(client: &Client, name: &str) -> Result<Option<LiveLogGroup
         arn,
         retention_days: group.retention_in_days(),
         tags: BTreeMap::new(),
+        deletion_protection: group.deletion_protection_enabled().unwrap_or(false),
     }))
 }
 
@@ -108,6 +158,11 @@ fn group_arn(group: &SdkLogGroup) -> Option<String> {
 
 fn without_wildcard(arn: &str) -> &str {
     arn.strip_suffix(":*").unwrap_or(arn)
+}
+
+/// Why the plan's group is not `/aws/lambda/<function>`.
+fn logging_config_note(default: &str) -> String {
+    format!("where the function's LoggingConfig sends its logs (no `{default}` group is made)")
 }
 
 /// A retention as plan shows it: the number of days, or "never expire".
@@ -243,18 +298,92 @@ fn tag_map(tags: &BTreeMap<String, String>) -> Option<std::collections::HashMap<
     (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
-/// Deletes the group and its events. Already gone is success.
-pub async fn delete(client: &Client, name: &str) -> Result<()> {
-    match client.delete_log_group().log_group_name(name).send().await {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(())
+/// How long DeleteLogGroup is tried again while CloudWatch answers OperationAbortedException (a concurrent
+/// change of the same group: "try again").
+const ABORTED_BUDGET: Duration = Duration::from_secs(60);
+
+/// How many times a group that came back right after its deletion (a late log write) is deleted again.
+const DELETE_AGAIN: usize = 3;
+
+/// Deletes the group and its events. Already gone is success; an aborted delete (OperationAbortedException,
+/// a concurrent change of the group) is tried again on the house cadence (`aws::retry_while`).
+pub async fn delete(client: &Client, name: &str, task: &Task) -> Result<()> {
+    retry_while(
+        ABORTED_BUDGET,
+        || async {
+            match client.delete_log_group().log_group_name(name).send().await {
+                Ok(_) => Ok(()),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(err) => Err(aws_sdk_cloudwatchlogs::Error::from(err))
+                    .with_context(|| format!("deleting CloudWatch Logs group `{name}`")),
+            }
+        },
+        aborted,
+        |_| task.set("aborted by a concurrent change of the group; trying again"),
+    )
+    .await
+}
+
+fn aborted(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<aws_sdk_cloudwatchlogs::Error>()
+            .is_some_and(|e| {
+                matches!(
+                    e,
+                    aws_sdk_cloudwatchlogs::Error::OperationAbortedException(_)
+                )
+            })
+    })
+}
+
+/// How the delete ended: gone at once, or made again (by an invocation still in flight whose role may
+/// `logs:CreateLogGroup`) and deleted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Gone,
+    DeletedAgain,
+}
+
+/// Deletes the group, then checks it stayed gone: a group of that name found right after is one Lambda made
+/// again for a late log write (untagged) or one of the stack's, and is deleted again, at most `DELETE_AGAIN`
+/// times. A group someone else tagged meanwhile is left alone and is an error that says so.
+pub async fn delete_and_check(
+    client: &Client,
+    name: &str,
+    owns: impl Fn(&BTreeMap<String, String>) -> bool,
+    task: &Task,
+) -> Result<Deleted> {
+    task.set("deleting");
+    delete(client, name, task).await?;
+    let mut outcome = Deleted::Gone;
+    for _ in 0..DELETE_AGAIN {
+        let Some(back) = describe(client, name).await? else {
+            return Ok(outcome);
+        };
+        let tags = read_tags(client, &back.arn).await?.unwrap_or_default();
+        if !tags.is_empty() && !owns(&tags) {
+            anyhow::bail!(
+                "CloudWatch Logs group `{name}` was made again right after it was deleted, by someone else \
+                 (tags {tags:?}): left alone"
+            );
         }
-        Err(err) => Err(err).with_context(|| format!("deleting CloudWatch Logs group `{name}`")),
+        task.set("made again by a late log write; deleting it again");
+        delete(client, name, task).await?;
+        outcome = Deleted::DeletedAgain;
+    }
+    match describe(client, name).await? {
+        None => Ok(outcome),
+        Some(_) => anyhow::bail!(
+            "CloudWatch Logs group `{name}` keeps coming back after {DELETE_AGAIN} deletions: an invocation of \
+             the function is still writing logs and its role may `logs:CreateLogGroup`; delete it once they have \
+             ended: aws logs delete-log-group --log-group-name {name}"
+        ),
     }
 }
 
@@ -278,9 +407,15 @@ enum LogGroupWork {
 }
 
 impl LogGroup {
+    /// The group the function writes to, as the world read it.
+    fn group(world: &World) -> String {
+        group_name(world.stack, world.live::<LiveFunction>(Kind::Function))
+    }
+
     async fn read_state(cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
         let (logs, spec) = (&cx.clients.logs, &cx.stack.log_group);
-        let Some(group) = describe(logs, &spec.name).await? else {
+        let name = group_name(cx.stack, cx.live::<LiveFunction>(Kind::Function));
+        let Some(group) = describe(logs, &name).await? else {
             return Ok(None);
         };
         let needs_tags = cx.purpose != Purpose::Converge
@@ -305,18 +440,19 @@ impl LogGroup {
         if *work == LogGroupWork::InSync {
             return Ok(None);
         }
-        let task = world.task(Kind::LogGroup, &spec.name)?;
+        let name = &Self::group(world);
+        let task = world.task(Kind::LogGroup, name)?;
         let result = async {
             match work {
                 LogGroupWork::InSync => Ok("in sync"),
                 LogGroupWork::Create => {
                     let tags = world.stack.resource_tags();
-                    match create(logs, &spec.name, spec.retention_days, &tags, &task).await? {
+                    match create(logs, name, spec.retention_days, &tags, &task).await? {
                         Created::New => Ok("created"),
                         // Lambda's first invoke (or someone) made it since the read: it is not the
                         // stack's, so it gets the retention only if the file asks for one.
                         Created::Existing if spec.retention_explicit => {
-                            set_retention(logs, &spec.name, spec.retention_days).await?;
+                            set_retention(logs, name, spec.retention_days).await?;
                             Ok("found; retention set")
                         }
                         Created::Existing => Ok("found; used as it is"),
@@ -324,7 +460,7 @@ impl LogGroup {
                 }
                 LogGroupWork::Retention(days) => {
                     task.set(&format!("setting retention to {days} days"));
-                    set_retention(logs, &spec.name, *days).await?;
+                    set_retention(logs, name, *days).await?;
                     Ok("updated")
                 }
             }
@@ -343,6 +479,11 @@ impl Resource for LogGroup {
         stack.log_group.name.clone()
     }
 
+    /// Where the function's logs go depends on its `LoggingConfig`, so the function is read first.
+    fn read_after(&self, _: Purpose, _: &Stack) -> &'static [Kind] {
+        &[Kind::Function]
+    }
+
     fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
         Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
     }
@@ -358,12 +499,19 @@ impl Resource for LogGroup {
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
         let spec = &world.stack.log_group;
+        let name = Self::group(world);
         let state = world.live::<LogGroupState>(Kind::LogGroup);
         let live = state.map(|s| &s.group);
         let owned = state.is_some_and(|s| s.tags_read && world.stack.owns(&s.group.tags));
-        let changes = diff(spec, live, owned);
+        let mut changes = diff(spec, live, owned);
+        if name != spec.name {
+            changes.insert(
+                0,
+                Change::keep("log_group", logging_config_note(&spec.name)),
+            );
+        }
         let base = |action| {
-            ResourcePlan::new(Kind::LogGroup, &spec.name, action).arn(live.map(|l| l.arn.as_str()))
+            ResourcePlan::new(Kind::LogGroup, &name, action).arn(live.map(|l| l.arn.as_str()))
         };
         let writes = changes.iter().any(|c| c.op != Op::Keep);
         let (plan, work) = match live {
@@ -411,19 +559,36 @@ impl Resource for LogGroup {
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
         let (stack, state) = (world.stack, live_as::<LogGroupState>(live));
-        let base = |action| {
-            ResourcePlan::new(Kind::LogGroup, &stack.log_group.name, action)
-                .arn(Some(&state.group.arn))
-        };
+        let name = Self::group(world);
+        let base =
+            |action| ResourcePlan::new(Kind::LogGroup, &name, action).arn(Some(&state.group.arn));
+        // A function down does not delete (not this stack's) keeps writing here: without its group, its
+        // events would be lost and Lambda would make the group again, untagged and never expiring.
+        let function_stays = world
+            .live::<LiveFunction>(Kind::Function)
+            .is_some_and(|f| !stack.owns(&f.tags));
         let plan = if !stack.owns(&state.group.tags) {
             base(Action::Keep).note(NOT_OURS)
+        } else if function_stays {
+            base(Action::Keep).note(format!(
+                "kept while Lambda function `{}` stays (down does not delete a function this stack did not \
+                 create): deleting the group would lose its events, and Lambda would make it again without \
+                 tags and with retention \"never expire\"",
+                stack.function.name
+            ))
         } else if world.data.keep_logs {
             base(Action::Keep)
                 .note("kept (--keep-logs); delete it later with `stackctl down --confirm`")
+        } else if state.group.deletion_protection {
+            base(Action::Blocked).note(format!(
+                "deletion protection is on; turn it off first: aws logs put-log-group-deletion-protection \
+                 --log-group-identifier {name} --no-deletion-protection-enabled, or keep the group and its \
+                 events with --keep-logs"
+            ))
         } else {
             base(Action::Delete).changes(vec![Change::remove(
                 "log_group",
-                format!("{} with its events", stack.log_group.name),
+                format!("{name} with its events"),
             )])
         };
         Planned::only(plan)
@@ -431,22 +596,34 @@ impl Resource for LogGroup {
 
     fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let name = &world.stack.log_group.name;
+            let name = &Self::group(world);
             let task = world.task(Kind::LogGroup, name)?;
-            let result = delete(&world.clients.logs, name).await.map(|_| "deleted");
+            let owns = |tags: &BTreeMap<String, String>| world.stack.owns(tags);
+            let result = delete_and_check(&world.clients.logs, name, owns, &task)
+                .await
+                .map(|deleted| match deleted {
+                    Deleted::Gone => "deleted",
+                    Deleted::DeletedAgain => {
+                        "deleted (made again by a late log write; deleted again)"
+                    }
+                });
             finish(&task, result)
         })
     }
 
     fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
         let state = live_as::<LogGroupState>(live);
-        BTreeMap::from([
+        let mut shown = BTreeMap::from([
             (
                 "retention_days".into(),
                 describe_retention(state.group.retention_days),
             ),
             ("owner".into(), world.owner_text(Some(&state.group.tags))),
-        ])
+        ]);
+        if state.group.deletion_protection {
+            shown.insert("deletion_protection".into(), "on".into());
+        }
+        shown
     }
 }
 
@@ -542,6 +719,7 @@ mod tests {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                deletion_protection: false,
             }
         );
         let sent = sent(&http);
@@ -635,16 +813,152 @@ mod tests {
     #[tokio::test]
     async fn delete_treats_a_missing_group_as_deleted() {
         let (http, client) = replay(vec![error("ResourceNotFoundException")]);
-        delete(&client, NAME).await.unwrap();
+        delete(&client, NAME, &task()).await.unwrap();
         assert_eq!(
             sent(&http),
             vec![("DeleteLogGroup".to_string(), json!({"logGroupName": NAME}))]
         );
         let (_, client) = replay(vec![error("InvalidParameterException")]);
-        let err = delete(&client, NAME).await.unwrap_err();
+        let err = delete(&client, NAME, &task()).await.unwrap_err();
         assert!(
             format!("{err:#}").contains("deleting CloudWatch Logs group `/aws/lambda/api`"),
             "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_aborted_delete_is_tried_again_and_a_refused_one_is_not() {
+        let (http, client) = replay(vec![
+            error("OperationAbortedException"),
+            error("OperationAbortedException"),
+            answer(200, json!({})),
+        ]);
+        delete(&client, NAME, &task()).await.unwrap();
+        assert_eq!(http.actual_requests().count(), 3);
+
+        // Deletion protection (ValidationException) is not something to wait out.
+        let (http, client) = replay(vec![error("ValidationException")]);
+        let err = delete(&client, NAME, &task()).await.unwrap_err();
+        assert_eq!(http.actual_requests().count(), 1);
+        assert!(
+            format!("{err:#}").contains("deleting CloudWatch Logs group"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_made_again_right_after_its_deletion_is_deleted_again_unless_someone_elses() {
+        let gone = || answer(200, json!({"logGroups": []}));
+        let back = || {
+            answer(
+                200,
+                json!({"logGroups": [{"logGroupName": NAME, "arn": format!("{ARN}:*")}]}),
+            )
+        };
+        let ours =
+            |tags: &BTreeMap<String, String>| tags.get("stackctl:stack").is_some_and(|s| s == "s");
+
+        let (http, client) = replay(vec![answer(200, json!({})), gone()]);
+        assert_eq!(
+            delete_and_check(&client, NAME, ours, &task())
+                .await
+                .unwrap(),
+            Deleted::Gone
+        );
+        assert_eq!(http.actual_requests().count(), 2);
+
+        // Lambda made it again (no tags): deleted again, and said.
+        let (http, client) = replay(vec![
+            answer(200, json!({})),
+            back(),
+            answer(200, json!({"tags": {}})),
+            answer(200, json!({})),
+            gone(),
+        ]);
+        assert_eq!(
+            delete_and_check(&client, NAME, ours, &task())
+                .await
+                .unwrap(),
+            Deleted::DeletedAgain
+        );
+        let ops: Vec<String> = sent(&http).into_iter().map(|(op, _)| op).collect();
+        assert_eq!(
+            ops,
+            [
+                "DeleteLogGroup",
+                "DescribeLogGroups",
+                "ListTagsForResource",
+                "DeleteLogGroup",
+                "DescribeLogGroups"
+            ]
+        );
+
+        // Someone else's now: left alone, and an error that says so.
+        let (http, client) = replay(vec![
+            answer(200, json!({})),
+            back(),
+            answer(200, json!({"tags": {"stackctl:stack": "other"}})),
+        ]);
+        let err = delete_and_check(&client, NAME, ours, &task())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("by someone else"), "{err:#}");
+        assert_eq!(http.actual_requests().count(), 3);
+
+        // It keeps coming back: bounded, and the error says what to do.
+        let mut answers = vec![answer(200, json!({}))];
+        for _ in 0..DELETE_AGAIN {
+            answers.extend([
+                back(),
+                answer(200, json!({"tags": {}})),
+                answer(200, json!({})),
+            ]);
+        }
+        answers.push(back());
+        let (http, client) = replay(answers);
+        let err = delete_and_check(&client, NAME, ours, &task())
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("keeps coming back"), "{err:#}");
+        assert_eq!(http.actual_requests().count(), 2 + 3 * DELETE_AGAIN);
+    }
+
+    #[test]
+    fn the_group_is_the_one_logging_config_names_else_the_functions_own() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
+        let stack = crate::config::parse(
+            std::path::Path::new(path),
+            &std::fs::read_to_string(path).unwrap(),
+            "2026-01-01",
+        )
+        .expect("the shipped stack.toml");
+        let function = |log_group: Option<&str>| LiveFunction {
+            arn: "arn:aws:lambda:us-east-1:1:function:f".into(),
+            state: "Active".into(),
+            state_reason: None,
+            last_update_status: "Successful".into(),
+            config: crate::resources::function::FunctionConfig {
+                role_arn: String::new(),
+                runtime: String::new(),
+                handler: String::new(),
+                memory_mb: 128,
+                timeout_secs: 3,
+                environment: BTreeMap::new(),
+                architecture: "x86_64".into(),
+            },
+            code_sha256: String::new(),
+            tags: BTreeMap::new(),
+            reserved_concurrency: None,
+            log_group: log_group.map(str::to_string),
+        };
+        let own = "/aws/lambda/my-frontend-app-api";
+        assert_eq!(group_name(&stack, None), own);
+        assert_eq!(group_name(&stack, Some(&function(None))), own);
+        assert_eq!(group_name(&stack, Some(&function(Some("")))), own);
+        assert_eq!(group_name(&stack, Some(&function(Some(own)))), own);
+        assert_eq!(
+            group_name(&stack, Some(&function(Some("/custom/group")))),
+            "/custom/group"
         );
     }
 
@@ -682,6 +996,7 @@ mod tests {
             arn: ARN.into(),
             retention_days,
             tags: BTreeMap::new(),
+            deletion_protection: false,
         }
     }
 

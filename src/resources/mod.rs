@@ -148,12 +148,16 @@ pub enum Dep {
     /// Only refers to the other (by a name or an ARN known in advance): up does not wait for it, down still
     /// destroys this one first, so nothing is left pointing at a deleted resource.
     Refers(Kind),
+    /// While this one exists, the other can be made again behind down's back (the function's role may
+    /// `logs:CreateLogGroup`, and an invocation still in flight after DeleteFunction uses it): down destroys
+    /// this one first; up does not wait for either.
+    Recreates(Kind),
 }
 
 impl Dep {
     pub fn kind(self) -> Kind {
         match self {
-            Dep::Applied(kind) | Dep::Refers(kind) => kind,
+            Dep::Applied(kind) | Dep::Refers(kind) | Dep::Recreates(kind) => kind,
         }
     }
 }
@@ -166,8 +170,10 @@ pub struct Node {
 /// The stack's resources in report order, with what each depends on. The table is needed by nothing at
 /// create time (the policy names its ARN, which is known in advance; the function only its name), so its
 /// wait for ACTIVE overlaps everything else. The log group comes before the function, or Lambda would
-/// create a never-expiring one on the first invoke; it goes after the function for the same reason. The
-/// policy names the table's ARN but does not need the table: neither waits for the other either way.
+/// create a never-expiring one on the first invoke; it goes after the function for the same reason, and
+/// after the role and its policy too (an invocation still in flight after DeleteFunction may make it again
+/// while the role may `logs:CreateLogGroup`). The policy names the table's ARN but does not need the table:
+/// neither waits for the other either way.
 pub static REGISTRY: &[Node] = &[
     Node {
         resource: &table::Table,
@@ -175,11 +181,11 @@ pub static REGISTRY: &[Node] = &[
     },
     Node {
         resource: &role::Role,
-        depends_on: &[],
+        depends_on: &[Dep::Recreates(Kind::LogGroup)],
     },
     Node {
         resource: &policy::Policy,
-        depends_on: &[Dep::Applied(Kind::Role)],
+        depends_on: &[Dep::Applied(Kind::Role), Dep::Recreates(Kind::LogGroup)],
     },
     Node {
         resource: &function::Function,

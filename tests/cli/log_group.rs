@@ -470,3 +470,311 @@ async fn status_shows_the_groups_retention_and_owner() {
     assert_eq!(group["state"]["retention_days"], "30", "{group}");
     assert_eq!(group["state"]["owner"], "this stack", "{group}");
 }
+
+/// The stack's role made beforehand, untagged, straight in moto: `up` adopts it and `down` keeps it.
+async fn adopted_role(emulator: &Emulator) -> String {
+    emulator
+        .moto_clients()
+        .await
+        .iam
+        .create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(TRUST_POLICY)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_string()
+}
+
+/// The stack's function made beforehand, untagged, through the proxy (so that it keeps `log_group` as
+/// LoggingConfig's group, when one is given): `up` adopts it and `down` keeps it.
+async fn adopted_function(emulator: &Emulator, role: &str, log_group: Option<&str>) {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, LogFormat, LoggingConfig, Runtime};
+    emulator
+        .clients()
+        .await
+        .lambda
+        .create_function()
+        .function_name(FUNCTION)
+        .role(role)
+        .runtime(Runtime::Nodejs24x)
+        .handler("index.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(tiny_zip("exports.handler = async () => 1;")))
+                .build(),
+        )
+        .set_logging_config(log_group.map(|group| {
+            LoggingConfig::builder()
+                .log_format(LogFormat::Text)
+                .log_group(group)
+                .build()
+        }))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn group_exists(logs: &aws_sdk_cloudwatchlogs::Client, name: &str) -> bool {
+    logs.describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(name))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_keeps_the_group_of_an_adopted_function_it_keeps() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let role = adopted_role(&emulator).await;
+    adopted_function(&emulator, &role, None).await;
+    // The function was never invoked, so up makes its group (with the stack's tag and retention).
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.moto_clients().await;
+    assert_eq!(retention(&aws.logs).await, Some(Some(30)));
+
+    let preview = project.stackctl(&["down"]);
+    preview.expect_code(3);
+    let block = log_group_block(&preview.stdout);
+    assert!(
+        block.starts_with(&format!("= log_group {GROUP}: keep")),
+        "{}",
+        preview.stdout
+    );
+    assert!(
+        block.contains(&format!("Lambda function `{FUNCTION}` stays")),
+        "{}",
+        preview.stdout
+    );
+
+    let mark = emulator.mark();
+    let down = project.stackctl(&["down", "--confirm"]);
+    down.ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes.iter().any(|w| w == "DeleteLogGroup"),
+        "down deleted the group of a function that keeps running: {writes:?}"
+    );
+    // Still the stack's group, with its retention: not one Lambda would make again untagged.
+    assert_eq!(retention(&aws.logs).await, Some(Some(30)));
+    assert_eq!(
+        tags(&aws.logs)
+            .await
+            .get("stackctl:stack")
+            .map(String::as_str),
+        Some("my-frontend-app")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_log_write_after_down_leaves_no_group_behind() {
+    // An invocation still in flight when the function is deleted flushes its logs within the function's
+    // timeout; Lambda makes the group again while the role still exists.
+    let emulator = Emulator::start_with(
+        strict::merge(strict::realistic(), json!({"logs_late_write": true})),
+        1,
+    );
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+
+    let mark = emulator.mark();
+    project.stackctl(&["down", "--confirm"]).ok();
+    let ops: Vec<String> = emulator
+        .requests_since(mark)
+        .into_iter()
+        .map(|r| r.operation)
+        .collect();
+    assert!(
+        position(&ops, "DeleteRole") < position(&ops, "DeleteLogGroup"),
+        "the group was deleted while the role could still write to it: {ops:?}"
+    );
+    let aws = emulator.moto_clients().await;
+    assert!(
+        !group_exists(&aws.logs, GROUP).await,
+        "a late log write left the group behind"
+    );
+    assert_eq!(emulator.strict().injected_count("late write"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_a_late_write_brings_back_is_deleted_again_and_said() {
+    // The role is adopted, so down keeps it: a late write can make the group again after its deletion.
+    let emulator = Emulator::start_with(
+        strict::merge(strict::realistic(), json!({"logs_late_write": true})),
+        1,
+    );
+    let project = Project::new(&emulator);
+    adopted_role(&emulator).await;
+    project.stackctl(&["up"]).ok();
+
+    let down = project.stackctl(&["down", "--confirm"]);
+    down.ok();
+    assert_eq!(emulator.strict().injected_count("late write"), 1);
+    let aws = emulator.moto_clients().await;
+    assert!(
+        !group_exists(&aws.logs, GROUP).await,
+        "the group a late write made again was left behind"
+    );
+    let block = log_group_block(&down.stdout);
+    assert!(
+        block.contains("made again by a late log write; deleted again"),
+        "{}",
+        down.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_group_blocks_down_before_any_write() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    aws.logs
+        .put_log_group_deletion_protection()
+        .log_group_identifier(GROUP)
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+
+    let preview = project.stackctl(&["down"]);
+    preview.expect_code(3);
+    let block = log_group_block(&preview.stdout);
+    assert!(
+        block.starts_with(&format!("! log_group {GROUP}: blocked")),
+        "{}",
+        preview.stdout
+    );
+
+    let mark = emulator.mark();
+    let refused = project.stackctl(&["down", "--confirm"]);
+    refused.expect_code(1);
+    for fix in [
+        "deletion protection is on",
+        "aws logs put-log-group-deletion-protection --log-group-identifier /aws/lambda/my-frontend-app-api --no-deletion-protection-enabled",
+        "--keep-logs",
+    ] {
+        assert!(refused.stderr.contains(fix), "{fix}: {}", refused.stderr);
+    }
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+
+    // Keeping the logs is the other way out: everything else goes, the group stays.
+    project.stackctl(&["down", "--confirm", "--keep-logs"]).ok();
+    let moto = emulator.moto_clients().await;
+    assert!(group_exists(&moto.logs, GROUP).await);
+    assert!(moto
+        .lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aborted_delete_of_the_group_is_tried_again() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    emulator.strict().set(json!({"logs_delete_aborted": 1}));
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(
+        emulator
+            .strict()
+            .injected_count("OperationAbortedException"),
+        1
+    );
+    let aws = emulator.moto_clients().await;
+    assert!(!group_exists(&aws.logs, GROUP).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adopted_function_logging_elsewhere_gets_no_second_group_and_logs_reads_its_own() {
+    const CUSTOM: &str = "/custom/group";
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let role = adopted_role(&emulator).await;
+    adopted_function(&emulator, &role, Some(CUSTOM)).await;
+    let moto = emulator.moto_clients().await;
+    moto.logs
+        .create_log_group()
+        .log_group_name(CUSTOM)
+        .send()
+        .await
+        .unwrap();
+    moto.logs
+        .create_log_stream()
+        .log_group_name(CUSTOM)
+        .log_stream_name("2026/12/04/[$LATEST]cccccccc0123456789abcdef01234567")
+        .send()
+        .await
+        .unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    moto.logs
+        .put_log_events()
+        .log_group_name(CUSTOM)
+        .log_stream_name("2026/12/04/[$LATEST]cccccccc0123456789abcdef01234567")
+        .log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now_ms - 1000)
+                .message("written to the custom group")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains(&format!("log_group {CUSTOM}: no-op")),
+        "{}",
+        plan.stdout
+    );
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes.iter().any(|w| w == "CreateLogGroup"),
+        "up made a second group: {writes:?}"
+    );
+    assert!(!group_exists(&moto.logs, GROUP).await);
+
+    let status = project.stackctl(&["status"]);
+    assert!(
+        status.stdout.contains(&format!("log_group {CUSTOM}: ")),
+        "{}",
+        status.stdout
+    );
+
+    let logs = project.stackctl(&["logs", "--since", "1h"]);
+    logs.ok();
+    assert!(
+        logs.stdout.contains("written to the custom group"),
+        "{}",
+        logs.stdout
+    );
+
+    let mark = emulator.mark();
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert!(
+        !emulator
+            .writes_since(mark)
+            .iter()
+            .any(|w| w == "DeleteLogGroup"),
+        "down deleted a group it does not own"
+    );
+    assert!(group_exists(&moto.logs, CUSTOM).await);
+}

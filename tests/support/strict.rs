@@ -67,6 +67,11 @@ pub fn realistic() -> Value {
         "logs_interleaved": true,
         // Off here: moto's 10,000-event pages are what AWS's 1 MB pages look like to a small test.
         "logs_page_size": 0,
+        "logs_deletion_protection": true,
+        // Off here: a late write needs the role to outlive the function, which only adopted roles do;
+        // tests/cli/log_group.rs turns it on.
+        "logs_late_write": false,
+        "lambda_logging_config": true,
         "tagging_resource_types": true,
         // Two minutes: a test's `ls` right after a `down` still gets what it deleted from GetResources.
         "tagging_stale_ms": 120_000,

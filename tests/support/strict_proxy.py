@@ -78,6 +78,10 @@ DEFAULTS = {
     "logs_tag_arn_star": False,
     "logs_interleaved": False,
     "logs_page_size": 0,
+    "logs_deletion_protection": False,
+    "logs_delete_aborted": 0,
+    "logs_late_write": False,
+    "lambda_logging_config": False,
     # Resource Groups Tagging API
     "tagging_resource_types": False,
     "tagging_stale_ms": 0,
@@ -137,7 +141,7 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
-        if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size"):
+        if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size", "logs_delete_aborted"):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
@@ -164,7 +168,8 @@ def validate(update, base):
         raise ConfigError("scan_extra_attribute must be null or an object {table, attribute, value}")
     for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
-                "url_config_not_found", "permission_sid_conflict", "policy_conditions"):
+                "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
+                "logs_late_write", "lambda_logging_config"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -478,6 +483,9 @@ class Proxy:
             self.role_detaches = {}  # role name -> (monotonic time, op) of its last DetachRolePolicy / DeleteRolePolicy
             self.tagged_seen = {}  # (service, name) -> the last ResourceTagMapping GetResources answered for it
             self.tagged_deleted = {}  # (service, name) -> monotonic time it was deleted
+            self.protected_groups = set()  # log group names with deletion protection on (logs_deletion_protection)
+            self.late_writes = {}  # log group name -> {"until", "role", "function"} after a DeleteFunction (logs_late_write)
+            self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -1222,7 +1230,8 @@ class Proxy:
         if failure:
             self.note(call, "behaviour", "State=Failed (armed)", reason=failure["reason"],
                       reason_code=failure["reason_code"])
-        if self.rewrite_function(call, name, body):
+        kept = self.keep_logging_config(call, name, body)
+        if self.rewrite_function(call, name, body) or kept:
             resp.set_json(body)
         return resp
 
@@ -1280,7 +1289,8 @@ class Proxy:
         if failure:
             self.note(call, "behaviour", "LastUpdateStatus=Failed (armed)", reason=failure["reason"],
                       reason_code=failure["reason_code"])
-        if self.rewrite_function(call, name, body):
+        kept = self.keep_logging_config(call, name, body)
+        if self.rewrite_function(call, name, body) or kept:
             resp.set_json(body)
         return resp
 
@@ -1315,6 +1325,8 @@ class Proxy:
         config = body.get("Configuration") if call.op == "GetFunction" else body
         if isinstance(config, dict) and self.rewrite_function(call, name, config):
             changed = True
+        if isinstance(config, dict) and self.keep_logging_config(call, name, config):
+            changed = True
         if changed:
             resp.set_json(body)
         return resp
@@ -1323,11 +1335,38 @@ class Proxy:
     lambda_GetFunctionConfiguration = lambda_get
 
     def lambda_DeleteFunction(self, call):
+        # `logs_late_write`: what the function's in-flight invocations need to log after it is gone.
+        late = self.late_write_of(call) if call.function_qualifier in (None, "$LATEST") else None
         resp = self.passthrough(call)
         if resp.status in (200, 204) and call.function_qualifier in (None, "$LATEST"):
             with self.lock:
                 self.functions.pop(call.resource, None)
+                self.logging_configs.pop(call.resource, None)
+                if late:
+                    self.late_writes[late["group"]] = late
         return resp
+
+    def keep_logging_config(self, call, name, config):
+        """`lambda_logging_config`: Lambda keeps a function's LoggingConfig (LogFormat, LogGroup, ...) from
+        CreateFunction and UpdateFunctionConfiguration and reports it in every configuration it answers, with
+        LogGroup `/aws/lambda/<name>` when none was set; moto drops it. True when `config` was changed."""
+        if not self.config["lambda_logging_config"]:
+            return False
+        sent = (call.json or {}).get("LoggingConfig") if call.op in ("CreateFunction", "UpdateFunctionConfiguration") else None
+        with self.lock:
+            if call.op == "CreateFunction":
+                self.logging_configs.pop(name, None)
+            if isinstance(sent, dict):
+                self.logging_configs[name] = dict(self.logging_configs.get(name) or {}, **sent)
+            kept = dict(self.logging_configs.get(name) or {})
+        logging = {"LogFormat": "Text", "LogGroup": "/aws/lambda/%s" % name}
+        logging.update(kept)
+        if config.get("LoggingConfig") == logging:
+            return False
+        config["LoggingConfig"] = logging
+        if kept:
+            self.note(call, "rewrite", "LoggingConfig", log_group=logging["LogGroup"])
+        return True
 
     def rewrite_function(self, call, name, config):
         """Sets State / LastUpdateStatus in a function configuration as real Lambda would report them."""
@@ -1657,6 +1696,123 @@ class Proxy:
             self.note(call, "rewrite", "limit=%d" % request["limit"], events=len((resp.json() or {}).get("events") or []))
         return resp
 
+    def logs_side(self, call, op, body):
+        """A CloudWatch Logs call the proxy makes itself (the caller's Logs credentials): (status, JSON)."""
+        resp = self.side_request(call, json.dumps(body).encode(), [
+            ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "Logs_20140328." + op)])
+        return resp.status, resp.json() or {}
+
+    def log_group_exists(self, call, name):
+        status, body = self.logs_side(call, "DescribeLogGroups", {"logGroupNamePrefix": name})
+        return status == 200 and any(g.get("logGroupName") == name for g in body.get("logGroups") or [])
+
+    def logs_CreateLogGroup(self, call):
+        """`logs_deletion_protection`: CreateLogGroup takes `deletionProtectionEnabled`; moto ignores it."""
+        resp = self.passthrough(call)
+        if self.config["logs_deletion_protection"] and resp.status == 200 and (call.json or {}).get("deletionProtectionEnabled"):
+            with self.lock:
+                self.protected_groups.add(call.resource)
+        return resp
+
+    def logs_PutLogGroupDeletionProtection(self, call):
+        """`logs_deletion_protection`: the proxy keeps each group's flag (moto has no such operation)."""
+        if not self.config["logs_deletion_protection"]:
+            return self.passthrough(call)
+        name = call.resource
+        if not self.log_group_exists(call, name):
+            return logs_error("ResourceNotFoundException", "The specified log group does not exist.")
+        with self.lock:
+            if (call.json or {}).get("deletionProtectionEnabled"):
+                self.protected_groups.add(name)
+            else:
+                self.protected_groups.discard(name)
+        self.note(call, "behaviour", "deletionProtectionEnabled=%s" % bool((call.json or {}).get("deletionProtectionEnabled")))
+        return Response(200, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id())], b"",
+                        answered_by="proxy")
+
+    def logs_DescribeLogGroups(self, call):
+        """`logs_deletion_protection`: every group says whether deletion protection is on."""
+        resp = self.passthrough(call)
+        body = resp.json() if resp.status == 200 and self.config["logs_deletion_protection"] else None
+        if body is None:
+            return resp
+        with self.lock:
+            for group in body.get("logGroups") or []:
+                group["deletionProtectionEnabled"] = group.get("logGroupName") in self.protected_groups
+        resp.set_json(body)
+        return resp
+
+    def logs_DeleteLogGroup(self, call):
+        """`logs_deletion_protection`: a protected group is refused with ValidationException.
+        `logs_delete_aborted`: the next N deletes answer OperationAbortedException ("try again").
+        `logs_late_write`: see late_write."""
+        name = call.resource
+        with self.lock:
+            protected = self.config["logs_deletion_protection"] and name in self.protected_groups
+            aborted = not protected and self.config["logs_delete_aborted"] > 0
+            if aborted:
+                self.config = dict(self.config, logs_delete_aborted=self.config["logs_delete_aborted"] - 1)
+        if protected:
+            self.note(call, "behaviour", "ValidationException", reason="deletion protection is on")
+            return logs_error("ValidationException",
+                              "Cannot delete log group with deletion protection enabled. Disable deletion protection first.")
+        if aborted:
+            self.note(call, "behaviour", "OperationAbortedException")
+            return logs_error("OperationAbortedException",
+                              "A conflicting operation is currently in progress against this resource. Please try again.")
+        resp = self.passthrough(call)
+        if resp.status == 200:
+            self.late_write(call, name)
+        return resp
+
+    def late_write_of(self, call):
+        """`logs_late_write`, at DeleteFunction: the group the function logs to, its role and how long an
+        invocation still in flight may write (its timeout), read from moto before the function goes."""
+        if not self.config["logs_late_write"]:
+            return None
+        name = call.resource
+        resp = self.lambda_side(call, "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(name, safe=""))
+        config = resp.json() if resp.status == 200 else None
+        if not config:
+            return None
+        with self.lock:
+            group = (self.logging_configs.get(name) or {}).get("LogGroup") or "/aws/lambda/%s" % name
+        return {"group": group, "function": name, "role": config.get("Role") or "",
+                "until": self.now() + float(config.get("Timeout") or 3)}
+
+    def role_exists(self, call, role_arn):
+        """GetRole asked of moto with the caller's credentials, scoped to IAM."""
+        headers = [(k, v) for k, v in call.headers if k.lower() in ("x-amz-date", "host", "x-amz-security-token")]
+        auth = re.sub(r"(Credential=[^/,\s]+/\d+/[^/]+/)[^/]+(/aws4_request)", r"\1iam\2", call.header("Authorization"))
+        headers += [("Authorization", auth), ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+                    (SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        form = {"Action": "GetRole", "RoleName": role_arn.rsplit("/", 1)[-1], "Version": "2010-05-08"}
+        return self.forward("POST", "/" + SIDE_QUERY, headers, urllib.parse.urlencode(form).encode()).status == 200
+
+    def late_write(self, call, name):
+        """`logs_late_write`: an invocation still running when its function was deleted flushes its logs when it
+        ends, within the function's timeout; Lambda then creates the group again (no tags, retention never expire)
+        if the function's role still exists (the proxy does not evaluate the role's policies: it assumes the role
+        may logs:CreateLogGroup, as AWSLambdaBasicExecutionRole allows on *). Modelled as one flush, landing right
+        after the first DeleteLogGroup of that group within the timeout."""
+        with self.lock:
+            late = self.late_writes.pop(name, None)
+        if not late or not self.config["logs_late_write"] or self.now() >= late["until"]:
+            return
+        if not late["role"] or not self.role_exists(call, late["role"]):
+            self.note(call, "behaviour", "no late write", reason="the role of %s is gone" % late["function"])
+            return
+        status, _ = self.logs_side(call, "CreateLogGroup", {"logGroupName": name})
+        # moto keeps a deleted group's tags and gives them back to a group made again under its name; Lambda's
+        # group has none.
+        arn = "arn:aws:logs:%s:%s:log-group:%s" % (call.region, ACCOUNT, name)
+        _, tags = self.logs_side(call, "ListTagsForResource", {"resourceArn": arn})
+        if tags.get("tags"):
+            self.logs_side(call, "UntagResource", {"resourceArn": arn, "tagKeys": sorted(tags["tags"])})
+        if status == 200:
+            self.note(call, "behaviour", "late write", reason="an invocation of %s still in flight recreated the group"
+                      % late["function"])
+
     # ---- control -------------------------------------------------------------------------------------------
 
     def state_snapshot(self):
@@ -1681,6 +1837,9 @@ class Proxy:
                 },
                 "roles": {a: int((now - t) * 1000) for a, t in self.roles.items()},
                 "role_detaches": {n: {"op": op, "ms_ago": int((now - t) * 1000)} for n, (t, op) in self.role_detaches.items()},
+                "protected_log_groups": sorted(self.protected_groups),
+                "late_writes": {g: {"function": w["function"], "ms_left": left(w["until"])} for g, w in self.late_writes.items()},
+                "logging_configs": dict(self.logging_configs),
             }
 
 
