@@ -11,6 +11,8 @@ mod corpus;
 mod dev;
 #[path = "cli/dev_browser.rs"]
 mod dev_browser;
+#[path = "cli/dev_guard.rs"]
+mod dev_guard;
 #[path = "cli/down.rs"]
 mod down;
 #[path = "cli/function.rs"]
