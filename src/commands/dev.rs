@@ -356,7 +356,14 @@ async fn serve(
 
     // Only the developer's own browser and tools: refused before the body is read or the handler runs.
     if let Err((status, why)) = admit(&parts, origin.as_deref(), server) {
-        access_log(&method, &target, status, started, &[why.clone()], None);
+        access_log(
+            &method,
+            &target,
+            status,
+            started,
+            std::slice::from_ref(&why),
+            None,
+        );
         return respond(refusal(status, &why));
     }
 
