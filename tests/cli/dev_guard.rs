@@ -45,7 +45,8 @@ async fn a_foreign_host_or_origin_is_refused_before_the_handler_runs() {
     // What a page elsewhere can send: a cross-site "simple" POST (text/plain, no preflight) from its own
     // origin, and, after rebinding its own name to 127.0.0.1, same-origin requests that carry its Host.
     let rebound = format!("evil.example:{port}");
-    let refusals: [(&str, Vec<(&str, &str)>, u16); 5] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16);
+    let refusals: [Case; 5] = [
         (
             "foreign Origin, text/plain POST",
             vec![
