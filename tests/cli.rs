@@ -15,6 +15,8 @@ mod dev_browser;
 mod dev_guard;
 #[path = "cli/down.rs"]
 mod down;
+#[path = "cli/escaped_output.rs"]
+mod escaped_output;
 #[path = "cli/function.rs"]
 mod function;
 #[path = "cli/function_url.rs"]
