@@ -65,8 +65,16 @@ pub async fn check(
 
 fn not_loaded(err: &CredentialsError, profile: Option<&str>) -> CredentialsProblem {
     let tried = sources(profile);
+    // One line: a credential_process's stderr ends with a newline, and may hold several.
     let reason = std::error::Error::source(err)
-        .map(|s| s.to_string())
+        .map(|s| {
+            s.to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     match err {
         CredentialsError::CredentialsNotLoaded(_) => {
@@ -93,8 +101,19 @@ fn expired(detail: Option<&str>) -> CredentialsProblem {
     ))
 }
 
-/// An error a service answered because the credentials expired (while the run was going), as that one line.
+/// Credentials that stopped working while the run was going, as that one line: a service answered that they
+/// expired, or the SDK could not load them again (an SSO session or a credential_process that expired; the
+/// SDK reports that as a dispatch failure wrapping the provider's error, AWS-BEHAVIOUR.md).
 pub fn expired_in(err: &anyhow::Error) -> Option<CredentialsProblem> {
+    // The provider's own error is the innermost: the credential chain and the cache wrap it in their own
+    // ("an error occurred while loading credentials").
+    if let Some(failed) = err
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<CredentialsError>())
+        .last()
+    {
+        return Some(not_loaded(failed, None));
+    }
     err.chain().find_map(|cause| {
         let meta = cause.downcast_ref::<aws_smithy_types::error::ErrorMetadata>()?;
         let code = meta.code()?;
@@ -138,5 +157,44 @@ mod tests {
             .code("AccessDenied")
             .build();
         assert!(expired_in(&anyhow::Error::new(other)).is_none());
+    }
+
+    #[test]
+    fn credentials_that_stop_loading_mid_run_are_the_same_line_not_a_dispatch_failure() {
+        use aws_smithy_runtime_api::client::result::{ConnectorError, SdkError};
+        // What the SDK makes of a provider error during a request: a dispatch failure wrapping it.
+        let dispatch = |err: CredentialsError| {
+            // Wrapped once more, as the credential chain does.
+            let chain = CredentialsError::provider_error(err);
+            let failure: SdkError<std::fmt::Error, ()> =
+                SdkError::dispatch_failure(ConnectorError::other(Box::new(chain), None));
+            anyhow::Error::new(failure).context("reading log group `g`")
+        };
+        let expired = expired_in(&dispatch(CredentialsError::provider_error(
+            "external process exited with code 1. Stderr: the SSO session has expired\n",
+        )))
+        .unwrap()
+        .to_string();
+        assert!(
+            expired.starts_with("the AWS credentials have expired (")
+                && expired.contains("Stderr: the SSO session has expired); refresh them")
+                && expired.contains("aws sso login")
+                && !expired.contains('\n'),
+            "{expired}"
+        );
+        let broken = expired_in(&dispatch(CredentialsError::invalid_configuration(
+            "profile `x` has no source",
+        )))
+        .unwrap()
+        .to_string();
+        assert!(
+            broken.starts_with("the AWS credentials could not be loaded"),
+            "{broken}"
+        );
+        // A network failure is not about credentials.
+        let io: SdkError<std::fmt::Error, ()> = SdkError::dispatch_failure(ConnectorError::io(
+            std::io::Error::other("connection refused").into(),
+        ));
+        assert!(expired_in(&anyhow::Error::new(io)).is_none());
     }
 }

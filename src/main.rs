@@ -9,6 +9,7 @@ mod config;
 mod credentials;
 mod desired;
 mod engine;
+mod escape;
 mod handler;
 mod interrupt;
 mod limits;

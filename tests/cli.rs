@@ -13,8 +13,12 @@ mod corpus;
 mod dev;
 #[path = "cli/dev_browser.rs"]
 mod dev_browser;
+#[path = "cli/dev_guard.rs"]
+mod dev_guard;
 #[path = "cli/down.rs"]
 mod down;
+#[path = "cli/escaped_output.rs"]
+mod escaped_output;
 #[path = "cli/function.rs"]
 mod function;
 #[path = "cli/function_url.rs"]

@@ -15,17 +15,18 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use notify::{RecursiveMode, Watcher};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::aws::{Account, Clients};
 use crate::cli::Global;
 use crate::config::{Stack, UrlAuth};
+use crate::escape;
 use crate::handler::build_cache::Cache;
-use crate::handler::cors::{duplicate_allow_origin, Cors};
+use crate::handler::cors::{duplicate_allow_origin, is_loopback_origin, Cors};
 use crate::handler::local::{dev_spec, node_version_note, MAX_REQUEST_BYTES};
 use crate::handler::pool::Pool;
 use crate::handler::transport::caller_credentials;
@@ -44,6 +45,43 @@ pub struct Options {
 /// several events; `git checkout` is many).
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// How long a client may take to send a request's headers, and how long an idle keep-alive connection is
+/// kept (hyper's header read timeout runs from the moment it waits for the next request).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body (6 MB at most) once its headers are in.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more wait in the listen backlog until one closes.
+const MAX_CONNECTIONS: usize = 128;
+
+/// The limits that keep stalled or abandoned clients from holding the server (README, "stackctl dev").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    header: Duration,
+    body: Duration,
+    connections: usize,
+}
+
+impl Limits {
+    /// The documented values; the tests shorten them with `STACKCTL_DEV_TIMEOUT_MS` (both timeouts) and
+    /// `STACKCTL_DEV_MAX_CONNECTIONS`, hidden settings that are not part of the interface.
+    fn from_env() -> Limits {
+        let number = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        let timeout = number("STACKCTL_DEV_TIMEOUT_MS").map(Duration::from_millis);
+        Limits {
+            header: timeout.unwrap_or(HEADER_TIMEOUT),
+            body: timeout.unwrap_or(BODY_TIMEOUT),
+            connections: number("STACKCTL_DEV_MAX_CONNECTIONS")
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(MAX_CONNECTIONS),
+        }
+    }
+}
+
 /// What every request needs.
 struct Server {
     /// The pool serving new requests; replaced on reload.
@@ -51,6 +89,7 @@ struct Server {
     cors: Option<Cors>,
     url_id: String,
     bound: SocketAddr,
+    body_timeout: Duration,
 }
 
 impl Server {
@@ -200,11 +239,13 @@ pub async fn run(
             _ => "no [function.url.cors]: OPTIONS requests reach the handler, as on AWS (the tutorial's handler answers them 405, so a browser on another origin can make only simple requests; add [function.url.cors] for JSON bodies)".to_string(),
         }
     );
+    let limits = Limits::from_env();
     let server = Arc::new(Server {
         pool: RwLock::new(pool),
         cors,
         url_id: "stackctl-dev".into(),
         bound,
+        body_timeout: limits.body,
     });
 
     // Reload on every edit of the handler's sources.
@@ -213,7 +254,29 @@ pub async fn run(
     let reloader = tokio::spawn(reload_loop(loader, server.clone(), changes));
 
     let graceful = GracefulShutdown::new();
+    // A connection holds a slot until it closes; at the limit, new ones wait in the listen backlog.
+    let slots = Arc::new(Semaphore::new(limits.connections));
+    let mut noted_full = false;
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !noted_full {
+                    noted_full = true;
+                    eprintln!(
+                        "dev: {} connections open (the limit): new ones wait until one closes",
+                        limits.connections
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    _ = interrupt::interrupted() => break,
+                }
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -232,10 +295,13 @@ pub async fn run(
                 });
                 let connection = http1::Builder::new()
                     .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
+                    drop(slot);
                 });
             }
             _ = interrupt::interrupted() => break,
@@ -288,10 +354,48 @@ async fn serve(
         .map(str::to_string);
     let mut notes: Vec<String> = Vec::new();
 
+    // Only the developer's own browser and tools: refused before the body is read or the handler runs.
+    if let Err((status, why)) = admit(&parts, origin.as_deref(), server) {
+        access_log(
+            &method,
+            &target,
+            status,
+            started,
+            std::slice::from_ref(&why),
+            None,
+        );
+        return respond(refusal(status, &why));
+    }
+
     // The URL reads the whole body (buffered mode) and refuses one over Lambda's 6 MB payload limit.
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) => {
+    let read = tokio::time::timeout(
+        server.body_timeout,
+        Limited::new(body, MAX_REQUEST_BYTES).collect(),
+    );
+    let body = match read.await {
+        Err(_) => {
+            let why = format!(
+                "the request body did not arrive within {:.1}s",
+                server.body_timeout.as_secs_f64()
+            );
+            access_log(&method, &target, 408, started, &[why], None);
+            let mut answer = HttpAnswer {
+                status: 408,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("connection".into(), "close".into()),
+                ],
+                body: br#"{"message":"Request Timeout"}"#.to_vec(),
+            };
+            if let Some(cors) = &server.cors {
+                answer
+                    .headers
+                    .extend(cors.response_headers(origin.as_deref()));
+            }
+            return respond(answer);
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) => {
             let too_large = err
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
@@ -396,6 +500,123 @@ async fn serve(
     respond(answer)
 }
 
+/// Whether dev serves this request: its Host must name this server (a loopback name or the bound address,
+/// so a page that rebinds its own DNS name to 127.0.0.1 is refused) and its Origin, when it has one, must be
+/// allowed by [function.url.cors] (or, without it, be a loopback origin). A request without an Origin (curl,
+/// the CLI, a same-origin GET) passes. Err: the status (421 or 403) and why.
+fn admit(
+    parts: &http::request::Parts,
+    origin: Option<&str>,
+    server: &Server,
+) -> Result<(), (u16, String)> {
+    let hosts = [
+        parts
+            .headers
+            .get(http::header::HOST)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        parts.uri.authority().map(|a| a.as_str().to_string()),
+    ];
+    if hosts.iter().all(Option::is_none) {
+        return Err((
+            421,
+            "stackctl dev refuses a request without a Host header".into(),
+        ));
+    }
+    if let Some(host) = hosts
+        .iter()
+        .flatten()
+        .find(|h| !host_allowed(h, server.bound))
+    {
+        return Err((
+            421,
+            format!(
+                "stackctl dev answers requests for localhost, 127.0.0.1, [::1] or {} only, not for Host `{host}` \
+                 (a page that points its own name at this machine is refused)",
+                server.bound
+            ),
+        ));
+    }
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    match &server.cors {
+        Some(cors) if cors.allows(origin) => Ok(()),
+        Some(_) => Err((
+            403,
+            format!(
+                "stackctl dev refuses requests from origin `{origin}`: it is not in [function.url.cors] \
+                 allow_origins (add it there to call the API from that page)"
+            ),
+        )),
+        None if is_loopback_origin(origin) => Ok(()),
+        None => Err((
+            403,
+            format!(
+                "stackctl dev refuses requests from origin `{origin}`: without [function.url.cors] it answers \
+                 pages on http://localhost, http://127.0.0.1 and http://[::1] (any port) only; add the page's \
+                 origin to [function.url.cors] allow_origins"
+            ),
+        )),
+    }
+}
+
+/// Whether a Host (`name[:port]`) names this server: `localhost` or a loopback IP with any port (a local
+/// proxy may forward its own Host), or the address dev is bound to, with its port or none.
+fn host_allowed(host: &str, bound: SocketAddr) -> bool {
+    let host = host.trim();
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port = match after {
+            "" => None,
+            _ => match after.strip_prefix(':').map(str::parse::<u16>) {
+                Some(Ok(port)) => Some(port),
+                _ => return false,
+            },
+        };
+        match inside.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) => (Name::Ip(ip.into()), port),
+            Err(_) => return false,
+        }
+    } else {
+        let (name, port) = match host.split_once(':') {
+            None => (host, None),
+            Some((name, port)) => match port.parse::<u16>() {
+                Ok(port) => (name, Some(port)),
+                Err(_) => return false,
+            },
+        };
+        match name.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => (Name::Ip(ip.into()), port),
+            Err(_) if name.eq_ignore_ascii_case("localhost") => (Name::Localhost, port),
+            Err(_) => return false,
+        }
+    };
+    match name {
+        Name::Localhost => true,
+        Name::Ip(ip) if ip.is_loopback() => true,
+        Name::Ip(ip) => ip == bound.ip() && port.is_none_or(|p| p == bound.port()),
+    }
+}
+
+/// What a Host names.
+enum Name {
+    Localhost,
+    Ip(std::net::IpAddr),
+}
+
+/// dev's own refusal: JSON with the reason, as the URL's own errors are.
+fn refusal(status: u16, why: &str) -> HttpAnswer {
+    HttpAnswer {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::json!({ "message": why })
+            .to_string()
+            .into_bytes(),
+    }
+}
+
 fn respond(answer: HttpAnswer) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
@@ -431,7 +652,8 @@ fn access_log(
     for line in logs.unwrap_or_default().lines() {
         text.push_str(&format!("  | {line}\n"));
     }
-    eprint!("{text}");
+    // The handler's output and the request's target are the client's text: shown, never obeyed.
+    eprint!("{}", escape::terminal(&text));
 }
 
 /// A request id shaped like Lambda's (8-4-4-4-12 hex digits).
@@ -555,6 +777,59 @@ mod tests {
             source,
             dist
         ));
+    }
+
+    #[test]
+    fn only_loopback_names_and_the_bound_address_are_hosts() {
+        let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        for host in [
+            "127.0.0.1:3000",
+            "127.0.0.1",
+            "localhost:3000",
+            "LocalHost",
+            "localhost:5173",
+            "[::1]:3000",
+            "[::1]",
+            "127.0.0.2:3000",
+        ] {
+            assert!(host_allowed(host, local), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:3000",
+            "localhost.evil.example:3000",
+            "127.0.0.1.nip.io:3000",
+            "192.168.1.5:3000",
+            "localhost:notaport",
+            "[::1",
+            "[::1]x",
+            "::1",
+            "",
+        ] {
+            assert!(!host_allowed(host, local), "{host}");
+        }
+        // Bound to a LAN address (`--host`): that address, with its port or none, too.
+        let lan: SocketAddr = "192.168.1.5:3000".parse().unwrap();
+        assert!(host_allowed("192.168.1.5:3000", lan));
+        assert!(host_allowed("192.168.1.5", lan));
+        assert!(!host_allowed("192.168.1.5:8080", lan));
+        assert!(host_allowed("localhost:3000", lan));
+        let v6: SocketAddr = "[fd00::5]:3000".parse().unwrap();
+        assert!(host_allowed("[fd00::5]:3000", v6));
+        assert!(!host_allowed("[fd00::6]:3000", v6));
+    }
+
+    #[test]
+    fn the_limits_are_the_documented_ones_unless_a_test_shortens_them() {
+        // The hidden variables are unset in unit tests.
+        assert_eq!(
+            Limits::from_env(),
+            Limits {
+                header: Duration::from_secs(10),
+                body: Duration::from_secs(30),
+                connections: 128
+            }
+        );
     }
 
     #[test]

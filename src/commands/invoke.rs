@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::cli::{Global, Output};
 use crate::config::{ConfigError, Stack};
+use crate::escape;
 use crate::handler::event::{InvokeError, Response};
 use crate::handler::transport::{Transport, Via};
 use crate::progress::{format_duration, Progress};
@@ -142,7 +143,29 @@ pub async fn run(
     progress: &Progress,
 ) -> Result<u8> {
     let (output, quiet) = (global.output, global.quiet);
-    let event = read_event(event)?;
+    let source = event;
+    let event = read_event(source)?;
+    if let Via::Url { .. } = via {
+        // Bad input, refused before anything is sent: a path that would change the URL's host or query.
+        if let Err((field, why)) = crate::handler::url::event_path(&event) {
+            return Err(ConfigError {
+                file: if source == Path::new("-") {
+                    PathBuf::from("<stdin>")
+                } else {
+                    source.to_path_buf()
+                },
+                position: None,
+                field: Some(field.into()),
+                message: why,
+                fix: Some(
+                    "give the path from the URL's root, starting with `/` (e.g. \"/items\"), and the query in \
+                     `rawQueryString`"
+                        .into(),
+                ),
+            }
+            .into());
+        }
+    }
     let started = Instant::now();
     let task = progress.task(format!("invoke {}", stack.function.name));
     task.set(match via {
@@ -158,7 +181,7 @@ pub async fn run(
     let outcome = transport.invoke(&event).await;
     if let (Ok(response), Some(_)) = (&outcome, transport.origin()) {
         if let Err(problem) = cors.check(response) {
-            progress.warn(&format!("CORS: {problem}"));
+            progress.warn(&escape::terminal(&format!("CORS: {problem}")));
         }
     }
     let kind = transport.kind();
@@ -224,15 +247,16 @@ pub async fn run(
                 "{}",
                 serde_json::to_string_pretty(&report).unwrap_or_default()
             )?,
-            Output::Text => writeln!(stdout, "{report}")?,
+            // The function's answer is its text: control characters are shown escaped, not obeyed.
+            Output::Text => writeln!(stdout, "{}", escape::terminal(&report.to_string()))?,
         }
     }
     // The function's log goes with the progress, on stderr (it is in the JSON document already).
     if let (Output::Text, false, Some(logs)) = (output, quiet, logs) {
-        eprintln!("function log:\n{logs}");
+        eprintln!("function log:\n{}", escape::terminal(logs));
     }
     if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", escape::terminal(&error.message));
         return Ok(crate::exit::ERROR);
     }
     Ok(crate::exit::OK)

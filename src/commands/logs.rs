@@ -26,8 +26,9 @@ pub const SINCE_FORMS: &str =
 /// How often `--follow` asks for new events (what `sam logs --tail` does).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Each poll starts this long before the newest event seen, so an event CloudWatch ingests late (with an older
-/// timestamp) is still found; the event ids of the same window are remembered, so nothing prints twice.
-const OVERLAP_MS: i64 = 5_000;
+/// timestamp: another execution environment, a buffered flush) is still found; the event ids of the same
+/// window are remembered, so nothing prints twice.
+const OVERLAP_MS: i64 = 60_000;
 /// The most event ids remembered (a very busy function): beyond it the oldest timestamps are forgotten and the
 /// next poll starts after them, so memory stays bounded and still nothing prints twice.
 const MAX_REMEMBERED: usize = 100_000;
@@ -224,13 +225,15 @@ impl Event {
     /// `<time> <stream> <message>`. Lambda's Node.js runtime turns the newlines inside one message into `\r`
     /// (so a stack trace stays one event); they are shown as line breaks, never as carriage returns that
     /// would overwrite the line on a terminal.
+    /// Any other control character (ESC, BEL, ...) is shown escaped (`\u{1b}`), never sent to the terminal.
     fn text(&self) -> String {
         let message = self.message.replace("\r\n", "\n").replace('\r', "\n");
-        format!(
+        let line = format!(
             "{} {} {message}",
             format_time(self.timestamp_ms),
             short_stream(&self.stream)
-        )
+        );
+        crate::escape::terminal(&line).into_owned()
     }
 
     /// One JSON Lines object; the message exactly as CloudWatch has it, without its trailing newline.
@@ -368,9 +371,12 @@ fn classify(err: SdkError<FilterLogEventsError>, group: &str) -> Result<Read> {
                 None
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+        // A dispatch failure is transient only when the network failed: the SDK reports credentials that
+        // could not be loaded (an expired SSO session) as one too, and those never come back by waiting.
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
             Some("unreachable")
         }
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Some("unreachable"),
         _ => None,
     };
     let err = anyhow::Error::new(err).context(format!(
@@ -657,6 +663,14 @@ mod tests {
             message: "a\rb".into(),
         };
         assert_eq!(e.text(), "2026-12-02T10:00:00.123Z abcdef01 a\nb");
+        let hostile = Event {
+            message: "\x1b[2J\ttab\x07".into(),
+            ..e.clone()
+        };
+        assert_eq!(
+            hostile.text(),
+            "2026-12-02T10:00:00.123Z abcdef01 \\u{1b}[2J\ttab\\u{7}"
+        );
         let json: serde_json::Value = serde_json::from_str(&e.json()).unwrap();
         assert_eq!(
             json,
@@ -674,17 +688,19 @@ mod tests {
 
     #[test]
     fn seen_prints_each_event_once_and_starts_the_next_poll_one_overlap_back() {
+        assert_eq!(OVERLAP_MS, 60_000, "README: polls overlap by 60 s");
+        let newest = 1_000_000;
         let mut seen = Seen::new(1_000, 100);
-        assert!(seen.insert(&event(10_000, "a")));
-        assert!(!seen.insert(&event(10_000, "a")));
-        assert!(seen.insert(&event(10_000, "b")));
-        assert!(seen.insert(&event(20_000, "c")));
+        assert!(seen.insert(&event(newest - OVERLAP_MS - 1, "a")));
+        assert!(!seen.insert(&event(newest - OVERLAP_MS - 1, "a")));
+        assert!(seen.insert(&event(newest - OVERLAP_MS - 1, "b")));
+        assert!(seen.insert(&event(newest, "c")));
         seen.settle();
-        assert_eq!(seen.floor, 20_000 - OVERLAP_MS);
+        assert_eq!(seen.floor, newest - OVERLAP_MS);
         assert_eq!(seen.len, 1);
         // Re-read from the floor: the remembered event is not new, a late one inside the window is.
-        assert!(!seen.insert(&event(20_000, "c")));
-        assert!(seen.insert(&event(19_000, "late")));
+        assert!(!seen.insert(&event(newest, "c")));
+        assert!(seen.insert(&event(newest - 40_000, "late")));
         // Nothing seen yet: the floor stays at --since.
         let mut empty = Seen::new(7, 100);
         empty.settle();

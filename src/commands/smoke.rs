@@ -1204,7 +1204,8 @@ pub async fn run(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         )?,
-        Output::Text => writeln!(stdout, "{report}")?,
+        // Step messages quote the function's answers and logs: control characters shown escaped.
+        Output::Text => writeln!(stdout, "{}", crate::escape::terminal(&report.to_string()))?,
     }
     Ok(if report.interrupted {
         crate::exit::INTERRUPTED

@@ -37,6 +37,11 @@ impl Cors {
         (any || listed).then(|| origin.to_string())
     }
 
+    /// Whether a page on `origin` may call the URL (`allow_origins` lists it, or `*`).
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allow_origin(origin).is_some()
+    }
+
     fn method_allowed(&self, method: &str) -> bool {
         self.spec
             .allow_methods
@@ -132,6 +137,42 @@ impl Cors {
         out.push(("vary".into(), "Origin".into()));
         out
     }
+}
+
+/// Whether `origin` is a page on this machine: `http://` or `https://` and `localhost` or a loopback IP
+/// (`127.0.0.1`, `[::1]`), with any port. What `stackctl dev` answers when the stack has no CORS config.
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    // An origin is scheme://host[:port], nothing after.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((inside, after)) => (
+                inside
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|ip| ip.is_loopback()),
+                after,
+            ),
+            None => return false,
+        },
+        None => {
+            let (name, after) = rest.find(':').map_or((rest, ""), |i| rest.split_at(i));
+            let loopback = name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            (loopback, after)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    host && port_ok
 }
 
 /// The browser's error for an answer that carries `Access-Control-Allow-Origin` twice (the handler's own and
@@ -256,6 +297,37 @@ mod tests {
             echo.response_headers(Some("https://a.example"))[0].1,
             "https://a.example".to_string()
         );
+    }
+
+    #[test]
+    fn only_pages_on_this_machine_are_loopback_origins() {
+        for origin in [
+            "http://localhost:5173",
+            "http://localhost",
+            "https://LOCALHOST:8443",
+            "http://127.0.0.1:3000",
+            "http://[::1]:3000",
+            "http://[::1]",
+        ] {
+            assert!(is_loopback_origin(origin), "{origin}");
+        }
+        for origin in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "http://localhost:5173.evil.example",
+            "http://127.0.0.1.nip.io:3000",
+            "http://evil.example:3000",
+            "http://[::2]:3000",
+            "http://localhost:3000/path",
+            "http://localhost:99999",
+            "null",
+            "file://",
+            "",
+        ] {
+            assert!(!is_loopback_origin(origin), "{origin}");
+        }
+        assert!(cors().allows("https://app.example.com"));
+        assert!(!cors().allows("http://localhost:5173"));
     }
 
     #[test]

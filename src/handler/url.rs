@@ -172,6 +172,64 @@ async fn credentials(stack: &Stack, profile: Option<&str>) -> Result<Credentials
         .context("loading AWS credentials to sign the requests (the URL's auth is AWS_IAM)")
 }
 
+/// The path an event asks for and the field it came from: `rawPath`, else `requestContext.http.path` (the
+/// tutorial's hand-written events have only that), else `/`. Err: why it cannot be sent, for that field. A
+/// path must start with `/` and hold no `?` or `#`: anything else would change the request's host or query
+/// (`@evil.example/x` after `https://<url-id>.lambda-url.<region>.on.aws` is a request to evil.example).
+pub fn event_path(event: &Value) -> Result<(&'static str, &str), (&'static str, String)> {
+    let (field, path) = match (
+        event["rawPath"].as_str(),
+        event["requestContext"]["http"]["path"].as_str(),
+    ) {
+        (Some(path), _) => ("rawPath", path),
+        (None, Some(path)) => ("requestContext.http.path", path),
+        (None, None) => ("rawPath", "/"),
+    };
+    if !path.starts_with('/') {
+        return Err((
+            field,
+            format!("the path `{path}` does not start with `/`; sent after the URL it would change the host or path the request goes to"),
+        ));
+    }
+    if path.contains(['?', '#']) {
+        return Err((
+            field,
+            format!(
+                "the path `{path}` holds `?` or `#`; the query string belongs in `rawQueryString`"
+            ),
+        ));
+    }
+    Ok((field, path))
+}
+
+/// The URL of the event's request: `base`'s scheme and host (never changed by the event), its path
+/// followed by the event's path, and the event's query.
+fn request_uri(base: &str, event: &Value) -> Result<http::Uri> {
+    let (field, path) = event_path(event).map_err(|(field, why)| anyhow!("`{field}`: {why}"))?;
+    let query = event["rawQueryString"].as_str().unwrap_or("");
+    if query.contains('#') {
+        bail!("`rawQueryString`: `{query}` holds `#`, which would cut the query short");
+    }
+    let base: http::Uri = base
+        .parse()
+        .with_context(|| format!("`{base}` is not a URL"))?;
+    let prefix = base.path().trim_end_matches('/');
+    let path_and_query = if query.is_empty() {
+        format!("{prefix}{path}")
+    } else {
+        format!("{prefix}{path}?{query}")
+    };
+    let path_and_query =
+        http::uri::PathAndQuery::try_from(path_and_query.as_str()).with_context(|| {
+            format!(
+                "`{field}` and `rawQueryString`: `{path_and_query}` is not a valid path and query"
+            )
+        })?;
+    let mut parts = base.into_parts();
+    parts.path_and_query = Some(path_and_query);
+    http::Uri::from_parts(parts).context("building the request's URL")
+}
+
 /// The HTTP request a payload 2.0 event stands for, sent to `base`.
 pub fn http_request(
     base: &str,
@@ -181,14 +239,8 @@ pub fn http_request(
     let method = event["requestContext"]["http"]["method"]
         .as_str()
         .context("the event has no requestContext.http.method")?;
-    let path = event["rawPath"].as_str().unwrap_or("/");
-    let query = event["rawQueryString"].as_str().unwrap_or("");
-    let uri = if query.is_empty() {
-        format!("{}{path}", base.trim_end_matches('/'))
-    } else {
-        format!("{}{path}?{query}", base.trim_end_matches('/'))
-    };
-    let mut builder = http::Request::builder().method(method).uri(&uri);
+    let uri = request_uri(base, event)?;
+    let mut builder = http::Request::builder().method(method).uri(uri.clone());
     if let Some(headers) = event["headers"].as_object() {
         for (name, value) in headers {
             // The client sets these itself, from the URL and the body.
@@ -221,9 +273,9 @@ pub fn http_request(
         ),
         Some(text) => Bytes::from(text.to_string()),
     };
-    let host = http::Uri::try_from(uri.as_str())
-        .ok()
-        .and_then(|u| u.authority().map(|a| a.to_string()))
+    let host = uri
+        .authority()
+        .map(|a| a.to_string())
         .context("the URL has no host")?;
     builder = builder.header("host", host);
     builder
@@ -354,6 +406,47 @@ mod tests {
         assert_eq!(header("origin").as_deref(), Some("https://app.example.com"));
         assert_eq!(request.body().as_ref(), br#"{"status":"done"}"#);
         assert_eq!(request.headers().get_all("host").iter().count(), 1);
+    }
+
+    #[test]
+    fn the_event_never_changes_the_host_the_request_goes_to() {
+        let base = "https://abc.lambda-url.us-east-1.on.aws";
+        for (path, field) in [
+            ("@evil.example/x", "rawPath"),
+            ("evil.example/x", "rawPath"),
+            ("", "rawPath"),
+            ("/items?userId=other", "rawPath"),
+            ("/items#frag", "rawPath"),
+        ] {
+            let mut e = event();
+            e["rawPath"] = json!(path);
+            let err = http_request(base, &e, None).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("`{field}`: the path")),
+                "{path}: {err}"
+            );
+        }
+        // The tutorial's hand-written events carry only requestContext.http.path: that is the path then.
+        let mut minimal = event();
+        minimal.as_object_mut().unwrap().remove("rawPath");
+        minimal["requestContext"]["http"]["path"] = json!("/items/x");
+        let request = http_request(base, &minimal, None).unwrap();
+        assert_eq!(request.uri().path(), "/items/x");
+        minimal["requestContext"]["http"]["path"] = json!("@evil.example/");
+        assert_eq!(
+            event_path(&minimal).unwrap_err().0,
+            "requestContext.http.path"
+        );
+        // A base with a path keeps it in front; a query cannot carry a fragment.
+        let request = http_request("http://127.0.0.1:3000/api/", &event(), None).unwrap();
+        assert_eq!(
+            request.uri(),
+            "http://127.0.0.1:3000/api/items?userId=u%201&itemId=i"
+        );
+        assert_eq!(request.headers()["host"], "127.0.0.1:3000");
+        let mut e = event();
+        e["rawQueryString"] = json!("a=1#x");
+        assert!(http_request(base, &e, None).is_err());
     }
 
     /// AWS's SigV4 test suite credentials and time ("get-vanilla"), with service `lambda`: the signature

@@ -33,10 +33,16 @@ impl Drop for Dev {
 impl Dev {
     /// Starts `stackctl dev --port 0 <args>` in the project and waits for its "serving" line.
     pub fn start(project: &Project, args: &[&str]) -> Dev {
+        Dev::start_with_env(project, args, &[])
+    }
+
+    /// The same, with extra environment variables.
+    pub fn start_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Dev {
         let mut all = vec!["dev", "--port", "0"];
         all.extend_from_slice(args);
         let mut child = project
             .command(&all)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -411,6 +417,14 @@ async fn answers_become_http_as_the_url_sends_them() {
     assert_eq!(logged.status, 204);
     let log = dev.wait_for_log("hello from the handler");
     assert!(log.contains("GET /?mode=log 204 "), "{log}");
+    // What the handler prints is shown, never obeyed: a screen clear and an OSC 52 clipboard write.
+    assert_eq!(get(&at("ansi")).await.status, 204);
+    let log = dev.wait_for_log("GET /?mode=ansi 204 ");
+    assert!(
+        log.contains("\\u{1b}[2Jcleared \\u{1b}]52;c;cHduZWQ=\\u{7}"),
+        "{log}"
+    );
+    assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log:?}");
 
     // Over Lambda's 6 MB payload limit: 413, the handler never runs.
     let big = vec![b'x'; 6 * 1024 * 1024 + 1];
@@ -613,14 +627,13 @@ async fn cors_is_the_function_urls_and_ctrl_c_finishes_requests_in_flight() {
     .await;
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.all("access-control-allow-origin"), vec![app]);
-    let foreign = http(
-        "GET",
-        &url,
-        &[("origin", "https://evil.example")],
-        Bytes::new(),
-    )
-    .await;
-    assert!(foreign.header("access-control-allow-origin").is_none());
+    // Another origin, even a page on this machine, is refused by dev itself (403) before the handler runs:
+    // dev holds the developer's credentials, so a page the CORS config does not allow cannot even write.
+    for origin in ["https://evil.example", "http://localhost:5173"] {
+        let foreign = http("GET", &url, &[("origin", origin)], Bytes::new()).await;
+        assert_eq!(foreign.status, 403, "{origin}: {}", foreign.text());
+        assert!(foreign.header("access-control-allow-origin").is_none());
+    }
 
     // A handler that sends its own too: two values, logged as the browser error they cause.
     let doubled = http(
@@ -667,11 +680,12 @@ async fn without_a_cors_config_options_reaches_the_handler() {
     let project = fixture_project(&emulator);
     project.stackctl(&["up"]).ok();
     let dev = Dev::start(&project, &[]);
+    // From a page on this machine (the only origins dev answers without a CORS config).
     let answer = http(
         "OPTIONS",
         &format!("{}/?mode=echo", dev.base),
         &[
-            ("origin", "https://app.example.com"),
+            ("origin", "http://localhost:5173"),
             ("access-control-request-method", "POST"),
         ],
         Bytes::new(),

@@ -317,9 +317,9 @@ async fn a_page_on_an_allowed_origin_uses_the_api_and_another_origin_is_blocked_
     assert!(!log.contains("preflight refused"), "{log}");
     assert_eq!(log_lines(&log, "POST", "browser-user").len(), 2, "{log}");
 
-    // Another origin: the preflight is refused, so the browser never sends the POST; the GET needs no
-    // preflight and reaches the handler, but its answer carries no Access-Control-Allow-Origin for this
-    // origin, so the browser hides it from the page. Either way fetch rejects.
+    // Another origin: dev refuses the preflight, so the browser never sends the POST; the GET needs no
+    // preflight, and dev refuses it (403, before the handler runs) without Access-Control-Allow-Origin, so
+    // the browser hides even the refusal from the page. Either way fetch rejects.
     let report = page.run_page(&refused, &dev.base, "blocked-user", "blocked");
     assert_eq!(report["origin"], refused.as_str(), "{report:#}");
     assert_eq!(
@@ -341,7 +341,16 @@ async fn a_page_on_an_allowed_origin_uses_the_api_and_another_origin_is_blocked_
         !log_lines(&log, "OPTIONS", "blocked-user").is_empty(),
         "the browser sent no preflight:\n{log}"
     );
-    assert!(log.contains("preflight refused"), "{log}");
+    assert!(
+        log.contains("refuses requests from origin"),
+        "dev refused the other origin itself:\n{log}"
+    );
+    assert!(
+        log_lines(&log, "GET", "blocked-user")
+            .iter()
+            .all(|l| l.contains(" 403 ")),
+        "the GET from the refused origin reached the handler:\n{log}"
+    );
     // Nothing was stored for that user (read past the strict proxy's record: not stackctl's request).
     let stored = emulator
         .moto_clients()

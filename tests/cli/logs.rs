@@ -92,9 +92,13 @@ struct Follow {
 
 impl Follow {
     fn start(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Follow {
-        let mut child = project
-            .command(args)
-            .envs(env.iter().copied())
+        let mut command = project.command(args);
+        command.envs(env.iter().copied());
+        Follow::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Follow {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -149,6 +153,28 @@ impl Follow {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits (at most `limit`, a deadline for a run that never ends) for it to end on its own: (exit code,
+    /// stdout lines, stderr).
+    fn ended(mut self, limit: Duration) -> (Option<i32>, Vec<String>, String) {
+        let started = Instant::now();
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running after {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                self.lines().join("\n"),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        (code, self.lines(), self.stderr())
     }
 
     /// Sends `signal` (INT, TERM) and waits for the end: (exit code, stdout lines, stderr).
@@ -430,6 +456,15 @@ async fn follow_prints_each_new_event_once_and_stops_on_sigint() {
     expected.push(line(late, STREAM_B, "late"));
     follow.wait_until(Duration::from_secs(10), "the late event", |l| l.len() >= 7);
 
+    // Ingested late by more than a few seconds (a buffered flush from another execution environment): still
+    // inside the 60 s overlap, so it is found too.
+    let later = new - 40_000;
+    put(&logs, STREAM_B, &[(later, "late by 40s")]).await;
+    expected.push(line(later, STREAM_B, "late by 40s"));
+    follow.wait_until(Duration::from_secs(10), "the event 40s late", |l| {
+        l.len() >= 8
+    });
+
     // Several more polls, each reading the overlap again over pages of two events: nothing new.
     let polled = filter_calls_since(&emulator, mark);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -549,4 +584,104 @@ async fn under_throttling_every_event_is_printed_exactly_once() {
     assert_each_once(&lines, &expected);
     assert!(stderr.contains("FilterLogEvents is throttled"), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// Credentials that stop loading while `--follow` runs (an SSO session that expires, a broken
+/// credential_process): the SDK reports it as a dispatch failure, which is not a network problem. `--follow`
+/// ends with the one-line credentials message and exit 1 instead of retrying forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_ends_with_the_credentials_message_when_credentials_stop_loading() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let logs = emulator.moto_clients().await.logs;
+    put(&logs, STREAM_A, &[(now_ms() - 5_000, "before")]).await;
+
+    // A credential_process that hands out short-lived credentials (the SDK asks again for every request:
+    // they expire inside its refresh buffer) while `valid` exists, and fails as an expired SSO session does
+    // once it is gone.
+    let home = tempfile::tempdir().unwrap();
+    let valid = home.path().join("valid");
+    std::fs::write(&valid, "").unwrap();
+    let script = home.path().join("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ -f '{}' ]; then\n  expires=$(date -u -d \"@$(( $(date +%s) + 5 ))\" +%Y-%m-%dT%H:%M:%SZ)\n  \
+             printf '{{\"Version\":1,\"AccessKeyId\":\"testing\",\"SecretAccessKey\":\"testing\",\"Expiration\":\"%s\"}}' \"$expires\"\n\
+             else\n  echo 'the SSO session has expired' >&2\n  exit 1\nfi\n",
+            valid.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join("config"),
+        format!("[default]\ncredential_process = sh {}\n", script.display()),
+    )
+    .unwrap();
+    let mut command = project.command(&["logs", "--follow"]);
+    command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.path().join("credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut follow = Follow::spawn(command);
+    follow.wait_until(Duration::from_secs(30), "the first event", |l| {
+        !l.is_empty()
+    });
+    std::fs::remove_file(&valid).unwrap();
+    let (code, lines, stderr) = follow.ended(Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: the AWS credentials have expired (")
+            && last.contains("the SSO session has expired")
+            && last.contains("aws sso login"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dispatch failure"), "{stderr}");
+}
+
+/// A log event is the function's text, so anything could be in it: a screen clear, an OSC 52 clipboard write.
+/// `logs` shows such characters escaped (`\u{1b}`), never sends them to the terminal; JSON Lines carry them
+/// as JSON escapes.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_prints_control_characters_escaped() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let ms = now_ms() - 5_000;
+    let hostile = "\x1b[2Jcleared \x1b]52;c;cHduZWQ=\x07 bell\x07";
+    put(
+        &emulator.moto_clients().await.logs,
+        STREAM_A,
+        &[(ms, hostile)],
+    )
+    .await;
+    let run = project.stackctl(&["logs"]);
+    run.ok();
+    assert_eq!(
+        run.stdout.trim_end(),
+        line(
+            ms,
+            STREAM_A,
+            "\\u{1b}[2Jcleared \\u{1b}]52;c;cHduZWQ=\\u{7} bell\\u{7}"
+        )
+    );
+    assert!(!run.stdout.contains('\x1b') && !run.stdout.contains('\x07'));
+    let run = project.stackctl(&["logs", "--output", "json"]);
+    run.ok();
+    assert!(
+        run.stdout
+            .contains(r#""message":"\u001b[2Jcleared \u001b]52;c;cHduZWQ=\u0007 bell\u0007""#),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains('\x1b'));
+    let event: Value = serde_json::from_str(run.stdout.trim_end()).unwrap();
+    assert_eq!(event["message"], hostile);
 }

@@ -209,3 +209,52 @@ async fn url_without_a_deployed_url_says_how_to_get_one() {
         run.stderr
     );
 }
+
+/// An event whose path does not start with `/` would change the URL's host when pasted after the base
+/// (`https://<id>.lambda-url…on.aws@evil.example/x` is a request to evil.example, signed with the caller's
+/// credentials): `invoke --url` refuses it as bad input (exit 64, the file and field named) before any
+/// request. Two listeners stand for the URL and for the other host: neither is ever connected to.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_path_that_would_change_the_host_is_refused_before_any_request() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let url_host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("--url=http://{}", url_host.local_addr().unwrap());
+    let other = other_host.local_addr().unwrap();
+    let mark = emulator.mark();
+    for (file, path) in [
+        ("at.json", format!("@{other}/x")),
+        ("relative.json", "items".to_string()),
+        ("query.json", "/items?userId=someone-else".to_string()),
+    ] {
+        let event = serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": {},
+            "requestContext": {"http": {"method": "GET", "path": path}},
+        });
+        project.write(file, &event.to_string());
+        let run = project.stackctl(&["invoke", &base, file]);
+        run.expect_code(64);
+        assert!(
+            run.stderr.contains(&format!("{file}: `rawPath`: ")) && run.stderr.contains("fix:"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stdout, "");
+    }
+    for listener in [&url_host, &other_host] {
+        listener.set_nonblocking(true).unwrap();
+        let accepted = listener.accept();
+        assert!(
+            matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a request was sent: {accepted:?}"
+        );
+    }
+    assert!(
+        emulator.requests_since(mark).is_empty(),
+        "nothing is sent to AWS"
+    );
+}
