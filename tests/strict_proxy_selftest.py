@@ -1068,6 +1068,67 @@ class FunctionUrls(unittest.TestCase):
         self.assertNotIn("Condition", raw["url"], "moto keeps the parameter as a raw key")
 
 
+class ConcurrencyPool(unittest.TestCase):
+    """`lambda_account_concurrency`: GetAccountSettings answers the pool (moto: 404), and PutFunctionConcurrency
+    past the minimum unreserved is refused as AWS refuses it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"lambda_account_concurrency": 160})
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="pool", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        for name in ("pool-a", "pool-b"):
+            cls.lam_moto.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
+                                         Role=cls.role, Code={"ZipFile": ZIP})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def setUp(self):
+        self.s.set(lambda_account_concurrency=160)
+        for name in ("pool-a", "pool-b"):
+            self.lam_moto.delete_function_concurrency(FunctionName=name)
+
+    def pool(self):
+        limit = self.lam.get_account_settings()["AccountLimit"]
+        return limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+
+    def test_the_pool_counts_the_reservations_moto_holds(self):
+        self.assertEqual(self.pool(), (160, 160))
+        self.lam_moto.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=25)
+        self.assertEqual(self.pool(), (160, 135))
+        self.s.set(lambda_account_concurrency=None)
+        with self.assertRaises(ClientError) as err:
+            self.lam.get_account_settings()
+        self.assertEqual(err.exception.response["ResponseMetadata"]["HTTPStatusCode"], 404, "moto: not implemented")
+
+    def test_a_reservation_past_the_minimum_is_refused(self):
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=40)
+        # 160 - 40 - 21 = 99 < 100: refused; the function's own reservation is replaced, not added to.
+        with self.assertRaises(ClientError) as err:
+            self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=21)
+        self.assertEqual(code(err.exception), (
+            "InvalidParameterValueException",
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            "below its minimum value of [100].", 400))
+        self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=20)
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=40)
+        self.assertEqual(self.pool(), (160, 100))
+        # An account whose limit is 10 keeps all 10: it cannot reserve any, but 0 is fine.
+        self.lam_moto.delete_function_concurrency(FunctionName="pool-a")
+        self.lam_moto.delete_function_concurrency(FunctionName="pool-b")
+        self.s.set(lambda_account_concurrency=10)
+        with self.assertRaises(ClientError) as err:
+            self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=1)
+        self.assertIn("minimum value of [10]", code(err.exception)[1])
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=0)
+        self.s.set(lambda_account_concurrency=None)
+        self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=500)
+
+
 class Faults(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -71,6 +71,8 @@ DEFAULTS = {
     "url_config_not_found": False,
     "permission_sid_conflict": False,
     "policy_conditions": False,
+    # Lambda's regional concurrency pool: null (moto: GetAccountSettings is 404) or the account's total
+    "lambda_account_concurrency": None,
     # CloudWatch Logs
     "logs_retention_values": False,
     "logs_tag_arn_star": False,
@@ -143,6 +145,9 @@ def validate(update, base):
         v = merged[key]
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ConfigError("%s must be null or a list of strings" % key)
+    total = merged["lambda_account_concurrency"]
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 0):
+        raise ConfigError("lambda_account_concurrency must be null or a non-negative integer")
     mcf = merged["max_consecutive_faults"]
     if mcf is not None and (not isinstance(mcf, int) or isinstance(mcf, bool) or mcf < 0):
         raise ConfigError("max_consecutive_faults must be null or a non-negative integer")
@@ -303,6 +308,7 @@ def lambda_operation(method, path):
         ("POST", ("functions", "*", "url")): "CreateFunctionUrlConfig",
         ("PUT", ("functions", "*", "url")): "UpdateFunctionUrlConfig",
         ("DELETE", ("functions", "*", "url")): "DeleteFunctionUrlConfig",
+        ("GET", ("account-settings",)): "GetAccountSettings",
         ("GET", ("tags", "*")): "ListTags",
         ("POST", ("tags", "*")): "TagResource",
         ("DELETE", ("tags", "*")): "UntagResource",
@@ -1515,6 +1521,72 @@ class Proxy:
             resp.set_json(body)
             self.note(call, "rewrite", "Condition")
         return resp
+
+    # ---- Lambda's concurrency pool ---------------------------------------------------------------------------
+
+    def reservations(self, call):
+        """{function: reserved concurrency, or None} of every function moto holds in the caller's region (side
+        reads: ListFunctions, then GetFunctionConcurrency of each)."""
+        names, marker = [], None
+        while True:
+            path = "/2015-03-31/functions/" + ("?Marker=%s&" % urllib.parse.quote(marker) if marker else "")
+            resp = self.lambda_side(call, path.rstrip("&"))
+            body = resp.json() or {} if resp.status == 200 else {}
+            names += [f.get("FunctionName") for f in body.get("Functions") or [] if f.get("FunctionName")]
+            marker = body.get("NextMarker")
+            if not marker:
+                break
+        reserved = {}
+        for name in names:
+            resp = self.lambda_side(call, "/2019-09-30/functions/%s/concurrency" % urllib.parse.quote(name, safe=""))
+            n = (resp.json() or {}).get("ReservedConcurrentExecutions") if resp.status == 200 else None
+            reserved[name] = n if isinstance(n, int) else None
+        return reserved
+
+    def concurrency_minimum(self):
+        """AWS keeps at least 100 unreserved, or the whole limit of an account whose limit is smaller."""
+        return min(100, self.config["lambda_account_concurrency"])
+
+    def lambda_GetAccountSettings(self, call):
+        """`lambda_account_concurrency`: GetAccountSettings answers the pool (moto: 404), with the unreserved
+        part computed from the reservations moto holds."""
+        total = self.config["lambda_account_concurrency"]
+        if total is None:
+            return self.passthrough(call)
+        functions = self.reservations(call)
+        reserved = sum(n for n in functions.values() if n is not None)
+        self.note(call, "behaviour", "GetAccountSettings", limit=total, reserved=reserved)
+        body = {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": total,
+                "UnreservedConcurrentExecutions": total - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(functions)},
+        }
+        return Response(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id())],
+                        json.dumps(body).encode(), answered_by="proxy")
+
+    def lambda_PutFunctionConcurrency(self, call):
+        """`lambda_account_concurrency`: a reservation that would leave less than the minimum unreserved is
+        refused as AWS refuses it (moto takes any)."""
+        total = self.config["lambda_account_concurrency"]
+        wanted = (call.json or {}).get("ReservedConcurrentExecutions")
+        if total is not None and isinstance(wanted, int):
+            others = sum(n for name, n in self.reservations(call).items() if name != call.resource and n is not None)
+            minimum = self.concurrency_minimum()
+            if total - others - wanted < minimum:
+                self.note(call, "behaviour", "InvalidParameterValueException",
+                          reason="unreserved would be %d, minimum %d" % (total - others - wanted, minimum))
+                return lambda_error(
+                    "InvalidParameterValueException",
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    "UnreservedConcurrentExecution below its minimum value of [%d]." % minimum,
+                    400,
+                )
+        return self.passthrough(call)
 
     # ---- Resource Groups Tagging API ------------------------------------------------------------------------
 
