@@ -410,11 +410,11 @@ pub fn public_warning(stack: &Stack) -> Option<String> {
     stack.url.as_ref().filter(|u| u.auth == UrlAuth::None)?;
     let cap = match stack.function.reserved_concurrency {
         Some(n) => format!(
-            "`function.reserved_concurrency = {n}` caps how many requests run at once (and so what it can \
-             cost)"
+            "`function.reserved_concurrency = {n}` caps how many executions run at once (more are answered \
+             429); it caps neither requests nor cost"
         ),
-        None => "set `function.reserved_concurrency` (e.g. 10) to cap what a public URL can cost: it is the \
-                 only limit Lambda puts on it"
+        None => "set `function.reserved_concurrency` (e.g. 10) to cap how many executions a flood of requests \
+                 runs at once (more are answered 429); it caps neither requests nor cost"
             .to_string(),
     };
     Some(format!(
