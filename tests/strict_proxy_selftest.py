@@ -1096,6 +1096,20 @@ class ConcurrencyPool(unittest.TestCase):
         limit = self.lam.get_account_settings()["AccountLimit"]
         return limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
 
+    def test_held_operations_wait_until_released(self):
+        self.s.set(hold_operations=["GetAccountSettings"])
+        answers = []
+        worker = threading.Thread(target=lambda: answers.append(self.pool()))
+        worker.start()
+        deadline = time.time() + 10
+        while not any(e["injected"] == "held" for e in self.s.log()) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(any(e["injected"] == "held" for e in self.s.log()), "the request was not held")
+        self.assertEqual(answers, [], "a held request is not answered")
+        self.s.set(hold_operations=None)
+        worker.join(10)
+        self.assertEqual(answers, [(160, 160)])
+
     def test_the_pool_counts_the_reservations_moto_holds(self):
         self.assertEqual(self.pool(), (160, 160))
         self.lam_moto.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=25)

@@ -4,7 +4,8 @@
 //! is answered 403 while plain Invoke still works.
 //!
 //! A URL config carries no tags, so stackctl marks the function instead: the function tag `stackctl:url`
-//! (the stack's name) is put on when stackctl creates the URL and taken off when it deletes it. The URL of a
+//! (the stack's name) is put on before stackctl creates the URL (and on the stack's URL whenever it is
+//! missing) and taken off after it deletes it. The URL of a
 //! function this stack owns is the stack's; on a function it did not create, only a marked one is. A URL
 //! someone else made on such a function is never changed or deleted, and statements whose Sid is not one of
 //! the stack's two are never touched. The marker also spares every stack without `[function.url]` the two
@@ -300,12 +301,19 @@ impl Owner {
     }
 }
 
-/// What converging the URL to `wanted` does (pure): the changes shown, and the work.
+/// Whether the function carries the stack's `stackctl:url` marker.
+fn marked(stack: &Stack, function: Option<&LiveFunction>) -> bool {
+    function.is_some_and(|f| f.tags.get(URL_TAG) == Some(&stack.name))
+}
+
+/// What converging the URL to `wanted` does (pure): the changes shown, and the work. `marked`: the function
+/// carries the stack's `stackctl:url` marker.
 pub fn diff(
     stack: &str,
     wanted: Option<&UrlSpec>,
     live: Option<&UrlState>,
     owner: Owner,
+    marked: bool,
 ) -> (Vec<Change>, UrlWork, Option<String>) {
     let empty = UrlState {
         config: None,
@@ -344,6 +352,12 @@ pub fn diff(
             }
             if !changes.is_empty() {
                 work.config = ConfigWork::Update;
+            }
+            // The stack's URL without the marker (an up killed between creating the URL and marking the
+            // function, before the marker came first): without it, removing the section would leave the URL.
+            if !marked {
+                changes.push(Change::add(format!("tag.{URL_TAG}"), stack));
+                work.marker = Some(true);
             }
         }
         (Some(_), Some(config)) => {
@@ -455,7 +469,18 @@ impl FunctionUrl {
         }
         let (lambda, function) = (&world.clients.lambda, &world.stack.function.name);
         let task = world.task(Kind::FunctionUrl, function)?;
+        // The function may have been created by this very up: its ARN is known in advance.
+        let arn = world
+            .live::<LiveFunction>(Kind::Function)
+            .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
         let result = async {
+            // The marker goes on before the URL is created and comes off after it is deleted, so that a
+            // run killed in between never leaves a URL of the stack's unmarked (unmarked, a stack without
+            // `[function.url]` would never read it, and status would say in sync while it stays public).
+            if work.marker == Some(true) {
+                task.set("marking the function");
+                set_marker(lambda, arn, &world.stack.name, true).await?;
+            }
             let wanted = world.stack.url.as_ref();
             let mut url = None;
             match (&work.config, wanted) {
@@ -487,17 +512,14 @@ impl FunctionUrl {
                 ));
                 add_permission(lambda, function, &world.stack.name, *kind).await?;
             }
-            if let Some(on) = work.marker {
-                // The function may have been created by this very up: its ARN is known in advance.
-                let arn = world
-                    .live::<LiveFunction>(Kind::Function)
-                    .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
-                set_marker(lambda, arn, &world.stack.name, on).await?;
+            if work.marker == Some(false) {
+                set_marker(lambda, arn, &world.stack.name, false).await?;
             }
             Ok(match work.config {
                 ConfigWork::Create => "created",
                 ConfigWork::Update => "updated",
                 ConfigWork::Delete => "deleted",
+                ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => "marked",
                 ConfigWork::Keep => "permissions updated",
             })
         }
@@ -665,8 +687,15 @@ impl Resource for FunctionUrl {
     fn plan_up(&self, world: &World) -> Result<Planned> {
         let stack = world.stack;
         let live = world.live::<UrlState>(Kind::FunctionUrl);
-        let owner = Owner::of(stack, world.live::<LiveFunction>(Kind::Function));
-        let (changes, work, note) = diff(&stack.name, stack.url.as_ref(), live, owner);
+        let function = world.live::<LiveFunction>(Kind::Function);
+        let owner = Owner::of(stack, function);
+        let (changes, work, note) = diff(
+            &stack.name,
+            stack.url.as_ref(),
+            live,
+            owner,
+            marked(stack, function),
+        );
         let action = match work.config {
             ConfigWork::Create => Action::Create,
             ConfigWork::Delete => Action::Delete,
@@ -701,9 +730,16 @@ impl Resource for FunctionUrl {
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
         let (stack, state) = (world.stack, live_as::<UrlState>(live));
-        let owner = Owner::of(stack, world.live::<LiveFunction>(Kind::Function));
+        let function = world.live::<LiveFunction>(Kind::Function);
+        let owner = Owner::of(stack, function);
         // Down is converging to "no URL in stack.toml": the same diff.
-        let (changes, mut work, note) = diff(&stack.name, None, Some(state), owner);
+        let (changes, mut work, note) = diff(
+            &stack.name,
+            None,
+            Some(state),
+            owner,
+            marked(stack, function),
+        );
         if owner == Owner::Function {
             work.marker = None; // down deletes the function, its tags with it
         }
@@ -798,7 +834,7 @@ mod tests {
     #[test]
     fn a_public_url_is_created_with_both_statements() {
         let wanted = spec(UrlAuth::None, None);
-        let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction);
+        let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction, false);
         assert_eq!(work.config, ConfigWork::Create);
         assert_eq!(work.add, Public::BOTH.to_vec());
         assert_eq!(work.marker, Some(true));
@@ -833,9 +869,13 @@ mod tests {
             ),
             statements: ours(true),
         };
-        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert!(changes.is_empty(), "{changes:?}");
         assert!(work.is_noop());
+        // The stack's URL on a function without the marker (a run killed before marking it) gets it.
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, false);
+        assert_eq!(changes, vec![Change::add("tag.stackctl:url", STACK)]);
+        assert_eq!((work.config, work.marker), (ConfigWork::Keep, Some(true)));
     }
 
     #[test]
@@ -845,7 +885,7 @@ mod tests {
             statements: ours(true),
         };
         let wanted = spec(UrlAuth::AwsIam, None);
-        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert_eq!(work.config, ConfigWork::Update);
         assert_eq!(
             work.remove,
@@ -867,7 +907,7 @@ mod tests {
             statements,
         };
         let wanted = spec(UrlAuth::None, None);
-        let (_, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (_, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert_eq!(
             work.remove,
             vec!["stackctl-shop-public-url-invoke".to_string()]
@@ -882,18 +922,18 @@ mod tests {
             config: config("NONE", None),
             statements: ours(true),
         };
-        let (changes, work, _) = diff(STACK, None, Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, None, Some(&live), Owner::Function, true);
         assert_eq!(work.config, ConfigWork::Delete);
         assert_eq!(work.remove.len(), 2);
         assert_eq!(work.marker, Some(false));
         assert_eq!(changes[0].op, Op::Remove);
         // On a function the stack did not create: its own URL stays, but the stack's statements go.
-        let (_, work, note) = diff(STACK, None, Some(&live), Owner::Foreign);
+        let (_, work, note) = diff(STACK, None, Some(&live), Owner::Foreign, false);
         assert_eq!(work.config, ConfigWork::Keep);
         assert_eq!(work.remove.len(), 2);
         assert!(note.unwrap().contains("left alone"));
         // A URL the stack made there (marked): deleted, and the marker taken off.
-        let (_, work, _) = diff(STACK, None, Some(&live), Owner::Marked);
+        let (_, work, _) = diff(STACK, None, Some(&live), Owner::Marked, true);
         assert_eq!(
             (work.config, work.marker),
             (ConfigWork::Delete, Some(false))
@@ -907,12 +947,12 @@ mod tests {
             statements: Vec::new(),
         };
         let wanted = spec(UrlAuth::None, Some(cors(&["*"], &[])));
-        let (changes, work, note) = diff(STACK, Some(&wanted), Some(&live), Owner::Foreign);
+        let (changes, work, note) = diff(STACK, Some(&wanted), Some(&live), Owner::Foreign, false);
         assert!(work.is_noop(), "{work:?}");
         assert!(changes.iter().all(|c| c.op == Op::Keep), "{changes:?}");
         assert!(note.unwrap().contains("never changed or deleted"));
         // Without a URL, the stack creates one there and marks the function.
-        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Foreign);
+        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Foreign, false);
         assert_eq!(
             (work.config, work.marker, work.add.len()),
             (ConfigWork::Create, Some(true), 2)

@@ -825,3 +825,76 @@ async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
         Some(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}").as_str())
     );
 }
+
+/// Starts `stackctl args`, waits until the proxy holds its first request for `op` (`hold_operations`),
+/// SIGKILLs it there and releases the hold: a kill at an exact point between two calls.
+fn kill_at(project: &Project, emulator: &Emulator, args: &[&str], op: &str) {
+    emulator.strict().set(json!({"hold_operations": [op]}));
+    let held = emulator.strict().injected_by(op, "held");
+    let mut child = project
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.strict().injected_by(op, "held") == held {
+        assert!(
+            child.try_wait().expect("polling stackctl").is_none(),
+            "stackctl {args:?} ended without sending {op}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "stackctl {args:?} never sent {op}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping");
+    emulator.strict().set(json!({"hold_operations": null}));
+}
+
+/// An up killed right after it created the function URL (at its first AddPermission) has already put the
+/// `stackctl:url` marker on the function, so the URL stays the stack's: with `[function.url]` removed,
+/// status reports the URL to delete and up deletes it (without the marker, the public URL stayed live
+/// while status said in sync).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_up_killed_after_creating_the_url_leaves_it_marked_for_deletion() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let section = "\n[function.url]\nauth = \"none\"\n";
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        &format!("timeout_secs = 10\n{section}"),
+    );
+    kill_at(&project, &emulator, &["up"], "AddPermission");
+    let moto = emulator.moto_clients().await;
+    let url = || async {
+        moto.lambda
+            .get_function_url_config()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .ok()
+            .map(|u| u.function_url().to_string())
+    };
+    assert!(
+        url().await.is_some(),
+        "the kill came before the URL was created"
+    );
+
+    project.edit("stack.toml", section, "");
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+    assert!(
+        status
+            .stdout
+            .contains("function_url my-frontend-app-api: delete"),
+        "{}",
+        status.stdout
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(url().await, None, "the public URL is still live");
+    project.stackctl(&["status"]).expect_code(0);
+}

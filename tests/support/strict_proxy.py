@@ -85,6 +85,8 @@ DEFAULTS = {
     # Access, everywhere
     "deny_operations": None,
     "expired_token": False,
+    # Kill points: requests for these operations are held unanswered (until the key changes or 120 s pass)
+    "hold_operations": None,
     # Faults, everywhere
     "throttle_rate": 0.0,
     "provisioned_throughput_rate": 0.0,
@@ -141,7 +143,7 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
-    for key in ("fault_services", "fault_operations", "deny_operations"):
+    for key in ("fault_services", "fault_operations", "deny_operations", "hold_operations"):
         v = merged[key]
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ConfigError("%s must be null or a list of strings" % key)
@@ -615,8 +617,24 @@ class Proxy:
 
     # ---- the main path -------------------------------------------------------------------------------------
 
+    def hold(self, call):
+        """`hold_operations`: a request for one of these operations is held unanswered (noted as `held` when it
+        arrives) until the key no longer names it or 120 s pass, then answered as usual: a test kills the client
+        while it waits, at an exact point between two calls."""
+        held = self.config["hold_operations"] or []
+        if call.op not in held and "%s:%s" % (call.service, call.op) not in held:
+            return
+        self.note(call, "behaviour", "held")
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            held = self.config["hold_operations"] or []
+            if call.op not in held and "%s:%s" % (call.service, call.op) not in held:
+                return
+            time.sleep(0.02)
+
     def handle(self, call):
         """-> (Response or None to drop the connection, slow seconds)."""
+        self.hold(call)
         fault, slow = self.draw_fault(call)
         with self.lock:
             self.seq += 1
