@@ -37,11 +37,13 @@ pub struct LiveUrlConfig {
     pub cors: Option<CorsSpec>,
 }
 
-/// One of the stack's two public statements, as found in the function's resource policy.
+/// One of the stack's public statements, as found in the function's resource policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveStatement {
     pub sid: String,
-    /// Whether it grants exactly what stackctl's statement with this Sid grants.
+    /// Which of the two its Sid says it is.
+    pub kind: Public,
+    /// Whether it grants exactly what stackctl's statement of this kind grants.
     pub as_wanted: bool,
 }
 
@@ -72,6 +74,41 @@ impl Public {
             Public::InvokeFunctionUrl => format!("stackctl-{stack}-public-url"),
             Public::InvokeFunction => format!("stackctl-{stack}-public-url-invoke"),
         }
+    }
+
+    /// Whether `sid` is one of the stack's Sids for this statement: the plain one, or the plain one with a
+    /// suffix of 8 hex digits (a replacement added before the statement it replaces was removed).
+    pub fn owns_sid(self, stack: &str, sid: &str) -> bool {
+        let base = self.sid(stack);
+        sid == base
+            || sid
+                .strip_prefix(&base)
+                .and_then(|s| s.strip_prefix('-'))
+                .is_some_and(|h| {
+                    h.len() == 8
+                        && h.chars()
+                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+                })
+    }
+
+    /// The Sid for a new statement of this kind: the plain one when the policy does not hold it, else one
+    /// with a suffix from a hash of the statement's content (and of how many were taken), so that the new
+    /// statement goes in before the one it replaces comes out.
+    pub fn new_sid(self, stack: &str, taken: &[String]) -> String {
+        use sha2::{Digest, Sha256};
+        let base = self.sid(stack);
+        let (operator, key, value) = self.condition();
+        let mut candidate = base.clone();
+        let mut n = 0u32;
+        while taken.contains(&candidate) {
+            let digest = Sha256::digest(
+                format!("{}|*|{operator}|{key}|{value}|{n}", self.action()).as_bytes(),
+            );
+            let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            candidate = format!("{base}-{hex}");
+            n += 1;
+        }
+        candidate
     }
 
     fn action(self) -> &'static str {
@@ -122,12 +159,14 @@ pub fn stack_statements(policy: &str, stack: &str) -> Result<Vec<LiveStatement>>
     };
     Ok(Public::BOTH
         .iter()
-        .filter_map(|public| {
-            let sid = public.sid(stack);
-            let found = statements.iter().find(|s| s["Sid"] == sid.as_str())?;
-            Some(LiveStatement {
-                as_wanted: public.matches(found),
-                sid,
+        .flat_map(|public| {
+            statements.iter().filter_map(move |found| {
+                let sid = found["Sid"].as_str()?;
+                public.owns_sid(stack, sid).then(|| LiveStatement {
+                    sid: sid.to_string(),
+                    kind: *public,
+                    as_wanted: public.matches(found),
+                })
             })
         })
         .collect())
@@ -248,13 +287,15 @@ pub enum ConfigWork {
     Delete,
 }
 
-/// What up or down does: the config, then the stack's statements (removed before added, so a statement
-/// that is not as wanted is replaced under its Sid), then the function's `stackctl:url` marker.
+/// What up or down does: the marker (before a URL is created), the config, then the stack's statements
+/// (added before the ones they replace are removed, under a new Sid, so the URL never answers 403 in
+/// between), then the marker (after a URL is deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlWork {
     pub config: ConfigWork,
     pub remove: Vec<String>,
-    pub add: Vec<Public>,
+    /// Each new statement with its Sid.
+    pub add: Vec<(Public, String)>,
     /// Some(true): put the marker on (a URL created on a function this stack did not create); Some(false):
     /// take it off (that URL deleted).
     pub marker: Option<bool>,
@@ -386,28 +427,35 @@ pub fn diff(
     // not own gets none added, but any statement of the stack's is still the stack's to remove.
     let public = wanted.is_some_and(|s| s.auth == UrlAuth::None)
         && (owner.owns_url() || live_config.is_none());
+    let taken: Vec<String> = live.statements.iter().map(|s| s.sid.clone()).collect();
     for kind in Public::BOTH {
-        let sid = kind.sid(stack);
-        let found = live.statements.iter().find(|s| s.sid == sid);
-        match (public, found) {
-            (true, None) => {
-                changes.push(Change::add(format!("permission.{sid}"), describe(kind)));
-                work.add.push(kind);
-            }
-            (true, Some(s)) if !s.as_wanted => {
-                changes.push(Change::modify(
+        let found: Vec<&LiveStatement> =
+            live.statements.iter().filter(|s| s.kind == kind).collect();
+        // Public: one statement as wanted is kept (the first), every other of this kind goes.
+        let keep = found.iter().find(|s| public && s.as_wanted).map(|s| &s.sid);
+        if public && keep.is_none() {
+            let sid = kind.new_sid(stack, &taken);
+            match found.first() {
+                None => changes.push(Change::add(format!("permission.{sid}"), describe(kind))),
+                Some(old) => changes.push(Change::modify(
                     format!("permission.{sid}"),
-                    "(not as stackctl writes it)",
+                    format!(
+                        "{} (not as stackctl writes it; removed once this is in)",
+                        old.sid
+                    ),
+                    describe(kind),
+                )),
+            }
+            work.add.push((kind, sid));
+        }
+        for s in found.iter().filter(|s| Some(&s.sid) != keep) {
+            if !(public && keep.is_none() && Some(s) == found.first()) {
+                changes.push(Change::remove(
+                    format!("permission.{}", s.sid),
                     describe(kind),
                 ));
-                work.remove.push(sid);
-                work.add.push(kind);
             }
-            (false, Some(_)) => {
-                changes.push(Change::remove(format!("permission.{sid}"), describe(kind)));
-                work.remove.push(sid);
-            }
-            _ => {}
+            work.remove.push(s.sid.clone());
         }
     }
     (changes, work, note)
@@ -501,16 +549,14 @@ impl FunctionUrl {
             if let Some(url) = url {
                 world.set_output("url", url);
             }
+            // Added before the replaced ones are removed: the URL never goes without its statements.
+            for (kind, sid) in &work.add {
+                task.set(&format!("adding permission {sid}"));
+                add_permission(lambda, function, sid, *kind).await?;
+            }
             for sid in &work.remove {
                 task.set(&format!("removing permission {sid}"));
                 remove_permission(lambda, function, sid).await?;
-            }
-            for kind in &work.add {
-                task.set(&format!(
-                    "adding permission {}",
-                    kind.sid(&world.stack.name)
-                ));
-                add_permission(lambda, function, &world.stack.name, *kind).await?;
             }
             if work.marker == Some(false) {
                 set_marker(lambda, arn, &world.stack.name, false).await?;
@@ -584,29 +630,92 @@ pub async fn delete(client: &Client, function: &str) -> Result<()> {
     }
 }
 
-/// AddPermission for one of the two public statements.
+/// AddPermission answered 409 and the statement is not in the policy (yet): Lambda's resource policies
+/// are eventually consistent, and a concurrent write conflicts for a moment. Retried.
+#[derive(Debug)]
+struct PolicyBusy(String);
+
+impl std::fmt::Display for PolicyBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PolicyBusy {}
+
+/// How long a 409 whose statement is not there is retried.
+const POLICY_BUSY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// AddPermission of one of the two public statements under `sid`. A 409 (the Sid is taken, or the policy
+/// is being changed) reads the policy again: the statement there as stackctl writes it is success (its own
+/// earlier request whose answer was lost, or a concurrent up); none yet is retried; another one under the
+/// Sid is an error.
 pub async fn add_permission(
     client: &Client,
     function: &str,
-    stack: &str,
+    sid: &str,
     kind: Public,
 ) -> Result<()> {
-    let sid = kind.sid(stack);
-    let request = client
-        .add_permission()
-        .function_name(function)
-        .statement_id(&sid)
-        .action(kind.action())
-        .principal("*");
-    let request = match kind {
-        Public::InvokeFunctionUrl => request.function_url_auth_type(FunctionUrlAuthType::None),
-        Public::InvokeFunction => request.invoked_via_function_url(true),
+    let context = || format!("adding permission `{sid}` to Lambda function `{function}`");
+    let send = || async {
+        let request = client
+            .add_permission()
+            .function_name(function)
+            .statement_id(sid)
+            .action(kind.action())
+            .principal("*");
+        let request = match kind {
+            Public::InvokeFunctionUrl => request.function_url_auth_type(FunctionUrlAuthType::None),
+            Public::InvokeFunction => request.invoked_via_function_url(true),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_conflict_exception()) =>
+            {
+                match policy_statement(client, function, sid).await? {
+                    Some(found) if kind.matches(&found) => Ok(()),
+                    Some(found) => Err(anyhow::anyhow!(
+                        "the resource policy of Lambda function `{function}` already holds a statement `{sid}` \
+                         that grants something else ({found}); remove it (`aws lambda remove-permission \
+                         --function-name {function} --statement-id {sid}`) and run `stackctl up` again"
+                    )),
+                    None => Err(anyhow::Error::new(PolicyBusy(format!(
+                        "Lambda answered ResourceConflictException (the policy was being changed), and the \
+                         statement is not in it yet: {}",
+                        aws_sdk_lambda::error::DisplayErrorContext(&err)
+                    )))),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
     };
-    request
-        .send()
+    crate::aws::retry_while(POLICY_BUSY_BUDGET, send, |e| e.is::<PolicyBusy>(), |_| {})
         .await
-        .with_context(|| format!("adding permission `{sid}` to Lambda function `{function}`"))?;
-    Ok(())
+        .with_context(context)
+}
+
+/// The statement with `sid` in the function's resource policy (GetPolicy), if it is there.
+async fn policy_statement(client: &Client, function: &str, sid: &str) -> Result<Option<Value>> {
+    let policy = match client.get_policy().function_name(function).send().await {
+        Ok(out) => out.policy().unwrap_or("{}").to_string(),
+        Err(err) if err.as_service_error().is_some_and(not_found) => return Ok(None),
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!("reading the resource policy of Lambda function `{function}`")
+            })
+        }
+    };
+    let document: Value = serde_json::from_str(&policy)
+        .context("Lambda answered a resource policy that is not JSON")?;
+    let found = match &document["Statement"] {
+        Value::Array(list) => list.iter().find(|s| s["Sid"] == sid).cloned(),
+        one @ Value::Object(_) if one["Sid"] == sid => Some(one.clone()),
+        _ => None,
+    };
+    Ok(found)
 }
 
 /// RemovePermission; a statement already gone is success.
@@ -818,6 +927,7 @@ mod tests {
             .iter()
             .map(|p| LiveStatement {
                 sid: p.sid(STACK),
+                kind: *p,
                 as_wanted,
             })
             .collect()
@@ -836,7 +946,11 @@ mod tests {
         let wanted = spec(UrlAuth::None, None);
         let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction, false);
         assert_eq!(work.config, ConfigWork::Create);
-        assert_eq!(work.add, Public::BOTH.to_vec());
+        assert_eq!(
+            work.add,
+            Public::BOTH.map(|p| (p, p.sid(STACK))).to_vec(),
+            "a fresh URL's statements take the plain Sids"
+        );
         assert_eq!(work.marker, Some(true));
         assert!(work.remove.is_empty() && note.is_none());
         let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
@@ -907,13 +1021,58 @@ mod tests {
             statements,
         };
         let wanted = spec(UrlAuth::None, None);
-        let (_, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert_eq!(
             work.remove,
             vec!["stackctl-shop-public-url-invoke".to_string()]
         );
-        assert_eq!(work.add, vec![Public::InvokeFunction]);
+        // The replacement goes in under a new Sid (the plain one is still taken until it is removed).
+        let new = Public::InvokeFunction.new_sid(STACK, &[live.statements[1].sid.clone()]);
+        assert!(
+            new.starts_with("stackctl-shop-public-url-invoke-")
+                && new.len() == "stackctl-shop-public-url-invoke-".len() + 8,
+            "{new}"
+        );
+        assert!(Public::InvokeFunction.owns_sid(STACK, &new));
+        assert!(!Public::InvokeFunctionUrl.owns_sid(STACK, &new));
+        assert_eq!(work.add, vec![(Public::InvokeFunction, new.clone())]);
         assert_eq!(work.config, ConfigWork::Keep);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, format!("permission.{new}"));
+        // Once in, the replacement is the stack's statement, and the next diff keeps it.
+        let live = UrlState {
+            config: config("NONE", None),
+            statements: vec![
+                live.statements[0].clone(),
+                LiveStatement {
+                    sid: new,
+                    kind: Public::InvokeFunction,
+                    as_wanted: true,
+                },
+            ],
+        };
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
+        assert!(work.is_noop() && changes.is_empty(), "{work:?}");
+    }
+
+    #[test]
+    fn only_the_stacks_own_sids_are_recognised() {
+        for sid in [
+            "stackctl-shop-public-url",
+            "stackctl-shop-public-url-0123abcd",
+        ] {
+            assert!(Public::InvokeFunctionUrl.owns_sid(STACK, sid), "{sid}");
+        }
+        for sid in [
+            "stackctl-shop-public-url-invoke",
+            "stackctl-shop-public-url-0123abcz",
+            "stackctl-shop-public-url-0123abcde",
+            "stackctl-shop-public-public-url",
+            "mine",
+        ] {
+            assert!(!Public::InvokeFunctionUrl.owns_sid(STACK, sid), "{sid}");
+        }
+        assert!(!Public::InvokeFunctionUrl.owns_sid("shop-public", "stackctl-shop-public-url"));
     }
 
     #[test]
@@ -981,10 +1140,12 @@ mod tests {
             vec![
                 LiveStatement {
                     sid: "stackctl-shop-public-url".into(),
+                    kind: Public::InvokeFunctionUrl,
                     as_wanted: true
                 },
                 LiveStatement {
                     sid: "stackctl-shop-public-url-invoke".into(),
+                    kind: Public::InvokeFunction,
                     as_wanted: false
                 },
             ]
