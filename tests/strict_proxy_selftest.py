@@ -963,7 +963,7 @@ class FunctionUrls(unittest.TestCase):
     """Function URL configs and resource policies: each behaviour on, and moto's leniency with it off."""
 
     SWITCHES = {"url_config_conflict": True, "url_config_validation": True, "url_config_not_found": True,
-                "permission_sid_conflict": True, "policy_conditions": True}
+                "permission_sid_conflict": True, "policy_conditions": True, "permission_write_conflict_ms": 0}
 
     @classmethod
     def setUpClass(cls):
@@ -1050,6 +1050,18 @@ class FunctionUrls(unittest.TestCase):
         self.s.set(permission_sid_conflict=False)
         self.assertIsNone(self.code(lambda: add("one", Action="lambda:InvokeFunctionUrl",
                                                 FunctionUrlAuthType="NONE")), "moto takes a duplicate Sid")
+
+    def test_add_permission_right_after_a_policy_write_conflicts(self):
+        name = self.function("perm-busy")
+        self.s.set(permission_write_conflict_ms=60000)
+        add = lambda sid: self.lam.add_permission(FunctionName=name, StatementId=sid, Principal="*",
+                                                  Action="lambda:InvokeFunction")
+        add("first")
+        self.assertEqual(self.code(lambda: add("second")), (409, "ResourceConflictException"))
+        sids = [st["Sid"] for st in json.loads(self.lam.get_policy(FunctionName=name)["Policy"])["Statement"]]
+        self.assertEqual(sids, ["first"], "a conflicting AddPermission writes nothing")
+        self.s.set(permission_write_conflict_ms=0)
+        self.assertIsNone(self.code(lambda: add("second")), "moto: no conflict")
 
     def test_policy_conditions_come_back_as_condition_blocks(self):
         name = self.function("perm-conditions")

@@ -664,3 +664,28 @@ async fn a_changed_statement_is_added_under_a_new_sid_before_the_old_one_is_remo
     project.stackctl(&["down", "--confirm"]).ok();
     assert_eq!(sids(&emulator).await, Vec::<String>::new());
 }
+
+/// Lambda's resource policies are eventually consistent: AddPermission right after another write of the
+/// policy can answer 409 with the statement not there. stackctl reads the policy, finds it missing, and
+/// tries again until it is in.
+#[tokio::test(flavor = "multi_thread")]
+async fn add_permission_right_after_another_policy_write_is_retried() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    emulator
+        .strict()
+        .set(serde_json::json!({"permission_write_conflict_ms": 1500}));
+    project.stackctl(&["up"]).ok();
+    assert!(
+        emulator
+            .strict()
+            .injected_by("AddPermission", "ResourceConflictException")
+            >= 1,
+        "the second AddPermission was not answered 409"
+    );
+    assert_eq!(
+        sids(&emulator).await,
+        vec![SID_URL.to_string(), SID_INVOKE.to_string()]
+    );
+}

@@ -70,6 +70,7 @@ DEFAULTS = {
     "url_config_validation": False,
     "url_config_not_found": False,
     "permission_sid_conflict": False,
+    "permission_write_conflict_ms": 0,
     "policy_conditions": False,
     # Lambda's regional concurrency pool: null (moto: GetAccountSettings is 404) or the account's total
     "lambda_account_concurrency": None,
@@ -473,6 +474,7 @@ class Proxy:
             self.role_detaches = {}  # role name -> (monotonic time, op) of its last DetachRolePolicy / DeleteRolePolicy
             self.tagged_seen = {}  # (service, name) -> the last ResourceTagMapping GetResources answered for it
             self.tagged_deleted = {}  # (service, name) -> monotonic time it was deleted
+            self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -1473,9 +1475,39 @@ class Proxy:
         except ValueError:
             return []
 
+    def policy_write_conflict(self, call):
+        """`permission_write_conflict_ms`: Lambda's resource policies are eventually consistent; an AddPermission
+        within N ms of the function's last AddPermission or RemovePermission answers 409
+        ResourceConflictException (nothing is written), as AWS can right after a concurrent write."""
+        window = self.config["permission_write_conflict_ms"] / 1000.0
+        with self.lock:
+            last = self.policy_writes.get(call.resource)
+            if not window or last is None or self.now() - last >= window:
+                return None
+        self.note(call, "behaviour", "ResourceConflictException", reason="policy written %d ms ago"
+                  % int((self.now() - last) * 1000))
+        return lambda_error(
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress for resource: %s"
+            % self.function_arn(call, call.resource),
+            409,
+        )
+
+    def policy_written(self, call, resp):
+        if resp.status < 300:
+            with self.lock:
+                self.policy_writes[call.resource] = self.now()
+        return resp
+
     def lambda_AddPermission(self, call):
         """`permission_sid_conflict`: AWS refuses a StatementId already in the policy (409), and the
         `FunctionUrlAuthType` parameter on any action but lambda:InvokeFunctionUrl (400); moto adds both."""
+        busy = self.policy_write_conflict(call)
+        if busy is not None:
+            return busy
+        return self.policy_written(call, self.add_permission(call))
+
+    def add_permission(self, call):
         body = call.json or {}
         if self.config["permission_sid_conflict"]:
             sid = body.get("StatementId")
@@ -1497,6 +1529,9 @@ class Proxy:
         return self.passthrough(call)
 
     def lambda_RemovePermission(self, call):
+        return self.policy_written(call, self.remove_permission(call))
+
+    def remove_permission(self, call):
         """`permission_sid_conflict`: RemovePermission of a Sid that is not in the policy answers 404."""
         if self.config["permission_sid_conflict"]:
             sid = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
