@@ -373,7 +373,7 @@ pub fn diff(
                 changes.push(Change::add("cors", describe_cors(spec.cors.as_ref())));
             }
             work.config = ConfigWork::Create;
-            work.marker = Some(true);
+            work.marker = (!marked).then_some(true);
         }
         (Some(spec), Some(config)) if owner.owns_url() => {
             if config.auth_type != spec.auth.as_aws() {
@@ -420,6 +420,11 @@ pub fn diff(
                 "the function's own URL (not created by this stack, and not in stack.toml): left alone"
                     .to_string(),
             );
+        }
+        (None, None) if marked => {
+            // A marker without a URL (a run killed between marking the function and creating it).
+            changes.push(Change::remove(format!("tag.{URL_TAG}"), stack));
+            work.marker = Some(false);
         }
         (None, None) => {}
     }
@@ -505,7 +510,10 @@ impl FunctionUrl {
             read_config(lambda, function),
             read_statements(lambda, function, &cx.stack.name)
         )?;
-        if config.is_none() && statements.is_empty() {
+        // Nothing there. Without `[function.url]` the function is marked (read above): a run killed between
+        // marking it and creating the URL. The marker is still planned away, or a URL someone else makes
+        // there later would be taken for the stack's.
+        if config.is_none() && statements.is_empty() && cx.stack.url.is_some() {
             return Ok(None);
         }
         Ok(Some(UrlState { config, statements }))
@@ -565,7 +573,13 @@ impl FunctionUrl {
                 ConfigWork::Create => "created",
                 ConfigWork::Update => "updated",
                 ConfigWork::Delete => "deleted",
-                ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => "marked",
+                ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => {
+                    if work.marker == Some(false) {
+                        "marker removed"
+                    } else {
+                        "marked"
+                    }
+                }
                 ConfigWork::Keep => "permissions updated",
             })
         }
@@ -1053,6 +1067,20 @@ mod tests {
         };
         let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert!(work.is_noop() && changes.is_empty(), "{work:?}");
+    }
+
+    #[test]
+    fn a_marker_without_a_url_is_taken_off_and_not_written_twice() {
+        let nothing = UrlState {
+            config: None,
+            statements: Vec::new(),
+        };
+        let (changes, work, _) = diff(STACK, None, Some(&nothing), Owner::Marked, true);
+        assert_eq!(changes, vec![Change::remove("tag.stackctl:url", STACK)]);
+        assert_eq!((work.config, work.marker), (ConfigWork::Keep, Some(false)));
+        let wanted = spec(UrlAuth::None, None);
+        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Marked, true);
+        assert_eq!((work.config, work.marker), (ConfigWork::Create, None));
     }
 
     #[test]
