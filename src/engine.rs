@@ -42,6 +42,7 @@ pub struct ReadCx<'a> {
     pub progress: &'a Task,
     earlier: BTreeMap<Kind, Option<Arc<Live>>>,
     account: &'a tokio::sync::OnceCell<Account>,
+    aside: &'a std::sync::Mutex<BTreeMap<Kind, Arc<Live>>>,
 }
 
 impl ReadCx<'_> {
@@ -57,12 +58,21 @@ impl ReadCx<'_> {
             .await
             .cloned()
     }
+
+    /// Keeps what this kind's read learnt besides the resource itself, whether or not it exists (the
+    /// function's: the account's concurrency pool); plans find it with `World::aside`.
+    pub fn keep_aside(&self, kind: Kind, value: Live) {
+        if let Ok(mut aside) = self.aside.lock() {
+            aside.insert(kind, Arc::new(value));
+        }
+    }
 }
 
 /// The live account, as read for one purpose.
 pub struct Snapshot {
     pub account: Account,
     live: BTreeMap<Kind, Arc<Live>>,
+    aside: BTreeMap<Kind, Arc<Live>>,
 }
 
 impl Snapshot {
@@ -80,6 +90,7 @@ pub async fn read(
     progress: &Task,
 ) -> Result<Snapshot> {
     let account = tokio::sync::OnceCell::new();
+    let aside = std::sync::Mutex::new(BTreeMap::new());
     let found = walk(
         REGISTRY.iter().map(|n| n.resource.kind()).collect(),
         |kind| node(kind).resource.read_after(purpose, stack).to_vec(),
@@ -90,7 +101,7 @@ pub async fn read(
                 .iter()
                 .map(|k| (*k, done.get(k).cloned().flatten()))
                 .collect();
-            let account = &account;
+            let (account, aside) = (&account, &aside);
             async move {
                 let cx = ReadCx {
                     clients,
@@ -99,6 +110,7 @@ pub async fn read(
                     progress,
                     earlier,
                     account,
+                    aside,
                 };
                 Ok(resource.read(&cx).await?.map(Arc::new))
             }
@@ -123,7 +135,12 @@ pub async fn read(
             }
         }
     };
-    Ok(Snapshot { account, live })
+    let aside = aside.into_inner().unwrap_or_default();
+    Ok(Snapshot {
+        account,
+        live,
+        aside,
+    })
 }
 
 /// Everything a plan, an apply or a destroy may look at.
@@ -133,6 +150,7 @@ pub struct World<'a> {
     /// What the stack wants, with every reference resolved against the live account.
     pub desired: Desired,
     live: BTreeMap<Kind, Arc<Live>>,
+    aside: BTreeMap<Kind, Arc<Live>>,
     /// The local build to compare the deployed code with (None: status without a build).
     pub code: Option<LocalCode<'a>>,
     /// The package to deploy (up only).
@@ -150,7 +168,11 @@ impl<'a> World<'a> {
         snapshot: Snapshot,
         progress: &'a Progress,
     ) -> Result<World<'a>> {
-        let Snapshot { account, live } = snapshot;
+        let Snapshot {
+            account,
+            live,
+            aside,
+        } = snapshot;
         let arn_of = |kind: Kind| {
             live.get(&kind)
                 .and_then(|l| node(kind).resource.arn(l))
@@ -170,6 +192,7 @@ impl<'a> World<'a> {
             stack,
             desired,
             live,
+            aside,
             code: None,
             package: None,
             data: DataPolicy::default(),
@@ -181,6 +204,11 @@ impl<'a> World<'a> {
     /// The live state of `kind`, if it exists.
     pub fn live<T: 'static>(&self, kind: Kind) -> Option<&T> {
         self.live.get(&kind)?.downcast_ref()
+    }
+
+    /// What `kind`'s read kept aside (`ReadCx::keep_aside`), if anything.
+    pub fn aside<T: 'static>(&self, kind: Kind) -> Option<&T> {
+        self.aside.get(&kind)?.downcast_ref()
     }
 
     /// The live state of `kind` as its module keeps it, if it exists.

@@ -1154,7 +1154,7 @@ class FunctionUrls(unittest.TestCase):
     """Function URL configs and resource policies: each behaviour on, and moto's leniency with it off."""
 
     SWITCHES = {"url_config_conflict": True, "url_config_validation": True, "url_config_not_found": True,
-                "permission_sid_conflict": True, "policy_conditions": True}
+                "permission_sid_conflict": True, "policy_conditions": True, "permission_write_conflict_ms": 0}
 
     @classmethod
     def setUpClass(cls):
@@ -1242,6 +1242,18 @@ class FunctionUrls(unittest.TestCase):
         self.assertIsNone(self.code(lambda: add("one", Action="lambda:InvokeFunctionUrl",
                                                 FunctionUrlAuthType="NONE")), "moto takes a duplicate Sid")
 
+    def test_add_permission_right_after_a_policy_write_conflicts(self):
+        name = self.function("perm-busy")
+        self.s.set(permission_write_conflict_ms=60000)
+        add = lambda sid: self.lam.add_permission(FunctionName=name, StatementId=sid, Principal="*",
+                                                  Action="lambda:InvokeFunction")
+        add("first")
+        self.assertEqual(self.code(lambda: add("second")), (409, "ResourceConflictException"))
+        sids = [st["Sid"] for st in json.loads(self.lam.get_policy(FunctionName=name)["Policy"])["Statement"]]
+        self.assertEqual(sids, ["first"], "a conflicting AddPermission writes nothing")
+        self.s.set(permission_write_conflict_ms=0)
+        self.assertIsNone(self.code(lambda: add("second")), "moto: no conflict")
+
     def test_policy_conditions_come_back_as_condition_blocks(self):
         name = self.function("perm-conditions")
         self.lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl",
@@ -1257,6 +1269,81 @@ class FunctionUrls(unittest.TestCase):
         self.s.set(policy_conditions=False)
         raw = {st["Sid"]: st for st in json.loads(self.lam.get_policy(FunctionName=name)["Policy"])["Statement"]}
         self.assertNotIn("Condition", raw["url"], "moto keeps the parameter as a raw key")
+
+
+class ConcurrencyPool(unittest.TestCase):
+    """`lambda_account_concurrency`: GetAccountSettings answers the pool (moto: 404), and PutFunctionConcurrency
+    past the minimum unreserved is refused as AWS refuses it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"lambda_account_concurrency": 160})
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="pool", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        for name in ("pool-a", "pool-b"):
+            cls.lam_moto.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
+                                         Role=cls.role, Code={"ZipFile": ZIP})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def setUp(self):
+        self.s.set(lambda_account_concurrency=160)
+        for name in ("pool-a", "pool-b"):
+            self.lam_moto.delete_function_concurrency(FunctionName=name)
+
+    def pool(self):
+        limit = self.lam.get_account_settings()["AccountLimit"]
+        return limit["ConcurrentExecutions"], limit["UnreservedConcurrentExecutions"]
+
+    def test_held_operations_wait_until_released(self):
+        self.s.set(hold_operations=["GetAccountSettings"])
+        answers = []
+        worker = threading.Thread(target=lambda: answers.append(self.pool()))
+        worker.start()
+        deadline = time.time() + 10
+        while not any(e["injected"] == "held" for e in self.s.log()) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(any(e["injected"] == "held" for e in self.s.log()), "the request was not held")
+        self.assertEqual(answers, [], "a held request is not answered")
+        self.s.set(hold_operations=None)
+        worker.join(10)
+        self.assertEqual(answers, [(160, 160)])
+
+    def test_the_pool_counts_the_reservations_moto_holds(self):
+        self.assertEqual(self.pool(), (160, 160))
+        self.lam_moto.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=25)
+        self.assertEqual(self.pool(), (160, 135))
+        self.s.set(lambda_account_concurrency=None)
+        with self.assertRaises(ClientError) as err:
+            self.lam.get_account_settings()
+        self.assertEqual(err.exception.response["ResponseMetadata"]["HTTPStatusCode"], 404, "moto: not implemented")
+
+    def test_a_reservation_past_the_minimum_is_refused(self):
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=40)
+        # 160 - 40 - 21 = 99 < 100: refused; the function's own reservation is replaced, not added to.
+        with self.assertRaises(ClientError) as err:
+            self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=21)
+        self.assertEqual(code(err.exception), (
+            "InvalidParameterValueException",
+            "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution "
+            "below its minimum value of [100].", 400))
+        self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=20)
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=40)
+        self.assertEqual(self.pool(), (160, 100))
+        # An account whose limit is 10 keeps all 10: it cannot reserve any, but 0 is fine.
+        self.lam_moto.delete_function_concurrency(FunctionName="pool-a")
+        self.lam_moto.delete_function_concurrency(FunctionName="pool-b")
+        self.s.set(lambda_account_concurrency=10)
+        with self.assertRaises(ClientError) as err:
+            self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=1)
+        self.assertIn("minimum value of [10]", code(err.exception)[1])
+        self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=0)
+        self.s.set(lambda_account_concurrency=None)
+        self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=500)
 
 
 class Faults(unittest.TestCase):

@@ -126,8 +126,9 @@ pub struct FunctionSpec {
     pub architecture: String,
     /// Variable name -> value template (may reference `${table.name}` and friends).
     pub environment: BTreeMap<String, String>,
-    /// `function.reserved_concurrency`: the function's reserved concurrency (PutFunctionConcurrency), the
-    /// only cap on what a public URL can cost; None: unreserved (DeleteFunctionConcurrency when set live).
+    /// `function.reserved_concurrency`: the function's reserved concurrency (PutFunctionConcurrency): how
+    /// many executions run at once, taken from the account's pool; None: unreserved (DeleteFunctionConcurrency
+    /// when set live).
     pub reserved_concurrency: Option<i32>,
 }
 

@@ -257,11 +257,102 @@ pub struct FunctionDiff {
     pub concurrency: Option<ConcurrencyWork>,
 }
 
-/// PutFunctionConcurrency or DeleteFunctionConcurrency.
+/// PutFunctionConcurrency or DeleteFunctionConcurrency; on a function this stack did not create, with the
+/// `stackctl:concurrency` marker put on before the reservation or taken off after its removal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConcurrencyWork {
     Reserve(i32),
+    /// A reservation on a function stackctl did not create, which had none: marked first, so that down
+    /// (or a later up without the key) knows the reservation is the stack's to remove.
+    ReserveMarked(i32),
     Unreserve,
+    /// The stack's reservation on a function it did not create: removed, then the marker taken off.
+    UnreserveMarked,
+}
+
+/// The function tag that marks a reservation stackctl made on a function it did not create (its value: the
+/// stack's name). Reserved concurrency comes out of the account's pool, so down gives it back.
+pub const CONCURRENCY_TAG: &str = "stackctl:concurrency";
+
+/// The account's regional concurrency pool (GetAccountSettings' `AccountLimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConcurrencyPool {
+    /// ConcurrentExecutions: the account's total in this region.
+    pub limit: i32,
+    /// UnreservedConcurrentExecutions: what no function has reserved.
+    pub unreserved: i32,
+}
+
+impl ConcurrencyPool {
+    /// What Lambda keeps unreserved: 100, or the whole limit of an account whose limit is smaller (new
+    /// accounts often have 10, and cannot reserve any).
+    pub fn minimum(&self) -> i32 {
+        self.limit.min(100)
+    }
+}
+
+/// Whether `up` needs the account's pool: a reservation that grows (a smaller one only gives back).
+pub fn needs_pool(wanted: Option<i32>, live: Option<&LiveFunction>) -> bool {
+    let current = live.and_then(|f| f.reserved_concurrency).unwrap_or(0);
+    wanted.is_some_and(|n| n > current)
+}
+
+/// The pool before and after reserving `wanted` (the function's `current` reservation goes back to the pool
+/// first), and why up must not send it: the pool would keep less than Lambda's minimum unreserved.
+pub fn pool_check(
+    wanted: i32,
+    current: Option<i32>,
+    pool: ConcurrencyPool,
+    region: &str,
+) -> (Change, Option<String>) {
+    let current = current.unwrap_or(0);
+    let after = pool.unreserved + current - wanted;
+    let minimum = pool.minimum();
+    let change = Change::modify(
+        "account_unreserved_concurrency",
+        format!("{} of {} in {region}", pool.unreserved, pool.limit),
+        format!("{after} (Lambda keeps at least {minimum} unreserved)"),
+    );
+    if after >= minimum || wanted <= current {
+        return (change, None);
+    }
+    let most = pool.unreserved + current - minimum;
+    let fix = if most > 0 {
+        format!("reserve at most {most} (`function.reserved_concurrency = {most}`), remove the key")
+    } else {
+        "remove `function.reserved_concurrency` (this account has nothing left to reserve)"
+            .to_string()
+    };
+    let own = if current > 0 {
+        format!(", this function's {current} included")
+    } else {
+        String::new()
+    };
+    (
+        change,
+        Some(format!(
+            "reserving {wanted} would leave the account's unreserved concurrency in {region} at {after}, below \
+             Lambda's minimum of {minimum} (account limit {}, {} unreserved now{own}); Lambda would refuse it \
+             after the first write: {fix}, or ask AWS for a higher \"Concurrent executions\" quota (Service \
+             Quotas)",
+            pool.limit, pool.unreserved
+        )),
+    )
+}
+
+/// GetAccountSettings: the account's concurrency pool in the client's region.
+pub async fn read_pool(client: &Client) -> Result<ConcurrencyPool> {
+    let out = client.get_account_settings().send().await.context(
+        "reading the account's Lambda concurrency (GetAccountSettings), needed to reserve concurrency; allow \
+         `lambda:GetAccountSettings` to the identity running stackctl (see policies/stackctl-operator-policy.json)",
+    )?;
+    let limit = out
+        .account_limit()
+        .context("Lambda's GetAccountSettings answered no AccountLimit")?;
+    Ok(ConcurrencyPool {
+        limit: limit.concurrent_executions(),
+        unreserved: limit.unreserved_concurrent_executions().unwrap_or(0),
+    })
 }
 
 impl FunctionDiff {
@@ -276,11 +367,13 @@ impl FunctionDiff {
 }
 
 /// The reserved concurrency's change (pure). A function this stack owns converges to the file (no key:
-/// unreserved); one it did not create keeps a reservation someone else made unless the file sets one.
+/// unreserved); one it did not create keeps a reservation someone else made unless the file sets one, and
+/// a reservation stackctl made there (marked) is the stack's to remove.
 pub fn concurrency_diff(
     wanted: Option<i32>,
     live: Option<&LiveFunction>,
     owned: bool,
+    stack: &str,
 ) -> (Option<Change>, Option<ConcurrencyWork>) {
     const FIELD: &str = "reserved_concurrency";
     let Some(live) = live else {
@@ -292,6 +385,7 @@ pub fn concurrency_diff(
             None => (None, None),
         };
     };
+    let marked = !owned && live.tags.get(CONCURRENCY_TAG).map(String::as_str) == Some(stack);
     match (live.reserved_concurrency, wanted) {
         (before, after) if before == after => (None, None),
         (before, Some(n)) => (
@@ -299,11 +393,20 @@ pub fn concurrency_diff(
                 Some(b) => Change::modify(FIELD, b.to_string(), n.to_string()),
                 None => Change::add(FIELD, n.to_string()),
             }),
-            Some(ConcurrencyWork::Reserve(n)),
+            // Someone else's reservation changed stays theirs (down keeps it); one stackctl adds is marked.
+            Some(if !owned && before.is_none() && !marked {
+                ConcurrencyWork::ReserveMarked(n)
+            } else {
+                ConcurrencyWork::Reserve(n)
+            }),
         ),
         (Some(b), None) if owned => (
             Some(Change::remove(FIELD, b.to_string())),
             Some(ConcurrencyWork::Unreserve),
+        ),
+        (Some(b), None) if marked => (
+            Some(Change::remove(FIELD, b.to_string())),
+            Some(ConcurrencyWork::UnreserveMarked),
         ),
         (Some(b), None) => (
             Some(Change::keep(
@@ -316,10 +419,22 @@ pub fn concurrency_diff(
     }
 }
 
-/// PutFunctionConcurrency / DeleteFunctionConcurrency.
-pub async fn set_concurrency(client: &Client, name: &str, work: ConcurrencyWork) -> Result<()> {
+/// PutFunctionConcurrency / DeleteFunctionConcurrency, with the marker on an adopted function (`arn`)
+/// put on before the reservation and taken off after its removal.
+pub async fn set_concurrency(
+    client: &Client,
+    name: &str,
+    arn: &str,
+    stack: &str,
+    work: ConcurrencyWork,
+) -> Result<()> {
+    let marker = || format!("updating the `{CONCURRENCY_TAG}` tag of Lambda function `{name}`");
+    if let ConcurrencyWork::ReserveMarked(_) = work {
+        let tags = BTreeMap::from([(CONCURRENCY_TAG.to_string(), stack.to_string())]);
+        tag(client, arn, &tags).await.with_context(marker)?;
+    }
     match work {
-        ConcurrencyWork::Reserve(n) => {
+        ConcurrencyWork::Reserve(n) | ConcurrencyWork::ReserveMarked(n) => {
             client
                 .put_function_concurrency()
                 .function_name(name)
@@ -330,7 +445,7 @@ pub async fn set_concurrency(client: &Client, name: &str, work: ConcurrencyWork)
                     format!("setting the reserved concurrency of Lambda function `{name}` to {n}")
                 })?;
         }
-        ConcurrencyWork::Unreserve => {
+        ConcurrencyWork::Unreserve | ConcurrencyWork::UnreserveMarked => {
             client
                 .delete_function_concurrency()
                 .function_name(name)
@@ -340,6 +455,15 @@ pub async fn set_concurrency(client: &Client, name: &str, work: ConcurrencyWork)
                     format!("removing the reserved concurrency of Lambda function `{name}`")
                 })?;
         }
+    }
+    if work == ConcurrencyWork::UnreserveMarked {
+        client
+            .untag_resource()
+            .resource(arn)
+            .tag_keys(CONCURRENCY_TAG)
+            .send()
+            .await
+            .with_context(marker)?;
     }
     Ok(())
 }
@@ -921,8 +1045,9 @@ pub async fn remove_variables(
 /// The function's resource kind.
 pub struct Function;
 
-/// down on a function stackctl did not create: the variables it set, with the values it set.
-struct RemoveVariables(BTreeMap<String, String>);
+/// down on a function stackctl did not create: the variables it set, with the values it set, and the
+/// reservation it made there (marked), to give back to the account's pool.
+struct RemoveVariables(BTreeMap<String, String>, Option<ConcurrencyWork>);
 
 impl Function {
     fn timeouts(stack: &crate::config::Stack) -> Timeouts {
@@ -945,6 +1070,8 @@ impl Function {
         let timeouts = Self::timeouts(stack);
         let desired = &world.desired.function;
         let live = world.live::<LiveFunction>(Kind::Function);
+        // A function created by this very up: its ARN is known in advance.
+        let arn = live.map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
         let result = async {
             let mut diff = planned.clone();
             // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
@@ -966,7 +1093,7 @@ impl Function {
                     Created::New => {
                         if let Some(work) = planned.concurrency {
                             task.set("setting reserved concurrency");
-                            set_concurrency(lambda, &spec.name, work).await?;
+                            set_concurrency(lambda, &spec.name, arn, &stack.name, work).await?;
                         }
                         return Ok(if diff.recreate { "recreated" } else { "created" });
                     }
@@ -1009,7 +1136,7 @@ impl Function {
             // Not an update of the function's configuration: Lambda takes it while one is in progress.
             if let Some(work) = diff.concurrency {
                 task.set("setting reserved concurrency");
-                set_concurrency(lambda, &spec.name, work).await?;
+                set_concurrency(lambda, &spec.name, arn, &stack.name, work).await?;
             }
             Ok(match (diff.config.is_some(), diff.code, diff.concurrency.is_some()) {
                 (true, true, _) => "updated configuration and code",
@@ -1038,9 +1165,15 @@ impl Resource for Function {
         cx: &'a ReadCx<'a>,
     ) -> BoxFuture<'a, Result<Option<crate::resources::Live>>> {
         Box::pin(async move {
-            Ok(read(&cx.clients.lambda, &cx.stack.function.name)
-                .await?
-                .map(|f| Box::new(f) as crate::resources::Live))
+            let live = read(&cx.clients.lambda, &cx.stack.function.name).await?;
+            let wanted = cx.stack.function.reserved_concurrency;
+            if cx.purpose != crate::resources::Purpose::Teardown
+                && needs_pool(wanted, live.as_ref())
+            {
+                let pool = read_pool(&cx.clients.lambda).await?;
+                cx.keep_aside(Kind::Function, Box::new(pool));
+            }
+            Ok(live.map(|f| Box::new(f) as crate::resources::Live))
         })
     }
 
@@ -1075,9 +1208,25 @@ impl Resource for Function {
             }
         }
         let owned = live.is_none_or(|f| stack.owns(&f.tags));
-        let (change, work) = concurrency_diff(stack.function.reserved_concurrency, live, owned);
+        let wanted = stack.function.reserved_concurrency;
+        let (change, work) = concurrency_diff(wanted, live, owned, &stack.name);
         diff.changes.extend(change);
         diff.concurrency = work;
+        // A growing reservation comes out of the account's pool: shown before and after, and blocked before
+        // any write when Lambda would refuse it.
+        if let (Some(n), true) = (wanted, needs_pool(wanted, live)) {
+            let current = live.and_then(|f| f.reserved_concurrency);
+            match world.aside::<ConcurrencyPool>(Kind::Function) {
+                Some(pool) => {
+                    let (change, blocked) = pool_check(n, current, *pool, &stack.region);
+                    diff.changes.push(change);
+                    if diff.blocked.is_none() {
+                        diff.blocked = blocked;
+                    }
+                }
+                None => anyhow::bail!("the account's concurrency pool was not read"),
+            }
+        }
         let mut plan = plan(&stack.function.name, live, &diff, owned);
         if code.is_none() && live.is_some() {
             plan = plan.note(
@@ -1121,7 +1270,7 @@ impl Resource for Function {
         if stack.owns(&f.tags) {
             let plan = base(Action::Delete)
                 .changes(vec![Change::remove("function", &stack.function.name)]);
-            return Planned::new(plan, RemoveVariables(BTreeMap::new()));
+            return Planned::new(plan, RemoveVariables(BTreeMap::new(), None));
         }
         // Only the variables stackctl set, and only while they still hold what it set: a value someone
         // changed since is theirs now.
@@ -1133,13 +1282,21 @@ impl Resource for Function {
             .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let plan = if ours.is_empty() {
+        let reserved = (f.tags.get(CONCURRENCY_TAG) == Some(&stack.name))
+            .then_some(ConcurrencyWork::UnreserveMarked);
+        let plan = if ours.is_empty() && reserved.is_none() {
             base(Action::Keep).note(NOT_OURS)
         } else {
             let mut changes: Vec<Change> = ours
                 .iter()
                 .map(|(k, v)| Change::remove(format!("environment.{k}"), v))
                 .collect();
+            if reserved.is_some() {
+                let before = f
+                    .reserved_concurrency
+                    .map_or("none".into(), |n| n.to_string());
+                changes.push(Change::remove("reserved_concurrency", before));
+            }
             changes.extend(
                 f.config
                     .environment
@@ -1147,11 +1304,14 @@ impl Resource for Function {
                     .filter(|k| !ours.contains_key(*k))
                     .map(|k| Change::keep(format!("environment.{k}"), "(kept, value hidden)")),
             );
-            base(Action::Update)
-                .changes(changes)
-                .note("not created by this stack: only the variables stackctl set are removed")
+            base(Action::Update).changes(changes).note(if reserved.is_some() {
+                "not created by this stack: only the variables and the reserved concurrency stackctl set \
+                 are removed"
+            } else {
+                "not created by this stack: only the variables stackctl set are removed"
+            })
         };
-        Planned::new(plan, RemoveVariables(ours))
+        Planned::new(plan, RemoveVariables(ours, reserved))
     }
 
     fn destroy<'a>(
@@ -1170,13 +1330,27 @@ impl Resource for Function {
                     .await
                     .map(|_| "deleted")
             } else {
-                let ours = work
+                let (ours, reserved) = work
                     .downcast_ref::<RemoveVariables>()
-                    .map(|r| r.0.clone())
+                    .map(|r| (r.0.clone(), r.1))
                     .unwrap_or_default();
-                remove_variables(lambda, live, &ours, &Self::timeouts(stack), &task)
-                    .await
-                    .map(|_| "variables removed")
+                async {
+                    if !ours.is_empty() {
+                        remove_variables(lambda, live, &ours, &Self::timeouts(stack), &task)
+                            .await?;
+                    }
+                    if let Some(work) = reserved {
+                        task.set("removing reserved concurrency");
+                        let name = &stack.function.name;
+                        set_concurrency(lambda, name, &live.arn, &stack.name, work).await?;
+                    }
+                    Ok(match (ours.is_empty(), reserved.is_some()) {
+                        (false, true) => "variables and reserved concurrency removed",
+                        (true, true) => "reserved concurrency removed",
+                        _ => "variables removed",
+                    })
+                }
+                .await
             };
             finish(&task, result)
         })
@@ -1257,37 +1431,104 @@ mod tests {
             reserved_concurrency: n,
             ..live(&[], "sha")
         };
-        assert_eq!(concurrency_diff(None, None, true), (None, None));
+        assert_eq!(concurrency_diff(None, None, true, "s"), (None, None));
         assert_eq!(
-            concurrency_diff(Some(5), None, true),
+            concurrency_diff(Some(5), None, true, "s"),
             (
                 Some(Change::add("reserved_concurrency", "5")),
                 Some(ConcurrencyWork::Reserve(5))
             )
         );
         assert_eq!(
-            concurrency_diff(Some(5), Some(&with(Some(5))), true),
+            concurrency_diff(Some(5), Some(&with(Some(5))), true, "s"),
             (None, None)
         );
         assert_eq!(
-            concurrency_diff(Some(0), Some(&with(Some(5))), false),
+            concurrency_diff(Some(0), Some(&with(Some(5))), false, "s"),
             (
                 Some(Change::modify("reserved_concurrency", "5", "0")),
                 Some(ConcurrencyWork::Reserve(0))
             )
         );
         assert_eq!(
-            concurrency_diff(None, Some(&with(Some(5))), true),
+            concurrency_diff(None, Some(&with(Some(5))), true, "s"),
             (
                 Some(Change::remove("reserved_concurrency", "5")),
                 Some(ConcurrencyWork::Unreserve)
             )
         );
-        let (kept, work) = concurrency_diff(None, Some(&with(Some(5))), false);
+        let (kept, work) = concurrency_diff(None, Some(&with(Some(5))), false, "s");
         assert_eq!(
             (kept.map(|c| c.op), work),
             (Some(crate::plan::Op::Keep), None)
         );
+        // A reservation stackctl adds to an adopted function is marked, and removed when the key goes.
+        assert_eq!(
+            concurrency_diff(Some(5), Some(&with(None)), false, "s").1,
+            Some(ConcurrencyWork::ReserveMarked(5))
+        );
+        let mut marked = with(Some(5));
+        marked.tags.insert(CONCURRENCY_TAG.into(), "s".into());
+        assert_eq!(
+            concurrency_diff(Some(7), Some(&marked), false, "s").1,
+            Some(ConcurrencyWork::Reserve(7))
+        );
+        assert_eq!(
+            concurrency_diff(None, Some(&marked), false, "s").1,
+            Some(ConcurrencyWork::UnreserveMarked)
+        );
+        assert_eq!(
+            concurrency_diff(None, Some(&marked), false, "other").1,
+            None,
+            "another stack's marker is not this stack's"
+        );
+    }
+
+    #[test]
+    fn a_reservation_must_leave_the_pools_minimum_unreserved() {
+        let pool = ConcurrencyPool {
+            limit: 1000,
+            unreserved: 120,
+        };
+        let (change, blocked) = pool_check(20, None, pool, "us-east-1");
+        assert_eq!(
+            change,
+            Change::modify(
+                "account_unreserved_concurrency",
+                "120 of 1000 in us-east-1",
+                "100 (Lambda keeps at least 100 unreserved)"
+            )
+        );
+        assert_eq!(blocked, None);
+        let blocked = pool_check(21, None, pool, "us-east-1").1.expect("blocked");
+        assert!(
+            blocked.contains("at 99, below Lambda's minimum of 100")
+                && blocked.contains("reserve at most 20"),
+            "{blocked}"
+        );
+        // The function's own reservation goes back to the pool first.
+        assert_eq!(pool_check(30, Some(10), pool, "r").1, None);
+        let (_, blocked) = pool_check(31, Some(10), pool, "r");
+        assert!(blocked.unwrap().contains("this function's 10 included"));
+        // A new account (limit 10) keeps all 10: nothing to reserve, but 0 is fine.
+        let small = ConcurrencyPool {
+            limit: 10,
+            unreserved: 10,
+        };
+        assert!(pool_check(1, None, small, "r")
+            .1
+            .unwrap()
+            .contains("remove `function.reserved_concurrency`"));
+        assert_eq!(pool_check(0, None, small, "r").1, None);
+        assert!(!needs_pool(Some(0), None) && needs_pool(Some(1), None));
+        let with = |n| LiveFunction {
+            reserved_concurrency: n,
+            ..live(&[], "sha")
+        };
+        assert!(
+            !needs_pool(Some(3), Some(&with(Some(5)))) && needs_pool(Some(6), Some(&with(Some(5))))
+        );
+        assert!(!needs_pool(None, Some(&with(None))));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! is answered 403 while plain Invoke still works.
 //!
 //! A URL config carries no tags, so stackctl marks the function instead: the function tag `stackctl:url`
-//! (the stack's name) is put on when stackctl creates the URL and taken off when it deletes it. The URL of a
+//! (the stack's name) is put on before stackctl creates the URL (and on the stack's URL whenever it is
+//! missing) and taken off after it deletes it. The URL of a
 //! function this stack owns is the stack's; on a function it did not create, only a marked one is. A URL
 //! someone else made on such a function is never changed or deleted, and statements whose Sid is not one of
 //! the stack's two are never touched. The marker also spares every stack without `[function.url]` the two
@@ -36,11 +37,13 @@ pub struct LiveUrlConfig {
     pub cors: Option<CorsSpec>,
 }
 
-/// One of the stack's two public statements, as found in the function's resource policy.
+/// One of the stack's public statements, as found in the function's resource policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveStatement {
     pub sid: String,
-    /// Whether it grants exactly what stackctl's statement with this Sid grants.
+    /// Which of the two its Sid says it is.
+    pub kind: Public,
+    /// Whether it grants exactly what stackctl's statement of this kind grants.
     pub as_wanted: bool,
 }
 
@@ -71,6 +74,41 @@ impl Public {
             Public::InvokeFunctionUrl => format!("stackctl-{stack}-public-url"),
             Public::InvokeFunction => format!("stackctl-{stack}-public-url-invoke"),
         }
+    }
+
+    /// Whether `sid` is one of the stack's Sids for this statement: the plain one, or the plain one with a
+    /// suffix of 8 hex digits (a replacement added before the statement it replaces was removed).
+    pub fn owns_sid(self, stack: &str, sid: &str) -> bool {
+        let base = self.sid(stack);
+        sid == base
+            || sid
+                .strip_prefix(&base)
+                .and_then(|s| s.strip_prefix('-'))
+                .is_some_and(|h| {
+                    h.len() == 8
+                        && h.chars()
+                            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+                })
+    }
+
+    /// The Sid for a new statement of this kind: the plain one when the policy does not hold it, else one
+    /// with a suffix from a hash of the statement's content (and of how many were taken), so that the new
+    /// statement goes in before the one it replaces comes out.
+    pub fn new_sid(self, stack: &str, taken: &[String]) -> String {
+        use sha2::{Digest, Sha256};
+        let base = self.sid(stack);
+        let (operator, key, value) = self.condition();
+        let mut candidate = base.clone();
+        let mut n = 0u32;
+        while taken.contains(&candidate) {
+            let digest = Sha256::digest(
+                format!("{}|*|{operator}|{key}|{value}|{n}", self.action()).as_bytes(),
+            );
+            let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            candidate = format!("{base}-{hex}");
+            n += 1;
+        }
+        candidate
     }
 
     fn action(self) -> &'static str {
@@ -121,12 +159,14 @@ pub fn stack_statements(policy: &str, stack: &str) -> Result<Vec<LiveStatement>>
     };
     Ok(Public::BOTH
         .iter()
-        .filter_map(|public| {
-            let sid = public.sid(stack);
-            let found = statements.iter().find(|s| s["Sid"] == sid.as_str())?;
-            Some(LiveStatement {
-                as_wanted: public.matches(found),
-                sid,
+        .flat_map(|public| {
+            statements.iter().filter_map(move |found| {
+                let sid = found["Sid"].as_str()?;
+                public.owns_sid(stack, sid).then(|| LiveStatement {
+                    sid: sid.to_string(),
+                    kind: *public,
+                    as_wanted: public.matches(found),
+                })
             })
         })
         .collect())
@@ -247,13 +287,15 @@ pub enum ConfigWork {
     Delete,
 }
 
-/// What up or down does: the config, then the stack's statements (removed before added, so a statement
-/// that is not as wanted is replaced under its Sid), then the function's `stackctl:url` marker.
+/// What up or down does: the marker (before a URL is created), the config, then the stack's statements
+/// (added before the ones they replace are removed, under a new Sid, so the URL never answers 403 in
+/// between), then the marker (after a URL is deleted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlWork {
     pub config: ConfigWork,
     pub remove: Vec<String>,
-    pub add: Vec<Public>,
+    /// Each new statement with its Sid.
+    pub add: Vec<(Public, String)>,
     /// Some(true): put the marker on (a URL created on a function this stack did not create); Some(false):
     /// take it off (that URL deleted).
     pub marker: Option<bool>,
@@ -300,12 +342,19 @@ impl Owner {
     }
 }
 
-/// What converging the URL to `wanted` does (pure): the changes shown, and the work.
+/// Whether the function carries the stack's `stackctl:url` marker.
+fn marked(stack: &Stack, function: Option<&LiveFunction>) -> bool {
+    function.is_some_and(|f| f.tags.get(URL_TAG) == Some(&stack.name))
+}
+
+/// What converging the URL to `wanted` does (pure): the changes shown, and the work. `marked`: the function
+/// carries the stack's `stackctl:url` marker.
 pub fn diff(
     stack: &str,
     wanted: Option<&UrlSpec>,
     live: Option<&UrlState>,
     owner: Owner,
+    marked: bool,
 ) -> (Vec<Change>, UrlWork, Option<String>) {
     let empty = UrlState {
         config: None,
@@ -324,7 +373,7 @@ pub fn diff(
                 changes.push(Change::add("cors", describe_cors(spec.cors.as_ref())));
             }
             work.config = ConfigWork::Create;
-            work.marker = Some(true);
+            work.marker = (!marked).then_some(true);
         }
         (Some(spec), Some(config)) if owner.owns_url() => {
             if config.auth_type != spec.auth.as_aws() {
@@ -344,6 +393,12 @@ pub fn diff(
             }
             if !changes.is_empty() {
                 work.config = ConfigWork::Update;
+            }
+            // The stack's URL without the marker (an up killed between creating the URL and marking the
+            // function, before the marker came first): without it, removing the section would leave the URL.
+            if !marked {
+                changes.push(Change::add(format!("tag.{URL_TAG}"), stack));
+                work.marker = Some(true);
             }
         }
         (Some(_), Some(config)) => {
@@ -366,34 +421,46 @@ pub fn diff(
                     .to_string(),
             );
         }
+        (None, None) if marked => {
+            // A marker without a URL (a run killed between marking the function and creating it).
+            changes.push(Change::remove(format!("tag.{URL_TAG}"), stack));
+            work.marker = Some(false);
+        }
         (None, None) => {}
     }
     // The statements: both when the URL is public and the stack's, none otherwise. A URL the stack does
     // not own gets none added, but any statement of the stack's is still the stack's to remove.
     let public = wanted.is_some_and(|s| s.auth == UrlAuth::None)
         && (owner.owns_url() || live_config.is_none());
+    let taken: Vec<String> = live.statements.iter().map(|s| s.sid.clone()).collect();
     for kind in Public::BOTH {
-        let sid = kind.sid(stack);
-        let found = live.statements.iter().find(|s| s.sid == sid);
-        match (public, found) {
-            (true, None) => {
-                changes.push(Change::add(format!("permission.{sid}"), describe(kind)));
-                work.add.push(kind);
-            }
-            (true, Some(s)) if !s.as_wanted => {
-                changes.push(Change::modify(
+        let found: Vec<&LiveStatement> =
+            live.statements.iter().filter(|s| s.kind == kind).collect();
+        // Public: one statement as wanted is kept (the first), every other of this kind goes.
+        let keep = found.iter().find(|s| public && s.as_wanted).map(|s| &s.sid);
+        if public && keep.is_none() {
+            let sid = kind.new_sid(stack, &taken);
+            match found.first() {
+                None => changes.push(Change::add(format!("permission.{sid}"), describe(kind))),
+                Some(old) => changes.push(Change::modify(
                     format!("permission.{sid}"),
-                    "(not as stackctl writes it)",
+                    format!(
+                        "{} (not as stackctl writes it; removed once this is in)",
+                        old.sid
+                    ),
+                    describe(kind),
+                )),
+            }
+            work.add.push((kind, sid));
+        }
+        for s in found.iter().filter(|s| Some(&s.sid) != keep) {
+            if !(public && keep.is_none() && Some(s) == found.first()) {
+                changes.push(Change::remove(
+                    format!("permission.{}", s.sid),
                     describe(kind),
                 ));
-                work.remove.push(sid);
-                work.add.push(kind);
             }
-            (false, Some(_)) => {
-                changes.push(Change::remove(format!("permission.{sid}"), describe(kind)));
-                work.remove.push(sid);
-            }
-            _ => {}
+            work.remove.push(s.sid.clone());
         }
     }
     (changes, work, note)
@@ -410,11 +477,11 @@ pub fn public_warning(stack: &Stack) -> Option<String> {
     stack.url.as_ref().filter(|u| u.auth == UrlAuth::None)?;
     let cap = match stack.function.reserved_concurrency {
         Some(n) => format!(
-            "`function.reserved_concurrency = {n}` caps how many requests run at once (and so what it can \
-             cost)"
+            "`function.reserved_concurrency = {n}` caps how many executions run at once (more are answered \
+             429); it caps neither requests nor cost"
         ),
-        None => "set `function.reserved_concurrency` (e.g. 10) to cap what a public URL can cost: it is the \
-                 only limit Lambda puts on it"
+        None => "set `function.reserved_concurrency` (e.g. 10) to cap how many executions a flood of requests \
+                 runs at once (more are answered 429); it caps neither requests nor cost"
             .to_string(),
     };
     Some(format!(
@@ -443,7 +510,10 @@ impl FunctionUrl {
             read_config(lambda, function),
             read_statements(lambda, function, &cx.stack.name)
         )?;
-        if config.is_none() && statements.is_empty() {
+        // Nothing there. Without `[function.url]` the function is marked (read above): a run killed between
+        // marking it and creating the URL. The marker is still planned away, or a URL someone else makes
+        // there later would be taken for the stack's.
+        if config.is_none() && statements.is_empty() && cx.stack.url.is_some() {
             return Ok(None);
         }
         Ok(Some(UrlState { config, statements }))
@@ -455,7 +525,18 @@ impl FunctionUrl {
         }
         let (lambda, function) = (&world.clients.lambda, &world.stack.function.name);
         let task = world.task(Kind::FunctionUrl, function)?;
+        // The function may have been created by this very up: its ARN is known in advance.
+        let arn = world
+            .live::<LiveFunction>(Kind::Function)
+            .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
         let result = async {
+            // The marker goes on before the URL is created and comes off after it is deleted, so that a
+            // run killed in between never leaves a URL of the stack's unmarked (unmarked, a stack without
+            // `[function.url]` would never read it, and status would say in sync while it stays public).
+            if work.marker == Some(true) {
+                task.set("marking the function");
+                set_marker(lambda, arn, &world.stack.name, true).await?;
+            }
             let wanted = world.stack.url.as_ref();
             let mut url = None;
             match (&work.config, wanted) {
@@ -476,28 +557,29 @@ impl FunctionUrl {
             if let Some(url) = url {
                 world.set_output("url", url);
             }
+            // Added before the replaced ones are removed: the URL never goes without its statements.
+            for (kind, sid) in &work.add {
+                task.set(&format!("adding permission {sid}"));
+                add_permission(lambda, function, sid, *kind).await?;
+            }
             for sid in &work.remove {
                 task.set(&format!("removing permission {sid}"));
                 remove_permission(lambda, function, sid).await?;
             }
-            for kind in &work.add {
-                task.set(&format!(
-                    "adding permission {}",
-                    kind.sid(&world.stack.name)
-                ));
-                add_permission(lambda, function, &world.stack.name, *kind).await?;
-            }
-            if let Some(on) = work.marker {
-                // The function may have been created by this very up: its ARN is known in advance.
-                let arn = world
-                    .live::<LiveFunction>(Kind::Function)
-                    .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
-                set_marker(lambda, arn, &world.stack.name, on).await?;
+            if work.marker == Some(false) {
+                set_marker(lambda, arn, &world.stack.name, false).await?;
             }
             Ok(match work.config {
                 ConfigWork::Create => "created",
                 ConfigWork::Update => "updated",
                 ConfigWork::Delete => "deleted",
+                ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => {
+                    if work.marker == Some(false) {
+                        "marker removed"
+                    } else {
+                        "marked"
+                    }
+                }
                 ConfigWork::Keep => "permissions updated",
             })
         }
@@ -562,29 +644,92 @@ pub async fn delete(client: &Client, function: &str) -> Result<()> {
     }
 }
 
-/// AddPermission for one of the two public statements.
+/// AddPermission answered 409 and the statement is not in the policy (yet): Lambda's resource policies
+/// are eventually consistent, and a concurrent write conflicts for a moment. Retried.
+#[derive(Debug)]
+struct PolicyBusy(String);
+
+impl std::fmt::Display for PolicyBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PolicyBusy {}
+
+/// How long a 409 whose statement is not there is retried.
+const POLICY_BUSY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// AddPermission of one of the two public statements under `sid`. A 409 (the Sid is taken, or the policy
+/// is being changed) reads the policy again: the statement there as stackctl writes it is success (its own
+/// earlier request whose answer was lost, or a concurrent up); none yet is retried; another one under the
+/// Sid is an error.
 pub async fn add_permission(
     client: &Client,
     function: &str,
-    stack: &str,
+    sid: &str,
     kind: Public,
 ) -> Result<()> {
-    let sid = kind.sid(stack);
-    let request = client
-        .add_permission()
-        .function_name(function)
-        .statement_id(&sid)
-        .action(kind.action())
-        .principal("*");
-    let request = match kind {
-        Public::InvokeFunctionUrl => request.function_url_auth_type(FunctionUrlAuthType::None),
-        Public::InvokeFunction => request.invoked_via_function_url(true),
+    let context = || format!("adding permission `{sid}` to Lambda function `{function}`");
+    let send = || async {
+        let request = client
+            .add_permission()
+            .function_name(function)
+            .statement_id(sid)
+            .action(kind.action())
+            .principal("*");
+        let request = match kind {
+            Public::InvokeFunctionUrl => request.function_url_auth_type(FunctionUrlAuthType::None),
+            Public::InvokeFunction => request.invoked_via_function_url(true),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_conflict_exception()) =>
+            {
+                match policy_statement(client, function, sid).await? {
+                    Some(found) if kind.matches(&found) => Ok(()),
+                    Some(found) => Err(anyhow::anyhow!(
+                        "the resource policy of Lambda function `{function}` already holds a statement `{sid}` \
+                         that grants something else ({found}); remove it (`aws lambda remove-permission \
+                         --function-name {function} --statement-id {sid}`) and run `stackctl up` again"
+                    )),
+                    None => Err(anyhow::Error::new(PolicyBusy(format!(
+                        "Lambda answered ResourceConflictException (the policy was being changed), and the \
+                         statement is not in it yet: {}",
+                        aws_sdk_lambda::error::DisplayErrorContext(&err)
+                    )))),
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
     };
-    request
-        .send()
+    crate::aws::retry_while(POLICY_BUSY_BUDGET, send, |e| e.is::<PolicyBusy>(), |_| {})
         .await
-        .with_context(|| format!("adding permission `{sid}` to Lambda function `{function}`"))?;
-    Ok(())
+        .with_context(context)
+}
+
+/// The statement with `sid` in the function's resource policy (GetPolicy), if it is there.
+async fn policy_statement(client: &Client, function: &str, sid: &str) -> Result<Option<Value>> {
+    let policy = match client.get_policy().function_name(function).send().await {
+        Ok(out) => out.policy().unwrap_or("{}").to_string(),
+        Err(err) if err.as_service_error().is_some_and(not_found) => return Ok(None),
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!("reading the resource policy of Lambda function `{function}`")
+            })
+        }
+    };
+    let document: Value = serde_json::from_str(&policy)
+        .context("Lambda answered a resource policy that is not JSON")?;
+    let found = match &document["Statement"] {
+        Value::Array(list) => list.iter().find(|s| s["Sid"] == sid).cloned(),
+        one @ Value::Object(_) if one["Sid"] == sid => Some(one.clone()),
+        _ => None,
+    };
+    Ok(found)
 }
 
 /// RemovePermission; a statement already gone is success.
@@ -665,8 +810,15 @@ impl Resource for FunctionUrl {
     fn plan_up(&self, world: &World) -> Result<Planned> {
         let stack = world.stack;
         let live = world.live::<UrlState>(Kind::FunctionUrl);
-        let owner = Owner::of(stack, world.live::<LiveFunction>(Kind::Function));
-        let (changes, work, note) = diff(&stack.name, stack.url.as_ref(), live, owner);
+        let function = world.live::<LiveFunction>(Kind::Function);
+        let owner = Owner::of(stack, function);
+        let (changes, work, note) = diff(
+            &stack.name,
+            stack.url.as_ref(),
+            live,
+            owner,
+            marked(stack, function),
+        );
         let action = match work.config {
             ConfigWork::Create => Action::Create,
             ConfigWork::Delete => Action::Delete,
@@ -701,9 +853,16 @@ impl Resource for FunctionUrl {
 
     fn plan_down(&self, world: &World, live: &Live) -> Planned {
         let (stack, state) = (world.stack, live_as::<UrlState>(live));
-        let owner = Owner::of(stack, world.live::<LiveFunction>(Kind::Function));
+        let function = world.live::<LiveFunction>(Kind::Function);
+        let owner = Owner::of(stack, function);
         // Down is converging to "no URL in stack.toml": the same diff.
-        let (changes, mut work, note) = diff(&stack.name, None, Some(state), owner);
+        let (changes, mut work, note) = diff(
+            &stack.name,
+            None,
+            Some(state),
+            owner,
+            marked(stack, function),
+        );
         if owner == Owner::Function {
             work.marker = None; // down deletes the function, its tags with it
         }
@@ -782,6 +941,7 @@ mod tests {
             .iter()
             .map(|p| LiveStatement {
                 sid: p.sid(STACK),
+                kind: *p,
                 as_wanted,
             })
             .collect()
@@ -798,9 +958,13 @@ mod tests {
     #[test]
     fn a_public_url_is_created_with_both_statements() {
         let wanted = spec(UrlAuth::None, None);
-        let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction);
+        let (changes, work, note) = diff(STACK, Some(&wanted), None, Owner::NoFunction, false);
         assert_eq!(work.config, ConfigWork::Create);
-        assert_eq!(work.add, Public::BOTH.to_vec());
+        assert_eq!(
+            work.add,
+            Public::BOTH.map(|p| (p, p.sid(STACK))).to_vec(),
+            "a fresh URL's statements take the plain Sids"
+        );
         assert_eq!(work.marker, Some(true));
         assert!(work.remove.is_empty() && note.is_none());
         let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
@@ -833,9 +997,13 @@ mod tests {
             ),
             statements: ours(true),
         };
-        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert!(changes.is_empty(), "{changes:?}");
         assert!(work.is_noop());
+        // The stack's URL on a function without the marker (a run killed before marking it) gets it.
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, false);
+        assert_eq!(changes, vec![Change::add("tag.stackctl:url", STACK)]);
+        assert_eq!((work.config, work.marker), (ConfigWork::Keep, Some(true)));
     }
 
     #[test]
@@ -845,7 +1013,7 @@ mod tests {
             statements: ours(true),
         };
         let wanted = spec(UrlAuth::AwsIam, None);
-        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert_eq!(work.config, ConfigWork::Update);
         assert_eq!(
             work.remove,
@@ -867,13 +1035,72 @@ mod tests {
             statements,
         };
         let wanted = spec(UrlAuth::None, None);
-        let (_, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
         assert_eq!(
             work.remove,
             vec!["stackctl-shop-public-url-invoke".to_string()]
         );
-        assert_eq!(work.add, vec![Public::InvokeFunction]);
+        // The replacement goes in under a new Sid (the plain one is still taken until it is removed).
+        let new = Public::InvokeFunction.new_sid(STACK, &[live.statements[1].sid.clone()]);
+        assert!(
+            new.starts_with("stackctl-shop-public-url-invoke-")
+                && new.len() == "stackctl-shop-public-url-invoke-".len() + 8,
+            "{new}"
+        );
+        assert!(Public::InvokeFunction.owns_sid(STACK, &new));
+        assert!(!Public::InvokeFunctionUrl.owns_sid(STACK, &new));
+        assert_eq!(work.add, vec![(Public::InvokeFunction, new.clone())]);
         assert_eq!(work.config, ConfigWork::Keep);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].field, format!("permission.{new}"));
+        // Once in, the replacement is the stack's statement, and the next diff keeps it.
+        let live = UrlState {
+            config: config("NONE", None),
+            statements: vec![
+                live.statements[0].clone(),
+                LiveStatement {
+                    sid: new,
+                    kind: Public::InvokeFunction,
+                    as_wanted: true,
+                },
+            ],
+        };
+        let (changes, work, _) = diff(STACK, Some(&wanted), Some(&live), Owner::Function, true);
+        assert!(work.is_noop() && changes.is_empty(), "{work:?}");
+    }
+
+    #[test]
+    fn a_marker_without_a_url_is_taken_off_and_not_written_twice() {
+        let nothing = UrlState {
+            config: None,
+            statements: Vec::new(),
+        };
+        let (changes, work, _) = diff(STACK, None, Some(&nothing), Owner::Marked, true);
+        assert_eq!(changes, vec![Change::remove("tag.stackctl:url", STACK)]);
+        assert_eq!((work.config, work.marker), (ConfigWork::Keep, Some(false)));
+        let wanted = spec(UrlAuth::None, None);
+        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Marked, true);
+        assert_eq!((work.config, work.marker), (ConfigWork::Create, None));
+    }
+
+    #[test]
+    fn only_the_stacks_own_sids_are_recognised() {
+        for sid in [
+            "stackctl-shop-public-url",
+            "stackctl-shop-public-url-0123abcd",
+        ] {
+            assert!(Public::InvokeFunctionUrl.owns_sid(STACK, sid), "{sid}");
+        }
+        for sid in [
+            "stackctl-shop-public-url-invoke",
+            "stackctl-shop-public-url-0123abcz",
+            "stackctl-shop-public-url-0123abcde",
+            "stackctl-shop-public-public-url",
+            "mine",
+        ] {
+            assert!(!Public::InvokeFunctionUrl.owns_sid(STACK, sid), "{sid}");
+        }
+        assert!(!Public::InvokeFunctionUrl.owns_sid("shop-public", "stackctl-shop-public-url"));
     }
 
     #[test]
@@ -882,18 +1109,18 @@ mod tests {
             config: config("NONE", None),
             statements: ours(true),
         };
-        let (changes, work, _) = diff(STACK, None, Some(&live), Owner::Function);
+        let (changes, work, _) = diff(STACK, None, Some(&live), Owner::Function, true);
         assert_eq!(work.config, ConfigWork::Delete);
         assert_eq!(work.remove.len(), 2);
         assert_eq!(work.marker, Some(false));
         assert_eq!(changes[0].op, Op::Remove);
         // On a function the stack did not create: its own URL stays, but the stack's statements go.
-        let (_, work, note) = diff(STACK, None, Some(&live), Owner::Foreign);
+        let (_, work, note) = diff(STACK, None, Some(&live), Owner::Foreign, false);
         assert_eq!(work.config, ConfigWork::Keep);
         assert_eq!(work.remove.len(), 2);
         assert!(note.unwrap().contains("left alone"));
         // A URL the stack made there (marked): deleted, and the marker taken off.
-        let (_, work, _) = diff(STACK, None, Some(&live), Owner::Marked);
+        let (_, work, _) = diff(STACK, None, Some(&live), Owner::Marked, true);
         assert_eq!(
             (work.config, work.marker),
             (ConfigWork::Delete, Some(false))
@@ -907,12 +1134,12 @@ mod tests {
             statements: Vec::new(),
         };
         let wanted = spec(UrlAuth::None, Some(cors(&["*"], &[])));
-        let (changes, work, note) = diff(STACK, Some(&wanted), Some(&live), Owner::Foreign);
+        let (changes, work, note) = diff(STACK, Some(&wanted), Some(&live), Owner::Foreign, false);
         assert!(work.is_noop(), "{work:?}");
         assert!(changes.iter().all(|c| c.op == Op::Keep), "{changes:?}");
         assert!(note.unwrap().contains("never changed or deleted"));
         // Without a URL, the stack creates one there and marks the function.
-        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Foreign);
+        let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Foreign, false);
         assert_eq!(
             (work.config, work.marker, work.add.len()),
             (ConfigWork::Create, Some(true), 2)
@@ -941,10 +1168,12 @@ mod tests {
             vec![
                 LiveStatement {
                     sid: "stackctl-shop-public-url".into(),
+                    kind: Public::InvokeFunctionUrl,
                     as_wanted: true
                 },
                 LiveStatement {
                     sid: "stackctl-shop-public-url-invoke".into(),
+                    kind: Public::InvokeFunction,
                     as_wanted: false
                 },
             ]

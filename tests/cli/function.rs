@@ -334,3 +334,193 @@ async fn native_modules_in_the_package_get_a_warning_naming_the_architecture() {
         again.stderr
     );
 }
+
+/// The reserved concurrency (GetFunction's `Concurrency`), through moto.
+async fn reserved(emulator: &Emulator) -> Option<i32> {
+    let aws = emulator.moto_clients().await;
+    aws.lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap()
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions())
+}
+
+fn reserve(project: &Project, n: i32) {
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        &format!("timeout_secs = 10\nreserved_concurrency = {n}\n"),
+    );
+}
+
+/// Reserved concurrency comes out of the account's pool, which keeps at least 100 unreserved (or all of
+/// a smaller limit): a reservation past that is blocked by plan and up before any write, with the pool
+/// before and after; one that fits is shown the same way and made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_the_account_pool_cannot_give_is_blocked_before_any_write() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A new account: 10 in all, so none to reserve.
+    emulator
+        .strict()
+        .set(json!({"lambda_account_concurrency": 10}));
+    reserve(&project, 5);
+    let mark = emulator.mark();
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains(
+            "account_unreserved_concurrency: 10 of 10 in us-east-1 -> 5 (Lambda keeps at least 10 unreserved)"
+        ) && plan.stdout.contains("below Lambda's minimum of 10"),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr.contains("nothing was changed")
+            && up.stderr.contains("reserving 5 would leave")
+            && up.stderr.contains("remove `function.reserved_concurrency`"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert!(!function_exists(&emulator).await);
+
+    // 160 in all, 40 reserved by another function: 20 fit (120 - 20 = 100), 21 do not.
+    emulator
+        .strict()
+        .set(json!({"lambda_account_concurrency": 160}));
+    let role = someone_elses_role(&emulator).await;
+    let moto = emulator.moto_clients().await;
+    moto.lambda
+        .create_function()
+        .function_name("another-app")
+        .role(&role)
+        .runtime(Runtime::Nodejs24x)
+        .handler("index.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(tiny_zip("exports.handler = async () => 1;")))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .put_function_concurrency()
+        .function_name("another-app")
+        .reserved_concurrent_executions(40)
+        .send()
+        .await
+        .unwrap();
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 5",
+        "reserved_concurrency = 21",
+    );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr.contains("at 99, below Lambda's minimum of 100")
+            && up.stderr.contains("reserve at most 20"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 21",
+        "reserved_concurrency = 20",
+    );
+    let plan = project.stackctl(&["plan"]);
+    assert!(
+        plan.stdout.contains(
+            "account_unreserved_concurrency: 120 of 160 in us-east-1 -> 100 (Lambda keeps at least 100 unreserved)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(20));
+    // In sync: the pool is not read again (the reservation does not grow).
+    let mark = emulator.mark();
+    project.stackctl(&["plan"]).expect_code(0);
+    assert!(
+        !emulator
+            .requests_since(mark)
+            .iter()
+            .any(|r| r.operation == "GetAccountSettings"),
+        "the pool was read for a reservation that does not grow"
+    );
+}
+
+/// A reservation stackctl makes on a function it did not create is marked, and down gives it back to the
+/// account's pool (DeleteFunctionConcurrency) while the function stays; someone else's is never removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_made_on_an_adopted_function_is_removed_by_down() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let role = someone_elses_role(&emulator).await;
+    adopted_function(&emulator.moto_clients().await, &role, &[]).await;
+    reserve(&project, 5);
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(5));
+    let aws = emulator.moto_clients().await;
+    let tags = || async {
+        aws.lambda
+            .get_function()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        tags().await.get("stackctl:concurrency").map(String::as_str),
+        Some("my-frontend-app")
+    );
+    let preview = project.stackctl(&["down"]);
+    assert!(
+        preview.stdout.contains("- reserved_concurrency: 5"),
+        "{}",
+        preview.stdout
+    );
+    let mark = emulator.mark();
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert!(
+        function_exists(&emulator).await,
+        "the adopted function stays"
+    );
+    assert_eq!(reserved(&emulator).await, None);
+    assert!(!tags().await.contains_key("stackctl:concurrency"));
+    let writes = emulator.writes_since(mark);
+    assert!(
+        writes.contains(&"DeleteFunctionConcurrency".to_string())
+            && !writes.contains(&"DeleteFunction".to_string()),
+        "{writes:?}"
+    );
+
+    // Someone else's reservation on it is theirs: kept by down.
+    aws.lambda
+        .put_function_concurrency()
+        .function_name(FUNCTION)
+        .reserved_concurrent_executions(7)
+        .send()
+        .await
+        .unwrap();
+    project.stackctl(&["up"]).ok();
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(
+        reserved(&emulator).await,
+        Some(5),
+        "changed by up, kept by down"
+    );
+}

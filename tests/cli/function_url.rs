@@ -583,3 +583,109 @@ async fn reserved_concurrency_is_set_changed_removed_and_drift() {
     );
     assert_eq!(reserved().await, None);
 }
+
+/// AddPermission whose answer was lost is retried by the SDK and then answered 409 (the Sid is already
+/// there): stackctl reads the policy again, finds its statement as it writes it, and carries on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_whose_statement_is_already_there_is_success() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    // Every first AddPermission is applied, its answer dropped; the retry finds the Sid taken (409).
+    emulator.strict().set(serde_json::json!({
+        "drop_rate": 1.0, "drop_after_forward": 1.0, "fault_operations": ["AddPermission"],
+        "max_consecutive_faults": 1
+    }));
+    let up = project.stackctl(&["up"]);
+    up.ok();
+    assert!(
+        emulator
+            .strict()
+            .injected_by("AddPermission", "ResourceConflictException")
+            >= 1,
+        "no AddPermission was answered 409"
+    );
+    assert_eq!(
+        sids(&emulator).await,
+        vec![SID_URL.to_string(), SID_INVOKE.to_string()]
+    );
+    emulator.strict().set(serde_json::json!({"drop_rate": 0.0}));
+    project.stackctl(&["plan"]).expect_code(0);
+}
+
+/// A statement of the stack's that no longer grants what it should is replaced without a moment with
+/// none: the new one goes in under a new Sid before the old one is removed, so the URL never answers 403
+/// in between; the next up is in sync, and down removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_statement_is_added_under_a_new_sid_before_the_old_one_is_removed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    // Someone rewrites the stack's InvokeFunction statement without its condition.
+    let moto = emulator.moto_clients().await;
+    moto.lambda
+        .remove_permission()
+        .function_name(FUNCTION)
+        .statement_id(SID_INVOKE)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .add_permission()
+        .function_name(FUNCTION)
+        .statement_id(SID_INVOKE)
+        .action("lambda:InvokeFunction")
+        .principal("*")
+        .send()
+        .await
+        .unwrap();
+    project.stackctl(&["plan"]).expect_code(2);
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    let permission_calls: Vec<String> = emulator
+        .requests_since(mark)
+        .into_iter()
+        .map(|r| r.operation)
+        .filter(|op| op.ends_with("Permission"))
+        .collect();
+    assert_eq!(permission_calls, vec!["AddPermission", "RemovePermission"]);
+    let now = sids(&emulator).await;
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(
+        now.contains(&SID_URL.to_string())
+            && !now.contains(&SID_INVOKE.to_string())
+            && now.iter().any(|s| s.starts_with(&format!("{SID_INVOKE}-"))),
+        "{now:?}"
+    );
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(sids(&emulator).await, Vec::<String>::new());
+}
+
+/// Lambda's resource policies are eventually consistent: AddPermission right after another write of the
+/// policy can answer 409 with the statement not there. stackctl reads the policy, finds it missing, and
+/// tries again until it is in.
+#[tokio::test(flavor = "multi_thread")]
+async fn add_permission_right_after_another_policy_write_is_retried() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    emulator
+        .strict()
+        .set(serde_json::json!({"permission_write_conflict_ms": 1500}));
+    project.stackctl(&["up"]).ok();
+    assert!(
+        emulator
+            .strict()
+            .injected_by("AddPermission", "ResourceConflictException")
+            >= 1,
+        "the second AddPermission was not answered 409"
+    );
+    assert_eq!(
+        sids(&emulator).await,
+        vec![SID_URL.to_string(), SID_INVOKE.to_string()]
+    );
+}

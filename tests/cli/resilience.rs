@@ -829,3 +829,162 @@ async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
         Some(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}").as_str())
     );
 }
+
+/// Starts `stackctl args`, waits until the proxy holds its first request for `op` (`hold_operations`),
+/// SIGKILLs it there and releases the hold: a kill at an exact point between two calls.
+fn kill_at(project: &Project, emulator: &Emulator, args: &[&str], op: &str) {
+    emulator.strict().set(json!({"hold_operations": [op]}));
+    let held = emulator.strict().injected_by(op, "held");
+    let mut child = project
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.strict().injected_by(op, "held") == held {
+        assert!(
+            child.try_wait().expect("polling stackctl").is_none(),
+            "stackctl {args:?} ended without sending {op}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "stackctl {args:?} never sent {op}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping");
+    emulator.strict().set(json!({"hold_operations": null}));
+}
+
+/// An up killed right after it created the function URL (at its first AddPermission) has already put the
+/// `stackctl:url` marker on the function, so the URL stays the stack's: with `[function.url]` removed,
+/// status reports the URL to delete and up deletes it (without the marker, the public URL stayed live
+/// while status said in sync).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_up_killed_after_creating_the_url_leaves_it_marked_for_deletion() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let section = "\n[function.url]\nauth = \"none\"\n";
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        &format!("timeout_secs = 10\n{section}"),
+    );
+    kill_at(&project, &emulator, &["up"], "AddPermission");
+    let moto = emulator.moto_clients().await;
+    let url = || async {
+        moto.lambda
+            .get_function_url_config()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .ok()
+            .map(|u| u.function_url().to_string())
+    };
+    assert!(
+        url().await.is_some(),
+        "the kill came before the URL was created"
+    );
+
+    project.edit("stack.toml", section, "");
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+    assert!(
+        status
+            .stdout
+            .contains("function_url my-frontend-app-api: delete"),
+        "{}",
+        status.stdout
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(url().await, None, "the public URL is still live");
+    project.stackctl(&["status"]).expect_code(0);
+}
+
+/// An up killed between marking an adopted function and creating its URL leaves a marker without a URL:
+/// with `[function.url]` removed, status reports the marker and up takes it off, so a URL someone else
+/// makes there later is never taken for the stack's.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_up_killed_before_creating_the_url_leaves_no_marker_behind() {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    let role = moto
+        .iam
+        .create_role()
+        .role_name("someone-elses-role")
+        .assume_role_policy_document(TRUST_POLICY)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .arn()
+        .to_string();
+    moto.lambda
+        .create_function()
+        .function_name(FUNCTION)
+        .role(role)
+        .runtime(Runtime::Nodejs24x)
+        .handler("index.handler")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(tiny_zip("exports.handler = async () => 1;")))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let section = "\n[function.url]\nauth = \"none\"\n";
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        &format!("timeout_secs = 10\n{section}"),
+    );
+    kill_at(&project, &emulator, &["up"], "CreateFunctionUrlConfig");
+    let marker = || async {
+        moto.lambda
+            .get_function()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .and_then(|t| t.get("stackctl:url").cloned())
+    };
+    assert_eq!(marker().await.as_deref(), Some("my-frontend-app"));
+    // The held CreateFunctionUrlConfig goes on once released: once it is answered, take the URL away as
+    // if the kill had come before it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !emulator
+        .strict()
+        .requests()
+        .iter()
+        .any(|r| r.operation == "CreateFunctionUrlConfig")
+    {
+        assert!(Instant::now() < deadline, "the held request never went on");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    moto.lambda
+        .delete_function_url_config()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .ok();
+
+    project.edit("stack.toml", section, "");
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+    assert!(
+        status.stdout.contains("- tag.stackctl:url"),
+        "{}",
+        status.stdout
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(marker().await, None);
+    project.stackctl(&["status"]).expect_code(0);
+}

@@ -62,6 +62,8 @@ pub fn realistic() -> Value {
         "url_config_not_found": true,
         "permission_sid_conflict": true,
         "policy_conditions": true,
+        // Lambda's default regional limit; GetAccountSettings answers it (moto: 404).
+        "lambda_account_concurrency": 1000,
         "logs_retention_values": true,
         "logs_tag_arn_star": true,
         "logs_interleaved": true,

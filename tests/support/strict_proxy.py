@@ -72,7 +72,10 @@ DEFAULTS = {
     "url_config_validation": False,
     "url_config_not_found": False,
     "permission_sid_conflict": False,
+    "permission_write_conflict_ms": 0,
     "policy_conditions": False,
+    # Lambda's regional concurrency pool: null (moto: GetAccountSettings is 404) or the account's total
+    "lambda_account_concurrency": None,
     # CloudWatch Logs
     "logs_retention_values": False,
     "logs_tag_arn_star": False,
@@ -89,6 +92,8 @@ DEFAULTS = {
     # Access, everywhere
     "deny_operations": None,
     "expired_token": False,
+    # Kill points: requests for these operations are held unanswered (until the key changes or 120 s pass)
+    "hold_operations": None,
     # Faults, everywhere
     "throttle_rate": 0.0,
     "provisioned_throughput_rate": 0.0,
@@ -145,10 +150,13 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
-    for key in ("fault_services", "fault_operations", "deny_operations"):
+    for key in ("fault_services", "fault_operations", "deny_operations", "hold_operations"):
         v = merged[key]
         if v is not None and not (isinstance(v, list) and all(isinstance(s, str) for s in v)):
             raise ConfigError("%s must be null or a list of strings" % key)
+    total = merged["lambda_account_concurrency"]
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 0):
+        raise ConfigError("lambda_account_concurrency must be null or a non-negative integer")
     mcf = merged["max_consecutive_faults"]
     if mcf is not None and (not isinstance(mcf, int) or isinstance(mcf, bool) or mcf < 0):
         raise ConfigError("max_consecutive_faults must be null or a non-negative integer")
@@ -321,6 +329,7 @@ def lambda_operation(method, path):
         ("POST", ("functions", "*", "url")): "CreateFunctionUrlConfig",
         ("PUT", ("functions", "*", "url")): "UpdateFunctionUrlConfig",
         ("DELETE", ("functions", "*", "url")): "DeleteFunctionUrlConfig",
+        ("GET", ("account-settings",)): "GetAccountSettings",
         ("GET", ("tags", "*")): "ListTags",
         ("POST", ("tags", "*")): "TagResource",
         ("DELETE", ("tags", "*")): "UntagResource",
@@ -486,6 +495,7 @@ class Proxy:
             self.protected_groups = set()  # log group names with deletion protection on (logs_deletion_protection)
             self.late_writes = {}  # log group name -> {"until", "role", "function"} after a DeleteFunction (logs_late_write)
             self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
+            self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -630,8 +640,24 @@ class Proxy:
 
     # ---- the main path -------------------------------------------------------------------------------------
 
+    def hold(self, call):
+        """`hold_operations`: a request for one of these operations is held unanswered (noted as `held` when it
+        arrives) until the key no longer names it or 120 s pass, then answered as usual: a test kills the client
+        while it waits, at an exact point between two calls."""
+        held = self.config["hold_operations"] or []
+        if call.op not in held and "%s:%s" % (call.service, call.op) not in held:
+            return
+        self.note(call, "behaviour", "held")
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            held = self.config["hold_operations"] or []
+            if call.op not in held and "%s:%s" % (call.service, call.op) not in held:
+                return
+            time.sleep(0.02)
+
     def handle(self, call):
         """-> (Response or None to drop the connection, slow seconds)."""
+        self.hold(call)
         fault, slow = self.draw_fault(call)
         with self.lock:
             self.seq += 1
@@ -1536,9 +1562,39 @@ class Proxy:
         except ValueError:
             return []
 
+    def policy_write_conflict(self, call):
+        """`permission_write_conflict_ms`: Lambda's resource policies are eventually consistent; an AddPermission
+        within N ms of the function's last AddPermission or RemovePermission answers 409
+        ResourceConflictException (nothing is written), as AWS can right after a concurrent write."""
+        window = self.config["permission_write_conflict_ms"] / 1000.0
+        with self.lock:
+            last = self.policy_writes.get(call.resource)
+            if not window or last is None or self.now() - last >= window:
+                return None
+        self.note(call, "behaviour", "ResourceConflictException", reason="policy written %d ms ago"
+                  % int((self.now() - last) * 1000))
+        return lambda_error(
+            "ResourceConflictException",
+            "The operation cannot be performed at this time. An update is in progress for resource: %s"
+            % self.function_arn(call, call.resource),
+            409,
+        )
+
+    def policy_written(self, call, resp):
+        if resp.status < 300:
+            with self.lock:
+                self.policy_writes[call.resource] = self.now()
+        return resp
+
     def lambda_AddPermission(self, call):
         """`permission_sid_conflict`: AWS refuses a StatementId already in the policy (409), and the
         `FunctionUrlAuthType` parameter on any action but lambda:InvokeFunctionUrl (400); moto adds both."""
+        busy = self.policy_write_conflict(call)
+        if busy is not None:
+            return busy
+        return self.policy_written(call, self.add_permission(call))
+
+    def add_permission(self, call):
         body = call.json or {}
         if self.config["permission_sid_conflict"]:
             sid = body.get("StatementId")
@@ -1560,6 +1616,9 @@ class Proxy:
         return self.passthrough(call)
 
     def lambda_RemovePermission(self, call):
+        return self.policy_written(call, self.remove_permission(call))
+
+    def remove_permission(self, call):
         """`permission_sid_conflict`: RemovePermission of a Sid that is not in the policy answers 404."""
         if self.config["permission_sid_conflict"]:
             sid = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
@@ -1602,6 +1661,72 @@ class Proxy:
             resp.set_json(body)
             self.note(call, "rewrite", "Condition")
         return resp
+
+    # ---- Lambda's concurrency pool ---------------------------------------------------------------------------
+
+    def reservations(self, call):
+        """{function: reserved concurrency, or None} of every function moto holds in the caller's region (side
+        reads: ListFunctions, then GetFunctionConcurrency of each)."""
+        names, marker = [], None
+        while True:
+            path = "/2015-03-31/functions/" + ("?Marker=%s&" % urllib.parse.quote(marker) if marker else "")
+            resp = self.lambda_side(call, path.rstrip("&"))
+            body = resp.json() or {} if resp.status == 200 else {}
+            names += [f.get("FunctionName") for f in body.get("Functions") or [] if f.get("FunctionName")]
+            marker = body.get("NextMarker")
+            if not marker:
+                break
+        reserved = {}
+        for name in names:
+            resp = self.lambda_side(call, "/2019-09-30/functions/%s/concurrency" % urllib.parse.quote(name, safe=""))
+            n = (resp.json() or {}).get("ReservedConcurrentExecutions") if resp.status == 200 else None
+            reserved[name] = n if isinstance(n, int) else None
+        return reserved
+
+    def concurrency_minimum(self):
+        """AWS keeps at least 100 unreserved, or the whole limit of an account whose limit is smaller."""
+        return min(100, self.config["lambda_account_concurrency"])
+
+    def lambda_GetAccountSettings(self, call):
+        """`lambda_account_concurrency`: GetAccountSettings answers the pool (moto: 404), with the unreserved
+        part computed from the reservations moto holds."""
+        total = self.config["lambda_account_concurrency"]
+        if total is None:
+            return self.passthrough(call)
+        functions = self.reservations(call)
+        reserved = sum(n for n in functions.values() if n is not None)
+        self.note(call, "behaviour", "GetAccountSettings", limit=total, reserved=reserved)
+        body = {
+            "AccountLimit": {
+                "TotalCodeSize": 80530636800,
+                "CodeSizeUnzipped": 262144000,
+                "CodeSizeZipped": 52428800,
+                "ConcurrentExecutions": total,
+                "UnreservedConcurrentExecutions": total - reserved,
+            },
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(functions)},
+        }
+        return Response(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id())],
+                        json.dumps(body).encode(), answered_by="proxy")
+
+    def lambda_PutFunctionConcurrency(self, call):
+        """`lambda_account_concurrency`: a reservation that would leave less than the minimum unreserved is
+        refused as AWS refuses it (moto takes any)."""
+        total = self.config["lambda_account_concurrency"]
+        wanted = (call.json or {}).get("ReservedConcurrentExecutions")
+        if total is not None and isinstance(wanted, int):
+            others = sum(n for name, n in self.reservations(call).items() if name != call.resource and n is not None)
+            minimum = self.concurrency_minimum()
+            if total - others - wanted < minimum:
+                self.note(call, "behaviour", "InvalidParameterValueException",
+                          reason="unreserved would be %d, minimum %d" % (total - others - wanted, minimum))
+                return lambda_error(
+                    "InvalidParameterValueException",
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    "UnreservedConcurrentExecution below its minimum value of [%d]." % minimum,
+                    400,
+                )
+        return self.passthrough(call)
 
     # ---- Resource Groups Tagging API ------------------------------------------------------------------------
 
