@@ -99,6 +99,8 @@ type Request = {
   isBase64Encoded: boolean;
   /** The Content-Type header's value (header names in any case), when the event has one. */
   contentType?: string;
+  /** Whether the event has `headers`: every HTTP request has (host at least); a hand-written event may not. */
+  hasHeaders: boolean;
 };
 
 /**
@@ -134,7 +136,8 @@ function requestOf(event: unknown): Request {
     if (value !== undefined) query[name] = value;
   }
 
-  const headers = optional(event.headers, "headers", "an object", isObject) ?? {};
+  const given = optional(event.headers, "headers", "an object", isObject);
+  const headers = given ?? {};
   const contentTypes = Object.keys(headers)
     .filter((name) => name.toLowerCase() === "content-type")
     .map((name) => optional(headers[name], `headers.${name}`, "a string", isString))
@@ -148,6 +151,7 @@ function requestOf(event: unknown): Request {
     isBase64Encoded: optional(event.isBase64Encoded, "isBase64Encoded", "a boolean", isBoolean) ?? false,
     // Repeated headers arrive joined by commas; two spellings of the name are joined the same way.
     contentType: contentTypes.length > 0 ? contentTypes.join(",") : undefined,
+    hasHeaders: given !== undefined,
   };
 }
 
@@ -157,10 +161,19 @@ const JSON_MEDIA_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
 /**
  * Refuses a body sent as something other than JSON: a cross-site HTML form or a `no-cors` fetch can send
  * text/plain, form-urlencoded or multipart bodies without a CORS preflight, and must not get them parsed as
- * JSON. A request without a Content-Type (the tutorial's events have no headers at all) is read as JSON.
+ * JSON. A body with no Content-Type at all is refused too when the event is an HTTP request (it has headers):
+ * a browser sends none for an ArrayBuffer or untyped Blob body, again without a preflight (a `no-cors` fetch,
+ * navigator.sendBeacon). Only an event with no headers at all (the tutorial's hand-written ones, which no
+ * browser can send) is read as JSON without one.
  */
 function requireJsonBody(request: Request): void {
-  if (request.contentType === undefined) return;
+  if (request.contentType === undefined) {
+    if (!request.hasHeaders || !request.body) return;
+    throw new ClientError(
+      "Missing Content-Type: send the body as JSON, with Content-Type: application/json",
+      415,
+    );
+  }
   const mediaType = request.contentType.split(";")[0].trim().toLowerCase();
   if (JSON_MEDIA_TYPE.test(mediaType)) return;
   const shown = request.contentType.length > 100 ? `${request.contentType.slice(0, 100)}...` : request.contentType;

@@ -1054,7 +1054,7 @@ describe("Content-Type of POST and PATCH bodies", () => {
     assert.deepEqual((await list(userId)).body.items, [item]);
   });
 
-  test("JSON media types, any case, with parameters, are accepted; so is no Content-Type at all", async () => {
+  test("JSON media types, any case, with parameters, are accepted; so is an event with no headers at all", async () => {
     const userId = newUser();
     for (const type of ACCEPTED) {
       for (const name of ["content-type", "Content-Type"]) {
@@ -1066,12 +1066,31 @@ describe("Content-Type of POST and PATCH bodies", () => {
         assert.equal(patched.status, 200, `PATCH ${name}: ${type}`);
       }
     }
-    // Headers without a Content-Type, and the tutorial's events with no headers at all.
-    assert.equal((await call(withHeaders(event("POST", { userId }, { title: "no type" }), { accept: "*/*" }))).status, 201);
+    // The tutorial's events, with no headers at all (a hand-written event, never an HTTP request).
     const bare = event("POST", { userId }, { title: "no headers" });
     delete bare.headers;
     assert.equal((await call(bare)).status, 201);
     assert.equal((await call(minimal("POST", { userId }, { title: "tutorial" }))).status, 201);
+  });
+
+  test("an HTTP request (headers present) whose POST or PATCH body has no Content-Type -> 415, nothing written", async () => {
+    // A browser sends no Content-Type for an ArrayBuffer, typed array or untyped Blob body, and such a POST
+    // needs no CORS preflight: `fetch(url, {method: "POST", mode: "no-cors", body: new Blob([json])})` or
+    // navigator.sendBeacon from any web page. The function URL's event then has headers (host, origin,
+    // user-agent, ...) but no content-type, and a body (base64-encoded or not).
+    const userId = newUser();
+    const { body: item } = await create(userId, { title: "keep" });
+    const browser = { host: "abc.lambda-url.us-east-1.on.aws", origin: "https://evil.example", accept: "*/*" };
+    const post = withHeaders(event("POST", { userId }, { title: "cross-site" }), browser);
+    const patch = withHeaders(event("PATCH", { userId, itemId: item.itemId }, { status: "pwned" }), browser);
+    const base64 = (evt) => ({ ...evt, body: Buffer.from(evt.body).toString("base64"), isBase64Encoded: true });
+    for (const evt of [post, patch, base64(post), base64(patch)]) {
+      const res = await call(evt);
+      assert.equal(res.status, 415, `${evt.requestContext.http.method} ${JSON.stringify(res.body)}`);
+      assert.match(res.body.error, /^Missing Content-Type/);
+      assert.match(res.body.error, /application\/json/);
+    }
+    assert.deepEqual((await list(userId)).body.items, [item]);
   });
 
   test("GET and DELETE do not read a body: their Content-Type does not matter", async () => {

@@ -115,7 +115,8 @@ pub(super) fn environment_note(
     }
     (!parts.is_empty()).then(|| {
         format!(
-            "--local passes only the variables stack.toml declares ([function.environment]) and those Lambda              sets; {} (declare a variable in stack.toml to have it locally; `stackctl up` deploys it)",
+            "--local passes only the variables stack.toml declares ([function.environment]) and those Lambda \
+             sets; {} (declare a variable in stack.toml to have it locally; `stackctl up` deploys it)",
             parts.join("; ")
         )
     })
@@ -1010,6 +1011,7 @@ mod tests {
                 && !note.contains("live-table"),
             "{note}"
         );
+        assert!(!note.contains("  "), "{note}");
         assert_eq!(environment_note(&declared, &declared), None);
     }
 

@@ -255,6 +255,11 @@ pub fn http_request(
             }
         }
     }
+    // A hand-written event (the tutorial's) has no headers: its body is JSON, and the handler answers a body
+    // sent without a Content-Type 415, as a browser's untyped body.
+    if event["headers"].is_null() && event["body"].is_string() {
+        builder = builder.header("content-type", "application/json");
+    }
     if let Some(cookies) = event["cookies"].as_array() {
         let joined: Vec<&str> = cookies.iter().filter_map(Value::as_str).collect();
         if !joined.is_empty() {
@@ -447,6 +452,34 @@ mod tests {
         let mut e = event();
         e["rawQueryString"] = json!("a=1#x");
         assert!(http_request(base, &e, None).is_err());
+    }
+
+    #[test]
+    fn a_hand_written_event_without_headers_sends_its_body_as_json() {
+        // The tutorial's create event: no headers at all. Its body is JSON, and the handler answers a body
+        // without Content-Type in an HTTP request 415.
+        let event = json!({
+            "requestContext": {"http": {"method": "POST", "path": "/items"}},
+            "queryStringParameters": {"userId": "user-123"},
+            "body": "{\"title\":\"Buy milk\"}"
+        });
+        let request =
+            http_request("https://abc.lambda-url.us-east-1.on.aws", &event, None).unwrap();
+        assert_eq!(
+            request.headers().get("content-type").unwrap(),
+            "application/json"
+        );
+        // Headers given (even without a Content-Type) are sent as written; no body, no Content-Type.
+        let mut typed = event.clone();
+        typed["headers"] = json!({"accept": "*/*"});
+        let request =
+            http_request("https://abc.lambda-url.us-east-1.on.aws", &typed, None).unwrap();
+        assert!(request.headers().get("content-type").is_none());
+        let mut bodiless = event;
+        bodiless["body"] = Value::Null;
+        let request =
+            http_request("https://abc.lambda-url.us-east-1.on.aws", &bodiless, None).unwrap();
+        assert!(request.headers().get("content-type").is_none());
     }
 
     /// AWS's SigV4 test suite credentials and time ("get-vanilla"), with service `lambda`: the signature

@@ -475,6 +475,8 @@ async fn invoke_local_prints_the_response_for_the_sample_events() {
             r#""Content-Type": "application/json; charset=utf-8""#,
             "201",
         ),
+        // Headers without a Content-Type: a browser's ArrayBuffer or Blob body (no preflight either).
+        (r#""origin": "https://evil.example""#, "415"),
     ] {
         project.write(
             "typed.json",
@@ -489,7 +491,8 @@ async fn invoke_local_prints_the_response_for_the_sample_events() {
         );
         if status == "415" {
             assert!(
-                run.stdout.contains("Unsupported Content-Type"),
+                run.stdout.contains("Unsupported Content-Type")
+                    || run.stdout.contains("Missing Content-Type"),
                 "{}",
                 run.stdout
             );
