@@ -311,7 +311,27 @@ pub fn load_selected(path: &Path, today: &str, selection: Selection) -> Result<S
 /// The longest stage name every physical name of the stack file can take: what `stackctl stage-name` stays
 /// within. The base file's names only: a stage with an overlay of its own is named in the file, and its names
 /// are checked whenever the file is loaded.
+#[cfg(test)]
 pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigError> {
+    Ok(stage_name_inputs(path, region)?.0)
+}
+
+/// `stackctl stage-name`: the stage for a git ref, within the stack file's budget and never one of the
+/// stages the file declares (`stages::stage_name`).
+pub fn stage_name_for(
+    path: &Path,
+    region: Option<&str>,
+    reference: &str,
+) -> Result<String, ConfigError> {
+    let (budget, declared) = stage_name_inputs(path, region)?;
+    Ok(stage_name(reference, budget, &declared))
+}
+
+/// The stage budget of the file's base names and the `[stages.<name>]` it declares.
+fn stage_name_inputs(
+    path: &Path,
+    region: Option<&str>,
+) -> Result<(usize, Vec<String>), ConfigError> {
     let source = read(path)?;
     let checker = Checker {
         file: path,
@@ -321,7 +341,9 @@ pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigEr
     };
     let raw: RawFile = toml::from_str(&source).map_err(|err| checker.toml_error(&err))?;
     let region = region.unwrap_or(raw.stack.region.get_ref());
-    Ok(Checker { region, ..checker }.stage_budget(&raw))
+    let budget = Checker { region, ..checker }.stage_budget(&raw);
+    let declared = raw.stages.keys().map(|k| k.get_ref().clone()).collect();
+    Ok((budget, declared))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
