@@ -526,6 +526,38 @@ mod tests {
         assert!(!plain.owns(&prod.resource_tags()));
         assert!(!pr.owns(&prod.resource_tags()));
         assert!(plain.owns(&plain.resource_tags()));
+        // Whose a resource is when it is not this deployment's: untagged is nobody's (it may be adopted).
+        assert_eq!(pr.other_owner(&pr.resource_tags()), None);
+        assert_eq!(pr.other_owner(&BTreeMap::new()), None);
+        assert_eq!(
+            pr.other_owner(&prod.resource_tags()),
+            Some(("my-frontend-app", Some("live")))
+        );
+        assert_eq!(
+            pr.other_owner(&plain.resource_tags()),
+            Some(("my-frontend-app", None))
+        );
+        let mut theirs = pr.resource_tags();
+        theirs.insert(crate::config::OWNER_TAG.into(), "someone-else".into());
+        assert_eq!(
+            pr.other_owner(&theirs),
+            Some(("someone-else", Some("pr-1")))
+        );
+        let note = pr.other_owner_note("function.name", "someone-else", Some("pr-1"));
+        assert!(
+            note.starts_with("owned by stack `someone-else`, stage `pr-1`")
+                && note.contains("(`function.name`)")
+                && note.contains("--stage pr-1"),
+            "{note}"
+        );
+        let note = pr.other_owner_note("table.name", "my-frontend-app", Some("live"));
+        assert!(
+            note.starts_with("owned by stage `live` of this stack")
+                && note.contains("`--stage live`"),
+            "{note}"
+        );
+        let note = pr.other_owner_note("table.name", "my-frontend-app", None);
+        assert!(note.contains("without `--stage`"), "{note}");
     }
 
     #[test]
