@@ -259,9 +259,10 @@ pub enum Command {
     #[command(
         name = "stage-name",
         after_help = "Lower case; `/`, `.`, `_` and every other character outside a-z, 0-9 become `-`; a leading \
-                      refs/heads/ is dropped. When that changed the text (or it had to be shortened to fit the \
-                      stack's names), 8 hex digits of the ref's SHA-256 are appended, so `fix/foo` and `fix-foo` \
-                      get different stages.\n\nExample:\n  stackctl stage-name feature/Login_v2   # feature-login-v2-<hash>\n  \
+                      refs/heads/ is dropped. Then always 8 hex digits of the ref's SHA-256 are appended (also to \
+                      a ref that is already a valid stage: `prod` gives `prod-6754af96`), so the answer is never a \
+                      stage a person chose nor one the stack file declares, and `fix/foo` and `fix-foo` get \
+                      different stages.\n\nExample:\n  stackctl stage-name feature/Login_v2   # feature-login-v2-181d1296\n  \
                       stackctl --stage \"$(stackctl stage-name \"$GITHUB_HEAD_REF\")\" up"
     )]
     StageName {

@@ -263,6 +263,35 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Why a resource another deployment owns is left alone: the owner its tags name (for a function
+    /// URL, its function's tags) and the fix. None: untagged (it may be adopted) or this deployment's own.
+    fn other_owner_note(&self, resource: &dyn Resource) -> Option<String> {
+        let kind = resource.owned_with().unwrap_or(resource.kind());
+        let tags = node(kind).resource.tags(self.live.get(&kind)?)?;
+        let (stack, stage) = self.stack.other_owner(tags)?;
+        Some(
+            self.stack
+                .other_owner_note(name_field(resource.kind()), stack, stage),
+        )
+    }
+
+    /// A role or policy with this stack's (and stage's) tags but no region tag, last used in another
+    /// region: why this region does not claim it, and the fix. None: not such a resource.
+    fn used_in_other_region_note(&self, resource: &dyn Resource, live: &Live) -> Option<String> {
+        let tags = resource.tags(live).filter(|_| resource.is_iam())?;
+        if !self.stack.owns(tags) || tags.contains_key(crate::config::REGION_TAG) {
+            return None;
+        }
+        let (what, region) = resource
+            .last_used_in(live)
+            .into_iter()
+            .find(|(_, region)| *region != self.stack.region)?;
+        Some(
+            self.stack
+                .used_in_other_region_note(resource.kind().as_str(), &what, &region),
+        )
+    }
+
     /// The tags the stack puts on a resource of this kind.
     pub fn wanted_tags(&self, resource: &dyn Resource) -> BTreeMap<String, String> {
         if resource.is_iam() {
@@ -327,6 +356,17 @@ fn dependents(kind: Kind) -> Vec<Kind> {
         .collect()
 }
 
+/// The stack file's key that names a resource of this kind (what a blocked plan's fix tells to change).
+fn name_field(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Table => "table.name",
+        Kind::Role => "role.name",
+        Kind::Policy => "policy.name",
+        // The log group is `/aws/lambda/<function.name>`; the URL is the function's.
+        Kind::Function | Kind::LogGroup | Kind::FunctionUrl => "function.name",
+    }
+}
+
 fn node(kind: Kind) -> &'static Node {
     REGISTRY
         .iter()
@@ -334,8 +374,10 @@ fn node(kind: Kind) -> &'static Node {
         .unwrap_or_else(|| panic!("{} is not in resources::REGISTRY", kind.as_str()))
 }
 
-/// up / plan / status: every resource's plan. Another region's IAM resource is blocked; an owned resource
-/// that lacks some of the stack's tags gets them (as a change of its own).
+/// up / plan / status: every resource's plan. Another deployment's resource (another stack's or stage's
+/// tags) is blocked, whatever its own plan: never written, and nothing of the stack is pointed at or attached
+/// to it. So is another region's IAM resource. An owned resource that lacks some of the stack's tags gets
+/// them (as a change of its own).
 pub fn plan_up(world: &World) -> Result<Vec<Step>> {
     REGISTRY
         .iter()
@@ -349,7 +391,12 @@ pub fn plan_up(world: &World) -> Result<Vec<Step>> {
                 .get(&resource.kind())
                 .and_then(|l| resource.tags(l));
             let plan = &mut planned.plan;
-            if let Some(other) = tags
+            let live = world.live.get(&resource.kind());
+            let used_elsewhere = || world.used_in_other_region_note(resource, live?);
+            if let Some(note) = world.other_owner_note(resource).or_else(used_elsewhere) {
+                plan.action = Action::Blocked;
+                plan.note = Some(note);
+            } else if let Some(other) = tags
                 .filter(|_| resource.is_iam())
                 .and_then(|t| world.stack.iam_owner_region(t))
             {
@@ -418,7 +465,8 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step>) -> Result<Vec<ResourceRe
     Ok(reports(steps, done, Some("in sync")))
 }
 
-/// down: every resource's teardown plan. What does not exist, and another region's IAM, are kept.
+/// down: every resource's teardown plan. What does not exist, another deployment's resource and another
+/// region's IAM are kept.
 pub fn plan_down(world: &World) -> Vec<Step> {
     REGISTRY
         .iter()
@@ -432,17 +480,22 @@ pub fn plan_down(world: &World) -> Vec<Step> {
             let planned = match world.live.get(&resource.kind()) {
                 None => keep("does not exist".into()),
                 Some(live) => {
-                    let other = resource
-                        .tags(live)
-                        .filter(|_| resource.is_iam())
-                        .and_then(|t| world.stack.iam_owner_region(t));
-                    match other {
-                        Some(other) => {
-                            let mut kept = keep(
-                                world
-                                    .stack
-                                    .other_region_note(resource.kind().as_str(), other),
-                            );
+                    let other_region = || {
+                        let tags = resource.tags(live).filter(|_| resource.is_iam())?;
+                        let other = world.stack.iam_owner_region(tags)?;
+                        Some(
+                            world
+                                .stack
+                                .other_region_note(resource.kind().as_str(), other),
+                        )
+                    };
+                    let note = world
+                        .other_owner_note(resource)
+                        .or_else(other_region)
+                        .or_else(|| world.used_in_other_region_note(resource, live));
+                    match note {
+                        Some(note) => {
+                            let mut kept = keep(note);
                             kept.plan.arn = resource.arn(live).map(str::to_string);
                             kept
                         }

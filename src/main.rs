@@ -125,8 +125,8 @@ async fn run(cli: &Cli) -> Result<u8> {
     }
     // Needs the stack file (for the names a stage must fit), not AWS.
     if let Command::StageName { reference } = &cli.command {
-        let budget = config::stage_budget(&global.file, global.region.as_deref())?;
-        println!("{}", config::stage_name(reference, budget));
+        let stage = config::stage_name_for(&global.file, global.region.as_deref(), reference)?;
+        println!("{stage}");
         return Ok(exit::OK);
     }
     let selection = config::Selection {

@@ -482,6 +482,35 @@ class IamAndLambda(unittest.TestCase):
         self.iam.remove_role_from_instance_profile(InstanceProfileName="profile", RoleName="in-profile")
         self.iam.delete_role(RoleName="in-profile")
 
+    def test_role_last_used_region(self):
+        self.iam_moto.create_role(RoleName="used-west", AssumeRolePolicyDocument=TRUST)
+        # moto never says where a role was used.
+        self.assertIsNone(self.iam_moto.get_role(RoleName="used-west")["Role"].get("RoleLastUsed", {}).get("Region"))
+        self.s.set(role_last_used_region={"used-west": "us-west-2"})
+        self.addCleanup(self.s.set, role_last_used_region=None)
+        role = self.iam.get_role(RoleName="used-west")["Role"]
+        self.assertEqual(role["RoleLastUsed"]["Region"], "us-west-2")
+        self.assertIn("LastUsedDate", role["RoleLastUsed"])
+        # The rest of the answer is as before (documents URL-encoded), and other roles are left as they are.
+        self.assertTrue(self.s.iam_raw(Action="GetRole", RoleName="used-west").count("%7B%22Version%22"))
+        self.assertIsNone(self.iam.get_role(RoleName="old")["Role"].get("RoleLastUsed", {}).get("Region"))
+
+    def test_iam_gone_on_tag_read(self):
+        self.iam_moto.create_role(RoleName="reaped-1", AssumeRolePolicyDocument=TRUST)
+        self.iam_moto.create_role(RoleName="kept-1", AssumeRolePolicyDocument=TRUST)
+        arn = self.iam_moto.create_policy(PolicyName="reaped-p", PolicyDocument=DOC)["Policy"]["Arn"]
+        self.s.set(iam_gone_on_tag_read=["reaped-.*"])
+        self.addCleanup(self.s.set, iam_gone_on_tag_read=None)
+        names = [r["RoleName"] for r in self.iam.list_roles()["Roles"]]
+        self.assertIn("reaped-1", names)  # listed, then gone when its tags are read
+        for read in (lambda: self.iam.list_role_tags(RoleName="reaped-1"),
+                     lambda: self.iam.list_policy_tags(PolicyArn=arn)):
+            with self.assertRaises(ClientError) as e:
+                read()
+            self.assertEqual(code(e.exception)[0], "NoSuchEntity")
+            self.assertEqual(code(e.exception)[2], 404)
+        self.assertEqual(self.iam.list_role_tags(RoleName="kept-1")["Tags"], [])
+
     def test_assume_role_policy_documents_are_url_encoded(self):
         # moto's ListRoles answers AssumeRolePolicyDocument as raw JSON.
         self.assertIn("<AssumeRolePolicyDocument>{", self.s.iam_raw(direct=True, Action="ListRoles"))

@@ -385,6 +385,23 @@ async fn confirm(
     }
 }
 
+/// A tag read of a role or policy that was deleted after it was listed (a reaper running next to `ls`)
+/// answers NoSuchEntity: gone, so None.
+fn gone_is_none<O, E, R>(
+    result: Result<O, aws_sdk_iam::error::SdkError<E, R>>,
+) -> Result<Option<O>, aws_sdk_iam::error::SdkError<E, R>>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("NoSuchEntity") => {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// IAM roles and customer managed policies tagged `stackctl:stack` (= `only`), for this region: IAM is
 /// global, and one tagged `stackctl:region` with another region belongs to that region's deployment.
 async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> Result<Vec<Found>> {
@@ -439,14 +456,10 @@ async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> R
     };
     let roles = stream::iter(roles)
         .map(|(name, arn, created)| async move {
-            let out = iam
-                .list_role_tags()
-                .role_name(&name)
-                .send()
-                .await
+            let out = gone_is_none(iam.list_role_tags().role_name(&name).send().await)
                 .with_context(|| format!("reading the tags of role `{name}`"))?;
             Ok::<_, anyhow::Error>(
-                keep(&iam_tags(out.tags()))
+                out.and_then(|out| keep(&iam_tags(out.tags())))
                     .map(|owner| Found::new("role", name, arn, Some(created), owner)),
             )
         })
@@ -454,14 +467,10 @@ async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> R
         .try_collect::<Vec<_>>();
     let policies = stream::iter(policies)
         .map(|(name, arn, created)| async move {
-            let out = iam
-                .list_policy_tags()
-                .policy_arn(&arn)
-                .send()
-                .await
+            let out = gone_is_none(iam.list_policy_tags().policy_arn(&arn).send().await)
                 .with_context(|| format!("reading the tags of policy `{name}`"))?;
             Ok::<_, anyhow::Error>(
-                keep(&iam_tags(out.tags()))
+                out.and_then(|out| keep(&iam_tags(out.tags())))
                     .map(|owner| Found::new("policy", name, arn, created, owner)),
             )
         })

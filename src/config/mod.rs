@@ -261,9 +261,51 @@ impl Stack {
         tags.get(OWNER_TAG) == Some(&self.name) && tags.get(STAGE_TAG) == self.stage.as_ref()
     }
 
+    /// The other deployment a live resource's tags say it belongs to, as (stack, stage): another stack's,
+    /// or another stage's of this stack (the unstaged one included). None: untagged (a resource that may be
+    /// adopted) or this deployment's own.
+    pub fn other_owner<'t>(
+        &self,
+        tags: &'t BTreeMap<String, String>,
+    ) -> Option<(&'t str, Option<&'t str>)> {
+        let stack = tags.get(OWNER_TAG)?;
+        (!self.owns(tags)).then(|| (stack.as_str(), tags.get(STAGE_TAG).map(String::as_str)))
+    }
+
+    /// Why a resource another deployment owns is never written, attached to or deleted, with the fix:
+    /// `field` is the stack file's key that names it.
+    pub fn other_owner_note(&self, field: &str, stack: &str, stage: Option<&str>) -> String {
+        let never = "stackctl never changes, attaches to or deletes another deployment's resources";
+        let rename = format!("give it another name in stack.toml (`{field}`)");
+        if stack != self.name {
+            let (owner, flag) = match stage {
+                Some(stage) => (
+                    format!(", stage `{stage}`"),
+                    format!(" with `--stage {stage}`"),
+                ),
+                None => (String::new(), String::new()),
+            };
+            return format!(
+                "owned by stack `{stack}`{owner} (its `{OWNER_TAG}` tag): {never}; {rename}, or work on it \
+                 with stack `{stack}`'s own stack file{flag}"
+            );
+        }
+        match stage {
+            Some(stage) => format!(
+                "owned by stage `{stage}` of this stack (its `{STAGE_TAG}` tag): {never}; {rename}, e.g. \
+                 with `${{stage}}` in it, or use that stage (`--stage {stage}`)"
+            ),
+            None => format!(
+                "owned by this stack without a stage (no `{STAGE_TAG}` tag): {never}; {rename}, or use it \
+                 without `--stage`"
+            ),
+        }
+    }
+
     /// Whether a live IAM role or policy with these tags belongs to this stack in this region. One
-    /// tagged by this stack without a region (made before regions were recorded) counts as this region's;
-    /// `up` then records the region.
+    /// tagged by this stack without a region (made before regions were recorded) counts as this region's,
+    /// unless the engine finds it used in another region (`used_in_other_region_note`); `up` then records
+    /// the region.
     pub fn owns_iam(&self, tags: &BTreeMap<String, String>) -> bool {
         self.owns(tags) && self.iam_owner_region(tags).is_none()
     }
@@ -274,6 +316,27 @@ impl Stack {
             Some(region) if self.owns(tags) && *region != self.region => Some(region),
             _ => None,
         }
+    }
+
+    /// Why a role or policy tagged with this stack (and stage) but no region is not claimed here: `what`
+    /// (a role) was last used in region `other`, where a function of this stack may still use it.
+    pub fn used_in_other_region_note(&self, kind: &str, what: &str, other: &str) -> String {
+        let names = match &self.stage {
+            Some(stage) => format!(
+                "put the region into the IAM names, e.g. role.name = \"...-${{stage}}-${{region}}\" and \
+                 policy.name = \"...-${{stage}}-${{region}}\" (in `[stages.{stage}]` or for every stage)"
+            ),
+            None => format!(
+                "give this region its own IAM names, e.g. role.name = \"{}-{}\" and policy.name = \"{}-{}\"",
+                self.role.name, self.region, self.policy.name, self.region
+            ),
+        };
+        format!(
+            "tagged by this stack with no `{REGION_TAG}` tag, and {what} was last used in region `{other}` \
+             (IAM's RoleLastUsed): a function of this stack there may use this {kind}, so this region neither \
+             claims, changes nor deletes it; run stackctl with `--region {other}` first (it records that \
+             region on it), or {names}"
+        )
     }
 
     /// Why a stack never touches an IAM resource its deployment in another region owns, and the fix.
@@ -312,7 +375,27 @@ pub fn load_selected(path: &Path, today: &str, selection: Selection) -> Result<S
 /// The longest stage name every physical name of the stack file can take: what `stackctl stage-name` stays
 /// within. The base file's names only: a stage with an overlay of its own is named in the file, and its names
 /// are checked whenever the file is loaded.
+#[cfg(test)]
 pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigError> {
+    Ok(stage_name_inputs(path, region)?.0)
+}
+
+/// `stackctl stage-name`: the stage for a git ref, within the stack file's budget and never one of the
+/// stages the file declares (`stages::stage_name`).
+pub fn stage_name_for(
+    path: &Path,
+    region: Option<&str>,
+    reference: &str,
+) -> Result<String, ConfigError> {
+    let (budget, declared) = stage_name_inputs(path, region)?;
+    Ok(stage_name(reference, budget, &declared))
+}
+
+/// The stage budget of the file's base names and the `[stages.<name>]` it declares.
+fn stage_name_inputs(
+    path: &Path,
+    region: Option<&str>,
+) -> Result<(usize, Vec<String>), ConfigError> {
     let source = read(path)?;
     let checker = Checker {
         file: path,
@@ -322,7 +405,9 @@ pub fn stage_budget(path: &Path, region: Option<&str>) -> Result<usize, ConfigEr
     };
     let raw: RawFile = toml::from_str(&source).map_err(|err| checker.toml_error(&err))?;
     let region = region.unwrap_or(raw.stack.region.get_ref());
-    Ok(Checker { region, ..checker }.stage_budget(&raw))
+    let budget = Checker { region, ..checker }.stage_budget(&raw);
+    let declared = raw.stages.keys().map(|k| k.get_ref().clone()).collect();
+    Ok((budget, declared))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

@@ -17,7 +17,7 @@ use super::ConfigError;
 /// How a stage name is written, for messages.
 pub const STAGE_RULE: &str = "lower-case letters, digits and `-`, starting with a letter";
 
-/// Hex digits of the hash `stage_name` appends when it had to change the text.
+/// Hex digits of the hash `stage_name` appends.
 const HASH_CHARS: usize = 8;
 
 /// What is wrong with a stage name, as (message, fix); None when it is valid. Only lower-case letters,
@@ -28,7 +28,7 @@ pub fn stage_problem(stage: &str) -> Option<(String, String)> {
     let fix = |stage: &str| {
         format!(
             "use {STAGE_RULE}, e.g. `{}` (`stackctl stage-name '{}'` makes one from a branch name)",
-            stage_name(stage, usize::MAX),
+            stage_name(stage, usize::MAX, &[]),
             stage.escape_debug()
         )
     };
@@ -58,13 +58,15 @@ pub fn stage_problem(stage: &str) -> Option<(String, String)> {
     ))
 }
 
-/// A valid stage name for a git ref or branch, at most `budget` characters (at least `HASH_CHARS + 2`):
-/// lower case, every run of other characters (`/`, `.`, `_`, non-ASCII, ...) one `-`, a leading
-/// `refs/heads/` dropped. Whenever that changed the text (or it had to be shortened, or prefixed to start
-/// with a letter), a hash of the whole input is appended, so `fix/foo` and `fix-foo` get different stages;
-/// a name that was already a valid stage within the budget is kept as it is. Stable: the same input always
-/// gives the same stage.
-pub fn stage_name(input: &str, budget: usize) -> String {
+/// A stage name for a git ref or branch, at most `budget` characters (at least `HASH_CHARS + 2`): a
+/// leading `refs/heads/` dropped, lower case, every run of other characters (`/`, `.`, `_`, non-ASCII, ...)
+/// one `-`, prefixed with `r-` when it would not start with a letter, shortened to leave room, then always
+/// `-` and a hash of the ref. The hash is never left out, so the result is never a name a person chose
+/// (`prod`, `staging`: a branch named `prod` gives `prod-<hash>`, and a preview's teardown can never reach
+/// prod) and never the input itself; `fix/foo` and `fix-foo` get different stages. Should it equal one of
+/// `declared` (the file's `[stages.<name>]`), the hash is drawn again, of the ref and a counter. Stable: the
+/// same ref (with or without `refs/heads/`) and the same declared stages always give the same stage.
+pub fn stage_name(input: &str, budget: usize, declared: &[String]) -> String {
     let budget = budget.max(HASH_CHARS + 2);
     let text = input.strip_prefix("refs/heads/").unwrap_or(input);
     let mut mapped = String::new();
@@ -81,16 +83,23 @@ pub fn stage_name(input: &str, budget: usize) -> String {
     if !mapped.starts_with(|c: char| c.is_ascii_lowercase()) {
         mapped.insert_str(0, if mapped.is_empty() { "r" } else { "r-" });
     }
-    if mapped == text && mapped.len() <= budget {
-        return mapped;
-    }
-    let hash = hex_hash(input);
     let room = budget - HASH_CHARS - 1;
     if mapped.len() > room {
         mapped.truncate(room);
         mapped.truncate(mapped.trim_end_matches('-').len());
     }
-    format!("{mapped}-{hash}")
+    let mut drawn = 0u64;
+    loop {
+        let salted = match drawn {
+            0 => text.to_string(),
+            n => format!("{text}\0{n}"),
+        };
+        let stage = format!("{mapped}-{}", hex_hash(&salted));
+        if stage != input && !declared.contains(&stage) {
+            return stage;
+        }
+        drawn += 1;
+    }
 }
 
 fn hex_hash(input: &str) -> String {
@@ -517,6 +526,38 @@ mod tests {
         assert!(!plain.owns(&prod.resource_tags()));
         assert!(!pr.owns(&prod.resource_tags()));
         assert!(plain.owns(&plain.resource_tags()));
+        // Whose a resource is when it is not this deployment's: untagged is nobody's (it may be adopted).
+        assert_eq!(pr.other_owner(&pr.resource_tags()), None);
+        assert_eq!(pr.other_owner(&BTreeMap::new()), None);
+        assert_eq!(
+            pr.other_owner(&prod.resource_tags()),
+            Some(("my-frontend-app", Some("live")))
+        );
+        assert_eq!(
+            pr.other_owner(&plain.resource_tags()),
+            Some(("my-frontend-app", None))
+        );
+        let mut theirs = pr.resource_tags();
+        theirs.insert(crate::config::OWNER_TAG.into(), "someone-else".into());
+        assert_eq!(
+            pr.other_owner(&theirs),
+            Some(("someone-else", Some("pr-1")))
+        );
+        let note = pr.other_owner_note("function.name", "someone-else", Some("pr-1"));
+        assert!(
+            note.starts_with("owned by stack `someone-else`, stage `pr-1`")
+                && note.contains("(`function.name`)")
+                && note.contains("--stage pr-1"),
+            "{note}"
+        );
+        let note = pr.other_owner_note("table.name", "my-frontend-app", Some("live"));
+        assert!(
+            note.starts_with("owned by stage `live` of this stack")
+                && note.contains("`--stage live`"),
+            "{note}"
+        );
+        let note = pr.other_owner_note("table.name", "my-frontend-app", None);
+        assert!(note.contains("without `--stage`"), "{note}");
     }
 
     #[test]
@@ -636,8 +677,16 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_prod_stage_has_its_iam_names_per_region() {
+    fn the_shipped_prod_stage_is_protected_and_has_its_iam_names_per_region() {
         let prod = staged(|t| t, Some("prod")).unwrap();
+        assert!(prod.table.deletion_protection);
+        assert!(!staged(|t| t, None).unwrap().table.deletion_protection);
+        assert!(
+            !staged(|t| t, Some("pr-1"))
+                .unwrap()
+                .table
+                .deletion_protection
+        );
         assert_eq!(prod.table.name, "my-frontend-app-data-prod");
         assert_eq!(prod.role.name, "my-frontend-app-lambda-role-prod-us-east-1");
         assert_eq!(
@@ -669,23 +718,46 @@ mod tests {
         }
         let (message, fix) = stage_problem("fix/foo").unwrap();
         assert_eq!(message, "the stage name `fix/foo` contains `/`");
-        assert!(fix.contains(&stage_name("fix/foo", usize::MAX)), "{fix}");
+        assert!(
+            fix.contains(&stage_name("fix/foo", usize::MAX, &[])),
+            "{fix}"
+        );
     }
 
     #[test]
     fn stage_name_examples() {
-        assert_eq!(stage_name("main", 36), "main");
-        assert_eq!(stage_name("refs/heads/main", 36), "main");
-        assert_eq!(stage_name("pr-12", 36), "pr-12");
-        let a = stage_name("fix/foo", 36);
-        let b = stage_name("fix-foo", 36);
-        assert_eq!(b, "fix-foo");
-        assert!(a.starts_with("fix-foo-") && a.len() == 16, "{a}");
-        assert_ne!(a, b);
-        assert!(stage_name("Feature/Login_v2", 36).starts_with("feature-login-v2-"));
-        assert!(stage_name("123", 36).starts_with("r-123-"));
-        assert!(stage_name("日本", 36).starts_with("r-"));
-        assert_eq!(stage_name(&"x".repeat(40), 36).len(), 36);
+        let name = |input: &str| stage_name(input, 36, &[]);
+        // The README's examples, exactly.
+        assert_eq!(name("feature/Login_v2"), "feature-login-v2-181d1296");
+        assert_eq!(name("pr-17"), "pr-17-9aa12d00");
+        assert_eq!(name("refs/heads/main"), "main-0d6e4079");
+        assert_eq!(name("prod"), "prod-6754af96");
+        // A valid stage is never passed through: the hash is always there.
+        assert_eq!(name("main"), "main-0d6e4079");
+        assert_eq!(name("fix/foo"), "fix-foo-528e1f7c");
+        assert_eq!(name("fix-foo"), "fix-foo-2fa93159");
+        assert!(name("123").starts_with("r-123-"));
+        assert!(name("日本").starts_with("r-"));
+        assert_eq!(name(&"x".repeat(40)).len(), 36);
+        assert!(name(&"x".repeat(40)).starts_with(&format!("{}-", "x".repeat(27))));
+    }
+
+    #[test]
+    fn stage_name_never_answers_a_declared_stage_and_stays_stable() {
+        let first = stage_name("fix/foo", 36, &[]);
+        let declared = vec!["prod".to_string(), first.clone()];
+        let again = stage_name("fix/foo", 36, &declared);
+        assert_ne!(again, first);
+        assert!(
+            again.starts_with("fix-foo-") && again.len() == 16,
+            "{again}"
+        );
+        assert_eq!(stage_name("fix/foo", 36, &declared), again);
+        assert_eq!(stage_problem(&again), None);
+        // The second draw declared too: a third.
+        let declared = vec![first.clone(), again.clone()];
+        let third = stage_name("fix/foo", 36, &declared);
+        assert!(third != first && third != again, "{third}");
     }
 
     proptest! {
@@ -696,12 +768,30 @@ mod tests {
             input in "\\PC{0,80}|[a-zA-Z0-9/._-]{0,80}",
             budget in 10usize..80,
         ) {
-            let stage = stage_name(&input, budget);
+            let stage = stage_name(&input, budget, &[]);
             prop_assert_eq!(stage_problem(&stage), None, "{:?} -> {:?}", input, stage);
             prop_assert!(stage.len() <= budget, "{:?} -> {:?}", input, stage);
-            prop_assert_eq!(&stage_name(&input, budget), &stage);
-            // A stage name is its own stage name.
-            prop_assert_eq!(&stage_name(&stage, budget), &stage);
+            prop_assert_eq!(&stage_name(&input, budget, &[]), &stage);
+            // Never a name a person chose: not the input, even when the input is a valid stage (`prod`).
+            prop_assert_ne!(&stage, &input);
+            prop_assert_ne!(&stage_name(&stage, budget, &[]), &stage);
+        }
+
+        #[test]
+        fn stage_name_never_equals_a_declared_stage(
+            input in "\\PC{0,40}|[a-z][a-z0-9-]{0,20}",
+            others in prop::collection::vec("[a-z][a-z0-9-]{0,20}", 0..4),
+            budget in 10usize..60,
+        ) {
+            // The file declares the input, other stages, and what stage-name would answer without them.
+            let mut declared = others;
+            declared.push(input.clone());
+            declared.push(stage_name(&input, budget, &[]));
+            let stage = stage_name(&input, budget, &declared);
+            prop_assert!(!declared.contains(&stage), "{:?} -> {:?} (declared {:?})", input, stage, declared);
+            prop_assert_eq!(stage_problem(&stage), None);
+            prop_assert!(stage.len() <= budget);
+            prop_assert_eq!(&stage_name(&input, budget, &declared), &stage);
         }
 
         #[test]
@@ -720,12 +810,12 @@ mod tests {
             let plain = join(&|_| "-");
             let mixed = join(&|i| seps[i % seps.len()]);
             prop_assume!(plain != mixed && words[0].starts_with(|c: char| c.is_ascii_lowercase()));
-            prop_assert_ne!(stage_name(&plain, 36), stage_name(&mixed, 36));
+            prop_assert_ne!(stage_name(&plain, 36, &[]), stage_name(&mixed, 36, &[]));
         }
 
         #[test]
         fn a_stage_name_within_the_budget_fits_every_name_of_the_shipped_stack(input in "\\PC{0,60}") {
-            let stage = stage_name(&input, SHIPPED_BUDGET);
+            let stage = stage_name(&input, SHIPPED_BUDGET, &[]);
             let stack = staged(|t| t, Some(&stage));
             prop_assert!(stack.is_ok(), "{:?}: {:?}", stage, stack.err());
         }

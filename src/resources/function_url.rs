@@ -807,6 +807,10 @@ impl Resource for FunctionUrl {
         None // a URL config has none; ownership follows the function (Owner)
     }
 
+    fn owned_with(&self) -> Option<Kind> {
+        Some(Kind::Function)
+    }
+
     fn plan_up(&self, world: &World) -> Result<Planned> {
         let stack = world.stack;
         let live = world.live::<UrlState>(Kind::FunctionUrl);

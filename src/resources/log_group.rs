@@ -20,7 +20,7 @@ use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::function::LiveFunction;
-use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
+use crate::resources::{live_as, Live, Planned, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLogGroup {
@@ -418,15 +418,8 @@ impl LogGroup {
         let Some(group) = describe(logs, &name).await? else {
             return Ok(None);
         };
-        let needs_tags = cx.purpose != Purpose::Converge
-            || !cx.stack.tags.is_empty()
-            || group.retention_days != Some(spec.retention_days);
-        if !needs_tags {
-            return Ok(Some(LogGroupState {
-                group,
-                tags_read: false,
-            }));
-        }
+        // Its tags, for every purpose, even when nothing would change: a group another stack or stage
+        // tagged is never used (the engine blocks it).
         Ok(read_tags(logs, &group.arn)
             .await?
             .map(|tags| LogGroupState {

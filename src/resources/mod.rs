@@ -84,6 +84,19 @@ pub trait Resource: Sync {
         false
     }
 
+    /// The kind whose tags say who owns this one, when it has none of its own (a function URL: its
+    /// function's). None: its own tags.
+    fn owned_with(&self) -> Option<Kind> {
+        None
+    }
+
+    /// IAM: where the live resource was last used, as (what was used, region): a role's RoleLastUsed, a
+    /// policy's through the roles it is attached to (read only for a policy with the stack's tags and no
+    /// region). Decides whether a role or policy with no region tag may be claimed by this region.
+    fn last_used_in(&self, _live: &Live) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Whether stack.toml asks for this resource. One it does not ask for is planned only when it exists
     /// (to delete what the stack made); otherwise it is left out of plans and reports.
     fn in_stack(&self, _stack: &Stack) -> bool {

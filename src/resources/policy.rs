@@ -26,6 +26,9 @@ pub struct LivePolicy {
     pub default_version: String,
     pub document: Value,
     pub tags: BTreeMap<String, String>,
+    /// The roles it is attached to that IAM says were last used somewhere, as (role, region). Read only
+    /// for a policy with the stack's tags and no `stackctl:region` (`Policy::read`); empty otherwise.
+    pub used_by: Vec<(String, String)>,
 }
 
 pub fn arn(partition: &str, account: &str, name: &str) -> String {
@@ -90,7 +93,49 @@ pub async fn read(client: &Client, arn: &str) -> Result<Option<LivePolicy>> {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
+        used_by: Vec::new(),
     }))
+}
+
+/// The roles the policy is attached to (every page), each with the region IAM says it was last used in,
+/// when it says one. A role deleted meanwhile is left out.
+async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, String)>> {
+    let mut roles = Vec::new();
+    let mut pages = client
+        .list_entities_for_policy()
+        .policy_arn(arn)
+        .entity_filter(aws_sdk_iam::types::EntityType::Role)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(aws_sdk_iam::Error::from)
+            .with_context(|| format!("listing the roles IAM policy `{arn}` is attached to"))?;
+        roles.extend(
+            page.policy_roles()
+                .iter()
+                .filter_map(|r| r.role_name().map(str::to_string)),
+        );
+    }
+    let mut used = Vec::new();
+    for name in roles {
+        let region = match client.get_role().role_name(&name).send().await {
+            Ok(out) => out
+                .role
+                .and_then(|r| r.role_last_used)
+                .and_then(|u| u.region),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                None
+            }
+            Err(err) => return Err(err).with_context(|| format!("reading IAM role `{name}`")),
+        };
+        used.extend(region.map(|region| (name, region)));
+    }
+    Ok(used)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -536,9 +581,15 @@ impl Resource for Policy {
                 None => cx.account().await?,
             };
             let arn = arn(&account.partition, &account.id, &cx.stack.policy.name);
-            Ok(read(&cx.clients.iam, &arn)
-                .await?
-                .map(|p| Box::new(p) as Live))
+            let Some(mut live) = read(&cx.clients.iam, &arn).await? else {
+                return Ok(None);
+            };
+            // The stack's, made before regions were recorded: whether another region's function uses it
+            // (through a role it is attached to) decides whether this region may claim it.
+            if cx.stack.owns(&live.tags) && !live.tags.contains_key(crate::config::REGION_TAG) {
+                live.used_by = roles_last_used(&cx.clients.iam, &arn).await?;
+            }
+            Ok(Some(Box::new(live) as Live))
         })
     }
 
@@ -548,6 +599,19 @@ impl Resource for Policy {
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
         Some(&live_as::<LivePolicy>(live).tags)
+    }
+
+    fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
+        live_as::<LivePolicy>(live)
+            .used_by
+            .iter()
+            .map(|(role, region)| {
+                (
+                    format!("role `{role}`, which it is attached to,"),
+                    region.clone(),
+                )
+            })
+            .collect()
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -667,6 +731,7 @@ mod tests {
             default_version: "v1".into(),
             document: decode_document(&from_iam).unwrap(),
             tags: BTreeMap::new(),
+            used_by: Vec::new(),
         };
         assert_eq!(diff(&a, Some(&live)), PolicyDiff::InSync);
         assert_eq!(plan("p", &a, Some(&live), "r", true).action, Action::NoOp);

@@ -23,6 +23,9 @@ pub struct LiveRole {
     pub tags: BTreeMap<String, String>,
     /// ARNs of the attached managed policies, sorted.
     pub attached: Vec<String>,
+    /// Where IAM says the role was last assumed (`RoleLastUsed.Region`; Lambda assumes a function's role
+    /// in the function's region). None: never, or not in IAM's tracking window.
+    pub last_used_region: Option<String>,
 }
 
 fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata>(err: &E) -> bool {
@@ -82,6 +85,10 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveRole>> {
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
         attached,
+        last_used_region: role
+            .role_last_used()
+            .and_then(|u| u.region())
+            .map(str::to_string),
     }))
 }
 
@@ -192,6 +199,7 @@ pub async fn create(
         arn,
         tags: tags.clone(),
         attached: Vec::new(),
+        last_used_region: None,
     };
     for policy_arn in &spec.managed_policy_arns {
         attach(client, &spec.name, policy_arn, task).await?;
@@ -455,6 +463,15 @@ impl Resource for Role {
 
     fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
         Some(&live_as::<LiveRole>(live).tags)
+    }
+
+    fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
+        let r = live_as::<LiveRole>(live);
+        let name = r.arn.rsplit('/').next().unwrap_or(&r.arn);
+        r.last_used_region
+            .iter()
+            .map(|region| (format!("role `{name}`"), region.clone()))
+            .collect()
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {

@@ -437,7 +437,7 @@ async fn wait_gone(client: &Client, name: &str, timeout: Duration, task: &Task) 
 #[derive(Debug, Clone)]
 pub struct TableState {
     pub table: LiveTable,
-    /// Read only when ownership matters (down, status, or a change to the table): it costs a call.
+    /// None only for a table being deleted (it has no owner to tell any more).
     pub tags: Option<BTreeMap<String, String>>,
     /// down only, and only for a table down would delete: a scan costs read capacity.
     pub items: Option<u64>,
@@ -497,18 +497,10 @@ impl Table {
         let Some(table) = read(dynamodb, &stack.table.name).await? else {
             return Ok(None);
         };
-        // up needs the table's tags to bring the user's tags up to date, and before it changes a table (only
-        // a table the stack owns is changed); an unchanged table costs no extra read.
-        let needs_tags = cx.purpose != Purpose::Converge
-            || !stack.tags.is_empty()
-            || matches!(diff(&stack.table, Some(&table)), TableDiff::Update { .. });
-        let (mut table, tags) = if needs_tags {
-            match Self::with_tags(cx, table).await? {
-                Some(found) => found,
-                None => return Ok(None),
-            }
-        } else {
-            (table, None)
+        // Its tags, for every purpose, even when nothing would change: a table another stack or stage
+        // tagged is never used (the engine blocks it), and only a table the stack owns is changed.
+        let Some((mut table, tags)) = Self::with_tags(cx, table).await? else {
+            return Ok(None);
         };
         let mut items = None;
         let deletable = tags.as_ref().is_some_and(|t| stack.owns(t))

@@ -338,8 +338,8 @@ async fn deletion_protection_is_applied_and_honoured() {
 
     project.edit(
         "stack.toml",
-        "deletion_protection = true",
-        "deletion_protection = false",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = false",
     );
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);

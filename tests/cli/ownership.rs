@@ -1,6 +1,7 @@
 //! Ownership where the emulator cannot tell: IAM is global (one role serves every region), a same-named
-//! resource the stack did not create is never changed beyond the documented adoption changes, and a table
-//! whose tags are not found while it is CREATING is still recognised as the stack's.
+//! resource the stack did not create is never changed beyond the documented adoption changes, one that
+//! another stack or stage tagged is never written, attached to or deleted, and a table whose tags are not
+//! found while it is CREATING is still recognised as the stack's.
 
 use serde_json::json;
 
@@ -235,4 +236,364 @@ async fn down_recognises_its_creating_table_whose_tags_are_not_found_yet() {
         tables.table_names(),
         down.stdout
     );
+}
+
+/// Who a foreign resource's tags name: another stack (with our stage), or another stage of this stack.
+#[derive(Clone, Copy, Debug)]
+enum Foreign {
+    OtherStack,
+    OtherStage,
+}
+
+impl Foreign {
+    fn tags(self, stage: &str) -> Vec<(&'static str, String)> {
+        match self {
+            Foreign::OtherStack => vec![
+                ("stackctl:stack", "someone-else".to_string()),
+                ("stackctl:stage", stage.to_string()),
+            ],
+            Foreign::OtherStage => vec![
+                ("stackctl:stack", "my-frontend-app".to_string()),
+                ("stackctl:stage", "pr-9".to_string()),
+            ],
+        }
+    }
+
+    /// How plan names the owner.
+    fn owner(self) -> &'static str {
+        match self {
+            Foreign::OtherStack => "owned by stack `someone-else`",
+            Foreign::OtherStage => "owned by stage `pr-9` of this stack",
+        }
+    }
+}
+
+/// The kinds of resource a stack has, each made foreign in its own stage.
+const FOREIGN_KINDS: [&str; 6] = [
+    "table",
+    "role",
+    "policy",
+    "function",
+    "log_group",
+    "function_url",
+];
+
+const OTHER_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+/// Creates, straight in moto, the resource of `kind` that stage `stage` of the stack would use, tagged by
+/// someone else. Returns the name plan shows.
+async fn create_foreign(aws: &Clients, kind: &str, stage: &str, owner: Foreign) -> String {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, FunctionUrlAuthType, Runtime};
+    let tags = owner.tags(stage);
+    let iam_tags: Vec<aws_sdk_iam::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let map: std::collections::HashMap<String, String> = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let function = format!("{FUNCTION}-{stage}");
+    match kind {
+        "table" => {
+            let name = format!("{TABLE}-{stage}");
+            let mut request = create_stack_table(&aws.dynamodb)
+                .table_name(&name)
+                .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest);
+            for (k, v) in &tags {
+                request = request.tags(
+                    aws_sdk_dynamodb::types::Tag::builder()
+                        .key(*k)
+                        .value(v)
+                        .build()
+                        .unwrap(),
+                );
+            }
+            request.send().await.unwrap();
+            name
+        }
+        "role" => {
+            let name = format!("{ROLE}-{stage}");
+            aws.iam
+                .create_role()
+                .role_name(&name)
+                .assume_role_policy_document(TRUST_POLICY)
+                .set_tags(Some(iam_tags))
+                .send()
+                .await
+                .unwrap();
+            name
+        }
+        "policy" => {
+            let name = format!("{POLICY}-{stage}");
+            aws.iam
+                .create_policy()
+                .policy_name(&name)
+                .policy_document(OTHER_DOCUMENT)
+                .set_tags(Some(iam_tags))
+                .send()
+                .await
+                .unwrap();
+            name
+        }
+        "function" | "function_url" => {
+            let role = aws
+                .iam
+                .create_role()
+                .role_name(format!("their-role-{stage}"))
+                .assume_role_policy_document(TRUST_POLICY)
+                .send()
+                .await
+                .unwrap();
+            aws.lambda
+                .create_function()
+                .function_name(&function)
+                .role(role.role().unwrap().arn())
+                .runtime(Runtime::Nodejs24x)
+                .handler("index.handler")
+                .code(
+                    FunctionCode::builder()
+                        .zip_file(Blob::new(tiny_zip("exports.handler = async () => 1;")))
+                        .build(),
+                )
+                .set_tags(Some(map))
+                .send()
+                .await
+                .unwrap();
+            if kind == "function_url" {
+                aws.lambda
+                    .create_function_url_config()
+                    .function_name(&function)
+                    .auth_type(FunctionUrlAuthType::AwsIam)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            function
+        }
+        "log_group" => {
+            let name = format!("/aws/lambda/{function}");
+            aws.logs
+                .create_log_group()
+                .log_group_name(&name)
+                .set_tags(Some(map))
+                .send()
+                .await
+                .unwrap();
+            name
+        }
+        other => panic!("no such kind {other}"),
+    }
+}
+
+/// Whether the foreign resource is still there, as it was made (for the URL: still auth AWS_IAM).
+async fn foreign_intact(aws: &Clients, kind: &str, name: &str) -> bool {
+    match kind {
+        "table" => aws
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .is_ok(),
+        "role" => aws.iam.get_role().role_name(name).send().await.is_ok(),
+        "policy" => aws
+            .iam
+            .list_policy_versions()
+            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/{name}"))
+            .send()
+            .await
+            .is_ok_and(|v| v.versions().len() == 1),
+        "function" => aws
+            .lambda
+            .get_function()
+            .function_name(name)
+            .send()
+            .await
+            .is_ok_and(|f| {
+                f.configuration()
+                    .and_then(|c| c.role())
+                    .is_some_and(|r| r.contains("their-role-"))
+            }),
+        "function_url" => aws
+            .lambda
+            .get_function_url_config()
+            .function_name(name)
+            .send()
+            .await
+            .is_ok_and(|u| u.auth_type().as_str() == "AWS_IAM"),
+        "log_group" => aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .is_ok_and(|g| {
+                g.log_groups()
+                    .iter()
+                    .any(|g| g.log_group_name() == Some(name))
+            }),
+        other => panic!("no such kind {other}"),
+    }
+}
+
+/// For every kind, in a stage of its own: the resource that stage would use exists, tagged by `owner`.
+/// `plan` names it blocked with its owner and the fix, `up` refuses before any write, and `down --confirm`
+/// leaves it as it was.
+async fn another_deployments_resource_is_never_taken_over(owner: Foreign) {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A URL in the file, so that the function URL is one of the stack's resources.
+    let text = project.read("stack.toml") + "\n[function.url]\nauth = \"none\"\n";
+    project.write("stack.toml", &text);
+    let aws = emulator.moto_clients().await;
+    for (i, kind) in FOREIGN_KINDS.iter().enumerate() {
+        let stage = format!("c{i}");
+        let name = create_foreign(&aws, kind, &stage, owner).await;
+        let mark = emulator.mark();
+        let plan = project.stackctl(&["--stage", &stage, "plan"]);
+        plan.expect_code(2);
+        let shown = if *kind == "function_url" {
+            format!("function_url {name}: blocked")
+        } else {
+            format!("{kind} {name}: blocked")
+        };
+        assert!(plan.stdout.contains(&shown), "{kind}: {}", plan.stdout);
+        assert!(
+            plan.stdout.contains(owner.owner()),
+            "{kind}: {}",
+            plan.stdout
+        );
+        let field = match *kind {
+            "log_group" | "function_url" => "function.name",
+            "table" => "table.name",
+            "role" => "role.name",
+            "policy" => "policy.name",
+            _ => "function.name",
+        };
+        assert!(
+            plan.stdout.contains(&format!("`{field}`")),
+            "{kind}: no fix named: {}",
+            plan.stdout
+        );
+        let up = project.stackctl(&["--stage", &stage, "up"]);
+        up.expect_code(1);
+        assert!(
+            up.stderr.contains("nothing was changed"),
+            "{kind}: {}",
+            up.stderr
+        );
+        assert!(up.stderr.contains(owner.owner()), "{kind}: {}", up.stderr);
+        assert_eq!(emulator.writes_since(mark), Vec::<String>::new(), "{kind}");
+        project
+            .stackctl(&["--stage", &stage, "down", "--confirm"])
+            .ok();
+        assert_eq!(
+            emulator.writes_since(mark),
+            Vec::<String>::new(),
+            "{kind}: down wrote"
+        );
+        assert!(
+            foreign_intact(&aws, kind, &name).await,
+            "{kind} {name} was changed"
+        );
+    }
+}
+
+/// Deploying a stage over resources of the same names that another stack made: nothing of theirs is
+/// adopted, attached to, rewritten or deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stacks_resource_is_never_taken_over() {
+    another_deployments_resource_is_never_taken_over(Foreign::OtherStack).await;
+}
+
+/// The same with another stage of this very stack (`pr-9`'s resources, found under this stage's names).
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stages_resource_is_never_taken_over() {
+    another_deployments_resource_is_never_taken_over(Foreign::OtherStage).await;
+}
+
+/// A role and policy tagged with the stack but with no `stackctl:region` (made before regions were
+/// recorded) whose role IAM says was last used in us-west-2, where a function of the stack may run on
+/// it: us-east-1 neither claims, changes nor deletes them (plan names the region and the fix); run from
+/// us-west-2, stackctl claims them and records that region.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_region_role_used_in_another_region_is_not_claimed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .untag_role()
+        .role_name(ROLE)
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+    moto.iam
+        .untag_policy()
+        .policy_arn(policy_arn())
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+    // Last used here: this region's, claimed as before (the region tag is put back).
+    emulator
+        .strict()
+        .set(json!({"role_last_used_region": {ROLE: "us-east-1"}}));
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(!plan.stdout.contains("blocked"), "{}", plan.stdout);
+
+    emulator
+        .strict()
+        .set(json!({"role_last_used_region": {ROLE: "us-west-2"}}));
+    let mark = emulator.mark();
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    for kind in [format!("role {ROLE}"), format!("policy {POLICY}")] {
+        assert!(
+            plan.stdout.contains(&format!("{kind}: blocked")),
+            "{kind}: {}",
+            plan.stdout
+        );
+    }
+    assert!(
+        plan.stdout.contains("was last used in region `us-west-2`")
+            && plan.stdout.contains("`--region us-west-2`")
+            && plan
+                .stdout
+                .contains("role.name = \"my-frontend-app-lambda-role-us-east-1\""),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(up.stderr.contains("nothing was changed"), "{}", up.stderr);
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("Role") || w.contains("Policy") || w.contains("Tag")),
+        "down in us-east-1 touched the role or policy us-west-2 uses: {writes:?}"
+    );
+    assert_eq!(role_and_policy_exist(&emulator).await, (true, true));
+
+    // From us-west-2 they are claimed: that region's tag goes on, and us-east-1 then sees them as its.
+    let west = project.stackctl(&["plan", "--region", "us-west-2"]);
+    west.expect_code(2);
+    assert!(!west.stdout.contains("blocked"), "{}", west.stdout);
 }

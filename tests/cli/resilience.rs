@@ -618,8 +618,8 @@ async fn up_and_down_wait_out_creating_updating_and_deleting() {
 
     project.edit(
         "stack.toml",
-        "deletion_protection = true",
-        "deletion_protection = false",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = true",
+        "billing_mode = \"PAY_PER_REQUEST\"\ndeletion_protection = false",
     );
     project.stackctl(&["up"]).ok();
     emulator.strict().clear_log();

@@ -309,14 +309,40 @@ async fn stage_name_makes_valid_distinct_stages_that_fit_and_up_refuses_bad_ones
         run.ok();
         run.stdout.trim_end().to_string()
     };
-    assert_eq!(name("pr-12"), "pr-12");
-    assert_eq!(name("refs/heads/main"), "main");
-    let slash = name("fix/foo");
-    assert!(
-        slash.starts_with("fix-foo-") && slash.len() == 16,
-        "{slash}"
+    // The README's examples, exactly as it prints them.
+    let readme = std::fs::read_to_string(format!("{REPO}/README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let examples: Vec<(&str, &str)> = lines
+        .windows(2)
+        .filter_map(|w| Some((w[0].strip_prefix("$ stackctl stage-name ")?, w[1])))
+        .collect();
+    assert_eq!(
+        examples,
+        [
+            ("feature/Login_v2", "feature-login-v2-181d1296"),
+            ("pr-17", "pr-17-9aa12d00"),
+            ("refs/heads/main", "main-0d6e4079"),
+            ("prod", "prod-6754af96"),
+        ]
     );
-    assert_ne!(slash, name("fix-foo"));
+    for (reference, stage) in examples {
+        assert_eq!(name(reference), stage, "README: stage-name {reference}");
+    }
+    // Never a name a person chose, not even one that is already a valid stage.
+    assert_eq!(name("main"), "main-0d6e4079");
+    let slash = name("fix/foo");
+    assert_eq!(slash, "fix-foo-528e1f7c");
+    assert_eq!(name("fix-foo"), "fix-foo-2fa93159");
+    // A stage the file declares is never the answer, even when the hash would make exactly that name.
+    let text = project.read("stack.toml") + "\n[stages.fix-foo-528e1f7c]\n";
+    project.write("stack.toml", &text);
+    let drawn_again = name("fix/foo");
+    assert!(
+        drawn_again.starts_with("fix-foo-") && drawn_again.len() == 16,
+        "{drawn_again}"
+    );
+    assert_ne!(drawn_again, slash);
+    assert_eq!(name("fix/foo"), drawn_again, "not stable");
     let long = name(&format!("feature/{}", "x".repeat(80)));
     assert_eq!(long.len(), 36, "{long}");
     // ... and that stage deploys.
@@ -477,18 +503,45 @@ async fn a_stage_in_two_regions_stays_apart() {
             .await
             .unwrap();
     }
-    // Each region's prod is its own: in sync, and it goes down alone.
+    // Each region's prod is its own: in sync, its table protected (the shipped overlay), and it goes down
+    // alone once its protection is turned off.
     project.stackctl(&["--stage", "prod", "status"]).ok();
-    project
-        .stackctl(&[
-            "--stage",
-            "prod",
-            "--region",
-            "us-west-2",
-            "down",
-            "--confirm",
-        ])
-        .ok();
+    let west = emulator.moto_clients_in("us-west-2").await;
+    let table = staged(TABLE, "prod");
+    let protected = west
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        protected.table().unwrap().deletion_protection_enabled(),
+        Some(true)
+    );
+    let west_prod = [
+        "--stage",
+        "prod",
+        "--region",
+        "us-west-2",
+        "down",
+        "--confirm",
+    ];
+    let refused = project.stackctl(&west_prod);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("deletion protection is on"),
+        "{}",
+        refused.stderr
+    );
+    west.dynamodb
+        .update_table()
+        .table_name(&table)
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .unwrap();
+    project.stackctl(&west_prod).ok();
     assert!(aws
         .iam
         .get_role()
@@ -497,4 +550,61 @@ async fn a_stage_in_two_regions_stays_apart() {
         .await
         .is_err());
     project.stackctl(&["--stage", "prod", "status"]).ok();
+}
+
+/// A nightly reaper deletes a stage's role and policy while `ls` runs: they were listed, then their tag
+/// reads answer NoSuchEntity. Gone is gone: `ls` succeeds and leaves them out.
+#[tokio::test(flavor = "multi_thread")]
+async fn ls_leaves_out_a_role_or_policy_deleted_between_the_list_and_its_tag_read() {
+    use aws_sdk_iam::types::Tag;
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let aws = emulator.moto_clients().await;
+    let tag = |key: &str, value: &str| Tag::builder().key(key).value(value).build().unwrap();
+    for stage in ["pr-7", "pr-8"] {
+        let tags = [
+            tag("stackctl:stack", "my-frontend-app"),
+            tag("stackctl:stage", stage),
+        ];
+        aws.iam
+            .create_role()
+            .role_name(staged(ROLE, stage))
+            .assume_role_policy_document(TRUST_POLICY)
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .unwrap();
+        aws.iam
+            .create_policy()
+            .policy_name(staged(POLICY, stage))
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+            )
+            .set_tags(Some(tags.to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    emulator
+        .strict()
+        .set(json!({"iam_gone_on_tag_read": [".*-pr-8"]}));
+    let listing = project.stackctl(&["ls", "--output", "json"]);
+    listing.ok();
+    assert_eq!(
+        emulator.strict().injected_count("NoSuchEntity"),
+        2,
+        "{:?}",
+        emulator.strict().injected()
+    );
+    let listing = listing.json();
+    let stages = listing["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 1, "{listing:#}");
+    assert_eq!(stages[0]["stage"], "pr-7");
+    let names: Vec<&str> = stages[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [staged(ROLE, "pr-7"), staged(POLICY, "pr-7")]);
 }

@@ -194,12 +194,21 @@ impl Emulator {
     pub async fn moto_clients(&self) -> Clients {
         clients_for(&self.moto_url).await
     }
+
+    /// `moto_clients` in another region (tables, functions and log groups are regional; IAM is not).
+    pub async fn moto_clients_in(&self, region: &'static str) -> Clients {
+        clients_in(&self.moto_url, region).await
+    }
 }
 
 pub async fn clients_for(url: &str) -> Clients {
+    clients_in(url, "us-east-1").await
+}
+
+async fn clients_in(url: &str, region: &'static str) -> Clients {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))

@@ -59,6 +59,8 @@ DEFAULTS = {
     "role_propagation_ms": 0,
     "role_detach_propagation_ms": 0,
     "iam_page_size": 0,
+    "role_last_used_region": None,
+    "iam_gone_on_tag_read": None,
     # Lambda
     "function_pending_ms": 0,
     "function_update_ms": 0,
@@ -160,6 +162,13 @@ def validate(update, base):
     mcf = merged["max_consecutive_faults"]
     if mcf is not None and (not isinstance(mcf, int) or isinstance(mcf, bool) or mcf < 0):
         raise ConfigError("max_consecutive_faults must be null or a non-negative integer")
+    rlu = merged["role_last_used_region"]
+    if rlu is not None and not (isinstance(rlu, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                                for k, v in rlu.items())):
+        raise ConfigError("role_last_used_region must be null or an object {role name: region}")
+    gone = merged["iam_gone_on_tag_read"]
+    if gone is not None and not (isinstance(gone, list) and all(isinstance(s, str) for s in gone)):
+        raise ConfigError("iam_gone_on_tag_read must be null or a list of regular expressions")
     for key in ("fail_next_update", "fail_next_create"):
         if merged[key] is not None and not isinstance(merged[key], dict):
             raise ConfigError("%s must be null or an object {function, reason, reason_code}" % key)
@@ -1144,6 +1153,38 @@ class Proxy:
                     self.roles[xml_unescape(m.group(1))] = self.now()
         self.iam_rewrite_documents(call, resp)
         return resp
+
+    def iam_GetRole(self, call):
+        """`role_last_used_region`: IAM's RoleLastUsed says where a role was last assumed (Lambda assumes a
+        function's role in the function's region); moto never sets its Region. The role names listed get it."""
+        resp = self.passthrough(call)
+        self.iam_rewrite_documents(call, resp)
+        region = (self.config["role_last_used_region"] or {}).get(call.form.get("RoleName", ""))
+        if region is None or resp.status != 200:
+            return resp
+        used = "<RoleLastUsed><LastUsedDate>%s</LastUsedDate><Region>%s</Region></RoleLastUsed>" % (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), xml_escape(region))
+        text = resp.body.decode("utf-8", "replace")
+        text, n = re.subn(r"<RoleLastUsed\s*/>|<RoleLastUsed>.*?</RoleLastUsed>", used, text, count=1, flags=re.S)
+        if n == 0:
+            text = text.replace("</Role>", used + "</Role>", 1)
+        resp.body = text.encode("utf-8")
+        self.note(call, "rewrite", "RoleLastUsed.Region=%s" % region)
+        return resp
+
+    def iam_tag_read_gone(self, call):
+        """`iam_gone_on_tag_read`: a role or policy deleted between ListRoles / ListPolicies and its tag read
+        (a reaper running next to `ls`): ListRoleTags / ListPolicyTags answer NoSuchEntity for the names
+        matching one of these regular expressions, as AWS does for a deleted entity."""
+        name = call.form.get("RoleName") or call.form.get("PolicyArn", "").rsplit("/", 1)[-1]
+        if not any(re.fullmatch(p, name) for p in self.config["iam_gone_on_tag_read"] or []):
+            return self.passthrough(call)
+        what = "role" if call.op == "ListRoleTags" else "policy"
+        self.note(call, "behaviour", "NoSuchEntity", reason="%s %s deleted after it was listed" % (what, name))
+        return query_error("iam", "NoSuchEntity", "The %s with name %s cannot be found." % (what, name), 404)
+
+    iam_ListRoleTags = iam_tag_read_gone
+    iam_ListPolicyTags = iam_tag_read_gone
 
     def iam_rewrite_documents(self, call, resp):
         """Real IAM answers policy documents URL-encoded (RFC 3986); moto answers some of them raw."""
