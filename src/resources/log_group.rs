@@ -20,7 +20,7 @@ use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::function::LiveFunction;
-use crate::resources::{live_as, Live, Planned, Resource, Work, NOT_OURS};
+use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLogGroup {
@@ -413,7 +413,7 @@ impl LogGroup {
     }
 
     async fn read_state(cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
-        let (logs, spec) = (&cx.clients.logs, &cx.stack.log_group);
+        let logs = &cx.clients.logs;
         let name = group_name(cx.stack, cx.live::<LiveFunction>(Kind::Function));
         let Some(group) = describe(logs, &name).await? else {
             return Ok(None);
