@@ -581,3 +581,63 @@ async fn restore_writes_in_batches_of_25() {
     assert_eq!(batches, 3);
     assert_eq!(count(&emulator.clients().await).await, 60);
 }
+
+/// Items DynamoDB refuses in a BatchWriteItem (two puts of one key in a batch, a number of more than 38
+/// digits, NULL false, an empty set) are refused before anything is written, never half-way through.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    create_stack_table(&moto.dynamodb)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let aws = emulator.clients().await;
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "dup",
+            r#"{"itemId":{"S":"a"},"userId":{"S":"u"}}"#,
+            "dup.jsonl:3",
+        ),
+        (
+            "num",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"N":"1234567890123456789012345678901234567890"}}"#,
+            "num.jsonl:3",
+        ),
+        (
+            "null",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"NULL":false}}"#,
+            "null.jsonl:3",
+        ),
+        (
+            "set",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"SS":[]}}"#,
+            "set.jsonl:3",
+        ),
+        (
+            "emptykey",
+            r#"{"itemId":{"S":""},"userId":{"S":"u"}}"#,
+            "emptykey.jsonl:3",
+        ),
+    ];
+    for (name, second, at) in cases {
+        let file = format!("{name}.jsonl");
+        project.write(
+            &file,
+            &format!("{}\n{}\n{second}\n{END}\n", header(json!({})), ITEMS[0]),
+        );
+        let mark = emulator.mark();
+        let run = project.stackctl(&["restore", &file]);
+        eprintln!("{name}: code {:?} stderr {}", run.code, run.stderr);
+        run.expect_code(1);
+        assert!(run.stderr.contains(at), "{name}: {}", run.stderr);
+        assert!(
+            emulator.writes_since(mark).is_empty(),
+            "{name}: {:?}",
+            emulator.writes_since(mark)
+        );
+        assert_eq!(count(&aws).await, 0, "{name}");
+    }
+}
