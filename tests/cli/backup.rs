@@ -641,3 +641,49 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
         assert_eq!(count(&aws).await, 0, "{name}");
     }
 }
+
+/// A `down --confirm` that cannot delete the table (its backup file exists, or it holds items and neither
+/// --backup nor --delete-data was given) exits 1 and says so, even when the table is all that is left of the
+/// stack (e.g. after a down that kept the table because it changed after its backup): never exit 0 with a
+/// preview, as if it had been done.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
+    use aws_sdk_dynamodb::types::{BillingMode, Tag};
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    create_stack_table(&moto.dynamodb)
+        .billing_mode(BillingMode::PayPerRequest)
+        .tags(
+            Tag::builder()
+                .key("stackctl:stack")
+                .value("my-frontend-app")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put_items(&moto, 3).await;
+    let aws = emulator.clients().await;
+    project.write("items.jsonl", "the only copy\n");
+    for (args, part) in [
+        (
+            &["down", "--confirm", "--backup", "items.jsonl"][..],
+            "already exists",
+        ),
+        (&["down", "--confirm"][..], "--backup"),
+    ] {
+        let mark = emulator.mark();
+        let run = project.stackctl(args);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("nothing was deleted") && run.stderr.contains(part),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(emulator.writes_since(mark).is_empty(), "{args:?}");
+        assert_eq!(count(&aws).await, 3);
+    }
+    assert_eq!(project.read("items.jsonl"), "the only copy\n");
+}
