@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +30,11 @@ pub const END: &str = "stackctl-backup-end";
 pub const VERSION: u64 = 1;
 /// BatchWriteItem takes at most 25 items.
 const BATCH: usize = 25;
+/// The longest line a backup can hold: an item is at most 400 KB, and its JSON at most about six times that
+/// (every character escaped as `\u0000`).
+const MAX_LINE: usize = 4 << 20;
+/// DynamoDB's largest item (names and values; 1 KB = 1024 bytes).
+const MAX_ITEM: usize = 400 * 1024;
 
 /// Where a backup's items came from (its header), or where a restore would put them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,7 +384,7 @@ enum Line {
 /// A backup file read line by line (blank lines skipped), never held in memory.
 struct Reader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<File>>,
+    input: BufReader<File>,
     number: usize,
 }
 
@@ -389,7 +394,7 @@ impl Reader {
             File::open(path).with_context(|| format!("opening the backup `{}`", path.display()))?;
         Ok(Reader {
             path: path.to_path_buf(),
-            lines: BufReader::new(file).lines(),
+            input: BufReader::new(file),
             number: 0,
         })
     }
@@ -401,11 +406,25 @@ impl Reader {
     /// The next line and its number, or None at the end of the file.
     fn next(&mut self) -> Result<Option<(usize, Line)>> {
         loop {
-            let Some(line) = self.lines.next() else {
-                return Ok(None);
-            };
+            // At most MAX_LINE bytes a line, so that a crafted file cannot fill the memory.
+            let mut bytes = Vec::new();
+            let read = (&mut self.input)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut bytes);
             self.number += 1;
-            let line = line.with_context(|| format!("reading {}", self.at()))?;
+            if read.with_context(|| format!("reading {}", self.at()))? == 0 {
+                return Ok(None);
+            }
+            if bytes.len() > MAX_LINE {
+                bail!(
+                    "{}: a line longer than {} MB, more than any DynamoDB item (400 KB) takes: not a backup \
+                     written by `down --backup`",
+                    self.at(),
+                    MAX_LINE >> 20
+                );
+            }
+            let line =
+                String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", self.at()))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -494,6 +513,14 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
             Line::End(_) => bail!("{}: an end line in a file without a header", at()),
             Line::Item(item) => {
                 check_key(&item, keys).with_context(at)?;
+                let size = least_size(&item);
+                if size > MAX_ITEM {
+                    bail!(
+                        "{}: the item is larger than DynamoDB's 400 KB (at least {size} bytes of names and \
+                         values), so DynamoDB would refuse it",
+                        at()
+                    );
+                }
                 if let Some(first) = seen.insert(key_of(&item, keys), n) {
                     bail!(
                         "{}: the item with key {} is already on line {first}: a table holds each key once, \
@@ -530,6 +557,24 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
         );
     }
     Ok(items)
+}
+
+/// A lower bound of the item's size as DynamoDB counts it (the attribute names' and values' bytes; a
+/// number counted as 1 byte, its least): above 400 KB DynamoDB surely refuses the item.
+fn least_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
+            AttributeValue::Bs(l) => l.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::Ns(l) => l.len(),
+            AttributeValue::L(l) => l.iter().map(value).sum(),
+            AttributeValue::M(m) => least_size(m),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
 /// The item's key attributes as bytes, equal for equal keys.
@@ -1186,6 +1231,21 @@ mod tests {
         assert!(err(json!({"a": {"BS": ["AA==", "AA=="]}})).contains("twice"));
         assert!(err(json!({"a": {"NS": ["1", "1e999"]}})).contains("out of range"));
         assert!(err(json!({"a": {"B": "not base64!"}})).contains("base64"));
+    }
+
+    #[test]
+    fn a_line_too_long_for_any_item_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.jsonl");
+        let line = format!(r#"{{"a":{{"S":"{}"}}}}"#, "x".repeat(MAX_LINE));
+        std::fs::write(&path, format!("{A}\r\n\r\n{line}\n")).unwrap();
+        let mut reader = Reader::open(&path).unwrap();
+        assert!(
+            matches!(reader.next().unwrap(), Some((1, Line::Item(_)))),
+            "CRLF"
+        );
+        let err = reader.next().err().unwrap().to_string();
+        assert!(err.contains("b.jsonl:3: a line longer than 4 MB"), "{err}");
     }
 
     #[test]

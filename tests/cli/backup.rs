@@ -583,7 +583,7 @@ async fn restore_writes_in_batches_of_25() {
 }
 
 /// Items DynamoDB refuses in a BatchWriteItem (two puts of one key in a batch, a number of more than 38
-/// digits, NULL false, an empty set) are refused before anything is written, never half-way through.
+/// digits, NULL false, an empty set, an empty key value, an item above 400 KB) are refused before anything is written, never half-way through.
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
     let emulator = Emulator::start();
@@ -595,7 +595,12 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
         .await
         .unwrap();
     let aws = emulator.clients().await;
-    let cases: [(&str, &str, &str); 5] = [
+    let big = format!(
+        r#"{{"itemId":{{"S":"n"}},"userId":{{"S":"u"}},"x":{{"S":"{}"}}}}"#,
+        "x".repeat(400 * 1024)
+    );
+    let cases: [(&str, &str, &str); 6] = [
+        ("big", &big, "big.jsonl:3"),
         (
             "dup",
             r#"{"itemId":{"S":"a"},"userId":{"S":"u"}}"#,
@@ -630,7 +635,6 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
         );
         let mark = emulator.mark();
         let run = project.stackctl(&["restore", &file]);
-        eprintln!("{name}: code {:?} stderr {}", run.code, run.stderr);
         run.expect_code(1);
         assert!(run.stderr.contains(at), "{name}: {}", run.stderr);
         assert!(
