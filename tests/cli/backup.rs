@@ -691,3 +691,29 @@ async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
     }
     assert_eq!(project.read("items.jsonl"), "the only copy\n");
 }
+
+/// An item written between down's first count (the header's) and the export: the export and the count
+/// after it agree (4), but the header says 3, so such a backup would be refused by restore. down stops,
+/// deleting nothing and leaving no file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_between_the_first_count_and_the_export_stops_down() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 3).await;
+    emulator.strict().set(json!({"scan_side_write": {
+        "table": TABLE, "select": "COUNT", "page": 1, "op": "PutItem",
+        "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
+    }}));
+    let mark = emulator.mark();
+    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("held 3 items when counted but 4 were read"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("items.jsonl").exists());
+    assert!(emulator.writes_since(mark).is_empty());
+    assert_nothing_deleted(&aws, 4).await;
+}
