@@ -504,7 +504,8 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
             );
         }
         match line {
-            Line::Header(h) if n == 1 && has_header => header = Some(h),
+            // The first line that is not blank, as read_header takes it.
+            Line::Header(h) if has_header && header.is_none() && items == 0 => header = Some(h),
             Line::Header(_) => bail!(
                 "{}: a second header (two backups in one file?): restore each file on its own",
                 at()
@@ -1038,6 +1039,11 @@ mod tests {
         let h = header(2);
         assert_eq!(check(&[&h, A, B, &end(2)], true), Ok(2));
         assert_eq!(check(&[A, B], false), Ok(2), "headerless");
+        assert_eq!(
+            check(&["", " ", &h, A, B, &end(2)], true),
+            Ok(2),
+            "blank lines first"
+        );
         let refused = |lines: &[&str], has_header, part: &str| {
             let err = check(lines, has_header).unwrap_err();
             assert!(err.contains(part), "{part}: {err}");
