@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +30,11 @@ pub const END: &str = "stackctl-backup-end";
 pub const VERSION: u64 = 1;
 /// BatchWriteItem takes at most 25 items.
 const BATCH: usize = 25;
+/// The longest line a backup can hold: an item is at most 400 KB, and its JSON at most about six times that
+/// (every character escaped as `\u0000`).
+const MAX_LINE: usize = 4 << 20;
+/// DynamoDB's largest item (names and values; 1 KB = 1024 bytes).
+const MAX_ITEM: usize = 400 * 1024;
 
 /// Where a backup's items came from (its header), or where a restore would put them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,7 +384,7 @@ enum Line {
 /// A backup file read line by line (blank lines skipped), never held in memory.
 struct Reader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<File>>,
+    input: BufReader<File>,
     number: usize,
 }
 
@@ -389,7 +394,7 @@ impl Reader {
             File::open(path).with_context(|| format!("opening the backup `{}`", path.display()))?;
         Ok(Reader {
             path: path.to_path_buf(),
-            lines: BufReader::new(file).lines(),
+            input: BufReader::new(file),
             number: 0,
         })
     }
@@ -401,11 +406,25 @@ impl Reader {
     /// The next line and its number, or None at the end of the file.
     fn next(&mut self) -> Result<Option<(usize, Line)>> {
         loop {
-            let Some(line) = self.lines.next() else {
-                return Ok(None);
-            };
+            // At most MAX_LINE bytes a line, so that a crafted file cannot fill the memory.
+            let mut bytes = Vec::new();
+            let read = (&mut self.input)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut bytes);
             self.number += 1;
-            let line = line.with_context(|| format!("reading {}", self.at()))?;
+            if read.with_context(|| format!("reading {}", self.at()))? == 0 {
+                return Ok(None);
+            }
+            if bytes.len() > MAX_LINE {
+                bail!(
+                    "{}: a line longer than {} MB, more than any DynamoDB item (400 KB) takes: not a backup \
+                     written by `down --backup`",
+                    self.at(),
+                    MAX_LINE >> 20
+                );
+            }
+            let line =
+                String::from_utf8(bytes).map_err(|_| anyhow!("{}: not UTF-8 text", self.at()))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -473,6 +492,9 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
     let mut items = 0u64;
     let mut header: Option<Header> = None;
     let mut end: Option<u64> = None;
+    // Where each key was first seen: a table holds a key once, and DynamoDB refuses a batch that puts one
+    // key twice (ValidationException), so a file holding a key twice was changed and is refused up front.
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
     while let Some((n, line)) = reader.next()? {
         let at = || format!("{}:{n}", file.display());
         if end.is_some() {
@@ -482,7 +504,8 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
             );
         }
         match line {
-            Line::Header(h) if n == 1 && has_header => header = Some(h),
+            // The first line that is not blank, as read_header takes it.
+            Line::Header(h) if has_header && header.is_none() && items == 0 => header = Some(h),
             Line::Header(_) => bail!(
                 "{}: a second header (two backups in one file?): restore each file on its own",
                 at()
@@ -491,6 +514,22 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
             Line::End(_) => bail!("{}: an end line in a file without a header", at()),
             Line::Item(item) => {
                 check_key(&item, keys).with_context(at)?;
+                let size = least_size(&item);
+                if size > MAX_ITEM {
+                    bail!(
+                        "{}: the item is larger than DynamoDB's 400 KB (at least {size} bytes of names and \
+                         values), so DynamoDB would refuse it",
+                        at()
+                    );
+                }
+                if let Some(first) = seen.insert(key_of(&item, keys), n) {
+                    bail!(
+                        "{}: the item with key {} is already on line {first}: a table holds each key once, \
+                         so the file was changed after it was written; remove one of the two lines",
+                        at(),
+                        describe_key(&item, keys)
+                    );
+                }
                 items += 1;
             }
         }
@@ -521,6 +560,40 @@ pub fn check_file(file: &Path, keys: &[KeyField], has_header: bool) -> Result<u6
     Ok(items)
 }
 
+/// A lower bound of the item's size as DynamoDB counts it (the attribute names' and values' bytes; a
+/// number counted as 1 byte, its least): above 400 KB DynamoDB surely refuses the item.
+fn least_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(l) => l.iter().map(String::len).sum(),
+            AttributeValue::Bs(l) => l.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::Ns(l) => l.len(),
+            AttributeValue::L(l) => l.iter().map(value).sum(),
+            AttributeValue::M(m) => least_size(m),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// The item's key attributes as bytes, equal for equal keys.
+fn key_of(item: &Item, keys: &[KeyField]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for key in keys {
+        let bytes: &[u8] = match item.get(&key.name) {
+            Some(AttributeValue::S(s)) => s.as_bytes(),
+            Some(AttributeValue::N(n)) => n.as_bytes(),
+            Some(AttributeValue::B(b)) => b.as_ref(),
+            _ => &[],
+        };
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
 fn check_key(item: &Item, keys: &[KeyField]) -> Result<()> {
     for key in keys {
         let fits = matches!(
@@ -535,6 +608,17 @@ fn check_key(item: &Item, keys: &[KeyField]) -> Result<()> {
                 key.name,
                 key.key_type,
                 describe_keys(keys)
+            );
+        }
+        let empty = match item.get(&key.name) {
+            Some(AttributeValue::S(s)) => s.is_empty(),
+            Some(AttributeValue::B(b)) => b.as_ref().is_empty(),
+            _ => false,
+        };
+        if empty {
+            bail!(
+                "the key attribute `{}` is empty, and DynamoDB refuses an empty key value",
+                key.name
             );
         }
     }
@@ -739,20 +823,31 @@ fn value_from_json(value: &Value) -> Result<AttributeValue> {
     };
     Ok(match kind.as_str() {
         "S" => AttributeValue::S(string(inner)?),
-        "N" => AttributeValue::N(string(inner)?),
+        "N" => AttributeValue::N(number(string(inner)?)?),
         "B" => AttributeValue::B(blob(inner)?),
         "BOOL" => AttributeValue::Bool(inner.as_bool().context("BOOL needs true or false")?),
-        "NULL" => AttributeValue::Null(inner.as_bool().unwrap_or(true)),
-        "SS" => AttributeValue::Ss(strings(inner)?),
-        "NS" => AttributeValue::Ns(strings(inner)?),
-        "BS" => AttributeValue::Bs(
+        // DynamoDB refuses `"NULL": false` and an empty set or one holding a value twice (ValidationException).
+        "NULL" => match inner.as_bool() {
+            Some(true) => AttributeValue::Null(true),
+            _ => bail!("NULL needs true (DynamoDB refuses any other value)"),
+        },
+        "SS" => AttributeValue::Ss(set(kind, strings(inner)?)?),
+        "NS" => AttributeValue::Ns(set(
+            kind,
+            strings(inner)?
+                .into_iter()
+                .map(number)
+                .collect::<Result<_>>()?,
+        )?),
+        "BS" => AttributeValue::Bs(set(
+            kind,
             inner
                 .as_array()
                 .context("BS needs a list")?
                 .iter()
                 .map(blob)
                 .collect::<Result<_>>()?,
-        ),
+        )?),
         "L" => AttributeValue::L(
             inner
                 .as_array()
@@ -764,6 +859,61 @@ fn value_from_json(value: &Value) -> Result<AttributeValue> {
         "M" => AttributeValue::M(item_from_json(inner)?),
         other => bail!("unknown DynamoDB type `{other}`"),
     })
+}
+
+/// A set as DynamoDB takes it: not empty, no value twice.
+fn set<T: AsRef<[u8]>>(kind: &str, values: Vec<T>) -> Result<Vec<T>> {
+    if values.is_empty() {
+        bail!("an empty {kind}: DynamoDB refuses empty sets");
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !values.iter().all(|v| seen.insert(v.as_ref())) {
+        bail!("a {kind} holding a value twice: DynamoDB refuses it");
+    }
+    Ok(values)
+}
+
+/// A number as DynamoDB takes it: decimal notation (an exponent allowed), at most 38 significant digits,
+/// and, unless zero, a magnitude from 1E-130 to below 1E+126; anything else DynamoDB refuses with a
+/// ValidationException, which would stop a restore half-way.
+fn number(text: String) -> Result<String> {
+    let bad = |why: &str| anyhow!("`{text}` is not a number DynamoDB takes: {why}");
+    let body = text.strip_prefix(['-', '+']).unwrap_or(&text);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() && frac.is_empty() || !digits(int) || !digits(frac) {
+        return Err(bad("expected digits such as 12, -1.5 or 3e10"));
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(['-', '+']).unwrap_or(e);
+            if unsigned.is_empty() || unsigned.len() > 6 || !digits(unsigned) {
+                return Err(bad("a malformed exponent"));
+            }
+            e.parse().map_err(|_| bad("a malformed exponent"))?
+        }
+    };
+    let all = format!("{int}{frac}");
+    let Some(first) = all.find(|c| c != '0') else {
+        return Ok(text); // zero
+    };
+    let significant = all.trim_end_matches('0').len() - first;
+    if significant > 38 {
+        return Err(bad(&format!(
+            "{significant} significant digits (DynamoDB keeps at most 38)"
+        )));
+    }
+    // The power of ten of the first significant digit.
+    let magnitude = int.len() as i64 - first as i64 - 1 + exponent;
+    if !(-130..=125).contains(&magnitude) {
+        return Err(bad("out of range (DynamoDB takes 1E-130 to 9.99E+125)"));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -889,6 +1039,11 @@ mod tests {
         let h = header(2);
         assert_eq!(check(&[&h, A, B, &end(2)], true), Ok(2));
         assert_eq!(check(&[A, B], false), Ok(2), "headerless");
+        assert_eq!(
+            check(&["", " ", &h, A, B, &end(2)], true),
+            Ok(2),
+            "blank lines first"
+        );
         let refused = |lines: &[&str], has_header, part: &str| {
             let err = check(lines, has_header).unwrap_err();
             assert!(err.contains(part), "{part}: {err}");
@@ -1028,6 +1183,75 @@ mod tests {
         assert!(destination_problem(&not_dir)
             .unwrap()
             .contains("is not a directory"));
+    }
+
+    #[test]
+    fn numbers_are_checked_as_dynamodb_checks_them() {
+        let ok = |n: &str| number(n.to_string()).map_err(|e| e.to_string());
+        for good in [
+            "0",
+            "-0.000",
+            "12",
+            "-1.5e10",
+            "+3",
+            ".5",
+            "5.",
+            "12345678901234567890123456789012345678",
+            "1234567890123456789012345678901234567800000",
+            "0.000012345678901234567890123456789012345678",
+            "1E-130",
+            "9.9999999999999999999999999999999999999E+125",
+        ] {
+            assert_eq!(ok(good), Ok(good.to_string()), "{good}");
+        }
+        for (bad, why) in [
+            (
+                "123456789012345678901234567890123456789",
+                "39 significant digits",
+            ),
+            (
+                "1.23456789012345678901234567890123456789",
+                "39 significant digits",
+            ),
+            ("1E126", "out of range"),
+            ("0.1E-130", "out of range"),
+            ("1e9999999", "malformed exponent"),
+            ("", "expected digits"),
+            (".", "expected digits"),
+            ("1,5", "expected digits"),
+            ("NaN", "expected digits"),
+            ("1e", "malformed exponent"),
+            (" 1", "expected digits"),
+        ] {
+            let err = ok(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn values_dynamodb_refuses_are_refused() {
+        let err = |v: Value| format!("{:#}", item_from_json(&v).unwrap_err());
+        assert!(err(json!({"a": {"NULL": false}})).contains("NULL needs true"));
+        assert!(err(json!({"a": {"SS": []}})).contains("empty SS"));
+        assert!(err(json!({"a": {"SS": ["x", "x"]}})).contains("twice"));
+        assert!(err(json!({"a": {"BS": ["AA==", "AA=="]}})).contains("twice"));
+        assert!(err(json!({"a": {"NS": ["1", "1e999"]}})).contains("out of range"));
+        assert!(err(json!({"a": {"B": "not base64!"}})).contains("base64"));
+    }
+
+    #[test]
+    fn a_line_too_long_for_any_item_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.jsonl");
+        let line = format!(r#"{{"a":{{"S":"{}"}}}}"#, "x".repeat(MAX_LINE));
+        std::fs::write(&path, format!("{A}\r\n\r\n{line}\n")).unwrap();
+        let mut reader = Reader::open(&path).unwrap();
+        assert!(
+            matches!(reader.next().unwrap(), Some((1, Line::Item(_)))),
+            "CRLF"
+        );
+        let err = reader.next().err().unwrap().to_string();
+        assert!(err.contains("b.jsonl:3: a line longer than 4 MB"), "{err}");
     }
 
     #[test]

@@ -43,18 +43,20 @@ pub async fn down(
         )
         .with_found(found)
     };
-    if !confirm || !has_work {
+    // A blocked resource fails a confirmed down even when it is all that is left (nothing else to delete):
+    // exit 0 would say the stack is gone.
+    let blocked = steps
+        .iter()
+        .map(|s| s.plan())
+        .find(|r| r.action == Action::Blocked);
+    if !confirm || (!has_work && blocked.is_none()) {
         let reports = steps
             .into_iter()
             .map(|s| ResourceReport::planned(s.planned.plan))
             .collect();
         return Ok((report(reports), has_work));
     }
-    if let Some(b) = steps
-        .iter()
-        .map(|s| s.plan())
-        .find(|r| r.action == Action::Blocked)
-    {
+    if let Some(b) = blocked {
         anyhow::bail!(
             "nothing was deleted: {} `{}`: {}",
             b.kind.as_str(),

@@ -581,3 +581,139 @@ async fn restore_writes_in_batches_of_25() {
     assert_eq!(batches, 3);
     assert_eq!(count(&emulator.clients().await).await, 60);
 }
+
+/// Items DynamoDB refuses in a BatchWriteItem (two puts of one key in a batch, a number of more than 38
+/// digits, NULL false, an empty set, an empty key value, an item above 400 KB) are refused before anything is written, never half-way through.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    create_stack_table(&moto.dynamodb)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let aws = emulator.clients().await;
+    let big = format!(
+        r#"{{"itemId":{{"S":"n"}},"userId":{{"S":"u"}},"x":{{"S":"{}"}}}}"#,
+        "x".repeat(400 * 1024)
+    );
+    let cases: [(&str, &str, &str); 6] = [
+        ("big", &big, "big.jsonl:3"),
+        (
+            "dup",
+            r#"{"itemId":{"S":"a"},"userId":{"S":"u"}}"#,
+            "dup.jsonl:3",
+        ),
+        (
+            "num",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"N":"1234567890123456789012345678901234567890"}}"#,
+            "num.jsonl:3",
+        ),
+        (
+            "null",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"NULL":false}}"#,
+            "null.jsonl:3",
+        ),
+        (
+            "set",
+            r#"{"itemId":{"S":"n"},"userId":{"S":"u"},"x":{"SS":[]}}"#,
+            "set.jsonl:3",
+        ),
+        (
+            "emptykey",
+            r#"{"itemId":{"S":""},"userId":{"S":"u"}}"#,
+            "emptykey.jsonl:3",
+        ),
+    ];
+    for (name, second, at) in cases {
+        let file = format!("{name}.jsonl");
+        project.write(
+            &file,
+            &format!("{}\n{}\n{second}\n{END}\n", header(json!({})), ITEMS[0]),
+        );
+        let mark = emulator.mark();
+        let run = project.stackctl(&["restore", &file]);
+        run.expect_code(1);
+        assert!(run.stderr.contains(at), "{name}: {}", run.stderr);
+        assert!(
+            emulator.writes_since(mark).is_empty(),
+            "{name}: {:?}",
+            emulator.writes_since(mark)
+        );
+        assert_eq!(count(&aws).await, 0, "{name}");
+    }
+}
+
+/// A `down --confirm` that cannot delete the table (its backup file exists, or it holds items and neither
+/// --backup nor --delete-data was given) exits 1 and says so, even when the table is all that is left of the
+/// stack (e.g. after a down that kept the table because it changed after its backup): never exit 0 with a
+/// preview, as if it had been done.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
+    use aws_sdk_dynamodb::types::{BillingMode, Tag};
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let moto = emulator.moto_clients().await;
+    create_stack_table(&moto.dynamodb)
+        .billing_mode(BillingMode::PayPerRequest)
+        .tags(
+            Tag::builder()
+                .key("stackctl:stack")
+                .value("my-frontend-app")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put_items(&moto, 3).await;
+    let aws = emulator.clients().await;
+    project.write("items.jsonl", "the only copy\n");
+    for (args, part) in [
+        (
+            &["down", "--confirm", "--backup", "items.jsonl"][..],
+            "already exists",
+        ),
+        (&["down", "--confirm"][..], "--backup"),
+    ] {
+        let mark = emulator.mark();
+        let run = project.stackctl(args);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("nothing was deleted") && run.stderr.contains(part),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(emulator.writes_since(mark).is_empty(), "{args:?}");
+        assert_eq!(count(&aws).await, 3);
+    }
+    assert_eq!(project.read("items.jsonl"), "the only copy\n");
+}
+
+/// An item written between down's first count (the header's) and the export: the export and the count
+/// after it agree (4), but the header says 3, so such a backup would be refused by restore. down stops,
+/// deleting nothing and leaving no file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_between_the_first_count_and_the_export_stops_down() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 3).await;
+    emulator.strict().set(json!({"scan_side_write": {
+        "table": TABLE, "select": "COUNT", "page": 1, "op": "PutItem",
+        "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
+    }}));
+    let mark = emulator.mark();
+    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("held 3 items when counted but 4 were read"),
+        "{}",
+        run.stderr
+    );
+    assert!(!project.path("items.jsonl").exists());
+    assert!(emulator.writes_since(mark).is_empty());
+    assert_nothing_deleted(&aws, 4).await;
+}
