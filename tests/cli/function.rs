@@ -524,3 +524,39 @@ async fn a_reservation_made_on_an_adopted_function_is_removed_by_down() {
         "changed by up, kept by down"
     );
 }
+
+/// GetAccountSettings denied: a growing reservation is an error naming the permission (never a skipped
+/// check), with nothing written; a reservation that shrinks needs no pool and goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_pool_read_is_an_error_naming_the_permission_and_a_decrease_needs_none() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    reserve(&project, 5);
+    project.stackctl(&["up"]).ok();
+    emulator
+        .strict()
+        .set(json!({"deny_operations": ["GetAccountSettings"]}));
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 5",
+        "reserved_concurrency = 6",
+    );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr.contains("`lambda:GetAccountSettings`"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(reserved(&emulator).await, Some(5));
+
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 6",
+        "reserved_concurrency = 4",
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(4));
+}
