@@ -268,6 +268,29 @@ pub enum ConcurrencyWork {
     Unreserve,
     /// The stack's reservation on a function it did not create: removed, then the marker taken off.
     UnreserveMarked,
+    /// A reservation someone else set on a function this stack did not create, changed to the first value:
+    /// marked first with the second (`CONCURRENCY_BEFORE_TAG`), so that down (or a later up without the
+    /// key) gives it back as it was.
+    ReserveMarkedOver(i32, i32),
+    /// The reservation a marked change replaced, put back; then the markers taken off.
+    RestoreMarked(i32),
+}
+
+/// The reservation someone else had set on a function this stack did not create, before up changed it
+/// (beside `CONCURRENCY_TAG`): what down puts back.
+pub const CONCURRENCY_BEFORE_TAG: &str = "stackctl:concurrency-before";
+
+/// What giving back the stack's marked reservation on a function it did not create means: the reservation
+/// it replaced put back (`CONCURRENCY_BEFORE_TAG`), else no reservation.
+fn give_back(live: &LiveFunction) -> ConcurrencyWork {
+    match live
+        .tags
+        .get(CONCURRENCY_BEFORE_TAG)
+        .and_then(|b| b.parse::<i32>().ok())
+    {
+        Some(before) => ConcurrencyWork::RestoreMarked(before),
+        None => ConcurrencyWork::UnreserveMarked,
+    }
 }
 
 /// The function tag that marks a reservation stackctl made on a function it did not create (its value: the
@@ -393,21 +416,25 @@ pub fn concurrency_diff(
                 Some(b) => Change::modify(FIELD, b.to_string(), n.to_string()),
                 None => Change::add(FIELD, n.to_string()),
             }),
-            // Someone else's reservation changed stays theirs (down keeps it); one stackctl adds is marked.
-            Some(if !owned && before.is_none() && !marked {
-                ConcurrencyWork::ReserveMarked(n)
-            } else {
-                ConcurrencyWork::Reserve(n)
+            // On a function the stack did not create, what stackctl adds is marked, and what it changes is
+            // marked with the value it replaced (given back by down).
+            Some(match before {
+                _ if owned || marked => ConcurrencyWork::Reserve(n),
+                None => ConcurrencyWork::ReserveMarked(n),
+                Some(b) => ConcurrencyWork::ReserveMarkedOver(n, b),
             }),
         ),
         (Some(b), None) if owned => (
             Some(Change::remove(FIELD, b.to_string())),
             Some(ConcurrencyWork::Unreserve),
         ),
-        (Some(b), None) if marked => (
-            Some(Change::remove(FIELD, b.to_string())),
-            Some(ConcurrencyWork::UnreserveMarked),
-        ),
+        (Some(b), None) if marked => match give_back(live) {
+            ConcurrencyWork::RestoreMarked(r) => (
+                Some(Change::modify(FIELD, b.to_string(), r.to_string())),
+                Some(ConcurrencyWork::RestoreMarked(r)),
+            ),
+            work => (Some(Change::remove(FIELD, b.to_string())), Some(work)),
+        },
         (Some(b), None) => (
             Some(Change::keep(
                 FIELD,
@@ -429,12 +456,20 @@ pub async fn set_concurrency(
     work: ConcurrencyWork,
 ) -> Result<()> {
     let marker = || format!("updating the `{CONCURRENCY_TAG}` tag of Lambda function `{name}`");
-    if let ConcurrencyWork::ReserveMarked(_) = work {
-        let tags = BTreeMap::from([(CONCURRENCY_TAG.to_string(), stack.to_string())]);
-        tag(client, arn, &tags).await.with_context(marker)?;
+    let mut tags = BTreeMap::from([(CONCURRENCY_TAG.to_string(), stack.to_string())]);
+    match work {
+        ConcurrencyWork::ReserveMarked(_) => tag(client, arn, &tags).await.with_context(marker)?,
+        ConcurrencyWork::ReserveMarkedOver(_, before) => {
+            tags.insert(CONCURRENCY_BEFORE_TAG.to_string(), before.to_string());
+            tag(client, arn, &tags).await.with_context(marker)?;
+        }
+        _ => {}
     }
     match work {
-        ConcurrencyWork::Reserve(n) | ConcurrencyWork::ReserveMarked(n) => {
+        ConcurrencyWork::Reserve(n)
+        | ConcurrencyWork::ReserveMarked(n)
+        | ConcurrencyWork::ReserveMarkedOver(n, _)
+        | ConcurrencyWork::RestoreMarked(n) => {
             client
                 .put_function_concurrency()
                 .function_name(name)
@@ -456,11 +491,15 @@ pub async fn set_concurrency(
                 })?;
         }
     }
-    if work == ConcurrencyWork::UnreserveMarked {
+    if matches!(
+        work,
+        ConcurrencyWork::UnreserveMarked | ConcurrencyWork::RestoreMarked(_)
+    ) {
         client
             .untag_resource()
             .resource(arn)
             .tag_keys(CONCURRENCY_TAG)
+            .tag_keys(CONCURRENCY_BEFORE_TAG)
             .send()
             .await
             .with_context(marker)?;
@@ -1282,8 +1321,7 @@ impl Resource for Function {
             .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let reserved = (f.tags.get(CONCURRENCY_TAG) == Some(&stack.name))
-            .then_some(ConcurrencyWork::UnreserveMarked);
+        let reserved = (f.tags.get(CONCURRENCY_TAG) == Some(&stack.name)).then(|| give_back(f));
         let plan = if ours.is_empty() && reserved.is_none() {
             base(Action::Keep).note(NOT_OURS)
         } else {
@@ -1291,11 +1329,16 @@ impl Resource for Function {
                 .iter()
                 .map(|(k, v)| Change::remove(format!("environment.{k}"), v))
                 .collect();
-            if reserved.is_some() {
+            if let Some(work) = reserved {
                 let before = f
                     .reserved_concurrency
                     .map_or("none".into(), |n| n.to_string());
-                changes.push(Change::remove("reserved_concurrency", before));
+                changes.push(match work {
+                    ConcurrencyWork::RestoreMarked(r) => {
+                        Change::modify("reserved_concurrency", before, r.to_string())
+                    }
+                    _ => Change::remove("reserved_concurrency", before),
+                });
             }
             changes.extend(
                 f.config
@@ -1447,7 +1490,7 @@ mod tests {
             concurrency_diff(Some(0), Some(&with(Some(5))), false, "s"),
             (
                 Some(Change::modify("reserved_concurrency", "5", "0")),
-                Some(ConcurrencyWork::Reserve(0))
+                Some(ConcurrencyWork::ReserveMarkedOver(0, 5))
             )
         );
         assert_eq!(
@@ -1481,6 +1524,26 @@ mod tests {
             concurrency_diff(None, Some(&marked), false, "other").1,
             None,
             "another stack's marker is not this stack's"
+        );
+        // Someone else's reservation changed: marked with theirs, which goes back when the key goes.
+        assert_eq!(
+            concurrency_diff(Some(9), Some(&with(Some(7))), false, "s").1,
+            Some(ConcurrencyWork::ReserveMarkedOver(9, 7))
+        );
+        marked
+            .tags
+            .insert(CONCURRENCY_BEFORE_TAG.into(), "7".into());
+        assert_eq!(
+            concurrency_diff(None, Some(&marked), false, "s"),
+            (
+                Some(Change::modify("reserved_concurrency", "5", "7")),
+                Some(ConcurrencyWork::RestoreMarked(7))
+            )
+        );
+        assert_eq!(
+            concurrency_diff(Some(3), Some(&marked), false, "s").1,
+            Some(ConcurrencyWork::Reserve(3)),
+            "marked already: the value it replaced stays recorded"
         );
     }
 

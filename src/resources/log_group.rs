@@ -165,6 +165,11 @@ fn logging_config_note(default: &str) -> String {
     format!("where the function's LoggingConfig sends its logs (no `{default}` group is made)")
 }
 
+/// Why a group the function's LoggingConfig names is never written: Lambda lets several functions share one
+/// group, and stackctl only ever makes `/aws/lambda/<function>`, so such a group is someone else's choice.
+const LOGGING_CONFIG_GROUP: &str = "named by the function's LoggingConfig (a group several functions may \
+     share): used as it is; stackctl never creates it, changes its retention or tags, or deletes it";
+
 /// A retention as plan shows it: the number of days, or "never expire".
 pub fn describe_retention(days: Option<i32>) -> String {
     days.map_or_else(|| "never expire".to_string(), |d| d.to_string())
@@ -419,7 +424,15 @@ impl LogGroup {
             return Ok(None);
         };
         // Its tags, for every purpose, even when nothing would change: a group another stack or stage
-        // tagged is never used (the engine blocks it).
+        // tagged is never used (the engine blocks it). LoggingConfig's group is never the stack's
+        // (LOGGING_CONFIG_GROUP): its tags do not matter (and may not be readable: the operator policy
+        // allows tag reads under /aws/lambda/ only).
+        if name != cx.stack.log_group.name {
+            return Ok(Some(LogGroupState {
+                group,
+                tags_read: false,
+            }));
+        }
         Ok(read_tags(logs, &group.arn)
             .await?
             .map(|tags| LogGroupState {
@@ -496,16 +509,24 @@ impl Resource for LogGroup {
         let state = world.live::<LogGroupState>(Kind::LogGroup);
         let live = state.map(|s| &s.group);
         let owned = state.is_some_and(|s| s.tags_read && world.stack.owns(&s.group.tags));
-        let mut changes = diff(spec, live, owned);
-        if name != spec.name {
-            changes.insert(
-                0,
-                Change::keep("log_group", logging_config_note(&spec.name)),
-            );
-        }
         let base = |action| {
             ResourcePlan::new(Kind::LogGroup, &name, action).arn(live.map(|l| l.arn.as_str()))
         };
+        if name != spec.name {
+            // Used as it is: not created (Lambda makes it on the first invoke), its retention kept.
+            let mut changes = vec![Change::keep("log_group", logging_config_note(&spec.name))];
+            if let Some(l) = live {
+                changes.push(Change::keep(
+                    "retention_days",
+                    describe_retention(l.retention_days),
+                ));
+            }
+            let plan = base(Action::NoOp)
+                .changes(changes)
+                .note(LOGGING_CONFIG_GROUP);
+            return Ok(Planned::new(plan, LogGroupWork::InSync));
+        }
+        let changes = diff(spec, live, owned);
         let writes = changes.iter().any(|c| c.op != Op::Keep);
         let (plan, work) = match live {
             None => (base(Action::Create).changes(changes), LogGroupWork::Create),
@@ -560,7 +581,9 @@ impl Resource for LogGroup {
         let function_stays = world
             .live::<LiveFunction>(Kind::Function)
             .is_some_and(|f| !stack.owns(&f.tags));
-        let plan = if !stack.owns(&state.group.tags) {
+        let plan = if name != stack.log_group.name {
+            base(Action::Keep).note(LOGGING_CONFIG_GROUP)
+        } else if !stack.owns(&state.group.tags) {
             base(Action::Keep).note(NOT_OURS)
         } else if function_stays {
             base(Action::Keep).note(format!(

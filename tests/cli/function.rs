@@ -508,7 +508,7 @@ async fn a_reservation_made_on_an_adopted_function_is_removed_by_down() {
         "{writes:?}"
     );
 
-    // Someone else's reservation on it is theirs: kept by down.
+    // Someone else's reservation on it is theirs: up changes it (the file asks for 5), down puts theirs back.
     aws.lambda
         .put_function_concurrency()
         .function_name(FUNCTION)
@@ -520,7 +520,96 @@ async fn a_reservation_made_on_an_adopted_function_is_removed_by_down() {
     project.stackctl(&["down", "--confirm"]).ok();
     assert_eq!(
         reserved(&emulator).await,
-        Some(5),
-        "changed by up, kept by down"
+        Some(7),
+        "changed by up, given back as it was by down"
     );
+}
+
+/// GetAccountSettings denied: a growing reservation is an error naming the permission (never a skipped
+/// check), with nothing written; a reservation that shrinks needs no pool and goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_pool_read_is_an_error_naming_the_permission_and_a_decrease_needs_none() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    reserve(&project, 5);
+    project.stackctl(&["up"]).ok();
+    emulator
+        .strict()
+        .set(json!({"deny_operations": ["GetAccountSettings"]}));
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 5",
+        "reserved_concurrency = 6",
+    );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr.contains("`lambda:GetAccountSettings`"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(reserved(&emulator).await, Some(5));
+
+    project.edit(
+        "stack.toml",
+        "reserved_concurrency = 6",
+        "reserved_concurrency = 4",
+    );
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(4));
+}
+
+/// A reservation someone else set on an adopted function and up changed is given back as it was by down
+/// (and by an up without the key): the owner's cap and the account's pool are what they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reservation_up_changed_on_an_adopted_function_is_restored_by_down() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let role = someone_elses_role(&emulator).await;
+    let aws = emulator.moto_clients().await;
+    adopted_function(&aws, &role, &[]).await;
+    aws.lambda
+        .put_function_concurrency()
+        .function_name(FUNCTION)
+        .reserved_concurrent_executions(7)
+        .send()
+        .await
+        .unwrap();
+    reserve(&project, 9);
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(9));
+
+    let preview = project.stackctl(&["down"]);
+    assert!(
+        preview.stdout.contains("reserved_concurrency: 9 -> 7"),
+        "{}",
+        preview.stdout
+    );
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert!(function_exists(&emulator).await);
+    assert_eq!(
+        reserved(&emulator).await,
+        Some(7),
+        "down left the reservation up set on someone else's function"
+    );
+    let tags = aws
+        .lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!tags.keys().any(|k| k.starts_with("stackctl:")), "{tags:?}");
+
+    // The same through an up whose file no longer has the key.
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(9));
+    project.edit("stack.toml", "reserved_concurrency = 9\n", "");
+    project.stackctl(&["up"]).ok();
+    assert_eq!(reserved(&emulator).await, Some(7));
 }

@@ -778,3 +778,82 @@ async fn an_adopted_function_logging_elsewhere_gets_no_second_group_and_logs_rea
     );
     assert!(group_exists(&moto.logs, CUSTOM).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_logging_config_names_is_never_written_or_created() {
+    // Lambda lets several functions log to one group (LoggingConfig.LogGroup): a group the adopted function
+    // shares with another stack is that stack's, whatever stack.toml's `retention_days` says.
+    const SHARED: &str = "/shared/app";
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    write_retention(&project, 30);
+    let role = adopted_role(&emulator).await;
+    adopted_function(&emulator, &role, Some(SHARED)).await;
+    let moto = emulator.moto_clients().await;
+    moto.logs
+        .create_log_group()
+        .log_group_name(SHARED)
+        .tags("stackctl:stack", "someone-else")
+        .send()
+        .await
+        .unwrap();
+    moto.logs
+        .put_retention_policy()
+        .log_group_name(SHARED)
+        .retention_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let retention_of = |name: &'static str| {
+        let logs = moto.logs.clone();
+        async move {
+            logs.describe_log_groups()
+                .log_group_name_prefix(name)
+                .send()
+                .await
+                .unwrap()
+                .log_groups()
+                .iter()
+                .find(|g| g.log_group_name() == Some(name))
+                .map(|g| g.retention_in_days())
+        }
+    };
+
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("LogGroup") || w.contains("Retention")),
+        "up wrote to a group the function shares with another stack: {writes:?}"
+    );
+    assert_eq!(retention_of(SHARED).await, Some(Some(7)));
+
+    // A LoggingConfig group that does not exist yet is Lambda's to make: up makes neither it nor a second one.
+    const MISSING: &str = "/shared/not-yet";
+    emulator
+        .clients()
+        .await
+        .lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .logging_config(
+            aws_sdk_lambda::types::LoggingConfig::builder()
+                .log_format(aws_sdk_lambda::types::LogFormat::Text)
+                .log_group(MISSING)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes.iter().any(|w| w.contains("LogGroup")),
+        "up made a group LoggingConfig names: {writes:?}"
+    );
+    assert!(!group_exists(&moto.logs, MISSING).await);
+    assert!(!group_exists(&moto.logs, GROUP).await);
+}
