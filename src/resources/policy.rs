@@ -26,8 +26,9 @@ pub struct LivePolicy {
     pub default_version: String,
     pub document: Value,
     pub tags: BTreeMap<String, String>,
-    /// The roles it is attached to that IAM says were last used somewhere, as (role, region). Read only
-    /// for a policy with the stack's tags and no `stackctl:region` (`Policy::read`); empty otherwise.
+    /// The roles it is attached to, as (what ties it to a region, region) for each region the role's
+    /// `stackctl:region` tag or IAM's RoleLastUsed names. Read only for a policy with the stack's tags and no `stackctl:region`
+    /// (`Policy::read`); empty otherwise.
     pub used_by: Vec<(String, String)>,
 }
 
@@ -97,8 +98,8 @@ pub async fn read(client: &Client, arn: &str) -> Result<Option<LivePolicy>> {
     }))
 }
 
-/// The roles the policy is attached to (every page), each with the region IAM says it was last used in,
-/// when it says one. A role deleted meanwhile is left out.
+/// The roles the policy is attached to (every page), each with the region its `stackctl:region` tag names
+/// and the region IAM says it was last used in, when there are. A role deleted meanwhile is left out.
 async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, String)>> {
     let mut roles = Vec::new();
     let mut pages = client
@@ -119,11 +120,8 @@ async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, Stri
     }
     let mut used = Vec::new();
     for name in roles {
-        let region = match client.get_role().role_name(&name).send().await {
-            Ok(out) => out
-                .role
-                .and_then(|r| r.role_last_used)
-                .and_then(|u| u.region),
+        let role = match client.get_role().role_name(&name).send().await {
+            Ok(out) => out.role,
             Err(err)
                 if err
                     .as_service_error()
@@ -133,7 +131,29 @@ async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, Stri
             }
             Err(err) => return Err(err).with_context(|| format!("reading IAM role `{name}`")),
         };
-        used.extend(region.map(|region| (name, region)));
+        let Some(role) = role else { continue };
+        // A role another region's deployment tagged is used there, whether or not IAM saw it used yet
+        // (RoleLastUsed is empty until the first assume, and lags hours behind).
+        let tagged = role
+            .tags()
+            .iter()
+            .find(|t| t.key() == crate::config::REGION_TAG)
+            .map(|t| t.value().to_string());
+        let last = role.role_last_used.and_then(|u| u.region);
+        used.extend(tagged.map(|region| {
+            let what = format!(
+                "role `{name}`, which it is attached to, is tagged `{}` = `{region}`",
+                crate::config::REGION_TAG
+            );
+            (what, region)
+        }));
+        used.extend(last.map(|region| {
+            let what = format!(
+                "role `{name}`, which it is attached to, was last used in region `{region}` (IAM's \
+                 RoleLastUsed)"
+            );
+            (what, region)
+        }));
     }
     Ok(used)
 }
@@ -602,16 +622,7 @@ impl Resource for Policy {
     }
 
     fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
-        live_as::<LivePolicy>(live)
-            .used_by
-            .iter()
-            .map(|(role, region)| {
-                (
-                    format!("role `{role}`, which it is attached to,"),
-                    region.clone(),
-                )
-            })
-            .collect()
+        live_as::<LivePolicy>(live).used_by.clone()
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {

@@ -597,3 +597,55 @@ async fn an_untagged_region_role_used_in_another_region_is_not_claimed() {
     west.expect_code(2);
     assert!(!west.stdout.contains("blocked"), "{}", west.stdout);
 }
+
+/// A policy tagged with the stack but with no `stackctl:region`, attached to a role that another region's
+/// deployment tagged (`stackctl:region = us-west-2`) and that IAM never saw used (no RoleLastUsed): the
+/// role's tag says where the policy is used as surely as RoleLastUsed would, so us-east-1 neither claims
+/// nor deletes the policy (down would detach it from us-west-2's role, whose function then loses access).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_region_policy_on_another_regions_role_is_not_claimed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .tag_role()
+        .role_name(ROLE)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("stackctl:region")
+                .value("us-west-2")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto.iam
+        .untag_policy()
+        .policy_arn(policy_arn())
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains(&format!("policy {POLICY}: blocked"))
+            && plan.stdout.contains("`us-west-2`"),
+        "{}",
+        plan.stdout
+    );
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("Role") || w.contains("Policy")),
+        "down in us-east-1 touched the role or the policy us-west-2's role uses: {writes:?}"
+    );
+    assert_eq!(role_and_policy_exist(&emulator).await, (true, true));
+}
