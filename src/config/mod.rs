@@ -319,7 +319,8 @@ impl Stack {
     }
 
     /// Why a role or policy tagged with this stack (and stage) but no region is not claimed here: `what`
-    /// (a role) was last used in region `other`, where a function of this stack may still use it.
+    /// says how a role ties it to region `other` (last used there, or tagged for it), where a function of
+    /// this stack may still use it.
     pub fn used_in_other_region_note(&self, kind: &str, what: &str, other: &str) -> String {
         let names = match &self.stage {
             Some(stage) => format!(
@@ -332,10 +333,9 @@ impl Stack {
             ),
         };
         format!(
-            "tagged by this stack with no `{REGION_TAG}` tag, and {what} was last used in region `{other}` \
-             (IAM's RoleLastUsed): a function of this stack there may use this {kind}, so this region neither \
-             claims, changes nor deletes it; run stackctl with `--region {other}` first (it records that \
-             region on it), or {names}"
+            "tagged by this stack with no `{REGION_TAG}` tag, and {what}: a function of this stack in region \
+             `{other}` may use this {kind}, so this region neither claims, changes nor deletes it; run \
+             stackctl with `--region {other}` first (it records that region on it), or {names}"
         )
     }
 

@@ -26,9 +26,13 @@ pub struct LivePolicy {
     pub default_version: String,
     pub document: Value,
     pub tags: BTreeMap<String, String>,
-    /// The roles it is attached to that IAM says were last used somewhere, as (role, region). Read only
-    /// for a policy with the stack's tags and no `stackctl:region` (`Policy::read`); empty otherwise.
+    /// The roles it is attached to, as (what ties it to a region, region) for each region the role's
+    /// `stackctl:region` tag or IAM's RoleLastUsed names. Read only for a policy with the stack's tags and no `stackctl:region`
+    /// (`Policy::read`); empty otherwise.
     pub used_by: Vec<(String, String)>,
+    /// down: the roles besides the stack's it is attached to, each with its tags (deleting the policy
+    /// detaches it from them). Read only for down of a policy the stack owns; empty otherwise.
+    pub also_attached: Vec<(String, BTreeMap<String, String>)>,
 }
 
 pub fn arn(partition: &str, account: &str, name: &str) -> String {
@@ -94,13 +98,14 @@ pub async fn read(client: &Client, arn: &str) -> Result<Option<LivePolicy>> {
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
         used_by: Vec::new(),
+        also_attached: Vec::new(),
     }))
 }
 
-/// The roles the policy is attached to (every page), each with the region IAM says it was last used in,
-/// when it says one. A role deleted meanwhile is left out.
-async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, String)>> {
-    let mut roles = Vec::new();
+/// The roles the policy is attached to (every page), read with GetRole (tags and RoleLastUsed). A role
+/// deleted meanwhile is left out.
+async fn attached_roles(client: &Client, arn: &str) -> Result<Vec<aws_sdk_iam::types::Role>> {
+    let mut names = Vec::new();
     let mut pages = client
         .list_entities_for_policy()
         .policy_arn(arn)
@@ -111,31 +116,59 @@ async fn roles_last_used(client: &Client, arn: &str) -> Result<Vec<(String, Stri
         let page = page
             .map_err(aws_sdk_iam::Error::from)
             .with_context(|| format!("listing the roles IAM policy `{arn}` is attached to"))?;
-        roles.extend(
+        names.extend(
             page.policy_roles()
                 .iter()
                 .filter_map(|r| r.role_name().map(str::to_string)),
         );
     }
-    let mut used = Vec::new();
-    for name in roles {
-        let region = match client.get_role().role_name(&name).send().await {
-            Ok(out) => out
-                .role
-                .and_then(|r| r.role_last_used)
-                .and_then(|u| u.region),
+    let mut roles = Vec::new();
+    for name in names {
+        match client.get_role().role_name(&name).send().await {
+            Ok(out) => roles.extend(out.role),
             Err(err)
                 if err
                     .as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                None
-            }
+                    .is_some_and(|e| e.is_no_such_entity_exception()) => {}
             Err(err) => return Err(err).with_context(|| format!("reading IAM role `{name}`")),
-        };
-        used.extend(region.map(|region| (name, region)));
+        }
     }
-    Ok(used)
+    Ok(roles)
+}
+
+fn role_tags(role: &aws_sdk_iam::types::Role) -> BTreeMap<String, String> {
+    role.tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// For each role the policy is attached to, the region its `stackctl:region` tag names and the region IAM
+/// says it was last used in, when there are, as (what ties the policy to the region, region).
+fn roles_last_used(roles: &[aws_sdk_iam::types::Role]) -> Vec<(String, String)> {
+    let mut used = Vec::new();
+    for role in roles {
+        let name = role.role_name();
+        // A role another region's deployment tagged is used there, whether or not IAM saw it used yet
+        // (RoleLastUsed is empty until the first assume, and lags hours behind).
+        let tagged = role_tags(role).remove(crate::config::REGION_TAG);
+        let last = role.role_last_used().and_then(|u| u.region());
+        used.extend(tagged.map(|region| {
+            let what = format!(
+                "role `{name}`, which it is attached to, is tagged `{}` = `{region}`",
+                crate::config::REGION_TAG
+            );
+            (what, region)
+        }));
+        used.extend(last.map(|region| {
+            let what = format!(
+                "role `{name}`, which it is attached to, was last used in region `{region}` (IAM's \
+                 RoleLastUsed)"
+            );
+            (what, region.to_string())
+        }));
+    }
+    used
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -586,8 +619,21 @@ impl Resource for Policy {
             };
             // The stack's, made before regions were recorded: whether another region's function uses it
             // (through a role it is attached to) decides whether this region may claim it.
-            if cx.stack.owns(&live.tags) && !live.tags.contains_key(crate::config::REGION_TAG) {
-                live.used_by = roles_last_used(&cx.clients.iam, &arn).await?;
+            let untagged_region = !live.tags.contains_key(crate::config::REGION_TAG);
+            let teardown = cx.purpose == Purpose::Teardown;
+            if cx.stack.owns(&live.tags) && (untagged_region || teardown) {
+                let roles = attached_roles(&cx.clients.iam, &arn).await?;
+                if untagged_region {
+                    live.used_by = roles_last_used(&roles);
+                }
+                // Deleting it detaches it from every role: down must know whose they are.
+                if teardown {
+                    live.also_attached = roles
+                        .iter()
+                        .filter(|r| r.role_name() != cx.stack.role.name)
+                        .map(|r| (r.role_name().to_string(), role_tags(r)))
+                        .collect();
+                }
             }
             Ok(Some(Box::new(live) as Live))
         })
@@ -602,16 +648,7 @@ impl Resource for Policy {
     }
 
     fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
-        live_as::<LivePolicy>(live)
-            .used_by
-            .iter()
-            .map(|(role, region)| {
-                (
-                    format!("role `{role}`, which it is attached to,"),
-                    region.clone(),
-                )
-            })
-            .collect()
+        live_as::<LivePolicy>(live).used_by.clone()
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned> {
@@ -661,6 +698,28 @@ impl Resource for Policy {
             |action| ResourcePlan::new(Kind::Policy, &stack.policy.name, action).arn(Some(&p.arn));
         if !stack.owns(&p.tags) {
             return Planned::only(base(Action::Keep).note(NOT_OURS));
+        }
+        // Deleting it would detach it from another deployment's role too, and leave that deployment's
+        // function without the permissions it was given.
+        let theirs = p.also_attached.iter().find_map(|(role, tags)| {
+            let other = stack.other_owner(tags).map(|(owner, stage)| {
+                let stage = stage.map(|s| format!(", stage `{s}`")).unwrap_or_default();
+                format!("stack `{owner}`{stage}")
+            });
+            let other = other.or_else(|| {
+                stack
+                    .iam_owner_region(tags)
+                    .map(|region| format!("this stack's deployment in region `{region}`"))
+            })?;
+            Some((role, other))
+        });
+        if let Some((role, owner)) = theirs {
+            return Planned::only(base(Action::Blocked).note(format!(
+                "also attached to role `{role}`, owned by {owner}: deleting the policy would detach it from that \
+                 role (stackctl never changes another deployment's resources) and leave its function without \
+                 these permissions; detach it from that role first (its owner removes it from \
+                 `role.managed_policy_arns`, or `aws iam detach-role-policy`), then run down again"
+            )));
         }
         let mut changes = Vec::new();
         if attached(world) {
@@ -732,6 +791,7 @@ mod tests {
             document: decode_document(&from_iam).unwrap(),
             tags: BTreeMap::new(),
             used_by: Vec::new(),
+            also_attached: Vec::new(),
         };
         assert_eq!(diff(&a, Some(&live)), PolicyDiff::InSync);
         assert_eq!(plan("p", &a, Some(&live), "r", true).action, Action::NoOp);

@@ -470,7 +470,14 @@ impl Resource for Role {
         let name = r.arn.rsplit('/').next().unwrap_or(&r.arn);
         r.last_used_region
             .iter()
-            .map(|region| (format!("role `{name}`"), region.clone()))
+            .map(|region| {
+                (
+                    format!(
+                        "role `{name}` was last used in region `{region}` (IAM's RoleLastUsed)"
+                    ),
+                    region.clone(),
+                )
+            })
             .collect()
     }
 

@@ -597,3 +597,107 @@ async fn an_untagged_region_role_used_in_another_region_is_not_claimed() {
     west.expect_code(2);
     assert!(!west.stdout.contains("blocked"), "{}", west.stdout);
 }
+
+/// A policy tagged with the stack but with no `stackctl:region`, attached to a role that another region's
+/// deployment tagged (`stackctl:region = us-west-2`) and that IAM never saw used (no RoleLastUsed): the
+/// role's tag says where the policy is used as surely as RoleLastUsed would, so us-east-1 neither claims
+/// nor deletes the policy (down would detach it from us-west-2's role, whose function then loses access).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_region_policy_on_another_regions_role_is_not_claimed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .tag_role()
+        .role_name(ROLE)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("stackctl:region")
+                .value("us-west-2")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto.iam
+        .untag_policy()
+        .policy_arn(policy_arn())
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout.contains(&format!("policy {POLICY}: blocked"))
+            && plan.stdout.contains("`us-west-2`"),
+        "{}",
+        plan.stdout
+    );
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("Role") || w.contains("Policy")),
+        "down in us-east-1 touched the role or the policy us-west-2's role uses: {writes:?}"
+    );
+    assert_eq!(role_and_policy_exist(&emulator).await, (true, true));
+}
+
+/// The stack's policy, also attached to another stack's role (its `role.managed_policy_arns` names our
+/// policy's ARN): deleting the policy would detach it from their role (DeletePolicy needs every attachment
+/// gone), a write to another deployment's resource that leaves their function without its permissions.
+/// `down` names that role and its owner and deletes nothing; their role keeps the policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_never_detaches_its_policy_from_another_stacks_role() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .create_role()
+        .role_name("their-role")
+        .assume_role_policy_document(TRUST_POLICY)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("stackctl:stack")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    moto.iam
+        .attach_role_policy()
+        .role_name("their-role")
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    let mark = emulator.mark();
+    let down = project.stackctl(&["down", "--confirm", "--delete-data"]);
+    down.expect_code(1);
+    assert!(
+        down.stderr.contains("nothing was deleted")
+            && down.stderr.contains("`their-role`")
+            && down.stderr.contains("`someone-else`"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    let attached = moto
+        .iam
+        .list_attached_role_policies()
+        .role_name("their-role")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attached.attached_policies().len(), 1);
+}
