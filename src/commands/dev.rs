@@ -509,24 +509,21 @@ fn admit(
     origin: Option<&str>,
     server: &Server,
 ) -> Result<(), (u16, String)> {
-    let hosts = [
-        parts
-            .headers
-            .get(http::header::HOST)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        parts.uri.authority().map(|a| a.as_str().to_string()),
-    ];
-    if hosts.iter().all(Option::is_none) {
+    // Every copy of the header counts: an allowed first Host or Origin does not vouch for a second one.
+    let hosts: Vec<String> = parts
+        .headers
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .chain(parts.uri.authority().map(|a| a.as_str().to_string()))
+        .collect();
+    if hosts.is_empty() {
         return Err((
             421,
             "stackctl dev refuses a request without a Host header".into(),
         ));
     }
-    if let Some(host) = hosts
-        .iter()
-        .flatten()
-        .find(|h| !host_allowed(h, server.bound))
-    {
+    if let Some(host) = hosts.iter().find(|h| !host_allowed(h, server.bound)) {
         return Err((
             421,
             format!(
@@ -534,6 +531,20 @@ fn admit(
                  (a page that points its own name at this machine is refused)",
                 server.bound
             ),
+        ));
+    }
+    let origins = parts.headers.get_all(http::header::ORIGIN);
+    if origins.iter().count() > 1 {
+        return Err((
+            403,
+            "stackctl dev refuses a request with more than one Origin header".into(),
+        ));
+    }
+    // An Origin that is there but not text is not "no Origin".
+    if origin.is_none() && origins.iter().next().is_some() {
+        return Err((
+            403,
+            "stackctl dev refuses a request whose Origin header is not text".into(),
         ));
     }
     let Some(origin) = origin else {

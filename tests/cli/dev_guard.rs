@@ -250,3 +250,51 @@ async fn half_sent_and_idle_connections_are_closed_and_a_normal_request_still_an
         "the body timeout is logged:\n{log}"
     );
 }
+
+/// The status line dev answers a raw request with (headers a client library would refuse to send).
+fn raw_status(address: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request).unwrap();
+    let seen = until_closed(stream, "raw request");
+    seen.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_host_or_origin_or_an_unreadable_origin_is_refused_too() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let dev = Dev::start(&project, &[]);
+    let address = dev.base.trim_start_matches("http://").to_string();
+    // Each header is checked in every copy: an allowed first one does not vouch for a foreign second one, and
+    // an Origin that is there but not text is not "no Origin".
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "second Host",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 421",
+        ),
+        (
+            "second Origin",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:1\r\n\
+              Origin: https://evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "Origin that is not text",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\xff\r\n\
+              Connection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "one loopback Host and Origin (served)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:1\r\n\
+              Connection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let status = raw_status(&address, request);
+        assert!(status.starts_with(expected), "{what}: {status}");
+    }
+}
