@@ -548,6 +548,25 @@ fn admit(
         ));
     }
     let Some(origin) = origin else {
+        // No Origin: curl and the CLI, a same-origin GET, a link the developer follows. A browser marks a
+        // request another site's page makes without one (an <img>, a <script>: a no-cors GET) with
+        // `Sec-Fetch-Site: cross-site`; only a top-level navigation of those is served.
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase)
+        };
+        if header("sec-fetch-site").as_deref() == Some("cross-site")
+            && header("sec-fetch-mode").as_deref() != Some("navigate")
+        {
+            return Err((
+                403,
+                "stackctl dev refuses a request another site's page made without an Origin                  (Sec-Fetch-Site: cross-site): open the URL yourself, or call it with fetch from an allowed origin"
+                    .into(),
+            ));
+        }
         return Ok(());
     };
     match &server.cors {

@@ -268,7 +268,19 @@ async fn a_second_host_or_origin_or_an_unreadable_origin_is_refused_too() {
     let address = dev.base.trim_start_matches("http://").to_string();
     // Each header is checked in every copy: an allowed first one does not vouch for a foreign second one, and
     // an Origin that is there but not text is not "no Origin".
-    let cases: [(&str, &[u8], &str); 4] = [
+    let cases: [(&str, &[u8], &str); 6] = [
+        (
+            "cross-site subresource GET without Origin (an <img> or <script> on another site)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: cross-site\r\n\
+              Sec-Fetch-Mode: no-cors\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "cross-site link followed by the developer (served)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: cross-site\r\n\
+              Sec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
         (
             "second Host",
             b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
