@@ -563,7 +563,8 @@ fn admit(
         {
             return Err((
                 403,
-                "stackctl dev refuses a request another site's page made without an Origin                  (Sec-Fetch-Site: cross-site): open the URL yourself, or call it with fetch from an allowed origin"
+                "stackctl dev refuses a request another site's page made without an Origin \
+                 (Sec-Fetch-Site: cross-site): open the URL yourself, or call it with fetch from an allowed origin"
                     .into(),
             ));
         }

@@ -251,12 +251,11 @@ async fn half_sent_and_idle_connections_are_closed_and_a_normal_request_still_an
     );
 }
 
-/// The status line dev answers a raw request with (headers a client library would refuse to send).
-fn raw_status(address: &str, request: &[u8]) -> String {
+/// What dev answers a raw request with (headers a client library would refuse to send).
+fn raw_answer(address: &str, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.write_all(request).unwrap();
-    let seen = until_closed(stream, "raw request");
-    seen.lines().next().unwrap_or_default().to_string()
+    until_closed(stream, "raw request")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -306,7 +305,18 @@ async fn a_second_host_or_origin_or_an_unreadable_origin_is_refused_too() {
         ),
     ];
     for (what, request, expected) in cases {
-        let status = raw_status(&address, request);
-        assert!(status.starts_with(expected), "{what}: {status}");
+        let answer = raw_answer(&address, request);
+        assert!(answer.starts_with(expected), "{what}: {answer}");
+        if expected != "HTTP/1.1 200" {
+            assert!(
+                answer.contains("\"message\":\"stackctl dev "),
+                "{what}: {answer}"
+            );
+        }
     }
+    let log = dev.stderr();
+    assert!(
+        log.contains("made without an Origin (Sec-Fetch-Site: cross-site): open the URL yourself"),
+        "{log}"
+    );
 }
