@@ -1,15 +1,20 @@
 //! Text that came from a handler or a log event, made safe to print on a terminal: a control character in it
 //! (ESC starting `ESC[2J` or an OSC 52 clipboard write, a carriage return that overwrites the line) is shown
-//! as its escape, `\u{1b}`, instead of being obeyed by the terminal.
+//! as its escape, `\u{1b}`, instead of being obeyed by the terminal; so is a bidi control (U+202E) that would
+//! make the terminal show text in another order than it has.
 
 use std::borrow::Cow;
 
-/// Whether a terminal would act on `c` rather than show it: C0 controls but newline and tab, DEL, and C1.
+/// Whether a terminal would act on `c` rather than show it: C0 controls but newline and tab, DEL, and C1; and
+/// the bidi controls (ALM, LRM, RLM, the embeddings, overrides and isolates), which reorder the text around
+/// them on a terminal that implements bidi (Trojan Source, CVE-2021-42574).
 fn is_control(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    (c.is_control() && c != '\n' && c != '\t')
+        || ('\u{80}'..='\u{9f}').contains(&c)
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// `text` with every control character (C0 except `\n` and `\t`, DEL, C1) written as `\u{XX}`, the form Rust
+/// `text` with every control character (C0 except `\n` and `\t`, DEL, C1, bidi controls) written as `\u{XX}`, the form Rust
 /// and JavaScript source use (ESC is `\u{1b}`). Borrowed when there is nothing to escape.
 pub fn terminal(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_control) {
@@ -41,6 +46,22 @@ mod tests {
         assert_eq!(terminal("a\rb\0c\x7fd"), "a\\u{d}b\\u{0}c\\u{7f}d");
         // C1: CSI as one character, and NEL.
         assert_eq!(terminal("\u{9b}31m\u{85}"), "\\u{9b}31m\\u{85}");
+    }
+
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        // Trojan Source (CVE-2021-42574): a right-to-left override makes a terminal that implements bidi show
+        // `admin` where the bytes say `nimda`; isolates and marks reorder text the same way.
+        assert_eq!(terminal("user \u{202e}nimda"), "user \\u{202e}nimda");
+        for c in [
+            '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
+            assert_eq!(
+                terminal(&c.to_string()),
+                format!("\\u{{{:x}}}", u32::from(c))
+            );
+        }
     }
 
     #[test]

@@ -509,24 +509,21 @@ fn admit(
     origin: Option<&str>,
     server: &Server,
 ) -> Result<(), (u16, String)> {
-    let hosts = [
-        parts
-            .headers
-            .get(http::header::HOST)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        parts.uri.authority().map(|a| a.as_str().to_string()),
-    ];
-    if hosts.iter().all(Option::is_none) {
+    // Every copy of the header counts: an allowed first Host or Origin does not vouch for a second one.
+    let hosts: Vec<String> = parts
+        .headers
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .chain(parts.uri.authority().map(|a| a.as_str().to_string()))
+        .collect();
+    if hosts.is_empty() {
         return Err((
             421,
             "stackctl dev refuses a request without a Host header".into(),
         ));
     }
-    if let Some(host) = hosts
-        .iter()
-        .flatten()
-        .find(|h| !host_allowed(h, server.bound))
-    {
+    if let Some(host) = hosts.iter().find(|h| !host_allowed(h, server.bound)) {
         return Err((
             421,
             format!(
@@ -536,7 +533,41 @@ fn admit(
             ),
         ));
     }
+    let origins = parts.headers.get_all(http::header::ORIGIN);
+    if origins.iter().count() > 1 {
+        return Err((
+            403,
+            "stackctl dev refuses a request with more than one Origin header".into(),
+        ));
+    }
+    // An Origin that is there but not text is not "no Origin".
+    if origin.is_none() && origins.iter().next().is_some() {
+        return Err((
+            403,
+            "stackctl dev refuses a request whose Origin header is not text".into(),
+        ));
+    }
     let Some(origin) = origin else {
+        // No Origin: curl and the CLI, a same-origin GET, a link the developer follows. A browser marks a
+        // request another site's page makes without one (an <img>, a <script>: a no-cors GET) with
+        // `Sec-Fetch-Site: cross-site`; only a top-level navigation of those is served.
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase)
+        };
+        if header("sec-fetch-site").as_deref() == Some("cross-site")
+            && header("sec-fetch-mode").as_deref() != Some("navigate")
+        {
+            return Err((
+                403,
+                "stackctl dev refuses a request another site's page made without an Origin \
+                 (Sec-Fetch-Site: cross-site): open the URL yourself, or call it with fetch from an allowed origin"
+                    .into(),
+            ));
+        }
         return Ok(());
     };
     match &server.cors {

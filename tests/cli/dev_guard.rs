@@ -250,3 +250,73 @@ async fn half_sent_and_idle_connections_are_closed_and_a_normal_request_still_an
         "the body timeout is logged:\n{log}"
     );
 }
+
+/// What dev answers a raw request with (headers a client library would refuse to send).
+fn raw_answer(address: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request).unwrap();
+    until_closed(stream, "raw request")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_host_or_origin_or_an_unreadable_origin_is_refused_too() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let dev = Dev::start(&project, &[]);
+    let address = dev.base.trim_start_matches("http://").to_string();
+    // Each header is checked in every copy: an allowed first one does not vouch for a foreign second one, and
+    // an Origin that is there but not text is not "no Origin".
+    let cases: [(&str, &[u8], &str); 6] = [
+        (
+            "cross-site subresource GET without Origin (an <img> or <script> on another site)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: cross-site\r\n\
+              Sec-Fetch-Mode: no-cors\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "cross-site link followed by the developer (served)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: cross-site\r\n\
+              Sec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+        (
+            "second Host",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 421",
+        ),
+        (
+            "second Origin",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:1\r\n\
+              Origin: https://evil.example\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "Origin that is not text",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\xff\r\n\
+              Connection: close\r\n\r\n",
+            "HTTP/1.1 403",
+        ),
+        (
+            "one loopback Host and Origin (served)",
+            b"GET /items?userId=a HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:1\r\n\
+              Connection: close\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let answer = raw_answer(&address, request);
+        assert!(answer.starts_with(expected), "{what}: {answer}");
+        if expected != "HTTP/1.1 200" {
+            assert!(
+                answer.contains("\"message\":\"stackctl dev "),
+                "{what}: {answer}"
+            );
+        }
+    }
+    let log = dev.stderr();
+    assert!(
+        log.contains("made without an Origin (Sec-Fetch-Site: cross-site): open the URL yourself"),
+        "{log}"
+    );
+}

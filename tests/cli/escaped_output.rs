@@ -36,3 +36,32 @@ async fn invoke_shows_the_functions_control_characters_escaped() {
         assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_handler_prints_before_it_fails_to_load_is_shown_escaped_bidi_controls_too() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A right-to-left override (Trojan Source) is escaped like ESC and BEL.
+    project.write(
+        "lambda/src/handler.ts",
+        "console.error(\"loading \\u001b]52;c;cHduZWQ=\\u0007 \\u202enimda\");\nthrow new Error(\"no\");\n\
+         export const handler = async () => ({ statusCode: 200 });\n",
+    );
+    project.stackctl(&["up"]).ok();
+    project.write(
+        "event.json",
+        r#"{"requestContext": {"http": {"method": "GET", "path": "/"}}, "rawPath": "/"}"#,
+    );
+    let run = project.stackctl(&["invoke", "--local", "event.json"]);
+    assert!(
+        run.stderr
+            .contains("loading \\u{1b}]52;c;cHduZWQ=\\u{7} \\u{202e}nimda"),
+        "{:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\x1b') && !run.stderr.contains('\u{202e}'),
+        "{:?}",
+        run.stderr
+    );
+}
