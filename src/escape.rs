@@ -9,8 +9,8 @@ use std::borrow::Cow;
 /// the bidi controls (ALM, LRM, RLM, the embeddings, overrides and isolates), which reorder the text around
 /// them on a terminal that implements bidi (Trojan Source, CVE-2021-42574).
 fn is_control(c: char) -> bool {
+    // `char::is_control` is Unicode's Cc: C0, DEL and C1.
     (c.is_control() && c != '\n' && c != '\t')
-        || ('\u{80}'..='\u{9f}').contains(&c)
         || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

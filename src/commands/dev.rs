@@ -26,7 +26,9 @@ use crate::cli::Global;
 use crate::config::{Stack, UrlAuth};
 use crate::escape;
 use crate::handler::build_cache::Cache;
-use crate::handler::cors::{duplicate_allow_origin, is_loopback_origin, Cors};
+use crate::handler::cors::{
+    duplicate_allow_origin, host_and_port, is_loopback_origin, Cors, HostName,
+};
 use crate::handler::local::{dev_spec, node_version_note, MAX_REQUEST_BYTES};
 use crate::handler::pool::Pool;
 use crate::handler::transport::caller_credentials;
@@ -594,47 +596,13 @@ fn admit(
 /// Whether a Host (`name[:port]`) names this server: `localhost` or a loopback IP with any port (a local
 /// proxy may forward its own Host), or the address dev is bound to, with its port or none.
 fn host_allowed(host: &str, bound: SocketAddr) -> bool {
-    let host = host.trim();
-    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
-        let Some((inside, after)) = rest.split_once(']') else {
-            return false;
-        };
-        let port = match after {
-            "" => None,
-            _ => match after.strip_prefix(':').map(str::parse::<u16>) {
-                Some(Ok(port)) => Some(port),
-                _ => return false,
-            },
-        };
-        match inside.parse::<std::net::Ipv6Addr>() {
-            Ok(ip) => (Name::Ip(ip.into()), port),
-            Err(_) => return false,
+    match host_and_port(host.trim()) {
+        Some((name, _)) if name.is_loopback() => true,
+        Some((HostName::Ip(ip), port)) => {
+            ip == bound.ip() && port.is_none_or(|p| p == bound.port())
         }
-    } else {
-        let (name, port) = match host.split_once(':') {
-            None => (host, None),
-            Some((name, port)) => match port.parse::<u16>() {
-                Ok(port) => (name, Some(port)),
-                Err(_) => return false,
-            },
-        };
-        match name.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) => (Name::Ip(ip.into()), port),
-            Err(_) if name.eq_ignore_ascii_case("localhost") => (Name::Localhost, port),
-            Err(_) => return false,
-        }
-    };
-    match name {
-        Name::Localhost => true,
-        Name::Ip(ip) if ip.is_loopback() => true,
-        Name::Ip(ip) => ip == bound.ip() && port.is_none_or(|p| p == bound.port()),
+        _ => false,
     }
-}
-
-/// What a Host names.
-enum Name {
-    Localhost,
-    Ip(std::net::IpAddr),
 }
 
 /// dev's own refusal: JSON with the reason, as the URL's own errors are.

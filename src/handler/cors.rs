@@ -139,40 +139,54 @@ impl Cors {
     }
 }
 
+/// What a Host header or an origin names, read from its `name[:port]` (an IPv6 address in brackets).
+pub enum HostName {
+    Localhost,
+    Ip(std::net::IpAddr),
+}
+
+impl HostName {
+    /// `localhost` or a loopback IP: this machine.
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            HostName::Localhost => true,
+            HostName::Ip(ip) => ip.is_loopback(),
+        }
+    }
+}
+
+/// The name and port of an authority `name[:port]` as Host headers and origins write it (`[::1]:3000`,
+/// `127.0.0.1`, `localhost:5173`); None for anything else: another name, a bad port, or anything after it.
+pub fn host_and_port(authority: &str) -> Option<(HostName, Option<u16>)> {
+    let port = |after: &str| match after {
+        "" => Some(None),
+        _ => after.strip_prefix(':')?.parse::<u16>().ok().map(Some),
+    };
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let ip = inside.parse::<std::net::Ipv6Addr>().ok()?;
+        return Some((HostName::Ip(ip.into()), port(after)?));
+    }
+    let (name, after) = authority
+        .find(':')
+        .map_or((authority, ""), |i| authority.split_at(i));
+    let host = match name.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => HostName::Ip(ip.into()),
+        Err(_) if name.eq_ignore_ascii_case("localhost") => HostName::Localhost,
+        Err(_) => return None,
+    };
+    Some((host, port(after)?))
+}
+
 /// Whether `origin` is a page on this machine: `http://` or `https://` and `localhost` or a loopback IP
 /// (`127.0.0.1`, `[::1]`), with any port. What `stackctl dev` answers when the stack has no CORS config.
 pub fn is_loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin
+    // An origin is scheme://host[:port], nothing after.
+    origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
-    };
-    // An origin is scheme://host[:port], nothing after.
-    let (host, port) = match rest.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((inside, after)) => (
-                inside
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok_and(|ip| ip.is_loopback()),
-                after,
-            ),
-            None => return false,
-        },
-        None => {
-            let (name, after) = rest.find(':').map_or((rest, ""), |i| rest.split_at(i));
-            let loopback = name.eq_ignore_ascii_case("localhost")
-                || name
-                    .parse::<std::net::Ipv4Addr>()
-                    .is_ok_and(|ip| ip.is_loopback());
-            (loopback, after)
-        }
-    };
-    let port_ok = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|p| p.parse::<u16>().is_ok());
-    host && port_ok
+        .and_then(host_and_port)
+        .is_some_and(|(host, _)| host.is_loopback())
 }
 
 /// The browser's error for an answer that carries `Access-Control-Allow-Origin` twice (the handler's own and
