@@ -275,10 +275,16 @@ impl<'a> World<'a> {
         )
     }
 
-    /// A role or policy with this stack's (and stage's) tags but no region tag, last used in another
-    /// region: why this region does not claim it, and the fix. None: not such a resource.
-    fn used_in_other_region_note(&self, resource: &dyn Resource, live: &Live) -> Option<String> {
+    /// Why this region leaves a role or policy of this stack alone, and the fix: its region tag names another
+    /// region, or it has none and was last used in another region. None: not such a resource.
+    fn other_region_note(&self, resource: &dyn Resource, live: &Live) -> Option<String> {
         let tags = resource.tags(live).filter(|_| resource.is_iam())?;
+        if let Some(other) = self.stack.iam_owner_region(tags) {
+            return Some(
+                self.stack
+                    .other_region_note(resource.kind().as_str(), other),
+            );
+        }
         if !self.stack.owns(tags) || tags.contains_key(crate::config::REGION_TAG) {
             return None;
         }
@@ -392,20 +398,10 @@ pub fn plan_up(world: &World) -> Result<Vec<Step>> {
                 .and_then(|l| resource.tags(l));
             let plan = &mut planned.plan;
             let live = world.live.get(&resource.kind());
-            let used_elsewhere = || world.used_in_other_region_note(resource, live?);
-            if let Some(note) = world.other_owner_note(resource).or_else(used_elsewhere) {
+            let other_region = || world.other_region_note(resource, live?);
+            if let Some(note) = world.other_owner_note(resource).or_else(other_region) {
                 plan.action = Action::Blocked;
                 plan.note = Some(note);
-            } else if let Some(other) = tags
-                .filter(|_| resource.is_iam())
-                .and_then(|t| world.stack.iam_owner_region(t))
-            {
-                plan.action = Action::Blocked;
-                plan.note = Some(
-                    world
-                        .stack
-                        .other_region_note(resource.kind().as_str(), other),
-                );
             }
             if let Some(tags) = tags.filter(|t| world.owns(resource, t)) {
                 let changes = missing_tags(tags, &world.wanted_tags(resource));
@@ -480,19 +476,9 @@ pub fn plan_down(world: &World) -> Vec<Step> {
             let planned = match world.live.get(&resource.kind()) {
                 None => keep("does not exist".into()),
                 Some(live) => {
-                    let other_region = || {
-                        let tags = resource.tags(live).filter(|_| resource.is_iam())?;
-                        let other = world.stack.iam_owner_region(tags)?;
-                        Some(
-                            world
-                                .stack
-                                .other_region_note(resource.kind().as_str(), other),
-                        )
-                    };
                     let note = world
                         .other_owner_note(resource)
-                        .or_else(other_region)
-                        .or_else(|| world.used_in_other_region_note(resource, live));
+                        .or_else(|| world.other_region_note(resource, live));
                     match note {
                         Some(note) => {
                             let mut kept = keep(note);
