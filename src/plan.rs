@@ -15,6 +15,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the resource graph's order (a unit test in resources/ holds the two equal). The test
+    /// harness's orphan check (tests/support/leftovers.rs) walks this list and matches every kind.
+    #[allow(dead_code)]
+    pub const ALL: [Kind; 6] = [
+        Kind::Table,
+        Kind::Role,
+        Kind::Policy,
+        Kind::Function,
+        Kind::LogGroup,
+        Kind::FunctionUrl,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Table => "table",

@@ -25,6 +25,8 @@ mod function;
 mod function_url;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/leftovers.rs"]
+mod leftovers;
 #[path = "cli/local_env.rs"]
 mod local_env;
 #[path = "cli/log_group.rs"]

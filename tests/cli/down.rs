@@ -38,33 +38,8 @@ async fn down_without_confirm_changes_nothing_and_down_confirm_leaves_nothing() 
         emulator.strict().injected()
     );
 
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
     let aws = emulator.clients().await;
-    assert!(aws
-        .dynamodb
-        .list_tables()
-        .send()
-        .await
-        .unwrap()
-        .table_names()
-        .is_empty());
-    assert!(aws
-        .lambda
-        .list_functions()
-        .send()
-        .await
-        .unwrap()
-        .functions()
-        .is_empty());
-    let roles = aws.iam.list_roles().send().await.unwrap();
-    assert!(roles.roles().iter().all(|r| r.role_name() != ROLE));
-    let local = aws
-        .iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
-    assert!(local.policies().is_empty(), "{:?}", local.policies());
     // AWS-managed policies are never touched.
     assert!(aws
         .iam
@@ -292,14 +267,7 @@ async fn a_table_with_items_needs_backup_or_delete_data() {
         "{}",
         deleted.stdout
     );
-    assert!(aws
-        .dynamodb
-        .list_tables()
-        .send()
-        .await
-        .unwrap()
-        .table_names()
-        .is_empty());
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }
 
 /// `deletion_protection = true` turns DynamoDB's protection on; down then refuses and says how to turn it
@@ -352,12 +320,5 @@ async fn deletion_protection_is_applied_and_honoured() {
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), vec!["UpdateTable"]);
     project.stackctl(&["down", "--confirm"]).ok();
-    assert!(aws
-        .dynamodb
-        .list_tables()
-        .send()
-        .await
-        .unwrap()
-        .table_names()
-        .is_empty());
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }

@@ -106,8 +106,7 @@ async fn hidden_tags_are_read_with_list_tags_so_down_still_deletes_the_owned_fun
         !function_exists(&emulator).await,
         "down left the stack's function behind: it read hidden tags as \"not ours\""
     );
-    let aws = emulator.moto_clients().await;
-    assert!(aws.iam.get_role().role_name(ROLE).send().await.is_err());
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }
 
 /// With ListTags denied too, ownership is unknown: down is an error naming the denial and writes nothing.
@@ -605,6 +604,21 @@ async fn a_reservation_up_changed_on_an_adopted_function_is_restored_by_down() {
         .cloned()
         .unwrap_or_default();
     assert!(!tags.keys().any(|k| k.starts_with("stackctl:")), "{tags:?}");
+    // Their function keeps their reservation and nothing of the stack's; the stack's log group and role stay
+    // while the function that uses them does (README: down).
+    assert_eq!(
+        leftovers(&emulator).await,
+        vec![
+            format!("function {FUNCTION}"),
+            format!("function {FUNCTION} reserved_concurrency=7"),
+            format!("log_group /aws/lambda/{FUNCTION}"),
+            format!("log_group /aws/lambda/{FUNCTION} tag stackctl:stack=my-frontend-app"),
+            format!("role {ROLE}"),
+            format!("role {ROLE} tag stackctl:region=us-east-1"),
+            format!("role {ROLE} tag stackctl:stack=my-frontend-app"),
+            "role someone-elses-role".to_string()
+        ]
+    );
 
     // The same through an up whose file no longer has the key.
     project.stackctl(&["up"]).ok();

@@ -515,6 +515,20 @@ async fn an_adopted_functions_own_url_is_never_changed_and_a_url_made_for_it_is_
         "the marker is taken off with the URL: {:?}",
         function.tags()
     );
+    // Nothing of the stack's is left on their function; the stack's log group and role stay while the function
+    // that uses them does (README: down).
+    assert_eq!(
+        leftovers(&emulator).await,
+        vec![
+            format!("function {FUNCTION}"),
+            format!("log_group /aws/lambda/{FUNCTION}"),
+            format!("log_group /aws/lambda/{FUNCTION} tag stackctl:stack=my-frontend-app"),
+            format!("role {ROLE}"),
+            format!("role {ROLE} tag stackctl:region=us-east-1"),
+            format!("role {ROLE} tag stackctl:stack=my-frontend-app"),
+            "role someone-elses-role".to_string()
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

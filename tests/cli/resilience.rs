@@ -11,46 +11,6 @@ use serde_json::json;
 use crate::support::strict;
 use crate::support::*;
 
-/// Everything the stack could have left behind, read from moto directly.
-async fn leftovers(emulator: &Emulator) -> Vec<String> {
-    let aws = emulator.moto_clients().await;
-    let mut left = Vec::new();
-    let tables = aws.dynamodb.list_tables().send().await.unwrap();
-    left.extend(tables.table_names().iter().map(|t| format!("table {t}")));
-    let functions = aws.lambda.list_functions().send().await.unwrap();
-    left.extend(
-        functions
-            .functions()
-            .iter()
-            .filter_map(|f| f.function_name())
-            .map(|f| format!("function {f}")),
-    );
-    let roles = aws.iam.list_roles().send().await.unwrap();
-    left.extend(
-        roles
-            .roles()
-            .iter()
-            .map(|r| r.role_name())
-            .filter(|n| *n == ROLE)
-            .map(|n| format!("role {n}")),
-    );
-    let policies = aws
-        .iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
-    left.extend(
-        policies
-            .policies()
-            .iter()
-            .filter_map(|p| p.policy_name())
-            .map(|p| format!("policy {p}")),
-    );
-    left
-}
-
 fn faults(seed: u64) -> serde_json::Value {
     strict::merge(
         strict::faulty(0.10, 0.05),

@@ -41,6 +41,12 @@ fn moto_server() -> PathBuf {
 
 pub mod strict;
 
+pub mod leftovers;
+/// stackctl's own resource kinds (src/plan.rs itself, not a copy), for the orphan check.
+#[path = "../../src/plan.rs"]
+pub mod plan;
+pub use leftovers::{ask_for_every_kind, leftovers};
+
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
 /// delete conflicts, URL-encoded documents: see docs/strict-emulation.md). Everything is killed on drop.
