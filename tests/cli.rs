@@ -15,6 +15,8 @@ mod dev;
 mod dev_browser;
 #[path = "cli/dev_guard.rs"]
 mod dev_guard;
+#[path = "cli/dev_workers.rs"]
+mod dev_workers;
 #[path = "cli/down.rs"]
 mod down;
 #[path = "cli/escaped_output.rs"]

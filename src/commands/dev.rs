@@ -30,7 +30,7 @@ use crate::handler::cors::{
     duplicate_allow_origin, host_and_port, is_loopback_origin, Cors, HostName,
 };
 use crate::handler::local::{dev_spec, node_version_note, MAX_REQUEST_BYTES};
-use crate::handler::pool::Pool;
+use crate::handler::pool::{Pool, Slots};
 use crate::handler::transport::caller_credentials;
 use crate::handler::url_codec::{self, Endpoint, HttpAnswer, HttpRequest};
 use crate::handler::{package, random_hex};
@@ -114,7 +114,8 @@ struct Loader {
     function_arn: String,
     environment: std::collections::BTreeMap<String, String>,
     credentials: Option<aws_sdk_lambda::config::Credentials>,
-    workers: usize,
+    /// `--workers`: one set of places for every pool, so a reload never runs more requests at once.
+    slots: Arc<Slots>,
     progress: Progress,
 }
 
@@ -151,7 +152,7 @@ impl Loader {
         )?;
         Pool::start(
             spec,
-            self.workers,
+            self.slots.clone(),
             code,
             package.code_sha256.clone(),
             self.progress.clone(),
@@ -191,7 +192,7 @@ pub async fn run(
         function_arn: desired.function_arn.clone(),
         environment: desired.function.environment.clone(),
         credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
-        workers: options.workers,
+        slots: Slots::new(options.workers),
         progress: progress.clone(),
     };
     let package = loader.build().await?;

@@ -27,6 +27,7 @@ async fn up_then_down_converge_under_faults(test: &str, seeds: std::ops::Range<u
     };
     let emulator = Emulator::start_with(faults(seeds[0]), seeds[0]);
     let project = Project::new(&emulator);
+    ask_for_every_kind(&project);
     let mut throttled = 0;
     for seed in seeds {
         emulator.strict().set(json!({"seed": seed}));
@@ -128,6 +129,7 @@ fn requests_of(emulator: &Emulator, project: &Project, args: &[&str]) -> usize {
 async fn a_killed_up_is_finished_by_the_next_up_at_20_points() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
+    ask_for_every_kind(&project);
     // Warm the build cache and measure a whole up from empty; then start from empty each time.
     let total = requests_of(&emulator, &project, &["up"]);
     project.stackctl(&["down", "--confirm"]).ok();
@@ -164,6 +166,7 @@ async fn a_killed_up_is_finished_by_the_next_up_at_20_points() {
 async fn a_killed_down_is_finished_by_the_next_down_at_20_points() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
+    ask_for_every_kind(&project);
     project.stackctl(&["up"]).ok();
     let total = requests_of(&emulator, &project, &["down", "--confirm"]);
     let mut killed = 0;
@@ -253,6 +256,7 @@ fn spread(i: u64, n: u64, span: Duration) -> Duration {
 async fn up_racing_down_ends_consistent() {
     let emulator = Emulator::start_with(brisk(), 6);
     let project = Project::new(&emulator);
+    ask_for_every_kind(&project);
     project.stackctl(&["up"]).ok(); // warms the build cache
     project.stackctl(&["down", "--confirm"]).ok();
     let span = time_up_from_empty(&project);
@@ -298,6 +302,7 @@ async fn up_racing_down_ends_consistent() {
 async fn up_racing_up_ends_consistent() {
     let emulator = Emulator::start_with(brisk(), 7);
     let project = Project::new(&emulator);
+    ask_for_every_kind(&project);
     project.stackctl(&["up"]).ok(); // warms the build cache
     project.stackctl(&["down", "--confirm"]).ok();
     let span = time_up_from_empty(&project);
