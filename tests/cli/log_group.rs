@@ -602,6 +602,7 @@ async fn a_late_log_write_after_down_leaves_no_group_behind() {
         "a late log write left the group behind"
     );
     assert_eq!(emulator.strict().injected_count("late write"), 0);
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -623,6 +624,8 @@ async fn a_group_a_late_write_brings_back_is_deleted_again_and_said() {
         !group_exists(&aws.logs, GROUP).await,
         "the group a late write made again was left behind"
     );
+    // Only the adopted role is left, without a mark of the stack's.
+    assert_eq!(leftovers(&emulator).await, vec![format!("role {ROLE}")]);
     let block = log_group_block(&down.stdout);
     assert!(
         block.contains("made again by a late log write; deleted again"),

@@ -87,6 +87,13 @@ async fn two_stages_live_side_by_side_and_go_down_independently() {
         .is_err());
     // pr-12 is untouched and in sync.
     assert!(table_exists(&aws, &staged(TABLE, "pr-12")).await);
+    // All that is left is pr-12's: every kind of pr-1 is gone.
+    let left = leftovers(&emulator).await;
+    assert!(
+        left.iter()
+            .all(|entry| entry.split(' ').nth(1).unwrap().ends_with("-pr-12")),
+        "{left:#?}"
+    );
     project.stackctl(&["--stage", "pr-12", "status"]).ok();
 
     // Again: nothing found, and it says so.
@@ -106,6 +113,7 @@ async fn two_stages_live_side_by_side_and_go_down_independently() {
         .stackctl(&["--stage", "pr-12", "down", "--confirm"])
         .ok();
     assert!(!table_exists(&aws, &staged(TABLE, "pr-12")).await);
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
