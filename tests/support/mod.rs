@@ -40,6 +40,7 @@ fn moto_server() -> PathBuf {
 }
 
 pub mod strict;
+mod timing;
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
@@ -83,6 +84,7 @@ impl Emulator {
 
     /// Plain moto, lenient where AWS is strict.
     pub fn start_lenient() -> Emulator {
+        timing::start();
         let server = moto_server();
         // A port taken between probing and binding makes moto exit; then try another.
         for _ in 0..5 {
