@@ -291,7 +291,9 @@ def selftest_driver(report, names):
 
         def addFailure(self, test, err):
             super().addFailure(test, err)
-            results[name_of(test)] = ["FAIL", last_line(self.failures[-1][1])]
+            text = self.failures[-1][1]
+            first = next((l for l in text.splitlines() if l.startswith("AssertionError")), None)
+            results[name_of(test)] = ["FAIL", first or last_line(text)]
 
         def addError(self, test, err):
             super().addError(test, err)
