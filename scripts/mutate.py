@@ -351,7 +351,7 @@ def baseline(mutations, env):
                     problems.append("`%s` ran no test (cargo counts a filter that matches nothing as a pass)" % name)
                 for k, v in sorted(hits.items()):
                     if v != "ok":
-                        problems.append("`%s` %s unmutated:\n%s" % (k, v, indent(panics.get(k, "")[-2000:])))
+                        problems.append("`%s` %s unmutated:\n%s" % (k, v, indent(first_panic_line(panics.get(k, "")))))
             if code != 0 and not problems:
                 problems.append("the baseline run failed though every named test passed:\n" + tail(out))
         else:
