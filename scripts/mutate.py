@@ -17,12 +17,12 @@ failure under a mutation then means the mutation, not a missing emulator or a mi
 mutation: check `find` occurs exactly once in `file`, replace it, run the named tests, restore the file, and
 report one verdict:
 
-    caught     a named test failed on an assertion (Rust: its panic; self-test: FAIL, or an AWS-shaped error
-               answer where the test expected another, i.e. botocore's ClientError)
+    caught     a named test failed on what it was answered (Rust: its panic; self-test: FAIL, or an error
+               while reading the answer: an AWS error where it expected another outcome, a field missing)
     SURVIVED   every named test passed: a blind spot
     broken     the mutated file does not build (Rust) or compile (Python): proves nothing
-    crash      the run failed some other way (the emulator or proxy did not start, a dropped connection, a
-               signal, no test result at all): proves nothing
+    crash      the run failed some other way (the emulator or proxy did not start or is unreachable, a dropped
+               connection, a timeout, a signal, no test result at all): proves nothing
     timeout    the run took longer than the limit
 
 Exits 0 only when every mutation was caught. Not run by CI (it rebuilds the binary and runs integration
@@ -273,7 +273,7 @@ def selftest_driver(report, names):
     spec = importlib.util.spec_from_file_location("strict_proxy_selftest", os.path.join(ROOT, SELFTEST))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import HTTPClientError
 
     results = {}
 
@@ -299,10 +299,12 @@ def selftest_driver(report, names):
             super().addError(test, err)
             detail = "%s: %s" % (err[0].__name__, last_line(self.errors[-1][1]))
             if hasattr(test, "_testMethodName"):
-                # An error answer in AWS's shape (botocore's ClientError and its modelled subclasses) where the
-                # test expected another outcome is the behaviour changing; the proxy's own 502 (its upstream
-                # failed) is not, nor is any other exception (a dropped connection, the proxy gone).
-                answer = issubclass(err[0], ClientError) and "strict proxy: upstream failed" not in detail
+                # The test stumbled over the answer it got (an error answer in AWS's shape, a field missing, a
+                # body it cannot parse): the behaviour changed. Not so when it got no answer at all (the proxy
+                # or moto unreachable or gone, a dropped connection, a timeout: OSError, botocore's
+                # HTTPClientError) or the proxy's own 502 (its upstream failed).
+                unreachable = issubclass(err[0], (OSError, HTTPClientError, RuntimeError))
+                answer = not unreachable and "strict proxy: upstream failed" not in detail
                 results[name_of(test)] = ["ANSWER" if answer else "ERROR", detail]
             else:  # a setUpClass error comes with a stand-in, "setUpClass (module.Class)"
                 results[str(test)] = ["SETUP", detail]
