@@ -34,10 +34,32 @@ if [ "$what" = all ] || [ "$what" = strict ]; then
   .venv/bin/python tests/strict_proxy_selftest.py
 fi
 
+if [ "$what" = all ]; then
+  echo "== mutation entries (scripts/mutate.sh --check: each mutated text occurs once, each named test exists)"
+  .venv/bin/python scripts/mutate.py --check
+fi
+
 if [ "$what" = all ] || [ "$what" = rust ]; then
   echo "== Rust unit and integration tests (each integration test starts its own emulator)"
+  # Each integration test appends `<name>\t<seconds>` here (tests/support/timing.rs); the slowest are
+  # listed below, pass or fail.
+  timings_dir="$(mktemp -d)"
+  trap 'rm -rf "$timings_dir"' EXIT
+  export STACKCTL_TEST_TIMINGS="$timings_dir/timings.tsv"
+  rust_started=$SECONDS
   # The integration tests spend most of their time waiting on the strict proxy's timed states (CREATING,
   # Pending, propagation), not on the CPU: run more of them at once than there are cores.
-  cargo test --all-targets -- --test-threads "${STACKCTL_TEST_THREADS:-4}"
+  rust_status=0
+  cargo test --all-targets -- --test-threads "${STACKCTL_TEST_THREADS:-4}" || rust_status=$?
+  if [ -s "$STACKCTL_TEST_TIMINGS" ]; then
+    echo "== the 10 slowest integration tests (wall time from the test's first emulator to its end)"
+    # (awk, not head: head would close the pipe early, and pipefail would count that as a failure)
+    awk -F '\t' '{ t[$1] += $2 } END { for (n in t) printf "%8.1fs  %s\n", t[n], n }' "$STACKCTL_TEST_TIMINGS" \
+      | sort -rn | awk 'NR <= 10'
+    awk -F '\t' -v wall="$((SECONDS - rust_started))" \
+      '!($1 in seen) { seen[$1] = 1; n++ } { s += $2 } END { printf "   %d integration tests timed: %.0fs of test time in the %ds this step took\n", n, s, wall }' \
+      "$STACKCTL_TEST_TIMINGS"
+  fi
+  [ "$rust_status" -eq 0 ] || exit "$rust_status"
 fi
 echo "== all tests passed in $((SECONDS - started))s"

@@ -51,3 +51,5 @@ mod stages;
 mod status;
 #[path = "cli/up.rs"]
 mod up;
+#[path = "cli/url_lost_answers.rs"]
+mod url_lost_answers;

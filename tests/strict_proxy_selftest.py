@@ -293,6 +293,23 @@ class DynamoDB(unittest.TestCase):
             self.ddb.describe_table(TableName="life")
         self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
 
+    def test_updating_is_answered_described_and_refuses_changes(self):
+        # A window no run outlasts: the state holds for the whole test, whatever the machine's speed.
+        self.s.set(table_updating_ms=600_000)
+        self.addCleanup(self.s.set, table_updating_ms=1500)
+        self.untracked("updating")
+        out = self.ddb.update_table(TableName="updating", BillingMode="PROVISIONED",
+                                    ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
+        self.assertEqual(out["TableDescription"]["TableStatus"], "UPDATING")
+        self.assertEqual(self.ddb.describe_table(TableName="updating")["Table"]["TableStatus"], "UPDATING")
+        self.assertEqual(self.moto.describe_table(TableName="updating")["Table"]["TableStatus"], "ACTIVE")
+        for change in (lambda: self.ddb.delete_table(TableName="updating"),
+                       lambda: self.ddb.update_table(TableName="updating", BillingMode="PAY_PER_REQUEST")):
+            with self.assertRaises(ClientError) as e:
+                change()
+            self.assertEqual(code(e.exception)[0], "ResourceInUseException")
+            self.assertIn("Table is being updated: updating", code(e.exception)[1])
+
     def test_item_calls_on_a_creating_table_are_not_found(self):
         self.create("items-early")
         for call in (lambda: self.ddb.scan(TableName="items-early", Select="COUNT"),
@@ -1394,6 +1411,7 @@ class Faults(unittest.TestCase):
         for service, call, expected in [
             ("dynamodb", lambda c: c.list_tables(), ("ThrottlingException", 400)),
             ("iam", lambda c: c.list_roles(), ("Throttling", 400)),
+            ("sts", lambda c: c.get_caller_identity(), ("Throttling", 400)),
             ("lambda", lambda c: c.list_functions(), ("TooManyRequestsException", 429)),
         ]:
             with self.assertRaises(ClientError) as e:

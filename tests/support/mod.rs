@@ -40,6 +40,7 @@ fn moto_server() -> PathBuf {
 }
 
 pub mod strict;
+mod timing;
 
 pub mod leftovers;
 /// stackctl's own resource kinds (src/plan.rs itself, not a copy), for the orphan check.
@@ -89,6 +90,7 @@ impl Emulator {
 
     /// Plain moto, lenient where AWS is strict.
     pub fn start_lenient() -> Emulator {
+        timing::start();
         let server = moto_server();
         // A port taken between probing and binding makes moto exit; then try another.
         for _ in 0..5 {
