@@ -25,6 +25,8 @@ mod function;
 mod function_url;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/invoke_remote.rs"]
+mod invoke_remote;
 #[path = "cli/local_env.rs"]
 mod local_env;
 #[path = "cli/log_group.rs"]

@@ -3,15 +3,16 @@
 // stackctl's own local runner (src/handler/node_runner.mjs), so stackctl's remote path is not tested with its
 // own code.
 //
-//   node lambda_runtime.cjs <task root> <handler string> <result file> <request id> <deadline, epoch ms> <runtime>
+//   node lambda_runtime.cjs <task root> <handler string> <result file> <request id> <timeout secs> <runtime>
 //
 // The event (the Invoke payload, JSON) comes on stdin. stdout is the function's log as Lambda writes it to
 // CloudWatch Logs (console.* as `<time>\t<request id>\t<LEVEL>\t<message>`); the proxy adds START/END/REPORT.
 // The result file gets {"payload": <the handler's result>} or {"error": {errorType, errorMessage, trace}}: the
 // error document of "Lambda function errors in Node.js"
 // (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-exceptions.html). No result file means the process
-// ended before the handler did (process.exit, a crash): the proxy reports Runtime.ExitError. Timeouts are the
-// proxy's: it kills this process at the deadline.
+// ended before the handler did (process.exit, a crash): the proxy reports Runtime.ExitError. As on Lambda, the
+// function's timeout counts from the end of init (loading the module has its own limit): at that deadline this
+// writes {"timeout": true} and exits; the proxy kills a process that blocks its event loop past init + timeout.
 
 "use strict";
 
@@ -20,8 +21,9 @@ const path = require("node:path");
 const { pathToFileURL } = require("node:url");
 const { format } = require("node:util");
 
-const [taskRoot, handlerString, resultFile, requestId, deadlineArg, runtime] = process.argv.slice(2);
-const deadline = Number(deadlineArg);
+const [taskRoot, handlerString, resultFile, requestId, timeoutArg, runtime] = process.argv.slice(2);
+const timeoutMs = Number(timeoutArg) * 1000;
+let deadline = Date.now() + timeoutMs;
 
 // Lambda's Node.js runtime prefixes every console line with the time, the request id and the level.
 const write = (level) => (...args) => {
@@ -95,6 +97,9 @@ async function load() {
 }
 
 async function main() {
+  // Lambda's runtime keeps polling its runtime API, so a handler whose promise never settles runs into the
+  // timeout; it never ends the process by emptying the event loop.
+  setInterval(() => {}, 1 << 30);
   const input = fs.readFileSync(0, "utf8");
   const event = JSON.parse(input || "null");
   let handler;
@@ -110,6 +115,8 @@ async function main() {
       new Error("ERROR: AWS Lambda has removed support for callback-based function handlers starting with Node.js 24."),
     );
   }
+  deadline = Date.now() + timeoutMs;
+  setTimeout(() => finish({ timeout: true }), timeoutMs);
   const context = {
     functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
     functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,

@@ -1514,6 +1514,8 @@ class Proxy:
     RUNTIME_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_runtime.cjs")
     # Invoke API reference, LogResult: "The last 4 KB of the execution log, which is base64-encoded."
     LOG_TAIL_BYTES = 4096
+    # Lambda's limit on a function's init phase (loading the module), outside its timeout.
+    INIT_LIMIT_SECS = 10
 
     def keep_package(self, zip_b64):
         """Keeps a deployment package that passed through (CreateFunction's Code.ZipFile, UpdateFunctionCode's
@@ -1647,16 +1649,17 @@ class Proxy:
                 z.extractall(root)
             env["LAMBDA_TASK_ROOT"] = root
             result_file = os.path.join(tmp, "result.json")
-            deadline_ms = int((time.time() + timeout) * 1000)
             # The heap as Lambda's Node.js bootstrap sizes it from the memory setting.
             new_space = max(memory, 128) // 10
             argv = ["node", "--max-semi-space-size=%d" % max(new_space // 2, 1),
                     "--max-old-space-size=%d" % (max(memory, 128) - new_space), self.RUNTIME_SHIM, root,
-                    config.get("Handler") or "", result_file, rid, str(deadline_ms), runtime]
+                    config.get("Handler") or "", result_file, rid, str(timeout), runtime]
             proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT)
+            # The shim ends the invocation at its timeout, counted from the end of init; a process that blocks
+            # its event loop is killed once Lambda's 10 s init limit and the timeout have both passed.
             try:
-                out, _ = proc.communicate(event_text.encode("utf-8"), timeout=timeout)
+                out, _ = proc.communicate(event_text.encode("utf-8"), timeout=self.INIT_LIMIT_SECS + timeout)
                 timed_out = False
             except subprocess.TimeoutExpired:
                 proc.kill()
@@ -1664,6 +1667,11 @@ class Proxy:
                 timed_out = True
             duration_ms = (time.monotonic() - started) * 1000
             body_log = out.decode("utf-8", "replace")
+            outcome = None
+            if not timed_out and os.path.exists(result_file):
+                with open(result_file) as f:
+                    outcome = json.load(f)
+                timed_out = bool(outcome.get("timeout"))
             if timed_out:
                 # What Lambda answers for a timeout (errorType Sandbox.Timedout, as LocalStack's runtime init
                 # mirrors it and real answers show), and the line it logs.
@@ -1672,9 +1680,7 @@ class Proxy:
                 payload = json.dumps({"errorType": "Sandbox.Timedout",
                                       "errorMessage": "RequestId: %s Error: %s" % (rid, message)}).encode()
                 body_log += "%s %s %s\n" % (iso_now(), rid, message)
-            elif os.path.exists(result_file):
-                with open(result_file) as f:
-                    outcome = json.load(f)
+            elif outcome is not None:
                 max_rss = outcome.get("maxRssKb")
                 if "error" in outcome:
                     error, payload = True, json.dumps(outcome["error"]).encode()
