@@ -354,3 +354,107 @@ async fn the_handler_writes_to_the_table_its_live_configuration_names() {
     assert_eq!(items_in(&emulator, TABLE).await.len(), 1);
     assert_eq!(items_in(&emulator, "my-frontend-app-moved").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_waits_until_the_functions_update_is_over_before_invoking() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let strict = emulator.strict();
+    // An update that stays in progress until the test ends it (a reset forgets the proxy's timers).
+    strict.set(serde_json::json!({"function_update_ms": 600_000}));
+    emulator
+        .clients()
+        .await
+        .lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .memory_size(256)
+        .send()
+        .await
+        .expect("starting an update");
+    strict.clear_log();
+    let mark = emulator.mark();
+    let child = project
+        .command(&["smoke"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting smoke");
+
+    // smoke reads the function, sees the update in progress and keeps asking; it invokes nothing meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let so_far = emulator.requests_since(mark);
+        assert!(
+            !so_far.iter().any(|r| r.operation == "Invoke"),
+            "invoked while the update was in progress: {so_far:?}"
+        );
+        if strict.injected_by("GetFunctionConfiguration", "LastUpdateStatus=InProgress") >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "smoke never read the function twice while its update was in progress: {:?}",
+            strict.injected()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    project.assert_operator_policy_allows(mark, "stackctl smoke");
+
+    // The update ends; smoke then runs every step.
+    strict.reset();
+    let run = Run::from(child.wait_with_output().expect("smoke"));
+    run.ok();
+    assert!(
+        run.stderr
+            .contains("waiting before invoking (LastUpdateStatus InProgress)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("all 15 steps passed"), "{}", run.stdout);
+    assert!(items_in(&emulator, TABLE).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_invoke_is_retried_when_throttled_and_never_after_a_5xx() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    copy_events(&project);
+    let strict = emulator.strict();
+    let invokes = |mark: u64| {
+        emulator
+            .requests_since(mark)
+            .iter()
+            .filter(|r| r.operation == "Invoke")
+            .count()
+    };
+
+    // Throttled twice (429: the function did not run), then answered.
+    strict.set(
+        serde_json::json!({"throttle_rate": 1.0, "fault_operations": ["Invoke"],
+                                  "max_consecutive_faults": 2}),
+    );
+    let mark = emulator.mark();
+    let run = project.stackctl(&["invoke", "lambda/events/create-item.json"]);
+    run.ok();
+    assert!(run.stdout.starts_with("201 ("), "{}", run.stdout);
+    assert_eq!(invokes(mark), 3);
+    assert_eq!(items_in(&emulator, TABLE).await.len(), 1);
+
+    // A 5xx: the function may have run; one attempt, and an error that says so.
+    strict.set(
+        serde_json::json!({"throttle_rate": 0.0, "error_5xx_rate": 1.0,
+                                  "max_consecutive_faults": null}),
+    );
+    let mark = emulator.mark();
+    let run = project.stackctl(&["invoke", "lambda/events/create-item.json"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("the function may or may not have run"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(invokes(mark), 1, "a 5xx Invoke is never sent again");
+}
