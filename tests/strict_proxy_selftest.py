@@ -760,10 +760,10 @@ exports.handler = async (event, context) => {
 """
 
 
-def _invoke_zip():
+def _invoke_zip(extra=""):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("src/app.js", INVOKE_HANDLER)
+        z.writestr("src/app.js", INVOKE_HANDLER + extra)
     return buf.getvalue()
 
 
@@ -776,9 +776,9 @@ class LambdaInvoke(unittest.TestCase):
         cls.lam = cls.s.client("lambda")
         role = cls.s.client("iam", direct=True).create_role(
             RoleName="invoke", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-        cls.create = staticmethod(lambda name, client=cls.lam, **extra: client.create_function(
+        cls.create = staticmethod(lambda name, client=cls.lam, code=None, **extra: client.create_function(
             FunctionName=name, Runtime="nodejs20.x", Handler="src/app.handler", Role=role,
-            Code={"ZipFile": _invoke_zip()}, **extra))
+            Code={"ZipFile": code or _invoke_zip()}, **extra))
         cls.create("fn", Environment={"Variables": {"TABLE_NAME": "first"}}, Timeout=5)
 
     @classmethod
@@ -845,7 +845,7 @@ class LambdaInvoke(unittest.TestCase):
             self.lam.invoke(FunctionName="pending", Payload=b"{}")
         self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
         # A package that never passed through the proxy (made directly in moto) cannot be run: said, not faked.
-        self.create("elsewhere", client=self.s.client("lambda", direct=True))
+        self.create("elsewhere", client=self.s.client("lambda", direct=True), code=_invoke_zip("// elsewhere\n"))
         with self.assertRaises(ClientError) as e:
             self.lam.invoke(FunctionName="elsewhere", Payload=b"{}")
         self.assertEqual(code(e.exception)[0::2], ("ServiceException", 500))
