@@ -118,16 +118,6 @@ async fn smoke_invokes_the_deployed_function_passes_and_leaves_no_items() {
     for op in ["PutItem", "Query", "DeleteItem", "UpdateItem", "GetItem"] {
         assert!(handler_ops.contains(&op), "{op} not in {handler_ops:?}");
     }
-
-    // The text report says how it ran.
-    let run = project.stackctl(&["smoke"]);
-    run.ok();
-    assert!(
-        run.stdout.contains("via Lambda Invoke") && run.stdout.contains("all 15 steps passed"),
-        "{}",
-        run.stdout
-    );
-    assert!(items_in(&emulator, TABLE).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
