@@ -27,6 +27,8 @@ mod function;
 mod function_url;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/invoke_remote.rs"]
+mod invoke_remote;
 #[path = "cli/leftovers.rs"]
 mod leftovers;
 #[path = "cli/local_env.rs"]

@@ -10,6 +10,7 @@ Each test names the documented behaviour it checks and fails when that behaviour
 scripts/mutations/proxy.toml records the removal that shows it.
 """
 
+import base64
 import http.server
 import io
 import json
@@ -760,6 +761,123 @@ class LambdaAccessAndLimits(unittest.TestCase):
         self.assertEqual(self.lam.get_function(FunctionName="arch")["Configuration"]["Architectures"], ["arm64"])
         # moto itself ignores Architectures on UpdateFunctionCode.
         self.assertEqual(self.lam_moto.get_function_configuration(FunctionName="arch")["Architectures"], ["x86_64"])
+
+
+INVOKE_HANDLER = """
+exports.handler = async (event, context) => {
+  console.log("hello", event.say);
+  if (event.throw) throw new TypeError("boom " + event.throw);
+  if (event.reject) return Promise.reject(new Error("rejected"));
+  if (event.hang) return new Promise(() => setInterval(() => {}, 1000));
+  if (event.exit) process.exit(3);
+  return { echo: event, table: process.env.TABLE_NAME, fn: context.functionName, id: context.awsRequestId,
+           region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL,
+           key: process.env.AWS_ACCESS_KEY_ID, remaining: context.getRemainingTimeInMillis() };
+};
+"""
+
+
+def _invoke_zip(extra=""):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("src/app.js", INVOKE_HANDLER + extra)
+    return buf.getvalue()
+
+
+class LambdaInvoke(unittest.TestCase):
+    """`lambda_invoke_node`: Invoke runs the deployed package in Node.js, answering as Lambda does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"lambda_invoke_node": True})
+        cls.lam = cls.s.client("lambda")
+        role = cls.s.client("iam", direct=True).create_role(
+            RoleName="invoke", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+        cls.create = staticmethod(lambda name, client=cls.lam, code=None, **extra: client.create_function(
+            FunctionName=name, Runtime="nodejs20.x", Handler="src/app.handler", Role=role,
+            Code={"ZipFile": code or _invoke_zip()}, **extra))
+        cls.create("fn", Environment={"Variables": {"TABLE_NAME": "first"}}, Timeout=5)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def invoke(self, name="fn", **payload):
+        out = self.lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
+        return out, json.loads(out["Payload"].read()), base64.b64decode(out.get("LogResult", "")).decode()
+
+    def test_the_result_the_log_tail_and_the_live_configuration(self):
+        out, result, log = self.invoke(say="hi")
+        self.assertEqual((out["StatusCode"], out.get("FunctionError"), out["ExecutedVersion"]), (200, None, "$LATEST"))
+        self.assertEqual(result["echo"], {"say": "hi"})
+        self.assertEqual((result["table"], result["fn"], result["region"], result["key"]),
+                         ("first", "fn", "us-east-1", "testing"))
+        self.assertEqual(result["endpoint"], self.s.url)
+        self.assertTrue(0 < result["remaining"] <= 5000, result)
+        rid = result["id"]
+        self.assertEqual(out["ResponseMetadata"]["RequestId"], rid)
+        lines = log.splitlines()
+        self.assertEqual(lines[0], "START RequestId: %s Version: $LATEST" % rid)
+        self.assertRegex(lines[1], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t%s\tINFO\thello hi$" % rid)
+        self.assertEqual(lines[-2], "END RequestId: %s" % rid)
+        self.assertRegex(lines[-1], r"^REPORT RequestId: %s\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
+                                    r"Memory Size: 128 MB\t" % rid)
+        self.assertEqual(self.s.last_request("Invoke")["answered_by"], "proxy")
+        # The live configuration, read at each invocation.
+        self.lam.update_function_configuration(FunctionName="fn", Environment={"Variables": {"TABLE_NAME": "second"}})
+        self.assertEqual(self.invoke()[1]["table"], "second")
+        # No log tail unless asked.
+        self.assertNotIn("LogResult", self.lam.invoke(FunctionName="fn", Payload=b"{}"))
+
+    def test_a_thrown_error_or_a_rejection_is_an_unhandled_function_error(self):
+        out, error, log = self.invoke(throw="x")
+        self.assertEqual((out["StatusCode"], out["FunctionError"]), (200, "Unhandled"))
+        self.assertEqual((error["errorType"], error["errorMessage"]), ("TypeError", "boom x"))
+        self.assertEqual(error["trace"][0], "TypeError: boom x")
+        self.assertIn("\tERROR\tInvoke Error \t{\"errorType\":\"TypeError\"", log)
+        out, error, _ = self.invoke(reject=True)
+        self.assertEqual((out["FunctionError"], error["errorType"], error["errorMessage"]), ("Unhandled", "Error", "rejected"))
+        out, error, _ = self.invoke(exit=True)
+        self.assertEqual((out["FunctionError"], error["errorType"]), ("Unhandled", "Runtime.ExitError"))
+        self.assertIn("Runtime exited with error: exit status 3", error["errorMessage"])
+
+    def test_a_timeout_kills_the_run_and_answers_lambdas_timeout_error(self):
+        self.create("slow", Timeout=1)
+        out, error, log = self.invoke("slow", hang=True)
+        self.assertEqual(out["FunctionError"], "Unhandled")
+        self.assertEqual(error["errorType"], "Sandbox.Timedout")
+        self.assertRegex(error["errorMessage"], r"^RequestId: [0-9a-f-]+ Error: Task timed out after 1\.00 seconds$")
+        self.assertIn("Task timed out after 1.00 seconds", log)
+
+    def test_dry_run_event_pending_bad_payload_and_unknown_code(self):
+        self.assertEqual(self.lam.invoke(FunctionName="fn", InvocationType="DryRun")["StatusCode"], 204)
+        self.assertEqual(self.lam.invoke(FunctionName="fn", InvocationType="Event", Payload=b"{}")["StatusCode"], 202)
+        with self.assertRaises(ClientError) as e:
+            self.lam.invoke(FunctionName="fn", Payload=b"{not json")
+        self.assertEqual(code(e.exception)[0::2], ("InvalidRequestContentException", 400))
+        self.s.set(function_pending_ms=60000)
+        self.addCleanup(self.s.set, function_pending_ms=0)
+        self.create("pending")
+        with self.assertRaises(ClientError) as e:
+            self.lam.invoke(FunctionName="pending", Payload=b"{}")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
+        # A package that never passed through the proxy (made directly in moto) cannot be run: said, not faked.
+        self.create("elsewhere", client=self.s.client("lambda", direct=True), code=_invoke_zip("// elsewhere\n"))
+        with self.assertRaises(ClientError) as e:
+            self.lam.invoke(FunctionName="elsewhere", Payload=b"{}")
+        self.assertEqual(code(e.exception)[0::2], ("ServiceException", 500))
+        with self.assertRaises(ClientError) as e:
+            self.lam.invoke(FunctionName="missing", Payload=b"{}")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+
+    def test_off_passes_invoke_to_moto(self):
+        self.s.set(lambda_invoke_node=False)
+        self.addCleanup(self.s.set, lambda_invoke_node=True)
+        try:
+            self.lam.invoke(FunctionName="fn", Payload=b"{}")
+        except ClientError:
+            pass
+        self.assertEqual(self.s.last_request("Invoke")["answered_by"], "upstream")
 
 
 class RawDocuments(unittest.TestCase):

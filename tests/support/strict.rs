@@ -57,6 +57,8 @@ pub fn realistic() -> Value {
         "function_update_ms": 600,
         "lambda_limits": true,
         "code_update_architectures": true,
+        // Invoke runs the deployed package in the local Node.js (moto's own Invoke needs Docker).
+        "lambda_invoke_node": true,
         "url_config_conflict": true,
         "url_config_validation": true,
         "url_config_not_found": true,

@@ -23,18 +23,24 @@ resources interleave differently.
 """
 
 import argparse
+import base64
+import hashlib
 import http.client
+import io
 import http.server
 import json
 import os
 import random
 import re
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 import uuid
+import zipfile
 import zlib
 from html import unescape as xml_unescape
 
@@ -69,6 +75,8 @@ DEFAULTS = {
     "function_tags_error": False,
     "lambda_limits": False,
     "code_update_architectures": False,
+    # Invoke runs the deployed zip in the local Node.js (moto's own Invoke needs Docker)
+    "lambda_invoke_node": False,
     # Lambda function URLs and resource policies
     "url_config_conflict": False,
     "url_config_validation": False,
@@ -186,7 +194,7 @@ def validate(update, base):
     for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
-                "logs_late_write", "lambda_logging_config"):
+                "logs_late_write", "lambda_logging_config", "lambda_invoke_node"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -383,6 +391,12 @@ def request_id():
     return str(uuid.uuid4())
 
 
+def iso_now():
+    """Now as Lambda's log lines show it: 2026-12-02T10:15:03.412Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (int(now * 1000) % 1000)
+
+
 def dynamodb_error(code, message, status=400, namespace="com.amazonaws.dynamodb.v20120810"):
     body = json.dumps({"__type": "%s#%s" % (namespace, code), "message": message}).encode()
     return Response(
@@ -491,6 +505,12 @@ class Proxy:
         self.config = config
         self.lock = threading.RLock()
         self.started = time.monotonic()
+        # `lambda_invoke_node`: every deployment package that passed through, by CodeSha256 (content-addressed,
+        # so it outlives `reset`), its unzipped copy, and the proxy's own URL (the handler's AWS endpoint).
+        self.packages = {}
+        self.task_roots = {}
+        self.workdir = None
+        self.self_url = None
         self.reset()
 
     def reset(self):
@@ -1273,6 +1293,7 @@ class Proxy:
         resp = self.passthrough(call)
         if resp.status not in (200, 201):
             return resp
+        self.keep_package(((call.json or {}).get("Code") or {}).get("ZipFile"))
         body = resp.json() or {}
         name = body.get("FunctionName") or call.resource
         ms = self.config["function_pending_ms"]
@@ -1331,6 +1352,8 @@ class Proxy:
         resp = self.passthrough(call)
         if call.op == "PublishVersion" or resp.status not in (200, 201):
             return resp
+        if call.op == "UpdateFunctionCode":
+            self.keep_package((call.json or {}).get("ZipFile"))
         architectures = (call.json or {}).get("Architectures")
         if call.op == "UpdateFunctionCode" and self.config["code_update_architectures"] and architectures:
             # Lambda takes Architectures with the code; moto ignores it there. The proxy keeps it and reports it.
@@ -1484,6 +1507,200 @@ class Proxy:
         return False
 
     # ---- CloudWatch Logs -----------------------------------------------------------------------------------
+
+    # ---------------------------------------------------------------------------------- Lambda Invoke
+
+    # The stand-in for Lambda's Node.js runtime: one process per invocation (tests/support/lambda_runtime.cjs).
+    RUNTIME_SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_runtime.cjs")
+    # Invoke API reference, LogResult: "The last 4 KB of the execution log, which is base64-encoded."
+    LOG_TAIL_BYTES = 4096
+    # Lambda's limit on a function's init phase (loading the module), outside its timeout.
+    INIT_LIMIT_SECS = 10
+
+    def keep_package(self, zip_b64):
+        """Keeps a deployment package that passed through (CreateFunction's Code.ZipFile, UpdateFunctionCode's
+        ZipFile) by its CodeSha256, base64(SHA-256 of the zip), as Lambda and moto compute it. moto has no API
+        that returns the bytes it stores: GetFunction's Code.Location names an S3 object that does not exist,
+        and /moto-api/data.json fails once a function exists (it touches moto's Docker client)."""
+        if not isinstance(zip_b64, str):
+            return
+        try:
+            data = base64.b64decode(zip_b64)
+        except ValueError:
+            return
+        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        with self.lock:
+            self.packages[sha] = data
+
+    def lambda_Invoke(self, call):
+        """`lambda_invoke_node`: Invoke runs the function's deployed package in the local Node.js, with the
+        function's live configuration (read from moto with a side GetFunctionConfiguration: Handler, Runtime,
+        Timeout, MemorySize, Environment, CodeSha256), and answers as Lambda does (Invoke API reference;
+        https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
+        - RequestResponse: 200 with the handler's result as JSON; a thrown error, a rejection, an init error, a
+          timeout or an exit: 200 with `X-Amz-Function-Error: Unhandled` and the error document
+          {"errorType", "errorMessage", "trace"} ("Lambda function errors in Node.js",
+          https://docs.aws.amazon.com/lambda/latest/dg/nodejs-exceptions.html); `X-Amz-Executed-Version`;
+          with `X-Amz-Log-Type: Tail`, `X-Amz-Log-Result` = base64 of the last 4 KB of the log (START, the
+          handler's console lines, END, REPORT).
+        - Event: 202 with no body, the function run in the background. DryRun: 204, nothing run.
+        - A Pending function: 409 ResourceConflictException ("Lambda function states": Lambda does not invoke
+          a function while it is Pending; https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
+        - A payload that is not JSON: 400 InvalidRequestContentException.
+        The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with the emulator's
+        root test key (testing/testing), not the execution role's credentials."""
+        if not self.config["lambda_invoke_node"]:
+            return self.passthrough(call)
+        name = call.resource
+        with self.lock:
+            st = self.function_state(name)
+            pending = bool(st and st.get("pending_until"))
+        if pending:
+            self.note(call, "behaviour", "ResourceConflictException", reason="Invoke of a Pending function")
+            return lambda_error(
+                "ResourceConflictException",
+                "The operation cannot be performed at this time. The function is currently in the following state: Pending",
+                409,
+            )
+        kind = call.header("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind not in ("RequestResponse", "Event", "DryRun"):
+            return lambda_error("InvalidParameterValueException",
+                                "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy "
+                                "constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+                                % kind, 400)
+        path = "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(name, safe="")
+        headers = [(k, v) for k, v in call.headers if k.lower() in ("authorization", "x-amz-date", "host", "x-amz-security-token")]
+        headers += [(SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        query = SIDE_QUERY + ("&Qualifier=%s" % urllib.parse.quote(call.function_qualifier) if call.function_qualifier else "")
+        read = self.forward("GET", path + query, headers, b"")
+        if read.status != 200:
+            return read  # moto's own answer: ResourceNotFoundException for a missing function or version
+        config = read.json() or {}
+        try:
+            event_text = call.body.decode("utf-8") if call.body else "{}"
+            json.loads(event_text)
+        except (UnicodeDecodeError, ValueError) as e:
+            self.note(call, "behaviour", "InvalidRequestContentException")
+            return lambda_error("InvalidRequestContentException",
+                                "Could not parse request body into json: Could not parse payload into json: %s" % e, 400)
+        rid = request_id()
+        base_headers = [("x-amzn-RequestId", rid), ("X-Amz-Executed-Version", config.get("Version") or "$LATEST")]
+        if kind == "DryRun":
+            self.note(call, "behaviour", "Invoke DryRun")
+            return Response(204, base_headers, b"", answered_by="proxy")
+        with self.lock:
+            package = self.packages.get(config.get("CodeSha256"))
+        if package is None:
+            self.note(call, "behaviour", "ServiceException", reason="package not seen by the proxy")
+            return lambda_error("ServiceException",
+                                "strict proxy: the deployment package of %s (CodeSha256 %s) did not pass through this "
+                                "proxy, so it cannot run it" % (name, config.get("CodeSha256")), 500, "Service")
+        if kind == "Event":
+            threading.Thread(target=self.run_function, args=(call, config, package, event_text, rid),
+                             daemon=True).start()
+            return Response(202, base_headers, b"", answered_by="proxy")
+        error, payload, log = self.run_function(call, config, package, event_text, rid)
+        headers = [("Content-Type", "application/json")] + base_headers
+        if error:
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        if (call.header("X-Amz-Log-Type") or "None") == "Tail":
+            tail = log.encode("utf-8")[-self.LOG_TAIL_BYTES:]
+            headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
+        return Response(200, headers, payload, answered_by="proxy")
+
+    def run_function(self, call, config, package, event_text, rid):
+        """One invocation in a fresh Node.js process: -> (function error?, payload bytes, the log)."""
+        name = config.get("FunctionName") or call.resource
+        timeout = int(config.get("Timeout") or 3)
+        memory = int(config.get("MemorySize") or 128)
+        version = config.get("Version") or "$LATEST"
+        log_group = ((config.get("LoggingConfig") or {}).get("LogGroup")) or "/aws/lambda/%s" % name
+        stream = "%s/[%s]%s" % (time.strftime("%Y/%m/%d", time.gmtime()), version, uuid.uuid4().hex)
+        runtime = config.get("Runtime") or ""
+        # Lambda's defined runtime environment variables
+        # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime);
+        # the function's own variables cannot override the reserved ones. AWS_ENDPOINT_URL is the emulator's.
+        env = {"AWS_ENDPOINT_URL": self.self_url or ""}
+        env.update({k: str(v) for k, v in ((config.get("Environment") or {}).get("Variables") or {}).items()})
+        env.update({
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "_HANDLER": config.get("Handler") or "",
+            "AWS_REGION": call.region,
+            "AWS_DEFAULT_REGION": call.region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_%s" % runtime,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "STRICT_PROXY_FUNCTION_ARN": config.get("FunctionArn") or "",
+        })
+        env.pop("AWS_SESSION_TOKEN", None)
+        started = time.monotonic()
+        error, payload, body_log, max_rss = False, b"null", "", None
+        with tempfile.TemporaryDirectory(prefix="strict-proxy-invoke-") as tmp:
+            root = os.path.join(tmp, "task")
+            with zipfile.ZipFile(io.BytesIO(package)) as z:
+                z.extractall(root)
+            env["LAMBDA_TASK_ROOT"] = root
+            result_file = os.path.join(tmp, "result.json")
+            # The heap as Lambda's Node.js bootstrap sizes it from the memory setting.
+            new_space = max(memory, 128) // 10
+            argv = ["node", "--max-semi-space-size=%d" % max(new_space // 2, 1),
+                    "--max-old-space-size=%d" % (max(memory, 128) - new_space), self.RUNTIME_SHIM, root,
+                    config.get("Handler") or "", result_file, rid, str(timeout), runtime]
+            proc = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+            # The shim ends the invocation at its timeout, counted from the end of init; a process that blocks
+            # its event loop is killed once Lambda's 10 s init limit and the timeout have both passed.
+            try:
+                out, _ = proc.communicate(event_text.encode("utf-8"), timeout=self.INIT_LIMIT_SECS + timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, _ = proc.communicate()
+                timed_out = True
+            duration_ms = (time.monotonic() - started) * 1000
+            body_log = out.decode("utf-8", "replace")
+            outcome = None
+            if not timed_out and os.path.exists(result_file):
+                with open(result_file) as f:
+                    outcome = json.load(f)
+                timed_out = bool(outcome.get("timeout"))
+            if timed_out:
+                # What Lambda answers for a timeout (errorType Sandbox.Timedout, as LocalStack's runtime init
+                # mirrors it and real answers show), and the line it logs.
+                error = True
+                message = "Task timed out after %.2f seconds" % timeout
+                payload = json.dumps({"errorType": "Sandbox.Timedout",
+                                      "errorMessage": "RequestId: %s Error: %s" % (rid, message)}).encode()
+                body_log += "%s %s %s\n" % (iso_now(), rid, message)
+            elif outcome is not None:
+                max_rss = outcome.get("maxRssKb")
+                if "error" in outcome:
+                    error, payload = True, json.dumps(outcome["error"]).encode()
+                else:
+                    payload = json.dumps(outcome.get("payload")).encode()
+            else:
+                error = True
+                payload = json.dumps({"errorType": "Runtime.ExitError",
+                                      "errorMessage": "RequestId: %s Error: Runtime exited with error: exit status %d"
+                                                      % (rid, proc.returncode)}).encode()
+        if body_log and not body_log.endswith("\n"):
+            body_log += "\n"
+        report = "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\t" % (
+            rid, duration_ms, int(duration_ms) + 1, memory)
+        if max_rss:
+            report += "Max Memory Used: %d MB\t" % max(1, int(max_rss) // 1024)
+        log = "START RequestId: %s Version: %s\n%sEND RequestId: %s\n%s\n" % (rid, version, body_log, rid, report)
+        self.note(call, "behaviour", "Invoke ran in Node.js", request_id=rid,
+                  function_error="Unhandled" if error else None, timed_out=timed_out)
+        return error, payload, log
 
     # ---------------------------------------------------------------------------------- function URLs, policies
 
@@ -2297,6 +2514,7 @@ def main(argv=None):
     Handler.verbose = args.verbose
     server = Server((args.host, args.port), Handler)
     port = server.server_address[1]
+    Handler.proxy.self_url = "http://%s:%d" % ("127.0.0.1" if args.host in ("", "0.0.0.0") else args.host, port)
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
