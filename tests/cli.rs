@@ -35,6 +35,8 @@ mod logs;
 mod ownership;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/promises.rs"]
+mod promises;
 #[path = "cli/resilience.rs"]
 mod resilience;
 #[path = "cli/smoke.rs"]
