@@ -37,6 +37,8 @@ mod ownership;
 mod plan;
 #[path = "cli/promises.rs"]
 mod promises;
+#[path = "cli/promises_dev.rs"]
+mod promises_dev;
 #[path = "cli/resilience.rs"]
 mod resilience;
 #[path = "cli/smoke.rs"]
