@@ -37,6 +37,8 @@ mod ownership;
 mod plan;
 #[path = "cli/promises.rs"]
 mod promises;
+#[path = "cli/promises_aws.rs"]
+mod promises_aws;
 #[path = "cli/promises_dev.rs"]
 mod promises_dev;
 #[path = "cli/resilience.rs"]
