@@ -443,3 +443,82 @@ fn which(program: &str) -> std::path::PathBuf {
         .canonicalize()
         .unwrap()
 }
+
+/// README "What `up` does", Handler: "`function.install` runs when `node_modules` is missing or older than
+/// `package-lock.json`, then `function.build` runs (the same for `plan` and `dev`)". The install command here
+/// only records that it ran (the project's node_modules is the shared install, never reinstalled).
+#[test]
+fn the_install_runs_only_when_node_modules_is_missing_or_older_than_the_lockfile() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "install = \"npm ci\"",
+        "install = \"echo installed >> ../install.log\"",
+    );
+    let installs = || {
+        std::fs::read_to_string(project.path("install.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // node_modules is newer than the lockfile (the harness makes it so): built, not installed.
+    project.stackctl(&["plan"]).expect_code(2);
+    assert_eq!(installs(), 0);
+    // The lockfile changes after the install: installed, then built.
+    let installed = std::fs::metadata(project.path("lambda/node_modules/.package-lock.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(project.path("lambda/package-lock.json"))
+        .unwrap()
+        .set_modified(installed + Duration::from_secs(60))
+        .unwrap();
+    let run = project.stackctl(&["plan", "--rebuild"]);
+    run.expect_code(2);
+    assert_eq!(installs(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("build: installing dependencies (echo installed >> ../install.log)"),
+        "{}",
+        run.stderr
+    );
+    // node_modules without npm's record of it counts as missing.
+    std::fs::File::options()
+        .write(true)
+        .open(project.path("lambda/package-lock.json"))
+        .unwrap()
+        .set_modified(installed - Duration::from_secs(60))
+        .unwrap();
+    project.stackctl(&["plan", "--rebuild"]).expect_code(2);
+    assert_eq!(installs(), 1);
+    std::fs::rename(
+        project.path("lambda/node_modules/.package-lock.json"),
+        project.path("lambda/node_modules/.package-lock.json.away"),
+    )
+    .unwrap();
+    project.stackctl(&["plan", "--rebuild"]).expect_code(2);
+    assert_eq!(installs(), 2);
+}
+
+/// README "What `down --confirm` does": "`--backup -` writes a file named `-`, not stdout."
+#[test]
+fn backup_dash_writes_a_file_named_dash() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let run = project.stackctl(&["down", "--confirm", "--backup", "-", "--output", "json"]);
+    run.ok();
+    assert_eq!(run.json()["command"], "down");
+    assert!(!run.stdout.contains("stackctl-backup"), "{}", run.stdout);
+    let file = project.read("-");
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), 2, "header and end line: {file}");
+    assert!(
+        lines[0].contains("\"format\":\"stackctl-backup\""),
+        "{file}"
+    );
+    assert_eq!(lines[1], "{\"format\":\"stackctl-backup-end\",\"items\":0}");
+}

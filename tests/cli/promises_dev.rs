@@ -345,3 +345,29 @@ async fn a_second_ctrl_c_exits_at_once_and_leaves_no_worker() {
     // Never released: the worker ends because dev did.
     wait_gone(worker);
 }
+
+/// README `dev`: "1 error (e.g. ... the first build fails)": a handler that does not compile is exit 1 with the
+/// build's error, and nothing is served.
+#[test]
+fn a_first_build_that_fails_is_exit_1() {
+    let emulator = Emulator::start();
+    let project = holding_project(&emulator);
+    project.stackctl(&["up"]).ok();
+    project.write(
+        "lambda/src/handler.ts",
+        "export const handler = async (: any) => {\n",
+    );
+    let run = run_bounded(
+        project.command(&["dev", "--port", "0"]),
+        Duration::from_secs(120),
+        "stackctl dev with a broken handler",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("dev: serving"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: `npm run build` failed in `lambda` (exit status: 1)"),
+        "{}",
+        run.stderr
+    );
+}
