@@ -522,3 +522,40 @@ fn backup_dash_writes_a_file_named_dash() {
     );
     assert_eq!(lines[1], "{\"format\":\"stackctl-backup-end\",\"items\":0}");
 }
+
+/// README "Commands": `status` "compares the deployed code with the last local build (does not build)". A
+/// source edit alone changes nothing for `status` (nothing is built); once `plan` has built it, `status`
+/// reports the deployed code as drift; `up` deploys it and `status` is in sync again.
+#[test]
+fn status_compares_with_the_last_local_build_and_never_builds() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let zip = || std::fs::read(project.path(".stackctl/package.zip")).expect("the build's zip");
+    let built = zip();
+    project.edit(
+        "lambda/src/handler.ts",
+        "Method not allowed",
+        "Method not allowed here",
+    );
+    let status = project.stackctl(&["status"]);
+    status.ok();
+    assert!(!status.stderr.contains("build:"), "{}", status.stderr);
+    assert_eq!(zip(), built, "status built the handler");
+
+    project.stackctl(&["plan"]).expect_code(2);
+    assert_ne!(zip(), built);
+    let drift = project.stackctl(&["status", "--output", "json"]);
+    drift.expect_code(2);
+    let json = drift.json();
+    let function = json["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "function")
+        .unwrap()
+        .clone();
+    assert_eq!(function["action"], "update", "{json:#}");
+    project.stackctl(&["up"]).ok();
+    project.stackctl(&["status"]).ok();
+}
