@@ -16,11 +16,18 @@ use crate::promises::run_bounded;
 use crate::support::*;
 
 /// With `marker` and `release` in the query: writes its PID to `marker`, then holds the request until the file
-/// `release` exists. Otherwise answers at once with its PID.
+/// `release` exists. With `spin`: writes its PID there, then blocks the event loop for good. Otherwise answers at
+/// once with its PID.
 const HOLDING_HANDLER: &str = r#"import { existsSync, writeFileSync } from "node:fs";
 
 export const handler = async (event: any): Promise<unknown> => {
   const query = event.queryStringParameters ?? {};
+  if (query.spin) {
+    writeFileSync(query.spin, String(process.pid));
+    for (;;) {
+      // a synchronous busy loop: no timer, no stdin event ever runs again in this process
+    }
+  }
   if (query.marker && query.release) {
     writeFileSync(query.marker, String(process.pid));
     while (!existsSync(query.release)) {
@@ -370,4 +377,29 @@ fn a_first_build_that_fails_is_exit_1() {
         "{}",
         run.stderr
     );
+}
+
+/// The same with a handler that blocks its event loop (it never notices its stdin closing, and its own timeout
+/// cannot fire): the second Ctrl-C kills the worker's process group before dev exits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_ctrl_c_also_ends_a_worker_stuck_in_a_busy_loop() {
+    let emulator = Emulator::start();
+    let project = holding_project(&emulator);
+    project.edit("stack.toml", "timeout_secs = 10", "timeout_secs = 900");
+    project.stackctl(&["up"]).ok();
+    let files = tempfile::tempdir().unwrap();
+    let marker = temp_file(&files, "spinning");
+    let mut dev = DevRun::start(&project, &["--workers", "1"]);
+    let url = format!("{}/?spin={}", dev.base, marker.display());
+    let _request = tokio::spawn(async move {
+        let _ = tokio::spawn(async move { http("GET", &url, &[], Bytes::new()).await }).await;
+    });
+    let worker = wait_pid(&marker);
+
+    dev.signal("INT");
+    dev.wait_for("dev: stopping: no new connections; finishing the requests in flight");
+    assert!(dev.running(), "{}", dev.stderr());
+    dev.signal("INT");
+    assert_eq!(dev.exit_code(), 130, "{}", dev.stderr());
+    wait_gone(worker);
 }
