@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::Notify;
 
@@ -42,6 +42,7 @@ pub fn install() {
             wait_for_signal().await;
             if INTERRUPTED.swap(true, Ordering::SeqCst) {
                 eprintln!("second interrupt: stopping now");
+                kill_groups();
                 std::process::exit(130);
             }
             if !QUIET.load(Ordering::SeqCst) {
@@ -50,6 +51,37 @@ pub fn install() {
             notify().notify_waiters();
         }
     });
+}
+
+/// Process groups of local Node.js runners (`--local`, `dev`'s workers), killed by a second interrupt before it
+/// exits: `process::exit` runs no destructor, so their `kill_on_drop` never would, and a runner whose handler
+/// blocks the event loop never notices its stdin closing. A runner is tracked from its start until it is
+/// dropped (so a PID the system may have reused is never signalled).
+static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+pub fn track_group(pid: u32) {
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+}
+
+pub fn untrack_group(pid: u32) {
+    GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| *p != pid);
+}
+
+fn kill_groups() {
+    let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for pid in groups {
+        #[cfg(unix)]
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        #[cfg(not(unix))]
+        let _ = pid;
+    }
 }
 
 /// The first interrupt is the command's normal end (it has nothing in flight worth finishing): no note.

@@ -41,6 +41,12 @@ mod logs;
 mod ownership;
 #[path = "cli/plan.rs"]
 mod plan;
+#[path = "cli/promises.rs"]
+mod promises;
+#[path = "cli/promises_aws.rs"]
+mod promises_aws;
+#[path = "cli/promises_dev.rs"]
+mod promises_dev;
 #[path = "cli/resilience.rs"]
 mod resilience;
 #[path = "cli/smoke.rs"]

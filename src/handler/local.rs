@@ -405,6 +405,16 @@ struct Runner {
     /// A request was written and its answer not read yet (an invocation abandoned midway leaves this set:
     /// that process may still be running it, so it is never reused).
     in_flight: bool,
+    /// Its process (group) id, killed by a second Ctrl-C (`interrupt::track_group`) while this is alive.
+    pid: Option<u32>,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            crate::interrupt::untrack_group(pid);
+        }
+    }
 }
 
 /// One line from the runner.
@@ -570,6 +580,7 @@ impl Local {
         let mut child = command.spawn().with_context(|| {
             format!("starting `{node}` (--local needs Node.js 20 or later on PATH)")
         })?;
+        let pid = child.id();
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().context("node stdout")?).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -599,7 +610,11 @@ impl Local {
             stdout,
             stderr,
             in_flight: false,
+            pid,
         };
+        if let Some(pid) = pid {
+            crate::interrupt::track_group(pid);
+        }
         self.starts += 1;
         let ready = tokio::time::timeout(Duration::from_secs(60), async {
             loop {

@@ -231,6 +231,14 @@ function serialize(outcome) {
 send({ id: 0, ready: true, node: process.version });
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+// stdin closed while an invocation runs: stackctl is gone (a second Ctrl-C, a crash, a kill) and nobody will
+// read the answer. Stop now, rather than run the handler on with the caller's credentials, as an orphan, until
+// it returns or times out. (stackctl itself closes stdin only between invocations.)
+lines.on("close", () => {
+  if (!current) return;
+  exitingCleanly = true;
+  process.exit(0);
+});
 for await (const line of lines) {
   if (!line.trim()) continue;
   let request;
