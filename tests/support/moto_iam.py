@@ -15,9 +15,13 @@ otherwise:
    UpdateFunctionConfiguration sets.
 4. The account's root user: the access key STACKCTL_IAM_ROOT_KEY ("testing", what the harness's own SDK clients
    use) is the root user, whom identity policies do not restrict. Any other unknown key is refused, as moto does.
-5. Requests the strict proxy makes itself (X-Strict-Proxy-Side-Request) or forwards with a rewritten body
-   (X-Strict-Proxy-Rewritten) would fail the SigV4 check; they are authorized for the caller's key without it.
-   The proxy strips both headers from every client request, so no client can claim them.
+5. The strict proxy's own requests. Its side reads (X-Strict-Proxy-Side-Request: how the emulator decides
+   how AWS would answer, not something the client asked) are not authorized at all. A client request it forwards
+   with a rewritten body (X-Strict-Proxy-Rewritten) would fail the SigV4 check: it is authorized for the
+   caller's key without it. A request the proxy answers itself (GetAccountSettings) is authorized first: the
+   proxy sends X-Strict-Proxy-Authorize: <operation> on a harmless read of the same service, and the operation
+   named is what is authorized. The proxy strips these headers from every client request, so no client can
+   claim them.
 6. AWS's error shapes: AccessDeniedException (JSON services) and AccessDenied (IAM, STS), with AWS's message
    "User: <arn> is not authorized to perform: <action> on resource: <arn> because no identity-based policy
    allows the <action> action"; moto answers an XML body to every service.
@@ -40,8 +44,31 @@ from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
 
 ROOT_KEY = os.environ.get("STACKCTL_IAM_ROOT_KEY", "testing")
 DENIALS = os.environ.get("STACKCTL_IAM_DENIALS")
-TRUSTED_HEADERS = ("X-Strict-Proxy-Side-Request", "X-Strict-Proxy-Rewritten")
+SIDE_HEADER = "X-Strict-Proxy-Side-Request"
+REWRITTEN_HEADER = "X-Strict-Proxy-Rewritten"
+AUTHORIZE_HEADER = "X-Strict-Proxy-Authorize"
 _lock = threading.Lock()
+# The body of the request being handled, as the client signed it: moto keeps no copy of a form body (werkzeug
+# parses it away), and re-encoding the parsed form does not give the same bytes. Set per request by `keep_body`.
+_request = threading.local()
+
+
+def keep_body(app):
+    """WSGI middleware: the request's body, kept for the signature check, then handed on unchanged."""
+    import io
+
+    def wrapped(environ, start_response):
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated"):
+            body = stream.read()
+        else:
+            body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+        _request.body = body
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return app(environ, start_response)
+
+    return wrapped
 
 # (2) IAM actions whose names differ from the signing service and operation.
 ACTION_NAMES = {
@@ -211,9 +238,10 @@ def authorize(self, resource="*"):
     if not m:
         return original(self, resource)  # unsigned: moto's own answer
     key, region, scope = m.groups()
-    if key == ROOT_KEY:
-        return  # (4) the root user
-    op = self._get_action()
+    if key == ROOT_KEY or self.headers.get(SIDE_HEADER) == "1":
+        return  # (4) the root user; (5) the proxy's own reads
+    op = self.headers.get(AUTHORIZE_HEADER) or self._get_action()
+    trusted = bool(self.headers.get(AUTHORIZE_HEADER)) or self.headers.get(REWRITTEN_HEADER) == "1"
     entry = {"key": key, "service": scope, "op": op}
     path = self.raw_path
     query = urllib.parse.urlparse(self.uri).query
@@ -221,11 +249,9 @@ def authorize(self, resource="*"):
         path += "?" + query
     try:
         request = IAMRequest(account_id=self.current_account, method=self.method, path=path,
-                             # moto signs `body or data`: the form for IAM and STS (whose raw body werkzeug
-                             # consumed), never the route's parameters for the REST and JSON services.
-                             data=self.data if scope in ("iam", "sts") else {},
-                             body=self.raw_body, headers=self.headers, action=op)
-        if not any(self.headers.get(h) == "1" for h in TRUSTED_HEADERS):
+                             data={},
+                             body=getattr(_request, "body", b""), headers=self.headers, action=op)
+        if not trusted:
             request.check_signature()
     except InvalidClientTokenIdError:
         note(dict(entry, error="InvalidClientTokenId"))
@@ -258,6 +284,8 @@ ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize
 settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
 if __name__ == "__main__":
-    from moto.server import main
+    import moto.server
 
-    sys.exit(main(sys.argv[1:]))
+    run_simple = moto.server.run_simple
+    moto.server.run_simple = lambda host, port, app, **kwargs: run_simple(host, port, keep_body(app), **kwargs)
+    sys.exit(moto.server.main(sys.argv[1:]))
