@@ -188,6 +188,18 @@ impl Emulator {
         }
     }
 
+    /// Adds `document` to what `user` (e.g. `OPERATOR_USER`) may do, as an inline policy of its own.
+    pub fn grant(&self, user: &str, document: &str) {
+        static GRANTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = GRANTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.root_iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", user),
+            ("PolicyName", &format!("{user}-grant-{n}")),
+            ("PolicyDocument", document),
+        ]);
+    }
+
     /// One IAM query call to moto as the root user (whose requests moto_iam.py does not check), answered 200.
     fn root_iam(&self, params: &[(&str, &str)]) -> String {
         use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -206,7 +218,9 @@ impl Emulator {
             body.len()
         );
         let mut stream = std::net::TcpStream::connect(addr).expect("connecting to moto");
-        stream.write_all(request.as_bytes()).expect("writing to moto");
+        stream
+            .write_all(request.as_bytes())
+            .expect("writing to moto");
         let mut response = String::new();
         std::io::Read::read_to_string(&mut stream, &mut response).expect("reading moto's answer");
         assert!(

@@ -283,6 +283,81 @@ ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize
 # Enforcement from the first request (moto's own check, for what `authorize` hands back to it).
 settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
+class _Fake:
+    """A request as moto's response classes hold it, for the self-test."""
+
+    def __init__(self, uri, body=b"", querystring=None):
+        self.uri = uri
+        self.raw_body = body
+        self.querystring = querystring or {}
+
+    class backend:
+        @staticmethod
+        def get_role(name):
+            raise KeyError(name)
+
+
+def self_test(policy_path):
+    """Every action a statement of `policy_path` scopes to ARNs is derived a resource that statement matches and
+    that the same statement scoped to names starting `other-` does not: an operation left on moto's "*" would be
+    denied by every scoped statement. Exit status 0 when all pass; prints each failure."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    region, account = "us-east-1", "123456789012"
+    names = {"dynamodb": "my-frontend-app-data", "lambda": "my-frontend-app-api", "logs": "/aws/lambda/my-frontend-app-api"}
+    function_arn = "arn:aws:lambda:%s:%s:function:%s" % (region, account, names["lambda"])
+    table_arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, names["dynamodb"])
+    group_arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, names["logs"])
+
+    def request(service, op):
+        if service == "dynamodb":
+            if op.startswith("Batch"):
+                return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
+            if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
+                return _Fake("/", json.dumps({"ResourceArn": table_arn}).encode())
+            return _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode())
+        if service == "lambda":
+            if op in ("TagResource", "UntagResource", "ListTags"):
+                return _Fake("/2017-03-31/tags/" + urllib.parse.quote(function_arn, safe=""))
+            if op == "CreateFunction":
+                return _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode())
+            return _Fake("/2015-03-31/functions/%s/anything" % names["lambda"])
+        if service == "logs":
+            if op in ("TagResource", "UntagResource", "ListTagsForResource"):
+                return _Fake("/", json.dumps({"resourceArn": group_arn}).encode())
+            return _Fake("/", json.dumps({"logGroupName": names["logs"]}).encode())
+        return _Fake("/")
+
+    scopes = {"tag": "tagging"}
+    operations = {"lambda:InvokeFunction": "Invoke"}
+    failures = 0
+    with open(policy_path) as f:
+        policy = json.load(f)
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if resources == ["*"]:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", r) for r in resources])
+        for action in actions:
+            prefix, op = action.split(":", 1)
+            service = scopes.get(prefix, prefix)
+            op = operations.get(action, op)
+            checks = [(a, r) for a, r in checks_for(request(service, op), service, op, region, account) if a == action]
+            ok = bool(checks) and all(
+                IAMPolicyStatement(statement).is_action_permitted(a, r) == PermissionResult.PERMITTED
+                and IAMPolicyStatement(other).is_action_permitted(a, r) != PermissionResult.PERMITTED
+                for a, r in checks)
+            if not ok:
+                failures += 1
+                print("FAIL %s (statement %s): derived %s" % (action, statement.get("Sid"), checks))
+    print("%d failure(s)" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--self-test"]:
+    sys.exit(self_test(sys.argv[2]))
+
 if __name__ == "__main__":
     import moto.server
 
