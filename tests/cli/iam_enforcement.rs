@@ -154,3 +154,38 @@ fn the_evaluator_derives_a_resource_for_every_scoped_operation_of_the_operator_p
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_client_cannot_claim_the_proxys_marks_to_skip_the_signature_check() {
+    // The proxy's own marks make moto_iam.py skip the SigV4 check (side reads, rewritten bodies, requests it
+    // answers itself); the proxy strips them from every client request. A forged signature with each mark
+    // must still be refused.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let addr = emulator.url.trim_start_matches("http://").to_string();
+    for mark in [
+        "X-Strict-Proxy-Side-Request: 1",
+        "X-Strict-Proxy-Rewritten: 1",
+        "X-Strict-Proxy-Authorize: DescribeTable",
+    ] {
+        let body = format!(r#"{{"TableName":"{TABLE}"}}"#);
+        let request = format!(
+            "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             X-Amz-Target: DynamoDB_20120810.DescribeTable\r\nX-Amz-Date: 20240101T000000Z\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential={}/20240101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-target, Signature=forged\r\n{mark}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            project.operator.id,
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        assert!(answer.contains("SignatureDoesNotMatch"), "{mark}: {answer}");
+    }
+    let refused = denials_of(&emulator, &emulator.operator);
+    assert_eq!(refused.len(), 3, "{refused:#?}");
+    // These refusals are this test's own doing, not a run's: forget them before the project's check on drop.
+    std::fs::write(emulator.denials_path(), "").unwrap();
+}

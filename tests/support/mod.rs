@@ -234,7 +234,12 @@ impl Emulator {
     /// `key`, `service`, `op`, `error` (AccessDenied, InvalidClientTokenId, SignatureDoesNotMatch) and, for a
     /// denial, `action` and `resource`.
     pub fn denials(&self) -> Vec<serde_json::Value> {
-        denials_in(&self.dir.path().join("denials.jsonl"))
+        denials_in(&self.denials_path())
+    }
+
+    /// Where moto_iam.py logs what it refused.
+    pub fn denials_path(&self) -> PathBuf {
+        self.dir.path().join("denials.jsonl")
     }
 
     fn wait_ready(&mut self) -> bool {
