@@ -189,3 +189,30 @@ fn a_client_cannot_claim_the_proxys_marks_to_skip_the_signature_check() {
     // These refusals are this test's own doing, not a run's: forget them before the project's check on drop.
     std::fs::write(emulator.denials_path(), "").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_the_proxy_answers_itself_is_authorized_too() {
+    // GetAccountSettings never reaches moto (the proxy answers Lambda's pool): it is authorized first.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\nreserved_concurrency = 5\n",
+    );
+    let mut policy: Value = serde_json::from_str(&operator_policy()).unwrap();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    let before = statements.len();
+    statements.retain(|s| s["Sid"] != "LambdaConcurrencyPool");
+    assert_eq!(statements.len(), before - 1);
+    let no_pool = emulator.user("no-pool", &[policy.to_string()]);
+
+    run_as(&project, &no_pool, &["plan"]);
+    let denied = denials_of(&emulator, &no_pool);
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["action"], "lambda:GetAccountSettings");
+    assert_eq!(denied[0]["resource"], "*");
+
+    // The operator policy allows it (the harness checks this run as every run).
+    project.stackctl(&["plan"]).expect_code(2);
+}
