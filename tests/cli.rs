@@ -25,6 +25,8 @@ mod escaped_output;
 mod function;
 #[path = "cli/function_url.rs"]
 mod function_url;
+#[path = "cli/iam_enforcement.rs"]
+mod iam_enforcement;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
 #[path = "cli/invoke_remote.rs"]

@@ -762,6 +762,14 @@ async fn an_adopted_function_logging_elsewhere_gets_no_second_group_and_logs_rea
         status.stdout
     );
 
+    // README: `logs` reading a group outside /aws/lambda/ needs logs:FilterLogEvents on that group too.
+    emulator.grant(
+        OPERATOR_USER,
+        &serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "logs:FilterLogEvents",
+            "Resource": format!("arn:aws:logs:*:*:log-group:{CUSTOM}:*")}]})
+        .to_string(),
+    );
     let logs = project.stackctl(&["logs", "--since", "1h"]);
     logs.ok();
     assert!(

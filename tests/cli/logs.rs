@@ -481,7 +481,7 @@ async fn follow_prints_each_new_event_once_and_stops_on_sigint() {
         emulator.strict().injected_by("FilterLogEvents", "limit=2") >= 3,
         "the polls must have crossed pages"
     );
-    project.assert_operator_policy_allows(mark, "stackctl logs --follow");
+    project.assert_operator_policy_allows("stackctl logs --follow");
 }
 
 /// --follow on a function that has not logged yet: one note, then the events once the group appears; SIGTERM

@@ -168,7 +168,9 @@ async fn aws_iam_requests_are_signed_and_a_bad_signature_is_refused() {
         "timeout_secs = 10\n\n[function.url]\nauth = \"aws_iam\"\n",
     );
     project.stackctl(&["up"]).ok();
-    let server = UrlServer::start(&project, "handler", &["--sigv4", "testing:testing"]);
+    // The URL checks the signature of the operator's key, which stackctl runs with.
+    let keys = format!("{}:{}", project.operator.id, project.operator.secret);
+    let server = UrlServer::start(&project, "handler", &["--sigv4", &keys]);
     let url = format!("--url={}", server.base);
 
     let run = project.stackctl(&["smoke", &url, "--output", "json"]);

@@ -39,6 +39,35 @@ fn moto_server() -> PathBuf {
     path
 }
 
+/// The python of moto's install (beside moto_server), which runs tests/support/moto_iam.py: moto_server with
+/// IAM enforcement as AWS does it.
+fn moto_python() -> PathBuf {
+    let server = moto_server();
+    let bin = server.parent().expect("moto_server's directory");
+    ["python", "python3"]
+        .iter()
+        .map(|name| bin.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no python beside {}", server.display()))
+}
+
+/// The access key the harness's own clients use: the account's root user in tests/support/moto_iam.py, whom
+/// identity policies do not restrict (as in AWS).
+pub const ROOT_KEY: &str = "testing";
+
+/// An IAM user's access key pair.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub id: String,
+    pub secret: String,
+}
+
+/// The user every stackctl run uses (`Project::command()`): it holds only policies/stackctl-operator-policy.json.
+pub const OPERATOR_USER: &str = "stackctl-operator";
+/// The user of runs that execute the handler locally (`dev`, `--local`): the operator policy plus the function's
+/// own (policies/lambda-dynamodb-policy.json), since the handler runs with the caller's credentials.
+pub const LOCAL_USER: &str = "stackctl-local-developer";
+
 pub mod strict;
 mod timing;
 
@@ -59,6 +88,9 @@ pub struct Emulator {
     pub moto_url: String,
     dir: tempfile::TempDir,
     pub strict: Option<strict::Strict>,
+    /// The keys of `OPERATOR_USER` and `LOCAL_USER`, made on start.
+    pub operator: Keys,
+    pub local: Keys,
 }
 
 impl Emulator {
@@ -91,7 +123,6 @@ impl Emulator {
     /// Plain moto, lenient where AWS is strict.
     pub fn start_lenient() -> Emulator {
         timing::start();
-        let server = moto_server();
         // A port taken between probing and binding makes moto exit; then try another.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -100,8 +131,11 @@ impl Emulator {
                 .expect("free port")
                 .port();
             let log = std::fs::File::create(dir.path().join("moto.log")).expect("log file");
-            let child = Command::new(&server)
+            let child = Command::new(moto_python())
+                .arg(Path::new(REPO).join("tests/support/moto_iam.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("STACKCTL_IAM_DENIALS", dir.path().join("denials.jsonl"))
+                .env("STACKCTL_IAM_ROOT_KEY", ROOT_KEY)
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
                 .env("MOTO_ENABLE_RECORDING", "True")
                 .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
@@ -115,12 +149,105 @@ impl Emulator {
                 moto_url: format!("http://127.0.0.1:{port}"),
                 dir,
                 strict: None,
+                operator: Keys {
+                    id: String::new(),
+                    secret: String::new(),
+                },
+                local: Keys {
+                    id: String::new(),
+                    secret: String::new(),
+                },
             };
             if emulator.wait_ready() {
+                emulator.operator = emulator.user(OPERATOR_USER, &[operator_policy()]);
+                emulator.local = emulator.user(LOCAL_USER, &[operator_policy(), function_policy()]);
                 return emulator;
             }
         }
         panic!("moto_server did not start after 5 attempts");
+    }
+
+    /// Makes an IAM user holding exactly `policies` (inline, so that no customer-managed policy of the
+    /// harness shows in what stackctl lists) and an access key for it, directly on moto as the root user:
+    /// neither the proxy's record nor its counts see it.
+    pub fn user(&self, name: &str, policies: &[String]) -> Keys {
+        self.root_iam(&[("Action", "CreateUser"), ("UserName", name)]);
+        for (i, document) in policies.iter().enumerate() {
+            let policy_name = format!("{name}-{i}");
+            self.root_iam(&[
+                ("Action", "PutUserPolicy"),
+                ("UserName", name),
+                ("PolicyName", &policy_name),
+                ("PolicyDocument", document),
+            ]);
+        }
+        let answer = self.root_iam(&[("Action", "CreateAccessKey"), ("UserName", name)]);
+        let field = |tag: &str| {
+            answer
+                .split(&format!("<{tag}>"))
+                .nth(1)
+                .and_then(|rest| rest.split(&format!("</{tag}>")).next())
+                .unwrap_or_else(|| panic!("no {tag} in CreateAccessKey's answer: {answer}"))
+                .to_string()
+        };
+        Keys {
+            id: field("AccessKeyId"),
+            secret: field("SecretAccessKey"),
+        }
+    }
+
+    /// Adds `document` to what `user` (e.g. `OPERATOR_USER`) may do, as an inline policy of its own.
+    pub fn grant(&self, user: &str, document: &str) {
+        static GRANTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = GRANTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.root_iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", user),
+            ("PolicyName", &format!("{user}-grant-{n}")),
+            ("PolicyDocument", document),
+        ]);
+    }
+
+    /// One IAM query call to moto as the root user (whose requests moto_iam.py does not check), answered 200.
+    fn root_iam(&self, params: &[(&str, &str)]) -> String {
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        let body = params
+            .iter()
+            .chain([("Version", "2010-05-08")].iter())
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let addr = self.moto_url.trim_start_matches("http://");
+        let request = format!(
+            "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             X-Amz-Date: 20240101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential={ROOT_KEY}/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(addr).expect("connecting to moto");
+        stream
+            .write_all(request.as_bytes())
+            .expect("writing to moto");
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).expect("reading moto's answer");
+        assert!(
+            response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+            "IAM {params:?} as root: {response}"
+        );
+        response
+    }
+
+    /// Every refusal moto's IAM enforcement made so far (tests/support/moto_iam.py's log), as JSON objects with
+    /// `key`, `service`, `op`, `error` (AccessDenied, InvalidClientTokenId, SignatureDoesNotMatch) and, for a
+    /// denial, `action` and `resource`.
+    pub fn denials(&self) -> Vec<serde_json::Value> {
+        denials_in(&self.denials_path())
+    }
+
+    /// Where moto_iam.py logs what it refused.
+    pub fn denials_path(&self) -> PathBuf {
+        self.dir.path().join("denials.jsonl")
     }
 
     fn wait_ready(&mut self) -> bool {
@@ -209,6 +336,32 @@ impl Emulator {
     }
 }
 
+fn denials_in(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| serde_json::from_str(l).expect("denial log line is JSON"))
+        .collect()
+}
+
+/// policies/stackctl-operator-policy.json, what README says the operator needs.
+pub fn operator_policy() -> String {
+    std::fs::read_to_string(Path::new(REPO).join("policies/stackctl-operator-policy.json"))
+        .expect("reading the operator policy")
+}
+
+/// policies/lambda-dynamodb-policy.json with `${table.arn}` filled as stackctl fills it, for any table of the
+/// account (a test may rename the table or deploy a stage).
+pub fn function_policy() -> String {
+    std::fs::read_to_string(Path::new(REPO).join("policies/lambda-dynamodb-policy.json"))
+        .expect("reading the function policy")
+        .replace(
+            "${table.arn}",
+            &format!("arn:aws:dynamodb:*:{ACCOUNT}:table/*"),
+        )
+}
+
 pub async fn clients_for(url: &str) -> Clients {
     clients_in(url, "us-east-1").await
 }
@@ -262,22 +415,6 @@ pub struct Request {
     pub write: bool,
     /// Sent by the Rust SDK (stackctl or this harness), not by the handler's JavaScript SDK.
     pub from_rust: bool,
-}
-
-impl Request {
-    /// The IAM action that allows this request, e.g. `lambda:InvokeFunction`.
-    pub fn iam_action(&self) -> String {
-        let operation = match self.operation.as_str() {
-            "Invoke" => "InvokeFunction",
-            other => other,
-        };
-        // The Tagging API signs as `tagging`; its IAM actions are `tag:...`.
-        let service = match self.service.as_str() {
-            "tagging" => "tag",
-            other => other,
-        };
-        format!("{service}:{operation}")
-    }
 }
 
 impl Request {
@@ -399,8 +536,12 @@ fn node_modules() -> PathBuf {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub endpoint: String,
-    /// Where the run's requests are recorded, to check each of them against the operator policy.
+    /// Where the run's requests are recorded.
     requests: RequestSource,
+    /// The keys runs use (`command()`), and where moto's IAM enforcement logs what it refused.
+    pub operator: Keys,
+    pub local: Keys,
+    denials: PathBuf,
 }
 
 /// The strict proxy's own record of what the client sent (every test's default), or moto's recording.
@@ -473,6 +614,9 @@ impl Project {
             dir,
             endpoint: emulator.url.clone(),
             requests: emulator.request_source(),
+            operator: emulator.operator.clone(),
+            local: emulator.local.clone(),
+            denials: emulator.dir.path().join("denials.jsonl"),
         }
     }
 
@@ -502,38 +646,41 @@ impl Project {
     }
 
     /// The same, with extra environment variables (set after the defaults, so they can override them).
-    /// Every AWS request the run makes must be allowed by policies/stackctl-operator-policy.json, the
-    /// permissions README promises are enough: so every integration test also checks that promise.
+    /// Every run is made with the keys of a user holding only the operator policy (see `command()`), and moto
+    /// enforces IAM: every AWS call the run makes must be allowed by policies/stackctl-operator-policy.json,
+    /// the permissions README promises are enough. So every integration test also checks that promise.
     pub fn stackctl_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let before = self.mark();
         let run = self.run_stackctl(args, env);
-        self.assert_operator_policy_allows(before, &format!("stackctl {}", args.join(" ")));
+        self.assert_operator_policy_allows(&format!("stackctl {}", args.join(" ")));
         run
     }
 
-    /// The position in this project's request record, for `assert_operator_policy_allows`.
+    /// The position in this project's request record (a sequence number), for `requests_after`.
     pub fn mark(&self) -> u64 {
         self.requests_after(0).last().map_or(0, |(seq, _)| *seq)
     }
 
-    /// Every request from the Rust SDK recorded after `mark` is allowed by the operator policy (for runs
-    /// started with `command()`; `stackctl()` checks its own). The test's own SDK calls in that span must go
-    /// past the record (`Emulator::moto_clients`), or they are counted too.
+    /// moto's IAM enforcement refused nothing to this project's runs so far (the operator's and the local
+    /// developer's keys): no AccessDenied, no bad signature, no unknown key. `stackctl()` checks after each
+    /// run; the runs a test starts with `command()` are checked when the project is dropped, or earlier here.
     #[track_caller]
-    pub fn assert_operator_policy_allows(&self, mark: u64, what: &str) {
-        let allowed = operator_policy_actions();
-        let missing: Vec<String> = self
-            .requests_after(mark)
-            .iter()
-            .map(|(_, r)| r)
-            .filter(|r| r.from_rust)
-            .map(Request::iam_action)
-            .filter(|action| !allowed.contains(action))
-            .collect();
+    pub fn assert_operator_policy_allows(&self, what: &str) {
+        let refused = self.refused();
         assert!(
-            missing.is_empty(),
-            "`{what}` made calls policies/stackctl-operator-policy.json does not allow: {missing:?}"
+            refused.is_empty(),
+            "`{what}` made calls the emulator's IAM enforcement refused (the operator policy is \
+             policies/stackctl-operator-policy.json): {refused:#?}"
         );
+    }
+
+    fn refused(&self) -> Vec<serde_json::Value> {
+        denials_in(&self.denials)
+            .into_iter()
+            .filter(|d| {
+                let key = d["key"].as_str().unwrap_or_default();
+                key == self.operator.id || key == self.local.id
+            })
+            .collect()
     }
 
     /// The requests recorded after `mark` (a sequence number), in arrival order.
@@ -543,16 +690,20 @@ impl Project {
     }
 
     /// The built stackctl, set up to run in this project against its emulator (for tests that need the
-    /// process itself: to kill it, signal it, race it or feed its stdin). Not checked against the
-    /// operator policy; `stackctl()` is.
+    /// process itself: to kill it, signal it, race it or feed its stdin), with the operator's keys: a user
+    /// holding only the operator policy. Runs that execute the handler here (`dev`, `--local`) get the local
+    /// developer's keys instead: the handler calls DynamoDB with them, so they also hold the function's own
+    /// policy. What moto refuses to either is checked when the project is dropped.
     pub fn command(&self, args: &[&str]) -> Command {
+        let local = args.first() == Some(&"dev") || args.contains(&"--local");
+        let keys = if local { &self.local } else { &self.operator };
         let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
         command
             .args(args)
             .current_dir(self.dir.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", &keys.id)
+            .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
             .env("AWS_REGION", "us-east-1")
             .env("CI", "true")
             .env_remove("AWS_PROFILE")
@@ -569,6 +720,15 @@ impl Project {
             .output()
             .expect("running stackctl");
         Run::from(output)
+    }
+}
+
+impl Drop for Project {
+    /// Every run of this project, `command()`-started ones included, was refused nothing by IAM.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_operator_policy_allows("a run of this project");
+        }
     }
 }
 
@@ -613,32 +773,6 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
     }
-}
-
-/// The actions the operator policy allows (exact names; the policy uses no wildcards).
-fn operator_policy_actions() -> Vec<String> {
-    static ACTIONS: OnceLock<Vec<String>> = OnceLock::new();
-    ACTIONS
-        .get_or_init(|| {
-            let text = std::fs::read_to_string(
-                Path::new(REPO).join("policies/stackctl-operator-policy.json"),
-            )
-            .expect("reading the operator policy");
-            let policy: serde_json::Value =
-                serde_json::from_str(&text).expect("operator policy is JSON");
-            let mut actions = Vec::new();
-            for statement in policy["Statement"].as_array().expect("Statement list") {
-                match &statement["Action"] {
-                    serde_json::Value::String(a) => actions.push(a.clone()),
-                    serde_json::Value::Array(list) => {
-                        actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string)))
-                    }
-                    _ => {}
-                }
-            }
-            actions
-        })
-        .clone()
 }
 
 /// A policy document as IAM returns it (URL-encoded; moto alone returns it raw), parsed.

@@ -133,6 +133,12 @@ HOP_BY_HOP = {
     "content-length",
 }
 SIDE_HEADER = "X-Strict-Proxy-Side-Request"
+# Under moto's IAM enforcement (tests/support/moto_iam.py): a client request forwarded with a rewritten body (its
+# signature no longer matches; it is authorized for the caller without the check), and a request the proxy answers
+# itself, authorized first with this header naming the operation. Stripped from every client request.
+REWRITTEN_HEADER = "X-Strict-Proxy-Rewritten"
+AUTHORIZE_HEADER = "X-Strict-Proxy-Authorize"
+PROXY_HEADERS = {SIDE_HEADER.lower(), REWRITTEN_HEADER.lower(), AUTHORIZE_HEADER.lower()}
 # Side requests carry this query string so that the harness's recording filter (which drops every line that
 # mentions /moto-api/) leaves them out of Emulator::requests(): they are the proxy's reads, not stackctl's.
 SIDE_QUERY = "?strict-proxy-side-request=/moto-api/"
@@ -1134,7 +1140,8 @@ class Proxy:
             return query_error("iam", "ValidationError", "Invalid Marker or MaxItems.", 400)
         form = {k: v for k, v in call.form.items() if k not in ("Marker", "MaxItems")}
         path = urllib.parse.urlsplit(call.path).path or "/"
-        resp = self.forward(call.method, path, call.headers, urllib.parse.urlencode(form).encode())
+        resp = self.forward(call.method, path, call.headers + [(REWRITTEN_HEADER, "1")],
+                            urllib.parse.urlencode(form).encode())
         if resp.status != 200:
             return resp
         text = resp.body.decode("utf-8", "replace")
@@ -1552,6 +1559,12 @@ class Proxy:
         if not self.config["lambda_invoke_node"]:
             return self.passthrough(call)
         name = call.resource
+        # Answered here, not by moto: authorized first (lambda:InvokeFunction on the function's, or its
+        # version's, ARN), as AWS does before running anything.
+        target = name + (":" + call.function_qualifier if call.function_qualifier else "")
+        refused = self.authorize_only(call, "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(target, safe=":"))
+        if refused is not None:
+            return refused
         with self.lock:
             st = self.function_state(name)
             pending = bool(st and st.get("pending_until"))
@@ -1922,6 +1935,15 @@ class Proxy:
 
     # ---- Lambda's concurrency pool ---------------------------------------------------------------------------
 
+    def authorize_only(self, call, path):
+        """A request the proxy answers itself is authorized first, as AWS does: moto's IAM enforcement
+        (tests/support/moto_iam.py) checks the operation named in AUTHORIZE_HEADER, sent on `path` (a harmless read
+        of the same service). None when allowed, else moto's refusal."""
+        headers = [(k, v) for k, v in call.headers if k.lower() in ("authorization", "x-amz-date", "host", "x-amz-security-token")]
+        headers += [(AUTHORIZE_HEADER, call.op), ("User-Agent", "strict-proxy-side-request")]
+        resp = self.forward("GET", path + SIDE_QUERY, headers, b"")
+        return resp if resp.status in (401, 403) or error_code(resp) in ("AccessDenied", "AccessDeniedException") else None
+
     def reservations(self, call):
         """{function: reserved concurrency, or None} of every function moto holds in the caller's region (side
         reads: ListFunctions, then GetFunctionConcurrency of each)."""
@@ -1951,6 +1973,9 @@ class Proxy:
         total = self.config["lambda_account_concurrency"]
         if total is None:
             return self.passthrough(call)
+        refused = self.authorize_only(call, "/2015-03-31/functions/")
+        if refused is not None:
+            return refused
         functions = self.reservations(call)
         reserved = sum(n for n in functions.values() if n is not None)
         self.note(call, "behaviour", "GetAccountSettings", limit=total, reserved=reserved)
@@ -2006,7 +2031,8 @@ class Proxy:
                 return tagging_error("InvalidParameterException", "Unsupported resource type: %s" % unknown[0])
             request["ResourceTypeFilters"] = ["logs:loggroup" if t == "logs:log-group" else t for t in types]
             body = json.dumps(request).encode()
-        resp = self.forward(call.method, call.path, call.headers, body)
+        rewritten = [(REWRITTEN_HEADER, "1")] if body != call.body else []
+        resp = self.forward(call.method, call.path, call.headers + rewritten, body)
         answer = resp.json() if resp.status == 200 else None
         if answer is None:
             return resp
@@ -2074,7 +2100,7 @@ class Proxy:
         if size:
             sent = request.get("limit")
             request["limit"] = min(sent, size) if isinstance(sent, int) and not isinstance(sent, bool) and sent > 0 else size
-        resp = self.forward(call.method, call.path, call.headers, json.dumps(request).encode())
+        resp = self.forward(call.method, call.path, call.headers + [(REWRITTEN_HEADER, "1")], json.dumps(request).encode())
         if size and resp.status == 200 and (resp.json() or {}).get("nextToken"):
             self.note(call, "rewrite", "limit=%d" % request["limit"], events=len((resp.json() or {}).get("events") or []))
         return resp
@@ -2369,7 +2395,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = self.path
         if path.startswith("/__strict/") or path == "/__strict":
             return self.control(path, body)
-        headers = list(self.headers.items())
+        # Only the proxy marks its own requests (see PROXY_HEADERS): a client cannot claim the marks.
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in PROXY_HEADERS]
         if path.startswith("/moto-api"):
             return self.send(self.proxy.forward(self.command, path, headers, body))
         call = Call(self.command, path, headers, body)

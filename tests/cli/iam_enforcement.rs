@@ -1,0 +1,218 @@
+//! The check behind every integration test: each run uses a user holding only the operator policy, and moto
+//! enforces IAM with resources as AWS does (tests/support/moto_iam.py). These tests prove that the check can
+//! fail: a policy scoped to other names, or one missing an action, is denied.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// The operator policy with each resource scoped to names starting `other-` instead of the stack's.
+fn scoped_to_other_names() -> String {
+    let policy = operator_policy();
+    for (from, _) in RESCOPED {
+        assert!(policy.contains(from), "the operator policy has no {from}");
+    }
+    RESCOPED
+        .iter()
+        .fold(policy, |policy, (from, to)| policy.replace(from, to))
+}
+
+const RESCOPED: [(&str, &str); 3] = [
+    ("table/*", "table/other-*"),
+    ("function:*", "function:other-*"),
+    ("log-group:/aws/lambda/*", "log-group:/aws/lambda/other-*"),
+];
+
+/// The operator policy without `action`.
+fn without(action: &str) -> String {
+    let mut policy: Value = serde_json::from_str(&operator_policy()).unwrap();
+    let mut removed = 0;
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        if let Some(list) = statement["Action"].as_array_mut() {
+            let before = list.len();
+            list.retain(|a| a.as_str() != Some(action));
+            removed += before - list.len();
+        }
+    }
+    assert_eq!(removed, 1, "{action} is in the operator policy once");
+    policy.to_string()
+}
+
+/// `project`'s stackctl with `keys` instead of the operator's.
+fn run_as(project: &Project, keys: &Keys, args: &[&str]) -> Run {
+    let output = command_as(project, keys, args)
+        .output()
+        .expect("running stackctl");
+    Run::from(output)
+}
+
+fn command_as(project: &Project, keys: &Keys, args: &[&str]) -> Command {
+    let mut command = project.command(args);
+    command
+        .env("AWS_ACCESS_KEY_ID", &keys.id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret);
+    command
+}
+
+fn denials_of(emulator: &Emulator, keys: &Keys) -> Vec<Value> {
+    emulator
+        .denials()
+        .into_iter()
+        .filter(|d| d["key"].as_str() == Some(keys.id.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_with_the_policy_scoped_to_other_names_is_denied_and_creates_nothing() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let scoped = emulator.user("scoped-to-others", &[scoped_to_other_names()]);
+
+    let mark = emulator.mark();
+    let run = run_as(&project, &scoped, &["up"]);
+    run.expect_code(1);
+    let denied = denials_of(&emulator, &scoped);
+    assert!(!denied.is_empty(), "nothing was denied: {run:?}");
+    for d in &denied {
+        assert_eq!(d["error"], "AccessDenied", "{d}");
+        let resource = d["resource"].as_str().unwrap();
+        assert!(
+            resource.contains(":table/my-frontend-app-")
+                || resource.contains(":function:my-frontend-app-")
+                || resource.contains(":log-group:/aws/lambda/my-frontend-app-"),
+            "denied on a resource the stack does not name: {d}"
+        );
+    }
+    // stackctl names what AWS refused: the error code and the action.
+    assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
+    assert!(
+        denied
+            .iter()
+            .any(|d| run.stderr.contains(d["action"].as_str().unwrap())),
+        "no denied action named in:\n{}\ndenied: {denied:#?}",
+        run.stderr
+    );
+    // Nothing was created: no write reached the emulator.
+    let writes = emulator.writes_since(mark);
+    assert!(writes.is_empty(), "{writes:?}");
+
+    // The same run with the operator policy itself passes (and is checked by the harness as every run is).
+    project.stackctl(&["up"]).ok();
+    assert!(denials_of(&emulator, &emulator.operator).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_missing_one_action_is_denied_that_action() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let no_status = emulator.user(
+        "no-list-tags",
+        &[without("lambda:ListTags"), without("lambda:InvokeFunction")],
+    );
+    // Two inline policies: each allows what the other lacks, so together they allow everything.
+    run_as(&project, &no_status, &["status"]).ok();
+    assert!(denials_of(&emulator, &no_status).is_empty());
+
+    let no_invoke = emulator.user("no-invoke", &[without("lambda:InvokeFunction")]);
+    let event =
+        std::fs::read_to_string(format!("{REPO}/lambda/events/tutorial-create-item.json")).unwrap();
+    project.write("event.json", &event);
+    let run = run_as(&project, &no_invoke, &["invoke", "event.json"]);
+    run.expect_code(1);
+    let denied = denials_of(&emulator, &no_invoke);
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["action"], "lambda:InvokeFunction");
+    assert_eq!(
+        denied[0]["resource"],
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}")
+    );
+    assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
+}
+
+#[test]
+fn the_evaluator_derives_a_resource_for_every_scoped_operation_of_the_operator_policy() {
+    // Every action a statement of the operator policy scopes to ARNs must be authorized on the resource AWS
+    // uses: moto's default resource ("*") would be denied by every scoped statement.
+    let python = std::path::Path::new(
+        &std::env::var("STACKCTL_MOTO_SERVER")
+            .unwrap_or_else(|_| format!("{REPO}/.venv/bin/moto_server")),
+    )
+    .with_file_name("python");
+    let output = Command::new(python)
+        .arg(format!("{REPO}/tests/support/moto_iam.py"))
+        .arg("--self-test")
+        .arg(format!("{REPO}/policies/stackctl-operator-policy.json"))
+        .output()
+        .expect("running moto_iam.py --self-test");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_client_cannot_claim_the_proxys_marks_to_skip_the_signature_check() {
+    // The proxy's own marks make moto_iam.py skip the SigV4 check (side reads, rewritten bodies, requests it
+    // answers itself); the proxy strips them from every client request. A forged signature with each mark
+    // must still be refused.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let addr = emulator.url.trim_start_matches("http://").to_string();
+    for mark in [
+        "X-Strict-Proxy-Side-Request: 1",
+        "X-Strict-Proxy-Rewritten: 1",
+        "X-Strict-Proxy-Authorize: DescribeTable",
+    ] {
+        let body = format!(r#"{{"TableName":"{TABLE}"}}"#);
+        let request = format!(
+            "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             X-Amz-Target: DynamoDB_20120810.DescribeTable\r\nX-Amz-Date: 20240101T000000Z\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential={}/20240101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host;x-amz-date;x-amz-target, Signature=forged\r\n{mark}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            project.operator.id,
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        assert!(answer.contains("SignatureDoesNotMatch"), "{mark}: {answer}");
+    }
+    let refused = denials_of(&emulator, &emulator.operator);
+    assert_eq!(refused.len(), 3, "{refused:#?}");
+    // These refusals are this test's own doing, not a run's: forget them before the project's check on drop.
+    std::fs::write(emulator.denials_path(), "").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_the_proxy_answers_itself_is_authorized_too() {
+    // GetAccountSettings never reaches moto (the proxy answers Lambda's pool): it is authorized first.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\nreserved_concurrency = 5\n",
+    );
+    let mut policy: Value = serde_json::from_str(&operator_policy()).unwrap();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    let before = statements.len();
+    statements.retain(|s| s["Sid"] != "LambdaConcurrencyPool");
+    assert_eq!(statements.len(), before - 1);
+    let no_pool = emulator.user("no-pool", &[policy.to_string()]);
+
+    run_as(&project, &no_pool, &["plan"]);
+    let denied = denials_of(&emulator, &no_pool);
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["action"], "lambda:GetAccountSettings");
+    assert_eq!(denied[0]["resource"], "*");
+
+    // The operator policy allows it (the harness checks this run as every run).
+    project.stackctl(&["plan"]).expect_code(2);
+}

@@ -1,0 +1,366 @@
+"""moto_server with IAM enforcement as AWS does it: the independent check that every AWS call stackctl makes is
+allowed by the policy its caller holds (the harness gives stackctl a user holding only
+policies/stackctl-operator-policy.json). Run it with the venv's python and moto_server's arguments.
+
+moto evaluates identity policies itself (moto/iam/access_control.py: Effect, Action, Resource, explicit Deny);
+this file only supplies what moto lacks for the services stackctl uses, and changes nothing moto answers
+otherwise:
+
+1. The resource of each request. moto passes "*" for every service but IAM, STS and SQS, and its matcher then
+   denies every statement scoped to ARNs. The resource is derived here as AWS's Service Authorization Reference
+   defines it (per service below).
+2. IAM action names where they differ from the operation (Invoke is lambda:InvokeFunction; the Tagging API signs
+   as `tagging`, its actions are `tag:`).
+3. Actions AWS checks besides the operation's own: iam:PassRole on the role a Lambda CreateFunction or
+   UpdateFunctionConfiguration sets.
+4. The account's root user: the access key STACKCTL_IAM_ROOT_KEY ("testing", what the harness's own SDK clients
+   use) is the root user, whom identity policies do not restrict. Any other unknown key is refused, as moto does.
+5. The strict proxy's own requests. Its side reads (X-Strict-Proxy-Side-Request: how the emulator decides
+   how AWS would answer, not something the client asked) are not authorized at all. A client request it forwards
+   with a rewritten body (X-Strict-Proxy-Rewritten) would fail the SigV4 check: it is authorized for the
+   caller's key without it. A request the proxy answers itself (GetAccountSettings) is authorized first: the
+   proxy sends X-Strict-Proxy-Authorize: <operation> on a harmless read of the same service, and the operation
+   named is what is authorized. The proxy strips these headers from every client request, so no client can
+   claim them.
+6. AWS's error shapes: AccessDeniedException (JSON services) and AccessDenied (IAM, STS), with AWS's message
+   "User: <arn> is not authorized to perform: <action> on resource: <arn> because no identity-based policy
+   allows the <action> action"; moto answers an XML body to every service.
+
+Every refusal (denied, bad signature, unknown key) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
+asserts after each run that its operator's key was refused nothing.
+"""
+
+import json
+import os
+import re
+import sys
+import threading
+import urllib.parse
+
+from moto import settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import InvalidClientTokenIdError, JsonRESTError, SignatureDoesNotMatchError, _RESTError
+from moto.iam.access_control import IAMPolicy, IAMRequest, PermissionResult
+
+ROOT_KEY = os.environ.get("STACKCTL_IAM_ROOT_KEY", "testing")
+DENIALS = os.environ.get("STACKCTL_IAM_DENIALS")
+SIDE_HEADER = "X-Strict-Proxy-Side-Request"
+REWRITTEN_HEADER = "X-Strict-Proxy-Rewritten"
+AUTHORIZE_HEADER = "X-Strict-Proxy-Authorize"
+_lock = threading.Lock()
+# The body of the request being handled, as the client signed it: moto keeps no copy of a form body (werkzeug
+# parses it away), and re-encoding the parsed form does not give the same bytes. Set per request by `keep_body`.
+_request = threading.local()
+
+
+def keep_body(app):
+    """WSGI middleware: the request's body, kept for the signature check, then handed on unchanged."""
+    import io
+
+    def wrapped(environ, start_response):
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated"):
+            body = stream.read()
+        else:
+            body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+        _request.body = body
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return app(environ, start_response)
+
+    return wrapped
+
+# (2) IAM actions whose names differ from the signing service and operation.
+ACTION_NAMES = {
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
+}
+SERVICE_PREFIXES = {"tagging": "tag"}
+
+
+def iam_action(scope, op):
+    # moto names some Lambda operations with their API version (e.g. ListTags20170331): the IAM action has none.
+    op = re.sub(r"20\d{6}$", "", op)
+    return ACTION_NAMES.get((scope, op), "%s:%s" % (SERVICE_PREFIXES.get(scope, scope), op))
+
+
+def body_json(self):
+    try:
+        value = json.loads(self.raw_body or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def form_value(self, name):
+    value = (self.querystring or {}).get(name)
+    return value[0] if isinstance(value, list) and value else value
+
+
+# (1) Resources. Each returns the list of resource ARNs the request is authorized on ("*" where AWS's reference
+# lists no resource type for the action).
+
+
+def dynamodb_resources(self, op, region, account):
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html: table actions
+    # act on arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName}; BatchWriteItem and BatchGetItem
+    # on every table they name; ListTables on "*". TableName may also be the table's ARN.
+    j = body_json(self)
+
+    def table(name):
+        return name if name.startswith("arn:") else "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, name)
+
+    if op in ("BatchWriteItem", "BatchGetItem"):
+        return [table(name) for name in (j.get("RequestItems") or {})] or ["*"]
+    name = j.get("TableName") or j.get("ResourceArn")
+    return [table(name)] if isinstance(name, str) and name else ["*"]
+
+
+def lambda_resources(self, op, region, account):
+    # https://docs.aws.amazon.com/lambda/latest/dg/lambda-api-permissions-ref.html and
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html: function actions act
+    # on arn:${Partition}:lambda:${Region}:${Account}:function:${FunctionName}, or the version/alias ARN
+    # (function:name:qualifier) when the request names a qualifier; GetAccountSettings and ListFunctions on "*".
+    path = urllib.parse.urlsplit(self.uri).path
+    tags = re.search(r"/tags/(.+)$", path)
+    if tags:
+        return [urllib.parse.unquote(tags.group(1))]
+    m = re.search(r"/functions/([^/]+)", path)
+    name = urllib.parse.unquote(m.group(1)) if m else None
+    if op == "CreateFunction":
+        name = body_json(self).get("FunctionName")
+    if not name:
+        return ["*"]
+    qualifier = form_value(self, "Qualifier")
+    if name.startswith("arn:"):
+        arn = name
+    elif ":function:" in name:  # a partial ARN: <account>:function:<name>
+        arn = "arn:aws:lambda:%s:%s" % (region, name)
+    else:
+        arn = "arn:aws:lambda:%s:%s:function:%s" % (region, account, name)
+    if qualifier and arn.count(":") == 6:
+        arn += ":" + qualifier
+    return [arn]
+
+
+def logs_resources(self, op, region, account):
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-access-control-overview-cwl.html: a log group's
+    # ARN is arn:aws:logs:<region>:<account>:log-group:<name>; IAM evaluates TagResource, UntagResource and
+    # ListTagsForResource on it as it is and every other log-group action on the form ending ":*".
+    # DescribeLogGroups lists (https://docs.aws.amazon.com/service-authorization/latest/reference/
+    # list_amazoncloudwatchlogs.html): "*".
+    j = body_json(self)
+    name = j.get("resourceArn") or j.get("logGroupIdentifier") or j.get("logGroupName")
+    if not isinstance(name, str) or not name or op == "DescribeLogGroups":
+        return ["*"]
+    if name.startswith("arn:"):
+        group = name.split(":log-group:", 1)[1] if ":log-group:" in name else name
+        group = group[:-2] if group.endswith(":*") else group
+    else:
+        group = name
+    arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, group)
+    return [arn if op in ("TagResource", "UntagResource", "ListTagsForResource") else arn + ":*"]
+
+
+def iam_resources(self, op, region, account):
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html:
+    # role actions act on arn:aws:iam::<account>:role/<path><name>, policy actions on the policy's ARN, user and
+    # group actions on theirs; ListRoles and ListPolicies on "*".
+    policy = form_value(self, "PolicyArn")
+    role = form_value(self, "RoleName")
+    if role:
+        try:
+            return [self.backend.get_role(role).arn]
+        except Exception:
+            path = form_value(self, "Path") or "/"
+            return ["arn:aws:iam::%s:role%s%s" % (account, path, role)]
+    if op == "CreatePolicy":
+        path = form_value(self, "Path") or "/"
+        return ["arn:aws:iam::%s:policy%s%s" % (account, path, form_value(self, "PolicyName"))]
+    if policy:
+        return [policy]
+    for key, kind in (("UserName", "user"), ("GroupName", "group")):
+        if form_value(self, key):
+            return ["arn:aws:iam::%s:%s/%s" % (account, kind, form_value(self, key))]
+    return ["*"]
+
+
+RESOURCES = {
+    "dynamodb": dynamodb_resources,
+    "lambda": lambda_resources,
+    "logs": logs_resources,
+    "iam": iam_resources,
+}
+
+
+def checks_for(self, scope, op, region, account):
+    """Every (action, resource) AWS authorizes for this request."""
+    derive = RESOURCES.get(scope)
+    # STS and the Tagging API's GetResources act on "*" (no resource type in AWS's reference).
+    resources = derive(self, op, region, account) if derive else ["*"]
+    action = iam_action(scope, op)
+    checks = [(action, r) for r in resources]
+    # (3) https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html: to create or configure a
+    # function with an execution role, the caller needs iam:PassRole on that role.
+    if scope == "lambda" and op in ("CreateFunction", "UpdateFunctionConfiguration"):
+        role = body_json(self).get("Role")
+        if isinstance(role, str) and role:
+            checks.append(("iam:PassRole", role))
+    return checks
+
+
+# (6) AWS's error shapes.
+
+
+class AccessDeniedJson(JsonRESTError):
+    def __init__(self, message, status):
+        super().__init__("AccessDeniedException", message)
+        self.code = status
+
+
+class AccessDeniedQuery(_RESTError):
+    code = 403
+
+    def __init__(self, message):
+        super().__init__("AccessDenied", message)
+
+
+def note(entry):
+    if not DENIALS:
+        return
+    with _lock:
+        with open(DENIALS, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def authorize(self, resource="*"):
+    auth = self.headers.get("Authorization") or ""
+    m = re.search(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/aws4_request", auth)
+    if not m:
+        return original(self, resource)  # unsigned: moto's own answer
+    key, region, scope = m.groups()
+    if key == ROOT_KEY or self.headers.get(SIDE_HEADER) == "1":
+        return  # (4) the root user; (5) the proxy's own reads
+    op = self.headers.get(AUTHORIZE_HEADER) or self._get_action()
+    trusted = bool(self.headers.get(AUTHORIZE_HEADER)) or self.headers.get(REWRITTEN_HEADER) == "1"
+    entry = {"key": key, "service": scope, "op": op}
+    path = self.raw_path
+    query = urllib.parse.urlparse(self.uri).query
+    if query:
+        path += "?" + query
+    try:
+        request = IAMRequest(account_id=self.current_account, method=self.method, path=path,
+                             data={},
+                             body=getattr(_request, "body", b""), headers=self.headers, action=op)
+        if not trusted:
+            request.check_signature()
+    except InvalidClientTokenIdError:
+        note(dict(entry, error="InvalidClientTokenId"))
+        raise
+    except SignatureDoesNotMatchError:
+        note(dict(entry, error="SignatureDoesNotMatch"))
+        raise
+    policies = request._access_key.collect_policies()
+    user = request._access_key.arn
+    for action, arn in checks_for(self, scope, op, region, self.current_account):
+        results = [IAMPolicy(p).is_action_permitted(action, arn) for p in policies]
+        if PermissionResult.DENIED in results:
+            why = "with an explicit deny in an identity-based policy"
+        elif PermissionResult.PERMITTED in results:
+            continue
+        else:
+            why = "because no identity-based policy allows the %s action" % action
+        message = "User: %s is not authorized to perform: %s on resource: %s %s" % (user, action, arn, why)
+        note(dict(entry, error="AccessDenied", user=user, action=action, resource=arn))
+        if scope in ("iam", "sts"):
+            raise AccessDeniedQuery(message)
+        status = 403 if scope == "lambda" else 400
+        self.response_headers["x-amzn-ErrorType"] = "AccessDeniedException"
+        raise AccessDeniedJson(message, status)
+
+
+original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
+ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize
+# Enforcement from the first request (moto's own check, for what `authorize` hands back to it).
+settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+
+class _Fake:
+    """A request as moto's response classes hold it, for the self-test."""
+
+    def __init__(self, uri, body=b"", querystring=None):
+        self.uri = uri
+        self.raw_body = body
+        self.querystring = querystring or {}
+
+    class backend:
+        @staticmethod
+        def get_role(name):
+            raise KeyError(name)
+
+
+def self_test(policy_path):
+    """Every action a statement of `policy_path` scopes to ARNs is derived a resource that statement matches and
+    that the same statement scoped to names starting `other-` does not: an operation left on moto's "*" would be
+    denied by every scoped statement. Exit status 0 when all pass; prints each failure."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    region, account = "us-east-1", "123456789012"
+    names = {"dynamodb": "my-frontend-app-data", "lambda": "my-frontend-app-api", "logs": "/aws/lambda/my-frontend-app-api"}
+    function_arn = "arn:aws:lambda:%s:%s:function:%s" % (region, account, names["lambda"])
+    table_arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, names["dynamodb"])
+    group_arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, names["logs"])
+
+    def request(service, op):
+        if service == "dynamodb":
+            if op.startswith("Batch"):
+                return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
+            if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
+                return _Fake("/", json.dumps({"ResourceArn": table_arn}).encode())
+            return _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode())
+        if service == "lambda":
+            if op in ("TagResource", "UntagResource", "ListTags"):
+                return _Fake("/2017-03-31/tags/" + urllib.parse.quote(function_arn, safe=""))
+            if op == "CreateFunction":
+                return _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode())
+            return _Fake("/2015-03-31/functions/%s/anything" % names["lambda"])
+        if service == "logs":
+            if op in ("TagResource", "UntagResource", "ListTagsForResource"):
+                return _Fake("/", json.dumps({"resourceArn": group_arn}).encode())
+            return _Fake("/", json.dumps({"logGroupName": names["logs"]}).encode())
+        return _Fake("/")
+
+    scopes = {"tag": "tagging"}
+    operations = {"lambda:InvokeFunction": "Invoke"}
+    failures = 0
+    with open(policy_path) as f:
+        policy = json.load(f)
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if resources == ["*"]:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", r) for r in resources])
+        for action in actions:
+            prefix, op = action.split(":", 1)
+            service = scopes.get(prefix, prefix)
+            op = operations.get(action, op)
+            checks = [(a, r) for a, r in checks_for(request(service, op), service, op, region, account) if a == action]
+            ok = bool(checks) and all(
+                IAMPolicyStatement(statement).is_action_permitted(a, r) == PermissionResult.PERMITTED
+                and IAMPolicyStatement(other).is_action_permitted(a, r) != PermissionResult.PERMITTED
+                for a, r in checks)
+            if not ok:
+                failures += 1
+                print("FAIL %s (statement %s): derived %s" % (action, statement.get("Sid"), checks))
+    print("%d failure(s)" % failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--self-test"]:
+    sys.exit(self_test(sys.argv[2]))
+
+if __name__ == "__main__":
+    import moto.server
+
+    run_simple = moto.server.run_simple
+    moto.server.run_simple = lambda host, port, app, **kwargs: run_simple(host, port, keep_body(app), **kwargs)
+    sys.exit(moto.server.main(sys.argv[1:]))
