@@ -390,7 +390,7 @@ async fn smoke_waits_until_the_functions_update_is_over_before_invoking() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    project.assert_operator_policy_allows(mark, "stackctl smoke");
+    project.assert_operator_policy_allows("stackctl smoke");
 
     // The update ends; smoke then runs every step.
     strict.reset();
