@@ -464,7 +464,9 @@ async fn down_waits_out_a_table_that_is_still_creating() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     project.stackctl(&["down", "--confirm"]).ok();
-    // Recreate the table as a killed up would have left it: tagged, and CREATING for the next 2.5 s.
+    // Recreate the table as a killed up would have left it: tagged, and CREATING until the test moves the
+    // proxy's clock past it (once down has seen it so).
+    emulator.strict().freeze_clock();
     let aws = emulator.clients().await;
     use aws_sdk_dynamodb::types::{BillingMode, Tag};
     create_stack_table(&aws.dynamodb)
@@ -480,12 +482,32 @@ async fn down_waits_out_a_table_that_is_still_creating() {
         .await
         .unwrap();
     emulator.strict().clear_log();
-    let down = project.stackctl(&["down", "--confirm"]);
+    let mut down = project
+        .command(&["down", "--confirm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.strict().injected_count("TableStatus=CREATING") < 2 {
+        if let Some(status) = down.try_wait().unwrap() {
+            let out = Run::from(down.wait_with_output().unwrap());
+            panic!(
+                "stackctl ended ({status}) first:\n{}\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "down never polled the CREATING table twice: {:?}",
+            emulator.strict().injected()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    emulator.strict().advance_clock(2500);
+    emulator.strict().thaw_clock();
+    let down = Run::from(down.wait_with_output().unwrap());
     down.ok();
-    assert!(
-        emulator.strict().injected_count("TableStatus=CREATING") > 0,
-        "down never saw the table CREATING: the test proves nothing"
-    );
     // It waited for ACTIVE instead of provoking DynamoDB's refusal to delete a CREATING table.
     assert_eq!(
         emulator.strict().injected_count("ResourceInUseException"),
@@ -526,6 +548,8 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
         3,
     );
     let project = Project::new(&emulator);
+    // The table stays CREATING (and every other timed state where it is) until the test moves the clock.
+    emulator.strict().freeze_clock();
     let child = project
         .command(&["up"])
         .stdout(Stdio::piped())
@@ -555,6 +579,7 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted before"), "{stderr}");
     assert!(stderr.contains("Run the same command again"), "{stderr}");
+    emulator.strict().thaw_clock();
     let up = project.stackctl(&["up"]);
     up.ok();
     project.stackctl(&["status"]).expect_code(0);
