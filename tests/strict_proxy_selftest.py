@@ -126,6 +126,16 @@ class Stack:
         assert status == 200, body
         return body
 
+    def clock(self, **body):
+        """POST /__strict/clock: advance_ms and/or frozen. Answers {"frozen", "now_ms"}."""
+        status, out = self.control("POST", "/__strict/clock", body)
+        assert status == 200, out
+        return out
+
+    def advance(self, ms):
+        """Moves the proxy's (frozen) clock `ms` forward: a timed state ends exactly when the test says."""
+        return self.clock(advance_ms=ms)
+
     def last_request(self, op, resource=None):
         """The last client request for `op` (and `resource`) in /__strict/requests."""
         found = [r for r in self.control("GET", "/__strict/requests")[1]
@@ -199,6 +209,8 @@ class DynamoDB(unittest.TestCase):
         cls.s = Stack({"table_creating_ms": 1500, "describe_not_found_after_create": True, "table_updating_ms": 1500,
                        "table_deleting_ms": 1500, "no_change_update_table": True, "deletion_protection": True,
                        "tags_not_found_while_creating": True})
+        # Timed states end when a test advances the clock, never on their own: no window to race on a busy machine.
+        cls.s.clock(frozen=True)
         cls.ddb = cls.s.client("dynamodb")
         cls.moto = cls.s.client("dynamodb", direct=True)
 
@@ -268,7 +280,7 @@ class DynamoDB(unittest.TestCase):
             self.ddb.delete_table(TableName="life")
         self.assertEqual(code(e.exception)[:1], ("ResourceInUseException",))
         self.assertIn("Table is being created", code(e.exception)[1])
-        time.sleep(1.6)
+        self.s.advance(1600)
         self.assertEqual(self.ddb.describe_table(TableName="life")["Table"]["TableStatus"], "ACTIVE")
         with self.assertRaises(ClientError) as e:
             self.ddb.update_table(TableName="life", BillingMode="PAY_PER_REQUEST")
@@ -279,7 +291,7 @@ class DynamoDB(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             self.ddb.delete_table(TableName="life")
         self.assertIn("Table is being updated", code(e.exception)[1])
-        time.sleep(1.6)
+        self.s.advance(1600)
         with self.assertRaises(ClientError) as e:
             self.ddb.update_table(TableName="life", ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
         self.assertIn("will not change", code(e.exception)[1])
@@ -289,7 +301,7 @@ class DynamoDB(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             self.create("life")
         self.assertEqual(code(e.exception)[0], "ResourceInUseException")
-        time.sleep(1.6)
+        self.s.advance(1600)
         with self.assertRaises(ClientError) as e:
             self.ddb.describe_table(TableName="life")
         self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
@@ -320,7 +332,7 @@ class DynamoDB(unittest.TestCase):
                 call()
             self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
         self.assertEqual(self.s.last_request("Scan", "items-early")["answered_by"], "proxy")
-        time.sleep(1.6)
+        self.s.advance(1600)
         self.assertEqual(self.ddb.scan(TableName="items-early", Select="COUNT")["Count"], 0)
 
     def test_tags_not_found_while_creating(self):
@@ -329,12 +341,12 @@ class DynamoDB(unittest.TestCase):
             self.ddb.list_tags_of_resource(ResourceArn=arn)
         self.assertEqual(code(e.exception)[0], "ResourceNotFoundException")
         self.assertEqual(self.s.last_request("ListTagsOfResource", "tagged")["answered_by"], "proxy")
-        time.sleep(1.6)
+        self.s.advance(1600)
         self.assertEqual(self.ddb.list_tags_of_resource(ResourceArn=arn)["Tags"], [{"Key": "owner", "Value": "me"}])
 
     def test_deletion_protection_message(self):
         self.create("protected", DeletionProtectionEnabled=True)
-        time.sleep(1.6)
+        self.s.advance(1600)
         with self.assertRaises(ClientError) as e:
             self.ddb.delete_table(TableName="protected")
         self.assertEqual(code(e.exception)[0], "ValidationException")
@@ -343,7 +355,7 @@ class DynamoDB(unittest.TestCase):
     def test_side_requests_are_invisible_to_the_harness_filter(self):
         # The harness drops recorded lines that mention /moto-api/; side requests carry it in their query.
         self.create("side")
-        time.sleep(1.6)
+        self.s.advance(1600)
         with self.assertRaises(ClientError):
             self.ddb.update_table(TableName="side", BillingMode="PAY_PER_REQUEST")
         entries = [e for e in self.s.log() if e["resource"] == "side"]
@@ -429,6 +441,7 @@ class IamAndLambda(unittest.TestCase):
     def setUpClass(cls):
         cls.s = Stack({"delete_conflicts": True, "url_encode_documents": True, "role_propagation_ms": 1500,
                        "function_pending_ms": 1000, "function_update_ms": 1000})
+        cls.s.clock(frozen=True)  # as in DynamoDB: states end when a test advances the clock
         cls.iam = cls.s.client("iam")
         cls.lam = cls.s.client("lambda")
         cls.iam_moto = cls.s.client("iam", direct=True)
@@ -484,7 +497,7 @@ class IamAndLambda(unittest.TestCase):
         self.assertEqual(code(e.exception), ("DeleteConflict", "Cannot delete entity, must delete policies first.", 409))
         # Only detaches seen through the proxy count; a role never detached from is deleted at once.
         self.iam.delete_role(RoleName="prop-direct")
-        time.sleep(1.6)
+        self.s.advance(1600)
         self.iam.delete_role(RoleName="prop-det")
         self.iam.delete_role(RoleName="prop-inl")
 
@@ -574,7 +587,7 @@ class IamAndLambda(unittest.TestCase):
         self.addCleanup(self.s.set, fail_next_update=None)  # never leak an armed failure into other tests
         self.lam.update_function_configuration(FunctionName="star", MemorySize=256)
         self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["fail_next_update"])
-        time.sleep(1.1)
+        self.s.advance(1100)
         cfg = self.lam.get_function_configuration(FunctionName="star")
         self.assertEqual((cfg["LastUpdateStatus"], cfg["LastUpdateStatusReason"], cfg["LastUpdateStatusReasonCode"]),
                          ("Failed", "any", "InvalidImage"))
@@ -613,13 +626,13 @@ class IamAndLambda(unittest.TestCase):
             self.lam.create_function(**create)
         self.assertEqual(code(e.exception), ("InvalidParameterValueException",
                                              "The role defined for the function cannot be assumed by Lambda.", 400))
-        time.sleep(1.6)
+        self.s.advance(1600)
         self.assertEqual(self.lam.create_function(**create)["State"], "Pending")
         self.assertEqual(self.lam.get_function(FunctionName="fn")["Configuration"]["State"], "Pending")
         with self.assertRaises(ClientError) as e:
             self.lam.update_function_configuration(FunctionName="fn", MemorySize=256)
         self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
-        time.sleep(1.1)
+        self.s.advance(1100)
         cfg = self.lam.get_function_configuration(FunctionName="fn")
         self.assertEqual((cfg["State"], cfg["LastUpdateStatus"]), ("Active", "Successful"))
         self.assertEqual(self.lam.update_function_configuration(FunctionName="fn", MemorySize=256)["LastUpdateStatus"], "InProgress")
@@ -628,11 +641,11 @@ class IamAndLambda(unittest.TestCase):
         self.assertTrue(code(e.exception)[1].startswith(
             "The operation cannot be performed at this time. An update is in progress for resource: "
             "arn:aws:lambda:us-east-1:123456789012:function:fn"), code(e.exception))
-        time.sleep(1.1)
+        self.s.advance(1100)
         self.s.control("POST", "/__strict/config", {"fail_next_update": {"function": "fn", "reason": "nope", "reason_code": "InvalidImage"}})
         self.lam.update_function_code(FunctionName="fn", ZipFile=ZIP)
         self.assertEqual(self.lam.get_function_configuration(FunctionName="fn")["LastUpdateStatus"], "InProgress")
-        time.sleep(1.1)
+        self.s.advance(1100)
         cfg = self.lam.get_function_configuration(FunctionName="fn")
         self.assertEqual((cfg["LastUpdateStatus"], cfg["LastUpdateStatusReason"], cfg["LastUpdateStatusReasonCode"]),
                          ("Failed", "nope", "InvalidImage"))
@@ -647,6 +660,7 @@ class LambdaAccessAndLimits(unittest.TestCase):
     def setUpClass(cls):
         cls.s = Stack({"function_pending_ms": 800, "function_update_ms": 800, "lambda_limits": True,
                        "code_update_architectures": True})
+        cls.s.clock(frozen=True)  # Pending and InProgress end when wait_not_pending advances the clock
         cls.lam = cls.s.client("lambda")
         cls.lam_moto = cls.s.client("lambda", direct=True)
         cls.role = cls.s.client("iam", direct=True).create_role(
@@ -662,13 +676,12 @@ class LambdaAccessAndLimits(unittest.TestCase):
             Code={"ZipFile": extra.pop("zip", ZIP)}, **extra)
 
     def wait_not_pending(self, name):
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            cfg = self.lam.get_function_configuration(FunctionName=name)
-            if cfg["State"] != "Pending" and cfg["LastUpdateStatus"] != "InProgress":
-                return cfg
-            time.sleep(0.1)
-        self.fail("%s stayed Pending" % name)
+        """The function's configuration once its Pending or InProgress period is over (the clock moved past it)."""
+        self.s.advance(800)
+        cfg = self.lam.get_function_configuration(FunctionName=name)
+        self.assertFalse(cfg["State"] == "Pending" or cfg["LastUpdateStatus"] == "InProgress",
+                         "%s is still Pending or InProgress after its 800 ms: %s" % (name, cfg))
+        return cfg
 
     def test_function_tags_error(self):
         self.create("tagged", Tags={"owner": "me"})
@@ -1108,6 +1121,7 @@ class LogsAtTeardown(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Stack({"logs_deletion_protection": True, "logs_late_write": True, "lambda_logging_config": True})
+        cls.s.clock(frozen=True)  # a late write's window (the function's timeout) ends when a test advances it
         cls.logs = cls.s.client("logs")
         cls.moto = cls.s.client("logs", direct=True)
         cls.lam = cls.s.client("lambda")
@@ -1194,7 +1208,7 @@ class LogsAtTeardown(unittest.TestCase):
         self.function("late-timed-out", "late-timed-out-role", timeout=1)
         self.logs.create_log_group(logGroupName=group)
         self.lam.delete_function(FunctionName="late-timed-out")
-        time.sleep(1.2)  # past the function's 1 s timeout: nothing is still in flight
+        self.s.advance(1200)  # past the function's 1 s timeout: nothing is still in flight
         self.logs.delete_log_group(logGroupName=group)
         self.assertFalse(self.group_exists(group))
 
@@ -1508,6 +1522,55 @@ class ConcurrencyPool(unittest.TestCase):
         self.lam.put_function_concurrency(FunctionName="pool-a", ReservedConcurrentExecutions=0)
         self.s.set(lambda_account_concurrency=None)
         self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=500)
+
+
+class Clock(unittest.TestCase):
+    """POST /__strict/clock: every timed state runs on the proxy's clock, which a test can stop and move on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"table_creating_ms": 1000})
+        cls.ddb = cls.s.client("dynamodb")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def status(self, name):
+        return self.ddb.describe_table(TableName=name)["Table"]["TableStatus"]
+
+    def test_a_frozen_clock_holds_a_state_until_it_is_advanced_past_it(self):
+        self.assertTrue(self.s.clock(frozen=True)["frozen"])
+        self.addCleanup(self.s.clock, frozen=False)
+        self.ddb.create_table(TableName="clocked", BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+        # Real time passes (more than the whole 1 s window), the frozen clock does not.
+        before = self.s.control("GET", "/__strict/clock")[1]["now_ms"]
+        time.sleep(1.2)
+        self.assertEqual(self.s.control("GET", "/__strict/clock")[1], {"frozen": True, "now_ms": before})
+        self.assertEqual(self.status("clocked"), "CREATING")
+        self.assertEqual(self.s.advance(999)["now_ms"], before + 999)
+        self.assertEqual(self.status("clocked"), "CREATING")
+        self.s.advance(1)
+        self.assertEqual(self.status("clocked"), "ACTIVE")
+
+    def test_a_thawed_clock_runs_on_from_where_it_stood(self):
+        frozen = self.s.clock(frozen=True)["now_ms"]
+        self.s.advance(60_000)
+        thawed = self.s.clock(frozen=False)
+        self.assertEqual((thawed["frozen"], thawed["now_ms"] >= frozen + 60_000), (False, True))
+        # Running: a second reading is later, and never before the advanced time.
+        time.sleep(0.05)
+        self.assertGreater(self.s.control("GET", "/__strict/clock")[1]["now_ms"], thawed["now_ms"])
+        # A record's t_ms stays real time since the proxy started: it does not jump with the clock.
+        self.ddb.list_tables()
+        self.assertLess(self.s.last_request("ListTables")["t_ms"], 60_000)
+
+    def test_bad_clock_requests_are_refused(self):
+        for bad in ({"advance_ms": -1}, {"advance_ms": 1.5}, {"advance_ms": True}, {"frozen": "yes"}, {"speed": 2}, []):
+            self.assertEqual(self.s.control("POST", "/__strict/clock", bad)[0], 400, bad)
+        self.assertFalse(self.s.control("GET", "/__strict/clock")[1]["frozen"])
 
 
 class Faults(unittest.TestCase):

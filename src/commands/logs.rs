@@ -717,4 +717,45 @@ mod tests {
         assert_eq!((seen.len, seen.floor), (2, 2));
         assert!(!seen.insert(&event(2, "c")));
     }
+
+    /// `--follow` asks about once a second (README), on tokio's paused clock: the cadence is counted in
+    /// virtual time, so no machine is too slow or too fast for it.
+    #[tokio::test(start_paused = true)]
+    async fn follow_polls_once_a_second() {
+        use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_types::body::SdkBody;
+
+        let empty = || {
+            ReplayEvent::new(
+                aws_smithy_runtime_api::http::Request::new(SdkBody::empty()),
+                aws_smithy_runtime_api::http::Response::new(
+                    200.try_into().unwrap(),
+                    SdkBody::from(r#"{"events":[],"searchedLogStreams":[]}"#),
+                ),
+            )
+        };
+        let http = StaticReplayClient::new((0..20).map(|_| empty()).collect());
+        let config = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(http.clone())
+            .build();
+        let client = aws_sdk_cloudwatchlogs::Client::from_conf(config);
+        let progress = Progress::new(crate::progress::Mode::Quiet);
+        let mut tail = Tail {
+            client: &client,
+            group: "/aws/lambda/api".into(),
+            filter: None,
+            output: Output::Text,
+            progress: &progress,
+            seen: Seen::new(0, MAX_REMEMBERED),
+            noted_transient: false,
+        };
+        // Polls at 0, 1, 2, 3 and 4 s; the sixth would be at 5 s.
+        let stopped = tokio::time::timeout(Duration::from_millis(4_500), tail.follow()).await;
+        assert!(stopped.is_err(), "follow ended by itself: {stopped:?}");
+        assert_eq!(http.actual_requests().count(), 5);
+    }
 }

@@ -687,17 +687,40 @@ async fn add_permission_right_after_another_policy_write_is_retried() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    // The policy stays busy until the test says it has settled: after two refused AddPermission.
     emulator
         .strict()
-        .set(serde_json::json!({"permission_write_conflict_ms": 1500}));
-    project.stackctl(&["up"]).ok();
-    assert!(
-        emulator
-            .strict()
-            .injected_by("AddPermission", "ResourceConflictException")
-            >= 1,
-        "the second AddPermission was not answered 409"
-    );
+        .set(serde_json::json!({"permission_write_conflict_ms": 600_000}));
+    let mut up = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running stackctl up");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while emulator
+        .strict()
+        .injected_by("AddPermission", "ResourceConflictException")
+        < 2
+    {
+        if let Some(status) = up.try_wait().unwrap() {
+            let out = Run::from(up.wait_with_output().unwrap());
+            panic!(
+                "stackctl ended ({status}) first:\n{}\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second AddPermission was never answered 409 twice: {:?}",
+            emulator.strict().injected()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    emulator
+        .strict()
+        .set(serde_json::json!({"permission_write_conflict_ms": 0}));
+    Run::from(up.wait_with_output().unwrap()).ok();
     assert_eq!(
         sids(&emulator).await,
         vec![SID_URL.to_string(), SID_INVOKE.to_string()]

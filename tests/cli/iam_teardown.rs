@@ -1,6 +1,7 @@
 //! `down` against IAM as it is on AWS and not on moto alone: a role still in an instance profile, DeleteRole
 //! refused while the detaches propagate, and lists that come in pages.
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -99,31 +100,60 @@ async fn down_takes_the_role_out_of_its_instance_profiles_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_retries_delete_role_while_the_detaches_propagate() {
-    let emulator = Emulator::start_with(strict::detach_propagation(2500), 11);
+    // IAM (the proxy) refuses DeleteRole until the test says the detach has propagated: after three refusals.
+    let emulator = Emulator::start_with(strict::detach_propagation(600_000), 11);
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
 
     emulator.strict().clear_log();
     let mark = emulator.mark();
-    let started = Instant::now();
-    let run = project.stackctl(&["down", "--confirm"]);
+    let mut down = project
+        .command(&["down", "--confirm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running stackctl down");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.strict().injected_count("DeleteConflict") < 3 {
+        if let Some(status) = down.try_wait().unwrap() {
+            let out = Run::from(down.wait_with_output().unwrap());
+            panic!(
+                "stackctl ended ({status}) first:\n{}\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "down never tried DeleteRole three times: {:?}",
+            emulator.strict().injected()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    emulator
+        .strict()
+        .set(json!({"role_detach_propagation_ms": null}));
+    let run = Run::from(down.wait_with_output().unwrap());
     run.ok();
     assert!(run.stdout.contains("down: 5 deleted"), "{}", run.stdout);
     assert!(!role_exists(&emulator).await);
-    // IAM (the proxy) refused the first DeleteRole: the detach had not propagated yet.
-    assert!(
-        emulator.strict().injected_count("DeleteConflict") > 0,
-        "{:?}",
-        emulator.strict().injected()
-    );
-    let deletes = emulator
-        .requests_since(mark)
+    // Every refused DeleteRole was tried again, and the first one IAM accepted was the last.
+    let refused = emulator.strict().injected_count("DeleteConflict");
+    let deletes: Vec<u64> = emulator
+        .strict()
+        .requests_json()
         .iter()
-        .filter(|r| r.operation == "DeleteRole")
-        .count();
-    // About once a second over the 2.5 s window: a few attempts, not a tight loop.
-    assert!((2..=8).contains(&deletes), "{deletes} DeleteRole requests");
-    assert!(started.elapsed() < Duration::from_secs(30));
+        .filter(|r| r["seq"].as_u64().unwrap_or(0) > mark && r["op"] == "DeleteRole")
+        .map(|r| r["t_ms"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(deletes.len(), refused + 1, "{deletes:?}");
+    // Spaced by the pause (about a second), not a tight loop: a lower bound, which no slow machine breaks.
+    for pair in deletes.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 900,
+            "DeleteRole tried again after {} ms: {deletes:?}",
+            pair[1] - pair[0]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -132,19 +162,23 @@ async fn a_delete_role_conflict_that_outlasts_the_limit_is_an_error_that_says_so
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
 
-    let started = Instant::now();
+    let mark = emulator.mark();
     let run = project.stackctl(&["down", "--confirm", "--wait-timeout", "3"]);
     run.expect_code(1);
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(
         run.stderr.contains("still refused after") && run.stderr.contains("--wait-timeout"),
         "{}",
         run.stderr
     );
+    // It gave up on the 3 s limit, not the default 120 s: a try about once a second fits at
+    // most four into 3 s, however slow the machine (a slower one fits fewer).
+    assert!(run.stderr.contains("(limit 3s)"), "{}", run.stderr);
+    let deletes = emulator
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.operation == "DeleteRole")
+        .count();
+    assert!((1..=4).contains(&deletes), "{deletes} DeleteRole requests");
     assert!(role_exists(&emulator).await);
 
     // Once IAM has caught up, the next down finishes the job.

@@ -125,18 +125,14 @@ impl Follow {
         self.stderr.lock().unwrap().join("\n")
     }
 
-    /// Polls until `done` holds for the lines printed so far (at most `limit`); returns how long it took.
+    /// Polls until `done` holds for the lines printed so far; `limit` is only a deadline for a run that never
+    /// gets there (never an assertion on how fast it got there).
     #[track_caller]
-    fn wait_until(
-        &mut self,
-        limit: Duration,
-        what: &str,
-        done: impl Fn(&[String]) -> bool,
-    ) -> Duration {
+    fn wait_until(&mut self, limit: Duration, what: &str, done: impl Fn(&[String]) -> bool) {
         let started = Instant::now();
         loop {
             if done(&self.lines()) {
-                return started.elapsed();
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -177,7 +173,8 @@ impl Follow {
         (code, self.lines(), self.stderr())
     }
 
-    /// Sends `signal` (INT, TERM) and waits for the end: (exit code, stdout lines, stderr).
+    /// Sends `signal` (INT, TERM) and waits for the end (60 s at most: a deadline for a run that does not
+    /// stop, not a measure of how fast it stops): (exit code, stdout lines, stderr).
     fn stop(mut self, signal: &str) -> (Option<i32>, Vec<String>, String) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
@@ -190,8 +187,8 @@ impl Follow {
                 break status.code();
             }
             assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "still running 5s after SIG{signal}\n--- stderr\n{}",
+                started.elapsed() < Duration::from_secs(60),
+                "still running 60s after SIG{signal}\n--- stderr\n{}",
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -417,8 +414,7 @@ async fn a_refused_read_is_an_error_with_context() {
     }
 }
 
-/// --follow: a new event shows within about two seconds; a late one (older than the newest seen, within the
-/// overlap) is still found; nothing prints twice across small pages and repeated polls; SIGINT ends it with
+/// --follow: a new event shows; a late one (older than the newest seen, within the overlap) is still found; nothing prints twice across small pages and repeated polls; SIGINT ends it with
 /// 130, no error line and every line on stdout.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_prints_each_new_event_once_and_stops_on_sigint() {
@@ -444,24 +440,20 @@ async fn follow_prints_each_new_event_once_and_stops_on_sigint() {
     let news = [(new, "new 1"), (new + 1, "new 2"), (new + 2, "new 3")];
     put(&logs, STREAM_A, &news).await;
     expected.extend(news.iter().map(|(ms, m)| line(*ms, STREAM_A, m)));
-    let took = follow.wait_until(Duration::from_secs(10), "the new events", |l| l.len() >= 6);
-    assert!(
-        took < Duration::from_millis(3000),
-        "the new events took {took:?} to show"
-    );
+    follow.wait_until(Duration::from_secs(60), "the new events", |l| l.len() >= 6);
 
     // Ingested late, stamped before the newest event already printed: inside the overlap, so it is found.
     let late = new - 2_000;
     put(&logs, STREAM_B, &[(late, "late")]).await;
     expected.push(line(late, STREAM_B, "late"));
-    follow.wait_until(Duration::from_secs(10), "the late event", |l| l.len() >= 7);
+    follow.wait_until(Duration::from_secs(60), "the late event", |l| l.len() >= 7);
 
     // Ingested late by more than a few seconds (a buffered flush from another execution environment): still
     // inside the 60 s overlap, so it is found too.
     let later = new - 40_000;
     put(&logs, STREAM_B, &[(later, "late by 40s")]).await;
     expected.push(line(later, STREAM_B, "late by 40s"));
-    follow.wait_until(Duration::from_secs(10), "the event 40s late", |l| {
+    follow.wait_until(Duration::from_secs(60), "the event 40s late", |l| {
         l.len() >= 8
     });
 
@@ -484,19 +476,25 @@ async fn follow_prints_each_new_event_once_and_stops_on_sigint() {
     project.assert_operator_policy_allows("stackctl logs --follow");
 }
 
-/// --follow on a function that has not logged yet: one note, then the events once the group appears; SIGTERM
-/// ends it like SIGINT.
+/// --follow on a function that has not logged yet: one note, then the event once the group appears, printed
+/// by the first read after it was written; SIGTERM ends it like SIGINT, at once, even during a read that has
+/// no answer yet.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_waits_quietly_for_the_log_group() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
+    let strict = emulator.strict();
     let mark = project.mark();
     let mut follow = Follow::start(&project, &["logs", "--follow", "--output", "json"], &[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while filter_calls_since(&emulator, mark) < 3 {
         assert!(Instant::now() < deadline, "follow stopped polling");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The next read waits in the proxy while the function logs for the first time (a read in flight when
+    // the group appears).
+    strict.set(json!({"hold_operations": ["FilterLogEvents"]}));
+    strict.wait_until_held(Some("FilterLogEvents"), 1);
     let ms = now_ms();
     put(
         &emulator.moto_clients().await.logs,
@@ -504,10 +502,27 @@ async fn follow_waits_quietly_for_the_log_group() {
         &[(ms, "hello")],
     )
     .await;
-    follow.wait_until(Duration::from_secs(10), "the first event", |l| {
+    let answered = filter_calls_since(&emulator, mark);
+    strict.set(json!({"hold_operations": null}));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while filter_calls_since(&emulator, mark) == answered {
+        assert!(
+            Instant::now() < deadline,
+            "the released read was never answered"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Held again: follow reads no more, so only the reads already answered (the released one, and any that
+    // slipped through before this) can have printed the event.
+    strict.set(json!({"hold_operations": ["FilterLogEvents"]}));
+    strict.wait_until_held(Some("FilterLogEvents"), 2);
+    follow.wait_until(Duration::from_secs(60), "the first event", |l| {
         !l.is_empty()
     });
+    // SIGTERM during a read that is held for two minutes: the 60 s deadline of stop() fails a run that
+    // waits for its answer.
     let (code, lines, stderr) = follow.stop("TERM");
+    strict.set(json!({"hold_operations": null}));
     assert_eq!(code, Some(130), "{stderr}");
     assert_eq!(lines.len(), 1, "{lines:?}");
     let event: Value = serde_json::from_str(&lines[0]).unwrap();

@@ -195,13 +195,16 @@ async fn down_recognises_its_creating_table_whose_tags_are_not_found_yet() {
                         "tags_not_found_while_creating": true});
     let emulator = Emulator::start_with(strict::merge(strict::realistic(), config), 8);
     let project = Project::new(&emulator);
+    // The table stays CREATING (its tags not found) until the test moves the proxy's clock: once down has
+    // been told so.
+    emulator.strict().freeze_clock();
     let up = project
         .command(&["up"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill the up once the table has been created (it is CREATING for the next 3 s).
+    // Kill the up once the table has been created (CREATING until the clock moves).
     let mut up = up;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !emulator
@@ -219,15 +222,35 @@ async fn down_recognises_its_creating_table_whose_tags_are_not_found_yet() {
     up.kill().unwrap();
     up.wait().unwrap();
     emulator.strict().clear_log();
-    let down = project.stackctl(&["down", "--confirm"]);
+    let mut down = project
+        .command(&["down", "--confirm"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while emulator
+        .strict()
+        .injected_by("ListTagsOfResource", "ResourceNotFoundException")
+        == 0
+    {
+        if let Some(status) = down.try_wait().unwrap() {
+            let out = Run::from(down.wait_with_output().unwrap());
+            panic!(
+                "down ended ({status}) without the tags 'not found': the test proves nothing\n{}\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "down never read the tags"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    emulator.strict().advance_clock(3000);
+    emulator.strict().thaw_clock();
+    let down = Run::from(down.wait_with_output().unwrap());
     down.ok();
-    assert!(
-        emulator
-            .strict()
-            .injected_by("ListTagsOfResource", "ResourceNotFoundException")
-            > 0,
-        "the tags were never 'not found': the test proves nothing"
-    );
     assert_eq!(
         leftovers(&emulator).await,
         Vec::<String>::new(),

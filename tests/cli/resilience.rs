@@ -189,16 +189,47 @@ async fn a_killed_down_is_finished_by_the_next_down_at_20_points() {
     assert!(killed >= 15, "only {killed} of 20 runs were killed mid-way");
 }
 
-/// How a race went: both exit codes, and whether the second run started while the first was still going.
+/// How a race went: both exit codes.
 struct Race {
     first: i32,
     second: i32,
-    overlapped: bool,
 }
 
-/// Two runs at once, the second started `offset` after the first; both must end with a clear result
-/// (0, or 1 with an error message: never a panic), and a following up must converge.
-fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) -> Race {
+/// Waits (at most 120 s: a deadline for a run that gets stuck, never a measure of speed) until the proxy
+/// has held `count` requests for `op`, or `child` has ended; true when it was held.
+fn held_or_ended(
+    emulator: &Emulator,
+    child: &mut std::process::Child,
+    op: &str,
+    count: usize,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if emulator.strict().held(Some(op)) >= count {
+            return true;
+        }
+        if child.try_wait().expect("polling stackctl").is_some() {
+            return false;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "neither held at {op} nor ended: {:?}",
+            emulator.strict().injected()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Two runs made to race at exact points, whatever the machine's speed: `first` is held by the proxy at its
+/// first `first_at` request; `second` starts then (so it starts while `first` is provably still running)
+/// and is held at its first `second_at` request (unless it ends before reaching one); then both go on at
+/// once from there. Both must end with a clear result (0, or 1 with an error message: never a panic).
+fn race(
+    project: &Project,
+    emulator: &Emulator,
+    (first, first_at): (&[&str], &str),
+    (second, second_at): (&[&str], &str),
+) -> Race {
     let spawn = |args: &[&str]| {
         project
             .command(args)
@@ -207,10 +238,28 @@ fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) ->
             .spawn()
             .expect("starting stackctl")
     };
+    emulator.strict().clear_log();
+    emulator
+        .strict()
+        .set(json!({"hold_operations": [first_at]}));
     let mut a = spawn(first);
-    std::thread::sleep(offset);
-    let overlapped = a.try_wait().expect("polling stackctl").is_none();
-    let b = spawn(second);
+    assert!(
+        held_or_ended(emulator, &mut a, first_at, 1),
+        "{first:?} ended before its {first_at}:\n{}",
+        String::from_utf8_lossy(&a.wait_with_output().unwrap().stderr)
+    );
+    assert!(
+        a.try_wait().expect("polling stackctl").is_none(),
+        "{first:?} ended while held at {first_at}"
+    );
+    emulator
+        .strict()
+        .set(json!({"hold_operations": [first_at, second_at]}));
+    let mut b = spawn(second);
+    // The same operation in both: the second is its second hold.
+    let count = if first_at == second_at { 2 } else { 1 };
+    held_or_ended(emulator, &mut b, second_at, count);
+    emulator.strict().set(json!({"hold_operations": null}));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for (args, out) in [(first, &a), (second, &b)] {
         let code = out.status.code().unwrap_or(-1);
@@ -224,7 +273,6 @@ fn race(project: &Project, first: &[&str], second: &[&str], offset: Duration) ->
     Race {
         first: a.status.code().unwrap_or(-1),
         second: b.status.code().unwrap_or(-1),
-        overlapped,
     }
 }
 
@@ -238,30 +286,36 @@ fn brisk() -> serde_json::Value {
     )
 }
 
-/// How long an `up` from an empty account takes here (build cache warm), to spread race offsets over it.
-fn time_up_from_empty(project: &Project) -> Duration {
-    let started = Instant::now();
-    project.stackctl(&["up"]).ok();
-    let took = started.elapsed();
-    project.stackctl(&["down", "--confirm"]).ok();
-    took
-}
-
-/// The i-th of n offsets, spread evenly over `span` (from its start to just before its end).
-fn spread(i: u64, n: u64, span: Duration) -> Duration {
-    span.mul_f64(i as f64 / n as f64)
-}
+/// The points where up (from empty) and down race: (up held at, down held at), one pair per round. Every
+/// write up makes from empty, each against a write of down on the same or another resource.
+const UP_DOWN_POINTS: [(&str, &str); 10] = [
+    ("CreateTable", "DeleteTable"),
+    ("CreateRole", "DeleteRole"),
+    ("CreateLogGroup", "DeleteLogGroup"),
+    ("PutRetentionPolicy", "DeleteFunction"),
+    ("AttachRolePolicy", "DetachRolePolicy"),
+    ("CreatePolicy", "DeletePolicy"),
+    ("CreateFunction", "DeleteFunction"),
+    ("CreateFunction", "DeleteRole"),
+    ("CreateTable", "DeleteLogGroup"),
+    ("AttachRolePolicy", "DeletePolicy"),
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_racing_down_ends_consistent() {
     let emulator = Emulator::start_with(brisk(), 6);
     let project = Project::new(&emulator);
     ask_for_every_kind(&project);
+    // A down that deletes the role while up waits for Lambda to accept it leaves up waiting out the role's
+    // propagation limit (the role is never assumable again): 10 s instead of the default two minutes.
+    let stack = project.read("stack.toml");
+    project.write(
+        "stack.toml",
+        &format!("{stack}\n[timeouts]\nrole_propagation_secs = 10\n"),
+    );
     project.stackctl(&["up"]).ok(); // warms the build cache
     project.stackctl(&["down", "--confirm"]).ok();
-    let span = time_up_from_empty(&project);
-    let mut raced = 0;
-    for round in 0..10u64 {
+    for (round, (up_at, down_at)) in UP_DOWN_POINTS.into_iter().enumerate() {
         // From empty every round, so the racing up has everything to create while down deletes.
         assert_eq!(
             leftovers(&emulator).await,
@@ -269,12 +323,11 @@ async fn up_racing_down_ends_consistent() {
             "round {round}"
         );
         let mark = emulator.mark();
-        let offset = spread(round, 10, span);
         let result = race(
             &project,
-            &["up"],
-            &["down", "--confirm", "--delete-data"],
-            offset,
+            &emulator,
+            (&["up"], up_at),
+            (&["down", "--confirm", "--delete-data"], down_at),
         );
         let creates = emulator
             .writes_since(mark)
@@ -282,21 +335,32 @@ async fn up_racing_down_ends_consistent() {
             .filter(|op| op.starts_with("Create"))
             .count();
         assert!(creates > 0, "round {round}: the racing up created nothing");
-        raced += result.overlapped as usize;
         let up = project.stackctl(&["up"]);
         assert_eq!(
             up.code, 0,
-            "round {round} (offset {offset:?}, up {}, down {}): up after the race failed:\n{}",
+            "round {round} (up held at {up_at}, down at {down_at}; up {}, down {}): up after the race \
+             failed:\n{}",
             result.first, result.second, up.stderr
         );
         project.stackctl(&["status"]).expect_code(0);
         project.stackctl(&["down", "--confirm"]).ok();
     }
-    assert!(
-        raced >= 8,
-        "down started while up was still running in only {raced} of 10 rounds: they did not race"
-    );
 }
+
+/// The points where two ups from empty race: both held at the same call, then let go together. Three reads
+/// (both read an empty account, then both create) and every write up makes from empty.
+const UP_UP_POINTS: [&str; 10] = [
+    "DescribeTable",
+    "GetRole",
+    "GetFunction",
+    "CreateTable",
+    "CreateRole",
+    "CreateLogGroup",
+    "PutRetentionPolicy",
+    "AttachRolePolicy",
+    "CreatePolicy",
+    "CreateFunction",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_racing_up_ends_consistent() {
@@ -305,16 +369,12 @@ async fn up_racing_up_ends_consistent() {
     ask_for_every_kind(&project);
     project.stackctl(&["up"]).ok(); // warms the build cache
     project.stackctl(&["down", "--confirm"]).ok();
-    let span = time_up_from_empty(&project);
-    let mut raced = 0;
-    for round in 0..10u64 {
-        let offset = spread(round, 10, span);
-        let result = race(&project, &["up"], &["up"], offset);
-        raced += result.overlapped as usize;
+    for (round, at) in UP_UP_POINTS.into_iter().enumerate() {
+        let result = race(&project, &emulator, (&["up"], at), (&["up"], at));
         let up = project.stackctl(&["up"]);
         assert_eq!(
             up.code, 0,
-            "round {round} (offset {offset:?}): up after two racing ups ({}, {}) failed:\n{}",
+            "round {round} (both held at {at}): up after two racing ups ({}, {}) failed:\n{}",
             result.first, result.second, up.stderr
         );
         project.stackctl(&["status"]).expect_code(0);
@@ -325,10 +385,6 @@ async fn up_racing_up_ends_consistent() {
             "round {round}"
         );
     }
-    assert!(
-        raced >= 8,
-        "the second up started while the first was running in only {raced} of 10 rounds"
-    );
 }
 
 /// Configuration, then code: stackctl waits for each update to finish instead of provoking Lambda's 409.
@@ -429,7 +485,9 @@ async fn down_waits_out_a_table_that_is_still_creating() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     project.stackctl(&["down", "--confirm"]).ok();
-    // Recreate the table as a killed up would have left it: tagged, and CREATING for the next 2.5 s.
+    // Recreate the table as a killed up would have left it: tagged, and CREATING until the test moves the
+    // proxy's clock past it (once down has seen it so).
+    emulator.strict().freeze_clock();
     let aws = emulator.clients().await;
     use aws_sdk_dynamodb::types::{BillingMode, Tag};
     create_stack_table(&aws.dynamodb)
@@ -445,12 +503,32 @@ async fn down_waits_out_a_table_that_is_still_creating() {
         .await
         .unwrap();
     emulator.strict().clear_log();
-    let down = project.stackctl(&["down", "--confirm"]);
+    let mut down = project
+        .command(&["down", "--confirm"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while emulator.strict().injected_count("TableStatus=CREATING") < 2 {
+        if let Some(status) = down.try_wait().unwrap() {
+            let out = Run::from(down.wait_with_output().unwrap());
+            panic!(
+                "stackctl ended ({status}) first:\n{}\n{}",
+                out.stdout, out.stderr
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "down never polled the CREATING table twice: {:?}",
+            emulator.strict().injected()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    emulator.strict().advance_clock(2500);
+    emulator.strict().thaw_clock();
+    let down = Run::from(down.wait_with_output().unwrap());
     down.ok();
-    assert!(
-        emulator.strict().injected_count("TableStatus=CREATING") > 0,
-        "down never saw the table CREATING: the test proves nothing"
-    );
     // It waited for ACTIVE instead of provoking DynamoDB's refusal to delete a CREATING table.
     assert_eq!(
         emulator.strict().injected_count("ResourceInUseException"),
@@ -491,6 +569,8 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
         3,
     );
     let project = Project::new(&emulator);
+    // The table stays CREATING (and every other timed state where it is) until the test moves the clock.
+    emulator.strict().freeze_clock();
     let child = project
         .command(&["up"])
         .stdout(Stdio::piped())
@@ -520,6 +600,7 @@ async fn an_interrupt_stops_cleanly_and_the_next_up_converges() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted before"), "{stderr}");
     assert!(stderr.contains("Run the same command again"), "{stderr}");
+    emulator.strict().thaw_clock();
     let up = project.stackctl(&["up"]);
     up.ok();
     project.stackctl(&["status"]).expect_code(0);

@@ -289,6 +289,52 @@ impl Strict {
         assert_eq!(status, 200, "resetting the strict proxy: {body}");
     }
 
+    /// Stops the proxy's clock, which every timed state runs on (CREATING, Pending, InProgress, propagation
+    /// windows): such a state lasts until `advance_clock` moves the clock past it or `thaw_clock` lets it run,
+    /// however slow the machine (`POST /__strict/clock`).
+    pub fn freeze_clock(&self) {
+        self.clock(json!({"frozen": true}));
+    }
+
+    /// Moves the proxy's clock `ms` forward (frozen or not).
+    pub fn advance_clock(&self, ms: u64) {
+        self.clock(json!({"advance_ms": ms}));
+    }
+
+    /// Lets the proxy's clock run again, on from where it stood.
+    pub fn thaw_clock(&self) {
+        self.clock(json!({"frozen": false}));
+    }
+
+    fn clock(&self, body: Value) -> Value {
+        let (status, answer) = self.http("POST", "/__strict/clock", &body.to_string());
+        assert_eq!(status, 200, "strict proxy refused clock {body}: {answer}");
+        serde_json::from_str(&answer).expect("clock JSON")
+    }
+
+    /// How many requests the proxy has held so far (`hold_operations`; each noted `held` as it arrives), by
+    /// operation name (`None`: any).
+    pub fn held(&self, op: Option<&str>) -> usize {
+        self.injected()
+            .iter()
+            .filter(|e| e["injected"] == "held" && op.is_none_or(|op| e["op"] == op))
+            .count()
+    }
+
+    /// Waits (at most 120 s, a deadline for a run that never gets there) until `held(op)` reaches `count`.
+    #[track_caller]
+    pub fn wait_until_held(&self, op: Option<&str>, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.held(op) < count {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy never held {count} {op:?} request(s):\n{:?}",
+                self.injected()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SDK clients that go through the proxy (and so see what stackctl sees).
     pub async fn clients(&self) -> Clients {
         super::clients_for(&self.url).await

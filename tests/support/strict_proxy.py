@@ -15,6 +15,10 @@ by the JSON config, at start (--config) or at runtime:
     GET  /__strict/requests JSON list of the client requests the proxy received (never its own side requests)
     GET  /__strict/state    what the proxy tracks (tables, functions, roles), for debugging
     POST /__strict/reset    forgets tracked state, the log and the request list (config and seed stay)
+    GET  /__strict/clock    {"frozen", "now_ms"}: the clock every timed state and window runs on
+    POST /__strict/clock    {"advance_ms": N, "frozen": true|false} (both optional): moves that clock N ms forward,
+                            then stops it or lets it run on from where it stands; a test holds a CREATING, Pending
+                            or propagating state exactly as long as it wants, whatever the machine's speed
 
 Requests to /moto-api/ pass through untouched. Faults are drawn from random.Random seeded with
 "<seed>:<service>:<operation>:<resource>:<n>" (n counts the requests with that key), so a run with the same
@@ -517,6 +521,10 @@ class Proxy:
         self.task_roots = {}
         self.workdir = None
         self.self_url = None
+        # The clock of every timed state (see now()): the real one shifted by what /__strict/clock advanced,
+        # or standing still at frozen_at. Not touched by reset().
+        self.clock_offset = 0.0
+        self.frozen_at = None
         self.reset()
 
     def reset(self):
@@ -539,10 +547,34 @@ class Proxy:
             self.seq = getattr(self, "seq", 0)
 
     def now(self):
-        return time.monotonic()
+        """The clock every timed state and window runs on (CREATING, Pending, InProgress, propagation, staleness):
+        real monotonic time unless POST /__strict/clock froze or advanced it."""
+        with self.lock:
+            if self.frozen_at is not None:
+                return self.frozen_at
+            return time.monotonic() + self.clock_offset
+
+    def set_clock(self, advance_ms=0, frozen=None):
+        """POST /__strict/clock: advance by `advance_ms`, then freeze (True) or let it run on (False)."""
+        with self.lock:
+            if self.frozen_at is not None:
+                self.frozen_at += advance_ms / 1000.0
+            else:
+                self.clock_offset += advance_ms / 1000.0
+            if frozen is True and self.frozen_at is None:
+                self.frozen_at = self.now()
+            elif frozen is False and self.frozen_at is not None:
+                self.clock_offset = self.frozen_at - time.monotonic()
+                self.frozen_at = None
+            return self.clock_snapshot()
+
+    def clock_snapshot(self):
+        with self.lock:
+            return {"frozen": self.frozen_at is not None, "now_ms": int((self.now() - self.started) * 1000)}
 
     def elapsed_ms(self):
-        return int((self.now() - self.started) * 1000)
+        """Real milliseconds since the proxy started (a record's `t_ms`), whatever /__strict/clock did."""
+        return int((time.monotonic() - self.started) * 1000)
 
     def note(self, call, kind, injected, **extra):
         entry = {
@@ -2485,6 +2517,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route == "/__strict/reset" and self.command == "POST":
             proxy.reset()
             return self.send_json(200, {"reset": True})
+        if route == "/__strict/clock" and self.command == "GET":
+            return self.send_json(200, proxy.clock_snapshot())
+        if route == "/__strict/clock" and self.command == "POST":
+            try:
+                update = json.loads(body.decode("utf-8") or "{}")
+                if not isinstance(update, dict) or set(update) - {"advance_ms", "frozen"}:
+                    raise ConfigError("clock takes {\"advance_ms\": N, \"frozen\": true|false}")
+                advance = update.get("advance_ms", 0)
+                if not isinstance(advance, int) or isinstance(advance, bool) or advance < 0:
+                    raise ConfigError("advance_ms must be a non-negative integer, not %r" % (advance,))
+                frozen = update.get("frozen")
+                if frozen is not None and not isinstance(frozen, bool):
+                    raise ConfigError("frozen must be true or false, not %r" % (frozen,))
+            except (ValueError, ConfigError) as e:
+                return self.send_json(400, {"error": str(e)})
+            return self.send_json(200, proxy.set_clock(advance, frozen))
         if route == "/__strict/health":
             return self.send_json(200, {"ok": True})
         return self.send_json(404, {"error": "unknown control path %s %s" % (self.command, route)})
