@@ -55,32 +55,43 @@ pub fn install() {
 
 /// Process groups of local Node.js runners (`--local`, `dev`'s workers), killed by a second interrupt before it
 /// exits: `process::exit` runs no destructor, so their `kill_on_drop` never would, and a runner whose handler
-/// blocks the event loop never notices its stdin closing. A runner is tracked from its start until it is
-/// dropped (so a PID the system may have reused is never signalled).
+/// blocks the event loop never notices its stdin closing. A group is tracked from its leader's start until
+/// [`end_group`], which the runner's code calls before it reaps the leader: while the leader is not reaped its
+/// PID (= the group's id) cannot be reused, so every id here is a group stackctl made and still owns.
 static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 pub fn track_group(pid: u32) {
     GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
 }
 
-pub fn untrack_group(pid: u32) {
-    GROUPS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|p| *p != pid);
+/// Kills every process of the group `pid` leads (the handler's subprocesses too, as Lambda ends an execution
+/// environment) and stops tracking it. Call only before the leader is reaped (`wait`, `try_wait` that saw its
+/// end): after that the id may belong to someone else.
+pub fn end_group(pid: u32) {
+    let mut groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    kill_group(pid);
+    groups.retain(|p| *p != pid);
 }
 
+fn kill_group(pid: u32) {
+    #[cfg(unix)]
+    if let Ok(pgid) = libc::pid_t::try_from(pid) {
+        if pgid > 1 {
+            // SAFETY: killpg has no memory effects; the group is one this process created (see GROUPS).
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Held while signalling, so no group is reaped (see `end_group`) between the look-up and the signal.
 fn kill_groups() {
-    let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for pid in groups {
-        #[cfg(unix)]
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        #[cfg(not(unix))]
-        let _ = pid;
+    let groups = GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    for pid in groups.iter() {
+        kill_group(*pid);
     }
 }
 

@@ -51,6 +51,8 @@ mod promises_aws;
 mod promises_dev;
 #[path = "cli/resilience.rs"]
 mod resilience;
+#[path = "cli/runner_groups.rs"]
+mod runner_groups;
 #[path = "cli/smoke.rs"]
 mod smoke;
 #[path = "cli/smoke_url.rs"]

@@ -405,15 +405,57 @@ struct Runner {
     /// A request was written and its answer not read yet (an invocation abandoned midway leaves this set:
     /// that process may still be running it, so it is never reused).
     in_flight: bool,
-    /// Its process (group) id, killed by a second Ctrl-C (`interrupt::track_group`) while this is alive.
+    /// Its process (group) id while the process is not reaped (`interrupt::track_group`): killed with its
+    /// whole group by [`end_group`] before anything reaps it, and by a second Ctrl-C until then.
     pid: Option<u32>,
 }
 
 impl Drop for Runner {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            crate::interrupt::untrack_group(pid);
+        // `kill_on_drop` ends the runner only; its group holds what the handler started.
+        end_group(self);
+    }
+}
+
+/// Kills the runner's whole process group (the handler's subprocesses too, as Lambda ends an environment) and
+/// stops tracking it. Must run before the runner is reaped, while its PID still names our group.
+fn end_group(runner: &mut Runner) {
+    if let Some(pid) = runner.pid.take() {
+        crate::interrupt::end_group(pid);
+    }
+}
+
+/// Whether the runner has ended, without reaping it (its group id stays ours until `end_group`).
+fn has_exited(runner: &mut Runner) -> bool {
+    #[cfg(unix)]
+    if let Some(pid) = runner.pid {
+        let pid: libc::id_t = pid;
+        // SAFETY: waitid writes only into `info`, which is zeroed; WNOWAIT leaves the child unreaped.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let rc = libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            return rc != 0 || info.si_pid() != 0;
         }
+    }
+    !matches!(runner.child.try_wait(), Ok(None))
+}
+
+/// Waits up to `limit` for the runner to end by itself, without reaping it.
+async fn wait_exited(runner: &mut Runner, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if has_exited(runner) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -702,16 +744,18 @@ impl Local {
     async fn deliver(&mut self, event: &Value) -> Delivery {
         // Never reuse a runner that was left mid-invocation or has ended.
         let reusable = match self.runner.as_mut() {
-            Some(runner) => match runner.child.try_wait() {
-                Ok(None) => !runner.in_flight,
-                Ok(Some(status)) if !runner.in_flight => {
+            Some(runner) => match has_exited(runner) {
+                false => !runner.in_flight,
+                true if !runner.in_flight => {
+                    end_group(runner);
+                    let status = runner.child.try_wait().ok().flatten();
                     let why = ended_why(runner, &self.marker).await;
                     self.progress.warn(&format!(
                         "the local runtime ended ({}); a fresh one serves the next request",
                         excerpt(
                             &why.unwrap_or_else(|| format!(
                                 "{} between invocations",
-                                describe_exit(Some(status))
+                                describe_exit(status)
                             )),
                             300
                         )
@@ -846,12 +890,10 @@ impl Local {
         if let Some(mut runner) = self.runner.take() {
             // Closing stdin ends the runner's loop; it exits without waiting for the handler's open sockets.
             drop(runner.stdin.take());
-            if tokio::time::timeout(Duration::from_secs(5), runner.child.wait())
-                .await
-                .is_err()
-            {
-                let _ = runner.child.kill().await;
-            }
+            wait_exited(&mut runner, Duration::from_secs(5)).await;
+            // Whatever the handler left running in its group ends with it; only then is it reaped.
+            end_group(&mut runner);
+            let _ = runner.child.kill().await;
         }
     }
 }
@@ -883,21 +925,15 @@ async fn stop(runner: &mut Runner) -> Option<std::process::ExitStatus> {
 async fn stop_after(runner: &mut Runner, grace: Duration) -> Option<std::process::ExitStatus> {
     drop(runner.stdin.take());
     if !grace.is_zero() {
-        if let Ok(Ok(status)) = tokio::time::timeout(grace, runner.child.wait()).await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            return Some(status);
-        }
+        wait_exited(runner, grace).await;
     }
-    let status = match runner.child.try_wait() {
-        Ok(Some(status)) => Some(status),
-        _ => {
-            let _ = runner.child.start_kill();
-            tokio::time::timeout(Duration::from_secs(5), runner.child.wait())
-                .await
-                .ok()
-                .and_then(Result::ok)
-        }
-    };
+    // Its group first (a runner that already ended keeps its own status), then reap it.
+    end_group(runner);
+    let _ = runner.child.start_kill();
+    let status = tokio::time::timeout(Duration::from_secs(5), runner.child.wait())
+        .await
+        .ok()
+        .and_then(Result::ok);
     // Give the stderr reader a moment to drain.
     tokio::time::sleep(Duration::from_millis(20)).await;
     status
