@@ -678,7 +678,11 @@ impl Project {
             .into_iter()
             .filter(|d| {
                 let key = d["key"].as_str().unwrap_or_default();
-                key == self.operator.id || key == self.local.id
+                // The deployed handler's calls, on its execution role's session (the proxy's Invoke) count too.
+                let handler = d["user"].as_str().is_some_and(|u| {
+                    u.contains(":assumed-role/") && u.ends_with("/strict-proxy-invoke")
+                });
+                key == self.operator.id || key == self.local.id || handler
             })
             .collect()
     }

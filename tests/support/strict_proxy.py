@@ -1554,8 +1554,9 @@ class Proxy:
         - A Pending function: 409 ResourceConflictException ("Lambda function states": Lambda does not invoke
           a function while it is Pending; https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
         - A payload that is not JSON: 400 InvalidRequestContentException.
-        The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with the emulator's
-        root test key (testing/testing), not the execution role's credentials."""
+        The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with temporary
+        credentials of the function's execution role (AssumeRole), as Lambda runs it: moto's IAM enforcement
+        checks its calls against the role's policies."""
         if not self.config["lambda_invoke_node"]:
             return self.passthrough(call)
         name = call.resource
@@ -1621,6 +1622,27 @@ class Proxy:
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
         return Response(200, headers, payload, answered_by="proxy")
 
+    def execution_role_credentials(self, call, config):
+        """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of a session of the function's
+        execution role (a side sts:AssumeRole to moto as the account's root user, session name
+        `strict-proxy-invoke`), as Lambda gives the handler its role's credentials."""
+        body = urllib.parse.urlencode({"Action": "AssumeRole", "Version": "2011-06-15",
+                                       "RoleArn": config.get("Role") or "",
+                                       "RoleSessionName": "strict-proxy-invoke"}).encode()
+        headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Amz-Date", "20240101T000000Z"),
+                   ("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/%s/sts/aws4_request, "
+                                     "SignedHeaders=host, Signature=0" % call.region),
+                   (SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        resp = self.forward("POST", "/", headers, body)
+        text = resp.body.decode("utf-8", "replace")
+        found = {tag: re.search(r"<%s>([^<]+)</%s>" % (tag, tag), text)
+                 for tag in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+        if resp.status != 200 or not all(found.values()):
+            raise RuntimeError("strict proxy: AssumeRole of %s failed: %s" % (config.get("Role"), text))
+        return {"AWS_ACCESS_KEY_ID": found["AccessKeyId"].group(1),
+                "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"].group(1),
+                "AWS_SESSION_TOKEN": xml_unescape(found["SessionToken"].group(1))}
+
     def run_function(self, call, config, package, event_text, rid):
         """One invocation in a fresh Node.js process: -> (function error?, payload bytes, the log)."""
         name = config.get("FunctionName") or call.resource
@@ -1649,11 +1671,11 @@ class Proxy:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "STRICT_PROXY_FUNCTION_ARN": config.get("FunctionArn") or "",
         })
-        env.pop("AWS_SESSION_TOKEN", None)
+        # The execution role's temporary credentials, as Lambda sets them: moto's IAM enforcement then checks
+        # the handler's calls against the role's policies.
+        env.update(self.execution_role_credentials(call, config))
         started = time.monotonic()
         error, payload, body_log, max_rss = False, b"null", "", None
         with tempfile.TemporaryDirectory(prefix="strict-proxy-invoke-") as tmp:
