@@ -216,3 +216,27 @@ async fn a_call_the_proxy_answers_itself_is_authorized_too() {
     // The operator policy allows it (the harness checks this run as every run).
     project.stackctl(&["plan"]).expect_code(2);
 }
+
+#[test]
+fn a_refusal_is_not_lost_when_the_emulator_goes_before_the_project() {
+    // The project's check on drop reads moto_iam.py's log, which lives in the emulator's directory: once the
+    // emulator is gone, "no log" must not read as "nothing refused".
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A run refused by the emulator: the operator's key with a wrong secret.
+    let run = Run::from(
+        project
+            .command(&["status"])
+            .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(1);
+    assert!(!denials_of(&emulator, &emulator.operator).is_empty());
+    drop(emulator);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(project)));
+    assert!(
+        checked.is_err(),
+        "the project's check passed without its emulator's log"
+    );
+}

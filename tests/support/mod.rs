@@ -336,9 +336,16 @@ impl Emulator {
     }
 }
 
+/// moto_iam.py makes its log, empty, when it starts: a log that is not there (the emulator dropped before a
+/// project that checks it) is a failure, never "nothing refused".
 fn denials_in(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
-        .unwrap_or_default()
+        .unwrap_or_else(|e| {
+            panic!(
+                "reading moto's IAM refusals in {} (is the emulator gone?): {e}",
+                path.display()
+            )
+        })
         .split_inclusive('\n')
         .filter(|l| l.ends_with('\n'))
         .map(|l| serde_json::from_str(l).expect("denial log line is JSON"))

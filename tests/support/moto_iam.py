@@ -361,6 +361,11 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--self-test"]:
 if __name__ == "__main__":
     import moto.server
 
+    if DENIALS:
+        # The log exists from the start, empty: a reader that finds none knows the emulator is gone, not that
+        # nothing was refused.
+        open(DENIALS, "w").close()
+
     run_simple = moto.server.run_simple
     moto.server.run_simple = lambda host, port, app, **kwargs: run_simple(host, port, keep_body(app), **kwargs)
     sys.exit(moto.server.main(sys.argv[1:]))
