@@ -12,7 +12,7 @@ otherwise:
 2. IAM action names where they differ from the operation (Invoke is lambda:InvokeFunction; the Tagging API signs
    as `tagging`, its actions are `tag:`).
 3. Actions AWS checks besides the operation's own: iam:PassRole on the role a Lambda CreateFunction or
-   UpdateFunctionConfiguration sets.
+   UpdateFunctionConfiguration sets; lambda:TagResource for a CreateFunction that tags on create.
 4. The account's root user: the access key STACKCTL_IAM_ROOT_KEY ("testing", what the harness's own SDK clients
    use) is the root user, whom identity policies do not restrict. Any other unknown key is refused, as moto does.
 5. The strict proxy's own requests. Its side reads (X-Strict-Proxy-Side-Request: how the emulator decides
@@ -176,11 +176,13 @@ def iam_resources(self, op, region, account):
     if op == "CreatePolicy":
         path = form_value(self, "Path") or "/"
         return ["arn:aws:iam::%s:policy%s%s" % (account, path, form_value(self, "PolicyName"))]
-    if policy:
-        return [policy]
+    # A user's or group's policy actions (DetachUserPolicy, DetachGroupPolicy) act on the user or group; the
+    # policy is only their iam:PolicyARN condition key.
     for key, kind in (("UserName", "user"), ("GroupName", "group")):
         if form_value(self, key):
             return ["arn:aws:iam::%s:%s/%s" % (account, kind, form_value(self, key))]
+    if policy:
+        return [policy]
     return ["*"]
 
 
@@ -205,6 +207,10 @@ def checks_for(self, scope, op, region, account):
         role = body_json(self).get("Role")
         if isinstance(role, str) and role:
             checks.append(("iam:PassRole", role))
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-tags.html: lambda:TagResource is needed "to call
+    # TagResource or perform a tag on create", so a CreateFunction with Tags is also authorized for it.
+    if scope == "lambda" and op == "CreateFunction" and body_json(self).get("Tags"):
+        checks += [("lambda:TagResource", r) for r in resources]
     return checks
 
 
@@ -351,6 +357,36 @@ def self_test(policy_path):
             if not ok:
                 failures += 1
                 print("FAIL %s (statement %s): derived %s" % (action, statement.get("Sid"), checks))
+    # Derivations AWS's reference fixes for requests stackctl sends, checked exactly.
+    form = lambda **kw: {k: [v] for k, v in kw.items()}
+    user_arn = "arn:aws:iam::%s:user/someone" % account
+    group_arn = "arn:aws:iam::%s:group/some-group" % account
+    policy_arn = "arn:aws:iam::%s:policy/some-policy" % account
+    expected = [
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-tags.html: tagging on create needs
+        # lambda:TagResource besides lambda:CreateFunction (and iam:PassRole on the role).
+        ("lambda", "CreateFunction",
+         _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"], "Role": "arn:aws:iam::%s:role/r" % account,
+                                                     "Tags": {"stackctl:stack": "x"}}).encode()),
+         [("lambda:CreateFunction", function_arn), ("iam:PassRole", "arn:aws:iam::%s:role/r" % account),
+          ("lambda:TagResource", function_arn)]),
+        ("lambda", "CreateFunction",
+         _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode()),
+         [("lambda:CreateFunction", function_arn)]),
+        # list_awsidentityandaccessmanagementiam.html: DetachUserPolicy acts on the user, DetachGroupPolicy on
+        # the group (the policy is a condition key, iam:PolicyARN); ListEntitiesForPolicy on the policy.
+        ("iam", "DetachUserPolicy", _Fake("/", querystring=form(UserName="someone", PolicyArn=policy_arn)),
+         [("iam:DetachUserPolicy", user_arn)]),
+        ("iam", "DetachGroupPolicy", _Fake("/", querystring=form(GroupName="some-group", PolicyArn=policy_arn)),
+         [("iam:DetachGroupPolicy", group_arn)]),
+        ("iam", "ListEntitiesForPolicy", _Fake("/", querystring=form(PolicyArn=policy_arn)),
+         [("iam:ListEntitiesForPolicy", policy_arn)]),
+    ]
+    for service, op, req, want in expected:
+        got = checks_for(req, service, op, region, account)
+        if got != want:
+            failures += 1
+            print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
