@@ -689,7 +689,9 @@ impl Project {
                 let handler = d["user"].as_str().is_some_and(|u| {
                     u.contains(":assumed-role/") && u.ends_with("/strict-proxy-invoke")
                 });
-                key == self.operator.id || key == self.local.id || handler
+                // No client of the emulator sends an unsigned request (the harness's own are signed as root).
+                let unsigned = d["error"] == "MissingAuthenticationToken";
+                key == self.operator.id || key == self.local.id || handler || unsigned
             })
             .collect()
     }

@@ -26,7 +26,9 @@ otherwise:
    "User: <arn> is not authorized to perform: <action> on resource: <arn> because no identity-based policy
    allows the <action> action"; moto answers an XML body to every service.
 
-Every refusal (denied, bad signature, unknown key) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
+7. Unsigned requests: refused as AWS does (MissingAuthenticationToken; moto's own check crashes on them, a 500).
+
+Every refusal (denied, bad signature, unknown key, unsigned) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
 asserts after each run that its operator's key was refused nothing.
 """
 
@@ -58,6 +60,11 @@ def keep_body(app):
     import io
 
     def wrapped(environ, start_response):
+        refused = unsigned(environ)
+        if refused:
+            status, headers, body = refused
+            start_response(status, headers)
+            return [body]
         stream = environ["wsgi.input"]
         if environ.get("wsgi.input_terminated"):
             body = stream.read()
@@ -69,6 +76,28 @@ def keep_body(app):
         return app(environ, start_response)
 
     return wrapped
+
+def unsigned(environ):
+    """(7) AWS refuses a request with no signature (header or presigned query) before anything else; moto_server,
+    which picks the service from the signature, sends it to S3 and crashes (500). -> (status, headers, body) of
+    AWS's refusal, logged, or None for a signed request or moto's own API (/moto-api/)."""
+    query = environ.get("QUERY_STRING") or ""
+    if (environ.get("HTTP_AUTHORIZATION") or "X-Amz-Credential=" in query
+            or (environ.get("PATH_INFO") or "").startswith("/moto-api") or "/moto-api/" in query):
+        return None
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    content_type = environ.get("CONTENT_TYPE") or ""
+    note({"key": "", "target": target, "path": environ.get("PATH_INFO"), "error": "MissingAuthenticationToken"})
+    if "x-www-form-urlencoded" in content_type:  # IAM, STS (query protocol)
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code>"
+                "<Message>Request is missing Authentication Token</Message></Error></ErrorResponse>")
+        return "403 Forbidden", [("Content-Type", "text/xml")], body.encode()
+    # JSON services (DynamoDB, CloudWatch Logs: 400) and Lambda's REST API (403).
+    status = "400 Bad Request" if target else "403 Forbidden"
+    body = json.dumps({"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
+    return status, [("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-ErrorType", "MissingAuthenticationTokenException")], body.encode()
+
 
 # (2) IAM actions whose names differ from the signing service and operation.
 ACTION_NAMES = {
@@ -223,6 +252,8 @@ class AccessDeniedJson(JsonRESTError):
         self.code = status
 
 
+
+
 class AccessDeniedQuery(_RESTError):
     code = 403
 
@@ -242,7 +273,7 @@ def authorize(self, resource="*"):
     auth = self.headers.get("Authorization") or ""
     m = re.search(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/aws4_request", auth)
     if not m:
-        return original(self, resource)  # unsigned: moto's own answer
+        return original(self, resource)  # unsigned: refused by `keep_body` before moto routes it
     key, region, scope = m.groups()
     if key == ROOT_KEY or self.headers.get(SIDE_HEADER) == "1":
         return  # (4) the root user; (5) the proxy's own reads
