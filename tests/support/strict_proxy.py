@@ -1539,6 +1539,11 @@ class Proxy:
         with self.lock:
             self.packages[sha] = data
 
+    # Invoke API reference: 6 MB for a synchronous request's payload (RequestTooLargeException, 413) and for its
+    # response (the function error Function.ResponseSizeTooLarge, with the limit Lambda's message names).
+    INVOKE_PAYLOAD_LIMIT = 6291456
+    INVOKE_RESPONSE_LIMIT = 6291556
+
     def lambda_Invoke(self, call):
         """`lambda_invoke_node`: Invoke runs the function's deployed package in the local Node.js, with the
         function's live configuration (read from moto with a side GetFunctionConfiguration: Handler, Runtime,
@@ -1553,7 +1558,8 @@ class Proxy:
         - Event: 202 with no body, the function run in the background. DryRun: 204, nothing run.
         - A Pending function: 409 ResourceConflictException ("Lambda function states": Lambda does not invoke
           a function while it is Pending; https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
-        - A payload that is not JSON: 400 InvalidRequestContentException.
+        - A payload that is not JSON: 400 InvalidRequestContentException. A RequestResponse payload over 6 MB:
+          413 RequestTooLargeException; a response over 6 MB: the function error Function.ResponseSizeTooLarge.
         The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with temporary
         credentials of the function's execution role (AssumeRole), as Lambda runs it: moto's IAM enforcement
         checks its calls against the role's policies."""
@@ -1577,6 +1583,11 @@ class Proxy:
                 409,
             )
         kind = call.header("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind == "RequestResponse" and len(call.body or b"") > self.INVOKE_PAYLOAD_LIMIT:
+            self.note(call, "behaviour", "RequestTooLargeException")
+            return lambda_error("RequestTooLargeException",
+                                "Request must be smaller than %d bytes for the InvokeFunction operation"
+                                % self.INVOKE_PAYLOAD_LIMIT, 413)
         if kind not in ("RequestResponse", "Event", "DryRun"):
             return lambda_error("InvalidParameterValueException",
                                 "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy "
@@ -1614,6 +1625,12 @@ class Proxy:
                              daemon=True).start()
             return Response(202, base_headers, b"", answered_by="proxy")
         error, payload, log = self.run_function(call, config, package, event_text, rid)
+        if len(payload) > self.INVOKE_RESPONSE_LIMIT:
+            self.note(call, "behaviour", "Function.ResponseSizeTooLarge")
+            error, payload = True, json.dumps({
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": "Response payload size exceeded maximum allowed payload size (%d bytes)."
+                                % self.INVOKE_RESPONSE_LIMIT}).encode()
         headers = [("Content-Type", "application/json")] + base_headers
         if error:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
