@@ -783,6 +783,7 @@ exports.handler = async (event, context) => {
   if (event.reject) return Promise.reject(new Error("rejected"));
   if (event.hang) return new Promise(() => setInterval(() => {}, 1000));
   if (event.exit) process.exit(3);
+  if (event.big) return "x".repeat(event.big);
   return { echo: event, table: process.env.TABLE_NAME, fn: context.functionName, id: context.awsRequestId,
            region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL,
            key: process.env.AWS_ACCESS_KEY_ID, remaining: context.getRemainingTimeInMillis() };
@@ -823,8 +824,9 @@ class LambdaInvoke(unittest.TestCase):
         out, result, log = self.invoke(say="hi")
         self.assertEqual((out["StatusCode"], out.get("FunctionError"), out["ExecutedVersion"]), (200, None, "$LATEST"))
         self.assertEqual(result["echo"], {"say": "hi"})
-        self.assertEqual((result["table"], result["fn"], result["region"], result["key"]),
-                         ("first", "fn", "us-east-1", "testing"))
+        self.assertEqual((result["table"], result["fn"], result["region"]), ("first", "fn", "us-east-1"))
+        # The execution role's temporary credentials (AssumeRole), as Lambda gives them: not the root key.
+        self.assertTrue(result["key"].startswith("ASIA"), result["key"])
         self.assertEqual(result["endpoint"], self.s.url)
         self.assertTrue(0 < result["remaining"] <= 5000, result)
         rid = result["id"]
@@ -882,6 +884,21 @@ class LambdaInvoke(unittest.TestCase):
         with self.assertRaises(ClientError) as e:
             self.lam.invoke(FunctionName="missing", Payload=b"{}")
         self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+
+    def test_the_6_mb_payload_limits(self):
+        # Invoke API reference: RequestTooLargeException (413) for a request payload over 6 MB; a synchronous
+        # response over 6 MB is the function error Function.ResponseSizeTooLarge (what stackctl's local runner
+        # answers too).
+        with self.assertRaises(ClientError) as e:
+            self.lam.invoke(FunctionName="fn", Payload=json.dumps({"pad": "x" * 6291456}).encode())
+        self.assertEqual(code(e.exception)[0::2], ("RequestTooLargeException", 413))
+        out = self.lam.invoke(FunctionName="fn", Payload=json.dumps({"big": 6291556 - 2}).encode())
+        self.assertEqual((out["StatusCode"], out.get("FunctionError")), (200, None))
+        out = self.lam.invoke(FunctionName="fn", Payload=json.dumps({"big": 6291556 - 1}).encode())
+        self.assertEqual((out["StatusCode"], out.get("FunctionError")), (200, "Unhandled"))
+        self.assertEqual(json.loads(out["Payload"].read()),
+                         {"errorType": "Function.ResponseSizeTooLarge",
+                          "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."})
 
     def test_off_passes_invoke_to_moto(self):
         self.s.set(lambda_invoke_node=False)

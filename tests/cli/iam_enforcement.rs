@@ -216,3 +216,67 @@ async fn a_call_the_proxy_answers_itself_is_authorized_too() {
     // The operator policy allows it (the harness checks this run as every run).
     project.stackctl(&["plan"]).expect_code(2);
 }
+
+#[test]
+fn a_refusal_is_not_lost_when_the_emulator_goes_before_the_project() {
+    // The project's check on drop reads moto_iam.py's log, which lives in the emulator's directory: once the
+    // emulator is gone, "no log" must not read as "nothing refused".
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // A run refused by the emulator: the operator's key with a wrong secret.
+    let run = Run::from(
+        project
+            .command(&["status"])
+            .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+            .output()
+            .unwrap(),
+    );
+    run.expect_code(1);
+    assert!(!denials_of(&emulator, &emulator.operator).is_empty());
+    drop(emulator);
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(project)));
+    assert!(
+        checked.is_err(),
+        "the project's check passed without its emulator's log"
+    );
+}
+
+#[test]
+fn an_unsigned_request_is_refused_as_aws_does_and_counted() {
+    // AWS refuses a request without a signature (MissingAuthenticationToken); moto's enforcement crashed on it
+    // (500) and logged nothing, so a run that sent one and shrugged off the error would pass.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let addr = emulator.url.trim_start_matches("http://").to_string();
+    let body = format!(r#"{{"TableName":"{TABLE}"}}"#);
+    let request = format!(
+        "POST / HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: DynamoDB_20120810.DescribeTable\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("MissingAuthenticationTokenException"),
+        "{answer}"
+    );
+    let refused: Vec<_> = emulator
+        .denials()
+        .into_iter()
+        .filter(|d| d["error"] == "MissingAuthenticationToken")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    // The project's check counts it (no client of the emulator may send one).
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(project)));
+    assert!(
+        checked.is_err(),
+        "the project's check passed over an unsigned request"
+    );
+}

@@ -323,7 +323,21 @@ async fn the_handler_writes_to_the_table_its_live_configuration_names() {
     assert_eq!(items_in(&emulator, "my-frontend-app-moved").await.len(), 1);
     assert!(items_in(&emulator, TABLE).await.is_empty());
 
-    // The variable as deployed, not as the stack file says: someone points it back at the old table.
+    // The variable as deployed, not as the stack file says: someone points it back at the old table (and lets
+    // the role write there: stackctl's policy names only the stack's table, and the handler runs as the role).
+    emulator
+        .moto_clients()
+        .await
+        .iam
+        .put_role_policy()
+        .role_name("my-frontend-app-lambda-role")
+        .policy_name("old-table")
+        .policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"dynamodb:PutItem","Resource":"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}"}}]}}"#
+        ))
+        .send()
+        .await
+        .expect("letting the role write to the old table");
     emulator
         .moto_clients()
         .await
@@ -447,4 +461,77 @@ async fn a_remote_invoke_is_retried_when_throttled_and_never_after_a_5xx() {
         run.stderr
     );
     assert_eq!(invokes(mark), 1, "a 5xx Invoke is never sent again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deployed_handler_runs_with_its_execution_roles_permissions() {
+    // In Lambda the handler's SDK signs with the execution role's temporary credentials, so a role whose
+    // policy does not allow the handler's call is refused. The emulation must not run it with more.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    copy_events(&project);
+    // The role loses stackctl's policy (the table's CRUD), past the proxy's record.
+    let iam = emulator.moto_clients().await.iam;
+    let role = emulator
+        .moto_clients()
+        .await
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("reading the function's role")
+        .role()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&role)
+        .send()
+        .await
+        .expect("listing the role's policies");
+    for policy in attached.attached_policies() {
+        iam.detach_role_policy()
+            .role_name(&role)
+            .policy_arn(policy.policy_arn().unwrap())
+            .send()
+            .await
+            .expect("detaching");
+    }
+
+    let run = project
+        .command(&["invoke", "lambda/events/create-item.json"])
+        .output()
+        .unwrap();
+    let run = Run::from(run);
+    let refused: Vec<_> = emulator
+        .denials()
+        .into_iter()
+        .filter(|d| {
+            d["user"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(":assumed-role/")
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}\n{run:?}");
+    assert_eq!(refused[0]["action"], "dynamodb:PutItem");
+    assert_eq!(
+        refused[0]["resource"],
+        format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}")
+    );
+    assert!(
+        refused[0]["user"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(":assumed-role/{role}/")),
+        "{refused:#?}"
+    );
+    assert!(items_in(&emulator, TABLE).await.is_empty());
+    // This refusal is the test's own doing: forget it before the project's check on drop.
+    std::fs::write(emulator.denials_path(), "").unwrap();
 }

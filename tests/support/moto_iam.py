@@ -12,7 +12,7 @@ otherwise:
 2. IAM action names where they differ from the operation (Invoke is lambda:InvokeFunction; the Tagging API signs
    as `tagging`, its actions are `tag:`).
 3. Actions AWS checks besides the operation's own: iam:PassRole on the role a Lambda CreateFunction or
-   UpdateFunctionConfiguration sets.
+   UpdateFunctionConfiguration sets; lambda:TagResource for a CreateFunction that tags on create.
 4. The account's root user: the access key STACKCTL_IAM_ROOT_KEY ("testing", what the harness's own SDK clients
    use) is the root user, whom identity policies do not restrict. Any other unknown key is refused, as moto does.
 5. The strict proxy's own requests. Its side reads (X-Strict-Proxy-Side-Request: how the emulator decides
@@ -26,7 +26,9 @@ otherwise:
    "User: <arn> is not authorized to perform: <action> on resource: <arn> because no identity-based policy
    allows the <action> action"; moto answers an XML body to every service.
 
-Every refusal (denied, bad signature, unknown key) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
+7. Unsigned requests: refused as AWS does (MissingAuthenticationToken; moto's own check crashes on them, a 500).
+
+Every refusal (denied, bad signature, unknown key, unsigned) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
 asserts after each run that its operator's key was refused nothing.
 """
 
@@ -58,6 +60,11 @@ def keep_body(app):
     import io
 
     def wrapped(environ, start_response):
+        refused = unsigned(environ)
+        if refused:
+            status, headers, body = refused
+            start_response(status, headers)
+            return [body]
         stream = environ["wsgi.input"]
         if environ.get("wsgi.input_terminated"):
             body = stream.read()
@@ -69,6 +76,28 @@ def keep_body(app):
         return app(environ, start_response)
 
     return wrapped
+
+def unsigned(environ):
+    """(7) AWS refuses a request with no signature (header or presigned query) before anything else; moto_server,
+    which picks the service from the signature, sends it to S3 and crashes (500). -> (status, headers, body) of
+    AWS's refusal, logged, or None for a signed request or moto's own API (/moto-api/)."""
+    query = environ.get("QUERY_STRING") or ""
+    if (environ.get("HTTP_AUTHORIZATION") or "X-Amz-Credential=" in query
+            or (environ.get("PATH_INFO") or "").startswith("/moto-api") or "/moto-api/" in query):
+        return None
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    content_type = environ.get("CONTENT_TYPE") or ""
+    note({"key": "", "target": target, "path": environ.get("PATH_INFO"), "error": "MissingAuthenticationToken"})
+    if "x-www-form-urlencoded" in content_type:  # IAM, STS (query protocol)
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code>"
+                "<Message>Request is missing Authentication Token</Message></Error></ErrorResponse>")
+        return "403 Forbidden", [("Content-Type", "text/xml")], body.encode()
+    # JSON services (DynamoDB, CloudWatch Logs: 400) and Lambda's REST API (403).
+    status = "400 Bad Request" if target else "403 Forbidden"
+    body = json.dumps({"__type": "MissingAuthenticationTokenException", "message": "Missing Authentication Token"})
+    return status, [("Content-Type", "application/x-amz-json-1.1"),
+                    ("x-amzn-ErrorType", "MissingAuthenticationTokenException")], body.encode()
+
 
 # (2) IAM actions whose names differ from the signing service and operation.
 ACTION_NAMES = {
@@ -176,11 +205,13 @@ def iam_resources(self, op, region, account):
     if op == "CreatePolicy":
         path = form_value(self, "Path") or "/"
         return ["arn:aws:iam::%s:policy%s%s" % (account, path, form_value(self, "PolicyName"))]
-    if policy:
-        return [policy]
+    # A user's or group's policy actions (DetachUserPolicy, DetachGroupPolicy) act on the user or group; the
+    # policy is only their iam:PolicyARN condition key.
     for key, kind in (("UserName", "user"), ("GroupName", "group")):
         if form_value(self, key):
             return ["arn:aws:iam::%s:%s/%s" % (account, kind, form_value(self, key))]
+    if policy:
+        return [policy]
     return ["*"]
 
 
@@ -205,6 +236,10 @@ def checks_for(self, scope, op, region, account):
         role = body_json(self).get("Role")
         if isinstance(role, str) and role:
             checks.append(("iam:PassRole", role))
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-tags.html: lambda:TagResource is needed "to call
+    # TagResource or perform a tag on create", so a CreateFunction with Tags is also authorized for it.
+    if scope == "lambda" and op == "CreateFunction" and body_json(self).get("Tags"):
+        checks += [("lambda:TagResource", r) for r in resources]
     return checks
 
 
@@ -215,6 +250,8 @@ class AccessDeniedJson(JsonRESTError):
     def __init__(self, message, status):
         super().__init__("AccessDeniedException", message)
         self.code = status
+
+
 
 
 class AccessDeniedQuery(_RESTError):
@@ -236,7 +273,7 @@ def authorize(self, resource="*"):
     auth = self.headers.get("Authorization") or ""
     m = re.search(r"Credential=([^/,\s]+)/\d+/([^/]+)/([^/]+)/aws4_request", auth)
     if not m:
-        return original(self, resource)  # unsigned: moto's own answer
+        return original(self, resource)  # unsigned: refused by `keep_body` before moto routes it
     key, region, scope = m.groups()
     if key == ROOT_KEY or self.headers.get(SIDE_HEADER) == "1":
         return  # (4) the root user; (5) the proxy's own reads
@@ -351,6 +388,36 @@ def self_test(policy_path):
             if not ok:
                 failures += 1
                 print("FAIL %s (statement %s): derived %s" % (action, statement.get("Sid"), checks))
+    # Derivations AWS's reference fixes for requests stackctl sends, checked exactly.
+    form = lambda **kw: {k: [v] for k, v in kw.items()}
+    user_arn = "arn:aws:iam::%s:user/someone" % account
+    group_arn = "arn:aws:iam::%s:group/some-group" % account
+    policy_arn = "arn:aws:iam::%s:policy/some-policy" % account
+    expected = [
+        # https://docs.aws.amazon.com/lambda/latest/dg/configuration-tags.html: tagging on create needs
+        # lambda:TagResource besides lambda:CreateFunction (and iam:PassRole on the role).
+        ("lambda", "CreateFunction",
+         _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"], "Role": "arn:aws:iam::%s:role/r" % account,
+                                                     "Tags": {"stackctl:stack": "x"}}).encode()),
+         [("lambda:CreateFunction", function_arn), ("iam:PassRole", "arn:aws:iam::%s:role/r" % account),
+          ("lambda:TagResource", function_arn)]),
+        ("lambda", "CreateFunction",
+         _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode()),
+         [("lambda:CreateFunction", function_arn)]),
+        # list_awsidentityandaccessmanagementiam.html: DetachUserPolicy acts on the user, DetachGroupPolicy on
+        # the group (the policy is a condition key, iam:PolicyARN); ListEntitiesForPolicy on the policy.
+        ("iam", "DetachUserPolicy", _Fake("/", querystring=form(UserName="someone", PolicyArn=policy_arn)),
+         [("iam:DetachUserPolicy", user_arn)]),
+        ("iam", "DetachGroupPolicy", _Fake("/", querystring=form(GroupName="some-group", PolicyArn=policy_arn)),
+         [("iam:DetachGroupPolicy", group_arn)]),
+        ("iam", "ListEntitiesForPolicy", _Fake("/", querystring=form(PolicyArn=policy_arn)),
+         [("iam:ListEntitiesForPolicy", policy_arn)]),
+    ]
+    for service, op, req, want in expected:
+        got = checks_for(req, service, op, region, account)
+        if got != want:
+            failures += 1
+            print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
@@ -360,6 +427,11 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--self-test"]:
 
 if __name__ == "__main__":
     import moto.server
+
+    if DENIALS:
+        # The log exists from the start, empty: a reader that finds none knows the emulator is gone, not that
+        # nothing was refused.
+        open(DENIALS, "w").close()
 
     run_simple = moto.server.run_simple
     moto.server.run_simple = lambda host, port, app, **kwargs: run_simple(host, port, keep_body(app), **kwargs)

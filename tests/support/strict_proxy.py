@@ -1571,6 +1571,11 @@ class Proxy:
         with self.lock:
             self.packages[sha] = data
 
+    # Invoke API reference: 6 MB for a synchronous request's payload (RequestTooLargeException, 413) and for its
+    # response (the function error Function.ResponseSizeTooLarge, with the limit Lambda's message names).
+    INVOKE_PAYLOAD_LIMIT = 6291456
+    INVOKE_RESPONSE_LIMIT = 6291556
+
     def lambda_Invoke(self, call):
         """`lambda_invoke_node`: Invoke runs the function's deployed package in the local Node.js, with the
         function's live configuration (read from moto with a side GetFunctionConfiguration: Handler, Runtime,
@@ -1585,9 +1590,11 @@ class Proxy:
         - Event: 202 with no body, the function run in the background. DryRun: 204, nothing run.
         - A Pending function: 409 ResourceConflictException ("Lambda function states": Lambda does not invoke
           a function while it is Pending; https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
-        - A payload that is not JSON: 400 InvalidRequestContentException.
-        The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with the emulator's
-        root test key (testing/testing), not the execution role's credentials."""
+        - A payload that is not JSON: 400 InvalidRequestContentException. A RequestResponse payload over 6 MB:
+          413 RequestTooLargeException; a response over 6 MB: the function error Function.ResponseSizeTooLarge.
+        The handler's AWS SDK reaches the emulator through this proxy (AWS_ENDPOINT_URL) with temporary
+        credentials of the function's execution role (AssumeRole), as Lambda runs it: moto's IAM enforcement
+        checks its calls against the role's policies."""
         if not self.config["lambda_invoke_node"]:
             return self.passthrough(call)
         name = call.resource
@@ -1608,6 +1615,11 @@ class Proxy:
                 409,
             )
         kind = call.header("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind == "RequestResponse" and len(call.body or b"") > self.INVOKE_PAYLOAD_LIMIT:
+            self.note(call, "behaviour", "RequestTooLargeException")
+            return lambda_error("RequestTooLargeException",
+                                "Request must be smaller than %d bytes for the InvokeFunction operation"
+                                % self.INVOKE_PAYLOAD_LIMIT, 413)
         if kind not in ("RequestResponse", "Event", "DryRun"):
             return lambda_error("InvalidParameterValueException",
                                 "1 validation error detected: Value '%s' at 'invocationType' failed to satisfy "
@@ -1645,6 +1657,12 @@ class Proxy:
                              daemon=True).start()
             return Response(202, base_headers, b"", answered_by="proxy")
         error, payload, log = self.run_function(call, config, package, event_text, rid)
+        if len(payload) > self.INVOKE_RESPONSE_LIMIT:
+            self.note(call, "behaviour", "Function.ResponseSizeTooLarge")
+            error, payload = True, json.dumps({
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": "Response payload size exceeded maximum allowed payload size (%d bytes)."
+                                % self.INVOKE_RESPONSE_LIMIT}).encode()
         headers = [("Content-Type", "application/json")] + base_headers
         if error:
             headers.append(("X-Amz-Function-Error", "Unhandled"))
@@ -1652,6 +1670,27 @@ class Proxy:
             tail = log.encode("utf-8")[-self.LOG_TAIL_BYTES:]
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
         return Response(200, headers, payload, answered_by="proxy")
+
+    def execution_role_credentials(self, call, config):
+        """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of a session of the function's
+        execution role (a side sts:AssumeRole to moto as the account's root user, session name
+        `strict-proxy-invoke`), as Lambda gives the handler its role's credentials."""
+        body = urllib.parse.urlencode({"Action": "AssumeRole", "Version": "2011-06-15",
+                                       "RoleArn": config.get("Role") or "",
+                                       "RoleSessionName": "strict-proxy-invoke"}).encode()
+        headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Amz-Date", "20240101T000000Z"),
+                   ("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/%s/sts/aws4_request, "
+                                     "SignedHeaders=host, Signature=0" % call.region),
+                   (SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        resp = self.forward("POST", "/", headers, body)
+        text = resp.body.decode("utf-8", "replace")
+        found = {tag: re.search(r"<%s>([^<]+)</%s>" % (tag, tag), text)
+                 for tag in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+        if resp.status != 200 or not all(found.values()):
+            raise RuntimeError("strict proxy: AssumeRole of %s failed: %s" % (config.get("Role"), text))
+        return {"AWS_ACCESS_KEY_ID": found["AccessKeyId"].group(1),
+                "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"].group(1),
+                "AWS_SESSION_TOKEN": xml_unescape(found["SessionToken"].group(1))}
 
     def run_function(self, call, config, package, event_text, rid):
         """One invocation in a fresh Node.js process: -> (function error?, payload bytes, the log)."""
@@ -1681,11 +1720,11 @@ class Proxy:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             "STRICT_PROXY_FUNCTION_ARN": config.get("FunctionArn") or "",
         })
-        env.pop("AWS_SESSION_TOKEN", None)
+        # The execution role's temporary credentials, as Lambda sets them: moto's IAM enforcement then checks
+        # the handler's calls against the role's policies.
+        env.update(self.execution_role_credentials(call, config))
         started = time.monotonic()
         error, payload, body_log, max_rss = False, b"null", "", None
         with tempfile.TemporaryDirectory(prefix="strict-proxy-invoke-") as tmp:
