@@ -68,7 +68,7 @@ class Problem(Exception):
 
 
 class TestRef:
-    """A parsed `test`: kind ("cargo" or "selftest"), the target (cargo: ["--test", "cli"] or ["--lib"]),
+    """A parsed `test`: kind ("cargo" or "selftest"), the target (cargo: ["--test", "cli"], ["--lib"] or ["--bin", "stackctl"]),
     the names, and whether they are exact (cargo's --exact; self-test names always are)."""
 
     def __init__(self, kind, target, names, exact):
@@ -95,6 +95,8 @@ def parse_test(command):
                 target, i = ["--test", before[i + 1]], i + 2
             elif w == "--lib" and target is None:
                 target, i = ["--lib"], i + 1
+            elif w == "--bin" and i + 1 < len(before) and target is None:
+                target, i = ["--bin", before[i + 1]], i + 2
             elif not w.startswith("-"):
                 names.append(w)
                 i += 1
