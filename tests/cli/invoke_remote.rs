@@ -7,27 +7,7 @@ use crate::support::*;
 
 /// Every item in `table`, by (userId, itemId), read past the proxy's record.
 async fn items_in(emulator: &Emulator, table: &str) -> Vec<(String, String)> {
-    let out = emulator
-        .moto_clients()
-        .await
-        .dynamodb
-        .scan()
-        .table_name(table)
-        .send()
-        .await
-        .expect("scan");
-    out.items()
-        .iter()
-        .map(|item| {
-            let text = |k: &str| {
-                item.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            (text("userId"), text("itemId"))
-        })
-        .collect()
+    item_keys(&emulator.moto_clients().await.dynamodb, table).await
 }
 
 fn copy_events(project: &Project) {

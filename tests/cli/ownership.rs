@@ -551,20 +551,7 @@ async fn an_untagged_region_role_used_in_another_region_is_not_claimed() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let moto = emulator.moto_clients().await;
-    moto.iam
-        .untag_role()
-        .role_name(ROLE)
-        .tag_keys("stackctl:region")
-        .send()
-        .await
-        .unwrap();
-    moto.iam
-        .untag_policy()
-        .policy_arn(policy_arn())
-        .tag_keys("stackctl:region")
-        .send()
-        .await
-        .unwrap();
+    remove_region_tags(&moto.iam).await;
     // Last used here: this region's, claimed as before (the region tag is put back).
     emulator
         .strict()

@@ -365,20 +365,7 @@ async fn up_adds_the_region_tag_to_an_older_role_and_policy() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let moto = emulator.moto_clients().await;
-    moto.iam
-        .untag_role()
-        .role_name(ROLE)
-        .tag_keys("stackctl:region")
-        .send()
-        .await
-        .unwrap();
-    moto.iam
-        .untag_policy()
-        .policy_arn(policy_arn())
-        .tag_keys("stackctl:region")
-        .send()
-        .await
-        .unwrap();
+    remove_region_tags(&moto.iam).await;
     assert_eq!(region_tag(&role_tags(&emulator).await), None);
     assert_eq!(region_tag(&policy_tags(&emulator).await), None);
 
@@ -395,59 +382,6 @@ async fn up_adds_the_region_tag_to_an_older_role_and_policy() {
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
-}
-
-/// The stand-in function URL of tests/fixtures/url_server.cjs (the built handler behind a real HTTP server,
-/// with the URL's CORS), killed on drop.
-struct UrlServer {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for UrlServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl UrlServer {
-    fn start(project: &Project, cors_mode: &str, options: &[&str]) -> UrlServer {
-        let port_file = project.path(".url-server-port");
-        let _ = std::fs::remove_file(&port_file);
-        let script = Path::new(REPO).join("tests/fixtures/url_server.cjs");
-        let child = Command::new("node")
-            .arg(script)
-            .arg(project.path("lambda/dist/handler.js"))
-            .arg(&port_file)
-            .args(options)
-            .env("TABLE_NAME", TABLE)
-            .env("STACKCTL_CORS", cors_mode)
-            .env("AWS_ENDPOINT_URL", &project.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("NODE_NO_WARNINGS", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting node");
-        let mut server = UrlServer {
-            child,
-            base: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(port) = std::fs::read_to_string(&port_file) {
-                if !port.is_empty() {
-                    server.base = format!("http://127.0.0.1:{port}");
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "the URL server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 /// README `invoke --url`: "a CORS answer that a browser would refuse is a warning" (exit 0: the function

@@ -36,27 +36,7 @@ const STEPS: [&str; 21] = [
 
 /// Every item in the table, by (userId, itemId).
 async fn items(emulator: &Emulator) -> Vec<(String, String)> {
-    let out = emulator
-        .clients()
-        .await
-        .dynamodb
-        .scan()
-        .table_name(TABLE)
-        .send()
-        .await
-        .expect("scan");
-    out.items()
-        .iter()
-        .map(|item| {
-            let text = |k: &str| {
-                item.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            (text("userId"), text("itemId"))
-        })
-        .collect()
+    item_keys(&emulator.clients().await.dynamodb, TABLE).await
 }
 
 /// The result row of a step in the text table.

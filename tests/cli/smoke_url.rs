@@ -3,67 +3,8 @@
 //! CORS and SigV4 checks), since moto cannot serve URLs.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-const TABLE: &str = "my-frontend-app-data";
-
-/// The stand-in URL server, killed on drop.
-struct UrlServer {
-    child: Child,
-    base: String,
-}
-
-impl Drop for UrlServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl UrlServer {
-    /// Serves the project's built handler (run `stackctl up` first), with `STACKCTL_CORS = cors_mode` in
-    /// its environment and the server's own options (`--cors ORIGIN`, `--sigv4 KEY:SECRET`).
-    fn start(project: &Project, cors_mode: &str, options: &[&str]) -> UrlServer {
-        let port_file = project.path(".url-server-port");
-        let _ = std::fs::remove_file(&port_file);
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/url_server.cjs");
-        let child = Command::new("node")
-            .arg(script)
-            .arg(project.path("lambda/dist/handler.js"))
-            .arg(&port_file)
-            .args(options)
-            .env("TABLE_NAME", TABLE)
-            .env("STACKCTL_CORS", cors_mode)
-            .env("AWS_ENDPOINT_URL", &project.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("NODE_NO_WARNINGS", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting node");
-        // Owned at once, so that a panic below still kills it.
-        let mut server = UrlServer {
-            child,
-            base: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(port) = std::fs::read_to_string(&port_file) {
-                if !port.is_empty() {
-                    server.base = format!("http://127.0.0.1:{port}");
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "the URL server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 fn failed_messages(json: &serde_json::Value) -> Vec<String> {
     json["steps"]

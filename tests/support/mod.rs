@@ -76,6 +76,8 @@ pub mod leftovers;
 #[path = "../../src/plan.rs"]
 pub mod plan;
 pub use leftovers::{ask_for_every_kind, leftovers};
+pub mod url_server;
+pub use url_server::UrlServer;
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
@@ -838,3 +840,43 @@ pub fn tiny_zip(content: &str) -> Vec<u8> {
 }
 
 pub const TRUST_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Every item in `table`, by (userId, itemId), read with `dynamodb` (`clients()` or `moto_clients()`: the caller
+/// chooses whether the read is in the proxy's record).
+pub async fn item_keys(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<(String, String)> {
+    let out = dynamodb
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan");
+    out.items()
+        .iter()
+        .map(|item| {
+            let text = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            (text("userId"), text("itemId"))
+        })
+        .collect()
+}
+
+/// Takes the `stackctl:region` tag off the stack's role and policy, as a stackctl from before that tag left
+/// them.
+pub async fn remove_region_tags(iam: &aws_sdk_iam::Client) {
+    iam.untag_role()
+        .role_name(ROLE)
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+    iam.untag_policy()
+        .policy_arn(policy_arn())
+        .tag_keys("stackctl:region")
+        .send()
+        .await
+        .unwrap();
+}
