@@ -205,18 +205,7 @@ async fn an_unchanged_handler_is_not_rebuilt() {
     project.stackctl(&["up"]).ok();
 
     // A PATH whose npm always fails (node is the same binary, so the build inputs are unchanged).
-    let bin = project.path("fake-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let node = which("node");
-    std::os::unix::fs::symlink(&node, bin.join("node")).unwrap();
-    std::fs::write(
-        bin.join("npm"),
-        "#!/bin/sh\necho npm must not run >&2\nexit 99\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.join("npm"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let path = project.path_with_failing_npm("npm must not run");
     let no_npm = [("PATH", path.as_str())];
 
     let run = project.stackctl_with(&["up"], &no_npm);
@@ -247,15 +236,6 @@ async fn an_unchanged_handler_is_not_rebuilt() {
         "{}",
         plan.stdout
     );
-}
-
-fn which(program: &str) -> std::path::PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{program} not in PATH"))
-        .canonicalize()
-        .unwrap()
 }
 
 /// The same handler sources give a byte-identical zip in two checkouts made at different times, with

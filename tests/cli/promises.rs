@@ -371,21 +371,11 @@ fn completions_print_a_script_for_each_shell_that_its_shell_parses() {
 /// plan is still in sync (the same zip).
 #[test]
 fn plan_rebuild_ignores_the_build_cache() {
-    use std::os::unix::fs::PermissionsExt;
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
 
-    let bin = project.path("fake-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(which("node"), bin.join("node")).unwrap();
-    std::fs::write(
-        bin.join("npm"),
-        "#!/bin/sh\necho \"npm $* ran\" >&2\nexit 99\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(bin.join("npm"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let path = project.path_with_failing_npm("\"npm $* ran\"");
     let no_npm = [("PATH", path.as_str())];
 
     let plan = project.stackctl_with(&["plan"], &no_npm);
@@ -418,15 +408,6 @@ fn plan_rebuild_ignores_the_build_cache() {
         rebuilt.stderr
     );
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
-}
-
-fn which(program: &str) -> std::path::PathBuf {
-    std::env::split_paths(&std::env::var_os("PATH").unwrap())
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{program} not in PATH"))
-        .canonicalize()
-        .unwrap()
 }
 
 /// README "What `up` does", Handler: "`function.install` runs when `node_modules` is missing or older than

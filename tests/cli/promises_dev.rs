@@ -147,30 +147,6 @@ impl DevRun {
     }
 }
 
-/// Whether process `pid` is still alive (a zombie waiting to be reaped counts as gone).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
-/// Waits (at most 60 s) until the worker `pid` has ended.
-#[track_caller]
-fn wait_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "worker {pid} still running after dev ended"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits (at most 60 s) for `path` to hold the worker's PID.
 #[track_caller]
 fn wait_pid(path: &Path) -> u32 {
@@ -302,7 +278,7 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_130(
     let mut dev = DevRun::start(&project, &["--workers", "1"]);
     let request = held_request(&dev.base, &marker, &release);
     let worker = wait_pid(&marker);
-    assert!(alive(worker));
+    assert!(process_alive(worker));
 
     dev.signal("TERM");
     dev.wait_for("dev: stopping: no new connections; finishing the requests in flight");
@@ -324,7 +300,7 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_130(
     let log = dev.stderr();
     assert!(log.contains("dev: stopped"), "{log}");
     assert!(!log.contains("error"), "{log}");
-    wait_gone(worker);
+    wait_until_gone(worker, "worker still running after dev ended");
 }
 
 /// README `dev`: "A second Ctrl-C exits at once." With a request held (and `timeout_secs = 900`, so the first
@@ -350,7 +326,7 @@ async fn a_second_ctrl_c_exits_at_once_and_leaves_no_worker() {
     assert!(log.contains("second interrupt: stopping now"), "{log}");
     assert!(!log.contains("dev: stopped"), "{log}");
     // Never released: the worker ends because dev did.
-    wait_gone(worker);
+    wait_until_gone(worker, "worker still running after dev ended");
 }
 
 /// README `dev`: "1 error (e.g. ... the first build fails)": a handler that does not compile is exit 1 with the
@@ -401,5 +377,5 @@ async fn a_second_ctrl_c_also_ends_a_worker_stuck_in_a_busy_loop() {
     assert!(dev.running(), "{}", dev.stderr());
     dev.signal("INT");
     assert_eq!(dev.exit_code(), 130, "{}", dev.stderr());
-    wait_gone(worker);
+    wait_until_gone(worker, "worker still running after dev ended");
 }

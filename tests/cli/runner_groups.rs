@@ -4,7 +4,6 @@
 //! after the last answer) or is discarded (the handler called `process.exit`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -29,29 +28,6 @@ impl Drop for Reap {
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &self.0.to_string()])
             .status();
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-        Err(_) => false,
-    }
-}
-
-/// Waits (at most 60 s) until `pid` has ended; stackctl has already exited, so nothing will end it later.
-#[track_caller]
-fn assert_gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "the handler's subprocess {pid} outlived stackctl"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -88,7 +64,7 @@ fn run_spawning(exit: bool) {
     } else {
         run.ok();
     }
-    assert_gone(pid);
+    wait_until_gone(pid, "the handler's subprocess outlived stackctl");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -643,6 +643,23 @@ impl Project {
         std::fs::write(path, content).expect("writing project file");
     }
 
+    /// A PATH (for `stackctl_with`) whose `npm` prints `echo_args` (shell words after `echo`) to stderr and
+    /// exits 99, and whose `node` is the real one (so the build inputs are unchanged): a build that runs fails.
+    pub fn path_with_failing_npm(&self, echo_args: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.path("fake-bin");
+        std::fs::create_dir_all(&bin).expect("mkdir fake-bin");
+        std::os::unix::fs::symlink(which("node"), bin.join("node")).expect("linking node");
+        std::fs::write(
+            bin.join("npm"),
+            format!("#!/bin/sh\necho {echo_args} >&2\nexit 99\n"),
+        )
+        .expect("writing the npm stub");
+        std::fs::set_permissions(bin.join("npm"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the npm stub");
+        format!("{}:/usr/bin:/bin", bin.display())
+    }
+
     pub fn edit(&self, relative: &str, from: &str, to: &str) {
         let text = self.read(relative);
         assert!(text.contains(from), "`{from}` not found in {relative}");
@@ -879,4 +896,36 @@ pub async fn remove_region_tags(iam: &aws_sdk_iam::Client) {
         .send()
         .await
         .unwrap();
+}
+
+/// Whether process `pid` is still alive (a zombie waiting to be reaped counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits (at most 60 s: a deadline for a hung run, not a measure of speed) until process `pid` has ended;
+/// fails with `what` and the pid if it has not.
+#[track_caller]
+pub fn wait_until_gone(pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while process_alive(pid) {
+        assert!(Instant::now() < deadline, "{what} (pid {pid})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The canonical path of `program` on this process's PATH.
+pub fn which(program: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").expect("PATH"))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} not in PATH"))
+        .canonicalize()
+        .expect("canonical path")
 }
