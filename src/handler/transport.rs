@@ -20,9 +20,10 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::event::{interpret, InvokeError, Response};
-use super::local::{
+use super::local::{Local, RunnerSpec};
+use super::local_env::{
     child_env, declared_environment, display_path, environment_note, handler_file, local_notes,
-    log_stream_name, ChildSettings, LiveConfig, Local, RunnerSpec,
+    log_stream_name, ChildSettings, LiveConfig,
 };
 use super::random_hex;
 use super::url::UrlTarget;
