@@ -9,6 +9,7 @@ pub mod local;
 pub mod local_env;
 pub mod package;
 pub mod pool;
+pub mod remote;
 pub mod runner;
 pub mod transport;
 pub mod url;
