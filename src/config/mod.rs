@@ -15,9 +15,11 @@ mod json_scan;
 mod logs;
 mod names;
 mod paths;
+pub mod placeholders;
 mod policy_rules;
 mod raw;
 mod resolve;
+mod schema;
 mod stages;
 mod toml_tree;
 mod url;
@@ -47,6 +49,12 @@ pub const REGION_TAG: &str = "stackctl:region";
 /// deployment; ownership needs the stack and the stage to match, so `down --stage pr-12` never touches
 /// `prod` or `pr-11`, however alike their names.
 pub const STAGE_TAG: &str = "stackctl:stage";
+
+/// The variable that tells the handler whether the function URL sends the CORS headers (`function-url`:
+/// the handler must not send `Access-Control-Allow-Origin` too, or browsers see two values and refuse the
+/// answer) or the handler does (`handler`, the tutorial's `*`). CORS lives in exactly one place. Reserved:
+/// `[function.environment]` may not set it (config/environment.rs); the function's resource sets it.
+pub const CORS_VARIABLE: &str = "STACKCTL_CORS";
 
 /// Which deployment of the stack file to resolve: the stage (`--stage`) and the region (`--region`), when
 /// given. Both change names (`${stage}`, `${region}`).
