@@ -1,7 +1,9 @@
 //! stack.toml -> a resolved, typed `Stack`. Everything a user can get wrong is caught here, before any AWS
 //! call, and reported with the file, the line and the field, and the fix.
 //!
-//! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
+//! One concern a module: `raw` (the schema: every section declared once with `schema`'s `section!`, giving
+//! the file as written, its `[stages]` overlay, its keys and examples), `placeholders` (the `${...}` a policy
+//! template or a variable may use, and their values), `resolve` (the checker, section by section), `function`,
 //! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
 //! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
 //! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).

@@ -109,6 +109,11 @@ mod tests {
             assert_eq!(first_problem(&text), None);
             assert_eq!(template::render(&text, &values).unwrap(), values[p.name]);
             assert!(known_list().contains(&format!("`{text}`")));
+            // The docs half of adding one: README.md names it among the placeholders.
+            assert!(
+                include_str!("../../README.md").contains(&format!("`{text}`")),
+                "{text}"
+            );
         }
         assert_eq!(
             known_list(),

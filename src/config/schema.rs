@@ -102,12 +102,17 @@ pub(super) fn merge_map<V>(
     }
 }
 
-/// The raw field's type for a kind.
+/// The raw field's type for a kind. Every kind is named here, so a misspelt one does not compile.
 macro_rules! raw_type {
     (opt $t:ty) => { Option<$t> };
     (opt_record $t:ty) => { Option<$t> };
     (table $t:ty) => { Option<$t> };
-    ($kind:ident $t:ty) => { $t };
+    (req $t:ty) => { $t };
+    (map $t:ty) => { $t };
+    (list $t:ty) => { $t };
+    (fixed $t:ty) => { $t };
+    (record $t:ty) => { $t };
+    (section $t:ty) => { $t };
 }
 
 /// The overlay field's type (inside its `Option`) for a kind.
