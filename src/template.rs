@@ -1,31 +1,11 @@
-//! `${name}` placeholders in policy templates and environment values. Substitution happens inside JSON
-//! string values only, so a value can never break the document's structure.
+//! `${name}` placeholders in policy templates and environment values: finding them and filling them in.
+//! Which placeholders exist, and their values, is config's (`config::placeholders::PLACEHOLDERS`).
+//! Substitution happens inside JSON string values only, so a value can never break the document's structure.
 
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use serde_json::Value;
-
-/// The placeholders stackctl knows how to fill in.
-pub const KNOWN: [&str; 5] = [
-    "table.name",
-    "table.arn",
-    "stack.name",
-    "stack.region",
-    "account_id",
-];
-
-pub fn is_known(name: &str) -> bool {
-    KNOWN.contains(&name)
-}
-
-pub fn known_list() -> String {
-    KNOWN
-        .iter()
-        .map(|k| format!("`${{{k}}}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// One `${...}` in a text: its name, where it starts (byte offset of the `$`), and whether it is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,15 +45,7 @@ pub fn scan(text: &str) -> Vec<Placeholder> {
     found
 }
 
-/// The first placeholder in `text` that `render` could not fill in with the known names: an unknown
-/// name or an unterminated `${`.
-pub fn first_problem(text: &str) -> Option<Placeholder> {
-    scan(text)
-        .into_iter()
-        .find(|p| !p.terminated || !is_known(&p.name))
-}
-
-/// Values for the placeholders, known once the live table is.
+/// Values for the placeholders, known once the live table is (`config::placeholders::values`).
 pub type Values = BTreeMap<&'static str, String>;
 
 pub fn render(text: &str, values: &Values) -> Result<String> {
@@ -117,6 +89,7 @@ pub fn render_json(value: &Value, values: &Values) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::placeholders::first_problem;
 
     /// Names of the placeholders in `text`, in order of appearance (unterminated ones included).
     fn placeholders(text: &str) -> Vec<String> {
@@ -181,6 +154,7 @@ mod tests {
     mod fuzz {
         use super::super::*;
         use super::placeholders;
+        use crate::config::placeholders::{first_problem, PLACEHOLDERS};
         use proptest::prelude::*;
 
         fn placeholders_in_json(value: &Value) -> Vec<String> {
@@ -196,7 +170,10 @@ mod tests {
         }
 
         fn all_values() -> Values {
-            KNOWN.iter().map(|k| (*k, format!("<{k}>"))).collect()
+            PLACEHOLDERS
+                .iter()
+                .map(|p| (p.name, format!("<{}>", p.name)))
+                .collect()
         }
 
         /// Text made mostly of the characters that matter to the scanner, plus some multi-byte ones.
@@ -207,7 +184,8 @@ mod tests {
                     Just("}".to_string()),
                     Just("$".to_string()),
                     Just("{".to_string()),
-                    prop::sample::select(KNOWN.to_vec()).prop_map(str::to_string),
+                    prop::sample::select(PLACEHOLDERS.iter().map(|p| p.name).collect::<Vec<_>>())
+                        .prop_map(str::to_string),
                     "[a-z.é€😀\\\"]{0,4}",
                 ],
                 0..24,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::errors::placeholder_problem;
+use super::placeholders::{self, Known};
 use super::resolve::Checker;
 use super::ConfigError;
 use crate::limits;
@@ -44,7 +45,7 @@ impl Checker<'_> {
         for (key, value) in variables {
             let field = format!("function.environment.{}", key.get_ref());
             self.env_key(key, &field)?;
-            if let Some(placeholder) = template::first_problem(value.get_ref()) {
+            if let Some(placeholder) = placeholders::first_problem(value.get_ref()) {
                 let (message, fix) = placeholder_problem(&placeholder, "reference");
                 return Err(self.error(value.span(), &field, message, fix));
             }
@@ -65,16 +66,14 @@ impl Checker<'_> {
         table: &str,
     ) -> Result<(), ConfigError> {
         let account = "123456789012";
-        let values = template::Values::from([
-            ("table.name", table.to_string()),
-            (
-                "table.arn",
-                format!("arn:aws:dynamodb:{region}:{account}:table/{table}"),
-            ),
-            ("stack.name", stack.to_string()),
-            ("stack.region", region.to_string()),
-            ("account_id", account.to_string()),
-        ]);
+        let table_arn = format!("arn:aws:dynamodb:{region}:{account}:table/{table}");
+        let values = placeholders::values(&Known {
+            stack,
+            region,
+            table,
+            table_arn: &table_arn,
+            account_id: account,
+        });
         let sizes: Vec<(&Spanned<String>, usize)> = variables
             .iter()
             .map(|(key, value)| {
@@ -106,7 +105,7 @@ impl Checker<'_> {
 
     fn env_key(&self, key: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
         let name = key.get_ref();
-        if name == crate::desired::CORS_VARIABLE {
+        if name == super::CORS_VARIABLE {
             return Err(self.error(
                 key.span(),
                 field,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::hints::{closest, example, required_keys};
+use super::placeholders;
 use super::resolve::Checker;
 use super::toml_tree::TomlNode;
 use crate::template;
@@ -181,12 +182,15 @@ pub(super) fn placeholder_problem(
     if placeholder.terminated {
         (
             format!("unknown {what} `${{{}}}`", placeholder.name),
-            format!("use one of {}", template::known_list()),
+            format!("use one of {}", placeholders::known_list()),
         )
     } else {
         (
             format!("the {what} `${{{}` has no closing `}}`", placeholder.name),
-            format!("close it with `}}`; {what}s are {}", template::known_list()),
+            format!(
+                "close it with `}}`; {what}s are {}",
+                placeholders::known_list()
+            ),
         )
     }
 }

@@ -1,7 +1,9 @@
 //! stack.toml -> a resolved, typed `Stack`. Everything a user can get wrong is caught here, before any AWS
 //! call, and reported with the file, the line and the field, and the fix.
 //!
-//! One concern a module: `raw` (the file as written), `resolve` (the checker, section by section), `function`,
+//! One concern a module: `raw` (the schema: every section declared once with `schema`'s `section!`, giving
+//! the file as written, its `[stages]` overlay, its keys and examples), `placeholders` (the `${...}` a policy
+//! template or a variable may use, and their values), `resolve` (the checker, section by section), `function`,
 //! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
 //! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
 //! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).
@@ -15,9 +17,11 @@ mod json_scan;
 mod logs;
 mod names;
 mod paths;
+pub mod placeholders;
 mod policy_rules;
 mod raw;
 mod resolve;
+mod schema;
 mod stages;
 mod toml_tree;
 mod url;
@@ -47,6 +51,12 @@ pub const REGION_TAG: &str = "stackctl:region";
 /// deployment; ownership needs the stack and the stage to match, so `down --stage pr-12` never touches
 /// `prod` or `pr-11`, however alike their names.
 pub const STAGE_TAG: &str = "stackctl:stage";
+
+/// The variable that tells the handler whether the function URL sends the CORS headers (`function-url`:
+/// the handler must not send `Access-Control-Allow-Origin` too, or browsers see two values and refuse the
+/// answer) or the handler does (`handler`, the tutorial's `*`). CORS lives in exactly one place. Reserved:
+/// `[function.environment]` may not set it (config/environment.rs); the function's resource sets it.
+pub const CORS_VARIABLE: &str = "STACKCTL_CORS";
 
 /// Which deployment of the stack file to resolve: the stage (`--stage`) and the region (`--region`), when
 /// given. Both change names (`${stage}`, `${region}`).

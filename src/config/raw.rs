@@ -1,122 +1,140 @@
-//! The file as written, before any check. `deny_unknown_fields` everywhere: a typo must never be silently
-//! ignored.
+//! The schema of stack.toml: every section declared once (`section!`, config/schema.rs). Each declaration
+//! gives the raw struct (the file as written, before any check; `deny_unknown_fields` everywhere: a typo must
+//! never be silently ignored), its `[stages.<name>]` overlay and merge, its key list with how each key is
+//! written (the fixes of shape errors, config/hints.rs) and its physical names (`stage_budget`). What a
+//! value means is checked after, in resolve.rs and beside it.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFile {
-    pub(super) stack: RawStack,
-    pub(super) table: RawTable,
-    pub(super) role: RawRole,
-    pub(super) policy: RawPolicy,
-    pub(super) function: RawFunction,
-    #[serde(default)]
-    pub(super) timeouts: RawTimeouts,
-    /// `[stages.<name>]`: overlays, one per named stage (config/stages.rs).
-    #[serde(default)]
-    pub(super) stages: BTreeMap<Spanned<String>, super::stages::RawOverlay>,
+use super::names::NameRule;
+use super::schema::*;
+
+section! {
+    /// The whole file. `stages` is the overlays themselves: never in an overlay.
+    RawFile /
+    /// `[stages.<name>]`: the keys of stack.toml, every one optional, merged into the base file. The stack's
+    /// name is not among them: it names the stack in every stage (its tag), the stage tells them apart.
+    RawOverlay {
+        stack: section RawStack,
+        table: section RawTable,
+        role: section RawRole,
+        policy: section RawPolicy,
+        function: section RawFunction,
+        #[serde(default)]
+        timeouts: section RawTimeouts,
+        /// `[stages.<name>]`: overlays, one per named stage (config/stages.rs).
+        #[serde(default)]
+        stages: fixed BTreeMap<Spanned<String>, RawOverlay>,
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawStack {
-    pub(super) name: Spanned<String>,
-    pub(super) region: Spanned<String>,
-    #[serde(default)]
-    pub(super) tags: BTreeMap<Spanned<String>, Spanned<String>>,
+section! {
+    RawStack / StackOverlay {
+        name: fixed Spanned<String> => r#"name = "my-frontend-app""#,
+        region: req Spanned<String> => r#"region = "us-east-1""#,
+        #[serde(default)]
+        tags: map BTreeMap<Spanned<String>, Spanned<String>> => r#"tags = { team = "web" }"#,
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawKey {
-    pub(super) name: Spanned<String>,
-    #[serde(rename = "type")]
-    pub(super) key_type: Spanned<String>,
+section! {
+    /// A key attribute (`partition_key`, `sort_key`): always written whole.
+    RawKey / KeyOverlay {
+        name: req Spanned<String> => r#"name = "userId""#,
+        r#type: req Spanned<String> => r#"type = "S""#,
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawTable {
-    pub(super) name: Spanned<String>,
-    pub(super) partition_key: RawKey,
-    pub(super) sort_key: Option<RawKey>,
-    pub(super) billing_mode: Option<Spanned<String>>,
-    pub(super) deletion_protection: Option<Spanned<bool>>,
+section! {
+    RawTable / TableOverlay {
+        name: req Spanned<String> => r#"name = "my-frontend-app-data""#;
+            stage_name = NameRule::TABLE,
+        partition_key: record RawKey => r#"partition_key = { name = "userId", type = "S" }"#,
+        sort_key: opt_record RawKey => r#"sort_key = { name = "itemId", type = "S" }"#,
+        billing_mode: opt Spanned<String> => r#"billing_mode = "PAY_PER_REQUEST""#,
+        deletion_protection: opt Spanned<bool> => "deletion_protection = true",
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRole {
-    pub(super) name: Spanned<String>,
-    pub(super) trust_policy: Spanned<String>,
-    #[serde(default)]
-    pub(super) managed_policies: Vec<Spanned<String>>,
+section! {
+    RawRole / RoleOverlay {
+        name: req Spanned<String> => r#"name = "my-frontend-app-lambda-role""#;
+            stage_name = NameRule::IAM_ROLE,
+        trust_policy: req Spanned<String> => r#"trust_policy = "policies/lambda-trust-policy.json""#,
+        #[serde(default)]
+        managed_policies: list Vec<Spanned<String>> =>
+            r#"managed_policies = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]"#,
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawPolicy {
-    pub(super) name: Spanned<String>,
-    pub(super) template: Spanned<String>,
-    pub(super) allow_wildcards: Option<Spanned<bool>>,
+section! {
+    RawPolicy / PolicyOverlay {
+        name: req Spanned<String> => r#"name = "MyFrontendAppLambdaDynamoDB""#;
+            stage_name = NameRule::IAM_POLICY,
+        template: req Spanned<String> => r#"template = "policies/lambda-dynamodb-policy.json""#,
+        allow_wildcards: opt Spanned<bool> => "allow_wildcards = false",
+    }
 }
 
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawFunction {
-    pub(super) name: Spanned<String>,
-    pub(super) runtime: Spanned<String>,
-    pub(super) handler: Spanned<String>,
-    pub(super) source_dir: Spanned<String>,
-    pub(super) install: Option<Spanned<String>>,
-    pub(super) build: Spanned<String>,
-    pub(super) artifact_dir: Spanned<String>,
-    pub(super) memory_mb: Option<Spanned<i64>>,
-    pub(super) timeout_secs: Option<Spanned<i64>>,
-    pub(super) architecture: Option<Spanned<String>>,
-    #[serde(default)]
-    pub(super) environment: BTreeMap<Spanned<String>, Spanned<String>>,
-    pub(super) logs: Option<RawLogs>,
-    pub(super) reserved_concurrency: Option<Spanned<i64>>,
-    pub(super) url: Option<RawUrl>,
+section! {
+    RawFunction / FunctionOverlay {
+        name: req Spanned<String> => r#"name = "my-frontend-app-api""#;
+            stage_name = NameRule::FUNCTION,
+        runtime: req Spanned<String> => r#"runtime = "nodejs24.x""#,
+        handler: req Spanned<String> => r#"handler = "handler.handler""#,
+        source_dir: req Spanned<String> => r#"source_dir = "lambda""#,
+        install: opt Spanned<String> => r#"install = "npm ci""#,
+        build: req Spanned<String> => r#"build = "npm run build""#,
+        artifact_dir: req Spanned<String> => r#"artifact_dir = "lambda/dist""#,
+        memory_mb: opt Spanned<i64> => "memory_mb = 128",
+        timeout_secs: opt Spanned<i64> => "timeout_secs = 10",
+        architecture: opt Spanned<String>,
+        #[serde(default)]
+        environment: map BTreeMap<Spanned<String>, Spanned<String>> =>
+            "[function.environment] with lines such as TABLE_NAME = \"${table.name}\"",
+        logs: table RawLogs => "logs = { retention_days = 30 }",
+        reserved_concurrency: opt Spanned<i64> => "reserved_concurrency = 10",
+        url: table RawUrl => "[function.url] with auth = \"none\" or auth = \"aws_iam\"",
+    }
 }
 
-/// `[function.url]`.
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawUrl {
-    pub(super) auth: Spanned<String>,
-    pub(super) cors: Option<RawCors>,
+section! {
+    /// `[function.url]`. A stage that adds a URL the base file has not writes its `auth`.
+    RawUrl / UrlOverlay {
+        auth: req Spanned<String> => r#"auth = "aws_iam""#,
+        cors: table RawCors => "[function.url.cors] with allow_origins = [\"https://app.example.com\"]",
+    }
 }
 
-/// `[function.url.cors]`.
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawCors {
-    pub(super) allow_origins: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(super) allow_methods: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(super) allow_headers: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(super) expose_headers: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(super) max_age: Option<Spanned<i64>>,
-    pub(super) allow_credentials: Option<Spanned<bool>>,
+section! {
+    /// `[function.url.cors]`.
+    RawCors / CorsOverlay {
+        allow_origins: opt Spanned<Vec<Spanned<String>>> =>
+            r#"allow_origins = ["https://app.example.com"]"#,
+        allow_methods: opt Spanned<Vec<Spanned<String>>> =>
+            r#"allow_methods = ["GET", "POST", "PATCH", "DELETE"]"#,
+        allow_headers: opt Spanned<Vec<Spanned<String>>> => r#"allow_headers = ["content-type"]"#,
+        expose_headers: opt Spanned<Vec<Spanned<String>>> => r#"expose_headers = ["x-request-id"]"#,
+        max_age: opt Spanned<i64> => "max_age = 300",
+        allow_credentials: opt Spanned<bool> => "allow_credentials = false",
+    }
 }
 
-/// `[function.logs]`. The value is taken as any TOML value, so that a string, a float or a date gets
-/// stackctl's own message (with the nearest allowed values) instead of serde's.
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLogs {
-    pub(super) retention_days: Option<Spanned<toml::Value>>,
+section! {
+    /// `[function.logs]`. The value is taken as any TOML value, so that a string, a float or a date gets
+    /// stackctl's own message (with the nearest allowed values) instead of serde's.
+    RawLogs / LogsOverlay {
+        retention_days: opt Spanned<toml::Value> => "retention_days = 30",
+    }
 }
 
-#[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawTimeouts {
-    pub(super) table_secs: Option<Spanned<i64>>,
-    pub(super) function_secs: Option<Spanned<i64>>,
-    pub(super) role_propagation_secs: Option<Spanned<i64>>,
+section! {
+    #[derive(Default)]
+    RawTimeouts / TimeoutsOverlay {
+        table_secs: opt Spanned<i64> => "table_secs = 600",
+        function_secs: opt Spanned<i64> => "function_secs = 300",
+        role_propagation_secs: opt Spanned<i64> => "role_propagation_secs = 120",
+    }
 }

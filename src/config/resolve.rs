@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::errors::{line_col, placeholder_problem};
 use super::json_doc::{first_placeholder, JsonDoc};
 use super::names::{is_region, NameRule};
+use super::placeholders;
 use super::policy_rules::PolicyKind;
 use super::raw::{RawFile, RawKey, RawPolicy, RawRole, RawTable, RawTimeouts};
 use super::{
@@ -17,7 +18,6 @@ use super::{
     OWNER_TAG, REGION_TAG, STAGE_TAG,
 };
 use crate::limits;
-use crate::template;
 
 /// Checks one stack file; knows where it is and its text, to place every error.
 pub(super) struct Checker<'a> {
@@ -217,13 +217,13 @@ impl Checker<'_> {
 
     fn key(&self, raw: &RawKey, field: &str) -> Result<KeyAttribute, ConfigError> {
         let name = self.checked_name(&raw.name, &format!("{field}.name"), NameRule::ATTRIBUTE)?;
-        let key_type = match raw.key_type.get_ref().as_str() {
+        let key_type = match raw.r#type.get_ref().as_str() {
             "S" => KeyType::S,
             "N" => KeyType::N,
             "B" => KeyType::B,
             other => {
                 return Err(self.error(
-                    raw.key_type.span(),
+                    raw.r#type.span(),
                     &format!("{field}.type"),
                     format!("`{other}` is not a DynamoDB key attribute type"),
                     "use \"S\" (string), \"N\" (number) or \"B\" (binary)",
@@ -319,7 +319,7 @@ impl Checker<'_> {
         let (template, text) = self.json_file(&template_path, &raw.template, "policy.template")?;
         let doc = JsonDoc::new(self.shown(raw.template.get_ref()), &text);
         if let Some((at, placeholder)) = first_placeholder(&template, &mut Vec::new(), |p| {
-            !p.terminated || !template::is_known(&p.name)
+            !p.terminated || !placeholders::is_known(&p.name)
         }) {
             let (message, fix) = placeholder_problem(&placeholder, "placeholder");
             return Err(doc.error_at_placeholder(&at, &placeholder, message, fix));

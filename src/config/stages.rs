@@ -1,17 +1,16 @@
 //! Stages: one stack file, many environments. A stage name is checked (`stage_problem`), made from a git
 //! ref for CI (`stage_name`), put into every physical name (`Checker::physical_name`: a `-<stage>` suffix,
 //! or where the name writes `${stage}`), and `[stages.<name>]` overlays are merged into the base file
-//! (`RawOverlay::apply`: the base is always inherited; an overlay adds or replaces keys, never removes).
+//! (`Section::apply`, declared with each section in config/raw.rs: the base is always inherited; an overlay
+//! adds or replaces keys, never removes).
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::names::NameRule;
-use super::raw::{RawCors, RawFile, RawKey, RawLogs, RawTimeouts, RawUrl};
+use super::raw::RawFile;
 use super::resolve::Checker;
+use super::schema::Section;
 use super::ConfigError;
 
 /// How a stage name is written, for messages.
@@ -208,17 +207,13 @@ impl Checker<'_> {
 
     /// The longest stage every physical name of `raw` can take (what `stackctl stage-name` stays within).
     pub(super) fn stage_budget(&self, raw: &RawFile) -> usize {
-        let names = [
-            (&raw.table.name, NameRule::TABLE.max),
-            (&raw.role.name, NameRule::IAM_ROLE.max),
-            (&raw.policy.name, NameRule::IAM_POLICY.max),
-            (&raw.function.name, NameRule::FUNCTION.max),
-        ];
+        let mut names = Vec::new();
+        raw.stage_names(&mut names);
         names
             .iter()
-            .filter_map(|(name, max)| {
+            .filter_map(|(name, rule)| {
                 let staged = stage_into(name.get_ref(), Some(""), self.region).ok()?;
-                Some(max.saturating_sub(staged.fixed) / staged.times.max(1))
+                Some(rule.max.saturating_sub(staged.fixed) / staged.times.max(1))
             })
             .min()
             .unwrap_or(0)
@@ -248,14 +243,20 @@ impl Checker<'_> {
         let mut merged = raw.clone();
         let found = stage.and_then(|stage| raw.stages.iter().find(|(k, _)| k.get_ref() == stage));
         if let Some((name, overlay)) = found {
-            if overlay.clone().apply(&mut merged).is_err() {
+            if let Err(key) = merged.apply(overlay.clone()) {
+                // Only a table the overlay adds has keys it must write: `[function.url]`'s `auth`.
                 let stage = name.get_ref();
+                let (table, key) = key.rsplit_once('.').unwrap_or(("", &key));
+                let or = if key == "auth" { " (or \"none\")" } else { "" };
+                let example = super::hints::example(&format!("{table}.{key}")).unwrap_or(key);
                 return Err(self.error(
                     name.span(),
-                    &format!("stages.{stage}.function.url.auth"),
-                    "the required key `auth` is missing: the base file has no `[function.url]`, so a stage \
-                     that adds one writes its auth",
-                    format!("add `auth = \"aws_iam\"` (or \"none\") under `[stages.{stage}.function.url]`"),
+                    &format!("stages.{stage}.{table}.{key}"),
+                    format!(
+                        "the required key `{key}` is missing: the base file has no `[{table}]`, so a stage \
+                         that adds one writes its {key}"
+                    ),
+                    format!("add `{example}`{or} under `[stages.{stage}.{table}]`"),
                 ));
             }
         }
@@ -263,197 +264,10 @@ impl Checker<'_> {
     }
 }
 
-/// `[stages.<name>]`: the keys of stack.toml, every one optional, merged into the base file. The stack's
-/// name is not among them: it names the stack in every stage (its tag), the stage tells them apart.
-#[derive(Deserialize, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawOverlay {
-    stack: Option<StackOverlay>,
-    table: Option<TableOverlay>,
-    role: Option<RoleOverlay>,
-    policy: Option<PolicyOverlay>,
-    function: Option<FunctionOverlay>,
-    timeouts: Option<RawTimeouts>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct StackOverlay {
-    region: Option<Spanned<String>>,
-    #[serde(default)]
-    tags: BTreeMap<Spanned<String>, Spanned<String>>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct TableOverlay {
-    name: Option<Spanned<String>>,
-    partition_key: Option<RawKey>,
-    sort_key: Option<RawKey>,
-    billing_mode: Option<Spanned<String>>,
-    deletion_protection: Option<Spanned<bool>>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct RoleOverlay {
-    name: Option<Spanned<String>>,
-    trust_policy: Option<Spanned<String>>,
-    managed_policies: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct PolicyOverlay {
-    name: Option<Spanned<String>>,
-    template: Option<Spanned<String>>,
-    allow_wildcards: Option<Spanned<bool>>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct FunctionOverlay {
-    name: Option<Spanned<String>>,
-    runtime: Option<Spanned<String>>,
-    handler: Option<Spanned<String>>,
-    source_dir: Option<Spanned<String>>,
-    install: Option<Spanned<String>>,
-    build: Option<Spanned<String>>,
-    artifact_dir: Option<Spanned<String>>,
-    memory_mb: Option<Spanned<i64>>,
-    timeout_secs: Option<Spanned<i64>>,
-    architecture: Option<Spanned<String>>,
-    #[serde(default)]
-    environment: BTreeMap<Spanned<String>, Spanned<String>>,
-    logs: Option<RawLogs>,
-    reserved_concurrency: Option<Spanned<i64>>,
-    url: Option<UrlOverlay>,
-}
-
-/// `[stages.<name>.function.url]`: `auth` may be left to the base file's; a stage that adds a URL the
-/// base file has not must write it (the check of `[function.url]` then names it missing).
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct UrlOverlay {
-    auth: Option<Spanned<String>>,
-    cors: Option<RawCors>,
-}
-
-/// `base` replaced by `overlay` where the overlay has a value.
-fn set<T>(base: &mut T, overlay: Option<T>) {
-    if let Some(value) = overlay {
-        *base = value;
-    }
-}
-
-fn set_opt<T>(base: &mut Option<T>, overlay: Option<T>) {
-    if overlay.is_some() {
-        *base = overlay;
-    }
-}
-
-/// A table of strings (tags, variables): the overlay's entries added, or replacing the base's (with their
-/// own positions, so an error points at the overlay's line).
-fn merge_map(
-    base: &mut BTreeMap<Spanned<String>, Spanned<String>>,
-    overlay: BTreeMap<Spanned<String>, Spanned<String>>,
-) {
-    for (key, value) in overlay {
-        base.remove(&key);
-        base.insert(key, value);
-    }
-}
-
-fn merge_cors(base: &mut RawCors, overlay: RawCors) {
-    set_opt(&mut base.allow_origins, overlay.allow_origins);
-    set_opt(&mut base.allow_methods, overlay.allow_methods);
-    set_opt(&mut base.allow_headers, overlay.allow_headers);
-    set_opt(&mut base.expose_headers, overlay.expose_headers);
-    set_opt(&mut base.max_age, overlay.max_age);
-    set_opt(&mut base.allow_credentials, overlay.allow_credentials);
-}
-
-impl RawOverlay {
-    /// Deep merge into the base file: tables key by key, any other value (strings, numbers, lists) replaced.
-    /// Err: the overlay adds a `[function.url]` without `auth`.
-    pub(super) fn apply(self, raw: &mut RawFile) -> Result<(), ()> {
-        if let Some(stack) = self.stack {
-            set(&mut raw.stack.region, stack.region);
-            merge_map(&mut raw.stack.tags, stack.tags);
-        }
-        if let Some(table) = self.table {
-            set(&mut raw.table.name, table.name);
-            set(&mut raw.table.partition_key, table.partition_key);
-            set_opt(&mut raw.table.sort_key, table.sort_key);
-            set_opt(&mut raw.table.billing_mode, table.billing_mode);
-            set_opt(
-                &mut raw.table.deletion_protection,
-                table.deletion_protection,
-            );
-        }
-        if let Some(role) = self.role {
-            set(&mut raw.role.name, role.name);
-            set(&mut raw.role.trust_policy, role.trust_policy);
-            set(&mut raw.role.managed_policies, role.managed_policies);
-        }
-        if let Some(policy) = self.policy {
-            set(&mut raw.policy.name, policy.name);
-            set(&mut raw.policy.template, policy.template);
-            set_opt(&mut raw.policy.allow_wildcards, policy.allow_wildcards);
-        }
-        if let Some(function) = self.function {
-            let f = &mut raw.function;
-            set(&mut f.name, function.name);
-            set(&mut f.runtime, function.runtime);
-            set(&mut f.handler, function.handler);
-            set(&mut f.source_dir, function.source_dir);
-            set_opt(&mut f.install, function.install);
-            set(&mut f.build, function.build);
-            set(&mut f.artifact_dir, function.artifact_dir);
-            set_opt(&mut f.memory_mb, function.memory_mb);
-            set_opt(&mut f.timeout_secs, function.timeout_secs);
-            set_opt(&mut f.architecture, function.architecture);
-            merge_map(&mut f.environment, function.environment);
-            if let Some(logs) = function.logs {
-                let base = f.logs.get_or_insert(RawLogs {
-                    retention_days: None,
-                });
-                set_opt(&mut base.retention_days, logs.retention_days);
-            }
-            set_opt(&mut f.reserved_concurrency, function.reserved_concurrency);
-            if let Some(url) = function.url {
-                match &mut f.url {
-                    Some(base) => {
-                        set(&mut base.auth, url.auth);
-                        if let Some(cors) = url.cors {
-                            match &mut base.cors {
-                                Some(base) => merge_cors(base, cors),
-                                None => base.cors = Some(cors),
-                            }
-                        }
-                    }
-                    None => {
-                        // A URL only this stage has: its auth must be written here.
-                        f.url = Some(RawUrl {
-                            auth: url.auth.ok_or(())?,
-                            cors: url.cors,
-                        });
-                    }
-                }
-            }
-        }
-        if let Some(timeouts) = self.timeouts {
-            let t = &mut raw.timeouts;
-            set_opt(&mut t.table_secs, timeouts.table_secs);
-            set_opt(&mut t.function_secs, timeouts.function_secs);
-            set_opt(&mut t.role_propagation_secs, timeouts.role_propagation_secs);
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use proptest::prelude::*;
 
     use super::*;
