@@ -1,0 +1,13 @@
+//! Talking to AWS: the clients (one SDK config, the SDK's retry policy, the account), the count of calls
+//! made, the one classifier of AWS errors, and waiting on AWS / retrying what it lifts by itself.
+
+mod calls;
+mod clients;
+pub mod errors;
+mod waits;
+
+pub use calls::Calls;
+pub use clients::{connect, Account, Clients, Target};
+#[allow(unused_imports)]
+pub use errors::{classify, classify_sdk, ErrorClass};
+pub use waits::{retry_while, wait_for, NotFound, Poll};
