@@ -6,7 +6,10 @@
 // Some helpers are for the loops and callers moved onto them in the next commits (issue 22).
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one, or the paused one of a test counting in virtual time.
+use tokio::time::Instant;
 
 /// How the pause between tries grows. `const`, so that each loop names its schedule as a constant beside it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -170,6 +173,25 @@ impl Tries {
     }
 }
 
+/// Checks `done` at once, then after each pause of `policy` (the last pause shortened to end at the limit),
+/// until it says true (then true) or `limit` has passed at a check (then false): "poll until this state"
+/// for a state read without AWS (a process's exit, a file). Waits on AWS use `aws::wait_for`.
+pub async fn poll_until(policy: Backoff, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= limit {
+            return false;
+        }
+        tries = tries.saturating_add(1);
+        tokio::time::sleep(policy.jittered(policy.base(tries)).min(limit - elapsed)).await;
+    }
+}
+
 /// Sleeps `delay`, or returns `Interrupted` (naming what was abandoned) as soon as an interrupt comes.
 pub async fn pause(
     delay: Duration,
@@ -264,5 +286,28 @@ mod tests {
         // No limit: never ends.
         let mut forever = Tries::new(policy, Limit::default());
         assert!((0..1000).all(|_| forever.next_with(0.5).is_some()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn poll_until_checks_on_the_schedule_until_done_or_the_limit() {
+        let started = Instant::now();
+        let mut checks = 0;
+        let done = poll_until(Backoff::steady(MS(10)), MS(1000), || {
+            checks += 1;
+            checks == 5
+        })
+        .await;
+        assert!(done);
+        assert_eq!(started.elapsed(), MS(40));
+        let started = Instant::now();
+        let mut checks = 0;
+        let done = poll_until(Backoff::steady(MS(30)), MS(100), || {
+            checks += 1;
+            false
+        })
+        .await;
+        // At 0, 30, 60, 90 and, the last pause shortened, at the limit.
+        assert!(!done);
+        assert_eq!((checks, started.elapsed()), (5, MS(100)));
     }
 }
