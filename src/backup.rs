@@ -17,6 +17,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::backoff::Backoff;
 use crate::config::KeyAttribute;
 use crate::progress::Task;
 
@@ -688,7 +689,9 @@ async fn write_batch(
         })
         .collect::<Result<_, _>>()?;
     let mut written = 0u64;
-    let mut delay = Duration::from_millis(100);
+    // Unprocessed items (throttled) are sent again after a pause that doubles from 0.1 s up to 5 s.
+    const UNPROCESSED: Backoff =
+        Backoff::exponential(Duration::from_millis(100), 2, Duration::from_secs(5));
     let mut tries = 0;
     while !pending.is_empty() {
         tries += 1;
@@ -721,8 +724,7 @@ async fn write_batch(
         written += (pending.len() - left.len()) as u64;
         if !left.is_empty() {
             // Throttled: back off, as DynamoDB asks, before sending the rest again.
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(UNPROCESSED.base(tries)).await;
         }
         pending = left;
     }
