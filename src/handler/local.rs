@@ -17,6 +17,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use super::event::{excerpt, interpret, InvokeError, Response};
 use super::random_hex;
+use crate::backoff::Backoff;
 use crate::config::Stack;
 use crate::progress::Progress;
 use crate::runtimes;
@@ -447,16 +448,8 @@ fn has_exited(runner: &mut Runner) -> bool {
 
 /// Waits up to `limit` for the runner to end by itself, without reaping it.
 async fn wait_exited(runner: &mut Runner, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if has_exited(runner) {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    const EXIT_POLL: Backoff = Backoff::steady(Duration::from_millis(10));
+    crate::backoff::poll_until(EXIT_POLL, limit, || has_exited(runner)).await
 }
 
 /// One line from the runner.
