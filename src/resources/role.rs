@@ -9,6 +9,7 @@ use aws_sdk_iam::Client;
 
 use futures::future::BoxFuture;
 
+use crate::backoff::{pause, Backoff};
 use crate::config::RoleSpec;
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
@@ -248,7 +249,7 @@ pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()>
 }
 
 /// How often DeleteRole is tried again while IAM still answers DeleteConflict.
-const DELETE_POLL: Duration = Duration::from_secs(1);
+const DELETE_POLL: Backoff = Backoff::steady(Duration::from_secs(1));
 
 /// Deletes a role stackctl owns. IAM refuses DeleteRole (DeleteConflict) while the role is in an instance
 /// profile or has managed or inline policies, and also for a while after the last of them is gone, while
@@ -277,7 +278,8 @@ pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) 
             .and_then(|e| aws_sdk_iam::error::ProvideErrorMetadata::message(e))
             .unwrap_or("DeleteConflict")
             .to_string();
-        if !conflict || started.elapsed() + DELETE_POLL > budget {
+        let delay = DELETE_POLL.base(attempts);
+        if !conflict || started.elapsed() + delay > budget {
             let context = if conflict {
                 format!(
                     "deleting IAM role `{name}`: still refused after {attempts} attempts in {:.0}s (limit {}s); \
@@ -291,12 +293,12 @@ pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) 
             return Err(err).with_context(|| context);
         }
         task.set(&format!("IAM still refuses ({message}); trying again"));
-        tokio::select! {
-            _ = tokio::time::sleep(DELETE_POLL) => {}
-            _ = crate::interrupt::interrupted() => {
-                let interrupted = crate::interrupt::Interrupted("deleting the role".into());
-                return Err(anyhow::Error::new(interrupted).context(message));
-            }
+        if let Err(interrupted) = pause(delay, || {
+            crate::interrupt::Interrupted("deleting the role".into())
+        })
+        .await
+        {
+            return Err(anyhow::Error::new(interrupted).context(message));
         }
         crate::interrupt::check("the next attempt to delete the role")?;
     }
