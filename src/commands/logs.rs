@@ -7,13 +7,14 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatchlogs::error::SdkError;
 use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
     FilterLogEventsError, FilterLogEventsOutput,
 };
 use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 
-use crate::aws::Clients;
+use crate::aws::{classify_sdk, Clients, ErrorClass};
+use crate::backoff::Backoff;
 use crate::cli::Output;
 use crate::config::Stack;
 use crate::progress::Progress;
@@ -32,10 +33,10 @@ const OVERLAP_MS: i64 = 60_000;
 /// The most event ids remembered (a very busy function): beyond it the oldest timestamps are forgotten and the
 /// next poll starts after them, so memory stays bounded and still nothing prints twice.
 const MAX_REMEMBERED: usize = 100_000;
-/// Throttled (or unavailable) reads the SDK's own retries did not get through: the first pause and the
-/// longest; a one-shot read gives up after `ONCE_MAX_RETRIES` in a row (about a minute), `--follow` never.
-const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// Throttled (or unavailable) reads the SDK's own retries did not get through: the pause doubles from 0.5 s
+/// up to 15 s; a one-shot read gives up after `ONCE_MAX_RETRIES` in a row (about a minute), `--follow` never.
+const BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_millis(500), 2, Duration::from_secs(15));
 const ONCE_MAX_RETRIES: u32 = 8;
 
 /// Where `--since` starts.
@@ -348,35 +349,18 @@ enum Read {
     Transient(anyhow::Error, &'static str),
 }
 
-/// Throttling codes the Logs API (and the SDKs' retry classifiers) use.
-const THROTTLING: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-];
-
 fn classify(err: SdkError<FilterLogEventsError>, group: &str) -> Result<Read> {
-    let code = err.code().map(str::to_string);
-    let transient = match &err {
-        SdkError::ServiceError(service) => {
-            if service.err().is_resource_not_found_exception() {
-                return Ok(Read::Missing);
-            }
-            if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) {
-                Some("throttled")
-            } else if service.raw().status().is_server_error() {
-                Some("unavailable")
-            } else {
-                None
-            }
+    // The one classifier: a dispatch failure is transient only when the network failed (credentials that
+    // could not be loaded, an expired SSO session, never come back by waiting).
+    let transient = match (classify_sdk(&err), &err) {
+        (ErrorClass::NotFound, SdkError::ServiceError(service))
+            if service.err().is_resource_not_found_exception() =>
+        {
+            return Ok(Read::Missing);
         }
-        // A dispatch failure is transient only when the network failed: the SDK reports credentials that
-        // could not be loaded (an expired SSO session) as one too, and those never come back by waiting.
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
-            Some("unreachable")
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Some("unreachable"),
+        (ErrorClass::Throttling, _) => Some("throttled"),
+        (ErrorClass::Transient, SdkError::ServiceError(_)) => Some("unavailable"),
+        (ErrorClass::Transient, _) => Some("unreachable"),
         _ => None,
     };
     let err = anyhow::Error::new(err).context(format!(
@@ -441,9 +425,7 @@ impl Tail<'_> {
                     if max_retries.is_some_and(|max| retries >= max) {
                         return Err(err.context(format!("still {kind} after {retries} retries")));
                     }
-                    let pause = BACKOFF_FIRST
-                        .saturating_mul(1 << retries.min(8))
-                        .min(BACKOFF_MAX);
+                    let pause = BACKOFF.base(retries + 1);
                     retries += 1;
                     if !self.noted_transient {
                         self.noted_transient = true;
