@@ -3,8 +3,6 @@
 //! (attempts and/or a deadline), and `Tries`, the state of one loop, which says how long to pause before
 //! the next try or that the limit is reached. The AWS-specific loops built on it (`aws::wait_for`, "poll
 //! until this state", and `aws::retry_while`, "retry while this error class") are in `aws::waits`.
-// Some helpers are for the loops and callers moved onto them in the next commits (issue 22).
-#![allow(dead_code)]
 
 use std::time::Duration;
 

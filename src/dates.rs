@@ -2,10 +2,8 @@
 //! `time` crate's (0.3, already compiled for the SDK: aws-sigv4, aws-config and aws-smithy-types use it);
 //! the formats are written here, byte for byte what the callers have always printed. Durations (`--wait-
 //! timeout 90s`) stay with `humantime`, which parses them.
-// Some helpers are for the loops and callers moved onto them in the next commits (issue 22).
-#![allow(dead_code)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
@@ -142,14 +140,14 @@ pub fn parse_rfc3339(value: &str) -> Option<i64> {
     Some(seconds * 1000 + millis)
 }
 
-/// A `Duration` since the epoch as a `SystemTime` (for callers holding epoch milliseconds).
-pub fn from_epoch_millis(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn from_epoch_millis(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
 
     #[test]
     fn clf_is_api_gateways_request_time() {

@@ -2,8 +2,6 @@
 //! from its error code (`ProvideErrorMetadata::code()`), its HTTP status and the SDK's dispatch-failure
 //! kinds. Retry and poll loops, the credentials check and `logs` decide from this, not from their own code
 //! lists.
-// Some helpers are for the loops and callers moved onto them in the next commits (issue 22).
-#![allow(dead_code)]
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -139,13 +137,6 @@ pub fn classify(err: &anyhow::Error) -> ErrorClass {
         .unwrap_or(ErrorClass::Other)
 }
 
-/// Whether any error in the chain is AWS throttling the caller, i.e. one the SDK's own retries did not
-/// outlast.
-pub fn is_throttling(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|cause| class_of_code(code_of(cause)) == ErrorClass::Throttling)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,19 +248,17 @@ mod tests {
         };
         let throttled = anyhow::Error::new(lambda("TooManyRequestsException"))
             .context("creating Lambda function `f`");
-        assert!(is_throttling(&throttled));
         assert_eq!(classify(&throttled), ErrorClass::Throttling);
         let refused = anyhow::Error::new(lambda("InvalidParameterValueException"))
             .context("creating Lambda function `f`");
-        assert!(!is_throttling(&refused));
         assert_eq!(classify(&refused), ErrorClass::Other);
         let iam = aws_sdk_iam::Error::from(GetRoleError::generic(
             ErrorMetadata::builder().code("Throttling").build(),
         ));
-        assert!(is_throttling(
-            &anyhow::Error::new(iam).context("a").context("b")
-        ));
-        assert!(!is_throttling(&anyhow::anyhow!("not an AWS error")));
+        assert_eq!(
+            classify(&anyhow::Error::new(iam).context("a").context("b")),
+            ErrorClass::Throttling
+        );
         assert_eq!(
             classify(&anyhow::anyhow!("not an AWS error")),
             ErrorClass::Other

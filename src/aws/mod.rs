@@ -8,6 +8,7 @@ mod waits;
 
 pub use calls::Calls;
 pub use clients::{connect, Account, Clients, Target};
+// `classify` (an anyhow chain) is for any caller; `classify_sdk` for a `send()` result.
 #[allow(unused_imports)]
 pub use errors::{classify, classify_sdk, ErrorClass};
 pub use waits::{retry_while, wait_for, NotFound, Poll};

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::errors::{classify_sdk, is_throttling, ErrorClass};
+use super::errors::{classify, classify_sdk, ErrorClass};
 use crate::backoff::{pause, Backoff};
 
 /// What one poll of a waiter saw.
@@ -229,7 +229,7 @@ where
             Err(err) => err,
         };
         tries += 1;
-        let throttling = is_throttling(&err);
+        let throttling = classify(&err) == ErrorClass::Throttling;
         if !throttling && !retryable(&err) {
             return Err(err);
         }
