@@ -17,7 +17,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, Limit, Tries};
 use crate::config::KeyAttribute;
 use crate::progress::Task;
 
@@ -133,7 +133,7 @@ impl Header {
             version: VERSION,
             origin,
             items,
-            time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            time: crate::dates::rfc3339_seconds(std::time::SystemTime::now()),
         }
     }
 }
@@ -692,17 +692,8 @@ async fn write_batch(
     // Unprocessed items (throttled) are sent again after a pause that doubles from 0.1 s up to 5 s.
     const UNPROCESSED: Backoff =
         Backoff::exponential(Duration::from_millis(100), 2, Duration::from_secs(5));
-    let mut tries = 0;
+    let mut tries = Tries::new(UNPROCESSED, Limit::attempts(12));
     while !pending.is_empty() {
-        tries += 1;
-        if tries > 12 {
-            bail!(
-                "DynamoDB kept {} items unprocessed after 12 tries; {} of {total} items were restored: run \
-                 restore again with --overwrite",
-                pending.len(),
-                before + written
-            );
-        }
         crate::interrupt::check("the next batch of items")?;
         let out = client
             .batch_write_item()
@@ -724,7 +715,15 @@ async fn write_batch(
         written += (pending.len() - left.len()) as u64;
         if !left.is_empty() {
             // Throttled: back off, as DynamoDB asks, before sending the rest again.
-            tokio::time::sleep(UNPROCESSED.base(tries)).await;
+            let Some(delay) = tries.next() else {
+                bail!(
+                    "DynamoDB kept {} items unprocessed after 12 tries; {} of {total} items were restored: run \
+                     restore again with --overwrite",
+                    left.len(),
+                    before + written
+                );
+            };
+            tokio::time::sleep(delay).await;
         }
         pending = left;
     }
