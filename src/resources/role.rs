@@ -2,14 +2,14 @@
 //! attach and detach policies, delete.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_iam::Client;
 
 use futures::future::BoxFuture;
 
-use crate::backoff::{pause, Backoff};
+use crate::backoff::{pause, Backoff, Limit, Tries};
 use crate::config::RoleSpec;
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
@@ -257,10 +257,8 @@ const DELETE_POLL: Backoff = Backoff::steady(Duration::from_secs(1));
 /// delete its inline ones, then DeleteRole; on DeleteConflict all of it again about once a second (so
 /// whatever someone attached meanwhile goes too), for at most `budget`. Already gone is success.
 pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) -> Result<()> {
-    let started = Instant::now();
-    let mut attempts = 0u32;
+    let mut tries = Tries::new(DELETE_POLL, Limit::deadline(budget));
     loop {
-        attempts += 1;
         if !release(client, name, task).await? {
             return Ok(());
         }
@@ -278,20 +276,21 @@ pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) 
             .and_then(|e| aws_sdk_iam::error::ProvideErrorMetadata::message(e))
             .unwrap_or("DeleteConflict")
             .to_string();
-        let delay = DELETE_POLL.base(attempts);
-        if !conflict || started.elapsed() + delay > budget {
+        let next = if conflict { tries.next() } else { None };
+        let Some(delay) = next else {
             let context = if conflict {
                 format!(
-                    "deleting IAM role `{name}`: still refused after {attempts} attempts in {:.0}s (limit {}s); \
+                    "deleting IAM role `{name}`: still refused after {} attempts in {:.0}s (limit {}s); \
                      raise timeouts.role_propagation_secs in stack.toml or use --wait-timeout",
-                    started.elapsed().as_secs_f64(),
+                    tries.tries(),
+                    tries.elapsed().as_secs_f64(),
                     budget.as_secs()
                 )
             } else {
                 format!("deleting IAM role `{name}`")
             };
             return Err(err).with_context(|| context);
-        }
+        };
         task.set(&format!("IAM still refuses ({message}); trying again"));
         if let Err(interrupted) = pause(delay, || {
             crate::interrupt::Interrupted("deleting the role".into())
