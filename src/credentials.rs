@@ -12,10 +12,6 @@ const HOW: &str = "provide them with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
                    `--profile <name>` (after `aws sso login --profile <name>` for SSO), or in CI an OIDC role \
                    (GitHub Actions: aws-actions/configure-aws-credentials with role-to-assume)";
 
-/// The error codes AWS answers for expired temporary credentials (IAM and STS: ExpiredToken; the JSON
-/// services: ExpiredTokenException; a request signed too long ago: RequestExpired).
-const EXPIRED_CODES: &[&str] = &["ExpiredToken", "ExpiredTokenException", "RequestExpired"];
-
 /// No usable credentials: the one line main prints, exit 1.
 #[derive(Debug)]
 pub struct CredentialsProblem(String);
@@ -114,11 +110,10 @@ pub fn expired_in(err: &anyhow::Error) -> Option<CredentialsProblem> {
     {
         return Some(not_loaded(failed, None));
     }
+    // Or a service answered that they expired (the classifier knows the codes).
     err.chain().find_map(|cause| {
-        let meta = cause.downcast_ref::<aws_smithy_types::error::ErrorMetadata>()?;
-        let code = meta.code()?;
-        EXPIRED_CODES
-            .contains(&code)
+        let code = crate::aws::errors::code_of(cause)?;
+        (crate::aws::errors::class_of_code(Some(code)) == crate::aws::ErrorClass::Credentials)
             .then(|| expired(Some(&format!("AWS answered {code}"))))
     })
 }

@@ -2,11 +2,13 @@
 //! map the outcome to the exit-code contract.
 
 mod aws;
+mod backoff;
 mod backup;
 mod cli;
 mod commands;
 mod config;
 mod credentials;
+mod dates;
 mod desired;
 mod engine;
 mod escape;
@@ -15,6 +17,7 @@ mod interrupt;
 mod limits;
 mod plan;
 mod progress;
+mod random;
 mod report;
 mod resources;
 mod runtimes;

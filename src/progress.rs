@@ -179,7 +179,7 @@ impl Task {
 }
 
 fn timestamp() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    crate::dates::rfc3339_millis(SystemTime::now())
 }
 
 pub fn format_duration(d: Duration) -> String {

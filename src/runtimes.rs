@@ -110,7 +110,7 @@ pub fn execution_env(id: &str) -> String {
 
 /// Today's date in UTC as YYYY-MM-DD.
 pub fn today() -> String {
-    humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10].to_string()
+    crate::dates::today()
 }
 
 #[cfg(test)]

@@ -109,7 +109,7 @@ impl Header {
             version: VERSION,
             origin,
             items,
-            time: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            time: crate::dates::rfc3339_seconds(std::time::SystemTime::now()),
         }
     }
 }

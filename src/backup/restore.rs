@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::file::{Line, Reader};
 use super::item_json::Item;
+use crate::backoff::{Backoff, Limit, Tries};
 use crate::progress::Task;
 
 /// BatchWriteItem takes at most 25 items.
@@ -77,18 +78,11 @@ async fn write_batch(
         })
         .collect::<Result<_, _>>()?;
     let mut written = 0u64;
-    let mut delay = Duration::from_millis(100);
-    let mut tries = 0;
+    // Unprocessed items (throttled) are sent again after a pause that doubles from 0.1 s up to 5 s.
+    const UNPROCESSED: Backoff =
+        Backoff::exponential(Duration::from_millis(100), 2, Duration::from_secs(5));
+    let mut tries = Tries::new(UNPROCESSED, Limit::attempts(12));
     while !pending.is_empty() {
-        tries += 1;
-        if tries > 12 {
-            bail!(
-                "DynamoDB kept {} items unprocessed after 12 tries; {} of {total} items were restored: run \
-                 restore again with --overwrite",
-                pending.len(),
-                before + written
-            );
-        }
         crate::interrupt::check("the next batch of items")?;
         let out = client
             .batch_write_item()
@@ -110,8 +104,15 @@ async fn write_batch(
         written += (pending.len() - left.len()) as u64;
         if !left.is_empty() {
             // Throttled: back off, as DynamoDB asks, before sending the rest again.
+            let Some(delay) = tries.next() else {
+                bail!(
+                    "DynamoDB kept {} items unprocessed after 12 tries; {} of {total} items were restored: run \
+                     restore again with --overwrite",
+                    left.len(),
+                    before + written
+                );
+            };
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
         pending = left;
     }

@@ -7,15 +7,17 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudwatchlogs::error::SdkError;
 use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
     FilterLogEventsError, FilterLogEventsOutput,
 };
 use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 
-use crate::aws::Clients;
+use crate::aws::{classify_sdk, Clients, ErrorClass};
+use crate::backoff::Backoff;
 use crate::cli::Output;
 use crate::config::Stack;
+use crate::dates::parse_rfc3339;
 use crate::progress::Progress;
 
 /// `--since` when none is given (README: "stackctl logs").
@@ -32,10 +34,10 @@ const OVERLAP_MS: i64 = 60_000;
 /// The most event ids remembered (a very busy function): beyond it the oldest timestamps are forgotten and the
 /// next poll starts after them, so memory stays bounded and still nothing prints twice.
 const MAX_REMEMBERED: usize = 100_000;
-/// Throttled (or unavailable) reads the SDK's own retries did not get through: the first pause and the
-/// longest; a one-shot read gives up after `ONCE_MAX_RETRIES` in a row (about a minute), `--follow` never.
-const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// Throttled (or unavailable) reads the SDK's own retries did not get through: the pause doubles from 0.5 s
+/// up to 15 s; a one-shot read gives up after `ONCE_MAX_RETRIES` in a row (about a minute), `--follow` never.
+const BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_millis(500), 2, Duration::from_secs(15));
 const ONCE_MAX_RETRIES: u32 = 8;
 
 /// Where `--since` starts.
@@ -87,87 +89,10 @@ fn parse_ago(value: &str) -> Option<Duration> {
     n.checked_mul(seconds).map(Duration::from_secs)
 }
 
-/// RFC 3339 (`2026-12-02T10:00:00Z`, `2026-12-02T11:00:00.5+01:00`) to milliseconds since the Unix epoch.
-fn parse_rfc3339(value: &str) -> Option<i64> {
-    let b = value.as_bytes();
-    let number = |from: usize, to: usize| -> Option<i64> {
-        let digits = value.get(from..to)?;
-        if !digits.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()
-    };
-    let at = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
-    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
-    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
-    let mut i = 19;
-    let mut millis = 0;
-    if at(i, b".") {
-        let start = i + 1;
-        i = start;
-        while at(i, b"0123456789") {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let fraction = format!("{:0<3}", &value[start..i.min(start + 3)]);
-        millis = fraction.parse::<i64>().ok()?;
-    }
-    let offset_minutes = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && at(i + 3, b":") => {
-            let (h, m) = (number(i + 1, i + 3)?, number(i + 4, i + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            (h * 60 + m) * if *sign == b'+' { 1 } else { -1 }
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    // A leap second counts as the last second of its minute.
-    let second = second.min(59);
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
-        - offset_minutes * 60;
-    Some(seconds * 1000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = if year >= 0 { year } else { year - 399 } / 400;
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-12-02T10:00:00.123Z`.
 pub fn format_time(ms: i64) -> String {
     // Clamped to what four-digit years can show; CloudWatch's timestamps are far inside it.
-    let ms = ms.clamp(0, 253_402_300_799_999) as u64;
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    crate::dates::rfc3339_millis_since_epoch(ms.clamp(0, 253_402_300_799_999))
 }
 
 /// The short form of a log stream name: Lambda's `2026/12/02/[$LATEST]abcdef0123…` becomes `abcdef01` (the
@@ -348,35 +273,18 @@ enum Read {
     Transient(anyhow::Error, &'static str),
 }
 
-/// Throttling codes the Logs API (and the SDKs' retry classifiers) use.
-const THROTTLING: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-];
-
 fn classify(err: SdkError<FilterLogEventsError>, group: &str) -> Result<Read> {
-    let code = err.code().map(str::to_string);
-    let transient = match &err {
-        SdkError::ServiceError(service) => {
-            if service.err().is_resource_not_found_exception() {
-                return Ok(Read::Missing);
-            }
-            if code.as_deref().is_some_and(|c| THROTTLING.contains(&c)) {
-                Some("throttled")
-            } else if service.raw().status().is_server_error() {
-                Some("unavailable")
-            } else {
-                None
-            }
+    // The one classifier: a dispatch failure is transient only when the network failed (credentials that
+    // could not be loaded, an expired SSO session, never come back by waiting).
+    let transient = match (classify_sdk(&err), &err) {
+        (ErrorClass::NotFound, SdkError::ServiceError(service))
+            if service.err().is_resource_not_found_exception() =>
+        {
+            return Ok(Read::Missing);
         }
-        // A dispatch failure is transient only when the network failed: the SDK reports credentials that
-        // could not be loaded (an expired SSO session) as one too, and those never come back by waiting.
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
-            Some("unreachable")
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Some("unreachable"),
+        (ErrorClass::Throttling, _) => Some("throttled"),
+        (ErrorClass::Transient, SdkError::ServiceError(_)) => Some("unavailable"),
+        (ErrorClass::Transient, _) => Some("unreachable"),
         _ => None,
     };
     let err = anyhow::Error::new(err).context(format!(
@@ -441,9 +349,7 @@ impl Tail<'_> {
                     if max_retries.is_some_and(|max| retries >= max) {
                         return Err(err.context(format!("still {kind} after {retries} retries")));
                     }
-                    let pause = BACKOFF_FIRST
-                        .saturating_mul(1 << retries.min(8))
-                        .min(BACKOFF_MAX);
+                    let pause = BACKOFF.base(retries + 1);
                     retries += 1;
                     if !self.noted_transient {
                         self.noted_transient = true;

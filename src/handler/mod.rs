@@ -15,31 +15,5 @@ pub mod transport;
 pub mod url;
 pub mod url_codec;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// 16 random hex digits (the std hasher's per-process random keys, the clock and the pid).
-pub fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_hex_is_16_hex_digits_and_varies() {
-        let a = random_hex();
-        assert_eq!(a.len(), 16);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, random_hex());
-    }
-}
+/// 16 random hex digits, from the one random source.
+pub use crate::random::random_hex;

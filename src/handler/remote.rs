@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::event::{interpret, InvokeError, Response};
 use super::local_env::LiveConfig;
-use super::random_hex;
 use crate::aws::{wait_for, Poll};
+use crate::backoff::Backoff;
 use crate::config::Stack;
 use crate::progress::Progress;
 
@@ -149,7 +149,10 @@ impl Remote {
     pub(super) async fn invoke(&self, event: &Value) -> Result<Response, InvokeError> {
         let payload = serde_json::to_vec(event)
             .map_err(|err| InvokeError::Transport(anyhow!("serializing the event: {err}")))?;
-        let mut delay = self.retry_delay;
+        // Doubling from retry_delay up to 5 s, each pause between half and all of it (so that clients
+        // throttled together do not retry together).
+        let backoff =
+            Backoff::exponential(self.retry_delay, 2, INVOKE_MAX_DELAY).with_jitter(0.5, 1.0);
         let mut attempt = 1;
         let out = loop {
             let sent = self
@@ -185,15 +188,14 @@ impl Remote {
             };
             match retry_after {
                 Some(after) if attempt < INVOKE_ATTEMPTS => {
-                    let wait = after.unwrap_or(delay).min(INVOKE_MAX_DELAY);
+                    let wait = after.unwrap_or(backoff.base(attempt)).min(INVOKE_MAX_DELAY);
                     tracing::debug!(
                         "Invoke of `{}` not run ({}); retrying in {}ms",
                         self.function,
                         service.and_then(|e| e.meta().code()).unwrap_or("?"),
                         wait.as_millis()
                     );
-                    tokio::time::sleep(jitter(wait)).await;
-                    delay = (delay * 2).min(INVOKE_MAX_DELAY);
+                    tokio::time::sleep(backoff.jittered(wait)).await;
                     attempt += 1;
                 }
                 _ => return Err(self.invoke_error(err, attempt)),
@@ -247,13 +249,6 @@ impl Remote {
             err.context(format!("invoking Lambda function `{function}`"))
         })
     }
-}
-
-/// Between half and all of `delay` (so that clients throttled together do not retry together).
-fn jitter(delay: Duration) -> Duration {
-    let random = u64::from_str_radix(&random_hex()[..8], 16).unwrap_or(0);
-    let fraction = 0.5 + (random as f64 / u32::MAX as f64) * 0.5;
-    delay.mul_f64(fraction)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use anyhow::{Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+use crate::backoff::Backoff;
+
 /// Everything needed to start (and restart) the local runner.
 #[derive(Debug, Clone)]
 pub struct RunnerSpec {
@@ -166,16 +168,8 @@ pub(super) fn has_exited(runner: &mut Runner) -> bool {
 
 /// Waits up to `limit` for the runner to end by itself, without reaping it.
 pub(super) async fn wait_exited(runner: &mut Runner, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if has_exited(runner) {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    const EXIT_POLL: Backoff = Backoff::steady(Duration::from_millis(10));
+    crate::backoff::poll_until(EXIT_POLL, limit, || has_exited(runner)).await
 }
 
 const STDERR_KEEP: usize = 8 * 1024;

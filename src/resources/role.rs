@@ -2,13 +2,14 @@
 //! attach and detach policies, delete.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_iam::Client;
 
 use futures::future::BoxFuture;
 
+use crate::backoff::{pause, Backoff, Limit, Tries};
 use crate::config::RoleSpec;
 use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
@@ -248,7 +249,7 @@ pub async fn detach(client: &Client, role: &str, policy_arn: &str) -> Result<()>
 }
 
 /// How often DeleteRole is tried again while IAM still answers DeleteConflict.
-const DELETE_POLL: Duration = Duration::from_secs(1);
+const DELETE_POLL: Backoff = Backoff::steady(Duration::from_secs(1));
 
 /// Deletes a role stackctl owns. IAM refuses DeleteRole (DeleteConflict) while the role is in an instance
 /// profile or has managed or inline policies, and also for a while after the last of them is gone, while
@@ -256,10 +257,8 @@ const DELETE_POLL: Duration = Duration::from_secs(1);
 /// delete its inline ones, then DeleteRole; on DeleteConflict all of it again about once a second (so
 /// whatever someone attached meanwhile goes too), for at most `budget`. Already gone is success.
 pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) -> Result<()> {
-    let started = Instant::now();
-    let mut attempts = 0u32;
+    let mut tries = Tries::new(DELETE_POLL, Limit::deadline(budget));
     loop {
-        attempts += 1;
         if !release(client, name, task).await? {
             return Ok(());
         }
@@ -277,26 +276,28 @@ pub async fn delete(client: &Client, name: &str, budget: Duration, task: &Task) 
             .and_then(|e| aws_sdk_iam::error::ProvideErrorMetadata::message(e))
             .unwrap_or("DeleteConflict")
             .to_string();
-        if !conflict || started.elapsed() + DELETE_POLL > budget {
+        let next = if conflict { tries.next() } else { None };
+        let Some(delay) = next else {
             let context = if conflict {
                 format!(
-                    "deleting IAM role `{name}`: still refused after {attempts} attempts in {:.0}s (limit {}s); \
+                    "deleting IAM role `{name}`: still refused after {} attempts in {:.0}s (limit {}s); \
                      raise timeouts.role_propagation_secs in stack.toml or use --wait-timeout",
-                    started.elapsed().as_secs_f64(),
+                    tries.tries(),
+                    tries.elapsed().as_secs_f64(),
                     budget.as_secs()
                 )
             } else {
                 format!("deleting IAM role `{name}`")
             };
             return Err(err).with_context(|| context);
-        }
+        };
         task.set(&format!("IAM still refuses ({message}); trying again"));
-        tokio::select! {
-            _ = tokio::time::sleep(DELETE_POLL) => {}
-            _ = crate::interrupt::interrupted() => {
-                let interrupted = crate::interrupt::Interrupted("deleting the role".into());
-                return Err(anyhow::Error::new(interrupted).context(message));
-            }
+        if let Err(interrupted) = pause(delay, || {
+            crate::interrupt::Interrupted("deleting the role".into())
+        })
+        .await
+        {
+            return Err(anyhow::Error::new(interrupted).context(message));
         }
         crate::interrupt::check("the next attempt to delete the role")?;
     }
