@@ -88,6 +88,25 @@ async fn assert_nothing_deleted(aws: &Clients, items: i32) {
     );
 }
 
+/// `stackctl <args>` refused: exit 1, each of `parts` on stderr, and no write to AWS.
+fn refused(emulator: &Emulator, project: &Project, args: &[&str], parts: &[&str]) {
+    let mark = emulator.mark();
+    let run = project.stackctl(args);
+    run.expect_code(1);
+    for part in parts {
+        assert!(
+            run.stderr.contains(part),
+            "{args:?}: {part}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        emulator.writes_since(mark).is_empty(),
+        "{args:?}: {:?}",
+        emulator.writes_since(mark)
+    );
+}
+
 /// A project deployed with `up` and a URL (so that every kind of resource exists), its table holding
 /// `items` items.
 async fn deployed(emulator: &Emulator, items: usize) -> (Project, Clients) {
@@ -127,24 +146,19 @@ async fn down_never_overwrites_an_existing_backup_file() {
         preview.stdout
     );
 
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
-    run.expect_code(1);
-    for part in [
-        "nothing was deleted",
-        "`items.jsonl` already exists",
-        "new file",
-    ] {
-        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
-    }
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "nothing was deleted",
+            "`items.jsonl` already exists",
+            "new file",
+        ],
+    );
     assert_eq!(
         project.read("items.jsonl"),
         "the only copy of another table\n"
-    );
-    assert!(
-        emulator.writes_since(mark).is_empty(),
-        "{:?}",
-        emulator.writes_since(mark)
     );
     assert_nothing_deleted(&aws, 3).await;
 }
@@ -156,20 +170,15 @@ async fn a_backup_path_in_a_missing_directory_is_refused_before_anything_is_dele
     let emulator = Emulator::start();
     let (project, aws) = deployed(&emulator, 3).await;
 
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "/nonexistent/dir/x.jsonl"]);
-    run.expect_code(1);
-    for part in [
-        "nothing was deleted",
-        "`/nonexistent/dir` does not exist",
-        "mkdir -p /nonexistent/dir",
-    ] {
-        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
-    }
-    assert!(
-        emulator.writes_since(mark).is_empty(),
-        "{:?}",
-        emulator.writes_since(mark)
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "/nonexistent/dir/x.jsonl"],
+        &[
+            "nothing was deleted",
+            "`/nonexistent/dir` does not exist",
+            "mkdir -p /nonexistent/dir",
+        ],
     );
     assert_nothing_deleted(&aws, 3).await;
 }
@@ -184,26 +193,21 @@ async fn an_attribute_type_the_exporter_does_not_know_stops_down_before_anything
         "table": TABLE, "attribute": "embedding", "value": {"VECTOR": [0.5, 1.5]}
     }}));
 
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
-    run.expect_code(1);
-    for part in [
-        "nothing was deleted",
-        "attribute `embedding`",
-        "userId = \"user-",
-        "does not know",
-    ] {
-        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
-    }
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "nothing was deleted",
+            "attribute `embedding`",
+            "userId = \"user-",
+            "does not know",
+        ],
+    );
     assert_eq!(emulator.strict().injected_count("Items"), 1);
     assert!(
         !project.path("items.jsonl").exists(),
         "a failed backup leaves no file"
-    );
-    assert!(
-        emulator.writes_since(mark).is_empty(),
-        "{:?}",
-        emulator.writes_since(mark)
     );
     emulator.strict().set(json!({"scan_extra_attribute": null}));
     assert_nothing_deleted(&aws, 3).await;
@@ -221,23 +225,18 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
         "table": TABLE, "page": 1, "op": "PutItem",
         "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
-    run.expect_code(1);
-    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
-    for part in [
-        "nothing was deleted",
-        "now holds 4 items",
-        "3 were backed up",
-    ] {
-        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
-    }
-    assert!(!project.path("items.jsonl").exists());
-    assert!(
-        emulator.writes_since(mark).is_empty(),
-        "{:?}",
-        emulator.writes_since(mark)
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "nothing was deleted",
+            "now holds 4 items",
+            "3 were backed up",
+        ],
     );
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
+    assert!(!project.path("items.jsonl").exists());
     assert_nothing_deleted(&aws, 4).await;
 
     // Deleted during the export: the count is back to 3 only after the scan read the item.
@@ -245,15 +244,12 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
         "table": TABLE, "page": 1, "op": "DeleteItem",
         "request": {"Key": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
-    run.expect_code(1);
-    assert!(
-        run.stderr.contains("now holds 3 items") && run.stderr.contains("4 were backed up"),
-        "{}",
-        run.stderr
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "items.jsonl"],
+        &["now holds 3 items", "4 were backed up"],
     );
-    assert!(emulator.writes_since(mark).is_empty());
     assert_nothing_deleted(&aws, 3).await;
 }
 
@@ -372,15 +368,12 @@ async fn a_backup_round_trips_through_down_up_and_restore() {
     after.sort_by_key(key);
     assert_eq!(after, before);
 
-    let mark = emulator.mark();
-    let again = project.stackctl(&["restore", "items.jsonl"]);
-    again.expect_code(1);
-    assert!(
-        again.stderr.contains("already holds items") && again.stderr.contains("--overwrite"),
-        "{}",
-        again.stderr
+    refused(
+        &emulator,
+        &project,
+        &["restore", "items.jsonl"],
+        &["already holds items", "--overwrite"],
     );
-    assert!(emulator.writes_since(mark).is_empty());
     project
         .stackctl(&["restore", "items.jsonl", "--overwrite", "--output", "json"])
         .ok();
@@ -432,19 +425,9 @@ async fn restore_checks_where_a_backup_came_from_and_that_it_is_complete() {
 
     let refused = |name: &str, text: String, flags: &[&str], parts: &[&str]| {
         project.write(name, &text);
-        let mark = emulator.mark();
         let mut args = vec!["restore", name];
         args.extend_from_slice(flags);
-        let run = project.stackctl(&args);
-        run.expect_code(1);
-        for part in parts {
-            assert!(run.stderr.contains(part), "{name}: {part}: {}", run.stderr);
-        }
-        assert!(
-            emulator.writes_since(mark).is_empty(),
-            "{name}: {:?}",
-            emulator.writes_since(mark)
-        );
+        refused(&emulator, &project, &args, parts);
     };
 
     refused(
@@ -633,15 +616,7 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
             &file,
             &format!("{}\n{}\n{second}\n{END}\n", header(json!({})), ITEMS[0]),
         );
-        let mark = emulator.mark();
-        let run = project.stackctl(&["restore", &file]);
-        run.expect_code(1);
-        assert!(run.stderr.contains(at), "{name}: {}", run.stderr);
-        assert!(
-            emulator.writes_since(mark).is_empty(),
-            "{name}: {:?}",
-            emulator.writes_since(mark)
-        );
+        refused(&emulator, &project, &["restore", &file], &[at]);
         assert_eq!(count(&aws).await, 0, "{name}");
     }
 }
@@ -678,15 +653,7 @@ async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
         ),
         (&["down", "--confirm"][..], "--backup"),
     ] {
-        let mark = emulator.mark();
-        let run = project.stackctl(args);
-        run.expect_code(1);
-        assert!(
-            run.stderr.contains("nothing was deleted") && run.stderr.contains(part),
-            "{args:?}: {}",
-            run.stderr
-        );
-        assert!(emulator.writes_since(mark).is_empty(), "{args:?}");
+        refused(&emulator, &project, args, &["nothing was deleted", part]);
         assert_eq!(count(&aws).await, 3);
     }
     assert_eq!(project.read("items.jsonl"), "the only copy\n");
@@ -703,17 +670,13 @@ async fn an_item_written_between_the_first_count_and_the_export_stops_down() {
         "table": TABLE, "select": "COUNT", "page": 1, "op": "PutItem",
         "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
-    let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
-    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
-    run.expect_code(1);
-    assert!(
-        run.stderr
-            .contains("held 3 items when counted but 4 were read"),
-        "{}",
-        run.stderr
+    refused(
+        &emulator,
+        &project,
+        &["down", "--confirm", "--backup", "items.jsonl"],
+        &["held 3 items when counted but 4 were read"],
     );
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
     assert!(!project.path("items.jsonl").exists());
-    assert!(emulator.writes_since(mark).is_empty());
     assert_nothing_deleted(&aws, 4).await;
 }

@@ -2,10 +2,8 @@
 //! (hyper's), against the emulator's table.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,108 +13,6 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 use crate::support::*;
-
-/// A running `stackctl dev`, stopped on drop.
-pub struct Dev {
-    child: Child,
-    pub base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Dev {
-    /// Starts `stackctl dev --port 0 <args>` in the project and waits for its "serving" line.
-    pub fn start(project: &Project, args: &[&str]) -> Dev {
-        Dev::start_with_env(project, args, &[])
-    }
-
-    /// The same, with extra environment variables.
-    pub fn start_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Dev {
-        let mut all = vec!["dev", "--port", "0"];
-        all.extend_from_slice(args);
-        let mut child = project
-            .command(&all)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting stackctl dev");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let mut dev = Dev {
-            child,
-            base: String::new(),
-            stderr,
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let text = dev.stderr();
-            if let Some(rest) = text.split("dev: serving ").nth(1) {
-                dev.base = rest.split_whitespace().next().unwrap().to_string();
-                return dev;
-            }
-            if let Ok(Some(status)) = dev.child.try_wait() {
-                panic!("stackctl dev ended ({status}) before serving:\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stackctl dev did not serve within 120s:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until stderr holds `text` (a log line written after the answer was sent).
-    pub fn wait_for_log(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let log = self.stderr();
-            if log.contains(text) {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{text}` never appeared in stackctl dev's stderr:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Sends SIGINT (as Ctrl-C would) and waits for the exit code.
-    pub fn interrupt(&mut self) -> i32 {
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "dev did not stop after SIGINT");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// One HTTP answer: status, headers (every value of a repeated one, names lower-case), body.
 #[derive(Debug, Clone)]

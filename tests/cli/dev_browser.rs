@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::dev::Dev;
 use crate::support::*;
 
 /// How long the page may take to report: Chromium's start plus a dozen local requests take a few seconds; this

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::dev::{http, Dev};
+use crate::dev::http;
 use crate::support::*;
 
 const JSON: (&str, &str) = ("content-type", "application/json");

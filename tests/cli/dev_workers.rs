@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::dev::{fixture_project, get, Dev};
+use crate::dev::{fixture_project, get};
 use crate::support::*;
 
 /// What dev prints when a request finds every worker busy and waits for one.

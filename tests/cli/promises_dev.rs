@@ -2,11 +2,8 @@
 //! `function.url.auth = "aws_iam"`, a port already taken, SIGTERM, a second Ctrl-C. The handler here holds a
 //! request until the test releases it (a file it waits for), so "in flight" is a state, never a duration.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,109 +39,6 @@ fn holding_project(emulator: &Emulator) -> Project {
     let project = Project::new(emulator);
     project.write("lambda/src/handler.ts", HOLDING_HANDLER);
     project
-}
-
-/// A running `stackctl dev`, killed on drop; its stderr collected.
-struct DevRun {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for DevRun {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl DevRun {
-    fn start(project: &Project, args: &[&str]) -> DevRun {
-        let mut all = vec!["dev", "--port", "0"];
-        all.extend_from_slice(args);
-        let mut child = project
-            .command(&all)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting stackctl dev");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let mut dev = DevRun {
-            child,
-            base: String::new(),
-            stderr,
-        };
-        let serving = dev.wait_for("dev: serving ");
-        dev.base = serving
-            .split("dev: serving ")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string();
-        dev
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits (at most 120 s) until stderr holds `text`; fails if dev ends first.
-    #[track_caller]
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let log = self.stderr();
-            if log.contains(text) {
-                return log;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("stackctl dev ended ({status}) before `{text}`:\n{log}");
-            }
-            assert!(Instant::now() < deadline, "`{text}` never came:\n{log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().expect("wait").is_none()
-    }
-
-    /// Waits (at most 60 s) for the exit code.
-    #[track_caller]
-    fn exit_code(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "dev still running:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 /// Waits (at most 60 s) for `path` to hold the worker's PID.
@@ -202,7 +96,7 @@ async fn dev_warns_for_a_non_loopback_host_and_for_aws_iam_auth() {
     );
     project.stackctl(&["up"]).ok();
 
-    let mut dev = DevRun::start(&project, &["--host", "0.0.0.0"]);
+    let mut dev = Dev::start(&project, &["--host", "0.0.0.0"]);
     let log = dev.stderr();
     assert!(dev.base.starts_with("http://0.0.0.0:"), "{}", dev.base);
     assert!(
@@ -231,7 +125,7 @@ async fn dev_warns_for_a_non_loopback_host_and_for_aws_iam_auth() {
     assert_eq!(dev.exit_code(), 130);
 
     project.edit("stack.toml", "auth = \"aws_iam\"", "auth = \"none\"");
-    let mut dev = DevRun::start(&project, &[]);
+    let mut dev = Dev::start(&project, &[]);
     let log = dev.stderr();
     assert!(dev.base.starts_with("http://127.0.0.1:"), "{}", dev.base);
     assert!(!log.contains("other machines"), "{log}");
@@ -275,13 +169,13 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_130(
     project.stackctl(&["up"]).ok();
     let files = tempfile::tempdir().unwrap();
     let (marker, release) = (temp_file(&files, "marker"), temp_file(&files, "release"));
-    let mut dev = DevRun::start(&project, &["--workers", "1"]);
+    let mut dev = Dev::start(&project, &["--workers", "1"]);
     let request = held_request(&dev.base, &marker, &release);
     let worker = wait_pid(&marker);
     assert!(process_alive(worker));
 
     dev.signal("TERM");
-    dev.wait_for("dev: stopping: no new connections; finishing the requests in flight");
+    dev.wait_for_log("dev: stopping: no new connections; finishing the requests in flight");
     // Held: dev waits for the request (its limit is timeout_secs + 5 s, far beyond this test's steps).
     assert!(
         dev.running(),
@@ -313,12 +207,12 @@ async fn a_second_ctrl_c_exits_at_once_and_leaves_no_worker() {
     project.stackctl(&["up"]).ok();
     let files = tempfile::tempdir().unwrap();
     let (marker, release) = (temp_file(&files, "marker"), temp_file(&files, "release"));
-    let mut dev = DevRun::start(&project, &["--workers", "1"]);
+    let mut dev = Dev::start(&project, &["--workers", "1"]);
     let _request = held_request(&dev.base, &marker, &release);
     let worker = wait_pid(&marker);
 
     dev.signal("INT");
-    dev.wait_for("dev: stopping: no new connections; finishing the requests in flight");
+    dev.wait_for_log("dev: stopping: no new connections; finishing the requests in flight");
     assert!(dev.running(), "{}", dev.stderr());
     dev.signal("INT");
     assert_eq!(dev.exit_code(), 130, "{}", dev.stderr());
@@ -365,7 +259,7 @@ async fn a_second_ctrl_c_also_ends_a_worker_stuck_in_a_busy_loop() {
     project.stackctl(&["up"]).ok();
     let files = tempfile::tempdir().unwrap();
     let marker = temp_file(&files, "spinning");
-    let mut dev = DevRun::start(&project, &["--workers", "1"]);
+    let mut dev = Dev::start(&project, &["--workers", "1"]);
     let url = format!("{}/?spin={}", dev.base, marker.display());
     let _request = tokio::spawn(async move {
         let _ = tokio::spawn(async move { http("GET", &url, &[], Bytes::new()).await }).await;
@@ -373,7 +267,7 @@ async fn a_second_ctrl_c_also_ends_a_worker_stuck_in_a_busy_loop() {
     let worker = wait_pid(&marker);
 
     dev.signal("INT");
-    dev.wait_for("dev: stopping: no new connections; finishing the requests in flight");
+    dev.wait_for_log("dev: stopping: no new connections; finishing the requests in flight");
     assert!(dev.running(), "{}", dev.stderr());
     dev.signal("INT");
     assert_eq!(dev.exit_code(), 130, "{}", dev.stderr());

@@ -78,6 +78,8 @@ pub mod plan;
 pub use leftovers::{ask_for_every_kind, leftovers};
 pub mod url_server;
 pub use url_server::UrlServer;
+pub mod dev_server;
+pub use dev_server::Dev;
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
