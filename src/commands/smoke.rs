@@ -9,21 +9,19 @@
 //! `queryStringParameters` and `body`), which the handler must answer as the tutorial says.
 
 use std::fmt;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::aws::{Calls, Clients};
-use crate::cli::{Global, Output};
+use crate::aws::Clients;
 use crate::config::Stack;
 use crate::handler::event::{body_text, check_common, excerpt, CorsCheck, Request, Response};
 use crate::handler::random_hex;
 use crate::handler::transport::{Transport, Via};
+use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::{format_duration, Progress};
-use crate::report::SCHEMA_VERSION;
 
 // ---------------------------------------------------------------------------------------------------------
 // Checks: each says exactly what differs.
@@ -303,10 +301,8 @@ pub struct StepSummary {
 /// The result of `stackctl smoke`, as text or as one JSON document.
 #[derive(Debug, Clone, Serialize)]
 pub struct SmokeReport {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub stack: String,
-    pub region: String,
+    #[serde(skip)]
+    pub envelope: Envelope,
     pub function: String,
     /// `remote` (Lambda Invoke), `local` (the built handler in the local Node.js) or `url` (HTTP requests
     /// to the function URL).
@@ -325,8 +321,6 @@ pub struct SmokeReport {
     pub summary: StepSummary,
     pub steps: Vec<StepResult>,
     pub cleanup: Cleanup,
-    pub aws_calls: Calls,
-    pub duration_ms: u64,
 }
 
 /// The steps of the sequence; `--local` adds the tutorial's events (`TUTORIAL_STEPS`).
@@ -1135,13 +1129,11 @@ pub async fn run(
     clients: &Clients,
     stack: &Stack,
     via: &Via,
-    global: &Global,
+    profile: Option<&str>,
     progress: &Progress,
-) -> Result<u8> {
-    let output = global.output;
+) -> Result<Outcome> {
     let started = Instant::now();
-    let mut transport =
-        Transport::open(clients, stack, via, global.profile.as_deref(), progress).await?;
+    let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
     let cors = CorsCheck::for_run(stack, &transport);
     let url = transport.base_url();
     let user = format!("smoke-{}", random_hex());
@@ -1166,10 +1158,7 @@ pub async fn run(
     transport.close().await;
     let summary = summarize(&steps);
     let report = SmokeReport {
-        schema_version: SCHEMA_VERSION,
-        command: "smoke",
-        stack: stack.name.clone(),
-        region: stack.region.clone(),
+        envelope: Envelope::new("smoke", stack, clients.calls.snapshot(), started.elapsed()),
         function: stack.function.name.clone(),
         transport: kind,
         url,
@@ -1184,8 +1173,6 @@ pub async fn run(
         summary,
         steps,
         cleanup,
-        aws_calls: clients.calls.snapshot(),
-        duration_ms: started.elapsed().as_millis() as u64,
     };
     if report.passed {
         overall.finish(&format!("PASS, {} steps", report.summary.passed));
@@ -1197,23 +1184,29 @@ pub async fn run(
             report.cleanup.failed.len()
         ));
     }
-    let mut stdout = std::io::stdout().lock();
-    match output {
-        Output::Json => writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        )?,
-        // Step messages quote the function's answers and logs: control characters shown escaped.
-        Output::Text => writeln!(stdout, "{}", crate::escape::terminal(&report.to_string()))?,
-    }
-    Ok(if report.interrupted {
-        crate::exit::INTERRUPTED
+    let status = if report.interrupted {
+        ExitStatus::Interrupted
     } else if report.passed {
-        crate::exit::OK
+        ExitStatus::Ok
     } else {
-        crate::exit::ERROR
-    })
+        ExitStatus::Error
+    };
+    Ok(Outcome::result(report, status))
+}
+
+impl Body for SmokeReport {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Step messages quote the function's answers and logs: control characters shown escaped.
+    fn text(&self, _color: bool) -> String {
+        crate::escape::terminal(&self.to_string()).into_owned()
+    }
+
+    fn fields(&self) -> serde_json::Result<serde_json::Map<String, Value>> {
+        fields_of(self)
+    }
 }
 
 impl fmt::Display for SmokeReport {
@@ -1221,7 +1214,7 @@ impl fmt::Display for SmokeReport {
         writeln!(
             f,
             "smoke {} ({}) via {}, userId {}",
-            self.function, self.region, self.target, self.user_id
+            self.function, self.envelope.region, self.target, self.user_id
         )?;
         let name_width = self
             .steps
@@ -1307,7 +1300,7 @@ impl fmt::Display for SmokeReport {
             )?;
         }
         let s = &self.summary;
-        let took = format_duration(Duration::from_millis(self.duration_ms));
+        let took = format_duration(Duration::from_millis(self.envelope.duration_ms));
         if self.passed {
             write!(f, "smoke: PASS, all {} steps passed ({took})", s.passed)
         } else {
@@ -1330,6 +1323,7 @@ impl fmt::Display for SmokeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::Calls;
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
 
@@ -1750,10 +1744,15 @@ mod tests {
         let text = format!(
             "{}",
             SmokeReport {
-                schema_version: 1,
-                command: "smoke",
-                stack: "s".into(),
-                region: "r".into(),
+                envelope: Envelope {
+                    schema_version: 1,
+                    command: "smoke",
+                    stack: Some("s".into()),
+                    stage: None,
+                    region: "r".into(),
+                    aws_calls: Calls::default(),
+                    duration_ms: 1,
+                },
                 function: "f".into(),
                 transport: "fake",
                 url: None,
@@ -1764,8 +1763,6 @@ mod tests {
                 summary: summarize(&steps),
                 steps,
                 cleanup,
-                aws_calls: Calls::default(),
-                duration_ms: 1,
             }
         );
         assert!(
