@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::logs;
+pub mod since;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -223,8 +223,8 @@ pub enum Command {
     )]
     Logs {
         /// Events from this long ago (30s, 10m, 1h, 2d) or from this RFC 3339 time (2026-12-02T10:00:00Z).
-        #[arg(long, value_name = "WHEN", default_value = logs::DEFAULT_SINCE, value_parser = logs::parse_since)]
-        since: logs::Since,
+        #[arg(long, value_name = "WHEN", default_value = since::DEFAULT_SINCE, value_parser = since::parse_since)]
+        since: since::Since,
         /// Only events matching this CloudWatch Logs filter pattern, e.g. ERROR, '"timed out"' or
         /// '{ $.level = "error" }'.
         #[arg(long, value_name = "PATTERN")]

@@ -15,48 +15,41 @@ mod escape;
 mod handler;
 mod interrupt;
 mod limits;
+mod outcome;
 mod plan;
+mod printer;
 mod progress;
 mod random;
 mod report;
 mod resources;
 mod runtimes;
+mod since;
 mod template;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
 
-use cli::{Cli, Command, Output};
+use cli::{Cli, Command};
 use config::ConfigError;
 use handler::transport::Via;
+use outcome::{ExitStatus, Outcome};
+use printer::Printer;
 use progress::{Mode, Progress};
-use report::Report;
-
-/// The exit-code contract (README: "Exit codes").
-mod exit {
-    pub const OK: u8 = 0;
-    pub const ERROR: u8 = 1;
-    pub const PENDING: u8 = 2;
-    pub const NEEDS_CONFIRM: u8 = 3;
-    pub const INTERRUPTED: u8 = 130;
-    pub const USAGE: u8 = 64;
-}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap exits 2 on usage errors by default; 2 means "changes pending" here.
-            let code = if err.use_stderr() {
-                exit::USAGE
+            let status = if err.use_stderr() {
+                ExitStatus::Usage
             } else {
-                exit::OK
+                ExitStatus::Ok
             };
             let _ = err.print();
-            return ExitCode::from(code);
+            return status.into();
         }
     };
     init_logging(cli.global.verbose);
@@ -67,28 +60,32 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(exit::ERROR);
+            return ExitStatus::Error.into();
         }
     };
-    match runtime.block_on(run(&cli)) {
-        Ok(code) => ExitCode::from(code),
+    let printer = Printer::new(cli.global.output, cli.global.quiet);
+    let printed = runtime
+        .block_on(run(&cli, &printer))
+        .and_then(|outcome| printer.print(&outcome));
+    match printed {
+        Ok(status) => status.into(),
         Err(err) => {
             let interrupted = err
                 .chain()
                 .any(|c| c.downcast_ref::<interrupt::Interrupted>().is_some());
-            let code = if interrupted {
-                exit::INTERRUPTED
+            let status = if interrupted {
+                ExitStatus::Interrupted
             } else if err.downcast_ref::<ConfigError>().is_some() {
-                exit::USAGE
+                ExitStatus::Usage
             } else {
-                exit::ERROR
+                ExitStatus::Error
             };
             // Credentials that expired during the run: the one line that says so, not the SDK's chain.
             match credentials::expired_in(&err) {
                 Some(expired) => eprintln!("error: {expired}"),
                 None => eprintln!("error: {err:#}"),
             }
-            ExitCode::from(code)
+            status.into()
         }
     }
 }
@@ -113,24 +110,15 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-async fn run(cli: &Cli) -> Result<u8> {
+/// Runs the command and returns its outcome; main prints it (printer.rs) and maps it to the exit code.
+async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     let global = &cli.global;
-    // Needs no stack file and no AWS.
-    if let Command::Completions { shell } = &cli.command {
-        let shell = match shell {
-            cli::Shell::Bash => clap_complete::Shell::Bash,
-            cli::Shell::Zsh => clap_complete::Shell::Zsh,
-            cli::Shell::Fish => clap_complete::Shell::Fish,
-        };
-        let mut command = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(shell, &mut command, "stackctl", &mut std::io::stdout());
-        return Ok(exit::OK);
-    }
-    // Needs the stack file (for the names a stage must fit), not AWS.
-    if let Command::StageName { reference } = &cli.command {
-        let stage = config::stage_name_for(&global.file, global.region.as_deref(), reference)?;
-        println!("{stage}");
-        return Ok(exit::OK);
+    // These need no AWS: answered before the stack is loaded and the clients are made (the dispatch below
+    // answers them the same way).
+    match &cli.command {
+        Command::Completions { shell } => return Ok(commands::completions::run(*shell)),
+        Command::StageName { reference } => return stage_name(cli, reference),
+        _ => {}
     }
     let selection = config::Selection {
         stage: global.stage.as_deref(),
@@ -159,13 +147,36 @@ async fn run(cli: &Cli) -> Result<u8> {
         profile: global.profile.as_deref(),
     })
     .await?;
+    let (clients, stack, progress) = (&clients, &stack, &progress);
+    let profile = global.profile.as_deref();
 
-    // smoke, invoke, restore and logs print their own results (a step table, a response, a count, log
-    // events), not a resource report.
-    match &cli.command {
+    Ok(match &cli.command {
+        Command::Plan { rebuild }
+        | Command::Up {
+            dry_run: true,
+            rebuild,
+        } => commands::up::preview(clients, stack, *rebuild, progress).await?,
+        Command::Up {
+            dry_run: false,
+            rebuild,
+        } => commands::up::up(clients, stack, *rebuild, progress).await?,
+        Command::Status => commands::status::status(clients, stack, progress).await?,
+        Command::Down {
+            confirm,
+            delete_data,
+            keep_logs,
+            backup,
+        } => {
+            let data = engine::DataPolicy {
+                delete_data: *delete_data,
+                keep_logs: *keep_logs,
+                backup: backup.clone(),
+            };
+            commands::down::down(clients, stack, *confirm, &data, progress).await?
+        }
         Command::Smoke { local, url, origin } => {
             let via = via(*local, url, origin);
-            return commands::smoke::run(&clients, &stack, &via, global, &progress).await;
+            commands::smoke::run(clients, stack, &via, profile, progress).await?
         }
         Command::Invoke {
             local,
@@ -174,7 +185,7 @@ async fn run(cli: &Cli) -> Result<u8> {
             event,
         } => {
             let via = via(*local, url, origin);
-            return commands::invoke::run(&clients, &stack, &via, event, global, &progress).await;
+            commands::invoke::run(clients, stack, &via, event, profile, progress).await?
         }
         Command::Restore {
             backup_file,
@@ -187,15 +198,7 @@ async fn run(cli: &Cli) -> Result<u8> {
                 allow_other_source: *allow_other_source,
                 headerless: *headerless,
             };
-            return commands::restore::run(
-                &clients,
-                &stack,
-                backup_file,
-                &options,
-                global,
-                &progress,
-            )
-            .await;
+            commands::restore::run(clients, stack, backup_file, &options, progress).await?
         }
         Command::Logs {
             since,
@@ -207,7 +210,9 @@ async fn run(cli: &Cli) -> Result<u8> {
                 filter: filter.clone(),
                 follow: *follow,
             };
-            return commands::logs::run(&clients, &stack, &options, global.output, &progress).await;
+            Outcome::Streamed(
+                commands::logs::run(clients, stack, &options, printer.output(), progress).await?,
+            )
         }
         Command::Dev {
             port,
@@ -218,86 +223,27 @@ async fn run(cli: &Cli) -> Result<u8> {
                 address: std::net::SocketAddr::new(*host, *port),
                 workers: usize::from(*workers),
             };
-            return commands::dev::run(&clients, &stack, &options, global, &progress).await;
+            Outcome::Streamed(commands::dev::run(clients, stack, &options, global, progress).await?)
         }
         Command::Ls { older_than, all } => {
             let options = commands::ls::Options {
                 older_than: *older_than,
                 all: *all,
             };
-            return commands::ls::run(&clients, &stack, &options, global.output, &progress).await;
+            commands::ls::run(clients, stack, &options, progress).await?
         }
-        _ => {}
-    }
-    let (report, code) = match &cli.command {
-        Command::Plan { rebuild }
-        | Command::Up {
-            dry_run: true,
-            rebuild,
-        } => {
-            let report = commands::up::preview(&clients, &stack, *rebuild, &progress).await?;
-            let code = if report.in_sync {
-                exit::OK
-            } else {
-                exit::PENDING
-            };
-            (report, code)
-        }
-        Command::Up {
-            dry_run: false,
-            rebuild,
-        } => (
-            commands::up::up(&clients, &stack, *rebuild, &progress).await?,
-            exit::OK,
-        ),
-        Command::Status => {
-            let report = commands::status::status(&clients, &stack, &progress).await?;
-            let code = if report.in_sync {
-                exit::OK
-            } else {
-                exit::PENDING
-            };
-            (report, code)
-        }
-        Command::Down {
-            confirm,
-            delete_data,
-            keep_logs,
-            backup,
-        } => {
-            let data = engine::DataPolicy {
-                delete_data: *delete_data,
-                keep_logs: *keep_logs,
-                backup: backup.clone(),
-            };
-            let (report, has_work) =
-                commands::down::down(&clients, &stack, *confirm, &data, &progress).await?;
-            let code = if !confirm && has_work {
-                exit::NEEDS_CONFIRM
-            } else {
-                exit::OK
-            };
-            (report, code)
-        }
-        Command::Completions { .. } | Command::StageName { .. } => {
-            unreachable!("handled before loading the stack file")
-        }
-        Command::Ls { .. } => unreachable!("handled above"),
-        Command::Smoke { .. }
-        | Command::Invoke { .. }
-        | Command::Restore { .. }
-        | Command::Logs { .. }
-        | Command::Dev { .. } => {
-            unreachable!("handled above")
-        }
-    };
-    print(&report, global.output)?;
-    if code == exit::NEEDS_CONFIRM {
-        eprintln!(
-            "nothing was deleted: run `stackctl down --confirm` to delete what is listed above"
-        );
-    }
-    Ok(code)
+        Command::Completions { shell } => commands::completions::run(*shell),
+        Command::StageName { reference } => stage_name(cli, reference)?,
+    })
+}
+
+/// `stage-name`: needs the stack file (for the names a stage must fit), not AWS; plain text for `$(...)`.
+fn stage_name(cli: &Cli, reference: &str) -> Result<Outcome> {
+    let global = &cli.global;
+    let stage = config::stage_name_for(&global.file, global.region.as_deref(), reference)?;
+    Ok(Outcome::Plain {
+        text: format!("{stage}\n"),
+    })
 }
 
 /// How smoke and invoke reach the handler, from their flags (`--url` alone: the deployed URL).
@@ -310,23 +256,4 @@ fn via(local: bool, url: &Option<String>, origin: &Option<String>) -> Via {
         None if local => Via::Local,
         None => Via::Invoke,
     }
-}
-
-fn print(report: &Report, output: Output) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match output {
-        Output::Json => {
-            // A person may be watching stderr while a script reads stdout.
-            for warning in &report.warnings {
-                eprintln!("warning: {warning}");
-            }
-            writeln!(stdout, "{}", report.to_json())?
-        }
-        Output::Text => {
-            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            writeln!(stdout, "{}", report.render(color))?
-        }
-    }
-    Ok(())
 }

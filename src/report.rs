@@ -9,11 +9,9 @@ use serde::Serialize;
 
 use crate::aws::Calls;
 use crate::config::Stack;
+use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Notes, Shown};
 use crate::plan::{summarize, Action, Change, Kind, Op, ResourcePlan, Summary};
 use crate::progress::format_duration;
-
-/// Bumped whenever a field is renamed or removed; adding fields keeps it.
-pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceReport {
@@ -51,13 +49,9 @@ impl ResourceReport {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub stack: String,
-    /// `--stage`: the stage this run worked on (absent without one).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
-    pub region: String,
+    /// schema_version, command, stack, stage, region, aws_calls, duration_ms (outcome.rs).
+    #[serde(skip)]
+    pub envelope: Envelope,
     /// down: how many of the stack's resources it found to delete or revert (0: there was nothing, as
     /// opposed to "cleaned up").
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,9 +66,6 @@ pub struct Report {
     /// What the person running the command must know (a public URL, for one); shown in red on a terminal.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// AWS operations this run sent.
-    pub aws_calls: Calls,
-    pub duration_ms: u64,
 }
 
 /// The stack's outputs. `url` is null while the stack has no URL (or before up creates it); the ARNs are
@@ -98,11 +89,7 @@ impl Report {
         let plans: Vec<ResourcePlan> = resources.iter().map(|r| r.plan.clone()).collect();
         let summary = summarize(&plans);
         Report {
-            schema_version: SCHEMA_VERSION,
-            command,
-            stack: stack.name.clone(),
-            stage: stack.stage.clone(),
-            region: stack.region.clone(),
+            envelope: Envelope::new(command, stack, calls, elapsed),
             found: None,
             in_sync: plans
                 .iter()
@@ -111,8 +98,6 @@ impl Report {
             resources,
             outputs: None,
             warnings: Vec::new(),
-            aws_calls: calls,
-            duration_ms: elapsed.as_millis() as u64,
         }
     }
 
@@ -132,18 +117,12 @@ impl Report {
         self
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
-    }
-
     fn summary_line(&self) -> String {
         let s = &self.summary;
-        let calls = format!(
-            "{} reads, {} writes",
-            self.aws_calls.reads, self.aws_calls.writes
-        );
-        let took = format_duration(Duration::from_millis(self.duration_ms));
-        match self.command {
+        let e = &self.envelope;
+        let calls = format!("{} reads, {} writes", e.aws_calls.reads, e.aws_calls.writes);
+        let took = format_duration(Duration::from_millis(e.duration_ms));
+        match e.command {
             "up" if self.in_sync => {
                 format!("up: nothing to change, everything is in sync ({calls}, {took})")
             }
@@ -155,11 +134,11 @@ impl Report {
                 "up: {} created, {} updated, {} unchanged ({calls}, {took})",
                 s.create, s.update, s.unchanged
             ),
-            "down" if self.found == Some(0) && self.stage.is_some() => format!(
+            "down" if self.found == Some(0) && e.stage.is_some() => format!(
                 "down: nothing found: stage `{}` of stack `{}` has no resources in {} ({calls}, {took})",
-                self.stage.as_deref().unwrap_or_default(),
-                self.stack,
-                self.region
+                e.stage.as_deref().unwrap_or_default(),
+                e.stack.as_deref().unwrap_or_default(),
+                e.region
             ),
             "down" if self.in_sync => format!("down: nothing to delete ({calls}, {took})"),
             "down" if self.resources.iter().all(|r| r.result.is_none()) => format!(
@@ -211,13 +190,15 @@ impl Report {
     }
 
     fn write_text(&self, f: &mut impl fmt::Write, color: bool) -> fmt::Result {
-        match &self.stage {
-            Some(stage) => writeln!(f, "stack {} stage {stage} ({})", self.stack, self.region)?,
-            None => writeln!(f, "stack {} ({})", self.stack, self.region)?,
+        let e = &self.envelope;
+        let stack = e.stack.as_deref().unwrap_or_default();
+        match &e.stage {
+            Some(stage) => writeln!(f, "stack {stack} stage {stage} ({})", e.region)?,
+            None => writeln!(f, "stack {stack} ({})", e.region)?,
         }
         for r in &self.resources {
             let p = &r.plan;
-            let what = match (&r.result, self.command, p.action) {
+            let what = match (&r.result, e.command, p.action) {
                 (Some(result), _, _) => result.clone(),
                 (None, "status", Action::NoOp) => "in sync".to_string(),
                 (None, "status", Action::Create) => "missing".to_string(),
@@ -269,6 +250,39 @@ impl Report {
     }
 }
 
+impl Body for Report {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    fn text(&self, color: bool) -> String {
+        self.render(color)
+    }
+
+    fn fields(&self) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+        fields_of(self)
+    }
+
+    fn notes(&self, shown: Shown) -> Notes {
+        let mut notes = Notes::default();
+        // A person may be watching stderr while a script reads stdout (the text shows them itself).
+        if shown.output == crate::cli::Output::Json {
+            notes.before = self
+                .warnings
+                .iter()
+                .map(|w| format!("warning: {w}"))
+                .collect();
+        }
+        if shown.status == ExitStatus::NeedsConfirm {
+            notes.after.push(
+                "nothing was deleted: run `stackctl down --confirm` to delete what is listed above"
+                    .into(),
+            );
+        }
+        notes
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write_text(f, false)
@@ -281,19 +295,21 @@ mod tests {
 
     fn plan_report(resources: Vec<ResourceReport>) -> Report {
         Report {
-            schema_version: SCHEMA_VERSION,
-            command: "plan",
-            stack: "s".into(),
-            stage: None,
-            region: "us-east-1".into(),
+            envelope: Envelope {
+                schema_version: crate::outcome::SCHEMA_VERSION,
+                command: "plan",
+                stack: Some("s".into()),
+                stage: None,
+                region: "us-east-1".into(),
+                aws_calls: Calls::default(),
+                duration_ms: 0,
+            },
             found: None,
             in_sync: false,
             summary: Summary::default(),
             resources,
             outputs: None,
             warnings: Vec::new(),
-            aws_calls: Calls::default(),
-            duration_ms: 0,
         }
     }
 

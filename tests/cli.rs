@@ -7,6 +7,8 @@ mod support;
 mod backup;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/contract.rs"]
+mod contract;
 #[path = "cli/corpus.rs"]
 mod corpus;
 #[path = "cli/dev.rs"]

@@ -26,6 +26,7 @@ use crate::handler::local::node_version_note;
 use crate::handler::pool::Slots;
 use crate::handler::transport::caller_credentials;
 use crate::interrupt;
+use crate::outcome::ExitStatus;
 use crate::progress::Progress;
 use crate::resources::table;
 
@@ -40,7 +41,7 @@ pub async fn run(
     options: &Options,
     global: &Global,
     progress: &Progress,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     // Ctrl-C is how dev ends: it says so itself, and finishes the requests in flight.
     interrupt::quiet_first_interrupt();
     let table = table::read(&clients.dynamodb, &stack.table.name)
@@ -146,7 +147,7 @@ pub async fn run(
     }
     server.current().retire().await;
     eprintln!("dev: stopped");
-    Ok(130)
+    Ok(ExitStatus::Interrupted)
 }
 
 /// "the emulator at http://…" or "AWS (us-east-1)": where the table and the handler's calls go.

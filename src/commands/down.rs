@@ -10,19 +10,20 @@ use anyhow::{Context, Result};
 use crate::aws::Clients;
 use crate::config::Stack;
 use crate::engine::{self, DataPolicy, World};
+use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::Purpose;
 
-/// The report, and whether there was anything to delete or change.
+/// The report; without --confirm, `NeedsConfirm` when there was anything to delete or change.
 pub async fn down(
     clients: &Clients,
     stack: &Stack,
     confirm: bool,
     data: &DataPolicy,
     progress: &Progress,
-) -> Result<(Report, bool)> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let reading = progress.task("live state");
     reading.set("reading");
@@ -54,7 +55,12 @@ pub async fn down(
             .into_iter()
             .map(|s| ResourceReport::planned(s.planned.plan))
             .collect();
-        return Ok((report(reports), has_work));
+        let status = if !confirm && has_work {
+            ExitStatus::NeedsConfirm
+        } else {
+            ExitStatus::Ok
+        };
+        return Ok(Outcome::result(report(reports), status));
     }
     if let Some(b) = blocked {
         anyhow::bail!(
@@ -78,5 +84,5 @@ pub async fn down(
         }
     }
     let reports = engine::destroy(&world, steps).await?;
-    Ok((report(reports), true))
+    Ok(Outcome::result(report(reports), ExitStatus::Ok))
 }

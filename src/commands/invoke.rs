@@ -3,7 +3,7 @@
 //! failure as text or one JSON document.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,21 +12,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Clients;
-use crate::cli::{Global, Output};
+use crate::cli::Output;
 use crate::config::{ConfigError, Stack};
 use crate::escape;
 use crate::handler::event::{InvokeError, Response};
 use crate::handler::transport::{Transport, Via};
+use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Notes, Outcome, Shown};
 use crate::progress::{format_duration, Progress};
-use crate::report::SCHEMA_VERSION;
 
 /// The result of `stackctl invoke`, as text or as one JSON document.
 #[derive(Debug, Serialize)]
 pub struct InvokeReport {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub stack: String,
-    pub region: String,
+    #[serde(skip)]
+    pub envelope: Envelope,
     pub function: String,
     /// `remote` (Lambda Invoke), `local` (the built handler in the local Node.js) or `url` (HTTP requests
     /// to the function URL).
@@ -40,7 +38,6 @@ pub struct InvokeReport {
     pub response: Option<Response>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorReport>,
-    pub duration_ms: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,7 +55,7 @@ pub struct ErrorReport {
 
 impl fmt::Display for InvokeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let took = format_duration(Duration::from_millis(self.duration_ms));
+        let took = format_duration(Duration::from_millis(self.envelope.duration_ms));
         match (&self.response, &self.error) {
             (Some(r), _) => {
                 writeln!(f, "{} ({took})", r.status_code)?;
@@ -94,6 +91,42 @@ impl fmt::Display for InvokeReport {
             }
             (None, None) => write!(f, "no response ({took})"),
         }
+    }
+}
+
+impl Body for InvokeReport {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The function's answer is its text: control characters are shown escaped, not obeyed.
+    fn text(&self, _color: bool) -> String {
+        escape::terminal(&self.to_string()).into_owned()
+    }
+
+    fn fields(&self) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+        fields_of(self)
+    }
+
+    fn notes(&self, shown: Shown) -> Notes {
+        let mut notes = Notes::default();
+        let logs = self
+            .response
+            .as_ref()
+            .and_then(|r| r.logs.as_deref())
+            .or_else(|| self.error.as_ref().and_then(|e| e.logs.as_deref()));
+        // The function's log goes with the progress, on stderr (it is in the JSON document already).
+        if let (Output::Text, false, Some(logs)) = (shown.output, shown.quiet, logs) {
+            notes
+                .after
+                .push(format!("function log:\n{}", escape::terminal(logs)));
+        }
+        if let Some(error) = &self.error {
+            notes
+                .after
+                .push(format!("error: {}", escape::terminal(&error.message)));
+        }
+        notes
     }
 }
 
@@ -139,10 +172,9 @@ pub async fn run(
     stack: &Stack,
     via: &Via,
     event: &Path,
-    global: &Global,
+    profile: Option<&str>,
     progress: &Progress,
-) -> Result<u8> {
-    let (output, quiet) = (global.output, global.quiet);
+) -> Result<Outcome> {
     let source = event;
     let event = read_event(source)?;
     if let Via::Url { .. } = via {
@@ -173,8 +205,7 @@ pub async fn run(
         Via::Url { .. } => "reading the URL",
         Via::Invoke => "invoking",
     });
-    let mut transport =
-        Transport::open(clients, stack, via, global.profile.as_deref(), progress).await?;
+    let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
     task.set(&format!("invoking via {}", transport.describe()));
     let url = transport.base_url();
     let cors = crate::handler::event::CorsCheck::for_run(stack, &transport);
@@ -222,42 +253,18 @@ pub async fn run(
         }
     };
     let report = InvokeReport {
-        schema_version: SCHEMA_VERSION,
-        command: "invoke",
-        stack: stack.name.clone(),
-        region: stack.region.clone(),
+        envelope: Envelope::new("invoke", stack, clients.calls.snapshot(), started.elapsed()),
         function: stack.function.name.clone(),
         transport: kind,
         url,
         ok: error.is_none(),
         response,
         error,
-        duration_ms: started.elapsed().as_millis() as u64,
     };
-    let logs = report
-        .response
-        .as_ref()
-        .and_then(|r| r.logs.as_deref())
-        .or_else(|| report.error.as_ref().and_then(|e| e.logs.as_deref()));
-    {
-        let mut stdout = std::io::stdout().lock();
-        match output {
-            Output::Json => writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            )?,
-            // The function's answer is its text: control characters are shown escaped, not obeyed.
-            Output::Text => writeln!(stdout, "{}", escape::terminal(&report.to_string()))?,
-        }
-    }
-    // The function's log goes with the progress, on stderr (it is in the JSON document already).
-    if let (Output::Text, false, Some(logs)) = (output, quiet, logs) {
-        eprintln!("function log:\n{}", escape::terminal(logs));
-    }
-    if let Some(error) = &report.error {
-        eprintln!("error: {}", escape::terminal(&error.message));
-        return Ok(crate::exit::ERROR);
-    }
-    Ok(crate::exit::OK)
+    let status = if report.ok {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Error
+    };
+    Ok(Outcome::result(report, status))
 }

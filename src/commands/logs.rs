@@ -1,8 +1,9 @@
 //! `stackctl logs`: the function's log events from CloudWatch Logs (FilterLogEvents, every page), printed once,
-//! or followed (`--follow`: a poll about once a second, each event printed exactly once).
+//! or followed (`--follow`: a poll about once a second, each event printed exactly once). The events are a
+//! stream, the one kind of result the printer does not render whole: each page goes to stdout as it is read
+//! (printer::stream), so `--follow` shows events as they come and an interrupt loses nothing already read.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,14 +18,10 @@ use crate::aws::{classify_sdk, Clients, ErrorClass};
 use crate::backoff::Backoff;
 use crate::cli::Output;
 use crate::config::Stack;
-use crate::dates::parse_rfc3339;
+use crate::outcome::ExitStatus;
 use crate::progress::Progress;
+use crate::since::Since;
 
-/// `--since` when none is given (README: "stackctl logs").
-pub const DEFAULT_SINCE: &str = "10m";
-/// What `--since` accepts, for the usage error.
-pub const SINCE_FORMS: &str =
-    "a duration such as 30s, 10m, 1h or 2d, or an RFC 3339 time such as 2026-12-02T10:00:00Z";
 /// How often `--follow` asks for new events (what `sam logs --tail` does).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Each poll starts this long before the newest event seen, so an event CloudWatch ingests late (with an older
@@ -39,55 +36,6 @@ const MAX_REMEMBERED: usize = 100_000;
 const BACKOFF: Backoff =
     Backoff::exponential(Duration::from_millis(500), 2, Duration::from_secs(15));
 const ONCE_MAX_RETRIES: u32 = 8;
-
-/// Where `--since` starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Since {
-    /// This long before the command started.
-    Ago(Duration),
-    /// This instant, in milliseconds since the Unix epoch.
-    At(i64),
-}
-
-impl Since {
-    fn start_ms(self, now_ms: i64) -> i64 {
-        match self {
-            Since::Ago(ago) => now_ms
-                .saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))
-                .max(0),
-            Since::At(ms) => ms.max(0),
-        }
-    }
-}
-
-/// `--since`'s parser: `<N>s|m|h|d`, or an RFC 3339 time (`Z` or an offset, optional fraction).
-pub fn parse_since(value: &str) -> Result<Since, String> {
-    let value = value.trim();
-    if let Some(ago) = parse_ago(value) {
-        return Ok(Since::Ago(ago));
-    }
-    if let Some(ms) = parse_rfc3339(value) {
-        return Ok(Since::At(ms));
-    }
-    Err(format!("expected {SINCE_FORMS}"))
-}
-
-fn parse_ago(value: &str) -> Option<Duration> {
-    let unit = value.chars().last()?;
-    let seconds: u64 = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return None,
-    };
-    let digits = &value[..value.len() - 1];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    n.checked_mul(seconds).map(Duration::from_secs)
-}
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-12-02T10:00:00.123Z`.
 pub fn format_time(ms: i64) -> String {
@@ -240,28 +188,13 @@ impl Seen {
     }
 }
 
-/// stdout went away (`stackctl logs | head`): the reader has what it wanted, so this is a normal end.
-#[derive(Debug)]
-struct StdoutClosed;
-
-impl fmt::Display for StdoutClosed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("stdout was closed")
-    }
-}
-
-impl std::error::Error for StdoutClosed {}
-
 fn print_events(events: &[Event], output: Output) -> Result<()> {
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let written = events.iter().try_for_each(|event| match output {
-        Output::Text => writeln!(out, "{}", event.text()),
-        Output::Json => writeln!(out, "{}", event.json()),
-    });
-    match written.and_then(|()| out.flush()) {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
-        other => other.context("writing log events to stdout"),
-    }
+    // A closed stdout is `printer::StdoutClosed`, which `run` turns into a quiet end.
+    crate::printer::stream(events.iter().map(|event| match output {
+        Output::Text => event.text(),
+        Output::Json => event.json(),
+    }))
+    .context("writing log events to stdout")
 }
 
 /// What one FilterLogEvents call gave.
@@ -429,7 +362,7 @@ pub async fn run(
     options: &Options,
     output: Output,
     progress: &Progress,
-) -> Result<u8> {
+) -> Result<ExitStatus> {
     // Nothing is in flight that an interrupt should let finish: it just ends the command.
     crate::interrupt::quiet_first_interrupt();
     let start_ms = options.since.start_ms(now_ms());
@@ -452,12 +385,12 @@ pub async fn run(
     };
     // Events are flushed page by page before any await, so dropping the read mid-way loses nothing printed.
     let result = tokio::select! {
-        result = work => result.map(|()| crate::exit::OK),
-        () = crate::interrupt::interrupted() => Ok(crate::exit::INTERRUPTED),
+        result = work => result.map(|()| ExitStatus::Ok),
+        () = crate::interrupt::interrupted() => Ok(ExitStatus::Interrupted),
     };
     let _ = io::stdout().flush();
     match result {
-        Err(err) if err.downcast_ref::<StdoutClosed>().is_some() => Ok(crate::exit::OK),
+        Err(err) if crate::printer::is_closed(&err) => Ok(ExitStatus::Ok),
         other => other,
     }
 }
@@ -476,75 +409,12 @@ mod tests {
     }
 
     #[test]
-    fn since_accepts_durations_and_rfc_3339() {
-        assert_eq!(parse_since("10m"), Ok(Since::Ago(Duration::from_secs(600))));
-        assert_eq!(parse_since("30s"), Ok(Since::Ago(Duration::from_secs(30))));
-        assert_eq!(parse_since("1h"), Ok(Since::Ago(Duration::from_secs(3600))));
-        assert_eq!(
-            parse_since("2d"),
-            Ok(Since::Ago(Duration::from_secs(172_800)))
-        );
-        assert_eq!(
-            parse_since("2026-12-02T10:00:00Z"),
-            Ok(Since::At(1_796_205_600_000))
-        );
-        assert_eq!(
-            parse_since("2026-12-02T11:00:00.25+01:00"),
-            Ok(Since::At(1_796_205_600_250))
-        );
-        assert_eq!(parse_since("1970-01-01T00:00:00.000Z"), Ok(Since::At(0)));
-        assert_eq!(
-            parse_since("2024-02-29t23:59:60z"),
-            parse_since("2024-02-29T23:59:59Z")
-        );
-    }
-
-    #[test]
-    fn since_refuses_everything_else_and_says_what_it_takes() {
-        for bad in [
-            "",
-            "10",
-            "m",
-            "10x",
-            "-5m",
-            "1.5h",
-            "10 m",
-            "1h30m",
-            "2026-12-02",
-            "2026-12-02T10:00:00",
-            "2026-13-02T10:00:00Z",
-            "2026-02-30T10:00:00Z",
-            "2023-02-29T00:00:00Z",
-            "2026-12-02T24:00:00Z",
-            "2026-12-02T10:00:00+1:00",
-            "2026-12-02T10:00:00.Z",
-            "99999999999999999999d",
-        ] {
-            let err = parse_since(bad).expect_err(bad);
-            assert!(
-                err.contains("30s, 10m, 1h or 2d") && err.contains("RFC 3339"),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
-    fn since_start_is_relative_to_now_and_never_negative() {
-        assert_eq!(
-            Since::Ago(Duration::from_secs(600)).start_ms(1_000_000),
-            400_000
-        );
-        assert_eq!(Since::Ago(Duration::from_secs(600)).start_ms(1_000), 0);
-        assert_eq!(Since::At(42).start_ms(1_000_000), 42);
-    }
-
-    #[test]
     fn times_are_rfc_3339_utc_with_milliseconds() {
         assert_eq!(format_time(1_796_205_600_123), "2026-12-02T10:00:00.123Z");
         assert_eq!(format_time(-5), "1970-01-01T00:00:00.000Z");
         assert_eq!(
-            parse_rfc3339(&format_time(1_796_205_600_123)),
-            Some(1_796_205_600_123)
+            crate::cli::since::parse_since(&format_time(1_796_205_600_123)),
+            Ok(Since::At(1_796_205_600_123))
         );
     }
 

@@ -4,16 +4,15 @@
 //! and policies (which the Tagging API does not cover) by listing them and reading their tags.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::aws::{Calls, Clients};
-use crate::cli::Output;
+use crate::aws::Clients;
 use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
+use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
 
 /// What `ls` was asked for.
@@ -89,28 +88,37 @@ pub struct StageListing {
     pub resources: Vec<Found>,
 }
 
+/// The envelope's `stack` is the stack listed (null with --all); it has no `stage`: ls lists them all.
 #[derive(Debug, Serialize)]
 struct Listing {
-    schema_version: u32,
-    command: &'static str,
-    /// The stack listed; null with --all.
-    stack: Option<String>,
-    region: String,
+    #[serde(skip)]
+    envelope: Envelope,
     /// `--older-than`, in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     older_than_secs: Option<u64>,
     stages: Vec<StageListing>,
-    aws_calls: Calls,
-    duration_ms: u64,
+}
+
+impl Body for Listing {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    fn text(&self, _color: bool) -> String {
+        render(self)
+    }
+
+    fn fields(&self) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+        fields_of(self)
+    }
 }
 
 pub async fn run(
     clients: &Clients,
     stack: &Stack,
     options: &Options,
-    output: Output,
     progress: &Progress,
-) -> Result<u8> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let task = progress.task("stages".to_string());
     task.set("reading tags");
@@ -128,23 +136,15 @@ pub async fn run(
         stages.retain(|s| s.age_secs.is_some_and(|a| a >= age.as_secs()));
     }
     let listing = Listing {
-        schema_version: crate::report::SCHEMA_VERSION,
-        command: "ls",
-        stack: only.map(str::to_string),
-        region: stack.region.clone(),
+        envelope: Envelope {
+            stack: only.map(str::to_string),
+            stage: None,
+            ..Envelope::new("ls", stack, clients.calls.snapshot(), started.elapsed())
+        },
         older_than_secs: options.older_than.map(|d| d.as_secs()),
         stages,
-        aws_calls: clients.calls.snapshot(),
-        duration_ms: started.elapsed().as_millis() as u64,
     };
-    let text = match output {
-        Output::Json => serde_json::to_string_pretty(&listing)?,
-        Output::Text => render(&listing),
-    };
-    // A reader that stops early (`| head`) ends the output, not the process with a panic.
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}").context("writing the listing to stdout")?;
-    Ok(0)
+    Ok(Outcome::result(listing, ExitStatus::Ok))
 }
 
 /// The stages, sorted by stack then stage (the unstaged deployment first).
@@ -195,14 +195,14 @@ fn rfc3339(secs: i64) -> String {
 
 fn render(listing: &Listing) -> String {
     let mut out = String::new();
-    let what = match &listing.stack {
+    let what = match &listing.envelope.stack {
         Some(stack) => format!("stack {stack}"),
         None => "every stackctl stack".to_string(),
     };
     let count = listing.stages.len();
     out.push_str(&format!(
         "{what} in {}: {count} stage{}{}",
-        listing.region,
+        listing.envelope.region,
         if count == 1 { "" } else { "s" },
         listing
             .older_than_secs
@@ -211,7 +211,7 @@ fn render(listing: &Listing) -> String {
     ));
     for s in &listing.stages {
         let stage = s.stage.as_deref().unwrap_or("(no stage)");
-        let name = if listing.stack.is_some() {
+        let name = if listing.envelope.stack.is_some() {
             stage.to_string()
         } else {
             format!("{} {stage}", s.stack)

@@ -3,15 +3,16 @@
 //! account (and has its key schema), and that the table is empty (the file format is in backup.rs).
 
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 
 use crate::aws::Clients;
 use crate::backup::{self, Origin};
-use crate::cli::{Global, Output};
 use crate::config::Stack;
+use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
-use crate::report;
 use crate::resources::table;
 
 /// What restore may do beyond the default (an empty table of the backup's own origin, a complete file).
@@ -22,15 +23,46 @@ pub struct Options {
     pub headerless: bool,
 }
 
-/// Restores `file` into the table and prints what was written; exit 0.
+/// What restore wrote (the envelope around it: outcome.rs).
+#[derive(Debug, Serialize)]
+pub struct Restored {
+    #[serde(skip)]
+    envelope: Envelope,
+    table: String,
+    items: u64,
+    /// The backup's header (null for a headerless backup).
+    source: Option<backup::Header>,
+}
+
+impl Body for Restored {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    fn text(&self, _color: bool) -> String {
+        let from = self.source.as_ref().map_or(String::new(), |h| {
+            format!(", backed up from table {} at {}", h.origin.table, h.time)
+        });
+        format!(
+            "restore: {} items into table {} ({} writes{from})",
+            self.items, self.table, self.envelope.aws_calls.writes
+        )
+    }
+
+    fn fields(&self) -> serde_json::Result<serde_json::Map<String, serde_json::Value>> {
+        fields_of(self)
+    }
+}
+
+/// Restores `file` into the table: what was written; exit 0.
 pub async fn run(
     clients: &Clients,
     stack: &Stack,
     file: &Path,
     options: &Options,
-    global: &Global,
     progress: &Progress,
-) -> Result<u8> {
+) -> Result<Outcome> {
+    let started = Instant::now();
     let name = &stack.table.name;
     let task = progress.task(format!("table {name}"));
     let checked = check(clients, stack, file, options, &task)
@@ -45,23 +77,19 @@ pub async fn run(
     };
     let restored = backup::restore(&clients.dynamodb, name, file, items, &task).await?;
     task.finish(&format!("restored {restored} items"));
-    let calls = clients.calls.snapshot();
-    match global.output {
-        Output::Json => println!(
-            "{}",
-            serde_json::json!({"schema_version": report::SCHEMA_VERSION, "command": "restore", "table": name, "items": restored, "source": header, "aws_calls": calls})
-        ),
-        Output::Text => {
-            let from = header.as_ref().map_or(String::new(), |h| {
-                format!(", backed up from table {} at {}", h.origin.table, h.time)
-            });
-            println!(
-                "restore: {restored} items into table {name} ({} writes{from})",
-                calls.writes
-            )
-        }
-    }
-    Ok(crate::exit::OK)
+    let envelope = Envelope::new(
+        "restore",
+        stack,
+        clients.calls.snapshot(),
+        started.elapsed(),
+    );
+    let restored = Restored {
+        envelope,
+        table: name.clone(),
+        items: restored,
+        source: header,
+    };
+    Ok(Outcome::result(restored, ExitStatus::Ok))
 }
 
 /// Everything that must hold before the first write: the table exists, the file is a complete backup of

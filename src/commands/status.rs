@@ -10,11 +10,12 @@ use crate::config::Stack;
 use crate::engine::{self, World};
 use crate::handler::build_cache::Cache;
 use crate::handler::package::{self, LocalCode};
+use crate::outcome::{ExitStatus, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::Purpose;
 
-pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Report> {
+pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Outcome> {
     let started = Instant::now();
     let task = progress.task("live state");
     task.set("reading");
@@ -43,12 +44,14 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ResourceReport::planned(step.planned.plan).state(state)
         })
         .collect();
-    Ok(Report::new(
+    let report = Report::new(
         "status",
         stack,
         reports,
         clients.calls.snapshot(),
         started.elapsed(),
     )
-    .with_outputs(world.outputs()))
+    .with_outputs(world.outputs());
+    let status = ExitStatus::pending_unless(report.in_sync);
+    Ok(Outcome::result(report, status))
 }

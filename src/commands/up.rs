@@ -11,6 +11,7 @@ use crate::config::Stack;
 use crate::engine::{self, Snapshot, World};
 use crate::handler::build_cache::Cache;
 use crate::handler::package::{self, Package};
+use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
@@ -24,7 +25,7 @@ pub async fn preview(
     stack: &Stack,
     rebuild: bool,
     progress: &Progress,
-) -> Result<Report> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let (snapshot, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let mut world = World::new(clients, stack, snapshot, progress)?;
@@ -33,7 +34,7 @@ pub async fn preview(
         .into_iter()
         .map(|step| ResourceReport::planned(step.planned.plan))
         .collect();
-    Ok(Report::new(
+    let report = Report::new(
         "plan",
         stack,
         reports,
@@ -41,7 +42,9 @@ pub async fn preview(
         started.elapsed(),
     )
     .with_outputs(world.outputs())
-    .with_warnings(warnings(stack)))
+    .with_warnings(warnings(stack));
+    let status = ExitStatus::pending_unless(report.in_sync);
+    Ok(Outcome::result(report, status))
 }
 
 pub async fn up(
@@ -49,7 +52,7 @@ pub async fn up(
     stack: &Stack,
     rebuild: bool,
     progress: &Progress,
-) -> Result<Report> {
+) -> Result<Outcome> {
     let started = Instant::now();
     let (snapshot, package) = read_and_build(clients, stack, rebuild, progress).await?;
     let mut world = World::new(clients, stack, snapshot, progress)?;
@@ -77,7 +80,7 @@ pub async fn up(
     } else {
         engine::apply(&world, steps).await?
     };
-    Ok(Report::new(
+    let report = Report::new(
         "up",
         stack,
         reports,
@@ -85,7 +88,8 @@ pub async fn up(
         started.elapsed(),
     )
     .with_outputs(world.outputs())
-    .with_warnings(warnings(stack)))
+    .with_warnings(warnings(stack));
+    Ok(Outcome::result(report, ExitStatus::Ok))
 }
 
 /// What plan and up warn of.

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -51,32 +51,6 @@ async fn put(emulator: &Emulator, messages: &[&str]) {
         );
     }
     request.send().await.expect("PutLogEvents");
-}
-
-/// `inner` run with a stdout whose reading end is closed before it starts (as in `stackctl logs | head` once
-/// head has exited), through python's os.pipe: every write to stdout fails with EPIPE.
-fn with_closed_stdout(inner: &Command) -> Command {
-    let mut command = Command::new("python3");
-    command
-        .arg("-c")
-        .arg(
-            "import os, subprocess, sys\n\
-             r, w = os.pipe()\n\
-             os.close(r)\n\
-             sys.exit(subprocess.call(sys.argv[1:], stdout=w))",
-        )
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    if let Some(dir) = inner.get_current_dir() {
-        command.current_dir(dir);
-    }
-    command
 }
 
 fn filter_calls_since(emulator: &Emulator, mark: u64) -> usize {

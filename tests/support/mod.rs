@@ -931,3 +931,29 @@ pub fn which(program: &str) -> PathBuf {
         .canonicalize()
         .expect("canonical path")
 }
+
+/// `inner` run with a stdout whose reading end is closed before it starts (as in `stackctl logs | head` once
+/// head has exited), through python's os.pipe: every write to stdout fails with EPIPE.
+pub fn with_closed_stdout(inner: &Command) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .arg("-c")
+        .arg(
+            "import os, subprocess, sys\n\
+             r, w = os.pipe()\n\
+             os.close(r)\n\
+             sys.exit(subprocess.call(sys.argv[1:], stdout=w))",
+        )
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    if let Some(dir) = inner.get_current_dir() {
+        command.current_dir(dir);
+    }
+    command
+}
