@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-pub use crate::since::Since;
 use crate::dates::parse_rfc3339;
+pub use crate::since::Since;
 
 /// `--since` when none is given (README: "stackctl logs").
 pub const DEFAULT_SINCE: &str = "10m";
