@@ -7,7 +7,6 @@ mod cli;
 mod commands;
 mod config;
 mod credentials;
-mod desired;
 mod engine;
 mod escape;
 mod handler;

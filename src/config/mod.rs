@@ -30,6 +30,7 @@ mod test_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};
 

@@ -14,12 +14,14 @@ use aws_sdk_lambda::Client;
 
 use futures::future::BoxFuture;
 
-use crate::aws::{retry_while, wait_for, NotFound, Poll};
-use crate::engine::{finish, Done, ReadCx, World};
+use crate::aws::{retry_while, wait_for, Account, NotFound, Poll};
+use crate::config::{Stack, CORS_VARIABLE};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::{live_as, Planned, Resource, NOT_OURS};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Output, Planned, Resource, NOT_OURS};
+use crate::template;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveFunction {
@@ -1082,11 +1084,73 @@ pub async fn remove_variables(
 }
 
 /// The function's resource kind.
-pub struct Function;
+pub struct Function {
+    pub(crate) at: Address,
+    pub(crate) role: Address,
+    pub(crate) log_group: Address,
+    pub(crate) policy: Address,
+    pub(crate) table: Address,
+}
+
+/// `CORS_VARIABLE`'s value: set whenever the stack has a URL, and put back to `handler` when the URL goes
+/// (a live value left at `function-url` would keep the handler silent).
+fn cors_variable(stack: &Stack, live: Option<&BTreeMap<String, String>>) -> Option<&'static str> {
+    match &stack.url {
+        Some(url) if url.cors.is_some() => Some("function-url"),
+        Some(_) => Some("handler"),
+        None => live
+            .and_then(|env| env.get(CORS_VARIABLE))
+            .filter(|v| v.as_str() != "handler")
+            .map(|_| "handler"),
+    }
+}
+
+/// The function's variables as up deploys them: stack.toml's, with their placeholders resolved, and
+/// stackctl's own (`CORS_VARIABLE`); `live` is the live function's, when it exists.
+fn wanted_environment(
+    stack: &Stack,
+    values: &template::Values,
+    live: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>> {
+    let mut environment = stack
+        .function
+        .environment
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), template::render(v, values)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    if let Some(cors) = cors_variable(stack, live) {
+        environment.insert(CORS_VARIABLE.to_string(), cors.to_string());
+    }
+    Ok(environment)
+}
+
+/// The function's ARN, known before it exists.
+pub fn arn_in_advance(stack: &Stack, account: &Account) -> String {
+    let Account { partition, id } = account;
+    format!(
+        "arn:{partition}:lambda:{}:{id}:function:{}",
+        stack.region, stack.function.name
+    )
+}
+
+/// For a local run (dev, invoke --local), with no graph walked: the variables up would deploy, with the
+/// placeholders resolved for `account` (`table_arn`: the live table's, else the one known in advance).
+pub fn declared_environment(
+    stack: &Stack,
+    account: &Account,
+    table_arn: Option<&str>,
+    live: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>> {
+    let graph = crate::resources::graph(stack);
+    let values = crate::resources::world::placeholders(stack, account, &graph, |at| {
+        (at.kind == Kind::Table).then(|| table_arn.map(str::to_string))?
+    });
+    wanted_environment(stack, &values, live)
+}
 
 /// down on a function stackctl did not create: the variables it set, with the values it set, and the
 /// reservation it made there (marked), to give back to the account's pool.
-struct RemoveVariables(BTreeMap<String, String>, Option<ConcurrencyWork>);
+pub struct RemoveVariables(BTreeMap<String, String>, Option<ConcurrencyWork>);
 
 impl Function {
     fn timeouts(stack: &crate::config::Stack) -> Timeouts {
@@ -1096,7 +1160,14 @@ impl Function {
         }
     }
 
-    async fn converge(world: &World<'_>, planned: &FunctionDiff) -> Result<Done> {
+    /// What the stack wants of it (`Resource::desired`).
+    fn wanted<'w>(&self, world: &'w World) -> Result<&'w FunctionConfig> {
+        world
+            .desired_of::<Function>(&self.at)
+            .context("internal error: the function's configuration was not resolved")
+    }
+
+    async fn converge(&self, world: &World<'_>, planned: &FunctionDiff) -> Result<Done> {
         let (stack, lambda) = (world.stack, &world.clients.lambda);
         let spec = &stack.function;
         if planned.is_noop() {
@@ -1107,10 +1178,10 @@ impl Function {
             .context("no package was built for the function")?;
         let task = world.task(Kind::Function, &spec.name)?;
         let timeouts = Self::timeouts(stack);
-        let desired = &world.desired.function;
-        let live = world.live::<LiveFunction>(Kind::Function);
+        let desired = self.wanted(world)?;
+        let live = world.live_of::<Function>(&self.at);
         // A function created by this very up: its ARN is known in advance.
-        let arn = live.map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
+        let arn = world.arn_of(&self.at).unwrap_or_default();
         let result = async {
             let mut diff = planned.clone();
             // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
@@ -1191,8 +1262,59 @@ impl Function {
 }
 
 impl Resource for Function {
-    fn kind(&self) -> Kind {
-        Kind::Function
+    type Live = LiveFunction;
+    type Work = FunctionDiff;
+    type Teardown = RemoveVariables;
+    type Aside = ConcurrencyPool;
+    type Desired = FunctionConfig;
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![
+            Dep::Applied(self.role.clone()),
+            Dep::Applied(self.log_group.clone()),
+            Dep::Refers(self.policy.clone()),
+            Dep::Refers(self.table.clone()),
+        ]
+    }
+
+    fn name_field(&self) -> &'static str {
+        "function.name"
+    }
+
+    fn arn_in_advance(&self, stack: &Stack, account: &Account) -> Option<String> {
+        Some(arn_in_advance(stack, account))
+    }
+
+    /// The configuration up deploys: the spec, its role's ARN, and the variables with their placeholders
+    /// resolved (and `CORS_VARIABLE`, which depends on the live value).
+    fn desired(&self, world: &World) -> Result<FunctionConfig> {
+        let spec = &world.stack.function;
+        let live = world.live_of::<Function>(&self.at);
+        Ok(FunctionConfig {
+            role_arn: world.arn_of(&self.role).unwrap_or_default().to_string(),
+            runtime: spec.runtime.clone(),
+            handler: spec.handler.clone(),
+            memory_mb: spec.memory_mb,
+            timeout_secs: spec.timeout_secs,
+            environment: wanted_environment(
+                world.stack,
+                world.placeholders(),
+                live.map(|f| &f.config.environment),
+            )?,
+            architecture: spec.architecture.clone(),
+        })
+    }
+
+    fn outputs(&self, world: &World) -> Vec<Output> {
+        vec![Output {
+            key: "function_arn",
+            position: 2,
+            value: world.arn_of(&self.at).map(str::to_string),
+        }]
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
@@ -1202,35 +1324,35 @@ impl Resource for Function {
     fn read<'a>(
         &'a self,
         cx: &'a ReadCx<'a>,
-    ) -> BoxFuture<'a, Result<Option<crate::resources::Live>>> {
+    ) -> BoxFuture<'a, Result<Found<LiveFunction, ConcurrencyPool>>> {
         Box::pin(async move {
             let live = read(&cx.clients.lambda, &cx.stack.function.name).await?;
             let wanted = cx.stack.function.reserved_concurrency;
+            let mut aside = None;
             if cx.purpose != crate::resources::Purpose::Teardown
                 && needs_pool(wanted, live.as_ref())
             {
-                let pool = read_pool(&cx.clients.lambda).await?;
-                cx.keep_aside(Kind::Function, Box::new(pool));
+                aside = Some(read_pool(&cx.clients.lambda).await?);
             }
-            Ok(live.map(|f| Box::new(f) as crate::resources::Live))
+            Ok(Found { live, aside })
         })
     }
 
-    fn arn<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l str> {
-        Some(&live_as::<LiveFunction>(live).arn)
+    fn arn<'l>(&self, live: &'l LiveFunction) -> Option<&'l str> {
+        Some(&live.arn)
     }
 
-    fn tags<'l>(&self, live: &'l crate::resources::Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_as::<LiveFunction>(live).tags)
+    fn tags<'l>(&self, live: &'l LiveFunction) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live.tags)
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
+    fn plan_up(&self, world: &World) -> Result<Planned<FunctionDiff>> {
         let stack = world.stack;
-        let live = world.live::<LiveFunction>(Kind::Function);
+        let live = world.live_of::<Function>(&self.at);
         let live_sha = live.map(|f| f.code_sha256.as_str()).unwrap_or_default();
         let code = world.code.as_ref();
         let mut diff = self::diff(
-            &world.desired.function,
+            self.wanted(world)?,
             code.map_or(live_sha, |c| c.code_sha256),
             live,
         );
@@ -1255,7 +1377,7 @@ impl Resource for Function {
         // any write when Lambda would refuse it.
         if let (Some(n), true) = (wanted, needs_pool(wanted, live)) {
             let current = live.and_then(|f| f.reserved_concurrency);
-            match world.aside::<ConcurrencyPool>(Kind::Function) {
+            match world.aside_of::<Function>(&self.at) {
                 Some(pool) => {
                     let (change, blocked) = pool_check(n, current, *pool, &stack.region);
                     diff.changes.push(change);
@@ -1278,31 +1400,22 @@ impl Resource for Function {
     fn apply<'a>(
         &'a self,
         world: &'a World<'a>,
-        work: &'a crate::resources::Work,
+        work: &'a FunctionDiff,
     ) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<FunctionDiff>() {
-                Some(diff) => Self::converge(world, diff).await,
-                None => Ok(None),
-            }
-        })
+        Box::pin(self.converge(world, work))
     }
 
     fn tag<'a>(
         &'a self,
         world: &'a World<'a>,
-        live: &'a crate::resources::Live,
+        live: &'a LiveFunction,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(
-            &world.clients.lambda,
-            &live_as::<LiveFunction>(live).arn,
-            tags,
-        ))
+        Box::pin(tag(&world.clients.lambda, &live.arn, tags))
     }
 
-    fn plan_down(&self, world: &World, live: &crate::resources::Live) -> Planned {
-        let (stack, f) = (world.stack, live_as::<LiveFunction>(live));
+    fn plan_down(&self, world: &World, f: &LiveFunction) -> Planned<RemoveVariables> {
+        let stack = world.stack;
         let base = |action| {
             ResourcePlan::new(Kind::Function, &stack.function.name, action).arn(Some(&f.arn))
         };
@@ -1314,10 +1427,10 @@ impl Resource for Function {
         // Only the variables stackctl set, and only while they still hold what it set: a value someone
         // changed since is theirs now.
         let ours: BTreeMap<String, String> = world
-            .desired
-            .function
-            .environment
-            .iter()
+            .desired_of::<Function>(&self.at)
+            .map(|d| &d.environment)
+            .into_iter()
+            .flatten()
             .filter(|(k, v)| f.config.environment.get(*k) == Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -1360,11 +1473,11 @@ impl Resource for Function {
     fn destroy<'a>(
         &'a self,
         world: &'a World<'a>,
-        work: &'a crate::resources::Work,
+        work: &'a RemoveVariables,
     ) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
             let (stack, lambda) = (world.stack, &world.clients.lambda);
-            let Some(live) = world.live::<LiveFunction>(Kind::Function) else {
+            let Some(live) = world.live_of::<Function>(&self.at) else {
                 return Ok(None);
             };
             let task = world.task(Kind::Function, &stack.function.name)?;
@@ -1373,10 +1486,7 @@ impl Resource for Function {
                     .await
                     .map(|_| "deleted")
             } else {
-                let (ours, reserved) = work
-                    .downcast_ref::<RemoveVariables>()
-                    .map(|r| (r.0.clone(), r.1))
-                    .unwrap_or_default();
+                let (ours, reserved) = (work.0.clone(), work.1);
                 async {
                     if !ours.is_empty() {
                         remove_variables(lambda, live, &ours, &Self::timeouts(stack), &task)
@@ -1399,8 +1509,8 @@ impl Resource for Function {
         })
     }
 
-    fn state(&self, world: &World, live: &crate::resources::Live) -> BTreeMap<String, String> {
-        let (stack, f) = (world.stack, live_as::<LiveFunction>(live));
+    fn state(&self, world: &World, f: &LiveFunction) -> BTreeMap<String, String> {
+        let stack = world.stack;
         let local = world.code.as_ref().map(|c| c.code_sha256.to_string());
         let mut state = BTreeMap::from([
             ("state".into(), f.state.clone()),
