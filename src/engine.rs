@@ -33,6 +33,7 @@ pub async fn read(
     type Read = (Option<AnyValue>, Option<AnyValue>);
     let found = walk(
         graph.nodes.iter().map(|n| n.address().clone()).collect(),
+        OnError::Stop,
         |at| node_in(&graph, at).read_after(purpose, stack),
         |at, done: &BTreeMap<Address, Read>| {
             let node = node_in(&graph, at);
@@ -239,8 +240,9 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step<'_>>) -> Result<Vec<Resour
         .iter()
         .map(|s| (s.node.address().clone(), s))
         .collect();
-    let done = walk(
+    let walked = walk(
         by_address.keys().cloned().collect(),
+        OnError::Continue,
         |at| {
             by_address[at]
                 .node
@@ -267,8 +269,13 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step<'_>>) -> Result<Vec<Resour
             }
         },
     )
-    .await
-    .into_result()?;
+    .await;
+    let writes = |at: &Address| {
+        let step = by_address[at];
+        step.retag || step.plan().action != Action::NoOp
+    };
+    report_skipped(world, &walked.skipped, writes);
+    let done = walked.into_result()?;
     Ok(reports(steps, done, Some("in sync")))
 }
 
@@ -318,8 +325,9 @@ pub async fn destroy(world: &World<'_>, steps: Vec<Step<'_>>) -> Result<Vec<Reso
         .iter()
         .map(|s| (s.node.address().clone(), s))
         .collect();
-    let done = walk(
+    let walked = walk(
         by_address.keys().cloned().collect(),
+        OnError::Continue,
         |at| dependents(&world.graph, at),
         |at, _: &BTreeMap<Address, Done>| {
             let step = by_address[at];
@@ -333,8 +341,15 @@ pub async fn destroy(world: &World<'_>, steps: Vec<Step<'_>>) -> Result<Vec<Reso
             }
         },
     )
-    .await
-    .into_result()?;
+    .await;
+    let writes = |at: &Address| {
+        matches!(
+            by_address[at].plan().action,
+            Action::Delete | Action::Update
+        )
+    };
+    report_skipped(world, &walked.skipped, writes);
+    let done = walked.into_result()?;
     Ok(reports(steps, done, None))
 }
 
@@ -358,9 +373,11 @@ pub fn reports(
         .collect()
 }
 
-/// What a walk came to: every node's result that finished, and the first error.
+/// What a walk came to: every node's result that finished, the nodes not started because one they depend on
+/// failed (each with the first failed node it waited for), and the first error.
 struct Walked<K, T> {
     done: BTreeMap<K, T>,
+    skipped: Vec<(K, K)>,
     error: Option<anyhow::Error>,
 }
 
@@ -373,11 +390,24 @@ impl<K, T> Walked<K, T> {
     }
 }
 
+/// What the walk does when a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnError {
+    /// Ends the walk at once (the steps still running are dropped): reads, where a failed read fails
+    /// the command before anything is planned.
+    Stop,
+    /// Runs every node that does not depend on the failed one to completion and skips only its
+    /// dependents (Terraform's walker): up and down, so that siblings' work is never dropped. An
+    /// interrupt still ends the walk at once (`interrupt::check` stops new steps anyway).
+    Continue,
+}
+
 /// The graph walk: starts every node whose dependencies are done, as soon as they are, and collects the
-/// results. The first error ends the walk (the steps still running are dropped, as an interrupt would).
-/// `start` sees the results so far and must take what it needs from them (the future may not borrow them).
+/// results. `start` sees the results so far and must take what it needs from them (the future may not
+/// borrow them).
 async fn walk<K, T, Fut>(
     nodes: Vec<K>,
+    on_error: OnError,
     depends_on: impl Fn(&K) -> Vec<K>,
     mut start: impl FnMut(&K, &BTreeMap<K, T>) -> Fut,
 ) -> Walked<K, T>
@@ -385,31 +415,65 @@ where
     K: Ord + Clone + std::fmt::Display,
     Fut: Future<Output = Result<T>>,
 {
-    let mut done: BTreeMap<K, T> = BTreeMap::new();
+    let mut walked: Walked<K, T> = Walked {
+        done: BTreeMap::new(),
+        skipped: Vec::new(),
+        error: None,
+    };
+    // Nodes that failed or were skipped: whatever depends on them is skipped in turn.
+    let mut failed: Vec<K> = Vec::new();
     let mut waiting = nodes.clone();
     let mut running = FuturesUnordered::new();
     loop {
+        // Skips every waiting node that depends on a failed one, until none is left to skip.
+        loop {
+            let (skip, rest): (Vec<K>, Vec<K>) = waiting
+                .into_iter()
+                .partition(|at| depends_on(at).iter().any(|d| failed.contains(d)));
+            waiting = rest;
+            if skip.is_empty() {
+                break;
+            }
+            for at in skip {
+                let cause = depends_on(&at)
+                    .into_iter()
+                    .find(|d| failed.contains(d))
+                    .unwrap_or_else(|| at.clone());
+                let cause = walked
+                    .skipped
+                    .iter()
+                    .find(|(s, _)| *s == cause)
+                    .map_or(cause, |(_, first)| first.clone());
+                failed.push(at.clone());
+                walked.skipped.push((at, cause));
+            }
+        }
         let (ready, rest): (Vec<K>, Vec<K>) = waiting.into_iter().partition(|at| {
             depends_on(at)
                 .iter()
-                .all(|d| done.contains_key(d) || !nodes.contains(d))
+                .all(|d| walked.done.contains_key(d) || !nodes.contains(d))
         });
         waiting = rest;
         for at in ready {
-            let future = start(&at, &done);
+            let future = start(&at, &walked.done);
             running.push(async move { (at, future.await) });
         }
         match running.next().await {
             Some((at, Ok(result))) => {
-                done.insert(at, result);
+                walked.done.insert(at, result);
             }
-            Some((_, Err(err))) => {
-                return Walked {
-                    done,
-                    error: Some(err),
+            Some((at, Err(err))) => {
+                let interrupted = err
+                    .downcast_ref::<crate::interrupt::Interrupted>()
+                    .is_some();
+                let stop = on_error == OnError::Stop || interrupted;
+                walked.error.get_or_insert(err);
+                if stop {
+                    return walked;
                 }
+                failed.push(at);
             }
-            None if waiting.is_empty() => return Walked { done, error: None },
+            None if waiting.is_empty() => return walked,
             None => {
                 let error = anyhow::anyhow!(
                     "the resource graph has a cycle through {}",
@@ -419,12 +483,29 @@ where
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                return Walked {
-                    done,
-                    error: Some(error),
-                };
+                walked.error.get_or_insert(error);
+                return walked;
             }
         }
+    }
+}
+
+/// Says on the progress line of each step that had work to do (`writes`) that it was not started because a
+/// step it needs failed.
+fn report_skipped(
+    world: &World,
+    skipped: &[(Address, Address)],
+    writes: impl Fn(&Address) -> bool,
+) {
+    let label = |at: &Address| match world.node(at) {
+        Some(node) => format!("{} {}", at.kind.as_str(), node.name(world.stack)),
+        None => at.to_string(),
+    };
+    for (at, cause) in skipped.iter().filter(|(at, _)| writes(at)) {
+        world
+            .progress
+            .task(label(at))
+            .fail(&format!("not started: {} failed", label(cause)));
     }
 }
 
@@ -470,6 +551,7 @@ mod tests {
         }
         let order = futures::executor::block_on(walk(
             all.clone(),
+            OnError::Stop,
             |a| {
                 graph
                     .node(a)
@@ -496,6 +578,7 @@ mod tests {
         };
         futures::executor::block_on(walk(
             KINDS.to_vec(),
+            OnError::Stop,
             deps,
             |k, done: &BTreeMap<&str, ()>| {
                 for d in deps(k) {
@@ -516,6 +599,7 @@ mod tests {
         };
         let err = futures::executor::block_on(walk(
             KINDS.to_vec(),
+            OnError::Stop,
             cycle,
             |_, _: &BTreeMap<&str, ()>| async { Ok(()) },
         ))
@@ -525,6 +609,44 @@ mod tests {
             err.to_string().contains("cycle through role, policy"),
             "{err}"
         );
+    }
+
+    /// A failure skips only what depends on the failed node (and what depends on those); every other node
+    /// runs to completion, and the first error is the walk's.
+    #[test]
+    fn a_failure_skips_only_its_dependents_and_the_siblings_finish() {
+        let deps = |k: &&str| match *k {
+            "policy" => vec!["role"],
+            "function" => vec!["role", "log_group"],
+            "function_url" => vec!["function"],
+            _ => vec![],
+        };
+        let walked = futures::executor::block_on(walk(
+            KINDS.to_vec(),
+            OnError::Continue,
+            deps,
+            |k, _: &BTreeMap<&str, ()>| {
+                let fails = *k == "role";
+                async move {
+                    if fails {
+                        anyhow::bail!("role failed")
+                    }
+                    Ok(())
+                }
+            },
+        ));
+        let mut done: Vec<&str> = walked.done.keys().copied().collect();
+        done.sort();
+        assert_eq!(done, vec!["log_group", "table"]);
+        assert_eq!(
+            walked.skipped,
+            vec![
+                ("policy", "role"),
+                ("function", "role"),
+                ("function_url", "role")
+            ]
+        );
+        assert_eq!(walked.error.unwrap().to_string(), "role failed");
     }
 
     #[test]
