@@ -9,7 +9,6 @@ mod commands;
 mod config;
 mod credentials;
 mod dates;
-mod desired;
 mod engine;
 mod escape;
 mod handler;

@@ -68,14 +68,31 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// The stack's outputs. `url` is null while the stack has no URL (or before up creates it); the ARNs are
-/// known in advance, so a plan on an empty account shows what up will create.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Outputs {
-    pub url: Option<String>,
-    pub table_arn: String,
-    pub function_arn: String,
-    pub role_arn: String,
+/// The stack's outputs, as the resource kinds contribute them (`resources::Output`), in their published
+/// order: `url` is null while the stack has no URL (or before up creates it); the ARNs are known in
+/// advance, so a plan on an empty account shows what up will create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs(pub Vec<(&'static str, Option<String>)>);
+
+impl Outputs {
+    /// The value of an output, when it has one.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+impl Serialize for Outputs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 impl Report {
@@ -236,7 +253,7 @@ impl Report {
                 writeln!(f, "    note: {note}")?;
             }
         }
-        if let Some(url) = self.outputs.as_ref().and_then(|o| o.url.as_deref()) {
+        if let Some(url) = self.outputs.as_ref().and_then(|o| o.get("url")) {
             writeln!(f, "url: {url}")?;
         }
         for warning in &self.warnings {

@@ -60,11 +60,15 @@ pub async fn run(
             table.arn
         )
     })?;
-    let desired = crate::desired::resolve(stack, &account, Some(&table.arn), None, None)?;
     let loader = Loader {
         stack: stack.clone(),
-        function_arn: desired.function_arn.clone(),
-        environment: desired.function.environment.clone(),
+        function_arn: crate::resources::function::arn_in_advance(stack, &account),
+        environment: crate::resources::function::declared_environment(
+            stack,
+            &account,
+            Some(&table.arn),
+            None,
+        )?,
         credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
         slots: Slots::new(options.workers),
         progress: progress.clone(),

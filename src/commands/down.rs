@@ -76,9 +76,7 @@ pub async fn down(
     for step in steps.iter_mut() {
         if step.plan().action == Action::Delete {
             let (kind, name) = (step.plan().kind, step.plan().name.clone());
-            step.node
-                .resource
-                .secure(&world, &mut step.planned.work)
+            step.secure(&world)
                 .await
                 .with_context(|| format!("nothing was deleted: {} `{name}`", kind.as_str()))?;
         }

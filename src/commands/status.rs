@@ -35,12 +35,7 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
     let reports = engine::plan_up(&world)?
         .into_iter()
         .map(|step| {
-            let resource = step.node.resource;
-            let mut state = world
-                .live_box(resource.kind())
-                .map(|live| resource.state(&world, live))
-                .unwrap_or_default();
-            state.insert("exists".into(), world.exists(resource.kind()).to_string());
+            let state = step.state(&world);
             ResourceReport::planned(step.planned.plan).state(state)
         })
         .collect();

@@ -15,7 +15,7 @@ use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
-use crate::resources::function::LiveFunction;
+use crate::resources::function::Function;
 use crate::resources::function_url;
 use crate::resources::Purpose;
 
@@ -131,7 +131,9 @@ async fn read_and_build(
     }
     // Say which sources changed since the deployed build, when this machine built it.
     if let (Some(function), Some(inputs)) = (
-        snapshot.live::<LiveFunction>(crate::plan::Kind::Function),
+        snapshot
+            .address_of(crate::plan::Kind::Function)
+            .and_then(|at| snapshot.live_of::<Function>(at)),
         &package.inputs,
     ) {
         if function.code_sha256 != package.code_sha256 {

@@ -12,6 +12,12 @@ use super::ConfigError;
 use crate::limits;
 use crate::template;
 
+/// The variable that tells the handler whether the function URL sends the CORS headers (`function-url`:
+/// the handler must not send `Access-Control-Allow-Origin` too, or browsers see two values and refuse the
+/// answer) or the handler does (`handler`, the tutorial's `*`). CORS lives in exactly one place. Reserved
+/// here (stackctl sets it itself); resources/function.rs sets it.
+pub const CORS_VARIABLE: &str = "STACKCTL_CORS";
+
 /// The variables Lambda sets itself and refuses in a function's configuration
 /// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
 const LAMBDA_RESERVED: [&str; 18] = [
@@ -105,7 +111,7 @@ impl Checker<'_> {
 
     fn env_key(&self, key: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
         let name = key.get_ref();
-        if name == super::CORS_VARIABLE {
+        if name == CORS_VARIABLE {
             return Err(self.error(
                 key.span(),
                 field,

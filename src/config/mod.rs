@@ -34,6 +34,7 @@ mod test_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};
 
@@ -51,12 +52,6 @@ pub const REGION_TAG: &str = "stackctl:region";
 /// deployment; ownership needs the stack and the stage to match, so `down --stage pr-12` never touches
 /// `prod` or `pr-11`, however alike their names.
 pub const STAGE_TAG: &str = "stackctl:stage";
-
-/// The variable that tells the handler whether the function URL sends the CORS headers (`function-url`:
-/// the handler must not send `Access-Control-Allow-Origin` too, or browsers see two values and refuse the
-/// answer) or the handler does (`handler`, the tutorial's `*`). CORS lives in exactly one place. Reserved:
-/// `[function.environment]` may not set it (config/environment.rs); the function's resource sets it.
-pub const CORS_VARIABLE: &str = "STACKCTL_CORS";
 
 /// Which deployment of the stack file to resolve: the stage (`--stage`) and the region (`--region`), when
 /// given. Both change names (`${stage}`, `${region}`).

@@ -67,8 +67,7 @@ pub(super) fn declared_environment(
             live.arn
         )
     })?;
-    let desired = crate::desired::resolve(stack, &account, None, None, Some(&live.environment))?;
-    Ok(desired.function.environment)
+    crate::resources::function::declared_environment(stack, &account, None, Some(&live.environment))
 }
 
 /// Says which of the live function's variables a local run leaves out or gives another value (names only:

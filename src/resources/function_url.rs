@@ -20,10 +20,10 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::config::{CorsSpec, Stack, UrlAuth, UrlSpec};
-use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
-use crate::resources::function::LiveFunction;
-use crate::resources::{live_as, Live, Planned, Resource, Work};
+use crate::resources::function::{Function, LiveFunction};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
 
 /// The function tag that marks a URL stackctl created on a function it did not create.
 pub const URL_TAG: &str = "stackctl:url";
@@ -492,15 +492,18 @@ pub fn public_warning(stack: &Stack) -> Option<String> {
 }
 
 /// The URL's resource kind.
-pub struct FunctionUrl;
+pub struct FunctionUrl {
+    pub(crate) at: Address,
+    pub(crate) function: Address,
+}
 
 impl FunctionUrl {
-    async fn read_state(cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
+    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
         let (lambda, function) = (&cx.clients.lambda, &cx.stack.function.name);
         if cx.stack.url.is_none() {
             // Read after the function (read_after): only a marked function has a URL of the stack's.
             let marked = cx
-                .live::<LiveFunction>(Kind::Function)
+                .live_of::<Function>(&self.function)
                 .is_some_and(|f| f.tags.get(URL_TAG) == Some(&cx.stack.name));
             if !marked {
                 return Ok(None);
@@ -519,16 +522,14 @@ impl FunctionUrl {
         Ok(Some(UrlState { config, statements }))
     }
 
-    async fn carry_out(world: &World<'_>, work: &UrlWork) -> Result<Done> {
+    async fn carry_out(&self, world: &World<'_>, work: &UrlWork) -> Result<Done> {
         if work.is_noop() {
             return Ok(None);
         }
         let (lambda, function) = (&world.clients.lambda, &world.stack.function.name);
         let task = world.task(Kind::FunctionUrl, function)?;
         // The function may have been created by this very up: its ARN is known in advance.
-        let arn = world
-            .live::<LiveFunction>(Kind::Function)
-            .map_or(world.desired.function_arn.as_str(), |f| f.arn.as_str());
+        let arn = world.arn_of(&self.function).unwrap_or_default();
         let result = async {
             // The marker goes on before the URL is created and comes off after it is deleted, so that a
             // run killed in between never leaves a URL of the stack's unmarked (unmarked, a stack without
@@ -773,8 +774,42 @@ async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) 
 }
 
 impl Resource for FunctionUrl {
-    fn kind(&self) -> Kind {
-        Kind::FunctionUrl
+    type Live = UrlState;
+    type Work = UrlWork;
+    type Teardown = UrlWork;
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![Dep::Applied(self.function.clone())]
+    }
+
+    /// The URL is the function's.
+    fn name_field(&self) -> &'static str {
+        "function.name"
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    /// The URL: the one up just created, else the live one; null while the stack has none.
+    fn outputs(&self, world: &World) -> Vec<Output> {
+        let url = world.learnt("url").or_else(|| {
+            world
+                .live_of::<FunctionUrl>(&self.at)
+                .and_then(|s| s.config.as_ref())
+                .map(|c| c.url.clone())
+        });
+        vec![Output {
+            key: "url",
+            position: 0,
+            value: url.filter(|_| world.stack.url.is_some()),
+        }]
     }
 
     fn name(&self, stack: &Stack) -> String {
@@ -785,36 +820,36 @@ impl Resource for FunctionUrl {
         stack.url.is_some()
     }
 
-    fn read_after(&self, _: crate::resources::Purpose, stack: &Stack) -> &'static [Kind] {
+    fn read_after(&self, _: crate::resources::Purpose, stack: &Stack) -> Vec<Address> {
         // With a URL in stack.toml, read at once; without one, only the function's marker says whether
         // there is a URL of the stack's to delete.
         if stack.url.is_some() {
-            &[]
+            Vec::new()
         } else {
-            &[Kind::Function]
+            vec![self.function.clone()]
         }
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
-        Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<UrlState, ()>>> {
+        Box::pin(async move { Ok(self.read_state(cx).await?.into()) })
     }
 
-    fn arn<'l>(&self, _: &'l Live) -> Option<&'l str> {
+    fn arn<'l>(&self, _: &'l UrlState) -> Option<&'l str> {
         None
     }
 
-    fn tags<'l>(&self, _: &'l Live) -> Option<&'l BTreeMap<String, String>> {
+    fn tags<'l>(&self, _: &'l UrlState) -> Option<&'l BTreeMap<String, String>> {
         None // a URL config has none; ownership follows the function (Owner)
     }
 
-    fn owned_with(&self) -> Option<Kind> {
-        Some(Kind::Function)
+    fn owned_with(&self) -> Option<&Address> {
+        Some(&self.function)
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
+    fn plan_up(&self, world: &World) -> Result<Planned<UrlWork>> {
         let stack = world.stack;
-        let live = world.live::<UrlState>(Kind::FunctionUrl);
-        let function = world.live::<LiveFunction>(Kind::Function);
+        let live = world.live_of::<FunctionUrl>(&self.at);
+        let function = world.live_of::<Function>(&self.function);
         let owner = Owner::of(stack, function);
         let (changes, work, note) = diff(
             &stack.name,
@@ -837,27 +872,13 @@ impl Resource for FunctionUrl {
         Ok(Planned::new(plan, work))
     }
 
-    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<UrlWork>() {
-                Some(work) => Self::carry_out(world, work).await,
-                None => Ok(None),
-            }
-        })
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a UrlWork) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.carry_out(world, work))
     }
 
-    fn tag<'a>(
-        &'a self,
-        _: &'a World<'a>,
-        _: &'a Live,
-        _: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, state) = (world.stack, live_as::<UrlState>(live));
-        let function = world.live::<LiveFunction>(Kind::Function);
+    fn plan_down(&self, world: &World, state: &UrlState) -> Planned<UrlWork> {
+        let stack = world.stack;
+        let function = world.live_of::<Function>(&self.function);
         let owner = Owner::of(stack, function);
         // Down is converging to "no URL in stack.toml": the same diff.
         let (changes, mut work, note) = diff(
@@ -883,19 +904,22 @@ impl Resource for FunctionUrl {
         Planned::new(plan, work)
     }
 
-    fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a UrlWork,
+    ) -> BoxFuture<'a, Result<Done>> {
         self.apply(world, work)
     }
 
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let state = live_as::<UrlState>(live);
+    fn state(&self, world: &World, state: &UrlState) -> BTreeMap<String, String> {
         let mut shown = BTreeMap::new();
         if let Some(config) = &state.config {
             shown.insert("url".into(), config.url.clone());
             shown.insert("auth".into(), config.auth_type.clone());
             shown.insert("cors".into(), describe_cors(config.cors.as_ref()));
         }
-        let owner = Owner::of(world.stack, world.live::<LiveFunction>(Kind::Function));
+        let owner = Owner::of(world.stack, world.live_of::<Function>(&self.function));
         shown.insert(
             "owner".into(),
             if owner.owns_url() {

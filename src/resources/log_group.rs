@@ -16,11 +16,11 @@ use futures::future::BoxFuture;
 
 use crate::aws::retry_while;
 use crate::config::{LogGroupSpec, Stack};
-use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::function::LiveFunction;
-use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
+use crate::resources::function::{Function, LiveFunction};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Found, Planned, Purpose, Resource, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveLogGroup {
@@ -401,11 +401,14 @@ pub struct LogGroupState {
 }
 
 /// The log group's resource kind.
-pub struct LogGroup;
+pub struct LogGroup {
+    pub(crate) at: Address,
+    pub(crate) function: Address,
+}
 
 /// What up does to the group: create it, or set its retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum LogGroupWork {
+pub enum LogGroupWork {
     InSync,
     Create,
     Retention(i32),
@@ -413,13 +416,13 @@ enum LogGroupWork {
 
 impl LogGroup {
     /// The group the function writes to, as the world read it.
-    fn group(world: &World) -> String {
-        group_name(world.stack, world.live::<LiveFunction>(Kind::Function))
+    fn group(&self, world: &World) -> String {
+        group_name(world.stack, world.live_of::<Function>(&self.function))
     }
 
-    async fn read_state(cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
+    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
         let logs = &cx.clients.logs;
-        let name = group_name(cx.stack, cx.live::<LiveFunction>(Kind::Function));
+        let name = group_name(cx.stack, cx.live_of::<Function>(&self.function));
         let Some(group) = describe(logs, &name).await? else {
             return Ok(None);
         };
@@ -441,12 +444,12 @@ impl LogGroup {
             }))
     }
 
-    async fn converge(world: &World<'_>, work: &LogGroupWork) -> Result<Done> {
+    async fn converge(&self, world: &World<'_>, work: &LogGroupWork) -> Result<Done> {
         let (logs, spec) = (&world.clients.logs, &world.stack.log_group);
         if *work == LogGroupWork::InSync {
             return Ok(None);
         }
-        let name = &Self::group(world);
+        let name = &self.group(world);
         let task = world.task(Kind::LogGroup, name)?;
         let result = async {
             match work {
@@ -477,8 +480,23 @@ impl LogGroup {
 }
 
 impl Resource for LogGroup {
-    fn kind(&self) -> Kind {
-        Kind::LogGroup
+    type Live = LogGroupState;
+    type Work = LogGroupWork;
+    type Teardown = ();
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    /// The group is `/aws/lambda/<function.name>`.
+    fn name_field(&self) -> &'static str {
+        "function.name"
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
@@ -486,27 +504,26 @@ impl Resource for LogGroup {
     }
 
     /// Where the function's logs go depends on its `LoggingConfig`, so the function is read first.
-    fn read_after(&self, _: Purpose, _: &Stack) -> &'static [Kind] {
-        &[Kind::Function]
+    fn read_after(&self, _: Purpose, _: &Stack) -> Vec<Address> {
+        vec![self.function.clone()]
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
-        Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LogGroupState, ()>>> {
+        Box::pin(async move { Ok(self.read_state(cx).await?.into()) })
     }
 
-    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_as::<LogGroupState>(live).group.arn)
+    fn arn<'l>(&self, live: &'l LogGroupState) -> Option<&'l str> {
+        Some(&live.group.arn)
     }
 
-    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        let state = live_as::<LogGroupState>(live);
+    fn tags<'l>(&self, state: &'l LogGroupState) -> Option<&'l BTreeMap<String, String>> {
         state.tags_read.then_some(&state.group.tags)
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
+    fn plan_up(&self, world: &World) -> Result<Planned<LogGroupWork>> {
         let spec = &world.stack.log_group;
-        let name = Self::group(world);
-        let state = world.live::<LogGroupState>(Kind::LogGroup);
+        let name = self.group(world);
+        let state = world.live_of::<LogGroup>(&self.at);
         let live = state.map(|s| &s.group);
         let owned = state.is_some_and(|s| s.tags_read && world.stack.owns(&s.group.tags));
         let base = |action| {
@@ -549,37 +566,32 @@ impl Resource for LogGroup {
         Ok(Planned::new(plan, work))
     }
 
-    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<LogGroupWork>() {
-                Some(work) => Self::converge(world, work).await,
-                None => Ok(None),
-            }
-        })
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a LogGroupWork,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.converge(world, work))
     }
 
     fn tag<'a>(
         &'a self,
         world: &'a World<'a>,
-        live: &'a Live,
+        live: &'a LogGroupState,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(
-            &world.clients.logs,
-            &live_as::<LogGroupState>(live).group.arn,
-            tags,
-        ))
+        Box::pin(tag(&world.clients.logs, &live.group.arn, tags))
     }
 
-    fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, state) = (world.stack, live_as::<LogGroupState>(live));
-        let name = Self::group(world);
+    fn plan_down(&self, world: &World, state: &LogGroupState) -> Planned<()> {
+        let stack = world.stack;
+        let name = self.group(world);
         let base =
             |action| ResourcePlan::new(Kind::LogGroup, &name, action).arn(Some(&state.group.arn));
         // A function down does not delete (not this stack's) keeps writing here: without its group, its
         // events would be lost and Lambda would make the group again, untagged and never expiring.
         let function_stays = world
-            .live::<LiveFunction>(Kind::Function)
+            .live_of::<Function>(&self.function)
             .is_some_and(|f| !stack.owns(&f.tags));
         let plan = if name != stack.log_group.name {
             base(Action::Keep).note(LOGGING_CONFIG_GROUP)
@@ -610,9 +622,9 @@ impl Resource for LogGroup {
         Planned::only(plan)
     }
 
-    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let name = &Self::group(world);
+            let name = &self.group(world);
             let task = world.task(Kind::LogGroup, name)?;
             let owns = |tags: &BTreeMap<String, String>| world.stack.owns(tags);
             let result = delete_and_check(&world.clients.logs, name, owns, &task)
@@ -627,8 +639,7 @@ impl Resource for LogGroup {
         })
     }
 
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let state = live_as::<LogGroupState>(live);
+    fn state(&self, world: &World, state: &LogGroupState) -> BTreeMap<String, String> {
         let mut shown = BTreeMap::from([
             (
                 "retention_days".into(),

@@ -1,60 +1,96 @@
-//! Every resource kind of the stack, each in its own module implementing [`Resource`] (read the live state,
-//! plan it against stack.toml as a pure diff, apply, destroy, show its state), and [`REGISTRY`]: the
-//! dependency graph, declared once. engine.rs walks it for every command.
+//! Every resource kind of the stack, each in its own module implementing [`Resource`] with its own typed
+//! live state and work (read the live state, plan it against stack.toml as a pure diff, apply, destroy,
+//! show its state), and [`graph`]: the resource instances the resolved stack asks for, each with an
+//! [`Address`] and the addresses it depends on. engine.rs walks that graph for every command, through the
+//! one adapter that erases a kind's types ([`erased::Erased`]).
 
-use std::any::Any;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use futures::future::BoxFuture;
 
+use crate::aws::Account;
 use crate::config::Stack;
-use crate::engine::{Done, ReadCx, World};
 use crate::plan::{Kind, ResourcePlan};
 
+pub mod erased;
 pub mod function;
 pub mod function_url;
 pub mod log_group;
 pub mod policy;
 pub mod role;
 pub mod table;
+pub mod world;
 
-/// One resource's live state, as its own module reads it (downcast by that module, and by the few others
-/// that look at it: the policy's plan checks the role's attachments, for instance).
-pub type Live = Box<dyn Any + Send + Sync>;
-
-/// A live state as the type its own module stored. Every kind reads and stores exactly one type, so any
-/// other type here is a programming error, not something AWS or a user can cause.
-pub fn live_as<T: 'static>(live: &Live) -> &T {
-    live.downcast_ref().unwrap_or_else(|| {
-        unreachable!("a live state that is not a {}", std::any::type_name::<T>())
-    })
-}
+pub use erased::{Erased, Node};
+pub use world::{finish, DataPolicy, Done, ReadCx, Snapshot, World};
 
 /// down's note on a resource without this stack's `stackctl:stack` tag.
 pub const NOT_OURS: &str =
     "not created by this stack (no `stackctl:stack` tag with its name): left alone";
 
-/// What a plan decided that its apply or destroy carries out (the module's own diff type).
-pub type Work = Box<dyn Any + Send + Sync>;
-
-/// A plan for one resource: what is shown, and what is then done.
-pub struct Planned {
-    pub plan: ResourcePlan,
-    pub work: Work,
+/// A node of the graph: one resource instance, by its kind and its logical name in the stack (today one
+/// instance per kind, named after the stack file's section that describes it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub kind: Kind,
+    pub name: String,
 }
 
-impl Planned {
-    pub fn new(plan: ResourcePlan, work: impl Any + Send + Sync) -> Planned {
-        Planned {
-            plan,
-            work: Box::new(work),
+impl Address {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Address {
+        Address {
+            kind,
+            name: name.into(),
         }
     }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.kind.as_str(), self.name)
+    }
+}
+
+/// A plan for one resource: what is shown, and what is then done (the kind's own work type).
+pub struct Planned<W> {
+    pub plan: ResourcePlan,
+    pub work: W,
+}
+
+impl<W> Planned<W> {
+    pub fn new(plan: ResourcePlan, work: W) -> Planned<W> {
+        Planned { plan, work }
+    }
+}
+
+impl Planned<()> {
     /// A plan whose apply or destroy has nothing to carry over from the plan.
-    pub fn only(plan: ResourcePlan) -> Planned {
+    pub fn only(plan: ResourcePlan) -> Planned<()> {
         Planned::new(plan, ())
     }
+}
+
+/// What a read found: the live resource (None: it does not exist), and what the read learnt besides it,
+/// whether or not it exists (the function's: the account's concurrency pool).
+pub struct Found<L, A> {
+    pub live: Option<L>,
+    pub aside: Option<A>,
+}
+
+impl<L, A> From<Option<L>> for Found<L, A> {
+    fn from(live: Option<L>) -> Self {
+        Found { live, aside: None }
+    }
+}
+
+/// One value of the stack's `outputs` a kind contributes. `position` is its place in the outputs object
+/// (the order published first, which scripts and snapshots rely on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub key: &'static str,
+    pub position: u8,
+    pub value: Option<String>,
 }
 
 /// What reading the live account is for: each kind reads only what its purpose needs.
@@ -68,15 +104,35 @@ pub enum Purpose {
     Teardown,
 }
 
-/// The shape every resource kind has. A new kind is one module implementing this, plus one entry in
-/// [`REGISTRY`]. Ownership (the `stackctl:stack` tag, IAM's region tag), retagging, "does not exist" on
-/// down, blocking when a resource is another region's, ordering and concurrency are the engine's, once
-/// for all kinds.
-pub trait Resource: Sync {
-    fn kind(&self) -> Kind;
+/// The shape every resource kind has, with its own types. A new kind is one module implementing this, plus
+/// one line in [`graph`]. Ownership (the `stackctl:stack` tag, IAM's region tag), retagging, "does not
+/// exist" on down, blocking when a resource is another region's, ordering and concurrency are the
+/// engine's, once for all kinds.
+pub trait Resource: Send + Sync + 'static {
+    /// The live state, as read.
+    type Live: Send + Sync + 'static;
+    /// What up's plan decided that apply carries out.
+    type Work: Send + Sync + 'static;
+    /// What down's plan decided that `secure` and `destroy` carry out.
+    type Teardown: Send + Sync + 'static;
+    /// What the read learnt besides the resource itself (`Found::aside`).
+    type Aside: Send + Sync + 'static;
+    /// What the stack wants of it, resolved against the account (`desired`).
+    type Desired: Send + Sync + 'static;
+
+    /// This instance's place in the graph.
+    fn address(&self) -> &Address;
+
+    /// The edges: what this instance needs from others.
+    fn depends_on(&self) -> Vec<Dep> {
+        Vec::new()
+    }
 
     /// The physical name, as shown in plans and reports.
     fn name(&self, stack: &Stack) -> String;
+
+    /// The stack file's key that names it (what a blocked plan's fix tells to change).
+    fn name_field(&self) -> &'static str;
 
     /// IAM resources are global to the account: they carry the region that owns them, and another
     /// region's deployment never changes or deletes them.
@@ -84,16 +140,15 @@ pub trait Resource: Sync {
         false
     }
 
-    /// The kind whose tags say who owns this one, when it has none of its own (a function URL: its
+    /// The instance whose tags say who owns this one, when it has none of its own (a function URL: its
     /// function's). None: its own tags.
-    fn owned_with(&self) -> Option<Kind> {
+    fn owned_with(&self) -> Option<&Address> {
         None
     }
 
-    /// IAM: where the live resource was last used, as (what was used, region): a role's RoleLastUsed, a
-    /// policy's through the roles it is attached to (read only for a policy with the stack's tags and no
-    /// region). Decides whether a role or policy with no region tag may be claimed by this region.
-    fn last_used_in(&self, _live: &Live) -> Vec<(String, String)> {
+    /// IAM: where the live resource was last used, as (what was used, region). Decides whether a role or
+    /// policy with no region tag may be claimed by this region.
+    fn last_used_in(&self, _live: &Self::Live) -> Vec<(String, String)> {
         Vec::new()
     }
 
@@ -103,37 +158,65 @@ pub trait Resource: Sync {
         true
     }
 
-    /// Reads that must be done before this one starts (the policy's ARN needs the account, which the
-    /// role's ARN gives on up). Everything else is read at once.
-    fn read_after(&self, _purpose: Purpose, _stack: &Stack) -> &'static [Kind] {
-        &[]
+    /// Reads that must be done before this one starts. Everything else is read at once.
+    fn read_after(&self, _purpose: Purpose, _stack: &Stack) -> Vec<Address> {
+        Vec::new()
     }
 
-    /// The live state, or None when the resource does not exist.
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>>;
+    /// The live state (None when the resource does not exist), and what was learnt besides.
+    fn read<'a>(
+        &'a self,
+        cx: &'a ReadCx<'a>,
+    ) -> BoxFuture<'a, Result<Found<Self::Live, Self::Aside>>>;
 
     /// The live resource's ARN.
-    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str>;
+    fn arn<'l>(&self, live: &'l Self::Live) -> Option<&'l str>;
+
+    /// The ARN before the resource exists, when it is fully determined by the account and the stack.
+    fn arn_in_advance(&self, _stack: &Stack, _account: &Account) -> Option<String> {
+        None
+    }
+
+    /// The placeholders it contributes to the policy template and the function's environment
+    /// (`${table.arn}`), given its ARN (live, or known in advance).
+    fn placeholders(&self, _stack: &Stack, _arn: Option<&str>) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 
     /// The live resource's tags, when they were read (a table's are read only when needed).
-    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>>;
+    fn tags<'l>(&self, live: &'l Self::Live) -> Option<&'l BTreeMap<String, String>>;
+
+    /// What the stack wants of it, from its spec and its dependencies' ARNs (`World::arn_of`) and the
+    /// placeholders (`World::placeholders`). Resolved once, before any plan.
+    fn desired(&self, world: &World) -> Result<Self::Desired>;
+
+    /// The stack's outputs it contributes (`World::outputs`).
+    fn outputs(&self, _world: &World) -> Vec<Output> {
+        Vec::new()
+    }
 
     /// up / plan / status: what converging would do. Pure: no AWS call.
-    fn plan_up(&self, world: &World) -> Result<Planned>;
+    fn plan_up(&self, world: &World) -> Result<Planned<Self::Work>>;
 
     /// Carries out `plan_up`'s work. None: there was nothing to do.
-    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>>;
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a Self::Work,
+    ) -> BoxFuture<'a, Result<Done>>;
 
     /// Puts `tags` on the live resource (the stack's tags on one it owns that lacks some).
     fn tag<'a>(
         &'a self,
-        world: &'a World<'a>,
-        live: &'a Live,
-        tags: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<()>>;
+        _world: &'a World<'a>,
+        _live: &'a Self::Live,
+        _tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// down: what deleting would do to this live resource, which is not another region's. Pure.
-    fn plan_down(&self, world: &World, live: &Live) -> Planned;
+    fn plan_down(&self, world: &World, live: &Self::Live) -> Planned<Self::Teardown>;
 
     /// down --confirm, before anything is deleted (only for a Delete plan): secures what deleting this
     /// resource would lose, and records it in its work (the table's backup). An error stops down with
@@ -141,83 +224,100 @@ pub trait Resource: Sync {
     fn secure<'a>(
         &'a self,
         _world: &'a World<'a>,
-        _work: &'a mut Work,
+        _work: &'a mut Self::Teardown,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
     }
 
     /// Carries out `plan_down`'s work (only for a Delete or Update plan).
-    fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>>;
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a Self::Teardown,
+    ) -> BoxFuture<'a, Result<Done>>;
 
     /// status: the live state worth showing, field by field.
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String>;
+    fn state(&self, world: &World, live: &Self::Live) -> BTreeMap<String, String>;
 }
 
-/// An edge of the graph: what a kind needs from another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An edge of the graph: what an instance needs from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dep {
     /// up applies the other first (this one needs it to exist); down destroys this one first.
-    Applied(Kind),
+    Applied(Address),
     /// Only refers to the other (by a name or an ARN known in advance): up does not wait for it, down still
     /// destroys this one first, so nothing is left pointing at a deleted resource.
-    Refers(Kind),
+    Refers(Address),
     /// While this one exists, the other can be made again behind down's back (the function's role may
     /// `logs:CreateLogGroup`, and an invocation still in flight after DeleteFunction uses it): down destroys
     /// this one first; up does not wait for either.
-    Recreates(Kind),
+    Recreates(Address),
 }
 
 impl Dep {
-    pub fn kind(self) -> Kind {
+    pub fn address(&self) -> &Address {
         match self {
-            Dep::Applied(kind) | Dep::Refers(kind) | Dep::Recreates(kind) => kind,
+            Dep::Applied(a) | Dep::Refers(a) | Dep::Recreates(a) => a,
         }
     }
 }
 
-pub struct Node {
-    pub resource: &'static dyn Resource,
-    pub depends_on: &'static [Dep],
+/// The resource instances of a stack, in report order.
+pub struct Graph {
+    pub nodes: Vec<Box<dyn Node>>,
 }
 
-/// The stack's resources in report order, with what each depends on. The table is needed by nothing at
-/// create time (the policy names its ARN, which is known in advance; the function only its name), so its
-/// wait for ACTIVE overlaps everything else. The log group comes before the function, or Lambda would
-/// create a never-expiring one on the first invoke; it goes after the function for the same reason, and
-/// after the role and its policy too (an invocation still in flight after DeleteFunction may make it again
-/// while the role may `logs:CreateLogGroup`). The policy names the table's ARN but does not need the table:
-/// neither waits for the other either way.
-pub static REGISTRY: &[Node] = &[
-    Node {
-        resource: &table::Table,
-        depends_on: &[],
-    },
-    Node {
-        resource: &role::Role,
-        depends_on: &[Dep::Recreates(Kind::LogGroup)],
-    },
-    Node {
-        resource: &policy::Policy,
-        depends_on: &[Dep::Applied(Kind::Role), Dep::Recreates(Kind::LogGroup)],
-    },
-    Node {
-        resource: &function::Function,
-        depends_on: &[
-            Dep::Applied(Kind::Role),
-            Dep::Applied(Kind::LogGroup),
-            Dep::Refers(Kind::Policy),
-            Dep::Refers(Kind::Table),
+impl Graph {
+    pub fn node(&self, at: &Address) -> Option<&dyn Node> {
+        self.nodes.iter().find(|n| n.address() == at).map(|n| &**n)
+    }
+}
+
+/// The graph of the resolved stack. The table is needed by nothing at create time (the policy names its
+/// ARN, which is known in advance; the function only its name), so its wait for ACTIVE overlaps everything
+/// else. The log group comes before the function, or Lambda would create a never-expiring one on the first
+/// invoke; it goes after the function for the same reason, and after the role and its policy too (an
+/// invocation still in flight after DeleteFunction may make it again while the role may
+/// `logs:CreateLogGroup`). The policy names the table's ARN but does not need the table: neither waits for
+/// the other either way.
+pub fn graph(_stack: &Stack) -> Graph {
+    // One instance of each kind today, named after the stack file's section that describes it (the log
+    // group and the URL belong to the function).
+    let table = Address::new(Kind::Table, "table");
+    let role = Address::new(Kind::Role, "role");
+    let policy = Address::new(Kind::Policy, "policy");
+    let function = Address::new(Kind::Function, "function");
+    let log_group = Address::new(Kind::LogGroup, "function");
+    let url = Address::new(Kind::FunctionUrl, "function");
+    Graph {
+        nodes: vec![
+            Erased::node(table::Table { at: table.clone() }),
+            Erased::node(role::Role {
+                at: role.clone(),
+                policy: policy.clone(),
+                function: function.clone(),
+                log_group: log_group.clone(),
+            }),
+            Erased::node(policy::Policy {
+                at: policy.clone(),
+                role: role.clone(),
+                log_group: log_group.clone(),
+            }),
+            Erased::node(function::Function {
+                at: function.clone(),
+                role: role.clone(),
+                log_group: log_group.clone(),
+                policy: policy.clone(),
+                table: table.clone(),
+            }),
+            Erased::node(log_group::LogGroup {
+                at: log_group,
+                function: function.clone(),
+            }),
+            Erased::node(function_url::FunctionUrl { at: url, function }),
         ],
-    },
-    Node {
-        resource: &log_group::LogGroup,
-        depends_on: &[],
-    },
-    Node {
-        resource: &function_url::FunctionUrl,
-        depends_on: &[Dep::Applied(Kind::Function)],
-    },
-];
+    }
+}
 
 /// The stack's tags in IAM's shape (roles and policies take the same `Tag`).
 pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<aws_sdk_iam::types::Tag>> {
@@ -228,6 +328,17 @@ pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<aws_sdk_ia
 }
 
 #[cfg(test)]
+pub(crate) fn shipped_stack() -> Stack {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
+    crate::config::parse(
+        std::path::Path::new(file),
+        &std::fs::read_to_string(file).unwrap(),
+        "2026-01-01",
+    )
+    .expect("the shipped stack.toml")
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -235,7 +346,12 @@ mod tests {
     /// `Kind`): a kind in the graph but not in that list would be an orphan nothing looks for.
     #[test]
     fn every_kind_in_the_graph_is_in_kind_all_once() {
-        let graph: Vec<Kind> = REGISTRY.iter().map(|n| n.resource.kind()).collect();
-        assert_eq!(graph, Kind::ALL.to_vec());
+        let stack = shipped_stack();
+        let kinds: Vec<Kind> = graph(&stack)
+            .nodes
+            .iter()
+            .map(|n| n.address().kind)
+            .collect();
+        assert_eq!(kinds, Kind::ALL.to_vec());
     }
 }

@@ -11,11 +11,11 @@ use serde_json::Value;
 use futures::future::BoxFuture;
 
 use crate::aws::Account;
-use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::role::LiveRole;
-use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
+use crate::resources::role::Role;
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Planned, Purpose, Resource, NOT_OURS};
 
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
@@ -540,26 +540,44 @@ pub async fn delete(client: &Client, arn: &str, task: &Task) -> Result<()> {
 }
 
 /// The policy's resource kind.
-pub struct Policy;
-
-/// Whether the role (as read) has the stack's policy attached.
-fn attached(world: &World) -> bool {
-    world
-        .live::<LiveRole>(Kind::Role)
-        .is_some_and(|r| r.attached.contains(&world.desired.policy_arn))
+pub struct Policy {
+    pub(crate) at: Address,
+    pub(crate) role: Address,
+    pub(crate) log_group: Address,
 }
 
+/// A document while none was resolved (never: `World::new` resolves every instance's).
+static NO_DOCUMENT: Value = Value::Null;
+
 impl Policy {
-    async fn converge(world: &World<'_>, diff: &PolicyDiff) -> Result<Done> {
-        let (stack, iam, desired) = (world.stack, &world.clients.iam, &world.desired);
-        let is_attached = attached(world);
+    /// Whether the role (as read) has the stack's policy attached.
+    fn attached(&self, world: &World) -> bool {
+        let arn = self.arn(world);
+        world
+            .live_of::<Role>(&self.role)
+            .is_some_and(|r| r.attached.iter().any(|a| a == arn))
+    }
+
+    /// Its ARN, known in advance.
+    fn arn<'w>(&self, world: &'w World) -> &'w str {
+        world.arn_of(&self.at).unwrap_or_default()
+    }
+
+    /// The document rendered from the template (`Resource::desired`).
+    fn document<'w>(&self, world: &'w World) -> &'w Value {
+        world.desired_of::<Policy>(&self.at).unwrap_or(&NO_DOCUMENT)
+    }
+
+    async fn converge(&self, world: &World<'_>, diff: &PolicyDiff) -> Result<Done> {
+        let (stack, iam) = (world.stack, &world.clients.iam);
+        let is_attached = self.attached(world);
         if *diff == PolicyDiff::InSync && is_attached {
             return Ok(None);
         }
         let name = &stack.policy.name;
         let task = world.task(Kind::Policy, name)?;
         let result = async {
-            let (document, arn) = (&desired.policy_document, &desired.policy_arn);
+            let (document, arn) = (self.document(world), self.arn(world));
             let done = match diff {
                 PolicyDiff::Create => {
                     let tags = stack.iam_resource_tags();
@@ -583,8 +601,34 @@ impl Policy {
 }
 
 impl Resource for Policy {
-    fn kind(&self) -> Kind {
-        Kind::Policy
+    type Live = LivePolicy;
+    type Work = PolicyDiff;
+    type Teardown = ();
+    type Aside = ();
+    type Desired = Value;
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![
+            Dep::Applied(self.role.clone()),
+            Dep::Recreates(self.log_group.clone()),
+        ]
+    }
+
+    fn name_field(&self) -> &'static str {
+        "policy.name"
+    }
+
+    fn arn_in_advance(&self, stack: &crate::config::Stack, account: &Account) -> Option<String> {
+        Some(arn(&account.partition, &account.id, &stack.policy.name))
+    }
+
+    /// The template rendered with the placeholders every kind contributes.
+    fn desired(&self, world: &World) -> Result<Value> {
+        crate::template::render_json(&world.stack.policy.template, world.placeholders())
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
@@ -597,17 +641,17 @@ impl Resource for Policy {
 
     /// Its ARN needs the account id. up and status take it from the role's ARN (no extra call when the
     /// role exists); down asks STS at once, so that all of its reads go in one round.
-    fn read_after(&self, purpose: Purpose, _stack: &crate::config::Stack) -> &'static [Kind] {
+    fn read_after(&self, purpose: Purpose, _stack: &crate::config::Stack) -> Vec<Address> {
         match purpose {
-            Purpose::Teardown => &[],
-            Purpose::Converge | Purpose::Status => &[Kind::Role],
+            Purpose::Teardown => Vec::new(),
+            Purpose::Converge | Purpose::Status => vec![self.role.clone()],
         }
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LivePolicy, ()>>> {
         Box::pin(async move {
             let from_role = cx
-                .live::<LiveRole>(Kind::Role)
+                .live_of::<Role>(&self.role)
                 .and_then(|r| Account::from_arn(&r.arn));
             let account = match from_role {
                 Some(account) => account,
@@ -615,7 +659,7 @@ impl Resource for Policy {
             };
             let arn = arn(&account.partition, &account.id, &cx.stack.policy.name);
             let Some(mut live) = read(&cx.clients.iam, &arn).await? else {
-                return Ok(None);
+                return Ok(None.into());
             };
             // The stack's, made before regions were recorded: whether another region's function uses it
             // (through a role it is attached to) decides whether this region may claim it.
@@ -635,34 +679,35 @@ impl Resource for Policy {
                         .collect();
                 }
             }
-            Ok(Some(Box::new(live) as Live))
+            Ok(Some(live).into())
         })
     }
 
-    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_as::<LivePolicy>(live).arn)
+    fn arn<'l>(&self, live: &'l LivePolicy) -> Option<&'l str> {
+        Some(&live.arn)
     }
 
-    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_as::<LivePolicy>(live).tags)
+    fn tags<'l>(&self, live: &'l LivePolicy) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live.tags)
     }
 
-    fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
-        live_as::<LivePolicy>(live).used_by.clone()
+    fn last_used_in(&self, live: &LivePolicy) -> Vec<(String, String)> {
+        live.used_by.clone()
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
-        let (stack, desired) = (world.stack, &world.desired);
-        let live = world.live::<LivePolicy>(Kind::Policy);
-        let diff = diff(&desired.policy_document, live);
+    fn plan_up(&self, world: &World) -> Result<Planned<PolicyDiff>> {
+        let stack = world.stack;
+        let document = self.document(world);
+        let live = world.live_of::<Policy>(&self.at);
+        let diff = diff(document, live);
         let mut plan = plan(
             &stack.policy.name,
-            &desired.policy_document,
+            document,
             live,
             &stack.role.name,
-            attached(world),
+            self.attached(world),
         )
-        .arn(Some(&desired.policy_arn));
+        .arn(Some(self.arn(world)));
         if live.is_some_and(|p| !stack.owns(&p.tags)) && diff == PolicyDiff::Document {
             plan.action = Action::Blocked;
             plan.note = Some(
@@ -674,26 +719,25 @@ impl Resource for Policy {
         Ok(Planned::new(plan, diff))
     }
 
-    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<PolicyDiff>() {
-                Some(diff) => Self::converge(world, diff).await,
-                None => Ok(None),
-            }
-        })
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a PolicyDiff,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.converge(world, work))
     }
 
     fn tag<'a>(
         &'a self,
         world: &'a World<'a>,
-        _: &'a Live,
+        _: &'a LivePolicy,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(&world.clients.iam, &world.desired.policy_arn, tags))
+        Box::pin(tag(&world.clients.iam, self.arn(world), tags))
     }
 
-    fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, p) = (world.stack, live_as::<LivePolicy>(live));
+    fn plan_down(&self, world: &World, p: &LivePolicy) -> Planned<()> {
+        let stack = world.stack;
         let base =
             |action| ResourcePlan::new(Kind::Policy, &stack.policy.name, action).arn(Some(&p.arn));
         if !stack.owns(&p.tags) {
@@ -722,7 +766,7 @@ impl Resource for Policy {
             )));
         }
         let mut changes = Vec::new();
-        if attached(world) {
+        if self.attached(world) {
             changes.push(Change::remove(
                 "attachment",
                 format!("detach from {}", stack.role.name),
@@ -732,9 +776,9 @@ impl Resource for Policy {
         Planned::only(base(Action::Delete).changes(changes))
     }
 
-    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let Some(live) = world.live::<LivePolicy>(Kind::Policy) else {
+            let Some(live) = world.live_of::<Policy>(&self.at) else {
                 return Ok(None);
             };
             let task = world.task(Kind::Policy, &world.stack.policy.name)?;
@@ -745,15 +789,14 @@ impl Resource for Policy {
         })
     }
 
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let p = live_as::<LivePolicy>(live);
+    fn state(&self, world: &World, p: &LivePolicy) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("default_version".into(), p.default_version.clone()),
             (
                 "document_matches".into(),
-                (p.document == world.desired.policy_document).to_string(),
+                (p.document == *self.document(world)).to_string(),
             ),
-            ("attached_to_role".into(), attached(world).to_string()),
+            ("attached_to_role".into(), self.attached(world).to_string()),
             ("owner".into(), world.owner_text(Some(&p.tags))),
         ])
     }

@@ -11,12 +11,12 @@ use futures::future::BoxFuture;
 
 use crate::backoff::{pause, Backoff, Limit, Tries};
 use crate::config::RoleSpec;
-use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::function::LiveFunction;
-use crate::resources::policy::LivePolicy;
-use crate::resources::{live_as, Live, Planned, Resource, Work, NOT_OURS};
+use crate::resources::function::Function;
+use crate::resources::policy::Policy;
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Planned, Resource, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveRole {
@@ -406,12 +406,17 @@ pub fn short_policy_name(arn: &str) -> &str {
 }
 
 /// The role's resource kind.
-pub struct Role;
+pub struct Role {
+    pub(crate) at: Address,
+    pub(crate) policy: Address,
+    pub(crate) function: Address,
+    pub(crate) log_group: Address,
+}
 
 impl Role {
-    async fn converge(world: &World<'_>) -> Result<Done> {
+    async fn converge(&self, world: &World<'_>) -> Result<Done> {
         let (spec, iam) = (&world.stack.role, &world.clients.iam);
-        let live = world.live::<LiveRole>(Kind::Role);
+        let live = world.live_of::<Role>(&self.at);
         let missing = match live {
             Some(live) if world.stack.owns_iam(&live.tags) => missing_attachments(spec, live),
             // A role it found is used as it is.
@@ -438,8 +443,46 @@ impl Role {
 }
 
 impl Resource for Role {
-    fn kind(&self) -> Kind {
-        Kind::Role
+    type Live = LiveRole;
+    type Work = ();
+    type Teardown = ();
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![Dep::Recreates(self.log_group.clone())]
+    }
+
+    fn name_field(&self) -> &'static str {
+        "role.name"
+    }
+
+    fn arn_in_advance(
+        &self,
+        stack: &crate::config::Stack,
+        account: &crate::aws::Account,
+    ) -> Option<String> {
+        let crate::aws::Account { partition, id } = account;
+        Some(format!(
+            "arn:{partition}:iam::{id}:role/{}",
+            stack.role.name
+        ))
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
+        vec![crate::resources::Output {
+            key: "role_arn",
+            position: 3,
+            value: world.arn_of(&self.at).map(str::to_string),
+        }]
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
@@ -450,24 +493,19 @@ impl Resource for Role {
         true
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
-        Box::pin(async move {
-            Ok(read(&cx.clients.iam, &cx.stack.role.name)
-                .await?
-                .map(|r| Box::new(r) as Live))
-        })
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LiveRole, ()>>> {
+        Box::pin(async move { Ok(read(&cx.clients.iam, &cx.stack.role.name).await?.into()) })
     }
 
-    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_as::<LiveRole>(live).arn)
+    fn arn<'l>(&self, live: &'l LiveRole) -> Option<&'l str> {
+        Some(&live.arn)
     }
 
-    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        Some(&live_as::<LiveRole>(live).tags)
+    fn tags<'l>(&self, live: &'l LiveRole) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live.tags)
     }
 
-    fn last_used_in(&self, live: &Live) -> Vec<(String, String)> {
-        let r = live_as::<LiveRole>(live);
+    fn last_used_in(&self, r: &LiveRole) -> Vec<(String, String)> {
         let name = r.arn.rsplit('/').next().unwrap_or(&r.arn);
         r.last_used_region
             .iter()
@@ -482,37 +520,37 @@ impl Resource for Role {
             .collect()
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
-        let live = world.live::<LiveRole>(Kind::Role);
+    fn plan_up(&self, world: &World) -> Result<Planned<()>> {
+        let live = world.live_of::<Role>(&self.at);
         let owned = live.is_none_or(|r| world.stack.owns_iam(&r.tags));
         Ok(Planned::only(plan(&world.stack.role, live, owned)))
     }
 
-    fn apply<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(Self::converge(world))
+    fn apply<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.converge(world))
     }
 
     fn tag<'a>(
         &'a self,
         world: &'a World<'a>,
-        _: &'a Live,
+        _: &'a LiveRole,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(tag(&world.clients.iam, &world.stack.role.name, tags))
     }
 
-    fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, r) = (world.stack, live_as::<LiveRole>(live));
+    fn plan_down(&self, world: &World, r: &LiveRole) -> Planned<()> {
+        let stack = world.stack;
         let base =
             |action| ResourcePlan::new(Kind::Role, &stack.role.name, action).arn(Some(&r.arn));
-        let policy_arn = &world.desired.policy_arn;
+        let policy_arn = &world.arn_of(&self.policy).unwrap_or_default().to_string();
         let policy_goes = world
-            .live::<LivePolicy>(Kind::Policy)
+            .live_of::<Policy>(&self.policy)
             .is_some_and(|p| stack.owns_iam(&p.tags));
         // A function down keeps (not created by this stack) but that `up` pointed at this role would be left
         // unable to run: the role stays, only the stack's policy leaves it.
         let adopted_function_uses_it = world
-            .live::<LiveFunction>(Kind::Function)
+            .live_of::<Function>(&self.function)
             .is_some_and(|f| !stack.owns(&f.tags) && f.config.role_arn == r.arn);
         let plan = if !stack.owns(&r.tags) {
             base(Action::Keep).note(if policy_goes && r.attached.contains(policy_arn) {
@@ -536,7 +574,7 @@ impl Resource for Role {
         Planned::only(plan)
     }
 
-    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a Work) -> BoxFuture<'a, Result<Done>> {
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
             let stack = world.stack;
             let task = world.task(Kind::Role, &stack.role.name)?;
@@ -548,8 +586,7 @@ impl Resource for Role {
         })
     }
 
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let r = live_as::<LiveRole>(live);
+    fn state(&self, world: &World, r: &LiveRole) -> BTreeMap<String, String> {
         BTreeMap::from([
             (
                 "attached".into(),

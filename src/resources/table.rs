@@ -15,10 +15,10 @@ use futures::future::BoxFuture;
 
 use crate::aws::{wait_for, NotFound, Poll};
 use crate::config::{KeyAttribute, KeyType, TableSpec};
-use crate::engine::{finish, Done, ReadCx, World};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
-use crate::resources::{live_as, Live, Planned, Purpose, Resource, Work, NOT_OURS};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Found, Planned, Purpose, Resource, NOT_OURS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTable {
@@ -444,12 +444,14 @@ pub struct TableState {
 }
 
 /// The table's resource kind.
-pub struct Table;
+pub struct Table {
+    pub(crate) at: Address,
+}
 
 /// What down does to the table: the items counted when it was read (None: not counted, e.g. already
 /// DELETING), and how many went into the backup (set by `secure`, before anything is deleted). The items are
 /// counted again once nothing of the stack can write to them any more, right before DeleteTable.
-struct TableDown {
+pub struct TableDown {
     counted: Option<u64>,
     backed_up: Option<u64>,
 }
@@ -577,11 +579,11 @@ impl Table {
 
     /// down --backup, before anything is deleted: the backup written in full and checked (see
     /// `backup::back_up`); its item count goes into the work for the delete to compare with.
-    async fn back_up(world: &World<'_>, down: &mut TableDown) -> Result<()> {
+    async fn back_up(&self, world: &World<'_>, down: &mut TableDown) -> Result<()> {
         let (Some(file), Some(counted)) = (&world.data.backup, down.counted) else {
             return Ok(());
         };
-        let Some(state) = world.live::<TableState>(Kind::Table) else {
+        let Some(state) = world.live_of::<Table>(&self.at) else {
             return Ok(());
         };
         let stack = world.stack;
@@ -649,29 +651,74 @@ impl Table {
 }
 
 impl Resource for Table {
-    fn kind(&self) -> Kind {
-        Kind::Table
+    type Live = TableState;
+    type Work = TableDiff;
+    type Teardown = TableDown;
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn name_field(&self) -> &'static str {
+        "table.name"
+    }
+
+    /// Known before the table exists: it is fully determined by region, account and name.
+    fn arn_in_advance(
+        &self,
+        stack: &crate::config::Stack,
+        account: &crate::aws::Account,
+    ) -> Option<String> {
+        let crate::aws::Account { partition, id } = account;
+        Some(format!(
+            "arn:{partition}:dynamodb:{}:{id}:table/{}",
+            stack.region, stack.table.name
+        ))
+    }
+
+    fn placeholders(
+        &self,
+        stack: &crate::config::Stack,
+        arn: Option<&str>,
+    ) -> Vec<(&'static str, String)> {
+        let mut values = vec![("table.name", stack.table.name.clone())];
+        values.extend(arn.map(|arn| ("table.arn", arn.to_string())));
+        values
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
+        vec![crate::resources::Output {
+            key: "table_arn",
+            position: 1,
+            value: world.arn_of(&self.at).map(str::to_string),
+        }]
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
         stack.table.name.clone()
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Option<Live>>> {
-        Box::pin(async move { Ok(Self::read_state(cx).await?.map(|s| Box::new(s) as Live)) })
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<TableState, ()>>> {
+        Box::pin(async move { Ok(Self::read_state(cx).await?.into()) })
     }
 
-    fn arn<'l>(&self, live: &'l Live) -> Option<&'l str> {
-        Some(&live_as::<TableState>(live).table.arn)
+    fn arn<'l>(&self, live: &'l TableState) -> Option<&'l str> {
+        Some(&live.table.arn)
     }
 
-    fn tags<'l>(&self, live: &'l Live) -> Option<&'l BTreeMap<String, String>> {
-        live_as::<TableState>(live).tags.as_ref()
+    fn tags<'l>(&self, live: &'l TableState) -> Option<&'l BTreeMap<String, String>> {
+        live.tags.as_ref()
     }
 
-    fn plan_up(&self, world: &World) -> Result<Planned> {
+    fn plan_up(&self, world: &World) -> Result<Planned<TableDiff>> {
         let spec = &world.stack.table;
-        let state = world.live::<TableState>(Kind::Table);
+        let state = world.live_of::<Table>(&self.at);
         let live = state.map(|s| &s.table);
         let diff = diff(spec, live);
         let mut plan = plan(spec, live, &diff);
@@ -690,30 +737,25 @@ impl Resource for Table {
         Ok(Planned::new(plan, diff))
     }
 
-    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<TableDiff>() {
-                Some(diff) => Self::apply_diff(world, diff).await,
-                None => Ok(None),
-            }
-        })
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a TableDiff,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(Self::apply_diff(world, work))
     }
 
     fn tag<'a>(
         &'a self,
         world: &'a World<'a>,
-        live: &'a Live,
+        live: &'a TableState,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tag(
-            &world.clients.dynamodb,
-            &live_as::<TableState>(live).table.arn,
-            tags,
-        ))
+        Box::pin(tag(&world.clients.dynamodb, &live.table.arn, tags))
     }
 
-    fn plan_down(&self, world: &World, live: &Live) -> Planned {
-        let (stack, state) = (world.stack, live_as::<TableState>(live));
+    fn plan_down(&self, world: &World, state: &TableState) -> Planned<TableDown> {
+        let stack = world.stack;
         let t = &state.table;
         let name = &stack.table.name;
         let base = |action| ResourcePlan::new(Kind::Table, name, action).arn(Some(&t.arn));
@@ -764,26 +806,23 @@ impl Resource for Table {
         )
     }
 
-    fn secure<'a>(&'a self, world: &'a World<'a>, work: &'a mut Work) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            match work.downcast_mut::<TableDown>() {
-                Some(down) => Self::back_up(world, down).await,
-                None => Ok(()),
-            }
-        })
+    fn secure<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a mut TableDown,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.back_up(world, work))
     }
 
-    fn destroy<'a>(&'a self, world: &'a World<'a>, work: &'a Work) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move {
-            match work.downcast_ref::<TableDown>() {
-                Some(down) => Self::delete_counted(world, down).await,
-                None => Ok(None),
-            }
-        })
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a TableDown,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(Self::delete_counted(world, work))
     }
 
-    fn state(&self, world: &World, live: &Live) -> BTreeMap<String, String> {
-        let state = live_as::<TableState>(live);
+    fn state(&self, world: &World, state: &TableState) -> BTreeMap<String, String> {
         let t = &state.table;
         BTreeMap::from([
             ("status".into(), t.status.clone()),

@@ -1034,3 +1034,63 @@ async fn an_up_killed_before_creating_the_url_leaves_no_marker_behind() {
     assert_eq!(marker().await, None);
     project.stackctl(&["status"]).expect_code(0);
 }
+
+/// A failed step does not drop its siblings' work (Terraform's walker): with CreateRole refused, the table
+/// and the log group (which need no role) are still created, waited for and reported; only what needs the
+/// role (the policy, the function, and the URL through the function) is not started, and says so. up still
+/// fails with the role's error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_step_lets_independent_steps_finish_and_skips_only_its_dependents() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    // The table is still CREATING when the role fails: a walk that stopped at the first error would drop it
+    // before it is ACTIVE, and never report it.
+    emulator
+        .strict()
+        .set(json!({"deny_operations": ["CreateRole"], "table_creating_ms": 1500}));
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(up.stderr.contains("iam:CreateRole"), "{}", up.stderr);
+    for done in [
+        format!("table {TABLE}: created"),
+        format!("log_group /aws/lambda/{FUNCTION}: created"),
+    ] {
+        assert!(up.stderr.contains(&done), "no `{done}` in:\n{}", up.stderr);
+    }
+    for skipped in [
+        format!("policy {POLICY}: not started: role {ROLE} failed"),
+        format!("function {FUNCTION}: not started: role {ROLE} failed"),
+    ] {
+        assert!(
+            up.stderr.contains(&skipped),
+            "no `{skipped}` in:\n{}",
+            up.stderr
+        );
+    }
+    let aws = emulator.clients().await;
+    let table = aws
+        .dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        table
+            .table()
+            .and_then(|t| t.table_status())
+            .map(|s| s.as_str()),
+        Some("ACTIVE")
+    );
+    assert!(aws
+        .lambda
+        .get_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .is_err());
+    // The next up, allowed again, converges the rest.
+    emulator.strict().set(json!({"deny_operations": null}));
+    project.stackctl(&["up"]).ok();
+    project.stackctl(&["status"]).expect_code(0);
+}
