@@ -4,6 +4,7 @@
 mod aws;
 mod backoff;
 mod backup;
+mod build;
 mod cli;
 mod commands;
 mod config;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::aws::{Account, Clients};
+use crate::build::package::{LocalCode, Package};
 use crate::config::Stack;
-use crate::handler::package::{LocalCode, Package};
 use crate::plan::Kind;
 use crate::progress::{format_duration, Progress, Task};
 use crate::resources::erased::{recover, AnyValue};
