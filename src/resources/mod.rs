@@ -23,7 +23,7 @@ pub mod table;
 pub mod world;
 
 pub use erased::{Erased, Node};
-pub use world::{finish, DataPolicy, Done, ReadCx, Snapshot, World};
+pub use world::{finish, DataPolicy, Done, ReadCx, Reads, Snapshot, World};
 
 /// down's note on a resource without this stack's `stackctl:stack` tag.
 pub const NOT_OURS: &str =
@@ -270,6 +270,14 @@ pub struct Graph {
 impl Graph {
     pub fn node(&self, at: &Address) -> Option<&dyn Node> {
         self.nodes.iter().find(|n| n.address() == at).map(|n| &**n)
+    }
+
+    /// The address of the first instance of `kind` (today the only one).
+    pub fn first(&self, kind: Kind) -> Option<&Address> {
+        self.nodes
+            .iter()
+            .map(|n| n.address())
+            .find(|a| a.kind == kind)
     }
 }
 
