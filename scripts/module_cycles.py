@@ -2,11 +2,12 @@
 """Lists the circles among src/'s top-level modules (issue 22 item 9).
 
 An edge A -> B is any `crate::B` path (in a `use` or inline) in a file of module A (src/A.rs or
-src/A/**). `super::` paths stay inside a module and are not edges. Test code counts too: a test that
-reaches into another module is still a dependency. Prints every strongly connected component of more than
+src/A/**). `super::` paths stay inside a module and are not edges. A file's test module (from
+`#[cfg(test)]` followed by `mod`, to the end of the file, as this code base writes them) is left out
+unless --with-tests is given: a test reaching into another module does not make the build circular. Prints every strongly connected component of more than
 one module with the files that make its edges, and exits 1 when there is one (0 when there is none).
 
-Usage: python3 scripts/module_cycles.py [--edges]
+Usage: python3 scripts/module_cycles.py [--edges] [--with-tests]
 """
 
 import pathlib
@@ -17,6 +18,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 PATH = re.compile(r"\bcrate::(\w+)")
 # `use crate::{a, b::c}` names several modules at once.
 GROUP = re.compile(r"\bcrate::\{([^}]*)\}", re.S)
+TESTS = re.compile(r"^#\[cfg\(test\)\]\s*\n\s*(pub(\(\w+\))? )?mod ", re.M)
 
 
 def top_modules():
@@ -29,11 +31,14 @@ def top_modules():
     return mods
 
 
-def edges(mods):
+def edges(mods, with_tests):
     found = {}
     for mod, files in mods.items():
         for f in files:
             text = f.read_text()
+            tests = TESTS.search(text)
+            if tests and not with_tests:
+                text = text[: tests.start()]
             names = set(PATH.findall(text))
             for group in GROUP.findall(text):
                 names.update(re.findall(r"(?:^|,)\s*(\w+)", group))
@@ -76,7 +81,7 @@ def components(nodes, adjacent):
 
 def main():
     mods = top_modules()
-    found = edges(mods)
+    found = edges(mods, "--with-tests" in sys.argv)
     adjacent = {}
     for a, b in found:
         adjacent.setdefault(a, set()).add(b)
