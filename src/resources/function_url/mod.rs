@@ -27,6 +27,7 @@ use aws_sdk_lambda::Client;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::aws::errors::{class_of_code, ErrorClass};
 use crate::config::{CorsSpec, Stack, UrlAuth, UrlSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::resources::function::{Function, LiveFunction};
@@ -44,8 +45,10 @@ pub struct UrlState {
     pub statements: Vec<LiveStatement>,
 }
 
+/// Lambda's ResourceNotFoundException, by the one classifier. Its NotFound codes add IAM's NoSuchEntity,
+/// which Lambda never answers: the same result for every Lambda answer.
 fn not_found<E: aws_sdk_lambda::error::ProvideErrorMetadata>(err: &E) -> bool {
-    err.code() == Some("ResourceNotFoundException")
+    class_of_code(err.code()) == ErrorClass::NotFound
 }
 
 /// What up does to the URL config.
