@@ -460,6 +460,10 @@ impl Resource for Role {
         vec![Dep::Recreates(self.log_group.clone())]
     }
 
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Iam
+    }
+
     fn name_field(&self) -> &'static str {
         "role.name"
     }

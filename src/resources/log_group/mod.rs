@@ -140,6 +140,10 @@ impl Resource for LogGroup {
         &self.at
     }
 
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Tagged("logs:log-group")
+    }
+
     /// The group is `/aws/lambda/<function.name>`.
     fn name_field(&self) -> &'static str {
         "function.name"

@@ -121,6 +121,10 @@ impl Resource for Policy {
         ]
     }
 
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Iam
+    }
+
     fn name_field(&self) -> &'static str {
         "policy.name"
     }

@@ -305,6 +305,10 @@ impl Resource for Table {
         &self.at
     }
 
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Tagged("dynamodb:table")
+    }
+
     fn name_field(&self) -> &'static str {
         "table.name"
     }
