@@ -19,7 +19,7 @@ use crate::report::ResourceReport;
 use crate::resources::erased::{AnyValue, AnyWork};
 use crate::resources::{self, Address, Dep, Node, Planned, Purpose, ReadCx};
 
-pub use crate::resources::{DataPolicy, Done, Snapshot, World};
+pub use crate::resources::{DataPolicy, Done, Reads, Snapshot, World};
 
 /// Reads every resource: each as soon as the reads it waits for are done, all others at once.
 pub async fn read(
@@ -29,10 +29,45 @@ pub async fn read(
     progress: &Task,
 ) -> Result<Snapshot> {
     let graph = resources::graph(stack);
+    let all: Vec<Address> = graph.nodes.iter().map(|n| n.address().clone()).collect();
+    let reads = read_some(clients, stack, purpose, &all, progress).await?;
+    // The account from any ARN seen (no extra call when something exists), else from STS.
+    let account = match &reads.account {
+        Some(account) => account.clone(),
+        None => {
+            let seen = reads
+                .live
+                .iter()
+                .filter_map(|(at, l)| node_in(&reads.graph, at).arn(l))
+                .find_map(Account::from_arn);
+            match seen {
+                Some(account) => account,
+                None => Account::from_sts(&clients.sts).await?,
+            }
+        }
+    };
+    Ok(Snapshot { account, reads })
+}
+
+/// Reads only the chosen instances of the stack's graph (`Graph::first` finds one by kind), and the ones
+/// their reads wait for (`Resource::read_after`, followed to the end), for `purpose`: a command that needs
+/// part of the live account (an outputs command reads only what it prints) reads it through the same
+/// kinds' reads, not-found handling and ownership as every other, and gets their typed live states
+/// (`Reads::live_of`). No account is asked for beyond what the reads themselves ask.
+pub async fn read_some(
+    clients: &Clients,
+    stack: &Stack,
+    purpose: Purpose,
+    wanted: &[Address],
+    progress: &Task,
+) -> Result<Reads> {
+    let graph = resources::graph(stack);
+    let addresses = with_read_after(&graph, purpose, stack, wanted);
+
     let account = tokio::sync::OnceCell::new();
     type Read = (Option<AnyValue>, Option<AnyValue>);
     let found = walk(
-        graph.nodes.iter().map(|n| n.address().clone()).collect(),
+        addresses,
         OnError::Stop,
         |at| node_in(&graph, at).read_after(purpose, stack),
         |at, done: &BTreeMap<Address, Read>| {
@@ -71,26 +106,39 @@ pub async fn read(
             aside.insert(at, a);
         }
     }
-    // The account from any ARN seen (no extra call when something exists), else from STS.
-    let account = match account.get() {
-        Some(account) => account.clone(),
-        None => {
-            let seen = live
-                .iter()
-                .filter_map(|(at, l)| node_in(&graph, at).arn(l))
-                .find_map(Account::from_arn);
-            match seen {
-                Some(account) => account,
-                None => Account::from_sts(&clients.sts).await?,
-            }
-        }
-    };
-    Ok(Snapshot {
-        account,
+    Ok(Reads {
         graph,
         live,
         aside,
+        account: account.into_inner(),
     })
+}
+
+/// `wanted` with every instance their reads wait for, transitively, in graph order. An address not in
+/// the graph is left out.
+fn with_read_after(
+    graph: &resources::Graph,
+    purpose: Purpose,
+    stack: &Stack,
+    wanted: &[Address],
+) -> Vec<Address> {
+    let mut needed: Vec<Address> = Vec::new();
+    let mut next: Vec<Address> = wanted.to_vec();
+    while let Some(at) = next.pop() {
+        let Some(node) = graph.node(&at) else {
+            continue;
+        };
+        if !needed.contains(&at) {
+            next.extend(node.read_after(purpose, stack));
+            needed.push(at);
+        }
+    }
+    graph
+        .nodes
+        .iter()
+        .map(|n| n.address().clone())
+        .filter(|a| needed.contains(a))
+        .collect()
 }
 
 fn node_in<'g>(graph: &'g resources::Graph, at: &Address) -> &'g dyn Node {
@@ -513,6 +561,7 @@ fn report_skipped(
 mod tests {
     use super::*;
     use crate::plan::Kind;
+    use crate::resources::Purpose;
 
     fn graph() -> resources::Graph {
         resources::graph(&resources::shipped_stack())
@@ -647,6 +696,44 @@ mod tests {
             ]
         );
         assert_eq!(walked.error.unwrap().to_string(), "role failed");
+    }
+
+    /// A read of part of the graph takes what the chosen reads wait for (the log group's name comes from
+    /// the function's LoggingConfig), and nothing else.
+    #[test]
+    fn a_read_of_some_instances_takes_what_their_reads_wait_for_and_nothing_else() {
+        let stack = resources::shipped_stack();
+        let graph = graph();
+        let some = |kinds: &[Kind], purpose| {
+            let wanted: Vec<Address> = kinds.iter().map(|k| at(&graph, *k)).collect();
+            kinds_of(with_read_after(&graph, purpose, &stack, &wanted))
+        };
+        assert_eq!(
+            some(&[Kind::LogGroup], Purpose::Converge),
+            vec![Kind::Function, Kind::LogGroup]
+        );
+        assert_eq!(some(&[Kind::Table], Purpose::Converge), vec![Kind::Table]);
+        assert_eq!(
+            some(&[Kind::Function], Purpose::Status),
+            vec![Kind::Function]
+        );
+        // In graph order, each once, whatever the order asked.
+        assert_eq!(
+            some(
+                &[Kind::LogGroup, Kind::Table, Kind::Function],
+                Purpose::Teardown
+            ),
+            vec![Kind::Table, Kind::Function, Kind::LogGroup]
+        );
+        // Every read a node waits for is read first: the whole graph is closed under read_after.
+        for purpose in [Purpose::Converge, Purpose::Status, Purpose::Teardown] {
+            for node in &graph.nodes {
+                let read = with_read_after(&graph, purpose, &stack, &[node.address().clone()]);
+                for needed in node.read_after(purpose, &stack) {
+                    assert!(read.contains(&needed), "{} needs {needed}", node.address());
+                }
+            }
+        }
     }
 
     #[test]

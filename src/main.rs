@@ -4,10 +4,10 @@
 mod aws;
 mod backoff;
 mod backup;
+mod build;
 mod cli;
 mod commands;
 mod config;
-mod credentials;
 mod dates;
 mod engine;
 mod escape;
@@ -30,6 +30,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
+use aws::credentials;
 use cli::{Cli, Command};
 use config::ConfigError;
 use handler::transport::Via;

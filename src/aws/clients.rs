@@ -43,7 +43,7 @@ pub async fn connect(target: &Target<'_>) -> Result<Clients> {
         loader = loader.profile_name(profile);
     }
     let config = loader.load().await;
-    crate::credentials::check(&config, target.profile).await?;
+    super::credentials::check(&config, target.profile).await?;
     let calls = CallCounter::default();
     Ok(Clients {
         dynamodb: aws_sdk_dynamodb::Client::from_conf(

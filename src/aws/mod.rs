@@ -3,6 +3,7 @@
 
 mod calls;
 mod clients;
+pub mod credentials;
 pub mod errors;
 mod waits;
 

@@ -14,6 +14,7 @@ use crate::aws::Clients;
 use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
 use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
+use crate::resources::{Graph, Listed};
 
 /// What `ls` was asked for.
 pub struct Options {
@@ -21,12 +22,30 @@ pub struct Options {
     pub all: bool,
 }
 
-/// The kinds every deployment of a stack has; a stage without one of them is partial (an `up` or a `down`
-/// that did not finish). The function URL is left out: a stack may have none.
-const KINDS: [&str; 5] = ["table", "role", "policy", "function", "log_group"];
+/// The kinds every deployment of a stack has, in graph order, as each kind says (`Resource::listed`); a
+/// stage without one of them is partial (an `up` or a `down` that did not finish). The function URL is
+/// not listed: a stack may have none.
+fn kinds(graph: &Graph) -> Vec<&'static str> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.listed() != Listed::Not)
+        .map(|n| n.address().kind.as_str())
+        .collect()
+}
 
-/// The Tagging API's resource types, as AWS spells them (`logs:log-group`; moto says `logs:loggroup`).
-const TAGGED_TYPES: [&str; 3] = ["dynamodb:table", "lambda:function", "logs:log-group"];
+/// The Tagging API's resource types of the kinds found through it, as AWS spells them (`logs:log-group`;
+/// moto says `logs:loggroup`).
+fn tagged_types(graph: &Graph) -> Vec<&'static str> {
+    graph
+        .nodes
+        .iter()
+        .filter_map(|n| match n.listed() {
+            Listed::Tagged(kind) => Some(kind),
+            Listed::Iam | Listed::Not => None,
+        })
+        .collect()
+}
 
 /// How many tag or describe reads run at once.
 const CONCURRENT_READS: usize = 8;
@@ -123,15 +142,17 @@ pub async fn run(
     let task = progress.task("stages".to_string());
     task.set("reading tags");
     let only = (!options.all).then_some(stack.name.as_str());
+    let graph = crate::resources::graph(stack);
+    let types = tagged_types(&graph);
     let (tagged, iam) = tokio::try_join!(
-        tagged_resources(clients, only),
+        tagged_resources(clients, only, &types),
         iam_resources(clients, only, &stack.region)
     )?;
     task.finish("read");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut stages = group(tagged.into_iter().chain(iam), now);
+    let mut stages = group(tagged.into_iter().chain(iam), now, &kinds(&graph));
     if let Some(age) = options.older_than {
         stages.retain(|s| s.age_secs.is_some_and(|a| a >= age.as_secs()));
     }
@@ -148,7 +169,11 @@ pub async fn run(
 }
 
 /// The stages, sorted by stack then stage (the unstaged deployment first).
-fn group(found: impl Iterator<Item = Found>, now: i64) -> Vec<StageListing> {
+fn group(
+    found: impl Iterator<Item = Found>,
+    now: i64,
+    kinds: &[&'static str],
+) -> Vec<StageListing> {
     let mut by_owner: BTreeMap<(String, Option<String>), Vec<Found>> = BTreeMap::new();
     for f in found {
         by_owner.entry(f.owner.clone()).or_default().push(f);
@@ -156,9 +181,9 @@ fn group(found: impl Iterator<Item = Found>, now: i64) -> Vec<StageListing> {
     by_owner
         .into_iter()
         .map(|((stack, stage), mut resources)| {
-            resources.sort_by_key(|r| (KINDS.iter().position(|k| *k == r.kind), r.name.clone()));
+            resources.sort_by_key(|r| (kinds.iter().position(|k| *k == r.kind), r.name.clone()));
             let oldest = resources.iter().filter_map(|r| r.created_secs).min();
-            let missing: Vec<&'static str> = KINDS
+            let missing: Vec<&'static str> = kinds
                 .iter()
                 .copied()
                 .filter(|k| !resources.iter().any(|r| r.kind == *k))
@@ -235,7 +260,11 @@ fn render(listing: &Listing) -> String {
 
 /// Tables, functions and log groups tagged `stackctl:stack` (= `only`, when given), each confirmed to
 /// still exist.
-async fn tagged_resources(clients: &Clients, only: Option<&str>) -> Result<Vec<Found>> {
+async fn tagged_resources(
+    clients: &Clients,
+    only: Option<&str>,
+    types: &[&'static str],
+) -> Result<Vec<Found>> {
     use aws_sdk_resourcegroupstagging::types::TagFilter;
     let mut filter = TagFilter::builder().key(OWNER_TAG);
     if let Some(stack) = only {
@@ -246,8 +275,8 @@ async fn tagged_resources(clients: &Clients, only: Option<&str>) -> Result<Vec<F
     let mut token: Option<String> = None;
     loop {
         let mut request = clients.tagging.get_resources().tag_filters(filter.clone());
-        for kind in TAGGED_TYPES {
-            request = request.resource_type_filters(kind);
+        for kind in types {
+            request = request.resource_type_filters(*kind);
         }
         let page = request
             .set_pagination_token(token.clone())
@@ -494,16 +523,35 @@ mod tests {
         )
     }
 
+    fn shipped_graph() -> Graph {
+        crate::resources::graph(&crate::resources::shipped_stack())
+    }
+
+    /// What ls looks for comes from the kinds (`Resource::listed`), and is what it always was.
+    #[test]
+    fn the_kinds_say_what_ls_lists_and_through_which_api() {
+        let graph = shipped_graph();
+        assert_eq!(
+            kinds(&graph),
+            ["table", "role", "policy", "function", "log_group"]
+        );
+        assert_eq!(
+            tagged_types(&graph),
+            ["dynamodb:table", "lambda:function", "logs:log-group"]
+        );
+    }
+
     #[test]
     fn stages_are_grouped_complete_or_partial_and_aged_by_their_oldest_resource() {
-        let mut all: Vec<Found> = KINDS
+        let kinds = kinds(&shipped_graph());
+        let mut all: Vec<Found> = kinds
             .iter()
             .map(|k| found(k, Some("pr-1"), Some(1_000)))
             .collect();
         all.push(found("role", Some("pr-2"), Some(500)));
         all.push(found("table", Some("pr-2"), Some(900)));
         all.push(found("function", None, None));
-        let stages = group(all.into_iter(), 2_000);
+        let stages = group(all.into_iter(), 2_000, &kinds);
         assert_eq!(stages.len(), 3);
         assert_eq!(stages[0].stage, None);
         assert_eq!(stages[0].age_secs, None);

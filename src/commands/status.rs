@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::aws::Clients;
+use crate::build::cache::Cache;
+use crate::build::package::{self, LocalCode};
 use crate::config::Stack;
 use crate::engine::{self, World};
-use crate::handler::build_cache::Cache;
-use crate::handler::package::{self, LocalCode};
 use crate::outcome::{ExitStatus, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};

@@ -7,10 +7,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::aws::Clients;
+use crate::build::cache::Cache;
+use crate::build::package::{self, Package};
 use crate::config::Stack;
 use crate::engine::{self, Snapshot, World};
-use crate::handler::build_cache::Cache;
-use crate::handler::package::{self, Package};
 use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
 use crate::progress::Progress;

@@ -1,13 +1,11 @@
-//! What builds, ships or runs the handler: the deterministic package and its build cache, the local
+//! What ships or runs the handler (its build is `crate::build`): the local
 //! Node.js runner and the warm worker pool of `dev`, the API Gateway HTTP API (payload v2) event / response
 //! codec, and the function URL's side of it (its event, its reading of answers, its CORS).
 
-pub mod build_cache;
 pub mod cors;
 pub mod event;
 pub mod local;
 pub mod local_env;
-pub mod package;
 pub mod pool;
 pub mod remote;
 pub mod runner;

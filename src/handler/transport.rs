@@ -77,7 +77,7 @@ impl Transport {
         }
         let live = LiveConfig::from_output(&read_config(&clients.lambda, stack).await?, stack);
         let file = handler_file(stack)?;
-        if let Ok(package) = super::package::pack(&stack.function.artifact_dir) {
+        if let Ok(package) = crate::build::package::pack(&stack.function.artifact_dir) {
             if !live.code_sha256.is_empty() && package.code_sha256 != live.code_sha256 {
                 progress.warn(&format!(
                     "the local build in `{}` differs from the deployed code (CodeSha256 {} here, {} deployed): --local runs the local build; `stackctl up` deploys it",

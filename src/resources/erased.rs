@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use crate::aws::Account;
 use crate::config::Stack;
 use crate::resources::{
-    Address, Dep, Done, Found, Output, Planned, Purpose, ReadCx, Resource, World,
+    Address, Dep, Done, Found, Listed, Output, Planned, Purpose, ReadCx, Resource, World,
 };
 
 /// A value of some kind's type, as the engine's maps keep it (live states, asides, desired states).
@@ -36,6 +36,7 @@ pub trait Node: Send + Sync {
     fn is_iam(&self) -> bool;
     fn owned_with(&self) -> Option<&Address>;
     fn in_stack(&self, stack: &Stack) -> bool;
+    fn listed(&self) -> Listed;
     fn read_after(&self, purpose: Purpose, stack: &Stack) -> Vec<Address>;
     /// The live state and the aside, erased.
     fn read<'a>(
@@ -116,6 +117,9 @@ impl<R: Resource> Node for Erased<R> {
     }
     fn in_stack(&self, stack: &Stack) -> bool {
         self.0.in_stack(stack)
+    }
+    fn listed(&self) -> Listed {
+        self.0.listed()
     }
     fn read_after(&self, purpose: Purpose, stack: &Stack) -> Vec<Address> {
         self.0.read_after(purpose, stack)

@@ -23,7 +23,7 @@ pub mod table;
 pub mod world;
 
 pub use erased::{Erased, Node};
-pub use world::{finish, DataPolicy, Done, ReadCx, Snapshot, World};
+pub use world::{finish, DataPolicy, Done, ReadCx, Reads, Snapshot, World};
 
 /// down's note on a resource without this stack's `stackctl:stack` tag.
 pub const NOT_OURS: &str =
@@ -93,6 +93,17 @@ pub struct Output {
     pub value: Option<String>,
 }
 
+/// How `ls` finds a kind's resources across the account (its deployments, by the stack's tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// Through the Resource Groups Tagging API, by this resource type (as AWS spells it: `logs:log-group`).
+    Tagged(&'static str),
+    /// Through IAM's own listing (IAM resources are not in the Tagging API).
+    Iam,
+    /// Not listed: not every deployment has one (a function URL is found with its function).
+    Not,
+}
+
 /// What reading the live account is for: each kind reads only what its purpose needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -150,6 +161,12 @@ pub trait Resource: Send + Sync + 'static {
     /// policy with no region tag may be claimed by this region.
     fn last_used_in(&self, _live: &Self::Live) -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    /// How `ls` finds this kind's resources; a kind that is listed is one every deployment has (a stage
+    /// without it is partial).
+    fn listed(&self) -> Listed {
+        Listed::Not
     }
 
     /// Whether stack.toml asks for this resource. One it does not ask for is planned only when it exists
@@ -270,6 +287,14 @@ pub struct Graph {
 impl Graph {
     pub fn node(&self, at: &Address) -> Option<&dyn Node> {
         self.nodes.iter().find(|n| n.address() == at).map(|n| &**n)
+    }
+
+    /// The address of the first instance of `kind` (today the only one).
+    pub fn first(&self, kind: Kind) -> Option<&Address> {
+        self.nodes
+            .iter()
+            .map(|n| n.address())
+            .find(|a| a.kind == kind)
     }
 }
 

@@ -9,6 +9,7 @@ use aws_sdk_iam::Client;
 
 use futures::future::BoxFuture;
 
+use crate::aws::errors::{class_of_code, ErrorClass};
 use crate::backoff::{pause, Backoff, Limit, Tries};
 use crate::config::RoleSpec;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
@@ -29,8 +30,10 @@ pub struct LiveRole {
     pub last_used_region: Option<String>,
 }
 
+/// IAM's "no such entity" (NoSuchEntity), by the one classifier. Its NotFound codes add Lambda's and
+/// DynamoDB's ResourceNotFoundException, which IAM never answers: the same result for every IAM answer.
 fn not_found<E: aws_sdk_iam::error::ProvideErrorMetadata>(err: &E) -> bool {
-    err.code() == Some("NoSuchEntity")
+    class_of_code(err.code()) == ErrorClass::NotFound
 }
 
 /// The outcome of a removal for which "already gone" is success: NoSuchEntity becomes Ok.
@@ -455,6 +458,10 @@ impl Resource for Role {
 
     fn depends_on(&self) -> Vec<Dep> {
         vec![Dep::Recreates(self.log_group.clone())]
+    }
+
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Iam
     }
 
     fn name_field(&self) -> &'static str {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::aws::{Account, Clients};
+use crate::build::package::{LocalCode, Package};
 use crate::config::Stack;
-use crate::handler::package::{LocalCode, Package};
 use crate::plan::Kind;
 use crate::progress::{format_duration, Progress, Task};
 use crate::resources::erased::{recover, AnyValue};
@@ -55,32 +55,39 @@ impl ReadCx<'_> {
     }
 }
 
-/// The live account, as read for one purpose, with the graph it was read for.
+/// The live account, as read for one purpose (every instance), with the graph it was read for.
 pub struct Snapshot {
     pub account: Account,
-    pub graph: Graph,
-    pub(crate) live: BTreeMap<Address, AnyValue>,
-    pub(crate) aside: BTreeMap<Address, AnyValue>,
+    pub reads: Reads,
 }
 
 impl Snapshot {
     /// The live state of an instance, if it exists.
     pub fn live_of<R: Resource>(&self, at: &Address) -> Option<&R::Live> {
-        recover(self.live.get(at)?)
+        self.reads.live_of::<R>(at)
     }
 
     /// The address of the first instance of `kind` (today the only one).
     pub fn address_of(&self, kind: Kind) -> Option<&Address> {
-        first_of(&self.graph, kind)
+        self.reads.graph.first(kind)
     }
 }
 
-fn first_of(graph: &Graph, kind: Kind) -> Option<&Address> {
-    graph
-        .nodes
-        .iter()
-        .map(|n| n.address())
-        .find(|a| a.kind == kind)
+/// Part of the live account, as read for one purpose (`engine::read_some`): the chosen instances and
+/// those their reads waited for.
+pub struct Reads {
+    pub graph: Graph,
+    pub(crate) live: BTreeMap<Address, AnyValue>,
+    pub(crate) aside: BTreeMap<Address, AnyValue>,
+    /// The account, when a read asked STS for it (`ReadCx::account`).
+    pub account: Option<Account>,
+}
+
+impl Reads {
+    /// The live state of an instance that was read, if it exists.
+    pub fn live_of<R: Resource>(&self, at: &Address) -> Option<&R::Live> {
+        recover(self.live.get(at)?)
+    }
 }
 
 /// Everything a plan, an apply or a destroy may look at.
@@ -117,9 +124,9 @@ impl<'a> World<'a> {
     ) -> Result<World<'a>> {
         let Snapshot {
             account,
-            graph,
-            live,
-            aside,
+            reads: Reads {
+                graph, live, aside, ..
+            },
         } = snapshot;
         let arns: BTreeMap<Address, String> = graph
             .nodes
@@ -269,5 +276,33 @@ pub fn finish(task: &Task, result: Result<&'static str>) -> Result<Done> {
             task.fail(&format!("failed after {}", format_duration(task.elapsed())));
             Err(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::placeholders::PLACEHOLDERS;
+
+    /// The names the stack file's checks accept (config's `PLACEHOLDERS`) are exactly the names the graph
+    /// renders: a kind contributing a name config does not declare (which no stack file could use), or a
+    /// declared name nothing renders (which a stack file could use and `up` would leave unresolved), fails.
+    #[test]
+    fn the_graph_renders_every_declared_placeholder_and_nothing_else() {
+        let stack = crate::resources::shipped_stack();
+        let account = Account::from_arn("arn:aws:iam::123456789012:role/r").unwrap();
+        let graph = crate::resources::graph(&stack);
+        // Before anything exists: only what is known in advance.
+        let values = placeholders(&stack, &account, &graph, |_| None);
+        let rendered: Vec<&str> = values.keys().copied().collect();
+        let mut declared: Vec<&str> = PLACEHOLDERS.iter().map(|p| p.name).collect();
+        declared.sort_unstable();
+        assert_eq!(rendered, declared);
+        assert!(values.values().all(|v| !v.is_empty()), "{values:?}");
+        // With every instance live (an ARN each), still the same names.
+        let live = placeholders(&stack, &account, &graph, |at| {
+            Some(format!("arn:aws:test:us-east-1:123456789012:{at}"))
+        });
+        assert_eq!(live.keys().copied().collect::<Vec<_>>(), declared);
     }
 }

@@ -11,10 +11,10 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::server::Server;
+use crate::build::cache::Cache;
+use crate::build::package;
 use crate::config::Stack;
-use crate::handler::build_cache::Cache;
 use crate::handler::local::dev_spec;
-use crate::handler::package;
 use crate::handler::pool::{Pool, Slots};
 use crate::progress::Progress;
 

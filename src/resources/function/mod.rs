@@ -270,6 +270,10 @@ impl Resource for Function {
         ]
     }
 
+    fn listed(&self) -> crate::resources::Listed {
+        crate::resources::Listed::Tagged("lambda:function")
+    }
+
     fn name_field(&self) -> &'static str {
         "function.name"
     }

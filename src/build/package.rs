@@ -9,7 +9,7 @@ use std::process::Stdio;
 use anyhow::{bail, Context, Result};
 use zip::write::SimpleFileOptions;
 
-use super::build_cache::{self, code_sha256, Cache, Inputs};
+use super::cache::{self as build_cache, code_sha256, Cache, Inputs};
 use crate::config::FunctionSpec;
 use crate::progress::Task;
 

@@ -1,0 +1,532 @@
+//! The function's URL (`[function.url]`): the URL config (auth type and CORS) and, for `auth = "none"`, the
+//! two resource-policy statements a public URL needs since October 2025 (InvokeFunctionUrl with
+//! FunctionUrlAuthType NONE, and InvokeFunction only when invoked via the URL). Without both, every request
+//! is answered 403 while plain Invoke still works.
+//!
+//! A URL config carries no tags, so stackctl marks the function instead: the function tag `stackctl:url`
+//! (the stack's name) is put on before stackctl creates the URL (and on the stack's URL whenever it is
+//! missing) and taken off after it deletes it. The URL of a
+//! function this stack owns is the stack's; on a function it did not create, only a marked one is. A URL
+//! someone else made on such a function is never changed or deleted, and statements whose Sid is not one of
+//! the stack's two are never touched. The marker also spares every stack without `[function.url]` the two
+//! URL reads: a function without it has no URL of the stack's to delete.
+
+mod config;
+mod permissions;
+#[cfg(test)]
+mod tests;
+
+pub use config::*;
+pub use permissions::*;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType};
+use aws_sdk_lambda::Client;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::aws::errors::{class_of_code, ErrorClass};
+use crate::config::{CorsSpec, Stack, UrlAuth, UrlSpec};
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::resources::function::{Function, LiveFunction};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
+
+/// The function tag that marks a URL stackctl created on a function it did not create.
+pub const URL_TAG: &str = "stackctl:url";
+
+/// The URL's live state: the config (None: the function has no URL) and the stack's statements found in
+/// the function's resource policy (others are not kept: they are never touched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlState {
+    pub config: Option<LiveUrlConfig>,
+    pub statements: Vec<LiveStatement>,
+}
+
+/// Lambda's ResourceNotFoundException, by the one classifier. Its NotFound codes add IAM's NoSuchEntity,
+/// which Lambda never answers: the same result for every Lambda answer.
+fn not_found<E: aws_sdk_lambda::error::ProvideErrorMetadata>(err: &E) -> bool {
+    class_of_code(err.code()) == ErrorClass::NotFound
+}
+
+/// What up does to the URL config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWork {
+    Keep,
+    Create,
+    Update,
+    Delete,
+}
+
+/// What up or down does: the marker (before a URL is created), the config, then the stack's statements
+/// (added before the ones they replace are removed, under a new Sid, so the URL never answers 403 in
+/// between), then the marker (after a URL is deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlWork {
+    pub config: ConfigWork,
+    pub remove: Vec<String>,
+    /// Each new statement with its Sid.
+    pub add: Vec<(Public, String)>,
+    /// Some(true): put the marker on (a URL created on a function this stack did not create); Some(false):
+    /// take it off (that URL deleted).
+    pub marker: Option<bool>,
+}
+
+impl UrlWork {
+    fn none() -> UrlWork {
+        UrlWork {
+            config: ConfigWork::Keep,
+            remove: Vec::new(),
+            add: Vec::new(),
+            marker: None,
+        }
+    }
+    fn is_noop(&self) -> bool {
+        *self == UrlWork::none()
+    }
+}
+
+/// Who the live URL belongs to, from the function's tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The function does not exist yet: the URL up makes is the stack's.
+    NoFunction,
+    /// The function is the stack's, so its URL is too.
+    Function,
+    /// The function is not the stack's, but stackctl created its URL (the `stackctl:url` marker).
+    Marked,
+    /// The function is not the stack's, and neither is any URL it has.
+    Foreign,
+}
+
+impl Owner {
+    pub fn of(stack: &Stack, function: Option<&LiveFunction>) -> Owner {
+        match function {
+            None => Owner::NoFunction,
+            Some(f) if stack.owns(&f.tags) => Owner::Function,
+            Some(f) if f.tags.get(URL_TAG) == Some(&stack.name) => Owner::Marked,
+            Some(_) => Owner::Foreign,
+        }
+    }
+    fn owns_url(self) -> bool {
+        self != Owner::Foreign
+    }
+}
+
+/// Whether the function carries the stack's `stackctl:url` marker.
+fn marked(stack: &Stack, function: Option<&LiveFunction>) -> bool {
+    function.is_some_and(|f| f.tags.get(URL_TAG) == Some(&stack.name))
+}
+
+/// What converging the URL to `wanted` does (pure): the changes shown, and the work. `marked`: the function
+/// carries the stack's `stackctl:url` marker.
+pub fn diff(
+    stack: &str,
+    wanted: Option<&UrlSpec>,
+    live: Option<&UrlState>,
+    owner: Owner,
+    marked: bool,
+) -> (Vec<Change>, UrlWork, Option<String>) {
+    let empty = UrlState {
+        config: None,
+        statements: Vec::new(),
+    };
+    let live = live.unwrap_or(&empty);
+    let mut changes = Vec::new();
+    let mut work = UrlWork::none();
+    let mut note = None;
+    let live_config = live.config.as_ref();
+    // The config.
+    match (wanted, live_config) {
+        (Some(spec), None) => {
+            changes.push(Change::add("auth", spec.auth.as_aws()));
+            if spec.cors.is_some() {
+                changes.push(Change::add("cors", describe_cors(spec.cors.as_ref())));
+            }
+            work.config = ConfigWork::Create;
+            work.marker = (!marked).then_some(true);
+        }
+        (Some(spec), Some(config)) if owner.owns_url() => {
+            if config.auth_type != spec.auth.as_aws() {
+                changes.push(Change::modify(
+                    "auth",
+                    &config.auth_type,
+                    spec.auth.as_aws(),
+                ));
+            }
+            let (before, after) = (config.cors.as_ref(), spec.cors.as_ref());
+            if canonical(before) != canonical(after) {
+                changes.push(Change::modify(
+                    "cors",
+                    describe_cors(before),
+                    describe_cors(after),
+                ));
+            }
+            if !changes.is_empty() {
+                work.config = ConfigWork::Update;
+            }
+            // The stack's URL without the marker (an up killed between creating the URL and marking the
+            // function, before the marker came first): without it, removing the section would leave the URL.
+            if !marked {
+                changes.push(Change::add(format!("tag.{URL_TAG}"), stack));
+                work.marker = Some(true);
+            }
+        }
+        (Some(_), Some(config)) => {
+            changes.push(Change::keep("auth", &config.auth_type));
+            changes.push(Change::keep("cors", describe_cors(config.cors.as_ref())));
+            note = Some(
+                "the function's own URL (not created by this stack): used as it is; its auth, CORS and \
+                 permissions are never changed or deleted"
+                    .to_string(),
+            );
+        }
+        (None, Some(config)) if owner.owns_url() => {
+            changes.push(Change::remove("url", &config.url));
+            work.config = ConfigWork::Delete;
+            work.marker = Some(false);
+        }
+        (None, Some(_)) => {
+            note = Some(
+                "the function's own URL (not created by this stack, and not in stack.toml): left alone"
+                    .to_string(),
+            );
+        }
+        (None, None) if marked => {
+            // A marker without a URL (a run killed between marking the function and creating it).
+            changes.push(Change::remove(format!("tag.{URL_TAG}"), stack));
+            work.marker = Some(false);
+        }
+        (None, None) => {}
+    }
+    // The statements: both when the URL is public and the stack's, none otherwise. A URL the stack does
+    // not own gets none added, but any statement of the stack's is still the stack's to remove.
+    let public = wanted.is_some_and(|s| s.auth == UrlAuth::None)
+        && (owner.owns_url() || live_config.is_none());
+    let taken: Vec<String> = live.statements.iter().map(|s| s.sid.clone()).collect();
+    for kind in Public::BOTH {
+        let found: Vec<&LiveStatement> =
+            live.statements.iter().filter(|s| s.kind == kind).collect();
+        // Public: one statement as wanted is kept (the first), every other of this kind goes.
+        let keep = found.iter().find(|s| public && s.as_wanted).map(|s| &s.sid);
+        if public && keep.is_none() {
+            let sid = kind.new_sid(stack, &taken);
+            match found.first() {
+                None => changes.push(Change::add(format!("permission.{sid}"), describe(kind))),
+                Some(old) => changes.push(Change::modify(
+                    format!("permission.{sid}"),
+                    format!(
+                        "{} (not as stackctl writes it; removed once this is in)",
+                        old.sid
+                    ),
+                    describe(kind),
+                )),
+            }
+            work.add.push((kind, sid));
+        }
+        for s in found.iter().filter(|s| Some(&s.sid) != keep) {
+            if !(public && keep.is_none() && Some(s) == found.first()) {
+                changes.push(Change::remove(
+                    format!("permission.{}", s.sid),
+                    describe(kind),
+                ));
+            }
+            work.remove.push(s.sid.clone());
+        }
+    }
+    (changes, work, note)
+}
+
+/// The URL's resource kind.
+pub struct FunctionUrl {
+    pub(crate) at: Address,
+    pub(crate) function: Address,
+}
+
+impl FunctionUrl {
+    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
+        let (lambda, function) = (&cx.clients.lambda, &cx.stack.function.name);
+        if cx.stack.url.is_none() {
+            // Read after the function (read_after): only a marked function has a URL of the stack's.
+            let marked = cx
+                .live_of::<Function>(&self.function)
+                .is_some_and(|f| f.tags.get(URL_TAG) == Some(&cx.stack.name));
+            if !marked {
+                return Ok(None);
+            }
+        }
+        let (config, statements) = tokio::try_join!(
+            read_config(lambda, function),
+            read_statements(lambda, function, &cx.stack.name)
+        )?;
+        // Nothing there. Without `[function.url]` the function is marked (read above): a run killed between
+        // marking it and creating the URL. The marker is still planned away, or a URL someone else makes
+        // there later would be taken for the stack's.
+        if config.is_none() && statements.is_empty() && cx.stack.url.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(UrlState { config, statements }))
+    }
+
+    async fn carry_out(&self, world: &World<'_>, work: &UrlWork) -> Result<Done> {
+        if work.is_noop() {
+            return Ok(None);
+        }
+        let (lambda, function) = (&world.clients.lambda, &world.stack.function.name);
+        let task = world.task(Kind::FunctionUrl, function)?;
+        // The function may have been created by this very up: its ARN is known in advance.
+        let arn = world.arn_of(&self.function).unwrap_or_default();
+        let result = async {
+            // The marker goes on before the URL is created and comes off after it is deleted, so that a
+            // run killed in between never leaves a URL of the stack's unmarked (unmarked, a stack without
+            // `[function.url]` would never read it, and status would say in sync while it stays public).
+            if work.marker == Some(true) {
+                task.set("marking the function");
+                set_marker(lambda, arn, &world.stack.name, true).await?;
+            }
+            let wanted = world.stack.url.as_ref();
+            let mut url = None;
+            match (&work.config, wanted) {
+                (ConfigWork::Create, Some(spec)) => {
+                    task.set("creating");
+                    url = Some(create(lambda, function, spec).await?);
+                }
+                (ConfigWork::Update, Some(spec)) => {
+                    task.set("updating");
+                    url = Some(update(lambda, function, spec).await?);
+                }
+                (ConfigWork::Delete, _) => {
+                    task.set("deleting");
+                    delete(lambda, function).await?;
+                }
+                _ => {}
+            }
+            if let Some(url) = url {
+                world.set_output("url", url);
+            }
+            // Added before the replaced ones are removed: the URL never goes without its statements.
+            for (kind, sid) in &work.add {
+                task.set(&format!("adding permission {sid}"));
+                add_permission(lambda, function, sid, *kind).await?;
+            }
+            for sid in &work.remove {
+                task.set(&format!("removing permission {sid}"));
+                remove_permission(lambda, function, sid).await?;
+            }
+            if work.marker == Some(false) {
+                set_marker(lambda, arn, &world.stack.name, false).await?;
+            }
+            Ok(match work.config {
+                ConfigWork::Create => "created",
+                ConfigWork::Update => "updated",
+                ConfigWork::Delete => "deleted",
+                ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => {
+                    if work.marker == Some(false) {
+                        "marker removed"
+                    } else {
+                        "marked"
+                    }
+                }
+                ConfigWork::Keep => "permissions updated",
+            })
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+/// Puts the `stackctl:url` marker on the function, or takes it off.
+async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) -> Result<()> {
+    let context = || format!("updating the `{URL_TAG}` tag of `{function_arn}`");
+    if on {
+        client
+            .tag_resource()
+            .resource(function_arn)
+            .tags(URL_TAG, stack)
+            .send()
+            .await
+            .with_context(context)?;
+    } else {
+        client
+            .untag_resource()
+            .resource(function_arn)
+            .tag_keys(URL_TAG)
+            .send()
+            .await
+            .with_context(context)?;
+    }
+    Ok(())
+}
+
+impl Resource for FunctionUrl {
+    type Live = UrlState;
+    type Work = UrlWork;
+    type Teardown = UrlWork;
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![Dep::Applied(self.function.clone())]
+    }
+
+    /// The URL is the function's.
+    fn name_field(&self) -> &'static str {
+        "function.name"
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    /// The URL: the one up just created, else the live one; null while the stack has none.
+    fn outputs(&self, world: &World) -> Vec<Output> {
+        let url = world.learnt("url").or_else(|| {
+            world
+                .live_of::<FunctionUrl>(&self.at)
+                .and_then(|s| s.config.as_ref())
+                .map(|c| c.url.clone())
+        });
+        vec![Output {
+            key: "url",
+            position: 0,
+            value: url.filter(|_| world.stack.url.is_some()),
+        }]
+    }
+
+    fn name(&self, stack: &Stack) -> String {
+        stack.function.name.clone()
+    }
+
+    fn in_stack(&self, stack: &Stack) -> bool {
+        stack.url.is_some()
+    }
+
+    fn read_after(&self, _: crate::resources::Purpose, stack: &Stack) -> Vec<Address> {
+        // With a URL in stack.toml, read at once; without one, only the function's marker says whether
+        // there is a URL of the stack's to delete.
+        if stack.url.is_some() {
+            Vec::new()
+        } else {
+            vec![self.function.clone()]
+        }
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<UrlState, ()>>> {
+        Box::pin(async move { Ok(self.read_state(cx).await?.into()) })
+    }
+
+    fn arn<'l>(&self, _: &'l UrlState) -> Option<&'l str> {
+        None
+    }
+
+    fn tags<'l>(&self, _: &'l UrlState) -> Option<&'l BTreeMap<String, String>> {
+        None // a URL config has none; ownership follows the function (Owner)
+    }
+
+    fn owned_with(&self) -> Option<&Address> {
+        Some(&self.function)
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned<UrlWork>> {
+        let stack = world.stack;
+        let live = world.live_of::<FunctionUrl>(&self.at);
+        let function = world.live_of::<Function>(&self.function);
+        let owner = Owner::of(stack, function);
+        let (changes, work, note) = diff(
+            &stack.name,
+            stack.url.as_ref(),
+            live,
+            owner,
+            marked(stack, function),
+        );
+        let action = match work.config {
+            ConfigWork::Create => Action::Create,
+            ConfigWork::Delete => Action::Delete,
+            _ if !work.is_noop() => Action::Update,
+            _ => Action::NoOp,
+        };
+        let mut plan =
+            ResourcePlan::new(Kind::FunctionUrl, &stack.function.name, action).changes(changes);
+        if let Some(note) = note {
+            plan = plan.note(note);
+        }
+        Ok(Planned::new(plan, work))
+    }
+
+    fn apply<'a>(&'a self, world: &'a World<'a>, work: &'a UrlWork) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.carry_out(world, work))
+    }
+
+    fn plan_down(&self, world: &World, state: &UrlState) -> Planned<UrlWork> {
+        let stack = world.stack;
+        let function = world.live_of::<Function>(&self.function);
+        let owner = Owner::of(stack, function);
+        // Down is converging to "no URL in stack.toml": the same diff.
+        let (changes, mut work, note) = diff(
+            &stack.name,
+            None,
+            Some(state),
+            owner,
+            marked(stack, function),
+        );
+        if owner == Owner::Function {
+            work.marker = None; // down deletes the function, its tags with it
+        }
+        let action = match work.config {
+            ConfigWork::Delete => Action::Delete,
+            _ if !work.is_noop() => Action::Update,
+            _ => Action::Keep,
+        };
+        let mut plan =
+            ResourcePlan::new(Kind::FunctionUrl, &stack.function.name, action).changes(changes);
+        if let Some(note) = note {
+            plan = plan.note(note);
+        }
+        Planned::new(plan, work)
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a UrlWork,
+    ) -> BoxFuture<'a, Result<Done>> {
+        self.apply(world, work)
+    }
+
+    fn state(&self, world: &World, state: &UrlState) -> BTreeMap<String, String> {
+        let mut shown = BTreeMap::new();
+        if let Some(config) = &state.config {
+            shown.insert("url".into(), config.url.clone());
+            shown.insert("auth".into(), config.auth_type.clone());
+            shown.insert("cors".into(), describe_cors(config.cors.as_ref()));
+        }
+        let owner = Owner::of(world.stack, world.live_of::<Function>(&self.function));
+        shown.insert(
+            "owner".into(),
+            if owner.owns_url() {
+                "this stack"
+            } else {
+                "not this stack (left alone by down)"
+            }
+            .into(),
+        );
+        for s in &state.statements {
+            shown.insert(
+                format!("permission.{}", s.sid),
+                if s.as_wanted {
+                    "present"
+                } else {
+                    "present, not as stackctl writes it"
+                }
+                .into(),
+            );
+        }
+        shown
+    }
+}
