@@ -1,0 +1,196 @@
+//! The engine's unit tests: reads of a subset, and the walk (a failure skips only its dependents).
+
+use super::*;
+use crate::plan::Kind;
+use crate::resources::Purpose;
+
+fn graph() -> resources::Graph {
+    resources::graph(&resources::shipped_stack())
+}
+
+fn at(graph: &resources::Graph, kind: Kind) -> Address {
+    graph
+        .nodes
+        .iter()
+        .map(|n| n.address().clone())
+        .find(|a| a.kind == kind)
+        .unwrap()
+}
+
+fn kinds_of(addresses: Vec<Address>) -> Vec<Kind> {
+    addresses.into_iter().map(|a| a.kind).collect()
+}
+
+const KINDS: [&str; 6] = [
+    "table",
+    "role",
+    "policy",
+    "function",
+    "log_group",
+    "function_url",
+];
+
+#[test]
+fn every_dependency_is_in_the_graph_and_there_is_no_cycle() {
+    let graph = graph();
+    let all: Vec<Address> = graph.nodes.iter().map(|n| n.address().clone()).collect();
+    for n in &graph.nodes {
+        for d in n.depends_on() {
+            assert!(all.contains(d.address()), "{:?}", d);
+        }
+    }
+    let order = futures::executor::block_on(walk(
+        all.clone(),
+        OnError::Stop,
+        |a| {
+            graph
+                .node(a)
+                .unwrap()
+                .depends_on()
+                .iter()
+                .map(|d| d.address().clone())
+                .collect()
+        },
+        |_, _: &BTreeMap<Address, ()>| async { Ok(()) },
+    ))
+    .into_result()
+    .unwrap();
+    assert_eq!(order.len(), all.len());
+}
+
+#[test]
+fn the_walk_starts_a_node_only_after_its_dependencies_and_reports_cycles() {
+    let started = std::sync::Mutex::new(Vec::new());
+    let deps = |k: &&str| match *k {
+        "function" => vec!["role", "log_group"],
+        "policy" => vec!["role"],
+        _ => vec![],
+    };
+    futures::executor::block_on(walk(
+        KINDS.to_vec(),
+        OnError::Stop,
+        deps,
+        |k, done: &BTreeMap<&str, ()>| {
+            for d in deps(k) {
+                assert!(done.contains_key(&d), "{k:?} started before {d:?}");
+            }
+            started.lock().unwrap().push(*k);
+            async { Ok(()) }
+        },
+    ))
+    .into_result()
+    .unwrap();
+    assert_eq!(started.lock().unwrap().len(), KINDS.len());
+
+    let cycle = |k: &&str| match *k {
+        "role" => vec!["policy"],
+        "policy" => vec!["role"],
+        _ => vec![],
+    };
+    let err = futures::executor::block_on(walk(
+        KINDS.to_vec(),
+        OnError::Stop,
+        cycle,
+        |_, _: &BTreeMap<&str, ()>| async { Ok(()) },
+    ))
+    .into_result()
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("cycle through role, policy"),
+        "{err}"
+    );
+}
+
+/// A failure skips only what depends on the failed node (and what depends on those); every other node
+/// runs to completion, and the first error is the walk's.
+#[test]
+fn a_failure_skips_only_its_dependents_and_the_siblings_finish() {
+    let deps = |k: &&str| match *k {
+        "policy" => vec!["role"],
+        "function" => vec!["role", "log_group"],
+        "function_url" => vec!["function"],
+        _ => vec![],
+    };
+    let walked = futures::executor::block_on(walk(
+        KINDS.to_vec(),
+        OnError::Continue,
+        deps,
+        |k, _: &BTreeMap<&str, ()>| {
+            let fails = *k == "role";
+            async move {
+                if fails {
+                    anyhow::bail!("role failed")
+                }
+                Ok(())
+            }
+        },
+    ));
+    let mut done: Vec<&str> = walked.done.keys().copied().collect();
+    done.sort();
+    assert_eq!(done, vec!["log_group", "table"]);
+    assert_eq!(
+        walked.skipped,
+        vec![
+            ("policy", "role"),
+            ("function", "role"),
+            ("function_url", "role")
+        ]
+    );
+    assert_eq!(walked.error.unwrap().to_string(), "role failed");
+}
+
+/// A read of part of the graph takes what the chosen reads wait for (the log group's name comes from
+/// the function's LoggingConfig), and nothing else.
+#[test]
+fn a_read_of_some_instances_takes_what_their_reads_wait_for_and_nothing_else() {
+    let stack = resources::shipped_stack();
+    let graph = graph();
+    let some = |kinds: &[Kind], purpose| {
+        let wanted: Vec<Address> = kinds.iter().map(|k| at(&graph, *k)).collect();
+        kinds_of(with_read_after(&graph, purpose, &stack, &wanted))
+    };
+    assert_eq!(
+        some(&[Kind::LogGroup], Purpose::Converge),
+        vec![Kind::Function, Kind::LogGroup]
+    );
+    assert_eq!(some(&[Kind::Table], Purpose::Converge), vec![Kind::Table]);
+    assert_eq!(
+        some(&[Kind::Function], Purpose::Status),
+        vec![Kind::Function]
+    );
+    // In graph order, each once, whatever the order asked.
+    assert_eq!(
+        some(
+            &[Kind::LogGroup, Kind::Table, Kind::Function],
+            Purpose::Teardown
+        ),
+        vec![Kind::Table, Kind::Function, Kind::LogGroup]
+    );
+    // Every read a node waits for is read first: the whole graph is closed under read_after.
+    for purpose in [Purpose::Converge, Purpose::Status, Purpose::Teardown] {
+        for node in &graph.nodes {
+            let read = with_read_after(&graph, purpose, &stack, &[node.address().clone()]);
+            for needed in node.read_after(purpose, &stack) {
+                assert!(read.contains(&needed), "{} needs {needed}", node.address());
+            }
+        }
+    }
+}
+
+#[test]
+fn down_destroys_the_function_before_what_it_uses_and_the_log_group_after_the_role() {
+    let graph = graph();
+    let dependents = |kind| kinds_of(dependents(&graph, &at(&graph, kind)));
+    assert!(dependents(Kind::Role).contains(&Kind::Function));
+    assert!(dependents(Kind::Role).contains(&Kind::Policy));
+    // The log group goes last: after the function and after the role and policy that could let an
+    // invocation still in flight make it again.
+    assert_eq!(
+        dependents(Kind::LogGroup),
+        vec![Kind::Role, Kind::Policy, Kind::Function]
+    );
+    assert_eq!(dependents(Kind::Table), vec![Kind::Function]);
+    // The URL (config and permissions) goes before the function it belongs to.
+    assert_eq!(dependents(Kind::Function), vec![Kind::FunctionUrl]);
+    assert!(dependents(Kind::FunctionUrl).is_empty());
+}
