@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-mod walk;
-use walk::{walk, OnError};
+pub(super) mod walk;
+use walk::{walk, walk_tainting, OnError};
 
 use crate::aws::{Account, Clients};
 use crate::config::Stack;
@@ -288,20 +288,36 @@ pub async fn apply(world: &World<'_>, steps: Vec<Step<'_>>) -> Result<Vec<Resour
         .iter()
         .map(|s| (s.node.address().clone(), s))
         .collect();
-    let walked = walk(
+    let depends_on = |at: &Address| -> Vec<Address> {
+        by_address[at]
+            .node
+            .depends_on()
+            .into_iter()
+            .filter_map(|d| match d {
+                Dep::Applied(a) => Some(a),
+                Dep::Refers(_) | Dep::Recreates(_) => None,
+            })
+            .collect()
+    };
+    // A step that refers to one that failed (the function to its table or policy) does not wait for it,
+    // but is not started once it has failed, nor is what depends on it (the public URL).
+    let tainted_by = |at: &Address| -> Vec<Address> {
+        by_address[at]
+            .node
+            .depends_on()
+            .into_iter()
+            .filter_map(|d| match d {
+                Dep::Applied(a) | Dep::Refers(a) => Some(a),
+                Dep::Recreates(_) => None,
+            })
+            .filter(|a| by_address.contains_key(a))
+            .collect()
+    };
+    let walked = walk_tainting(
         by_address.keys().cloned().collect(),
         OnError::Continue,
-        |at| {
-            by_address[at]
-                .node
-                .depends_on()
-                .into_iter()
-                .filter_map(|d| match d {
-                    Dep::Applied(a) => Some(a),
-                    Dep::Refers(_) | Dep::Recreates(_) => None,
-                })
-                .collect()
-        },
+        &depends_on,
+        &tainted_by,
         |at, _: &BTreeMap<Address, Done>| {
             let step = by_address[at];
             async move {

@@ -194,3 +194,108 @@ fn down_destroys_the_function_before_what_it_uses_and_the_log_group_after_the_ro
     assert_eq!(dependents(Kind::Function), vec![Kind::FunctionUrl]);
     assert!(dependents(Kind::FunctionUrl).is_empty());
 }
+
+/// up: a node that only refers to one that failed (the function to its table or policy: not waited for)
+/// is not started once that one has failed, nor is what depends on it: a failed table or policy never
+/// leaves a function with a public URL behind.
+#[test]
+fn a_failure_also_stops_what_only_refers_to_it_and_its_dependents() {
+    let waits = |k: &&str| match *k {
+        "function" => vec!["role"],
+        "function_url" => vec!["function"],
+        _ => vec![],
+    };
+    let refers = |k: &&str| match *k {
+        "function" => vec!["role", "policy", "table"],
+        "function_url" => vec!["function"],
+        _ => vec![],
+    };
+    // The table fails at once; the role is only done after that, so the function waits for it.
+    let (role_done, role_wait) = futures::channel::oneshot::channel::<()>();
+    let role_done = std::sync::Mutex::new(Some(role_done));
+    let role_wait = std::sync::Mutex::new(Some(role_wait));
+    let walked = futures::executor::block_on(walk_tainting(
+        vec!["table", "role", "policy", "function", "function_url"],
+        OnError::Continue,
+        &waits,
+        &refers,
+        |k, _: &BTreeMap<&str, ()>| {
+            let k = *k;
+            let wait = (k == "role").then(|| role_wait.lock().unwrap().take().unwrap());
+            let done = (k == "table").then(|| role_done.lock().unwrap().take().unwrap());
+            async move {
+                if let Some(wait) = wait {
+                    let _ = wait.await;
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
+                    anyhow::bail!("table failed")
+                }
+                Ok(())
+            }
+        },
+    ));
+    let mut done: Vec<&str> = walked.done.keys().copied().collect();
+    done.sort();
+    assert_eq!(done, vec!["policy", "role"]);
+    assert_eq!(
+        walked.skipped,
+        vec![("function", "table"), ("function_url", "table")]
+    );
+}
+
+/// Siblings keep running after a failure, so more than one may fail: every reason is in the error, and an
+/// interrupt after a failure still ends the run as interrupted (exit 130), the failure said too.
+#[test]
+fn every_failure_is_said_and_an_interrupt_decides_how_the_run_ends() {
+    let mut walked: walk::Walked<&str, ()> = walk::Walked {
+        done: BTreeMap::new(),
+        skipped: Vec::new(),
+        error: None,
+        also_failed: Vec::new(),
+    };
+    let mut first = None;
+    walked.failed(
+        "table",
+        anyhow::anyhow!("AccessDenied on DeleteTable"),
+        &mut first,
+    );
+    walked.failed(
+        "role",
+        anyhow::anyhow!("AccessDenied on DeleteRole"),
+        &mut first,
+    );
+    let err = format!("{:#}", walked.into_result().unwrap_err());
+    assert!(
+        err.contains("DeleteTable") && err.contains("role: AccessDenied on DeleteRole"),
+        "{err}"
+    );
+
+    let mut walked: walk::Walked<&str, ()> = walk::Walked {
+        done: BTreeMap::new(),
+        skipped: Vec::new(),
+        error: None,
+        also_failed: Vec::new(),
+    };
+    let mut first = None;
+    walked.failed(
+        "table",
+        anyhow::anyhow!("AccessDenied on CreateTable"),
+        &mut first,
+    );
+    walked.failed(
+        "role",
+        anyhow::Error::new(crate::interrupt::Interrupted("role r".into())),
+        &mut first,
+    );
+    let err = walked.into_result().unwrap_err();
+    assert!(
+        err.chain()
+            .any(|c| c.downcast_ref::<crate::interrupt::Interrupted>().is_some()),
+        "{err:#}"
+    );
+    assert!(
+        format!("{err:#}").contains("table: AccessDenied on CreateTable"),
+        "{err:#}"
+    );
+}

@@ -1094,3 +1094,49 @@ async fn a_failed_step_lets_independent_steps_finish_and_skips_only_its_dependen
     project.stackctl(&["up"]).ok();
     project.stackctl(&["status"]).expect_code(0);
 }
+
+/// up: a step that only refers to one that failed is not started, nor is what depends on it. With the table
+/// and the policy refused, the function (which names both but does not wait for them) gets no public URL and
+/// no public permission: a failed stack never goes live. And both refusals are said, not only the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_table_or_policy_never_leaves_a_public_url_behind_and_every_failure_is_said() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n",
+    );
+    emulator
+        .strict()
+        .set(json!({"deny_operations": ["CreateTable", "CreatePolicy"]}));
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    for refused in ["dynamodb:CreateTable", "iam:CreatePolicy"] {
+        assert!(
+            up.stderr.contains(refused),
+            "no `{refused}` in:\n{}",
+            up.stderr
+        );
+    }
+    let url_writes: Vec<String> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.operation.as_str(),
+                "CreateFunctionUrlConfig" | "AddPermission"
+            )
+        })
+        .map(|r| r.operation)
+        .collect();
+    assert!(
+        url_writes.is_empty(),
+        "a public URL was made: {url_writes:?}\n{}",
+        up.stderr
+    );
+    // The next up, allowed again, converges the rest (the URL included).
+    emulator.strict().set(json!({"deny_operations": null}));
+    project.stackctl(&["up"]).ok();
+    project.stackctl(&["status"]).expect_code(0);
+}
