@@ -137,7 +137,7 @@ pub struct FunctionSpec {
     pub reserved_concurrency: Option<i32>,
 }
 
-/// `[function.url]`: the function's URL (a resource of its own, resources/function_url.rs).
+/// `[function.url]`: the function's URL (a resource of its own, resources/function_url/).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlSpec {
     /// `function.url.auth`: required when the section exists.
