@@ -124,7 +124,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         stage: global.stage.as_deref(),
         region: global.region.as_deref(),
     };
-    let mut stack = config::load_selected(&global.file, &runtimes::today(), selection)?;
+    let mut stack = config::load_selected(
+        &global.file,
+        &runtimes::today(),
+        selection,
+        &resources::contributed(),
+    )?;
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,

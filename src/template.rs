@@ -1,5 +1,6 @@
 //! `${name}` placeholders in policy templates and environment values: finding them and filling them in.
-//! Which placeholders exist, and their values, is config's (`config::placeholders::PLACEHOLDERS`).
+//! Which placeholders exist, and how their values are made, is declared by what contributes them
+//! (`config::placeholders`: the stack's own; each resource kind's `Resource::PLACEHOLDERS`).
 //! Substitution happens inside JSON string values only, so a value can never break the document's structure.
 
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ pub fn scan(text: &str) -> Vec<Placeholder> {
     found
 }
 
-/// Values for the placeholders, known once the live table is (`config::placeholders::values`).
+/// Values for the placeholders, known once the live table is (`resources::world::placeholders`).
 pub type Values = BTreeMap<&'static str, String>;
 
 pub fn render(text: &str, values: &Values) -> Result<String> {
@@ -89,7 +90,11 @@ pub fn render_json(value: &Value, values: &Values) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::placeholders::first_problem;
+
+    /// What the stack file's checks find wrong in `text` (with every kind's placeholders known).
+    fn first_problem(text: &str) -> Option<Placeholder> {
+        crate::resources::contributed().first_problem(text)
+    }
 
     /// Names of the placeholders in `text`, in order of appearance (unterminated ones included).
     fn placeholders(text: &str) -> Vec<String> {
@@ -153,9 +158,15 @@ mod tests {
 
     mod fuzz {
         use super::super::*;
-        use super::placeholders;
-        use crate::config::placeholders::{first_problem, PLACEHOLDERS};
+        use super::{first_problem, placeholders};
         use proptest::prelude::*;
+
+        fn names() -> Vec<&'static str> {
+            crate::resources::contributed()
+                .placeholders()
+                .map(|p| p.name)
+                .collect()
+        }
 
         fn placeholders_in_json(value: &Value) -> Vec<String> {
             match value {
@@ -170,9 +181,9 @@ mod tests {
         }
 
         fn all_values() -> Values {
-            PLACEHOLDERS
-                .iter()
-                .map(|p| (p.name, format!("<{}>", p.name)))
+            names()
+                .into_iter()
+                .map(|name| (name, format!("<{name}>")))
                 .collect()
         }
 
@@ -184,8 +195,7 @@ mod tests {
                     Just("}".to_string()),
                     Just("$".to_string()),
                     Just("{".to_string()),
-                    prop::sample::select(PLACEHOLDERS.iter().map(|p| p.name).collect::<Vec<_>>())
-                        .prop_map(str::to_string),
+                    prop::sample::select(names()).prop_map(str::to_string),
                     "[a-z.é€😀\\\"]{0,4}",
                 ],
                 0..24,

@@ -1,14 +1,34 @@
 //! One SDK config, shared by all service clients (one HTTP client, one credentials cache), the SDK's retry
-//! policy, and the account the credentials belong to.
+//! policy, and the account the credentials belong to. A service's client is built from that config with
+//! the call counter on it (`aws::client!`): the services the shared code uses have a field in `Clients`,
+//! any other (a new kind's) is built by its kind where it is used, with no change here.
 
 use anyhow::{anyhow, Context, Result};
 use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 
 use super::calls::CallCounter;
 
-/// Clients for every service stackctl talks to, built from one `SdkConfig` (one HTTP client, one
-/// credentials cache).
+/// A client of any AWS service from the shared config, counting its calls (the interceptor is never
+/// forgotten): `aws::client!(clients, aws_sdk_sqs)`. Cheap (no connection is made: the HTTP client and
+/// the credentials cache are the config's), so a kind may build its client where it needs it.
+macro_rules! client {
+    ($clients:expr, $sdk:ident) => {{
+        let clients: &$crate::aws::Clients = $clients;
+        $crate::aws::client!(@ clients.sdk_config(), &clients.calls, $sdk)
+    }};
+    (@ $config:expr, $calls:expr, $sdk:ident) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .interceptor(($calls).clone())
+                .build(),
+        )
+    };
+}
+pub(crate) use client;
+
+/// Clients for the services stackctl's shared code talks to, built from one `SdkConfig` (one HTTP client,
+/// one credentials cache), and that config for any other service's client (`client!`).
 #[derive(Clone)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -16,9 +36,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
-    /// The Resource Groups Tagging API: how `ls` finds stages without a state file.
-    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: CallCounter,
+    config: SdkConfig,
 }
 /// Where and as whom to talk to AWS. The endpoint comes from the standard chain (`AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_<SERVICE>`, or the profile's `endpoint_url`), never from stackctl itself.
@@ -44,40 +63,28 @@ pub async fn connect(target: &Target<'_>) -> Result<Clients> {
     }
     let config = loader.load().await;
     super::credentials::check(&config, target.profile).await?;
-    let calls = CallCounter::default();
-    Ok(Clients {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        iam: aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        lambda: aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        sts: aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
-            aws_sdk_resourcegroupstagging::config::Builder::from(&config)
-                .interceptor(calls.clone())
-                .build(),
-        ),
-        calls,
-    })
+    Ok(Clients::from_config(config))
+}
+
+impl Clients {
+    /// Every field's client from `config`, with one call counter.
+    fn from_config(config: SdkConfig) -> Clients {
+        let calls = CallCounter::default();
+        Clients {
+            dynamodb: client!(@ &config, &calls, aws_sdk_dynamodb),
+            iam: client!(@ &config, &calls, aws_sdk_iam),
+            lambda: client!(@ &config, &calls, aws_sdk_lambda),
+            logs: client!(@ &config, &calls, aws_sdk_cloudwatchlogs),
+            sts: client!(@ &config, &calls, aws_sdk_sts),
+            calls,
+            config,
+        }
+    }
+
+    /// The shared config (region, credentials, retries, HTTP client) every client is built from.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
 }
 
 /// The account and partition the credentials belong to, taken from any ARN seen (so no extra call is
@@ -122,6 +129,46 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client built with `client!` (as a new kind builds its service's) counts its calls like the
+    /// fields' clients.
+    #[tokio::test]
+    async fn a_client_built_from_the_shared_config_counts_its_calls() {
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        let answer = || {
+            ReplayEvent::new(
+                HttpRequest::new(SdkBody::empty()),
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    StatusCode::try_from(400).unwrap(),
+                    SdkBody::from("{}"),
+                ),
+            )
+        };
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+                ),
+            )
+            .http_client(StaticReplayClient::new(vec![answer(), answer()]))
+            .build();
+        let clients = Clients::from_config(config);
+        let logs = crate::aws::client!(&clients, aws_sdk_cloudwatchlogs);
+        let _ = logs.describe_log_groups().send().await;
+        let _ = logs.create_log_group().log_group_name("g").send().await;
+        assert_eq!(
+            clients.calls.snapshot(),
+            crate::aws::Calls {
+                reads: 1,
+                writes: 1
+            }
+        );
+    }
 
     #[test]
     fn account_comes_from_any_arn() {

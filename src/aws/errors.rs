@@ -44,8 +44,9 @@ const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
-/// The codes for "no such resource": Lambda, DynamoDB and CloudWatch Logs say ResourceNotFoundException,
-/// IAM NoSuchEntity.
+/// The codes for "no such resource" the services of `Clients` share: Lambda, DynamoDB and CloudWatch Logs
+/// say ResourceNotFoundException, IAM NoSuchEntity. Another service's own (SQS's
+/// `AWS.SimpleQueueService.NonExistentQueue`) stay in its kind's file, passed to the `_with` classifiers.
 const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NoSuchEntity"];
 
 /// The codes AWS answers for expired temporary credentials (IAM and STS: ExpiredToken; the JSON services:
@@ -54,9 +55,17 @@ const EXPIRED_CODES: &[&str] = &["ExpiredToken", "ExpiredTokenException", "Reque
 
 /// The class of an AWS error code.
 pub fn class_of_code(code: Option<&str>) -> ErrorClass {
+    class_of_code_with(code, &[])
+}
+
+/// The class of an AWS error code, `not_found` being a service's own codes for "no such resource"
+/// besides the shared ones (`NOT_FOUND_CODES`).
+pub fn class_of_code_with(code: Option<&str>, not_found: &[&str]) -> ErrorClass {
     match code {
         Some(code) if THROTTLING_CODES.contains(&code) => ErrorClass::Throttling,
-        Some(code) if NOT_FOUND_CODES.contains(&code) => ErrorClass::NotFound,
+        Some(code) if NOT_FOUND_CODES.contains(&code) || not_found.contains(&code) => {
+            ErrorClass::NotFound
+        }
         Some(code) if EXPIRED_CODES.contains(&code) => ErrorClass::Credentials,
         _ => ErrorClass::Other,
     }
@@ -64,11 +73,23 @@ pub fn class_of_code(code: Option<&str>) -> ErrorClass {
 
 /// The class of an SDK error, as an operation's `send()` returns it.
 pub fn classify_sdk<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> ErrorClass {
+    classify_sdk_with(err, &[])
+}
+
+/// `classify_sdk`, with a service's own not-found codes (`class_of_code_with`).
+pub fn classify_sdk_with<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
+    not_found: &[&str],
+) -> ErrorClass {
     match err {
-        SdkError::ServiceError(service) => match class_of_code(service.err().code()) {
-            ErrorClass::Other if service.raw().status().is_server_error() => ErrorClass::Transient,
-            class => class,
-        },
+        SdkError::ServiceError(service) => {
+            match class_of_code_with(service.err().code(), not_found) {
+                ErrorClass::Other if service.raw().status().is_server_error() => {
+                    ErrorClass::Transient
+                }
+                class => class,
+            }
+        }
         SdkError::DispatchFailure(failure) => connector_class(failure.as_connector_error()),
         SdkError::TimeoutError(_) | SdkError::ResponseError(_) => ErrorClass::Transient,
         _ => ErrorClass::Other,
@@ -119,20 +140,25 @@ pub fn code_of<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a s
 }
 
 /// The class of one error of a chain (not its sources).
-fn class_of_cause(cause: &(dyn std::error::Error + 'static)) -> ErrorClass {
+fn class_of_cause(cause: &(dyn std::error::Error + 'static), not_found: &[&str]) -> ErrorClass {
     if cause.is::<CredentialsError>() {
         return ErrorClass::Credentials;
     }
     if let Some(failure) = cause.downcast_ref::<ConnectorError>() {
         return connector_class(Some(failure));
     }
-    class_of_code(code_of(cause))
+    class_of_code_with(code_of(cause), not_found)
 }
 
 /// The class of an error anywhere in an anyhow chain: the first error of the chain that is not `Other`.
 pub fn classify(err: &anyhow::Error) -> ErrorClass {
+    classify_with(err, &[])
+}
+
+/// `classify`, with a service's own not-found codes (`class_of_code_with`).
+pub fn classify_with(err: &anyhow::Error, not_found: &[&str]) -> ErrorClass {
     err.chain()
-        .map(class_of_cause)
+        .map(|cause| class_of_cause(cause, not_found))
         .find(|class| *class != ErrorClass::Other)
         .unwrap_or(ErrorClass::Other)
 }
@@ -181,6 +207,31 @@ mod tests {
             ErrorClass::Other
         );
         assert_eq!(class_of_code(None), ErrorClass::Other);
+        // A service's own not-found codes, passed by its kind.
+        let sqs = [
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "QueueDoesNotExist",
+        ];
+        assert_eq!(class_of_code(Some("QueueDoesNotExist")), ErrorClass::Other);
+        assert_eq!(
+            class_of_code_with(Some("QueueDoesNotExist"), &sqs),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            class_of_code_with(Some("NoSuchEntity"), &sqs),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            class_of_code_with(Some("ThrottlingException"), &sqs),
+            ErrorClass::Throttling
+        );
+        assert_eq!(
+            classify_sdk_with(&service("QueueDoesNotExist", 400), &sqs),
+            ErrorClass::NotFound
+        );
+        let wrapped = anyhow::Error::new(service("QueueDoesNotExist", 400)).context("x");
+        assert_eq!(classify(&wrapped), ErrorClass::Other);
+        assert_eq!(classify_with(&wrapped, &sqs), ErrorClass::NotFound);
     }
 
     #[test]

@@ -8,6 +8,9 @@ pub mod errors;
 mod waits;
 
 pub use calls::Calls;
+// A service's client from the shared config, for one without a field in `Clients` (a kind's; ls's
+// Resource Groups Tagging API).
+pub(crate) use clients::client;
 pub use clients::{connect, Account, Clients, Target};
 // `classify` (an anyhow chain) is for any caller; `classify_sdk` for a `send()` result.
 #[allow(unused_imports)]

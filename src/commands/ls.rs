@@ -1,7 +1,8 @@
 //! `ls`: the stages of this stack (or of every stackctl stack) in the account and region, found by their
 //! tags with no state file: tables, functions and log groups with the Resource Groups Tagging API, each hit
-//! confirmed with a describe call (the Tagging API keeps listing deleted resources for minutes), IAM roles
-//! and policies (which the Tagging API does not cover) by listing them and reading their tags.
+//! confirmed by its kind (`Resource::confirm_tagged`, a describe call: the Tagging API keeps listing deleted
+//! resources for minutes), IAM roles and policies (which the Tagging API does not cover) by listing them
+//! and reading their tags. Which kinds, and through which API, each kind says (`Resource::listed`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +15,7 @@ use crate::aws::Clients;
 use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
 use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
-use crate::resources::{Graph, Listed};
+use crate::resources::{Graph, Listed, Node};
 
 /// What `ls` was asked for.
 pub struct Options {
@@ -143,9 +144,8 @@ pub async fn run(
     task.set("reading tags");
     let only = (!options.all).then_some(stack.name.as_str());
     let graph = crate::resources::graph(stack);
-    let types = tagged_types(&graph);
     let (tagged, iam) = tokio::try_join!(
-        tagged_resources(clients, only, &types),
+        tagged_resources(clients, only, &graph),
         iam_resources(clients, only, &stack.region)
     )?;
     task.finish("read");
@@ -263,19 +263,22 @@ fn render(listing: &Listing) -> String {
 async fn tagged_resources(
     clients: &Clients,
     only: Option<&str>,
-    types: &[&'static str],
+    graph: &Graph,
 ) -> Result<Vec<Found>> {
+    let types = tagged_types(graph);
     use aws_sdk_resourcegroupstagging::types::TagFilter;
     let mut filter = TagFilter::builder().key(OWNER_TAG);
     if let Some(stack) = only {
         filter = filter.values(stack);
     }
     let filter = filter.build();
+    // The Resource Groups Tagging API: how ls finds stages without a state file (only ls uses it).
+    let tagging = crate::aws::client!(clients, aws_sdk_resourcegroupstagging);
     let mut hits = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut request = clients.tagging.get_resources().tag_filters(filter.clone());
-        for kind in types {
+        let mut request = tagging.get_resources().tag_filters(filter.clone());
+        for kind in &types {
             request = request.resource_type_filters(*kind);
         }
         let page = request
@@ -307,7 +310,7 @@ async fn tagged_resources(
         }
     }
     let confirmed: Vec<Option<Found>> = stream::iter(hits)
-        .map(|(arn, owner)| confirm(clients, arn, owner))
+        .map(|(arn, owner)| confirm(clients, graph, arn, owner))
         .buffer_unordered(CONCURRENT_READS)
         .try_collect()
         .await?;
@@ -320,98 +323,53 @@ fn owner(tags: &BTreeMap<String, String>) -> Option<(String, Option<String>)> {
 }
 
 /// A Tagging API hit, if the resource still exists (AWS keeps listing deleted ones for minutes), with when
-/// it was created.
+/// it was created: confirmed by the kind whose Tagging API type the ARN is of.
 async fn confirm(
     clients: &Clients,
+    graph: &Graph,
     arn: String,
     owner: (String, Option<String>),
 ) -> Result<Option<Found>> {
-    // arn:aws:dynamodb:<region>:<account>:table/<name>, arn:aws:lambda:...:function:<name>,
-    // arn:aws:logs:...:log-group:<name>
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let (Some(service), Some(resource)) = (parts.get(2), parts.get(5)) else {
+    let Some(node) = graph.nodes.iter().find(|n| match n.listed() {
+        Listed::Tagged(kind) => is_of_type(&arn, kind),
+        Listed::Iam | Listed::Not => false,
+    }) else {
         return Ok(None);
     };
-    let found = |kind, name: &str, created_secs: Option<i64>| {
-        Some(Found::new(
-            kind,
-            name.to_string(),
+    let confirmed = node.confirm_tagged(clients, &arn).await?;
+    Ok(confirmed.map(|c| {
+        Found::new(
+            node_kind(&**node),
+            c.name,
             arn.clone(),
-            created_secs,
-            owner.clone(),
-        ))
+            c.created_secs,
+            owner,
+        )
+    }))
+}
+
+fn node_kind(node: &dyn Node) -> &'static str {
+    node.address().kind.as_str()
+}
+
+/// Whether an ARN is of a Tagging API resource type, `service[:type]` (`dynamodb:table`: arn:aws:dynamodb:
+/// <region>:<account>:table/<name>; `lambda:function`: ...:function:<name>; `logs:log-group`:
+/// ...:log-group:<name>; `sqs`: any SQS ARN).
+fn is_of_type(arn: &str, kind: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let (Some(service), Some(resource)) = (parts.get(2), parts.get(5)) else {
+        return false;
     };
-    match *service {
-        "dynamodb" => {
-            let name = resource.strip_prefix("table/").unwrap_or(resource);
-            match clients
-                .dynamodb
-                .describe_table()
-                .table_name(name)
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    let table = out.table();
-                    // A table being deleted is on its way out: not a resource of the stage any more.
-                    let deleting = table
-                        .and_then(|t| t.table_status())
-                        .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Deleting);
-                    let created = table.and_then(|t| t.creation_date_time()).map(|d| d.secs());
-                    Ok(if deleting {
-                        None
-                    } else {
-                        found("table", name, created)
-                    })
-                }
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    Ok(None)
-                }
-                Err(err) => Err(err).with_context(|| format!("describing table `{name}`")),
-            }
-        }
-        "lambda" => {
-            let name = resource.strip_prefix("function:").unwrap_or(resource);
-            match clients
-                .lambda
-                .get_function()
-                .function_name(name)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(found("function", name, None)),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    Ok(None)
-                }
-                Err(err) => Err(err).with_context(|| format!("reading function `{name}`")),
-            }
-        }
-        "logs" => {
-            let name = resource.strip_prefix("log-group:").unwrap_or(resource);
-            let name = name.strip_suffix(":*").unwrap_or(name);
-            let out = clients
-                .logs
-                .describe_log_groups()
-                .log_group_name_prefix(name)
-                .send()
-                .await
-                .with_context(|| format!("describing log group `{name}`"))?;
-            let group = out
-                .log_groups()
-                .iter()
-                .find(|g| g.log_group_name() == Some(name));
-            Ok(group.and_then(|g| found("log_group", name, g.creation_time().map(|ms| ms / 1000))))
-        }
-        _ => Ok(None),
-    }
+    let (kind_service, kind_type) = match kind.split_once(':') {
+        Some((s, t)) => (s, Some(t)),
+        None => (kind, None),
+    };
+    *service == kind_service
+        && kind_type.is_none_or(|t| {
+            resource
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.starts_with(['/', ':']))
+        })
 }
 
 /// A tag read of a role or policy that was deleted after it was listed (a reaper running next to `ls`)
@@ -539,6 +497,33 @@ mod tests {
             tagged_types(&graph),
             ["dynamodb:table", "lambda:function", "logs:log-group"]
         );
+    }
+
+    /// A Tagging API hit goes to the kind of its resource type (each kind confirms its own).
+    #[test]
+    fn a_tagging_api_hit_is_matched_to_its_kind_by_service_and_type() {
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/t";
+        let function = "arn:aws:lambda:us-east-1:123456789012:function:f";
+        let group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:*";
+        assert!(is_of_type(table, "dynamodb:table") && is_of_type(table, "dynamodb"));
+        assert!(is_of_type(function, "lambda:function"));
+        assert!(is_of_type(group, "logs:log-group"));
+        assert!(!is_of_type(table, "lambda:function") && !is_of_type(function, "lambda:layer"));
+        assert!(!is_of_type(group, "logs:log") && !is_of_type("not-an-arn", "logs"));
+        assert!(is_of_type("arn:aws:sqs:us-east-1:123456789012:q", "sqs"));
+        let graph = shipped_graph();
+        let kind_of = |arn: &str| {
+            graph
+                .nodes
+                .iter()
+                .find(|n| matches!(n.listed(), Listed::Tagged(t) if is_of_type(arn, t)))
+                .map(|n| node_kind(&**n))
+        };
+        assert_eq!(
+            [kind_of(table), kind_of(function), kind_of(group)],
+            [Some("table"), Some("function"), Some("log_group")]
+        );
+        assert_eq!(kind_of("arn:aws:sqs:us-east-1:123456789012:q"), None);
     }
 
     #[test]

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::errors::placeholder_problem;
-use super::placeholders::{self, Known};
 use super::resolve::Checker;
-use super::ConfigError;
+use super::{ConfigError, Stack};
 use crate::limits;
 use crate::template;
 
@@ -51,8 +50,8 @@ impl Checker<'_> {
         for (key, value) in variables {
             let field = format!("function.environment.{}", key.get_ref());
             self.env_key(key, &field)?;
-            if let Some(placeholder) = placeholders::first_problem(value.get_ref()) {
-                let (message, fix) = placeholder_problem(&placeholder, "reference");
+            if let Some(placeholder) = self.kinds.first_problem(value.get_ref()) {
+                let (message, fix) = placeholder_problem(&placeholder, "reference", self.kinds);
                 return Err(self.error(value.span(), &field, message, fix));
             }
             environment.insert(key.get_ref().clone(), value.get_ref().clone());
@@ -61,25 +60,15 @@ impl Checker<'_> {
     }
 
     /// Lambda's 4 KB for all variables together (keys and values, in bytes), with the references resolved
-    /// as far as the stack file knows them: the account id always has 12 digits, and the table's ARN is
-    /// counted in the `aws` partition (the plan checks the exact size, and the variables set outside the
-    /// stack file, against the live function).
+    /// as far as the stack file knows them (`Contributed::in_advance`: the account id always has 12 digits,
+    /// and ARNs known in advance are counted in the `aws` partition; the plan checks the exact size, and
+    /// the variables set outside the stack file, against the live function).
     pub(super) fn environment_size(
         &self,
         variables: &BTreeMap<Spanned<String>, Spanned<String>>,
-        stack: &str,
-        region: &str,
-        table: &str,
+        stack: &Stack,
     ) -> Result<(), ConfigError> {
-        let account = "123456789012";
-        let table_arn = format!("arn:aws:dynamodb:{region}:{account}:table/{table}");
-        let values = placeholders::values(&Known {
-            stack,
-            region,
-            table,
-            table_arn: &table_arn,
-            account_id: account,
-        });
+        let values = self.kinds.in_advance(stack);
         let sizes: Vec<(&Spanned<String>, usize)> = variables
             .iter()
             .map(|(key, value)| {

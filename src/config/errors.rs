@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::hints::{closest, example, required_keys};
-use super::placeholders;
+use super::placeholders::Contributed;
 use super::resolve::Checker;
 use super::toml_tree::TomlNode;
 use crate::template;
@@ -178,19 +178,17 @@ impl Checker<'_> {
 pub(super) fn placeholder_problem(
     placeholder: &template::Placeholder,
     what: &str,
+    known: &Contributed,
 ) -> (String, String) {
     if placeholder.terminated {
         (
             format!("unknown {what} `${{{}}}`", placeholder.name),
-            format!("use one of {}", placeholders::known_list()),
+            format!("use one of {}", known.known_list()),
         )
     } else {
         (
             format!("the {what} `${{{}` has no closing `}}`", placeholder.name),
-            format!(
-                "close it with `}}`; {what}s are {}",
-                placeholders::known_list()
-            ),
+            format!("close it with `}}`; {what}s are {}", known.known_list()),
         )
     }
 }

@@ -39,6 +39,7 @@ pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};
 
 use errors::line_col;
+use placeholders::Contributed;
 use raw::RawFile;
 use resolve::Checker;
 
@@ -364,17 +365,17 @@ impl Stack {
     }
 }
 
-/// Reads and validates a stack file. `today` (YYYY-MM-DD) decides which runtimes are deprecated or blocked.
-#[cfg(test)]
-pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
-    load_selected(path, today, Selection::default())
-}
-
 /// Reads and validates a stack file for a stage and region (`--stage`, `--region`). `today` (YYYY-MM-DD)
-/// decides which runtimes are deprecated or blocked.
-pub fn load_selected(path: &Path, today: &str, selection: Selection) -> Result<Stack, ConfigError> {
+/// decides which runtimes are deprecated or blocked; `kinds` is what the resource kinds contribute to the
+/// checks (`resources::contributed`: config cannot name them).
+pub fn load_selected(
+    path: &Path,
+    today: &str,
+    selection: Selection,
+    kinds: &Contributed,
+) -> Result<Stack, ConfigError> {
     let source = read(path)?;
-    parse_selected(path, &source, today, selection)
+    parse_selected(path, &source, today, selection, kinds)
 }
 
 /// The longest stage name every physical name of the stack file can take: what `stackctl stage-name` stays
@@ -402,11 +403,14 @@ fn stage_name_inputs(
     region: Option<&str>,
 ) -> Result<(usize, Vec<String>), ConfigError> {
     let source = read(path)?;
+    // The budget looks at names only, never at placeholders.
+    let no_kinds = Contributed::new(&[], |_| Default::default());
     let checker = Checker {
         file: path,
         source: &source,
         stage: None,
         region: "",
+        kinds: &no_kinds,
     };
     let raw: RawFile = toml::from_str(&source).map_err(|err| checker.toml_error(&err))?;
     let region = region.unwrap_or(raw.stack.region.get_ref());
@@ -437,12 +441,6 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     Ok(source)
 }
 
-/// Validates stack file text; `path` names the file in errors and anchors relative paths.
-#[cfg(test)]
-pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigError> {
-    parse_selected(path, source, today, Selection::default())
-}
-
 /// `parse` for a stage and region. Every `[stages.<name>]` has its keys checked (serde) and its name; its
 /// values and names are resolved when that stage is the one asked for (a stage's 4 KB of variables or its
 /// tags depend on its names, so each stage is checked as itself).
@@ -451,12 +449,14 @@ pub fn parse_selected(
     source: &str,
     today: &str,
     selection: Selection,
+    kinds: &Contributed,
 ) -> Result<Stack, ConfigError> {
     let checker = Checker {
         file: path,
         source,
         stage: None,
         region: "",
+        kinds,
     };
     let raw: RawFile = toml::from_str(source).map_err(|err| checker.toml_error(&err))?;
     checker.stage_names(&raw)?;
@@ -481,6 +481,37 @@ pub fn parse_selected(
     };
     resolve(selection.stage)
 }
+
+/// The tests' way in: the stack file checked with every kind's contributions (`resources::contributed`).
+/// Only tests name resources from config.
+#[cfg(test)]
+mod with_every_kind {
+    use super::*;
+
+    /// Reads and validates a stack file. `today` (YYYY-MM-DD) decides which runtimes are deprecated or
+    /// blocked.
+    pub fn load(path: &Path, today: &str) -> Result<Stack, ConfigError> {
+        load_selected(
+            path,
+            today,
+            Selection::default(),
+            &crate::resources::contributed(),
+        )
+    }
+
+    /// Validates stack file text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(path: &Path, source: &str, today: &str) -> Result<Stack, ConfigError> {
+        parse_selected(
+            path,
+            source,
+            today,
+            Selection::default(),
+            &crate::resources::contributed(),
+        )
+    }
+}
+#[cfg(test)]
+pub use with_every_kind::{load, parse};
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,7 @@
-//! AWS naming rules: the length and the characters each service allows in a name, and region codes.
+//! AWS naming rules: the length and the characters each service allows in a name, and region codes. The
+//! rules of the names the shared checks use are here; a new kind's rule is declared beside its section in
+//! raw.rs (`const QUEUE_NAME: NameRule = NameRule::new(..)`, its `stage_name = QUEUE_NAME`), where its
+//! resolve step takes it from too.
 
 use toml::Spanned;
 
@@ -14,49 +17,32 @@ pub(super) struct NameRule {
 }
 
 impl NameRule {
-    pub(super) const STACK: NameRule = NameRule {
-        what: "a stack name",
-        min: 1,
-        max: 64,
-        extra: "-_",
-    };
-    pub(super) const TABLE: NameRule = NameRule {
-        what: "DynamoDB (table names)",
-        min: 3,
-        max: 255,
-        extra: "_.-",
-    };
-    pub(super) const ATTRIBUTE: NameRule = NameRule {
-        what: "DynamoDB (key attribute names)",
-        min: 1,
-        max: 255,
-        extra: "_.-",
-    };
-    pub(super) const IAM_ROLE: NameRule = NameRule {
-        what: "IAM (role names)",
-        min: 1,
-        max: 64,
-        extra: "+=,.@_-",
-    };
-    pub(super) const IAM_POLICY: NameRule = NameRule {
-        what: "IAM (policy names)",
-        min: 1,
-        max: 128,
-        extra: "+=,.@_-",
-    };
-    pub(super) const FUNCTION: NameRule = NameRule {
-        what: "Lambda (function names)",
-        min: 1,
-        max: 64,
-        extra: "-_",
-    };
+    /// `what` names the service and the name in messages ("SQS (queue names)"); `extra`: the characters
+    /// allowed besides ASCII letters and digits.
+    pub(super) const fn new(
+        what: &'static str,
+        min: usize,
+        max: usize,
+        extra: &'static str,
+    ) -> NameRule {
+        NameRule {
+            what,
+            min,
+            max,
+            extra,
+        }
+    }
+
+    pub(super) const STACK: NameRule = NameRule::new("a stack name", 1, 64, "-_");
+    pub(super) const TABLE: NameRule = NameRule::new("DynamoDB (table names)", 3, 255, "_.-");
+    pub(super) const ATTRIBUTE: NameRule =
+        NameRule::new("DynamoDB (key attribute names)", 1, 255, "_.-");
+    pub(super) const IAM_ROLE: NameRule = NameRule::new("IAM (role names)", 1, 64, "+=,.@_-");
+    pub(super) const IAM_POLICY: NameRule = NameRule::new("IAM (policy names)", 1, 128, "+=,.@_-");
+    pub(super) const FUNCTION: NameRule = NameRule::new("Lambda (function names)", 1, 64, "-_");
     /// Checked although `/aws/lambda/<function.name>` always fits: the rule is written down once, here.
-    pub(super) const LOG_GROUP: NameRule = NameRule {
-        what: "CloudWatch Logs (log group names)",
-        min: 1,
-        max: 512,
-        extra: "._-/#",
-    };
+    pub(super) const LOG_GROUP: NameRule =
+        NameRule::new("CloudWatch Logs (log group names)", 1, 512, "._-/#");
 
     /// What is wrong with `name` under this rule, as (message, fix); None when it is a valid name.
     pub(super) fn problem(&self, name: &str) -> Option<(String, String)> {
@@ -156,6 +142,20 @@ mod tests {
         let (message, fix) = rule.problem("/aws/lambda/a b").unwrap();
         assert!(message.contains("contains ` `"), "{message}");
         assert!(fix.contains("`#`") && fix.contains("`/`"), "{fix}");
+    }
+
+    /// A kind's rule may be declared anywhere in config (beside its section), with the same messages.
+    #[test]
+    fn a_rule_declared_outside_names_rs_is_checked_alike() {
+        const QUEUE: NameRule = NameRule::new("SQS (queue names)", 1, 80, "-_");
+        assert_eq!(QUEUE.problem("orders-dlq_1"), None);
+        let (message, fix) = QUEUE.problem("orders.fifo").unwrap();
+        assert!(
+            message.contains("`.`, which SQS (queue names)"),
+            "{message}"
+        );
+        assert_eq!(fix, "use only letters, digits and `-` `_`");
+        assert!(QUEUE.problem(&"q".repeat(81)).is_some());
     }
 
     #[test]

@@ -146,12 +146,14 @@ mod tests {
         );
         assert_eq!(err.position.map(|p| p.0), Some(3));
         assert!(!err.message.contains(" at line "), "{err}");
+        let no_kinds = crate::config::placeholders::Contributed::new(&[], |_| Default::default());
         // A relative stack file path gives relative template paths (the CLI is run from the project).
         let checker = Checker {
             file: Path::new("infra/stack.toml"),
             source: "",
             stage: None,
             region: "us-east-1",
+            kinds: &no_kinds,
         };
         assert_eq!(
             checker.shown("policies/p.json"),
@@ -162,6 +164,7 @@ mod tests {
             source: "",
             stage: None,
             region: "us-east-1",
+            kinds: &no_kinds,
         };
         assert_eq!(
             checker.shown("policies/p.json"),

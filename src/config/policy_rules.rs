@@ -1,13 +1,43 @@
 //! What a trust policy and the policy template must be: the shape IAM itself requires, and least privilege
-//! (named actions on the stack's table and its indexes only, unless `policy.allow_wildcards`).
+//! (named actions on the stack's resources only, unless `policy.allow_wildcards`). Which resources those
+//! are, and their sub-resources, each kind says with its ARN placeholder (`placeholders::Grant`): today the
+//! table and its indexes and streams.
 
 use super::json_doc::JsonDoc;
 use super::json_scan::Seg;
+use super::placeholders::{Contributed, Grant};
 use super::ConfigError;
 
-const ACTION_FIX: &str =
-    "name the actions the handler needs on ${table.arn}, or set policy.allow_wildcards = true in stack.toml";
-const RESOURCE_FIX: &str = "grant on \"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes) only, or set policy.allow_wildcards = true in stack.toml";
+/// The fixes of the linter's findings, naming what the kinds let a policy grant on.
+struct Fixes {
+    action: String,
+    resource: String,
+    /// The message's "which is not ...".
+    not: String,
+}
+
+impl Fixes {
+    fn new(grants: &[(&str, &Grant)]) -> Fixes {
+        let join = |part: &dyn Fn(&str, &Grant) -> String| {
+            grants
+                .iter()
+                .map(|(name, grant)| part(name, grant))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        Fixes {
+            action: format!(
+                "name the actions the handler needs on {}, or set policy.allow_wildcards = true in stack.toml",
+                join(&|name, _| format!("${{{name}}}"))
+            ),
+            resource: format!(
+                "grant on {} only, or set policy.allow_wildcards = true in stack.toml",
+                join(&|_, grant| grant.fix.to_string())
+            ),
+            not: join(&|_, grant| grant.what.to_string()),
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum PolicyKind {
@@ -198,8 +228,12 @@ impl JsonDoc<'_> {
         &self,
         doc: &serde_json::Value,
         allow_wildcards: bool,
+        kinds: &Contributed,
     ) -> Result<Vec<String>, ConfigError> {
         use serde_json::Value;
+        let allowed: Vec<(&str, &Grant)> = kinds.grants().collect();
+        let fixes = Fixes::new(&allowed);
+        let (action_fix, resource_fix) = (fixes.action.as_str(), fixes.resource.as_str());
         let mut grants = Vec::new();
         for (path, statement) in self.statements(doc) {
             if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
@@ -231,7 +265,7 @@ impl JsonDoc<'_> {
                 found.push((
                     at("NotAction", None),
                     format!("{who} grants every action except those in `NotAction`"),
-                    ACTION_FIX,
+                    action_fix,
                 ));
             }
             for (index, action) in strings("Action") {
@@ -239,7 +273,7 @@ impl JsonDoc<'_> {
                     found.push((
                         at("Action", index),
                         format!("{who} grants the wildcard action `{action}`"),
-                        ACTION_FIX,
+                        action_fix,
                     ));
                 }
             }
@@ -247,21 +281,19 @@ impl JsonDoc<'_> {
                 found.push((
                     at("NotResource", None),
                     format!("{who} grants on every resource except those in `NotResource`"),
-                    RESOURCE_FIX,
+                    resource_fix,
                 ));
             }
             for (index, resource) in strings("Resource") {
-                if is_table_resource(&resource) {
+                if is_granted(&resource, &allowed) {
                     continue;
                 }
                 let message = if resource.contains(['*', '?']) {
                     format!("{who} grants on the wildcard resource `{resource}`")
                 } else {
-                    format!(
-                        "{who} grants on `{resource}`, which is not the stack's table (`${{table.arn}}`) or one of its indexes"
-                    )
+                    format!("{who} grants on `{resource}`, which is not {}", fixes.not)
                 };
-                found.push((at("Resource", index), message, RESOURCE_FIX));
+                found.push((at("Resource", index), message, resource_fix));
             }
             if let Some((path, message, fix)) = found.first() {
                 if !allow_wildcards {
@@ -274,18 +306,23 @@ impl JsonDoc<'_> {
     }
 }
 
-/// `${table.arn}`, `${table.arn}/index/<name or *>`, `${table.arn}/stream/<label or *>`.
-fn is_table_resource(resource: &str) -> bool {
-    let Some(rest) = resource.strip_prefix("${table.arn}") else {
-        return false;
-    };
-    if rest.is_empty() {
-        return true;
-    }
-    ["/index/", "/stream/"].iter().any(|kind| {
-        rest.strip_prefix(kind).is_some_and(|name| {
-            name == "*" || (!name.is_empty() && !name.contains(['*', '?', '/', '$']))
-        })
+/// An ARN placeholder a kind lets a policy grant on (`${table.arn}`), or one of its sub-resources followed
+/// by a name or `*` (`${table.arn}/index/<name or *>`, `${table.arn}/stream/<label or *>`).
+fn is_granted(resource: &str, allowed: &[(&str, &Grant)]) -> bool {
+    allowed.iter().any(|(name, grant)| {
+        let Some(rest) = resource
+            .strip_prefix("${")
+            .and_then(|r| r.strip_prefix(*name))
+            .and_then(|r| r.strip_prefix('}'))
+        else {
+            return false;
+        };
+        rest.is_empty()
+            || grant.sub_resources.iter().any(|kind| {
+                rest.strip_prefix(kind).is_some_and(|name| {
+                    name == "*" || (!name.is_empty() && !name.contains(['*', '?', '/', '$']))
+                })
+            })
     })
 }
 

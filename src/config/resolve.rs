@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::errors::{line_col, placeholder_problem};
 use super::json_doc::{first_placeholder, JsonDoc};
 use super::names::{is_region, NameRule};
-use super::placeholders;
+use super::placeholders::Contributed;
 use super::policy_rules::PolicyKind;
 use super::raw::{RawFile, RawKey, RawPolicy, RawRole, RawTable, RawTimeouts};
 use super::{
@@ -27,6 +27,8 @@ pub(super) struct Checker<'a> {
     pub(super) stage: Option<&'a str>,
     /// The region the stack is resolved for (`--region`, else `stack.region`), for `${region}` in names.
     pub(super) region: &'a str,
+    /// What the resource kinds contribute to the checks: the placeholders, what a policy may grant on.
+    pub(super) kinds: &'a Contributed,
 }
 
 impl Checker<'_> {
@@ -94,10 +96,7 @@ impl Checker<'_> {
         let url = self.url(&raw.function)?;
         let log_group = self.log_group(&raw.function, &function.name)?;
 
-        self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
-        let timeouts = self.timeouts(&raw.timeouts)?;
-
-        Ok(Stack {
+        let mut stack = Stack {
             file: self.file.to_path_buf(),
             name: stack_name,
             stage: self.stage.map(str::to_string),
@@ -109,9 +108,13 @@ impl Checker<'_> {
             function,
             log_group,
             url,
-            timeouts,
+            // Checked after the variables' size, as always (the first error found is the one reported).
+            timeouts: Timeouts::default(),
             warnings,
-        })
+        };
+        self.environment_size(&raw.function.environment, &stack)?;
+        stack.timeouts = self.timeouts(&raw.timeouts)?;
+        Ok(stack)
     }
 
     /// One `[stack] tags` entry, by IAM's rules (the strictest of the services that get the tags).
@@ -319,13 +322,13 @@ impl Checker<'_> {
         let (template, text) = self.json_file(&template_path, &raw.template, "policy.template")?;
         let doc = JsonDoc::new(self.shown(raw.template.get_ref()), &text);
         if let Some((at, placeholder)) = first_placeholder(&template, &mut Vec::new(), |p| {
-            !p.terminated || !placeholders::is_known(&p.name)
+            !p.terminated || !self.kinds.is_known(&p.name)
         }) {
-            let (message, fix) = placeholder_problem(&placeholder, "placeholder");
+            let (message, fix) = placeholder_problem(&placeholder, "placeholder", self.kinds);
             return Err(doc.error_at_placeholder(&at, &placeholder, message, fix));
         }
         doc.policy_shape(&template, PolicyKind::Identity)?;
-        let wildcard_grants = doc.least_privilege(&template, allow_wildcards)?;
+        let wildcard_grants = doc.least_privilege(&template, allow_wildcards, self.kinds)?;
         Ok(PolicySpec {
             name,
             template_path,

@@ -290,6 +290,7 @@ mod tests {
                 stage,
                 region: None,
             },
+            &crate::resources::contributed(),
         )
     }
 
@@ -518,6 +519,7 @@ mod tests {
                 stage: Some("prod"),
                 region: Some("eu-west-1"),
             },
+            &crate::resources::contributed(),
         )
         .unwrap();
         assert_eq!(west.role.name, "my-frontend-app-lambda-role-prod-eu-west-1");

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use futures::future::BoxFuture;
 
-use crate::aws::Account;
+use crate::aws::{Account, Clients};
+use crate::config::placeholders::PlaceholderDecl;
 use crate::config::Stack;
 use crate::resources::{
-    Address, Dep, Done, Found, Listed, Output, Planned, Purpose, ReadCx, Resource, World,
+    Address, Confirmed, Dep, Done, Found, Listed, Output, Planned, Purpose, ReadCx, Resource, World,
 };
 
 /// A value of some kind's type, as the engine's maps keep it (live states, asides, desired states).
@@ -37,6 +38,11 @@ pub trait Node: Send + Sync {
     fn owned_with(&self) -> Option<&Address>;
     fn in_stack(&self, stack: &Stack) -> bool;
     fn listed(&self) -> Listed;
+    fn confirm_tagged<'a>(
+        &'a self,
+        clients: &'a Clients,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Confirmed>>>;
     fn read_after(&self, purpose: Purpose, stack: &Stack) -> Vec<Address>;
     /// The live state and the aside, erased.
     fn read<'a>(
@@ -45,7 +51,7 @@ pub trait Node: Send + Sync {
     ) -> BoxFuture<'a, Result<(Option<AnyValue>, Option<AnyValue>)>>;
     fn arn<'l>(&self, live: &'l AnyValue) -> Option<&'l str>;
     fn arn_in_advance(&self, stack: &Stack, account: &Account) -> Option<String>;
-    fn placeholders(&self, stack: &Stack, arn: Option<&str>) -> Vec<(&'static str, String)>;
+    fn placeholders(&self) -> &'static [PlaceholderDecl];
     fn tags<'l>(&self, live: &'l AnyValue) -> Option<&'l BTreeMap<String, String>>;
     fn last_used_in(&self, live: &AnyValue) -> Vec<(String, String)>;
     fn desired(&self, world: &World) -> Result<AnyValue>;
@@ -121,6 +127,13 @@ impl<R: Resource> Node for Erased<R> {
     fn listed(&self) -> Listed {
         self.0.listed()
     }
+    fn confirm_tagged<'a>(
+        &'a self,
+        clients: &'a Clients,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Confirmed>>> {
+        self.0.confirm_tagged(clients, arn)
+    }
     fn read_after(&self, purpose: Purpose, stack: &Stack) -> Vec<Address> {
         self.0.read_after(purpose, stack)
     }
@@ -142,8 +155,8 @@ impl<R: Resource> Node for Erased<R> {
     fn arn_in_advance(&self, stack: &Stack, account: &Account) -> Option<String> {
         self.0.arn_in_advance(stack, account)
     }
-    fn placeholders(&self, stack: &Stack, arn: Option<&str>) -> Vec<(&'static str, String)> {
-        self.0.placeholders(stack, arn)
+    fn placeholders(&self) -> &'static [PlaceholderDecl] {
+        R::PLACEHOLDERS
     }
     fn tags<'l>(&self, live: &'l AnyValue) -> Option<&'l BTreeMap<String, String>> {
         self.0.tags(recover::<R::Live>(live)?)

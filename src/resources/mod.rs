@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use futures::future::BoxFuture;
 
-use crate::aws::Account;
+use crate::aws::{Account, Clients};
+use crate::config::placeholders::{Contributed, PlaceholderDecl};
 use crate::config::Stack;
 use crate::plan::{Kind, ResourcePlan};
 
@@ -104,6 +105,29 @@ pub enum Listed {
     Not,
 }
 
+/// A resource `ls` found through the Tagging API, confirmed to still exist (`Resource::confirm_tagged`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmed {
+    pub name: String,
+    /// When AWS says it was created, in seconds since the epoch (None: AWS keeps no creation time).
+    pub created_secs: Option<i64>,
+}
+
+impl Confirmed {
+    pub fn new(name: &str, created_secs: Option<i64>) -> Option<Confirmed> {
+        Some(Confirmed {
+            name: name.to_string(),
+            created_secs,
+        })
+    }
+}
+
+/// The resource part of an ARN (after `arn:<partition>:<service>:<region>:<account>:`): `table/<name>`,
+/// `function:<name>`, `log-group:<name>:*`.
+pub fn arn_resource(arn: &str) -> &str {
+    arn.splitn(6, ':').nth(5).unwrap_or_default()
+}
+
 /// What reading the live account is for: each kind reads only what its purpose needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -130,6 +154,12 @@ pub trait Resource: Send + Sync + 'static {
     type Aside: Send + Sync + 'static;
     /// What the stack wants of it, resolved against the account (`desired`).
     type Desired: Send + Sync + 'static;
+
+    /// The placeholders it contributes to the policy template and the function's environment
+    /// (`${table.arn}`), each declared once: its name, what it stands for, its value (from the stack and
+    /// this instance's ARN, live or known in advance), and whether a policy may grant on it. The stack
+    /// file's checks take them from [`contributed`], the values `up` renders from the graph.
+    const PLACEHOLDERS: &'static [PlaceholderDecl] = &[];
 
     /// This instance's place in the graph.
     fn address(&self) -> &Address;
@@ -169,6 +199,16 @@ pub trait Resource: Send + Sync + 'static {
         Listed::Not
     }
 
+    /// ls, for a kind `Listed::Tagged`: a Tagging API hit of this kind (its ARN), if the resource still
+    /// exists (AWS keeps listing deleted ones for minutes), with its name and when it was created.
+    fn confirm_tagged<'a>(
+        &'a self,
+        _clients: &'a Clients,
+        _arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Confirmed>>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Whether stack.toml asks for this resource. One it does not ask for is planned only when it exists
     /// (to delete what the stack made); otherwise it is left out of plans and reports.
     fn in_stack(&self, _stack: &Stack) -> bool {
@@ -192,12 +232,6 @@ pub trait Resource: Send + Sync + 'static {
     /// The ARN before the resource exists, when it is fully determined by the account and the stack.
     fn arn_in_advance(&self, _stack: &Stack, _account: &Account) -> Option<String> {
         None
-    }
-
-    /// The placeholders it contributes to the policy template and the function's environment
-    /// (`${table.arn}`), given its ARN (live, or known in advance).
-    fn placeholders(&self, _stack: &Stack, _arn: Option<&str>) -> Vec<(&'static str, String)> {
-        Vec::new()
     }
 
     /// The live resource's tags, when they were read (a table's are read only when needed).
@@ -344,6 +378,20 @@ pub fn graph(_stack: &Stack) -> Graph {
     }
 }
 
+/// What the kinds contribute to the stack file's checks (config cannot name them): every kind's
+/// placeholders, in graph order (a test holds this list to the graph's), and their values before anything
+/// is deployed, as `up` renders them, in an example account: the account id always has 12 digits, and ARNs
+/// known in advance are counted in the `aws` partition.
+pub fn contributed() -> Contributed {
+    Contributed::new(&[table::Table::PLACEHOLDERS], |stack| {
+        let account = Account {
+            partition: "aws".to_string(),
+            id: "123456789012".to_string(),
+        };
+        world::placeholders(stack, &account, &graph(stack), |_| None)
+    })
+}
+
 /// The stack's tags in IAM's shape (roles and policies take the same `Tag`).
 pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<aws_sdk_iam::types::Tag>> {
     Ok(tags
@@ -378,5 +426,21 @@ mod tests {
             .map(|n| n.address().kind)
             .collect();
         assert_eq!(kinds, Kind::ALL.to_vec());
+    }
+
+    /// The stack file's checks accept exactly the placeholders the graph's kinds declare (and the
+    /// stack's own): a kind left out of `contributed` would render names no stack file could use.
+    #[test]
+    fn the_checks_know_every_placeholder_the_graph_declares() {
+        let stack = shipped_stack();
+        let declared: Vec<&str> = graph(&stack)
+            .nodes
+            .iter()
+            .flat_map(|n| n.placeholders())
+            .chain(crate::config::placeholders::STACK)
+            .map(|p| p.name)
+            .collect();
+        let checked: Vec<&str> = contributed().placeholders().map(|p| p.name).collect();
+        assert_eq!(checked, declared);
     }
 }

@@ -245,7 +245,7 @@ impl<'a> World<'a> {
     }
 }
 
-/// The placeholders every kind contributes (`Resource::placeholders`), with the stack's own; `arn` gives
+/// The placeholders every kind contributes (`Resource::PLACEHOLDERS`), with the stack's own; `arn` gives
 /// an instance's ARN (live, or known in advance).
 pub fn placeholders(
     stack: &Stack,
@@ -253,16 +253,22 @@ pub fn placeholders(
     graph: &Graph,
     arn: impl Fn(&Address) -> Option<String>,
 ) -> crate::template::Values {
-    let mut values = crate::template::Values::from([
-        ("stack.name", stack.name.clone()),
-        ("stack.region", stack.region.clone()),
-        ("account_id", account.id.clone()),
-    ]);
+    use crate::config::placeholders::{values, Known, STACK};
+    let known = |arn| Known {
+        stack,
+        account_id: &account.id,
+        arn,
+    };
+    let mut all: crate::template::Values = values(STACK, &known(None)).into_iter().collect();
     for node in &graph.nodes {
         let arn = arn(node.address()).or_else(|| node.arn_in_advance(stack, account));
-        values.extend(node.placeholders(stack, arn.as_deref()));
+        let mine = Known {
+            arn: arn.as_deref(),
+            ..known(None)
+        };
+        all.extend(values(node.placeholders(), &mine));
     }
-    values
+    all
 }
 
 /// Ends a step's progress line with its result, or with how long it ran before failing.
@@ -282,7 +288,6 @@ pub fn finish(task: &Task, result: Result<&'static str>) -> Result<Done> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::placeholders::PLACEHOLDERS;
 
     /// The names the stack file's checks accept (config's `PLACEHOLDERS`) are exactly the names the graph
     /// renders: a kind contributing a name config does not declare (which no stack file could use), or a
@@ -295,7 +300,10 @@ mod tests {
         // Before anything exists: only what is known in advance.
         let values = placeholders(&stack, &account, &graph, |_| None);
         let rendered: Vec<&str> = values.keys().copied().collect();
-        let mut declared: Vec<&str> = PLACEHOLDERS.iter().map(|p| p.name).collect();
+        let mut declared: Vec<&str> = crate::resources::contributed()
+            .placeholders()
+            .map(|p| p.name)
+            .collect();
         declared.sort_unstable();
         assert_eq!(rendered, declared);
         assert!(values.values().all(|v| !v.is_empty()), "{values:?}");

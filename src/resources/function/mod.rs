@@ -535,4 +535,34 @@ impl Resource for Function {
         }
         state
     }
+
+    /// ls: GetFunction (Lambda keeps no creation time).
+    fn confirm_tagged<'a>(
+        &'a self,
+        clients: &'a crate::aws::Clients,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::resources::Confirmed>>> {
+        Box::pin(async move {
+            use crate::resources::{arn_resource, Confirmed};
+            let resource = arn_resource(arn);
+            let name = resource.strip_prefix("function:").unwrap_or(resource);
+            match clients
+                .lambda
+                .get_function()
+                .function_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(Confirmed::new(name, None)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(err) => Err(err).with_context(|| format!("reading function `{name}`")),
+            }
+        })
+    }
 }

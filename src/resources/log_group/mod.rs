@@ -306,4 +306,31 @@ impl Resource for LogGroup {
         }
         shown
     }
+
+    /// ls: DescribeLogGroups by the group's name as a prefix (the ARN ends in `:*`).
+    fn confirm_tagged<'a>(
+        &'a self,
+        clients: &'a crate::aws::Clients,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::resources::Confirmed>>> {
+        Box::pin(async move {
+            let resource = crate::resources::arn_resource(arn);
+            let name = resource.strip_prefix("log-group:").unwrap_or(resource);
+            let name = name.strip_suffix(":*").unwrap_or(name);
+            let out = clients
+                .logs
+                .describe_log_groups()
+                .log_group_name_prefix(name)
+                .send()
+                .await
+                .with_context(|| format!("describing log group `{name}`"))?;
+            let group = out
+                .log_groups()
+                .iter()
+                .find(|g| g.log_group_name() == Some(name));
+            Ok(group.and_then(|g| {
+                crate::resources::Confirmed::new(name, g.creation_time().map(|ms| ms / 1000))
+            }))
+        })
+    }
 }

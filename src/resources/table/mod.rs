@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::Client;
 use futures::future::BoxFuture;
 
 use crate::aws::{wait_for, NotFound, Poll};
+use crate::config::placeholders::{Grant, PlaceholderDecl};
 use crate::config::{KeyAttribute, KeyType, TableSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
@@ -301,6 +302,27 @@ impl Resource for Table {
     type Aside = ();
     type Desired = ();
 
+    /// The policy grants on the table, its indexes and its streams (and on nothing else without
+    /// `policy.allow_wildcards`).
+    const PLACEHOLDERS: &'static [PlaceholderDecl] = &[
+        PlaceholderDecl {
+            name: "table.name",
+            description: "the table's name, with the stage put in",
+            value: |k| Some(k.stack.table.name.clone()),
+            grant: None,
+        },
+        PlaceholderDecl {
+            name: "table.arn",
+            description: "the table's ARN (known before the table exists)",
+            value: |k| k.arn.map(str::to_string),
+            grant: Some(Grant {
+                sub_resources: &["/index/", "/stream/"],
+                what: "the stack's table (`${table.arn}`) or one of its indexes",
+                fix: "\"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes)",
+            }),
+        },
+    ];
+
     fn address(&self) -> &Address {
         &self.at
     }
@@ -324,16 +346,6 @@ impl Resource for Table {
             "arn:{partition}:dynamodb:{}:{id}:table/{}",
             stack.region, stack.table.name
         ))
-    }
-
-    fn placeholders(
-        &self,
-        stack: &crate::config::Stack,
-        arn: Option<&str>,
-    ) -> Vec<(&'static str, String)> {
-        let mut values = vec![("table.name", stack.table.name.clone())];
-        values.extend(arn.map(|arn| ("table.arn", arn.to_string())));
-        values
     }
 
     fn desired(&self, _: &World) -> Result<()> {
@@ -482,5 +494,46 @@ impl Resource for Table {
             ),
             ("owner".into(), world.owner_text(state.tags.as_ref())),
         ])
+    }
+
+    /// ls: DescribeTable; a table being deleted is on its way out, not a resource of the stage any more.
+    fn confirm_tagged<'a>(
+        &'a self,
+        clients: &'a crate::aws::Clients,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::resources::Confirmed>>> {
+        Box::pin(async move {
+            use crate::resources::{arn_resource, Confirmed};
+            let resource = arn_resource(arn);
+            let name = resource.strip_prefix("table/").unwrap_or(resource);
+            match clients
+                .dynamodb
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    let table = out.table();
+                    let deleting = table
+                        .and_then(|t| t.table_status())
+                        .is_some_and(|s| *s == TableStatus::Deleting);
+                    let created = table.and_then(|t| t.creation_date_time()).map(|d| d.secs());
+                    Ok(if deleting {
+                        None
+                    } else {
+                        Confirmed::new(name, created)
+                    })
+                }
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(err) => Err(err).with_context(|| format!("describing table `{name}`")),
+            }
+        })
     }
 }
