@@ -265,8 +265,8 @@ async fn tagged_resources(
     only: Option<&str>,
     graph: &Graph,
 ) -> Result<Vec<Found>> {
-    let types = tagged_types(graph);
     use aws_sdk_resourcegroupstagging::types::TagFilter;
+    let types = tagged_types(graph);
     let mut filter = TagFilter::builder().key(OWNER_TAG);
     if let Some(stack) = only {
         filter = filter.values(stack);
@@ -330,26 +330,23 @@ async fn confirm(
     arn: String,
     owner: (String, Option<String>),
 ) -> Result<Option<Found>> {
-    let Some(node) = graph.nodes.iter().find(|n| match n.listed() {
-        Listed::Tagged(kind) => is_of_type(&arn, kind),
-        Listed::Iam | Listed::Not => false,
-    }) else {
+    let Some(node) = kind_of(graph, &arn) else {
         return Ok(None);
     };
     let confirmed = node.confirm_tagged(clients, &arn).await?;
     Ok(confirmed.map(|c| {
-        Found::new(
-            node_kind(&**node),
-            c.name,
-            arn.clone(),
-            c.created_secs,
-            owner,
-        )
+        let kind = node.address().kind.as_str();
+        Found::new(kind, c.name, arn.clone(), c.created_secs, owner)
     }))
 }
 
-fn node_kind(node: &dyn Node) -> &'static str {
-    node.address().kind.as_str()
+/// The instance of the graph whose Tagging API type an ARN is of.
+fn kind_of<'g>(graph: &'g Graph, arn: &str) -> Option<&'g dyn Node> {
+    graph
+        .nodes
+        .iter()
+        .find(|n| matches!(n.listed(), Listed::Tagged(kind) if is_of_type(arn, kind)))
+        .map(|n| &**n)
 }
 
 /// Whether an ARN is of a Tagging API resource type, `service[:type]` (`dynamodb:table`: arn:aws:dynamodb:
@@ -512,13 +509,7 @@ mod tests {
         assert!(!is_of_type(group, "logs:log") && !is_of_type("not-an-arn", "logs"));
         assert!(is_of_type("arn:aws:sqs:us-east-1:123456789012:q", "sqs"));
         let graph = shipped_graph();
-        let kind_of = |arn: &str| {
-            graph
-                .nodes
-                .iter()
-                .find(|n| matches!(n.listed(), Listed::Tagged(t) if is_of_type(arn, t)))
-                .map(|n| node_kind(&**n))
-        };
+        let kind_of = |arn: &str| kind_of(&graph, arn).map(|n| n.address().kind.as_str());
         assert_eq!(
             [kind_of(table), kind_of(function), kind_of(group)],
             [Some("table"), Some("function"), Some("log_group")]

@@ -328,7 +328,53 @@ fn is_granted(resource: &str, allowed: &[(&str, &Grant)]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::{is_granted, Fixes, Grant};
     use crate::config::test_support::{parse_with, project, write_policy, POLICY};
+
+    /// A second kind that may be granted on (a queue) is allowed beside the table, and named in the fixes.
+    #[test]
+    fn every_kind_that_declares_a_grant_is_allowed_and_named() {
+        let table = Grant {
+            sub_resources: &["/index/", "/stream/"],
+            what: "the stack's table (`${table.arn}`) or one of its indexes",
+            fix: "\"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes)",
+        };
+        let queue = Grant {
+            sub_resources: &[],
+            what: "the stack's queue (`${queue.arn}`)",
+            fix: "\"${queue.arn}\"",
+        };
+        let one = [("table.arn", &table)];
+        let fixes = Fixes::new(&one);
+        assert_eq!(
+            fixes.resource,
+            "grant on \"${table.arn}\" (and \"${table.arn}/index/*\" for its indexes) only, or set policy.allow_wildcards = true in stack.toml"
+        );
+        let both = [("table.arn", &table), ("queue.arn", &queue)];
+        for resource in [
+            "${queue.arn}",
+            "${table.arn}/stream/*",
+            "${table.arn}/index/byDate",
+        ] {
+            assert!(is_granted(resource, &both), "{resource}");
+        }
+        for resource in [
+            "${queue.arn}/x",
+            "${queue.arn}*",
+            "${queue.arnx}",
+            "${table.arn}/x/y",
+            "*",
+        ] {
+            assert!(!is_granted(resource, &both), "{resource}");
+        }
+        let fixes = Fixes::new(&both);
+        assert!(fixes
+            .action
+            .contains("needs on ${table.arn} or ${queue.arn}, or set"));
+        assert!(fixes
+            .not
+            .ends_with("or one of its indexes or the stack's queue (`${queue.arn}`)"));
+    }
 
     #[test]
     fn wildcards_are_refused_unless_allowed_and_then_listed() {
