@@ -21,14 +21,17 @@ use self::server::{Limits, Server};
 use crate::aws::{Account, Clients};
 use crate::cli::Global;
 use crate::config::{Stack, UrlAuth};
+use crate::engine;
 use crate::handler::cors::Cors;
 use crate::handler::local::node_version_note;
 use crate::handler::pool::Slots;
 use crate::handler::transport::caller_credentials;
 use crate::interrupt;
 use crate::outcome::ExitStatus;
+use crate::plan::Kind;
 use crate::progress::Progress;
-use crate::resources::table;
+use crate::resources::table::Table;
+use crate::resources::{Purpose, Use};
 
 pub struct Options {
     pub address: SocketAddr,
@@ -44,8 +47,19 @@ pub async fn run(
 ) -> Result<ExitStatus> {
     // Ctrl-C is how dev ends: it says so itself, and finishes the requests in flight.
     interrupt::quiet_first_interrupt();
-    let table = table::read(&clients.dynamodb, &stack.table.name)
-        .await?
+    // The table through the graph, as dev uses it (DescribeTable): its ARN gives the account.
+    let at = engine::address_of(stack, Kind::Table)?;
+    let reads = engine::read_some(
+        clients,
+        stack,
+        Purpose::Use(Use::Dev),
+        std::slice::from_ref(&at),
+        &progress.task("table"),
+    )
+    .await?;
+    let table = reads
+        .live_of::<Table>(&at)
+        .map(|state| &state.table)
         .ok_or_else(|| {
             anyhow!(
                 "the stack's table `{}` does not exist in {}: run `stackctl up` first (dev runs the handler \

@@ -18,8 +18,12 @@ use crate::aws::{classify_sdk, Clients, ErrorClass};
 use crate::backoff::Backoff;
 use crate::cli::Output;
 use crate::config::Stack;
+use crate::engine;
 use crate::outcome::ExitStatus;
+use crate::plan::Kind;
 use crate::progress::Progress;
+use crate::resources::function::Function;
+use crate::resources::{log_group, Purpose, Use};
 use crate::since::Since;
 
 /// How often `--follow` asks for new events (what `sam logs --tail` does).
@@ -347,6 +351,25 @@ fn missing_note(group: &str) -> String {
     )
 }
 
+/// The group the function writes to (`log_group::group_name`): the function read through the graph for
+/// `logs` (its `LoggingConfig`; one GetFunctionConfiguration), the stack file's group when it does not exist.
+async fn group(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<String> {
+    let function = engine::address_of(stack, Kind::Function)?;
+    let task = progress.task("function");
+    let reads = engine::read_some(
+        clients,
+        stack,
+        Purpose::Use(Use::Logs),
+        std::slice::from_ref(&function),
+        &task,
+    )
+    .await?;
+    Ok(log_group::group_name(
+        stack,
+        reads.live_of::<Function>(&function),
+    ))
+}
+
 /// `stackctl logs`'s flags.
 pub struct Options {
     pub since: Since,
@@ -368,7 +391,7 @@ pub async fn run(
     let start_ms = options.since.start_ms(now_ms());
     let mut tail = Tail {
         client: &clients.logs,
-        group: crate::resources::log_group::function_group(&clients.lambda, stack).await?,
+        group: group(clients, stack, progress).await?,
         filter: options.filter.clone().filter(|p| !p.is_empty()),
         output,
         progress,

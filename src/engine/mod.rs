@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 pub(super) mod walk;
 use walk::{walk, walk_tainting, OnError};
 
 use crate::aws::{Account, Clients};
 use crate::config::Stack;
-use crate::plan::{missing_tags, Action, ResourcePlan};
+use crate::plan::{missing_tags, Action, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::report::ResourceReport;
 use crate::resources::erased::{AnyValue, AnyWork};
@@ -30,7 +30,20 @@ pub async fn read(
 ) -> Result<Snapshot> {
     let graph = resources::graph(stack);
     let all: Vec<Address> = graph.nodes.iter().map(|n| n.address().clone()).collect();
-    let reads = read_some(clients, stack, purpose, &all, progress).await?;
+    snapshot(clients, stack, purpose, &all, progress).await
+}
+
+/// `read_some` with the account (what `World::new` takes): a command that shows what part of the graph
+/// gives (an outputs command: the kinds' `Resource::outputs`, ARNs known in advance for what it did not
+/// read) reads only that part and still resolves the world.
+pub async fn snapshot(
+    clients: &Clients,
+    stack: &Stack,
+    purpose: Purpose,
+    wanted: &[Address],
+    progress: &Task,
+) -> Result<Snapshot> {
+    let reads = read_some(clients, stack, purpose, wanted, progress).await?;
     // The account from any ARN seen (no extra call when something exists), else from STS.
     let account = match &reads.account {
         Some(account) => account.clone(),
@@ -112,6 +125,20 @@ pub async fn read_some(
         aside,
         account: account.into_inner(),
     })
+}
+
+/// The address of the stack's first instance of `kind` (today the only one): what a command that uses one
+/// resource reads with `read_some`.
+pub fn address_of(stack: &Stack, kind: Kind) -> Result<Address> {
+    resources::graph(stack)
+        .first(kind)
+        .cloned()
+        .with_context(|| {
+            format!(
+                "internal error: the resource graph has no {}",
+                kind.as_str()
+            )
+        })
 }
 
 /// `wanted` with every instance their reads wait for, transitively, in graph order. An address not in

@@ -177,6 +177,33 @@ fn a_read_of_some_instances_takes_what_their_reads_wait_for_and_nothing_else() {
     }
 }
 
+/// A command that uses the stack reads only the instance it names: the URL's read for `--url` does not wait
+/// for the function's marker, even when stack.toml has no `[function.url]` (the deployed URL is called
+/// whoever made it).
+#[test]
+fn a_use_reads_only_the_instance_it_names() {
+    use crate::resources::Use;
+    let mut stack = resources::shipped_stack();
+    let graph = graph();
+    for url in [stack.url.clone(), None] {
+        stack.url = url;
+        let one = |kind: Kind, how: Use| {
+            let wanted = [at(&graph, kind)];
+            kinds_of(with_read_after(&graph, Purpose::Use(how), &stack, &wanted))
+        };
+        assert_eq!(one(Kind::Function, Use::Logs), vec![Kind::Function]);
+        assert_eq!(one(Kind::Function, Use::Invoke), vec![Kind::Function]);
+        assert_eq!(one(Kind::Function, Use::Local), vec![Kind::Function]);
+        assert_eq!(one(Kind::Table, Use::Dev), vec![Kind::Table]);
+        assert_eq!(one(Kind::FunctionUrl, Use::Url), vec![Kind::FunctionUrl]);
+    }
+    let stack = resources::shipped_stack();
+    assert_eq!(
+        address_of(&stack, Kind::FunctionUrl).unwrap(),
+        at(&graph, Kind::FunctionUrl)
+    );
+}
+
 #[test]
 fn down_destroys_the_function_before_what_it_uses_and_the_log_group_after_the_role() {
     let graph = graph();

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 
 use super::random_hex;
 use super::runner::RunnerSpec;
 use crate::config::Stack;
+use crate::resources::function::LiveFunction;
 use crate::runtimes;
 
 /// What the live function looks like, read once before invoking.
@@ -28,26 +28,21 @@ pub(super) struct LiveConfig {
 }
 
 impl LiveConfig {
-    pub(super) fn from_output(
-        config: &GetFunctionConfigurationOutput,
-        stack: &Stack,
-    ) -> LiveConfig {
+    /// The function as the graph read it for a use (`Purpose::Use`); a runtime Lambda does not name (a
+    /// container image) is stack.toml's.
+    pub(super) fn from_live(live: &LiveFunction, stack: &Stack) -> LiveConfig {
+        let config = &live.config;
         LiveConfig {
-            arn: config.function_arn().unwrap_or_default().to_string(),
-            runtime: config.runtime().map_or_else(
-                || stack.function.runtime.clone(),
-                |r| r.as_str().to_string(),
-            ),
-            environment: config
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            timeout_secs: config
-                .timeout()
-                .map_or(stack.function.timeout_secs as u64, |t| t.max(1) as u64),
-            memory_mb: config.memory_size().unwrap_or(stack.function.memory_mb),
-            code_sha256: config.code_sha256().unwrap_or_default().to_string(),
+            arn: live.arn.clone(),
+            runtime: if config.runtime.is_empty() {
+                stack.function.runtime.clone()
+            } else {
+                config.runtime.clone()
+            },
+            environment: config.environment.clone(),
+            timeout_secs: config.timeout_secs.max(1) as u64,
+            memory_mb: config.memory_mb,
+            code_sha256: live.code_sha256.clone(),
         }
     }
 }

@@ -1,125 +1,63 @@
-//! The deployed function, through Lambda Invoke (RequestResponse, with the log tail): read it, wait until
-//! it runs its deployed code (State Active, its last update over), and invoke it, retrying only the answers
-//! that say the function did not run (Invoke is not idempotent).
+//! The deployed function, through Lambda Invoke (RequestResponse, with the log tail): read it through the
+//! graph (the function's read waits until it runs its deployed code: State Active, its last update over),
+//! and invoke it, retrying only the answers that say the function did not run (Invoke is not idempotent).
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_lambda::config::retry::RetryConfig;
-use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::operation::invoke::InvokeError as InvokeOpError;
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{InvocationType, LastUpdateStatus, LogType, State};
+use aws_sdk_lambda::types::{InvocationType, LastUpdateStatus, LogType};
 use base64::Engine;
 use serde_json::Value;
 
 use super::event::{interpret, InvokeError, Response};
 use super::local_env::LiveConfig;
-use crate::aws::{wait_for, Poll};
+use crate::aws::Clients;
 use crate::backoff::Backoff;
 use crate::config::Stack;
+use crate::engine;
+use crate::plan::Kind;
 use crate::progress::Progress;
+use crate::resources::function::Function;
+use crate::resources::{Purpose, Use};
 
-pub(super) async fn read_config(
-    client: &aws_sdk_lambda::Client,
+/// The deployed function as a run of it needs it, read through the graph (`Purpose::Use`): for Lambda
+/// Invoke (`Use::Invoke`) once it runs its deployed code (the function's read asks again, bounded by
+/// `timeouts.function_secs`, while it is Pending or an update is in progress), for a local run
+/// (`Use::Local`) as it is. A function that does not exist is an error.
+pub(super) async fn read_function(
+    clients: &Clients,
     stack: &Stack,
-) -> Result<GetFunctionConfigurationOutput> {
-    let name = &stack.function.name;
-    match client
-        .get_function_configuration()
-        .function_name(name)
-        .send()
-        .await
-    {
-        Ok(config) => Ok(config),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            bail!(
-                "Lambda function `{name}` does not exist in {}: run `stackctl up` first",
-                stack.region
-            )
-        }
-        Err(err) => Err(err).with_context(|| format!("reading Lambda function `{name}`")),
-    }
-}
-
-/// Whether Invoke reaches the deployed code now: a Pending function answers 409, and while an update is
-/// InProgress the previous code (and configuration) still answers.
-fn invocable(config: &GetFunctionConfigurationOutput) -> Poll {
-    match config.state() {
-        Some(State::Pending) => Poll::Pending("State Pending".into()),
-        Some(State::Failed) => Poll::Failed(format!(
-            "its State is Failed ({}): run `stackctl up` to repair it",
-            config.state_reason().unwrap_or("no reason given")
-        )),
-        _ => match config.last_update_status() {
-            Some(LastUpdateStatus::InProgress) => {
-                Poll::Pending("LastUpdateStatus InProgress".into())
-            }
-            _ => Poll::Done,
-        },
-    }
-}
-
-/// Reads the function and, when it is not ready to run its deployed code, waits (the SDK's waiter engine,
-/// bounded by `timeouts.function_secs`) until it is State Active with its last update over.
-pub(super) async fn wait_invocable(
-    client: &aws_sdk_lambda::Client,
-    stack: &Stack,
+    how: Use,
     progress: &Progress,
 ) -> Result<LiveConfig> {
     let name = &stack.function.name;
-    let mut config = read_config(client, stack).await?;
-    match invocable(&config) {
-        Poll::Failed(reason) => bail!("Lambda function `{name}` cannot be invoked: {reason}"),
-        Poll::Done | Poll::Unexpected => {}
-        Poll::Pending(state) => {
-            let task = progress.task(format!("function {name}"));
-            task.set(&format!("waiting before invoking ({state})"));
-            let last = wait_for(
-                &format!("function `{name}` to be Active with its last update done"),
-                Duration::from_secs(stack.timeouts.function_secs),
-                || {
-                    client
-                        .get_function_configuration()
-                        .function_name(name)
-                        .send()
-                },
-                |result| match result {
-                    Ok(c) => invocable(c),
-                    Err(_) => Poll::Unexpected,
-                },
-                |state| task.set(&format!("waiting before invoking ({state})")),
-            )
-            .await;
-            match last {
-                Ok(Some(latest)) => {
-                    task.finish("ready");
-                    config = latest;
-                }
-                Ok(None) => {
-                    task.finish("ready");
-                    config = read_config(client, stack).await?;
-                }
-                Err(err) => {
-                    task.fail("not ready");
-                    return Err(err.context(format!("Lambda function `{name}` is not ready")));
-                }
-            }
-        }
-    }
-    if config.last_update_status() == Some(&LastUpdateStatus::Failed) {
+    let at = engine::address_of(stack, Kind::Function)?;
+    // Shown only if the read waits.
+    let task = progress.task(format!("function {name}"));
+    let reads = engine::read_some(
+        clients,
+        stack,
+        Purpose::Use(how),
+        std::slice::from_ref(&at),
+        &task,
+    )
+    .await?;
+    let Some(live) = reads.live_of::<Function>(&at) else {
+        bail!(
+            "Lambda function `{name}` does not exist in {}: run `stackctl up` first",
+            stack.region
+        )
+    };
+    if how == Use::Invoke && live.last_update_status == LastUpdateStatus::Failed.as_str() {
         progress.warn(&format!(
             "the last update of function `{name}` failed ({}): it still runs its previous code and configuration",
-            config
-                .last_update_status_reason()
-                .unwrap_or("no reason given")
+            live.last_update_reason.as_deref().unwrap_or("no reason given")
         ));
     }
-    Ok(LiveConfig::from_output(&config, stack))
+    Ok(LiveConfig::from_live(live, stack))
 }
 
 /// The deployed function, through Lambda Invoke.
@@ -546,30 +484,63 @@ mod tests {
         answer
     }
 
+    /// Every client of `Clients` over `http` (only Lambda is asked here).
+    fn clients(http: &StaticReplayClient) -> Clients {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "test", "test", None, None, "test",
+                )),
+            )
+            .http_client(http.clone())
+            .build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
+            calls: Default::default(),
+        }
+    }
+
+    /// What `Transport::open` reads before invoking: the function through the graph, for Invoke.
+    async fn wait_invocable(
+        http: &StaticReplayClient,
+        stack: &Stack,
+        progress: &Progress,
+    ) -> Result<LiveConfig> {
+        read_function(&clients(http), stack, Use::Invoke, progress).await
+    }
+
     #[tokio::test]
     async fn invoking_waits_for_active_and_for_the_last_update_to_finish() {
         let stack = shipped_stack();
-        let (http, client) = replay(vec![
+        let (http, _) = replay(vec![
             config_answer("Pending", "InProgress", 128),
             config_answer("Active", "InProgress", 128),
             config_answer("Active", "Successful", 256),
         ]);
         let progress = Progress::new(crate::progress::Mode::Quiet);
-        let live = wait_invocable(&client, &stack, &progress)
+        let live = wait_invocable(&http, &stack, &progress)
             .await
             .expect("ready");
         assert_eq!(http.actual_requests().count(), 3);
         // What the function is once the update is over, not what it was while it ran.
         assert_eq!(live.memory_mb, 256);
 
-        let (http, client) = replay(vec![config_answer("Active", "Successful", 128)]);
-        wait_invocable(&client, &stack, &progress)
+        let (http, _) = replay(vec![config_answer("Active", "Successful", 128)]);
+        wait_invocable(&http, &stack, &progress)
             .await
             .expect("ready at once");
         assert_eq!(http.actual_requests().count(), 1, "no wait when ready");
 
-        let (_, client) = replay(vec![config_answer("Failed", "Failed", 128)]);
-        let err = wait_invocable(&client, &stack, &progress)
+        let (http, _) = replay(vec![config_answer("Failed", "Failed", 128)]);
+        let err = wait_invocable(&http, &stack, &progress)
             .await
             .expect_err("a Failed function cannot run");
         assert!(err.to_string().contains("State is Failed"), "{err}");

@@ -17,14 +17,15 @@ use super::event::{InvokeError, Response};
 use super::local::{Local, RunnerSpec};
 use super::local_env::{
     child_env, declared_environment, display_path, environment_note, handler_file, local_notes,
-    log_stream_name, ChildSettings, LiveConfig,
+    log_stream_name, ChildSettings,
 };
+use super::remote::read_function;
 pub use super::remote::Remote;
-use super::remote::{read_config, wait_invocable};
 use super::url::UrlTarget;
 use crate::aws::Clients;
 use crate::config::Stack;
 use crate::progress::Progress;
+use crate::resources::Use;
 use crate::runtimes;
 
 /// Where events go: the deployed function, the built handler in the local Node.js, or the function URL.
@@ -69,13 +70,13 @@ impl Transport {
             return Ok(Transport::Url(Box::new(target)));
         }
         if *via == Via::Invoke {
-            wait_invocable(&clients.lambda, stack, progress).await?;
+            read_function(clients, stack, Use::Invoke, progress).await?;
             return Ok(Transport::Remote(Remote::new(
                 clients.lambda.clone(),
                 &stack.function.name,
             )));
         }
-        let live = LiveConfig::from_output(&read_config(&clients.lambda, stack).await?, stack);
+        let live = read_function(clients, stack, Use::Local, progress).await?;
         let file = handler_file(stack)?;
         if let Ok(package) = crate::build::package::pack(&stack.function.artifact_dir) {
             if !live.code_sha256.is_empty() && package.code_sha256 != live.code_sha256 {

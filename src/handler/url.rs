@@ -22,6 +22,11 @@ use serde_json::{Map, Value};
 use super::event::{InvokeError, Response};
 use crate::aws::Clients;
 use crate::config::{Stack, UrlAuth};
+use crate::engine;
+use crate::plan::Kind;
+use crate::progress::{Mode, Progress};
+use crate::resources::function_url::FunctionUrl;
+use crate::resources::{Purpose, Use};
 
 /// How long to wait for a connection; the whole request may take the function's timeout and this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,34 +45,30 @@ pub struct UrlTarget {
     timeout: Duration,
 }
 
-/// The deployed URL and its auth type (GetFunctionUrlConfig).
+/// The deployed URL and its auth type: the URL read through the graph for `--url` (GetFunctionUrlConfig).
 async fn deployed(clients: &Clients, stack: &Stack) -> Result<(String, bool)> {
-    let name = &stack.function.name;
-    match clients
-        .lambda
-        .get_function_url_config()
-        .function_name(name)
-        .send()
-        .await
+    let at = engine::address_of(stack, Kind::FunctionUrl)?;
+    // The read neither waits nor counts: its progress line is never shown.
+    let task = Progress::new(Mode::Quiet).task("url");
+    let reads = engine::read_some(
+        clients,
+        stack,
+        Purpose::Use(Use::Url),
+        std::slice::from_ref(&at),
+        &task,
+    )
+    .await?;
+    match reads
+        .live_of::<FunctionUrl>(&at)
+        .and_then(|url| url.config.as_ref())
     {
-        Ok(out) => Ok((
-            out.function_url().to_string(),
-            out.auth_type().as_str() == "AWS_IAM",
-        )),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            bail!(
-                "Lambda function `{name}` has no URL in {}: add [function.url] to {} and run `stackctl up`",
-                stack.region,
-                stack.file.display()
-            )
-        }
-        Err(err) => {
-            Err(err).with_context(|| format!("reading the URL of Lambda function `{name}`"))
-        }
+        Some(config) => Ok((config.url.clone(), config.auth_type == "AWS_IAM")),
+        None => bail!(
+            "Lambda function `{}` has no URL in {}: add [function.url] to {} and run `stackctl up`",
+            stack.function.name,
+            stack.region,
+            stack.file.display()
+        ),
     }
 }
 

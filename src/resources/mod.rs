@@ -137,6 +137,26 @@ pub enum Purpose {
     Status,
     /// down: who owns what, and what deleting would lose (the table's item count).
     Teardown,
+    /// A command that uses the deployed stack without changing it (`Use` says which): only the calls that
+    /// use needs, no tags and no ownership (it never writes). The kind's read still decides what "does not
+    /// exist" is (None); the command says what that means for it. A kind no use reads reads as for status.
+    Use(Use),
+}
+
+/// What a command that uses the deployed stack reads, each kind's read making exactly that use's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// `logs`: where the function writes its logs (GetFunctionConfiguration's `LoggingConfig`).
+    Logs,
+    /// invoke / smoke through Lambda Invoke: the function once it runs its deployed code
+    /// (GetFunctionConfiguration, asked again while it is Pending or an update is in progress).
+    Invoke,
+    /// invoke / smoke `--local`: the deployed function's configuration (GetFunctionConfiguration).
+    Local,
+    /// `dev`: the table the local handler uses (DescribeTable, without its tags).
+    Dev,
+    /// `--url`: the deployed URL and its auth type (GetFunctionUrlConfig, without the permissions).
+    Url,
 }
 
 /// The shape every resource kind has, with its own types. A new kind is one module implementing this, plus

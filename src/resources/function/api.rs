@@ -5,6 +5,59 @@ use super::*;
 
 pub const DEFAULT_ARCHITECTURE: &str = "x86_64";
 
+/// The live function from a function's configuration: GetFunction's `Configuration` or a
+/// GetFunctionConfiguration answer (two SDK types with the same fields), with its tags and reserved
+/// concurrency, which only GetFunction answers.
+macro_rules! live_function {
+    ($c:expr, $tags:expr, $reserved:expr) => {{
+        let c = $c;
+        let state_reason = match (c.state_reason_code(), c.state_reason()) {
+            (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
+            (None, Some(reason)) => Some(reason.to_string()),
+            (Some(code), None) => Some(code.as_str().to_string()),
+            (None, None) => None,
+        };
+        LiveFunction {
+            arn: c.function_arn().unwrap_or_default().to_string(),
+            state: c.state().map_or("Active", State::as_str).to_string(),
+            state_reason,
+            last_update_status: c
+                .last_update_status()
+                .map_or("Successful", LastUpdateStatus::as_str)
+                .to_string(),
+            last_update_reason: c.last_update_status_reason().map(str::to_string),
+            config: FunctionConfig {
+                role_arn: c.role().unwrap_or_default().to_string(),
+                runtime: c
+                    .runtime()
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                handler: c.handler().unwrap_or_default().to_string(),
+                memory_mb: c.memory_size().unwrap_or(128),
+                timeout_secs: c.timeout().unwrap_or(3),
+                environment: c
+                    .environment()
+                    .and_then(|e| e.variables())
+                    .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                architecture: c
+                    .architectures()
+                    .first()
+                    .map_or(DEFAULT_ARCHITECTURE, Architecture::as_str)
+                    .to_string(),
+            },
+            code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+            tags: $tags,
+            reserved_concurrency: $reserved,
+            log_group: c
+                .logging_config()
+                .and_then(|l| l.log_group())
+                .map(str::to_string),
+        }
+    }};
+}
+pub(super) use live_function;
+
 /// The function as it is, with its tags. GetFunction leaves the tags out when the caller may not
 /// `lambda:ListTags` (and says why in TagsError); then ListTags is asked directly, and its failure is an
 /// error: without the tags, whether this stack owns the function is unknown, and guessing "not ours" would
@@ -45,50 +98,10 @@ pub(crate) async fn read_with(
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
     };
-    let state_reason = match (c.state_reason_code(), c.state_reason()) {
-        (Some(code), Some(reason)) => Some(format!("{}: {reason}", code.as_str())),
-        (None, Some(reason)) => Some(reason.to_string()),
-        (Some(code), None) => Some(code.as_str().to_string()),
-        (None, None) => None,
-    };
-    Ok(Some(LiveFunction {
-        arn,
-        state: c.state().map_or("Active", State::as_str).to_string(),
-        state_reason,
-        last_update_status: c
-            .last_update_status()
-            .map_or("Successful", LastUpdateStatus::as_str)
-            .to_string(),
-        config: FunctionConfig {
-            role_arn: c.role().unwrap_or_default().to_string(),
-            runtime: c
-                .runtime()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-            handler: c.handler().unwrap_or_default().to_string(),
-            memory_mb: c.memory_size().unwrap_or(128),
-            timeout_secs: c.timeout().unwrap_or(3),
-            environment: c
-                .environment()
-                .and_then(|e| e.variables())
-                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            architecture: c
-                .architectures()
-                .first()
-                .map_or(DEFAULT_ARCHITECTURE, Architecture::as_str)
-                .to_string(),
-        },
-        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
-        tags,
-        reserved_concurrency: out
-            .concurrency()
-            .and_then(|c| c.reserved_concurrent_executions()),
-        log_group: c
-            .logging_config()
-            .and_then(|l| l.log_group())
-            .map(str::to_string),
-    }))
+    let reserved = out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions());
+    Ok(Some(live_function!(c, tags, reserved)))
 }
 
 pub(crate) async fn list_tags(

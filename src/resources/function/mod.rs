@@ -6,6 +6,7 @@ mod api;
 mod diff;
 #[cfg(test)]
 mod tests;
+mod uses;
 
 pub use api::*;
 pub use diff::*;
@@ -38,10 +39,13 @@ pub struct LiveFunction {
     /// Why the function is in its State (StateReasonCode: StateReason), when Lambda says.
     pub state_reason: Option<String>,
     pub last_update_status: String,
+    /// Why the last update is in its status (LastUpdateStatusReason), when Lambda says.
+    pub last_update_reason: Option<String>,
     pub config: FunctionConfig,
     pub code_sha256: String,
+    /// Empty when read for a `Purpose::Use` (GetFunctionConfiguration has none): a use decides no ownership.
     pub tags: BTreeMap<String, String>,
-    /// ReservedConcurrentExecutions (GetFunction's `Concurrency`); None: unreserved.
+    /// ReservedConcurrentExecutions (GetFunction's `Concurrency`); None: unreserved (or read for a use).
     pub reserved_concurrency: Option<i32>,
     /// `LoggingConfig.LogGroup`: where Lambda writes the function's logs (`/aws/lambda/<name>` unless set).
     pub log_group: Option<String>,
@@ -319,6 +323,9 @@ impl Resource for Function {
         cx: &'a ReadCx<'a>,
     ) -> BoxFuture<'a, Result<Found<LiveFunction, ConcurrencyPool>>> {
         Box::pin(async move {
+            if let crate::resources::Purpose::Use(how) = cx.purpose {
+                return Ok(uses::read(cx, how).await?.into());
+            }
             let live = read(&cx.clients.lambda, &cx.stack.function.name).await?;
             let wanted = cx.stack.function.reserved_concurrency;
             let mut aside = None;

@@ -22,6 +22,7 @@ fn live(env: &[(&str, &str)], sha: &str) -> LiveFunction {
         state: "Active".into(),
         state_reason: None,
         last_update_status: "Successful".into(),
+        last_update_reason: None,
         config: config(env),
         code_sha256: sha.into(),
         tags: BTreeMap::new(),

@@ -13,6 +13,15 @@ pub struct LiveUrlConfig {
 
 /// GetFunctionUrlConfig; None when the function or its URL does not exist.
 pub async fn read_config(client: &Client, function: &str) -> Result<Option<LiveUrlConfig>> {
+    read_config_as(client, function, "the URL config").await
+}
+
+/// `read_config`, its error saying it was reading `what` of the function.
+pub(super) async fn read_config_as(
+    client: &Client,
+    function: &str,
+    what: &str,
+) -> Result<Option<LiveUrlConfig>> {
     match client
         .get_function_url_config()
         .function_name(function)
@@ -25,8 +34,9 @@ pub async fn read_config(client: &Client, function: &str) -> Result<Option<LiveU
             cors: out.cors().map(cors_spec),
         })),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
-        Err(err) => Err(err)
-            .with_context(|| format!("reading the URL config of Lambda function `{function}`")),
+        Err(err) => {
+            Err(err).with_context(|| format!("reading {what} of Lambda function `{function}`"))
+        }
     }
 }
 

@@ -248,6 +248,14 @@ pub struct FunctionUrl {
 impl FunctionUrl {
     async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
         let (lambda, function) = (&cx.clients.lambda, &cx.stack.function.name);
+        if let crate::resources::Purpose::Use(_) = cx.purpose {
+            // The deployed URL, whether or not stack.toml has one (`--url` calls it): no permissions.
+            let config = read_config_as(lambda, function, "the URL").await?;
+            return Ok(config.map(|config| UrlState {
+                config: Some(config),
+                statements: Vec::new(),
+            }));
+        }
         if cx.stack.url.is_none() {
             // Read after the function (read_after): only a marked function has a URL of the stack's.
             let marked = cx
@@ -407,10 +415,10 @@ impl Resource for FunctionUrl {
         stack.url.is_some()
     }
 
-    fn read_after(&self, _: crate::resources::Purpose, stack: &Stack) -> Vec<Address> {
+    fn read_after(&self, purpose: crate::resources::Purpose, stack: &Stack) -> Vec<Address> {
         // With a URL in stack.toml, read at once; without one, only the function's marker says whether
-        // there is a URL of the stack's to delete.
-        if stack.url.is_some() {
+        // there is a URL of the stack's to delete. A use reads the deployed URL whoever made it.
+        if stack.url.is_some() || matches!(purpose, crate::resources::Purpose::Use(_)) {
             Vec::new()
         } else {
             vec![self.function.clone()]

@@ -3,37 +3,6 @@
 
 use super::*;
 
-/// `group_name` for commands that have not read the function (`logs`): GetFunctionConfiguration's
-/// `LoggingConfig.LogGroup`; the stack file's group when the function does not exist (yet).
-pub async fn function_group(lambda: &aws_sdk_lambda::Client, stack: &Stack) -> Result<String> {
-    let function = &stack.function.name;
-    match lambda
-        .get_function_configuration()
-        .function_name(function)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out
-            .logging_config()
-            .and_then(|l| l.log_group())
-            .filter(|g| !g.is_empty())
-            .unwrap_or(&stack.log_group.name)
-            .to_string()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(stack.log_group.name.clone())
-        }
-        Err(err) => Err(err).with_context(|| {
-            format!(
-                "reading where Lambda function `{function}` writes its logs (its LoggingConfig)"
-            )
-        }),
-    }
-}
-
 /// The group named exactly `name`, or None. DescribeLogGroups only searches by prefix (and
 /// `/aws/lambda/api` is a prefix of `/aws/lambda/api-v2`), so every page is looked through for the exact
 /// name.

@@ -306,6 +306,7 @@ fn the_group_is_the_one_logging_config_names_else_the_functions_own() {
         state: "Active".into(),
         state_reason: None,
         last_update_status: "Successful".into(),
+        last_update_reason: None,
         config: crate::resources::function::FunctionConfig {
             role_arn: String::new(),
             runtime: String::new(),

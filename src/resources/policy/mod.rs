@@ -151,7 +151,7 @@ impl Resource for Policy {
     fn read_after(&self, purpose: Purpose, _stack: &crate::config::Stack) -> Vec<Address> {
         match purpose {
             Purpose::Teardown => Vec::new(),
-            Purpose::Converge | Purpose::Status => vec![self.role.clone()],
+            Purpose::Converge | Purpose::Status | Purpose::Use(_) => vec![self.role.clone()],
         }
     }
 

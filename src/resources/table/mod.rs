@@ -82,7 +82,7 @@ impl LiveTable {
 #[derive(Debug, Clone)]
 pub struct TableState {
     pub table: LiveTable,
-    /// None only for a table being deleted (it has no owner to tell any more).
+    /// None for a table being deleted (it has no owner to tell any more), or read for a `Purpose::Use`.
     pub tags: Option<BTreeMap<String, String>>,
     /// down only, and only for a table down would delete: a scan costs read capacity.
     pub items: Option<u64>,
@@ -144,6 +144,14 @@ impl Table {
         let Some(table) = read(dynamodb, &stack.table.name).await? else {
             return Ok(None);
         };
+        // A use (dev) needs the table as it is, not whose it is.
+        if let Purpose::Use(_) = cx.purpose {
+            return Ok(Some(TableState {
+                table,
+                tags: None,
+                items: None,
+            }));
+        }
         // Its tags, for every purpose, even when nothing would change: a table another stack or stage
         // tagged is never used (the engine blocks it), and only a table the stack owns is changed.
         let Some((mut table, tags)) = Self::with_tags(cx, table).await? else {
