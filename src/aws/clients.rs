@@ -68,7 +68,7 @@ pub async fn connect(target: &Target<'_>) -> Result<Clients> {
 
 impl Clients {
     /// Every field's client from `config`, with one call counter.
-    fn from_config(config: SdkConfig) -> Clients {
+    pub(crate) fn from_config(config: SdkConfig) -> Clients {
         let calls = CallCounter::default();
         Clients {
             dynamodb: client!(@ &config, &calls, aws_sdk_dynamodb),

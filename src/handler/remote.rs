@@ -497,15 +497,7 @@ mod tests {
             )
             .http_client(http.clone())
             .build();
-        Clients {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
-            tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
-            calls: Default::default(),
-        }
+        Clients::from_config(config)
     }
 
     /// What `Transport::open` reads before invoking: the function through the graph, for Invoke.
