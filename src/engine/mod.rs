@@ -43,6 +43,14 @@ pub async fn snapshot(
     wanted: &[Address],
     progress: &Task,
 ) -> Result<Snapshot> {
+    // A use's reads leave out tags and ownership (a function read for a use has no tags): a world made of
+    // them would take an owned resource for an untagged one, which may be adopted. Only converge, status
+    // and teardown reads make a world.
+    if let Purpose::Use(how) = purpose {
+        anyhow::bail!(
+            "internal error: a read for {how:?} has no tags, so it cannot make the stack's state (read for status instead)"
+        );
+    }
     let reads = read_some(clients, stack, purpose, wanted, progress).await?;
     // The account from any ARN seen (no extra call when something exists), else from STS.
     let account = match &reads.account {

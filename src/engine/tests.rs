@@ -326,3 +326,37 @@ fn every_failure_is_said_and_an_interrupt_decides_how_the_run_ends() {
         "{err:#}"
     );
 }
+
+/// A use's reads carry no tags (the function's read for a use has an empty tag map): a world made of them
+/// would see the stack's own function as untagged, which up may adopt. `snapshot`, what `World::new` takes,
+/// refuses such a read before any call.
+#[tokio::test]
+async fn a_read_for_a_use_never_makes_the_stacks_state() {
+    use crate::resources::Use;
+    use aws_smithy_http_client::test_util::StaticReplayClient;
+    let http = StaticReplayClient::new(vec![]);
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("test", "test", None, None, "test"),
+            ),
+        )
+        .http_client(http.clone())
+        .build();
+    let clients = crate::aws::Clients::from_config(config);
+    let stack = resources::shipped_stack();
+    let graph = graph();
+    let progress = crate::progress::Progress::new(crate::progress::Mode::Quiet);
+    let task = progress.task("live state");
+    for how in [Use::Logs, Use::Invoke, Use::Local, Use::Dev, Use::Url] {
+        let wanted = [at(&graph, Kind::Function)];
+        let err = snapshot(&clients, &stack, Purpose::Use(how), &wanted, &task)
+            .await
+            .err()
+            .expect("a use read never makes a world");
+        assert!(err.to_string().contains("cannot make the stack's state"), "{err}");
+    }
+    assert_eq!(http.actual_requests().count(), 0, "refused before any call");
+}
