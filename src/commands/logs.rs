@@ -368,7 +368,11 @@ pub async fn run(
     let start_ms = options.since.start_ms(now_ms());
     let mut tail = Tail {
         client: &clients.logs,
-        group: crate::resources::log_group::function_group(&clients.lambda, stack).await?,
+        group: crate::resources::log_group::function_group(
+            &clients.lambda,
+            &stack.chosen_function(),
+        )
+        .await?,
         filter: options.filter.clone().filter(|p| !p.is_empty()),
         output,
         progress,

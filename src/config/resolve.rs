@@ -89,12 +89,20 @@ impl Checker<'_> {
         let table = self.table(&raw.table)?;
         let role = self.role(&raw.role, base_dir)?;
         let policy = self.policy(&raw.policy, base_dir)?;
-        let mut function = self.function(&raw.function, base_dir, today, &mut warnings)?;
-        function.reserved_concurrency = self.reserved_concurrency(&raw.function)?;
-        let url = self.url(&raw.function)?;
-        let log_group = self.log_group(&raw.function, &function.name)?;
+        // The one `[function]`: its checks name their fields under this section.
+        let section = super::FUNCTION;
+        let mut function = self.function(&raw.function, section, base_dir, today, &mut warnings)?;
+        function.reserved_concurrency = self.reserved_concurrency(&raw.function, section)?;
+        let url = self.url(&raw.function, section)?;
+        let log_group = self.log_group(&raw.function, section, &function.name)?;
 
-        self.environment_size(&raw.function.environment, &stack_name, &region, &table.name)?;
+        self.environment_size(
+            &raw.function.environment,
+            section,
+            &stack_name,
+            &region,
+            &table.name,
+        )?;
         let timeouts = self.timeouts(&raw.timeouts)?;
 
         Ok(Stack {
@@ -109,6 +117,7 @@ impl Checker<'_> {
             function,
             log_group,
             url,
+            chosen_function: None,
             timeouts,
             warnings,
         })

@@ -32,12 +32,12 @@ impl LiveConfig {
         config: &GetFunctionConfigurationOutput,
         stack: &Stack,
     ) -> LiveConfig {
+        let spec = &stack.chosen_function().spec;
         LiveConfig {
             arn: config.function_arn().unwrap_or_default().to_string(),
-            runtime: config.runtime().map_or_else(
-                || stack.function.runtime.clone(),
-                |r| r.as_str().to_string(),
-            ),
+            runtime: config
+                .runtime()
+                .map_or_else(|| spec.runtime.clone(), |r| r.as_str().to_string()),
             environment: config
                 .environment()
                 .and_then(|e| e.variables())
@@ -45,8 +45,8 @@ impl LiveConfig {
                 .unwrap_or_default(),
             timeout_secs: config
                 .timeout()
-                .map_or(stack.function.timeout_secs as u64, |t| t.max(1) as u64),
-            memory_mb: config.memory_size().unwrap_or(stack.function.memory_mb),
+                .map_or(spec.timeout_secs as u64, |t| t.max(1) as u64),
+            memory_mb: config.memory_size().unwrap_or(spec.memory_mb),
             code_sha256: config.code_sha256().unwrap_or_default().to_string(),
         }
     }
@@ -67,7 +67,9 @@ pub(super) fn declared_environment(
             live.arn
         )
     })?;
-    crate::resources::function::declared_environment(stack, &account, None, Some(&live.environment))
+    let function = stack.chosen_function();
+    let live = Some(&live.environment);
+    crate::resources::function::declared_environment(stack, &function, &account, None, live)
 }
 
 /// Says which of the live function's variables a local run leaves out or gives another value (names only:
@@ -160,7 +162,7 @@ fn handler_module(handler: &str) -> Result<&str> {
 /// Finds the built module `function.handler` names, relative to the artifact dir (Lambda's task root),
 /// with the extensions the Lambda Node.js runtime tries, in its order.
 pub(super) fn handler_file(stack: &Stack) -> Result<PathBuf> {
-    let spec = &stack.function;
+    let spec = &stack.chosen_function().spec;
     let module = handler_module(&spec.handler)?;
     let base = spec.artifact_dir.join(module);
     for ext in ["", ".js", ".mjs", ".cjs"] {
@@ -196,7 +198,7 @@ pub fn dev_spec(
     task_root: &Path,
     credentials: Option<&aws_sdk_lambda::config::Credentials>,
 ) -> Result<RunnerSpec> {
-    let spec = &stack.function;
+    let spec = &stack.chosen_function().spec;
     let module = handler_module(&spec.handler)?;
     let live = LiveConfig {
         arn: function_arn.to_string(),
@@ -296,7 +298,7 @@ pub(super) fn child_env(
             env.insert("AWS_SESSION_TOKEN".into(), token.into());
         }
     }
-    let function = &s.stack.function;
+    let function = &s.stack.chosen_function().spec;
     // What Lambda sets in every Node.js execution environment (its reserved variables; the function's own
     // variables can never name them).
     for (key, value) in [

@@ -24,7 +24,7 @@ pub(super) async fn read_config(
     client: &aws_sdk_lambda::Client,
     stack: &Stack,
 ) -> Result<GetFunctionConfigurationOutput> {
-    let name = &stack.function.name;
+    let name = &stack.chosen_function().spec.name;
     match client
         .get_function_configuration()
         .function_name(name)
@@ -71,7 +71,7 @@ pub(super) async fn wait_invocable(
     stack: &Stack,
     progress: &Progress,
 ) -> Result<LiveConfig> {
-    let name = &stack.function.name;
+    let name = &stack.chosen_function().spec.name;
     let mut config = read_config(client, stack).await?;
     match invocable(&config) {
         Poll::Failed(reason) => bail!("Lambda function `{name}` cannot be invoked: {reason}"),

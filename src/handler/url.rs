@@ -42,7 +42,7 @@ pub struct UrlTarget {
 
 /// The deployed URL and its auth type (GetFunctionUrlConfig).
 async fn deployed(clients: &Clients, stack: &Stack) -> Result<(String, bool)> {
-    let name = &stack.function.name;
+    let name = &stack.chosen_function().spec.name;
     match clients
         .lambda
         .get_function_url_config()
@@ -86,8 +86,8 @@ impl UrlTarget {
             Some(base) => (
                 base.to_string(),
                 stack
+                    .chosen_function()
                     .url
-                    .as_ref()
                     .is_some_and(|u| u.auth == UrlAuth::AwsIam),
             ),
             None => deployed(clients, stack).await?,
@@ -117,7 +117,7 @@ impl UrlTarget {
             signing,
             origin,
             client: Client::builder(TokioExecutor::new()).build(https),
-            timeout: Duration::from_secs(stack.function.timeout_secs.max(1) as u64)
+            timeout: Duration::from_secs(stack.chosen_function().spec.timeout_secs.max(1) as u64)
                 + CONNECT_TIMEOUT,
         })
     }

@@ -5,8 +5,11 @@ use super::*;
 
 /// `group_name` for commands that have not read the function (`logs`): GetFunctionConfiguration's
 /// `LoggingConfig.LogGroup`; the stack file's group when the function does not exist (yet).
-pub async fn function_group(lambda: &aws_sdk_lambda::Client, stack: &Stack) -> Result<String> {
-    let function = &stack.function.name;
+pub async fn function_group(
+    lambda: &aws_sdk_lambda::Client,
+    function: &StackFunction,
+) -> Result<String> {
+    let (spec, function) = (&function.log_group, &function.spec.name);
     match lambda
         .get_function_configuration()
         .function_name(function)
@@ -17,14 +20,14 @@ pub async fn function_group(lambda: &aws_sdk_lambda::Client, stack: &Stack) -> R
             .logging_config()
             .and_then(|l| l.log_group())
             .filter(|g| !g.is_empty())
-            .unwrap_or(&stack.log_group.name)
+            .unwrap_or(&spec.name)
             .to_string()),
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            Ok(stack.log_group.name.clone())
+            Ok(spec.name.clone())
         }
         Err(err) => Err(err).with_context(|| {
             format!(
