@@ -152,18 +152,20 @@ fn split_handler(handler: &str) -> Option<(&str, &str)> {
     Some((&handler[..dot], &handler[dot + 1..]))
 }
 
-/// The module part of `function.handler` (`handler` of `handler.handler`).
-fn handler_module(handler: &str) -> Result<&str> {
+/// The module part of the function's `handler` (`handler` of `handler.handler`); `field`: where the stack
+/// file writes it (`function.handler`).
+fn handler_module<'h>(handler: &'h str, field: &str) -> Result<&'h str> {
     split_handler(handler)
         .map(|(module, _)| module)
-        .ok_or_else(|| anyhow!("`function.handler` `{handler}` is not <file>.<export>"))
+        .ok_or_else(|| anyhow!("`{field}` `{handler}` is not <file>.<export>"))
 }
 
 /// Finds the built module `function.handler` names, relative to the artifact dir (Lambda's task root),
 /// with the extensions the Lambda Node.js runtime tries, in its order.
 pub(super) fn handler_file(stack: &Stack) -> Result<PathBuf> {
-    let spec = &stack.chosen_function().spec;
-    let module = handler_module(&spec.handler)?;
+    let function = stack.chosen_function();
+    let spec = &function.spec;
+    let module = handler_module(&spec.handler, &function.field("handler"))?;
     let base = spec.artifact_dir.join(module);
     for ext in ["", ".js", ".mjs", ".cjs"] {
         let candidate = PathBuf::from(format!("{}{ext}", base.display()));
@@ -198,8 +200,9 @@ pub fn dev_spec(
     task_root: &Path,
     credentials: Option<&aws_sdk_lambda::config::Credentials>,
 ) -> Result<RunnerSpec> {
-    let spec = &stack.chosen_function().spec;
-    let module = handler_module(&spec.handler)?;
+    let function = stack.chosen_function();
+    let spec = &function.spec;
+    let module = handler_module(&spec.handler, &function.field("handler"))?;
     let live = LiveConfig {
         arn: function_arn.to_string(),
         runtime: spec.runtime.clone(),
