@@ -632,6 +632,30 @@ mod tests {
     }
 
     #[test]
+    fn the_commands_function_is_the_only_one_unless_another_is_chosen() {
+        let dir = project();
+        let mut stack = parse_with(dir.path(), |t| t).unwrap();
+        let functions = stack.functions();
+        assert_eq!(functions.len(), 1);
+        let only = &functions[0];
+        assert_eq!(
+            (only.instance.as_str(), only.name_field.as_str()),
+            (FUNCTION, "function.name")
+        );
+        assert_eq!(only.spec, stack.function);
+        assert_eq!(only.log_group, stack.log_group);
+        assert_eq!(stack.chosen_function(), *only);
+        stack.choose_function(None).unwrap();
+        assert_eq!(stack.chosen_function(), *only);
+        stack.choose_function(Some(FUNCTION)).unwrap();
+        assert_eq!(stack.chosen_function(), *only);
+        let err = stack.choose_function(Some("api")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("--function"));
+        assert_eq!(err.message, "the stack file has no function `api`");
+        assert_eq!(err.fix.as_deref(), Some("pick one of `function`"));
+    }
+
+    #[test]
     fn a_stack_file_that_is_not_utf8_is_named_with_its_position() {
         let dir = project();
         let path = dir.path().join("stack.toml");

@@ -404,6 +404,47 @@ pub(crate) fn shipped_stack() -> Stack {
 mod tests {
     use super::*;
 
+    /// The function `[function]` describes keeps the plain output keys; another would prefix its own.
+    #[test]
+    fn output_keys_are_per_function_instance() {
+        assert_eq!(instance_key(crate::config::FUNCTION, "url"), "url");
+        assert_eq!(instance_key("api", "function_arn"), "api_function_arn");
+    }
+
+    /// Each function's nodes are named after its instance and hold its spec; the role and the policy name
+    /// every function's log group.
+    #[test]
+    fn the_functions_nodes_are_named_after_it() {
+        let stack = shipped_stack();
+        let graph = graph(&stack);
+        let names: Vec<String> = graph
+            .nodes
+            .iter()
+            .map(|n| n.address().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "table.table",
+                "role.role",
+                "policy.policy",
+                "function.function",
+                "log_group.function",
+                "function_url.function"
+            ]
+        );
+        let role = graph.node(&Address::new(Kind::Role, "role")).unwrap();
+        assert_eq!(
+            role.depends_on(),
+            vec![Dep::Recreates(Address::new(Kind::LogGroup, "function"))]
+        );
+        let function = graph
+            .node(&Address::new(Kind::Function, "function"))
+            .unwrap();
+        assert_eq!(function.name(&stack), stack.function.name);
+        assert_eq!(function.name_field(), "function.name");
+    }
+
     /// The test harness's orphan check lists what exists of every kind in `Kind::ALL` (and matches every
     /// `Kind`): a kind in the graph but not in that list would be an orphan nothing looks for.
     #[test]
