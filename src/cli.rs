@@ -298,6 +298,15 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The function a command that acts on one function (invoke, logs, dev, smoke) acts on, by its instance
+    /// name: where a `--function <name>` on those commands lands once a stack file can hold several
+    /// functions. None: the stack's only function. Main chooses it once (`config::Stack::choose_function`).
+    pub fn function(&self) -> Option<&str> {
+        None
+    }
+}
+
 /// `--stage`: a stage name (checked before anything else runs: nothing is read or sent with a bad one).
 fn parse_stage(value: &str) -> Result<String, String> {
     match crate::config::stage_problem(value) {

@@ -137,6 +137,8 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             role_propagation_secs: secs,
         };
     }
+    // The one choice of "the function" for the commands that act on one (invoke, logs, dev, smoke).
+    stack.choose_function(cli.command.function())?;
     let progress = Progress::new(Mode::detect(global.quiet));
     for warning in &stack.warnings {
         progress.warn(warning);

@@ -68,19 +68,33 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
-/// The stack's outputs, as the resource kinds contribute them (`resources::Output`), in their published
-/// order: `url` is null while the stack has no URL (or before up creates it); the ARNs are known in
-/// advance, so a plan on an empty account shows what up will create.
+/// The stack's outputs, as the resource instances contribute them (`resources::Resource::outputs`), in
+/// their published order: `url` is null while the stack has no URL (or before up creates it); the ARNs are
+/// known in advance, so a plan on an empty account shows what up will create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outputs(pub Vec<(&'static str, Option<String>)>);
+pub struct Outputs(pub Vec<Output>);
 
-impl Outputs {
-    /// The value of an output, when it has one.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, v)| v.as_deref())
+/// One value of the stack's `outputs` an instance contributes. `position` is its place in the outputs
+/// object (the order published first, which scripts and snapshots rely on; instances of one kind follow
+/// the graph's order). `key` is per instance (`resources::instance_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub key: String,
+    pub position: u8,
+    pub value: Option<String>,
+    /// Also a line of the text report (`url: ...`).
+    pub in_text: bool,
+}
+
+impl Output {
+    /// An output only the JSON carries.
+    pub fn new(key: impl Into<String>, position: u8, value: Option<String>) -> Output {
+        Output {
+            key: key.into(),
+            position,
+            value,
+            in_text: false,
+        }
     }
 }
 
@@ -88,8 +102,8 @@ impl Serialize for Outputs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, value) in &self.0 {
-            map.serialize_entry(key, value)?;
+        for output in &self.0 {
+            map.serialize_entry(&output.key, &output.value)?;
         }
         map.end()
     }
@@ -253,8 +267,11 @@ impl Report {
                 writeln!(f, "    note: {note}")?;
             }
         }
-        if let Some(url) = self.outputs.as_ref().and_then(|o| o.get("url")) {
-            writeln!(f, "url: {url}")?;
+        let outputs = self.outputs.iter().flat_map(|o| &o.0);
+        for output in outputs.filter(|o| o.in_text) {
+            if let Some(value) = &output.value {
+                writeln!(f, "{}: {value}", output.key)?;
+            }
         }
         for warning in &self.warnings {
             if color {

@@ -68,6 +68,18 @@ impl Cache {
         }
     }
 
+    /// The cache of one function of the project: the stack file's for the function `[function]`
+    /// describes (where it always was), `.stackctl/functions/<instance>` for another.
+    pub fn for_function(stack_file: &Path, function: &crate::config::StackFunction) -> Cache {
+        let cache = Cache::for_stack_file(stack_file);
+        if function.instance == crate::config::FUNCTION {
+            return cache;
+        }
+        Cache {
+            dir: cache.dir.join("functions").join(&function.instance),
+        }
+    }
+
     fn read(&self) -> CacheFile {
         std::fs::read(self.dir.join(CACHE_FILE))
             .ok()

@@ -76,9 +76,14 @@ pub async fn run(
     })?;
     let loader = Loader {
         stack: stack.clone(),
-        function_arn: crate::resources::function::arn_in_advance(stack, &account),
+        function_arn: crate::resources::function::arn_in_advance(
+            stack,
+            &stack.chosen_function(),
+            &account,
+        ),
         environment: crate::resources::function::declared_environment(
             stack,
+            &stack.chosen_function(),
             &account,
             Some(&table.arn),
             None,
@@ -94,11 +99,13 @@ pub async fn run(
         .with_context(|| format!("listening on {}", options.address))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let cors = stack
+        .chosen_function()
         .url
-        .as_ref()
-        .and_then(|u| u.cors.clone())
+        .and_then(|u| u.cors)
         .map(Cors::new);
-    if let Some(note) = node_version_note(&pool.node_version(), &stack.function.runtime) {
+    if let Some(note) =
+        node_version_note(&pool.node_version(), &stack.chosen_function().spec.runtime)
+    {
         progress.warn(&note);
     }
     progress.warn(&format!(
@@ -106,8 +113,8 @@ pub async fn run(
         stack.role.name
     ));
     if stack
+        .chosen_function()
         .url
-        .as_ref()
         .is_some_and(|u| u.auth == UrlAuth::AwsIam)
     {
         progress.warn("function.url.auth = \"aws_iam\": dev does not check SigV4 signatures; every request is served");
@@ -120,8 +127,8 @@ pub async fn run(
     }
     eprintln!(
         "dev: serving http://{bound} — function `{}` from `{}` (Node.js {}, up to {} workers), table `{}` in {}",
-        stack.function.name,
-        stack.project_relative(&stack.function.artifact_dir).display(),
+        stack.chosen_function().spec.name,
+        stack.project_relative(&stack.chosen_function().spec.artifact_dir).display(),
         pool.node_version(),
         options.workers,
         stack.table.name,
@@ -129,7 +136,7 @@ pub async fn run(
     );
     eprintln!(
         "dev: {}",
-        match (&stack.url, &cors) {
+        match (&stack.chosen_function().url, &cors) {
             (_, Some(_)) => "CORS as [function.url.cors] configures the function URL: preflights are answered here, without the handler".to_string(),
             _ => "no [function.url.cors]: OPTIONS requests reach the handler, as on AWS (the tutorial's handler answers them 405, so a browser on another origin can make only simple requests; add [function.url.cors] for JSON bodies)".to_string(),
         }
@@ -153,7 +160,7 @@ pub async fn run(
     drop(listener);
     reloader.abort();
     eprintln!("dev: stopping: no new connections; finishing the requests in flight");
-    let limit = Duration::from_secs(stack.function.timeout_secs.max(1) as u64 + 5);
+    let limit = Duration::from_secs(stack.chosen_function().spec.timeout_secs.max(1) as u64 + 5);
     if tokio::time::timeout(limit, graceful.shutdown())
         .await
         .is_err()

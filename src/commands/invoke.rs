@@ -199,7 +199,7 @@ pub async fn run(
         }
     }
     let started = Instant::now();
-    let task = progress.task(format!("invoke {}", stack.function.name));
+    let task = progress.task(format!("invoke {}", stack.chosen_function().spec.name));
     task.set(match via {
         Via::Local => "starting the local handler",
         Via::Url { .. } => "reading the URL",
@@ -254,7 +254,7 @@ pub async fn run(
     };
     let report = InvokeReport {
         envelope: Envelope::new("invoke", stack, clients.calls.snapshot(), started.elapsed()),
-        function: stack.function.name.clone(),
+        function: stack.chosen_function().spec.name,
         transport: kind,
         url,
         ok: error.is_none(),

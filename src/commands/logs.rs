@@ -365,7 +365,7 @@ async fn group(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<
     )
     .await?;
     Ok(log_group::group_name(
-        stack,
+        &stack.chosen_function().log_group,
         reads.live_of::<Function>(&function),
     ))
 }

@@ -13,25 +13,36 @@ use crate::engine::{self, World};
 use crate::outcome::{ExitStatus, Outcome};
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
-use crate::resources::Purpose;
+use crate::resources::{FunctionAddresses, Purpose};
 
 pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Result<Outcome> {
     let started = Instant::now();
     let task = progress.task("live state");
     task.set("reading");
-    // The local CodeSha256 is worked out while the reads are in flight.
-    let function = stack.function.clone();
-    let cache = Cache::for_stack_file(&stack.file);
-    let local =
-        tokio::task::spawn_blocking(move || package::existing_code_sha256(&function, &cache));
+    // Each function's local CodeSha256 is worked out while the reads are in flight.
+    let local = stack.functions().into_iter().map(|function| {
+        let at = FunctionAddresses::of(&function).function;
+        let cache = Cache::for_function(&stack.file, &function);
+        let sha = tokio::task::spawn_blocking(move || {
+            package::existing_code_sha256(&function.spec, &cache)
+        });
+        async move { Ok::<_, anyhow::Error>((at, sha.await??)) }
+    });
+    let local = futures::future::try_join_all(local);
     let snapshot = engine::read(clients, stack, Purpose::Status, &task).await?;
     task.finish("read");
-    let local_sha = local.await??;
+    let local_sha = local.await?;
     let mut world = World::new(clients, stack, snapshot, progress)?;
-    world.code = local_sha.as_deref().map(|code_sha256| LocalCode {
-        code_sha256,
-        changed_files: None,
-    });
+    world.code = local_sha
+        .iter()
+        .filter_map(|(at, sha)| {
+            let code = LocalCode {
+                code_sha256: sha.as_deref()?,
+                changed_files: None,
+            };
+            Some((at.clone(), code))
+        })
+        .collect();
     let reports = engine::plan_up(&world)?
         .into_iter()
         .map(|step| {

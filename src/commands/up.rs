@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::aws::Clients;
 use crate::build::cache::Cache;
 use crate::build::package::{self, Package};
-use crate::config::Stack;
+use crate::config::{Stack, StackFunction};
 use crate::engine::{self, Snapshot, World};
 use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
 use crate::resources::function::Function;
 use crate::resources::function_url;
-use crate::resources::Purpose;
+use crate::resources::{Address, FunctionAddresses, Purpose};
 
 /// `up --dry-run` / `plan`: read, build, diff; no write.
 pub async fn preview(
@@ -27,9 +27,9 @@ pub async fn preview(
     progress: &Progress,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let (snapshot, package) = read_and_build(clients, stack, rebuild, progress).await?;
+    let (snapshot, packages) = read_and_build(clients, stack, rebuild, progress).await?;
     let mut world = World::new(clients, stack, snapshot, progress)?;
-    world.code = Some(package.local_code());
+    world.code = local_code(&packages);
     let reports = engine::plan_up(&world)?
         .into_iter()
         .map(|step| ResourceReport::planned(step.planned.plan))
@@ -54,10 +54,10 @@ pub async fn up(
     progress: &Progress,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let (snapshot, package) = read_and_build(clients, stack, rebuild, progress).await?;
+    let (snapshot, packages) = read_and_build(clients, stack, rebuild, progress).await?;
     let mut world = World::new(clients, stack, snapshot, progress)?;
-    world.code = Some(package.local_code());
-    world.package = Some(&package);
+    world.code = local_code(&packages);
+    world.packages = packages.iter().map(|(at, p)| (at.clone(), p)).collect();
     let steps = engine::plan_up(&world)?;
     let blocked: Vec<String> = steps
         .iter()
@@ -92,9 +92,32 @@ pub async fn up(
     Ok(Outcome::result(report, ExitStatus::Ok))
 }
 
-/// What plan and up warn of.
+/// What plan and up warn of: each function's public URL.
 fn warnings(stack: &Stack) -> Vec<String> {
-    function_url::public_warning(stack).into_iter().collect()
+    stack
+        .functions()
+        .iter()
+        .filter_map(function_url::public_warning)
+        .collect()
+}
+
+/// Each function's local build, by the function's address.
+fn local_code(
+    packages: &[(Address, Package)],
+) -> std::collections::BTreeMap<Address, package::LocalCode<'_>> {
+    packages
+        .iter()
+        .map(|(at, p)| (at.clone(), p.local_code()))
+        .collect()
+}
+
+/// The progress line of a function's build: `build` for the function `[function]` describes.
+fn build_label(function: &StackFunction) -> String {
+    if function.instance == crate::config::FUNCTION {
+        "build".to_string()
+    } else {
+        format!("build {}", function.instance)
+    }
 }
 
 async fn read_and_build(
@@ -102,9 +125,13 @@ async fn read_and_build(
     stack: &Stack,
     rebuild: bool,
     progress: &Progress,
-) -> Result<(Snapshot, Package)> {
-    let cache = Cache::for_stack_file(&stack.file);
-    let build_task = progress.task("build");
+) -> Result<(Snapshot, Vec<(Address, Package)>)> {
+    let functions = stack.functions();
+    // The build lines first, as before the read's.
+    let builds: Vec<_> = functions
+        .iter()
+        .map(|f| (f, progress.task(build_label(f))))
+        .collect();
     let reading = progress.task("live state");
     reading.set("reading");
     let read = async {
@@ -115,30 +142,31 @@ async fn read_and_build(
         }
         live
     };
-    let build = async {
-        let package = package::build(&stack.function, &cache, rebuild, &build_task).await;
+    let build = futures::future::try_join_all(builds.iter().map(|(function, task)| async move {
+        let cache = Cache::for_function(&stack.file, function);
+        let package = package::build(&function.spec, &cache, rebuild, task).await;
         if package.is_err() {
-            build_task.fail("failed");
+            task.fail("failed");
         }
-        package
-    };
-    let (snapshot, mut package) = tokio::try_join!(read, build)?;
-    if !package.native_modules.is_empty() {
-        progress.warn(&package::native_modules_warning(
-            &package.native_modules,
-            &stack.function.architecture,
-        ));
-    }
-    // Say which sources changed since the deployed build, when this machine built it.
-    if let (Some(function), Some(inputs)) = (
-        snapshot
-            .address_of(crate::plan::Kind::Function)
-            .and_then(|at| snapshot.live_of::<Function>(at)),
-        &package.inputs,
-    ) {
-        if function.code_sha256 != package.code_sha256 {
-            package.changed_files = cache.changed_since(&function.code_sha256, inputs);
+        Ok::<_, anyhow::Error>((cache, package?))
+    }));
+    let (snapshot, built) = tokio::try_join!(read, build)?;
+    let mut packages = Vec::new();
+    for (function, (cache, mut package)) in functions.iter().zip(built) {
+        if !package.native_modules.is_empty() {
+            progress.warn(&package::native_modules_warning(
+                &package.native_modules,
+                &function.spec.architecture,
+            ));
         }
+        // Say which sources changed since the deployed build, when this machine built it.
+        let at = FunctionAddresses::of(function).function;
+        if let (Some(live), Some(inputs)) = (snapshot.live_of::<Function>(&at), &package.inputs) {
+            if live.code_sha256 != package.code_sha256 {
+                package.changed_files = cache.changed_since(&live.code_sha256, inputs);
+            }
+        }
+        packages.push((at, package));
     }
-    Ok((snapshot, package))
+    Ok((snapshot, packages))
 }

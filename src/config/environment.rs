@@ -41,14 +41,16 @@ const LAMBDA_RESERVED: [&str; 18] = [
 ];
 
 impl Checker<'_> {
-    /// The variables of `[function.environment]`: names Lambda accepts, values with known references only.
+    /// The variables of `[<section>.environment]` (`section`: the function's, `function`): names Lambda
+    /// accepts, values with known references only.
     pub(super) fn environment(
         &self,
         variables: &BTreeMap<Spanned<String>, Spanned<String>>,
+        section: &str,
     ) -> Result<BTreeMap<String, String>, ConfigError> {
         let mut environment = BTreeMap::new();
         for (key, value) in variables {
-            let field = format!("function.environment.{}", key.get_ref());
+            let field = format!("{section}.environment.{}", key.get_ref());
             self.env_key(key, &field)?;
             if let Some(placeholder) = self.kinds.first_problem(value.get_ref()) {
                 let (message, fix) = placeholder_problem(&placeholder, "reference", self.kinds);
@@ -66,6 +68,7 @@ impl Checker<'_> {
     pub(super) fn environment_size(
         &self,
         variables: &BTreeMap<Spanned<String>, Spanned<String>>,
+        section: &str,
         stack: &Stack,
     ) -> Result<(), ConfigError> {
         let values = self.kinds.in_advance(stack);
@@ -87,7 +90,7 @@ impl Checker<'_> {
             .expect("variables over the limit are not empty");
         Err(self.error(
             largest.span(),
-            &format!("function.environment.{}", largest.get_ref()),
+            &format!("{section}.environment.{}", largest.get_ref()),
             format!(
                 "the environment variables total {total} bytes (keys and values, references resolved), over \
                  Lambda's limit of {} bytes (4 KB); the largest is `{}` ({size} bytes)",

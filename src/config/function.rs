@@ -16,24 +16,25 @@ impl Checker<'_> {
     pub(super) fn function(
         &self,
         raw: &RawFunction,
+        section: &str,
         base_dir: &Path,
         today: &str,
         warnings: &mut Vec<String>,
     ) -> Result<FunctionSpec, ConfigError> {
-        let name =
-            self.physical_name(&raw.name, "function.name", "function", NameRule::FUNCTION)?;
+        let field = |key: &str| format!("{section}.{key}");
+        let name = self.physical_name(&raw.name, &field("name"), "function", NameRule::FUNCTION)?;
         let runtime = raw.runtime.get_ref().clone();
         match runtimes::status(&runtime, today) {
             RuntimeStatus::Supported => {}
             RuntimeStatus::Deprecated { since, blocked_from } => warnings.push(format!(
                 "runtime `{runtime}` is deprecated since {since}; AWS blocks creating functions on it from \
-                 {blocked_from}: move `function.runtime` to {}",
+                 {blocked_from}: move `{section}.runtime` to {}",
                 runtimes::RECOMMENDED
             )),
             RuntimeStatus::Blocked { since } => {
                 return Err(self.error(
                     raw.runtime.span(),
-                    "function.runtime",
+                    &field("runtime"),
                     format!("AWS no longer accepts new functions on `{runtime}` (blocked since {since})"),
                     format!("use \"{}\"", runtimes::RECOMMENDED),
                 ))
@@ -41,7 +42,7 @@ impl Checker<'_> {
             RuntimeStatus::Unknown => {
                 return Err(self.error(
                     raw.runtime.span(),
-                    "function.runtime",
+                    &field("runtime"),
                     format!("`{runtime}` is not a Node.js runtime stackctl can deploy"),
                     format!("use one of {}", runtimes::supported_list(today)),
                 ))
@@ -55,22 +56,22 @@ impl Checker<'_> {
         if !handler_ok {
             return Err(self.error(
                 raw.handler.span(),
-                "function.handler",
+                &field("handler"),
                 format!("`{handler}` is not a Lambda handler"),
                 "write it as <file without extension>.<exported function>, e.g. \"handler.handler\"",
             ));
         }
-        let source_dir = self.project_path(&raw.source_dir, "function.source_dir", base_dir)?;
+        let source_dir = self.project_path(&raw.source_dir, &field("source_dir"), base_dir)?;
         if !source_dir.is_dir() {
             return Err(self.error(
                 raw.source_dir.span(),
-                "function.source_dir",
+                &field("source_dir"),
                 format!("`{}` is not a directory", raw.source_dir.get_ref()),
                 "point it at the handler's package directory (the one holding package.json)",
             ));
         }
         let artifact_dir =
-            self.project_path(&raw.artifact_dir, "function.artifact_dir", base_dir)?;
+            self.project_path(&raw.artifact_dir, &field("artifact_dir"), base_dir)?;
         // Inside the source dir, and not the source dir itself (that would zip sources and node_modules),
         // also once symlinks are followed.
         if artifact_dir == source_dir
@@ -79,31 +80,31 @@ impl Checker<'_> {
         {
             return Err(self.error(
                 raw.artifact_dir.span(),
-                "function.artifact_dir",
+                &field("artifact_dir"),
                 format!(
-                    "`{}` must be a directory inside `function.source_dir` (`{}`)",
+                    "`{}` must be a directory inside `{section}.source_dir` (`{}`)",
                     raw.artifact_dir.get_ref(),
                     raw.source_dir.get_ref()
                 ),
                 "point it at the build's output directory, e.g. \"lambda/dist\"",
             ));
         }
-        let build_command = self.command(&raw.build, "function.build")?;
+        let build_command = self.command(&raw.build, section, "build")?;
         let install_command = raw
             .install
             .as_ref()
-            .map(|c| self.command(c, "function.install"))
+            .map(|c| self.command(c, section, "install"))
             .transpose()?;
         let memory_mb = self.ranged(
             raw.memory_mb.as_ref(),
-            "function.memory_mb",
+            &field("memory_mb"),
             128,
             10_240,
             128,
         )?;
         let timeout_secs = self.ranged(
             raw.timeout_secs.as_ref(),
-            "function.timeout_secs",
+            &field("timeout_secs"),
             1,
             900,
             10,
@@ -117,13 +118,13 @@ impl Checker<'_> {
             Some(arch) => {
                 return Err(self.error(
                     arch.span(),
-                    "function.architecture",
+                    &field("architecture"),
                     format!("`{}` is not a Lambda architecture", arch.get_ref()),
                     "use \"x86_64\" (the default) or \"arm64\" (Graviton)",
                 ))
             }
         };
-        let environment = self.environment(&raw.environment)?;
+        let environment = self.environment(&raw.environment, section)?;
         Ok(FunctionSpec {
             name,
             runtime,
@@ -140,13 +141,19 @@ impl Checker<'_> {
         })
     }
 
-    fn command(&self, value: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+    /// `<section>.<key>`, a shell command run in the function's source dir.
+    fn command(
+        &self,
+        value: &Spanned<String>,
+        section: &str,
+        key: &str,
+    ) -> Result<String, ConfigError> {
         if value.get_ref().trim().is_empty() {
             return Err(self.error(
                 value.span(),
-                field,
+                &format!("{section}.{key}"),
                 "the command is empty",
-                "give the shell command to run in `function.source_dir`, e.g. \"npm run build\"",
+                format!("give the shell command to run in `{section}.source_dir`, e.g. \"npm run build\""),
             ));
         }
         Ok(value.get_ref().clone())

@@ -17,28 +17,30 @@ pub const LOG_RETENTION_DAYS: [i32; 22] = [
 /// `function.logs.retention_days` when the file does not say.
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 30;
 
-const FIELD: &str = "function.logs.retention_days";
-
 impl Checker<'_> {
-    /// The log group of the function named `function_name` (already checked), from `[function.logs]`.
+    /// The log group of the function named `function_name` (already checked), from `[<section>.logs]`
+    /// (`section`: the function's, `function`).
     pub(super) fn log_group(
         &self,
         raw: &RawFunction,
+        section: &str,
         function_name: &str,
     ) -> Result<LogGroupSpec, ConfigError> {
         let name = format!("/aws/lambda/{function_name}");
         if let Some((message, _)) = NameRule::LOG_GROUP.problem(&name) {
             return Err(self.error(
                 raw.name.span(),
-                "function.name",
+                &format!("{section}.name"),
                 format!("the function's log group name {message}"),
-                "shorten `function.name` (its log group is `/aws/lambda/<function.name>`)",
+                format!(
+                    "shorten `{section}.name` (its log group is `/aws/lambda/<{section}.name>`)"
+                ),
             ));
         }
         let written = raw.logs.as_ref().and_then(|l| l.retention_days.as_ref());
         let retention_days = match written {
             None => DEFAULT_LOG_RETENTION_DAYS,
-            Some(value) => self.retention_days(value)?,
+            Some(value) => self.retention_days(value, &format!("{section}.logs.retention_days"))?,
         };
         Ok(LogGroupSpec {
             name,
@@ -47,7 +49,12 @@ impl Checker<'_> {
         })
     }
 
-    fn retention_days(&self, value: &Spanned<toml::Value>) -> Result<i32, ConfigError> {
+    /// `field`: where the file writes it (`function.logs.retention_days`).
+    fn retention_days(
+        &self,
+        value: &Spanned<toml::Value>,
+        field: &str,
+    ) -> Result<i32, ConfigError> {
         let allowed = |days: f64| LOG_RETENTION_DAYS.iter().any(|d| f64::from(*d) == days);
         // What is wrong, the number the user probably meant (to name the allowed values around it), and
         // how to write it.
@@ -95,7 +102,7 @@ impl Checker<'_> {
         };
         Err(self.error(
             value.span(),
-            FIELD,
+            field,
             message,
             format!(
                 "{fix} (CloudWatch Logs keeps events for {} days)",
@@ -134,6 +141,9 @@ fn allowed_list() -> String {
 mod tests {
     use super::*;
     use crate::config::test_support::{error_of, parse_with, project};
+
+    /// Where the file writes the retention.
+    const FIELD: &str = "function.logs.retention_days";
 
     fn with_logs(section: &str) -> impl Fn(String) -> String {
         let section = section.to_string();

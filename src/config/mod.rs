@@ -192,6 +192,36 @@ pub struct LogGroupSpec {
     pub retention_explicit: bool,
 }
 
+/// The instance name of the function `[function]` describes: its graph nodes are `function.function`,
+/// `log_group.function` and `function_url.function`, and its outputs keep their plain keys (`function_arn`,
+/// `url`). Also the stack file's section its checks name their fields under (`function.name`).
+pub const FUNCTION: &str = "function";
+
+/// One function of the stack, whole: its spec and the settings of what is its own (its log group, its URL),
+/// under its instance name and the stack file's section that describes it. The resource graph gives it to
+/// the function's nodes (resources::graph); commands that act on one function take the chosen one
+/// (`Stack::chosen_function`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackFunction {
+    /// Its instance name: its nodes' name in the graph, and what `--function` would pick.
+    pub instance: String,
+    /// The stack file's section that describes it (`function`): the prefix of the fields its notes name.
+    pub section: String,
+    /// The stack file's key that names it (`function.name`; also its log group's and URL's).
+    pub name_field: String,
+    pub spec: FunctionSpec,
+    pub log_group: LogGroupSpec,
+    /// `[<section>.url]`; None: the function has no URL (and deletes one it made).
+    pub url: Option<UrlSpec>,
+}
+
+impl StackFunction {
+    /// `<section>.<key>`: a field of the function as the stack file writes it (`function.name`).
+    pub fn field(&self, key: &str) -> String {
+        format!("{}.{key}", self.section)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub table_secs: u64,
@@ -225,12 +255,84 @@ pub struct Stack {
     pub log_group: LogGroupSpec,
     /// `[function.url]`; None: the stack has no URL (and deletes one it made).
     pub url: Option<UrlSpec>,
+    /// The function the commands that act on one function (invoke, logs, dev, smoke) act on, by its
+    /// instance name (`choose_function`, once in main); None: the only one.
+    chosen_function: Option<String>,
     pub timeouts: Timeouts,
     /// Warnings found while loading (e.g. a deprecated runtime); printed, never fatal.
     pub warnings: Vec<String>,
 }
 
 impl Stack {
+    /// Every function of the stack, each with its log group and URL, in the file's order: today the one
+    /// `[function]`. The one place that turns the file's sections into functions.
+    pub fn functions(&self) -> Vec<StackFunction> {
+        vec![StackFunction {
+            instance: FUNCTION.to_string(),
+            section: FUNCTION.to_string(),
+            name_field: format!("{FUNCTION}.name"),
+            spec: self.function.clone(),
+            log_group: self.log_group.clone(),
+            url: self.url.clone(),
+        }]
+    }
+
+    /// The function named `instance`; None: the stack's only function (an error when it has several).
+    pub fn function_named(&self, instance: Option<&str>) -> Result<StackFunction, ConfigError> {
+        let mut functions = self.functions();
+        let names = || {
+            functions
+                .iter()
+                .map(|f| format!("`{}`", f.instance))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let at = match instance {
+            Some(name) => functions.iter().position(|f| f.instance == name),
+            None if functions.len() == 1 => Some(0),
+            None => None,
+        };
+        let (message, fix) = match (at, instance) {
+            (Some(at), _) => return Ok(functions.swap_remove(at)),
+            (None, Some(name)) => (
+                format!("the stack file has no function `{name}`"),
+                format!("pick one of {}", names()),
+            ),
+            (None, None) => (
+                "the stack file has several functions".to_string(),
+                format!("pick one with `--function` ({})", names()),
+            ),
+        };
+        Err(ConfigError {
+            file: self.file.clone(),
+            position: None,
+            field: Some("--function".into()),
+            message,
+            fix: Some(fix),
+        })
+    }
+
+    /// Chooses the function the commands that act on one function act on (`instance`: a `--function`;
+    /// None: the only one). Checked here, once: `chosen_function` then always has one.
+    pub fn choose_function(&mut self, instance: Option<&str>) -> Result<(), ConfigError> {
+        let chosen = self.function_named(instance)?;
+        self.chosen_function = Some(chosen.instance);
+        Ok(())
+    }
+
+    /// The function the commands that act on one function (invoke, logs, dev, smoke and their transports)
+    /// act on: the one `choose_function` chose, else the first (today the only one). The one selection
+    /// point: resources never use it (each function's nodes hold their own).
+    pub fn chosen_function(&self) -> StackFunction {
+        let mut functions = self.functions();
+        let at = self
+            .chosen_function
+            .as_ref()
+            .and_then(|name| functions.iter().position(|f| &f.instance == name))
+            .unwrap_or(0);
+        functions.swap_remove(at)
+    }
+
     /// `path` relative to the directory of the stack file (paths in a resolved Stack are absolute), as the
     /// user sees it: lambda/src/handler.ts.
     pub fn project_relative(&self, path: &Path) -> PathBuf {
@@ -558,6 +660,30 @@ mod tests {
         .unwrap();
         assert!(stack.table.deletion_protection);
         assert!(stack.policy.allow_wildcards);
+    }
+
+    #[test]
+    fn the_commands_function_is_the_only_one_unless_another_is_chosen() {
+        let dir = project();
+        let mut stack = parse_with(dir.path(), |t| t).unwrap();
+        let functions = stack.functions();
+        assert_eq!(functions.len(), 1);
+        let only = &functions[0];
+        assert_eq!(
+            (only.instance.as_str(), only.name_field.as_str()),
+            (FUNCTION, "function.name")
+        );
+        assert_eq!(only.spec, stack.function);
+        assert_eq!(only.log_group, stack.log_group);
+        assert_eq!(stack.chosen_function(), *only);
+        stack.choose_function(None).unwrap();
+        assert_eq!(stack.chosen_function(), *only);
+        stack.choose_function(Some(FUNCTION)).unwrap();
+        assert_eq!(stack.chosen_function(), *only);
+        let err = stack.choose_function(Some("api")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("--function"));
+        assert_eq!(err.message, "the stack file has no function `api`");
+        assert_eq!(err.fix.as_deref(), Some("pick one of `function`"));
     }
 
     #[test]

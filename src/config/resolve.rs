@@ -91,10 +91,12 @@ impl Checker<'_> {
         let table = self.table(&raw.table)?;
         let role = self.role(&raw.role, base_dir)?;
         let policy = self.policy(&raw.policy, base_dir)?;
-        let mut function = self.function(&raw.function, base_dir, today, &mut warnings)?;
-        function.reserved_concurrency = self.reserved_concurrency(&raw.function)?;
-        let url = self.url(&raw.function)?;
-        let log_group = self.log_group(&raw.function, &function.name)?;
+        // The one `[function]`: its checks name their fields under this section.
+        let section = super::FUNCTION;
+        let mut function = self.function(&raw.function, section, base_dir, today, &mut warnings)?;
+        function.reserved_concurrency = self.reserved_concurrency(&raw.function, section)?;
+        let url = self.url(&raw.function, section)?;
+        let log_group = self.log_group(&raw.function, section, &function.name)?;
 
         let mut stack = Stack {
             file: self.file.to_path_buf(),
@@ -108,11 +110,12 @@ impl Checker<'_> {
             function,
             log_group,
             url,
+            chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),
             warnings,
         };
-        self.environment_size(&raw.function.environment, &stack)?;
+        self.environment_size(&raw.function.environment, section, &stack)?;
         stack.timeouts = self.timeouts(&raw.timeouts)?;
         Ok(stack)
     }

@@ -24,10 +24,11 @@ struct List<'a> {
 }
 
 impl Checker<'_> {
-    /// `function.reserved_concurrency`: a whole number, 0 or more (0 stops every invocation: 429).
+    /// `<section>.reserved_concurrency`: a whole number, 0 or more (0 stops every invocation: 429).
     pub(super) fn reserved_concurrency(
         &self,
         raw: &RawFunction,
+        section: &str,
     ) -> Result<Option<i32>, ConfigError> {
         let Some(value) = &raw.reserved_concurrency else {
             return Ok(None);
@@ -36,7 +37,7 @@ impl Checker<'_> {
             Ok(n) if n >= 0 => Ok(Some(n)),
             _ => Err(self.error(
                 value.span(),
-                "function.reserved_concurrency",
+                &format!("{section}.reserved_concurrency"),
                 format!(
                     "{} is not a concurrency Lambda can reserve",
                     value.get_ref()
@@ -47,8 +48,13 @@ impl Checker<'_> {
         }
     }
 
-    /// `[function.url]`; None when the section is absent.
-    pub(super) fn url(&self, raw: &RawFunction) -> Result<Option<UrlSpec>, ConfigError> {
+    /// `[<section>.url]` (`section`: the function's, `function`); None when the section is absent.
+    pub(super) fn url(
+        &self,
+        raw: &RawFunction,
+        section: &str,
+    ) -> Result<Option<UrlSpec>, ConfigError> {
+        let section = format!("{section}.url");
         let Some(RawUrl { auth, cors }) = &raw.url else {
             return Ok(None);
         };
@@ -67,7 +73,7 @@ impl Checker<'_> {
                 };
                 return Err(self.error(
                     auth.span(),
-                    "function.url.auth",
+                    &format!("{section}.auth"),
                     format!(
                         "`{}` is not an auth type of a function URL",
                         other.escape_debug()
@@ -76,21 +82,32 @@ impl Checker<'_> {
                 ));
             }
         };
-        let cors = cors.as_ref().map(|c| self.cors(c)).transpose()?;
+        let cors = cors
+            .as_ref()
+            .map(|c| self.cors(c, &format!("{section}.cors")))
+            .transpose()?;
         Ok(Some(UrlSpec { auth, cors }))
     }
 
-    fn cors(&self, raw: &RawCors) -> Result<CorsSpec, ConfigError> {
+    /// `[<section>]` (`section`: `function.url.cors`).
+    fn cors(&self, raw: &RawCors, section: &str) -> Result<CorsSpec, ConfigError> {
         fn list<'a>(
             field: &'a str,
             items: &'a Option<Spanned<Vec<Spanned<String>>>>,
         ) -> Option<List<'a>> {
             items.as_ref().map(|items| List { field, items })
         }
-        let origins = list("function.url.cors.allow_origins", &raw.allow_origins);
-        let methods = list("function.url.cors.allow_methods", &raw.allow_methods);
-        let headers = list("function.url.cors.allow_headers", &raw.allow_headers);
-        let expose = list("function.url.cors.expose_headers", &raw.expose_headers);
+        let fields = [
+            "allow_origins",
+            "allow_methods",
+            "allow_headers",
+            "expose_headers",
+        ]
+        .map(|key| format!("{section}.{key}"));
+        let origins = list(&fields[0], &raw.allow_origins);
+        let methods = list(&fields[1], &raw.allow_methods);
+        let headers = list(&fields[2], &raw.allow_headers);
+        let expose = list(&fields[3], &raw.expose_headers);
 
         let allow_origins = match &origins {
             Some(l) => self.origins(l)?,
@@ -114,7 +131,7 @@ impl Checker<'_> {
             Some(age) => {
                 return Err(self.error(
                     age.span(),
-                    "function.url.cors.max_age",
+                    &format!("{section}.max_age"),
                     format!(
                         "{} seconds is outside the range a function URL allows",
                         age.get_ref()
@@ -135,7 +152,7 @@ impl Checker<'_> {
                 .unwrap_or_default();
             return Err(self.error(
                 span,
-                "function.url.cors.allow_credentials",
+                &format!("{section}.allow_credentials"),
                 "`allow_credentials = true` together with the origin \"*\": browsers refuse credentials \
                  for a wildcard origin, so every credentialed request would fail",
                 "list the exact origins in `allow_origins` (e.g. [\"https://app.example.com\"]), or \

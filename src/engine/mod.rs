@@ -135,12 +135,23 @@ pub async fn read_some(
     })
 }
 
-/// The address of the stack's first instance of `kind` (today the only one): what a command that uses one
-/// resource reads with `read_some`.
+/// The instance of `kind` a command that uses one resource reads with `read_some`: of the kinds that belong
+/// to a function (the function, its log group, its URL: named after their function's instance), the chosen
+/// function's (`Stack::chosen_function`); of the others, the stack's only one.
 pub fn address_of(stack: &Stack, kind: Kind) -> Result<Address> {
-    resources::graph(stack)
-        .first(kind)
-        .cloned()
+    let graph = resources::graph(stack);
+    let chosen = stack.chosen_function().instance;
+    let of_kind: Vec<&Address> = graph
+        .nodes
+        .iter()
+        .map(|n| n.address())
+        .filter(|a| a.kind == kind)
+        .collect();
+    of_kind
+        .iter()
+        .find(|a| a.name == chosen)
+        .or(of_kind.first())
+        .map(|a| (*a).clone())
         .with_context(|| {
             format!(
                 "internal error: the resource graph has no {}",

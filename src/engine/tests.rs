@@ -356,7 +356,10 @@ async fn a_read_for_a_use_never_makes_the_stacks_state() {
             .await
             .err()
             .expect("a use read never makes a world");
-        assert!(err.to_string().contains("cannot make the stack's state"), "{err}");
+        assert!(
+            err.to_string().contains("cannot make the stack's state"),
+            "{err}"
+        );
     }
     assert_eq!(http.actual_requests().count(), 0, "refused before any call");
 }

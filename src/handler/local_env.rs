@@ -35,7 +35,7 @@ impl LiveConfig {
         LiveConfig {
             arn: live.arn.clone(),
             runtime: if config.runtime.is_empty() {
-                stack.function.runtime.clone()
+                stack.chosen_function().spec.runtime.clone()
             } else {
                 config.runtime.clone()
             },
@@ -62,7 +62,9 @@ pub(super) fn declared_environment(
             live.arn
         )
     })?;
-    crate::resources::function::declared_environment(stack, &account, None, Some(&live.environment))
+    let function = stack.chosen_function();
+    let live = Some(&live.environment);
+    crate::resources::function::declared_environment(stack, &function, &account, None, live)
 }
 
 /// Says which of the live function's variables a local run leaves out or gives another value (names only:
@@ -145,18 +147,20 @@ fn split_handler(handler: &str) -> Option<(&str, &str)> {
     Some((&handler[..dot], &handler[dot + 1..]))
 }
 
-/// The module part of `function.handler` (`handler` of `handler.handler`).
-fn handler_module(handler: &str) -> Result<&str> {
+/// The module part of the function's `handler` (`handler` of `handler.handler`); `field`: where the stack
+/// file writes it (`function.handler`).
+fn handler_module<'h>(handler: &'h str, field: &str) -> Result<&'h str> {
     split_handler(handler)
         .map(|(module, _)| module)
-        .ok_or_else(|| anyhow!("`function.handler` `{handler}` is not <file>.<export>"))
+        .ok_or_else(|| anyhow!("`{field}` `{handler}` is not <file>.<export>"))
 }
 
 /// Finds the built module `function.handler` names, relative to the artifact dir (Lambda's task root),
 /// with the extensions the Lambda Node.js runtime tries, in its order.
 pub(super) fn handler_file(stack: &Stack) -> Result<PathBuf> {
-    let spec = &stack.function;
-    let module = handler_module(&spec.handler)?;
+    let function = stack.chosen_function();
+    let spec = &function.spec;
+    let module = handler_module(&spec.handler, &function.field("handler"))?;
     let base = spec.artifact_dir.join(module);
     for ext in ["", ".js", ".mjs", ".cjs"] {
         let candidate = PathBuf::from(format!("{}{ext}", base.display()));
@@ -191,8 +195,9 @@ pub fn dev_spec(
     task_root: &Path,
     credentials: Option<&aws_sdk_lambda::config::Credentials>,
 ) -> Result<RunnerSpec> {
-    let spec = &stack.function;
-    let module = handler_module(&spec.handler)?;
+    let function = stack.chosen_function();
+    let spec = &function.spec;
+    let module = handler_module(&spec.handler, &function.field("handler"))?;
     let live = LiveConfig {
         arn: function_arn.to_string(),
         runtime: spec.runtime.clone(),
@@ -291,7 +296,7 @@ pub(super) fn child_env(
             env.insert("AWS_SESSION_TOKEN".into(), token.into());
         }
     }
-    let function = &s.stack.function;
+    let function = &s.stack.chosen_function().spec;
     // What Lambda sets in every Node.js execution environment (its reserved variables; the function's own
     // variables can never name them).
     for (key, value) in [

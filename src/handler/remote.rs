@@ -33,7 +33,7 @@ pub(super) async fn read_function(
     how: Use,
     progress: &Progress,
 ) -> Result<LiveConfig> {
-    let name = &stack.function.name;
+    let name = &stack.chosen_function().spec.name;
     let at = engine::address_of(stack, Kind::Function)?;
     // Shown only if the read waits.
     let task = progress.task(format!("function {name}"));

@@ -69,20 +69,21 @@ impl Transport {
                 UrlTarget::open(clients, stack, base.as_deref(), origin.clone(), profile).await?;
             return Ok(Transport::Url(Box::new(target)));
         }
+        let function = &stack.chosen_function().spec;
         if *via == Via::Invoke {
             read_function(clients, stack, Use::Invoke, progress).await?;
             return Ok(Transport::Remote(Remote::new(
                 clients.lambda.clone(),
-                &stack.function.name,
+                &function.name,
             )));
         }
         let live = read_function(clients, stack, Use::Local, progress).await?;
         let file = handler_file(stack)?;
-        if let Ok(package) = crate::build::package::pack(&stack.function.artifact_dir) {
+        if let Ok(package) = crate::build::package::pack(&function.artifact_dir) {
             if !live.code_sha256.is_empty() && package.code_sha256 != live.code_sha256 {
                 progress.warn(&format!(
                     "the local build in `{}` differs from the deployed code (CodeSha256 {} here, {} deployed): --local runs the local build; `stackctl up` deploys it",
-                    display_path(&stack.function.artifact_dir),
+                    display_path(&function.artifact_dir),
                     package.code_sha256,
                     live.code_sha256
                 ));
@@ -104,8 +105,8 @@ impl Transport {
             },
         );
         let spec = RunnerSpec {
-            task_root: stack.function.artifact_dir.clone(),
-            handler: stack.function.handler.clone(),
+            task_root: function.artifact_dir.clone(),
+            handler: function.handler.clone(),
             handler_file: file,
             timeout_secs: live.timeout_secs,
             memory_mb: live.memory_mb,

@@ -65,7 +65,7 @@ async fn deployed(clients: &Clients, stack: &Stack) -> Result<(String, bool)> {
         Some(config) => Ok((config.url.clone(), config.auth_type == "AWS_IAM")),
         None => bail!(
             "Lambda function `{}` has no URL in {}: add [function.url] to {} and run `stackctl up`",
-            stack.function.name,
+            stack.chosen_function().spec.name,
             stack.region,
             stack.file.display()
         ),
@@ -87,8 +87,8 @@ impl UrlTarget {
             Some(base) => (
                 base.to_string(),
                 stack
+                    .chosen_function()
                     .url
-                    .as_ref()
                     .is_some_and(|u| u.auth == UrlAuth::AwsIam),
             ),
             None => deployed(clients, stack).await?,
@@ -118,7 +118,7 @@ impl UrlTarget {
             signing,
             origin,
             client: Client::builder(TokioExecutor::new()).build(https),
-            timeout: Duration::from_secs(stack.function.timeout_secs.max(1) as u64)
+            timeout: Duration::from_secs(stack.chosen_function().spec.timeout_secs.max(1) as u64)
                 + CONNECT_TIMEOUT,
         })
     }

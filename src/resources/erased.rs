@@ -33,7 +33,7 @@ pub trait Node: Send + Sync {
     fn address(&self) -> &Address;
     fn depends_on(&self) -> Vec<Dep>;
     fn name(&self, stack: &Stack) -> String;
-    fn name_field(&self) -> &'static str;
+    fn name_field(&self) -> &str;
     fn is_iam(&self) -> bool;
     fn owned_with(&self) -> Option<&Address>;
     fn in_stack(&self, stack: &Stack) -> bool;
@@ -112,7 +112,7 @@ impl<R: Resource> Node for Erased<R> {
     fn name(&self, stack: &Stack) -> String {
         self.0.name(stack)
     }
-    fn name_field(&self) -> &'static str {
+    fn name_field(&self) -> &str {
         self.0.name_field()
     }
     fn is_iam(&self) -> bool {

@@ -23,6 +23,7 @@ pub mod role;
 pub mod table;
 pub mod world;
 
+pub use crate::report::Output;
 pub use erased::{Erased, Node};
 pub use world::{finish, DataPolicy, Done, ReadCx, Reads, Snapshot, World};
 
@@ -85,13 +86,15 @@ impl<L, A> From<Option<L>> for Found<L, A> {
     }
 }
 
-/// One value of the stack's `outputs` a kind contributes. `position` is its place in the outputs object
-/// (the order published first, which scripts and snapshots rely on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Output {
-    pub key: &'static str,
-    pub position: u8,
-    pub value: Option<String>,
+/// The key of an output of a function's instance (its function, log group or URL): the function
+/// `[function]` describes (`config::FUNCTION`) keeps the plain key (`function_arn`, `url`), so a stack
+/// with one function publishes what it always did; another function's is `<instance>_<key>`.
+pub fn instance_key(instance: &str, key: &str) -> String {
+    if instance == crate::config::FUNCTION {
+        key.to_string()
+    } else {
+        format!("{instance}_{key}")
+    }
 }
 
 /// How `ls` finds a kind's resources across the account (its deployments, by the stack's tags).
@@ -193,7 +196,7 @@ pub trait Resource: Send + Sync + 'static {
     fn name(&self, stack: &Stack) -> String;
 
     /// The stack file's key that names it (what a blocked plan's fix tells to change).
-    fn name_field(&self) -> &'static str;
+    fn name_field(&self) -> &str;
 
     /// IAM resources are global to the account: they carry the region that owns them, and another
     /// region's deployment never changes or deletes them.
@@ -342,13 +345,25 @@ impl Graph {
     pub fn node(&self, at: &Address) -> Option<&dyn Node> {
         self.nodes.iter().find(|n| n.address() == at).map(|n| &**n)
     }
+}
 
-    /// The address of the first instance of `kind` (today the only one).
-    pub fn first(&self, kind: Kind) -> Option<&Address> {
-        self.nodes
-            .iter()
-            .map(|n| n.address())
-            .find(|a| a.kind == kind)
+/// The addresses of a function's instances: the function, its log group and its URL, each named after the
+/// function's instance name (`function.function`, `log_group.function`, `function_url.function`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionAddresses {
+    pub function: Address,
+    pub log_group: Address,
+    pub url: Address,
+}
+
+impl FunctionAddresses {
+    pub fn of(function: &crate::config::StackFunction) -> FunctionAddresses {
+        let at = |kind| Address::new(kind, function.instance.as_str());
+        FunctionAddresses {
+            function: at(Kind::Function),
+            log_group: at(Kind::LogGroup),
+            url: at(Kind::FunctionUrl),
+        }
     }
 }
 
@@ -359,43 +374,65 @@ impl Graph {
 /// invocation still in flight after DeleteFunction may make it again while the role may
 /// `logs:CreateLogGroup`). The policy names the table's ARN but does not need the table: neither waits for
 /// the other either way.
-pub fn graph(_stack: &Stack) -> Graph {
-    // One instance of each kind today, named after the stack file's section that describes it (the log
-    // group and the URL belong to the function).
+pub fn graph(stack: &Stack) -> Graph {
+    // One table, role and policy, named after the stack file's sections; each function with its log group
+    // and URL, named after the function's instance (`function` for `[function]`), each holding the
+    // function's spec (its nodes need nothing else of the stack file about it).
     let table = Address::new(Kind::Table, "table");
     let role = Address::new(Kind::Role, "role");
     let policy = Address::new(Kind::Policy, "policy");
-    let function = Address::new(Kind::Function, "function");
-    let log_group = Address::new(Kind::LogGroup, "function");
-    let url = Address::new(Kind::FunctionUrl, "function");
-    Graph {
-        nodes: vec![
-            Erased::node(table::Table { at: table.clone() }),
-            Erased::node(role::Role {
-                at: role.clone(),
-                policy: policy.clone(),
-                function: function.clone(),
-                log_group: log_group.clone(),
-            }),
-            Erased::node(policy::Policy {
-                at: policy.clone(),
-                role: role.clone(),
-                log_group: log_group.clone(),
-            }),
-            Erased::node(function::Function {
-                at: function.clone(),
-                role: role.clone(),
-                log_group: log_group.clone(),
-                policy: policy.clone(),
-                table: table.clone(),
-            }),
-            Erased::node(log_group::LogGroup {
-                at: log_group,
-                function: function.clone(),
-            }),
-            Erased::node(function_url::FunctionUrl { at: url, function }),
-        ],
+    let functions: Vec<(
+        std::sync::Arc<crate::config::StackFunction>,
+        FunctionAddresses,
+    )> = stack
+        .functions()
+        .into_iter()
+        .map(|f| {
+            let at = FunctionAddresses::of(&f);
+            (std::sync::Arc::new(f), at)
+        })
+        .collect();
+    let every = |pick: fn(&FunctionAddresses) -> &Address| {
+        functions
+            .iter()
+            .map(|(_, at)| pick(at).clone())
+            .collect::<Vec<_>>()
+    };
+    let mut nodes = vec![
+        Erased::node(table::Table { at: table.clone() }),
+        Erased::node(role::Role {
+            at: role.clone(),
+            policy: policy.clone(),
+            functions: every(|at| &at.function),
+            log_groups: every(|at| &at.log_group),
+        }),
+        Erased::node(policy::Policy {
+            at: policy.clone(),
+            role: role.clone(),
+            log_groups: every(|at| &at.log_group),
+        }),
+    ];
+    for (spec, at) in functions {
+        nodes.push(Erased::node(function::Function {
+            at: at.function.clone(),
+            spec: spec.clone(),
+            role: role.clone(),
+            log_group: at.log_group.clone(),
+            policy: policy.clone(),
+            table: table.clone(),
+        }));
+        nodes.push(Erased::node(log_group::LogGroup {
+            at: at.log_group,
+            function: at.function.clone(),
+            spec: spec.clone(),
+        }));
+        nodes.push(Erased::node(function_url::FunctionUrl {
+            at: at.url,
+            function: at.function,
+            spec,
+        }));
     }
+    Graph { nodes }
 }
 
 /// What the kinds contribute to the stack file's checks (config cannot name them): every kind's
@@ -434,6 +471,47 @@ pub(crate) fn shipped_stack() -> Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The function `[function]` describes keeps the plain output keys; another would prefix its own.
+    #[test]
+    fn output_keys_are_per_function_instance() {
+        assert_eq!(instance_key(crate::config::FUNCTION, "url"), "url");
+        assert_eq!(instance_key("api", "function_arn"), "api_function_arn");
+    }
+
+    /// Each function's nodes are named after its instance and hold its spec; the role and the policy name
+    /// every function's log group.
+    #[test]
+    fn the_functions_nodes_are_named_after_it() {
+        let stack = shipped_stack();
+        let graph = graph(&stack);
+        let names: Vec<String> = graph
+            .nodes
+            .iter()
+            .map(|n| n.address().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "table.table",
+                "role.role",
+                "policy.policy",
+                "function.function",
+                "log_group.function",
+                "function_url.function"
+            ]
+        );
+        let role = graph.node(&Address::new(Kind::Role, "role")).unwrap();
+        assert_eq!(
+            role.depends_on(),
+            vec![Dep::Recreates(Address::new(Kind::LogGroup, "function"))]
+        );
+        let function = graph
+            .node(&Address::new(Kind::Function, "function"))
+            .unwrap();
+        assert_eq!(function.name(&stack), stack.function.name);
+        assert_eq!(function.name_field(), "function.name");
+    }
 
     /// The test harness's orphan check lists what exists of every kind in `Kind::ALL` (and matches every
     /// `Kind`): a kind in the graph but not in that list would be an orphan nothing looks for.

@@ -412,8 +412,10 @@ pub fn short_policy_name(arn: &str) -> &str {
 pub struct Role {
     pub(crate) at: Address,
     pub(crate) policy: Address,
-    pub(crate) function: Address,
-    pub(crate) log_group: Address,
+    /// The functions that run with it (down keeps it while one it did not create still uses it).
+    pub(crate) functions: Vec<Address>,
+    /// Their log groups (it lets an invocation still in flight make them again).
+    pub(crate) log_groups: Vec<Address>,
 }
 
 impl Role {
@@ -457,14 +459,18 @@ impl Resource for Role {
     }
 
     fn depends_on(&self) -> Vec<Dep> {
-        vec![Dep::Recreates(self.log_group.clone())]
+        self.log_groups
+            .iter()
+            .cloned()
+            .map(Dep::Recreates)
+            .collect()
     }
 
     fn listed(&self) -> crate::resources::Listed {
         crate::resources::Listed::Iam
     }
 
-    fn name_field(&self) -> &'static str {
+    fn name_field(&self) -> &str {
         "role.name"
     }
 
@@ -485,11 +491,11 @@ impl Resource for Role {
     }
 
     fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
-        vec![crate::resources::Output {
-            key: "role_arn",
-            position: 3,
-            value: world.arn_of(&self.at).map(str::to_string),
-        }]
+        vec![crate::resources::Output::new(
+            "role_arn",
+            3,
+            world.arn_of(&self.at).map(str::to_string),
+        )]
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
@@ -556,9 +562,11 @@ impl Resource for Role {
             .is_some_and(|p| stack.owns_iam(&p.tags));
         // A function down keeps (not created by this stack) but that `up` pointed at this role would be left
         // unable to run: the role stays, only the stack's policy leaves it.
-        let adopted_function_uses_it = world
-            .live_of::<Function>(&self.function)
-            .is_some_and(|f| !stack.owns(&f.tags) && f.config.role_arn == r.arn);
+        let adopted_function_uses_it = self.functions.iter().any(|at| {
+            world
+                .live_of::<Function>(at)
+                .is_some_and(|f| !stack.owns(&f.tags) && f.config.role_arn == r.arn)
+        });
         let plan = if !stack.owns(&r.tags) {
             base(Action::Keep).note(if policy_goes && r.attached.contains(policy_arn) {
                 "not created by this stack: only loses the attachment of the stack's policy"

@@ -66,11 +66,6 @@ impl Snapshot {
     pub fn live_of<R: Resource>(&self, at: &Address) -> Option<&R::Live> {
         self.reads.live_of::<R>(at)
     }
-
-    /// The address of the first instance of `kind` (today the only one).
-    pub fn address_of(&self, kind: Kind) -> Option<&Address> {
-        self.reads.graph.first(kind)
-    }
 }
 
 /// Part of the live account, as read for one purpose (`engine::read_some`): the chosen instances and
@@ -103,14 +98,15 @@ pub struct World<'a> {
     placeholders: crate::template::Values,
     /// What the stack wants of each instance (`Resource::desired`).
     desired: BTreeMap<Address, AnyValue>,
-    /// The local build to compare the deployed code with (None: status without a build).
-    pub code: Option<LocalCode<'a>>,
-    /// The package to deploy (up only).
-    pub package: Option<&'a Package>,
+    /// Each function's local build to compare the deployed code with, by the function's address (none:
+    /// status without a build).
+    pub code: BTreeMap<Address, LocalCode<'a>>,
+    /// Each function's package to deploy, by the function's address (up only).
+    pub packages: BTreeMap<Address, &'a Package>,
     pub data: DataPolicy,
     pub progress: &'a Progress,
-    /// Outputs learnt while applying (`set_output`).
-    learnt: std::sync::Mutex<BTreeMap<&'static str, String>>,
+    /// Outputs learnt while applying (`set_output`), by instance and output.
+    learnt: std::sync::Mutex<BTreeMap<(Address, &'static str), String>>,
 }
 
 impl<'a> World<'a> {
@@ -150,8 +146,8 @@ impl<'a> World<'a> {
             arns,
             placeholders,
             desired: BTreeMap::new(),
-            code: None,
-            package: None,
+            code: BTreeMap::new(),
+            packages: BTreeMap::new(),
             data: DataPolicy::default(),
             progress,
             learnt: Default::default(),
@@ -203,16 +199,16 @@ impl<'a> World<'a> {
         self.graph.node(at)
     }
 
-    /// Records a value of the stack's `outputs` learnt while applying (a URL just created).
-    pub fn set_output(&self, key: &'static str, value: String) {
+    /// Records a value an instance learnt while applying, for its outputs (the URL just created).
+    pub fn set_output(&self, at: &Address, what: &'static str, value: String) {
         if let Ok(mut learnt) = self.learnt.lock() {
-            learnt.insert(key, value);
+            learnt.insert((at.clone(), what), value);
         }
     }
 
-    /// An output learnt while applying (`set_output`).
-    pub fn learnt(&self, key: &str) -> Option<String> {
-        self.learnt.lock().ok()?.get(key).cloned()
+    /// What an instance learnt while applying (`set_output`).
+    pub fn learnt(&self, at: &Address, what: &'static str) -> Option<String> {
+        self.learnt.lock().ok()?.get(&(at.clone(), what)).cloned()
     }
 
     /// The stack's outputs, as the kinds contribute them, in their published order.
@@ -224,7 +220,7 @@ impl<'a> World<'a> {
             .flat_map(|n| n.outputs(self))
             .collect();
         outputs.sort_by_key(|o| o.position);
-        crate::report::Outputs(outputs.into_iter().map(|o| (o.key, o.value)).collect())
+        crate::report::Outputs(outputs)
     }
 
     /// status's "owner" line.

@@ -37,9 +37,10 @@ pub(super) struct Loader {
 impl Loader {
     /// Builds (through the build cache) and returns the package.
     pub(super) async fn build(&self) -> Result<package::Package> {
-        let cache = Cache::for_stack_file(&self.stack.file);
+        let function = self.stack.chosen_function();
+        let cache = Cache::for_function(&self.stack.file, &function);
         let task = self.progress.task("build");
-        match package::build(&self.stack.function, &cache, false, &task).await {
+        match package::build(&function.spec, &cache, false, &task).await {
             Ok(package) => Ok(package),
             Err(err) => {
                 task.fail(&format!("{err:#}"));
@@ -82,8 +83,9 @@ pub(super) fn watch(
     stack: &Stack,
     changes: mpsc::UnboundedSender<()>,
 ) -> Result<notify::RecommendedWatcher> {
-    let source_dir = stack.function.source_dir.clone();
-    let artifact_dir = stack.function.artifact_dir.clone();
+    let spec = stack.chosen_function().spec;
+    let source_dir = spec.source_dir.clone();
+    let artifact_dir = spec.artifact_dir.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
@@ -99,8 +101,8 @@ pub(super) fn watch(
     })
     .context("starting the file watcher")?;
     watcher
-        .watch(&stack.function.source_dir, RecursiveMode::Recursive)
-        .with_context(|| format!("watching `{}`", stack.function.source_dir.display()))?;
+        .watch(&spec.source_dir, RecursiveMode::Recursive)
+        .with_context(|| format!("watching `{}`", spec.source_dir.display()))?;
     Ok(watcher)
 }
 

@@ -94,7 +94,7 @@ pub async fn run(
     let overall = progress.task("smoke");
     overall.set(&format!(
         "{} via {target}, userId {user}",
-        stack.function.name
+        stack.chosen_function().spec.name
     ));
     let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
     let tutorial_events = *via == Via::Local;
@@ -112,7 +112,7 @@ pub async fn run(
     let summary = summarize(&steps);
     let report = SmokeReport {
         envelope: Envelope::new("smoke", stack, clients.calls.snapshot(), started.elapsed()),
-        function: stack.function.name.clone(),
+        function: stack.chosen_function().spec.name,
         transport: kind,
         url,
         target,

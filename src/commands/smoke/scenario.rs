@@ -87,7 +87,13 @@ impl CorsCheck {
     pub fn for_run(stack: &Stack, transport: &Transport) -> CorsCheck {
         match transport.origin() {
             Some(origin) => CorsCheck::Origin(origin.to_string()),
-            None if stack.url.as_ref().is_some_and(|u| u.cors.is_some()) => CorsCheck::FromUrlOnly,
+            None if stack
+                .chosen_function()
+                .url
+                .is_some_and(|u| u.cors.is_some()) =>
+            {
+                CorsCheck::FromUrlOnly
+            }
             None => CorsCheck::Star,
         }
     }

@@ -24,7 +24,7 @@ use aws_sdk_lambda::Client;
 use futures::future::BoxFuture;
 
 use crate::aws::{retry_while, wait_for, Account, NotFound, Poll};
-use crate::config::{Stack, CORS_VARIABLE};
+use crate::config::{Stack, StackFunction, UrlSpec, CORS_VARIABLE};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
@@ -79,6 +79,8 @@ impl FunctionConfig {
 /// The function's resource kind.
 pub struct Function {
     pub(crate) at: Address,
+    /// Its spec, with its URL's settings (`[function]`).
+    pub(crate) spec: std::sync::Arc<StackFunction>,
     pub(crate) role: Address,
     pub(crate) log_group: Address,
     pub(crate) policy: Address,
@@ -87,8 +89,11 @@ pub struct Function {
 
 /// `CORS_VARIABLE`'s value: set whenever the stack has a URL, and put back to `handler` when the URL goes
 /// (a live value left at `function-url` would keep the handler silent).
-fn cors_variable(stack: &Stack, live: Option<&BTreeMap<String, String>>) -> Option<&'static str> {
-    match &stack.url {
+fn cors_variable(
+    url: Option<&UrlSpec>,
+    live: Option<&BTreeMap<String, String>>,
+) -> Option<&'static str> {
+    match url {
         Some(url) if url.cors.is_some() => Some("function-url"),
         Some(_) => Some("handler"),
         None => live
@@ -101,28 +106,28 @@ fn cors_variable(stack: &Stack, live: Option<&BTreeMap<String, String>>) -> Opti
 /// The function's variables as up deploys them: stack.toml's, with their placeholders resolved, and
 /// stackctl's own (`CORS_VARIABLE`); `live` is the live function's, when it exists.
 fn wanted_environment(
-    stack: &Stack,
+    function: &StackFunction,
     values: &template::Values,
     live: Option<&BTreeMap<String, String>>,
 ) -> Result<BTreeMap<String, String>> {
-    let mut environment = stack
-        .function
+    let mut environment = function
+        .spec
         .environment
         .iter()
         .map(|(k, v)| Ok((k.clone(), template::render(v, values)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
-    if let Some(cors) = cors_variable(stack, live) {
+    if let Some(cors) = cors_variable(function.url.as_ref(), live) {
         environment.insert(CORS_VARIABLE.to_string(), cors.to_string());
     }
     Ok(environment)
 }
 
-/// The function's ARN, known before it exists.
-pub fn arn_in_advance(stack: &Stack, account: &Account) -> String {
+/// A function's ARN, known before it exists.
+pub fn arn_in_advance(stack: &Stack, function: &StackFunction, account: &Account) -> String {
     let Account { partition, id } = account;
     format!(
         "arn:{partition}:lambda:{}:{id}:function:{}",
-        stack.region, stack.function.name
+        stack.region, function.spec.name
     )
 }
 
@@ -130,6 +135,7 @@ pub fn arn_in_advance(stack: &Stack, account: &Account) -> String {
 /// placeholders resolved for `account` (`table_arn`: the live table's, else the one known in advance).
 pub fn declared_environment(
     stack: &Stack,
+    function: &StackFunction,
     account: &Account,
     table_arn: Option<&str>,
     live: Option<&BTreeMap<String, String>>,
@@ -138,7 +144,7 @@ pub fn declared_environment(
     let values = crate::resources::world::placeholders(stack, account, &graph, |at| {
         (at.kind == Kind::Table).then(|| table_arn.map(str::to_string))?
     });
-    wanted_environment(stack, &values, live)
+    wanted_environment(function, &values, live)
 }
 
 /// down on a function stackctl did not create: the variables it set, with the values it set, and the
@@ -162,12 +168,13 @@ impl Function {
 
     async fn converge(&self, world: &World<'_>, planned: &FunctionDiff) -> Result<Done> {
         let (stack, lambda) = (world.stack, &world.clients.lambda);
-        let spec = &stack.function;
+        let spec = &self.spec.spec;
         if planned.is_noop() {
             return Ok(None);
         }
-        let package = world
-            .package
+        let package = *world
+            .packages
+            .get(&self.at)
             .context("no package was built for the function")?;
         let task = world.task(Kind::Function, &spec.name)?;
         let timeouts = Self::timeouts(stack);
@@ -278,18 +285,18 @@ impl Resource for Function {
         crate::resources::Listed::Tagged("lambda:function")
     }
 
-    fn name_field(&self) -> &'static str {
-        "function.name"
+    fn name_field(&self) -> &str {
+        &self.spec.name_field
     }
 
     fn arn_in_advance(&self, stack: &Stack, account: &Account) -> Option<String> {
-        Some(arn_in_advance(stack, account))
+        Some(arn_in_advance(stack, &self.spec, account))
     }
 
     /// The configuration up deploys: the spec, its role's ARN, and the variables with their placeholders
     /// resolved (and `CORS_VARIABLE`, which depends on the live value).
     fn desired(&self, world: &World) -> Result<FunctionConfig> {
-        let spec = &world.stack.function;
+        let spec = &self.spec.spec;
         let live = world.live_of::<Function>(&self.at);
         Ok(FunctionConfig {
             role_arn: world.arn_of(&self.role).unwrap_or_default().to_string(),
@@ -298,7 +305,7 @@ impl Resource for Function {
             memory_mb: spec.memory_mb,
             timeout_secs: spec.timeout_secs,
             environment: wanted_environment(
-                world.stack,
+                &self.spec,
                 world.placeholders(),
                 live.map(|f| &f.config.environment),
             )?,
@@ -307,15 +314,15 @@ impl Resource for Function {
     }
 
     fn outputs(&self, world: &World) -> Vec<Output> {
-        vec![Output {
-            key: "function_arn",
-            position: 2,
-            value: world.arn_of(&self.at).map(str::to_string),
-        }]
+        vec![Output::new(
+            crate::resources::instance_key(&self.spec.instance, "function_arn"),
+            2,
+            world.arn_of(&self.at).map(str::to_string),
+        )]
     }
 
-    fn name(&self, stack: &crate::config::Stack) -> String {
-        stack.function.name.clone()
+    fn name(&self, _: &Stack) -> String {
+        self.spec.spec.name.clone()
     }
 
     fn read<'a>(
@@ -324,10 +331,10 @@ impl Resource for Function {
     ) -> BoxFuture<'a, Result<Found<LiveFunction, ConcurrencyPool>>> {
         Box::pin(async move {
             if let crate::resources::Purpose::Use(how) = cx.purpose {
-                return Ok(uses::read(cx, how).await?.into());
+                return Ok(uses::read(cx, &self.spec.spec.name, how).await?.into());
             }
-            let live = read(&cx.clients.lambda, &cx.stack.function.name).await?;
-            let wanted = cx.stack.function.reserved_concurrency;
+            let live = read(&cx.clients.lambda, &self.spec.spec.name).await?;
+            let wanted = self.spec.spec.reserved_concurrency;
             let mut aside = None;
             if cx.purpose != crate::resources::Purpose::Teardown
                 && needs_pool(wanted, live.as_ref())
@@ -350,7 +357,7 @@ impl Resource for Function {
         let stack = world.stack;
         let live = world.live_of::<Function>(&self.at);
         let live_sha = live.map(|f| f.code_sha256.as_str()).unwrap_or_default();
-        let code = world.code.as_ref();
+        let code = world.code.get(&self.at);
         let mut diff = self::diff(
             self.wanted(world)?,
             code.map_or(live_sha, |c| c.code_sha256),
@@ -359,7 +366,7 @@ impl Resource for Function {
         if let Some(files) = code.and_then(|c| c.changed_files).filter(|f| !f.is_empty()) {
             if let Some(change) = diff.changes.iter_mut().find(|c| c.field == "code") {
                 // Named from the stack file's directory, as the user sees them: lambda/src/handler.ts.
-                let source_dir = stack.project_relative(&stack.function.source_dir);
+                let source_dir = stack.project_relative(&self.spec.spec.source_dir);
                 let files: Vec<String> = files
                     .iter()
                     .map(|f| source_dir.join(f).display().to_string())
@@ -369,7 +376,7 @@ impl Resource for Function {
             }
         }
         let owned = live.is_none_or(|f| stack.owns(&f.tags));
-        let wanted = stack.function.reserved_concurrency;
+        let wanted = self.spec.spec.reserved_concurrency;
         let (change, work) = concurrency_diff(wanted, live, owned, &stack.name);
         diff.changes.extend(change);
         diff.concurrency = work;
@@ -388,7 +395,7 @@ impl Resource for Function {
                 None => anyhow::bail!("the account's concurrency pool was not read"),
             }
         }
-        let mut plan = plan(&stack.function.name, live, &diff, owned);
+        let mut plan = plan(&self.spec.spec.name, live, &diff, owned);
         if code.is_none() && live.is_some() {
             plan = plan.note(
                 "no local build in the artifact dir: code not compared (run `stackctl up` to build)",
@@ -415,13 +422,10 @@ impl Resource for Function {
     }
 
     fn plan_down(&self, world: &World, f: &LiveFunction) -> Planned<RemoveVariables> {
-        let stack = world.stack;
-        let base = |action| {
-            ResourcePlan::new(Kind::Function, &stack.function.name, action).arn(Some(&f.arn))
-        };
+        let (stack, name) = (world.stack, &self.spec.spec.name);
+        let base = |action| ResourcePlan::new(Kind::Function, name, action).arn(Some(&f.arn));
         if stack.owns(&f.tags) {
-            let plan = base(Action::Delete)
-                .changes(vec![Change::remove("function", &stack.function.name)]);
+            let plan = base(Action::Delete).changes(vec![Change::remove("function", name)]);
             return Planned::new(plan, RemoveVariables(BTreeMap::new(), None));
         }
         // Only the variables stackctl set, and only while they still hold what it set: a value someone
@@ -480,11 +484,10 @@ impl Resource for Function {
             let Some(live) = world.live_of::<Function>(&self.at) else {
                 return Ok(None);
             };
-            let task = world.task(Kind::Function, &stack.function.name)?;
+            let name = &self.spec.spec.name;
+            let task = world.task(Kind::Function, name)?;
             let result = if stack.owns(&live.tags) {
-                delete(lambda, &stack.function.name, &task)
-                    .await
-                    .map(|_| "deleted")
+                delete(lambda, name, &task).await.map(|_| "deleted")
             } else {
                 let (ours, reserved) = (work.0.clone(), work.1);
                 async {
@@ -494,7 +497,6 @@ impl Resource for Function {
                     }
                     if let Some(work) = reserved {
                         task.set("removing reserved concurrency");
-                        let name = &stack.function.name;
                         set_concurrency(lambda, name, &live.arn, &stack.name, work).await?;
                     }
                     Ok(match (ours.is_empty(), reserved.is_some()) {
@@ -510,8 +512,7 @@ impl Resource for Function {
     }
 
     fn state(&self, world: &World, f: &LiveFunction) -> BTreeMap<String, String> {
-        let stack = world.stack;
-        let local = world.code.as_ref().map(|c| c.code_sha256.to_string());
+        let local = world.code.get(&self.at).map(|c| c.code_sha256.to_string());
         let mut state = BTreeMap::from([
             ("state".into(), f.state.clone()),
             ("last_update_status".into(), f.last_update_status.clone()),
@@ -533,7 +534,7 @@ impl Resource for Function {
         }
         for (key, value) in &f.config.environment {
             // Only the variables stackctl sets are shown with their value; others may be secrets.
-            let shown = if stack.function.environment.contains_key(key) {
+            let shown = if self.spec.spec.environment.contains_key(key) {
                 value.clone()
             } else {
                 "(value hidden)".into()

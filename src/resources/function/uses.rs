@@ -8,8 +8,8 @@ use super::*;
 use crate::resources::Use;
 
 /// The function as `how` needs it; None when it does not exist (the command says what that means for it).
-pub(super) async fn read(cx: &ReadCx<'_>, how: Use) -> Result<Option<LiveFunction>> {
-    let (lambda, name) = (&cx.clients.lambda, &cx.stack.function.name);
+pub(super) async fn read(cx: &ReadCx<'_>, name: &str, how: Use) -> Result<Option<LiveFunction>> {
+    let lambda = &cx.clients.lambda;
     let Some(mut config) = configuration(lambda, name, how).await? else {
         return Ok(None);
     };
@@ -19,7 +19,7 @@ pub(super) async fn read(cx: &ReadCx<'_>, how: Use) -> Result<Option<LiveFunctio
                 anyhow::bail!("Lambda function `{name}` cannot be invoked: {reason}")
             }
             Poll::Done | Poll::Unexpected => {}
-            Poll::Pending(state) => match wait_invocable(cx, &state).await? {
+            Poll::Pending(state) => match wait_invocable(cx, name, &state).await? {
                 Some(latest) => config = latest,
                 None => match configuration(lambda, name, how).await? {
                     Some(again) => config = again,
@@ -84,9 +84,10 @@ fn invocable(config: &GetFunctionConfigurationOutput) -> Poll {
 /// Active with its last update over, on the read's progress line. None: the last answer was not kept.
 async fn wait_invocable(
     cx: &ReadCx<'_>,
+    name: &str,
     state: &str,
 ) -> Result<Option<GetFunctionConfigurationOutput>> {
-    let (lambda, name, task) = (&cx.clients.lambda, &cx.stack.function.name, cx.progress);
+    let (lambda, task) = (&cx.clients.lambda, cx.progress);
     task.set(&format!("waiting before invoking ({state})"));
     let last = wait_for(
         &format!("function `{name}` to be Active with its last update done"),

@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::aws::errors::{class_of_code, ErrorClass};
-use crate::config::{CorsSpec, Stack, UrlAuth, UrlSpec};
+use crate::config::{CorsSpec, Stack, StackFunction, UrlAuth, UrlSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::resources::function::{Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
@@ -243,11 +243,13 @@ pub fn diff(
 pub struct FunctionUrl {
     pub(crate) at: Address,
     pub(crate) function: Address,
+    /// Its function's spec, with the URL's settings (`[function.url]`; None: the stack has no URL).
+    pub(crate) spec: std::sync::Arc<StackFunction>,
 }
 
 impl FunctionUrl {
     async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
-        let (lambda, function) = (&cx.clients.lambda, &cx.stack.function.name);
+        let (lambda, function) = (&cx.clients.lambda, &self.spec.spec.name);
         if let crate::resources::Purpose::Use(_) = cx.purpose {
             // The deployed URL, whether or not stack.toml has one (`--url` calls it): no permissions.
             let config = read_config_as(lambda, function, "the URL").await?;
@@ -256,7 +258,7 @@ impl FunctionUrl {
                 statements: Vec::new(),
             }));
         }
-        if cx.stack.url.is_none() {
+        if self.spec.url.is_none() {
             // Read after the function (read_after): only a marked function has a URL of the stack's.
             let marked = cx
                 .live_of::<Function>(&self.function)
@@ -272,7 +274,7 @@ impl FunctionUrl {
         // Nothing there. Without `[function.url]` the function is marked (read above): a run killed between
         // marking it and creating the URL. The marker is still planned away, or a URL someone else makes
         // there later would be taken for the stack's.
-        if config.is_none() && statements.is_empty() && cx.stack.url.is_some() {
+        if config.is_none() && statements.is_empty() && self.spec.url.is_some() {
             return Ok(None);
         }
         Ok(Some(UrlState { config, statements }))
@@ -282,7 +284,7 @@ impl FunctionUrl {
         if work.is_noop() {
             return Ok(None);
         }
-        let (lambda, function) = (&world.clients.lambda, &world.stack.function.name);
+        let (lambda, function) = (&world.clients.lambda, &self.spec.spec.name);
         let task = world.task(Kind::FunctionUrl, function)?;
         // The function may have been created by this very up: its ARN is known in advance.
         let arn = world.arn_of(&self.function).unwrap_or_default();
@@ -294,7 +296,7 @@ impl FunctionUrl {
                 task.set("marking the function");
                 set_marker(lambda, arn, &world.stack.name, true).await?;
             }
-            let wanted = world.stack.url.as_ref();
+            let wanted = self.spec.url.as_ref();
             let mut url = None;
             match (&work.config, wanted) {
                 (ConfigWork::Create, Some(spec)) => {
@@ -312,7 +314,7 @@ impl FunctionUrl {
                 _ => {}
             }
             if let Some(url) = url {
-                world.set_output("url", url);
+                world.set_output(&self.at, "url", url);
             }
             // Added before the replaced ones are removed: the URL never goes without its statements.
             for (kind, sid) in &work.add {
@@ -384,8 +386,8 @@ impl Resource for FunctionUrl {
     }
 
     /// The URL is the function's.
-    fn name_field(&self) -> &'static str {
-        "function.name"
+    fn name_field(&self) -> &str {
+        &self.spec.name_field
     }
 
     fn desired(&self, _: &World) -> Result<()> {
@@ -394,31 +396,32 @@ impl Resource for FunctionUrl {
 
     /// The URL: the one up just created, else the live one; null while the stack has none.
     fn outputs(&self, world: &World) -> Vec<Output> {
-        let url = world.learnt("url").or_else(|| {
+        let url = world.learnt(&self.at, "url").or_else(|| {
             world
                 .live_of::<FunctionUrl>(&self.at)
                 .and_then(|s| s.config.as_ref())
                 .map(|c| c.url.clone())
         });
         vec![Output {
-            key: "url",
+            key: crate::resources::instance_key(&self.spec.instance, "url"),
             position: 0,
-            value: url.filter(|_| world.stack.url.is_some()),
+            value: url.filter(|_| self.spec.url.is_some()),
+            in_text: true,
         }]
     }
 
-    fn name(&self, stack: &Stack) -> String {
-        stack.function.name.clone()
+    fn name(&self, _: &Stack) -> String {
+        self.spec.spec.name.clone()
     }
 
-    fn in_stack(&self, stack: &Stack) -> bool {
-        stack.url.is_some()
+    fn in_stack(&self, _: &Stack) -> bool {
+        self.spec.url.is_some()
     }
 
-    fn read_after(&self, purpose: crate::resources::Purpose, stack: &Stack) -> Vec<Address> {
+    fn read_after(&self, purpose: crate::resources::Purpose, _: &Stack) -> Vec<Address> {
         // With a URL in stack.toml, read at once; without one, only the function's marker says whether
         // there is a URL of the stack's to delete. A use reads the deployed URL whoever made it.
-        if stack.url.is_some() || matches!(purpose, crate::resources::Purpose::Use(_)) {
+        if self.spec.url.is_some() || matches!(purpose, crate::resources::Purpose::Use(_)) {
             Vec::new()
         } else {
             vec![self.function.clone()]
@@ -448,7 +451,7 @@ impl Resource for FunctionUrl {
         let owner = Owner::of(stack, function);
         let (changes, work, note) = diff(
             &stack.name,
-            stack.url.as_ref(),
+            self.spec.url.as_ref(),
             live,
             owner,
             marked(stack, function),
@@ -460,7 +463,7 @@ impl Resource for FunctionUrl {
             _ => Action::NoOp,
         };
         let mut plan =
-            ResourcePlan::new(Kind::FunctionUrl, &stack.function.name, action).changes(changes);
+            ResourcePlan::new(Kind::FunctionUrl, &self.spec.spec.name, action).changes(changes);
         if let Some(note) = note {
             plan = plan.note(note);
         }
@@ -492,7 +495,7 @@ impl Resource for FunctionUrl {
             _ => Action::Keep,
         };
         let mut plan =
-            ResourcePlan::new(Kind::FunctionUrl, &stack.function.name, action).changes(changes);
+            ResourcePlan::new(Kind::FunctionUrl, &self.spec.spec.name, action).changes(changes);
         if let Some(note) = note {
             plan = plan.note(note);
         }

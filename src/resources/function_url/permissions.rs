@@ -152,21 +152,24 @@ pub(super) fn describe(kind: Public) -> String {
 }
 
 /// plan's and up's warning for a public URL (`auth = "none"`): None for `aws_iam` or no URL.
-pub fn public_warning(stack: &Stack) -> Option<String> {
-    stack.url.as_ref().filter(|u| u.auth == UrlAuth::None)?;
-    let cap = match stack.function.reserved_concurrency {
+pub fn public_warning(function: &StackFunction) -> Option<String> {
+    function.url.as_ref().filter(|u| u.auth == UrlAuth::None)?;
+    let field = function.field("reserved_concurrency");
+    let cap = match function.spec.reserved_concurrency {
         Some(n) => format!(
-            "`function.reserved_concurrency = {n}` caps how many executions run at once (more are answered \
-             429); it caps neither requests nor cost"
+            "`{field} = {n}` caps how many executions run at once (more are answered 429); it caps neither \
+             requests nor cost"
         ),
-        None => "set `function.reserved_concurrency` (e.g. 10) to cap how many executions a flood of requests \
-                 runs at once (more are answered 429); it caps neither requests nor cost"
-            .to_string(),
+        None => format!(
+            "set `{field}` (e.g. 10) to cap how many executions a flood of requests runs at once (more are \
+             answered 429); it caps neither requests nor cost"
+        ),
     };
     Some(format!(
-        "`function.url.auth = \"none\"`: anyone on the internet can call this API. The handler takes \
+        "`{} = \"none\"`: anyone on the internet can call this API. The handler takes \
          `userId` from the query string without authentication, so any caller can read, change and delete \
-         any user's items. {cap}; use `auth = \"aws_iam\"` for signed callers only."
+         any user's items. {cap}; use `auth = \"aws_iam\"` for signed callers only.",
+        function.field("url.auth")
     ))
 }
 

@@ -4,11 +4,11 @@ use super::*;
 
 /// The group the function's logs go to: the one its `LoggingConfig.LogGroup` names when the live function
 /// has one (an adopted function may log elsewhere), else `/aws/lambda/<function>` from the stack file.
-pub fn group_name(stack: &Stack, function: Option<&LiveFunction>) -> String {
+pub fn group_name(spec: &LogGroupSpec, function: Option<&LiveFunction>) -> String {
     function
         .and_then(|f| f.log_group.as_deref())
         .filter(|g| !g.is_empty())
-        .unwrap_or(&stack.log_group.name)
+        .unwrap_or(&spec.name)
         .to_string()
 }
 

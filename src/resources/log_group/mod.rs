@@ -23,7 +23,7 @@ use aws_sdk_cloudwatchlogs::Client;
 use futures::future::BoxFuture;
 
 use crate::aws::retry_while;
-use crate::config::{LogGroupSpec, Stack};
+use crate::config::{LogGroupSpec, Stack, StackFunction};
 use crate::plan::{Action, Change, Kind, Op, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::function::{Function, LiveFunction};
@@ -54,6 +54,8 @@ pub struct LogGroupState {
 pub struct LogGroup {
     pub(crate) at: Address,
     pub(crate) function: Address,
+    /// Its function's spec, with the group's settings (`[function.logs]`).
+    pub(crate) spec: std::sync::Arc<StackFunction>,
 }
 
 /// What up does to the group: create it, or set its retention.
@@ -67,12 +69,15 @@ pub enum LogGroupWork {
 impl LogGroup {
     /// The group the function writes to, as the world read it.
     fn group(&self, world: &World) -> String {
-        group_name(world.stack, world.live_of::<Function>(&self.function))
+        group_name(
+            &self.spec.log_group,
+            world.live_of::<Function>(&self.function),
+        )
     }
 
     async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<LogGroupState>> {
         let logs = &cx.clients.logs;
-        let name = group_name(cx.stack, cx.live_of::<Function>(&self.function));
+        let name = group_name(&self.spec.log_group, cx.live_of::<Function>(&self.function));
         let Some(group) = describe(logs, &name).await? else {
             return Ok(None);
         };
@@ -80,7 +85,7 @@ impl LogGroup {
         // tagged is never used (the engine blocks it). LoggingConfig's group is never the stack's
         // (LOGGING_CONFIG_GROUP): its tags do not matter (and may not be readable: the operator policy
         // allows tag reads under /aws/lambda/ only).
-        if name != cx.stack.log_group.name {
+        if name != self.spec.log_group.name {
             return Ok(Some(LogGroupState {
                 group,
                 tags_read: false,
@@ -95,7 +100,7 @@ impl LogGroup {
     }
 
     async fn converge(&self, world: &World<'_>, work: &LogGroupWork) -> Result<Done> {
-        let (logs, spec) = (&world.clients.logs, &world.stack.log_group);
+        let (logs, spec) = (&world.clients.logs, &self.spec.log_group);
         if *work == LogGroupWork::InSync {
             return Ok(None);
         }
@@ -145,16 +150,16 @@ impl Resource for LogGroup {
     }
 
     /// The group is `/aws/lambda/<function.name>`.
-    fn name_field(&self) -> &'static str {
-        "function.name"
+    fn name_field(&self) -> &str {
+        &self.spec.name_field
     }
 
     fn desired(&self, _: &World) -> Result<()> {
         Ok(())
     }
 
-    fn name(&self, stack: &crate::config::Stack) -> String {
-        stack.log_group.name.clone()
+    fn name(&self, _: &Stack) -> String {
+        self.spec.log_group.name.clone()
     }
 
     /// Where the function's logs go depends on its `LoggingConfig`, so the function is read first.
@@ -175,7 +180,7 @@ impl Resource for LogGroup {
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned<LogGroupWork>> {
-        let spec = &world.stack.log_group;
+        let spec = &self.spec.log_group;
         let name = self.group(world);
         let state = world.live_of::<LogGroup>(&self.at);
         let live = state.map(|s| &s.group);
@@ -247,7 +252,7 @@ impl Resource for LogGroup {
         let function_stays = world
             .live_of::<Function>(&self.function)
             .is_some_and(|f| !stack.owns(&f.tags));
-        let plan = if name != stack.log_group.name {
+        let plan = if name != self.spec.log_group.name {
             base(Action::Keep).note(LOGGING_CONFIG_GROUP)
         } else if !stack.owns(&state.group.tags) {
             base(Action::Keep).note(NOT_OURS)
@@ -256,7 +261,7 @@ impl Resource for LogGroup {
                 "kept while Lambda function `{}` stays (down does not delete a function this stack did not \
                  create): deleting the group would lose its events, and Lambda would make it again without \
                  tags and with retention \"never expire\"",
-                stack.function.name
+                self.spec.spec.name
             ))
         } else if world.data.keep_logs {
             base(Action::Keep)

@@ -322,12 +322,15 @@ fn the_group_is_the_one_logging_config_names_else_the_functions_own() {
         log_group: log_group.map(str::to_string),
     };
     let own = "/aws/lambda/my-frontend-app-api";
-    assert_eq!(group_name(&stack, None), own);
-    assert_eq!(group_name(&stack, Some(&function(None))), own);
-    assert_eq!(group_name(&stack, Some(&function(Some("")))), own);
-    assert_eq!(group_name(&stack, Some(&function(Some(own)))), own);
+    assert_eq!(group_name(&stack.log_group, None), own);
+    assert_eq!(group_name(&stack.log_group, Some(&function(None))), own);
+    assert_eq!(group_name(&stack.log_group, Some(&function(Some("")))), own);
     assert_eq!(
-        group_name(&stack, Some(&function(Some("/custom/group")))),
+        group_name(&stack.log_group, Some(&function(Some(own)))),
+        own
+    );
+    assert_eq!(
+        group_name(&stack.log_group, Some(&function(Some("/custom/group")))),
         "/custom/group"
     );
 }

@@ -46,7 +46,8 @@ pub struct LivePolicy {
 pub struct Policy {
     pub(crate) at: Address,
     pub(crate) role: Address,
-    pub(crate) log_group: Address,
+    /// The log groups of the functions its role runs (it may let them be made again).
+    pub(crate) log_groups: Vec<Address>,
 }
 
 /// A document while none was resolved (never: `World::new` resolves every instance's).
@@ -115,17 +116,17 @@ impl Resource for Policy {
     }
 
     fn depends_on(&self) -> Vec<Dep> {
-        vec![
-            Dep::Applied(self.role.clone()),
-            Dep::Recreates(self.log_group.clone()),
-        ]
+        let recreates = self.log_groups.iter().cloned().map(Dep::Recreates);
+        std::iter::once(Dep::Applied(self.role.clone()))
+            .chain(recreates)
+            .collect()
     }
 
     fn listed(&self) -> crate::resources::Listed {
         crate::resources::Listed::Iam
     }
 
-    fn name_field(&self) -> &'static str {
+    fn name_field(&self) -> &str {
         "policy.name"
     }
 

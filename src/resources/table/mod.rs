@@ -339,7 +339,7 @@ impl Resource for Table {
         crate::resources::Listed::Tagged("dynamodb:table")
     }
 
-    fn name_field(&self) -> &'static str {
+    fn name_field(&self) -> &str {
         "table.name"
     }
 
@@ -361,11 +361,11 @@ impl Resource for Table {
     }
 
     fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
-        vec![crate::resources::Output {
-            key: "table_arn",
-            position: 1,
-            value: world.arn_of(&self.at).map(str::to_string),
-        }]
+        vec![crate::resources::Output::new(
+            "table_arn",
+            1,
+            world.arn_of(&self.at).map(str::to_string),
+        )]
     }
 
     fn name(&self, stack: &crate::config::Stack) -> String {
