@@ -301,9 +301,17 @@ pub enum Command {
 impl Command {
     /// The function a command that acts on one function (invoke, logs, dev, smoke) acts on, by its instance
     /// name: where a `--function <name>` on those commands lands once a stack file can hold several
-    /// functions. None: the stack's only function. Main chooses it once (`config::Stack::choose_function`).
-    pub fn function(&self) -> Option<&str> {
-        None
+    /// functions. `Some(None)`: the stack's only function. None: the command acts on every function (up,
+    /// plan, status, down, ...), so nothing is chosen and a stack with several functions needs no flag.
+    /// Main chooses it once (`config::Stack::choose_function`).
+    pub fn function(&self) -> Option<Option<&str>> {
+        match self {
+            Command::Smoke { .. }
+            | Command::Invoke { .. }
+            | Command::Logs { .. }
+            | Command::Dev { .. } => Some(None),
+            _ => None,
+        }
     }
 }
 

@@ -137,8 +137,11 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             role_propagation_secs: secs,
         };
     }
-    // The one choice of "the function" for the commands that act on one (invoke, logs, dev, smoke).
-    stack.choose_function(cli.command.function())?;
+    // The one choice of "the function" for the commands that act on one (invoke, logs, dev, smoke); the
+    // others act on every function and choose none.
+    if let Some(choice) = cli.command.function() {
+        stack.choose_function(choice)?;
+    }
     let progress = Progress::new(Mode::detect(global.quiet));
     for warning in &stack.warnings {
         progress.warn(warning);

@@ -70,7 +70,7 @@ pub async fn snapshot(
     Ok(Snapshot { account, reads })
 }
 
-/// Reads only the chosen instances of the stack's graph (`Graph::first` finds one by kind), and the ones
+/// Reads only the chosen instances of the stack's graph (`address_of` finds the one a command uses), and the ones
 /// their reads wait for (`Resource::read_after`, followed to the end), for `purpose`: a command that needs
 /// part of the live account (an outputs command reads only what it prints) reads it through the same
 /// kinds' reads, not-found handling and ownership as every other, and gets their typed live states
