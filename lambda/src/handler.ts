@@ -407,7 +407,19 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions:
         }
 
         case "DELETE": {
-          await db.send(new DeleteCommand({ TableName, Key: { userId, itemId: itemIdOf() } }));
+          const Key = { userId, itemId: itemIdOf() };
+          if (caller === undefined) {
+            await db.send(new DeleteCommand({ TableName, Key }));
+            return json(200, { deleted: true });
+          }
+          // With auth, deleting an item the caller does not have (another user's, or none) is a 404, not a
+          // 200 that would read as success: the item must exist under the caller's own key.
+          try {
+            await db.send(new DeleteCommand({ TableName, Key, ConditionExpression: "attribute_exists(itemId)" }));
+          } catch (err) {
+            if (err instanceof ConditionalCheckFailedException) return json(404, { error: "Item not found" });
+            throw err;
+          }
           return json(200, { deleted: true });
         }
 
