@@ -10,6 +10,9 @@
 //   DELETE ?userId=U&itemId=I                              200 {"deleted": true}
 // Anything a client gets wrong is a 400 {"error": "..."} (see the limits below); a POST or PATCH body sent
 // with a Content-Type that is not JSON is a 415.
+// With STACKCTL_AUTH_ISSUER set (auth.ts), every request needs `Authorization: Bearer <JWT>` (else 401, or
+// 503 when the issuer's keys cannot be fetched); the caller U is the token's `sub`, `userId` may be left out,
+// and a `userId` other than `sub` is a 403. Without it, U is the `userId` parameter, as above.
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
