@@ -10,6 +10,9 @@
 //   DELETE ?userId=U&itemId=I                              200 {"deleted": true}
 // Anything a client gets wrong is a 400 {"error": "..."} (see the limits below); a POST or PATCH body sent
 // with a Content-Type that is not JSON is a 415.
+// With STACKCTL_AUTH_ISSUER set (auth.ts), every request needs `Authorization: Bearer <JWT>` (else 401, or
+// 503 when the issuer's keys cannot be fetched); the caller U is the token's `sub`, `userId` may be left out,
+// and a `userId` other than `sub` is a 403. Without it, U is the `userId` parameter, as above.
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -21,16 +24,16 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { authFromEnvironment } from "./auth";
+import type { AuthOptions } from "./auth";
 
 // The SDK picks up region, credentials and AWS_ENDPOINT_URL(_DYNAMODB) from the environment.
 // Exported so that tests can watch the commands sent (a middleware on its stack); Lambda only calls `handler`.
 export const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
-// A function's environment is fixed for the life of its execution environment: read it once, and say once,
-// at init, when it is missing. Every request then answers 500 with this message.
-const TABLE_NAME = process.env.TABLE_NAME || undefined;
+// A function's environment is fixed for the life of its execution environment: createHandler reads it once,
+// and says once, at init, when it is missing. Every request then answers 500 with this message.
 const NO_TABLE = "Server misconfigured: the TABLE_NAME environment variable is not set";
-if (!TABLE_NAME) console.error(`${NO_TABLE}; every request will answer 500`);
 
 // Limits. Keys: DynamoDB's (partition key 2048 bytes, sort key 1024 bytes). Title and status: ours, far under
 // DynamoDB's 400 KB an item. All in UTF-8 bytes, as DynamoDB counts them.
@@ -57,17 +60,12 @@ type Key = { userId: string; itemId: string };
 // CORS lives in exactly one place. stackctl sets STACKCTL_CORS: `function-url` when the function URL has a
 // CORS config (the URL then answers preflight requests and adds the CORS headers to every response, so a
 // second Access-Control-Allow-Origin from here would make browsers refuse the answer); otherwise (`handler`,
-// or unset, as in the tutorial) the handler sends `Access-Control-Allow-Origin: *` itself.
-const CORS_BY_URL = process.env.STACKCTL_CORS === "function-url";
-const HEADERS: Record<string, string> = CORS_BY_URL
-  ? { "Content-Type": "application/json" }
-  : { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" };
-
-const json = (statusCode: number, body: unknown): Result => ({
-  statusCode,
-  headers: { ...HEADERS },
-  body: JSON.stringify(body),
-});
+// or unset, as in the tutorial) the handler sends `Access-Control-Allow-Origin: *` itself, on every answer
+// (401, 403 and 503 included, so that a page can read them).
+const headersFor = (env: NodeJS.ProcessEnv): Record<string, string> =>
+  env.STACKCTL_CORS === "function-url"
+    ? { "Content-Type": "application/json" }
+    : { "Content-Type": "application/json", "Access-Control-Allow-Origin": "*" };
 
 /** A request the handler refuses: 400 unless said otherwise. */
 class ClientError extends Error {
@@ -334,78 +332,132 @@ async function listItems(TableName: string, userId: string, limit: number, start
   return more && last ? { items, nextToken: encodeToken({ userId, itemId: String(last.itemId) }) } : { items };
 }
 
-export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> => {
-  try {
-    if (!TABLE_NAME) return json(500, { error: NO_TABLE });
-    const TableName = TABLE_NAME;
-    const request = requestOf(event);
-    rejectRepeatedParameters(request.rawQueryString);
-    const query = request.query;
-    const userId = keyParameter("userId", query.userId, MAX_USER_ID_BYTES);
-    const itemIdOf = () => keyParameter("itemId", query.itemId, MAX_ITEM_ID_BYTES);
+/** The Authorization header of an event (names in any case), read before anything else of it. */
+function authorizationOf(event: unknown): string | undefined {
+  const headers = isObject(event) && isObject(event.headers) ? event.headers : {};
+  const values = Object.keys(headers)
+    .filter((name) => name.toLowerCase() === "authorization")
+    .map((name) => headers[name]);
+  if (values.length === 0) return undefined;
+  // Repeated headers arrive joined by commas; two spellings are joined the same way (and then refused).
+  return values.map((value) => (typeof value === "string" ? value : "")).join(",");
+}
 
-    switch (request.method) {
-      case "GET": {
-        if (query.itemId !== undefined) {
-          const { Item } = await db.send(
-            // Strongly consistent: a frontend reads right after it writes.
-            new GetCommand({ TableName, Key: { userId, itemId: itemIdOf() }, ConsistentRead: true }),
-          );
-          return Item ? json(200, Item) : json(404, { error: "Item not found" });
+/**
+ * The handler for the settings in `env` (TABLE_NAME, STACKCTL_CORS, STACKCTL_AUTH_*), read once. Lambda
+ * calls `handler`, made from process.env at init; tests make others.
+ */
+export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions: AuthOptions = {}) {
+  const TABLE_NAME = env.TABLE_NAME || undefined;
+  if (!TABLE_NAME) console.error(`${NO_TABLE}; every request will answer 500`);
+  const HEADERS = headersFor(env);
+  const auth = authFromEnvironment(env, authOptions);
+  if (auth.mode === "misconfigured") console.error(`${auth.message}; every request will answer 500`);
+
+  const json = (statusCode: number, body: unknown, extra: Record<string, string> = {}): Result => ({
+    statusCode,
+    headers: { ...HEADERS, ...extra },
+    body: JSON.stringify(body),
+  });
+
+  return async (event: APIGatewayProxyEventV2): Promise<Result> => {
+    try {
+      if (!TABLE_NAME) return json(500, { error: NO_TABLE });
+      const TableName = TABLE_NAME;
+      // With auth, the caller is the token's sub: nothing else of the request is read before it is verified.
+      let caller: string | undefined;
+      if (auth.mode === "misconfigured") return json(500, { error: auth.message });
+      if (auth.mode === "on") {
+        const outcome = await auth.authenticate(authorizationOf(event));
+        if (!("sub" in outcome)) return json(outcome.statusCode, { error: outcome.error }, outcome.headers);
+        caller = outcome.sub;
+      }
+      const request = requestOf(event);
+      rejectRepeatedParameters(request.rawQueryString);
+      const query = request.query;
+      if (caller !== undefined && query.userId !== undefined && query.userId !== caller) {
+        return json(403, { error: "userId is not the signed-in user's: leave it out, or pass your own" });
+      }
+      const userId = caller ?? keyParameter("userId", query.userId, MAX_USER_ID_BYTES);
+      const itemIdOf = () => keyParameter("itemId", query.itemId, MAX_ITEM_ID_BYTES);
+
+      switch (request.method) {
+        case "GET": {
+          if (query.itemId !== undefined) {
+            const { Item } = await db.send(
+              // Strongly consistent: a frontend reads right after it writes.
+              new GetCommand({ TableName, Key: { userId, itemId: itemIdOf() }, ConsistentRead: true }),
+            );
+            return Item ? json(200, Item) : json(404, { error: "Item not found" });
+          }
+          const limit = parseLimit(query.limit);
+          const start = decodeToken(query.nextToken, userId);
+          return json(200, await listItems(TableName, userId, limit, start));
         }
-        const limit = parseLimit(query.limit);
-        const start = decodeToken(query.nextToken, userId);
-        return json(200, await listItems(TableName, userId, limit, start));
-      }
 
-      case "POST": {
-        const body = parseBody(request);
-        const title = textField(body, "title", MAX_TITLE_BYTES);
-        if (title === undefined) return json(400, { error: "Missing title in request body" });
-        const status = textField(body, "status", MAX_STATUS_BYTES) ?? "pending";
-        // No await before this line: concurrent requests in one environment get ids in arrival order.
-        const { itemId, createdAt } = newItemId();
-        const item = { userId, itemId, title, status, createdAt };
-        await db.send(
-          new PutCommand({ TableName, Item: item, ConditionExpression: "attribute_not_exists(itemId)" }),
-        );
-        return json(201, item);
-      }
-
-      case "DELETE": {
-        await db.send(new DeleteCommand({ TableName, Key: { userId, itemId: itemIdOf() } }));
-        return json(200, { deleted: true });
-      }
-
-      case "PATCH": {
-        const itemId = itemIdOf();
-        const status = textField(parseBody(request), "status", MAX_STATUS_BYTES);
-        if (status === undefined) return json(400, { error: "Missing status in request body" });
-        try {
-          const { Attributes } = await db.send(
-            new UpdateCommand({
-              TableName,
-              Key: { userId, itemId },
-              UpdateExpression: "SET #status = :status, updatedAt = :updatedAt",
-              ConditionExpression: "attribute_exists(itemId)",
-              ExpressionAttributeNames: { "#status": "status" },
-              ExpressionAttributeValues: { ":status": status, ":updatedAt": new Date().toISOString() },
-              ReturnValues: "ALL_NEW",
-            }),
+        case "POST": {
+          const body = parseBody(request);
+          const title = textField(body, "title", MAX_TITLE_BYTES);
+          if (title === undefined) return json(400, { error: "Missing title in request body" });
+          const status = textField(body, "status", MAX_STATUS_BYTES) ?? "pending";
+          // No await before this line: concurrent requests in one environment get ids in arrival order.
+          const { itemId, createdAt } = newItemId();
+          const item = { userId, itemId, title, status, createdAt };
+          await db.send(
+            new PutCommand({ TableName, Item: item, ConditionExpression: "attribute_not_exists(itemId)" }),
           );
-          return json(200, Attributes);
-        } catch (err) {
-          if (err instanceof ConditionalCheckFailedException) return json(404, { error: "Item not found" });
-          throw err;
+          return json(201, item);
         }
-      }
 
-      default:
-        return json(405, { error: "Method not allowed" });
+        case "DELETE": {
+          const Key = { userId, itemId: itemIdOf() };
+          if (caller === undefined) {
+            await db.send(new DeleteCommand({ TableName, Key }));
+            return json(200, { deleted: true });
+          }
+          // With auth, deleting an item the caller does not have (another user's, or none) is a 404, not a
+          // 200 that would read as success: the item must exist under the caller's own key.
+          try {
+            await db.send(new DeleteCommand({ TableName, Key, ConditionExpression: "attribute_exists(itemId)" }));
+          } catch (err) {
+            if (err instanceof ConditionalCheckFailedException) return json(404, { error: "Item not found" });
+            throw err;
+          }
+          return json(200, { deleted: true });
+        }
+
+        case "PATCH": {
+          const itemId = itemIdOf();
+          const status = textField(parseBody(request), "status", MAX_STATUS_BYTES);
+          if (status === undefined) return json(400, { error: "Missing status in request body" });
+          try {
+            const { Attributes } = await db.send(
+              new UpdateCommand({
+                TableName,
+                Key: { userId, itemId },
+                UpdateExpression: "SET #status = :status, updatedAt = :updatedAt",
+                ConditionExpression: "attribute_exists(itemId)",
+                ExpressionAttributeNames: { "#status": "status" },
+                ExpressionAttributeValues: { ":status": status, ":updatedAt": new Date().toISOString() },
+                ReturnValues: "ALL_NEW",
+              }),
+            );
+            return json(200, Attributes);
+          } catch (err) {
+            if (err instanceof ConditionalCheckFailedException) return json(404, { error: "Item not found" });
+            throw err;
+          }
+        }
+
+        default:
+          return json(405, { error: "Method not allowed" });
+      }
+    } catch (err) {
+      if (err instanceof ClientError) return json(err.statusCode, { error: err.message });
+      console.error("Unhandled error", err);
+      return json(500, { error: "Internal server error" });
     }
-  } catch (err) {
-    if (err instanceof ClientError) return json(err.statusCode, { error: err.message });
-    console.error("Unhandled error", err);
-    return json(500, { error: "Internal server error" });
-  }
-};
+  };
+}
+
+export const handler = createHandler();

@@ -591,6 +591,7 @@ impl Project {
             "package-lock.json",
             "tsconfig.json",
             "src/handler.ts",
+            "src/auth.ts",
         ] {
             copy(
                 &root.join("lambda").join(file),
