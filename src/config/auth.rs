@@ -290,6 +290,26 @@ mod tests {
     }
 
     #[test]
+    fn with_a_cors_config_the_resolved_headers_allow_authorization() {
+        let dir = project();
+        let auth = "[auth]\nissuer = \"https://i.example\"\naudience = \"a\"\n";
+        let url = |headers: &str| {
+            format!("\n[function.url]\nauth = \"none\"\n[function.url.cors]\nallow_origins = [\"*\"]\n{headers}\n")
+        };
+        let stack = parse_with(dir.path(), |t| format!("{t}{}{auth}", url(""))).unwrap();
+        let cors = stack.url.unwrap().cors.unwrap();
+        assert_eq!(cors.allow_headers, ["authorization"]);
+        assert!(stack.auth.unwrap().added_cors_header);
+        let written = url("allow_headers = [\"Authorization\"]");
+        let stack = parse_with(dir.path(), |t| format!("{t}{written}{auth}")).unwrap();
+        assert_eq!(stack.url.unwrap().cors.unwrap().allow_headers, ["Authorization"]);
+        assert!(!stack.auth.unwrap().added_cors_header);
+        // Without [auth], the file's list as written.
+        let stack = parse_with(dir.path(), |t| format!("{t}{}", url(""))).unwrap();
+        assert!(stack.url.unwrap().cors.unwrap().allow_headers.is_empty());
+    }
+
+    #[test]
     fn authorization_is_added_to_the_allowed_headers_once() {
         let mut cors = CorsSpec {
             allow_headers: vec!["Content-Type".into()],
