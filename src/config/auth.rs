@@ -302,7 +302,10 @@ mod tests {
         assert!(stack.auth.unwrap().added_cors_header);
         let written = url("allow_headers = [\"Authorization\"]");
         let stack = parse_with(dir.path(), |t| format!("{t}{written}{auth}")).unwrap();
-        assert_eq!(stack.url.unwrap().cors.unwrap().allow_headers, ["Authorization"]);
+        assert_eq!(
+            stack.url.unwrap().cors.unwrap().allow_headers,
+            ["Authorization"]
+        );
         assert!(!stack.auth.unwrap().added_cors_header);
         // Without [auth], the file's list as written.
         let stack = parse_with(dir.path(), |t| format!("{t}{}", url(""))).unwrap();

@@ -349,7 +349,10 @@ fn auth_variables_go_with_the_section_and_nothing_else_does() {
         .collect();
     assert_eq!(
         removed,
-        ["environment.STACKCTL_AUTH_AUDIENCE", "environment.STACKCTL_AUTH_ISSUER"]
+        [
+            "environment.STACKCTL_AUTH_AUDIENCE",
+            "environment.STACKCTL_AUTH_ISSUER"
+        ]
     );
     // Still wanted: kept as they are, nothing to send.
     let wanted = config(&[
