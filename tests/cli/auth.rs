@@ -133,7 +133,8 @@ async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
     assert!(
-        plan.stdout.contains("- environment.STACKCTL_AUTH_ISSUER"),
+        plan.stdout
+            .contains("- environment.STACKCTL_AUTH_ISSUER: https://issuer.example"),
         "{}",
         plan.stdout
     );

@@ -68,11 +68,14 @@ pub(crate) fn env_changes(
             Some(_) => {}
         }
     }
-    for key in live.keys().filter(|k| !target.contains_key(*k)) {
-        changes.push(Change::remove(
-            format!("environment.{key}"),
-            "(value hidden)",
-        ));
+    for (key, value) in live.iter().filter(|(k, _)| !target.contains_key(*k)) {
+        // stackctl's own (`[auth]`'s, removed with the section) are shown like the ones it sets.
+        let shown = if AUTH_VARIABLES.contains(&key.as_str()) {
+            value.as_str()
+        } else {
+            "(value hidden)"
+        };
+        changes.push(Change::remove(format!("environment.{key}"), shown));
     }
     changes
 }

@@ -354,6 +354,12 @@ fn auth_variables_go_with_the_section_and_nothing_else_does() {
             "environment.STACKCTL_AUTH_ISSUER"
         ]
     );
+    // stackctl's own: shown with the value it had set.
+    assert!(d
+        .changes
+        .iter()
+        .any(|c| c.field == "environment.STACKCTL_AUTH_ISSUER"
+            && c.before.as_deref() == Some("https://i.example")));
     // Still wanted: kept as they are, nothing to send.
     let wanted = config(&[
         ("TABLE_NAME", "t"),
