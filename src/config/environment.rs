@@ -112,6 +112,15 @@ impl Checker<'_> {
                  function URL sends the CORS headers ([function.url.cors])",
             ));
         }
+        if super::AUTH_VARIABLES.contains(&name.as_str()) {
+            return Err(self.error(
+                key.span(),
+                field,
+                format!("`{name}` is reserved by stackctl"),
+                "rename the variable; stackctl sets this one itself from [auth] (write the issuer, \
+                 audience and jwks_url there)",
+            ));
+        }
         if LAMBDA_RESERVED.contains(&name.as_str()) {
             return Err(self.error(
                 key.span(),

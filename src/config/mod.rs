@@ -8,6 +8,7 @@
 //! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
 //! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).
 
+mod auth;
 mod environment;
 mod errors;
 mod function;
@@ -34,6 +35,7 @@ mod test_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use auth::{AuthSpec, AUTH_VARIABLES};
 pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};
@@ -213,6 +215,8 @@ pub struct StackFunction {
     pub log_group: LogGroupSpec,
     /// `[<section>.url]`; None: the function has no URL (and deletes one it made).
     pub url: Option<UrlSpec>,
+    /// The stack's `[auth]`, which the function verifies tokens against.
+    pub auth: Option<AuthSpec>,
 }
 
 impl StackFunction {
@@ -255,6 +259,8 @@ pub struct Stack {
     pub log_group: LogGroupSpec,
     /// `[function.url]`; None: the stack has no URL (and deletes one it made).
     pub url: Option<UrlSpec>,
+    /// `[auth]`: the callers' verified identity (config/auth.rs); None: anonymous, as before.
+    pub auth: Option<AuthSpec>,
     /// The function the commands that act on one function (invoke, logs, dev, smoke) act on, by its
     /// instance name (`choose_function`, once in main); None: the only one.
     chosen_function: Option<String>,
@@ -274,6 +280,7 @@ impl Stack {
             spec: self.function.clone(),
             log_group: self.log_group.clone(),
             url: self.url.clone(),
+            auth: self.auth.clone(),
         }]
     }
 

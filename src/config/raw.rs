@@ -22,6 +22,7 @@ section! {
         role: section RawRole,
         policy: section RawPolicy,
         function: section RawFunction,
+        auth: table RawAuth => "[auth] with issuer = \"https://...\" and audience = \"...\"",
         #[serde(default)]
         timeouts: section RawTimeouts,
         /// `[stages.<name>]`: overlays, one per named stage (config/stages.rs).
@@ -127,6 +128,17 @@ section! {
     /// stackctl's own message (with the nearest allowed values) instead of serde's.
     RawLogs / LogsOverlay {
         retention_days: opt Spanned<toml::Value> => "retention_days = 30",
+    }
+}
+
+section! {
+    /// `[auth]`: the callers' verified identity (config/auth.rs). Every key optional to serde: which ones
+    /// go together is checked after, with the file's line and the fix.
+    RawAuth / AuthOverlay {
+        issuer: opt Spanned<String> => r#"issuer = "https://issuer.example.com/""#,
+        audience: opt Spanned<String> => r#"audience = "api""#,
+        jwks_url: opt Spanned<String> => r#"jwks_url = "https://issuer.example.com/.well-known/jwks.json""#,
+        cognito: opt Spanned<bool> => "cognito = true",
     }
 }
 

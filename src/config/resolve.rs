@@ -95,7 +95,12 @@ impl Checker<'_> {
         let section = super::FUNCTION;
         let mut function = self.function(&raw.function, section, base_dir, today, &mut warnings)?;
         function.reserved_concurrency = self.reserved_concurrency(&raw.function, section)?;
-        let url = self.url(&raw.function, section)?;
+        let mut url = self.url(&raw.function, section)?;
+        let mut auth = self.auth(raw.auth.as_ref())?;
+        if let (Some(auth), Some(cors)) = (&mut auth, url.as_mut().and_then(|u| u.cors.as_mut())) {
+            auth.added_cors_header = super::auth::allow_authorization(cors);
+            self.cors_room(cors, section)?;
+        }
         let log_group = self.log_group(&raw.function, section, &function.name)?;
 
         let mut stack = Stack {
@@ -110,6 +115,7 @@ impl Checker<'_> {
             function,
             log_group,
             url,
+            auth,
             chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),

@@ -445,7 +445,10 @@ mod tests {
             "{err}"
         );
         let err = staged(|t| t + "\n[stage.live]\n", None).unwrap_err();
-        assert!(err.message.ends_with("`function`, `timeouts`"), "{err}");
+        assert!(
+            err.message.ends_with("`function`, `auth`, `timeouts`"),
+            "{err}"
+        );
         assert!(
             err.fix
                 .as_deref()

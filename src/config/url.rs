@@ -89,6 +89,23 @@ impl Checker<'_> {
         Ok(Some(UrlSpec { auth, cors }))
     }
 
+    /// `[auth]` added `authorization` to the CORS config's allowed headers: still within the URL's limit.
+    pub(super) fn cors_room(&self, cors: &CorsSpec, section: &str) -> Result<(), ConfigError> {
+        if cors.allow_headers.len() <= MAX_HEADERS {
+            return Ok(());
+        }
+        Err(ConfigError {
+            file: self.file.to_path_buf(),
+            position: None,
+            field: Some(format!("{section}.url.cors.allow_headers")),
+            message: format!(
+                "[auth] needs `authorization` among the allowed headers, but the list already has the \
+                 {MAX_HEADERS} a function URL takes"
+            ),
+            fix: Some("remove a header from `allow_headers` to make room for `authorization`".to_string()),
+        })
+    }
+
     /// `[<section>]` (`section`: `function.url.cors`).
     fn cors(&self, raw: &RawCors, section: &str) -> Result<CorsSpec, ConfigError> {
         fn list<'a>(

@@ -220,6 +220,13 @@ impl<'a> World<'a> {
             .flat_map(|n| n.outputs(self))
             .collect();
         outputs.sort_by_key(|o| o.position);
+        // `[auth]`'s issuer, last: only with the section, so a stack without it keeps its outputs.
+        if let Some(auth) = &self.stack.auth {
+            outputs.push(crate::report::Output {
+                in_text: true,
+                ..crate::report::Output::new("auth_issuer", u8::MAX, Some(auth.issuer.clone()))
+            });
+        }
         crate::report::Outputs(outputs)
     }
 

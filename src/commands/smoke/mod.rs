@@ -13,6 +13,7 @@
 
 mod checks;
 mod cleanup;
+mod not_run;
 mod report;
 mod scenario;
 #[cfg(test)]
@@ -85,6 +86,9 @@ pub async fn run(
     profile: Option<&str>,
     progress: &Progress,
 ) -> Result<Outcome> {
+    if stack.auth.is_some() {
+        return Ok(not_run::refuse(stack));
+    }
     let started = Instant::now();
     let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
     let cors = CorsCheck::for_run(stack, &transport);

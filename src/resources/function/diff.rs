@@ -5,9 +5,13 @@ use super::*;
 
 /// The configuration to send: the desired fields, and the live environment with the desired variables
 /// merged in. Lambda replaces the whole variable map on update, so dropping the live ones would destroy
-/// variables someone else set.
+/// variables someone else set. The one exception: `[auth]`'s variables (`AUTH_VARIABLES`), stackctl's own
+/// and reserved in the stack file, go when the stack no longer sets them (auth removed from stack.toml).
 pub fn merged(desired: &FunctionConfig, live: &FunctionConfig) -> FunctionConfig {
     let mut environment = live.environment.clone();
+    environment.retain(|k, _| {
+        desired.environment.contains_key(k) || !AUTH_VARIABLES.contains(&k.as_str())
+    });
     environment.extend(
         desired
             .environment
@@ -64,11 +68,14 @@ pub(crate) fn env_changes(
             Some(_) => {}
         }
     }
-    for key in live.keys().filter(|k| !target.contains_key(*k)) {
-        changes.push(Change::remove(
-            format!("environment.{key}"),
-            "(value hidden)",
-        ));
+    for (key, value) in live.iter().filter(|(k, _)| !target.contains_key(*k)) {
+        // stackctl's own (`[auth]`'s, removed with the section) are shown like the ones it sets.
+        let shown = if AUTH_VARIABLES.contains(&key.as_str()) {
+            value.as_str()
+        } else {
+            "(value hidden)"
+        };
+        changes.push(Change::remove(format!("environment.{key}"), shown));
     }
     changes
 }
@@ -349,11 +356,10 @@ pub fn diff(
         ));
     }
     changes.extend(config_changes(&live.config, &target));
-    for key in live
-        .config
-        .environment
-        .keys()
-        .filter(|k| !desired.environment.contains_key(*k))
+    for key in
+        live.config.environment.keys().filter(|k| {
+            !desired.environment.contains_key(*k) && target.environment.contains_key(*k)
+        })
     {
         changes.push(Change::keep(
             format!("environment.{key}"),

@@ -24,7 +24,7 @@ use aws_sdk_lambda::Client;
 use futures::future::BoxFuture;
 
 use crate::aws::{retry_while, wait_for, Account, NotFound, Poll};
-use crate::config::{Stack, StackFunction, UrlSpec, CORS_VARIABLE};
+use crate::config::{Stack, StackFunction, UrlSpec, AUTH_VARIABLES, CORS_VARIABLE};
 use crate::limits;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
@@ -104,7 +104,7 @@ fn cors_variable(
 }
 
 /// The function's variables as up deploys them: stack.toml's, with their placeholders resolved, and
-/// stackctl's own (`CORS_VARIABLE`); `live` is the live function's, when it exists.
+/// stackctl's own (`CORS_VARIABLE`, and `[auth]`'s `AUTH_VARIABLES`); `live` is the live function's, when it exists.
 fn wanted_environment(
     function: &StackFunction,
     values: &template::Values,
@@ -118,6 +118,10 @@ fn wanted_environment(
         .collect::<Result<BTreeMap<_, _>>>()?;
     if let Some(cors) = cors_variable(function.url.as_ref(), live) {
         environment.insert(CORS_VARIABLE.to_string(), cors.to_string());
+    }
+    // `[auth]`'s (config/auth.rs); without it none, and the live ones go (diff::merged).
+    for (name, value) in function.auth.iter().flat_map(|a| a.variables()) {
+        environment.insert(name.to_string(), value);
     }
     Ok(environment)
 }

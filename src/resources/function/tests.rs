@@ -320,3 +320,52 @@ fn only_the_code_differs() {
     );
     assert!(d.config.is_none() && d.code && !d.create);
 }
+
+/// `[auth]` removed from stack.toml: its variables go at the next up, and only they (the ones someone else
+/// set stay).
+#[test]
+fn auth_variables_go_with_the_section_and_nothing_else_does() {
+    let desired = config(&[("TABLE_NAME", "t")]);
+    let before = live(
+        &[
+            ("TABLE_NAME", "t"),
+            ("THEIRS", "x"),
+            ("STACKCTL_AUTH_ISSUER", "https://i.example"),
+            ("STACKCTL_AUTH_AUDIENCE", "api"),
+        ],
+        "sha",
+    );
+    let d = diff(&desired, "sha", Some(&before));
+    let sent = d.config.expect("the variables change");
+    assert_eq!(
+        sent.environment.keys().collect::<Vec<_>>(),
+        ["TABLE_NAME", "THEIRS"]
+    );
+    let removed: Vec<&str> = d
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Remove)
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "environment.STACKCTL_AUTH_AUDIENCE",
+            "environment.STACKCTL_AUTH_ISSUER"
+        ]
+    );
+    // stackctl's own: shown with the value it had set.
+    assert!(d
+        .changes
+        .iter()
+        .any(|c| c.field == "environment.STACKCTL_AUTH_ISSUER"
+            && c.before.as_deref() == Some("https://i.example")));
+    // Still wanted: kept as they are, nothing to send.
+    let wanted = config(&[
+        ("TABLE_NAME", "t"),
+        ("STACKCTL_AUTH_ISSUER", "https://i.example"),
+        ("STACKCTL_AUTH_AUDIENCE", "api"),
+    ]);
+    let d = diff(&wanted, "sha", Some(&before));
+    assert!(d.config.is_none(), "{:?}", d.changes);
+}

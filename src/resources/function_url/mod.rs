@@ -34,6 +34,10 @@ use crate::resources::function::{Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
 
+/// Plan's line when `[auth]` added the header the token travels in to the URL's CORS config.
+pub const AUTHORIZATION_NOTE: &str =
+    "`authorization` added to cors.allow_headers for [auth] (browsers send the token in it)";
+
 /// The function tag that marks a URL stackctl created on a function it did not create.
 pub const URL_TAG: &str = "stackctl:url";
 
@@ -464,6 +468,13 @@ impl Resource for FunctionUrl {
         };
         let mut plan =
             ResourcePlan::new(Kind::FunctionUrl, &self.spec.spec.name, action).changes(changes);
+        // `[auth]` added `authorization` to the CORS config's allowed headers: said when it is sent.
+        let added = self.spec.auth.as_ref().is_some_and(|a| a.added_cors_header)
+            && matches!(action, Action::Create | Action::Update);
+        let note = match (note, added.then_some(AUTHORIZATION_NOTE)) {
+            (Some(note), Some(auth)) => Some(format!("{note}; {auth}")),
+            (note, auth) => note.or(auth.map(str::to_string)),
+        };
         if let Some(note) = note {
             plan = plan.note(note);
         }

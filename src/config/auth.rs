@@ -1,0 +1,330 @@
+//! `[auth]`: who is calling, verified by the handler from a token (issue 23). This slice takes an external
+//! OIDC issuer (`issuer` + `audience`, optional `jwks_url`); `cognito = true` (a pool stackctl owns) is
+//! refused until it exists. The handler reads the result from `AUTH_VARIABLES`, which stackctl sets on the
+//! function (resources/function) and on local runs.
+
+use super::errors::line_col;
+use super::raw::RawAuth;
+use super::resolve::Checker;
+use super::{ConfigError, CorsSpec};
+
+/// The issuer the token's `iss` must equal.
+pub const AUTH_ISSUER_VARIABLE: &str = "STACKCTL_AUTH_ISSUER";
+/// The audience the token's `aud` must contain.
+pub const AUTH_AUDIENCE_VARIABLE: &str = "STACKCTL_AUTH_AUDIENCE";
+/// The JWKS to verify against (else the issuer's discovery document gives it).
+pub const AUTH_JWKS_URL_VARIABLE: &str = "STACKCTL_AUTH_JWKS_URL";
+/// Cognito access tokens' client id (the managed pool, a later slice): reserved already.
+pub const AUTH_CLIENT_ID_VARIABLE: &str = "STACKCTL_AUTH_CLIENT_ID";
+
+/// Every variable `[auth]` sets: reserved in `[function.environment]`, and removed from the function by the
+/// up that follows the section's removal (they are stackctl's own, never someone else's).
+pub const AUTH_VARIABLES: [&str; 4] = [
+    AUTH_ISSUER_VARIABLE,
+    AUTH_AUDIENCE_VARIABLE,
+    AUTH_JWKS_URL_VARIABLE,
+    AUTH_CLIENT_ID_VARIABLE,
+];
+
+/// The request header the token travels in: allowed by the URL's CORS config whenever `[auth]` is on.
+pub const AUTHORIZATION_HEADER: &str = "authorization";
+
+/// `[auth]`, checked: an external OIDC issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSpec {
+    /// `auth.issuer`: an https URL without query or fragment, compared exactly with the token's `iss`.
+    pub issuer: String,
+    /// `auth.audience`: what the token's `aud` must contain.
+    pub audience: String,
+    /// `auth.jwks_url`: https, or http on a loopback host (a local issuer for dev and tests).
+    pub jwks_url: Option<String>,
+    /// Whether stackctl added `authorization` to `[function.url.cors] allow_headers` (the file's list did
+    /// not have it): plan says so.
+    pub added_cors_header: bool,
+}
+
+impl AuthSpec {
+    /// The function's variables for it (AUTH-CONTRACT: issuer, audience, and the JWKS URL when given).
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        let mut variables = vec![
+            (AUTH_ISSUER_VARIABLE, self.issuer.clone()),
+            (AUTH_AUDIENCE_VARIABLE, self.audience.clone()),
+        ];
+        if let Some(jwks) = &self.jwks_url {
+            variables.push((AUTH_JWKS_URL_VARIABLE, jwks.clone()));
+        }
+        variables
+    }
+}
+
+/// `authorization` added to a CORS config's allowed request headers, unless already there (in any case; a
+/// `*` does not cover it: browsers never let a wildcard allow `Authorization`). True when added.
+pub fn allow_authorization(cors: &mut CorsSpec) -> bool {
+    if cors
+        .allow_headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(AUTHORIZATION_HEADER))
+    {
+        return false;
+    }
+    cors.allow_headers.push(AUTHORIZATION_HEADER.to_string());
+    true
+}
+
+/// Why `url` is not an acceptable URL for `what` (None: it is). `loopback_http`: http allowed on a loopback
+/// host.
+fn url_problem(url: &str, loopback_http: bool) -> Option<String> {
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        let loopback =
+            ["127.0.0.1", "::1", "localhost"].contains(&host.to_ascii_lowercase().as_str());
+        if !(loopback_http && loopback) {
+            return Some(if loopback_http {
+                "is http on a host that is not loopback: tokens' keys must come over https"
+                    .to_string()
+            } else {
+                "is not https".to_string()
+            });
+        }
+        rest
+    } else {
+        return Some("is not an https URL".to_string());
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Some("has no host".to_string());
+    }
+    if authority.contains('@') {
+        return Some("has a user name in it".to_string());
+    }
+    if url.contains(['?', '#']) {
+        return Some("has a query or a fragment".to_string());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("has a space or a control character in it".to_string());
+    }
+    None
+}
+
+impl Checker<'_> {
+    /// `[auth]` (None: the section is absent).
+    pub(super) fn auth(&self, raw: Option<&RawAuth>) -> Result<Option<AuthSpec>, ConfigError> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        if let Some(cognito) = raw.cognito.as_ref().filter(|c| *c.get_ref()) {
+            return Err(self.error(
+                cognito.span(),
+                "auth.cognito",
+                "a user pool managed by stackctl (`cognito = true`) is not available yet",
+                "use an existing OIDC issuer: `issuer = \"https://...\"` and `audience = \"...\"` (an \
+                 existing Cognito pool's issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>)",
+            ));
+        }
+        let Some(issuer) = &raw.issuer else {
+            return Err(ConfigError {
+                file: self.file.to_path_buf(),
+                position: self.section_line("auth"),
+                field: Some("auth.issuer".to_string()),
+                message: "[auth] has no `issuer`: the handler cannot know whose tokens to trust".to_string(),
+                fix: Some(
+                    "write `issuer = \"https://your-tenant.example.com/\"` (your OIDC provider's issuer, \
+                     exactly as its tokens' `iss`) and `audience = \"...\"`, or remove [auth]"
+                        .to_string(),
+                ),
+            });
+        };
+        if let Some(problem) = url_problem(issuer.get_ref(), false) {
+            return Err(self.error(
+                issuer.span(),
+                "auth.issuer",
+                format!("the issuer `{}` {problem}", issuer.get_ref().escape_debug()),
+                "write the issuer exactly as its tokens' `iss`, an https URL without query or fragment, \
+                 e.g. `issuer = \"https://your-tenant.auth0.com/\"`",
+            ));
+        }
+        let audience = match &raw.audience {
+            Some(a) if !a.get_ref().trim().is_empty() => a.get_ref().clone(),
+            Some(a) => {
+                return Err(self.error(
+                    a.span(),
+                    "auth.audience",
+                    "the audience is empty",
+                    "write the audience your provider puts in its tokens' `aud` (an API identifier or \
+                     a client id), e.g. `audience = \"api\"`",
+                ))
+            }
+            None => {
+                return Err(self.error(
+                    issuer.span(),
+                    "auth.audience",
+                    "`issuer` without `audience`: any token the issuer signs for any app would be accepted",
+                    "add `audience = \"...\"` under [auth]: the value your provider puts in its tokens' \
+                     `aud` (an API identifier or a client id)",
+                ))
+            }
+        };
+        let jwks_url = match &raw.jwks_url {
+            None => None,
+            Some(url) => {
+                if let Some(problem) = url_problem(url.get_ref(), true) {
+                    return Err(self.error(
+                        url.span(),
+                        "auth.jwks_url",
+                        format!("the JWKS URL `{}` {problem}", url.get_ref().escape_debug()),
+                        "use an https URL without query or fragment (http only on 127.0.0.1, ::1 or \
+                         localhost, for a local issuer), or remove `jwks_url` to use the issuer's \
+                         discovery document",
+                    ));
+                }
+                Some(url.get_ref().clone())
+            }
+        };
+        Ok(Some(AuthSpec {
+            issuer: issuer.get_ref().clone(),
+            audience,
+            jwks_url,
+            added_cors_header: false,
+        }))
+    }
+
+    /// The line of the section's `[name]` header, if the file writes one.
+    fn section_line(&self, name: &str) -> Option<(usize, usize)> {
+        let header = format!("[{name}]");
+        let mut offset = 0;
+        for line in self.source.split_inclusive('\n') {
+            if line.trim() == header {
+                return Some(line_col(self.source, offset + line.find('[').unwrap_or(0)));
+            }
+            offset += line.len();
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::{error_of, parse_with, project};
+
+    fn with_auth(body: &str) -> impl Fn(String) -> String {
+        let body = body.to_string();
+        move |t: String| format!("{t}\n[auth]\n{body}\n")
+    }
+
+    #[test]
+    fn an_external_issuer_is_resolved_with_its_variables() {
+        let dir = project();
+        let stack = parse_with(
+            dir.path(),
+            with_auth("issuer = \"https://issuer.example\"\naudience = \"api\"\njwks_url = \"http://127.0.0.1:9/jwks.json\""),
+        )
+        .unwrap();
+        let auth = stack.auth.unwrap();
+        assert_eq!(
+            auth.variables(),
+            vec![
+                (AUTH_ISSUER_VARIABLE, "https://issuer.example".to_string()),
+                (AUTH_AUDIENCE_VARIABLE, "api".to_string()),
+                (
+                    AUTH_JWKS_URL_VARIABLE,
+                    "http://127.0.0.1:9/jwks.json".to_string()
+                ),
+            ]
+        );
+        let plain = parse_with(dir.path(), |t| t).unwrap();
+        assert_eq!(plain.auth, None);
+    }
+
+    #[test]
+    fn every_key_is_checked_with_its_field() {
+        let field = |body: &str| error_of(with_auth(body)).field.unwrap();
+        assert_eq!(
+            field("issuer = \"http://issuer.example\"\naudience = \"a\""),
+            "auth.issuer"
+        );
+        assert_eq!(
+            field("issuer = \"https://i.example/?x=1\"\naudience = \"a\""),
+            "auth.issuer"
+        );
+        assert_eq!(
+            field("issuer = \"https://i.example/#f\"\naudience = \"a\""),
+            "auth.issuer"
+        );
+        assert_eq!(
+            field("issuer = \"https:///\"\naudience = \"a\""),
+            "auth.issuer"
+        );
+        assert_eq!(field("issuer = \"https://i.example\""), "auth.audience");
+        assert_eq!(
+            field("issuer = \"https://i.example\"\naudience = \" \""),
+            "auth.audience"
+        );
+        assert_eq!(field("audience = \"a\""), "auth.issuer");
+        let jwks = |url: &str| {
+            format!("issuer = \"https://i.example\"\naudience = \"a\"\njwks_url = \"{url}\"")
+        };
+        assert_eq!(
+            field(&jwks("http://example.com/jwks.json")),
+            "auth.jwks_url"
+        );
+        assert_eq!(field(&jwks("ftp://127.0.0.1/jwks.json")), "auth.jwks_url");
+        for ok in [
+            "http://localhost:8080/j",
+            "http://[::1]:9/j",
+            "https://keys.example/j",
+        ] {
+            let dir = project();
+            assert!(parse_with(dir.path(), with_auth(&jwks(ok))).is_ok(), "{ok}");
+        }
+        let err = error_of(with_auth("cognito = true"));
+        assert_eq!(err.field.as_deref(), Some("auth.cognito"));
+        assert!(err.message.contains("not available yet"), "{err}");
+        assert!(err.fix.unwrap().contains("`issuer = "));
+    }
+
+    #[test]
+    fn with_a_cors_config_the_resolved_headers_allow_authorization() {
+        let dir = project();
+        let auth = "[auth]\nissuer = \"https://i.example\"\naudience = \"a\"\n";
+        let url = |headers: &str| {
+            format!("\n[function.url]\nauth = \"none\"\n[function.url.cors]\nallow_origins = [\"*\"]\n{headers}\n")
+        };
+        let stack = parse_with(dir.path(), |t| format!("{t}{}{auth}", url(""))).unwrap();
+        let cors = stack.url.unwrap().cors.unwrap();
+        assert_eq!(cors.allow_headers, ["authorization"]);
+        assert!(stack.auth.unwrap().added_cors_header);
+        let written = url("allow_headers = [\"Authorization\"]");
+        let stack = parse_with(dir.path(), |t| format!("{t}{written}{auth}")).unwrap();
+        assert_eq!(
+            stack.url.unwrap().cors.unwrap().allow_headers,
+            ["Authorization"]
+        );
+        assert!(!stack.auth.unwrap().added_cors_header);
+        // Without [auth], the file's list as written.
+        let stack = parse_with(dir.path(), |t| format!("{t}{}", url(""))).unwrap();
+        assert!(stack.url.unwrap().cors.unwrap().allow_headers.is_empty());
+    }
+
+    #[test]
+    fn authorization_is_added_to_the_allowed_headers_once() {
+        let mut cors = CorsSpec {
+            allow_headers: vec!["Content-Type".into()],
+            ..CorsSpec::default()
+        };
+        assert!(allow_authorization(&mut cors));
+        assert!(!allow_authorization(&mut cors));
+        assert_eq!(cors.allow_headers, ["Content-Type", "authorization"]);
+        let mut upper = CorsSpec {
+            allow_headers: vec!["Authorization".into()],
+            ..CorsSpec::default()
+        };
+        assert!(!allow_authorization(&mut upper));
+    }
+}

@@ -1,0 +1,202 @@
+//! `[auth]` with an external OIDC issuer (issue 23, first slice): `up` sets the handler's variables
+//! (AUTH-CONTRACT), a second `plan` sees no change, removing the section removes exactly them; the URL's
+//! CORS config allows `authorization` (plan says so); `outputs.auth_issuer`; smoke refuses (exit 2).
+
+use std::collections::HashMap;
+
+use aws_sdk_lambda::types::Environment;
+
+use crate::support::*;
+
+const FUNCTION: &str = "my-frontend-app-api";
+
+const AUTH: &str = "\n[auth]\nissuer = \"https://issuer.example\"\naudience = \"api\"\n\
+    jwks_url = \"http://127.0.0.1:8123/jwks.json\"\n";
+
+const PUBLIC_WITH_CORS: &str = "\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+    allow_origins = [\"https://app.example.com\"]\nallow_headers = [\"content-type\"]\n";
+
+async fn function_env(emulator: &Emulator) -> HashMap<String, String> {
+    let aws = emulator.clients().await;
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    config
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn auth_variables(env: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    vars.sort();
+    vars
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let plain = project.stackctl(&["up", "--output", "json"]);
+    plain.ok();
+    assert!(
+        plain.json()["outputs"].get("auth_issuer").is_none(),
+        "{}",
+        plain.stdout
+    );
+    // Someone else's variable on the function: it must survive both changes.
+    let aws = emulator.clients().await;
+    let mut env = function_env(&emulator).await;
+    env.insert("LOG_LEVEL".into(), "debug".into());
+    aws.lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .environment(Environment::builder().set_variables(Some(env)).build())
+        .send()
+        .await
+        .unwrap();
+
+    project.write("stack.toml", &(project.read("stack.toml") + AUTH));
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("+ environment.STACKCTL_AUTH_ISSUER: https://issuer.example"),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    assert_eq!(
+        up.json()["outputs"]["auth_issuer"],
+        "https://issuer.example",
+        "{}",
+        up.stdout
+    );
+    let env = function_env(&emulator).await;
+    assert_eq!(
+        auth_variables(&env),
+        [
+            ("STACKCTL_AUTH_AUDIENCE".to_string(), "api".to_string()),
+            (
+                "STACKCTL_AUTH_ISSUER".into(),
+                "https://issuer.example".into()
+            ),
+            (
+                "STACKCTL_AUTH_JWKS_URL".into(),
+                "http://127.0.0.1:8123/jwks.json".into()
+            ),
+        ]
+    );
+    assert_eq!(env["LOG_LEVEL"], "debug");
+    // In sync: nothing to change, nothing written.
+    project.stackctl(&["plan"]).ok();
+    let text = project.stackctl(&["status"]);
+    text.ok();
+    assert!(
+        text.stdout.contains("auth_issuer: https://issuer.example"),
+        "{}",
+        text.stdout
+    );
+
+    // Drift: someone changes the audience by hand; plan shows it, up puts it back.
+    let mut drifted = env.clone();
+    drifted.insert("STACKCTL_AUTH_AUDIENCE".into(), "other".into());
+    aws.lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .environment(Environment::builder().set_variables(Some(drifted)).build())
+        .send()
+        .await
+        .unwrap();
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("~ environment.STACKCTL_AUTH_AUDIENCE: other -> api"),
+        "{}",
+        plan.stdout
+    );
+    project.stackctl(&["up"]).ok();
+
+    // [auth] removed: its variables go, the others stay, and the outputs are as before.
+    project.write("stack.toml", &project.read("stack.toml").replace(AUTH, ""));
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("- environment.STACKCTL_AUTH_ISSUER: https://issuer.example"),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    assert!(up.json()["outputs"].get("auth_issuer").is_none());
+    let after = function_env(&emulator).await;
+    assert!(auth_variables(&after).is_empty(), "{after:?}");
+    assert_eq!(after["LOG_LEVEL"], "debug");
+    assert_eq!(after["TABLE_NAME"], "my-frontend-app-data");
+    project.stackctl(&["plan"]).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_urls_cors_allows_authorization_and_plan_says_so() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write(
+        "stack.toml",
+        &(project.read("stack.toml") + PUBLIC_WITH_CORS + AUTH),
+    );
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains("`authorization` added to cors.allow_headers for [auth]"),
+        "{}",
+        plan.stdout
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    let url = aws
+        .lambda
+        .get_function_url_config()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    let headers = url
+        .cors()
+        .map(|c| c.allow_headers().to_vec())
+        .unwrap_or_default();
+    assert_eq!(headers, ["content-type", "authorization"]);
+    let plan = project.stackctl(&["plan"]);
+    plan.ok();
+    assert!(!plan.stdout.contains("authorization"), "{}", plan.stdout);
+}
+
+#[test]
+fn smoke_with_auth_refuses_with_exit_2_and_says_why() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + AUTH));
+    for args in [&["smoke", "--local"][..], &["smoke"][..]] {
+        let mark = emulator.mark();
+        let run = project.stackctl(args);
+        run.expect_code(2);
+        assert!(run.stdout.contains("smoke did not run"), "{}", run.stdout);
+        assert!(run.stdout.contains("[auth]"), "{}", run.stdout);
+        assert!(emulator.writes_since(mark).is_empty());
+    }
+    let json = project.stackctl(&["smoke", "--local", "--output", "json"]);
+    json.expect_code(2);
+    assert_eq!(json.json()["passed"], false);
+}
