@@ -200,3 +200,147 @@ fn smoke_with_auth_refuses_with_exit_2_and_says_why() {
     json.expect_code(2);
     assert_eq!(json.json()["passed"], false);
 }
+
+/// The local issuer of tests/fixtures/oidc/issuer.mjs, running until dropped (its stdin closes).
+struct LocalIssuer {
+    child: std::process::Child,
+    port: u16,
+    tokens: serde_json::Value,
+}
+
+impl LocalIssuer {
+    fn start(project: &Project) -> LocalIssuer {
+        use std::io::BufRead;
+        let script = project.path("lambda/oidc-issuer.mjs");
+        std::fs::copy(
+            std::path::Path::new(REPO).join("tests/fixtures/oidc/issuer.mjs"),
+            &script,
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("node")
+            .arg(&script)
+            .args(["https://issuer.example", "api"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting node");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let tokens: serde_json::Value = serde_json::from_str(&line).expect("the issuer's line");
+        let port = tokens["port"].as_u64().unwrap() as u16;
+        LocalIssuer {
+            child,
+            port,
+            tokens,
+        }
+    }
+
+    fn token(&self, who: &str) -> String {
+        self.tokens[who].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for LocalIssuer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An event of lambda/events/ with the caller's `Authorization` header (None: no header) and the query
+/// (None: no query at all, so the caller is the token's `sub`).
+fn event_as(file: &str, bearer: Option<&str>, user_id: Option<&str>) -> String {
+    let path = std::path::Path::new(REPO).join("lambda/events").join(file);
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(token) = bearer {
+        event["headers"]["authorization"] = format!("Bearer {token}").into();
+    }
+    match user_id {
+        Some(id) => {
+            event["rawQueryString"] = format!("userId={id}").into();
+            event["queryStringParameters"] = serde_json::json!({ "userId": id });
+        }
+        None => {
+            event["rawQueryString"] = "".into();
+            event
+                .as_object_mut()
+                .unwrap()
+                .remove("queryStringParameters");
+        }
+    }
+    event.to_string()
+}
+
+/// What `dev`, `smoke --local` and `invoke --local` run is what `up` deploys: the handler on a local run
+/// gets `[auth]`'s variables and verifies a token exactly as deployed, against the issuer's JWKS. The caller
+/// is the token's `sub`: Alice sees her items, Bob does not, and a `userId` that is not the caller, no token
+/// and a token for another audience are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_run_verifies_the_callers_token_as_deployed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let issuer = LocalIssuer::start(&project);
+    let stack = project.read("stack.toml");
+    project.write(
+        "stack.toml",
+        &format!(
+            "{stack}\n[auth]\nissuer = \"https://issuer.example\"\naudience = \"api\"\n\
+             jwks_url = \"http://127.0.0.1:{}/jwks.json\"\n",
+            issuer.port
+        ),
+    );
+    project.stackctl(&["up"]).ok();
+    let invoke = |name: &str, event: String| {
+        project.write(name, &event);
+        let run = project.stackctl(&["invoke", "--local", name]);
+        run.ok();
+        run.stdout
+    };
+    let (alice, bob) = (issuer.token("alice"), issuer.token("bob"));
+
+    let created = invoke(
+        "create.json",
+        event_as("create-item.json", Some(&alice), None),
+    );
+    assert!(created.starts_with("201 ("), "{created}");
+    let mine = invoke("mine.json", event_as("list-items.json", Some(&alice), None));
+    assert!(
+        mine.starts_with("200 (") && mine.contains("Buy milk") && mine.contains("alice"),
+        "{mine}"
+    );
+    let also_mine = invoke(
+        "mine-by-id.json",
+        event_as("list-items.json", Some(&alice), Some("alice")),
+    );
+    assert!(also_mine.starts_with("200 ("), "{also_mine}");
+    let theirs = invoke("theirs.json", event_as("list-items.json", Some(&bob), None));
+    assert!(
+        theirs.starts_with("200 (") && !theirs.contains("Buy milk"),
+        "{theirs}"
+    );
+    let posing = invoke(
+        "posing.json",
+        event_as("list-items.json", Some(&bob), Some("alice")),
+    );
+    assert!(posing.starts_with("403 ("), "{posing}");
+    let anonymous = invoke(
+        "anonymous.json",
+        event_as("list-items.json", None, Some("alice")),
+    );
+    assert!(anonymous.starts_with("401 ("), "{anonymous}");
+    let foreign = invoke(
+        "foreign.json",
+        event_as("list-items.json", Some(&issuer.token("foreign")), None),
+    );
+    assert!(foreign.starts_with("401 ("), "{foreign}");
+    for out in [&created, &mine, &theirs, &posing, &anonymous, &foreign] {
+        assert!(
+            !out.contains(&alice) && !out.contains(&bob),
+            "a token in the output: {out}"
+        );
+    }
+}
