@@ -354,11 +354,16 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions:
   const auth = authFromEnvironment(env, authOptions);
   if (auth.mode === "misconfigured") console.error(`${auth.message}; every request will answer 500`);
 
-  const json = (statusCode: number, body: unknown, extra: Record<string, string> = {}): Result => ({
+  const json = (statusCode: number, body: unknown): Result => ({
     statusCode,
-    headers: { ...HEADERS, ...extra },
+    headers: { ...HEADERS },
     body: JSON.stringify(body),
   });
+  /** A refusal of the caller (401/403/503): every answer's headers (CORS), plus its own (WWW-Authenticate). */
+  const refuse = (statusCode: number, body: unknown, extra: Record<string, string>): Result => {
+    const answer = json(statusCode, body);
+    return { ...answer, headers: { ...answer.headers, ...extra } };
+  };
 
   return async (event: APIGatewayProxyEventV2): Promise<Result> => {
     try {
@@ -369,7 +374,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions:
       if (auth.mode === "misconfigured") return json(500, { error: auth.message });
       if (auth.mode === "on") {
         const outcome = await auth.authenticate(authorizationOf(event));
-        if (!("sub" in outcome)) return json(outcome.statusCode, { error: outcome.error }, outcome.headers);
+        if (!("sub" in outcome)) return refuse(outcome.statusCode, { error: outcome.error }, outcome.headers);
         caller = outcome.sub;
       }
       const request = requestOf(event);
@@ -460,4 +465,9 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions:
   };
 }
 
-export const handler = createHandler();
+const handle = createHandler();
+
+/** Lambda's entry point: the handler for this process's environment, made once at init. */
+export const handler = async (event: APIGatewayProxyEventV2): Promise<Result> => {
+  return handle(event);
+};

@@ -44,11 +44,31 @@ pub struct AuthSpec {
 }
 
 impl AuthSpec {
-    /// The function's variables for it (AUTH-CONTRACT: issuer, audience, and the JWKS URL when given).
+    /// Whether the issuer is a Cognito user pool (`https://cognito-idp.<region>.amazonaws.com/<pool id>`).
+    /// Cognito's access tokens carry no `aud`: the app client is their `client_id`, and only its ID tokens
+    /// have `aud`. An API must take access tokens, never ID tokens, so for a pool the audience is checked
+    /// as the client id (with `token_use = access`), not as `aud`.
+    pub fn is_cognito(&self) -> bool {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .is_some_and(|host| {
+                host.starts_with("cognito-idp.")
+                    && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+            })
+    }
+
+    /// The function's variables for it (AUTH-CONTRACT: the issuer; the audience, or for a Cognito pool the
+    /// app client id; the JWKS URL when given).
     pub fn variables(&self) -> Vec<(&'static str, String)> {
+        let audience = if self.is_cognito() {
+            AUTH_CLIENT_ID_VARIABLE
+        } else {
+            AUTH_AUDIENCE_VARIABLE
+        };
         let mut variables = vec![
             (AUTH_ISSUER_VARIABLE, self.issuer.clone()),
-            (AUTH_AUDIENCE_VARIABLE, self.audience.clone()),
+            (audience, self.audience.clone()),
         ];
         if let Some(jwks) = &self.jwks_url {
             variables.push((AUTH_JWKS_URL_VARIABLE, jwks.clone()));
@@ -72,18 +92,21 @@ pub fn allow_authorization(cors: &mut CorsSpec) -> bool {
 }
 
 /// Why `url` is not an acceptable URL for `what` (None: it is). `loopback_http`: http allowed on a loopback
-/// host.
+/// host. The URL must also parse as the handler's `new URL()` parses it (the WHATWG rules, which the `url`
+/// crate follows): a port out of range or a malformed host is refused here, not by every request at run time.
 fn url_problem(url: &str, loopback_http: bool) -> Option<String> {
+    let parsed = url::Url::parse(url);
     let rest = if let Some(rest) = url.strip_prefix("https://") {
         rest
     } else if let Some(rest) = url.strip_prefix("http://") {
-        let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
+        // The host as the handler will connect to it, not as written (`http://[::1]evil.com/` does not
+        // parse; `http://127.0.0.1:80evil.com/` neither).
+        let loopback = match parsed.as_ref().ok().and_then(|u| u.host()) {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            None => false,
         };
-        let loopback =
-            ["127.0.0.1", "::1", "localhost"].contains(&host.to_ascii_lowercase().as_str());
         if !(loopback_http && loopback) {
             return Some(if loopback_http {
                 "is http on a host that is not loopback: tokens' keys must come over https"
@@ -109,7 +132,13 @@ fn url_problem(url: &str, loopback_http: bool) -> Option<String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("has a space or a control character in it".to_string());
     }
-    None
+    match parsed {
+        Err(err) => Some(format!("is not a valid URL ({err})")),
+        Ok(u) if u.host_str().is_none_or(|h| h.is_empty() || h.contains('%')) => {
+            Some("has no valid host".to_string())
+        }
+        Ok(_) => None,
+    }
 }
 
 impl Checker<'_> {

@@ -97,6 +97,26 @@ impl Checker<'_> {
         function.reserved_concurrency = self.reserved_concurrency(&raw.function, section)?;
         let mut url = self.url(&raw.function, section)?;
         let mut auth = self.auth(raw.auth.as_ref())?;
+        if let (Some(_), Some(url_spec)) = (&auth, &url) {
+            if url_spec.auth == super::UrlAuth::AwsIam {
+                let at = raw.function.url.as_ref().map(|u| u.auth.span()).unwrap_or(0..0);
+                return Err(self.error(
+                    at,
+                    &format!("{section}.url.auth"),
+                    "[auth] with `auth = \"aws_iam\"`: a SigV4 signature travels in the `Authorization` \
+                     header, where the caller's token must go, so every request would be refused",
+                    "use `auth = \"none\"` (the token is the caller's proof) or remove [auth] (callers sign \
+                     with AWS credentials instead)",
+                ));
+            }
+            if url_spec.auth == super::UrlAuth::None && url_spec.cors.is_none() {
+                warnings.push(format!(
+                    "[auth] with a public [{section}.url] and no [{section}.url.cors]: a browser sends the \
+                     token only after a preflight, which the handler refuses without a token (401); add \
+                     [{section}.url.cors] with your page's origin to call the API from a page"
+                ));
+            }
+        }
         if let (Some(auth), Some(cors)) = (&mut auth, url.as_mut().and_then(|u| u.cors.as_mut())) {
             auth.added_cors_header = super::auth::allow_authorization(cors);
             self.cors_room(cors, section)?;
