@@ -5,7 +5,8 @@
 //   STACKCTL_AUTH_AUDIENCE   OIDC form: the token's `aud` must contain it
 //   STACKCTL_AUTH_CLIENT_ID  Cognito form: `client_id` must equal it and `token_use` must be "access"
 //   STACKCTL_AUTH_JWKS_URL   the JWKS; else `jwks_uri` of <issuer>/.well-known/openid-configuration
-// Without STACKCTL_AUTH_ISSUER (and none of the others) auth is off. A token is never logged.
+// Auth is off only when none of the four is present in the environment (an empty one is a misconfiguration).
+// A token is never logged.
 import { createRemoteJWKSet, errors, jwtVerify } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 
@@ -69,19 +70,26 @@ const describe = (err: unknown): string => {
   return `${err.name}: ${err.message}${detail ? ` (${String(detail)})` : ""}`;
 };
 
-/** The settings in `env`, checked; auth is off when no STACKCTL_AUTH_* variable is set. */
+/**
+ * The settings in `env`, checked. Auth is off only when none of the STACKCTL_AUTH_* names is present at all: a
+ * name present in the environment, even empty, means auth was meant, and an empty or partial configuration is
+ * "misconfigured" (fail closed), never off.
+ */
 export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions = {}): Auth {
-  const get = (name: string) => env[name] || undefined;
+  const get = (name: string) => env[name];
   const issuer = get("STACKCTL_AUTH_ISSUER");
   const audience = get("STACKCTL_AUTH_AUDIENCE");
   const clientId = get("STACKCTL_AUTH_CLIENT_ID");
   const jwksUrl = get("STACKCTL_AUTH_JWKS_URL");
   const misconfigured = (why: string): Auth => ({ mode: "misconfigured", message: `Server misconfigured: ${why}` });
 
-  if (!issuer) {
-    const stray = VARIABLES.filter((name) => get(name) !== undefined);
+  const present = VARIABLES.filter((name) => get(name) !== undefined);
+  if (present.length === 0) return { mode: "off" };
+  const empty = present.filter((name) => get(name)!.trim() === "");
+  if (empty.length > 0) return misconfigured(`${empty.join(", ")} set but empty (auth cannot be turned off that way)`);
+  if (issuer === undefined) {
     // Fail closed: a setting without the issuer means auth was meant, and cannot be done.
-    return stray.length === 0 ? { mode: "off" } : misconfigured(`${stray.join(", ")} set without STACKCTL_AUTH_ISSUER`);
+    return misconfigured(`${present.join(", ")} set without STACKCTL_AUTH_ISSUER`);
   }
   if (!secureUrl(issuer)) return misconfigured("STACKCTL_AUTH_ISSUER is not an https URL");
   if ((audience === undefined) === (clientId === undefined)) {

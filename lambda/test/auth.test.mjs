@@ -412,6 +412,21 @@ describe("misconfigured auth answers 500, never 200", () => {
     "an http JWKS URL not on loopback": { STACKCTL_AUTH_JWKS_URL: "http://issuer.example.com/jwks" },
     "a setting without the issuer": { STACKCTL_AUTH_ISSUER: undefined },
   };
+  // A name present in the environment, even empty, means auth was meant: never off, never served by ?userId=.
+  // (functions: servers.main exists once the top-level before has run)
+  const EMPTY = {
+    "STACKCTL_AUTH_ISSUER empty, alone": () => ({ TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: "" }),
+    "all four STACKCTL_AUTH_* empty": () => ({
+      TABLE_NAME: TABLE,
+      STACKCTL_AUTH_ISSUER: "",
+      STACKCTL_AUTH_AUDIENCE: "",
+      STACKCTL_AUTH_CLIENT_ID: "",
+      STACKCTL_AUTH_JWKS_URL: "",
+    }),
+    "the issuer set, the audience empty": () => oidc(servers.main, { STACKCTL_AUTH_AUDIENCE: "" }),
+    "the issuer set, the JWKS URL empty": () => oidc(servers.main, { STACKCTL_AUTH_JWKS_URL: "" }),
+    "the issuer only blanks": () => ({ TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: "  " }),
+  };
   for (const [name, change] of Object.entries(cases)) {
     test(name, async (t) => {
       const logged = [];
@@ -421,6 +436,30 @@ describe("misconfigured auth answers 500, never 200", () => {
       const res = await call(handler, event("GET", { token: await sign(keys.rs) }));
       assert.equal(res.status, 500);
       assert.match(res.body.error, /Server misconfigured/);
+    });
+  }
+  for (const name of Object.keys(EMPTY)) {
+    test(`${name}: 500, not auth off`, async (t) => {
+      const logged = [];
+      t.mock.method(console, "error", (...args) => logged.push(args.join(" ")));
+      const handler = createHandler(EMPTY[name](), FAST);
+      assert.match(logged.join("\n"), /Server misconfigured: .*empty.*every request will answer 500/);
+      // An item the old behaviour would serve by ?userId=: with auth meant, it is never read.
+      const victim = `victim-${randomUUID()}`;
+      const open = createHandler({ TABLE_NAME: TABLE }, FAST);
+      assert.equal((await call(open, event("POST", { query: { userId: victim }, body: { title: "secret" } }))).status, 201);
+      for (const evt of [
+        event("GET", { query: { userId: victim } }),
+        event("POST", { query: { userId: victim }, body: { title: "x" } }),
+        event("GET", { token: await sign(keys.rs) }),
+      ]) {
+        const res = await call(handler, evt);
+        assert.equal(res.status, 500);
+        assert.match(res.body.error, /Server misconfigured/);
+        assert.ok(!JSON.stringify(res.body).includes("secret"));
+      }
+      const listed = await call(open, event("GET", { query: { userId: victim } }));
+      assert.deepEqual(listed.body.items.map((item) => item.title), ["secret"]);
     });
   }
 });
