@@ -45,19 +45,35 @@ const VARIABLES = ["STACKCTL_AUTH_ISSUER", "STACKCTL_AUTH_AUDIENCE", "STACKCTL_A
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
-/** https, or http on a loopback host (a local issuer such as a dev server's: unreachable from elsewhere). */
-function secureUrl(text: string): URL | undefined {
-  let url: URL;
+const parse = (text: string): URL | undefined => {
   try {
-    url = new URL(text);
+    return new URL(text);
   } catch {
     return undefined;
   }
+};
+
+const isHttpLoopback = (url: URL) =>
+  url.protocol === "http:" && (LOOPBACK.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+
+/** https, or http on a loopback host (a local issuer such as a dev server's: unreachable from elsewhere). */
+function secureUrl(text: string): URL | undefined {
+  const url = parse(text);
+  return url && (url.protocol === "https:" || isHttpLoopback(url)) ? url : undefined;
+}
+
+/**
+ * The JWKS URL a discovery document names, or undefined when it is not acceptable: https, and http on a loopback
+ * host only when the issuer itself is an http loopback URL (a local issuer). An https issuer's document cannot
+ * point the key fetch at a loopback http port (on Lambda, 127.0.0.1:9001 is the Runtime API).
+ */
+export function discoveredJwksUrl(issuer: string, jwksUri: unknown): URL | undefined {
+  if (typeof jwksUri !== "string") return undefined;
+  const url = parse(jwksUri);
+  if (!url) return undefined;
   if (url.protocol === "https:") return url;
-  if (url.protocol === "http:" && (LOOPBACK.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname))) {
-    return url;
-  }
-  return undefined;
+  const local = parse(issuer);
+  return local && isHttpLoopback(local) && isHttpLoopback(url) ? url : undefined;
 }
 
 /** Raised when the discovery document or the JWKS cannot be fetched: 503, never a verdict on the token. */
@@ -121,8 +137,10 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
     if (doc.issuer !== issuer) {
       throw new KeysUnavailable(`the discovery document ${where} names another issuer: ${JSON.stringify(doc.issuer)}`);
     }
-    const url = typeof doc.jwks_uri === "string" ? secureUrl(doc.jwks_uri) : undefined;
-    if (!url) throw new KeysUnavailable(`the discovery document ${where} has no https jwks_uri`);
+    const url = discoveredJwksUrl(issuer!, doc.jwks_uri);
+    if (!url) {
+      throw new KeysUnavailable(`the discovery document ${where} has no https jwks_uri: ${JSON.stringify(doc.jwks_uri)}`);
+    }
     return url;
   }
 

@@ -4,6 +4,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import {
   CreateTableCommand,
@@ -377,6 +382,67 @@ describe("the JWKS: cached, refetched for an unknown kid, 503 when it cannot be 
     server.issuer = issuer;
     assert.equal((await call(handler, event("GET", { token }))).status, 200);
     assert.equal(server.hits.discovery, 3);
+  });
+
+  test("an https issuer's discovery document cannot send the key fetch to a loopback http port: 503, 0 requests", async (t) => {
+    // A self-signed certificate for 127.0.0.1, trusted only for this test.
+    const dir = mkdtempSync(join(tmpdir(), "auth-test-tls-"));
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+    ], { stdio: "ignore" });
+    const tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
+    rmSync(dir, { recursive: true, force: true });
+    const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+    t.after(() => {
+      if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
+    });
+
+    // The plain-http "JWKS" on loopback (on Lambda this would be the Runtime API): counts every request.
+    let plainHits = 0;
+    const plain = createServer((req, res) => {
+      plainHits++;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [keys.rs.jwk] }));
+    });
+    await new Promise((done) => plain.listen(0, "127.0.0.1", done));
+    const state = { jwksUri: "", discovery: 0, jwks: 0 };
+    const secure = createHttpsServer(tls, (req, res) => {
+      if (req.url === "/.well-known/openid-configuration") {
+        state.discovery++;
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ issuer, jwks_uri: state.jwksUri }));
+      } else if (req.url === "/jwks") {
+        state.jwks++;
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [keys.rs.jwk] }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise((done) => secure.listen(0, "127.0.0.1", done));
+    const issuer = `https://127.0.0.1:${secure.address().port}`;
+    t.after(() => {
+      for (const s of [plain, secure]) s.closeAllConnections();
+      return Promise.all([plain, secure].map((s) => new Promise((done) => s.close(done))));
+    });
+
+    const env = { TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: issuer, STACKCTL_AUTH_AUDIENCE: AUDIENCE };
+    const token = await sign(keys.rs, { iss: issuer });
+    const logged = [];
+    t.mock.method(console, "error", (...args) => logged.push(args.join(" ")));
+    for (const path of ["/jwks.json", "/jwks"]) {
+      state.jwksUri = `http://127.0.0.1:${plain.address().port}${path}`;
+      await unavailable(createHandler(env, FAST), token);
+    }
+    assert.equal(plainHits, 0);
+    assert.equal(state.discovery, 2);
+    assert.match(logged.join("\n"), /has no https jwks_uri/);
+    // The control: the same issuer naming an https jwks_uri is served (so the 503 above was the URL rule).
+    state.jwksUri = `${issuer}/jwks`;
+    assert.equal((await call(createHandler(env, FAST), event("GET", { token }))).status, 200);
+    assert.equal(state.jwks, 1);
+    assert.equal(plainHits, 0);
   });
 });
 
