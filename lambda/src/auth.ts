@@ -79,6 +79,9 @@ export function discoveredJwksUrl(issuer: string, jwksUri: unknown): URL | undef
 /** Raised when the discovery document or the JWKS cannot be fetched: 503, never a verdict on the token. */
 class KeysUnavailable extends Error {}
 
+/** Raised when several of the issuer's keys fit the token (e.g. it has no `kid`): 401, the message says why. */
+class AmbiguousKey extends Error {}
+
 const describe = (err: unknown): string => {
   if (!(err instanceof Error)) return String(err);
   const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
@@ -158,7 +161,14 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
     try {
       return await lookup(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      if (err instanceof errors.JWKSMultipleMatchingKeys) {
+        throw new AmbiguousKey(
+          header.kid === undefined
+            ? "The token names no key (kid) and the issuer has several"
+            : "The issuer has several keys with the token's kid",
+        );
+      }
+      if (err instanceof errors.JWKSNoMatchingKey) throw err;
       throw new KeysUnavailable(`cannot fetch the JWKS: ${describe(err)}`);
     }
   };
@@ -205,6 +215,7 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
             headers: {},
           };
         }
+        if (err instanceof AmbiguousKey) return refuse(err.message, true);
         return refuse(reason(err), true);
       }
     },

@@ -384,6 +384,15 @@ describe("the JWKS: cached, refetched for an unknown kid, 503 when it cannot be 
     assert.equal(server.hits.discovery, 3);
   });
 
+  test("a token without kid when the JWKS has several keys of its kind: 401 saying so", async () => {
+    const server = (servers.twoKeys = await keyServer());
+    server.keys = [keys.rs.jwk, keys.rotated.jwk];
+    const handler = createHandler(oidc(server), FAST);
+    await assertRefused(handler, await sign(keys.rs, { iss: server.issuer }, { kid: undefined }), /names no key \(kid\) and the issuer has several/);
+    // With its kid, the same key is accepted.
+    assert.equal((await call(handler, event("GET", { token: await sign(keys.rs, { iss: server.issuer }) }))).status, 200);
+  });
+
   test("an https issuer's discovery document cannot send the key fetch to a loopback http port: 503, 0 requests", async (t) => {
     // A self-signed certificate for 127.0.0.1, trusted only for this test.
     const dir = mkdtempSync(join(tmpdir(), "auth-test-tls-"));
