@@ -5,7 +5,8 @@
 //   STACKCTL_AUTH_AUDIENCE   OIDC form: the token's `aud` must contain it
 //   STACKCTL_AUTH_CLIENT_ID  Cognito form: `client_id` must equal it and `token_use` must be "access"
 //   STACKCTL_AUTH_JWKS_URL   the JWKS; else `jwks_uri` of <issuer>/.well-known/openid-configuration
-// Without STACKCTL_AUTH_ISSUER (and none of the others) auth is off. A token is never logged.
+// Auth is off only when none of the four is present in the environment (an empty one is a misconfiguration).
+// A token is never logged.
 import { createRemoteJWKSet, errors, jwtVerify } from "jose";
 import type { JWTVerifyGetKey } from "jose";
 
@@ -44,23 +45,42 @@ const VARIABLES = ["STACKCTL_AUTH_ISSUER", "STACKCTL_AUTH_AUDIENCE", "STACKCTL_A
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
-/** https, or http on a loopback host (a local issuer such as a dev server's: unreachable from elsewhere). */
-function secureUrl(text: string): URL | undefined {
-  let url: URL;
+const parse = (text: string): URL | undefined => {
   try {
-    url = new URL(text);
+    return new URL(text);
   } catch {
     return undefined;
   }
+};
+
+const isHttpLoopback = (url: URL) =>
+  url.protocol === "http:" && (LOOPBACK.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname));
+
+/** https, or http on a loopback host (a local issuer such as a dev server's: unreachable from elsewhere). */
+function secureUrl(text: string): URL | undefined {
+  const url = parse(text);
+  return url && (url.protocol === "https:" || isHttpLoopback(url)) ? url : undefined;
+}
+
+/**
+ * The JWKS URL a discovery document names, or undefined when it is not acceptable: https, and http on a loopback
+ * host only when the issuer itself is an http loopback URL (a local issuer). An https issuer's document cannot
+ * point the key fetch at a loopback http port (on Lambda, 127.0.0.1:9001 is the Runtime API).
+ */
+export function discoveredJwksUrl(issuer: string, jwksUri: unknown): URL | undefined {
+  if (typeof jwksUri !== "string") return undefined;
+  const url = parse(jwksUri);
+  if (!url) return undefined;
   if (url.protocol === "https:") return url;
-  if (url.protocol === "http:" && (LOOPBACK.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname))) {
-    return url;
-  }
-  return undefined;
+  const local = parse(issuer);
+  return local && isHttpLoopback(local) && isHttpLoopback(url) ? url : undefined;
 }
 
 /** Raised when the discovery document or the JWKS cannot be fetched: 503, never a verdict on the token. */
 class KeysUnavailable extends Error {}
+
+/** Raised when several of the issuer's keys fit the token (e.g. it has no `kid`): 401, the message says why. */
+class AmbiguousKey extends Error {}
 
 const describe = (err: unknown): string => {
   if (!(err instanceof Error)) return String(err);
@@ -69,19 +89,26 @@ const describe = (err: unknown): string => {
   return `${err.name}: ${err.message}${detail ? ` (${String(detail)})` : ""}`;
 };
 
-/** The settings in `env`, checked; auth is off when no STACKCTL_AUTH_* variable is set. */
+/**
+ * The settings in `env`, checked. Auth is off only when none of the STACKCTL_AUTH_* names is present at all: a
+ * name present in the environment, even empty, means auth was meant, and an empty or partial configuration is
+ * "misconfigured" (fail closed), never off.
+ */
 export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions = {}): Auth {
-  const get = (name: string) => env[name] || undefined;
+  const get = (name: string) => env[name];
   const issuer = get("STACKCTL_AUTH_ISSUER");
   const audience = get("STACKCTL_AUTH_AUDIENCE");
   const clientId = get("STACKCTL_AUTH_CLIENT_ID");
   const jwksUrl = get("STACKCTL_AUTH_JWKS_URL");
   const misconfigured = (why: string): Auth => ({ mode: "misconfigured", message: `Server misconfigured: ${why}` });
 
-  if (!issuer) {
-    const stray = VARIABLES.filter((name) => get(name) !== undefined);
+  const present = VARIABLES.filter((name) => get(name) !== undefined);
+  if (present.length === 0) return { mode: "off" };
+  const empty = present.filter((name) => get(name)!.trim() === "");
+  if (empty.length > 0) return misconfigured(`${empty.join(", ")} set but empty (auth cannot be turned off that way)`);
+  if (issuer === undefined) {
     // Fail closed: a setting without the issuer means auth was meant, and cannot be done.
-    return stray.length === 0 ? { mode: "off" } : misconfigured(`${stray.join(", ")} set without STACKCTL_AUTH_ISSUER`);
+    return misconfigured(`${present.join(", ")} set without STACKCTL_AUTH_ISSUER`);
   }
   if (!secureUrl(issuer)) return misconfigured("STACKCTL_AUTH_ISSUER is not an https URL");
   if ((audience === undefined) === (clientId === undefined)) {
@@ -113,8 +140,10 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
     if (doc.issuer !== issuer) {
       throw new KeysUnavailable(`the discovery document ${where} names another issuer: ${JSON.stringify(doc.issuer)}`);
     }
-    const url = typeof doc.jwks_uri === "string" ? secureUrl(doc.jwks_uri) : undefined;
-    if (!url) throw new KeysUnavailable(`the discovery document ${where} has no https jwks_uri`);
+    const url = discoveredJwksUrl(issuer!, doc.jwks_uri);
+    if (!url) {
+      throw new KeysUnavailable(`the discovery document ${where} has no https jwks_uri: ${JSON.stringify(doc.jwks_uri)}`);
+    }
     return url;
   }
 
@@ -132,7 +161,14 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
     try {
       return await lookup(header, token);
     } catch (err) {
-      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      if (err instanceof errors.JWKSMultipleMatchingKeys) {
+        throw new AmbiguousKey(
+          header.kid === undefined
+            ? "The token names no key (kid) and the issuer has several"
+            : "The issuer has several keys with the token's kid",
+        );
+      }
+      if (err instanceof errors.JWKSNoMatchingKey) throw err;
       throw new KeysUnavailable(`cannot fetch the JWKS: ${describe(err)}`);
     }
   };
@@ -179,6 +215,7 @@ export function authFromEnvironment(env: NodeJS.ProcessEnv, options: AuthOptions
             headers: {},
           };
         }
+        if (err instanceof AmbiguousKey) return refuse(err.message, true);
         return refuse(reason(err), true);
       }
     },

@@ -4,6 +4,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import {
   CreateTableCommand,
@@ -378,6 +383,76 @@ describe("the JWKS: cached, refetched for an unknown kid, 503 when it cannot be 
     assert.equal((await call(handler, event("GET", { token }))).status, 200);
     assert.equal(server.hits.discovery, 3);
   });
+
+  test("a token without kid when the JWKS has several keys of its kind: 401 saying so", async () => {
+    const server = (servers.twoKeys = await keyServer());
+    server.keys = [keys.rs.jwk, keys.rotated.jwk];
+    const handler = createHandler(oidc(server), FAST);
+    await assertRefused(handler, await sign(keys.rs, { iss: server.issuer }, { kid: undefined }), /names no key \(kid\) and the issuer has several/);
+    // With its kid, the same key is accepted.
+    assert.equal((await call(handler, event("GET", { token: await sign(keys.rs, { iss: server.issuer }) }))).status, 200);
+  });
+
+  test("an https issuer's discovery document cannot send the key fetch to a loopback http port: 503, 0 requests", async (t) => {
+    // A self-signed certificate for 127.0.0.1, trusted only for this test.
+    const dir = mkdtempSync(join(tmpdir(), "auth-test-tls-"));
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+    ], { stdio: "ignore" });
+    const tls = { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) };
+    rmSync(dir, { recursive: true, force: true });
+    const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+    t.after(() => {
+      if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
+    });
+
+    // The plain-http "JWKS" on loopback (on Lambda this would be the Runtime API): counts every request.
+    let plainHits = 0;
+    const plain = createServer((req, res) => {
+      plainHits++;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [keys.rs.jwk] }));
+    });
+    await new Promise((done) => plain.listen(0, "127.0.0.1", done));
+    const state = { jwksUri: "", discovery: 0, jwks: 0 };
+    const secure = createHttpsServer(tls, (req, res) => {
+      if (req.url === "/.well-known/openid-configuration") {
+        state.discovery++;
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ issuer, jwks_uri: state.jwksUri }));
+      } else if (req.url === "/jwks") {
+        state.jwks++;
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [keys.rs.jwk] }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise((done) => secure.listen(0, "127.0.0.1", done));
+    const issuer = `https://127.0.0.1:${secure.address().port}`;
+    t.after(() => {
+      for (const s of [plain, secure]) s.closeAllConnections();
+      return Promise.all([plain, secure].map((s) => new Promise((done) => s.close(done))));
+    });
+
+    const env = { TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: issuer, STACKCTL_AUTH_AUDIENCE: AUDIENCE };
+    const token = await sign(keys.rs, { iss: issuer });
+    const logged = [];
+    t.mock.method(console, "error", (...args) => logged.push(args.join(" ")));
+    for (const path of ["/jwks.json", "/jwks"]) {
+      state.jwksUri = `http://127.0.0.1:${plain.address().port}${path}`;
+      await unavailable(createHandler(env, FAST), token);
+    }
+    assert.equal(plainHits, 0);
+    assert.equal(state.discovery, 2);
+    assert.match(logged.join("\n"), /has no https jwks_uri/);
+    // The control: the same issuer naming an https jwks_uri is served (so the 503 above was the URL rule).
+    state.jwksUri = `${issuer}/jwks`;
+    assert.equal((await call(createHandler(env, FAST), event("GET", { token }))).status, 200);
+    assert.equal(state.jwks, 1);
+    assert.equal(plainHits, 0);
+  });
 });
 
 describe("the Cognito form (STACKCTL_AUTH_CLIENT_ID)", () => {
@@ -412,6 +487,21 @@ describe("misconfigured auth answers 500, never 200", () => {
     "an http JWKS URL not on loopback": { STACKCTL_AUTH_JWKS_URL: "http://issuer.example.com/jwks" },
     "a setting without the issuer": { STACKCTL_AUTH_ISSUER: undefined },
   };
+  // A name present in the environment, even empty, means auth was meant: never off, never served by ?userId=.
+  // (functions: servers.main exists once the top-level before has run)
+  const EMPTY = {
+    "STACKCTL_AUTH_ISSUER empty, alone": () => ({ TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: "" }),
+    "all four STACKCTL_AUTH_* empty": () => ({
+      TABLE_NAME: TABLE,
+      STACKCTL_AUTH_ISSUER: "",
+      STACKCTL_AUTH_AUDIENCE: "",
+      STACKCTL_AUTH_CLIENT_ID: "",
+      STACKCTL_AUTH_JWKS_URL: "",
+    }),
+    "the issuer set, the audience empty": () => oidc(servers.main, { STACKCTL_AUTH_AUDIENCE: "" }),
+    "the issuer set, the JWKS URL empty": () => oidc(servers.main, { STACKCTL_AUTH_JWKS_URL: "" }),
+    "the issuer only blanks": () => ({ TABLE_NAME: TABLE, STACKCTL_AUTH_ISSUER: "  " }),
+  };
   for (const [name, change] of Object.entries(cases)) {
     test(name, async (t) => {
       const logged = [];
@@ -421,6 +511,30 @@ describe("misconfigured auth answers 500, never 200", () => {
       const res = await call(handler, event("GET", { token: await sign(keys.rs) }));
       assert.equal(res.status, 500);
       assert.match(res.body.error, /Server misconfigured/);
+    });
+  }
+  for (const name of Object.keys(EMPTY)) {
+    test(`${name}: 500, not auth off`, async (t) => {
+      const logged = [];
+      t.mock.method(console, "error", (...args) => logged.push(args.join(" ")));
+      const handler = createHandler(EMPTY[name](), FAST);
+      assert.match(logged.join("\n"), /Server misconfigured: .*empty.*every request will answer 500/);
+      // An item the old behaviour would serve by ?userId=: with auth meant, it is never read.
+      const victim = `victim-${randomUUID()}`;
+      const open = createHandler({ TABLE_NAME: TABLE }, FAST);
+      assert.equal((await call(open, event("POST", { query: { userId: victim }, body: { title: "secret" } }))).status, 201);
+      for (const evt of [
+        event("GET", { query: { userId: victim } }),
+        event("POST", { query: { userId: victim }, body: { title: "x" } }),
+        event("GET", { token: await sign(keys.rs) }),
+      ]) {
+        const res = await call(handler, evt);
+        assert.equal(res.status, 500);
+        assert.match(res.body.error, /Server misconfigured/);
+        assert.ok(!JSON.stringify(res.body).includes("secret"));
+      }
+      const listed = await call(open, event("GET", { query: { userId: victim } }));
+      assert.deepEqual(listed.body.items.map((item) => item.title), ["secret"]);
     });
   }
 });
