@@ -271,6 +271,63 @@ mod tests {
         assert_eq!(plain.auth, None);
     }
 
+    /// Cognito's access tokens have no `aud` (their app client is `client_id`); only its ID tokens do. An
+    /// existing pool as `issuer` must therefore be checked by client id and `token_use = access`, or the API
+    /// would accept ID tokens and refuse access tokens.
+    #[test]
+    fn a_cognito_pools_audience_is_its_client_id_for_access_tokens() {
+        let dir = project();
+        let auth = |issuer: &str| {
+            parse_with(
+                dir.path(),
+                with_auth(&format!("issuer = \"{issuer}\"\naudience = \"client123\"")),
+            )
+            .unwrap()
+            .auth
+            .unwrap()
+        };
+        let pool = auth("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf");
+        assert!(pool.is_cognito());
+        assert_eq!(
+            pool.variables(),
+            vec![
+                (
+                    AUTH_ISSUER_VARIABLE,
+                    "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf".to_string()
+                ),
+                (AUTH_CLIENT_ID_VARIABLE, "client123".to_string()),
+            ]
+        );
+        // A look-alike host is not a pool.
+        for other in [
+            "https://cognito-idp.eu-west-1.amazonaws.com.evil.example/x",
+            "https://evil.example/cognito-idp.eu-west-1.amazonaws.com",
+        ] {
+            assert!(!auth(other).is_cognito(), "{other}");
+            assert_eq!(auth(other).variables()[1].0, AUTH_AUDIENCE_VARIABLE);
+        }
+    }
+
+    /// A browser sends the token only after a preflight, which the handler refuses without a token: a public
+    /// URL under [auth] without a CORS config warns.
+    #[test]
+    fn a_public_url_without_cors_under_auth_warns() {
+        let dir = project();
+        let warned = |url: &str| {
+            parse_with(dir.path(), |t| {
+                format!("{t}\n{url}\n[auth]\nissuer = \"https://i.example\"\naudience = \"api\"\n")
+            })
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("preflight"))
+        };
+        assert!(warned("[function.url]\nauth = \"none\""));
+        assert!(!warned(
+            "[function.url]\nauth = \"none\"\n[function.url.cors]\nallow_origins = [\"https://app.example\"]"
+        ));
+    }
+
     #[test]
     fn every_key_is_checked_with_its_field() {
         let field = |body: &str| error_of(with_auth(body)).field.unwrap();

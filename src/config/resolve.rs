@@ -99,7 +99,12 @@ impl Checker<'_> {
         let mut auth = self.auth(raw.auth.as_ref())?;
         if let (Some(_), Some(url_spec)) = (&auth, &url) {
             if url_spec.auth == super::UrlAuth::AwsIam {
-                let at = raw.function.url.as_ref().map(|u| u.auth.span()).unwrap_or(0..0);
+                let at = raw
+                    .function
+                    .url
+                    .as_ref()
+                    .map(|u| u.auth.span())
+                    .unwrap_or(0..0);
                 return Err(self.error(
                     at,
                     &format!("{section}.url.auth"),
