@@ -254,6 +254,18 @@ pub enum Command {
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         workers: u16,
     },
+    /// Print an access token for a test user of the stack's `[auth]` (created on first use in the managed
+    /// pool; `--local`: minted offline for `stackctl dev --auth local`). Text: the token alone, for
+    /// `Authorization: Bearer $(stackctl token --user alice)`; `--output json`: both tokens, `sub`, expiry.
+    /// Exit 2 when stackctl cannot mint for the stack's issuer.
+    Token {
+        /// The user (1-64 of a-z A-Z 0-9 . _ - @ +).
+        #[arg(long, value_name = "NAME", value_parser = parse_user)]
+        user: String,
+        /// Mint for `stackctl dev --auth local`'s offline issuer (a key under .stackctl/); no AWS needed.
+        #[arg(long)]
+        local: bool,
+    },
     /// Print a valid, stable stage name for a git ref or branch (for CI), short enough for every name of the
     /// stack. Needs no AWS.
     #[command(
@@ -323,8 +335,37 @@ fn parse_stage(value: &str) -> Result<String, String> {
     }
 }
 
+/// `token --user`: a user name Cognito accepts everywhere (its username pattern is wider; this is the part
+/// that is also safe in a shell, a file name and a log line). Checked before anything is read or sent.
+fn parse_user(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err("a user name is 1 to 64 of a-z, A-Z, 0-9 and . _ - @ +, e.g. alice".to_string())
+    }
+}
+
 /// `ls --older-than`: 30m, 12h, 7d (humantime's units).
 fn parse_age(value: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(value)
         .map_err(|err| format!("{err}; write an age such as 30m, 12h or 7d"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_user;
+
+    #[test]
+    fn token_user_names_are_checked_before_anything_is_sent() {
+        assert!(parse_user("alice").is_ok());
+        assert!(parse_user("a.b_c-d@e+f").is_ok());
+        for bad in ["", "al ice", "alice;rm", "ä", &"a".repeat(65)] {
+            assert!(parse_user(bad).is_err(), "{bad}");
+        }
+    }
 }

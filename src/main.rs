@@ -12,6 +12,7 @@ mod dates;
 mod engine;
 mod escape;
 mod handler;
+mod identity;
 mod interrupt;
 mod limits;
 mod outcome;
@@ -146,6 +147,10 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     for warning in &stack.warnings {
         progress.warn(warning);
     }
+    // `token --local` mints offline: no AWS client, no credentials needed.
+    if let Command::Token { user, local: true } = &cli.command {
+        return commands::token::run_local(&stack, user).await;
+    }
     let region = global
         .region
         .clone()
@@ -242,6 +247,8 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             };
             commands::ls::run(clients, stack, &options, progress).await?
         }
+        Command::Token { user, local: true } => commands::token::run_local(stack, user).await?,
+        Command::Token { user, local: false } => commands::token::run(clients, stack, user).await?,
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::StageName { reference } => stage_name(cli, reference)?,
     })

@@ -10,4 +10,5 @@ pub mod ls;
 pub mod restore;
 pub mod smoke;
 pub mod status;
+pub mod token;
 pub mod up;

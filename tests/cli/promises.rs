@@ -46,6 +46,7 @@ fn aws_commands() -> Vec<Vec<String>> {
         vec!["dev", "--port", "0"],
         vec!["ls"],
         vec!["ls", "--all"],
+        vec!["token", "--user", "alice"],
     ];
     list.into_iter()
         .map(|args| args.into_iter().map(str::to_string).collect())
@@ -110,6 +111,8 @@ fn every_command_exits_64_on_a_bad_stack_file_with_no_aws_call() {
     );
     let mut commands = aws_commands();
     commands.push(vec!["stage-name".into(), "feature/x".into()]);
+    // `token --local` mints offline (no AWS), but still reads the stack file first.
+    commands.push(vec!["token".into(), "--local".into(), "--user".into(), "alice".into()]);
     let mark = emulator.mark();
     for args in &commands {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -324,6 +327,7 @@ fn completions_print_a_script_for_each_shell_that_its_shell_parses() {
             "ls",
             "stage-name",
             "completions",
+            "token",
         ] {
             assert!(run.stdout.contains(command), "{shell}: `{command}` missing");
         }
