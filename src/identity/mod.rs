@@ -5,11 +5,15 @@
 //!
 //! Each minter is one module of its own beside this one; this file only says what they all give.
 
-use serde::Serialize;
+pub mod cognito;
+pub mod managed;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 /// What a minter gives for one user.
 #[derive(Debug, Clone, Serialize)]
-#[allow(dead_code)] // made by the minters (next commits)
 pub struct Tokens {
     /// The name the tokens were asked for (`--user`).
     pub user: String,
@@ -35,18 +39,24 @@ pub const EXTERNAL_ISSUER: &str = "[auth] names an external issuer; stackctl can
      with that provider and use its access token; `stackctl token --local` mints for `dev --auth local`)";
 
 /// An issuer stackctl can mint tokens for.
-pub enum Minter {}
+pub enum Minter {
+    /// The stack's managed Cognito pool.
+    Cognito(cognito::CognitoMinter),
+}
 
 impl Minter {
     /// Tokens for `user`, made (and signed in) as needed.
-    pub async fn mint(&self, _user: &str) -> anyhow::Result<Tokens> {
-        match *self {}
+    pub async fn mint(&self, user: &str) -> Result<Tokens> {
+        match self {
+            Minter::Cognito(pool) => pool.mint(user).await,
+        }
     }
 
     /// Deletes `user` where the issuer keeps users (smoke's test users); nothing for the offline issuer.
-    #[allow(dead_code)] // smoke's test users (next commits)
-    pub async fn forget(&self, _user: &str) -> anyhow::Result<()> {
-        match *self {}
+    pub async fn forget(&self, user: &str) -> Result<()> {
+        match self {
+            Minter::Cognito(pool) => pool.forget(user).await,
+        }
     }
 }
 
@@ -80,11 +90,99 @@ pub fn local_minter(_stack: &crate::config::Stack) -> Result<Minter, CannotMint>
 
 /// The minter for the stack's `[auth]` (the managed pool), found through the deployed stack.
 pub async fn minter_for(
-    _clients: &crate::aws::Clients,
+    clients: &crate::aws::Clients,
     stack: &crate::config::Stack,
-) -> anyhow::Result<Result<Minter, CannotMint>> {
-    Ok(match &stack.auth {
-        None => Err(CannotMint::NoAuth),
-        Some(_) => Err(CannotMint::External),
-    })
+) -> Result<Result<Minter, CannotMint>> {
+    if stack.auth.is_none() {
+        return Ok(Err(CannotMint::NoAuth));
+    }
+    match managed::managed_pool(clients, stack).await? {
+        Some(pool) => Ok(Ok(Minter::Cognito(cognito::CognitoMinter::new(
+            clients, pool,
+        )))),
+        None if is_managed(stack) => Err(anyhow::anyhow!(
+            "the stack's user pool does not exist yet: run `stackctl up` first"
+        )),
+        None => Ok(Err(CannotMint::External)),
+    }
+}
+
+/// Whether `[auth]` asks for a pool stackctl manages (`cognito = true`).
+fn is_managed(_stack: &crate::config::Stack) -> bool {
+    // The managed form arrives with the pool's kind (branch cognito); until then every [auth] is external.
+    false
+}
+
+/// A password for a test user: 40 characters from the OS's random source, with every class Cognito's
+/// default policy asks for (upper, lower, digit, symbol). Never printed, never stored.
+pub(crate) fn password() -> Result<String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 36];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|err| anyhow::anyhow!("reading the OS's random source: {err}"))?;
+    // 64 symbols: each byte's low six bits pick one without bias.
+    let mut password: String = bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect();
+    password.push_str("Aa1-");
+    Ok(password)
+}
+
+/// The claims stackctl reads from a token it was just given (never to trust it: the handler verifies).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Claims {
+    pub sub: String,
+    pub iss: String,
+    #[serde(default)]
+    pub exp: Option<u64>,
+}
+
+/// A JWT's payload, decoded (not verified).
+pub(crate) fn claims_of(token: &str) -> Result<Claims> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .context("the token is not a JWT (no payload part)")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .context("the token's payload is not base64url")?;
+    serde_json::from_slice(&bytes).context("the token's payload is not the JSON claims expected")
+}
+
+/// RFC 3339 of the token's `exp`, else of now + `expires_in`.
+pub(crate) fn expires_at(exp: Option<u64>, expires_in: u64) -> String {
+    let at = match exp {
+        Some(exp) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp),
+        None => std::time::SystemTime::now() + std::time::Duration::from_secs(expires_in),
+    };
+    crate::dates::rfc3339_seconds(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_random_and_meet_cognitos_default_policy() {
+        let a = password().unwrap();
+        let b = password().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 40);
+        assert!(a.chars().any(|c| c.is_ascii_uppercase()));
+        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
+        assert!(a.chars().any(|c| c.is_ascii_digit()));
+        assert!(a.chars().any(|c| !c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn a_tokens_claims_are_read_without_trusting_it() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"sub":"abc","iss":"https://issuer.example","exp":1767225600}"#);
+        let claims = claims_of(&format!("e30.{payload}.sig")).unwrap();
+        assert_eq!(claims.sub, "abc");
+        assert_eq!(claims.iss, "https://issuer.example");
+        assert_eq!(expires_at(claims.exp, 0), "2026-01-01T00:00:00Z");
+        assert!(claims_of("not-a-jwt").is_err());
+    }
 }

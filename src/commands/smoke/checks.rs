@@ -205,3 +205,45 @@ pub(super) fn check_listed(r: &Response, item: &Value) -> Result<(), String> {
         )),
     }
 }
+
+/// With `[auth]`: a list whose every item belongs to `user` (the token's `sub`), never another user's.
+pub(super) fn check_only_own(r: &Response, user: &str) -> Result<(), String> {
+    let Some(items) = r.body.get("items").and_then(Value::as_array) else {
+        return Err(format!(
+            "expected {{\"items\": [...]}}, got {}",
+            body_text(&r.body)
+        ));
+    };
+    match items
+        .iter()
+        .find(|i| i.get("userId").and_then(Value::as_str) != Some(user))
+    {
+        None => Ok(()),
+        Some(other) => Err(format!(
+            "the list shows an item that is not the caller's: {}",
+            body_text(other)
+        )),
+    }
+}
+
+/// With `[auth]`: a refusal of a token (401) that says how to authenticate (`WWW-Authenticate: Bearer`).
+pub(super) fn check_bearer_challenge(r: &Response) -> Result<(), String> {
+    match r.header("www-authenticate") {
+        Some(value) if value.starts_with("Bearer") => Ok(()),
+        Some(value) => Err(format!(
+            "expected `WWW-Authenticate: Bearer ...`, got `{value}`"
+        )),
+        None => Err("a 401 without `WWW-Authenticate: Bearer`".to_string()),
+    }
+}
+
+/// An answer that tells the caller nothing of the item: `{"error": ...}` and no item fields.
+pub(super) fn check_refused(r: &Response) -> Result<(), String> {
+    match r.body.as_object() {
+        Some(object) if object.contains_key("error") && !object.contains_key("itemId") => Ok(()),
+        _ => Err(format!(
+            "expected {{\"error\": ...}} and nothing of the item, got {}",
+            body_text(&r.body)
+        )),
+    }
+}

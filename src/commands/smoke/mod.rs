@@ -8,16 +8,25 @@
 //! own hand-written test events (lambda/events/tutorial-*.json, with only `requestContext.http`,
 //! `queryStringParameters` and `body`), which the handler must answer as the tutorial says.
 
+//! With `[auth]` every request carries a test user's token: smoke signs in two users (users.rs), runs the
+//! sequence as the first, then the isolation steps (isolation.rs: the second user cannot read, change or
+//! delete the first one's item; no token and a tampered token are 401s), cleans up as each user and deletes
+//! both users. For an issuer stackctl cannot mint tokens for, it refuses (not_run.rs).
+//!
 //! Its parts: scenario.rs (the sequence and its session), checks.rs (what each answer must be), cleanup.rs
 //! (deleting what the run created), report.rs (the result as text or JSON).
 
 mod checks;
 mod cleanup;
+mod isolation;
 mod not_run;
 mod report;
 mod scenario;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
+mod users;
 
 use std::time::Instant;
 
@@ -28,15 +37,25 @@ use crate::config::Stack;
 use crate::handler::event::CorsCheck;
 use crate::handler::random_hex;
 use crate::handler::transport::{Transport, Via};
+use crate::identity;
 use crate::outcome::{Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
 use cleanup::{cleanup, Cleanup, DirectDelete};
+use isolation::{isolation, Second, AUTH_STEPS};
 use report::{SmokeReport, StepResult, StepSummary, Verdict};
-use scenario::{sequence, tutorial_sequence, Session, STEPS, TUTORIAL_STEPS};
+use scenario::{sequence, tutorial_sequence, Caller, Session, STEPS, TUTORIAL_STEPS};
+use users::TestUsers;
 
-/// Runs the sequence (and, with `tutorial_events`, the tutorial's hand-written events) and the cleanup over
-/// `transport`. An interrupt (Ctrl-C, SIGTERM) stops the sequence but not the cleanup; a second one stops
-/// everything at once (see interrupt.rs).
+/// How many steps a run has: the sequence, the tutorial's events (`--local` without `[auth]`: they carry no
+/// token), the isolation steps (with `[auth]`).
+fn total_steps(tutorial_events: bool, auth: bool) -> usize {
+    STEPS + if tutorial_events { TUTORIAL_STEPS } else { 0 } + if auth { AUTH_STEPS } else { 0 }
+}
+
+/// Runs the sequence (and, with `tutorial_events`, the tutorial's hand-written events; with `users`, as the
+/// first user, then the isolation steps) and the cleanup over `transport` (as each user). An interrupt
+/// (Ctrl-C, SIGTERM) stops the sequence but not the cleanup; a second one stops everything at once (see
+/// interrupt.rs).
 async fn run_sequence(
     transport: &mut Transport,
     progress: &Progress,
@@ -44,20 +63,37 @@ async fn run_sequence(
     direct: Option<&DirectDelete>,
     cors: &CorsCheck,
     tutorial_events: bool,
+    users: Option<(&identity::Tokens, &identity::Tokens)>,
 ) -> (Vec<StepResult>, Cleanup, bool) {
+    let caller = |label: &'static str, tokens: &identity::Tokens| Caller {
+        label,
+        token: Some(tokens.access_token.clone()),
+    };
+    let first = users.map(|(a, _)| caller("first user", a));
+    let second = users.map(|(_, b)| caller("second user", b));
     let mut session = Session {
         transport,
-        total: STEPS + if tutorial_events { TUTORIAL_STEPS } else { 0 },
+        total: total_steps(tutorial_events, users.is_some()),
         progress,
         user,
         steps: Vec::new(),
         seen: Vec::new(),
         interrupted: false,
         cors,
+        caller: first.clone(),
     };
     sequence(&mut session).await;
     if tutorial_events {
         tutorial_sequence(&mut session).await;
+    }
+    let mut second_seen = Vec::new();
+    if let (Some((_, b)), Some(first), Some(second)) = (users, &first, &second) {
+        let second = Second {
+            caller: second,
+            sub: &b.sub,
+            seen: &mut second_seen,
+        };
+        isolation(&mut session, first, second).await;
     }
     let interrupted = session.stop_requested();
     if interrupted {
@@ -65,8 +101,19 @@ async fn run_sequence(
             "interrupted: cleaning up the items created so far (interrupt again to stop at once)",
         );
     }
-    let cleanup = cleanup(&mut session, direct).await;
-    (session.steps, cleanup, interrupted)
+    session.caller = first;
+    let mut result = cleanup(&mut session, direct).await;
+    if let (Some((_, b)), Some(second)) = (users, second) {
+        // The second user's items, listed and deleted as that user.
+        session.user = b.sub.clone();
+        session.seen = second_seen;
+        session.caller = Some(second);
+        let more = cleanup(&mut session, direct).await;
+        result.deleted.extend(more.deleted);
+        result.deleted_directly.extend(more.deleted_directly);
+        result.failed.extend(more.failed);
+    }
+    (session.steps, result, interrupted)
 }
 
 fn summarize(steps: &[StepResult]) -> StepSummary {
@@ -86,14 +133,27 @@ pub async fn run(
     profile: Option<&str>,
     progress: &Progress,
 ) -> Result<Outcome> {
-    if stack.auth.is_some() {
-        return Ok(not_run::refuse(stack));
-    }
     let started = Instant::now();
+    let minter = match &stack.auth {
+        None => None,
+        Some(_) => match identity::minter_for(clients, stack).await? {
+            Ok(minter) => Some(minter),
+            Err(_) => return Ok(not_run::refuse(stack)),
+        },
+    };
     let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
     let cors = CorsCheck::for_run(stack, &transport);
     let url = transport.base_url();
-    let user = format!("smoke-{}", random_hex());
+    let run_id = format!("smoke-{}", random_hex());
+    let users = match minter {
+        Some(minter) => Some(TestUsers::sign_in(minter, &run_id, progress).await?),
+        None => None,
+    };
+    // Without [auth], a throwaway userId; with it, the first user's `sub` (the token decides the userId).
+    let user = match &users {
+        Some(users) => users.first.sub.clone(),
+        None => run_id,
+    };
     let target = transport.describe();
     let overall = progress.task("smoke");
     overall.set(&format!(
@@ -101,7 +161,8 @@ pub async fn run(
         stack.chosen_function().spec.name
     ));
     let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
-    let tutorial_events = *via == Via::Local;
+    // The tutorial's hand-written events carry no token: with [auth] they are 401s by design.
+    let tutorial_events = *via == Via::Local && users.is_none();
     let (steps, cleanup, interrupted) = run_sequence(
         &mut transport,
         progress,
@@ -109,10 +170,15 @@ pub async fn run(
         direct.as_ref(),
         &cors,
         tutorial_events,
+        users.as_ref().map(|u| (&u.first, &u.second)),
     )
     .await;
     let kind = transport.kind();
     transport.close().await;
+    let test_users = match &users {
+        Some(users) => users.delete(progress).await,
+        None => Vec::new(),
+    };
     let summary = summarize(&steps);
     let report = SmokeReport {
         envelope: Envelope::new("smoke", stack, clients.calls.snapshot(), started.elapsed()),
@@ -124,12 +190,14 @@ pub async fn run(
         passed: !interrupted
             && summary.failed == 0
             && summary.skipped == 0
-            && steps.len() == STEPS + if tutorial_events { TUTORIAL_STEPS } else { 0 }
-            && cleanup.failed.is_empty(),
+            && steps.len() == total_steps(tutorial_events, users.is_some())
+            && cleanup.failed.is_empty()
+            && test_users.iter().all(|u| u.deleted),
         interrupted,
         summary,
         steps,
         cleanup,
+        test_users,
     };
     if report.passed {
         overall.finish(&format!("PASS, {} steps", report.summary.passed));

@@ -1,7 +1,6 @@
-//! smoke with `[auth]` (issue 23, first slice): the scenario acts as a user, which needs tokens, and
-//! stackctl cannot mint them yet (`stackctl token` and the managed pool come later). Rather than a PASS that
-//! checked nothing of what the deployed API now does, smoke refuses before any request, with exit 2, and
-//! says why.
+//! smoke with `[auth]` naming an issuer stackctl cannot mint tokens for (an external one): the scenario
+//! acts as two users, which needs their tokens. Rather than a PASS that checked nothing of what the deployed
+//! API now does, smoke refuses before any request to the function, with exit 2, and says why.
 
 use serde::Serialize;
 
@@ -10,10 +9,10 @@ use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 
 /// Why smoke did not run.
 pub const NOT_RUN_WITH_AUTH: &str = "smoke did not run: with [auth] the handler answers 401 to requests \
-    without a token, and stackctl cannot mint tokens yet (`stackctl token` comes with the managed user pool); \
-    none of the scenario's checks was run. To check the API, call it with a token from your issuer \
-    (`stackctl invoke` with an `Authorization: Bearer <token>` header in the event), or remove [auth] to \
-    run the anonymous scenario";
+    without a token, and stackctl cannot mint tokens for this stack's issuer; none of the scenario's checks \
+    was run. To check the API, call it with a token from your issuer (`stackctl invoke` with an \
+    `Authorization: Bearer <token>` header in the event), or use `[auth] cognito = true` (a pool stackctl \
+    manages: smoke then signs in two test users itself)";
 
 #[derive(Serialize)]
 pub struct NotRun {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::cleanup::Cleanup;
+pub use super::users::TestUserReport;
 use crate::handler::event::Request;
 use crate::outcome::{fields_of, Body, Envelope};
 use crate::progress::format_duration;
@@ -34,6 +35,10 @@ impl Verdict {
 pub struct StepResult {
     pub name: &'static str,
     pub request: Request,
+    /// With `[auth]`: who sent it (`first user`, `second user`, `no token`, `tampered token`); the token
+    /// itself is never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<&'static str>,
     pub expected_status: u16,
     /// What the step checks, for people.
     pub expect: &'static str,
@@ -76,6 +81,9 @@ pub struct SmokeReport {
     pub summary: StepSummary,
     pub steps: Vec<StepResult>,
     pub cleanup: Cleanup,
+    /// With `[auth]`: the two test users (the first one's `sub` is `user_id`), deleted after the cleanup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_users: Vec<TestUserReport>,
 }
 
 impl Body for SmokeReport {
@@ -183,6 +191,24 @@ impl fmt::Display for SmokeReport {
                 c.deleted_directly.join(", ")
             )?;
         }
+        if !self.test_users.is_empty() {
+            let names: Vec<&str> = self.test_users.iter().map(|u| u.name.as_str()).collect();
+            match self.test_users.iter().find(|u| !u.deleted) {
+                None => writeln!(f, "test users: {} deleted", names.join(", "))?,
+                Some(_) => {
+                    writeln!(f, "test users: FAILED to delete:")?;
+                    for user in self.test_users.iter().filter(|u| !u.deleted) {
+                        writeln!(
+                            f,
+                            "      {} ({}): {}",
+                            user.name,
+                            user.sub,
+                            user.error.as_deref().unwrap_or("not deleted")
+                        )?;
+                    }
+                }
+            }
+        }
         let s = &self.summary;
         let took = format_duration(Duration::from_millis(self.envelope.duration_ms));
         if self.passed {
@@ -194,10 +220,12 @@ impl fmt::Display for SmokeReport {
                 s.passed,
                 s.failed,
                 s.skipped,
-                if c.failed.is_empty() {
-                    ""
-                } else {
+                if !c.failed.is_empty() {
                     ", cleanup incomplete"
+                } else if self.test_users.iter().any(|u| !u.deleted) {
+                    ", test users left"
+                } else {
+                    ""
                 }
             )
         }

@@ -66,6 +66,24 @@ pub(super) fn tutorial_event(template: &str, user: &str, item: Option<&str>) -> 
     )
 }
 
+/// Who a request is sent as, with `[auth]`: a test user's access token, or none (`no token`).
+#[derive(Clone)]
+pub(super) struct Caller {
+    /// For the report: `first user`, `second user`, `no token`, `tampered token`.
+    pub(super) label: &'static str,
+    /// `Authorization: Bearer <token>`; None sends no Authorization header.
+    pub(super) token: Option<String>,
+}
+
+impl Caller {
+    pub(super) fn anonymous() -> Caller {
+        Caller {
+            label: "no token",
+            token: None,
+        }
+    }
+}
+
 pub(super) struct Session<'a> {
     pub(super) transport: &'a mut Transport,
     /// How many steps this run has (`--local` sends the tutorial's events too).
@@ -79,6 +97,8 @@ pub(super) struct Session<'a> {
     pub(super) interrupted: bool,
     /// What each answer's Access-Control-Allow-Origin must be.
     pub(super) cors: &'a CorsCheck,
+    /// With `[auth]`: who the requests are sent as; None without `[auth]` (no Authorization header).
+    pub(super) caller: Option<Caller>,
 }
 
 impl CorsCheck {
@@ -118,6 +138,15 @@ impl Session<'_> {
         }
     }
 
+    /// The event for `request`, sent as the session's caller (its token in `Authorization`).
+    pub(super) fn event(&self, request: &Request) -> Value {
+        let mut event = request.event();
+        if let Some(token) = self.caller.as_ref().and_then(|c| c.token.as_ref()) {
+            event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+        }
+        event
+    }
+
     /// Sends one request and checks its answer: the status, then what every answer must be, then `check`.
     /// Returns the body when the step passed.
     pub(super) async fn step(
@@ -128,7 +157,7 @@ impl Session<'_> {
         expect: &'static str,
         check: impl FnOnce(&Response) -> Result<(), String>,
     ) -> Option<Value> {
-        let event = request.event();
+        let event = self.event(&request);
         self.step_event(name, request, event, expected_status, expect, check)
             .await
     }
@@ -211,6 +240,7 @@ impl Session<'_> {
         self.steps.push(StepResult {
             name,
             request,
+            caller: self.caller.as_ref().map(|c| c.label),
             expected_status,
             expect,
             result: verdict,
@@ -243,6 +273,7 @@ impl Session<'_> {
         self.steps.push(StepResult {
             name,
             request,
+            caller: self.caller.as_ref().map(|c| c.label),
             expected_status,
             expect,
             result: Verdict::Skip,
@@ -427,14 +458,26 @@ pub(super) async fn sequence(s: &mut Session<'_>) {
         ),
     }
 
-    s.step(
-        "missing userId",
-        with("GET", Vec::new(), None),
-        400,
-        "{\"error\": \"Missing userId parameter\"}",
-        |r| check_body_is(r, &json!({ "error": "Missing userId parameter" })),
-    )
-    .await;
+    if s.caller.is_some() {
+        // With [auth] the token says who is calling: no userId means the token's user.
+        s.step(
+            "no userId: the token's user",
+            with("GET", Vec::new(), None),
+            200,
+            "{\"items\": [...]}, every one the token user's",
+            |r| check_only_own(r, u),
+        )
+        .await;
+    } else {
+        s.step(
+            "missing userId",
+            with("GET", Vec::new(), None),
+            400,
+            "{\"error\": \"Missing userId parameter\"}",
+            |r| check_body_is(r, &json!({ "error": "Missing userId parameter" })),
+        )
+        .await;
+    }
 
     s.step(
         "unsupported method",

@@ -143,6 +143,7 @@ async fn smoke_with(
         direct,
         &CorsCheck::Star,
         tutorial_events,
+        None,
     )
     .await;
     assert!(!interrupted);
@@ -428,6 +429,7 @@ async fn items_the_function_does_not_delete_are_deleted_with_dynamodb_delete_ite
     let text = format!(
         "{}",
         SmokeReport {
+            test_users: Vec::new(),
             envelope: Envelope {
                 schema_version: 1,
                 command: "smoke",
