@@ -130,6 +130,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         selection,
         &resources::contributed(),
     )?;
+    // A public URL without [auth] or `allow_anonymous = true`: up and plan refuse it before any AWS call;
+    // status says so; the other commands run (a stack deployed before the rule can still be reached and
+    // removed).
+    if matches!(cli.command, Command::Plan { .. } | Command::Up { .. }) {
+        stack.refuse_anonymous_url()?;
+    }
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,
@@ -145,6 +151,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     let progress = Progress::new(Mode::detect(global.quiet));
     for warning in &stack.warnings {
         progress.warn(warning);
+    }
+    if let (Command::Status, Some(refusal)) = (&cli.command, &stack.anonymous_url) {
+        progress.warn(&format!("`up` and `plan` refuse this file: {refusal}"));
     }
     let region = global
         .region

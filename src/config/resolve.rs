@@ -122,6 +122,7 @@ impl Checker<'_> {
                 ));
             }
         }
+        let anonymous_url = self.anonymous(&raw.function, section, url.as_ref(), auth.is_some())?;
         if let (Some(auth), Some(cors)) = (&mut auth, url.as_mut().and_then(|u| u.cors.as_mut())) {
             auth.added_cors_header = super::auth::allow_authorization(cors);
             self.cors_room(cors, section)?;
@@ -141,6 +142,7 @@ impl Checker<'_> {
             log_group,
             url,
             auth,
+            anonymous_url,
             chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),

@@ -256,7 +256,7 @@ async fn a_page_on_an_allowed_origin_uses_the_api_and_another_origin_is_blocked_
         "stack.toml",
         "timeout_secs = 10\n",
         &format!(
-            "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+            "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
              allow_origins = [\"{allowed}\"]\nallow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\n\
              allow_headers = [\"content-type\"]\n"
         ),
