@@ -116,9 +116,10 @@ impl Checker<'_> {
             }
             if url_spec.auth == super::UrlAuth::None && url_spec.cors.is_none() {
                 warnings.push(format!(
-                    "[auth] with a public [{section}.url] and no [{section}.url.cors]: a browser sends the \
-                     token only after a preflight, which the handler refuses without a token (401); add \
-                     [{section}.url.cors] with your page's origin to call the API from a page"
+                    "[auth] with a public [{section}.url] and no [{section}.url.cors]: the handler does CORS \
+                     itself and lets pages on any origin call the API with a token (it answers their \
+                     preflights, `Access-Control-Allow-Origin: *`); add [{section}.url.cors] with your page's \
+                     origin to allow only your pages"
                 ));
             }
         }
