@@ -496,3 +496,61 @@ async fn without_a_url_cors_config_the_handler_answers_the_tokens_preflight() {
         "the handler did not answer a preflight 204:\n{log}"
     );
 }
+
+/// The same page against the stand-in function URL (tests/fixtures/url_server.cjs) as `up` deployed it: the
+/// URL's CORS config read back from the emulator (its AllowHeaders: the file's `content-type` and stackctl's
+/// `authorization`) and the function's own variables (`[auth]`'s, and STACKCTL_CORS=function-url: the URL,
+/// not the handler, answers the preflights). Two users, each with their own item and the readable refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_page_calls_the_deployed_url_with_its_token() {
+    chromium();
+    let emulator = Emulator::start();
+    let page = PageServer::start();
+    let allowed = page.origin("127.0.0.1");
+    let (project, issuer) = signed_in_project(
+        &emulator,
+        &format!(
+            "[function.url.cors]\nallow_origins = [\"{allowed}\"]\n\
+             allow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\nallow_headers = [\"content-type\"]\n"
+        ),
+    );
+    let aws = emulator.moto_clients().await;
+    let url = aws
+        .lambda
+        .get_function_url_config()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("the deployed URL");
+    let cors = url.cors().expect("the URL's CORS config");
+    assert_eq!(cors.allow_origins(), [allowed.clone()]);
+    let headers = cors.allow_headers().join(",");
+    assert_eq!(headers, "content-type,authorization");
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("the deployed function");
+    let variables = config
+        .environment()
+        .and_then(|e| e.variables())
+        .expect("the function's variables");
+    let auth: Vec<(String, String)> = variables
+        .iter()
+        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(auth.len(), 3, "{variables:?}");
+    let server = UrlServer::start_with_env(
+        &project,
+        &variables["STACKCTL_CORS"],
+        &["--cors", &allowed, "--cors-headers", &headers],
+        &auth,
+    );
+    for (user, other) in [("alice", "bob"), ("bob", "alice")] {
+        let report = page.open_page(&allowed, &signed_in(&server.base, &issuer, user, other));
+        assert_signed_in(&report, user, "(the URL server keeps no log)");
+    }
+}
