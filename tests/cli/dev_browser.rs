@@ -523,7 +523,7 @@ async fn a_signed_in_page_calls_the_deployed_url_with_its_token() {
         .await
         .expect("the deployed URL");
     let cors = url.cors().expect("the URL's CORS config");
-    assert_eq!(cors.allow_origins(), [allowed.clone()]);
+    assert_eq!(cors.allow_origins(), std::slice::from_ref(&allowed));
     let headers = cors.allow_headers().join(",");
     assert_eq!(headers, "content-type,authorization");
     let config = aws
