@@ -586,6 +586,13 @@ fn a_public_url_without_auth_is_refused_by_up_and_plan_but_status_and_down_still
             }
         }
     }
+    // README's example of the refusal is the corpus case's exact text.
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let pinned = std::fs::read_to_string(
+        Path::new(REPO).join("tests/corpus/url-public-without-allow-anonymous/expected-stderr.txt"),
+    )
+    .unwrap();
+    assert!(readme.contains(&pinned), "README lacks:\n{pinned}");
     let sent = emulator.requests_since(mark);
     assert!(
         sent.is_empty(),
