@@ -131,6 +131,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         selection,
         &resources::contributed(),
     )?;
+    // A public URL without [auth] or `allow_anonymous = true`: up and plan refuse it before any AWS call;
+    // status says so; the other commands run (a stack deployed before the rule can still be reached and
+    // removed).
+    if matches!(cli.command, Command::Plan { .. } | Command::Up { .. }) {
+        stack.refuse_anonymous_url()?;
+    }
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,
@@ -150,6 +156,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     // `token --local` mints offline: no AWS client, no credentials needed.
     if let Command::Token { user, local: true } = &cli.command {
         return commands::token::run_local(&stack, user).await;
+    }
+    if let (Command::Status, Some(refusal)) = (&cli.command, &stack.anonymous_url) {
+        progress.warn(&format!("`up` and `plan` refuse this file: {refusal}"));
     }
     let region = global
         .region

@@ -344,6 +344,25 @@ function authorizationOf(event: unknown): string | undefined {
 }
 
 /**
+ * A browser's CORS preflight: OPTIONS with `Origin` and `Access-Control-Request-Method` (names in any case).
+ * It never carries the caller's token (browsers send none on a preflight).
+ */
+function isPreflight(event: unknown): boolean {
+  if (!isObject(event) || !isObject(event.requestContext) || !isObject(event.requestContext.http)) return false;
+  if (event.requestContext.http.method !== "OPTIONS") return false;
+  const names = isObject(event.headers) ? Object.keys(event.headers).map((n) => n.toLowerCase()) : [];
+  return names.includes("origin") && names.includes("access-control-request-method");
+}
+
+/** What the handler allows a page when it does CORS itself with auth on: the token's header and JSON bodies. */
+const PREFLIGHT_HEADERS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE",
+  "Access-Control-Allow-Headers": "authorization, content-type",
+  "Access-Control-Max-Age": "300",
+};
+
+/**
  * The handler for the settings in `env` (TABLE_NAME, STACKCTL_CORS, STACKCTL_AUTH_*), read once. Lambda
  * calls `handler`, made from process.env at init; tests make others.
  */
@@ -372,6 +391,11 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, authOptions:
       // With auth, the caller is the token's sub: nothing else of the request is read before it is verified.
       let caller: string | undefined;
       if (auth.mode === "misconfigured") return json(500, { error: auth.message });
+      // With auth and the handler doing CORS (no URL CORS config), a page's preflight is answered here: it
+      // has no token, and a refused preflight would keep the page from ever sending one.
+      if (auth.mode === "on" && "Access-Control-Allow-Origin" in HEADERS && isPreflight(event)) {
+        return { statusCode: 204, headers: { ...PREFLIGHT_HEADERS }, body: "" };
+      }
       if (auth.mode === "on") {
         const outcome = await auth.authenticate(authorizationOf(event));
         if (!("sub" in outcome)) return refuse(outcome.statusCode, { error: outcome.error }, outcome.headers);

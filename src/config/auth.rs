@@ -308,8 +308,8 @@ mod tests {
         }
     }
 
-    /// A browser sends the token only after a preflight, which the handler refuses without a token: a public
-    /// URL under [auth] without a CORS config warns.
+    /// A public URL under [auth] without a CORS config warns: the handler then answers preflights and
+    /// allows any origin.
     #[test]
     fn a_public_url_without_cors_under_auth_warns() {
         let dir = project();

@@ -261,6 +261,9 @@ pub struct Stack {
     pub url: Option<UrlSpec>,
     /// `[auth]`: the callers' verified identity (config/auth.rs); None: anonymous, as before.
     pub auth: Option<AuthSpec>,
+    /// A public URL without `[auth]` and without `allow_anonymous = true`: the error `up` and `plan` answer
+    /// (`refuse_anonymous_url`, before any AWS call); the other commands run (config/url.rs).
+    pub anonymous_url: Option<ConfigError>,
     /// The function the commands that act on one function (invoke, logs, dev, smoke) act on, by its
     /// instance name (`choose_function`, once in main); None: the only one.
     chosen_function: Option<String>,
@@ -270,6 +273,15 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// `up` and `plan` on a file whose public URL has neither `[auth]` nor `allow_anonymous = true`: the
+    /// error that says the risk and the fix.
+    pub fn refuse_anonymous_url(&self) -> Result<(), ConfigError> {
+        match &self.anonymous_url {
+            Some(refusal) => Err(refusal.clone()),
+            None => Ok(()),
+        }
+    }
+
     /// Every function of the stack, each with its log group and URL, in the file's order: today the one
     /// `[function]`. The one place that turns the file's sections into functions.
     pub fn functions(&self) -> Vec<StackFunction> {

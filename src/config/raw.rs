@@ -103,8 +103,10 @@ section! {
 
 section! {
     /// `[function.url]`. A stage that adds a URL the base file has not writes its `auth`.
+    /// `allow_anonymous`: a public URL without `[auth]` is deployed only with it (config/url.rs).
     RawUrl / UrlOverlay {
         auth: req Spanned<String> => r#"auth = "aws_iam""#,
+        allow_anonymous: opt Spanned<bool> => "allow_anonymous = true",
         cors: table RawCors => "[function.url.cors] with allow_origins = [\"https://app.example.com\"]",
     }
 }

@@ -116,12 +116,14 @@ impl Checker<'_> {
             }
             if url_spec.auth == super::UrlAuth::None && url_spec.cors.is_none() {
                 warnings.push(format!(
-                    "[auth] with a public [{section}.url] and no [{section}.url.cors]: a browser sends the \
-                     token only after a preflight, which the handler refuses without a token (401); add \
-                     [{section}.url.cors] with your page's origin to call the API from a page"
+                    "[auth] with a public [{section}.url] and no [{section}.url.cors]: the handler does CORS \
+                     itself and lets pages on any origin call the API with a token (it answers their \
+                     preflights, `Access-Control-Allow-Origin: *`); add [{section}.url.cors] with your page's \
+                     origin to allow only your pages"
                 ));
             }
         }
+        let anonymous_url = self.anonymous(&raw.function, section, url.as_ref(), auth.is_some())?;
         if let (Some(auth), Some(cors)) = (&mut auth, url.as_mut().and_then(|u| u.cors.as_mut())) {
             auth.added_cors_header = super::auth::allow_authorization(cors);
             self.cors_room(cors, section)?;
@@ -141,6 +143,7 @@ impl Checker<'_> {
             log_group,
             url,
             auth,
+            anonymous_url,
             chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),

@@ -415,6 +415,34 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_may_allow_an_anonymous_url_and_a_stage_that_adds_auth_may_not() {
+        let edit = |t: String| {
+            t + "\n[function.url]\nauth = \"none\"\n\n[stages.demo.function.url]\nallow_anonymous = true\n"
+        };
+        assert_eq!(staged(edit, Some("demo")).unwrap().anonymous_url, None);
+        let refusal = staged(edit, None).unwrap().anonymous_url.unwrap();
+        assert_eq!(refusal.field.as_deref(), Some("function.url.auth"));
+        let refusal = staged(edit, Some("live")).unwrap().anonymous_url.unwrap();
+        assert!(refusal
+            .fix
+            .unwrap()
+            .ends_with("(or `[stages.live.function.url]`)"),);
+        let edit = |t: String| {
+            t + "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n\n[stages.live.auth]\n\
+                 issuer = \"https://issuer.example\"\naudience = \"api\"\n"
+        };
+        staged(edit, Some("dev")).unwrap();
+        let err = staged(edit, Some("live")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("function.url.allow_anonymous"));
+        assert!(
+            err.fix
+                .unwrap()
+                .contains("writes `allow_anonymous = false`"),
+            "the fix names the stage's way out"
+        );
+    }
+
+    #[test]
     fn a_stage_is_resolved_when_it_is_deployed_and_its_mistakes_point_at_the_overlay() {
         let edit = |t: String| t + "\n[stages.live]\nfunction.memory_mb = 1\n";
         staged(edit, Some("dev")).unwrap();

@@ -55,7 +55,7 @@ impl Checker<'_> {
         section: &str,
     ) -> Result<Option<UrlSpec>, ConfigError> {
         let section = format!("{section}.url");
-        let Some(RawUrl { auth, cors }) = &raw.url else {
+        let Some(RawUrl { auth, cors, .. }) = &raw.url else {
             return Ok(None);
         };
         let auth = match auth.get_ref().as_str() {
@@ -87,6 +87,80 @@ impl Checker<'_> {
             .map(|c| self.cors(c, &format!("{section}.cors")))
             .transpose()?;
         Ok(Some(UrlSpec { auth, cors }))
+    }
+
+    /// `<section>.url.allow_anonymous` against the rest of the file (`url`: the section, checked; `auth`:
+    /// whether the file has `[auth]`). A public URL (`auth = "none"`) without `[auth]` lets anyone who finds
+    /// it act as any user (the handler takes `userId` from the query string): Ok(Some(refusal)), the error
+    /// `up` and `plan` answer before any AWS call, unless the file says `allow_anonymous = true`. The other
+    /// commands still run on such a file (a stack deployed before the rule must stay reachable and
+    /// removable). The key where it means nothing or contradicts the file is an error at load.
+    pub(super) fn anonymous(
+        &self,
+        raw: &RawFunction,
+        section: &str,
+        url: Option<&UrlSpec>,
+        auth: bool,
+    ) -> Result<Option<ConfigError>, ConfigError> {
+        let (Some(raw_url), Some(url)) = (&raw.url, url) else {
+            return Ok(None);
+        };
+        let field = format!("{section}.url.allow_anonymous");
+        let allowed = raw_url.allow_anonymous.as_ref().filter(|a| *a.get_ref());
+        if let Some(allowed) = allowed {
+            if auth {
+                return Err(self.error(
+                    allowed.span(),
+                    &field,
+                    "`allow_anonymous = true` with [auth]: the URL cannot be both open to anonymous callers \
+                     and verified; with [auth] every request needs a token",
+                    format!(
+                        "remove `allow_anonymous` ([auth] already protects the URL), or remove [auth] to \
+                         publish the URL open{}",
+                        self.in_stage(" (a stage that adds [auth] writes `allow_anonymous = false`)")
+                    ),
+                ));
+            }
+            if url.auth == UrlAuth::AwsIam {
+                return Err(self.error(
+                    allowed.span(),
+                    &field,
+                    "`allow_anonymous = true` with `auth = \"aws_iam\"`: only callers that sign their \
+                     requests with AWS credentials reach this URL, so there is nothing anonymous to allow",
+                    "remove `allow_anonymous`, or write `auth = \"none\"` if the URL is meant to be public",
+                ));
+            }
+            return Ok(None);
+        }
+        if auth || url.auth != UrlAuth::None {
+            return Ok(None);
+        }
+        let stage = self
+            .stage
+            .map(|stage| format!(" (or `[stages.{stage}.{section}.url]`)"))
+            .unwrap_or_default();
+        Ok(Some(self.error(
+            raw_url.auth.span(),
+            &format!("{section}.url.auth"),
+            "a public URL (`auth = \"none\"`) without [auth]: anyone who finds the URL can read, change \
+             and delete every user's items by guessing `userId`s (the handler takes the caller's id from \
+             the query string, unverified)",
+            format!(
+                "add [auth] with your sign-in provider's `issuer` and `audience` (the handler then takes the \
+                 caller from a verified token), or use `auth = \"aws_iam\"`; to publish it open anyway (a \
+                 demo whose data anyone may change), write `allow_anonymous = true` under \
+                 `[{section}.url]`{stage}"
+            ),
+        )))
+    }
+
+    /// `text` when a stage is being resolved, else nothing.
+    fn in_stage<'t>(&self, text: &'t str) -> &'t str {
+        if self.stage.is_some() {
+            text
+        } else {
+            ""
+        }
     }
 
     /// `[auth]` added `authorization` to the CORS config's allowed headers: still within the URL's limit.
@@ -426,6 +500,64 @@ mod tests {
             err.fix.as_deref(),
             Some("write it in lower case: `auth = \"aws_iam\"`")
         );
+    }
+
+    #[test]
+    fn a_public_url_without_auth_is_refused_by_up_unless_allow_anonymous() {
+        // Loaded (status, down, ... still run), with the refusal up and plan answer.
+        let stack = parsed(with_url("auth = \"none\""));
+        let refusal = stack.refuse_anonymous_url().unwrap_err();
+        assert_eq!(refusal.field.as_deref(), Some("function.url.auth"));
+        assert!(refusal.position.is_some(), "{refusal}");
+        assert!(
+            refusal.message.contains(
+                "anyone who finds the URL can read, change and delete every user's items"
+            ),
+            "{refusal}"
+        );
+        assert!(
+            refusal
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("`allow_anonymous = true` under `[function.url]`"),
+            "{refusal}"
+        );
+        // Said open on purpose; signed callers only; no URL: nothing to refuse.
+        for section in [
+            "auth = \"none\"\nallow_anonymous = true",
+            "auth = \"aws_iam\"",
+            "auth = \"aws_iam\"\nallow_anonymous = false",
+        ] {
+            assert_eq!(parsed(with_url(section)).anonymous_url, None, "{section}");
+        }
+        assert_eq!(parsed(|t| t).anonymous_url, None);
+        assert!(parsed(with_url("auth = \"none\"\nallow_anonymous = false"))
+            .anonymous_url
+            .is_some());
+        // [auth] verifies the caller: nothing to refuse.
+        let with_auth = |t: String| {
+            format!(
+                "{t}\n[function.url]\nauth = \"none\"\n\n[auth]\nissuer = \"https://issuer.example\"\n\
+                 audience = \"api\"\n"
+            )
+        };
+        assert_eq!(parsed(with_auth).anonymous_url, None);
+    }
+
+    #[test]
+    fn allow_anonymous_with_auth_or_aws_iam_is_an_error() {
+        let err = error_of(|t| {
+            format!(
+                "{t}\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n\n[auth]\n\
+                 issuer = \"https://issuer.example\"\naudience = \"api\"\n"
+            )
+        });
+        assert_eq!(err.field.as_deref(), Some("function.url.allow_anonymous"));
+        assert!(err.message.contains("with [auth]"), "{err}");
+        let err = error_of(with_url("auth = \"aws_iam\"\nallow_anonymous = true"));
+        assert_eq!(err.field.as_deref(), Some("function.url.allow_anonymous"));
+        assert!(err.message.contains("nothing anonymous to allow"), "{err}");
     }
 
     #[test]

@@ -202,14 +202,14 @@ fn smoke_with_auth_refuses_with_exit_2_and_says_why() {
 }
 
 /// The local issuer of tests/fixtures/oidc/issuer.mjs, running until dropped (its stdin closes).
-struct LocalIssuer {
+pub(crate) struct LocalIssuer {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     tokens: serde_json::Value,
 }
 
 impl LocalIssuer {
-    fn start(project: &Project) -> LocalIssuer {
+    pub(crate) fn start(project: &Project) -> LocalIssuer {
         use std::io::BufRead;
         let script = project.path("lambda/oidc-issuer.mjs");
         std::fs::copy(
@@ -237,7 +237,7 @@ impl LocalIssuer {
         }
     }
 
-    fn token(&self, who: &str) -> String {
+    pub(crate) fn token(&self, who: &str) -> String {
         self.tokens[who].as_str().unwrap().to_string()
     }
 }

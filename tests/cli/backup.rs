@@ -114,7 +114,7 @@ async fn deployed(emulator: &Emulator, items: usize) -> (Project, Clients) {
     project.edit(
         "stack.toml",
         "timeout_secs = 10",
-        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true",
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;

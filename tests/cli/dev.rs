@@ -427,7 +427,7 @@ async fn cors_is_the_function_urls_and_ctrl_c_finishes_requests_in_flight() {
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
-        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
          allow_origins = [\"https://app.example.com\"]\nallow_methods = [\"GET\", \"POST\"]\n\
          allow_headers = [\"content-type\"]\nmax_age = 300\n",
     );

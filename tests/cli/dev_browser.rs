@@ -97,9 +97,14 @@ impl PageServer {
     /// Opens the page at `origin` in headless Chromium, telling it to run `mode` against `api` as `user`, and
     /// returns the report it POSTs back. Panics with Chromium's stderr when it does not report in time.
     fn run_page(&self, origin: &str, api: &str, user: &str, mode: &str) -> Value {
+        self.open_page(origin, &format!("api={api}&userId={user}&mode={mode}"))
+    }
+
+    /// Opens the page at `origin` with `query` (the page's instructions, page.js) and returns its report.
+    fn open_page(&self, origin: &str, query: &str) -> Value {
         let report = self.dir.path().join("report.json");
         let _ = std::fs::remove_file(&report);
-        let url = format!("{origin}/?api={api}&userId={user}&mode={mode}");
+        let url = format!("{origin}/?{query}");
         let mut browser = Browser::open(&url);
         let deadline = Instant::now() + REPORT_DEADLINE;
         loop {
@@ -256,7 +261,7 @@ async fn a_page_on_an_allowed_origin_uses_the_api_and_another_origin_is_blocked_
         "stack.toml",
         "timeout_secs = 10\n",
         &format!(
-            "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+            "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
              allow_origins = [\"{allowed}\"]\nallow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\n\
              allow_headers = [\"content-type\"]\n"
         ),
@@ -366,4 +371,186 @@ async fn a_page_on_an_allowed_origin_uses_the_api_and_another_origin_is_blocked_
         .await
         .expect("query");
     assert_eq!(stored.count(), 0, "{stored:?}");
+}
+
+/// The page's instructions for a signed-in user (page.js `auth` mode): `user`'s token, a token for another
+/// API (a bad token: the right issuer and key, the wrong audience), and another user's id to pose as.
+fn signed_in(api: &str, issuer: &crate::auth::LocalIssuer, user: &str, other: &str) -> String {
+    format!(
+        "api={api}&mode=auth&token={}&badToken={}&other={other}",
+        issuer.token(user),
+        issuer.token("foreign")
+    )
+}
+
+/// What a signed-in page must see: its own item created and read through the preflights its token causes,
+/// and every refusal (no token, a bad token, another user's id) as a status and a body it can read.
+fn assert_signed_in(report: &Value, user: &str, log: &str) {
+    assert_eq!(
+        outcomes(report),
+        [
+            "create mine: 201",
+            "list mine: 200",
+            "get mine: 200",
+            "list without token: 401",
+            "create without token: 401",
+            "list with bad token: 401",
+            "list another user's: 403",
+        ],
+        "what {user}'s page saw:\n{report:#}\nthe server's log:\n{log}"
+    );
+    let created = body(report, "create mine");
+    assert_eq!(created["userId"], user, "the caller is the token's sub");
+    // Only the caller's own items: the other user's are never listed.
+    let listed = body(report, "list mine");
+    assert_eq!(titles(listed), ["Signed in"], "{report:#}");
+    assert_eq!(listed["items"][0]["userId"], user, "{report:#}");
+    assert_eq!(body(report, "get mine")["itemId"], created["itemId"]);
+    for step in [
+        "list without token",
+        "create without token",
+        "list with bad token",
+        "list another user's",
+    ] {
+        let error = body(report, step)["error"].as_str().unwrap_or_default();
+        assert!(!error.is_empty(), "{step}: no readable error: {report:#}");
+    }
+}
+
+/// A stack with `[auth]` against the test issuer (tests/fixtures/oidc/issuer.mjs, its JWKS on loopback) and a
+/// public URL with `url` (its CORS config, or nothing), deployed.
+fn signed_in_project(emulator: &Emulator, url: &str) -> (Project, crate::auth::LocalIssuer) {
+    let project = Project::new(emulator);
+    let issuer = crate::auth::LocalIssuer::start(&project);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        &format!("timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n{url}"),
+    );
+    let stack = project.read("stack.toml");
+    project.write(
+        "stack.toml",
+        &format!(
+            "{stack}\n[auth]\nissuer = \"https://issuer.example\"\naudience = \"api\"\n\
+             jwks_url = \"http://127.0.0.1:{}/jwks.json\"\n",
+            issuer.port
+        ),
+    );
+    project.stackctl(&["up"]).ok();
+    (project, issuer)
+}
+
+/// Issue 23: a signed-in page on an allowed origin sends `Authorization: Bearer <token>` to `dev` (the URL's
+/// CORS config, which stackctl extends with `authorization`, emulated by dev): the browser's preflights are
+/// allowed, the page creates and reads its own items, and a 401 (no token, a bad token) and a 403 (another
+/// user's id) are readable by the page. Two users: each sees only their own item.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_page_sends_its_token_through_the_preflight_and_can_read_the_refusals() {
+    chromium();
+    let emulator = Emulator::start();
+    let page = PageServer::start();
+    let allowed = page.origin("127.0.0.1");
+    // The file allows only content-type: `authorization` is stackctl's addition for [auth].
+    let (project, issuer) = signed_in_project(
+        &emulator,
+        &format!(
+            "[function.url.cors]\nallow_origins = [\"{allowed}\"]\n\
+             allow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\nallow_headers = [\"content-type\"]\n"
+        ),
+    );
+    let dev = Dev::start(&project, &[]);
+    for (user, other) in [("alice", "bob"), ("bob", "alice")] {
+        let report = page.open_page(&allowed, &signed_in(&dev.base, &issuer, user, other));
+        assert_eq!(report["origin"], allowed.as_str(), "{report:#}");
+        assert_signed_in(&report, user, &dev.stderr());
+    }
+    let log = dev.stderr();
+    // The token made every call with it preflighted; dev allowed each preflight.
+    assert!(
+        log.lines().any(|l| l.starts_with("OPTIONS /items")),
+        "no preflight reached dev:\n{log}"
+    );
+    assert!(!log.contains("preflight refused"), "{log}");
+    for who in ["alice", "bob", "foreign"] {
+        assert!(!log.contains(&issuer.token(who)), "a token in dev's log");
+    }
+}
+
+/// The same page against `dev` with no URL CORS config: the handler does CORS itself (STACKCTL_CORS=handler)
+/// and answers the token's preflight before the token check (lambda/src/handler.ts); the page's calls and
+/// refusals are the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_url_cors_config_the_handler_answers_the_tokens_preflight() {
+    chromium();
+    let emulator = Emulator::start();
+    let page = PageServer::start();
+    let origin = page.origin("127.0.0.1");
+    let (project, issuer) = signed_in_project(&emulator, "");
+    let dev = Dev::start(&project, &[]);
+    let report = page.open_page(&origin, &signed_in(&dev.base, &issuer, "alice", "bob"));
+    assert_signed_in(&report, "alice", &dev.stderr());
+    let log = dev.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("OPTIONS /items") && l.contains(" 204 ")),
+        "the handler did not answer a preflight 204:\n{log}"
+    );
+}
+
+/// The same page against the stand-in function URL (tests/fixtures/url_server.cjs) as `up` deployed it: the
+/// URL's CORS config read back from the emulator (its AllowHeaders: the file's `content-type` and stackctl's
+/// `authorization`) and the function's own variables (`[auth]`'s, and STACKCTL_CORS=function-url: the URL,
+/// not the handler, answers the preflights). Two users, each with their own item and the readable refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_page_calls_the_deployed_url_with_its_token() {
+    chromium();
+    let emulator = Emulator::start();
+    let page = PageServer::start();
+    let allowed = page.origin("127.0.0.1");
+    let (project, issuer) = signed_in_project(
+        &emulator,
+        &format!(
+            "[function.url.cors]\nallow_origins = [\"{allowed}\"]\n\
+             allow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\nallow_headers = [\"content-type\"]\n"
+        ),
+    );
+    let aws = emulator.moto_clients().await;
+    let url = aws
+        .lambda
+        .get_function_url_config()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("the deployed URL");
+    let cors = url.cors().expect("the URL's CORS config");
+    assert_eq!(cors.allow_origins(), std::slice::from_ref(&allowed));
+    let headers = cors.allow_headers().join(",");
+    assert_eq!(headers, "content-type,authorization");
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .expect("the deployed function");
+    let variables = config
+        .environment()
+        .and_then(|e| e.variables())
+        .expect("the function's variables");
+    let auth: Vec<(String, String)> = variables
+        .iter()
+        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(auth.len(), 3, "{variables:?}");
+    let server = UrlServer::start_with_env(
+        &project,
+        &variables["STACKCTL_CORS"],
+        &["--cors", &allowed, "--cors-headers", &headers],
+        &auth,
+    );
+    for (user, other) in [("alice", "bob"), ("bob", "alice")] {
+        let report = page.open_page(&allowed, &signed_in(&server.base, &issuer, user, other));
+        assert_signed_in(&report, user, "(the URL server keeps no log)");
+    }
 }

@@ -14,7 +14,7 @@ const FUNCTION: &str = "my-frontend-app-api";
 const SID_URL: &str = "stackctl-my-frontend-app-public-url";
 const SID_INVOKE: &str = "stackctl-my-frontend-app-public-url-invoke";
 
-const PUBLIC_WITH_CORS: &str = "\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+const PUBLIC_WITH_CORS: &str = "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
     allow_origins = [\"https://app.example.com\"]\nallow_methods = [\"GET\", \"POST\", \"PATCH\", \"DELETE\"]\n\
     allow_headers = [\"content-type\"]\nmax_age = 300\n";
 
@@ -270,7 +270,11 @@ async fn cors_changes_in_place_and_aws_iam_removes_both_public_statements() {
         Some(("NONE".into(), url.clone(), Some(600)))
     );
 
-    project.edit("stack.toml", "auth = \"none\"", "auth = \"aws_iam\"");
+    project.edit(
+        "stack.toml",
+        "auth = \"none\"\nallow_anonymous = true",
+        "auth = \"aws_iam\"",
+    );
     let mark = emulator.mark();
     let up = project.stackctl(&["up"]);
     up.ok();
@@ -300,7 +304,10 @@ async fn cors_changes_in_place_and_aws_iam_removes_both_public_statements() {
 async fn removing_the_section_deletes_the_url_and_its_statements_but_not_others() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    with_section(
+        &project,
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
     project.stackctl(&["up"]).ok();
     assert_eq!(
         function_env(&emulator)
@@ -321,7 +328,11 @@ async fn removing_the_section_deletes_the_url_and_its_statements_but_not_others(
         .await
         .unwrap();
 
-    project.edit("stack.toml", "\n[function.url]\nauth = \"none\"\n", "");
+    project.edit(
+        "stack.toml",
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+        "",
+    );
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
     assert!(
@@ -460,7 +471,10 @@ async fn an_adopted_functions_own_url_is_never_changed_and_a_url_made_for_it_is_
         .function_url()
         .to_string();
 
-    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    with_section(
+        &project,
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
     let up = project.stackctl(&["up"]);
     up.ok();
     assert!(
@@ -604,7 +618,10 @@ async fn reserved_concurrency_is_set_changed_removed_and_drift() {
 async fn a_conflict_whose_statement_is_already_there_is_success() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    with_section(
+        &project,
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
     // Every first AddPermission is applied, its answer dropped; the retry finds the Sid taken (409).
     emulator.strict().set(serde_json::json!({
         "drop_rate": 1.0, "drop_after_forward": 1.0, "fault_operations": ["AddPermission"],
@@ -634,7 +651,10 @@ async fn a_conflict_whose_statement_is_already_there_is_success() {
 async fn a_changed_statement_is_added_under_a_new_sid_before_the_old_one_is_removed() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    with_section(
+        &project,
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
     project.stackctl(&["up"]).ok();
     // Someone rewrites the stack's InvokeFunction statement without its condition.
     let moto = emulator.moto_clients().await;
@@ -686,7 +706,10 @@ async fn a_changed_statement_is_added_under_a_new_sid_before_the_old_one_is_remo
 async fn add_permission_right_after_another_policy_write_is_retried() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    with_section(&project, "\n[function.url]\nauth = \"none\"\n");
+    with_section(
+        &project,
+        "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
     // The policy stays busy until the test says it has settled: after two refused AddPermission.
     emulator
         .strict()

@@ -472,7 +472,8 @@ async fn another_deployments_resource_is_never_taken_over(owner: Foreign) {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     // A URL in the file, so that the function URL is one of the stack's resources.
-    let text = project.read("stack.toml") + "\n[function.url]\nauth = \"none\"\n";
+    let text =
+        project.read("stack.toml") + "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n";
     project.write("stack.toml", &text);
     let aws = emulator.moto_clients().await;
     for (i, kind) in FOREIGN_KINDS.iter().enumerate() {

@@ -534,3 +534,96 @@ fn status_compares_with_the_last_local_build_and_never_builds() {
     project.stackctl(&["up"]).ok();
     project.stackctl(&["status"]).ok();
 }
+
+/// README "Calling the API from a frontend" (issue 23 item 7): a public URL (`auth = "none"`) without `[auth]`
+/// is refused by `up` and `plan` (every form) before any AWS call or build, with the line, the risk and the
+/// fix, unless the file says `allow_anonymous = true`. A stack deployed before the rule stays reachable and
+/// removable: `status` runs and warns, `down` runs and says nothing of it.
+#[test]
+fn a_public_url_without_auth_is_refused_by_up_and_plan_but_status_and_down_still_work() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
+    project.stackctl(&["up"]).ok();
+    // The file as it was before the rule.
+    project.edit("stack.toml", "allow_anonymous = true\n", "");
+    let line = project
+        .read("stack.toml")
+        .lines()
+        .position(|l| l == "auth = \"none\"")
+        .unwrap()
+        + 1;
+    std::fs::remove_dir_all(project.path("lambda/dist")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mark = emulator.mark();
+    for args in [
+        &["up"][..],
+        &["up", "--dry-run"],
+        &["up", "--rebuild"],
+        &["plan"],
+        &["plan", "--rebuild"],
+        &["plan", "--output", "json"],
+    ] {
+        let what = format!("stackctl {}", args.join(" "));
+        // With credentials, and without any (refused before they are looked for).
+        for run in [
+            project.stackctl(args),
+            run_bounded(
+                without_credentials(&project, args, home.path()),
+                Duration::from_secs(60),
+                &what,
+            ),
+        ] {
+            assert_eq!(run.code, 64, "{what}: exit code\n{}", run.stderr);
+            assert!(run.stdout.is_empty(), "{what}: stdout: {}", run.stdout);
+            for part in [
+                &format!("error: stack.toml:{line}:8: `function.url.auth`: a public URL"),
+                "anyone who finds the URL can read, change and delete every user's items by guessing \
+                 `userId`s",
+                "  fix: add [auth]",
+                "write `allow_anonymous = true` under `[function.url]`",
+            ] {
+                assert!(
+                    run.stderr.contains(part),
+                    "{what}: stderr lacks `{part}`:\n{}",
+                    run.stderr
+                );
+            }
+        }
+    }
+    // README's example of the refusal is the corpus case's exact text.
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let pinned = std::fs::read_to_string(
+        Path::new(REPO).join("tests/corpus/url-public-without-allow-anonymous/expected-stderr.txt"),
+    )
+    .unwrap();
+    assert!(readme.contains(&pinned), "README lacks:\n{pinned}");
+    let sent = emulator.requests_since(mark);
+    assert!(
+        sent.is_empty(),
+        "AWS requests for a refused up or plan: {:?}",
+        sent.iter().map(|r| &r.operation).collect::<Vec<_>>()
+    );
+    assert!(!project.path("lambda/dist").exists(), "nothing was built");
+
+    let status = project.stackctl(&["status"]);
+    status.ok();
+    assert!(
+        status.stderr.contains(&format!(
+            "warning: `up` and `plan` refuse this file: stack.toml:{line}:8: `function.url.auth`: a public URL"
+        )),
+        "{}",
+        status.stderr
+    );
+    assert!(status.stdout.contains("url"), "{}", status.stdout);
+    let down = project.stackctl(&["down", "--confirm"]);
+    down.ok();
+    assert!(!down.stderr.contains("allow_anonymous"), "{}", down.stderr);
+    assert!(!down.stdout.contains("allow_anonymous"), "{}", down.stdout);
+    let aws_left = project.stackctl(&["status", "--output", "json"]);
+    assert_eq!(aws_left.json()["resources"][0]["action"], "create");
+}

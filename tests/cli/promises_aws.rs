@@ -367,7 +367,7 @@ async fn invoke_url_warns_about_an_answer_a_browser_would_refuse() {
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
-        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
          allow_origins = [\"https://app.example.com\"]\nallow_headers = [\"content-type\"]\n",
     );
     project.stackctl(&["up"]).ok();

@@ -124,7 +124,11 @@ async fn dev_warns_for_a_non_loopback_host_and_for_aws_iam_auth() {
     dev.signal("INT");
     assert_eq!(dev.exit_code(), 130);
 
-    project.edit("stack.toml", "auth = \"aws_iam\"", "auth = \"none\"");
+    project.edit(
+        "stack.toml",
+        "auth = \"aws_iam\"",
+        "auth = \"none\"\nallow_anonymous = true",
+    );
     let mut dev = Dev::start(&project, &[]);
     let log = dev.stderr();
     assert!(dev.base.starts_with("http://127.0.0.1:"), "{}", dev.base);

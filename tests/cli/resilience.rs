@@ -912,7 +912,7 @@ fn kill_at(project: &Project, emulator: &Emulator, args: &[&str], op: &str) {
 async fn an_up_killed_after_creating_the_url_leaves_it_marked_for_deletion() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    let section = "\n[function.url]\nauth = \"none\"\n";
+    let section = "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n";
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
@@ -985,7 +985,7 @@ async fn an_up_killed_before_creating_the_url_leaves_no_marker_behind() {
         .send()
         .await
         .unwrap();
-    let section = "\n[function.url]\nauth = \"none\"\n";
+    let section = "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n";
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
@@ -1105,7 +1105,7 @@ async fn a_failed_table_or_policy_never_leaves_a_public_url_behind_and_every_fai
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
-        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
     );
     emulator
         .strict()

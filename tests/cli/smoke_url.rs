@@ -51,7 +51,7 @@ async fn cors_lives_in_one_place_and_a_doubled_header_fails_with_the_reason() {
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
-        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
          allow_origins = [\"https://app.example.com\"]\nallow_headers = [\"content-type\"]\n",
     );
     project.stackctl(&["up"]).ok();

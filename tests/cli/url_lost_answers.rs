@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::support::*;
 
-const SECTION: &str = "\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
+const SECTION: &str =
+    "\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n[function.url.cors]\n\
     allow_origins = [\"https://app.example.com\"]\nmax_age = 300\n";
 
 fn with_url(project: &Project) {

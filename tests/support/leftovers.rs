@@ -27,7 +27,7 @@ pub fn ask_for_every_kind(project: &Project) {
     project.edit(
         "stack.toml",
         "timeout_secs = 10\n",
-        "timeout_secs = 10\nreserved_concurrency = 5\n\n[function.url]\nauth = \"none\"\n",
+        "timeout_secs = 10\nreserved_concurrency = 5\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
     );
 }
 

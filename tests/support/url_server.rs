@@ -26,6 +26,16 @@ impl UrlServer {
     /// its environment and the server's own options (`--cors ORIGIN`, `--sigv4 KEY:SECRET`). The handler's
     /// own DynamoDB calls use the account's root key, as a function's role would be allowed them.
     pub fn start(project: &Project, cors_mode: &str, options: &[&str]) -> UrlServer {
+        UrlServer::start_with_env(project, cors_mode, options, &[])
+    }
+
+    /// `start`, with more variables in the handler's environment (the function's own, e.g. `[auth]`'s).
+    pub fn start_with_env(
+        project: &Project,
+        cors_mode: &str,
+        options: &[&str],
+        env: &[(String, String)],
+    ) -> UrlServer {
         let port_file = project.path(".url-server-port");
         let _ = std::fs::remove_file(&port_file);
         let script = Path::new(REPO).join("tests/fixtures/url_server.cjs");
@@ -41,6 +51,7 @@ impl UrlServer {
             .env("AWS_SECRET_ACCESS_KEY", ROOT_KEY)
             .env("AWS_REGION", "us-east-1")
             .env("NODE_NO_WARNINGS", "1")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
