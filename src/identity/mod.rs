@@ -5,6 +5,8 @@
 //!
 //! Each minter is one module of its own beside this one; this file only says what they all give.
 
+pub mod managed;
+
 use serde::Serialize;
 
 /// What a minter gives for one user.
