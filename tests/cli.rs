@@ -9,6 +9,8 @@ mod auth;
 mod backup;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/cognito.rs"]
+mod cognito;
 #[path = "cli/contract.rs"]
 mod contract;
 #[path = "cli/corpus.rs"]

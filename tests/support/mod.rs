@@ -466,7 +466,7 @@ impl Request {
             .map(|p| format!("/{p}"))
             .unwrap_or_default();
         let operation = match service.as_str() {
-            "dynamodb" | "logs" | "tagging" => header("X-Amz-Target")
+            "dynamodb" | "logs" | "tagging" | "cognito-idp" => header("X-Amz-Target")
                 .rsplit('.')
                 .next()
                 .unwrap_or_default()

@@ -230,6 +230,10 @@ class Call:
         self.function_qualifier = None
         if self.service == "unknown":
             self.service = guess_service(self)
+        if self.service == "unknown" and method == "GET" and JWKS_PATH.match(urllib.parse.urlsplit(path).path):
+            # A user pool's public keys, fetched unsigned as the handler does: a read.
+            self.service, self.op = "cognito-idp", "GetJWKS"
+            self.resource = path.split("/")[1]
         if self.service == "dynamodb":
             self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
             self.json = parse_json(body)
@@ -248,6 +252,11 @@ class Call:
             j = self.json or {}
             self.resource = log_group_of(j.get("logGroupName") or j.get("logGroupIdentifier") or j.get("resourceArn")
                                          or j.get("logGroupNamePrefix") or "")
+        elif self.service == "cognito-idp":
+            # JSON 1.1: X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>
+            self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
+            self.json = parse_json(body)
+            self.resource = str((self.json or {}).get("UserPoolId") or (self.json or {}).get("ResourceArn") or "")
         elif self.service == "tagging":
             # JSON 1.1: X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>
             self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
@@ -278,6 +287,9 @@ class Call:
         return not self.op.startswith(("Get", "List", "Describe", "Scan", "Query", "BatchGet", "Filter"))
 
 
+JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
+
+
 def credential_scope(auth):
     # Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...
     m = re.search(r"Credential=[^/,\s]+/\d+/([^/]+)/([^/]+)/aws4_request", auth or "")
@@ -290,6 +302,8 @@ def guess_service(call):
         return "dynamodb"
     if target.startswith("ResourceGroupsTaggingAPI_"):
         return "tagging"
+    if target.startswith("AWSCognitoIdentityProviderService."):
+        return "cognito-idp"
     if re.match(r"^/20\d\d-\d\d-\d\d/", call.path):
         return "lambda"
     if b"Action=" in call.body or "Action=" in call.path:
