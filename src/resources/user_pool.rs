@@ -240,7 +240,10 @@ impl Resource for UserPool {
         let jwks = id.as_ref().map(|id| jwks_url(world.clients, id));
         vec![
             crate::resources::Output::new("auth_user_pool_id", 40, id),
-            crate::resources::Output::new("auth_issuer", 42, issuer),
+            crate::resources::Output {
+                in_text: true,
+                ..crate::resources::Output::new("auth_issuer", 42, issuer)
+            },
             crate::resources::Output::new("auth_jwks_url", 43, jwks),
         ]
     }

@@ -398,10 +398,21 @@ impl Resource for UserPoolClient {
     }
 
     fn plan_up(&self, world: &World) -> Result<Planned<ClientWork>> {
-        Ok(plan_client(
-            client_name(world.stack),
-            world.live_of::<UserPoolClient>(&self.at),
-        ))
+        let name = client_name(world.stack);
+        // A pool stackctl did not create is never used: nor is anything in it (another deployment's pool
+        // blocks through `owned_with`; an untagged one here).
+        if let Some(pool) = world
+            .live_of::<UserPool>(&self.pool)
+            .filter(|p| !world.stack.owns(&p.tags))
+        {
+            let plan =
+                ResourcePlan::new(Kind::UserPoolClient, name, Action::Blocked).note(format!(
+                    "its user pool `{}` is not this stack's: nothing in it is created or changed",
+                    pool.id
+                ));
+            return Ok(Planned::new(plan, ClientWork::InSync));
+        }
+        Ok(plan_client(name, world.live_of::<UserPoolClient>(&self.at)))
     }
 
     fn apply<'a>(
