@@ -203,7 +203,7 @@ pub async fn of_kind(aws: &Clients, kind: Kind) -> Vec<String> {
         }
         Kind::UserPool => {
             for (id, pool_name) in pools(aws).await {
-                left.push(format!("{name} {pool_name} {id}"));
+                left.push(format!("{name} {pool_name}"));
                 let pool = aws
                     .cognito
                     .describe_user_pool()
@@ -236,7 +236,7 @@ pub async fn of_kind(aws: &Clients, kind: Kind) -> Vec<String> {
                     .unwrap();
                 for client in clients.user_pool_clients() {
                     left.push(format!(
-                        "{name} {pool_name} {}",
+                        "{name} {} in {pool_name}",
                         client.client_name().unwrap_or_default()
                     ));
                 }
