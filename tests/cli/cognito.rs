@@ -266,3 +266,96 @@ async fn a_pool_another_stack_tagged_is_blocked_and_untouched() {
         .await
         .unwrap();
 }
+
+/// A sample event of lambda/events with a bearer token and no `userId`.
+fn event_with_token(file: &str, token: Option<&str>) -> String {
+    let path = std::path::Path::new(REPO).join("lambda/events").join(file);
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(token) = token {
+        event["headers"]["authorization"] = format!("Bearer {token}").into();
+    }
+    event["rawQueryString"] = "".into();
+    if let Some(event) = event.as_object_mut() {
+        event.remove("queryStringParameters");
+    }
+    event.to_string()
+}
+
+/// `invoke --local` gets the managed pool's variables from the live pool and client: an access token the
+/// pool issued to the stack's client is accepted (its keys fetched from the JWKS URL stackctl resolved), a
+/// request without one is 401. The token is minted with the harness's root credentials (AdminCreateUser,
+/// AdminSetUserPassword, AdminInitiateAuth), as `stackctl token` will.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_run_trusts_the_managed_pools_access_tokens() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + MANAGED));
+    project.stackctl(&["up"]).ok();
+    let (pool, _) = pools(&emulator).await.remove(0);
+    let (client, _, _) = the_client(&emulator, &pool).await;
+    let aws = emulator.moto_clients().await;
+    aws.cognito
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username("alice")
+        .send()
+        .await
+        .unwrap();
+    aws.cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool)
+        .username("alice")
+        .password("Corr3ct-Horse!")
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let auth = aws
+        .cognito
+        .admin_initiate_auth()
+        .user_pool_id(&pool)
+        .client_id(&client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", "alice")
+        .auth_parameters("PASSWORD", "Corr3ct-Horse!")
+        .send()
+        .await
+        .unwrap();
+    let token = auth
+        .authentication_result()
+        .and_then(|r| r.access_token())
+        .unwrap()
+        .to_string();
+    let invoke = |name: &str, event: String| {
+        project.write(name, &event);
+        let run = project.stackctl(&["invoke", "--local", name]);
+        run.ok();
+        run.stdout.clone()
+    };
+    let created = invoke(
+        "create.json",
+        event_with_token("create-item.json", Some(&token)),
+    );
+    assert!(created.starts_with("201 ("), "{created}");
+    let anonymous = invoke("anonymous.json", event_with_token("list-items.json", None));
+    assert!(anonymous.starts_with("401 ("), "{anonymous}");
+    assert!(!created.contains(&token) && !anonymous.contains(&token));
+
+    // Without the client (deleted by hand), a local run refuses rather than serve unverified.
+    aws.cognito
+        .delete_user_pool_client()
+        .user_pool_id(&pool)
+        .client_id(&client)
+        .send()
+        .await
+        .unwrap();
+    project.write("anonymous.json", &event_with_token("list-items.json", None));
+    let refused = project.stackctl(&["invoke", "--local", "anonymous.json"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("run `stackctl up` first"),
+        "{}",
+        refused.stderr
+    );
+}
