@@ -64,7 +64,11 @@ pub(super) fn declared_environment(
     })?;
     let function = stack.chosen_function();
     let live = Some(&live.environment);
-    crate::resources::function::declared_environment(stack, &function, &account, None, live)
+    // The managed pool's variables (`[auth] cognito = true`) are added by the caller, from the deployed pool
+    // (`managed_auth_environment`).
+    crate::resources::function::declared_environment_without_managed_auth(
+        stack, &function, &account, None, live,
+    )
 }
 
 /// `[auth] cognito = true`: the managed pool's variables for a local run, from the live pool and client (the

@@ -385,9 +385,11 @@ pub fn endpoint(clients: &Clients) -> String {
     let config = client(clients).config().clone();
     let sdk = clients.sdk_config();
     // The endpoint URL as `config::Builder::from(&SdkConfig)` picks it: the service's own setting first.
+    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
     let url = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty() && !ignored)
         .or_else(|| sdk.endpoint_url().map(str::to_string));
     let mut params = Params::builder()
         .set_region(config.region().map(|r| r.to_string()))
