@@ -359,3 +359,48 @@ async fn a_local_run_trusts_the_managed_pools_access_tokens() {
         refused.stderr
     );
 }
+
+/// Pool names are not unique in Cognito: two pools with the stack's pool name is an error naming both ids,
+/// before any write. One untagged pool with the name is blocked, not adopted, and never deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_pool_is_blocked_and_two_pools_with_the_name_are_an_error() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + MANAGED));
+    let aws = emulator.moto_clients().await;
+    let create = || async {
+        aws.cognito
+            .create_user_pool()
+            .pool_name(POOL)
+            .send()
+            .await
+            .unwrap()
+            .user_pool()
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_string()
+    };
+    let first = create().await;
+    let mark = emulator.mark();
+    let plan = project.stackctl(&["plan"]);
+    assert!(
+        plan.stdout.contains(&format!("user_pool {POOL}: blocked")),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("stackctl:stack"), "{}", plan.stdout);
+    project.stackctl(&["up"]).expect_code(1);
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(pools(&emulator).await.len(), 1);
+
+    let second = create().await;
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(1);
+    assert!(
+        plan.stderr.contains(&first) && plan.stderr.contains(&second),
+        "{}",
+        plan.stderr
+    );
+}
