@@ -455,6 +455,27 @@ mod tests {
         assert!(auth.variables().is_empty());
     }
 
+    /// With a stage, the pool is the stage's own: `<stack>-<stage>-users`.
+    #[test]
+    fn with_a_stage_the_pool_is_named_after_it() {
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        let text = std::fs::read_to_string(&path).unwrap() + "\n[auth]\ncognito = true\n";
+        let stack = crate::config::parse_selected(
+            &path,
+            &text,
+            crate::config::test_support::TODAY,
+            crate::config::Selection {
+                stage: Some("pr-7"),
+                region: None,
+            },
+            &crate::resources::contributed(),
+        )
+        .unwrap();
+        let managed = stack.auth.unwrap().managed.unwrap();
+        assert_eq!(managed.pool_name, format!("{}-pr-7-users", stack.name));
+    }
+
     #[test]
     fn pool_names_follow_cognitos_rule() {
         assert_eq!(pool_name_problem("my-app_prod-users"), None);
