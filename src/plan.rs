@@ -12,19 +12,25 @@ pub enum Kind {
     Function,
     LogGroup,
     FunctionUrl,
+    /// `[auth] cognito = true`: the managed Cognito user pool.
+    UserPool,
+    /// Its public app client.
+    UserPoolClient,
 }
 
 impl Kind {
     /// Every kind, in the resource graph's order (a unit test in resources/ holds the two equal). The test
     /// harness's orphan check (tests/support/leftovers.rs) walks this list and matches every kind.
     #[allow(dead_code)]
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Table,
         Kind::Role,
         Kind::Policy,
         Kind::Function,
         Kind::LogGroup,
         Kind::FunctionUrl,
+        Kind::UserPool,
+        Kind::UserPoolClient,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +41,8 @@ impl Kind {
             Kind::Function => "function",
             Kind::LogGroup => "log_group",
             Kind::FunctionUrl => "function_url",
+            Kind::UserPool => "user_pool",
+            Kind::UserPoolClient => "user_pool_client",
         }
     }
 }

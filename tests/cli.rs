@@ -11,6 +11,8 @@ mod backup;
 mod bad_input;
 #[path = "cli/cognito_users.rs"]
 mod cognito_users;
+#[path = "cli/cognito.rs"]
+mod cognito;
 #[path = "cli/contract.rs"]
 mod contract;
 #[path = "cli/corpus.rs"]

@@ -136,6 +136,21 @@ class Stack:
         """Moves the proxy's (frozen) clock `ms` forward: a timed state ends exactly when the test says."""
         return self.clock(advance_ms=ms)
 
+    def raw_json(self, service, target, body):
+        """A SigV4-signed JSON 1.1 request the SDK would not send (it validates parameters first): (status, body)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        request = AWSRequest(method="POST", url=self.url + "/", data=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
+        SigV4Auth(Credentials("testing", "testing"), service, "us-east-1").add_auth(request)
+        req = urllib.request.Request(self.url + "/", data=request.body, method="POST", headers=dict(request.headers))
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
     def last_request(self, op, resource=None):
         """The last client request for `op` (and `resource`) in /__strict/requests."""
         found = [r for r in self.control("GET", "/__strict/requests")[1]
@@ -1251,6 +1266,68 @@ class LogsAtTeardown(unittest.TestCase):
         self.function("logging-default", "logging-default-role")
         self.assertEqual(self.lam.get_function_configuration(FunctionName="logging-default")["LoggingConfig"],
                          {"LogFormat": "Text", "LogGroup": "/aws/lambda/logging-default"})
+
+
+class Cognito(unittest.TestCase):
+    """Cognito user pools: recognised (operation, pool, read or write), and AWS's stricter rules moto skips."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"cognito_page_limits": True, "cognito_client_flows": True, "cognito_tag_rules": True})
+        cls.idp = cls.s.client("cognito-idp")
+        cls.moto = cls.s.client("cognito-idp", direct=True)
+        cls.pool = cls.moto.create_user_pool(PoolName="selftest")["UserPool"]["Id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def code(self, call):
+        with self.assertRaises(ClientError) as raised:
+            call()
+        return raised.exception.response["Error"]["Code"]
+
+    def test_requests_are_recorded_with_service_operation_and_pool(self):
+        self.idp.describe_user_pool(UserPoolId=self.pool)
+        read = self.s.last_request("DescribeUserPool", self.pool)
+        self.assertEqual((read["service"], read["write"]), ("cognito-idp", False))
+
+    def test_list_user_pools_requires_max_results_of_1_to_60(self):
+        # boto3 validates MaxResults itself: the raw request shows what AWS answers.
+        status, body = self.s.raw_json("cognito-idp", "AWSCognitoIdentityProviderService.ListUserPools", {})
+        self.assertEqual((status, body["__type"]), (400, "InvalidParameterException"))
+        self.assertIn("'maxResults'", body["message"])
+        self.assertEqual(self.code(lambda: self.idp.list_user_pools(MaxResults=61)), "InvalidParameterException")
+        self.assertIn("UserPools", self.idp.list_user_pools(MaxResults=60))
+        self.assertEqual(self.code(lambda: self.idp.list_users(UserPoolId=self.pool, Limit=61)),
+                         "InvalidParameterException")
+
+    def test_admin_password_auth_needs_the_flow_on_the_client(self):
+        client = self.moto.create_user_pool_client(UserPoolId=self.pool, ClientName="no-admin",
+                                                   ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"])["UserPoolClient"]
+        self.moto.admin_create_user(UserPoolId=self.pool, Username="u1", TemporaryPassword="Passw0rd!x")
+        self.moto.admin_set_user_password(UserPoolId=self.pool, Username="u1", Password="Passw0rd!x", Permanent=True)
+        auth = lambda client_id: self.idp.admin_initiate_auth(
+            UserPoolId=self.pool, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "u1", "PASSWORD": "Passw0rd!x"})
+        self.assertEqual(self.code(lambda: auth(client["ClientId"])), "InvalidParameterException")
+        allowed = self.moto.create_user_pool_client(
+            UserPoolId=self.pool, ClientName="admin",
+            ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+        self.assertIn("AuthenticationResult", auth(allowed["ClientId"]))
+
+    def test_tags_follow_cognitos_rules(self):
+        self.assertEqual(self.code(lambda: self.idp.create_user_pool(PoolName="t", UserPoolTags={"aws:x": "v"})),
+                         "InvalidParameterException")
+        self.assertEqual(self.code(lambda: self.idp.create_user_pool(PoolName="t", UserPoolTags={"k": "a" * 257})),
+                         "InvalidParameterException")
+        self.idp.create_user_pool(PoolName="t", UserPoolTags={"stackctl:stack": "my-app"})
+
+    def test_the_jwks_is_fetched_unsigned_and_recorded_as_a_read(self):
+        with urllib.request.urlopen("%s/%s/.well-known/jwks.json" % (self.s.url, self.pool), timeout=10) as resp:
+            self.assertIn("keys", json.loads(resp.read()))
+        read = self.s.last_request("GetJWKS", self.pool)
+        self.assertFalse(read["write"])
 
 
 class Tagging(unittest.TestCase):

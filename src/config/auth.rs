@@ -1,7 +1,9 @@
-//! `[auth]`: who is calling, verified by the handler from a token (issue 23). This slice takes an external
-//! OIDC issuer (`issuer` + `audience`, optional `jwks_url`); `cognito = true` (a pool stackctl owns) is
-//! refused until it exists. The handler reads the result from `AUTH_VARIABLES`, which stackctl sets on the
-//! function (resources/function) and on local runs.
+//! `[auth]`: who is calling, verified by the handler from a token (issue 23). Two forms: an external OIDC
+//! issuer (`issuer` + `audience`, optional `jwks_url`), or `cognito = true`: a user pool and its public app
+//! client that stackctl creates and owns (resources/user_pool.rs, resources/user_pool_client.rs), named
+//! after the stack and stage. The handler reads the result from `AUTH_VARIABLES`, which stackctl sets on
+//! the function (resources/function) and on local runs; the managed form's values (the pool id, the
+//! client id) are known only once the pool exists, so the resources give them, not this spec.
 
 use super::errors::line_col;
 use super::raw::RawAuth;
@@ -29,18 +31,42 @@ pub const AUTH_VARIABLES: [&str; 4] = [
 /// The request header the token travels in: allowed by the URL's CORS config whenever `[auth]` is on.
 pub const AUTHORIZATION_HEADER: &str = "authorization";
 
-/// `[auth]`, checked: an external OIDC issuer.
+/// `[auth] cognito = true`: the pool's and its app client's physical names (`<stack>[-<stage>]-users`, the
+/// same for both: a pool's client names are its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAuth {
+    pub pool_name: String,
+    pub client_name: String,
+}
+
+/// Cognito's rule for a user pool's (and an app client's) name: 1-128 characters of `[\w\s+=,.@-]`
+/// (CreateUserPool's `PoolName`, CreateUserPoolClient's `ClientName`).
+pub fn pool_name_problem(name: &str) -> Option<String> {
+    let len = name.chars().count();
+    if len == 0 || len > 128 {
+        return Some(format!("is {len} characters long; Cognito allows 1 to 128"));
+    }
+    let bad = name.chars().find(|c| {
+        !(c.is_alphanumeric() || *c == '_' || c.is_whitespace() || "+=,.@-".contains(*c))
+    });
+    bad.map(|c| format!("has `{}`, which Cognito does not allow in a pool name (letters, digits, spaces and _+=,.@- only)", c.escape_debug()))
+}
+
+/// `[auth]`, checked: an external OIDC issuer, or the managed pool (`managed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSpec {
     /// `auth.issuer`: an https URL without query or fragment, compared exactly with the token's `iss`.
+    /// Empty for the managed pool (its issuer names the pool's id, known once it exists).
     pub issuer: String,
-    /// `auth.audience`: what the token's `aud` must contain.
+    /// `auth.audience`: what the token's `aud` must contain. Empty for the managed pool.
     pub audience: String,
     /// `auth.jwks_url`: https, or http on a loopback host (a local issuer for dev and tests).
     pub jwks_url: Option<String>,
     /// Whether stackctl added `authorization` to `[function.url.cors] allow_headers` (the file's list did
     /// not have it): plan says so.
     pub added_cors_header: bool,
+    /// `cognito = true`: the pool and client stackctl manages (None: the issuer form).
+    pub managed: Option<ManagedAuth>,
 }
 
 impl AuthSpec {
@@ -59,8 +85,12 @@ impl AuthSpec {
     }
 
     /// The function's variables for it (AUTH-CONTRACT: the issuer; the audience, or for a Cognito pool the
-    /// app client id; the JWKS URL when given).
+    /// app client id; the JWKS URL when given). None for the managed pool: the pool and its client give
+    /// theirs (resources/user_pool_client.rs, `managed_variables`).
     pub fn variables(&self) -> Vec<(&'static str, String)> {
+        if self.managed.is_some() {
+            return Vec::new();
+        }
         let audience = if self.is_cognito() {
             AUTH_CLIENT_ID_VARIABLE
         } else {
@@ -143,18 +173,55 @@ fn url_problem(url: &str, loopback_http: bool) -> Option<String> {
 
 impl Checker<'_> {
     /// `[auth]` (None: the section is absent).
-    pub(super) fn auth(&self, raw: Option<&RawAuth>) -> Result<Option<AuthSpec>, ConfigError> {
+    pub(super) fn auth(
+        &self,
+        raw: Option<&RawAuth>,
+        stack_name: &str,
+    ) -> Result<Option<AuthSpec>, ConfigError> {
         let Some(raw) = raw else {
             return Ok(None);
         };
         if let Some(cognito) = raw.cognito.as_ref().filter(|c| *c.get_ref()) {
-            return Err(self.error(
-                cognito.span(),
-                "auth.cognito",
-                "a user pool managed by stackctl (`cognito = true`) is not available yet",
-                "use an existing OIDC issuer: `issuer = \"https://...\"` and `audience = \"...\"` (an \
-                 existing Cognito pool's issuer is https://cognito-idp.<region>.amazonaws.com/<pool id>)",
-            ));
+            // The managed pool: its issuer, client and keys are the pool's own, never written.
+            let given = [
+                ("issuer", raw.issuer.as_ref().map(|v| v.span())),
+                ("audience", raw.audience.as_ref().map(|v| v.span())),
+                ("jwks_url", raw.jwks_url.as_ref().map(|v| v.span())),
+            ];
+            if let Some((key, Some(span))) = given.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(self.error(
+                    span,
+                    &format!("auth.{key}"),
+                    format!(
+                        "`{key}` with `cognito = true`: the pool stackctl manages is the issuer, its app \
+                         client the audience and its keys the JWKS"
+                    ),
+                    "remove `issuer`, `audience` and `jwks_url` to use the managed pool, or remove \
+                     `cognito = true` to trust an existing issuer",
+                ));
+            }
+            let name = match self.stage {
+                Some(stage) => format!("{stack_name}-{stage}-users"),
+                None => format!("{stack_name}-users"),
+            };
+            if let Some(problem) = pool_name_problem(&name) {
+                return Err(self.error(
+                    cognito.span(),
+                    "auth.cognito",
+                    format!("the user pool's name `{}` {problem}", name.escape_debug()),
+                    "use a shorter stack or stage name (the pool is named `<stack>[-<stage>]-users`)",
+                ));
+            }
+            return Ok(Some(AuthSpec {
+                issuer: String::new(),
+                audience: String::new(),
+                jwks_url: None,
+                added_cors_header: false,
+                managed: Some(ManagedAuth {
+                    pool_name: name.clone(),
+                    client_name: name,
+                }),
+            }));
         }
         let Some(issuer) = &raw.issuer else {
             return Err(ConfigError {
@@ -220,6 +287,7 @@ impl Checker<'_> {
             audience,
             jwks_url,
             added_cors_header: false,
+            managed: None,
         }))
     }
 
@@ -369,10 +437,52 @@ mod tests {
             let dir = project();
             assert!(parse_with(dir.path(), with_auth(&jwks(ok))).is_ok(), "{ok}");
         }
-        let err = error_of(with_auth("cognito = true"));
-        assert_eq!(err.field.as_deref(), Some("auth.cognito"));
-        assert!(err.message.contains("not available yet"), "{err}");
-        assert!(err.fix.unwrap().contains("`issuer = "));
+        let err = error_of(with_auth("cognito = true\naudience = \"a\""));
+        assert_eq!(err.field.as_deref(), Some("auth.audience"));
+        assert!(err.message.contains("with `cognito = true`"), "{err}");
+    }
+
+    /// `cognito = true`: the managed pool and client, named after the stack and the stage; no variables of
+    /// its own (the pool's and the client's ids are learnt from them).
+    #[test]
+    fn cognito_true_names_the_pool_after_the_stack_and_stage() {
+        let dir = project();
+        let stack = parse_with(dir.path(), with_auth("cognito = true")).unwrap();
+        let auth = stack.auth.unwrap();
+        let managed = auth.managed.clone().unwrap();
+        assert_eq!(managed.pool_name, format!("{}-users", stack.name));
+        assert_eq!(managed.client_name, managed.pool_name);
+        assert!(auth.variables().is_empty());
+    }
+
+    /// With a stage, the pool is the stage's own: `<stack>-<stage>-users`.
+    #[test]
+    fn with_a_stage_the_pool_is_named_after_it() {
+        let dir = project();
+        let path = dir.path().join("stack.toml");
+        let text = std::fs::read_to_string(&path).unwrap() + "\n[auth]\ncognito = true\n";
+        let stack = crate::config::parse_selected(
+            &path,
+            &text,
+            crate::config::test_support::TODAY,
+            crate::config::Selection {
+                stage: Some("pr-7"),
+                region: None,
+            },
+            &crate::resources::contributed(),
+        )
+        .unwrap();
+        let managed = stack.auth.unwrap().managed.unwrap();
+        assert_eq!(managed.pool_name, format!("{}-pr-7-users", stack.name));
+    }
+
+    #[test]
+    fn pool_names_follow_cognitos_rule() {
+        assert_eq!(pool_name_problem("my-app_prod-users"), None);
+        assert_eq!(pool_name_problem("a b+=,.@-"), None);
+        assert!(pool_name_problem("").is_some());
+        assert!(pool_name_problem(&"a".repeat(129)).is_some());
+        assert!(pool_name_problem("a/b").unwrap().contains("`/`"));
     }
 
     #[test]

@@ -35,7 +35,9 @@ mod test_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use auth::{AuthSpec, AUTH_VARIABLES};
+pub use auth::{
+    AuthSpec, AUTH_CLIENT_ID_VARIABLE, AUTH_ISSUER_VARIABLE, AUTH_JWKS_URL_VARIABLE, AUTH_VARIABLES,
+};
 pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};

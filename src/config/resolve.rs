@@ -96,7 +96,7 @@ impl Checker<'_> {
         let mut function = self.function(&raw.function, section, base_dir, today, &mut warnings)?;
         function.reserved_concurrency = self.reserved_concurrency(&raw.function, section)?;
         let mut url = self.url(&raw.function, section)?;
-        let mut auth = self.auth(raw.auth.as_ref())?;
+        let mut auth = self.auth(raw.auth.as_ref(), &stack_name)?;
         if let (Some(_), Some(url_spec)) = (&auth, &url) {
             if url_spec.auth == super::UrlAuth::AwsIam {
                 let at = raw

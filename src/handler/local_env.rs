@@ -64,7 +64,42 @@ pub(super) fn declared_environment(
     })?;
     let function = stack.chosen_function();
     let live = Some(&live.environment);
-    crate::resources::function::declared_environment(stack, &function, &account, None, live)
+    // The managed pool's variables (`[auth] cognito = true`) are added by the caller, from the deployed pool
+    // (`managed_auth_environment`).
+    crate::resources::function::declared_environment_without_managed_auth(
+        stack, &function, &account, None, live,
+    )
+}
+
+/// `[auth] cognito = true`: the managed pool's variables for a local run, from the live pool and client (the
+/// same values `up` deploys: the issuer, the client id, the JWKS where the SDK resolves Cognito). None
+/// without the managed pool. An error when it is not deployed: a local run without them would serve
+/// without verifying anyone.
+pub async fn managed_auth_environment(
+    clients: &crate::aws::Clients,
+    stack: &Stack,
+) -> Result<Vec<(&'static str, String)>> {
+    if stack
+        .auth
+        .as_ref()
+        .and_then(|a| a.managed.as_ref())
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    let Some(pool) = crate::identity::managed::managed_pool(clients, stack).await? else {
+        anyhow::bail!(
+            "the user pool of [auth] cognito = true is not deployed in {} (or has no app client): run \
+             `stackctl up` first",
+            stack.region
+        );
+    };
+    Ok(crate::resources::user_pool_client::managed_variables(
+        clients,
+        &stack.region,
+        Some(&pool.pool_id),
+        Some(&pool.client_id),
+    ))
 }
 
 /// Says which of the live function's variables a local run leaves out or gives another value (names only:

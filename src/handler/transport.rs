@@ -89,7 +89,13 @@ impl Transport {
                 ));
             }
         }
-        let environment = declared_environment(stack, &live)?;
+        let mut environment = declared_environment(stack, &live)?;
+        environment.extend(
+            super::local_env::managed_auth_environment(clients, stack)
+                .await?
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
         if let Some(note) = environment_note(&live.environment, &environment) {
             progress.warn(&note);
         }

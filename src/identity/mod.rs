@@ -108,9 +108,8 @@ pub async fn minter_for(
 }
 
 /// Whether `[auth]` asks for a pool stackctl manages (`cognito = true`).
-fn is_managed(_stack: &crate::config::Stack) -> bool {
-    // The managed form arrives with the pool's kind (branch cognito); until then every [auth] is external.
-    false
+fn is_managed(stack: &crate::config::Stack) -> bool {
+    stack.auth.as_ref().is_some_and(|auth| auth.managed.is_some())
 }
 
 /// A password for a test user: 40 characters from the OS's random source, with every class Cognito's

@@ -21,6 +21,8 @@ pub mod log_group;
 pub mod policy;
 pub mod role;
 pub mod table;
+pub mod user_pool;
+pub mod user_pool_client;
 pub mod world;
 
 pub use crate::report::Output;
@@ -160,6 +162,9 @@ pub enum Use {
     Dev,
     /// `--url`: the deployed URL and its auth type (GetFunctionUrlConfig, without the permissions).
     Url,
+    /// The managed user pool and its app client (`identity::managed`): ListUserPools and DescribeUserPool,
+    /// ListUserPoolClients and DescribeUserPoolClient.
+    Auth,
 }
 
 /// The shape every resource kind has, with its own types. A new kind is one module implementing this, plus
@@ -392,6 +397,13 @@ pub fn graph(stack: &Stack) -> Graph {
             (std::sync::Arc::new(f), at)
         })
         .collect();
+    // `[auth] cognito = true`: the pool, then its client; the functions wait for the client (their
+    // variables name both). Without it, neither is in the graph: a stack without the managed pool makes
+    // no Cognito call.
+    let managed = stack.auth.as_ref().is_some_and(|a| a.managed.is_some());
+    let pool = Address::new(Kind::UserPool, "auth");
+    let pool_client = Address::new(Kind::UserPoolClient, "auth");
+    let auth = managed.then(|| (pool.clone(), pool_client.clone()));
     let every = |pick: fn(&FunctionAddresses) -> &Address| {
         functions
             .iter()
@@ -420,6 +432,7 @@ pub fn graph(stack: &Stack) -> Graph {
             log_group: at.log_group.clone(),
             policy: policy.clone(),
             table: table.clone(),
+            auth: auth.clone(),
         }));
         nodes.push(Erased::node(log_group::LogGroup {
             at: at.log_group,
@@ -430,6 +443,13 @@ pub fn graph(stack: &Stack) -> Graph {
             at: at.url,
             function: at.function,
             spec,
+        }));
+    }
+    if managed {
+        nodes.push(Erased::node(user_pool::UserPool { at: pool.clone() }));
+        nodes.push(Erased::node(user_pool_client::UserPoolClient {
+            at: pool_client,
+            pool,
         }));
     }
     Graph { nodes }
@@ -466,6 +486,14 @@ pub(crate) fn shipped_stack() -> Stack {
         "2026-01-01",
     )
     .expect("the shipped stack.toml")
+}
+
+/// The shipped stack with `[auth] cognito = true`.
+#[cfg(test)]
+pub(crate) fn managed_stack() -> Stack {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
+    let text = std::fs::read_to_string(file).unwrap() + "\n[auth]\ncognito = true\n";
+    crate::config::parse(std::path::Path::new(file), &text, "2026-01-01").expect("managed stack")
 }
 
 #[cfg(test)]
@@ -517,7 +545,7 @@ mod tests {
     /// `Kind`): a kind in the graph but not in that list would be an orphan nothing looks for.
     #[test]
     fn every_kind_in_the_graph_is_in_kind_all_once() {
-        let stack = shipped_stack();
+        let stack = managed_stack();
         let kinds: Vec<Kind> = graph(&stack)
             .nodes
             .iter()

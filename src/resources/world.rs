@@ -221,7 +221,8 @@ impl<'a> World<'a> {
             .collect();
         outputs.sort_by_key(|o| o.position);
         // `[auth]`'s issuer, last: only with the section, so a stack without it keeps its outputs.
-        if let Some(auth) = &self.stack.auth {
+        // The managed pool's own outputs come from its nodes.
+        if let Some(auth) = self.stack.auth.as_ref().filter(|a| a.managed.is_none()) {
             outputs.push(crate::report::Output {
                 in_text: true,
                 ..crate::report::Output::new("auth_issuer", u8::MAX, Some(auth.issuer.clone()))

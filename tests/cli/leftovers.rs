@@ -97,6 +97,21 @@ async fn an_orphan_of_every_kind_is_named() {
         .send()
         .await
         .unwrap();
+    let pool = moto
+        .cognito
+        .create_user_pool()
+        .pool_name("orphan-users")
+        .user_pool_tags("stackctl:stack", "my-frontend-app")
+        .send()
+        .await
+        .unwrap();
+    moto.cognito
+        .create_user_pool_client()
+        .user_pool_id(pool.user_pool().unwrap().id().unwrap())
+        .client_name("orphan-client")
+        .send()
+        .await
+        .unwrap();
 
     let left = leftovers(&emulator).await;
     assert_eq!(
@@ -113,6 +128,9 @@ async fn an_orphan_of_every_kind_is_named() {
             "role orphan-role",
             "table my-frontend-app-data",
             "table my-frontend-app-data tag stackctl:stack=my-frontend-app",
+            "user_pool orphan-users",
+            "user_pool orphan-users tag stackctl:stack=my-frontend-app",
+            "user_pool_client orphan-client in orphan-users",
         ]
     );
     // Every kind of the graph had an orphan above, and each was named under that kind.
@@ -127,6 +145,11 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     ask_for_every_kind(&project);
+    // The managed pool and its client: kinds only a stack with `[auth] cognito = true` has.
+    project.write(
+        "stack.toml",
+        &(project.read("stack.toml") + "\n[auth]\ncognito = true\n"),
+    );
     project.stackctl(&["up"]).ok();
 
     let status = project.stackctl(&["status", "--output", "json"]);
@@ -150,8 +173,11 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
 
     let left = leftovers(&emulator).await;
     for (kind, name) in &reported {
+        // A client is named with its pool (`<kind> <name> in <pool>`).
         assert!(
-            left.contains(&format!("{kind} {name}")),
+            left.iter()
+                .any(|l| *l == format!("{kind} {name}")
+                    || l.starts_with(&format!("{kind} {name} in "))),
             "{kind} {name} is not named by the check: {left:#?}"
         );
     }

@@ -201,8 +201,65 @@ pub async fn of_kind(aws: &Clients, kind: Kind) -> Vec<String> {
                 }
             }
         }
+        Kind::UserPool => {
+            for (id, pool_name) in pools(aws).await {
+                left.push(format!("{name} {pool_name}"));
+                let pool = aws
+                    .cognito
+                    .describe_user_pool()
+                    .user_pool_id(&id)
+                    .send()
+                    .await
+                    .unwrap();
+                let tags = pool
+                    .user_pool()
+                    .and_then(|p| p.user_pool_tags())
+                    .cloned()
+                    .unwrap_or_default();
+                left.extend(marks(
+                    name,
+                    &pool_name,
+                    tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                ));
+            }
+        }
+        Kind::UserPoolClient => {
+            // Clients live in their pool: left over only where a pool is.
+            for (id, pool_name) in pools(aws).await {
+                let clients = aws
+                    .cognito
+                    .list_user_pool_clients()
+                    .user_pool_id(&id)
+                    .max_results(60)
+                    .send()
+                    .await
+                    .unwrap();
+                for client in clients.user_pool_clients() {
+                    left.push(format!(
+                        "{name} {} in {pool_name}",
+                        client.client_name().unwrap_or_default()
+                    ));
+                }
+            }
+        }
     }
     left
+}
+
+/// Every user pool in the account, as (id, name).
+async fn pools(aws: &Clients) -> Vec<(String, String)> {
+    aws.cognito
+        .list_user_pools()
+        .max_results(60)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id.unwrap(), p.name.unwrap()))
+        .collect()
 }
 
 /// Every function in the account, with its ARN.

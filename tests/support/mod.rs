@@ -391,6 +391,7 @@ async fn clients_in(url: &str, region: &'static str) -> Clients {
         iam: aws_sdk_iam::Client::new(&config),
         lambda: aws_sdk_lambda::Client::new(&config),
         logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        cognito: aws_sdk_cognitoidentityprovider::Client::new(&config),
     }
 }
 
@@ -406,6 +407,7 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
 }
 
 fn read_requests(recording: &Path) -> Vec<Request> {
@@ -464,7 +466,7 @@ impl Request {
             .map(|p| format!("/{p}"))
             .unwrap_or_default();
         let operation = match service.as_str() {
-            "dynamodb" | "logs" | "tagging" => header("X-Amz-Target")
+            "dynamodb" | "logs" | "tagging" | "cognito-idp" => header("X-Amz-Target")
                 .rsplit('.')
                 .next()
                 .unwrap_or_default()

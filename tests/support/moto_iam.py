@@ -77,6 +77,9 @@ def keep_body(app):
 
     return wrapped
 
+JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
+
+
 def unsigned(environ):
     """(7) AWS refuses a request with no signature (header or presigned query) before anything else; moto_server,
     which picks the service from the signature, sends it to S3 and crashes (500). -> (status, headers, body) of
@@ -84,6 +87,11 @@ def unsigned(environ):
     query = environ.get("QUERY_STRING") or ""
     if (environ.get("HTTP_AUTHORIZATION") or "X-Amz-Credential=" in query
             or (environ.get("PATH_INFO") or "").startswith("/moto-api") or "/moto-api/" in query):
+        return None
+    # A user pool's public keys: anyone may GET <endpoint>/<pool id>/.well-known/jwks.json, unsigned (the handler
+    # fetches them so; https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-
+    # tokens-verifying-a-jwt.html).
+    if environ.get("REQUEST_METHOD") == "GET" and JWKS_PATH.match(environ.get("PATH_INFO") or ""):
         return None
     target = environ.get("HTTP_X_AMZ_TARGET") or ""
     content_type = environ.get("CONTENT_TYPE") or ""
@@ -215,7 +223,25 @@ def iam_resources(self, op, region, account):
     return ["*"]
 
 
+def cognito_resources(self, op, region, account):
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncognitouserpools.html: pool
+    # and client actions (DescribeUserPool, ListUsers, the Admin* user actions, the app client actions,
+    # TagResource) act on arn:${Partition}:cognito-idp:${Region}:${Account}:userpool/${UserPoolId}; ListUserPools
+    # and CreateUserPool have no resource type: "*".
+    j = body_json(self)
+    if op in ("ListUserPools", "CreateUserPool"):
+        return ["*"]
+    arn = j.get("ResourceArn")
+    if isinstance(arn, str) and arn:
+        return [arn]
+    pool = j.get("UserPoolId")
+    if isinstance(pool, str) and pool:
+        return ["arn:aws:cognito-idp:%s:%s:userpool/%s" % (region, account, pool)]
+    return ["*"]
+
+
 RESOURCES = {
+    "cognito-idp": cognito_resources,
     "dynamodb": dynamodb_resources,
     "lambda": lambda_resources,
     "logs": logs_resources,
@@ -345,6 +371,7 @@ def self_test(policy_path):
     function_arn = "arn:aws:lambda:%s:%s:function:%s" % (region, account, names["lambda"])
     table_arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, names["dynamodb"])
     group_arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, names["logs"])
+    pool_arn = "arn:aws:cognito-idp:%s:%s:userpool/us-east-1_AbC" % (region, account)
 
     def request(service, op):
         if service == "dynamodb":
@@ -359,6 +386,10 @@ def self_test(policy_path):
             if op == "CreateFunction":
                 return _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode())
             return _Fake("/2015-03-31/functions/%s/anything" % names["lambda"])
+        if service == "cognito-idp":
+            if op == "TagResource":
+                return _Fake("/", json.dumps({"ResourceArn": pool_arn}).encode())
+            return _Fake("/", json.dumps({"UserPoolId": "us-east-1_AbC"}).encode())
         if service == "logs":
             if op in ("TagResource", "UntagResource", "ListTagsForResource"):
                 return _Fake("/", json.dumps({"resourceArn": group_arn}).encode())
@@ -412,6 +443,16 @@ def self_test(policy_path):
          [("iam:DetachGroupPolicy", group_arn)]),
         ("iam", "ListEntitiesForPolicy", _Fake("/", querystring=form(PolicyArn=policy_arn)),
          [("iam:ListEntitiesForPolicy", policy_arn)]),
+        # list_amazoncognitouserpools.html: ListUserPools and CreateUserPool have no resource type; the rest act
+        # on the pool the request names.
+        ("cognito-idp", "ListUserPools", _Fake("/", json.dumps({"MaxResults": 60}).encode()),
+         [("cognito-idp:ListUserPools", "*")]),
+        ("cognito-idp", "CreateUserPool", _Fake("/", json.dumps({"PoolName": "p"}).encode()),
+         [("cognito-idp:CreateUserPool", "*")]),
+        ("cognito-idp", "AdminInitiateAuth", _Fake("/", json.dumps({"UserPoolId": "us-east-1_AbC"}).encode()),
+         [("cognito-idp:AdminInitiateAuth", pool_arn)]),
+        ("cognito-idp", "TagResource", _Fake("/", json.dumps({"ResourceArn": pool_arn}).encode()),
+         [("cognito-idp:TagResource", pool_arn)]),
     ]
     for service, op, req, want in expected:
         got = checks_for(req, service, op, region, account)

@@ -66,6 +66,9 @@ pub fn realistic() -> Value {
         "policy_conditions": true,
         // Lambda's default regional limit; GetAccountSettings answers it (moto: 404).
         "lambda_account_concurrency": 1000,
+        "cognito_page_limits": true,
+        "cognito_client_flows": true,
+        "cognito_tag_rules": true,
         "logs_retention_values": true,
         "logs_tag_arn_star": true,
         "logs_interleaved": true,

@@ -90,6 +90,10 @@ DEFAULTS = {
     "policy_conditions": False,
     # Lambda's regional concurrency pool: null (moto: GetAccountSettings is 404) or the account's total
     "lambda_account_concurrency": None,
+    # Cognito user pools
+    "cognito_page_limits": False,
+    "cognito_client_flows": False,
+    "cognito_tag_rules": False,
     # CloudWatch Logs
     "logs_retention_values": False,
     "logs_tag_arn_star": False,
@@ -204,7 +208,8 @@ def validate(update, base):
     for key in ("function_tags_error", "lambda_limits", "code_update_architectures", "logs_retention_values",
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
-                "logs_late_write", "lambda_logging_config", "lambda_invoke_node"):
+                "logs_late_write", "lambda_logging_config", "lambda_invoke_node", "cognito_page_limits",
+                "cognito_client_flows", "cognito_tag_rules"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -230,6 +235,10 @@ class Call:
         self.function_qualifier = None
         if self.service == "unknown":
             self.service = guess_service(self)
+        if self.service == "unknown" and method == "GET" and JWKS_PATH.match(urllib.parse.urlsplit(path).path):
+            # A user pool's public keys, fetched unsigned as the handler does: a read.
+            self.service, self.op = "cognito-idp", "GetJWKS"
+            self.resource = path.split("/")[1]
         if self.service == "dynamodb":
             self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
             self.json = parse_json(body)
@@ -248,6 +257,11 @@ class Call:
             j = self.json or {}
             self.resource = log_group_of(j.get("logGroupName") or j.get("logGroupIdentifier") or j.get("resourceArn")
                                          or j.get("logGroupNamePrefix") or "")
+        elif self.service == "cognito-idp" and self.op != "GetJWKS":
+            # JSON 1.1: X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>
+            self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
+            self.json = parse_json(body)
+            self.resource = str((self.json or {}).get("UserPoolId") or (self.json or {}).get("ResourceArn") or "")
         elif self.service == "tagging":
             # JSON 1.1: X-Amz-Target: ResourceGroupsTaggingAPI_20170126.<Operation>
             self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
@@ -278,6 +292,9 @@ class Call:
         return not self.op.startswith(("Get", "List", "Describe", "Scan", "Query", "BatchGet", "Filter"))
 
 
+JWKS_PATH = re.compile(r"^/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json$")
+
+
 def credential_scope(auth):
     # Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...
     m = re.search(r"Credential=[^/,\s]+/\d+/([^/]+)/([^/]+)/aws4_request", auth or "")
@@ -290,6 +307,8 @@ def guess_service(call):
         return "dynamodb"
     if target.startswith("ResourceGroupsTaggingAPI_"):
         return "tagging"
+    if target.startswith("AWSCognitoIdentityProviderService."):
+        return "cognito-idp"
     if re.match(r"^/20\d\d-\d\d-\d\d/", call.path):
         return "lambda"
     if b"Action=" in call.body or "Action=" in call.path:
@@ -451,6 +470,17 @@ def logs_error(code, message, status=400):
     return Response(
         status,
         [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id())],
+        json.dumps({"__type": code, "message": message}).encode(),
+        answered_by="proxy",
+    )
+
+
+def cognito_error(code, message, status=400):
+    """Cognito user pools' JSON 1.1 error shape."""
+    return Response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code),
+         ("x-amzn-RequestId", request_id())],
         json.dumps({"__type": code, "message": message}).encode(),
         answered_by="proxy",
     )
@@ -806,7 +836,7 @@ class Proxy:
         if creating is not None:
             self.note(call, "behaviour", "ResourceNotFoundException", reason="item call on a CREATING table")
             return dynamodb_error("ResourceNotFoundException", "Requested resource not found")
-        handler = getattr(self, "%s_%s" % (call.service, call.op), None)
+        handler = getattr(self, "%s_%s" % (call.service.replace("-idp", ""), call.op), None)
         if handler is not None:
             return handler(call)
         resp = self.forward(call.method, call.path, call.headers, call.body)
@@ -2137,6 +2167,79 @@ class Proxy:
                 "must satisfy enum value set: [%s]" % (days, ", ".join(str(d) for d in RETENTION_DAYS)),
             )
         return self.passthrough(call)
+
+    # ---- Cognito user pools -------------------------------------------------------------------------------
+
+    COGNITO_PAGES = {"ListUserPools": ("MaxResults", "maxResults", True), "ListUserPoolClients": ("MaxResults", "maxResults", False),
+                     "ListUsers": ("Limit", "limit", False)}
+
+    def cognito_page(self, call):
+        """`cognito_page_limits`: ListUserPools requires MaxResults, 1 to 60; ListUserPoolClients' MaxResults and
+        ListUsers' Limit, when given, are at most 60. AWS answers InvalidParameterException "1 validation error
+        detected: Value '0' at 'maxResults' failed to satisfy constraint: Member must have value greater than or
+        equal to 1" (aws-sdk-js-v3#2335, aws-cli#3866; ListUsers: boto3#1356). moto takes any value or none."""
+        key, field, required = self.COGNITO_PAGES[call.op]
+        value = (call.json or {}).get(key)
+        if self.config["cognito_page_limits"]:
+            problem = None
+            if value is None and required:
+                value, problem = 0, "greater than or equal to 1"
+            elif value is not None and value < 1:
+                problem = "greater than or equal to 1"
+            elif value is not None and value > 60:
+                problem = "less than or equal to 60"
+            if problem:
+                self.note(call, "behaviour", "InvalidParameterException", reason="%s=%s" % (key, value))
+                return cognito_error(
+                    "InvalidParameterException",
+                    "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have "
+                    "value %s" % (value, field, problem))
+        return self.passthrough(call)
+
+    cognito_ListUserPools = cognito_page
+    cognito_ListUserPoolClients = cognito_page
+    cognito_ListUsers = cognito_page
+
+    def cognito_AdminInitiateAuth(self, call):
+        """`cognito_client_flows`: ADMIN_USER_PASSWORD_AUTH (or ADMIN_NO_SRP_AUTH) only on a client whose
+        ExplicitAuthFlows allow it (ALLOW_ADMIN_USER_PASSWORD_AUTH, or the legacy ADMIN_NO_SRP_AUTH); AWS answers
+        InvalidParameterException "Auth flow not enabled for this client". moto never looks at the flows."""
+        j = call.json or {}
+        if self.config["cognito_client_flows"] and j.get("AuthFlow") in ("ADMIN_USER_PASSWORD_AUTH", "ADMIN_NO_SRP_AUTH"):
+            resp = self.side_request(call, json.dumps({"UserPoolId": j.get("UserPoolId"), "ClientId": j.get("ClientId")}).encode(),
+                                     [("Content-Type", "application/x-amz-json-1.1"),
+                                      ("X-Amz-Target", "AWSCognitoIdentityProviderService.DescribeUserPoolClient")])
+            if resp.status == 200:
+                flows = (resp.json().get("UserPoolClient") or {}).get("ExplicitAuthFlows") or []
+                if "ALLOW_ADMIN_USER_PASSWORD_AUTH" not in flows and "ADMIN_NO_SRP_AUTH" not in flows:
+                    self.note(call, "behaviour", "InvalidParameterException", reason="flow not enabled")
+                    return cognito_error("InvalidParameterException", "Auth flow not enabled for this client")
+        return self.passthrough(call)
+
+    def cognito_tags(self, call):
+        """`cognito_tag_rules`: a pool's tags (UserPoolTags on CreateUserPool, Tags on TagResource): at most 50,
+        keys 1-128 and values 0-256 characters of [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@], keys not starting `aws:`
+        (https://docs.aws.amazon.com/cognito/latest/developerguide/tagging.html, the API's TagKeysType and
+        TagValueType). AWS answers InvalidParameterException; moto stores anything."""
+        j = call.json or {}
+        tags = j.get("UserPoolTags") if call.op == "CreateUserPool" else j.get("Tags")
+        if self.config["cognito_tag_rules"] and isinstance(tags, dict):
+            allowed = re.compile(r"^[\w\s.:/=+\-@]*$")
+            bad = None
+            if len(tags) > 50:
+                bad = "more than 50 tags"
+            for k, v in tags.items():
+                if not (1 <= len(k) <= 128) or not allowed.match(k) or k.lower().startswith("aws:"):
+                    bad = bad or "tag key %r" % k
+                elif len(v) > 256 or not allowed.match(v):
+                    bad = bad or "tag value %r" % v
+            if bad:
+                self.note(call, "behaviour", "InvalidParameterException", reason=bad)
+                return cognito_error("InvalidParameterException", "1 validation error detected: %s" % bad)
+        return self.passthrough(call)
+
+    cognito_CreateUserPool = cognito_tags
+    cognito_TagResource = cognito_tags
 
     def logs_tags(self, call):
         """`logs_tag_arn_star`: the tagging calls take the log group ARN without the `:*` that DescribeLogGroups'

@@ -85,6 +85,8 @@ pub struct Function {
     pub(crate) log_group: Address,
     pub(crate) policy: Address,
     pub(crate) table: Address,
+    /// `[auth] cognito = true`: the user pool and its app client, whose ids its variables carry.
+    pub(crate) auth: Option<(Address, Address)>,
 }
 
 /// `CORS_VARIABLE`'s value: set whenever the stack has a URL, and put back to `handler` when the URL goes
@@ -137,7 +139,30 @@ pub fn arn_in_advance(stack: &Stack, function: &StackFunction, account: &Account
 
 /// For a local run (dev, invoke --local), with no graph walked: the variables up would deploy, with the
 /// placeholders resolved for `account` (`table_arn`: the live table's, else the one known in advance).
+///
+/// With `[auth] cognito = true` this is an error: the managed pool's variables are the deployed pool's and
+/// client's ids, which only a read of them gives (`handler::local_env::managed_auth_environment`); a local
+/// run without them would serve without verifying anyone.
 pub fn declared_environment(
+    stack: &Stack,
+    function: &StackFunction,
+    account: &Account,
+    table_arn: Option<&str>,
+    live: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>> {
+    if stack.auth.as_ref().is_some_and(|a| a.managed.is_some()) {
+        anyhow::bail!(
+            "this local run does not get [auth] cognito = true's variables (the deployed pool's and app \
+             client's ids) yet, and would serve without verifying tokens: use `stackctl invoke --local`, or \
+             the deployed function"
+        );
+    }
+    declared_environment_without_managed_auth(stack, function, account, table_arn, live)
+}
+
+/// `declared_environment` without the managed pool's variables, for a caller that adds them from the
+/// deployed pool (`handler::local_env::managed_auth_environment`).
+pub fn declared_environment_without_managed_auth(
     stack: &Stack,
     function: &StackFunction,
     account: &Account,
@@ -170,6 +195,42 @@ impl Function {
             .context("internal error: the function's configuration was not resolved")
     }
 
+    /// The managed pool's variables, from the pool and client as read, or as this up created them.
+    fn managed_auth(&self, world: &World) -> Vec<(&'static str, String)> {
+        let Some((pool, client)) = &self.auth else {
+            return Vec::new();
+        };
+        let pool_id = world
+            .live_of::<crate::resources::user_pool::UserPool>(pool)
+            .map(|p| p.id.clone())
+            .or_else(|| world.learnt(pool, "pool_id"));
+        let client_id = world
+            .live_of::<crate::resources::user_pool_client::UserPoolClient>(client)
+            .map(|c| c.id.clone())
+            .or_else(|| world.learnt(client, "client_id"));
+        crate::resources::user_pool_client::managed_variables(
+            world.clients,
+            &world.stack.region,
+            pool_id.as_deref(),
+            client_id.as_deref(),
+        )
+    }
+
+    /// The configuration with the managed pool's variables as known now (after the pool and client were
+    /// created by this up, their ids are): an error if one is still unknown.
+    fn with_managed_auth(&self, world: &World, config: &FunctionConfig) -> Result<FunctionConfig> {
+        let mut config = config.clone();
+        for (name, value) in self.managed_auth(world) {
+            if value == crate::resources::user_pool_client::KNOWN_AFTER_UP {
+                anyhow::bail!(
+                    "`{name}` is not known: the user pool or its app client was not created"
+                );
+            }
+            config.environment.insert(name.to_string(), value);
+        }
+        Ok(config)
+    }
+
     async fn converge(&self, world: &World<'_>, planned: &FunctionDiff) -> Result<Done> {
         let (stack, lambda) = (world.stack, &world.clients.lambda);
         let spec = &self.spec.spec;
@@ -182,12 +243,15 @@ impl Function {
             .context("no package was built for the function")?;
         let task = world.task(Kind::Function, &spec.name)?;
         let timeouts = Self::timeouts(stack);
-        let desired = self.wanted(world)?;
+        let desired = &self.with_managed_auth(world, self.wanted(world)?)?;
         let live = world.live_of::<Function>(&self.at);
         // A function created by this very up: its ARN is known in advance.
         let arn = world.arn_of(&self.at).unwrap_or_default();
         let result = async {
             let mut diff = planned.clone();
+            if let Some(config) = &mut diff.config {
+                *config = self.with_managed_auth(world, config)?;
+            }
             // The read a moment ago saw the function idle (Active, last update Successful): no need to ask
             // again before the first update.
             let mut idle =
@@ -277,12 +341,18 @@ impl Resource for Function {
     }
 
     fn depends_on(&self) -> Vec<Dep> {
-        vec![
+        let mut deps = vec![
             Dep::Applied(self.role.clone()),
             Dep::Applied(self.log_group.clone()),
             Dep::Refers(self.policy.clone()),
             Dep::Refers(self.table.clone()),
-        ]
+        ];
+        // Its variables name the pool's and the client's ids, known once they exist.
+        if let Some((pool, client)) = &self.auth {
+            deps.push(Dep::Applied(pool.clone()));
+            deps.push(Dep::Applied(client.clone()));
+        }
+        deps
     }
 
     fn listed(&self) -> crate::resources::Listed {
@@ -302,17 +372,22 @@ impl Resource for Function {
     fn desired(&self, world: &World) -> Result<FunctionConfig> {
         let spec = &self.spec.spec;
         let live = world.live_of::<Function>(&self.at);
+        let mut environment = wanted_environment(
+            &self.spec,
+            world.placeholders(),
+            live.map(|f| &f.config.environment),
+        )?;
+        // The managed pool's (`KNOWN_AFTER_UP` until this up creates them).
+        for (name, value) in self.managed_auth(world) {
+            environment.insert(name.to_string(), value);
+        }
         Ok(FunctionConfig {
             role_arn: world.arn_of(&self.role).unwrap_or_default().to_string(),
             runtime: spec.runtime.clone(),
             handler: spec.handler.clone(),
             memory_mb: spec.memory_mb,
             timeout_secs: spec.timeout_secs,
-            environment: wanted_environment(
-                &self.spec,
-                world.placeholders(),
-                live.map(|f| &f.config.environment),
-            )?,
+            environment,
             architecture: spec.architecture.clone(),
         })
     }

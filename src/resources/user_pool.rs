@@ -1,0 +1,489 @@
+//! The managed Cognito user pool (`[auth] cognito = true`): found by its name (ListUserPools, every page:
+//! pool names are not unique, so two with the name is an error naming both ids), its tags and deletion
+//! protection from DescribeUserPool, whether it holds users from ListUsers (Limit 1). Created with the
+//! stack's tags and AWS's defaults; a pool without the stack's tags is never used (blocked: a pool is who
+//! may call the API, so trusting a stranger's would let its users in), another deployment's never either
+//! (the engine). Its users are data: down deletes a pool that holds any only with `--delete-data`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_cognitoidentityprovider::Client;
+use futures::future::BoxFuture;
+
+use crate::aws::{classify_sdk, Clients, ErrorClass};
+use crate::config::Stack;
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Found, Planned, Purpose, Resource, NOT_OURS};
+
+/// The pool as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePool {
+    pub id: String,
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    /// DescribeUserPool's `DeletionProtection` is `ACTIVE`: DeleteUserPool is refused.
+    pub deletion_protection: bool,
+    /// Whether it holds a user (read for status and down only).
+    pub has_users: Option<bool>,
+}
+
+/// The user pool's resource kind.
+pub struct UserPool {
+    pub(crate) at: Address,
+}
+
+/// The pool's name, from `[auth]` (only a stack with `cognito = true` has this node).
+pub fn pool_name(stack: &Stack) -> &str {
+    stack
+        .auth
+        .as_ref()
+        .and_then(|a| a.managed.as_ref())
+        .map_or("", |m| m.pool_name.as_str())
+}
+
+/// The Cognito client, from the shared config.
+pub fn client(clients: &Clients) -> Client {
+    crate::aws::client!(clients, aws_sdk_cognitoidentityprovider)
+}
+
+/// The ids of the pools named `name`: ListUserPools, every page (MaxResults is required, 1 to 60).
+pub async fn find_pools(cognito: &Client, name: &str) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .context("listing Cognito user pools")?;
+        ids.extend(
+            out.user_pools()
+                .iter()
+                .filter(|p| p.name() == Some(name))
+                .filter_map(|p| p.id().map(str::to_string)),
+        );
+        match out.next_token() {
+            Some(next) if !next.is_empty() && Some(next) != token.as_deref() => {
+                token = Some(next.to_string())
+            }
+            _ => return Ok(ids),
+        }
+    }
+}
+
+/// The pool named `name`, described (None: no pool has that name; an error when two have it).
+pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Option<LivePool>> {
+    let ids = find_pools(cognito, name).await?;
+    let id = match ids.as_slice() {
+        [] => return Ok(None),
+        [id] => id,
+        more => bail!(
+            "{} Cognito user pools are named `{name}` ({}): stackctl cannot tell which is the stack's; \
+             delete or rename the others",
+            more.len(),
+            more.join(", ")
+        ),
+    };
+    let out = match cognito.describe_user_pool().user_pool_id(id).send().await {
+        Ok(out) => out,
+        Err(err) if classify_sdk(&err) == ErrorClass::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(anyhow::Error::new(err).context(format!("describing user pool `{id}`")))
+        }
+    };
+    let pool = out
+        .user_pool()
+        .with_context(|| format!("DescribeUserPool of `{id}` answered no pool"))?;
+    let has_users = if users {
+        Some(has_users(cognito, id).await?)
+    } else {
+        None
+    };
+    Ok(Some(LivePool {
+        id: id.clone(),
+        arn: pool.arn().unwrap_or_default().to_string(),
+        tags: pool
+            .user_pool_tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        deletion_protection: pool
+            .deletion_protection()
+            .is_some_and(|d| d.as_str() == "ACTIVE"),
+        has_users,
+    }))
+}
+
+/// Whether the pool holds a user: ListUsers with Limit 1.
+pub async fn has_users(cognito: &Client, id: &str) -> Result<bool> {
+    let out = cognito
+        .list_users()
+        .user_pool_id(id)
+        .limit(1)
+        .send()
+        .await
+        .with_context(|| format!("listing the users of user pool `{id}`"))?;
+    Ok(!out.users().is_empty())
+}
+
+/// What up does to the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolWork {
+    InSync,
+    Create,
+}
+
+/// up's plan for the pool (pure): create it when missing; one without the stack's tags is blocked.
+pub fn plan_pool(stack: &Stack, name: &str, live: Option<&LivePool>) -> Planned<PoolWork> {
+    let base =
+        |action| ResourcePlan::new(Kind::UserPool, name, action).arn(live.map(|l| l.arn.as_str()));
+    match live {
+        None => Planned::new(
+            base(Action::Create).changes(vec![
+                Change::add("user_pool", name),
+                Change::add("deletion_protection", "INACTIVE (AWS's default)"),
+            ]),
+            PoolWork::Create,
+        ),
+        Some(l) if !l.tags.contains_key(crate::config::OWNER_TAG) => Planned::new(
+            base(Action::Blocked).note(format!(
+                "user pool `{}` ({}) is named like the stack's but has no `stackctl:stack` tag: stackctl \
+                 never trusts a pool it did not create (its users could call the API); delete or rename it, \
+                 or tag it `stackctl:stack = {}` if it is this stack's",
+                name, l.id, stack.name
+            )),
+            PoolWork::InSync,
+        ),
+        Some(_) => Planned::new(base(Action::NoOp), PoolWork::InSync),
+    }
+}
+
+/// down's plan for the pool (pure): its users are data; deletion protection must be off.
+pub fn plan_pool_down(stack: &Stack, name: &str, l: &LivePool, delete_data: bool) -> ResourcePlan {
+    let base = |action| ResourcePlan::new(Kind::UserPool, name, action).arn(Some(&l.arn));
+    if !stack.owns(&l.tags) {
+        return base(Action::Keep).note(NOT_OURS);
+    }
+    if l.deletion_protection {
+        return base(Action::Blocked).note(format!(
+            "deletion protection is on: turn it off first (the Cognito console: user pool `{}`, Settings, \
+             Deletion protection), then run down again",
+            l.id
+        ));
+    }
+    match l.has_users {
+        Some(true) if !delete_data => base(Action::Blocked).note(
+            "the user pool holds users (their accounts and passwords cannot be exported): pass \
+             --delete-data to delete them with the pool",
+        ),
+        Some(true) => base(Action::Delete).changes(vec![Change::remove(
+            "user_pool",
+            format!("{name} ({}) with its users and app clients", l.id),
+        )]),
+        _ => base(Action::Delete).changes(vec![Change::remove(
+            "user_pool",
+            format!("{name} ({}) with its app clients", l.id),
+        )]),
+    }
+}
+
+impl Resource for UserPool {
+    type Live = LivePool;
+    type Work = PoolWork;
+    type Teardown = ();
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    fn name(&self, stack: &Stack) -> String {
+        pool_name(stack).to_string()
+    }
+
+    fn name_field(&self) -> &str {
+        "stack.name"
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LivePool, ()>>> {
+        Box::pin(async move {
+            let users = matches!(cx.purpose, Purpose::Status | Purpose::Teardown);
+            let cognito = client(cx.clients);
+            Ok(read_pool(&cognito, pool_name(cx.stack), users)
+                .await?
+                .into())
+        })
+    }
+
+    fn arn<'l>(&self, live: &'l LivePool) -> Option<&'l str> {
+        Some(&live.arn)
+    }
+
+    fn tags<'l>(&self, live: &'l LivePool) -> Option<&'l BTreeMap<String, String>> {
+        Some(&live.tags)
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
+        let id = world
+            .live_of::<UserPool>(&self.at)
+            .map(|l| l.id.clone())
+            .or_else(|| world.learnt(&self.at, "pool_id"));
+        let issuer = id.as_ref().map(|id| issuer(&world.stack.region, id));
+        let jwks = id.as_ref().map(|id| jwks_url(world.clients, id));
+        vec![
+            crate::resources::Output::new("auth_user_pool_id", 40, id),
+            crate::resources::Output {
+                in_text: true,
+                ..crate::resources::Output::new("auth_issuer", 42, issuer)
+            },
+            crate::resources::Output::new("auth_jwks_url", 43, jwks),
+        ]
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned<PoolWork>> {
+        let stack = world.stack;
+        Ok(plan_pool(
+            stack,
+            pool_name(stack),
+            world.live_of::<UserPool>(&self.at),
+        ))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a PoolWork,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            if *work == PoolWork::InSync {
+                return Ok(None);
+            }
+            let name = pool_name(world.stack);
+            let task = world.task(Kind::UserPool, name)?;
+            let result = async {
+                let out = client(world.clients)
+                    .create_user_pool()
+                    .pool_name(name)
+                    .set_user_pool_tags(Some(world.stack.resource_tags().into_iter().collect()))
+                    .send()
+                    .await
+                    .with_context(|| format!("creating user pool `{name}`"))?;
+                let id = out
+                    .user_pool()
+                    .and_then(|p| p.id())
+                    .context("CreateUserPool answered no pool id")?;
+                world.set_output(&self.at, "pool_id", id.to_string());
+                Ok("created")
+            }
+            .await;
+            finish(&task, result)
+        })
+    }
+
+    fn tag<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        live: &'a LivePool,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            client(world.clients)
+                .tag_resource()
+                .resource_arn(&live.arn)
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .send()
+                .await
+                .with_context(|| format!("tagging user pool `{}`", live.id))?;
+            Ok(())
+        })
+    }
+
+    fn plan_down(&self, world: &World, live: &LivePool) -> Planned<()> {
+        let stack = world.stack;
+        Planned::only(plan_pool_down(
+            stack,
+            pool_name(stack),
+            live,
+            world.data.delete_data,
+        ))
+    }
+
+    fn destroy<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let name = pool_name(world.stack);
+            let live = world
+                .live_of::<UserPool>(&self.at)
+                .context("internal error: the user pool was not read")?;
+            let task = world.task(Kind::UserPool, name)?;
+            let result = async {
+                let cognito = client(world.clients);
+                // Counted again just before: a user signed up since the plan is data too.
+                if !world.data.delete_data && has_users(&cognito, &live.id).await? {
+                    bail!(
+                        "user pool `{name}` ({}) now holds users, made after it was read; it was not \
+                         deleted: pass --delete-data",
+                        live.id
+                    );
+                }
+                match cognito.delete_user_pool().user_pool_id(&live.id).send().await {
+                    Ok(_) => Ok("deleted"),
+                    Err(err) if classify_sdk(&err) == ErrorClass::NotFound => Ok("already gone"),
+                    Err(err) => Err(anyhow::Error::new(err)
+                        .context(format!("deleting user pool `{}`", live.id))),
+                }
+            }
+            .await;
+            finish(&task, result)
+        })
+    }
+
+    fn state(&self, world: &World, live: &LivePool) -> BTreeMap<String, String> {
+        let mut shown = BTreeMap::from([
+            ("id".to_string(), live.id.clone()),
+            ("owner".to_string(), world.owner_text(Some(&live.tags))),
+        ]);
+        if let Some(users) = live.has_users {
+            shown.insert(
+                "users".to_string(),
+                if users { "yes" } else { "none" }.to_string(),
+            );
+        }
+        if live.deletion_protection {
+            shown.insert("deletion_protection".to_string(), "on".to_string());
+        }
+        shown
+    }
+}
+
+/// A pool's issuer: `https://cognito-idp.<region>.amazonaws.com/<pool id>` (its tokens' `iss`).
+pub fn issuer(region: &str, pool_id: &str) -> String {
+    format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}")
+}
+
+/// The pool's JWKS: `<the Cognito endpoint the SDK resolves for these clients>/<pool id>/.well-known/
+/// jwks.json`. On AWS that is the issuer's own; with `AWS_ENDPOINT_URL` (or the service's own variable, or
+/// a profile's `endpoint_url`) it is that endpoint's, resolved by the SDK's own endpoint rules.
+pub fn jwks_url(clients: &Clients, pool_id: &str) -> String {
+    format!("{}/{pool_id}/.well-known/jwks.json", endpoint(clients))
+}
+
+/// The Cognito endpoint the SDK's default resolver gives for the client's config (region, FIPS, dual
+/// stack, a configured endpoint URL).
+pub fn endpoint(clients: &Clients) -> String {
+    use aws_sdk_cognitoidentityprovider::config::endpoint::{
+        DefaultResolver, Params, ResolveEndpoint,
+    };
+    use futures::FutureExt;
+    let config = client(clients).config().clone();
+    let sdk = clients.sdk_config();
+    // The endpoint URL as `config::Builder::from(&SdkConfig)` picks it: the service's own setting first.
+    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let url = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
+        .ok()
+        .filter(|u| !u.is_empty() && !ignored)
+        .or_else(|| sdk.endpoint_url().map(str::to_string));
+    let mut params = Params::builder()
+        .set_region(config.region().map(|r| r.to_string()))
+        .use_fips(sdk.use_fips().unwrap_or(false))
+        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false));
+    if let Some(url) = url {
+        params = params.endpoint(url);
+    }
+    let resolved = params.build().ok().and_then(|params| {
+        // The default resolver answers at once (its future is ready).
+        ResolveEndpoint::resolve_endpoint(&DefaultResolver::new(), &params)
+            .now_or_never()?
+            .ok()
+            .map(|e| e.url().trim_end_matches('/').to_string())
+    });
+    resolved.unwrap_or_else(|| {
+        format!(
+            "https://cognito-idp.{}.amazonaws.com",
+            config.region().map(|r| r.to_string()).unwrap_or_default()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack() -> Stack {
+        crate::resources::shipped_stack()
+    }
+
+    fn live(tags: &[(&str, &str)], users: Option<bool>) -> LivePool {
+        LivePool {
+            id: "us-east-1_abc".into(),
+            arn: "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc".into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            deletion_protection: false,
+            has_users: users,
+        }
+    }
+
+    #[test]
+    fn a_missing_pool_is_created_an_untagged_one_blocked_an_owned_one_kept() {
+        let stack = stack();
+        assert_eq!(plan_pool(&stack, "p", None).work, PoolWork::Create);
+        let stranger = plan_pool(&stack, "p", Some(&live(&[], None)));
+        assert_eq!(stranger.plan.action, Action::Blocked);
+        assert!(stranger.plan.note.unwrap().contains("us-east-1_abc"));
+        let ours = live(&[("stackctl:stack", &stack.name)], None);
+        assert_eq!(
+            plan_pool(&stack, "p", Some(&ours)).plan.action,
+            Action::NoOp
+        );
+    }
+
+    #[test]
+    fn down_keeps_users_unless_told_and_refuses_deletion_protection() {
+        let stack = stack();
+        let owner = [("stackctl:stack", stack.name.as_str())];
+        let with_users = live(&owner, Some(true));
+        assert_eq!(
+            plan_pool_down(&stack, "p", &with_users, false).action,
+            Action::Blocked
+        );
+        assert_eq!(
+            plan_pool_down(&stack, "p", &with_users, true).action,
+            Action::Delete
+        );
+        assert_eq!(
+            plan_pool_down(&stack, "p", &live(&owner, Some(false)), false).action,
+            Action::Delete
+        );
+        let protected = LivePool {
+            deletion_protection: true,
+            ..live(&owner, Some(false))
+        };
+        assert_eq!(
+            plan_pool_down(&stack, "p", &protected, true).action,
+            Action::Blocked
+        );
+        assert_eq!(
+            plan_pool_down(&stack, "p", &live(&[], Some(false)), true).action,
+            Action::Keep
+        );
+    }
+
+    #[test]
+    fn the_issuer_is_cognitos_form() {
+        assert_eq!(
+            issuer("eu-west-1", "eu-west-1_x"),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x"
+        );
+    }
+}
