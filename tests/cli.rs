@@ -9,10 +9,10 @@ mod auth;
 mod backup;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
-#[path = "cli/cognito_users.rs"]
-mod cognito_users;
 #[path = "cli/cognito.rs"]
 mod cognito;
+#[path = "cli/cognito_users.rs"]
+mod cognito_users;
 #[path = "cli/contract.rs"]
 mod contract;
 #[path = "cli/corpus.rs"]

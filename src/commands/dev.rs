@@ -81,13 +81,22 @@ pub async fn run(
             &stack.chosen_function(),
             &account,
         ),
-        environment: crate::resources::function::declared_environment(
-            stack,
-            &stack.chosen_function(),
-            &account,
-            Some(&table.arn),
-            None,
-        )?,
+        environment: {
+            // With `[auth] cognito = true`, the deployed pool's and client's ids: dev verifies tokens exactly
+            // as the deployed function does.
+            let mut environment =
+                crate::resources::function::declared_environment_without_managed_auth(
+                    stack,
+                    &stack.chosen_function(),
+                    &account,
+                    Some(&table.arn),
+                    None,
+                )?;
+            let managed =
+                crate::handler::local_env::managed_auth_environment(clients, stack).await?;
+            environment.extend(managed.into_iter().map(|(k, v)| (k.to_string(), v)));
+            environment
+        },
         credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
         slots: Slots::new(options.workers),
         progress: progress.clone(),

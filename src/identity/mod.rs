@@ -109,7 +109,10 @@ pub async fn minter_for(
 
 /// Whether `[auth]` asks for a pool stackctl manages (`cognito = true`).
 fn is_managed(stack: &crate::config::Stack) -> bool {
-    stack.auth.as_ref().is_some_and(|auth| auth.managed.is_some())
+    stack
+        .auth
+        .as_ref()
+        .is_some_and(|auth| auth.managed.is_some())
 }
 
 /// A password for a test user: 40 characters from the OS's random source, with every class Cognito's

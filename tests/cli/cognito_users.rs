@@ -91,7 +91,11 @@ async fn token_makes_the_user_signs_in_and_the_handler_takes_the_access_token_on
     let id_token = doc["id_token"].as_str().unwrap().to_string();
     assert_eq!(users(&emulator, &pool).await, ["alice"]);
     // No password anywhere in what it printed (it is random, so look for the word and the policy's suffix).
-    assert!(!first.stderr.to_lowercase().contains("password"), "{}", first.stderr);
+    assert!(
+        !first.stderr.to_lowercase().contains("password"),
+        "{}",
+        first.stderr
+    );
 
     // Text: the token alone, for $(...); the same user keeps its sub.
     let text = project.stackctl(&["token", "--user", "alice"]);
@@ -120,10 +124,17 @@ async fn token_makes_the_user_signs_in_and_the_handler_takes_the_access_token_on
         "json",
         &list_event(&project, "id.json", &id_token),
     ]);
-    assert_eq!(refused.json()["response"]["status_code"], 401, "{}", refused.stdout);
+    assert_eq!(
+        refused.json()["response"]["status_code"],
+        401,
+        "{}",
+        refused.stdout
+    );
     // A user name that is not one: refused before anything is sent.
     let mark = emulator.mark();
-    project.stackctl(&["token", "--user", "al ice"]).expect_code(64);
+    project
+        .stackctl(&["token", "--user", "al ice"])
+        .expect_code(64);
     assert!(emulator.requests_since(mark).is_empty());
 
     project
@@ -244,7 +255,11 @@ async fn sigterm_during_smoke_still_deletes_the_items_and_both_users() {
     assert!(status.success());
     let run = Run::from(child.wait_with_output().unwrap());
     run.expect_code(130);
-    assert!(run.stdout.contains("cleanup: 2 items deleted"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("cleanup: 2 items deleted"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("test users: "), "{}", run.stdout);
     assert_eq!(users(&emulator, &pool).await, Vec::<String>::new());
     assert_eq!(items(&emulator).await, 0);

@@ -138,30 +138,10 @@ pub fn arn_in_advance(stack: &Stack, function: &StackFunction, account: &Account
 }
 
 /// For a local run (dev, invoke --local), with no graph walked: the variables up would deploy, with the
-/// placeholders resolved for `account` (`table_arn`: the live table's, else the one known in advance).
-///
-/// With `[auth] cognito = true` this is an error: the managed pool's variables are the deployed pool's and
-/// client's ids, which only a read of them gives (`handler::local_env::managed_auth_environment`); a local
-/// run without them would serve without verifying anyone.
-pub fn declared_environment(
-    stack: &Stack,
-    function: &StackFunction,
-    account: &Account,
-    table_arn: Option<&str>,
-    live: Option<&BTreeMap<String, String>>,
-) -> Result<BTreeMap<String, String>> {
-    if stack.auth.as_ref().is_some_and(|a| a.managed.is_some()) {
-        anyhow::bail!(
-            "this local run does not get [auth] cognito = true's variables (the deployed pool's and app \
-             client's ids) yet, and would serve without verifying tokens: use `stackctl invoke --local`, or \
-             the deployed function"
-        );
-    }
-    declared_environment_without_managed_auth(stack, function, account, table_arn, live)
-}
-
-/// `declared_environment` without the managed pool's variables, for a caller that adds them from the
-/// deployed pool (`handler::local_env::managed_auth_environment`).
+/// placeholders resolved for `account` (`table_arn`: the live table's, else the one known in advance), but
+/// without the managed pool's (`[auth] cognito = true`): those are the deployed pool's and client's ids, which
+/// only a read of them gives; every caller adds them (`handler::local_env::managed_auth_environment`), so no
+/// local run serves without verifying tokens.
 pub fn declared_environment_without_managed_auth(
     stack: &Stack,
     function: &StackFunction,

@@ -370,15 +370,13 @@ fn auth_variables_go_with_the_section_and_nothing_else_does() {
     assert!(d.config.is_none(), "{:?}", d.changes);
 }
 
-/// `[auth] cognito = true`: a local run that cannot read the deployed pool (dev) is refused rather than run
-/// the handler without the variables that make it verify tokens; `invoke --local` adds them itself.
+/// `[auth] cognito = true`: the declared environment leaves the managed pool's variables to the caller, who
+/// reads them from the deployed pool (dev, invoke/smoke --local: tests/cli/cognito_users.rs).
 #[test]
-fn a_local_environment_without_the_managed_pools_variables_is_refused() {
+fn the_declared_environment_leaves_the_managed_pools_variables_to_the_live_read() {
     let stack = crate::resources::managed_stack();
     let account = Account::from_arn("arn:aws:iam::123456789012:role/r").unwrap();
     let function = stack.chosen_function();
-    let err = declared_environment(&stack, &function, &account, None, None).unwrap_err();
-    assert!(err.to_string().contains("cognito = true"), "{err}");
     let without =
         declared_environment_without_managed_auth(&stack, &function, &account, None, None).unwrap();
     assert!(!without.keys().any(|k| k.starts_with("STACKCTL_AUTH_")));
