@@ -113,7 +113,8 @@ pub enum Command {
         /// Really delete.
         #[arg(long)]
         confirm: bool,
-        /// Delete the table even though it holds items (they are lost).
+        /// Delete the table even though it holds items, and the managed user pool (`[auth] cognito = true`)
+        /// even though it holds users (both are lost).
         #[arg(long, conflicts_with = "backup")]
         delete_data: bool,
         /// Keep the function's log group and its events (down deletes the group the stack created).

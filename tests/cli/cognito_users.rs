@@ -264,3 +264,72 @@ async fn sigterm_during_smoke_still_deletes_the_items_and_both_users() {
     assert_eq!(users(&emulator, &pool).await, Vec::<String>::new());
     assert_eq!(items(&emulator).await, 0);
 }
+
+/// A user stackctl did not make (a person's account) never gets a new password from `token` or smoke:
+/// that would lock them out and let the operator act as them.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_never_sets_the_password_of_a_user_it_did_not_make() {
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let pool = up_with_pool(&project);
+    let outputs = project.stackctl(&["status", "--output", "json"]).json()["outputs"].clone();
+    let client_id = outputs["auth_client_id"].as_str().unwrap().to_string();
+    let aws = emulator.moto_clients().await;
+    aws.cognito
+        .admin_create_user()
+        .user_pool_id(&pool)
+        .username("bob")
+        .send()
+        .await
+        .unwrap();
+    aws.cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool)
+        .username("bob")
+        .password("HumanPassw0rd!")
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let run = project.stackctl(&["token", "--user", "bob"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("did not make"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // bob still signs in with his own password.
+    aws.cognito
+        .admin_initiate_auth()
+        .user_pool_id(&pool)
+        .client_id(&client_id)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", "bob")
+        .auth_parameters("PASSWORD", "HumanPassw0rd!")
+        .send()
+        .await
+        .expect("bob's own password still works");
+}
+
+/// Several `token --user` runs for one user at once (CI jobs, a script's loop) all get a token: each sets a
+/// new password, so a sign-in that raced another run's is tried again.
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_tokens_for_one_user_all_succeed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let pool = up_with_pool(&project);
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            project
+                .command(&["token", "--user", "racer"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("running stackctl")
+        })
+        .collect();
+    for child in runs {
+        let run = Run::from(child.wait_with_output().unwrap());
+        run.ok();
+        assert_eq!(run.stdout.trim().split('.').count(), 3, "{}", run.stdout);
+    }
+    assert_eq!(users(&emulator, &pool).await, ["racer"]);
+}

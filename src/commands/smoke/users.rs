@@ -26,33 +26,48 @@ pub struct TestUserReport {
 }
 
 impl TestUsers {
-    /// Mints `<base>-1` and `<base>-2`; when the second fails, the first is deleted again.
+    /// Mints `<base>-1` and `<base>-2`; when the second fails, the first is deleted again (a deletion that
+    /// fails is named in the error, never swallowed).
     pub(super) async fn sign_in(
         minter: Minter,
         base: &str,
         progress: &Progress,
     ) -> Result<TestUsers> {
+        // An interrupt before the first user exists makes none.
+        crate::interrupt::check("signing in smoke's test users")?;
         let task = progress.task("smoke test users");
         task.set("signing in two test users");
-        let first = match minter.mint(&format!("{base}-1")).await {
-            Ok(tokens) => tokens,
-            Err(err) => {
-                // The user may exist without its tokens (a sign-in that failed after the create).
-                let _ = minter.forget(&format!("{base}-1")).await;
-                task.fail("could not sign in a test user");
-                return Err(err);
+        let names = [format!("{base}-1"), format!("{base}-2")];
+        let mut minted: Vec<Tokens> = Vec::new();
+        for name in &names {
+            match minter.mint(name).await {
+                Ok(tokens) => minted.push(tokens),
+                Err(err) => {
+                    task.fail("could not sign in a test user");
+                    // The user may exist without its tokens (a sign-in that failed after the create).
+                    let mut left = Vec::new();
+                    for made in names.iter().take(minted.len() + 1) {
+                        if let Err(why) = minter.forget(made).await {
+                            left.push(format!("{made} ({why:#})"));
+                        }
+                    }
+                    return Err(if left.is_empty() {
+                        err
+                    } else {
+                        err.context(format!(
+                            "and these test users could not be deleted: {}",
+                            left.join(", ")
+                        ))
+                    });
+                }
             }
-        };
-        let second = match minter.mint(&format!("{base}-2")).await {
-            Ok(tokens) => tokens,
-            Err(err) => {
-                let _ = minter.forget(&format!("{base}-2")).await;
-                let _ = minter.forget(&first.user).await;
-                task.fail("could not sign in a test user");
-                return Err(err);
-            }
-        };
-        task.finish(&format!("{} and {}", first.user, second.user));
+        }
+        let second = minted.pop().expect("two users");
+        let first = minted.pop().expect("two users");
+        task.finish(&format!(
+            "{} and {} (deleted at the end; a second interrupt would leave them)",
+            first.user, second.user
+        ));
         Ok(TestUsers {
             minter,
             first,

@@ -165,6 +165,14 @@ pub fn public_warning(function: &StackFunction) -> Option<String> {
              answered 429); it caps neither requests nor cost"
         ),
     };
+    if function.auth.is_some() {
+        // [auth]: the handler verifies a token on every request; what is left is the cost of being called.
+        return Some(format!(
+            "`{} = \"none\"`: anyone on the internet can call this URL. [auth] makes the handler answer 401 \
+             to a request without a valid token, but each request still runs (and bills) the function. {cap}.",
+            function.field("url.auth")
+        ));
+    }
     Some(format!(
         "`{} = \"none\"`: anyone on the internet can call this API. The handler takes \
          `userId` from the query string without authentication, so any caller can read, change and delete \

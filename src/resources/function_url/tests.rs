@@ -281,3 +281,21 @@ fn cors_is_described_canonically() {
          allow_headers [\"content-type\"], max_age 300"
     );
 }
+
+/// The public URL's warning says what is true: without [auth] any caller can act as any user; with it the
+/// handler refuses callers without a token, and only the cost of being called is left.
+#[test]
+fn the_public_urls_warning_says_what_auth_changes() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
+    let base = std::fs::read_to_string(file).unwrap() + "\n[function.url]\nauth = \"none\"\n";
+    let parse = |text: &str| {
+        crate::config::parse(std::path::Path::new(file), text, "2026-01-01").expect("stack")
+    };
+    let anonymous = parse(&(base.clone() + "allow_anonymous = true\n"));
+    let warning = public_warning(&anonymous.chosen_function()).unwrap();
+    assert!(warning.contains("without authentication"), "{warning}");
+    let with_auth = parse(&(base + "\n[auth]\ncognito = true\n"));
+    let warning = public_warning(&with_auth.chosen_function()).unwrap();
+    assert!(!warning.contains("without authentication"), "{warning}");
+    assert!(warning.contains("401"), "{warning}");
+}
