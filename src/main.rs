@@ -233,10 +233,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             port,
             host,
             workers,
+            auth,
         } => {
             let options = commands::dev::Options {
                 address: std::net::SocketAddr::new(*host, *port),
                 workers: usize::from(*workers),
+                auth_local: *auth == Some(cli::DevAuth::Local),
             };
             Outcome::Streamed(commands::dev::run(clients, stack, &options, global, progress).await?)
         }

@@ -7,9 +7,10 @@
 
 use serde::Serialize;
 
+pub mod local;
+
 /// What a minter gives for one user.
 #[derive(Debug, Clone, Serialize)]
-#[allow(dead_code)] // made by the minters (next commits)
 pub struct Tokens {
     /// The name the tokens were asked for (`--user`).
     pub user: String,
@@ -35,18 +36,26 @@ pub const EXTERNAL_ISSUER: &str = "[auth] names an external issuer; stackctl can
      with that provider and use its access token; `stackctl token --local` mints for `dev --auth local`)";
 
 /// An issuer stackctl can mint tokens for.
-pub enum Minter {}
+pub enum Minter {
+    /// `dev --auth local`'s offline issuer (a key under the project's .stackctl/).
+    Local(local::LocalMinter),
+}
 
 impl Minter {
     /// Tokens for `user`, made (and signed in) as needed.
-    pub async fn mint(&self, _user: &str) -> anyhow::Result<Tokens> {
-        match *self {}
+    pub async fn mint(&self, user: &str) -> anyhow::Result<Tokens> {
+        match self {
+            Minter::Local(minter) => minter.mint(user),
+        }
     }
 
     /// Deletes `user` where the issuer keeps users (smoke's test users); nothing for the offline issuer.
     #[allow(dead_code)] // smoke's test users (next commits)
     pub async fn forget(&self, _user: &str) -> anyhow::Result<()> {
-        match *self {}
+        match self {
+            // The offline issuer keeps no users: a name is all it needs.
+            Minter::Local(_) => Ok(()),
+        }
     }
 }
 
@@ -57,8 +66,6 @@ pub enum CannotMint {
     NoAuth,
     /// An external issuer.
     External,
-    /// `--local` is not available (yet).
-    LocalUnavailable,
 }
 
 impl CannotMint {
@@ -66,16 +73,14 @@ impl CannotMint {
         match self {
             CannotMint::NoAuth => NO_AUTH,
             CannotMint::External => EXTERNAL_ISSUER,
-            CannotMint::LocalUnavailable => {
-                "`--local` mints for `stackctl dev --auth local`, which is not available yet"
-            }
         }
     }
 }
 
 /// The minter for `--local` (the offline issuer's key under the project's .stackctl/): needs no AWS.
-pub fn local_minter(_stack: &crate::config::Stack) -> Result<Minter, CannotMint> {
-    Err(CannotMint::LocalUnavailable)
+/// Works with or without `[auth]`: the offline issuer is dev's, not the deployed function's.
+pub fn local_minter(stack: &crate::config::Stack) -> Result<Minter, CannotMint> {
+    Ok(Minter::Local(local::LocalMinter::new(&stack.file)))
 }
 
 /// The minter for the stack's `[auth]` (the managed pool), found through the deployed stack.
