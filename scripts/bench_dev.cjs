@@ -264,12 +264,18 @@ class Source {
   constructor(project) {
     this.file = path.join(project, "lambda/src/handler.ts");
     this.original = fs.readFileSync(this.file, "utf8");
-    // HEADERS is the handler's module-scope header map, spread into every answer.
-    if (!/^const HEADERS\b/m.test(this.original)) die(`${this.file} has no module-scope HEADERS to extend`);
+    // HEADERS is the header map createHandler builds once (`const HEADERS = headersFor(env);`), spread into
+    // every answer.
+    this.anchor = /^(\s*)const HEADERS = headersFor\(env\);$/m;
+    if (!this.anchor.test(this.original)) die(`${this.file} has no \`const HEADERS = headersFor(env);\` to extend`);
   }
 
   write(rev) {
-    fs.writeFileSync(this.file, `${this.original}\n// bench_dev.cjs edit\nHEADERS["x-bench-rev"] = "${rev}";\n`);
+    const edited = this.original.replace(
+      this.anchor,
+      (_, indent) => `${indent}const HEADERS = { ...headersFor(env), "x-bench-rev": "${rev}" }; // bench_dev.cjs edit`,
+    );
+    fs.writeFileSync(this.file, edited);
   }
 
   restore() {
