@@ -223,6 +223,23 @@ async fn dev_auth_local_verifies_local_tokens_as_deployed() {
     )
     .await;
     assert_eq!(rebound.status, 421);
+    let foreign_page = http(
+        "GET",
+        &format!("{}/.well-known/jwks.json", dev.base),
+        &[("origin", "https://evil.example")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(foreign_page.status, 403);
+    let own_page = http(
+        "GET",
+        &format!("{}/.well-known/jwks.json", dev.base),
+        &[("origin", "http://localhost:5173")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(own_page.status, 200);
+    assert_eq!(own_page.header("access-control-allow-origin"), Some("*"));
 
     // A token of this key but expired: 401. jose's thumbprint is the kid.
     let (expired, thumbprint) = crafted(&project, &key);
