@@ -112,12 +112,7 @@ fn every_command_exits_64_on_a_bad_stack_file_with_no_aws_call() {
     let mut commands = aws_commands();
     commands.push(vec!["stage-name".into(), "feature/x".into()]);
     // `token --local` mints offline (no AWS), but still reads the stack file first.
-    commands.push(vec![
-        "token".into(),
-        "--local".into(),
-        "--user".into(),
-        "alice".into(),
-    ]);
+    commands.push(vec!["token".into(), "--local".into(), "--user".into(), "alice".into()]);
     let mark = emulator.mark();
     for args in &commands {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
