@@ -18,6 +18,11 @@
 //   code (the edit adds an `x-bench-rev` header to every answer; a GET loop polls until it sees the new value),
 //   counting any answer that failed meanwhile, with dev's own figures for the rebuild beside it; --reps times,
 //   median.
+// * Verified identity (issue 23): the GET list and POST create workloads through a second dev started with
+//   `--auth local`, each request with `Authorization: Bearer <token of stackctl token --local>`, against the
+//   same requests through the dev without auth (userId in the query), alternating rounds; the ratio (target
+//   at least 0.8x) and the JWKS fetches the authed dev served during the timed rounds (target 0: the workers
+//   cache the JWKS, so a warm request verifies with no network call).
 "use strict";
 
 const fs = require("node:fs");
@@ -145,7 +150,7 @@ function urlEvent(w, host) {
 // ---------------------------------------------------------------------------------------------- clients
 
 /** One HTTP request; resolves {status, headers, body} or rejects on a transport error. */
-function request(agent, base, method, target, body) {
+function request(agent, base, method, target, body, extraHeaders = {}) {
   return new Promise((resolve, reject) => {
     const url = new URL(target, base);
     const req = http.request(
@@ -155,7 +160,10 @@ function request(agent, base, method, target, body) {
         port: url.port,
         method,
         path: url.pathname + url.search,
-        headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        headers: {
+          ...(body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }),
+          ...extraHeaders,
+        },
       },
       (res) => {
         const chunks = [];
@@ -197,12 +205,12 @@ async function drive(seconds, concurrency, once) {
 
 class Dev {
   /** Spawns `stackctl dev --port 0`; `ready()` resolves when it prints where it serves. */
-  constructor(o, logName) {
+  constructor(o, logName, extraArgs = []) {
     this.logPath = path.join(o.work, logName);
     const fd = fs.openSync(this.logPath, "w");
     this.spawned = performance.now();
     // stderr to a file, not a pipe: the access log (a line per request) must not cost this process anything.
-    this.child = spawn(o.stackctl, ["dev", "--port", "0", "--workers", String(o.workers)], {
+    this.child = spawn(o.stackctl, ["dev", "--port", "0", "--workers", String(o.workers), ...extraArgs], {
       cwd: o.project,
       stdio: ["ignore", "ignore", fd],
     });
@@ -256,12 +264,18 @@ class Source {
   constructor(project) {
     this.file = path.join(project, "lambda/src/handler.ts");
     this.original = fs.readFileSync(this.file, "utf8");
-    // HEADERS is the handler's module-scope header map, spread into every answer.
-    if (!/^const HEADERS\b/m.test(this.original)) die(`${this.file} has no module-scope HEADERS to extend`);
+    // HEADERS is the header map createHandler builds once (`const HEADERS = headersFor(env);`), spread into
+    // every answer.
+    this.anchor = /^(\s*)const HEADERS = headersFor\(env\);$/m;
+    if (!this.anchor.test(this.original)) die(`${this.file} has no \`const HEADERS = headersFor(env);\` to extend`);
   }
 
   write(rev) {
-    fs.writeFileSync(this.file, `${this.original}\n// bench_dev.cjs edit\nHEADERS["x-bench-rev"] = "${rev}";\n`);
+    const edited = this.original.replace(
+      this.anchor,
+      (_, indent) => `${indent}const HEADERS = { ...headersFor(env), "x-bench-rev": "${rev}" }; // bench_dev.cjs edit`,
+    );
+    fs.writeFileSync(this.file, edited);
   }
 
   restore() {
@@ -324,6 +338,61 @@ async function loadPhase(o, dev, handler) {
     }
   }
   return results;
+}
+
+/**
+ * Verified identity (issue 23's Speed): the same requests through a dev without auth (`plain`, userId in the
+ * query) and a dev with `--auth local` and a token of `stackctl token --local` (`authed`, the caller is the
+ * token's sub), alternating rounds, same concurrency. The JWKS fetches `authed` served during the rounds
+ * (its access log) show that a warm request verifies without a network call.
+ */
+async function authPhase(o, plain, authed, token, only) {
+  const bearer = { authorization: `Bearer ${token}` };
+  const workloads = [
+    { name: `GET list (${LIST_ITEMS} items)`, method: "GET", plain: `/items?userId=${LIST_USER}`, authed: "/items", status: 200 },
+    { name: "POST create", method: "POST", plain: `/items?userId=${POST_USER}`, authed: "/items", body: JSON.stringify({ title: "bench item" }), status: 201 },
+  ];
+  const chosen = workloads.filter((w) => only.includes(w.method));
+  const fetches = () => (authed.log().match(/GET \/\.well-known\/jwks\.json 200/g) ?? []).length;
+  const results = [];
+  for (const w of chosen) {
+    const sides = {
+      plain: async () => {
+        const r = await request(plain.agent, plain.base, w.method, w.plain, w.body);
+        return r.status === w.status ? undefined : `status ${r.status}: ${r.body.slice(0, 200)}`;
+      },
+      authed: async () => {
+        const r = await request(authed.agent, authed.base, w.method, w.authed, w.body, bearer);
+        return r.status === w.status ? undefined : `status ${r.status}: ${r.body.slice(0, 200)}`;
+      },
+    };
+    for (const c of o.concurrency) {
+      log(`auth: ${w.name}, concurrency ${c}: warm-up, then ${o.rounds} x ${o.duration}s per side`);
+      for (const side of ["plain", "authed"]) await drive(Math.min(3, o.duration), c, sides[side]);
+      const fetchesBefore = fetches();
+      const sum = { plain: { n: 0, t: 0, failures: [] }, authed: { n: 0, t: 0, failures: [] } };
+      for (let round = 0; round < o.rounds; round++) {
+        const order = round % 2 === 0 ? ["plain", "authed"] : ["authed", "plain"];
+        for (const side of order) {
+          const r = await drive(o.duration, c, sides[side]);
+          sum[side].n += r.latencies.length;
+          sum[side].t += r.seconds;
+          sum[side].failures = sum[side].failures.concat(r.failures);
+        }
+      }
+      results.push({
+        workload: w.name,
+        concurrency: c,
+        plain_rps: sum.plain.n / sum.plain.t,
+        auth_rps: sum.authed.n / sum.authed.t,
+        auth_requests: sum.authed.n,
+        failures: sum.plain.failures.length + sum.authed.failures.length,
+        failure_examples: [...new Set(sum.plain.failures.concat(sum.authed.failures))].slice(0, 3),
+        jwks_fetches_timed: fetches() - fetchesBefore,
+      });
+    }
+  }
+  return { results, jwks_fetches_total: fetches() };
 }
 
 /** From a saved edit to the first answer from the new code, on a running dev. */
@@ -406,7 +475,7 @@ function machine() {
   return `${os.availableParallelism()} CPUs (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`;
 }
 
-function report(o, meta, load, reload, starts) {
+function report(o, meta, load, reload, starts, auth) {
   const out = [];
   const p = (line = "") => out.push(line);
   p(`## stackctl dev: ${meta.date}`);
@@ -455,6 +524,24 @@ function report(o, meta, load, reload, starts) {
   p();
   p(`Requests failed while reloading: ${failedDuringReload} of ${polls} (a GET every ~10 ms, each answered 400 by the handler without an AWS call). Exit codes after SIGINT: ${[...new Set(exits)].join(", ")} (the contract: 130).`);
   p();
+  p("### Verified identity (issue 23): `dev --auth local` with a token against `dev` without auth");
+  p();
+  p("| workload | C | without auth req/s | with a token req/s | with/without | JWKS fetches during the timed rounds (requests with a token) | failures |");
+  p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  const authMet = [];
+  for (const r of auth.results) {
+    const ratio = r.auth_rps / r.plain_rps;
+    authMet.push(ratio >= 0.8 && r.failures === 0 && r.jwks_fetches_timed === 0);
+    p(`| ${r.workload} | ${r.concurrency} | ${fmtInt(r.plain_rps)} | ${fmtInt(r.auth_rps)} | ${ratio.toFixed(2)}x | ${r.jwks_fetches_timed} (${fmtInt(r.auth_requests)}) | ${r.failures} |`);
+    if (r.failures) p(`- FAILURES, ${r.workload}, C=${r.concurrency}: ${r.failure_examples.join(" / ")}`);
+  }
+  p();
+  p(`JWKS fetches dev served in the whole run with \`--auth local\` (workers' first requests included): ${auth.jwks_fetches_total}.`);
+  p();
+  for (const [i, r] of auth.results.entries()) {
+    p(`- [${authMet[i] ? "x" : " "}] issue 23, ${r.workload}, C=${r.concurrency}: with a token at least 0.8x without auth, no JWKS fetch while warm: ${(r.auth_rps / r.plain_rps).toFixed(2)}x, ${r.jwks_fetches_timed} fetches`);
+  }
+  p();
   p("### Targets of issue 14");
   p();
   const met = [];
@@ -467,7 +554,7 @@ function report(o, meta, load, reload, starts) {
     p(`- [${ok1 ? "x" : " "}] ${r.workload}, C=${r.concurrency}: throughput at least 0.8x direct: ${ratio.toFixed(2)}x (${fmtInt(r.dev.rps)} vs ${fmtInt(r.direct.rps)} req/s)`);
     p(`- [${ok2 ? "x" : " "}] ${r.workload}, C=${r.concurrency}: p50 at most 2 ms above direct: ${delta >= 0 ? "+" : ""}${fmt(delta)} ms (${fmt(r.dev.p50)} vs ${fmt(r.direct.p50)})`);
   }
-  return { text: out.join("\n"), allMet: met.every(Boolean) };
+  return { text: out.join("\n"), allMet: met.every(Boolean) && authMet.every(Boolean) };
 }
 
 // -------------------------------------------------------------------------------------------------- main
@@ -498,7 +585,22 @@ async function main() {
 
     log("starting stackctl dev for the load rounds");
     const dev = await new Dev(o, "dev-load.log").ready();
+    log("auth: stackctl dev --auth local beside it, a token of `stackctl token --local`");
+    const token = execFileSync(o.stackctl, ["token", "--local", "--user", "bench-auth"], { cwd: o.project, encoding: "utf8" }).trim();
+    const authed = await new Dev(o, "dev-auth-local.log", ["--auth", "local"]).ready();
+    for (let i = 0; i < LIST_ITEMS; i++) {
+      const r = await request(authed.agent, authed.base, "POST", "/items", JSON.stringify({ title: `item ${i}` }), {
+        authorization: `Bearer ${token}`,
+      });
+      if (r.status !== 201) die(`seeding the token user's list answered ${r.status}: ${r.body}\n${authed.log()}`);
+    }
+    // Every GET list round runs before any POST round: moto's Query reads the whole table, so the thousands
+    // of items the POST rounds create would make a later list the emulator's cost alone.
+    const authList = await authPhase(o, dev, authed, token, ["GET"]);
     const load = await loadPhase(o, dev, handler);
+    const authPost = await authPhase(o, dev, authed, token, ["POST"]);
+    const auth = { results: [...authList.results, ...authPost.results], jwks_fetches_total: authPost.jwks_fetches_total };
+    await authed.stop();
     log("reload: edits of lambda/src/handler.ts in the copy");
     const reload = await reloadPhase(o, dev, source);
     meta.loadExit = await dev.stop();
@@ -509,10 +611,10 @@ async function main() {
     starts.edited = await startPhase(o, source, true);
     meta.loadAfter = os.loadavg()[0].toFixed(2);
 
-    const { text, allMet } = report(o, meta, load, reload, starts);
+    const { text, allMet } = report(o, meta, load, reload, starts, auth);
     process.stdout.write(`${text}\n`);
-    if (o.json) fs.writeFileSync(o.json, JSON.stringify({ meta, load, reload, starts }, null, 2));
-    if (!allMet) log("a target of issue 14 was missed (see above)");
+    if (o.json) fs.writeFileSync(o.json, JSON.stringify({ meta, load, reload, starts, auth }, null, 2));
+    if (!allMet) log("a target of issue 14 or 23 was missed (see above)");
     if (!allMet && o.strict) process.exitCode = 3;
   } finally {
     source.restore();

@@ -178,6 +178,10 @@ pub enum Command {
         /// exactly one Access-Control-Allow-Origin, equal to the origin or `*`.
         #[arg(long, value_name = "ORIGIN", requires = "url")]
         origin: Option<String>,
+        /// With --url to a `stackctl dev --auth local`: the two test users' tokens come from the offline
+        /// issuer (`stackctl token --local`), whatever stack.toml's [auth] says.
+        #[arg(long, value_name = "ISSUER", requires = "url")]
+        auth: Option<DevAuth>,
     },
     /// Send one API Gateway HTTP API (v2) event to the function and print its response.
     /// Exit 0: the function answered (any status); 1: it failed (FunctionError) or gave no usable answer.
@@ -254,6 +258,10 @@ pub enum Command {
         /// environments).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         workers: u16,
+        /// `local`: the handler verifies tokens of an offline issuer (a key pair under .stackctl/auth/) in
+        /// place of stack.toml's [auth]; mint them with `stackctl token --local --user NAME`. No AWS sign-in.
+        #[arg(long, value_enum, value_name = "ISSUER")]
+        auth: Option<DevAuth>,
     },
     /// Print an access token for a test user of the stack's `[auth]` (created on first use in the managed
     /// pool; `--local`: minted offline for `stackctl dev --auth local`). Text: the token alone, for
@@ -326,6 +334,13 @@ impl Command {
             _ => None,
         }
     }
+}
+
+/// `dev --auth`: which issuer the handler verifies tokens of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DevAuth {
+    /// The project's offline issuer (`stackctl token --local`).
+    Local,
 }
 
 /// `--stage`: a stage name (checked before anything else runs: nothing is read or sent with a bad one).

@@ -198,9 +198,15 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             };
             commands::down::down(clients, stack, *confirm, &data, progress).await?
         }
-        Command::Smoke { local, url, origin } => {
+        Command::Smoke {
+            local,
+            url,
+            origin,
+            auth,
+        } => {
             let via = via(*local, url, origin);
-            commands::smoke::run(clients, stack, &via, profile, progress).await?
+            let local_tokens = *auth == Some(cli::DevAuth::Local);
+            commands::smoke::run(clients, stack, &via, local_tokens, profile, progress).await?
         }
         Command::Invoke {
             local,
@@ -242,10 +248,12 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             port,
             host,
             workers,
+            auth,
         } => {
             let options = commands::dev::Options {
                 address: std::net::SocketAddr::new(*host, *port),
                 workers: usize::from(*workers),
+                auth_local: *auth == Some(cli::DevAuth::Local),
             };
             Outcome::Streamed(commands::dev::run(clients, stack, &options, global, progress).await?)
         }

@@ -19,6 +19,8 @@ mod contract;
 mod corpus;
 #[path = "cli/dev.rs"]
 mod dev;
+#[path = "cli/dev_auth_local.rs"]
+mod dev_auth_local;
 #[path = "cli/dev_browser.rs"]
 mod dev_browser;
 #[path = "cli/dev_guard.rs"]

@@ -4,6 +4,7 @@
 //! the handler on every edit and swaps the workers without dropping a request.
 
 mod guard;
+mod issuer;
 mod reload;
 mod server;
 
@@ -36,6 +37,8 @@ use crate::resources::{Purpose, Use};
 pub struct Options {
     pub address: SocketAddr,
     pub workers: usize,
+    /// `--auth local`: the workers verify tokens of the project's offline issuer (`token --local`).
+    pub auth_local: bool,
 }
 
 pub async fn run(
@@ -74,6 +77,46 @@ pub async fn run(
             table.arn
         )
     })?;
+    let listener = TcpListener::bind(options.address)
+        .await
+        .with_context(|| format!("listening on {}", options.address))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let mut environment = crate::resources::function::declared_environment_without_managed_auth(
+        stack,
+        &stack.chosen_function(),
+        &account,
+        Some(&table.arn),
+        None,
+    )?;
+    if !options.auth_local {
+        // With `[auth] cognito = true`, the deployed pool's and client's ids: dev verifies tokens exactly as
+        // the deployed function does (`--auth local` sets the offline issuer's instead).
+        let managed = crate::handler::local_env::managed_auth_environment(clients, stack).await?;
+        environment.extend(managed.into_iter().map(|(k, v)| (k.to_string(), v)));
+    }
+    // `--auth local`: the offline issuer's key (made on first use), its documents, and the workers' port.
+    let local_issuer = match options.auth_local {
+        false => None,
+        true => {
+            let key = crate::identity::local::key_path(&stack.file);
+            let local = crate::identity::local::LocalIssuer::open_or_create(&key)?;
+            let documents = Arc::new(issuer::Documents::new(&local, bound));
+            let workers_port = issuer::bind_workers_port(bound).await?;
+            issuer::worker_variables(&mut environment, workers_port.local_addr()?);
+            let note = match &stack.auth {
+                Some(_) => "stack.toml's [auth] is set aside for this run",
+                None => "stack.toml has no [auth]: the deployed function takes no token",
+            };
+            eprintln!(
+                "dev: --auth local: requests need `Authorization: Bearer $(stackctl token --local --user NAME)`,                  verified by the handler against the offline issuer ({}, key {}); {note}; discovery at                  http://{}{}",
+                crate::identity::local::LOCAL_ISSUER,
+                stack.project_relative(&key).display(),
+                bound,
+                crate::identity::local::DISCOVERY_PATH,
+            );
+            Some((documents, workers_port))
+        }
+    };
     let loader = Loader {
         stack: stack.clone(),
         function_arn: crate::resources::function::arn_in_advance(
@@ -81,32 +124,21 @@ pub async fn run(
             &stack.chosen_function(),
             &account,
         ),
-        environment: {
-            // With `[auth] cognito = true`, the deployed pool's and client's ids: dev verifies tokens exactly
-            // as the deployed function does.
-            let mut environment =
-                crate::resources::function::declared_environment_without_managed_auth(
-                    stack,
-                    &stack.chosen_function(),
-                    &account,
-                    Some(&table.arn),
-                    None,
-                )?;
-            let managed =
-                crate::handler::local_env::managed_auth_environment(clients, stack).await?;
-            environment.extend(managed.into_iter().map(|(k, v)| (k.to_string(), v)));
-            environment
-        },
+        environment,
         credentials: caller_credentials(stack, global.profile.as_deref(), progress).await,
         slots: Slots::new(options.workers),
         progress: progress.clone(),
     };
     let package = loader.build().await?;
+    // Serving before the workers start: a worker's first JWKS fetch finds the port open.
+    let (documents, documents_server) = match local_issuer {
+        Some((documents, port)) => (
+            Some(documents.clone()),
+            Some(tokio::spawn(issuer::serve_workers(port, documents))),
+        ),
+        None => (None, None),
+    };
     let pool = Arc::new(loader.pool(&package).await?);
-    let listener = TcpListener::bind(options.address)
-        .await
-        .with_context(|| format!("listening on {}", options.address))?;
-    let bound = listener.local_addr().context("reading the bound address")?;
     let cors = stack
         .chosen_function()
         .url
@@ -157,6 +189,7 @@ pub async fn run(
         url_id: "stackctl-dev".into(),
         bound,
         body_timeout: limits.body,
+        documents,
     });
 
     // Reload on every edit of the handler's sources.
@@ -180,6 +213,9 @@ pub async fn run(
         );
     }
     server.current().retire().await;
+    if let Some(task) = documents_server {
+        task.abort();
+    }
     eprintln!("dev: stopped");
     Ok(ExitStatus::Interrupted)
 }

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+pub mod local;
+
 /// What a minter gives for one user.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tokens {
@@ -42,6 +44,8 @@ pub const EXTERNAL_ISSUER: &str = "[auth] names an external issuer; stackctl can
 pub enum Minter {
     /// The stack's managed Cognito pool.
     Cognito(cognito::CognitoMinter),
+    /// `dev --auth local`'s offline issuer (a key under the project's .stackctl/).
+    Local(local::LocalMinter),
 }
 
 impl Minter {
@@ -49,6 +53,7 @@ impl Minter {
     pub async fn mint(&self, user: &str) -> Result<Tokens> {
         match self {
             Minter::Cognito(pool) => pool.mint(user).await,
+            Minter::Local(minter) => minter.mint(user),
         }
     }
 
@@ -56,6 +61,8 @@ impl Minter {
     pub async fn forget(&self, user: &str) -> Result<()> {
         match self {
             Minter::Cognito(pool) => pool.forget(user).await,
+            // The offline issuer keeps no users: a name is all it needs.
+            Minter::Local(_) => Ok(()),
         }
     }
 }
@@ -67,8 +74,6 @@ pub enum CannotMint {
     NoAuth,
     /// An external issuer.
     External,
-    /// `--local` is not available (yet).
-    LocalUnavailable,
 }
 
 impl CannotMint {
@@ -76,16 +81,14 @@ impl CannotMint {
         match self {
             CannotMint::NoAuth => NO_AUTH,
             CannotMint::External => EXTERNAL_ISSUER,
-            CannotMint::LocalUnavailable => {
-                "`--local` mints for `stackctl dev --auth local`, which is not available yet"
-            }
         }
     }
 }
 
 /// The minter for `--local` (the offline issuer's key under the project's .stackctl/): needs no AWS.
-pub fn local_minter(_stack: &crate::config::Stack) -> Result<Minter, CannotMint> {
-    Err(CannotMint::LocalUnavailable)
+/// Works with or without `[auth]`: the offline issuer is dev's, not the deployed function's.
+pub fn local_minter(stack: &crate::config::Stack) -> Result<Minter, CannotMint> {
+    Ok(Minter::Local(local::LocalMinter::new(&stack.file)))
 }
 
 /// The minter for the stack's `[auth]` (the managed pool), found through the deployed stack.

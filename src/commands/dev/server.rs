@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::guard::admit;
+use super::issuer::Documents;
 use crate::escape;
 use crate::handler::cors::{duplicate_allow_origin, Cors};
 use crate::handler::local::MAX_REQUEST_BYTES;
@@ -71,6 +72,8 @@ pub(super) struct Server {
     pub(super) url_id: String,
     pub(super) bound: SocketAddr,
     pub(super) body_timeout: Duration,
+    /// `--auth local`: the offline issuer's discovery document and JWKS, served before the handler.
+    pub(super) documents: Option<Arc<Documents>>,
 }
 
 impl Server {
@@ -185,6 +188,16 @@ async fn serve(
             None,
         );
         return respond(refusal(status, &why));
+    }
+
+    // `--auth local`: the issuer's public documents (the guard above applies to them too).
+    if let Some(answer) = server
+        .documents
+        .as_ref()
+        .and_then(|docs| docs.answer(&method, parts.uri.path()))
+    {
+        access_log(&method, &target, answer.status, started, &[], None);
+        return respond(answer);
     }
 
     // The URL reads the whole body (buffered mode) and refuses one over Lambda's 6 MB payload limit.
@@ -321,7 +334,7 @@ async fn serve(
 }
 
 /// dev's own refusal: JSON with the reason, as the URL's own errors are.
-fn refusal(status: u16, why: &str) -> HttpAnswer {
+pub(super) fn refusal(status: u16, why: &str) -> HttpAnswer {
     HttpAnswer {
         status,
         headers: vec![("content-type".into(), "application/json".into())],
@@ -331,7 +344,7 @@ fn refusal(status: u16, why: &str) -> HttpAnswer {
     }
 }
 
-fn respond(answer: HttpAnswer) -> hyper::Response<Full<Bytes>> {
+pub(super) fn respond(answer: HttpAnswer) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::BAD_GATEWAY);
@@ -350,7 +363,7 @@ fn respond(answer: HttpAnswer) -> hyper::Response<Full<Bytes>> {
 
 /// One line per request on stderr (method, path, status, duration), then what went wrong and what the
 /// handler printed, indented beside it; written at once so concurrent requests do not interleave.
-fn access_log(
+pub(super) fn access_log(
     method: &str,
     target: &str,
     status: u16,

@@ -130,16 +130,25 @@ pub async fn run(
     clients: &Clients,
     stack: &Stack,
     via: &Via,
+    local_tokens: bool,
     profile: Option<&str>,
     progress: &Progress,
 ) -> Result<Outcome> {
     let started = Instant::now();
-    let minter = match &stack.auth {
-        None => None,
-        Some(_) => match identity::minter_for(clients, stack).await? {
+    let minter = if local_tokens {
+        // `--auth local`: against `dev --auth local`, whose handler takes the offline issuer's tokens.
+        match identity::local_minter(stack) {
             Ok(minter) => Some(minter),
-            Err(_) => return Ok(not_run::refuse(stack)),
-        },
+            Err(cannot) => anyhow::bail!("{}", cannot.reason()),
+        }
+    } else {
+        match &stack.auth {
+            None => None,
+            Some(_) => match identity::minter_for(clients, stack).await? {
+                Ok(minter) => Some(minter),
+                Err(_) => return Ok(not_run::refuse(stack)),
+            },
+        }
     };
     let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
     let cors = CorsCheck::for_run(stack, &transport);
