@@ -126,7 +126,16 @@ pub async fn has_users(cognito: &Client, id: &str) -> Result<bool> {
         .send()
         .await
         .with_context(|| format!("listing the users of user pool `{id}`"))?;
-    Ok(!out.users().is_empty())
+    Ok(page_has_users(&out))
+}
+
+/// Whether a ListUsers page says the pool holds a user: a user on it, or a `PaginationToken` (Cognito may
+/// answer an empty page that still has more to come; a pool that may hold users is treated as holding
+/// them, since its users are data).
+pub fn page_has_users(
+    out: &aws_sdk_cognitoidentityprovider::operation::list_users::ListUsersOutput,
+) -> bool {
+    !out.users().is_empty() || out.pagination_token().is_some_and(|t| !t.is_empty())
 }
 
 /// What up does to the pool.
@@ -477,6 +486,25 @@ mod tests {
             plan_pool_down(&stack, "p", &live(&[], Some(false)), true).action,
             Action::Keep
         );
+    }
+
+    #[test]
+    fn an_empty_page_with_a_pagination_token_counts_as_users() {
+        use aws_sdk_cognitoidentityprovider::operation::list_users::ListUsersOutput;
+        use aws_sdk_cognitoidentityprovider::types::UserType;
+        let empty = ListUsersOutput::builder().build();
+        assert!(!page_has_users(&empty));
+        let more = ListUsersOutput::builder().pagination_token("next").build();
+        assert!(
+            page_has_users(&more),
+            "an empty page with a token may hide users"
+        );
+        let one = ListUsersOutput::builder()
+            .users(UserType::builder().username("u").build())
+            .build();
+        assert!(page_has_users(&one));
+        let blank = ListUsersOutput::builder().pagination_token("").build();
+        assert!(!page_has_users(&blank));
     }
 
     #[test]
