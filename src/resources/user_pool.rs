@@ -1,9 +1,12 @@
 //! The managed Cognito user pool (`[auth] cognito = true`): found by its name (ListUserPools, every page:
-//! pool names are not unique, so two with the name is an error naming both ids), its tags and deletion
-//! protection from DescribeUserPool, whether it holds users from ListUsers (Limit 1). Created with the
-//! stack's tags and AWS's defaults; a pool without the stack's tags is never used (blocked: a pool is who
-//! may call the API, so trusting a stranger's would let its users in), another deployment's never either
-//! (the engine). Its users are data: down deletes a pool that holds any only with `--delete-data`.
+//! pool names are not unique), its tags and deletion protection from DescribeUserPool, whether it holds
+//! users from ListUsers (Limit 1; a page with a PaginationToken counts). Created with the stack's tags and
+//! AWS's defaults. Of several pools with the name, the one tagged as this deployment's is used and the
+//! others are named and never touched (a stranger's pool cannot block ours); two tagged as ours (racing
+//! ups) fail up and are all deleted by down. A pool without the stack's tags is never used (blocked: a
+//! pool is who may call the API, so trusting a stranger's would let its users in), another deployment's
+//! never either (the engine), nor named in the outputs. Its users are data: down deletes a pool that holds
+//! any only with `--delete-data`.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,10 @@ pub struct LivePool {
     pub deletion_protection: bool,
     /// Whether it holds a user (read for status and down only).
     pub has_users: Option<bool>,
+    /// Other pools with the name that are not this deployment's: never used nor touched.
+    pub strangers: Vec<String>,
+    /// Other pools with the name tagged as this deployment's (read for down only: up fails on them).
+    pub twins: Vec<LivePool>,
 }
 
 /// The user pool's resource kind.
@@ -75,19 +82,81 @@ pub async fn find_pools(cognito: &Client, name: &str) -> Result<Vec<String>> {
     }
 }
 
-/// The pool named `name`, described (None: no pool has that name; an error when two have it).
-pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Option<LivePool>> {
+/// The stack's pool, described (None: no pool has its name). Pool names are not unique: when several
+/// have it, the one tagged as this deployment's is the stack's and the others (untagged, another stack's
+/// or stage's) are named in `strangers`, never used nor touched; with none of them tagged so, it is an
+/// error naming them all. Two or more tagged as this deployment's (two racing ups) are an error naming
+/// each and whether it holds users, except for down (`teardown`), which gets the others as `twins`.
+pub async fn read_pool(
+    cognito: &Client,
+    stack: &Stack,
+    users: bool,
+    teardown: bool,
+) -> Result<Option<LivePool>> {
+    let name = pool_name(stack);
     let ids = find_pools(cognito, name).await?;
-    let id = match ids.as_slice() {
-        [] => return Ok(None),
-        [id] => id,
-        more => bail!(
+    if ids.len() <= 1 {
+        return match ids.first() {
+            None => Ok(None),
+            Some(id) => describe_pool(cognito, id, users).await,
+        };
+    }
+    let mut owned = Vec::new();
+    let mut strangers = Vec::new();
+    for id in &ids {
+        match describe_pool(cognito, id, false).await? {
+            Some(pool) if stack.owns(&pool.tags) => owned.push(pool),
+            Some(pool) => strangers.push(pool),
+            None => {}
+        }
+    }
+    if owned.is_empty() {
+        if strangers.len() <= 1 {
+            return match strangers.pop() {
+                None => Ok(None),
+                Some(pool) => describe_pool(cognito, &pool.id, users).await,
+            };
+        }
+        bail!(
             "{} Cognito user pools are named `{name}` ({}): stackctl cannot tell which is the stack's; \
              delete or rename the others",
-            more.len(),
-            more.join(", ")
-        ),
-    };
+            strangers.len(),
+            strangers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if users || owned.len() > 1 {
+        for pool in owned.iter_mut() {
+            pool.has_users = Some(has_users(cognito, &pool.id).await?);
+        }
+    }
+    if owned.len() > 1 && !teardown {
+        let each: Vec<String> = owned
+            .iter()
+            .map(|p| {
+                let users = if p.has_users == Some(true) {
+                    "holds users"
+                } else {
+                    "holds no users"
+                };
+                format!("`{}` {users}", p.id)
+            })
+            .collect();
+        bail!(
+            "{} Cognito user pools named `{name}` are tagged as this stack's ({}): two ups raced \
+             (CreateUserPool cannot be made idempotent); delete all but one (`stackctl down --confirm` \
+             deletes those that hold no users), then run up again",
+            owned.len(),
+            each.join(", ")
+        );
+    }
+    let mut ours = owned.remove(0);
+    ours.strangers = strangers.into_iter().map(|p| p.id).collect();
+    ours.twins = owned;
+    Ok(Some(ours))
+}
+
+/// The pool `id`, described (None: gone since it was listed).
+async fn describe_pool(cognito: &Client, id: &str, users: bool) -> Result<Option<LivePool>> {
     let out = match cognito.describe_user_pool().user_pool_id(id).send().await {
         Ok(out) => out,
         Err(err) if classify_sdk(&err) == ErrorClass::NotFound => return Ok(None),
@@ -104,7 +173,7 @@ pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Opti
         None
     };
     Ok(Some(LivePool {
-        id: id.clone(),
+        id: id.to_string(),
         arn: pool.arn().unwrap_or_default().to_string(),
         tags: pool
             .user_pool_tags()
@@ -114,6 +183,8 @@ pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Opti
             .deletion_protection()
             .is_some_and(|d| d.as_str() == "ACTIVE"),
         has_users,
+        strangers: Vec::new(),
+        twins: Vec::new(),
     }))
 }
 
@@ -166,37 +237,84 @@ pub fn plan_pool(stack: &Stack, name: &str, live: Option<&LivePool>) -> Planned<
             )),
             PoolWork::InSync,
         ),
-        Some(_) => Planned::new(base(Action::NoOp), PoolWork::InSync),
+        Some(l) => {
+            let plan = base(Action::NoOp);
+            let plan = match strangers_note(name, l) {
+                Some(note) => plan.note(note),
+                None => plan,
+            };
+            Planned::new(plan, PoolWork::InSync)
+        }
     }
 }
 
-/// down's plan for the pool (pure): its users are data; deletion protection must be off.
+/// The note naming the other pools with the stack's pool name that are not this deployment's.
+fn strangers_note(name: &str, l: &LivePool) -> Option<String> {
+    (!l.strangers.is_empty()).then(|| {
+        format!(
+            "{} other user pool(s) named `{name}` are not this stack's ({}): never used nor touched",
+            l.strangers.len(),
+            l.strangers.join(", ")
+        )
+    })
+}
+
+/// down's plan for the pool (pure): its users are data; deletion protection must be off. Every pool with
+/// the name tagged as this deployment's (`twins` too) is deleted, or none is; the strangers are named.
 pub fn plan_pool_down(stack: &Stack, name: &str, l: &LivePool, delete_data: bool) -> ResourcePlan {
     let base = |action| ResourcePlan::new(Kind::UserPool, name, action).arn(Some(&l.arn));
     if !stack.owns(&l.tags) {
         return base(Action::Keep).note(NOT_OURS);
     }
-    if l.deletion_protection {
-        return base(Action::Blocked).note(format!(
+    let with_strangers = |plan: ResourcePlan| match strangers_note(name, l) {
+        Some(note) => {
+            let note = match &plan.note {
+                Some(first) => format!("{first}; {note}"),
+                None => note,
+            };
+            plan.note(note)
+        }
+        None => plan,
+    };
+    let all: Vec<&LivePool> = std::iter::once(l).chain(l.twins.iter()).collect();
+    let ids = |f: &dyn Fn(&LivePool) -> bool| -> Vec<&str> {
+        all.iter().filter(|p| f(p)).map(|p| p.id.as_str()).collect()
+    };
+    let protected = ids(&|p| p.deletion_protection);
+    if !protected.is_empty() {
+        return with_strangers(base(Action::Blocked).note(format!(
             "deletion protection is on: turn it off first (the Cognito console: user pool `{}`, Settings, \
              Deletion protection), then run down again",
-            l.id
-        ));
+            protected.join("`, `")
+        )));
     }
-    match l.has_users {
-        Some(true) if !delete_data => base(Action::Blocked).note(
+    let with_users = ids(&|p| p.has_users == Some(true));
+    if !with_users.is_empty() && !delete_data {
+        let note = if l.twins.is_empty() {
             "the user pool holds users (their accounts and passwords cannot be exported): pass \
-             --delete-data to delete them with the pool",
-        ),
-        Some(true) => base(Action::Delete).changes(vec![Change::remove(
-            "user_pool",
-            format!("{name} ({}) with its users and app clients", l.id),
-        )]),
-        _ => base(Action::Delete).changes(vec![Change::remove(
-            "user_pool",
-            format!("{name} ({}) with its app clients", l.id),
-        )]),
+             --delete-data to delete them with the pool"
+                .to_string()
+        } else {
+            format!(
+                "user pool(s) `{}` hold users (their accounts and passwords cannot be exported): pass \
+                 --delete-data to delete them with the pools",
+                with_users.join("`, `")
+            )
+        };
+        return with_strangers(base(Action::Blocked).note(note));
     }
+    let changes = all
+        .iter()
+        .map(|p| {
+            let what = if p.has_users == Some(true) {
+                "with its users and app clients"
+            } else {
+                "with its app clients"
+            };
+            Change::remove("user_pool", format!("{name} ({}) {what}", p.id))
+        })
+        .collect();
+    with_strangers(base(Action::Delete).changes(changes))
 }
 
 impl Resource for UserPool {
@@ -222,9 +340,8 @@ impl Resource for UserPool {
         Box::pin(async move {
             let users = matches!(cx.purpose, Purpose::Status | Purpose::Teardown);
             let cognito = client(cx.clients);
-            Ok(read_pool(&cognito, pool_name(cx.stack), users)
-                .await?
-                .into())
+            let teardown = matches!(cx.purpose, Purpose::Teardown);
+            Ok(read_pool(&cognito, cx.stack, users, teardown).await?.into())
         })
     }
 
@@ -241,10 +358,12 @@ impl Resource for UserPool {
     }
 
     fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
-        let id = world
-            .live_of::<UserPool>(&self.at)
-            .map(|l| l.id.clone())
-            .or_else(|| world.learnt(&self.at, "pool_id"));
+        // A pool that is not this deployment's (blocked) is never named: its issuer is not the stack's.
+        let id = match world.live_of::<UserPool>(&self.at) {
+            Some(l) if world.stack.owns(&l.tags) => Some(l.id.clone()),
+            Some(_) => None,
+            None => world.learnt(&self.at, "pool_id"),
+        };
         let issuer = id.as_ref().map(|id| issuer(&world.stack.region, id));
         let jwks = id.as_ref().map(|id| jwks_url(world.clients, id));
         vec![
@@ -334,20 +453,28 @@ impl Resource for UserPool {
             let task = world.task(Kind::UserPool, name)?;
             let result = async {
                 let cognito = client(world.clients);
-                // Counted again just before: a user signed up since the plan is data too.
-                if !world.data.delete_data && has_users(&cognito, &live.id).await? {
-                    bail!(
-                        "user pool `{name}` ({}) now holds users, made after it was read; it was not \
-                         deleted: pass --delete-data",
-                        live.id
-                    );
+                let mut said = "deleted";
+                for pool in std::iter::once(live).chain(live.twins.iter()) {
+                    // Counted again just before: a user signed up since the plan is data too.
+                    if !world.data.delete_data && has_users(&cognito, &pool.id).await? {
+                        bail!(
+                            "user pool `{name}` ({}) now holds users, made after it was read; it was \
+                             not deleted: pass --delete-data",
+                            pool.id
+                        );
+                    }
+                    match cognito.delete_user_pool().user_pool_id(&pool.id).send().await {
+                        Ok(_) => said = "deleted",
+                        Err(err) if classify_sdk(&err) == ErrorClass::NotFound => {
+                            said = "already gone"
+                        }
+                        Err(err) => {
+                            return Err(anyhow::Error::new(err)
+                                .context(format!("deleting user pool `{}`", pool.id)))
+                        }
+                    }
                 }
-                match cognito.delete_user_pool().user_pool_id(&live.id).send().await {
-                    Ok(_) => Ok("deleted"),
-                    Err(err) if classify_sdk(&err) == ErrorClass::NotFound => Ok("already gone"),
-                    Err(err) => Err(anyhow::Error::new(err)
-                        .context(format!("deleting user pool `{}`", live.id))),
-                }
+                Ok(said)
             }
             .await;
             finish(&task, result)
@@ -440,6 +567,8 @@ mod tests {
                 .collect(),
             deletion_protection: false,
             has_users: users,
+            strangers: Vec::new(),
+            twins: Vec::new(),
         }
     }
 
