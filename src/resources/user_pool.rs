@@ -504,16 +504,25 @@ pub fn issuer(region: &str, pool_id: &str) -> String {
     format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}")
 }
 
-/// The pool's JWKS: `<the Cognito endpoint the SDK resolves for these clients>/<pool id>/.well-known/
-/// jwks.json`. On AWS that is the issuer's own; with `AWS_ENDPOINT_URL` (or the service's own variable, or
-/// a profile's `endpoint_url`) it is that endpoint's, resolved by the SDK's own endpoint rules.
+/// The pool's JWKS: the issuer's own, `<issuer>/.well-known/jwks.json` (where Cognito serves it, whatever
+/// the machine's FIPS or dual-stack settings: a FIPS endpoint need not serve it). Only a configured
+/// endpoint (`AWS_ENDPOINT_URL`, the service's own variable, a profile's `endpoint_url`: an emulator) moves
+/// it, to `<that endpoint>/<pool id>/.well-known/jwks.json`.
 pub fn jwks_url(clients: &Clients, pool_id: &str) -> String {
-    format!("{}/{pool_id}/.well-known/jwks.json", endpoint(clients))
+    let region = client(clients)
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    match configured_endpoint(clients) {
+        Some(endpoint) => format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
+        None => format!("{}/.well-known/jwks.json", issuer(&region, pool_id)),
+    }
 }
 
-/// The Cognito endpoint the SDK's default resolver gives for the client's config (region, FIPS, dual
-/// stack, a configured endpoint URL).
-pub fn endpoint(clients: &Clients) -> String {
+/// The configured Cognito endpoint, as the SDK's default resolver gives it (FIPS and dual stack off: they
+/// do not apply to a custom endpoint). None: no endpoint URL is configured.
+pub fn configured_endpoint(clients: &Clients) -> Option<String> {
     use aws_sdk_cognitoidentityprovider::config::endpoint::{
         DefaultResolver, Params, ResolveEndpoint,
     };
@@ -526,27 +535,20 @@ pub fn endpoint(clients: &Clients) -> String {
     let url = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
         .ok()
         .filter(|u| !u.is_empty() && !ignored)
-        .or_else(|| sdk.endpoint_url().map(str::to_string));
-    let mut params = Params::builder()
+        .or_else(|| sdk.endpoint_url().map(str::to_string))?;
+    let params = Params::builder()
         .set_region(config.region().map(|r| r.to_string()))
-        .use_fips(sdk.use_fips().unwrap_or(false))
-        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false));
-    if let Some(url) = url {
-        params = params.endpoint(url);
-    }
-    let resolved = params.build().ok().and_then(|params| {
-        // The default resolver answers at once (its future is ready).
-        ResolveEndpoint::resolve_endpoint(&DefaultResolver::new(), &params)
-            .now_or_never()?
-            .ok()
-            .map(|e| e.url().trim_end_matches('/').to_string())
-    });
-    resolved.unwrap_or_else(|| {
-        format!(
-            "https://cognito-idp.{}.amazonaws.com",
-            config.region().map(|r| r.to_string()).unwrap_or_default()
-        )
-    })
+        .use_fips(false)
+        .use_dual_stack(false)
+        .endpoint(url.clone())
+        .build()
+        .ok()?;
+    // The default resolver answers at once (its future is ready).
+    let resolved = ResolveEndpoint::resolve_endpoint(&DefaultResolver::new(), &params)
+        .now_or_never()
+        .and_then(|r| r.ok())
+        .map(|e| e.url().trim_end_matches('/').to_string());
+    Some(resolved.unwrap_or_else(|| url.trim_end_matches('/').to_string()))
 }
 
 #[cfg(test)]
@@ -634,6 +636,32 @@ mod tests {
         assert!(page_has_users(&one));
         let blank = ListUsersOutput::builder().pagination_token("").build();
         assert!(!page_has_users(&blank));
+    }
+
+    fn clients(fips: bool, endpoint: Option<&str>) -> Clients {
+        let mut config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .use_fips(fips)
+            .use_dual_stack(fips);
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Clients::from_config(config.build())
+    }
+
+    /// The JWKS is the issuer's own on AWS, whatever the machine's FIPS and dual-stack settings (a FIPS
+    /// endpoint need not serve it); only a configured endpoint (an emulator) moves it.
+    #[test]
+    fn the_jwks_is_the_issuers_unless_an_endpoint_is_configured() {
+        let id = "us-east-1_abc";
+        let at_issuer = format!("{}/.well-known/jwks.json", issuer("us-east-1", id));
+        assert_eq!(jwks_url(&clients(false, None), id), at_issuer);
+        assert_eq!(jwks_url(&clients(true, None), id), at_issuer);
+        assert_eq!(
+            jwks_url(&clients(true, Some("http://127.0.0.1:5000/")), id),
+            format!("http://127.0.0.1:5000/{id}/.well-known/jwks.json")
+        );
     }
 
     #[test]
