@@ -98,13 +98,13 @@ pub async fn read_pool(
     if ids.len() <= 1 {
         return match ids.first() {
             None => Ok(None),
-            Some(id) => describe_pool(cognito, id, users).await,
+            Some(id) => with_users(cognito, stack, describe_pool(cognito, id).await?, users).await,
         };
     }
     let mut owned = Vec::new();
     let mut strangers = Vec::new();
     for id in &ids {
-        match describe_pool(cognito, id, false).await? {
+        match describe_pool(cognito, id).await? {
             Some(pool) if stack.owns(&pool.tags) => owned.push(pool),
             Some(pool) => strangers.push(pool),
             None => {}
@@ -112,10 +112,7 @@ pub async fn read_pool(
     }
     if owned.is_empty() {
         if strangers.len() <= 1 {
-            return match strangers.pop() {
-                None => Ok(None),
-                Some(pool) => describe_pool(cognito, &pool.id, users).await,
-            };
+            return with_users(cognito, stack, strangers.pop(), users).await;
         }
         bail!(
             "{} Cognito user pools are named `{name}` ({}): stackctl cannot tell which is the stack's; \
@@ -155,8 +152,25 @@ pub async fn read_pool(
     Ok(Some(ours))
 }
 
+/// `pool` with whether it holds users when `users` and it is this deployment's: ListUsers is allowed by the
+/// operator policy on pools with a `stackctl:stack` tag only, and a pool that is not ours is never deleted.
+async fn with_users(
+    cognito: &Client,
+    stack: &Stack,
+    pool: Option<LivePool>,
+    users: bool,
+) -> Result<Option<LivePool>> {
+    Ok(match pool {
+        Some(mut pool) if users && stack.owns(&pool.tags) => {
+            pool.has_users = Some(has_users(cognito, &pool.id).await?);
+            Some(pool)
+        }
+        pool => pool,
+    })
+}
+
 /// The pool `id`, described (None: gone since it was listed).
-async fn describe_pool(cognito: &Client, id: &str, users: bool) -> Result<Option<LivePool>> {
+async fn describe_pool(cognito: &Client, id: &str) -> Result<Option<LivePool>> {
     let out = match cognito.describe_user_pool().user_pool_id(id).send().await {
         Ok(out) => out,
         Err(err) if classify_sdk(&err) == ErrorClass::NotFound => return Ok(None),
@@ -167,11 +181,6 @@ async fn describe_pool(cognito: &Client, id: &str, users: bool) -> Result<Option
     let pool = out
         .user_pool()
         .with_context(|| format!("DescribeUserPool of `{id}` answered no pool"))?;
-    let has_users = if users {
-        Some(has_users(cognito, id).await?)
-    } else {
-        None
-    };
     Ok(Some(LivePool {
         id: id.to_string(),
         arn: pool.arn().unwrap_or_default().to_string(),
@@ -182,7 +191,7 @@ async fn describe_pool(cognito: &Client, id: &str, users: bool) -> Result<Option
         deletion_protection: pool
             .deletion_protection()
             .is_some_and(|d| d.as_str() == "ACTIVE"),
-        has_users,
+        has_users: None,
         strangers: Vec::new(),
         twins: Vec::new(),
     }))
