@@ -22,7 +22,7 @@ pub struct ManagedPool {
 }
 
 /// The stack's managed pool and client, as deployed. None: the stack has no managed pool, or it is not
-/// deployed (yet): no pool, or no client in it. An error: two pools with its name, or a pool that is not
+/// deployed (yet): no pool, or no client in it. An error: two pools tagged as this deployment's, or one that is not
 /// this deployment's (untagged, or another stack's or stage's): its users are never trusted.
 pub async fn managed_pool(
     clients: &crate::aws::Clients,

@@ -1,9 +1,12 @@
 //! The managed Cognito user pool (`[auth] cognito = true`): found by its name (ListUserPools, every page:
-//! pool names are not unique, so two with the name is an error naming both ids), its tags and deletion
-//! protection from DescribeUserPool, whether it holds users from ListUsers (Limit 1). Created with the
-//! stack's tags and AWS's defaults; a pool without the stack's tags is never used (blocked: a pool is who
-//! may call the API, so trusting a stranger's would let its users in), another deployment's never either
-//! (the engine). Its users are data: down deletes a pool that holds any only with `--delete-data`.
+//! pool names are not unique), its tags and deletion protection from DescribeUserPool, whether it holds
+//! users from ListUsers (Limit 1; a page with a PaginationToken counts). Created with the stack's tags and
+//! AWS's defaults. Of several pools with the name, the one tagged as this deployment's is used and the
+//! others are named and never touched (a stranger's pool cannot block ours); two tagged as ours (racing
+//! ups) fail up and are all deleted by down. A pool without the stack's tags is never used (blocked: a
+//! pool is who may call the API, so trusting a stranger's would let its users in), another deployment's
+//! never either (the engine), nor named in the outputs. Its users are data: down deletes a pool that holds
+//! any only with `--delete-data`.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,10 @@ pub struct LivePool {
     pub deletion_protection: bool,
     /// Whether it holds a user (read for status and down only).
     pub has_users: Option<bool>,
+    /// Other pools with the name that are not this deployment's: never used nor touched.
+    pub strangers: Vec<String>,
+    /// Other pools with the name tagged as this deployment's (read for down only: up fails on them).
+    pub twins: Vec<LivePool>,
 }
 
 /// The user pool's resource kind.
@@ -75,19 +82,95 @@ pub async fn find_pools(cognito: &Client, name: &str) -> Result<Vec<String>> {
     }
 }
 
-/// The pool named `name`, described (None: no pool has that name; an error when two have it).
-pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Option<LivePool>> {
+/// The stack's pool, described (None: no pool has its name). Pool names are not unique: when several
+/// have it, the one tagged as this deployment's is the stack's and the others (untagged, another stack's
+/// or stage's) are named in `strangers`, never used nor touched; with none of them tagged so, it is an
+/// error naming them all. Two or more tagged as this deployment's (two racing ups) are an error naming
+/// each and whether it holds users, except for down (`teardown`), which gets the others as `twins`.
+pub async fn read_pool(
+    cognito: &Client,
+    stack: &Stack,
+    users: bool,
+    teardown: bool,
+) -> Result<Option<LivePool>> {
+    let name = pool_name(stack);
     let ids = find_pools(cognito, name).await?;
-    let id = match ids.as_slice() {
-        [] => return Ok(None),
-        [id] => id,
-        more => bail!(
+    if ids.len() <= 1 {
+        return match ids.first() {
+            None => Ok(None),
+            Some(id) => with_users(cognito, stack, describe_pool(cognito, id).await?, users).await,
+        };
+    }
+    let mut owned = Vec::new();
+    let mut strangers = Vec::new();
+    for id in &ids {
+        match describe_pool(cognito, id).await? {
+            Some(pool) if stack.owns(&pool.tags) => owned.push(pool),
+            Some(pool) => strangers.push(pool),
+            None => {}
+        }
+    }
+    if owned.is_empty() {
+        if strangers.len() <= 1 {
+            return with_users(cognito, stack, strangers.pop(), users).await;
+        }
+        bail!(
             "{} Cognito user pools are named `{name}` ({}): stackctl cannot tell which is the stack's; \
              delete or rename the others",
-            more.len(),
-            more.join(", ")
-        ),
-    };
+            strangers.len(),
+            strangers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if users || owned.len() > 1 {
+        for pool in owned.iter_mut() {
+            pool.has_users = Some(has_users(cognito, &pool.id).await?);
+        }
+    }
+    if owned.len() > 1 && !teardown {
+        let each: Vec<String> = owned
+            .iter()
+            .map(|p| {
+                let users = if p.has_users == Some(true) {
+                    "holds users"
+                } else {
+                    "holds no users"
+                };
+                format!("`{}` {users}", p.id)
+            })
+            .collect();
+        bail!(
+            "{} Cognito user pools named `{name}` are tagged as this stack's ({}): two ups raced \
+             (CreateUserPool cannot be made idempotent); delete all but one (`stackctl down --confirm` \
+             deletes those that hold no users), then run up again",
+            owned.len(),
+            each.join(", ")
+        );
+    }
+    let mut ours = owned.remove(0);
+    ours.strangers = strangers.into_iter().map(|p| p.id).collect();
+    ours.twins = owned;
+    Ok(Some(ours))
+}
+
+/// `pool` with whether it holds users when `users` and it is this deployment's: ListUsers is allowed by the
+/// operator policy on pools with a `stackctl:stack` tag only, and a pool that is not ours is never deleted.
+async fn with_users(
+    cognito: &Client,
+    stack: &Stack,
+    pool: Option<LivePool>,
+    users: bool,
+) -> Result<Option<LivePool>> {
+    Ok(match pool {
+        Some(mut pool) if users && stack.owns(&pool.tags) => {
+            pool.has_users = Some(has_users(cognito, &pool.id).await?);
+            Some(pool)
+        }
+        pool => pool,
+    })
+}
+
+/// The pool `id`, described (None: gone since it was listed).
+async fn describe_pool(cognito: &Client, id: &str) -> Result<Option<LivePool>> {
     let out = match cognito.describe_user_pool().user_pool_id(id).send().await {
         Ok(out) => out,
         Err(err) if classify_sdk(&err) == ErrorClass::NotFound => return Ok(None),
@@ -98,13 +181,8 @@ pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Opti
     let pool = out
         .user_pool()
         .with_context(|| format!("DescribeUserPool of `{id}` answered no pool"))?;
-    let has_users = if users {
-        Some(has_users(cognito, id).await?)
-    } else {
-        None
-    };
     Ok(Some(LivePool {
-        id: id.clone(),
+        id: id.to_string(),
         arn: pool.arn().unwrap_or_default().to_string(),
         tags: pool
             .user_pool_tags()
@@ -113,7 +191,9 @@ pub async fn read_pool(cognito: &Client, name: &str, users: bool) -> Result<Opti
         deletion_protection: pool
             .deletion_protection()
             .is_some_and(|d| d.as_str() == "ACTIVE"),
-        has_users,
+        has_users: None,
+        strangers: Vec::new(),
+        twins: Vec::new(),
     }))
 }
 
@@ -126,7 +206,16 @@ pub async fn has_users(cognito: &Client, id: &str) -> Result<bool> {
         .send()
         .await
         .with_context(|| format!("listing the users of user pool `{id}`"))?;
-    Ok(!out.users().is_empty())
+    Ok(page_has_users(&out))
+}
+
+/// Whether a ListUsers page says the pool holds a user: a user on it, or a `PaginationToken` (Cognito may
+/// answer an empty page that still has more to come; a pool that may hold users is treated as holding
+/// them, since its users are data).
+pub fn page_has_users(
+    out: &aws_sdk_cognitoidentityprovider::operation::list_users::ListUsersOutput,
+) -> bool {
+    !out.users().is_empty() || out.pagination_token().is_some_and(|t| !t.is_empty())
 }
 
 /// What up does to the pool.
@@ -157,37 +246,84 @@ pub fn plan_pool(stack: &Stack, name: &str, live: Option<&LivePool>) -> Planned<
             )),
             PoolWork::InSync,
         ),
-        Some(_) => Planned::new(base(Action::NoOp), PoolWork::InSync),
+        Some(l) => {
+            let plan = base(Action::NoOp);
+            let plan = match strangers_note(name, l) {
+                Some(note) => plan.note(note),
+                None => plan,
+            };
+            Planned::new(plan, PoolWork::InSync)
+        }
     }
 }
 
-/// down's plan for the pool (pure): its users are data; deletion protection must be off.
+/// The note naming the other pools with the stack's pool name that are not this deployment's.
+fn strangers_note(name: &str, l: &LivePool) -> Option<String> {
+    (!l.strangers.is_empty()).then(|| {
+        format!(
+            "{} other user pool(s) named `{name}` are not this stack's ({}): never used nor touched",
+            l.strangers.len(),
+            l.strangers.join(", ")
+        )
+    })
+}
+
+/// down's plan for the pool (pure): its users are data; deletion protection must be off. Every pool with
+/// the name tagged as this deployment's (`twins` too) is deleted, or none is; the strangers are named.
 pub fn plan_pool_down(stack: &Stack, name: &str, l: &LivePool, delete_data: bool) -> ResourcePlan {
     let base = |action| ResourcePlan::new(Kind::UserPool, name, action).arn(Some(&l.arn));
     if !stack.owns(&l.tags) {
         return base(Action::Keep).note(NOT_OURS);
     }
-    if l.deletion_protection {
-        return base(Action::Blocked).note(format!(
+    let with_strangers = |plan: ResourcePlan| match strangers_note(name, l) {
+        Some(note) => {
+            let note = match &plan.note {
+                Some(first) => format!("{first}; {note}"),
+                None => note,
+            };
+            plan.note(note)
+        }
+        None => plan,
+    };
+    let all: Vec<&LivePool> = std::iter::once(l).chain(l.twins.iter()).collect();
+    let ids = |f: &dyn Fn(&LivePool) -> bool| -> Vec<&str> {
+        all.iter().filter(|p| f(p)).map(|p| p.id.as_str()).collect()
+    };
+    let protected = ids(&|p| p.deletion_protection);
+    if !protected.is_empty() {
+        return with_strangers(base(Action::Blocked).note(format!(
             "deletion protection is on: turn it off first (the Cognito console: user pool `{}`, Settings, \
              Deletion protection), then run down again",
-            l.id
-        ));
+            protected.join("`, `")
+        )));
     }
-    match l.has_users {
-        Some(true) if !delete_data => base(Action::Blocked).note(
+    let with_users = ids(&|p| p.has_users == Some(true));
+    if !with_users.is_empty() && !delete_data {
+        let note = if l.twins.is_empty() {
             "the user pool holds users (their accounts and passwords cannot be exported): pass \
-             --delete-data to delete them with the pool",
-        ),
-        Some(true) => base(Action::Delete).changes(vec![Change::remove(
-            "user_pool",
-            format!("{name} ({}) with its users and app clients", l.id),
-        )]),
-        _ => base(Action::Delete).changes(vec![Change::remove(
-            "user_pool",
-            format!("{name} ({}) with its app clients", l.id),
-        )]),
+             --delete-data to delete them with the pool"
+                .to_string()
+        } else {
+            format!(
+                "user pool(s) `{}` hold users (their accounts and passwords cannot be exported): pass \
+                 --delete-data to delete them with the pools",
+                with_users.join("`, `")
+            )
+        };
+        return with_strangers(base(Action::Blocked).note(note));
     }
+    let changes = all
+        .iter()
+        .map(|p| {
+            let what = if p.has_users == Some(true) {
+                "with its users and app clients"
+            } else {
+                "with its app clients"
+            };
+            Change::remove("user_pool", format!("{name} ({}) {what}", p.id))
+        })
+        .collect();
+    with_strangers(base(Action::Delete).changes(changes))
 }
 
 impl Resource for UserPool {
@@ -213,9 +349,8 @@ impl Resource for UserPool {
         Box::pin(async move {
             let users = matches!(cx.purpose, Purpose::Status | Purpose::Teardown);
             let cognito = client(cx.clients);
-            Ok(read_pool(&cognito, pool_name(cx.stack), users)
-                .await?
-                .into())
+            let teardown = matches!(cx.purpose, Purpose::Teardown);
+            Ok(read_pool(&cognito, cx.stack, users, teardown).await?.into())
         })
     }
 
@@ -232,10 +367,12 @@ impl Resource for UserPool {
     }
 
     fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
-        let id = world
-            .live_of::<UserPool>(&self.at)
-            .map(|l| l.id.clone())
-            .or_else(|| world.learnt(&self.at, "pool_id"));
+        // A pool that is not this deployment's (blocked) is never named: its issuer is not the stack's.
+        let id = match world.live_of::<UserPool>(&self.at) {
+            Some(l) if world.stack.owns(&l.tags) => Some(l.id.clone()),
+            Some(_) => None,
+            None => world.learnt(&self.at, "pool_id"),
+        };
         let issuer = id.as_ref().map(|id| issuer(&world.stack.region, id));
         let jwks = id.as_ref().map(|id| jwks_url(world.clients, id));
         vec![
@@ -325,20 +462,28 @@ impl Resource for UserPool {
             let task = world.task(Kind::UserPool, name)?;
             let result = async {
                 let cognito = client(world.clients);
-                // Counted again just before: a user signed up since the plan is data too.
-                if !world.data.delete_data && has_users(&cognito, &live.id).await? {
-                    bail!(
-                        "user pool `{name}` ({}) now holds users, made after it was read; it was not \
-                         deleted: pass --delete-data",
-                        live.id
-                    );
+                let mut said = "deleted";
+                for pool in std::iter::once(live).chain(live.twins.iter()) {
+                    // Counted again just before: a user signed up since the plan is data too.
+                    if !world.data.delete_data && has_users(&cognito, &pool.id).await? {
+                        bail!(
+                            "user pool `{name}` ({}) now holds users, made after it was read; it was \
+                             not deleted: pass --delete-data",
+                            pool.id
+                        );
+                    }
+                    match cognito.delete_user_pool().user_pool_id(&pool.id).send().await {
+                        Ok(_) => said = "deleted",
+                        Err(err) if classify_sdk(&err) == ErrorClass::NotFound => {
+                            said = "already gone"
+                        }
+                        Err(err) => {
+                            return Err(anyhow::Error::new(err)
+                                .context(format!("deleting user pool `{}`", pool.id)))
+                        }
+                    }
                 }
-                match cognito.delete_user_pool().user_pool_id(&live.id).send().await {
-                    Ok(_) => Ok("deleted"),
-                    Err(err) if classify_sdk(&err) == ErrorClass::NotFound => Ok("already gone"),
-                    Err(err) => Err(anyhow::Error::new(err)
-                        .context(format!("deleting user pool `{}`", live.id))),
-                }
+                Ok(said)
             }
             .await;
             finish(&task, result)
@@ -368,16 +513,25 @@ pub fn issuer(region: &str, pool_id: &str) -> String {
     format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}")
 }
 
-/// The pool's JWKS: `<the Cognito endpoint the SDK resolves for these clients>/<pool id>/.well-known/
-/// jwks.json`. On AWS that is the issuer's own; with `AWS_ENDPOINT_URL` (or the service's own variable, or
-/// a profile's `endpoint_url`) it is that endpoint's, resolved by the SDK's own endpoint rules.
+/// The pool's JWKS: the issuer's own, `<issuer>/.well-known/jwks.json` (where Cognito serves it, whatever
+/// the machine's FIPS or dual-stack settings: a FIPS endpoint need not serve it). Only a configured
+/// endpoint (`AWS_ENDPOINT_URL`, the service's own variable, a profile's `endpoint_url`: an emulator) moves
+/// it, to `<that endpoint>/<pool id>/.well-known/jwks.json`.
 pub fn jwks_url(clients: &Clients, pool_id: &str) -> String {
-    format!("{}/{pool_id}/.well-known/jwks.json", endpoint(clients))
+    let region = client(clients)
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    match configured_endpoint(clients) {
+        Some(endpoint) => format!("{endpoint}/{pool_id}/.well-known/jwks.json"),
+        None => format!("{}/.well-known/jwks.json", issuer(&region, pool_id)),
+    }
 }
 
-/// The Cognito endpoint the SDK's default resolver gives for the client's config (region, FIPS, dual
-/// stack, a configured endpoint URL).
-pub fn endpoint(clients: &Clients) -> String {
+/// The configured Cognito endpoint, as the SDK's default resolver gives it (FIPS and dual stack off: they
+/// do not apply to a custom endpoint). None: no endpoint URL is configured.
+pub fn configured_endpoint(clients: &Clients) -> Option<String> {
     use aws_sdk_cognitoidentityprovider::config::endpoint::{
         DefaultResolver, Params, ResolveEndpoint,
     };
@@ -390,27 +544,20 @@ pub fn endpoint(clients: &Clients) -> String {
     let url = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
         .ok()
         .filter(|u| !u.is_empty() && !ignored)
-        .or_else(|| sdk.endpoint_url().map(str::to_string));
-    let mut params = Params::builder()
+        .or_else(|| sdk.endpoint_url().map(str::to_string))?;
+    let params = Params::builder()
         .set_region(config.region().map(|r| r.to_string()))
-        .use_fips(sdk.use_fips().unwrap_or(false))
-        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false));
-    if let Some(url) = url {
-        params = params.endpoint(url);
-    }
-    let resolved = params.build().ok().and_then(|params| {
-        // The default resolver answers at once (its future is ready).
-        ResolveEndpoint::resolve_endpoint(&DefaultResolver::new(), &params)
-            .now_or_never()?
-            .ok()
-            .map(|e| e.url().trim_end_matches('/').to_string())
-    });
-    resolved.unwrap_or_else(|| {
-        format!(
-            "https://cognito-idp.{}.amazonaws.com",
-            config.region().map(|r| r.to_string()).unwrap_or_default()
-        )
-    })
+        .use_fips(false)
+        .use_dual_stack(false)
+        .endpoint(url.clone())
+        .build()
+        .ok()?;
+    // The default resolver answers at once (its future is ready).
+    let resolved = ResolveEndpoint::resolve_endpoint(&DefaultResolver::new(), &params)
+        .now_or_never()
+        .and_then(|r| r.ok())
+        .map(|e| e.url().trim_end_matches('/').to_string());
+    Some(resolved.unwrap_or_else(|| url.trim_end_matches('/').to_string()))
 }
 
 #[cfg(test)]
@@ -431,6 +578,8 @@ mod tests {
                 .collect(),
             deletion_protection: false,
             has_users: users,
+            strangers: Vec::new(),
+            twins: Vec::new(),
         }
     }
 
@@ -476,6 +625,51 @@ mod tests {
         assert_eq!(
             plan_pool_down(&stack, "p", &live(&[], Some(false)), true).action,
             Action::Keep
+        );
+    }
+
+    #[test]
+    fn an_empty_page_with_a_pagination_token_counts_as_users() {
+        use aws_sdk_cognitoidentityprovider::operation::list_users::ListUsersOutput;
+        use aws_sdk_cognitoidentityprovider::types::UserType;
+        let empty = ListUsersOutput::builder().build();
+        assert!(!page_has_users(&empty));
+        let more = ListUsersOutput::builder().pagination_token("next").build();
+        assert!(
+            page_has_users(&more),
+            "an empty page with a token may hide users"
+        );
+        let one = ListUsersOutput::builder()
+            .users(UserType::builder().username("u").build())
+            .build();
+        assert!(page_has_users(&one));
+        let blank = ListUsersOutput::builder().pagination_token("").build();
+        assert!(!page_has_users(&blank));
+    }
+
+    fn clients(fips: bool, endpoint: Option<&str>) -> Clients {
+        let mut config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .use_fips(fips)
+            .use_dual_stack(fips);
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Clients::from_config(config.build())
+    }
+
+    /// The JWKS is the issuer's own on AWS, whatever the machine's FIPS and dual-stack settings (a FIPS
+    /// endpoint need not serve it); only a configured endpoint (an emulator) moves it.
+    #[test]
+    fn the_jwks_is_the_issuers_unless_an_endpoint_is_configured() {
+        let id = "us-east-1_abc";
+        let at_issuer = format!("{}/.well-known/jwks.json", issuer("us-east-1", id));
+        assert_eq!(jwks_url(&clients(false, None), id), at_issuer);
+        assert_eq!(jwks_url(&clients(true, None), id), at_issuer);
+        assert_eq!(
+            jwks_url(&clients(true, Some("http://127.0.0.1:5000/")), id),
+            format!("http://127.0.0.1:5000/{id}/.well-known/jwks.json")
         );
     }
 

@@ -390,10 +390,15 @@ impl Resource for UserPoolClient {
     }
 
     fn outputs(&self, world: &World) -> Vec<crate::resources::Output> {
+        // Nothing in a pool that is not this deployment's (blocked) is named.
+        let foreign = world
+            .live_of::<UserPool>(&self.pool)
+            .is_some_and(|p| !world.stack.owns(&p.tags));
         let id = world
             .live_of::<UserPoolClient>(&self.at)
             .map(|c| c.id.clone())
-            .or_else(|| world.learnt(&self.at, "client_id"));
+            .or_else(|| world.learnt(&self.at, "client_id"))
+            .filter(|_| !foreign);
         vec![crate::resources::Output::new("auth_client_id", 41, id)]
     }
 

@@ -404,3 +404,111 @@ async fn an_untagged_pool_is_blocked_and_two_pools_with_the_name_are_an_error() 
         plan.stderr
     );
 }
+
+/// A pool with the stack's pool name, tagged `tags` (none: untagged), made with the harness's root
+/// credentials; its id.
+async fn extra_pool(emulator: &Emulator, tags: &[(&str, &str)]) -> String {
+    let aws = emulator.moto_clients().await;
+    let mut create = aws.cognito.create_user_pool().pool_name(POOL);
+    for (k, v) in tags {
+        create = create.user_pool_tags(*k, *v);
+    }
+    let out = create.send().await.unwrap();
+    out.user_pool().unwrap().id().unwrap().to_string()
+}
+
+/// A stranger's pools with the stack's pool name (untagged, or another stack's) never block the stack's
+/// own: it is used, the others are named in a note and never touched, down included.
+#[tokio::test(flavor = "multi_thread")]
+async fn strangers_pools_with_the_name_never_block_the_stacks_own() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + MANAGED));
+    project.stackctl(&["up"]).ok();
+    let ours = pools(&emulator).await[0].0.clone();
+    let untagged = extra_pool(&emulator, &[]).await;
+    let theirs = extra_pool(&emulator, &[("stackctl:stack", "someone-else")]).await;
+    let mark = emulator.mark();
+    let plan = project.stackctl(&["plan"]);
+    plan.ok();
+    assert!(
+        plan.stdout.contains(&untagged) && plan.stdout.contains(&theirs),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    assert_eq!(up.json()["outputs"]["auth_user_pool_id"], ours.as_str());
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    project.stackctl(&["down", "--confirm"]).ok();
+    let mut left: Vec<String> = pools(&emulator).await.into_iter().map(|p| p.0).collect();
+    left.sort();
+    let mut strangers = vec![untagged, theirs];
+    strangers.sort();
+    assert_eq!(left, strangers);
+}
+
+/// Two pools with the name both tagged as this stack's (two racing ups: CreateUserPool has no idempotency
+/// token): plan and up fail naming both and the one that holds users; down deletes every one that holds
+/// none, and refuses (deleting nothing) while one holds users, until --delete-data.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_owned_pools_fail_up_and_down_deletes_them() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + MANAGED));
+    project.stackctl(&["up"]).ok();
+    let ours = [("stackctl:stack", "my-frontend-app")];
+    extra_pool(&emulator, &ours).await;
+    project.stackctl(&["down", "--confirm"]).ok();
+    assert_eq!(pools(&emulator).await.len(), 0);
+
+    project.stackctl(&["up"]).ok();
+    let first = pools(&emulator).await[0].0.clone();
+    let second = extra_pool(&emulator, &ours).await;
+    let aws = emulator.moto_clients().await;
+    aws.cognito
+        .admin_create_user()
+        .user_pool_id(&second)
+        .username("someone")
+        .send()
+        .await
+        .unwrap();
+    let mark = emulator.mark();
+    for command in ["plan", "up"] {
+        let run = project.stackctl(&[command]);
+        assert_ne!(run.code, 0, "{command}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(&first) && run.stderr.contains(&second),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("`{second}` holds users")),
+            "{}",
+            run.stderr
+        );
+    }
+    let refused = project.stackctl(&["down", "--confirm"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains(&second), "{}", refused.stderr);
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(pools(&emulator).await.len(), 2);
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    assert_eq!(pools(&emulator).await.len(), 0);
+}
+
+/// The outputs never name a pool that is not the stack's (a blocked one).
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_never_name_a_blocked_pool() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write("stack.toml", &(project.read("stack.toml") + MANAGED));
+    let stranger = extra_pool(&emulator, &[]).await;
+    for command in ["status", "plan"] {
+        let run = project.stackctl(&[command, "--output", "json"]);
+        let outputs = run.json()["outputs"].to_string();
+        assert!(!outputs.contains(&stranger), "{command}: {}", run.stdout);
+    }
+}

@@ -280,3 +280,79 @@ fn an_unsigned_request_is_refused_as_aws_does_and_counted() {
         "the project's check passed over an unsigned request"
     );
 }
+
+/// The operator policy allows the user-admin and delete actions on pools with a `stackctl:stack` tag only
+/// (`Null` on `aws:ResourceTag/stackctl:stack`, which moto_iam.py resolves from the pool's tags): a token
+/// minted as the operator for a user of an untagged pool is denied (the calls `stackctl token` makes), the
+/// same calls on the stack's own pool are allowed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_cannot_administer_users_of_an_untagged_pool() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.write(
+        "stack.toml",
+        &(project.read("stack.toml") + "\n[auth]\ncognito = true\n"),
+    );
+    project.stackctl(&["up"]).ok();
+    let root = emulator.moto_clients().await.cognito;
+    let untagged = root
+        .create_user_pool()
+        .pool_name("someone-elses-users")
+        .send()
+        .await
+        .unwrap()
+        .user_pool()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_string();
+    let ours = root
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap()
+        .user_pools()
+        .iter()
+        .find(|p| p.name() == Some("my-frontend-app-users"))
+        .and_then(|p| p.id())
+        .unwrap()
+        .to_string();
+    // A user holding the operator policy (its denials are this test's, not the harness's check's).
+    let keys = emulator.user("operator-copy", &[operator_policy()]);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&emulator.moto_url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            &keys.id,
+            &keys.secret,
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let operator = aws_sdk_cognitoidentityprovider::Client::new(&config);
+    let create = |pool: String| {
+        operator
+            .admin_create_user()
+            .user_pool_id(pool)
+            .username("x")
+            .send()
+    };
+    let denied = create(untagged.clone()).await.unwrap_err();
+    assert_eq!(
+        denied.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{denied:?}"
+    );
+    let refused: Vec<Value> = denials_of(&emulator, &keys);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["action"], "cognito-idp:AdminCreateUser");
+    assert_eq!(
+        refused[0]["resource"],
+        format!("arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/{untagged}")
+    );
+    create(ours).await.unwrap();
+    assert_eq!(denials_of(&emulator, &keys).len(), 1);
+}

@@ -27,6 +27,10 @@ otherwise:
    allows the <action> action"; moto answers an XML body to every service.
 
 7. Unsigned requests: refused as AWS does (MissingAuthenticationToken; moto's own check crashes on them, a 500).
+8. Conditions on `aws:ResourceTag/<key>` (`Null`, `StringEquals`) for cognito-idp user pools: moto evaluates only
+   StringEquals, with no resource tags, and a failed Allow condition as an explicit deny. `with_tag_conditions`
+   resolves them against the pool's tags as moto holds them (CreateUserPool's UserPoolTags; moto has no
+   cognito-idp TagResource) before moto evaluates the statement.
 
 Every refusal (denied, bad signature, unknown key, unsigned) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
 asserts after each run that its operator's key was refused nothing.
@@ -287,6 +291,83 @@ class AccessDeniedQuery(_RESTError):
         super().__init__("AccessDenied", message)
 
 
+RESOURCE_TAG = "aws:ResourceTag/"
+
+
+def resource_tags(scope, arn):
+    """The tags of the resource `arn` as moto holds them, for `aws:ResourceTag/...` (cognito-idp user pools: the
+    UserPoolTags of CreateUserPool); {} for a resource without tags or one moto does not know; None for a
+    service this file does not read tags of (its statements' tag conditions are then left to moto)."""
+    if scope != "cognito-idp":
+        return None
+    m = re.match(r"^arn:aws:cognito-idp:([^:]+):(\d+):userpool/(.+)$", arn)
+    if not m:
+        return {}
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    try:
+        pool = cognitoidp_backends[m.group(2)][m.group(1)].user_pools.get(m.group(3))
+    except KeyError:
+        return {}
+    return dict((pool.extended_config or {}).get("UserPoolTags") or {}) if pool else {}
+
+
+def condition_holds(operator, values, tags):
+    """One condition operator over `aws:ResourceTag/<key>` keys (IAM's evaluation: every key must hold).
+    None: an operator or key this file does not evaluate."""
+    for key, expected in values.items():
+        if not key.startswith(RESOURCE_TAG):
+            return None
+        actual = tags.get(key[len(RESOURCE_TAG):])
+        expected = expected if isinstance(expected, list) else [expected]
+        if operator == "Null":
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+            # #Conditions_Null: "true" holds when the key is absent, "false" when it is present.
+            if (actual is None) != (str(expected[0]).lower() == "true"):
+                return False
+        elif operator == "StringEquals":
+            if actual is None or actual not in expected:
+                return False
+        else:
+            return None
+    return True
+
+
+def with_tag_conditions(policy, tags):
+    """The policy document with each statement whose Condition tests only `aws:ResourceTag/...` keys resolved
+    against `tags` (moto evaluates only StringEquals, and a failed Allow condition as an explicit deny): a
+    statement whose condition holds loses its Condition, one whose condition fails is dropped (it does not
+    apply). An Allow whose condition this file cannot evaluate is dropped (never granted by accident), a Deny
+    kept. Other statements are unchanged. `tags` None: the policy unchanged."""
+    if isinstance(policy, str):
+        document = policy
+    elif hasattr(policy, "versions"):
+        document = next(v.document for v in policy.versions if v.is_default)
+    else:
+        document = policy["policy_document"]
+    if tags is None:
+        return document
+    doc = json.loads(document)
+    statements = doc.get("Statement")
+    statements = statements if isinstance(statements, list) else [statements]
+    kept = []
+    for statement in statements:
+        condition = statement.get("Condition")
+        keys = [k for values in (condition or {}).values() for k in values]
+        if not condition or not all(k.startswith(RESOURCE_TAG) for k in keys):
+            kept.append(statement)
+            continue
+        results = [condition_holds(op, values, tags) for op, values in condition.items()]
+        if None in results:
+            if statement.get("Effect") == "Deny":
+                kept.append({k: v for k, v in statement.items() if k != "Condition"})
+            continue
+        if all(results):
+            kept.append({k: v for k, v in statement.items() if k != "Condition"})
+    doc["Statement"] = kept
+    return json.dumps(doc)
+
+
 def note(entry):
     if not DENIALS:
         return
@@ -325,7 +406,8 @@ def authorize(self, resource="*"):
     policies = request._access_key.collect_policies()
     user = request._access_key.arn
     for action, arn in checks_for(self, scope, op, region, self.current_account):
-        results = [IAMPolicy(p).is_action_permitted(action, arn) for p in policies]
+        tags = resource_tags(scope, arn)
+        results = [IAMPolicy(with_tag_conditions(p, tags)).is_action_permitted(action, arn) for p in policies]
         if PermissionResult.DENIED in results:
             why = "with an explicit deny in an identity-based policy"
         elif PermissionResult.PERMITTED in results:
@@ -459,6 +541,28 @@ def self_test(policy_path):
         if got != want:
             failures += 1
             print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
+    # The policy's tag conditions, as `authorize` resolves them: the pool actions are allowed on a pool with a
+    # `stackctl:stack` tag only.
+    for tags, want in [({"stackctl:stack": "x"}, PermissionResult.PERMITTED), ({}, PermissionResult.NEUTRAL),
+                       ({"other": "x"}, PermissionResult.NEUTRAL)]:
+        resolved = IAMPolicy(with_tag_conditions(json.dumps(policy), tags))
+        for action in ("cognito-idp:AdminInitiateAuth", "cognito-idp:DeleteUserPool"):
+            got = resolved.is_action_permitted(action, pool_arn)
+            if got != want:
+                failures += 1
+                print("FAIL %s on a pool tagged %s: %s, expected %s" % (action, tags, got, want))
+    for op, values, tags, want in [
+        ("Null", {"aws:ResourceTag/k": "false"}, {"k": "v"}, True),
+        ("Null", {"aws:ResourceTag/k": "false"}, {}, False),
+        ("Null", {"aws:ResourceTag/k": "true"}, {}, True),
+        ("StringEquals", {"aws:ResourceTag/k": ["a", "v"]}, {"k": "v"}, True),
+        ("StringEquals", {"aws:ResourceTag/k": "a"}, {"k": "v"}, False),
+        ("StringLike", {"aws:ResourceTag/k": "*"}, {"k": "v"}, None),
+        ("Null", {"aws:RequestTag/k": "false"}, {"k": "v"}, None),
+    ]:
+        if condition_holds(op, values, tags) != want:
+            failures += 1
+            print("FAIL condition %s %s over %s: expected %s" % (op, values, tags, want))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
