@@ -146,9 +146,13 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
     let project = Project::new(&emulator);
     ask_for_every_kind(&project);
     // The managed pool and its client: kinds only a stack with `[auth] cognito = true` has.
+    // (With [auth] the public URL verifies tokens: `allow_anonymous` would contradict it.)
     project.write(
         "stack.toml",
-        &(project.read("stack.toml") + "\n[auth]\ncognito = true\n"),
+        &(project
+            .read("stack.toml")
+            .replace("allow_anonymous = true\n", "")
+            + "\n[auth]\ncognito = true\n"),
     );
     project.stackctl(&["up"]).ok();
 
