@@ -212,6 +212,36 @@ async fn smoke_signs_in_two_users_on_every_transport_and_deletes_them() {
     drop(dev);
     assert_eq!(users(&emulator, &pool).await, Vec::<String>::new());
     assert_eq!(items(&emulator).await, 0);
+
+    // Over HTTP to the stand-in function URL, its handler configured as deployed (the function's variables).
+    let aws = emulator.moto_clients().await;
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name("my-frontend-app-api")
+        .send()
+        .await
+        .unwrap();
+    let variables = config
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let auth: Vec<(String, String)> = variables
+        .iter()
+        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(auth.len(), 3, "{variables:?}");
+    let cors = variables
+        .get("STACKCTL_CORS")
+        .cloned()
+        .unwrap_or_else(|| "handler".to_string());
+    let server = UrlServer::start_with_env(&project, &cors, &[], &auth);
+    smoke_passes_as_two_users(&project, &["smoke", &format!("--url={}", server.base)]);
+    drop(server);
+    assert_eq!(users(&emulator, &pool).await, Vec::<String>::new());
+    assert_eq!(items(&emulator).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
