@@ -108,7 +108,9 @@ pub async fn run(
                 None => "stack.toml has no [auth]: the deployed function takes no token",
             };
             eprintln!(
-                "dev: --auth local: requests need `Authorization: Bearer $(stackctl token --local --user NAME)`,                  verified by the handler against the offline issuer ({}, key {}); {note}; discovery at                  http://{}{}",
+                "dev: --auth local: requests need `Authorization: Bearer $(stackctl token --local --user NAME)`, \
+                 verified by the handler against the offline issuer ({}, key {}); {note}; discovery at \
+                 http://{}{}",
                 crate::identity::local::LOCAL_ISSUER,
                 stack.project_relative(&key).display(),
                 bound,

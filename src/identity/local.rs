@@ -231,6 +231,27 @@ impl LocalMinter {
     }
 }
 
+/// `.stackctl/auth/.gitignore` ignoring everything there: the key never goes into the project's repository,
+/// whatever the project's own .gitignore says.
+fn ignore_in_git(dir: &Path) -> Result<()> {
+    let file = dir.join(".gitignore");
+    if !file.exists() {
+        std::fs::write(&file, "# stackctl: the local issuer's private key\n*\n")
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Why a directory owned by `owner` may not hold the key of the user `me`: None when it is theirs.
+fn foreign_owner(shown: &str, owner: u32, me: u32) -> Option<String> {
+    (owner != me).then(|| {
+        format!(
+            "{shown} belongs to another user (uid {owner}): refused for the local issuer's key\n  \
+             fix: remove it; the next run makes it"
+        )
+    })
+}
+
 /// `.stackctl/auth`: made 0700 when missing; refused when it is a symlink or open to group or others.
 fn private_dir(dir: &Path) -> Result<()> {
     let shown = dir.display();
@@ -245,6 +266,12 @@ fn private_dir(dir: &Path) -> Result<()> {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::MetadataExt;
+                // Someone else's directory could be made to hold, swap or read the key.
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                let me = unsafe { libc::geteuid() };
+                if let Some(why) = foreign_owner(&shown.to_string(), meta.uid(), me) {
+                    bail!("{why}");
+                }
                 if meta.mode() & 0o077 != 0 {
                     bail!(
                         "{shown} is open to group or others (mode {:o}): refused for the local issuer's key\n  \
@@ -253,7 +280,7 @@ fn private_dir(dir: &Path) -> Result<()> {
                     );
                 }
             }
-            Ok(())
+            ignore_in_git(dir)
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = dir.parent() {
@@ -264,7 +291,10 @@ fn private_dir(dir: &Path) -> Result<()> {
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             match builder.create(dir) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    // The key never goes into the project's repository, whatever its own .gitignore says.
+                    ignore_in_git(dir)
+                }
                 // Another run made it at the same moment: check it as found.
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => private_dir(dir),
                 Err(err) => Err(err).with_context(|| format!("creating {shown}")),
@@ -364,8 +394,15 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
-        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
-        assert_eq!(leftovers, 1, "only the key file");
+        let mut names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".gitignore", "local-issuer.pem"], "only the key file and its .gitignore");
+        // The key is never committed, whatever the project's own .gitignore says.
+        let ignore = std::fs::read_to_string(path.parent().unwrap().join(".gitignore")).unwrap();
+        assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
     }
 
     #[cfg(unix)]
@@ -396,6 +433,13 @@ mod tests {
             err.contains("symbolic link") && err.contains("fix: remove it"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_key_directory_of_another_user_is_refused() {
+        assert!(foreign_owner(".stackctl/auth", 1000, 1000).is_none());
+        let why = foreign_owner(".stackctl/auth", 65534, 1000).unwrap();
+        assert!(why.contains("another user (uid 65534)") && why.contains("fix:"), "{why}");
     }
 
     #[test]

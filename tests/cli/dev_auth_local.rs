@@ -345,3 +345,18 @@ fn smoke_as_two_local_users_against_dev_auth_local_passes() {
     let anonymous = project.stackctl(&["smoke", &format!("--url={}", dev.base)]);
     anonymous.expect_code(1);
 }
+
+/// `--auth local` tokens stay on this machine: smoke refuses to send them to the deployed URL or to any
+/// host that is not loopback (exit 64, nothing sent).
+#[test]
+fn smoke_never_sends_local_tokens_off_this_machine() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    for url in ["--url=http://192.0.2.2:9", "--url=https://example.com", "--url"] {
+        let mark = emulator.mark();
+        let run = project.stackctl(&["smoke", url, "--auth", "local"]);
+        run.expect_code(64);
+        assert!(run.stderr.contains("not a loopback address"), "{url}: {}", run.stderr);
+        assert!(emulator.requests_since(mark).is_empty(), "{url}");
+    }
+}

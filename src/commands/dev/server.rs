@@ -161,10 +161,8 @@ async fn serve(
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let method = parts.method.as_str().to_string();
-    let target = parts.uri.path_and_query().map_or_else(
-        || parts.uri.path().to_string(),
-        |pq| pq.as_str().to_string(),
-    );
+    // For the access log: the path and query, a token in the query (`access_token=`, `id_token=`) hidden.
+    let target = redacted_target(parts.uri.path(), parts.uri.query());
     let origin = parts
         .headers
         .get(http::header::ORIGIN)
@@ -418,5 +416,41 @@ mod tests {
         let id = uuid_like();
         let parts: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(parts, vec![8, 4, 4, 4, 12]);
+    }
+}
+
+/// Query parameters whose value is a credential: never written to the access log.
+const SECRET_PARAMETERS: [&str; 3] = ["access_token", "id_token", "token"];
+
+/// `path?query` for the access log, each credential parameter's value replaced by `***`.
+fn redacted_target(path: &str, query: Option<&str>) -> String {
+    let Some(query) = query else {
+        return path.to_string();
+    };
+    let shown: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", shown.join("&"))
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted_target;
+
+    #[test]
+    fn a_token_in_the_query_never_reaches_the_access_log() {
+        assert_eq!(
+            redacted_target("/items", Some("userId=u&access_token=eyJhbGci.x.y")),
+            "/items?userId=u&access_token=***"
+        );
+        assert_eq!(redacted_target("/items", Some("ID_TOKEN=eyJ")), "/items?ID_TOKEN=***");
+        assert_eq!(redacted_target("/items", None), "/items");
+        assert_eq!(redacted_target("/items", Some("userId=u")), "/items?userId=u");
     }
 }

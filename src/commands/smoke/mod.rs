@@ -46,6 +46,43 @@ use report::{SmokeReport, StepResult, StepSummary, Verdict};
 use scenario::{sequence, tutorial_sequence, Caller, Session, STEPS, TUTORIAL_STEPS};
 use users::TestUsers;
 
+/// `--auth local` sends the offline issuer's tokens: only to a loopback BASE_URL (a `dev --auth local` on
+/// this machine), never to the deployed URL or another host. Bad input (exit 64), before anything is sent.
+fn local_tokens_target(stack: &Stack, via: &Via) -> Result<(), crate::config::ConfigError> {
+    let base = match via {
+        Via::Url {
+            base: Some(base), ..
+        } => Some(base.as_str()),
+        _ => None,
+    };
+    let loopback = base
+        .and_then(|b| url::Url::parse(b).ok())
+        .is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        });
+    if loopback {
+        return Ok(());
+    }
+    Err(crate::config::ConfigError {
+        file: stack.file.clone(),
+        position: None,
+        field: Some("--auth".into()),
+        message: format!(
+            "`--auth local` sends tokens of this project's offline issuer, which stay on this machine; {} is \
+             not a loopback address",
+            base.map_or("the deployed URL".to_string(), |b| format!("`{b}`"))
+        ),
+        fix: Some(
+            "point --url at your `stackctl dev --auth local` (e.g. --url=http://127.0.0.1:3000), or leave \
+             out --auth local to use the stack's [auth]"
+                .into(),
+        ),
+    })
+}
+
 /// How many steps a run has: the sequence, the tutorial's events (`--local` without `[auth]`: they carry no
 /// token), the isolation steps (with `[auth]`).
 fn total_steps(tutorial_events: bool, auth: bool) -> usize {
@@ -136,7 +173,9 @@ pub async fn run(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let minter = if local_tokens {
-        // `--auth local`: against `dev --auth local`, whose handler takes the offline issuer's tokens.
+        // `--auth local`: against `dev --auth local`, whose handler takes the offline issuer's tokens. They
+        // are valid for an hour at any `dev --auth local` of the project: never sent off this machine.
+        local_tokens_target(stack, via)?;
         match identity::local_minter(stack) {
             Ok(minter) => Some(minter),
             Err(cannot) => anyhow::bail!("{}", cannot.reason()),
