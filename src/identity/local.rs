@@ -399,7 +399,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [".gitignore", "local-issuer.pem"], "only the key file and its .gitignore");
+        assert_eq!(
+            names,
+            [".gitignore", "local-issuer.pem"],
+            "only the key file and its .gitignore"
+        );
         // The key is never committed, whatever the project's own .gitignore says.
         let ignore = std::fs::read_to_string(path.parent().unwrap().join(".gitignore")).unwrap();
         assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
@@ -439,7 +443,10 @@ mod tests {
     fn a_key_directory_of_another_user_is_refused() {
         assert!(foreign_owner(".stackctl/auth", 1000, 1000).is_none());
         let why = foreign_owner(".stackctl/auth", 65534, 1000).unwrap();
-        assert!(why.contains("another user (uid 65534)") && why.contains("fix:"), "{why}");
+        assert!(
+            why.contains("another user (uid 65534)") && why.contains("fix:"),
+            "{why}"
+        );
     }
 
     #[test]

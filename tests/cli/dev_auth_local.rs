@@ -352,11 +352,19 @@ fn smoke_as_two_local_users_against_dev_auth_local_passes() {
 fn smoke_never_sends_local_tokens_off_this_machine() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
-    for url in ["--url=http://192.0.2.2:9", "--url=https://example.com", "--url"] {
+    for url in [
+        "--url=http://192.0.2.2:9",
+        "--url=https://example.com",
+        "--url",
+    ] {
         let mark = emulator.mark();
         let run = project.stackctl(&["smoke", url, "--auth", "local"]);
         run.expect_code(64);
-        assert!(run.stderr.contains("not a loopback address"), "{url}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("not a loopback address"),
+            "{url}: {}",
+            run.stderr
+        );
         assert!(emulator.requests_since(mark).is_empty(), "{url}");
     }
 }

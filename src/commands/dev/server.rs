@@ -449,8 +449,14 @@ mod redaction_tests {
             redacted_target("/items", Some("userId=u&access_token=eyJhbGci.x.y")),
             "/items?userId=u&access_token=***"
         );
-        assert_eq!(redacted_target("/items", Some("ID_TOKEN=eyJ")), "/items?ID_TOKEN=***");
+        assert_eq!(
+            redacted_target("/items", Some("ID_TOKEN=eyJ")),
+            "/items?ID_TOKEN=***"
+        );
         assert_eq!(redacted_target("/items", None), "/items");
-        assert_eq!(redacted_target("/items", Some("userId=u")), "/items?userId=u");
+        assert_eq!(
+            redacted_target("/items", Some("userId=u")),
+            "/items?userId=u"
+        );
     }
 }
