@@ -2,8 +2,6 @@
 //! (AUTH-CONTRACT), a second `plan` sees no change, removing the section removes exactly them; the URL's
 //! CORS config allows `authorization` (plan says so); `outputs.auth_issuer`; smoke refuses (exit 2).
 
-use std::collections::HashMap;
-
 use aws_sdk_lambda::types::Environment;
 
 use crate::support::*;
@@ -15,32 +13,6 @@ const AUTH: &str = "\n[auth]\nissuer = \"https://issuer.example\"\naudience = \"
 
 const PUBLIC_WITH_CORS: &str = "\n[function.url]\nauth = \"none\"\n[function.url.cors]\n\
     allow_origins = [\"https://app.example.com\"]\nallow_headers = [\"content-type\"]\n";
-
-async fn function_env(emulator: &Emulator) -> HashMap<String, String> {
-    let aws = emulator.clients().await;
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    config
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn auth_variables(env: &HashMap<String, String>) -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    vars.sort();
-    vars
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
@@ -55,7 +27,7 @@ async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
     );
     // Someone else's variable on the function: it must survive both changes.
     let aws = emulator.clients().await;
-    let mut env = function_env(&emulator).await;
+    let mut env = function_variables(&emulator).await;
     env.insert("LOG_LEVEL".into(), "debug".into());
     aws.lambda
         .update_function_configuration()
@@ -82,7 +54,7 @@ async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
         "{}",
         up.stdout
     );
-    let env = function_env(&emulator).await;
+    let env = function_variables(&emulator).await;
     assert_eq!(
         auth_variables(&env),
         [
@@ -141,7 +113,7 @@ async fn up_sets_the_auth_variables_and_removing_auth_removes_exactly_them() {
     let up = project.stackctl(&["up", "--output", "json"]);
     up.ok();
     assert!(up.json()["outputs"].get("auth_issuer").is_none());
-    let after = function_env(&emulator).await;
+    let after = function_variables(&emulator).await;
     assert!(auth_variables(&after).is_empty(), "{after:?}");
     assert_eq!(after["LOG_LEVEL"], "debug");
     assert_eq!(after["TABLE_NAME"], "my-frontend-app-data");

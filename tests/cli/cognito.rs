@@ -10,25 +10,8 @@ use aws_sdk_cognitoidentityprovider::types::ExplicitAuthFlowsType;
 
 use crate::support::*;
 
-const FUNCTION: &str = "my-frontend-app-api";
 const POOL: &str = "my-frontend-app-users";
 const MANAGED: &str = "\n[auth]\ncognito = true\n";
-
-async fn function_env(emulator: &Emulator) -> HashMap<String, String> {
-    let aws = emulator.clients().await;
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    config
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// The pools named like the stack's, as (id, tags).
 async fn pools(emulator: &Emulator) -> Vec<(String, HashMap<String, String>)> {
@@ -147,7 +130,7 @@ async fn up_creates_the_pool_and_client_and_the_function_trusts_them() {
         "{}/{pool}/.well-known/jwks.json",
         emulator.url.trim_end_matches('/')
     );
-    let env = function_env(&emulator).await;
+    let env = function_variables(&emulator).await;
     assert_eq!(env["STACKCTL_AUTH_ISSUER"], issuer);
     assert_eq!(env["STACKCTL_AUTH_CLIENT_ID"], client);
     assert_eq!(env["STACKCTL_AUTH_JWKS_URL"], jwks);

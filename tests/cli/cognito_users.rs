@@ -214,24 +214,8 @@ async fn smoke_signs_in_two_users_on_every_transport_and_deletes_them() {
     assert_eq!(items(&emulator).await, 0);
 
     // Over HTTP to the stand-in function URL, its handler configured as deployed (the function's variables).
-    let aws = emulator.moto_clients().await;
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name("my-frontend-app-api")
-        .send()
-        .await
-        .unwrap();
-    let variables = config
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default();
-    let auth: Vec<(String, String)> = variables
-        .iter()
-        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let variables = function_variables(&emulator).await;
+    let auth = auth_variables(&variables);
     assert_eq!(auth.len(), 3, "{variables:?}");
     let cors = variables
         .get("STACKCTL_CORS")

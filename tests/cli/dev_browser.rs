@@ -526,22 +526,8 @@ async fn a_signed_in_page_calls_the_deployed_url_with_its_token() {
     assert_eq!(cors.allow_origins(), std::slice::from_ref(&allowed));
     let headers = cors.allow_headers().join(",");
     assert_eq!(headers, "content-type,authorization");
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .expect("the deployed function");
-    let variables = config
-        .environment()
-        .and_then(|e| e.variables())
-        .expect("the function's variables");
-    let auth: Vec<(String, String)> = variables
-        .iter()
-        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let variables = function_variables(&emulator).await;
+    let auth = auth_variables(&variables);
     assert_eq!(auth.len(), 3, "{variables:?}");
     let server = UrlServer::start_with_env(
         &project,

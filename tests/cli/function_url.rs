@@ -3,8 +3,6 @@
 //! with the section and by `down`; an adopted function's own URL and statements of others left alone;
 //! reserved concurrency set, changed, removed, and drift.
 
-use std::collections::HashMap;
-
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, FunctionUrlAuthType, Runtime};
 
@@ -84,22 +82,6 @@ async fn url_config(emulator: &Emulator) -> Option<(String, String, Option<i32>)
         }
         Err(err) => panic!("GetFunctionUrlConfig: {err:?}"),
     }
-}
-
-async fn function_env(emulator: &Emulator) -> HashMap<String, String> {
-    let aws = emulator.clients().await;
-    let config = aws
-        .lambda
-        .get_function_configuration()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    config
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default()
 }
 
 fn url_json(json: &serde_json::Value) -> serde_json::Value {
@@ -219,7 +201,7 @@ async fn a_public_url_gets_both_statements_its_cors_and_is_in_outputs() {
     assert_eq!(statement(SID_INVOKE)["Action"], "lambda:InvokeFunction");
     // The URL sends the CORS headers, so the handler must not.
     assert_eq!(
-        function_env(&emulator)
+        function_variables(&emulator)
             .await
             .get("STACKCTL_CORS")
             .map(String::as_str),
@@ -310,7 +292,7 @@ async fn removing_the_section_deletes_the_url_and_its_statements_but_not_others(
     );
     project.stackctl(&["up"]).ok();
     assert_eq!(
-        function_env(&emulator)
+        function_variables(&emulator)
             .await
             .get("STACKCTL_CORS")
             .map(String::as_str),
@@ -359,7 +341,7 @@ async fn removing_the_section_deletes_the_url_and_its_statements_but_not_others(
     assert_eq!(url_config(&emulator).await, None);
     assert_eq!(sids(&emulator).await, vec!["team-scheduler".to_string()]);
     assert_eq!(
-        function_env(&emulator)
+        function_variables(&emulator)
             .await
             .get("STACKCTL_CORS")
             .map(String::as_str),

@@ -960,3 +960,32 @@ pub fn with_closed_stdout(inner: &Command) -> Command {
     }
     command
 }
+
+/// The deployed function's environment variables (read through the strict proxy, as stackctl reads them);
+/// empty when it has none.
+pub async fn function_variables(emulator: &Emulator) -> std::collections::HashMap<String, String> {
+    let aws = emulator.clients().await;
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    config
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The `STACKCTL_AUTH_*` variables among `env` (what `[auth]` sets), sorted.
+pub fn auth_variables(env: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("STACKCTL_AUTH_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    vars.sort();
+    vars
+}
