@@ -13,6 +13,8 @@ mod bad_input;
 mod contract;
 #[path = "cli/corpus.rs"]
 mod corpus;
+#[path = "cli/deploy.rs"]
+mod deploy;
 #[path = "cli/dev.rs"]
 mod dev;
 #[path = "cli/dev_browser.rs"]
