@@ -17,6 +17,8 @@ mod cognito_users;
 mod contract;
 #[path = "cli/corpus.rs"]
 mod corpus;
+#[path = "cli/deploy.rs"]
+mod deploy;
 #[path = "cli/dev.rs"]
 mod dev;
 #[path = "cli/dev_auth_local.rs"]

@@ -1618,6 +1618,113 @@ class ConcurrencyPool(unittest.TestCase):
         self.lam.put_function_concurrency(FunctionName="pool-b", ReservedConcurrentExecutions=500)
 
 
+class LambdaVersions(unittest.TestCase):
+    """`lambda_versions`: PublishVersion's preconditions, alias rules, no deleting a version an alias points to."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"lambda_versions": True})
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="versions", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def function(self, name):
+        return self.lam_moto.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
+                                             Role=self.role, Code={"ZipFile": ZIP})
+
+    def versions(self, name):
+        return [v["Version"] for v in self.lam_moto.list_versions_by_function(FunctionName=name)["Versions"]]
+
+    def test_publish_version_checks_code_sha256_and_revision_id(self):
+        self.function("pub")
+        latest = self.lam.get_function_configuration(FunctionName="pub")
+        # Lambda answers $LATEST's RevisionId and changes it on every update (moto answers none).
+        self.assertNotIn("RevisionId", self.lam_moto.get_function_configuration(FunctionName="pub"))
+        self.assertEqual(self.lam.get_function(FunctionName="pub")["Configuration"]["RevisionId"], latest["RevisionId"])
+        updated = self.lam.update_function_configuration(FunctionName="pub", MemorySize=256)
+        self.assertNotEqual(updated["RevisionId"], latest["RevisionId"])
+        with self.assertRaises(ClientError) as e:
+            self.lam.publish_version(FunctionName="pub", RevisionId=latest["RevisionId"])
+        self.assertEqual(code(e.exception)[0::2], ("PreconditionFailedException", 412))
+        latest = self.lam.get_function_configuration(FunctionName="pub")
+        self.assertEqual(latest["RevisionId"], updated["RevisionId"])
+        with self.assertRaises(ClientError) as e:
+            self.lam.publish_version(FunctionName="pub", CodeSha256="AAAA" + latest["CodeSha256"][4:])
+        self.assertEqual(code(e.exception)[0::2], ("InvalidParameterValueException", 400))
+        self.assertIn("is different from current CodeSHA256 in $LATEST (%s)" % latest["CodeSha256"],
+                      code(e.exception)[1])
+        self.assertEqual(self.s.last_request("PublishVersion", "pub")["answered_by"], "proxy")
+        with self.assertRaises(ClientError) as e:
+            self.lam.publish_version(FunctionName="pub", CodeSha256=latest["CodeSha256"],
+                                     RevisionId="00000000-0000-0000-0000-000000000000")
+        self.assertEqual(code(e.exception)[0::2], ("PreconditionFailedException", 412))
+        self.assertEqual(self.versions("pub"), ["$LATEST"])  # nothing was published
+        out = self.lam.publish_version(FunctionName="pub", CodeSha256=latest["CodeSha256"],
+                                       RevisionId=latest["RevisionId"])
+        self.assertEqual(out["Version"], "1")
+        self.assertEqual(self.versions("pub"), ["$LATEST", "1"])
+        # Without either guard the publish passes as moto answers it (moto publishes a second, identical version
+        # after a first publish that followed an update; Lambda answers the existing one: stackctl never asks).
+        self.assertIn(self.lam.publish_version(FunctionName="pub")["Version"], ("1", "2"))
+
+    def test_alias_names_and_versions_follow_lambdas_rules(self):
+        self.function("named")
+        self.lam_moto.publish_version(FunctionName="named")
+        for name in ("7", "$LATEST", "live:1", "", "a" * 129):
+            with self.assertRaises((ClientError, BotoCoreError), msg=name) as e:
+                self.lam.create_alias(FunctionName="named", Name=name, FunctionVersion="1")
+            if isinstance(e.exception, ClientError):
+                self.assertEqual(code(e.exception)[0::2], ("ValidationException", 400), name)
+        with self.assertRaises(ClientError) as e:
+            self.lam.create_alias(FunctionName="named", Name="live", FunctionVersion="live")
+        self.assertIn("at 'functionVersion'", code(e.exception)[1])
+        self.assertEqual(self.lam.create_alias(FunctionName="named", Name="live-2_b", FunctionVersion="1")["Name"],
+                         "live-2_b")
+        with self.assertRaises(ClientError) as e:
+            self.lam.update_alias(FunctionName="named", Name="live-2_b", FunctionVersion="latest")
+        self.assertEqual(code(e.exception)[0::2], ("ValidationException", 400))
+        self.assertEqual(self.lam.update_alias(FunctionName="named", Name="live-2_b", Description="d")["Name"],
+                         "live-2_b")
+        # moto alone takes a number as an alias name.
+        self.assertEqual(self.lam_moto.create_alias(FunctionName="named", Name="7", FunctionVersion="1")["Name"], "7")
+
+    def test_a_version_an_alias_points_to_cannot_be_deleted_nor_latest_alone(self):
+        self.function("pinned")
+        self.lam_moto.publish_version(FunctionName="pinned")
+        self.lam_moto.update_function_configuration(FunctionName="pinned", MemorySize=256)
+        self.lam_moto.publish_version(FunctionName="pinned")
+        self.lam.create_alias(FunctionName="pinned", Name="live", FunctionVersion="1")
+        with self.assertRaises(ClientError) as e:
+            self.lam.delete_function(FunctionName="pinned", Qualifier="1")
+        self.assertEqual(code(e.exception),
+                         ("ResourceConflictException",
+                          "Unable to delete version because the following aliases reference it: [live]", 409))
+        with self.assertRaises(ClientError) as e:
+            self.lam.delete_function(FunctionName="pinned", Qualifier="$LATEST")
+        self.assertEqual(code(e.exception)[0::2], ("InvalidParameterValueException", 400))
+        self.assertEqual(self.versions("pinned"), ["$LATEST", "1", "2"])
+        self.lam.update_alias(FunctionName="pinned", Name="live", FunctionVersion="2")
+        self.lam.delete_function(FunctionName="pinned", Qualifier="1")
+        self.assertEqual(self.versions("pinned"), ["$LATEST", "2"])
+        self.lam.delete_function(FunctionName="pinned")
+        with self.assertRaises(ClientError):
+            self.lam_moto.get_function(FunctionName="pinned")
+
+    def test_off_moto_deletes_an_aliased_version(self):
+        self.s.set(lambda_versions=False)
+        self.addCleanup(self.s.set, lambda_versions=True)
+        self.function("lenient")
+        self.lam_moto.publish_version(FunctionName="lenient")
+        self.lam.create_alias(FunctionName="lenient", Name="live", FunctionVersion="1")
+        self.lam.delete_function(FunctionName="lenient", Qualifier="1")
+        self.assertEqual(self.versions("lenient"), ["$LATEST"])
+
+
 class Clock(unittest.TestCase):
     """POST /__strict/clock: every timed state runs on the proxy's clock, which a test can stop and move on."""
 

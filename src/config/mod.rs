@@ -4,11 +4,12 @@
 //! One concern a module: `raw` (the schema: every section declared once with `schema`'s `section!`, giving
 //! the file as written, its `[stages]` overlay, its keys and examples), `placeholders` (the `${...}` a policy
 //! template or a variable may use, and their values), `resolve` (the checker, section by section), `function`,
-//! `environment`, `logs` (the function's log group), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
+//! `environment`, `logs` (the function's log group), `deploy` (`[function.deploy]`: versions behind an alias), `names`, `paths`, `policy_rules` (with `json_doc` and `json_scan` for positions in JSON
 //! files), `errors` (with `hints` and `toml_tree` for the TOML parser's and serde's complaints), `stages`
 //! (`--stage`: stage names, `[stages.<name>]` overlays, the stage in every physical name).
 
 mod auth;
+mod deploy;
 mod environment;
 mod errors;
 mod function;
@@ -196,6 +197,27 @@ pub struct LogGroupSpec {
     pub retention_explicit: bool,
 }
 
+/// `[function.deploy]`: `up` publishes a version, verifies it and only then moves the alias to it
+/// (config/deploy.rs). Absent: `up` updates `$LATEST` in place, as before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploySpec {
+    /// `alias`: Lambda's alias name rule, never a number nor `$LATEST`; `live` when not written.
+    pub alias: String,
+    /// `keep_versions`: how many versions pruning keeps (at least 2); 5 when not written.
+    pub keep_versions: i32,
+    /// `verify`: what runs against a new version before the alias moves to it.
+    pub verify: Verify,
+}
+
+/// `function.deploy.verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// `"smoke"` (the default): smoke's sequence against the new version.
+    Smoke,
+    /// `"none"`: the alias moves once the version is published.
+    None,
+}
+
 /// The instance name of the function `[function]` describes: its graph nodes are `function.function`,
 /// `log_group.function` and `function_url.function`, and its outputs keep their plain keys (`function_arn`,
 /// `url`). Also the stack file's section its checks name their fields under (`function.name`).
@@ -219,6 +241,8 @@ pub struct StackFunction {
     pub url: Option<UrlSpec>,
     /// The stack's `[auth]`, which the function verifies tokens against.
     pub auth: Option<AuthSpec>,
+    /// `[<section>.deploy]`; None: `$LATEST` is updated in place.
+    pub deploy: Option<DeploySpec>,
 }
 
 impl StackFunction {
@@ -266,6 +290,8 @@ pub struct Stack {
     /// A public URL without `[auth]` and without `allow_anonymous = true`: the error `up` and `plan` answer
     /// (`refuse_anonymous_url`, before any AWS call); the other commands run (config/url.rs).
     pub anonymous_url: Option<ConfigError>,
+    /// `[function.deploy]`; None: `up` updates `$LATEST` in place, as before.
+    pub deploy: Option<DeploySpec>,
     /// The function the commands that act on one function (invoke, logs, dev, smoke) act on, by its
     /// instance name (`choose_function`, once in main); None: the only one.
     chosen_function: Option<String>,
@@ -295,6 +321,7 @@ impl Stack {
             log_group: self.log_group.clone(),
             url: self.url.clone(),
             auth: self.auth.clone(),
+            deploy: self.deploy.clone(),
         }]
     }
 

@@ -98,6 +98,17 @@ section! {
         logs: table RawLogs => "logs = { retention_days = 30 }",
         reserved_concurrency: opt Spanned<i64> => "reserved_concurrency = 10",
         url: table RawUrl => "[function.url] with auth = \"none\" or auth = \"aws_iam\"",
+        deploy: table RawDeploy => "[function.deploy] with alias = \"live\"",
+    }
+}
+
+section! {
+    /// `[function.deploy]`: versioned deploys behind an alias (config/deploy.rs). The values are taken as
+    /// any TOML value so that a wrong type gets stackctl's own message and fix.
+    RawDeploy / DeployOverlay {
+        alias: opt Spanned<toml::Value> => r#"alias = "live""#,
+        keep_versions: opt Spanned<toml::Value> => "keep_versions = 5",
+        verify: opt Spanned<toml::Value> => r#"verify = "smoke""#,
     }
 }
 

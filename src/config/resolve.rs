@@ -129,6 +129,12 @@ impl Checker<'_> {
             self.cors_room(cors, section)?;
         }
         let log_group = self.log_group(&raw.function, section, &function.name)?;
+        let deploy = self.deploy(&raw.function, section)?;
+        if deploy.is_some() {
+            warnings.push(format!(
+                "[{section}.deploy] is checked but not yet acted on: up still updates $LATEST in place"
+            ));
+        }
 
         let mut stack = Stack {
             file: self.file.to_path_buf(),
@@ -144,6 +150,7 @@ impl Checker<'_> {
             url,
             auth,
             anonymous_url,
+            deploy,
             chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),

@@ -430,6 +430,7 @@ mod tests {
         check::<RawUrl>();
         check::<RawCors>();
         check::<RawLogs>();
+        check::<RawDeploy>();
         check::<RawTimeouts>();
     }
 

@@ -443,6 +443,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_overlays_the_deploy_section_key_by_key_or_adds_it() {
+        let edit = |t: String| {
+            t + "\n[function.deploy]\nkeep_versions = 3\n\n[stages.pr.function.deploy]\nalias = \"preview\"\n\n\
+                 [stages.bad.function.deploy]\nalias = \"7\"\n"
+        };
+        let base = staged(edit, None).unwrap().deploy.unwrap();
+        assert_eq!((base.alias.as_str(), base.keep_versions), ("live", 3));
+        let pr = staged(edit, Some("pr")).unwrap().deploy.unwrap();
+        assert_eq!((pr.alias.as_str(), pr.keep_versions), ("preview", 3));
+        let err = staged(edit, Some("bad")).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("function.deploy.alias"));
+        // A stage may add the section the base file has not.
+        let edit = |t: String| t + "\n[stages.canary.function.deploy]\nverify = \"none\"\n";
+        assert_eq!(staged(edit, None).unwrap().deploy, None);
+        let canary = staged(edit, Some("canary")).unwrap().deploy.unwrap();
+        assert_eq!(canary.verify, crate::config::Verify::None);
+    }
+
+    #[test]
     fn a_stage_is_resolved_when_it_is_deployed_and_its_mistakes_point_at_the_overlay() {
         let edit = |t: String| t + "\n[stages.live]\nfunction.memory_mb = 1\n";
         staged(edit, Some("dev")).unwrap();

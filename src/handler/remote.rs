@@ -64,6 +64,9 @@ pub(super) async fn read_function(
 pub struct Remote {
     pub client: aws_sdk_lambda::Client,
     pub function: String,
+    /// Invoke's `Qualifier`: a version or an alias (`[function.deploy]` verifies a published version before
+    /// its alias moves to it); None: none is sent, Lambda runs `$LATEST` (unqualified, as before).
+    pub qualifier: Option<String>,
     /// The first delay before retrying a throttled or Pending invocation (doubles each time).
     pub retry_delay: Duration,
 }
@@ -77,6 +80,7 @@ impl Remote {
         Remote {
             client,
             function: function.to_string(),
+            qualifier: None,
             retry_delay: Duration::from_millis(250),
         }
     }
@@ -97,6 +101,7 @@ impl Remote {
                 .client
                 .invoke()
                 .function_name(&self.function)
+                .set_qualifier(self.qualifier.clone())
                 .invocation_type(InvocationType::RequestResponse)
                 .log_type(LogType::Tail)
                 .payload(Blob::new(payload.clone()))
@@ -417,6 +422,32 @@ mod tests {
         });
         let outcome = transport.invoke(&json!({"version": "2.0"})).await;
         (http.actual_requests().count(), outcome)
+    }
+
+    #[tokio::test]
+    async fn a_qualifier_is_sent_as_invokes_qualifier_and_none_sends_none() {
+        for (qualifier, ending) in [
+            (
+                None,
+                "/2015-03-31/functions/my-frontend-app-api/invocations",
+            ),
+            (
+                Some("7"),
+                "/2015-03-31/functions/my-frontend-app-api/invocations?Qualifier=7",
+            ),
+        ] {
+            let (http, client) = replay(vec![lambda_answer(None, r#"{"statusCode":200}"#)]);
+            let mut transport = Transport::Remote(Remote {
+                qualifier: qualifier.map(str::to_string),
+                ..Remote::new(client, "my-frontend-app-api")
+            });
+            transport
+                .invoke(&json!({"version": "2.0"}))
+                .await
+                .expect("an answer");
+            let sent: Vec<_> = http.actual_requests().collect();
+            assert!(sent[0].uri().ends_with(ending), "{}", sent[0].uri());
+        }
     }
 
     #[tokio::test]

@@ -79,6 +79,9 @@ DEFAULTS = {
     "function_tags_error": False,
     "lambda_limits": False,
     "code_update_architectures": False,
+    # Versions and aliases: PublishVersion's CodeSha256 and RevisionId preconditions, alias name and version rules,
+    # no deleting a version an alias points to, no deleting $LATEST alone
+    "lambda_versions": False,
     # Invoke runs the deployed zip in the local Node.js (moto's own Invoke needs Docker)
     "lambda_invoke_node": False,
     # Lambda function URLs and resource policies
@@ -209,7 +212,7 @@ def validate(update, base):
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
                 "logs_late_write", "lambda_logging_config", "lambda_invoke_node", "cognito_page_limits",
-                "cognito_client_flows", "cognito_tag_rules"):
+                "cognito_client_flows", "cognito_tag_rules", "lambda_versions"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -365,6 +368,11 @@ def lambda_operation(method, path):
         ("POST", ("functions", "*", "invocations")): "Invoke",
         ("POST", ("functions", "*", "versions")): "PublishVersion",
         ("GET", ("functions", "*", "versions")): "ListVersionsByFunction",
+        ("POST", ("functions", "*", "aliases")): "CreateAlias",
+        ("GET", ("functions", "*", "aliases")): "ListAliases",
+        ("GET", ("functions", "*", "aliases", "*")): "GetAlias",
+        ("PUT", ("functions", "*", "aliases", "*")): "UpdateAlias",
+        ("DELETE", ("functions", "*", "aliases", "*")): "DeleteAlias",
         ("POST", ("functions", "*", "policy")): "AddPermission",
         ("GET", ("functions", "*", "policy")): "GetPolicy",
         ("PUT", ("functions", "*", "concurrency")): "PutFunctionConcurrency",
@@ -381,7 +389,7 @@ def lambda_operation(method, path):
         ("DELETE", ("tags", "*")): "UntagResource",
     }
     # The function's name (and RemovePermission's statement id) vary; the rest of the path names the op.
-    shape = tuple("*" if i == 1 or (i == 3 and rest[2] == "policy") else p for i, p in enumerate(rest))
+    shape = tuple("*" if i == 1 or (i == 3 and rest[2] in ("policy", "aliases")) else p for i, p in enumerate(rest))
     op = table.get((method, shape))
     if op is None:
         op = "%s %s" % (method, split.path)
@@ -568,6 +576,7 @@ class Proxy:
             self.protected_groups = set()  # log group names with deletion protection on (logs_deletion_protection)
             self.late_writes = {}  # log group name -> {"until", "role", "function"} after a DeleteFunction (logs_late_write)
             self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
+            self.revisions = {}  # function name -> $LATEST's RevisionId (lambda_versions; moto has none)
             self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
             self.log = []
             self.requests = []
@@ -1388,6 +1397,7 @@ class Proxy:
             self.note(call, "behaviour", "State=Failed (armed)", reason=failure["reason"],
                       reason_code=failure["reason_code"])
         kept = self.keep_logging_config(call, name, body)
+        kept = self.revision(call, name, body, new=True) or kept
         if self.rewrite_function(call, name, body) or kept:
             resp.set_json(body)
         return resp
@@ -1449,13 +1459,123 @@ class Proxy:
             self.note(call, "behaviour", "LastUpdateStatus=Failed (armed)", reason=failure["reason"],
                       reason_code=failure["reason_code"])
         kept = self.keep_logging_config(call, name, body)
+        kept = self.revision(call, name, body, new=True) or kept
         if self.rewrite_function(call, name, body) or kept:
             resp.set_json(body)
         return resp
 
     lambda_UpdateFunctionConfiguration = lambda_update
     lambda_UpdateFunctionCode = lambda_update
-    lambda_PublishVersion = lambda_update
+
+    # ---------------------------------------------------------------------------------- versions and aliases
+
+    ALIAS_NAME = re.compile(r"(?!^[0-9]+$)([a-zA-Z0-9-_]+)")
+    ALIAS_VERSION = re.compile(r"(\$LATEST|[0-9]+)")
+
+    def lambda_PublishVersion(self, call):
+        """`lambda_versions`: PublishVersion's CodeSha256 and RevisionId are preconditions on `$LATEST` (moto
+        ignores both): a CodeSha256 that is not `$LATEST`'s answers 400 InvalidParameterValueException, a RevisionId
+        that is not its current one 412 PreconditionFailedException. Nothing is published then."""
+        if self.config["lambda_versions"] and call.json:
+            sha, revision = call.json.get("CodeSha256"), call.json.get("RevisionId")
+            if sha is not None or revision is not None:
+                path = "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(call.resource, safe="")
+                read = self.lambda_side(call, path)
+                if read.status != 200:
+                    return read
+                latest = read.json() or {}
+                with self.lock:
+                    latest["RevisionId"] = self.revisions.setdefault(call.resource, str(uuid.uuid4()))
+                if sha is not None and sha != latest.get("CodeSha256"):
+                    self.note(call, "behaviour", "InvalidParameterValueException", reason="CodeSha256 is not $LATEST's")
+                    return lambda_error(
+                        "InvalidParameterValueException",
+                        "CodeSHA256 (%s) is different from current CodeSHA256 in $LATEST (%s). Please try again with "
+                        "the CodeSHA256 in $LATEST." % (sha, latest.get("CodeSha256")), 400)
+                if revision is not None and revision != latest.get("RevisionId"):
+                    self.note(call, "behaviour", "PreconditionFailedException", reason="RevisionId is not $LATEST's")
+                    return lambda_error(
+                        "PreconditionFailedException",
+                        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias "
+                        "API to retrieve the latest Revision Id", 412)
+        return self.lambda_update(call)
+
+    def revision(self, call, name, config, new):
+        """`lambda_versions`: `$LATEST`'s RevisionId, which Lambda changes on every create and update and answers in
+        every configuration (moto has none). `new`: this call changed the function. True when `config` changed."""
+        if not self.config["lambda_versions"] or call.function_qualifier not in (None, "$LATEST"):
+            return False
+        with self.lock:
+            if new or name not in self.revisions:
+                self.revisions[name] = str(uuid.uuid4())
+            revision = self.revisions[name]
+        if config.get("RevisionId") == revision:
+            return False
+        config["RevisionId"] = revision
+        return True
+
+    def alias_invalid(self, call):
+        """The first of Lambda's rules a CreateAlias/UpdateAlias breaks (the name: 1-128 of [a-zA-Z0-9-_], not only
+        digits; FunctionVersion: `$LATEST` or a number; Description at most 256), or None."""
+        body = call.json or {}
+        name = body.get("Name") if call.op == "CreateAlias" else urllib.parse.unquote(call.path.split("?")[0].rstrip("/").split("/")[-1])
+        if not isinstance(name, str) or not 1 <= len(name) <= 128 or not self.ALIAS_NAME.fullmatch(name):
+            return ("Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression "
+                    "pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)" % name)
+        version = body.get("FunctionVersion")
+        if (version is not None or call.op == "CreateAlias") and not (
+                isinstance(version, str) and self.ALIAS_VERSION.fullmatch(version)):
+            return ("Value '%s' at 'functionVersion' failed to satisfy constraint: Member must satisfy regular "
+                    "expression pattern: (\\$LATEST|[0-9]+)" % version)
+        description = body.get("Description")
+        if isinstance(description, str) and len(description) > 256:
+            return ("Value '%s' at 'description' failed to satisfy constraint: Member must have length less than or "
+                    "equal to 256" % description)
+        return None
+
+    def lambda_alias_write(self, call):
+        """`lambda_versions`: CreateAlias/UpdateAlias checked with Lambda's rules (moto takes any name, even `7`,
+        which Lambda refuses: a number names a version)."""
+        if self.config["lambda_versions"]:
+            problem = self.alias_invalid(call)
+            if problem is not None:
+                self.note(call, "behaviour", "ValidationException", reason=problem)
+                return lambda_error("ValidationException", "1 validation error detected: " + problem, 400)
+        return self.passthrough(call)
+
+    lambda_CreateAlias = lambda_alias_write
+    lambda_UpdateAlias = lambda_alias_write
+
+    def aliases_on(self, call, version):
+        """The names of the function's aliases that route to `version` (asked of moto by a side request)."""
+        path = "/2015-03-31/functions/%s/aliases" % urllib.parse.quote(call.resource, safe="")
+        read = self.lambda_side(call, path)
+        if read.status != 200:
+            return []
+        names = []
+        for alias in (read.json() or {}).get("Aliases") or []:
+            weights = ((alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
+            if alias.get("FunctionVersion") == version or version in weights:
+                names.append(alias.get("Name"))
+        return names
+
+    def version_delete_refused(self, call):
+        """`lambda_versions`: DeleteFunction with a Qualifier: `$LATEST` alone cannot be deleted (400), nor a version
+        an alias routes to (409 ResourceConflictException); moto deletes both."""
+        qualifier = call.function_qualifier
+        if not self.config["lambda_versions"] or qualifier is None:
+            return None
+        if qualifier == "$LATEST":
+            self.note(call, "behaviour", "InvalidParameterValueException", reason="$LATEST deleted alone")
+            return lambda_error("InvalidParameterValueException",
+                                "$LATEST version cannot be deleted without deleting the function.", 400)
+        aliases = self.aliases_on(call, qualifier)
+        if aliases:
+            self.note(call, "behaviour", "ResourceConflictException", reason="aliases point to the version")
+            return lambda_error("ResourceConflictException",
+                                "Unable to delete version because the following aliases reference it: [%s]"
+                                % ", ".join(aliases), 409)
+        return None
 
     def lambda_get(self, call):
         resp = self.passthrough(call)
@@ -1486,6 +1606,8 @@ class Proxy:
             changed = True
         if isinstance(config, dict) and self.keep_logging_config(call, name, config):
             changed = True
+        if isinstance(config, dict) and self.revision(call, name, config, new=False):
+            changed = True
         if changed:
             resp.set_json(body)
         return resp
@@ -1494,6 +1616,9 @@ class Proxy:
     lambda_GetFunctionConfiguration = lambda_get
 
     def lambda_DeleteFunction(self, call):
+        refused = self.version_delete_refused(call)
+        if refused is not None:
+            return refused
         # `logs_late_write`: what the function's in-flight invocations need to log after it is gone.
         late = self.late_write_of(call) if call.function_qualifier in (None, "$LATEST") else None
         resp = self.passthrough(call)
@@ -1501,6 +1626,7 @@ class Proxy:
             with self.lock:
                 self.functions.pop(call.resource, None)
                 self.logging_configs.pop(call.resource, None)
+                self.revisions.pop(call.resource, None)
                 if late:
                     self.late_writes[late["group"]] = late
         return resp
