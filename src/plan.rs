@@ -11,6 +11,8 @@ pub enum Kind {
     Policy,
     Function,
     LogGroup,
+    /// `[function.deploy]`: the alias that serves a verified version.
+    Alias,
     FunctionUrl,
     /// `[auth] cognito = true`: the managed Cognito user pool.
     UserPool,
@@ -22,12 +24,13 @@ impl Kind {
     /// Every kind, in the resource graph's order (a unit test in resources/ holds the two equal). The test
     /// harness's orphan check (tests/support/leftovers.rs) walks this list and matches every kind.
     #[allow(dead_code)]
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Table,
         Kind::Role,
         Kind::Policy,
         Kind::Function,
         Kind::LogGroup,
+        Kind::Alias,
         Kind::FunctionUrl,
         Kind::UserPool,
         Kind::UserPoolClient,
@@ -40,6 +43,7 @@ impl Kind {
             Kind::Policy => "policy",
             Kind::Function => "function",
             Kind::LogGroup => "log_group",
+            Kind::Alias => "alias",
             Kind::FunctionUrl => "function_url",
             Kind::UserPool => "user_pool",
             Kind::UserPoolClient => "user_pool_client",

@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 pub use auth::{
     AuthSpec, AUTH_CLIENT_ID_VARIABLE, AUTH_ISSUER_VARIABLE, AUTH_JWKS_URL_VARIABLE, AUTH_VARIABLES,
 };
+pub use deploy::MIN_KEEP_VERSIONS;
 pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
 pub use stages::{stage_name, stage_problem};

@@ -14,6 +14,7 @@ use crate::config::placeholders::{Contributed, PlaceholderDecl};
 use crate::config::Stack;
 use crate::plan::{Kind, ResourcePlan};
 
+pub mod alias;
 pub mod erased;
 pub mod function;
 pub mod function_url;
@@ -358,6 +359,7 @@ impl Graph {
 pub struct FunctionAddresses {
     pub function: Address,
     pub log_group: Address,
+    pub alias: Address,
     pub url: Address,
 }
 
@@ -367,6 +369,7 @@ impl FunctionAddresses {
         FunctionAddresses {
             function: at(Kind::Function),
             log_group: at(Kind::LogGroup),
+            alias: at(Kind::Alias),
             url: at(Kind::FunctionUrl),
         }
     }
@@ -439,9 +442,15 @@ pub fn graph(stack: &Stack) -> Graph {
             function: at.function.clone(),
             spec: spec.clone(),
         }));
+        nodes.push(Erased::node(alias::Alias {
+            at: at.alias.clone(),
+            function: at.function.clone(),
+            spec: spec.clone(),
+        }));
         nodes.push(Erased::node(function_url::FunctionUrl {
             at: at.url,
             function: at.function,
+            alias: at.alias,
             spec,
         }));
     }
@@ -526,6 +535,7 @@ mod tests {
                 "policy.policy",
                 "function.function",
                 "log_group.function",
+                "alias.function",
                 "function_url.function"
             ]
         );

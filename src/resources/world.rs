@@ -104,6 +104,8 @@ pub struct World<'a> {
     /// Each function's package to deploy, by the function's address (up only).
     pub packages: BTreeMap<Address, &'a Package>,
     pub data: DataPolicy,
+    /// What up runs against a new version before its alias moves (`verify = "smoke"`; up only).
+    pub verifier: Option<&'a dyn crate::resources::alias::Verifier>,
     pub progress: &'a Progress,
     /// Outputs learnt while applying (`set_output`), by instance and output.
     learnt: std::sync::Mutex<BTreeMap<(Address, &'static str), String>>,
@@ -149,6 +151,7 @@ impl<'a> World<'a> {
             code: BTreeMap::new(),
             packages: BTreeMap::new(),
             data: DataPolicy::default(),
+            verifier: None,
             progress,
             learnt: Default::default(),
         };

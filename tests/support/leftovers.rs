@@ -160,6 +160,22 @@ pub async fn of_kind(aws: &Clients, kind: Kind) -> Vec<String> {
                 ));
             }
         }
+        Kind::Alias => {
+            // A function's aliases and published versions: they live on the function (DeleteFunction
+            // without a Qualifier deletes them all), so they are left over only where a function is.
+            for (function, _) in functions(aws).await {
+                let aliases = aws
+                    .lambda
+                    .list_aliases()
+                    .function_name(&function)
+                    .send()
+                    .await
+                    .unwrap();
+                for alias in aliases.aliases() {
+                    left.push(format!("{name} {function}:{}", alias.name().unwrap_or("?")));
+                }
+            }
+        }
         Kind::FunctionUrl => {
             // A function's URL config and its resource-policy statements (the public URL's permissions):
             // they live on the function, so they are left over only where a function is.

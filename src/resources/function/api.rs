@@ -588,3 +588,30 @@ pub async fn remove_variables(
     .await?;
     wait_updated(client, name, timeouts.ready, task).await
 }
+
+/// One published version (or alias) of the function, as GetFunctionConfiguration with `Qualifier` answers
+/// it: its code and configuration are frozen at publish. None: the function or the version does not exist.
+pub async fn read_version(
+    client: &Client,
+    name: &str,
+    qualifier: &str,
+) -> Result<Option<LiveFunction>> {
+    match client
+        .get_function_configuration()
+        .function_name(name)
+        .qualifier(qualifier)
+        .send()
+        .await
+    {
+        Ok(c) => Ok(Some(live_function!(&c, BTreeMap::new(), None))),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err)
+            .with_context(|| format!("reading version {qualifier} of Lambda function `{name}`")),
+    }
+}

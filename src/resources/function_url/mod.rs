@@ -247,6 +247,9 @@ pub fn diff(
 pub struct FunctionUrl {
     pub(crate) at: Address,
     pub(crate) function: Address,
+    /// Its function's alias (`[function.deploy]`): the URL's qualifier when the stack has one.
+    #[allow(dead_code)]
+    pub(crate) alias: Address,
     /// Its function's spec, with the URL's settings (`[function.url]`; None: the stack has no URL).
     pub(crate) spec: std::sync::Arc<StackFunction>,
 }

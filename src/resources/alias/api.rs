@@ -1,0 +1,400 @@
+//! The alias's and versions' Lambda calls: GetAlias, PublishVersion (guarded), CreateAlias / UpdateAlias
+//! (guarded by the alias's RevisionId), ListVersionsByFunction, ListAliases, DeleteFunction with a version
+//! Qualifier, DeleteAlias, and the tag that marks a function carrying the stack's alias.
+//!
+//! The alias's Description records the version it replaced (`stackctl: replaced 7`), which is what
+//! `rollback` returns to without a state file; a version's Description names the stack that published it
+//! (`stackctl:<stack>`), which is how pruning and `rollback --to` tell the stack's versions from others'.
+
+use anyhow::{Context, Result};
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::Client;
+
+use crate::aws::errors::{class_of_code, ErrorClass};
+
+/// The function tag naming the alias stackctl made on it (its value: the alias name). Put on before the
+/// alias is created and taken off after it is deleted, so that a stack whose `[function.deploy]` was removed
+/// still finds (and deletes) its alias, and every stack without one reads nothing more.
+pub const ALIAS_TAG: &str = "stackctl:alias";
+
+/// The prefix of the Description stackctl writes on the alias.
+const REPLACED_PREFIX: &str = "stackctl: replaced ";
+/// The Description of an alias that replaced nothing (its first version).
+const FIRST: &str = "stackctl: first version";
+
+/// The live alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAlias {
+    pub name: String,
+    pub arn: String,
+    /// The version it serves.
+    pub version: String,
+    /// The version it replaced, from its Description (None: its first, or not written by stackctl).
+    pub replaced: Option<String>,
+    pub description: String,
+    pub revision_id: Option<String>,
+}
+
+/// A published version, as ListVersionsByFunction answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub version: String,
+    pub code_sha256: String,
+    /// LastModified: for a version, when it was published.
+    pub published: String,
+    pub description: String,
+}
+
+impl Version {
+    /// Its number (every published version has one; `$LATEST` is not a version here).
+    pub fn number(&self) -> Option<u64> {
+        self.version.parse().ok()
+    }
+
+    /// Whether this stack published it (its Description).
+    pub fn is_stacks(&self, stack: &str) -> bool {
+        self.description == version_description(stack)
+    }
+}
+
+/// The Description stackctl gives a version it publishes.
+pub fn version_description(stack: &str) -> String {
+    format!("stackctl:{stack}")
+}
+
+/// The alias's Description that records the version it replaced.
+pub fn alias_description(replaced: Option<&str>) -> String {
+    match replaced {
+        Some(version) => format!("{REPLACED_PREFIX}{version}"),
+        None => FIRST.to_string(),
+    }
+}
+
+/// The replaced version an alias's Description records (None: none, or not stackctl's words).
+pub fn replaced_in(description: &str) -> Option<String> {
+    let version = description.strip_prefix(REPLACED_PREFIX)?;
+    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| version.to_string())
+}
+
+fn not_found<E: ProvideErrorMetadata>(err: &E) -> bool {
+    class_of_code(err.code()) == ErrorClass::NotFound
+}
+
+/// GetAlias: None when the function or the alias does not exist.
+pub async fn read_alias(client: &Client, function: &str, alias: &str) -> Result<Option<LiveAlias>> {
+    match client
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let description = out.description().unwrap_or_default().to_string();
+            Ok(Some(LiveAlias {
+                name: out.name().unwrap_or(alias).to_string(),
+                arn: out.alias_arn().unwrap_or_default().to_string(),
+                version: out.function_version().unwrap_or_default().to_string(),
+                replaced: replaced_in(&description),
+                description,
+                revision_id: out.revision_id().map(str::to_string),
+            }))
+        }
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
+        Err(err) => Err(err)
+            .with_context(|| format!("reading alias `{alias}` of Lambda function `{function}`")),
+    }
+}
+
+/// Every published version of the function (not `$LATEST`), oldest first, every page.
+pub async fn list_versions(client: &Client, function: &str) -> Result<Vec<Version>> {
+    let mut versions = Vec::new();
+    let mut marker = None;
+    loop {
+        let out = client
+            .list_versions_by_function()
+            .function_name(function)
+            .set_marker(marker.take())
+            .max_items(50)
+            .send()
+            .await
+            .with_context(|| format!("listing the versions of Lambda function `{function}`"))?;
+        for v in out.versions() {
+            let version = v.version().unwrap_or_default();
+            if version == "$LATEST" {
+                continue;
+            }
+            versions.push(Version {
+                version: version.to_string(),
+                code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+                published: v.last_modified().unwrap_or_default().to_string(),
+                description: v.description().unwrap_or_default().to_string(),
+            });
+        }
+        match out.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    versions.sort_by_key(|v| v.number().unwrap_or(0));
+    Ok(versions)
+}
+
+/// Every alias of the function, as (name, version), every page: pruning never deletes a version one of
+/// them points to, whoever made it.
+pub async fn list_aliases(client: &Client, function: &str) -> Result<Vec<(String, String)>> {
+    let mut aliases = Vec::new();
+    let mut marker = None;
+    loop {
+        let out = client
+            .list_aliases()
+            .function_name(function)
+            .set_marker(marker.take())
+            .max_items(50)
+            .send()
+            .await
+            .with_context(|| format!("listing the aliases of Lambda function `{function}`"))?;
+        for a in out.aliases() {
+            aliases.push((
+                a.name().unwrap_or_default().to_string(),
+                a.function_version().unwrap_or_default().to_string(),
+            ));
+        }
+        match out.next_marker() {
+            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(aliases)
+}
+
+/// `$LATEST`'s CodeSha256 and RevisionId (GetFunctionConfiguration), once its last update is done: what
+/// PublishVersion is guarded by.
+pub async fn latest_revision(client: &Client, function: &str) -> Result<(String, Option<String>)> {
+    let out = client
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .with_context(|| format!("reading Lambda function `{function}` before publishing"))?;
+    let status = out.last_update_status().map(|s| s.as_str().to_string());
+    if let Some(status) = status.filter(|s| s != "Successful") {
+        anyhow::bail!(
+            "Lambda function `{function}`'s last update is {status} ({}): nothing was published",
+            out.last_update_status_reason().unwrap_or("no reason given")
+        );
+    }
+    Ok((
+        out.code_sha256().unwrap_or_default().to_string(),
+        out.revision_id().map(str::to_string),
+    ))
+}
+
+/// PublishVersion, guarded: Lambda refuses it when `$LATEST`'s code is not `code_sha256` (400) or it changed
+/// since `revision_id` was read (412), so what is published is exactly what up deployed and checked.
+/// Answers the version's number (an unchanged `$LATEST` answers the version already published of it).
+pub async fn publish(
+    client: &Client,
+    function: &str,
+    stack: &str,
+    code_sha256: &str,
+    revision_id: Option<&str>,
+) -> Result<String> {
+    let out = client
+        .publish_version()
+        .function_name(function)
+        .code_sha256(code_sha256)
+        .set_revision_id(revision_id.map(str::to_string))
+        .description(version_description(stack))
+        .send()
+        .await
+        .map_err(|err| {
+            let why = match err.code() {
+                Some("PreconditionFailedException") => {
+                    " ($LATEST changed while up ran: someone else deployed; run up again)"
+                }
+                Some("InvalidParameterValueException") => {
+                    " ($LATEST's code is not what up deployed: someone else deployed; run up again)"
+                }
+                _ => "",
+            };
+            anyhow::Error::new(err).context(format!(
+                "publishing a version of Lambda function `{function}`{why}"
+            ))
+        })?;
+    out.version()
+        .map(str::to_string)
+        .with_context(|| format!("Lambda answered no version number for `{function}`"))
+}
+
+/// CreateAlias pointing at `version`, recording `replaced`.
+pub async fn create_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+) -> Result<()> {
+    client
+        .create_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(version)
+        .description(alias_description(None))
+        .send()
+        .await
+        .with_context(|| format!("creating alias `{alias}` of Lambda function `{function}`"))?;
+    Ok(())
+}
+
+/// UpdateAlias to `version`, recording `replaced`, guarded by the alias's RevisionId as read (412 when
+/// someone moved it since: then nothing is changed).
+pub async fn move_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+    replaced: Option<&str>,
+    revision_id: Option<&str>,
+) -> Result<()> {
+    client
+        .update_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(version)
+        .description(alias_description(replaced))
+        .set_revision_id(revision_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|err| {
+            let why = if err.code() == Some("PreconditionFailedException") {
+                " (it was moved by someone else since it was read: nothing changed; run the command again)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(err).context(format!(
+                "moving alias `{alias}` of Lambda function `{function}` to version {version}{why}"
+            ))
+        })?;
+    Ok(())
+}
+
+/// DeleteAlias (already gone is done).
+pub async fn delete_alias(client: &Client, function: &str, alias: &str) -> Result<()> {
+    match client
+        .delete_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
+        Err(err) => Err(err)
+            .with_context(|| format!("deleting alias `{alias}` of Lambda function `{function}`")),
+    }
+}
+
+/// DeleteFunction of one version (already gone is done).
+pub async fn delete_version(client: &Client, function: &str, version: &str) -> Result<()> {
+    match client
+        .delete_function()
+        .function_name(function)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
+        Err(err) => Err(err)
+            .with_context(|| format!("deleting version {version} of Lambda function `{function}`")),
+    }
+}
+
+/// Puts the `stackctl:alias` marker on the function (value: the alias name), or takes it off.
+pub async fn set_marker(client: &Client, function_arn: &str, alias: &str, on: bool) -> Result<()> {
+    let context = || format!("updating the `{ALIAS_TAG}` tag of `{function_arn}`");
+    if on {
+        client
+            .tag_resource()
+            .resource(function_arn)
+            .tags(ALIAS_TAG, alias)
+            .send()
+            .await
+            .with_context(context)?;
+    } else {
+        client
+            .untag_resource()
+            .resource(function_arn)
+            .tag_keys(ALIAS_TAG)
+            .send()
+            .await
+            .with_context(context)?;
+    }
+    Ok(())
+}
+
+/// Which versions pruning deletes: of the stack's own versions (`is_stacks`), all but the newest `keep`,
+/// never one an alias points to, never `protect` (the version just moved to and the one it replaced).
+pub fn prunable(
+    versions: &[Version],
+    stack: &str,
+    keep: usize,
+    aliased: &[String],
+    protect: &[&str],
+) -> Vec<String> {
+    let mut ours: Vec<&Version> = versions
+        .iter()
+        .filter(|v| v.is_stacks(stack) && v.number().is_some())
+        .collect();
+    ours.sort_by_key(|v| std::cmp::Reverse(v.number()));
+    ours.into_iter()
+        .skip(keep.max(crate::config::MIN_KEEP_VERSIONS as usize))
+        .filter(|v| !aliased.contains(&v.version) && !protect.contains(&v.version.as_str()))
+        .map(|v| v.version.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: u64, stack: &str) -> Version {
+        Version {
+            version: n.to_string(),
+            code_sha256: format!("sha{n}"),
+            published: String::new(),
+            description: version_description(stack),
+        }
+    }
+
+    #[test]
+    fn the_alias_description_round_trips_the_replaced_version() {
+        assert_eq!(
+            replaced_in(&alias_description(Some("12"))),
+            Some("12".into())
+        );
+        assert_eq!(replaced_in(&alias_description(None)), None);
+        assert_eq!(replaced_in("stackctl: replaced $LATEST"), None);
+        assert_eq!(replaced_in("someone's words"), None);
+        assert!(alias_description(Some("99999999")).len() <= 256);
+    }
+
+    /// The newest `keep` of the stack's versions stay; an aliased or protected one is never deleted;
+    /// another stack's or a hand-published version is never touched.
+    #[test]
+    fn pruning_keeps_the_newest_and_every_aliased_version() {
+        let mut versions: Vec<Version> = (1..=8).map(|n| version(n, "demo")).collect();
+        versions.push(version(9, "other"));
+        let mut hand = version(10, "demo");
+        hand.description = String::new();
+        versions.push(hand);
+        assert_eq!(prunable(&versions, "demo", 5, &[], &[]), ["3", "2", "1"]);
+        assert_eq!(
+            prunable(&versions, "demo", 5, &["2".to_string()], &["1"]),
+            ["3"]
+        );
+        // Never below two, whatever is asked.
+        assert_eq!(prunable(&versions, "demo", 0, &[], &[]).len(), 6);
+    }
+}

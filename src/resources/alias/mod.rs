@@ -1,0 +1,470 @@
+//! The function's alias (`[function.deploy]`): what serves a verified version. `up` converges `$LATEST` as
+//! always (the function node); this node then publishes a version of it (guarded by the CodeSha256 and
+//! RevisionId just read, and only when `$LATEST` differs from the version the alias serves), runs the
+//! verifier against that version (smoke's checks through a version-qualified Invoke, handed in by `up`
+//! since resources may not use commands), and only then creates or moves the alias, recording in its
+//! Description the version it replaced (what `rollback` returns to, with no state file). After a move it
+//! prunes the stack's oldest versions.
+//!
+//! A function carrying the stack's alias is marked with the `stackctl:alias` tag (api.rs): a stack whose
+//! `[function.deploy]` was removed still finds and deletes its alias, and a stack that never had one reads
+//! nothing more than before.
+
+pub mod api;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use futures::future::BoxFuture;
+
+use crate::config::{Stack, StackFunction, Verify};
+use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::resources::function::{self, Function, LiveFunction};
+use crate::resources::{finish, Done, ReadCx, World};
+use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
+pub use api::{LiveAlias, Version, ALIAS_TAG};
+
+/// What runs against a newly published version before the alias moves to it (`verify = "smoke"`): `up`
+/// builds it from smoke's sequence. Ok(None): every check passed; Ok(Some(why)): a check failed (the
+/// first failed check and what it got); Err: the verification could not run.
+pub trait Verifier: Send + Sync {
+    fn verify<'a>(
+        &'a self,
+        function: &'a StackFunction,
+        version: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
+}
+
+/// The alias's live state: the alias, and the version it serves as GetFunctionConfiguration with that
+/// Qualifier answers it (code and configuration frozen at publish; None: the version is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasState {
+    pub alias: LiveAlias,
+    pub serving: Option<LiveFunction>,
+}
+
+/// What up or down does to the alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasWork {
+    /// Publish `$LATEST`, verify the version, then create the alias (None) or move it from the version it
+    /// serves (its RevisionId as read guards the move).
+    Deploy {
+        from: Option<(String, Option<String>)>,
+    },
+    /// Delete the alias (down, or `[function.deploy]` removed), then take the marker off the function
+    /// (`unmark`: only when the function stays).
+    Delete {
+        unmark: bool,
+    },
+    Nothing,
+}
+
+/// The alias's resource kind.
+pub struct Alias {
+    pub(crate) at: Address,
+    pub(crate) function: Address,
+    pub(crate) spec: Arc<StackFunction>,
+}
+
+impl Alias {
+    /// The alias name stack.toml asks for, else the one the function's marker names (a stack whose
+    /// `[function.deploy]` was removed).
+    fn alias_name(&self, function: Option<&LiveFunction>) -> Option<String> {
+        match &self.spec.deploy {
+            Some(deploy) => Some(deploy.alias.clone()),
+            None => function.and_then(|f| f.tags.get(ALIAS_TAG).cloned()),
+        }
+    }
+
+    fn marked<'f>(&self, function: Option<&'f LiveFunction>) -> Option<&'f str> {
+        function.and_then(|f| f.tags.get(ALIAS_TAG).map(String::as_str))
+    }
+
+    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<AliasState>> {
+        let function = cx.live_of::<Function>(&self.function);
+        let name = match &self.spec.deploy {
+            Some(deploy) => deploy.alias.clone(),
+            None => match self.alias_name(function) {
+                Some(name) => name,
+                None => return Ok(None),
+            },
+        };
+        let lambda = &cx.clients.lambda;
+        let function_name = &self.spec.spec.name;
+        let Some(alias) = api::read_alias(lambda, function_name, &name).await? else {
+            return Ok(None);
+        };
+        let serving = function::read_version(lambda, function_name, &alias.version).await?;
+        Ok(Some(AliasState { alias, serving }))
+    }
+
+    /// Whether `$LATEST` differs from the version the alias serves in what a version freezes: the code
+    /// and the configuration stackctl manages.
+    fn latest_differs(latest: &LiveFunction, serving: Option<&LiveFunction>) -> bool {
+        serving.is_none_or(|s| s.code_sha256 != latest.code_sha256 || s.config != latest.config)
+    }
+
+    /// Whether this up writes `$LATEST` (the function node's own diff, recomputed: pure).
+    fn function_changes(&self, world: &World) -> bool {
+        let live = world.live_of::<Function>(&self.function);
+        let Some(live) = live else {
+            return true;
+        };
+        let Some(desired) = world.desired_of::<Function>(&self.function) else {
+            return false;
+        };
+        let sha = world
+            .code
+            .get(&self.function)
+            .map_or(live.code_sha256.as_str(), |c| c.code_sha256);
+        let diff = function::diff(desired, sha, Some(live));
+        diff.create || diff.recreate || diff.config.is_some() || diff.code
+    }
+
+    async fn deploy(
+        &self,
+        world: &World<'_>,
+        from: Option<&(String, Option<String>)>,
+        task: &crate::progress::Task,
+    ) -> Result<&'static str> {
+        let Some(deploy) = &self.spec.deploy else {
+            bail!("internal error: a deploy planned without [function.deploy]");
+        };
+        let lambda = &world.clients.lambda;
+        let name = &self.spec.spec.name;
+        let alias = &deploy.alias;
+        let function_arn = world.arn_of(&self.function).unwrap_or_default().to_string();
+        let live_function = world.live_of::<Function>(&self.function);
+        // The marker goes on before the alias exists, so that a run killed right after still finds it.
+        if self.marked(live_function) != Some(alias.as_str()) {
+            task.set("marking the function");
+            api::set_marker(lambda, &function_arn, alias, true).await?;
+        }
+        // What is published is exactly what this up deployed: `$LATEST`'s code must be the build's, and
+        // PublishVersion is refused if `$LATEST` changes after this read (RevisionId).
+        task.set("publishing");
+        let (sha, revision) = api::latest_revision(lambda, name).await?;
+        if let Some(built) = world.code.get(&self.function) {
+            if built.code_sha256 != sha {
+                bail!(
+                    "`$LATEST` of `{name}` runs code {} but this up deployed {}: someone else deployed \
+                     meanwhile; nothing was published and alias `{alias}` was not moved; run up again",
+                    function::short_sha(&sha),
+                    function::short_sha(built.code_sha256)
+                );
+            }
+        }
+        let version =
+            api::publish(lambda, name, &world.stack.name, &sha, revision.as_deref()).await?;
+        world.set_output(&self.at, "version", version.clone());
+        let current = from.map(|(v, _)| v.as_str());
+        if current == Some(version.as_str()) {
+            // Lambda answered the version already served: `$LATEST` did not change since it was published.
+            return Ok("in sync");
+        }
+        if deploy.verify == Verify::Smoke {
+            let Some(verifier) = world.verifier else {
+                bail!("internal error: no verifier was given for `verify = \"smoke\"`");
+            };
+            task.set(&format!("verifying version {version}"));
+            if let Some(why) = verifier.verify(&self.spec, &version).await? {
+                let serving = match current {
+                    Some(old) => format!("alias `{alias}` still serves version {old}, unchanged"),
+                    None => {
+                        format!("alias `{alias}` was not created, so nothing serves through it yet")
+                    }
+                };
+                bail!(
+                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler and \
+                     run up again (`stackctl smoke` shows every check)"
+                );
+            }
+        }
+        match from {
+            None => {
+                task.set(&format!("creating alias {alias} → {version}"));
+                api::create_alias(lambda, name, alias, &version).await?;
+            }
+            Some((old, revision)) => {
+                task.set(&format!("moving alias {alias} {old} → {version}"));
+                api::move_alias(
+                    lambda,
+                    name,
+                    alias,
+                    &version,
+                    Some(old),
+                    revision.as_deref(),
+                )
+                .await?;
+            }
+        }
+        world.set_output(&self.at, "moved", "yes".to_string());
+        self.prune(world, &version, current, task).await?;
+        Ok(if from.is_none() {
+            "published, verified, alias created"
+        } else {
+            "published, verified, alias moved"
+        })
+    }
+
+    /// After a move: deletes the stack's versions beyond the newest `keep_versions`, never one an alias
+    /// points to, never the version just moved to or the one it replaced.
+    async fn prune(
+        &self,
+        world: &World<'_>,
+        version: &str,
+        replaced: Option<&str>,
+        task: &crate::progress::Task,
+    ) -> Result<()> {
+        let Some(deploy) = &self.spec.deploy else {
+            return Ok(());
+        };
+        let lambda = &world.clients.lambda;
+        let name = &self.spec.spec.name;
+        let (versions, aliases) = tokio::try_join!(
+            api::list_versions(lambda, name),
+            api::list_aliases(lambda, name)
+        )?;
+        let aliased: Vec<String> = aliases.into_iter().map(|(_, v)| v).collect();
+        let mut protect = vec![version];
+        protect.extend(replaced);
+        let doomed = api::prunable(
+            &versions,
+            &world.stack.name,
+            deploy.keep_versions as usize,
+            &aliased,
+            &protect,
+        );
+        for old in &doomed {
+            task.set(&format!("pruning version {old}"));
+            api::delete_version(lambda, name, old).await?;
+        }
+        Ok(())
+    }
+
+    async fn carry_out(&self, world: &World<'_>, work: &AliasWork) -> Result<Done> {
+        let name = self.spec.spec.name.clone();
+        let task = world.task(Kind::Alias, &name)?;
+        let result = async {
+            match work {
+                AliasWork::Nothing => Ok("in sync"),
+                AliasWork::Deploy { from } => self.deploy(world, from.as_ref(), &task).await,
+                AliasWork::Delete { unmark } => {
+                    let lambda = &world.clients.lambda;
+                    let live = world.live_of::<Alias>(&self.at);
+                    if let Some(state) = live {
+                        task.set(&format!("deleting alias {}", state.alias.name));
+                        api::delete_alias(lambda, &name, &state.alias.name).await?;
+                    }
+                    if *unmark {
+                        let arn = world.arn_of(&self.function).unwrap_or_default();
+                        api::set_marker(lambda, arn, "", false).await?;
+                    }
+                    Ok("deleted")
+                }
+            }
+        }
+        .await;
+        finish(&task, result)
+    }
+}
+
+impl Resource for Alias {
+    type Live = AliasState;
+    type Work = AliasWork;
+    type Teardown = AliasWork;
+    type Aside = ();
+    type Desired = ();
+
+    fn address(&self) -> &Address {
+        &self.at
+    }
+
+    /// Published from the function once up converged it; down deletes the alias before the function.
+    fn depends_on(&self) -> Vec<Dep> {
+        vec![Dep::Applied(self.function.clone())]
+    }
+
+    fn name(&self, _: &Stack) -> String {
+        self.spec.spec.name.clone()
+    }
+
+    fn name_field(&self) -> &str {
+        &self.spec.name_field
+    }
+
+    fn owned_with(&self) -> Option<&Address> {
+        Some(&self.function)
+    }
+
+    fn in_stack(&self, _: &Stack) -> bool {
+        self.spec.deploy.is_some()
+    }
+
+    /// With `[function.deploy]`, read at once; without it, only the function's marker says whether there
+    /// is an alias of the stack's to delete.
+    fn read_after(&self, _: crate::resources::Purpose, _: &Stack) -> Vec<Address> {
+        if self.spec.deploy.is_some() {
+            Vec::new()
+        } else {
+            vec![self.function.clone()]
+        }
+    }
+
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<AliasState, ()>>> {
+        Box::pin(async move { Ok(self.read_state(cx).await?.into()) })
+    }
+
+    fn arn<'l>(&self, live: &'l AliasState) -> Option<&'l str> {
+        Some(&live.alias.arn)
+    }
+
+    fn tags<'l>(&self, _: &'l AliasState) -> Option<&'l BTreeMap<String, String>> {
+        None // an alias has none of its own; ownership follows the function
+    }
+
+    fn desired(&self, _: &World) -> Result<()> {
+        Ok(())
+    }
+
+    /// The alias's name and the version it serves (the one this up moved it to, else the live one).
+    fn outputs(&self, world: &World) -> Vec<Output> {
+        let Some(deploy) = &self.spec.deploy else {
+            return Vec::new();
+        };
+        let live = world.live_of::<Alias>(&self.at);
+        let version = world
+            .learnt(&self.at, "version")
+            .filter(|_| world.learnt(&self.at, "moved").is_some())
+            .or_else(|| live.map(|s| s.alias.version.clone()));
+        let key = |k: &str| crate::resources::instance_key(&self.spec.instance, k);
+        vec![
+            Output::new(key("alias"), 3, Some(deploy.alias.clone())),
+            Output::new(key("alias_version"), 4, version),
+        ]
+    }
+
+    fn plan_up(&self, world: &World) -> Result<Planned<AliasWork>> {
+        let name = &self.spec.spec.name;
+        let live = world.live_of::<Alias>(&self.at);
+        let function = world.live_of::<Function>(&self.function);
+        let Some(deploy) = &self.spec.deploy else {
+            // `[function.deploy]` removed: the stack's alias goes (the URL moves back to `$LATEST` first).
+            let Some(state) = live else {
+                return Ok(Planned::new(
+                    ResourcePlan::new(Kind::Alias, name, Action::NoOp),
+                    AliasWork::Nothing,
+                ));
+            };
+            let plan = ResourcePlan::new(Kind::Alias, name, Action::Delete)
+                .arn(Some(&state.alias.arn))
+                .changes(vec![Change::remove(
+                    format!("alias.{}", state.alias.name),
+                    format!("version {}", state.alias.version),
+                )])
+                .note("[function.deploy] was removed: up updates `$LATEST` in place again");
+            return Ok(Planned::new(plan, AliasWork::Delete { unmark: true }));
+        };
+        let alias = &deploy.alias;
+        let function_changes = self.function_changes(world);
+        let how = match deploy.verify {
+            Verify::Smoke => "publish, run smoke's checks against the version, then",
+            Verify::None => "publish, then",
+        };
+        let (action, changes, work) = match (live, function) {
+            (None, _) => (
+                Action::Create,
+                vec![Change::add(
+                    format!("alias.{alias}"),
+                    format!("a new version ({how} create)"),
+                )],
+                AliasWork::Deploy { from: None },
+            ),
+            (Some(state), Some(latest))
+                if function_changes || Self::latest_differs(latest, state.serving.as_ref()) =>
+            {
+                let why = if function_changes {
+                    "this up changes `$LATEST`"
+                } else {
+                    "`$LATEST` differs from it"
+                };
+                (
+                    Action::Update,
+                    vec![Change::modify(
+                        format!("alias.{alias}"),
+                        format!("version {} ({why})", state.alias.version),
+                        format!("a new version ({how} move)"),
+                    )],
+                    AliasWork::Deploy {
+                        from: Some((state.alias.version.clone(), state.alias.revision_id.clone())),
+                    },
+                )
+            }
+            (Some(state), _) => (
+                Action::NoOp,
+                vec![Change::keep(
+                    format!("alias.{alias}"),
+                    format!("version {}", state.alias.version),
+                )],
+                AliasWork::Nothing,
+            ),
+        };
+        let plan = ResourcePlan::new(Kind::Alias, name, action)
+            .arn(live.map(|s| s.alias.arn.as_str()))
+            .changes(changes);
+        Ok(Planned::new(plan, work))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a AliasWork,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.carry_out(world, work))
+    }
+
+    /// down: the alias goes before the function (which takes every version with it: DeleteFunction
+    /// without a Qualifier).
+    fn plan_down(&self, world: &World, state: &AliasState) -> Planned<AliasWork> {
+        let function = world.live_of::<Function>(&self.function);
+        // The function stays when it is not the stack's: its marker comes off with the alias.
+        let unmark = function.is_some_and(|f| !world.stack.owns(&f.tags));
+        let plan = ResourcePlan::new(Kind::Alias, &self.spec.spec.name, Action::Delete)
+            .arn(Some(&state.alias.arn))
+            .changes(vec![Change::remove(
+                format!("alias.{}", state.alias.name),
+                format!("version {}", state.alias.version),
+            )]);
+        Planned::new(plan, AliasWork::Delete { unmark })
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        world: &'a World<'a>,
+        work: &'a AliasWork,
+    ) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(self.carry_out(world, work))
+    }
+
+    fn state(&self, world: &World, state: &AliasState) -> BTreeMap<String, String> {
+        let mut shown = BTreeMap::new();
+        shown.insert("alias".into(), state.alias.name.clone());
+        shown.insert("version".into(), state.alias.version.clone());
+        if let Some(replaced) = &state.alias.replaced {
+            shown.insert("replaced".into(), replaced.clone());
+        }
+        if let Some(latest) = world.live_of::<Function>(&self.function) {
+            let differs = Self::latest_differs(latest, state.serving.as_ref());
+            shown.insert(
+                "latest".into(),
+                if differs {
+                    "differs from the served version (up publishes it)".into()
+                } else {
+                    "same as the served version".into()
+                },
+            );
+        }
+        shown
+    }
+}
