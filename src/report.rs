@@ -212,6 +212,12 @@ fn is_wildcard_grant(kind: Kind, change: &Change) -> bool {
         && change.after.as_deref().is_some_and(|a| a.contains('*'))
 }
 
+/// The function URL moving to another qualifier (`[function.deploy]` added or removed): a new address that
+/// every client must move to, shown in red.
+fn is_url_move(kind: Kind, change: &Change) -> bool {
+    kind == Kind::FunctionUrl && change.field == "url" && change.op == Op::Change
+}
+
 impl Report {
     /// The text rendering; `color` paints wildcard grants red (only for a terminal without NO_COLOR).
     pub fn render(&self, color: bool) -> String {
@@ -257,7 +263,7 @@ impl Report {
                     (None, None) => String::new(),
                 };
                 let text = format!("    {} {}: {line}", c.op.sigil(), c.field);
-                if color && is_wildcard_grant(p.kind, c) {
+                if color && (is_wildcard_grant(p.kind, c) || is_url_move(p.kind, c)) {
                     writeln!(f, "\x1b[31m{text}\x1b[0m")?;
                 } else {
                     writeln!(f, "{text}")?;
@@ -368,6 +374,20 @@ mod tests {
         );
         assert!(!report.render(false).contains('\x1b'));
         assert_eq!(report.to_string(), report.render(false));
+    }
+
+    #[test]
+    fn a_url_that_moves_to_another_qualifier_is_red() {
+        let plan = ResourcePlan::new(Kind::FunctionUrl, "f", Action::Create).changes(vec![
+            Change::modify("url", "https://old/", "a new URL on alias `live`"),
+            Change::add("auth", "NONE"),
+        ]);
+        let colored = plan_report(vec![ResourceReport::planned(plan)]).render(true);
+        assert!(
+            colored.contains("\x1b[31m    ~ url: https://old/ -> a new URL on alias `live`\x1b[0m"),
+            "{colored}"
+        );
+        assert!(colored.contains("\n    + auth: NONE\n"), "{colored}");
     }
 
     #[test]

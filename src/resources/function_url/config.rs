@@ -11,20 +11,27 @@ pub struct LiveUrlConfig {
     pub cors: Option<CorsSpec>,
 }
 
-/// GetFunctionUrlConfig; None when the function or its URL does not exist.
-pub async fn read_config(client: &Client, function: &str) -> Result<Option<LiveUrlConfig>> {
-    read_config_as(client, function, "the URL config").await
+/// GetFunctionUrlConfig of the URL on `qualifier` (None: the function's own, `$LATEST`; Some: an alias);
+/// None when the function, the alias or its URL does not exist.
+pub async fn read_config(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<LiveUrlConfig>> {
+    read_config_as(client, function, qualifier, "the URL config").await
 }
 
 /// `read_config`, its error saying it was reading `what` of the function.
 pub(super) async fn read_config_as(
     client: &Client,
     function: &str,
+    qualifier: Option<&str>,
     what: &str,
 ) -> Result<Option<LiveUrlConfig>> {
     match client
         .get_function_url_config()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .send()
         .await
     {
@@ -34,9 +41,12 @@ pub(super) async fn read_config_as(
             cors: out.cors().map(cors_spec),
         })),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
-        Err(err) => {
-            Err(err).with_context(|| format!("reading {what} of Lambda function `{function}`"))
-        }
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "reading {what} of Lambda function `{function}`{}",
+                on(qualifier)
+            )
+        }),
     }
 }
 
@@ -110,10 +120,16 @@ pub fn describe_cors(cors: Option<&CorsSpec>) -> String {
 
 /// CreateFunctionUrlConfig (BUFFERED, as the handler answers); returns the URL. A URL created meanwhile
 /// (ResourceConflictException) is brought to the wanted config instead.
-pub async fn create(client: &Client, function: &str, spec: &UrlSpec) -> Result<String> {
+pub async fn create(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+    spec: &UrlSpec,
+) -> Result<String> {
     let created = client
         .create_function_url_config()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .auth_type(FunctionUrlAuthType::from(spec.auth.as_aws()))
         .set_cors(spec.cors.as_ref().map(sdk_cors))
         .invoke_mode(aws_sdk_lambda::types::InvokeMode::Buffered)
@@ -126,40 +142,64 @@ pub async fn create(client: &Client, function: &str, spec: &UrlSpec) -> Result<S
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_conflict_exception()) =>
         {
-            update(client, function, spec).await
+            update(client, function, qualifier, spec).await
         }
-        Err(err) => {
-            Err(err).with_context(|| format!("creating the URL of Lambda function `{function}`"))
-        }
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "creating the URL of Lambda function `{function}`{}",
+                on(qualifier)
+            )
+        }),
     }
 }
 
 /// UpdateFunctionUrlConfig with the whole wanted config (no CORS: an empty one, which removes it).
-pub async fn update(client: &Client, function: &str, spec: &UrlSpec) -> Result<String> {
+pub async fn update(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+    spec: &UrlSpec,
+) -> Result<String> {
     let cors = spec.cors.clone().unwrap_or_default();
     let out = client
         .update_function_url_config()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .auth_type(FunctionUrlAuthType::from(spec.auth.as_aws()))
         .cors(sdk_cors(&cors))
         .send()
         .await
-        .with_context(|| format!("updating the URL of Lambda function `{function}`"))?;
+        .with_context(|| {
+            format!(
+                "updating the URL of Lambda function `{function}`{}",
+                on(qualifier)
+            )
+        })?;
     Ok(out.function_url().to_string())
 }
 
 /// DeleteFunctionUrlConfig; already gone is success.
-pub async fn delete(client: &Client, function: &str) -> Result<()> {
+pub async fn delete(client: &Client, function: &str, qualifier: Option<&str>) -> Result<()> {
     match client
         .delete_function_url_config()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .send()
         .await
     {
         Ok(_) => Ok(()),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
-        Err(err) => {
-            Err(err).with_context(|| format!("deleting the URL of Lambda function `{function}`"))
-        }
+        Err(err) => Err(err).with_context(|| {
+            format!(
+                "deleting the URL of Lambda function `{function}`{}",
+                on(qualifier)
+            )
+        }),
     }
+}
+
+/// ` (alias `NAME`)` for a qualified call's error context; nothing for the function's own URL (the error
+/// texts without `[function.deploy]` are today's).
+pub(super) fn on(qualifier: Option<&str>) -> String {
+    qualifier.map_or(String::new(), |q| format!(" (alias `{q}`)"))
 }

@@ -12,11 +12,13 @@
 //! URL reads: a function without it has no URL of the stack's to delete.
 
 mod config;
+mod moving;
 mod permissions;
 #[cfg(test)]
 mod tests;
 
 pub use config::*;
+pub use moving::*;
 pub use permissions::*;
 
 use std::collections::BTreeMap;
@@ -30,6 +32,7 @@ use serde_json::Value;
 use crate::aws::errors::{class_of_code, ErrorClass};
 use crate::config::{CorsSpec, Stack, StackFunction, UrlAuth, UrlSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
+use crate::resources::alias::ALIAS_TAG;
 use crate::resources::function::{Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
@@ -76,6 +79,8 @@ pub struct UrlWork {
     /// Some(true): put the marker on (a URL created on a function this stack did not create); Some(false):
     /// take it off (that URL deleted).
     pub marker: Option<bool>,
+    /// The stack's URL on the qualifier it moves away from, retired after the new one is in.
+    pub retire: Option<Retire>,
 }
 
 impl UrlWork {
@@ -85,6 +90,7 @@ impl UrlWork {
             remove: Vec::new(),
             add: Vec::new(),
             marker: None,
+            retire: None,
         }
     }
     fn is_noop(&self) -> bool {
@@ -248,43 +254,87 @@ pub struct FunctionUrl {
     pub(crate) at: Address,
     pub(crate) function: Address,
     /// Its function's alias (`[function.deploy]`): the URL's qualifier when the stack has one.
-    #[allow(dead_code)]
     pub(crate) alias: Address,
     /// Its function's spec, with the URL's settings (`[function.url]`; None: the stack has no URL).
     pub(crate) spec: std::sync::Arc<StackFunction>,
 }
 
 impl FunctionUrl {
-    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlState>> {
+    /// The qualifier stack.toml asks for: the alias of `[function.deploy]`, else None (the function's own).
+    fn qualifier(&self) -> Option<&str> {
+        self.spec.deploy.as_ref().map(|d| d.alias.as_str())
+    }
+
+    /// The URL on `qualifier`: its config and the stack's statements.
+    async fn read_at(
+        &self,
+        cx: &ReadCx<'_>,
+        qualifier: Option<&str>,
+    ) -> Result<(Option<LiveUrlConfig>, Vec<LiveStatement>)> {
         let (lambda, function) = (&cx.clients.lambda, &self.spec.spec.name);
+        tokio::try_join!(
+            read_config(lambda, function, qualifier),
+            read_statements(lambda, function, qualifier, &cx.stack.name)
+        )
+    }
+
+    async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<UrlLive>> {
+        let (lambda, function) = (&cx.clients.lambda, &self.spec.spec.name);
+        let here = self.qualifier();
         if let crate::resources::Purpose::Use(_) = cx.purpose {
-            // The deployed URL, whether or not stack.toml has one (`--url` calls it): no permissions.
-            let config = read_config_as(lambda, function, "the URL").await?;
-            return Ok(config.map(|config| UrlState {
-                config: Some(config),
-                statements: Vec::new(),
+            // The deployed URL, whether or not stack.toml has one (`--url` calls it): no permissions. With
+            // `[function.deploy]`, the alias's, else (not moved yet) the function's own.
+            let mut config = read_config_as(lambda, function, here, "the URL").await?;
+            if config.is_none() && here.is_some() {
+                config = read_config_as(lambda, function, None, "the URL").await?;
+            }
+            return Ok(config.map(|config| UrlLive {
+                here: UrlState {
+                    config: Some(config),
+                    statements: Vec::new(),
+                },
+                moved_from: None,
             }));
         }
+        let live_function = cx.live_of::<Function>(&self.function);
         if self.spec.url.is_none() {
             // Read after the function (read_after): only a marked function has a URL of the stack's.
-            let marked = cx
-                .live_of::<Function>(&self.function)
-                .is_some_and(|f| f.tags.get(URL_TAG) == Some(&cx.stack.name));
+            let marked = live_function.is_some_and(|f| f.tags.get(URL_TAG) == Some(&cx.stack.name));
             if !marked {
                 return Ok(None);
             }
         }
-        let (config, statements) = tokio::try_join!(
-            read_config(lambda, function),
-            read_statements(lambda, function, &cx.stack.name)
-        )?;
+        // The qualifier moved away from: the function's own while the stack has an alias, else the alias
+        // the function's `stackctl:alias` tag names (read after the function).
+        let old: Option<Option<String>> = match &self.spec.deploy {
+            Some(_) => Some(None),
+            None => live_function
+                .and_then(|f| f.tags.get(ALIAS_TAG))
+                .map(|alias| Some(alias.clone())),
+        };
+        let (config, statements) = self.read_at(cx, here).await?;
+        let moved_from = match old {
+            Some(q) => {
+                let (config, statements) = self.read_at(cx, q.as_deref()).await?;
+                (config.is_some() || !statements.is_empty())
+                    .then_some((q, UrlState { config, statements }))
+            }
+            None => None,
+        };
         // Nothing there. Without `[function.url]` the function is marked (read above): a run killed between
         // marking it and creating the URL. The marker is still planned away, or a URL someone else makes
         // there later would be taken for the stack's.
-        if config.is_none() && statements.is_empty() && self.spec.url.is_some() {
+        if config.is_none()
+            && statements.is_empty()
+            && moved_from.is_none()
+            && self.spec.url.is_some()
+        {
             return Ok(None);
         }
-        Ok(Some(UrlState { config, statements }))
+        Ok(Some(UrlLive {
+            here: UrlState { config, statements },
+            moved_from,
+        }))
     }
 
     async fn carry_out(&self, world: &World<'_>, work: &UrlWork) -> Result<Done> {
@@ -292,6 +342,8 @@ impl FunctionUrl {
             return Ok(None);
         }
         let (lambda, function) = (&world.clients.lambda, &self.spec.spec.name);
+        // The URL's qualifier: down deletes the one read (here), whatever stack.toml says now.
+        let here = self.qualifier();
         let task = world.task(Kind::FunctionUrl, function)?;
         // The function may have been created by this very up: its ARN is known in advance.
         let arn = world.arn_of(&self.function).unwrap_or_default();
@@ -308,15 +360,15 @@ impl FunctionUrl {
             match (&work.config, wanted) {
                 (ConfigWork::Create, Some(spec)) => {
                     task.set("creating");
-                    url = Some(create(lambda, function, spec).await?);
+                    url = Some(create(lambda, function, here, spec).await?);
                 }
                 (ConfigWork::Update, Some(spec)) => {
                     task.set("updating");
-                    url = Some(update(lambda, function, spec).await?);
+                    url = Some(update(lambda, function, here, spec).await?);
                 }
                 (ConfigWork::Delete, _) => {
                     task.set("deleting");
-                    delete(lambda, function).await?;
+                    delete(lambda, function, here).await?;
                 }
                 _ => {}
             }
@@ -326,19 +378,40 @@ impl FunctionUrl {
             // Added before the replaced ones are removed: the URL never goes without its statements.
             for (kind, sid) in &work.add {
                 task.set(&format!("adding permission {sid}"));
-                add_permission(lambda, function, sid, *kind).await?;
+                add_permission(lambda, function, here, sid, *kind).await?;
             }
             for sid in &work.remove {
                 task.set(&format!("removing permission {sid}"));
-                remove_permission(lambda, function, sid).await?;
+                remove_permission(lambda, function, here, sid).await?;
+            }
+            // The URL moved: the old one goes once the new one and its statements are in.
+            if let Some(old) = &work.retire {
+                let q = old.qualifier.as_deref();
+                if old.delete_config {
+                    task.set(&format!("deleting the URL on {}", qualifier_name(q)));
+                    delete(lambda, function, q).await?;
+                }
+                for sid in &old.remove {
+                    task.set(&format!(
+                        "removing permission {sid} on {}",
+                        qualifier_name(q)
+                    ));
+                    remove_permission(lambda, function, q, sid).await?;
+                }
             }
             if work.marker == Some(false) {
                 set_marker(lambda, arn, &world.stack.name, false).await?;
             }
             Ok(match work.config {
+                ConfigWork::Create if work.retire.is_some() => "created, old URL deleted",
                 ConfigWork::Create => "created",
                 ConfigWork::Update => "updated",
                 ConfigWork::Delete => "deleted",
+                ConfigWork::Keep
+                    if work.add.is_empty() && work.remove.is_empty() && work.retire.is_some() =>
+                {
+                    "old URL deleted"
+                }
                 ConfigWork::Keep if work.add.is_empty() && work.remove.is_empty() => {
                     if work.marker == Some(false) {
                         "marker removed"
@@ -378,7 +451,7 @@ async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) 
 }
 
 impl Resource for FunctionUrl {
-    type Live = UrlState;
+    type Live = UrlLive;
     type Work = UrlWork;
     type Teardown = UrlWork;
     type Aside = ();
@@ -388,8 +461,16 @@ impl Resource for FunctionUrl {
         &self.at
     }
 
+    /// With `[function.deploy]` the URL is on the alias, which must exist first. Without it the URL only
+    /// refers to the alias (up does not wait for it), so that down and a removed `[function.deploy]` delete
+    /// the stack's URL on the alias before the alias goes.
     fn depends_on(&self) -> Vec<Dep> {
-        vec![Dep::Applied(self.function.clone())]
+        let alias = if self.spec.deploy.is_some() {
+            Dep::Applied(self.alias.clone())
+        } else {
+            Dep::Refers(self.alias.clone())
+        };
+        vec![Dep::Applied(self.function.clone()), alias]
     }
 
     /// The URL is the function's.
@@ -427,23 +508,26 @@ impl Resource for FunctionUrl {
 
     fn read_after(&self, purpose: crate::resources::Purpose, _: &Stack) -> Vec<Address> {
         // With a URL in stack.toml, read at once; without one, only the function's marker says whether
-        // there is a URL of the stack's to delete. A use reads the deployed URL whoever made it.
-        if self.spec.url.is_some() || matches!(purpose, crate::resources::Purpose::Use(_)) {
+        // there is a URL of the stack's to delete. A use reads the deployed URL whoever made it. Without
+        // `[function.deploy]`, the function's `stackctl:alias` tag says whether the stack's URL is on an
+        // alias still (read after the function, then).
+        let url_and_deploy = self.spec.url.is_some() && self.spec.deploy.is_some();
+        if url_and_deploy || matches!(purpose, crate::resources::Purpose::Use(_)) {
             Vec::new()
         } else {
             vec![self.function.clone()]
         }
     }
 
-    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<UrlState, ()>>> {
+    fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<UrlLive, ()>>> {
         Box::pin(async move { Ok(self.read_state(cx).await?.into()) })
     }
 
-    fn arn<'l>(&self, _: &'l UrlState) -> Option<&'l str> {
+    fn arn<'l>(&self, _: &'l UrlLive) -> Option<&'l str> {
         None
     }
 
-    fn tags<'l>(&self, _: &'l UrlState) -> Option<&'l BTreeMap<String, String>> {
+    fn tags<'l>(&self, _: &'l UrlLive) -> Option<&'l BTreeMap<String, String>> {
         None // a URL config has none; ownership follows the function (Owner)
     }
 
@@ -456,13 +540,27 @@ impl Resource for FunctionUrl {
         let live = world.live_of::<FunctionUrl>(&self.at);
         let function = world.live_of::<Function>(&self.function);
         let owner = Owner::of(stack, function);
-        let (changes, work, note) = diff(
+        let (mut changes, mut work, note) = diff(
             &stack.name,
             self.spec.url.as_ref(),
-            live,
+            live.map(|l| &l.here),
             owner,
             marked(stack, function),
         );
+        let mut notes: Vec<String> = note.into_iter().collect();
+        if let Some((old_qualifier, old)) = live.and_then(|l| l.moved_from.as_ref()) {
+            let new_url = live.and_then(|l| l.here.config.as_ref().map(|c| c.url.as_str()));
+            let moving = self
+                .spec
+                .url
+                .is_some()
+                .then_some((self.qualifier(), new_url));
+            let (more, retired, note) = retire(old_qualifier.as_deref(), old, moving, owner);
+            changes.extend(more);
+            work.retire = retired;
+            notes.extend(note);
+        }
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
         let action = match work.config {
             ConfigWork::Create => Action::Create,
             ConfigWork::Delete => Action::Delete,
@@ -488,18 +586,24 @@ impl Resource for FunctionUrl {
         Box::pin(self.carry_out(world, work))
     }
 
-    fn plan_down(&self, world: &World, state: &UrlState) -> Planned<UrlWork> {
+    fn plan_down(&self, world: &World, state: &UrlLive) -> Planned<UrlWork> {
         let stack = world.stack;
         let function = world.live_of::<Function>(&self.function);
         let owner = Owner::of(stack, function);
         // Down is converging to "no URL in stack.toml": the same diff.
-        let (changes, mut work, note) = diff(
+        let (mut changes, mut work, mut note) = diff(
             &stack.name,
             None,
-            Some(state),
+            Some(&state.here),
             owner,
             marked(stack, function),
         );
+        if let Some((old_qualifier, old)) = &state.moved_from {
+            let (more, retired, old_note) = retire(old_qualifier.as_deref(), old, None, owner);
+            changes.extend(more);
+            work.retire = retired;
+            note = note.or(old_note);
+        }
         if owner == Owner::Function {
             work.marker = None; // down deletes the function, its tags with it
         }
@@ -524,8 +628,21 @@ impl Resource for FunctionUrl {
         self.apply(world, work)
     }
 
-    fn state(&self, world: &World, state: &UrlState) -> BTreeMap<String, String> {
+    fn state(&self, world: &World, state: &UrlLive) -> BTreeMap<String, String> {
         let mut shown = BTreeMap::new();
+        if let Some(alias) = self.qualifier() {
+            shown.insert("qualifier".into(), qualifier_name(Some(alias)));
+        }
+        if let Some((q, old)) = &state.moved_from {
+            let url = old.config.as_ref().map_or("none", |c| c.url.as_str());
+            shown.insert(
+                "moving_from".into(),
+                format!(
+                    "{} (url {url}; up deletes it)",
+                    qualifier_name(q.as_deref())
+                ),
+            );
+        }
         if let Some(config) = &state.config {
             shown.insert("url".into(), config.url.clone());
             shown.insert("auth".into(), config.auth_type.clone());

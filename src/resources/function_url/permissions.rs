@@ -131,16 +131,27 @@ pub fn stack_statements(policy: &str, stack: &str) -> Result<Vec<LiveStatement>>
 }
 
 /// GetPolicy; the stack's statements in it (none when the function or its policy does not exist).
+/// `qualifier`: the alias whose policy is read (None: the function's own).
 pub async fn read_statements(
     client: &Client,
     function: &str,
+    qualifier: Option<&str>,
     stack: &str,
 ) -> Result<Vec<LiveStatement>> {
-    match client.get_policy().function_name(function).send().await {
+    match client
+        .get_policy()
+        .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+    {
         Ok(out) => stack_statements(out.policy().unwrap_or("{}"), stack),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(Vec::new()),
         Err(err) => Err(err).with_context(|| {
-            format!("reading the resource policy of Lambda function `{function}`")
+            format!(
+                "reading the resource policy of Lambda function `{function}`{}",
+                on(qualifier)
+            )
         }),
     }
 }
@@ -204,14 +215,21 @@ const POLICY_BUSY_BUDGET: std::time::Duration = std::time::Duration::from_secs(3
 pub async fn add_permission(
     client: &Client,
     function: &str,
+    qualifier: Option<&str>,
     sid: &str,
     kind: Public,
 ) -> Result<()> {
-    let context = || format!("adding permission `{sid}` to Lambda function `{function}`");
+    let context = || {
+        format!(
+            "adding permission `{sid}` to Lambda function `{function}`{}",
+            on(qualifier)
+        )
+    };
     let send = || async {
         let request = client
             .add_permission()
             .function_name(function)
+            .set_qualifier(qualifier.map(str::to_string))
             .statement_id(sid)
             .action(kind.action())
             .principal("*");
@@ -226,7 +244,7 @@ pub async fn add_permission(
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_conflict_exception()) =>
             {
-                match policy_statement(client, function, sid).await? {
+                match policy_statement(client, function, qualifier, sid).await? {
                     Some(found) if kind.matches(&found) => Ok(()),
                     Some(found) => Err(anyhow::anyhow!(
                         "the resource policy of Lambda function `{function}` already holds a statement `{sid}` \
@@ -249,8 +267,19 @@ pub async fn add_permission(
 }
 
 /// The statement with `sid` in the function's resource policy (GetPolicy), if it is there.
-async fn policy_statement(client: &Client, function: &str, sid: &str) -> Result<Option<Value>> {
-    let policy = match client.get_policy().function_name(function).send().await {
+async fn policy_statement(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+    sid: &str,
+) -> Result<Option<Value>> {
+    let policy = match client
+        .get_policy()
+        .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+    {
         Ok(out) => out.policy().unwrap_or("{}").to_string(),
         Err(err) if err.as_service_error().is_some_and(not_found) => return Ok(None),
         Err(err) => {
@@ -270,10 +299,16 @@ async fn policy_statement(client: &Client, function: &str, sid: &str) -> Result<
 }
 
 /// RemovePermission; a statement already gone is success.
-pub async fn remove_permission(client: &Client, function: &str, sid: &str) -> Result<()> {
+pub async fn remove_permission(
+    client: &Client,
+    function: &str,
+    qualifier: Option<&str>,
+    sid: &str,
+) -> Result<()> {
     match client
         .remove_permission()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .statement_id(sid)
         .send()
         .await
@@ -281,7 +316,10 @@ pub async fn remove_permission(client: &Client, function: &str, sid: &str) -> Re
         Ok(_) => Ok(()),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
         Err(err) => Err(err).with_context(|| {
-            format!("removing permission `{sid}` from Lambda function `{function}`")
+            format!(
+                "removing permission `{sid}` from Lambda function `{function}`{}",
+                on(qualifier)
+            )
         }),
     }
 }

@@ -299,3 +299,127 @@ fn the_public_urls_warning_says_what_auth_changes() {
     assert!(!warning.contains("without authentication"), "{warning}");
     assert!(warning.contains("401"), "{warning}");
 }
+
+fn state(url: &str, statements: Vec<LiveStatement>) -> UrlState {
+    UrlState {
+        config: Some(LiveUrlConfig {
+            url: url.into(),
+            auth_type: "NONE".into(),
+            cors: None,
+        }),
+        statements,
+    }
+}
+
+#[test]
+fn a_url_moving_to_an_alias_names_the_old_and_the_new_url_and_retires_the_old() {
+    let old = state("https://old.lambda-url.us-east-1.on.aws/", ours(true));
+    // Not created yet on the alias: the new URL is not known.
+    let (changes, work, note) = retire(None, &old, Some((Some("live"), None)), Owner::Function);
+    assert_eq!(
+        changes[0],
+        Change::modify(
+            "url",
+            "https://old.lambda-url.us-east-1.on.aws/",
+            "a new URL on alias `live`"
+        )
+    );
+    let fields: Vec<&str> = changes[1..].iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "permission.stackctl-shop-public-url on `$LATEST`",
+            "permission.stackctl-shop-public-url-invoke on `$LATEST`"
+        ]
+    );
+    assert!(changes[1..].iter().all(|c| c.op == Op::Remove));
+    let note = note.unwrap();
+    assert!(
+        note.starts_with(
+            "the URL changes: clients of https://old.lambda-url.us-east-1.on.aws/ must move to a new URL \
+             on alias `live`"
+        ),
+        "{note}"
+    );
+    assert_eq!(
+        work,
+        Some(Retire {
+            qualifier: None,
+            delete_config: true,
+            remove: Public::BOTH.map(|p| p.sid(STACK)).to_vec(),
+        })
+    );
+    // A run killed after creating the alias's URL: the new one is named.
+    let (changes, _, note) = retire(
+        None,
+        &old,
+        Some((
+            Some("live"),
+            Some("https://new.lambda-url.us-east-1.on.aws/"),
+        )),
+        Owner::Function,
+    );
+    assert_eq!(
+        changes[0].after.as_deref(),
+        Some("https://new.lambda-url.us-east-1.on.aws/")
+    );
+    assert!(note
+        .unwrap()
+        .contains("must move to https://new.lambda-url.us-east-1.on.aws/"));
+}
+
+#[test]
+fn moving_back_to_latest_retires_the_alias_url_and_without_a_url_it_just_goes() {
+    let old = state("https://onalias.lambda-url.us-east-1.on.aws/", ours(true));
+    let (changes, work, note) = retire(Some("live"), &old, Some((None, None)), Owner::Function);
+    assert_eq!(
+        changes[0],
+        Change::modify(
+            "url",
+            "https://onalias.lambda-url.us-east-1.on.aws/",
+            "a new URL on `$LATEST`"
+        )
+    );
+    assert!(note.unwrap().contains("alias `live` -> `$LATEST`"));
+    assert_eq!(work.unwrap().qualifier.as_deref(), Some("live"));
+    // down, or [function.url] removed: the old URL is removed, no move is announced.
+    let (changes, work, note) = retire(Some("live"), &old, None, Owner::Function);
+    assert_eq!(changes[0].op, Op::Remove);
+    assert_eq!(changes[0].field, "url on alias `live`");
+    assert!(note.is_none());
+    assert!(work.unwrap().delete_config);
+}
+
+#[test]
+fn another_ones_functions_old_url_is_left_and_only_the_stacks_statements_go() {
+    let old = state("https://theirs.lambda-url.us-east-1.on.aws/", ours(true));
+    for owner in [Owner::Marked, Owner::Foreign] {
+        let (changes, work, note) = retire(None, &old, Some((Some("live"), None)), owner);
+        let work = work.unwrap();
+        assert!(!work.delete_config, "{owner:?}");
+        assert_eq!(work.remove.len(), 2);
+        assert!(changes.iter().all(|c| c.field != "url"));
+        assert!(note.unwrap().contains("left alone"));
+    }
+    // Nothing of the stack's there: no work.
+    let bare = UrlState {
+        config: None,
+        statements: Vec::new(),
+    };
+    let (changes, work, note) = retire(None, &bare, Some((Some("live"), None)), Owner::Function);
+    assert!(changes.is_empty() && work.is_none() && note.is_none());
+}
+
+#[test]
+fn the_diff_on_an_alias_is_the_diff_on_latest() {
+    // The qualifier changes where the calls go, not what is planned on it: a fresh alias URL is created
+    // with both statements under the plain Sids (each qualifier has its own policy).
+    let wanted = spec(UrlAuth::None, None);
+    let (_, work, _) = diff(STACK, Some(&wanted), None, Owner::Function, true);
+    assert_eq!(work.config, ConfigWork::Create);
+    assert_eq!(work.add, Public::BOTH.map(|p| (p, p.sid(STACK))).to_vec());
+    assert_eq!(work.marker, None, "the function is marked already");
+    assert_eq!(work.retire, None);
+    assert_eq!(qualifier_name(Some("live")), "alias `live`");
+    assert_eq!(qualifier_name(None), "`$LATEST`");
+}
