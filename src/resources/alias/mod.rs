@@ -167,6 +167,8 @@ impl Alias {
             let Some(verifier) = world.verifier else {
                 bail!("internal error: no verifier was given for `verify = \"smoke\"`");
             };
+            let timeout = std::time::Duration::from_secs(world.stack.timeouts.function_secs);
+            api::wait_version_active(lambda, name, &version, timeout, task).await?;
             task.set(&format!("verifying version {version}"));
             if let Some(why) = verifier.verify(&self.spec, &version).await? {
                 let serving = match current {
