@@ -106,9 +106,15 @@ async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
     up.ok();
     let ops = sent(&emulator, mark);
     // Published, verified through Invoke of version 1 (never of the alias or $LATEST), then aliased.
-    let publish = ops.iter().position(|o| o == "PublishVersion").expect("published");
+    let publish = ops
+        .iter()
+        .position(|o| o == "PublishVersion")
+        .expect("published");
     let invoke = ops.iter().position(|o| o == "Invoke").expect("verified");
-    let create = ops.iter().position(|o| o == "CreateAlias").expect("aliased");
+    let create = ops
+        .iter()
+        .position(|o| o == "CreateAlias")
+        .expect("aliased");
     assert!(publish < invoke && invoke < create, "{ops:?}");
     // Every Invoke named version 1 (the proxy records each Lambda call's Qualifier).
     let invoked: Vec<serde_json::Value> = emulator
@@ -159,7 +165,8 @@ async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
     let up = project.stackctl(&["up"]);
     up.expect_code(1);
     assert!(
-        up.stderr.contains("version 2 of `my-frontend-app-api` failed verification"),
+        up.stderr
+            .contains("version 2 of `my-frontend-app-api` failed verification"),
         "{}",
         up.stderr
     );
@@ -171,7 +178,10 @@ async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
         up.stderr
     );
     assert!(
-        !emulator.writes_since(mark).iter().any(|w| w == "UpdateAlias"),
+        !emulator
+            .writes_since(mark)
+            .iter()
+            .any(|w| w == "UpdateAlias"),
         "the alias moved"
     );
     assert_eq!(alias(&emulator).await.unwrap().0, "1");
@@ -341,7 +351,10 @@ async fn down_deletes_the_alias_first_and_status_shows_it() {
     let mark = emulator.mark();
     project.stackctl(&["down", "--confirm"]).ok();
     let writes = emulator.writes_since(mark);
-    let delete_alias = writes.iter().position(|w| w == "DeleteAlias").expect("alias deleted");
+    let delete_alias = writes
+        .iter()
+        .position(|w| w == "DeleteAlias")
+        .expect("alias deleted");
     let delete_function = writes
         .iter()
         .position(|w| w == "DeleteFunction")
@@ -358,7 +371,11 @@ async fn removing_the_section_deletes_the_alias() {
     with_deploy(&project, "verify = \"none\"\n");
     project.stackctl(&["up"]).ok();
     assert!(alias(&emulator).await.is_some());
-    project.edit("stack.toml", "[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n", "");
+    project.edit(
+        "stack.toml",
+        "[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n",
+        "",
+    );
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
     assert!(plan.stdout.contains("alias"), "{}", plan.stdout);

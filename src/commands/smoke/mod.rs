@@ -191,7 +191,16 @@ pub async fn run(
     };
     let transport = Transport::open(clients, stack, via, profile, progress).await?;
     let tutorial_events = *via == Via::Local;
-    let report = run_over(clients, stack, transport, minter, tutorial_events, progress, started).await?;
+    let report = run_over(
+        clients,
+        stack,
+        transport,
+        minter,
+        tutorial_events,
+        progress,
+        started,
+    )
+    .await?;
     let status = if report.interrupted {
         ExitStatus::Interrupted
     } else if report.passed {

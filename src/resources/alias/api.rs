@@ -237,8 +237,8 @@ pub async fn wait_version_active(
     timeout: std::time::Duration,
     task: &crate::progress::Task,
 ) -> Result<()> {
-    use aws_sdk_lambda::types::State;
     use crate::aws::{wait_for, Poll};
+    use aws_sdk_lambda::types::State;
     wait_for(
         &format!("version {version} of `{function}` to become Active"),
         timeout,
