@@ -387,3 +387,40 @@ async fn removing_the_section_deletes_the_alias() {
     assert!(!tags.tags().unwrap().contains_key("stackctl:alias"));
     project.stackctl(&["status"]).expect_code(0);
 }
+
+/// With `[auth] cognito = true`, the verification is smoke's with two test users: the isolation steps run
+/// against the new version, every request carries a token, and both users and every item are gone after.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    project.write(
+        "stack.toml",
+        &(project.read("stack.toml") + "\n[auth]\ncognito = true\n"),
+    );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    let ops = sent(&emulator, mark);
+    let created_users = ops.iter().filter(|o| *o == "AdminCreateUser").count();
+    let deleted_users = ops.iter().filter(|o| *o == "AdminDeleteUser").count();
+    assert_eq!((created_users, deleted_users), (2, 2), "{ops:?}");
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+    let pool = up.json()["outputs"]["auth_user_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let aws = emulator.moto_clients().await;
+    let users = aws
+        .cognito
+        .list_users()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert!(users.users().is_empty(), "{users:?}");
+    let scan = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
+    assert!(scan.items().is_empty(), "{scan:?}");
+    // A pool without users is not data: down needs no --delete-data.
+    project.stackctl(&["down", "--confirm"]).ok();
+}
