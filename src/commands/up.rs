@@ -58,6 +58,12 @@ pub async fn up(
     let mut world = World::new(clients, stack, snapshot, progress)?;
     world.code = local_code(&packages);
     world.packages = packages.iter().map(|(at, p)| (at.clone(), p)).collect();
+    let check = crate::commands::smoke::VersionCheck {
+        clients,
+        stack,
+        progress,
+    };
+    world.verifier = Some(&check);
     let steps = engine::plan_up(&world)?;
     let blocked: Vec<String> = steps
         .iter()

@@ -130,11 +130,6 @@ impl Checker<'_> {
         }
         let log_group = self.log_group(&raw.function, section, &function.name)?;
         let deploy = self.deploy(&raw.function, section)?;
-        if deploy.is_some() {
-            warnings.push(format!(
-                "[{section}.deploy] is checked but not yet acted on: up still updates $LATEST in place"
-            ));
-        }
 
         let mut stack = Stack {
             file: self.file.to_path_buf(),

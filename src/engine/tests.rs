@@ -217,8 +217,11 @@ fn down_destroys_the_function_before_what_it_uses_and_the_log_group_after_the_ro
         vec![Kind::Role, Kind::Policy, Kind::Function]
     );
     assert_eq!(dependents(Kind::Table), vec![Kind::Function]);
-    // The URL (config and permissions) goes before the function it belongs to.
-    assert_eq!(dependents(Kind::Function), vec![Kind::FunctionUrl]);
+    // The alias and the URL (config and permissions) go before the function they belong to.
+    assert_eq!(
+        dependents(Kind::Function),
+        vec![Kind::Alias, Kind::FunctionUrl]
+    );
     assert!(dependents(Kind::FunctionUrl).is_empty());
 }
 

@@ -1,65 +1,426 @@
-//! `[function.deploy]` (issue 24). This slice checks the section at load (tests/corpus/deploy-*, config's unit
-//! tests) but `up` does not act on it yet: a file with it deploys exactly as without it, and says so.
+//! `[function.deploy]` (issue 24): `up` publishes a version of `$LATEST` only when it differs from the
+//! version the alias serves, runs smoke's checks against that version (a version-qualified Invoke), and only
+//! then moves the alias, recording the version it replaced; pruning keeps `keep_versions`; kill points at
+//! publish, verify and move converge on the next up; down deletes the alias first.
+//!
+//! The strict proxy's `lambda_versions` is on here: `$LATEST` carries a RevisionId, PublishVersion's and
+//! UpdateAlias's preconditions are enforced, and an aliased version cannot be deleted.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use crate::support::*;
 
-/// The warning a file with `[function.deploy]` loads with while `up` does not act on it.
-const NOT_YET: &str =
-    "[function.deploy] is checked but not yet acted on: up still updates $LATEST in place";
-
-/// The Lambda operations of versioned deploys: none is sent while `up` does not act on the section.
-const VERSION_OPERATIONS: [&str; 7] = [
-    "PublishVersion",
-    "CreateAlias",
-    "UpdateAlias",
-    "DeleteAlias",
-    "GetAlias",
-    "ListAliases",
-    "ListVersionsByFunction",
-];
-
-/// The distinct operations stackctl sent (`service:Operation`), sorted: the order of concurrent steps and the
-/// number of polls and retries (a table's creation, the role's propagation) vary from run to run.
-fn operations(requests: &[Request]) -> Vec<String> {
-    let set: std::collections::BTreeSet<String> = requests
-        .iter()
-        .filter(|r| r.from_rust)
-        .map(|r| format!("{}:{}", r.service, r.operation))
-        .collect();
-    set.into_iter().collect()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn up_with_the_section_deploys_as_without_it_and_says_it_does_not_act_on_it_yet() {
-    // The same up on two emulators, the second with the section: the same operations.
-    let plain = Emulator::start();
-    let without = Project::new(&plain);
-    let run = without.stackctl(&["up"]);
-    run.ok();
-    assert!(!run.stderr.contains("function.deploy"), "{}", run.stderr);
-    let expected = operations(&plain.requests_since(0));
-
-    let emulator = Emulator::start();
-    let project = Project::new(&emulator);
+/// The section every test here adds (`extra`: more keys).
+fn with_deploy(project: &Project, extra: &str) {
     project.edit(
         "stack.toml",
         "[function.environment]",
-        "[function.deploy]\nalias = \"live\"\nkeep_versions = 3\n\n[function.environment]",
+        &format!("[function.deploy]\nalias = \"live\"\n{extra}\n[function.environment]"),
     );
-    let run = project.stackctl(&["up"]);
-    run.ok();
-    assert_eq!(run.stderr.matches(NOT_YET).count(), 1, "{}", run.stderr);
-    let sent = operations(&emulator.requests_since(0));
-    assert_eq!(sent, expected);
-    for op in VERSION_OPERATIONS {
-        assert!(
-            !sent.iter().any(|s| s == &format!("lambda:{op}")),
-            "{op} sent"
-        );
-    }
+}
 
-    // A second up writes nothing, with or without the section.
+fn start() -> (Emulator, Project) {
+    let emulator = Emulator::start();
+    emulator.strict().set(json!({"lambda_versions": true}));
+    let project = Project::new(&emulator);
+    (emulator, project)
+}
+
+/// The alias as the emulator holds it: (version, description).
+async fn alias(emulator: &Emulator) -> Option<(String, String)> {
+    let moto = emulator.moto_clients().await;
+    let out = moto
+        .lambda
+        .get_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .send()
+        .await
+        .ok()?;
+    Some((
+        out.function_version().unwrap_or_default().to_string(),
+        out.description().unwrap_or_default().to_string(),
+    ))
+}
+
+/// The function's published versions (numbers, oldest first).
+async fn versions(emulator: &Emulator) -> Vec<String> {
+    let moto = emulator.moto_clients().await;
+    let out = moto
+        .lambda
+        .list_versions_by_function()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    let mut numbers: Vec<u64> = out
+        .versions()
+        .iter()
+        .filter_map(|v| v.version()?.parse().ok())
+        .collect();
+    numbers.sort();
+    numbers.into_iter().map(|n| n.to_string()).collect()
+}
+
+/// A change of `$LATEST` that needs a new version: a variable's value.
+fn set_variable(project: &Project, value: &str) {
+    let file = project.path("stack.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = match text.find("\nRELEASE = ") {
+        Some(at) => {
+            let end = at + 1 + text[at + 1..].find('\n').unwrap();
+            format!("{}\nRELEASE = \"{value}\"{}", &text[..at], &text[end..])
+        }
+        None => text.replace(
+            "[function.environment]\n",
+            &format!("[function.environment]\nRELEASE = \"{value}\"\n"),
+        ),
+    };
+    std::fs::write(&file, text).unwrap();
+}
+
+/// The handler every request of which answers 500.
+const BROKEN: &str =
+    "  return { statusCode: 500, headers: {}, body: JSON.stringify({ error: \"broken on purpose\" }) };\n};";
+const WORKING: &str = "  return handle(event);\n};";
+
+/// The operations one run sent (`service:Operation`), in order.
+fn sent(emulator: &Emulator, mark: u64) -> Vec<String> {
+    emulator
+        .requests_since(mark)
+        .into_iter()
+        .filter(|r| r.from_rust)
+        .map(|r| r.operation)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    let ops = sent(&emulator, mark);
+    // Published, verified through Invoke of version 1 (never of the alias or $LATEST), then aliased.
+    let publish = ops
+        .iter()
+        .position(|o| o == "PublishVersion")
+        .expect("published");
+    let invoke = ops.iter().position(|o| o == "Invoke").expect("verified");
+    let create = ops
+        .iter()
+        .position(|o| o == "CreateAlias")
+        .expect("aliased");
+    assert!(publish < invoke && invoke < create, "{ops:?}");
+    // Every Invoke named version 1 (the proxy records each Lambda call's Qualifier).
+    let invoked: Vec<serde_json::Value> = emulator
+        .strict()
+        .requests_json()
+        .into_iter()
+        .filter(|r| r["op"] == "Invoke")
+        .map(|r| r["qualifier"].clone())
+        .collect();
+    assert!(!invoked.is_empty());
+    assert!(invoked.iter().all(|q| q == "1"), "{invoked:?}");
+    assert_eq!(
+        alias(&emulator).await,
+        Some(("1".into(), "stackctl: first version".into()))
+    );
+    let outputs = &up.json()["outputs"];
+    assert_eq!(outputs["alias"], "live");
+    assert_eq!(outputs["alias_version"], "1");
+
+    // A second up publishes nothing and writes nothing.
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    project.stackctl(&["status"]).expect_code(0);
+
+    // A change of $LATEST makes version 2, and the alias records the one it replaced.
+    set_variable(&project, "two");
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("alias"), "{}", plan.stdout);
+    project.stackctl(&["up"]).ok();
+    assert_eq!(
+        alias(&emulator).await,
+        Some(("2".into(), "stackctl: replaced 1".into()))
+    );
+    assert_eq!(versions(&emulator).await, ["1", "2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    project.stackctl(&["up"]).ok();
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+
+    project.edit("lambda/src/handler.ts", WORKING, BROKEN);
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr
+            .contains("version 2 of `my-frontend-app-api` failed verification"),
+        "{}",
+        up.stderr
+    );
+    assert!(up.stderr.contains("500"), "{}", up.stderr);
+    assert!(
+        up.stderr
+            .contains("alias `live` still serves version 1, unchanged"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        !emulator
+            .writes_since(mark)
+            .iter()
+            .any(|w| w == "UpdateAlias"),
+        "the alias moved"
+    );
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+    // The alias still answers with the old code.
+    let moto = emulator.clients().await;
+    let event = json!({"version": "2.0", "rawPath": "/items", "requestContext": {"http": {"method": "GET", "path": "/items"}}, "queryStringParameters": {"userId": "someone"}});
+    let answer = moto
+        .lambda
+        .invoke()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_slice(answer.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(payload["statusCode"], 200, "{payload}");
+    // status says up would publish again.
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+
+    // Fixed: the next up publishes, verifies and moves.
+    project.edit("lambda/src/handler.ts", BROKEN, WORKING);
+    project.stackctl(&["up"]).ok();
+    let (version, description) = alias(&emulator).await.unwrap();
+    assert_ne!(version, "1");
+    assert_ne!(version, "2", "the broken version was aliased");
+    assert_eq!(description, "stackctl: replaced 1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pruning_keeps_keep_versions_and_never_an_aliased_one() {
+    let (emulator, project) = start();
+    with_deploy(&project, "keep_versions = 2\nverify = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    // Someone pins version 1 with an alias of their own.
+    let moto = emulator.moto_clients().await;
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("pinned")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    for release in ["two", "three", "four"] {
+        set_variable(&project, release);
+        project.stackctl(&["up"]).ok();
+    }
+    assert_eq!(alias(&emulator).await.unwrap().0, "4");
+    // The newest two (4, and 3 which it replaced), and 1, which an alias points to.
+    assert_eq!(versions(&emulator).await, ["1", "3", "4"]);
+}
+
+/// Starts `stackctl up`, SIGKILLs it once the proxy holds its first `op` (then releases the hold).
+fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
+    emulator.strict().set(json!({"hold_operations": [op]}));
+    let held = emulator.strict().injected_by(op, "held");
+    let mut child = project
+        .command(&["up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while emulator.strict().injected_by(op, "held") == held {
+        assert!(
+            child.try_wait().expect("polling").is_none(),
+            "up ended without sending {op}"
+        );
+        assert!(Instant::now() < deadline, "up never sent {op}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping");
+    emulator.strict().set(json!({"hold_operations": null}));
+}
+
+/// The RELEASE variable of the version the alias serves.
+async fn served_release(emulator: &Emulator) -> Option<String> {
+    let moto = emulator.moto_clients().await;
+    let config = moto
+        .lambda
+        .get_function_configuration()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .send()
+        .await
+        .ok()?;
+    config
+        .environment()
+        .and_then(|e| e.variables())
+        .and_then(|v| v.get("RELEASE").cloned())
+}
+
+/// An up killed at publish, during verification or at the alias's move never leaves the alias on an
+/// unverified version, and the next up converges: the alias on a verified version of the new `$LATEST`,
+/// recording the one it replaced, status in sync, a further up writing nothing. (A held call is still
+/// carried out once the kill releases it: killed at CreateAlias or UpdateAlias, the move itself lands.)
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_points_at_publish_verify_and_move_converge_on_the_next_up() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    set_variable(&project, "one");
+    kill_at(&project, &emulator, "CreateAlias");
+    project.stackctl(&["up"]).ok();
+    assert_eq!(served_release(&emulator).await.as_deref(), Some("one"));
+    project.stackctl(&["status"]).expect_code(0);
+
+    for (release, op) in [
+        ("two", "PublishVersion"),
+        ("three", "Invoke"),
+        ("four", "UpdateAlias"),
+    ] {
+        let before = alias(&emulator).await.unwrap().0;
+        set_variable(&project, release);
+        kill_at(&project, &emulator, op);
+        if op != "UpdateAlias" {
+            assert_eq!(
+                alias(&emulator).await.unwrap().0,
+                before,
+                "killed at {op}: the alias moved to an unverified version"
+            );
+        }
+        project.stackctl(&["up"]).ok();
+        let (after, description) = alias(&emulator).await.unwrap();
+        assert_ne!(after, before, "killed at {op}: the alias never moved");
+        assert_eq!(served_release(&emulator).await.as_deref(), Some(release));
+        assert_eq!(description, format!("stackctl: replaced {before}"));
+        project.stackctl(&["status"]).expect_code(0);
+        let mark = emulator.mark();
+        project.stackctl(&["up"]).ok();
+        assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    }
+}
+
+/// down deletes the alias before the function (which takes every version with it); status and plan
+/// name the alias and its version.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_deletes_the_alias_first_and_status_shows_it() {
+    let (emulator, project) = start();
+    with_deploy(&project, "verify = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    let status = project.stackctl(&["status", "--output", "json"]);
+    status.expect_code(0);
+    let text = status.stdout.clone();
+    assert!(text.contains("\"alias\""), "{text}");
+
+    // $LATEST changed behind stackctl's back: status says up would publish it.
+    let moto = emulator.moto_clients().await;
+    moto.lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+    assert!(
+        status.stdout.contains("differs from the served version"),
+        "{}",
+        status.stdout
+    );
+
+    let mark = emulator.mark();
+    project.stackctl(&["down", "--confirm"]).ok();
+    let writes = emulator.writes_since(mark);
+    let delete_alias = writes
+        .iter()
+        .position(|w| w == "DeleteAlias")
+        .expect("alias deleted");
+    let delete_function = writes
+        .iter()
+        .position(|w| w == "DeleteFunction")
+        .expect("function deleted");
+    assert!(delete_alias < delete_function, "{writes:?}");
+    assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
+}
+
+/// Removing `[function.deploy]` deletes the stack's alias (found by the function's `stackctl:alias`
+/// marker) and takes the marker off; up then updates `$LATEST` in place as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_the_section_deletes_the_alias() {
+    let (emulator, project) = start();
+    with_deploy(&project, "verify = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    assert!(alias(&emulator).await.is_some());
+    project.edit(
+        "stack.toml",
+        "[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n",
+        "",
+    );
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(plan.stdout.contains("alias"), "{}", plan.stdout);
+    project.stackctl(&["up"]).ok();
+    assert_eq!(alias(&emulator).await, None);
+    let moto = emulator.moto_clients().await;
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
+    let tags = moto.lambda.list_tags().resource(arn).send().await.unwrap();
+    assert!(!tags.tags().unwrap().contains_key("stackctl:alias"));
+    project.stackctl(&["status"]).expect_code(0);
+}
+
+/// With `[auth] cognito = true`, the verification is smoke's with two test users: the isolation steps run
+/// against the new version, every request carries a token, and both users and every item are gone after.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    project.write(
+        "stack.toml",
+        &(project.read("stack.toml") + "\n[auth]\ncognito = true\n"),
+    );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    let ops = sent(&emulator, mark);
+    let created_users = ops.iter().filter(|o| *o == "AdminCreateUser").count();
+    let deleted_users = ops.iter().filter(|o| *o == "AdminDeleteUser").count();
+    assert_eq!((created_users, deleted_users), (2, 2), "{ops:?}");
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+    let pool = up.json()["outputs"]["auth_user_pool_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let aws = emulator.moto_clients().await;
+    let users = aws
+        .cognito
+        .list_users()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .unwrap();
+    assert!(users.users().is_empty(), "{users:?}");
+    let scan = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
+    assert!(scan.items().is_empty(), "{scan:?}");
+    // A pool without users is not data: down needs no --delete-data.
+    project.stackctl(&["down", "--confirm"]).ok();
 }

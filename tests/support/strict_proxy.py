@@ -770,6 +770,7 @@ class Proxy:
             seq = self.seq
         record = {"seq": seq, "t_ms": self.elapsed_ms(), "service": call.service, "op": call.op,
                   "resource": call.resource, "write": call.write,
+                  "qualifier": call.function_qualifier if call.service == "lambda" else None,
                   "from_rust": "aws-sdk-rust" in call.header("User-Agent")}
         resp = None
         if fault == "drop":

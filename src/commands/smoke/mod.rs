@@ -189,10 +189,43 @@ pub async fn run(
             },
         }
     };
-    let mut transport = Transport::open(clients, stack, via, profile, progress).await?;
-    let cors = CorsCheck::for_run(stack, &transport);
+    let transport = Transport::open(clients, stack, via, profile, progress).await?;
+    let tutorial_events = *via == Via::Local;
+    let report = run_over(
+        clients,
+        stack,
+        transport,
+        minter,
+        tutorial_events,
+        progress,
+        started,
+    )
+    .await?;
+    let status = if report.interrupted {
+        ExitStatus::Interrupted
+    } else if report.passed {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Error
+    };
+    Ok(Outcome::result(report, status))
+}
+
+/// The run over an open transport: the test users (with a minter), the sequence, the cleanup, the users
+/// deleted, and the report (its progress line says PASS or FAIL). `tutorial_events`: also the tutorial's
+/// hand-written events (`--local` without `[auth]`).
+async fn run_over(
+    clients: &Clients,
+    stack: &Stack,
+    mut transport: Transport,
+    minter: Option<identity::Minter>,
+    tutorial_events: bool,
+    progress: &Progress,
+    started: Instant,
+) -> Result<SmokeReport> {
     let url = transport.base_url();
     let run_id = format!("smoke-{}", random_hex());
+    let cors = CorsCheck::for_run(stack, &transport);
     let users = match minter {
         Some(minter) => Some(TestUsers::sign_in(minter, &run_id, progress).await?),
         None => None,
@@ -210,7 +243,7 @@ pub async fn run(
     ));
     let direct = DirectDelete::for_stack(&clients.dynamodb, stack);
     // The tutorial's hand-written events carry no token: with [auth] they are 401s by design.
-    let tutorial_events = *via == Via::Local && users.is_none();
+    let tutorial_events = tutorial_events && users.is_none();
     let (steps, cleanup, interrupted) = run_sequence(
         &mut transport,
         progress,
@@ -257,12 +290,82 @@ pub async fn run(
             report.cleanup.failed.len()
         ));
     }
-    let status = if report.interrupted {
-        ExitStatus::Interrupted
-    } else if report.passed {
-        ExitStatus::Ok
-    } else {
-        ExitStatus::Error
-    };
-    Ok(Outcome::result(report, status))
+    Ok(report)
+}
+
+/// `up`'s verification of a new version (`[function.deploy] verify = "smoke"`): smoke's sequence (with
+/// `[auth]`, as two test users, and the isolation steps) through Lambda Invoke with the version as
+/// Qualifier, so the alias is untouched until it passes; the cleanup and the users' deletion as in smoke.
+pub struct VersionCheck<'a> {
+    pub clients: &'a Clients,
+    pub stack: &'a Stack,
+    pub progress: &'a Progress,
+}
+
+impl crate::resources::alias::Verifier for VersionCheck<'_> {
+    fn verify<'a>(
+        &'a self,
+        function: &'a crate::config::StackFunction,
+        version: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(async move {
+            let minter = match &self.stack.auth {
+                None => None,
+                Some(_) => match identity::minter_for(self.clients, self.stack).await? {
+                    Ok(minter) => Some(minter),
+                    Err(cannot) => anyhow::bail!(
+                        "cannot verify version {version} as smoke does: {}; set `verify = \"none\"` in \
+                         [{}.deploy] to move the alias without it",
+                        cannot.reason(),
+                        function.section
+                    ),
+                },
+            };
+            let mut remote = crate::handler::transport::Remote::new(
+                self.clients.lambda.clone(),
+                &function.spec.name,
+            );
+            remote.qualifier = Some(version.to_string());
+            let transport = Transport::Remote(remote);
+            let report = run_over(
+                self.clients,
+                self.stack,
+                transport,
+                minter,
+                false,
+                self.progress,
+                Instant::now(),
+            )
+            .await?;
+            Ok((!report.passed).then(|| verdict_of(&report)))
+        })
+    }
+}
+
+/// Why a run did not pass, in one line: the first failed (or skipped) step and what it got, or the cleanup.
+fn verdict_of(report: &SmokeReport) -> String {
+    if report.interrupted {
+        return "interrupted".to_string();
+    }
+    if let Some(step) = report.steps.iter().find(|s| s.result != Verdict::Pass) {
+        let got = step
+            .status_code
+            .map_or_else(String::new, |code| format!(", got {code}"));
+        return format!(
+            "smoke step `{}` ({}) expected {}{got}{}",
+            step.name,
+            step.request.method,
+            step.expected_status,
+            step.message
+                .as_deref()
+                .map_or_else(String::new, |m| format!(": {m}"))
+        );
+    }
+    if !report.cleanup.failed.is_empty() {
+        return format!(
+            "smoke's cleanup could not delete {} item(s)",
+            report.cleanup.failed.len()
+        );
+    }
+    "smoke did not complete every step".to_string()
 }

@@ -228,7 +228,44 @@ pub async fn publish(
         .with_context(|| format!("Lambda answered no version number for `{function}`"))
 }
 
-/// CreateAlias pointing at `version`, recording `replaced`.
+/// Waits until the published version is Active: a new version can be Pending for a moment (AWS: "Lambda
+/// function states"), and Invoke of a Pending version is refused. Failed is an error with AWS's reason.
+pub async fn wait_version_active(
+    client: &Client,
+    function: &str,
+    version: &str,
+    timeout: std::time::Duration,
+    task: &crate::progress::Task,
+) -> Result<()> {
+    use crate::aws::{wait_for, Poll};
+    use aws_sdk_lambda::types::State;
+    wait_for(
+        &format!("version {version} of `{function}` to become Active"),
+        timeout,
+        || {
+            client
+                .get_function_configuration()
+                .function_name(function)
+                .qualifier(version)
+                .send()
+        },
+        |result| match result {
+            Ok(c) => match c.state() {
+                Some(State::Active) | None => Poll::Done,
+                Some(State::Failed) => {
+                    Poll::Failed(c.state_reason().unwrap_or("no reason given").to_string())
+                }
+                Some(state) => Poll::Pending(state.as_str().to_string()),
+            },
+            Err(_) => Poll::Unexpected,
+        },
+        |state| task.set(&format!("waiting for version {version} ({state})")),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// CreateAlias pointing at `version` (its first: it replaced nothing).
 pub async fn create_alias(
     client: &Client,
     function: &str,

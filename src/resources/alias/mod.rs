@@ -23,7 +23,7 @@ use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::resources::function::{self, Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
-pub use api::{LiveAlias, Version, ALIAS_TAG};
+pub use api::{LiveAlias, ALIAS_TAG};
 
 /// What runs against a newly published version before the alias moves to it (`verify = "smoke"`): `up`
 /// builds it from smoke's sequence. Ok(None): every check passed; Ok(Some(why)): a check failed (the
@@ -167,6 +167,8 @@ impl Alias {
             let Some(verifier) = world.verifier else {
                 bail!("internal error: no verifier was given for `verify = \"smoke\"`");
             };
+            let timeout = std::time::Duration::from_secs(world.stack.timeouts.function_secs);
+            api::wait_version_active(lambda, name, &version, timeout, task).await?;
             task.set(&format!("verifying version {version}"));
             if let Some(why) = verifier.verify(&self.spec, &version).await? {
                 let serving = match current {
