@@ -64,6 +64,8 @@ pub fn realistic() -> Value {
         "url_config_not_found": true,
         "permission_sid_conflict": true,
         "policy_conditions": true,
+        // An alias's URL config and policy kept apart from the function's own (moto: one URL per function).
+        "url_qualifiers": true,
         // Lambda's default regional limit; GetAccountSettings answers it (moto: 404).
         "lambda_account_concurrency": 1000,
         "cognito_page_limits": true,
@@ -215,6 +217,15 @@ impl Strict {
         let (status, body) = self.http("POST", "/__strict/config", &config.to_string());
         assert_eq!(status, 200, "strict proxy refused config {config}: {body}");
         serde_json::from_str(&body).expect("config JSON")
+    }
+
+    /// A request to the function URL `url` through the proxy's stand-in (POST /__strict/url): the
+    /// qualifier's code behind its permissions; answers {"statusCode", "headers", "body", "version"}.
+    pub fn call_url(&self, url: &str, path: &str) -> Value {
+        let request = serde_json::json!({"url": url, "path": path, "method": "GET"});
+        let (status, body) = self.http("POST", "/__strict/url", &request.to_string());
+        assert_eq!(status, 200, "the proxy's URL stand-in: {body}");
+        serde_json::from_str(&body).expect("URL answer JSON")
     }
 
     /// The running proxy's whole config.

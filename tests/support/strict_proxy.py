@@ -15,6 +15,8 @@ by the JSON config, at start (--config) or at runtime:
     GET  /__strict/requests JSON list of the client requests the proxy received (never its own side requests)
     GET  /__strict/state    what the proxy tracks (tables, functions, roles), for debugging
     POST /__strict/reset    forgets tracked state, the log and the request list (config and seed stay)
+    POST /__strict/url      {"url", "path", "method", "body"}: the stand-in for a request to a function URL (the
+                            qualifier's code run in Node.js behind its permissions): {"statusCode", "headers", "body"}
     GET  /__strict/clock    {"frozen", "now_ms"}: the clock every timed state and window runs on
     POST /__strict/clock    {"advance_ms": N, "frozen": true|false} (both optional): moves that clock N ms forward,
                             then stops it or lets it run on from where it stands; a test holds a CREATING, Pending
@@ -91,6 +93,9 @@ DEFAULTS = {
     "permission_sid_conflict": False,
     "permission_write_conflict_ms": 0,
     "policy_conditions": False,
+    # URL configs and resource policies per qualifier (an alias's own URL and policy; moto keeps one URL per
+    # function whatever the Qualifier), URL qualifier rules, and the stand-in URL endpoint (POST /__strict/url)
+    "url_qualifiers": False,
     # Lambda's regional concurrency pool: null (moto: GetAccountSettings is 404) or the account's total
     "lambda_account_concurrency": None,
     # Cognito user pools
@@ -212,7 +217,7 @@ def validate(update, base):
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
                 "logs_late_write", "lambda_logging_config", "lambda_invoke_node", "cognito_page_limits",
-                "cognito_client_flows", "cognito_tag_rules", "lambda_versions"):
+                "cognito_client_flows", "cognito_tag_rules", "lambda_versions", "url_qualifiers"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -578,6 +583,8 @@ class Proxy:
             self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
             self.revisions = {}  # function name -> $LATEST's RevisionId (lambda_versions; moto has none)
             self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
+            self.alias_urls = {}  # (region, function, alias) -> URL config (url_qualifiers)
+            self.alias_policies = {}  # (region, function, alias) -> [statement] (url_qualifiers)
             self.log = []
             self.requests = []
             self.fault_counts = {}  # key -> number of requests seen
@@ -1624,6 +1631,7 @@ class Proxy:
         late = self.late_write_of(call) if call.function_qualifier in (None, "$LATEST") else None
         resp = self.passthrough(call)
         if resp.status in (200, 204) and call.function_qualifier in (None, "$LATEST"):
+            self.forget_aliases_of(call.region, call.resource)
             with self.lock:
                 self.functions.pop(call.resource, None)
                 self.logging_configs.pop(call.resource, None)
@@ -2022,6 +2030,8 @@ class Proxy:
         anything). `url_config_not_found`: Get/Update/Delete of a missing config answer 404 (moto's Delete
         succeeds)."""
         op = call.op
+        if self.on_an_alias(call):
+            return self.alias_url_config(call)
         if op in ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig") and self.config["url_config_validation"]:
             problem = self.url_config_invalid(call)
             if problem is not None:
@@ -2091,6 +2101,8 @@ class Proxy:
         busy = self.policy_write_conflict(call)
         if busy is not None:
             return busy
+        if self.on_an_alias(call):
+            return self.policy_written(call, self.alias_policy(call))
         return self.policy_written(call, self.add_permission(call))
 
     def add_permission(self, call):
@@ -2115,6 +2127,8 @@ class Proxy:
         return self.passthrough(call)
 
     def lambda_RemovePermission(self, call):
+        if self.on_an_alias(call):
+            return self.policy_written(call, self.alias_policy(call))
         return self.policy_written(call, self.remove_permission(call))
 
     def remove_permission(self, call):
@@ -2134,6 +2148,8 @@ class Proxy:
         """`policy_conditions`: AWS writes AddPermission's FunctionUrlAuthType and InvokedViaFunctionUrl as
         conditions (`Condition: {StringEquals: {lambda:FunctionUrlAuthType: NONE}}` and `{Bool:
         {lambda:InvokedViaFunctionUrl: "true"}}`); moto keeps them as raw keys of the statement."""
+        if self.on_an_alias(call):
+            return self.alias_policy(call)
         resp = self.passthrough(call)
         if resp.status != 200 or not self.config["policy_conditions"]:
             return resp
@@ -2160,6 +2176,290 @@ class Proxy:
             resp.set_json(body)
             self.note(call, "rewrite", "Condition")
         return resp
+
+    # ---- URLs and resource policies on an alias (`url_qualifiers`) --------------------------------------------
+
+    URL_QUALIFIER = re.compile(r"^(\$LATEST|(?![0-9]+$)[a-zA-Z0-9_-]{1,128})$")
+
+    def on_an_alias(self, call):
+        """`url_qualifiers`: a URL or policy call whose Qualifier is not the function's own (`$LATEST`, none) is
+        answered here: moto keeps one URL config per function whatever the Qualifier, and an alias's policy on
+        the version it points to."""
+        if not self.config["url_qualifiers"] or call.function_qualifier in (None, "$LATEST"):
+            return False
+        # A version's own policy (AddPermission with Qualifier=7) is moto's; a URL's qualifier is checked below.
+        return "Url" in call.op or not call.function_qualifier.isdigit()
+
+    def alias_exists(self, call, alias):
+        """Whether the function has the alias (a side ListAliases to moto)."""
+        path = "/2015-03-31/functions/%s/aliases" % urllib.parse.quote(call.resource, safe="")
+        read = self.lambda_side(call, path)
+        listed = (read.json() or {}).get("Aliases") or [] if read.status == 200 else []
+        return any(a.get("Name") == alias for a in listed)
+
+    def alias_refusal(self, call):
+        """What Lambda answers before it looks at an alias's URL or policy: the caller's IAM (on the alias's ARN),
+        the qualifier's pattern (a URL's: `$LATEST` or an alias, never a version number), the alias itself."""
+        alias = call.function_qualifier
+        refused = self.authorize_only(call, "/2015-03-31/functions/%s/configuration"
+                                      % urllib.parse.quote("%s:%s" % (call.resource, alias), safe=":"))
+        if refused is not None:
+            return refused
+        if "Url" in call.op and not self.URL_QUALIFIER.match(alias):
+            problem = "Value '%s' at 'qualifier' failed to satisfy constraint: Member must satisfy regular " \
+                      "expression pattern: (^\\$LATEST$)|((?!^[0-9]+$)([a-zA-Z0-9-_]+))" % alias
+            self.note(call, "behaviour", "ValidationException", reason=problem)
+            return lambda_error("ValidationException", "1 validation error detected: " + problem, 400)
+        if not self.alias_exists(call, alias):
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="no alias %s" % alias)
+            return lambda_error("ResourceNotFoundException", "Function not found: %s:%s"
+                                % (self.function_arn(call, call.resource), alias), 404)
+        return None
+
+    def alias_url_config(self, call):
+        """An alias's URL config, kept here: Create (409 when there is one), Get, Update, Delete (404 when there is
+        none), each checked as AWS checks it; a URL's address differs per qualifier."""
+        refused = self.alias_refusal(call)
+        if refused is not None:
+            return refused
+        alias, op = call.function_qualifier, call.op
+        key = (call.region, call.resource, alias)
+        if op in ("CreateFunctionUrlConfig", "UpdateFunctionUrlConfig") and self.config["url_config_validation"]:
+            problem = self.url_config_invalid(call)
+            if problem is not None:
+                self.note(call, "behaviour", "ValidationException", reason=problem)
+                return lambda_error("ValidationException", "1 validation error detected: " + problem, 400)
+        body = call.json or {}
+        with self.lock:
+            config = self.alias_urls.get(key)
+            if op == "CreateFunctionUrlConfig":
+                if config is not None:
+                    conflict = True
+                else:
+                    conflict = False
+                    now = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+                    config = {
+                        "FunctionUrl": "https://%s.lambda-url.%s.on.aws/" % (uuid.uuid4().hex, call.region),
+                        "FunctionArn": "%s:%s" % (self.function_arn(call, call.resource), alias),
+                        "AuthType": body.get("AuthType"),
+                        "InvokeMode": body.get("InvokeMode") or "BUFFERED",
+                        "CreationTime": now,
+                        "LastModifiedTime": now,
+                    }
+                    if body.get("Cors"):
+                        config["Cors"] = body["Cors"]
+                    self.alias_urls[key] = config
+            elif config is not None and op == "UpdateFunctionUrlConfig":
+                if body.get("AuthType"):
+                    config["AuthType"] = body["AuthType"]
+                if "Cors" in body:
+                    config["Cors"] = body["Cors"]
+                config["LastModifiedTime"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+            elif config is not None and op == "DeleteFunctionUrlConfig":
+                self.alias_urls.pop(key, None)
+            config = dict(config) if config is not None else None
+        if op == "CreateFunctionUrlConfig" and conflict:
+            self.note(call, "behaviour", "ResourceConflictException", reason="a URL config exists on %s" % alias)
+            return lambda_error("ResourceConflictException",
+                                "Failed to create function url config for [functionArn = %s:%s]. Error message:  "
+                                "FunctionUrlConfig exists for this Lambda function"
+                                % (self.function_arn(call, call.resource), alias), 409)
+        if config is None:
+            self.note(call, "behaviour", "ResourceNotFoundException", reason="no URL config on %s" % alias)
+            return lambda_error("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        self.note(call, "behaviour", "%s on alias %s" % (op, alias))
+        if op == "DeleteFunctionUrlConfig":
+            return Response(204, [("x-amzn-RequestId", request_id())], b"", answered_by="proxy")
+        resp = self.ok_json(config)
+        resp.set_header("Content-Type", "application/json")
+        if op == "CreateFunctionUrlConfig":
+            resp.status, resp.reason = 201, "Created"
+        return resp
+
+    def alias_policy(self, call):
+        """An alias's resource policy, kept here, in AWS's shape (Condition blocks, Resource the alias's ARN):
+        AddPermission (409 for a Sid it holds; FunctionUrlAuthType only on lambda:InvokeFunctionUrl), GetPolicy
+        (404 when it has no statement), RemovePermission (404 for a Sid it does not hold)."""
+        refused = self.alias_refusal(call)
+        if refused is not None:
+            return refused
+        alias, op = call.function_qualifier, call.op
+        key = (call.region, call.resource, alias)
+        arn = "%s:%s" % (self.function_arn(call, call.resource), alias)
+        if op == "GetPolicy":
+            with self.lock:
+                statements = list(self.alias_policies.get(key) or [])
+            if not statements:
+                return lambda_error("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+            document = {"Version": "2012-10-17", "Id": "default", "Statement": statements}
+            resp = self.ok_json({"Policy": json.dumps(document, separators=(",", ":")), "RevisionId": request_id()})
+            resp.set_header("Content-Type", "application/json")
+            return resp
+        if op == "RemovePermission":
+            sid = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
+            with self.lock:
+                held = self.alias_policies.get(key) or []
+                kept = [st for st in held if st.get("Sid") != sid]
+                found = len(kept) != len(held)
+                self.alias_policies[key] = kept
+            if not found:
+                self.note(call, "behaviour", "ResourceNotFoundException", reason="no statement %s on %s" % (sid, alias))
+                return lambda_error("ResourceNotFoundException", "Statement %s is not found in resource policy." % sid,
+                                    404)
+            return Response(204, [("x-amzn-RequestId", request_id())], b"", answered_by="proxy")
+        body = call.json or {}
+        sid, action = body.get("StatementId"), body.get("Action")
+        if body.get("FunctionUrlAuthType") is not None and action != "lambda:InvokeFunctionUrl":
+            return lambda_error("InvalidParameterValueException",
+                                "FunctionUrlAuthType is only supported for lambda:InvokeFunctionUrl action", 400)
+        statement = {"Sid": sid, "Effect": "Allow", "Principal": body.get("Principal"), "Action": action,
+                     "Resource": arn}
+        if statement["Principal"] != "*":
+            statement["Principal"] = {"Service": body.get("Principal")} if "." in str(body.get("Principal")) \
+                else {"AWS": body.get("Principal")}
+        if body.get("FunctionUrlAuthType") is not None:
+            statement["Condition"] = {"StringEquals": {"lambda:FunctionUrlAuthType": body["FunctionUrlAuthType"]}}
+        if body.get("InvokedViaFunctionUrl") is not None:
+            statement["Condition"] = {"Bool": {"lambda:InvokedViaFunctionUrl":
+                                               "true" if body["InvokedViaFunctionUrl"] else "false"}}
+        with self.lock:
+            held = self.alias_policies.setdefault(key, [])
+            taken = any(st.get("Sid") == sid for st in held)
+            if not taken:
+                held.append(statement)
+        if taken:
+            self.note(call, "behaviour", "ResourceConflictException", reason="duplicate Sid %s on %s" % (sid, alias))
+            return lambda_error("ResourceConflictException",
+                                "The statement id (%s) provided already exists. Please choose a new statement id, or "
+                                "remove the existing statement." % sid, 409)
+        resp = self.ok_json({"Statement": json.dumps(statement, separators=(",", ":"))})
+        resp.set_header("Content-Type", "application/json")
+        resp.status, resp.reason = 201, "Created"
+        return resp
+
+    def lambda_DeleteAlias(self, call):
+        """`url_qualifiers`: an alias's URL config and policy go with it (a new alias of the same name starts
+        with neither)."""
+        resp = self.passthrough(call)
+        if resp.status in (200, 204) and self.config["url_qualifiers"]:
+            alias = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
+            with self.lock:
+                self.alias_urls.pop((call.region, call.resource, alias), None)
+                self.alias_policies.pop((call.region, call.resource, alias), None)
+        return resp
+
+    def url_target(self, call, url):
+        """(function, qualifier or None, URL config) of the URL `url`: an alias's kept here, else the function's own
+        as moto holds it (side reads: ListFunctions, then GetFunctionUrlConfig of each)."""
+        want = url.rstrip("/")
+        with self.lock:
+            for (region, name, alias), config in self.alias_urls.items():
+                if region == call.region and config["FunctionUrl"].rstrip("/") == want:
+                    return name, alias, dict(config)
+        resp = self.lambda_side(call, "/2015-03-31/functions/")
+        for function in ((resp.json() or {}).get("Functions") or []) if resp.status == 200 else []:
+            name = function.get("FunctionName") or ""
+            read = self.lambda_side(call, "/2021-10-31/functions/%s/url" % urllib.parse.quote(name, safe=""))
+            config = read.json() or {} if read.status in (200, 201) else {}
+            if (config.get("FunctionUrl") or "").rstrip("/") == want:
+                return name, None, config
+        return None
+
+    @staticmethod
+    def grants(statements, action, key, value):
+        """Whether one statement allows anyone `action` under the condition `key` = `value` (AWS's Condition
+        block, or moto's raw key)."""
+        short = key.split(":", 1)[1]
+        raw = short[0].upper() + short[1:]
+        for st in statements:
+            principal = st.get("Principal")
+            anyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
+            actions = st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]
+            conditions = [v.get(key) for v in (st.get("Condition") or {}).values() if isinstance(v, dict)]
+            conditions.append(st.get(raw))
+            held = any(str(c).lower() == value.lower() for c in conditions if c is not None)
+            if st.get("Effect") == "Allow" and anyone and action in actions and held:
+                return True
+        return False
+
+    def serve_url(self, request):
+        """POST /__strict/url {"url", "path", "method", "body"}: the stand-in for a request to a function URL
+        (moto cannot serve one), answered as {"statusCode", "headers", "body"}. As Lambda does since October
+        2025, a URL with AuthType NONE answers 403 {"Message":"Forbidden"} unless the policy ON ITS QUALIFIER
+        holds both statements (lambda:InvokeFunctionUrl with lambda:FunctionUrlAuthType NONE, and
+        lambda:InvokeFunction with lambda:InvokedViaFunctionUrl true); an AWS_IAM URL answers 403 to this
+        unsigned request. The code run is the qualifier's (an alias's version), in the local Node.js."""
+        url = str(request.get("url") or "")
+        m = re.match(r"^https://([a-z0-9]+)\.lambda-url\.([a-z0-9-]+)\.on\.aws/?$", url)
+        if not m:
+            return {"statusCode": 400, "body": "not a function URL: %s" % url}
+        auth = "AWS4-HMAC-SHA256 Credential=testing/20240101/%s/lambda/aws4_request, SignedHeaders=host, " \
+               "Signature=0" % m.group(2)
+        call = Call("GET", "/", [("Authorization", auth), ("X-Amz-Date", "20240101T000000Z")], b"")
+        found = self.url_target(call, url)
+        if found is None:
+            return {"statusCode": 404, "body": "no function URL %s" % url}
+        name, alias, config = found
+        call.resource = name
+        forbidden = {"statusCode": 403, "headers": {"content-type": "application/json"},
+                     "body": json.dumps({"Message": "Forbidden"})}
+        if config.get("AuthType") != "NONE":
+            return forbidden
+        if alias is None:
+            statements = self.policy_statements(call)
+        else:
+            with self.lock:
+                statements = list(self.alias_policies.get((call.region, name, alias)) or [])
+        if not (self.grants(statements, "lambda:InvokeFunctionUrl", "lambda:FunctionUrlAuthType", "NONE")
+                and self.grants(statements, "lambda:InvokeFunction", "lambda:InvokedViaFunctionUrl", "true")):
+            return forbidden
+        path = "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(name, safe="")
+        headers = list(call.headers) + [(SIDE_HEADER, "1"), ("User-Agent", "strict-proxy-side-request")]
+        qualifier = "" if alias is None else "&Qualifier=%s" % urllib.parse.quote(alias)
+        read = self.forward("GET", path + SIDE_QUERY + qualifier, headers, b"")
+        if read.status != 200:
+            return {"statusCode": 502, "body": "the URL's function is not readable: %s" % read.status}
+        function = read.json() or {}
+        with self.lock:
+            package = self.packages.get(function.get("CodeSha256"))
+        if package is None:
+            return {"statusCode": 502, "body": "the package did not pass through this proxy"}
+        raw = str(request.get("path") or "/")
+        split = urllib.parse.urlsplit(raw)
+        method = str(request.get("method") or "GET")
+        query = {k: ",".join(v) for k, v in urllib.parse.parse_qs(split.query).items()}
+        url_id = m.group(1)
+        event = {"version": "2.0", "routeKey": "$default", "rawPath": split.path or "/",
+                 "rawQueryString": split.query, "headers": {"host": "%s.lambda-url.%s.on.aws" % (url_id, m.group(2))},
+                 "requestContext": {"accountId": "anonymous", "apiId": url_id, "domainName": url[8:].rstrip("/"),
+                                    "domainPrefix": url_id, "http": {"method": method, "path": split.path or "/",
+                                                                     "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                                                                     "userAgent": "strict-proxy"},
+                                    "requestId": request_id(), "routeKey": "$default", "stage": "$default",
+                                    "timeEpoch": int(time.time() * 1000)},
+                 "isBase64Encoded": False}
+        if query:
+            event["queryStringParameters"] = query
+        if request.get("body") is not None:
+            event["body"] = str(request["body"])
+        error, payload, _ = self.run_function(call, function, package, json.dumps(event), request_id())
+        if error:
+            return {"statusCode": 502, "body": json.dumps({"Message": "Internal Server Error"})}
+        try:
+            answer = json.loads(payload.decode("utf-8") or "null")
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and "statusCode" in answer:
+            return {"statusCode": answer.get("statusCode"), "headers": answer.get("headers") or {},
+                    "body": answer.get("body"), "version": function.get("Version")}
+        return {"statusCode": 200, "headers": {"content-type": "application/json"},
+                "body": json.dumps(answer), "version": function.get("Version")}
+
+    def forget_aliases_of(self, region, name):
+        with self.lock:
+            for held in (self.alias_urls, self.alias_policies):
+                for key in [k for k in held if k[:2] == (region, name)]:
+                    held.pop(key)
 
     # ---- Lambda's concurrency pool ---------------------------------------------------------------------------
 
@@ -2802,6 +3102,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, ConfigError) as e:
                 return self.send_json(400, {"error": str(e)})
             return self.send_json(200, proxy.set_clock(advance, frozen))
+        if route == "/__strict/url" and self.command == "POST":
+            try:
+                request = json.loads(body.decode("utf-8") or "{}")
+            except ValueError as e:
+                return self.send_json(400, {"error": str(e)})
+            return self.send_json(200, proxy.serve_url(request if isinstance(request, dict) else {}))
         if route == "/__strict/health":
             return self.send_json(200, {"ok": True})
         return self.send_json(404, {"error": "unknown control path %s %s" % (self.command, route)})
