@@ -1725,6 +1725,146 @@ class LambdaVersions(unittest.TestCase):
         self.assertEqual(self.versions("lenient"), ["$LATEST"])
 
 
+class AliasUrls(unittest.TestCase):
+    """`url_qualifiers`: an alias's URL config and policy are its own (moto keeps one URL per function whatever the
+    Qualifier), a URL's qualifier is `$LATEST` or an alias, and the stand-in URL answers behind its qualifier's two
+    statements."""
+
+    SWITCHES = {"url_qualifiers": True, "url_config_conflict": True, "url_config_validation": True,
+                "url_config_not_found": True, "permission_sid_conflict": True, "policy_conditions": True,
+                "lambda_invoke_node": True}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack(dict(cls.SWITCHES))
+        cls.lam = cls.s.client("lambda")
+        cls.lam_moto = cls.s.client("lambda", direct=True)
+        cls.role = cls.s.client("iam", direct=True).create_role(
+            RoleName="aliasurls", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def setUp(self):
+        self.s.set(**self.SWITCHES)
+
+    def aliased(self, name, code=None):
+        """A function (through the proxy, so that its package can run) with version 1 behind alias `live`."""
+        self.lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="src/app.handler",
+                                 Role=self.role, Code={"ZipFile": code or _invoke_zip()})
+        self.lam_moto.publish_version(FunctionName=name)
+        self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+        return name
+
+    def public(self, name, qualifier=None):
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        self.lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl",
+                                Principal="*", FunctionUrlAuthType="NONE", **extra)
+        self.lam.add_permission(FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction",
+                                Principal="*", InvokedViaFunctionUrl=True, **extra)
+
+    def test_a_url_qualifier_is_latest_or_an_alias_never_a_version(self):
+        name = self.aliased("q-rules")
+        with self.assertRaises(ClientError) as e:
+            self.lam.create_function_url_config(FunctionName=name, Qualifier="1", AuthType="NONE")
+        self.assertEqual(code(e.exception)[0::2], ("ValidationException", 400))
+        self.assertIn("at 'qualifier'", code(e.exception)[1])
+        with self.assertRaises(ClientError) as e:
+            self.lam.create_function_url_config(FunctionName=name, Qualifier="nope", AuthType="NONE")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        own = self.lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+        live = self.lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+        self.assertEqual(live["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertTrue(live["FunctionArn"].endswith(":%s:live" % name), live["FunctionArn"])
+        self.assertNotEqual(live["FunctionUrl"], own, "a URL's address is per qualifier")
+        self.assertEqual(self.lam.get_function_url_config(FunctionName=name)["FunctionUrl"], own)
+        self.assertEqual(self.lam.get_function_url_config(FunctionName=name, Qualifier="live")["FunctionUrl"],
+                         live["FunctionUrl"])
+        with self.assertRaises(ClientError) as e:
+            self.lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
+        updated = self.lam.update_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM")
+        self.assertEqual((updated["AuthType"], updated["FunctionUrl"]), ("AWS_IAM", live["FunctionUrl"]))
+        self.lam.delete_function_url_config(FunctionName=name, Qualifier="live")
+        with self.assertRaises(ClientError) as e:
+            self.lam.get_function_url_config(FunctionName=name, Qualifier="live")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        with self.assertRaises(ClientError) as e:
+            self.lam.delete_function_url_config(FunctionName=name, Qualifier="live")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        self.assertEqual(self.lam.get_function_url_config(FunctionName=name)["FunctionUrl"], own)
+
+    def test_permissions_are_kept_per_qualifier(self):
+        name = self.aliased("q-policy")
+        self.public(name, "live")
+        with self.assertRaises(ClientError) as e:
+            self.lam.get_policy(FunctionName=name)
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        policy = json.loads(self.lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])
+        by_sid = {st["Sid"]: st for st in policy["Statement"]}
+        self.assertEqual(sorted(by_sid), ["invoke", "url"])
+        self.assertTrue(by_sid["url"]["Resource"].endswith(":%s:live" % name))
+        self.assertEqual(by_sid["url"]["Condition"], {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}})
+        self.assertEqual(by_sid["invoke"]["Condition"], {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}})
+        with self.assertRaises(ClientError) as e:
+            self.lam.add_permission(FunctionName=name, Qualifier="live", StatementId="url", Principal="*",
+                                    Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceConflictException", 409))
+        with self.assertRaises(ClientError) as e:
+            self.lam.remove_permission(FunctionName=name, StatementId="url")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        with self.assertRaises(ClientError) as e:
+            self.lam.add_permission(FunctionName=name, Qualifier="gone", StatementId="x", Principal="*",
+                                    Action="lambda:InvokeFunction")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        self.lam.remove_permission(FunctionName=name, Qualifier="live", StatementId="url")
+        self.lam.remove_permission(FunctionName=name, Qualifier="live", StatementId="invoke")
+        with self.assertRaises(ClientError) as e:
+            self.lam.get_policy(FunctionName=name, Qualifier="live")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+
+    def test_an_aliases_url_and_policy_go_with_it(self):
+        name = self.aliased("q-gone")
+        self.lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+        self.public(name, "live")
+        self.lam.delete_alias(FunctionName=name, Name="live")
+        self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+        with self.assertRaises(ClientError):
+            self.lam.get_function_url_config(FunctionName=name, Qualifier="live")
+        with self.assertRaises(ClientError):
+            self.lam.get_policy(FunctionName=name, Qualifier="live")
+
+    def test_the_url_answers_only_with_its_qualifiers_two_statements(self):
+        name = self.aliased("q-serve")
+        url = self.lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")["FunctionUrl"]
+        call = lambda: self.s.control("POST", "/__strict/url", {"url": url, "path": "/items?x=1"})[1]
+        self.assertEqual(call()["statusCode"], 403)
+        # The function's own statements do not cover the alias's URL.
+        self.public(name)
+        self.assertEqual(call()["statusCode"], 403)
+        self.lam.add_permission(FunctionName=name, Qualifier="live", StatementId="url", Principal="*",
+                                Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE")
+        self.assertEqual(call()["statusCode"], 403, "one statement is not enough")
+        self.lam.add_permission(FunctionName=name, Qualifier="live", StatementId="invoke", Principal="*",
+                                Action="lambda:InvokeFunction", InvokedViaFunctionUrl=True)
+        answer = call()
+        self.assertEqual((answer["statusCode"], answer["version"]), (200, "1"))
+        echo = json.loads(answer["body"])["echo"]
+        self.assertEqual((echo["rawPath"], echo["queryStringParameters"]), ("/items", {"x": "1"}))
+        self.assertEqual(self.s.control("POST", "/__strict/url", {"url": "https://x.lambda-url.us-east-1.on.aws/"})[1]
+                         ["statusCode"], 404)
+
+    def test_off_moto_keeps_one_url_whatever_the_qualifier(self):
+        self.s.set(url_qualifiers=False, url_config_conflict=False)
+        name = self.aliased("q-lenient")
+        own = self.lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+        live = self.lam.create_function_url_config(FunctionName=name, Qualifier="1", AuthType="NONE")["FunctionUrl"]
+        self.assertNotEqual(own, live)
+        self.assertEqual(self.lam.get_function_url_config(FunctionName=name)["FunctionUrl"], live,
+                         "moto replaced the function's own URL")
+
+
 class Clock(unittest.TestCase):
     """POST /__strict/clock: every timed state runs on the proxy's clock, which a test can stop and move on."""
 

@@ -2341,7 +2341,7 @@ class Proxy:
         """`url_qualifiers`: an alias's URL config and policy go with it (a new alias of the same name starts
         with neither)."""
         resp = self.passthrough(call)
-        if resp.status in (200, 204) and self.config["url_qualifiers"]:
+        if resp.status in (200, 201, 204) and self.config["url_qualifiers"]:
             alias = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
             with self.lock:
                 self.alias_urls.pop((call.region, call.resource, alias), None)
