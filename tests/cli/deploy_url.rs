@@ -244,6 +244,11 @@ async fn a_url_on_latest_moves_to_the_alias_with_deploy_and_back_without_it() {
         emulator.strict().call_url(&new, "/items?userId=someone")["statusCode"],
         200
     );
+    assert_eq!(
+        emulator.strict().call_url(&old, "/items?userId=someone")["statusCode"],
+        404,
+        "the old URL no longer exists"
+    );
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
@@ -277,6 +282,15 @@ async fn a_url_on_latest_moves_to_the_alias_with_deploy_and_back_without_it() {
         .await;
     assert!(alias.is_err(), "the alias is deleted");
     assert_eq!(url_on(&emulator, Some("live")).await, None);
+    let strict = emulator.strict();
+    assert_eq!(
+        strict.call_url(&back, "/items?userId=someone")["statusCode"],
+        200
+    );
+    assert_eq!(
+        strict.call_url(&new, "/items?userId=someone")["statusCode"],
+        404
+    );
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
