@@ -7,6 +7,9 @@
 //! the function's own, as Lambda does (moto keeps one URL per function whatever the Qualifier), and
 //! `lambda_versions` is on as in tests/cli/deploy.rs.
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use crate::support::*;
@@ -290,6 +293,78 @@ async fn a_url_on_latest_moves_to_the_alias_with_deploy_and_back_without_it() {
     assert_eq!(
         strict.call_url(&new, "/items?userId=someone")["statusCode"],
         404
+    );
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+}
+
+/// Starts `up` and kills it once it sent `op` (the proxy holds the request; it lands after the kill).
+fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
+    emulator.strict().set(json!({"hold_operations": [op]}));
+    let held = emulator.strict().injected_by(op, "held");
+    let mut child = project
+        .command(&["up"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while emulator.strict().injected_by(op, "held") == held {
+        assert!(
+            child.try_wait().expect("polling").is_none(),
+            "up ended without sending {op}"
+        );
+        assert!(Instant::now() < deadline, "up never sent {op}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping");
+    emulator.strict().set(json!({"hold_operations": null}));
+}
+
+/// A move killed after the alias's URL was created (at its first AddPermission): the old URL still serves,
+/// plan names the new one by its address, and the next up finishes the move.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_killed_half_way_is_finished_by_the_next_up() {
+    let (emulator, project) = start();
+    project.stackctl(&["up"]).ok();
+    let old = url_on(&emulator, None).await.unwrap();
+    with_deploy(&project, "verify = \"none\"\n");
+    kill_at(&project, &emulator, "AddPermission");
+    let new = url_on(&emulator, Some("live"))
+        .await
+        .expect("the alias's URL was created before the kill");
+    assert_eq!(url_on(&emulator, None).await.as_deref(), Some(old.as_str()));
+    assert_eq!(
+        emulator.strict().call_url(&old, "/items?userId=someone")["statusCode"],
+        200,
+        "the old URL serves until the new one is complete"
+    );
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(
+        plan.stdout
+            .contains(&format!("    ~ url: {old} -> {new}\n")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains(&format!(
+            "the URL changes: clients of {old} must move to {new}"
+        )),
+        "{}",
+        plan.stdout
+    );
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    assert_eq!(up.json()["outputs"]["url"], new.as_str());
+    assert_eq!(url_on(&emulator, None).await, None);
+    assert_eq!(sids_on(&emulator, Some("live")).await, both());
+    assert_eq!(sids_on(&emulator, None).await, Vec::<String>::new());
+    assert_eq!(
+        emulator.strict().call_url(&new, "/items?userId=someone")["statusCode"],
+        200
     );
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
