@@ -433,3 +433,40 @@ async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them(
     // A pool without users is not data: down needs no --delete-data.
     project.stackctl(&["down", "--confirm"]).ok();
 }
+
+/// An alias of the configured name that the stack did not make (someone's own, on the function) is never
+/// moved: up is blocked before any write, with the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_the_stack_did_not_make_is_never_moved() {
+    let (emulator, project) = start();
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    let version = moto
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    with_deploy(&project, "verify = \"none\"\n");
+    set_variable(&project, "two");
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr
+            .contains("stackctl never moves an alias it did not make"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+}

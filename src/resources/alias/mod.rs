@@ -272,6 +272,15 @@ impl Alias {
     }
 }
 
+/// Why an alias the stack did not make blocks up, and the fix.
+fn foreign_alias_note(alias: &str, section: &str) -> String {
+    format!(
+        "the function already has an alias `{alias}` that this stack did not create (the function has no \
+         `{ALIAS_TAG}` tag naming it): stackctl never moves an alias it did not make; choose another name \
+         (`alias = \"...\"` in [{section}.deploy]) or delete that alias"
+    )
+}
+
 impl Resource for Alias {
     type Live = AliasState;
     type Work = AliasWork;
@@ -369,6 +378,18 @@ impl Resource for Alias {
             return Ok(Planned::new(plan, AliasWork::Delete { unmark: true }));
         };
         let alias = &deploy.alias;
+        // An alias of that name the stack did not make (no `stackctl:alias` marker naming it on the
+        // function): someone else's traffic goes through it, so it is never moved.
+        if let (Some(state), false) = (live, self.marked(function) == Some(alias.as_str())) {
+            let plan = ResourcePlan::new(Kind::Alias, name, Action::Blocked)
+                .arn(Some(&state.alias.arn))
+                .changes(vec![Change::keep(
+                    format!("alias.{alias}"),
+                    format!("version {}", state.alias.version),
+                )])
+                .note(foreign_alias_note(alias, &self.spec.section));
+            return Ok(Planned::new(plan, AliasWork::Nothing));
+        }
         let function_changes = self.function_changes(world);
         let how = match deploy.verify {
             Verify::Smoke => "publish, run smoke's checks against the version, then",
