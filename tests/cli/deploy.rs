@@ -155,6 +155,19 @@ async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
         Some(("2".into(), "stackctl: replaced 1".into()))
     );
     assert_eq!(versions(&emulator).await, ["1", "2"]);
+
+    // smoke (through Lambda Invoke) calls what serves: the alias.
+    let before = emulator.strict().requests_json().len();
+    let smoke = project.stackctl(&["smoke", "--output", "json"]);
+    smoke.ok();
+    assert_eq!(smoke.json()["target"], "Lambda Invoke of `live`");
+    let qualifiers: Vec<serde_json::Value> = emulator.strict().requests_json()[before..]
+        .iter()
+        .filter(|r| r["op"] == "Invoke")
+        .map(|r| r["qualifier"].clone())
+        .collect();
+    assert!(!qualifiers.is_empty());
+    assert!(qualifiers.iter().all(|q| q == "live"), "{qualifiers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -178,8 +178,8 @@ impl Alias {
                     }
                 };
                 bail!(
-                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler and \
-                     run up again (`stackctl smoke` shows every check)"
+                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler \
+                     (`stackctl smoke --local` runs the same checks on the local build) and run up again"
                 );
             }
         }
