@@ -47,6 +47,9 @@ fn aws_commands() -> Vec<Vec<String>> {
         vec!["ls"],
         vec!["ls", "--all"],
         vec!["token", "--user", "alice"],
+        vec!["versions"],
+        vec!["rollback"],
+        vec!["rollback", "--to", "1"],
     ];
     list.into_iter()
         .map(|args| args.into_iter().map(str::to_string).collect())

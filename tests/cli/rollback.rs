@@ -189,7 +189,7 @@ async fn rollback_flips_the_alias_back_and_forth_in_one_write_and_versions_shows
     run.ok();
     assert_eq!(emulator.writes_since(mark), ["UpdateAlias"]);
     let json = run.json();
-    assert_eq!(json["command"], "rollback");
+    crate::contract::assert_envelope(&json, "rollback", None);
     assert_eq!(json["function"], FUNCTION);
     assert_eq!(json["alias"], "live");
     assert_eq!(json["from"], "2");
