@@ -176,6 +176,19 @@ async fn rollback_flips_the_alias_back_and_forth_in_one_write_and_versions_shows
     );
     let text = project.stackctl(&["versions"]);
     text.ok();
+    // The CodeSha256 in full in JSON, its first 12 characters in text.
+    let json = project.stackctl(&["versions", "--output", "json"]).json();
+    let sha = json["versions"][0]["code_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sha.len(), 44, "{json}");
+    assert!(
+        text.stdout.contains(&format!("{}…", &sha[..12])),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains(&sha), "{}", text.stdout);
     assert!(
         text.stdout
             .contains("alias live → version 2 (replaced 1: `stackctl rollback` returns to it)"),
@@ -365,14 +378,26 @@ async fn without_the_section_rollback_is_a_usage_error_and_versions_says_why() {
         .expect_code(64);
 }
 
-/// Only the stack's own function: the same function under another stack's name is refused, nothing written.
+/// README: a rollback leaves `$LATEST` as it was, so the next `up` serves the working tree's build again (the
+/// version already published of it: no new version). And only the stack's own function: the same function
+/// under another stack's name is refused, nothing written.
 #[tokio::test(flavor = "multi_thread")]
-async fn rollback_never_moves_another_stacks_alias() {
+async fn up_after_a_rollback_serves_the_build_again_and_another_stack_never_moves_the_alias() {
     let emulator = emulator();
     let project = versioned(&emulator);
     project.stackctl(&["up"]).ok();
     mark_handler(&project, "", " (second)");
     project.stackctl(&["up"]).ok();
+    project.stackctl(&["rollback"]).ok();
+    assert_eq!(alias_version(&emulator).await, "1");
+    let status = project.stackctl(&["status"]);
+    status.expect_code(2);
+    project.stackctl(&["up"]).ok();
+    assert_eq!(alias_version(&emulator).await, "2");
+    assert_eq!(
+        rows(&project),
+        [row("2", true, false, true), row("1", false, true, true)]
+    );
     project.edit(
         "stack.toml",
         "name = \"my-frontend-app\"",
