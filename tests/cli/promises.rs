@@ -336,6 +336,8 @@ fn completions_print_a_script_for_each_shell_that_its_shell_parses() {
             "stage-name",
             "completions",
             "token",
+            "versions",
+            "rollback",
         ] {
             assert!(run.stdout.contains(command), "{shell}: `{command}` missing");
         }
