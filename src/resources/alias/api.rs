@@ -141,6 +141,33 @@ pub async fn list_versions(client: &Client, function: &str) -> Result<Vec<Versio
     Ok(versions)
 }
 
+/// One published version as GetFunctionConfiguration with its number as `Qualifier` answers it (None: the
+/// function or the version does not exist): `rollback` checks its target with this one call (its
+/// Description says whether the stack published it) instead of listing every version.
+pub async fn read_published(
+    client: &Client,
+    function: &str,
+    version: &str,
+) -> Result<Option<Version>> {
+    match client
+        .get_function_configuration()
+        .function_name(function)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(Version {
+            version: out.version().unwrap_or(version).to_string(),
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+            published: out.last_modified().unwrap_or_default().to_string(),
+            description: out.description().unwrap_or_default().to_string(),
+        })),
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
+        Err(err) => Err(err)
+            .with_context(|| format!("reading version {version} of Lambda function `{function}`")),
+    }
+}
+
 /// Every alias of the function, as (name, version), every page: pruning never deletes a version one of
 /// them points to, whoever made it.
 pub async fn list_aliases(client: &Client, function: &str) -> Result<Vec<(String, String)>> {
