@@ -23,7 +23,7 @@ use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::resources::function::{self, Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
-pub use api::{LiveAlias, ALIAS_TAG};
+pub use api::{LiveAlias, Version, ALIAS_TAG};
 
 /// What runs against a newly published version before the alias moves to it (`verify = "smoke"`): `up`
 /// builds it from smoke's sequence. Ok(None): every check passed; Ok(Some(why)): a check failed (the
