@@ -156,13 +156,14 @@ pub async fn run(
         check_target(&stack.name, &to, found.as_ref()).map_err(anyhow::Error::msg)?;
         crate::interrupt::check(&format!("moving alias `{alias_name}`"))?;
         task.set(&format!("moving alias {alias_name} {from} → {to}"));
-        // The Description records the version it leaves: the next rollback returns to it.
-        api::move_alias(
+        // The Description records the version it leaves: the next rollback returns to it, and up does not
+        // move forward to it again while `$LATEST` is still that version.
+        api::roll_back_alias(
             lambda,
             &name,
             alias_name,
             &to,
-            Some(&from),
+            &from,
             alias.revision_id.as_deref(),
         )
         .await?;
@@ -203,6 +204,7 @@ mod tests {
             arn: String::new(),
             version: version.into(),
             replaced: api::replaced_in(description),
+            rolled_back_from: api::rolled_back_in(description),
             description: description.into(),
             revision_id: Some("r1".into()),
         }

@@ -267,6 +267,7 @@ mod tests {
             arn: String::new(),
             version: version.into(),
             replaced: replaced.map(str::to_string),
+            rolled_back_from: None,
             description: api::alias_description(replaced),
             revision_id: None,
         }

@@ -3,8 +3,8 @@
 //! then moves the alias, recording the version it replaced; pruning keeps `keep_versions`; kill points at
 //! publish, verify and move converge on the next up; down deletes the alias first.
 //!
-//! The strict proxy's `lambda_versions` is on here: `$LATEST` carries a RevisionId, PublishVersion's and
-//! UpdateAlias's preconditions are enforced, and an aliased version cannot be deleted.
+//! The strict proxy's `lambda_versions` is on here: `$LATEST` carries a RevisionId, PublishVersion's
+//! preconditions are enforced, versions are frozen at publish, and an aliased version cannot be deleted.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -341,8 +341,8 @@ async fn kill_points_at_publish_verify_and_move_converge_on_the_next_up() {
     }
 }
 
-/// down deletes the alias before the function (which takes every version with it); status and plan
-/// name the alias and its version.
+/// down deletes the alias before the function (which takes every version with it), and only with
+/// --delete-data (the served versions are data); status names the alias and its version.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_deletes_the_alias_first_and_status_shows_it() {
     let (emulator, project) = start();
@@ -370,8 +370,21 @@ async fn down_deletes_the_alias_first_and_status_shows_it() {
         status.stdout
     );
 
+    // The versions the alias serves are data: down needs --delete-data, and without it deletes nothing.
     let mark = emulator.mark();
-    project.stackctl(&["down", "--confirm"]).ok();
+    let down = project.stackctl(&["down", "--confirm"]);
+    down.expect_code(1);
+    assert!(
+        down.stderr.contains("alias `live` serves version 1")
+            && down.stderr.contains("--delete-data"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
     let writes = emulator.writes_since(mark);
     let delete_alias = writes
         .iter()
@@ -443,8 +456,10 @@ async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them(
     assert!(users.users().is_empty(), "{users:?}");
     let scan = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
     assert!(scan.items().is_empty(), "{scan:?}");
-    // A pool without users is not data: down needs no --delete-data.
-    project.stackctl(&["down", "--confirm"]).ok();
+    // The served version is data: down with --delete-data.
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
 }
 
 /// An alias of the configured name that the stack did not make (someone's own, on the function) is never
@@ -482,4 +497,123 @@ async fn an_alias_the_stack_did_not_make_is_never_moved() {
     );
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
     assert_eq!(alias(&emulator).await.unwrap().0, "1");
+}
+
+/// Review finding: a first up whose verification failed leaves the `stackctl:alias` marker without an alias;
+/// an alias someone makes later under that name is theirs (its Description is not stackctl's), and up
+/// never moves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    project.edit("lambda/src/handler.ts", WORKING, BROKEN);
+    project.stackctl(&["up"]).expect_code(1);
+    assert_eq!(alias(&emulator).await, None);
+    let moto = emulator.moto_clients().await;
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version("1")
+        .description("ops: pinned by hand")
+        .send()
+        .await
+        .unwrap();
+    project.edit("lambda/src/handler.ts", BROKEN, WORKING);
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr
+            .contains("stackctl never moves an alias it did not make"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(
+        alias(&emulator).await,
+        Some(("1".into(), "ops: pinned by hand".into()))
+    );
+}
+
+/// Review finding: on a function without the stack's tag, an alias of the configured name that the stack
+/// did not make is never deleted by down.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_never_deletes_an_alias_the_stack_did_not_make() {
+    let (emulator, project) = start();
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
+    moto.lambda
+        .untag_resource()
+        .resource(&arn)
+        .tag_keys("stackctl:stack")
+        .send()
+        .await
+        .unwrap();
+    let version = moto
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    with_deploy(&project, "verify = \"none\"\n");
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let writes = emulator.writes_since(mark);
+    assert!(!writes.iter().any(|w| w == "DeleteAlias"), "{writes:?}");
+    assert!(alias(&emulator).await.is_some());
+}
+
+/// Review finding: pruning never deletes a version another alias routes part of its traffic to (weights),
+/// and the alias it moves serves exactly the verified version (its own weights cleared).
+#[tokio::test(flavor = "multi_thread")]
+async fn pruning_never_touches_a_version_an_alias_routes_to() {
+    let (emulator, project) = start();
+    with_deploy(&project, "keep_versions = 2\nverify = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    set_variable(&project, "two");
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.moto_clients().await;
+    let weights = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .additional_version_weights("1", 0.1)
+        .build();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("canary")
+        .function_version("2")
+        .routing_config(weights)
+        .send()
+        .await
+        .unwrap();
+    for release in ["three", "four"] {
+        set_variable(&project, release);
+        project.stackctl(&["up"]).ok();
+    }
+    assert_eq!(versions(&emulator).await, ["1", "2", "3", "4"]);
+    let live = moto
+        .lambda
+        .get_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let weights = live
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map_or(0, |w| w.len());
+    assert_eq!(weights, 0);
 }

@@ -378,11 +378,12 @@ async fn without_the_section_rollback_is_a_usage_error_and_versions_says_why() {
         .expect_code(64);
 }
 
-/// README: a rollback leaves `$LATEST` as it was, so the next `up` serves the working tree's build again (the
-/// version already published of it: no new version). And only the stack's own function: the same function
-/// under another stack's name is refused, nothing written.
+/// README: a rollback sticks: `$LATEST` is still the version rolled back from, and an `up` that changes
+/// nothing writes nothing (it never undoes the rollback); status is in sync and says why. A change of
+/// `$LATEST` publishes and moves again. And only the stack's own function: the same function under another
+/// stack's name is refused, nothing written.
 #[tokio::test(flavor = "multi_thread")]
-async fn up_after_a_rollback_serves_the_build_again_and_another_stack_never_moves_the_alias() {
+async fn a_rollback_sticks_until_latest_changes_and_another_stack_never_moves_the_alias() {
     let emulator = emulator();
     let project = versioned(&emulator);
     project.stackctl(&["up"]).ok();
@@ -391,13 +392,22 @@ async fn up_after_a_rollback_serves_the_build_again_and_another_stack_never_move
     project.stackctl(&["rollback"]).ok();
     assert_eq!(alias_version(&emulator).await, "1");
     let status = project.stackctl(&["status"]);
-    status.expect_code(2);
-    project.stackctl(&["up"]).ok();
-    assert_eq!(alias_version(&emulator).await, "2");
-    assert_eq!(
-        rows(&project),
-        [row("2", true, false, true), row("1", false, true, true)]
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains("the version rolled back from"),
+        "{}",
+        status.stdout
     );
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.ok();
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(alias_version(&emulator).await, "1");
+    // A new build: published (version 3), moved, recording the version it replaced.
+    mark_handler(&project, " (second)", " (third)");
+    project.stackctl(&["up"]).ok();
+    assert_eq!(alias_version(&emulator).await, "3");
+    assert_eq!(rows(&project)[0], row("3", true, false, true));
     project.edit(
         "stack.toml",
         "name = \"my-frontend-app\"",
@@ -414,5 +424,5 @@ async fn up_after_a_rollback_serves_the_build_again_and_another_stack_never_move
         );
     }
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
-    assert_eq!(alias_version(&emulator).await, "2");
+    assert_eq!(alias_version(&emulator).await, "3");
 }
