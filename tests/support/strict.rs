@@ -79,6 +79,9 @@ pub fn realistic() -> Value {
         // tests/cli/log_group.rs turns it on.
         "logs_late_write": false,
         "lambda_logging_config": true,
+        // RevisionId in every function answer, PublishVersion's preconditions, versions frozen at publish and
+        // never renumbered, alias rules and revisions.
+        "lambda_versions": true,
         "tagging_resource_types": true,
         // Two minutes: a test's `ls` right after a `down` still gets what it deleted from GetResources.
         "tagging_stale_ms": 120_000,
