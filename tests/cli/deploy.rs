@@ -3,7 +3,7 @@
 //! then moves the alias, recording the version it replaced; pruning keeps `keep_versions`; kill points at
 //! publish, verify and move converge on the next up; down deletes the alias first.
 //!
-//! The strict proxy's `lambda_versions` is on here: `$LATEST` carries a RevisionId, PublishVersion's
+//! The strict proxy's `lambda_versions` (on in `realistic()`) is what makes this real: `$LATEST` carries a RevisionId, PublishVersion's
 //! preconditions are enforced, versions are frozen at publish, and an aliased version cannot be deleted.
 
 use std::process::Stdio;
@@ -24,14 +24,13 @@ fn with_deploy(project: &Project, extra: &str) {
 
 fn start() -> (Emulator, Project) {
     let emulator = Emulator::start();
-    emulator.strict().set(json!({"lambda_versions": true}));
     let project = Project::new(&emulator);
     (emulator, project)
 }
 
 /// The alias as the emulator holds it: (version, description).
 async fn alias(emulator: &Emulator) -> Option<(String, String)> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let out = moto
         .lambda
         .get_alias()
@@ -46,9 +45,10 @@ async fn alias(emulator: &Emulator) -> Option<(String, String)> {
     ))
 }
 
-/// The function's published versions (numbers, oldest first).
+/// The function's published versions (numbers, oldest first), as AWS would list them: through the strict
+/// proxy, which hides the versions it deleted (moto keeps them and reuses their numbers).
 async fn versions(emulator: &Emulator) -> Vec<String> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let out = moto
         .lambda
         .list_versions_by_function()
@@ -241,7 +241,7 @@ async fn pruning_keeps_keep_versions_and_never_an_aliased_one() {
     with_deploy(&project, "keep_versions = 2\nverify = \"none\"\n");
     project.stackctl(&["up"]).ok();
     // Someone pins version 1 with an alias of their own.
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     moto.lambda
         .create_alias()
         .function_name(FUNCTION)
@@ -285,7 +285,7 @@ fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
 
 /// The RELEASE variable of the version the alias serves.
 async fn served_release(emulator: &Emulator) -> Option<String> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let config = moto
         .lambda
         .get_function_configuration()
@@ -354,7 +354,7 @@ async fn down_deletes_the_alias_first_and_status_shows_it() {
     assert!(text.contains("\"alias\""), "{text}");
 
     // $LATEST changed behind stackctl's back: status says up would publish it.
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     moto.lambda
         .update_function_configuration()
         .function_name(FUNCTION)
@@ -416,7 +416,7 @@ async fn removing_the_section_deletes_the_alias() {
     assert!(plan.stdout.contains("alias"), "{}", plan.stdout);
     project.stackctl(&["up"]).ok();
     assert_eq!(alias(&emulator).await, None);
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
     let tags = moto.lambda.list_tags().resource(arn).send().await.unwrap();
     assert!(!tags.tags().unwrap().contains_key("stackctl:alias"));
@@ -468,7 +468,7 @@ async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them(
 async fn an_alias_the_stack_did_not_make_is_never_moved() {
     let (emulator, project) = start();
     project.stackctl(&["up"]).ok();
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let version = moto
         .lambda
         .publish_version()
@@ -509,7 +509,7 @@ async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
     project.edit("lambda/src/handler.ts", WORKING, BROKEN);
     project.stackctl(&["up"]).expect_code(1);
     assert_eq!(alias(&emulator).await, None);
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     moto.lambda
         .create_alias()
         .function_name(FUNCTION)
@@ -542,7 +542,7 @@ async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
 async fn down_never_deletes_an_alias_the_stack_did_not_make() {
     let (emulator, project) = start();
     project.stackctl(&["up"]).ok();
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
     moto.lambda
         .untag_resource()
@@ -585,7 +585,7 @@ async fn pruning_never_touches_a_version_an_alias_routes_to() {
     project.stackctl(&["up"]).ok();
     set_variable(&project, "two");
     project.stackctl(&["up"]).ok();
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let weights = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
         .additional_version_weights("1", 0.1)
         .build();

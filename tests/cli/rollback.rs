@@ -10,51 +10,12 @@ use crate::support::*;
 /// cover it).
 const DEPLOY: &str = "[function.deploy]\nverify = \"none\"\n\n[function.environment]";
 
-/// The Lambda actions versioned deploys send (up's, rollback's and versions'). Granted to the operator only
-/// where policies/stackctl-operator-policy.json does not list them yet (the operator policy is another
-/// branch's part of issue 24): once the file lists them, nothing is granted and every run checks the file
-/// alone, as everywhere else.
-const VERSION_ACTIONS: [&str; 6] = [
-    "lambda:GetAlias",
-    "lambda:UpdateAlias",
-    "lambda:CreateAlias",
-    "lambda:PublishVersion",
-    "lambda:ListVersionsByFunction",
-    "lambda:ListAliases",
-];
-
-fn grant_version_actions_the_policy_lacks(emulator: &Emulator) {
-    let policy = operator_policy();
-    let missing: Vec<&str> = VERSION_ACTIONS
-        .into_iter()
-        .filter(|a| !policy.contains(&format!("\"{a}\"")))
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
-    eprintln!("granting what the operator policy does not list yet: {missing:?}");
-    emulator.grant(
-        OPERATOR_USER,
-        &serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Action": missing,
-                "Resource": "arn:aws:lambda:*:*:function:*"
-            }]
-        })
-        .to_string(),
-    );
-}
-
 /// The emulator with the strict proxy's Lambda version rules on (PublishVersion's preconditions, alias
 /// names, no deletion of an aliased version).
 fn emulator() -> Emulator {
     let mut config = strict::realistic();
     config["lambda_versions"] = serde_json::json!(true);
-    let emulator = Emulator::start_with(config, 24);
-    grant_version_actions_the_policy_lacks(&emulator);
-    emulator
+    Emulator::start_with(config, 24)
 }
 
 /// The project with `[function.deploy]`.
