@@ -39,6 +39,8 @@ import urllib.parse
 import urllib.request
 import zipfile
 
+import bench_deploy
+
 # --------------------------------------------------------------------------------------------------- helpers
 
 
@@ -836,8 +838,9 @@ def main():
     p.add_argument("--stackctl", required=True)
     p.add_argument("--aws", required=True)
     p.add_argument("--proxy", help="the strict proxy's URL, in front of the same emulator (critical-path rows)")
-    p.add_argument("--only", choices=("lenient", "critical"),
-                   help="only the rows of issue 4 (lenient) or only the critical-path rows of issue 12")
+    p.add_argument("--only", choices=("lenient", "critical", "deploy"),
+                   help="only the rows of issue 4 (lenient), the critical-path rows of issue 12, or the "
+                        "versioned-deploy rows of issue 24 (scripts/bench_deploy.py)")
     p.add_argument("--json", help="also write every sample to this file")
     p.add_argument("--strict", action="store_true", help="exit 3 when a target of issue 4 is not met")
     args = p.parse_args()
@@ -845,8 +848,9 @@ def main():
         die("--reps must be at least 1")
     lenient = args.only in (None, "lenient")
     critical = args.only in (None, "critical")
-    if critical and not args.proxy:
-        die("the critical-path rows need --proxy (scripts/bench.sh starts the strict proxy)")
+    deploy = args.only in (None, "deploy")
+    if (critical or deploy) and not args.proxy:
+        die("the critical-path and deploy rows need --proxy (scripts/bench.sh starts the strict proxy)")
 
     b = Bench(args)
     b.write_placeholder_zip()
@@ -871,6 +875,10 @@ def main():
     critical_samples = {}
     if critical:
         critical_samples = critical_rows(b, Proxy(args.proxy), args.reps)
+    deploy_result = None
+    if deploy:
+        deploy_result = bench_deploy.deploy_rows(b, Proxy(args.proxy), args.reps, log, STRICT_BEHAVIOURS,
+                                                 ZERO_WINDOWS)
     load_after = os.getloadavg()
 
     # ---- machine
@@ -922,11 +930,14 @@ def main():
             down_speedup = teardown["median"] / down["median"]
     if critical:
         report_critical(critical_samples, w, down_speedup)
+    if deploy:
+        bench_deploy.report_deploy(deploy_result, w)
     print("\n".join(out))
 
     if args.json:
         with open(args.json, "w") as fh:
-            doc = {"date": now, "samples": b.samples, "summaries": summaries, "critical_path": critical_samples}
+            doc = {"date": now, "samples": b.samples, "summaries": summaries, "critical_path": critical_samples,
+                   "deploy": deploy_result}
             if lenient:
                 doc.update({"startup": {"stackctl": st_stackctl, "aws": st_aws, "true": st_true},
                             "binary_bytes": size, "zip_bytes": b.zip_size, "zip_sha": b.zip_sha})

@@ -309,6 +309,28 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Move the alias of `[function.deploy]` back to the version it replaced (or to --to VERSION) in one
+    /// UpdateAlias. A second rollback flips forward again. Exit 0 moved (or already there), 1 refused or
+    /// failed (nothing changed), 64 without [function.deploy].
+    #[command(
+        after_help = "Only a version this stack published (`stackctl up`, its description `stackctl:<stack>`) \
+                      that still exists is a target; the alias's description records the version it leaves, \
+                      which is what the next rollback returns to.\n\nExample:\n  stackctl rollback\n  \
+                      stackctl versions\n  stackctl rollback --to 7 --output json | jq .to"
+    )]
+    Rollback {
+        /// The version to serve (a number from `stackctl versions`); default: the one the alias replaced.
+        #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(u64).range(1..))]
+        to: Option<u64>,
+    },
+    /// List the function's published versions (`[function.deploy]`), newest first: CodeSha256, publish
+    /// time, which one the alias serves, which one it replaced (rollback's target), whether this stack
+    /// published it, and other aliases on it. Exit 0 (an empty list without [function.deploy]); 1 when the
+    /// function does not exist or is not the stack's.
+    #[command(
+        after_help = "Example:\n  stackctl versions\n  stackctl versions --output json | jq -r '.versions[] | select(.serving) | .version'"
+    )]
+    Versions,
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"
@@ -320,7 +342,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The function a command that acts on one function (invoke, logs, dev, smoke) acts on, by its instance
+    /// The function a command that acts on one function (invoke, logs, dev, smoke, rollback, versions) acts on, by its instance
     /// name: where a `--function <name>` on those commands lands once a stack file can hold several
     /// functions. `Some(None)`: the stack's only function. None: the command acts on every function (up,
     /// plan, status, down, ...), so nothing is chosen and a stack with several functions needs no flag.
@@ -330,7 +352,9 @@ impl Command {
             Command::Smoke { .. }
             | Command::Invoke { .. }
             | Command::Logs { .. }
-            | Command::Dev { .. } => Some(None),
+            | Command::Dev { .. }
+            | Command::Rollback { .. }
+            | Command::Versions => Some(None),
             _ => None,
         }
     }
@@ -374,7 +398,35 @@ fn parse_age(value: &str) -> Result<std::time::Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_user;
+    use super::{parse_user, Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(["stackctl"].iter().chain(args)).map(|cli| cli.command)
+    }
+
+    /// `--to` is a version number (1 or more), checked by clap before anything runs (exit 64); both
+    /// commands act on the stack's one function.
+    #[test]
+    fn rollback_and_versions_parse() {
+        assert!(matches!(
+            parse(&["rollback"]),
+            Ok(Command::Rollback { to: None })
+        ));
+        assert!(matches!(
+            parse(&["rollback", "--to", "7", "--output", "json"]),
+            Ok(Command::Rollback { to: Some(7) })
+        ));
+        for bad in ["x", "0", "-1", "$LATEST", "live", "1.5"] {
+            let err = parse(&["rollback", "--to", bad]).expect_err(bad);
+            assert!(err.use_stderr(), "{bad}");
+        }
+        assert!(parse(&["rollback", "7"]).is_err());
+        let versions = parse(&["versions"]).unwrap();
+        assert!(matches!(versions, Command::Versions));
+        assert_eq!(versions.function(), Some(None));
+        assert_eq!(parse(&["rollback"]).unwrap().function(), Some(None));
+    }
 
     #[test]
     fn token_user_names_are_checked_before_anything_is_sent() {

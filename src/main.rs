@@ -264,6 +264,8 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             };
             commands::ls::run(clients, stack, &options, progress).await?
         }
+        Command::Rollback { to } => commands::rollback::run(clients, stack, *to, progress).await?,
+        Command::Versions => commands::versions::run(clients, stack, progress).await?,
         Command::Token { user, local: true } => commands::token::run_local(stack, user).await?,
         Command::Token { user, local: false } => commands::token::run(clients, stack, user).await?,
         Command::Completions { shell } => commands::completions::run(*shell),

@@ -65,6 +65,8 @@ mod promises_aws;
 mod promises_dev;
 #[path = "cli/resilience.rs"]
 mod resilience;
+#[path = "cli/rollback.rs"]
+mod rollback;
 #[path = "cli/runner_groups.rs"]
 mod runner_groups;
 #[path = "cli/smoke.rs"]

@@ -1623,7 +1623,7 @@ class LambdaVersions(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.s = Stack({"lambda_versions": True})
+        cls.s = Stack({"lambda_versions": True, "lambda_invoke_node": True})
         cls.lam = cls.s.client("lambda")
         cls.lam_moto = cls.s.client("lambda", direct=True)
         cls.role = cls.s.client("iam", direct=True).create_role(
@@ -1637,8 +1637,128 @@ class LambdaVersions(unittest.TestCase):
         return self.lam_moto.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="index.handler",
                                              Role=self.role, Code={"ZipFile": ZIP})
 
-    def versions(self, name):
-        return [v["Version"] for v in self.lam_moto.list_versions_by_function(FunctionName=name)["Versions"]]
+    def versions(self, name, client=None):
+        pages = (client or self.lam_moto).get_paginator("list_versions_by_function").paginate(FunctionName=name)
+        return [v["Version"] for page in pages for v in page["Versions"]]
+
+    def invoke_function(self, name, code, **extra):
+        return self.lam.create_function(FunctionName=name, Runtime="nodejs20.x", Handler="src/app.handler",
+                                        Role=self.role, Code={"ZipFile": code}, **extra)
+
+    def test_a_published_version_keeps_its_code_and_configuration(self):
+        self.invoke_function("frozen", _invoke_zip(), Environment={"Variables": {"TABLE_NAME": "first"}})
+        one = self.lam.publish_version(FunctionName="frozen", Description="first build")
+        self.assertEqual((one["Version"], one["Description"]), ("1", "first build"))
+        at_publish = self.lam.get_function(FunctionName="frozen", Qualifier="1")
+        self.lam.update_function_code(FunctionName="frozen", ZipFile=_invoke_zip("\n// two"))
+        self.lam.update_function_configuration(FunctionName="frozen", MemorySize=256, Description="changed",
+                                               Environment={"Variables": {"TABLE_NAME": "second"}})
+        latest = self.lam.get_function(FunctionName="frozen")
+        self.assertNotEqual(latest["Configuration"]["CodeSha256"], one["CodeSha256"])
+        for qualifier in ("1", "live"):
+            if qualifier == "live":
+                self.lam.create_alias(FunctionName="frozen", Name="live", FunctionVersion="1")
+            got = self.lam.get_function(FunctionName="frozen", Qualifier=qualifier)
+            conf = got["Configuration"]
+            self.assertEqual((conf["Version"], conf["CodeSha256"], conf["MemorySize"], conf["Description"]),
+                             ("1", one["CodeSha256"], 128, "first build"), qualifier)
+            self.assertEqual(conf["Environment"]["Variables"], {"TABLE_NAME": "first"})
+            self.assertEqual(got["Code"], at_publish["Code"])
+            self.assertEqual(self.lam.get_function_configuration(FunctionName="frozen", Qualifier=qualifier)
+                             ["CodeSha256"], one["CodeSha256"])
+        # moto shares $LATEST's code record with the version (a shallow copy at publish): its Code.Location
+        # follows $LATEST's updates.
+        self.assertEqual(self.lam_moto.get_function(FunctionName="frozen", Qualifier="1")["Code"], latest["Code"])
+        self.assertNotEqual(latest["Code"], at_publish["Code"])
+        # Invoke with the version or the alias runs the version's code and configuration.
+        for qualifier in ("1", "live"):
+            out = self.lam.invoke(FunctionName="frozen", Qualifier=qualifier, Payload=b"{}")
+            self.assertEqual((out["ExecutedVersion"], json.loads(out["Payload"].read())["table"]), ("1", "first"))
+        out = self.lam.invoke(FunctionName="frozen", Payload=b"{}")
+        self.assertEqual((out["ExecutedVersion"], json.loads(out["Payload"].read())["table"]), ("$LATEST", "second"))
+
+    def test_a_deleted_version_is_gone_and_its_number_never_reused(self):
+        self.function("numbers")
+        for memory in (256, 512):
+            self.lam.publish_version(FunctionName="numbers")
+            self.lam.update_function_configuration(FunctionName="numbers", MemorySize=memory)
+        self.lam.delete_function(FunctionName="numbers", Qualifier="1")
+        self.assertEqual(self.versions("numbers", self.lam), ["$LATEST", "2"])
+        self.assertEqual(self.s.last_request("DeleteFunction", "numbers")["answered_by"], "proxy")
+        for call in (lambda: self.lam.get_function(FunctionName="numbers", Qualifier="1"),
+                     lambda: self.lam.get_function_configuration(FunctionName="numbers", Qualifier="1"),
+                     lambda: self.lam.delete_function(FunctionName="numbers", Qualifier="1"),
+                     lambda: self.lam.create_alias(FunctionName="numbers", Name="old", FunctionVersion="1")):
+            with self.assertRaises(ClientError) as e:
+                call()
+            self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        self.assertIn("function:numbers:1", code(e.exception)[1])
+        three = self.lam.publish_version(FunctionName="numbers")
+        self.assertEqual((three["Version"], three["MemorySize"]), ("3", 512))
+        self.assertEqual(self.lam.get_function_configuration(FunctionName="numbers", Qualifier="3")["MemorySize"], 512)
+        self.assertEqual(self.versions("numbers", self.lam), ["$LATEST", "2", "3"])
+        # A version that never was is moto's own 404.
+        with self.assertRaises(ClientError) as e:
+            self.lam.delete_function(FunctionName="numbers", Qualifier="9")
+        self.assertEqual(code(e.exception)[0::2], ("ResourceNotFoundException", 404))
+        self.lam.delete_function(FunctionName="numbers")
+        self.function("numbers")  # a new function of the same name starts with no versions, none deleted
+        self.assertEqual(self.lam.publish_version(FunctionName="numbers")["Version"], "1")
+        self.assertEqual(self.versions("numbers", self.lam), ["$LATEST", "1"])
+
+    def test_off_moto_reuses_a_deleted_versions_number(self):
+        self.s.set(lambda_versions=False)
+        self.addCleanup(self.s.set, lambda_versions=True)
+        self.function("reused")
+        for memory in (256, 512):
+            self.lam.publish_version(FunctionName="reused")
+            self.lam.update_function_configuration(FunctionName="reused", MemorySize=memory)
+        self.lam.delete_function(FunctionName="reused", Qualifier="1")
+        self.assertEqual(self.lam.publish_version(FunctionName="reused")["Version"], "2")
+        self.assertEqual(self.versions("reused"), ["$LATEST", "2", "2"])
+
+    def test_list_versions_answers_pages(self):
+        self.s.set(lambda_versions_page_size=2)
+        self.addCleanup(self.s.set, lambda_versions_page_size=0)
+        self.function("paged")
+        for memory in (256, 512, 1024):
+            self.lam.publish_version(FunctionName="paged")
+            self.lam.update_function_configuration(FunctionName="paged", MemorySize=memory)
+        first = self.lam.list_versions_by_function(FunctionName="paged")
+        self.assertEqual([v["Version"] for v in first["Versions"]], ["$LATEST", "1"])
+        self.assertEqual(first["Versions"][0]["RevisionId"],
+                         self.lam.get_function_configuration(FunctionName="paged")["RevisionId"])
+        second = self.lam.list_versions_by_function(FunctionName="paged", Marker=first["NextMarker"])
+        self.assertEqual([v["Version"] for v in second["Versions"]], ["2", "3"])
+        self.assertNotIn("NextMarker", second)
+        one = self.lam.list_versions_by_function(FunctionName="paged", MaxItems=1)
+        self.assertEqual(([v["Version"] for v in one["Versions"]], "NextMarker" in one), (["$LATEST"], True))
+        self.assertEqual(self.versions("paged", self.lam), ["$LATEST", "1", "2", "3"])
+        # moto answers every version at once, whatever MaxItems says.
+        self.assertEqual(len(self.lam_moto.list_versions_by_function(FunctionName="paged", MaxItems=1)["Versions"]), 4)
+
+    def test_update_alias_honours_its_revision_id(self):
+        self.function("moved")
+        self.lam.publish_version(FunctionName="moved")
+        self.lam.update_function_configuration(FunctionName="moved", MemorySize=256)
+        self.lam.publish_version(FunctionName="moved")
+        created = self.lam.create_alias(FunctionName="moved", Name="live", FunctionVersion="1")
+        moto_revision = self.lam_moto.get_alias(FunctionName="moved", Name="live")["RevisionId"]
+        self.assertEqual(self.lam.get_alias(FunctionName="moved", Name="live")["RevisionId"], created["RevisionId"])
+        moved = self.lam.update_alias(FunctionName="moved", Name="live", FunctionVersion="2",
+                                      RevisionId=created["RevisionId"])
+        self.assertNotEqual(moved["RevisionId"], created["RevisionId"])
+        self.assertEqual(self.lam.get_alias(FunctionName="moved", Name="live")["RevisionId"], moved["RevisionId"])
+        self.assertEqual(self.lam.list_aliases(FunctionName="moved")["Aliases"][0]["RevisionId"], moved["RevisionId"])
+        with self.assertRaises(ClientError) as e:
+            self.lam.update_alias(FunctionName="moved", Name="live", FunctionVersion="1",
+                                  RevisionId=created["RevisionId"])
+        self.assertEqual(code(e.exception)[0::2], ("PreconditionFailedException", 412))
+        self.assertEqual(self.lam.get_alias(FunctionName="moved", Name="live")["FunctionVersion"], "2")
+        # moto keeps the RevisionId an alias was created with and moves it whatever RevisionId is sent.
+        self.assertEqual(self.lam_moto.get_alias(FunctionName="moved", Name="live")["RevisionId"], moto_revision)
+        self.lam_moto.update_alias(FunctionName="moved", Name="live", FunctionVersion="1", RevisionId="stale")
+        self.assertEqual(self.lam.get_alias(FunctionName="moved", Name="live")["FunctionVersion"], "1")
 
     def test_publish_version_checks_code_sha256_and_revision_id(self):
         self.function("pub")
@@ -1710,7 +1830,7 @@ class LambdaVersions(unittest.TestCase):
         self.assertEqual(self.versions("pinned"), ["$LATEST", "1", "2"])
         self.lam.update_alias(FunctionName="pinned", Name="live", FunctionVersion="2")
         self.lam.delete_function(FunctionName="pinned", Qualifier="1")
-        self.assertEqual(self.versions("pinned"), ["$LATEST", "2"])
+        self.assertEqual(self.versions("pinned", self.lam), ["$LATEST", "2"])
         self.lam.delete_function(FunctionName="pinned")
         with self.assertRaises(ClientError):
             self.lam_moto.get_function(FunctionName="pinned")

@@ -72,10 +72,10 @@ impl Transport {
         let function = &stack.chosen_function().spec;
         if *via == Via::Invoke {
             read_function(clients, stack, Use::Invoke, progress).await?;
-            return Ok(Transport::Remote(Remote::new(
-                clients.lambda.clone(),
-                &function.name,
-            )));
+            // With `[function.deploy]`, what serves is the alias's version, not `$LATEST`.
+            let mut remote = Remote::new(clients.lambda.clone(), &function.name);
+            remote.qualifier = stack.chosen_function().deploy.map(|d| d.alias);
+            return Ok(Transport::Remote(remote));
         }
         let live = read_function(clients, stack, Use::Local, progress).await?;
         let file = handler_file(stack)?;
@@ -161,7 +161,10 @@ impl Transport {
     /// For people: how events are delivered.
     pub fn describe(&self) -> String {
         match self {
-            Transport::Remote(_) => "Lambda Invoke".to_string(),
+            Transport::Remote(remote) => match &remote.qualifier {
+                Some(qualifier) => format!("Lambda Invoke of `{qualifier}`"),
+                None => "Lambda Invoke".to_string(),
+            },
             Transport::Url(url) => format!(
                 "HTTP requests to {}{}",
                 url.base,

@@ -22,7 +22,7 @@ fn event() -> String {
 /// The envelope (README "JSON output"): schema_version, command, stack, stage (only with one), region first,
 /// aws_calls and duration_ms last.
 #[track_caller]
-fn assert_envelope(document: &Value, command: &str, stage: Option<&str>) {
+pub fn assert_envelope(document: &Value, command: &str, stage: Option<&str>) {
     let keys: Vec<&str> = document
         .as_object()
         .unwrap_or_else(|| panic!("{command}: not an object: {document}"))
@@ -67,6 +67,7 @@ fn every_commands_json_carries_the_envelope() {
     assert_envelope(&json(&["--stage", "ci", "plan"], 2), "plan", Some("ci"));
     assert_envelope(&json(&["up"], 0), "up", None);
     assert_envelope(&json(&["status"], 0), "status", None);
+    assert_envelope(&json(&["versions"], 0), "versions", None);
     assert_envelope(&json(&["ls"], 0), "ls", None);
     assert_envelope(&json(&["invoke", "--local", &event], 0), "invoke", None);
     assert_envelope(&json(&["smoke", "--local"], 0), "smoke", None);
@@ -100,6 +101,8 @@ fn a_closed_stdout_never_panics_and_keeps_each_commands_exit_code() {
         (vec!["up"], 0),
         (vec!["status"], 0),
         (vec!["status", "--output", "json"], 0),
+        (vec!["versions"], 0),
+        (vec!["versions", "--output", "json"], 0),
         (vec!["ls"], 0),
         (vec!["invoke", "--local", &event], 0),
         (vec!["smoke", "--local"], 0),

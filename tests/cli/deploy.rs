@@ -3,8 +3,8 @@
 //! then moves the alias, recording the version it replaced; pruning keeps `keep_versions`; kill points at
 //! publish, verify and move converge on the next up; down deletes the alias first.
 //!
-//! The strict proxy's `lambda_versions` is on here: `$LATEST` carries a RevisionId, PublishVersion's and
-//! UpdateAlias's preconditions are enforced, and an aliased version cannot be deleted.
+//! The strict proxy's `lambda_versions` (on in `realistic()`) is what makes this real: `$LATEST` carries a RevisionId, PublishVersion's
+//! preconditions are enforced, versions are frozen at publish, and an aliased version cannot be deleted.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -24,14 +24,13 @@ fn with_deploy(project: &Project, extra: &str) {
 
 fn start() -> (Emulator, Project) {
     let emulator = Emulator::start();
-    emulator.strict().set(json!({"lambda_versions": true}));
     let project = Project::new(&emulator);
     (emulator, project)
 }
 
 /// The alias as the emulator holds it: (version, description).
 async fn alias(emulator: &Emulator) -> Option<(String, String)> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let out = moto
         .lambda
         .get_alias()
@@ -46,9 +45,10 @@ async fn alias(emulator: &Emulator) -> Option<(String, String)> {
     ))
 }
 
-/// The function's published versions (numbers, oldest first).
+/// The function's published versions (numbers, oldest first), as AWS would list them: through the strict
+/// proxy, which hides the versions it deleted (moto keeps them and reuses their numbers).
 async fn versions(emulator: &Emulator) -> Vec<String> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let out = moto
         .lambda
         .list_versions_by_function()
@@ -144,13 +144,30 @@ async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
     set_variable(&project, "two");
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
-    assert!(plan.stdout.contains("alias"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("alias.live: version 1"),
+        "{}",
+        plan.stdout
+    );
     project.stackctl(&["up"]).ok();
     assert_eq!(
         alias(&emulator).await,
         Some(("2".into(), "stackctl: replaced 1".into()))
     );
     assert_eq!(versions(&emulator).await, ["1", "2"]);
+
+    // smoke (through Lambda Invoke) calls what serves: the alias.
+    let before = emulator.strict().requests_json().len();
+    let smoke = project.stackctl(&["smoke", "--output", "json"]);
+    smoke.ok();
+    assert_eq!(smoke.json()["target"], "Lambda Invoke of `live`");
+    let qualifiers: Vec<serde_json::Value> = emulator.strict().requests_json()[before..]
+        .iter()
+        .filter(|r| r["op"] == "Invoke")
+        .map(|r| r["qualifier"].clone())
+        .collect();
+    assert!(!qualifiers.is_empty());
+    assert!(qualifiers.iter().all(|q| q == "live"), "{qualifiers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -170,7 +187,12 @@ async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
         "{}",
         up.stderr
     );
-    assert!(up.stderr.contains("500"), "{}", up.stderr);
+    assert!(
+        up.stderr
+            .contains("smoke step `create first item` (POST) expected 201, got 500"),
+        "{}",
+        up.stderr
+    );
     assert!(
         up.stderr
             .contains("alias `live` still serves version 1, unchanged"),
@@ -219,7 +241,7 @@ async fn pruning_keeps_keep_versions_and_never_an_aliased_one() {
     with_deploy(&project, "keep_versions = 2\nverify = \"none\"\n");
     project.stackctl(&["up"]).ok();
     // Someone pins version 1 with an alias of their own.
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     moto.lambda
         .create_alias()
         .function_name(FUNCTION)
@@ -263,7 +285,7 @@ fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
 
 /// The RELEASE variable of the version the alias serves.
 async fn served_release(emulator: &Emulator) -> Option<String> {
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let config = moto
         .lambda
         .get_function_configuration()
@@ -319,8 +341,8 @@ async fn kill_points_at_publish_verify_and_move_converge_on_the_next_up() {
     }
 }
 
-/// down deletes the alias before the function (which takes every version with it); status and plan
-/// name the alias and its version.
+/// down deletes the alias before the function (which takes every version with it), and only with
+/// --delete-data (the served versions are data); status names the alias and its version.
 #[tokio::test(flavor = "multi_thread")]
 async fn down_deletes_the_alias_first_and_status_shows_it() {
     let (emulator, project) = start();
@@ -332,7 +354,7 @@ async fn down_deletes_the_alias_first_and_status_shows_it() {
     assert!(text.contains("\"alias\""), "{text}");
 
     // $LATEST changed behind stackctl's back: status says up would publish it.
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     moto.lambda
         .update_function_configuration()
         .function_name(FUNCTION)
@@ -348,8 +370,21 @@ async fn down_deletes_the_alias_first_and_status_shows_it() {
         status.stdout
     );
 
+    // The versions the alias serves are data: down needs --delete-data, and without it deletes nothing.
     let mark = emulator.mark();
-    project.stackctl(&["down", "--confirm"]).ok();
+    let down = project.stackctl(&["down", "--confirm"]);
+    down.expect_code(1);
+    assert!(
+        down.stderr.contains("alias `live` serves version 1")
+            && down.stderr.contains("--delete-data"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
     let writes = emulator.writes_since(mark);
     let delete_alias = writes
         .iter()
@@ -381,7 +416,7 @@ async fn removing_the_section_deletes_the_alias() {
     assert!(plan.stdout.contains("alias"), "{}", plan.stdout);
     project.stackctl(&["up"]).ok();
     assert_eq!(alias(&emulator).await, None);
-    let moto = emulator.moto_clients().await;
+    let moto = emulator.clients().await;
     let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
     let tags = moto.lambda.list_tags().resource(arn).send().await.unwrap();
     assert!(!tags.tags().unwrap().contains_key("stackctl:alias"));
@@ -421,6 +456,164 @@ async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them(
     assert!(users.users().is_empty(), "{users:?}");
     let scan = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
     assert!(scan.items().is_empty(), "{scan:?}");
-    // A pool without users is not data: down needs no --delete-data.
-    project.stackctl(&["down", "--confirm"]).ok();
+    // The served version is data: down with --delete-data.
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+}
+
+/// An alias of the configured name that the stack did not make (someone's own, on the function) is never
+/// moved: up is blocked before any write, with the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_the_stack_did_not_make_is_never_moved() {
+    let (emulator, project) = start();
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.clients().await;
+    let version = moto
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    with_deploy(&project, "verify = \"none\"\n");
+    set_variable(&project, "two");
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr
+            .contains("stackctl never moves an alias it did not make"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(alias(&emulator).await.unwrap().0, "1");
+}
+
+/// Review finding: a first up whose verification failed leaves the `stackctl:alias` marker without an alias;
+/// an alias someone makes later under that name is theirs (its Description is not stackctl's), and up
+/// never moves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
+    let (emulator, project) = start();
+    with_deploy(&project, "");
+    project.edit("lambda/src/handler.ts", WORKING, BROKEN);
+    project.stackctl(&["up"]).expect_code(1);
+    assert_eq!(alias(&emulator).await, None);
+    let moto = emulator.clients().await;
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version("1")
+        .description("ops: pinned by hand")
+        .send()
+        .await
+        .unwrap();
+    project.edit("lambda/src/handler.ts", BROKEN, WORKING);
+    let mark = emulator.mark();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr
+            .contains("stackctl never moves an alias it did not make"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    assert_eq!(
+        alias(&emulator).await,
+        Some(("1".into(), "ops: pinned by hand".into()))
+    );
+}
+
+/// Review finding: on a function without the stack's tag, an alias of the configured name that the stack
+/// did not make is never deleted by down.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_never_deletes_an_alias_the_stack_did_not_make() {
+    let (emulator, project) = start();
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.clients().await;
+    let arn = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}");
+    moto.lambda
+        .untag_resource()
+        .resource(&arn)
+        .tag_keys("stackctl:stack")
+        .send()
+        .await
+        .unwrap();
+    let version = moto
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    with_deploy(&project, "verify = \"none\"\n");
+    let mark = emulator.mark();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let writes = emulator.writes_since(mark);
+    assert!(!writes.iter().any(|w| w == "DeleteAlias"), "{writes:?}");
+    assert!(alias(&emulator).await.is_some());
+}
+
+/// Review finding: pruning never deletes a version another alias routes part of its traffic to (weights),
+/// and the alias it moves serves exactly the verified version (its own weights cleared).
+#[tokio::test(flavor = "multi_thread")]
+async fn pruning_never_touches_a_version_an_alias_routes_to() {
+    let (emulator, project) = start();
+    with_deploy(&project, "keep_versions = 2\nverify = \"none\"\n");
+    project.stackctl(&["up"]).ok();
+    set_variable(&project, "two");
+    project.stackctl(&["up"]).ok();
+    let moto = emulator.clients().await;
+    let weights = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .additional_version_weights("1", 0.1)
+        .build();
+    moto.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("canary")
+        .function_version("2")
+        .routing_config(weights)
+        .send()
+        .await
+        .unwrap();
+    for release in ["three", "four"] {
+        set_variable(&project, release);
+        project.stackctl(&["up"]).ok();
+    }
+    assert_eq!(versions(&emulator).await, ["1", "2", "3", "4"]);
+    let live = moto
+        .lambda
+        .get_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let weights = live
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map_or(0, |w| w.len());
+    assert_eq!(weights, 0);
 }

@@ -356,3 +356,42 @@ async fn the_operator_cannot_administer_users_of_an_untagged_pool() {
     create(ours).await.unwrap();
     assert_eq!(denials_of(&emulator, &keys).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_versioned_deploy_needs_only_the_operator_policy_and_each_of_its_actions() {
+    // `[function.deploy]` with verify = "none": up publishes a version and points the alias at it, down takes
+    // both away; the operator policy allows every call (the harness fails any run it denies), and the same up
+    // under the policy without lambda:PublishVersion is refused exactly that.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "[function.environment]",
+        "[function.deploy]\nverify = \"none\"\n\n[function.environment]",
+    );
+    let no_publish = emulator.user("no-publish", &[without("lambda:PublishVersion")]);
+    let run = run_as(&project, &no_publish, &["up"]);
+    run.expect_code(1);
+    let denied = denials_of(&emulator, &no_publish);
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["action"], "lambda:PublishVersion");
+    assert_eq!(
+        denied[0]["resource"],
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{FUNCTION}")
+    );
+    assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
+
+    let mark = emulator.mark();
+    project.stackctl(&["up"]).ok();
+    project.stackctl(&["down", "--confirm"]).ok();
+    let sent: Vec<String> = emulator
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.from_rust)
+        .map(|r| r.operation.clone())
+        .collect();
+    for op in ["PublishVersion", "CreateAlias", "DeleteAlias"] {
+        assert!(sent.iter().any(|s| s == op), "{op} not sent: {sent:?}");
+    }
+    assert!(denials_of(&emulator, &emulator.operator).is_empty());
+}

@@ -112,11 +112,27 @@ async fn an_orphan_of_every_kind_is_named() {
         .send()
         .await
         .unwrap();
+    let version = moto
+        .lambda
+        .publish_version()
+        .function_name("orphan-fn")
+        .send()
+        .await
+        .unwrap();
+    moto.lambda
+        .create_alias()
+        .function_name("orphan-fn")
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
 
     let left = leftovers(&emulator).await;
     assert_eq!(
         left,
         vec![
+            "alias orphan-fn live",
             "function orphan-fn",
             "function orphan-fn reserved_concurrency=3",
             "function orphan-fn tag stackctl:concurrency=my-frontend-app",
@@ -145,13 +161,18 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     ask_for_every_kind(&project);
-    // The managed pool and its client: kinds only a stack with `[auth] cognito = true` has.
-    // (With [auth] the public URL verifies tokens: `allow_anonymous` would contradict it.)
+    // The managed pool and its client: kinds only a stack with `[auth] cognito = true` has; the alias:
+    // only with `[function.deploy]`. (With [auth] the public URL verifies tokens: `allow_anonymous` would
+    // contradict it.)
     project.write(
         "stack.toml",
         &(project
             .read("stack.toml")
             .replace("allow_anonymous = true\n", "")
+            .replace(
+                "[function.environment]",
+                "[function.deploy]\nverify = \"none\"\n\n[function.environment]",
+            )
             + "\n[auth]\ncognito = true\n"),
     );
     project.stackctl(&["up"]).ok();
@@ -177,11 +198,13 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
 
     let left = leftovers(&emulator).await;
     for (kind, name) in &reported {
-        // A client is named with its pool (`<kind> <name> in <pool>`).
+        // A client is named with its pool (`<kind> <name> in <pool>`), an alias with its function
+        // (`alias <function> <alias>`).
         assert!(
             left.iter()
                 .any(|l| *l == format!("{kind} {name}")
-                    || l.starts_with(&format!("{kind} {name} in "))),
+                    || l.starts_with(&format!("{kind} {name} in "))
+                    || (kind == "alias" && l.starts_with(&format!("{kind} {name} ")))),
             "{kind} {name} is not named by the check: {left:#?}"
         );
     }
@@ -193,7 +216,10 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
         assert!(left.contains(&part), "{part} missing: {left:#?}");
     }
 
-    project.stackctl(&["down", "--confirm"]).ok();
+    // The alias serves a version: data, so --delete-data.
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
     assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 }
 

@@ -47,6 +47,9 @@ fn aws_commands() -> Vec<Vec<String>> {
         vec!["ls"],
         vec!["ls", "--all"],
         vec!["token", "--user", "alice"],
+        vec!["versions"],
+        vec!["rollback"],
+        vec!["rollback", "--to", "1"],
     ];
     list.into_iter()
         .map(|args| args.into_iter().map(str::to_string).collect())
@@ -333,6 +336,8 @@ fn completions_print_a_script_for_each_shell_that_its_shell_parses() {
             "stage-name",
             "completions",
             "token",
+            "versions",
+            "rollback",
         ] {
             assert!(run.stdout.contains(command), "{shell}: `{command}` missing");
         }

@@ -172,7 +172,7 @@ pub async fn of_kind(aws: &Clients, kind: Kind) -> Vec<String> {
                     .await
                     .unwrap();
                 for alias in aliases.aliases() {
-                    left.push(format!("{name} {function}:{}", alias.name().unwrap_or("?")));
+                    left.push(format!("{name} {function} {}", alias.name().unwrap_or("?")));
                 }
             }
         }

@@ -517,6 +517,26 @@ def self_test(policy_path):
         ("lambda", "CreateFunction",
          _Fake("/2015-03-31/functions", json.dumps({"FunctionName": names["lambda"]}).encode()),
          [("lambda:CreateFunction", function_arn)]),
+        # lambda-api-permissions-ref.html, "Function resource names": a call naming a version or an alias (the
+        # Qualifier parameter, or NAME:QUALIFIER in the path) is authorized on the qualified ARN
+        # function:NAME:QUALIFIER; alias and version management (PublishVersion, ListVersionsByFunction,
+        # CreateAlias, GetAlias, UpdateAlias, DeleteAlias, ListAliases) on the function's unqualified ARN.
+        ("lambda", "Invoke", _Fake("/2015-03-31/functions/%s/invocations" % names["lambda"], querystring=form(Qualifier="7")),
+         [("lambda:InvokeFunction", function_arn + ":7")]),
+        ("lambda", "GetFunctionConfiguration", _Fake("/2015-03-31/functions/%s:live/configuration" % names["lambda"]),
+         [("lambda:GetFunctionConfiguration", function_arn + ":live")]),
+        ("lambda", "DeleteFunction", _Fake("/2015-03-31/functions/%s" % names["lambda"], querystring=form(Qualifier="3")),
+         [("lambda:DeleteFunction", function_arn + ":3")]),
+        ("lambda", "CreateFunctionUrlConfig", _Fake("/2021-10-31/functions/%s/url" % names["lambda"],
+                                                    querystring=form(Qualifier="live")),
+         [("lambda:CreateFunctionUrlConfig", function_arn + ":live")]),
+        ("lambda", "AddPermission", _Fake("/2015-03-31/functions/%s/policy" % names["lambda"],
+                                          querystring=form(Qualifier="live")),
+         [("lambda:AddPermission", function_arn + ":live")]),
+        ("lambda", "PublishVersion", _Fake("/2015-03-31/functions/%s/versions" % names["lambda"]),
+         [("lambda:PublishVersion", function_arn)]),
+        ("lambda", "UpdateAlias", _Fake("/2015-03-31/functions/%s/aliases/live" % names["lambda"]),
+         [("lambda:UpdateAlias", function_arn)]),
         # list_awsidentityandaccessmanagementiam.html: DetachUserPolicy acts on the user, DetachGroupPolicy on
         # the group (the policy is a condition key, iam:PolicyARN); ListEntitiesForPolicy on the policy.
         ("iam", "DetachUserPolicy", _Fake("/", querystring=form(UserName="someone", PolicyArn=policy_arn)),
@@ -541,6 +561,24 @@ def self_test(policy_path):
         if got != want:
             failures += 1
             print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
+    # Versioned deploys (issue 24): every action stackctl sends with a qualifier is allowed by the policy on the
+    # version's and the alias's ARN, and not by the policy scoped to other names.
+    whole, others = IAMPolicy(json.dumps(policy)), IAMPolicy(json.dumps(policy).replace("function:*", "function:other-*"))
+    for action in ("lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:CreateAlias",
+                   "lambda:UpdateAlias", "lambda:DeleteAlias", "lambda:ListAliases"):
+        if whole.is_action_permitted(action, function_arn) != PermissionResult.PERMITTED:
+            failures += 1
+            print("FAIL %s on %s: not allowed by the policy" % (action, function_arn))
+    for action in ("lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:DeleteFunction",
+                   "lambda:InvokeFunction", "lambda:GetFunctionUrlConfig", "lambda:CreateFunctionUrlConfig",
+                   "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig", "lambda:AddPermission",
+                   "lambda:RemovePermission", "lambda:GetPolicy"):
+        for qualified in (function_arn + ":live", function_arn + ":12"):
+            if (whole.is_action_permitted(action, qualified) != PermissionResult.PERMITTED
+                    or others.is_action_permitted(action, qualified) == PermissionResult.PERMITTED):
+                failures += 1
+                print("FAIL %s on %s: not allowed by the policy, or allowed when scoped to other names"
+                      % (action, qualified))
     # The policy's tag conditions, as `authorize` resolves them: the pool actions are allowed on a pool with a
     # `stackctl:stack` tag only.
     for tags, want in [({"stackctl:stack": "x"}, PermissionResult.PERMITTED), ({}, PermissionResult.NEUTRAL),

@@ -39,57 +39,63 @@ pub struct Strict {
 
 /// Timings short enough for tests, every stateful behaviour on, no random faults.
 pub fn realistic() -> Value {
-    json!({
-        "table_creating_ms": 800,
-        "describe_not_found_after_create": true,
-        "table_updating_ms": 600,
-        "table_deleting_ms": 800,
-        "no_change_update_table": true,
-        "deletion_protection": true,
-        "tags_not_found_while_creating": true,
-        "delete_conflicts": true,
-        "url_encode_documents": true,
-        "role_propagation_ms": 1500,
-        // Off here: down.rs's order tests count zero DeleteConflict (tests/cli/iam_teardown.rs turns these on).
-        "role_detach_propagation_ms": 0,
-        "iam_page_size": 0,
-        "function_pending_ms": 600,
-        "function_update_ms": 600,
-        "lambda_limits": true,
-        "code_update_architectures": true,
-        // Invoke runs the deployed package in the local Node.js (moto's own Invoke needs Docker).
-        "lambda_invoke_node": true,
-        "url_config_conflict": true,
-        "url_config_validation": true,
-        "url_config_not_found": true,
-        "permission_sid_conflict": true,
-        "policy_conditions": true,
-        // An alias's URL config and policy kept apart from the function's own (moto: one URL per function).
-        "url_qualifiers": true,
-        // Lambda's default regional limit; GetAccountSettings answers it (moto: 404).
-        "lambda_account_concurrency": 1000,
-        "cognito_page_limits": true,
-        "cognito_client_flows": true,
-        "cognito_tag_rules": true,
-        "logs_retention_values": true,
-        "logs_tag_arn_star": true,
-        "logs_interleaved": true,
-        // Off here: moto's 10,000-event pages are what AWS's 1 MB pages look like to a small test.
-        "logs_page_size": 0,
-        "logs_deletion_protection": true,
-        // Off here: a late write needs the role to outlive the function, which only adopted roles do;
-        // tests/cli/log_group.rs turns it on.
-        "logs_late_write": false,
-        "lambda_logging_config": true,
-        "tagging_resource_types": true,
-        // Two minutes: a test's `ls` right after a `down` still gets what it deleted from GetResources.
-        "tagging_stale_ms": 120_000,
-        "throttle_rate": 0.0,
-        "provisioned_throughput_rate": 0.0,
-        "error_5xx_rate": 0.0,
-        "slow_rate": 0.0,
-        "drop_rate": 0.0,
-    })
+    // An alias's URL config and policy kept apart from the function's own (moto: one URL per function);
+    // merged in, as the one object is at json!'s recursion limit.
+    merge(
+        json!({"url_qualifiers": true}),
+        json!({
+            "table_creating_ms": 800,
+            "describe_not_found_after_create": true,
+            "table_updating_ms": 600,
+            "table_deleting_ms": 800,
+            "no_change_update_table": true,
+            "deletion_protection": true,
+            "tags_not_found_while_creating": true,
+            "delete_conflicts": true,
+            "url_encode_documents": true,
+            "role_propagation_ms": 1500,
+            // Off here: down.rs's order tests count zero DeleteConflict (tests/cli/iam_teardown.rs turns these on).
+            "role_detach_propagation_ms": 0,
+            "iam_page_size": 0,
+            "function_pending_ms": 600,
+            "function_update_ms": 600,
+            "lambda_limits": true,
+            "code_update_architectures": true,
+            // Invoke runs the deployed package in the local Node.js (moto's own Invoke needs Docker).
+            "lambda_invoke_node": true,
+            "url_config_conflict": true,
+            "url_config_validation": true,
+            "url_config_not_found": true,
+            "permission_sid_conflict": true,
+            "policy_conditions": true,
+            // Lambda's default regional limit; GetAccountSettings answers it (moto: 404).
+            "lambda_account_concurrency": 1000,
+            "cognito_page_limits": true,
+            "cognito_client_flows": true,
+            "cognito_tag_rules": true,
+            "logs_retention_values": true,
+            "logs_tag_arn_star": true,
+            "logs_interleaved": true,
+            // Off here: moto's 10,000-event pages are what AWS's 1 MB pages look like to a small test.
+            "logs_page_size": 0,
+            "logs_deletion_protection": true,
+            // Off here: a late write needs the role to outlive the function, which only adopted roles do;
+            // tests/cli/log_group.rs turns it on.
+            "logs_late_write": false,
+            "lambda_logging_config": true,
+            // RevisionId in every function answer, PublishVersion's preconditions, versions frozen at publish and
+            // never renumbered, alias rules and revisions.
+            "lambda_versions": true,
+            "tagging_resource_types": true,
+            // Two minutes: a test's `ls` right after a `down` still gets what it deleted from GetResources.
+            "tagging_stale_ms": 120_000,
+            "throttle_rate": 0.0,
+            "provisioned_throughput_rate": 0.0,
+            "error_5xx_rate": 0.0,
+            "slow_rate": 0.0,
+            "drop_rate": 0.0,
+        }),
+    )
 }
 
 /// `realistic()` plus random faults at the given rates (throttling of each service's kind, and 500/503).

@@ -84,6 +84,8 @@ DEFAULTS = {
     # Versions and aliases: PublishVersion's CodeSha256 and RevisionId preconditions, alias name and version rules,
     # no deleting a version an alias points to, no deleting $LATEST alone
     "lambda_versions": False,
+    # ListVersionsByFunction's page under `lambda_versions`: 0 is Lambda's 50 (a smaller one makes a test page)
+    "lambda_versions_page_size": 0,
     # Invoke runs the deployed zip in the local Node.js (moto's own Invoke needs Docker)
     "lambda_invoke_node": False,
     # Lambda function URLs and resource policies
@@ -178,7 +180,8 @@ def validate(update, base):
             v = merged[key]
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
-        if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size", "logs_delete_aborted"):
+        if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size", "logs_delete_aborted",
+                                                   "lambda_versions_page_size"):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
@@ -582,6 +585,7 @@ class Proxy:
             self.late_writes = {}  # log group name -> {"until", "role", "function"} after a DeleteFunction (logs_late_write)
             self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
             self.revisions = {}  # function name -> $LATEST's RevisionId (lambda_versions; moto has none)
+            self.reset_versions()
             self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
             self.alias_urls = {}  # (region, function, alias) -> URL config (url_qualifiers)
             self.alias_policies = {}  # (region, function, alias) -> [statement] (url_qualifiers)
@@ -845,7 +849,7 @@ class Proxy:
         expired = self.expired(call)
         if expired is not None:
             return expired
-        denied = self.access_denied(call)
+        denied = self.access_denied(call) or self.version_gone(call)
         if denied is not None:
             return denied
         # AWS: a table accepts item reads and writes only once it is ACTIVE; before, they are not found.
@@ -1404,6 +1408,8 @@ class Proxy:
         if failure:
             self.note(call, "behaviour", "State=Failed (armed)", reason=failure["reason"],
                       reason_code=failure["reason_code"])
+        with self.lock:
+            self.forget_versions(name)
         kept = self.keep_logging_config(call, name, body)
         kept = self.revision(call, name, body, new=True) or kept
         if self.rewrite_function(call, name, body) or kept:
@@ -1506,7 +1512,7 @@ class Proxy:
                         "PreconditionFailedException",
                         "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias "
                         "API to retrieve the latest Revision Id", 412)
-        return self.lambda_update(call)
+        return self.freeze_version(call, self.lambda_update(call))
 
     def revision(self, call, name, config, new):
         """`lambda_versions`: `$LATEST`'s RevisionId, which Lambda changes on every create and update and answers in
@@ -1549,7 +1555,10 @@ class Proxy:
             if problem is not None:
                 self.note(call, "behaviour", "ValidationException", reason=problem)
                 return lambda_error("ValidationException", "1 validation error detected: " + problem, 400)
-        return self.passthrough(call)
+            refused = self.alias_revision_refused(call)
+            if refused is not None:
+                return refused
+        return self.alias_answer(call, self.passthrough(call), new=True)
 
     lambda_CreateAlias = lambda_alias_write
     lambda_UpdateAlias = lambda_alias_write
@@ -1585,6 +1594,211 @@ class Proxy:
                                 % ", ".join(aliases), 409)
         return None
 
+    # ---- a version frozen at publish, version numbers, alias revisions (`lambda_versions`) ----------------------
+    # moto 5.x (moto/awslambda/models.py): publish_version is a shallow copy.copy of $LATEST, so the version shares
+    # $LATEST's `code` dict (UpdateFunctionCode rewrites its ZipFile and S3Key in place: the version's
+    # Code.Location follows $LATEST); a new version is numbered len(versions) + 1, so after a version is deleted
+    # the next publish reuses a number still in use (two "3"s; GetFunction Qualifier=3 answers the older one);
+    # ListVersionsByFunction ignores MaxItems and Marker; LambdaAlias keeps the RevisionId it was created with and
+    # UpdateAlias ignores the RevisionId it is sent ("not yet implemented"). Lambda: a version is immutable, its
+    # number never reused, ListVersionsByFunction answers at most 50 a page, and UpdateAlias with a RevisionId
+    # that is not the alias's current one is 412 PreconditionFailedException (UpdateAlias API reference).
+
+    def reset_versions(self):
+        self.version_records = {}  # (function, version) -> {"config", "code"} as answered at publish
+        self.deleted_versions = {}  # function -> set of version numbers deleted (kept from moto: see delete_version)
+        self.alias_revisions = {}  # (function, alias) -> RevisionId, changed on every CreateAlias/UpdateAlias
+
+    def forget_versions(self, name):
+        with self.lock:
+            self.deleted_versions.pop(name, None)
+            for key in [k for k in self.version_records if k[0] == name]:
+                del self.version_records[key]
+            for key in [k for k in self.alias_revisions if k[0] == name]:
+                del self.alias_revisions[key]
+
+    def version_arn(self, call, version):
+        return "arn:aws:lambda:%s:%s:function:%s:%s" % (call.region or "us-east-1", ACCOUNT, call.resource, version)
+
+    def version_gone(self, call):
+        """`lambda_versions`: a call naming a version the proxy deleted (as Qualifier, or CreateAlias/UpdateAlias's
+        FunctionVersion) is 404 ResourceNotFoundException, as for a version that never was."""
+        if not self.config["lambda_versions"] or call.service != "lambda":
+            return None
+        named = [call.function_qualifier]
+        if call.op in ("CreateAlias", "UpdateAlias"):
+            named.append((call.json or {}).get("FunctionVersion"))
+        with self.lock:
+            deleted = self.deleted_versions.get(call.resource) or set()
+            gone = next((v for v in named if isinstance(v, str) and v in deleted), None)
+        if gone is None:
+            return None
+        self.note(call, "behaviour", "ResourceNotFoundException", reason="version %s was deleted" % gone)
+        return lambda_error("ResourceNotFoundException", "Function not found: %s" % self.version_arn(call, gone), 404)
+
+    def delete_version(self, call):
+        """DeleteFunction Qualifier=N answered here: moto would number the next version len(versions) + 1 and so
+        reuse a number in use, so the proxy keeps the version in moto and hides it from then on (version_gone,
+        ListVersionsByFunction). A version that does not exist is moto's own 404; authorized first."""
+        version = call.function_qualifier
+        path = "/2015-03-31/functions/%s/configuration" % urllib.parse.quote(call.resource + ":" + version, safe=":")
+        read = self.lambda_side(call, path)
+        if read.status != 200:
+            return read
+        refused = self.authorize_only(call, path)
+        if refused is not None:
+            return refused
+        with self.lock:
+            self.deleted_versions.setdefault(call.resource, set()).add(version)
+            self.version_records.pop((call.resource, version), None)
+        self.note(call, "behaviour", "version deleted", version=version)
+        return Response(204, [("x-amzn-RequestId", request_id())], b"", answered_by="proxy")
+
+    def freeze_version(self, call, resp):
+        """After a PublishVersion: the version's configuration as answered, and its Code as GetFunction answers it
+        now, recorded once (a publish that found nothing changed answers the existing version: kept as it was)."""
+        if not self.config["lambda_versions"] or resp.status not in (200, 201):
+            return resp
+        config = resp.json() or {}
+        version = config.get("Version")
+        if not isinstance(version, str) or not version.isdigit():
+            return resp
+        with self.lock:
+            known = (call.resource, version) in self.version_records
+        if known:
+            return resp
+        read = self.lambda_side(call, "/2015-03-31/functions/%s" % urllib.parse.quote(call.resource + ":" + version, safe=":"))
+        code = (read.json() or {}).get("Code") if read.status == 200 else None
+        with self.lock:
+            self.version_records[(call.resource, version)] = {"config": json.loads(json.dumps(config)), "code": code}
+        return resp
+
+    def frozen_answer(self, call, resp):
+        """GetFunction / GetFunctionConfiguration with a version or alias qualifier: the version's configuration
+        and Code as recorded at publish (FunctionArn as asked), whatever moto shares with $LATEST since."""
+        if not self.config["lambda_versions"] or resp.status != 200:
+            return resp
+        body = resp.json() or {}
+        config = body.get("Configuration") if call.op == "GetFunction" else body
+        if not isinstance(config, dict):
+            return resp
+        with self.lock:
+            record = self.version_records.get((call.resource, str(config.get("Version"))))
+        if record is None:
+            return resp
+        frozen = dict(json.loads(json.dumps(record["config"])), FunctionArn=config.get("FunctionArn"))
+        changed = frozen != config
+        if call.op == "GetFunction":
+            body["Configuration"] = frozen
+            if record["code"] is not None and body.get("Code") != record["code"]:
+                body["Code"] = record["code"]
+                changed = True
+        else:
+            body = frozen
+        if changed:
+            self.note(call, "rewrite", "version frozen at publish", version=config.get("Version"))
+            resp.set_json(body)
+        return resp
+
+    def lambda_ListVersionsByFunction(self, call):
+        """`lambda_versions`: the proxy's deleted versions left out, each version as frozen at publish, `$LATEST`
+        with its RevisionId, in pages of at most 50 (or MaxItems, or lambda_versions_page_size) with NextMarker."""
+        resp = self.passthrough(call)
+        if not self.config["lambda_versions"] or resp.status != 200:
+            return resp
+        body = resp.json() or {}
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(call.path).query)
+        try:
+            offset = page_offset((query.get("Marker") or [None])[0])
+            asked = int((query.get("MaxItems") or ["50"])[0])
+        except ValueError:
+            return lambda_error("InvalidParameterValueException", "Invalid Marker or MaxItems", 400)
+        if not 1 <= asked <= 10000:
+            return lambda_error("InvalidParameterValueException",
+                                "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: "
+                                "Member must have value between 1 and 10000" % asked, 400)
+        size = min(asked, 50, self.config["lambda_versions_page_size"] or 50)
+        with self.lock:
+            deleted = set(self.deleted_versions.get(call.resource) or ())
+            records = {k[1]: v for k, v in self.version_records.items() if k[0] == call.resource}
+        versions = []
+        for v in body.get("Versions") or []:
+            number = str(v.get("Version"))
+            if number in deleted:
+                continue
+            if number in records:
+                v = dict(json.loads(json.dumps(records[number]["config"])), FunctionArn=v.get("FunctionArn"))
+            elif number == "$LATEST":
+                self.revision(call, call.resource, v, new=False)
+            versions.append(v)
+        body["Versions"] = versions[offset:offset + size]
+        body.pop("NextMarker", None)
+        if offset + size < len(versions):
+            body["NextMarker"] = page_marker(offset + size)
+        resp.set_json(body)
+        return resp
+
+    def alias_name(self, call):
+        if call.op == "CreateAlias":
+            return str((call.json or {}).get("Name"))
+        return urllib.parse.unquote(call.path.split("?")[0].rstrip("/").split("/")[-1])
+
+    def alias_revision_refused(self, call):
+        """UpdateAlias with a RevisionId that is not the alias's current one: 412, nothing changed."""
+        sent = (call.json or {}).get("RevisionId")
+        if call.op != "UpdateAlias" or sent is None:
+            return None
+        path = "/2015-03-31/functions/%s/aliases/%s" % (urllib.parse.quote(call.resource, safe=""),
+                                                         urllib.parse.quote(self.alias_name(call), safe=""))
+        read = self.alias_answer(call, self.lambda_side(call, path))
+        if read.status not in (200, 201):  # moto answers GetAlias with 201
+            return read
+        if sent != (read.json() or {}).get("RevisionId"):
+            self.note(call, "behaviour", "PreconditionFailedException", reason="RevisionId is not the alias's")
+            return lambda_error("PreconditionFailedException",
+                                "The Revision Id provided does not match the latest Revision Id. Call the "
+                                "GetFunction/GetAlias API to retrieve the latest Revision Id", 412)
+        return None
+
+    def alias_answer(self, call, resp, new=False):
+        """An alias as Lambda answers it: a RevisionId that a CreateAlias/UpdateAlias changed (moto keeps its
+        first). For GetAlias, CreateAlias, UpdateAlias (and their side reads) and each alias of ListAliases."""
+        if not self.config["lambda_versions"] or resp.status not in (200, 201):
+            return resp
+        body = resp.json() or {}
+        aliases = body.get("Aliases") if call.op == "ListAliases" else [body]
+        changed = False
+        with self.lock:
+            for alias in aliases or []:
+                key = (call.resource, alias.get("Name"))
+                if new:
+                    self.alias_revisions[key] = str(uuid.uuid4())
+                revision = self.alias_revisions.setdefault(key, alias.get("RevisionId") or str(uuid.uuid4()))
+                if alias.get("RevisionId") != revision:
+                    alias["RevisionId"] = revision
+                    changed = True
+        if changed:
+            resp.set_json(body)
+        return resp
+
+    def lambda_GetAlias(self, call):
+        return self.alias_answer(call, self.passthrough(call))
+
+    lambda_ListAliases = lambda_GetAlias
+
+    def lambda_DeleteAlias(self, call):
+        """`url_qualifiers`: an alias's URL config and policy go with it (a new alias of the same name starts
+        with neither)."""
+        resp = self.passthrough(call)
+        if resp.status < 300:
+            alias = self.alias_name(call)
+            with self.lock:
+                self.alias_revisions.pop((call.resource, alias), None)
+                if self.config["url_qualifiers"]:
+                    self.alias_urls.pop((call.region, call.resource, alias), None)
+                    self.alias_policies.pop((call.region, call.resource, alias), None)
+        return resp
+
     def lambda_get(self, call):
         resp = self.passthrough(call)
         name = call.resource
@@ -1594,7 +1808,7 @@ class Proxy:
                     self.functions.pop(name, None)
             return resp
         if call.function_qualifier not in (None, "$LATEST"):
-            return resp
+            return self.frozen_answer(call, resp)
         body = resp.json() or {}
         changed = False
         if call.op == "GetFunction" and self.config["function_tags_error"]:
@@ -1627,6 +1841,8 @@ class Proxy:
         refused = self.version_delete_refused(call)
         if refused is not None:
             return refused
+        if self.config["lambda_versions"] and (call.function_qualifier or "").isdigit():
+            return self.delete_version(call)
         # `logs_late_write`: what the function's in-flight invocations need to log after it is gone.
         late = self.late_write_of(call) if call.function_qualifier in (None, "$LATEST") else None
         resp = self.passthrough(call)
@@ -1636,6 +1852,7 @@ class Proxy:
                 self.functions.pop(call.resource, None)
                 self.logging_configs.pop(call.resource, None)
                 self.revisions.pop(call.resource, None)
+                self.forget_versions(call.resource)
                 if late:
                     self.late_writes[late["group"]] = late
         return resp
@@ -2335,17 +2552,6 @@ class Proxy:
         resp = self.ok_json({"Statement": json.dumps(statement, separators=(",", ":"))})
         resp.set_header("Content-Type", "application/json")
         resp.status, resp.reason = 201, "Created"
-        return resp
-
-    def lambda_DeleteAlias(self, call):
-        """`url_qualifiers`: an alias's URL config and policy go with it (a new alias of the same name starts
-        with neither)."""
-        resp = self.passthrough(call)
-        if resp.status in (200, 201, 204) and self.config["url_qualifiers"]:
-            alias = urllib.parse.unquote(urllib.parse.urlsplit(call.path).path.rstrip("/").rsplit("/", 1)[-1])
-            with self.lock:
-                self.alias_urls.pop((call.region, call.resource, alias), None)
-                self.alias_policies.pop((call.region, call.resource, alias), None)
         return resp
 
     def url_target(self, call, url):

@@ -356,8 +356,10 @@ fn verdict_of(report: &SmokeReport) -> String {
             step.name,
             step.request.method,
             step.expected_status,
+            // The first line only: the rest is the function's log tail.
             step.message
                 .as_deref()
+                .and_then(|m| m.lines().next())
                 .map_or_else(String::new, |m| format!(": {m}"))
         );
     }

@@ -21,6 +21,11 @@ pub const ALIAS_TAG: &str = "stackctl:alias";
 const REPLACED_PREFIX: &str = "stackctl: replaced ";
 /// The Description of an alias that replaced nothing (its first version).
 const FIRST: &str = "stackctl: first version";
+/// The prefix of the Description `rollback` writes: the version it left, which the next rollback returns to
+/// and which `up` does not move forward to again while `$LATEST` is still that version.
+const ROLLED_BACK_PREFIX: &str = "stackctl: rolled back from ";
+/// What every Description stackctl writes on an alias starts with.
+const OURS_PREFIX: &str = "stackctl: ";
 
 /// The live alias.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +34,11 @@ pub struct LiveAlias {
     pub arn: String,
     /// The version it serves.
     pub version: String,
-    /// The version it replaced, from its Description (None: its first, or not written by stackctl).
+    /// The version it replaced, from its Description (None: its first, or not written by stackctl); after a
+    /// rollback, the version it left.
     pub replaced: Option<String>,
+    /// `rollback` moved it here, leaving this version (its Description).
+    pub rolled_back_from: Option<String>,
     pub description: String,
     pub revision_id: Option<String>,
 }
@@ -70,11 +78,32 @@ pub fn alias_description(replaced: Option<&str>) -> String {
     }
 }
 
-/// The replaced version an alias's Description records (None: none, or not stackctl's words).
-pub fn replaced_in(description: &str) -> Option<String> {
-    let version = description.strip_prefix(REPLACED_PREFIX)?;
+/// The Description `rollback` writes: the version it left.
+pub fn rolled_back_description(left: &str) -> String {
+    format!("{ROLLED_BACK_PREFIX}{left}")
+}
+
+fn number_after(description: &str, prefix: &str) -> Option<String> {
+    let version = description.strip_prefix(prefix)?;
     (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
         .then(|| version.to_string())
+}
+
+/// The replaced version an alias's Description records (None: none, or not stackctl's words): the one
+/// `up` moved it from, or the one `rollback` left.
+pub fn replaced_in(description: &str) -> Option<String> {
+    number_after(description, REPLACED_PREFIX).or_else(|| rolled_back_in(description))
+}
+
+/// The version `rollback` left, when its Description says the alias was rolled back.
+pub fn rolled_back_in(description: &str) -> Option<String> {
+    number_after(description, ROLLED_BACK_PREFIX)
+}
+
+/// Whether stackctl wrote the alias's Description (with the function's `stackctl:alias` marker, what makes
+/// an alias the stack's: the marker alone is left by a first up that failed before CreateAlias).
+pub fn written_by_stackctl(description: &str) -> bool {
+    description.starts_with(OURS_PREFIX)
 }
 
 fn not_found<E: ProvideErrorMetadata>(err: &E) -> bool {
@@ -97,6 +126,7 @@ pub async fn read_alias(client: &Client, function: &str, alias: &str) -> Result<
                 arn: out.alias_arn().unwrap_or_default().to_string(),
                 version: out.function_version().unwrap_or_default().to_string(),
                 replaced: replaced_in(&description),
+                rolled_back_from: rolled_back_in(&description),
                 description,
                 revision_id: out.revision_id().map(str::to_string),
             }))
@@ -141,8 +171,35 @@ pub async fn list_versions(client: &Client, function: &str) -> Result<Vec<Versio
     Ok(versions)
 }
 
-/// Every alias of the function, as (name, version), every page: pruning never deletes a version one of
-/// them points to, whoever made it.
+/// One published version as GetFunctionConfiguration with its number as `Qualifier` answers it (None: the
+/// function or the version does not exist): `rollback` checks its target with this one call (its
+/// Description says whether the stack published it) instead of listing every version.
+pub async fn read_published(
+    client: &Client,
+    function: &str,
+    version: &str,
+) -> Result<Option<Version>> {
+    match client
+        .get_function_configuration()
+        .function_name(function)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(Version {
+            version: out.version().unwrap_or(version).to_string(),
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+            published: out.last_modified().unwrap_or_default().to_string(),
+            description: out.description().unwrap_or_default().to_string(),
+        })),
+        Err(err) if err.as_service_error().is_some_and(not_found) => Ok(None),
+        Err(err) => Err(err)
+            .with_context(|| format!("reading version {version} of Lambda function `{function}`")),
+    }
+}
+
+/// Every alias of the function, as (name, version), every page, with every version a weighted alias routes
+/// part of its traffic to: pruning never deletes a version one of them points to, whoever made it.
 pub async fn list_aliases(client: &Client, function: &str) -> Result<Vec<(String, String)>> {
     let mut aliases = Vec::new();
     let mut marker = None;
@@ -156,10 +213,20 @@ pub async fn list_aliases(client: &Client, function: &str) -> Result<Vec<(String
             .await
             .with_context(|| format!("listing the aliases of Lambda function `{function}`"))?;
         for a in out.aliases() {
+            let name = a.name().unwrap_or_default().to_string();
             aliases.push((
-                a.name().unwrap_or_default().to_string(),
+                name.clone(),
                 a.function_version().unwrap_or_default().to_string(),
             ));
+            // A weighted alias routes part of its traffic to another version: that one is in use too.
+            let weighted = a
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .into_iter()
+                .flat_map(|w| w.keys());
+            for version in weighted {
+                aliases.push((name.clone(), version.clone()));
+            }
         }
         match out.next_marker() {
             Some(next) if !next.is_empty() => marker = Some(next.to_string()),
@@ -214,8 +281,16 @@ pub async fn publish(
                 Some("PreconditionFailedException") => {
                     " ($LATEST changed while up ran: someone else deployed; run up again)"
                 }
-                Some("InvalidParameterValueException") => {
+                Some("InvalidParameterValueException")
+                    if err
+                        .message()
+                        .is_some_and(|m| m.to_ascii_lowercase().contains("codesha256")) =>
+                {
                     " ($LATEST's code is not what up deployed: someone else deployed; run up again)"
+                }
+                Some("CodeStorageExceededException") => {
+                    " (the region's code storage is full: delete old versions, e.g. with a smaller \
+                     keep_versions, or unused functions)"
                 }
                 _ => "",
             };
@@ -294,12 +369,57 @@ pub async fn move_alias(
     replaced: Option<&str>,
     revision_id: Option<&str>,
 ) -> Result<()> {
+    update_alias(
+        client,
+        function,
+        alias,
+        version,
+        alias_description(replaced),
+        revision_id,
+    )
+    .await
+}
+
+/// `rollback`'s UpdateAlias: as `move_alias`, recording the version it leaves as rolled back from.
+pub async fn roll_back_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+    left: &str,
+    revision_id: Option<&str>,
+) -> Result<()> {
+    update_alias(
+        client,
+        function,
+        alias,
+        version,
+        rolled_back_description(left),
+        revision_id,
+    )
+    .await
+}
+
+/// UpdateAlias to exactly `version`: any routing weights on the alias are cleared (empty
+/// AdditionalVersionWeights), so all of its traffic goes to the verified (or rolled-back-to) version.
+async fn update_alias(
+    client: &Client,
+    function: &str,
+    alias: &str,
+    version: &str,
+    description: String,
+    revision_id: Option<&str>,
+) -> Result<()> {
+    let routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(std::collections::HashMap::new()))
+        .build();
     client
         .update_alias()
         .function_name(function)
         .name(alias)
         .function_version(version)
-        .description(alias_description(replaced))
+        .description(description)
+        .routing_config(routing)
         .set_revision_id(revision_id.map(str::to_string))
         .send()
         .await
@@ -414,6 +534,13 @@ mod tests {
         assert_eq!(replaced_in(&alias_description(None)), None);
         assert_eq!(replaced_in("stackctl: replaced $LATEST"), None);
         assert_eq!(replaced_in("someone's words"), None);
+        // A rollback records the version it left: the next rollback returns to it; up reads it as such.
+        let rolled = rolled_back_description("3");
+        assert_eq!(replaced_in(&rolled), Some("3".into()));
+        assert_eq!(rolled_back_in(&rolled), Some("3".into()));
+        assert_eq!(rolled_back_in(&alias_description(Some("3"))), None);
+        assert!(written_by_stackctl(&rolled) && written_by_stackctl(&alias_description(None)));
+        assert!(!written_by_stackctl("ops: pinned by hand"));
         assert!(alias_description(Some("99999999")).len() <= 256);
     }
 

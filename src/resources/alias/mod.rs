@@ -23,7 +23,7 @@ use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::resources::function::{self, Function, LiveFunction};
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Output, Planned, Resource};
-pub use api::{LiveAlias, ALIAS_TAG};
+pub use api::{LiveAlias, Version, ALIAS_TAG};
 
 /// What runs against a newly published version before the alias moves to it (`verify = "smoke"`): `up`
 /// builds it from smoke's sequence. Ok(None): every check passed; Ok(Some(why)): a check failed (the
@@ -37,11 +37,13 @@ pub trait Verifier: Send + Sync {
 }
 
 /// The alias's live state: the alias, and the version it serves as GetFunctionConfiguration with that
-/// Qualifier answers it (code and configuration frozen at publish; None: the version is gone).
+/// Qualifier answers it (code and configuration frozen at publish; None: the version is gone); after a
+/// `rollback`, the version it left, read the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasState {
     pub alias: LiveAlias,
     pub serving: Option<LiveFunction>,
+    pub rolled_back_from: Option<LiveFunction>,
 }
 
 /// What up or down does to the alias.
@@ -57,6 +59,8 @@ pub enum AliasWork {
     Delete {
         unmark: bool,
     },
+    /// Take the `stackctl:alias` marker off the function, leaving the alias it names (not the stack's).
+    Unmark,
     Nothing,
 }
 
@@ -81,6 +85,14 @@ impl Alias {
         function.and_then(|f| f.tags.get(ALIAS_TAG).map(String::as_str))
     }
 
+    /// Whether the live alias is the stack's: the function's marker names it AND its Description is
+    /// stackctl's. The marker alone is not enough: a first up that failed before CreateAlias leaves it, and
+    /// an alias someone makes later under that name is theirs.
+    fn ours(&self, function: Option<&LiveFunction>, state: &AliasState) -> bool {
+        self.marked(function) == Some(state.alias.name.as_str())
+            && api::written_by_stackctl(&state.alias.description)
+    }
+
     async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<AliasState>> {
         let function = cx.live_of::<Function>(&self.function);
         let name = match &self.spec.deploy {
@@ -96,7 +108,15 @@ impl Alias {
             return Ok(None);
         };
         let serving = function::read_version(lambda, function_name, &alias.version).await?;
-        Ok(Some(AliasState { alias, serving }))
+        let rolled_back_from = match &alias.rolled_back_from {
+            Some(left) => function::read_version(lambda, function_name, left).await?,
+            None => None,
+        };
+        Ok(Some(AliasState {
+            alias,
+            serving,
+            rolled_back_from,
+        }))
     }
 
     /// Whether `$LATEST` differs from the version the alias serves in what a version freezes: the code
@@ -178,8 +198,8 @@ impl Alias {
                     }
                 };
                 bail!(
-                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler and \
-                     run up again (`stackctl smoke` shows every check)"
+                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler \
+                     (`stackctl smoke --local` runs the same checks on the local build) and run up again"
                 );
             }
         }
@@ -251,6 +271,11 @@ impl Alias {
         let result = async {
             match work {
                 AliasWork::Nothing => Ok("in sync"),
+                AliasWork::Unmark => {
+                    let arn = world.arn_of(&self.function).unwrap_or_default();
+                    api::set_marker(&world.clients.lambda, arn, "", false).await?;
+                    Ok("marker removed")
+                }
                 AliasWork::Deploy { from } => self.deploy(world, from.as_ref(), &task).await,
                 AliasWork::Delete { unmark } => {
                     let lambda = &world.clients.lambda;
@@ -270,6 +295,15 @@ impl Alias {
         .await;
         finish(&task, result)
     }
+}
+
+/// Why an alias the stack did not make blocks up, and the fix.
+fn foreign_alias_note(alias: &str, section: &str) -> String {
+    format!(
+        "the function already has an alias `{alias}` that this stack did not create (the function has no \
+         `{ALIAS_TAG}` tag naming it): stackctl never moves an alias it did not make; choose another name \
+         (`alias = \"...\"` in [{section}.deploy]) or delete that alias"
+    )
 }
 
 impl Resource for Alias {
@@ -359,6 +393,19 @@ impl Resource for Alias {
                     AliasWork::Nothing,
                 ));
             };
+            if !self.ours(function, state) {
+                // The marker names an alias the stack did not make: only the marker is the stack's.
+                let plan = ResourcePlan::new(Kind::Alias, name, Action::Update)
+                    .changes(vec![Change::remove(
+                        format!("tag.{ALIAS_TAG}"),
+                        &state.alias.name,
+                    )])
+                    .note(format!(
+                        "alias `{}` was not created by this stack: left alone",
+                        state.alias.name
+                    ));
+                return Ok(Planned::new(plan, AliasWork::Unmark));
+            }
             let plan = ResourcePlan::new(Kind::Alias, name, Action::Delete)
                 .arn(Some(&state.alias.arn))
                 .changes(vec![Change::remove(
@@ -369,6 +416,18 @@ impl Resource for Alias {
             return Ok(Planned::new(plan, AliasWork::Delete { unmark: true }));
         };
         let alias = &deploy.alias;
+        // An alias of that name the stack did not make (no `stackctl:alias` marker naming it on the
+        // function): someone else's traffic goes through it, so it is never moved.
+        if let Some(state) = live.filter(|state| !self.ours(function, state)) {
+            let plan = ResourcePlan::new(Kind::Alias, name, Action::Blocked)
+                .arn(Some(&state.alias.arn))
+                .changes(vec![Change::keep(
+                    format!("alias.{alias}"),
+                    format!("version {}", state.alias.version),
+                )])
+                .note(foreign_alias_note(alias, &self.spec.section));
+            return Ok(Planned::new(plan, AliasWork::Nothing));
+        }
         let function_changes = self.function_changes(world);
         let how = match deploy.verify {
             Verify::Smoke => "publish, run smoke's checks against the version, then",
@@ -383,6 +442,26 @@ impl Resource for Alias {
                 )],
                 AliasWork::Deploy { from: None },
             ),
+            // After a rollback, `$LATEST` is still the version rolled back from: up does not move forward
+            // to it again (a no-op up never undoes a rollback); a change of `$LATEST` does.
+            (Some(state), Some(latest))
+                if !function_changes
+                    && state.alias.rolled_back_from.is_some()
+                    && !Self::latest_differs(latest, state.rolled_back_from.as_ref()) =>
+            {
+                (
+                    Action::NoOp,
+                    vec![Change::keep(
+                        format!("alias.{alias}"),
+                        format!(
+                            "version {} (rolled back from {}; up publishes again when `$LATEST` changes)",
+                            state.alias.version,
+                            state.alias.rolled_back_from.as_deref().unwrap_or_default()
+                        ),
+                    )],
+                    AliasWork::Nothing,
+                )
+            }
             (Some(state), Some(latest))
                 if function_changes || Self::latest_differs(latest, state.serving.as_ref()) =>
             {
@@ -430,15 +509,46 @@ impl Resource for Alias {
     /// without a Qualifier).
     fn plan_down(&self, world: &World, state: &AliasState) -> Planned<AliasWork> {
         let function = world.live_of::<Function>(&self.function);
+        let name = &self.spec.spec.name;
+        let owned_function = function.is_some_and(|f| world.stack.owns(&f.tags));
+        if !self.ours(function, state) {
+            let plan = ResourcePlan::new(Kind::Alias, name, Action::Keep)
+                .arn(Some(&state.alias.arn))
+                .note(format!(
+                    "alias `{}`: {}",
+                    state.alias.name,
+                    crate::resources::NOT_OURS
+                ));
+            return Planned::new(plan, AliasWork::Nothing);
+        }
+        let changes = vec![Change::remove(
+            format!("alias.{}", state.alias.name),
+            format!("version {}", state.alias.version),
+        )];
+        // The versions an alias serves are data: their code may be an older build that stack.toml cannot
+        // make again. Deleting the function deletes them all, so down needs --delete-data.
+        if owned_function && !world.data.delete_data {
+            let plan = ResourcePlan::new(Kind::Alias, name, Action::Blocked)
+                .arn(Some(&state.alias.arn))
+                .changes(changes)
+                .note(format!(
+                    "alias `{}` serves version {}: deleting the function deletes every published version, whose \
+                     code stack.toml may not make again; run `stackctl down --confirm --delete-data` to delete \
+                     them",
+                    state.alias.name, state.alias.version
+                ));
+            return Planned::new(plan, AliasWork::Nothing);
+        }
         // The function stays when it is not the stack's: its marker comes off with the alias.
-        let unmark = function.is_some_and(|f| !world.stack.owns(&f.tags));
-        let plan = ResourcePlan::new(Kind::Alias, &self.spec.spec.name, Action::Delete)
+        let plan = ResourcePlan::new(Kind::Alias, name, Action::Delete)
             .arn(Some(&state.alias.arn))
-            .changes(vec![Change::remove(
-                format!("alias.{}", state.alias.name),
-                format!("version {}", state.alias.version),
-            )]);
-        Planned::new(plan, AliasWork::Delete { unmark })
+            .changes(changes);
+        Planned::new(
+            plan,
+            AliasWork::Delete {
+                unmark: !owned_function,
+            },
+        )
     }
 
     fn destroy<'a>(
@@ -457,15 +567,16 @@ impl Resource for Alias {
             shown.insert("replaced".into(), replaced.clone());
         }
         if let Some(latest) = world.live_of::<Function>(&self.function) {
-            let differs = Self::latest_differs(latest, state.serving.as_ref());
-            shown.insert(
-                "latest".into(),
-                if differs {
-                    "differs from the served version (up publishes it)".into()
-                } else {
-                    "same as the served version".into()
-                },
-            );
+            let rolled_back = state.alias.rolled_back_from.is_some()
+                && !Self::latest_differs(latest, state.rolled_back_from.as_ref());
+            let shown_latest = if rolled_back {
+                "the version rolled back from (up leaves the rollback in place until `$LATEST` changes)"
+            } else if Self::latest_differs(latest, state.serving.as_ref()) {
+                "differs from the served version (up publishes it)"
+            } else {
+                "same as the served version"
+            };
+            shown.insert("latest".into(), shown_latest.into());
         }
         shown
     }
