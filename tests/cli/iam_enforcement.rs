@@ -383,7 +383,9 @@ async fn a_versioned_deploy_needs_only_the_operator_policy_and_each_of_its_actio
 
     let mark = emulator.mark();
     project.stackctl(&["up"]).ok();
-    project.stackctl(&["down", "--confirm"]).ok();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
     let sent: Vec<String> = emulator
         .requests_since(mark)
         .iter()

@@ -201,10 +201,9 @@ async fn every_kind_stackctl_reports_is_checked_and_down_leaves_none() {
         // A client is named with its pool (`<kind> <name> in <pool>`), an alias with its function
         // (`alias <function> <alias>`).
         assert!(
-            left.iter()
-                .any(|l| *l == format!("{kind} {name}")
-                    || l.starts_with(&format!("{kind} {name} in "))
-                    || (kind == "alias" && l.starts_with(&format!("{kind} {name} ")))),
+            left.iter().any(|l| *l == format!("{kind} {name}")
+                || l.starts_with(&format!("{kind} {name} in "))
+                || (kind == "alias" && l.starts_with(&format!("{kind} {name} ")))),
             "{kind} {name} is not named by the check: {left:#?}"
         );
     }
