@@ -178,9 +178,11 @@ async fn up_with_deploy_puts_the_url_and_its_permissions_on_the_alias() {
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
     project.stackctl(&["status"]).expect_code(0);
 
-    // down deletes the alias's URL and statements before the alias.
+    // down deletes the alias's URL and statements before the alias (served versions are data).
     let mark = last_seq(&emulator);
-    project.stackctl(&["down", "--confirm"]).ok();
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
     let calls = url_calls(&emulator, mark);
     assert!(
         position(&calls, "DeleteFunctionUrlConfig@live") < position(&calls, "DeleteAlias@-"),
