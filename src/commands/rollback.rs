@@ -102,7 +102,8 @@ pub fn check_target(stack: &str, target: &str, found: Option<&Version>) -> Resul
         )),
         Some(v) if !v.is_stacks(stack) => Err(format!(
             "version {target} was not published by stack `{stack}` (its description is `{}`, not `{}`): \
-             rollback serves only versions `stackctl up` published and verified; nothing was changed",
+             rollback serves only versions `stackctl up` published (and verified, with verify = \"smoke\"); nothing \
+             was changed",
             v.description.escape_debug(),
             api::version_description(stack)
         )),
@@ -141,13 +142,22 @@ pub async fn run(
     let task = progress.task(format!("rollback {name}"));
     task.set("reading");
     let result = async {
-        super::versions::read_owned(clients, stack, &function).await?;
+        let live = super::versions::read_owned(clients, stack, &function).await?;
         let Some(alias) = api::read_alias(lambda, &name, alias_name).await? else {
             bail!(
                 "alias `{alias_name}` of `{name}` does not exist yet, so there is nothing to roll back: run \
                  `stackctl up` first (it publishes a version and creates the alias)"
             );
         };
+        // Only the stack's own alias (as up decides): someone else's traffic may go through one of that name.
+        if !api::is_stacks_alias(&live.tags, &alias) {
+            bail!(
+                "alias `{alias_name}` of `{name}` was not created by this stack (the function's `{}` tag does \
+                 not name it, or its description is not stackctl's): stackctl never moves an alias it did not \
+                 make; nothing was changed",
+                api::ALIAS_TAG
+            );
+        }
         let decision = decide(&alias, to).map_err(anyhow::Error::msg)?;
         let Decision::Move { from, to } = decision else {
             return Ok((alias.version.clone(), alias.version, false));

@@ -181,9 +181,10 @@ async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
     let mark = emulator.mark();
     let up = project.stackctl(&["up"]);
     up.expect_code(1);
+    // The failed version never served: deleted (never a rollback target, never counted by pruning).
     assert!(
         up.stderr
-            .contains("version 2 of `my-frontend-app-api` failed verification"),
+            .contains("version 2 of `my-frontend-app-api` failed verification (deleted)"),
         "{}",
         up.stderr
     );
@@ -207,6 +208,7 @@ async fn a_version_failing_verification_leaves_the_alias_serving_the_old_one() {
         "the alias moved"
     );
     assert_eq!(alias(&emulator).await.unwrap().0, "1");
+    assert_eq!(versions(&emulator).await, ["1"]);
     // The alias still answers with the old code.
     let moto = emulator.clients().await;
     let event = json!({"version": "2.0", "rawPath": "/items", "requestContext": {"http": {"method": "GET", "path": "/items"}}, "queryStringParameters": {"userId": "someone"}});

@@ -387,3 +387,30 @@ async fn a_rollback_sticks_until_latest_changes_and_another_stack_never_moves_th
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
     assert_eq!(alias_version(&emulator).await, "3");
 }
+
+/// Review finding: rollback moves only the stack's own alias (the function's `stackctl:alias` tag names it
+/// and its description is stackctl's), as up decides: an alias of that name someone else describes is theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_never_moves_an_alias_the_stack_did_not_make() {
+    let emulator = emulator();
+    let project = versioned(&emulator);
+    project.stackctl(&["up"]).ok();
+    mark_handler(&project, "", " (second)");
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    aws.lambda
+        .update_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .description("ops: pinned by hand")
+        .send()
+        .await
+        .unwrap();
+    refused(
+        &project,
+        &emulator,
+        &["rollback", "--to", "1"],
+        "stackctl never moves an alias it did not make",
+    );
+    assert_eq!(alias_version(&emulator).await, "2");
+}

@@ -100,6 +100,16 @@ pub fn rolled_back_in(description: &str) -> Option<String> {
     number_after(description, ROLLED_BACK_PREFIX)
 }
 
+/// Whether the live alias is the stack's: the function's `stackctl:alias` tag names it AND stackctl wrote its
+/// Description. The tag alone can outlive a first up that failed before CreateAlias (an alias someone makes
+/// later under that name is theirs); the Description alone is anyone's to write.
+pub fn is_stacks_alias(
+    function_tags: &std::collections::BTreeMap<String, String>,
+    alias: &LiveAlias,
+) -> bool {
+    function_tags.get(ALIAS_TAG) == Some(&alias.name) && written_by_stackctl(&alias.description)
+}
+
 /// Whether stackctl wrote the alias's Description (with the function's `stackctl:alias` marker, what makes
 /// an alias the stack's: the marker alone is left by a first up that failed before CreateAlias).
 pub fn written_by_stackctl(description: &str) -> bool {
@@ -463,6 +473,8 @@ pub async fn delete_version(client: &Client, function: &str, version: &str) -> R
     {
         Ok(_) => Ok(()),
         Err(err) if err.as_service_error().is_some_and(not_found) => Ok(()),
+        // An alias points to it since the versions were listed (a concurrent rollback): it is in use, kept.
+        Err(err) if err.code() == Some("ResourceConflictException") => Ok(()),
         Err(err) => Err(err)
             .with_context(|| format!("deleting version {version} of Lambda function `{function}`")),
     }

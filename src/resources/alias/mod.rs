@@ -89,8 +89,7 @@ impl Alias {
     /// stackctl's. The marker alone is not enough: a first up that failed before CreateAlias leaves it, and
     /// an alias someone makes later under that name is theirs.
     fn ours(&self, function: Option<&LiveFunction>, state: &AliasState) -> bool {
-        self.marked(function) == Some(state.alias.name.as_str())
-            && api::written_by_stackctl(&state.alias.description)
+        function.is_some_and(|f| api::is_stacks_alias(&f.tags, &state.alias))
     }
 
     async fn read_state(&self, cx: &ReadCx<'_>) -> Result<Option<AliasState>> {
@@ -193,12 +192,18 @@ impl Alias {
             if let Some(why) = verifier.verify(&self.spec, &version).await? {
                 let serving = match current {
                     Some(old) => format!("alias `{alias}` still serves version {old}, unchanged"),
-                    None => {
-                        format!("alias `{alias}` was not created, so nothing serves through it yet")
-                    }
+                    // The first deploy: callers of the unqualified function, and a URL still on `$LATEST`
+                    // (a stack moving to versioned deploys), get `$LATEST`, which is this code.
+                    None => format!(
+                        "alias `{alias}` was not created (callers of the unqualified function, and a URL \
+                         still on `$LATEST`, get `$LATEST`, which is this code)"
+                    ),
                 };
+                // It never served: not data. Deleted so that it is never a rollback target nor counted
+                // by pruning (kept when an alias points to it, e.g. Lambda answered an older version).
+                let deleted = self.discard(world, &version).await;
                 bail!(
-                    "version {version} of `{name}` failed verification: {why}; {serving}; fix the handler \
+                    "version {version} of `{name}` failed verification{deleted}: {why}; {serving}; fix the handler \
                      (`stackctl smoke --local` runs the same checks on the local build) and run up again"
                 );
             }
@@ -228,6 +233,27 @@ impl Alias {
         } else {
             "published, verified, alias moved"
         })
+    }
+
+    /// A version that failed verification, deleted unless an alias points to it: " (deleted)" or "" for the
+    /// message (a failure to delete is said, never hides the verification's).
+    async fn discard(&self, world: &World<'_>, version: &str) -> String {
+        let lambda = &world.clients.lambda;
+        let name = &self.spec.spec.name;
+        let result = async {
+            let aliases = api::list_aliases(lambda, name).await?;
+            if aliases.iter().any(|(_, v)| v == version) {
+                return Ok(false);
+            }
+            api::delete_version(lambda, name, version).await?;
+            Ok::<_, anyhow::Error>(true)
+        }
+        .await;
+        match result {
+            Ok(true) => " (deleted)".to_string(),
+            Ok(false) => String::new(),
+            Err(err) => format!(" (not deleted: {err:#})"),
+        }
     }
 
     /// After a move: deletes the stack's versions beyond the newest `keep_versions`, never one an alias
