@@ -501,6 +501,24 @@ async fn an_alias_the_stack_did_not_make_is_never_moved() {
     assert_eq!(alias(&emulator).await.unwrap().0, "1");
 }
 
+/// Waits until `$LATEST`'s last update is done (a publish while it is in progress is refused).
+async fn wait_updated(aws: &Clients) {
+    for _ in 0..600 {
+        let config = aws
+            .lambda
+            .get_function_configuration()
+            .function_name(FUNCTION)
+            .send()
+            .await
+            .unwrap();
+        if config.last_update_status().map(|s| s.as_str()) != Some("InProgress") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the update never finished");
+}
+
 /// Review finding: a first up whose verification failed leaves the `stackctl:alias` marker without an alias;
 /// an alias someone makes later under that name is theirs (its Description is not stackctl's), and up
 /// never moves it.
@@ -511,12 +529,30 @@ async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
     project.edit("lambda/src/handler.ts", WORKING, BROKEN);
     project.stackctl(&["up"]).expect_code(1);
     assert_eq!(alias(&emulator).await, None);
+    // The failed version was deleted; a colleague changes `$LATEST`, publishes their own and points `live`
+    // at it.
     let moto = emulator.clients().await;
+    moto.lambda
+        .update_function_configuration()
+        .function_name(FUNCTION)
+        .memory_size(256)
+        .send()
+        .await
+        .unwrap();
+    wait_updated(&moto).await;
+    let theirs = moto
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    let theirs = theirs.version().unwrap().to_string();
     moto.lambda
         .create_alias()
         .function_name(FUNCTION)
         .name("live")
-        .function_version("1")
+        .function_version(&theirs)
         .description("ops: pinned by hand")
         .send()
         .await
@@ -534,7 +570,7 @@ async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
     assert_eq!(
         alias(&emulator).await,
-        Some(("1".into(), "ops: pinned by hand".into()))
+        Some((theirs, "ops: pinned by hand".into()))
     );
 }
 

@@ -16,7 +16,58 @@ pub async fn leftovers(emulator: &Emulator) -> Vec<String> {
     for kind in Kind::ALL {
         left.extend(of_kind(&aws, kind).await);
     }
+    // A URL on an alias, and its statements: moto keeps one URL per function and ignores the Qualifier, so
+    // the strict proxy keeps these itself (`url_qualifiers`): asked through it.
+    if emulator.strict.is_some() {
+        left.extend(alias_urls(&aws, &emulator.clients().await).await);
+    }
     left.sort();
+    left
+}
+
+/// The URL config and resource-policy statements on each alias of each function, named as the function's
+/// own (`function_url <function>`, `... permission <sid>`).
+async fn alias_urls(aws: &Clients, proxied: &Clients) -> Vec<String> {
+    let name = Kind::FunctionUrl.as_str();
+    let mut left = Vec::new();
+    for (function, _) in functions(aws).await {
+        let aliases = aws
+            .lambda
+            .list_aliases()
+            .function_name(&function)
+            .send()
+            .await
+            .unwrap();
+        for alias in aliases.aliases() {
+            let qualifier = alias.name().unwrap_or_default();
+            if proxied
+                .lambda
+                .get_function_url_config()
+                .function_name(&function)
+                .qualifier(qualifier)
+                .send()
+                .await
+                .is_ok()
+            {
+                left.push(format!("{name} {function}"));
+            }
+            if let Ok(policy) = proxied
+                .lambda
+                .get_policy()
+                .function_name(&function)
+                .qualifier(qualifier)
+                .send()
+                .await
+            {
+                let document: serde_json::Value =
+                    serde_json::from_str(policy.policy().unwrap()).unwrap();
+                for statement in document["Statement"].as_array().unwrap() {
+                    let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
+                    left.push(format!("{name} {function} permission {sid}"));
+                }
+            }
+        }
+    }
     left
 }
 
