@@ -6,12 +6,14 @@
 //! The strict proxy's `lambda_versions` (on in `realistic()`) is what makes this real: `$LATEST` carries a RevisionId, PublishVersion's
 //! preconditions are enforced, versions are frozen at publish, and an aliased version cannot be deleted.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::*;
+
+/// How long an up may take to reach the request it is killed at (only a hang fails on it).
+const UP_GUARD: Duration = Duration::from_secs(180);
 
 /// The section every test here adds (`extra`: more keys).
 fn with_deploy(project: &Project, extra: &str) {
@@ -261,30 +263,6 @@ async fn pruning_keeps_keep_versions_and_never_an_aliased_one() {
     assert_eq!(versions(&emulator).await, ["1", "3", "4"]);
 }
 
-/// Starts `stackctl up`, SIGKILLs it once the proxy holds its first `op` (then releases the hold).
-fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
-    emulator.strict().set(json!({"hold_operations": [op]}));
-    let held = emulator.strict().injected_by(op, "held");
-    let mut child = project
-        .command(&["up"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting stackctl");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while emulator.strict().injected_by(op, "held") == held {
-        assert!(
-            child.try_wait().expect("polling").is_none(),
-            "up ended without sending {op}"
-        );
-        assert!(Instant::now() < deadline, "up never sent {op}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaping");
-    emulator.strict().set(json!({"hold_operations": null}));
-}
-
 /// The RELEASE variable of the version the alias serves.
 async fn served_release(emulator: &Emulator) -> Option<String> {
     let moto = emulator.clients().await;
@@ -311,7 +289,7 @@ async fn kill_points_at_publish_verify_and_move_converge_on_the_next_up() {
     let (emulator, project) = start();
     with_deploy(&project, "");
     set_variable(&project, "one");
-    kill_at(&project, &emulator, "CreateAlias");
+    kill_at(&project, &emulator, &["up"], "CreateAlias", UP_GUARD);
     project.stackctl(&["up"]).ok();
     assert_eq!(served_release(&emulator).await.as_deref(), Some("one"));
     project.stackctl(&["status"]).expect_code(0);
@@ -323,7 +301,7 @@ async fn kill_points_at_publish_verify_and_move_converge_on_the_next_up() {
     ] {
         let before = alias(&emulator).await.unwrap().0;
         set_variable(&project, release);
-        kill_at(&project, &emulator, op);
+        kill_at(&project, &emulator, &["up"], op, UP_GUARD);
         if op != "UpdateAlias" {
             assert_eq!(
                 alias(&emulator).await.unwrap().0,

@@ -7,12 +7,14 @@
 //! the function's own, as Lambda does (moto keeps one URL per function whatever the Qualifier), and
 //! `lambda_versions` is on as in tests/cli/deploy.rs.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::*;
+
+/// How long an up may take to reach the request it is killed at (only a hang fails on it).
+const UP_GUARD: Duration = Duration::from_secs(180);
 
 const SID_URL: &str = "stackctl-my-frontend-app-public-url";
 const SID_INVOKE: &str = "stackctl-my-frontend-app-public-url-invoke";
@@ -301,30 +303,6 @@ async fn a_url_on_latest_moves_to_the_alias_with_deploy_and_back_without_it() {
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
 }
 
-/// Starts `up` and kills it once it sent `op` (the proxy holds the request; it lands after the kill).
-fn kill_at(project: &Project, emulator: &Emulator, op: &str) {
-    emulator.strict().set(json!({"hold_operations": [op]}));
-    let held = emulator.strict().injected_by(op, "held");
-    let mut child = project
-        .command(&["up"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting stackctl");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while emulator.strict().injected_by(op, "held") == held {
-        assert!(
-            child.try_wait().expect("polling").is_none(),
-            "up ended without sending {op}"
-        );
-        assert!(Instant::now() < deadline, "up never sent {op}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaping");
-    emulator.strict().set(json!({"hold_operations": null}));
-}
-
 /// A move killed after the alias's URL was created (at its first AddPermission): the old URL still serves,
 /// plan names the new one by its address, and the next up finishes the move.
 #[tokio::test(flavor = "multi_thread")]
@@ -333,7 +311,7 @@ async fn a_move_killed_half_way_is_finished_by_the_next_up() {
     project.stackctl(&["up"]).ok();
     let old = url_on(&emulator, None).await.unwrap();
     with_deploy(&project, "verify = \"none\"\n");
-    kill_at(&project, &emulator, "AddPermission");
+    kill_at(&project, &emulator, &["up"], "AddPermission", UP_GUARD);
     let new = url_on(&emulator, Some("live"))
         .await
         .expect("the alias's URL was created before the kill");

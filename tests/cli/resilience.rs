@@ -11,6 +11,9 @@ use serde_json::json;
 use crate::support::strict;
 use crate::support::*;
 
+/// How long a killed run may take to reach the request it is killed at (only a hang fails on it).
+const RUN_GUARD: Duration = Duration::from_secs(120);
+
 fn faults(seed: u64) -> serde_json::Value {
     strict::merge(
         strict::faulty(0.10, 0.05),
@@ -876,34 +879,6 @@ async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
     );
 }
 
-/// Starts `stackctl args`, waits until the proxy holds its first request for `op` (`hold_operations`),
-/// SIGKILLs it there and releases the hold: a kill at an exact point between two calls.
-fn kill_at(project: &Project, emulator: &Emulator, args: &[&str], op: &str) {
-    emulator.strict().set(json!({"hold_operations": [op]}));
-    let held = emulator.strict().injected_by(op, "held");
-    let mut child = project
-        .command(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting stackctl");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while emulator.strict().injected_by(op, "held") == held {
-        assert!(
-            child.try_wait().expect("polling stackctl").is_none(),
-            "stackctl {args:?} ended without sending {op}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "stackctl {args:?} never sent {op}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaping");
-    emulator.strict().set(json!({"hold_operations": null}));
-}
-
 /// An up killed right after it created the function URL (at its first AddPermission) has already put the
 /// `stackctl:url` marker on the function, so the URL stays the stack's: with `[function.url]` removed,
 /// status reports the URL to delete and up deletes it (without the marker, the public URL stayed live
@@ -918,7 +893,7 @@ async fn an_up_killed_after_creating_the_url_leaves_it_marked_for_deletion() {
         "timeout_secs = 10\n",
         &format!("timeout_secs = 10\n{section}"),
     );
-    kill_at(&project, &emulator, &["up"], "AddPermission");
+    kill_at(&project, &emulator, &["up"], "AddPermission", RUN_GUARD);
     let moto = emulator.moto_clients().await;
     let url = || async {
         moto.lambda
@@ -991,7 +966,13 @@ async fn an_up_killed_before_creating_the_url_leaves_no_marker_behind() {
         "timeout_secs = 10\n",
         &format!("timeout_secs = 10\n{section}"),
     );
-    kill_at(&project, &emulator, &["up"], "CreateFunctionUrlConfig");
+    kill_at(
+        &project,
+        &emulator,
+        &["up"],
+        "CreateFunctionUrlConfig",
+        RUN_GUARD,
+    );
     let marker = || async {
         moto.lambda
             .get_function()

@@ -989,3 +989,42 @@ pub fn auth_variables(env: &std::collections::HashMap<String, String>) -> Vec<(S
     vars.sort();
     vars
 }
+
+/// Runs `stackctl <args>` until it sends `op`, holds that request at the strict proxy and kills stackctl
+/// (SIGKILL) while it waits for the answer: a run killed at an exact point. `hang_guard` only stops a run
+/// that never sends `op` (a failure), it is not a timing assertion.
+pub fn kill_at(
+    project: &Project,
+    emulator: &Emulator,
+    args: &[&str],
+    op: &str,
+    hang_guard: Duration,
+) {
+    emulator
+        .strict()
+        .set(serde_json::json!({"hold_operations": [op]}));
+    let held = emulator.strict().injected_by(op, "held");
+    let mut child = project
+        .command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + hang_guard;
+    while emulator.strict().injected_by(op, "held") == held {
+        assert!(
+            child.try_wait().expect("polling stackctl").is_none(),
+            "stackctl {args:?} ended without sending {op}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "stackctl {args:?} never sent {op}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaping");
+    emulator
+        .strict()
+        .set(serde_json::json!({"hold_operations": null}));
+}

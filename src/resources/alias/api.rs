@@ -149,33 +149,30 @@ pub async fn read_alias(client: &Client, function: &str, alias: &str) -> Result<
 
 /// Every published version of the function (not `$LATEST`), oldest first, every page.
 pub async fn list_versions(client: &Client, function: &str) -> Result<Vec<Version>> {
+    // The SDK's paginator follows NextMarker (and stops on an empty or repeated one).
+    let pages = client
+        .list_versions_by_function()
+        .function_name(function)
+        .max_items(50)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
     let mut versions = Vec::new();
-    let mut marker = None;
-    loop {
-        let out = client
-            .list_versions_by_function()
-            .function_name(function)
-            .set_marker(marker.take())
-            .max_items(50)
-            .send()
-            .await
-            .with_context(|| format!("listing the versions of Lambda function `{function}`"))?;
-        for v in out.versions() {
-            let version = v.version().unwrap_or_default();
-            if version == "$LATEST" {
-                continue;
-            }
-            versions.push(Version {
-                version: version.to_string(),
-                code_sha256: v.code_sha256().unwrap_or_default().to_string(),
-                published: v.last_modified().unwrap_or_default().to_string(),
-                description: v.description().unwrap_or_default().to_string(),
-            });
+    for v in pages {
+        let v =
+            v.with_context(|| format!("listing the versions of Lambda function `{function}`"))?;
+        let version = v.version().unwrap_or_default();
+        if version == "$LATEST" {
+            continue;
         }
-        match out.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
-        }
+        versions.push(Version {
+            version: version.to_string(),
+            code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+            published: v.last_modified().unwrap_or_default().to_string(),
+            description: v.description().unwrap_or_default().to_string(),
+        });
     }
     versions.sort_by_key(|v| v.number().unwrap_or(0));
     Ok(versions)
@@ -211,36 +208,32 @@ pub async fn read_published(
 /// Every alias of the function, as (name, version), every page, with every version a weighted alias routes
 /// part of its traffic to: pruning never deletes a version one of them points to, whoever made it.
 pub async fn list_aliases(client: &Client, function: &str) -> Result<Vec<(String, String)>> {
+    let pages = client
+        .list_aliases()
+        .function_name(function)
+        .max_items(50)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
     let mut aliases = Vec::new();
-    let mut marker = None;
-    loop {
-        let out = client
-            .list_aliases()
-            .function_name(function)
-            .set_marker(marker.take())
-            .max_items(50)
-            .send()
-            .await
-            .with_context(|| format!("listing the aliases of Lambda function `{function}`"))?;
-        for a in out.aliases() {
-            let name = a.name().unwrap_or_default().to_string();
-            aliases.push((
-                name.clone(),
-                a.function_version().unwrap_or_default().to_string(),
-            ));
-            // A weighted alias routes part of its traffic to another version: that one is in use too.
-            let weighted = a
-                .routing_config()
-                .and_then(|r| r.additional_version_weights())
-                .into_iter()
-                .flat_map(|w| w.keys());
-            for version in weighted {
-                aliases.push((name.clone(), version.clone()));
-            }
-        }
-        match out.next_marker() {
-            Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-            _ => break,
+    for a in pages {
+        let a =
+            a.with_context(|| format!("listing the aliases of Lambda function `{function}`"))?;
+        let name = a.name().unwrap_or_default().to_string();
+        aliases.push((
+            name.clone(),
+            a.function_version().unwrap_or_default().to_string(),
+        ));
+        // A weighted alias routes part of its traffic to another version: that one is in use too.
+        let weighted = a
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .into_iter()
+            .flat_map(|w| w.keys());
+        for version in weighted {
+            aliases.push((name.clone(), version.clone()));
         }
     }
     Ok(aliases)
