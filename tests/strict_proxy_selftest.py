@@ -454,6 +454,31 @@ class ItemScans(unittest.TestCase):
             self.assertEqual(self.s.control("POST", "/__strict/config", bad)[0], 400, bad)
 
 
+    def test_side_write_fires_once_under_concurrent_scans(self):
+        # Parallel segments: every scan arrives before any is answered (held, then let go together); the
+        # countdown takes one step per answered scan and only one of them writes.
+        self.table("sw-par", 3)
+        self.s.control("DELETE", "/__strict/log")  # the other tests' side writes
+        self.s.set(hold_operations=["Scan"], scan_side_write={"table": "sw-par", "page": 2, "op": "PutItem",
+                                                              "request": {"Item": {"k": {"S": "new"}}}})
+        clients = [self.s.client("dynamodb") for _ in range(6)]
+        threads = [threading.Thread(target=c.scan, kwargs={"TableName": "sw-par", "Segment": i, "TotalSegments": 6})
+                   for i, c in enumerate(clients)]
+        try:
+            for t in threads:
+                t.start()
+            deadline = time.time() + 60
+            while sum(1 for e in self.s.log() if e["injected"] == "held") < 6 and time.time() < deadline:
+                time.sleep(0.02)
+        finally:
+            self.s.set(hold_operations=None)
+            for t in threads:
+                t.join(60)
+        self.assertEqual(sum(1 for e in self.s.log() if e["injected"] == "side PutItem"), 1)
+        self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["scan_side_write"])
+        self.assertEqual(self.moto.scan(TableName="sw-par", Select="COUNT")["Count"], 4)
+
+
 class IamAndLambda(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -1147,9 +1147,14 @@ class Proxy(BackupBehaviours):
             return resp
         if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
             with self.lock:
-                left = side.get("page", 1) - 1
-                fire = left <= 0
-                self.config = dict(self.config, scan_side_write=None if fire else dict(side, page=left))
+                # Counted from the key as it stands now, not as it stood when this scan arrived: concurrent
+                # scans (parallel segments) each take one step, and only one of them fires.
+                side = self.config["scan_side_write"]
+                fire = False
+                if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
+                    left = side.get("page", 1) - 1
+                    fire = left <= 0
+                    self.config = dict(self.config, scan_side_write=None if fire else dict(side, page=left))
             if fire:
                 request = dict(side["request"], TableName=call.resource)
                 written = self.side_request(
