@@ -813,6 +813,7 @@ class Proxy(BackupBehaviours):
                   "qualifier": call.function_qualifier if call.service == "lambda" else None,
                   "from_rust": "aws-sdk-rust" in call.header("User-Agent")}
         resp = None
+        started = time.monotonic()
         if fault == "drop":
             self.note(call, "fault", "drop", seq=seq)
         elif fault in ("throttle", "provisioned-throughput", "500", "503"):
@@ -827,6 +828,9 @@ class Proxy(BackupBehaviours):
             self.note(call, "fault", "slow", ms=self.config["slow_ms"], seq=seq)
         record["status"] = resp.status if resp is not None else None
         record["answered_by"] = resp.answered_by if resp is not None else "dropped"
+        # Real milliseconds the proxy (and the emulator behind it) took to answer, holds and slow faults aside
+        # (the bench subtracts the emulator's own work, e.g. a backup's in-memory copy, from a row's time).
+        record["ms"] = round((time.monotonic() - started) * 1000, 1)
         with self.lock:
             self.requests.append(record)
         return resp, (self.config["slow_ms"] / 1000.0 if slow and resp is not None else 0)
