@@ -93,9 +93,12 @@ class Stack:
         with open(cfg, "w") as f:
             json.dump(config, f)
         ready = os.path.join(self.dir.name, "port")
+        # A copy of the proxy run from elsewhere (scripts/mutate.py) imports its sibling modules from here.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (os.path.join(REPO, "tests", "support"), os.environ.get("PYTHONPATH")) if p))
         self.proxy = subprocess.Popen([sys.executable, PROXY, "--upstream", self.moto_url, "--port", "0",
                                        "--config", cfg, "--seed", str(seed), "--ready-file", ready],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.time() + 30
         while not os.path.exists(ready):
             if time.time() > deadline or self.proxy.poll() is not None:
@@ -449,6 +452,31 @@ class ItemScans(unittest.TestCase):
                     {"scan_side_write": {"table": "t", "op": "PutItem", "request": {}, "select": "ALL"}},
                     {"scan_extra_attribute": {"table": "t", "attribute": "a"}}):
             self.assertEqual(self.s.control("POST", "/__strict/config", bad)[0], 400, bad)
+
+
+    def test_side_write_fires_once_under_concurrent_scans(self):
+        # Parallel segments: every scan arrives before any is answered (held, then let go together); the
+        # countdown takes one step per answered scan and only one of them writes.
+        self.table("sw-par", 3)
+        self.s.control("DELETE", "/__strict/log")  # the other tests' side writes
+        self.s.set(hold_operations=["Scan"], scan_side_write={"table": "sw-par", "page": 2, "op": "PutItem",
+                                                              "request": {"Item": {"k": {"S": "new"}}}})
+        clients = [self.s.client("dynamodb") for _ in range(6)]
+        threads = [threading.Thread(target=c.scan, kwargs={"TableName": "sw-par", "Segment": i, "TotalSegments": 6})
+                   for i, c in enumerate(clients)]
+        try:
+            for t in threads:
+                t.start()
+            deadline = time.time() + 60
+            while sum(1 for e in self.s.log() if e["injected"] == "held") < 6 and time.time() < deadline:
+                time.sleep(0.02)
+        finally:
+            self.s.set(hold_operations=None)
+            for t in threads:
+                t.join(60)
+        self.assertEqual(sum(1 for e in self.s.log() if e["injected"] == "side PutItem"), 1)
+        self.assertIsNone(self.s.control("GET", "/__strict/config")[1]["scan_side_write"])
+        self.assertEqual(self.moto.scan(TableName="sw-par", Select="COUNT")["Count"], 4)
 
 
 class IamAndLambda(unittest.TestCase):
@@ -2186,6 +2214,245 @@ class Faults(unittest.TestCase):
         self.assertEqual(a, b)
         self.assertNotEqual(a[1], c[1])
 
+
+class Backups(unittest.TestCase):
+    """DynamoDB backups and point-in-time recovery (tests/support/strict_backups.py)."""
+
+    ARN = re.compile(r"^arn:aws:dynamodb:us-east-1:123456789012:table/([\w.-]+)/backup/\d{14}-[0-9a-f]{8}$")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Stack({"table_creating_ms": 1000, "table_deleting_ms": 1000, "backup_creating_ms": 2000,
+                       "backup_validation": True, "backup_listing": True, "backup_tags_refused": True,
+                       "restore_rules": True, "pitr_rules": True, "system_backups": True})
+        cls.s.clock(frozen=True)  # every CREATING / DELETING ends when a test advances the clock
+        cls.ddb = cls.s.client("dynamodb")
+        cls.moto = cls.s.client("dynamodb", direct=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def table(self, name, items=2, pitr=False, **extra):
+        """A table made in moto behind the proxy's back (ACTIVE at once), with `items` items."""
+        self.moto.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                               AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                               KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}], **extra)
+        for i in range(items):
+            self.moto.put_item(TableName=name, Item={"k": {"S": "item-%d" % i}})
+        if pitr:
+            self.moto.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
+                "PointInTimeRecoveryEnabled": True})
+        return "arn:aws:dynamodb:us-east-1:123456789012:table/" + name
+
+    def backup(self, table, name=None):
+        return self.ddb.create_backup(TableName=table, BackupName=name or table + "-b")["BackupDetails"]
+
+    def available(self, arn):
+        self.s.advance(2000)
+        self.assertEqual(self.ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"],
+                         "AVAILABLE")
+
+    def refused(self, fn, **kwargs):
+        with self.assertRaises(ClientError) as e:
+            fn(**kwargs)
+        return code(e.exception)
+
+    def test_backup_is_creating_then_available(self):
+        self.table("bk-state")
+        details = self.backup("bk-state")
+        arn = details["BackupArn"]
+        self.assertEqual((details["BackupStatus"], details["BackupSizeBytes"]), ("CREATING", 0))
+        described = self.ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]
+        self.assertEqual(described["BackupStatus"], "CREATING")
+        listed = self.ddb.list_backups(TableName="bk-state")["BackupSummaries"]
+        self.assertEqual([b["BackupStatus"] for b in listed], ["CREATING"])
+        # AWS refuses to restore or delete a backup still being created.
+        self.assertEqual(self.refused(self.ddb.restore_table_from_backup, TargetTableName="bk-state-r", BackupArn=arn)[0::2],
+                         ("BackupInUseException", 400))
+        self.assertEqual(self.refused(self.ddb.delete_backup, BackupArn=arn)[0], "BackupInUseException")
+        self.available(arn)
+        self.assertEqual(self.ddb.list_backups(TableName="bk-state")["BackupSummaries"][0]["BackupStatus"], "AVAILABLE")
+        deleted = self.ddb.delete_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]
+        self.assertEqual(deleted["BackupStatus"], "DELETED")
+
+    def test_backup_creating_for_a_number_of_reads(self):
+        self.s.set(backup_creating_ms=0, backup_creating_reads=2)
+        try:
+            self.table("bk-reads")
+            arn = self.backup("bk-reads")["BackupArn"]
+            self.assertEqual(self.ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"],
+                             "CREATING")
+            self.assertEqual(self.ddb.list_backups(TableName="bk-reads")["BackupSummaries"][0]["BackupStatus"], "CREATING")
+            self.assertEqual(self.ddb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]["BackupStatus"],
+                             "AVAILABLE")
+        finally:
+            self.s.set(backup_creating_ms=2000, backup_creating_reads=0)
+
+    def test_backup_arn_has_aws_form(self):
+        # AWS (the CLI's create-backup example): table/<name>/backup/01576616366715-b4e58d3a; moto's is the same.
+        self.table("bk-arn")
+        self.assertEqual(self.ARN.match(self.backup("bk-arn")["BackupArn"]).group(1), "bk-arn")
+        # The request record says how long each answer took (scripts/bench_data.py reads CreateBackup's).
+        self.assertGreater(self.s.last_request("CreateBackup", "bk-arn")["ms"], 0)
+
+    def test_backup_name_outside_the_pattern_refused(self):
+        self.table("bk-name")
+        c = self.refused(self.ddb.create_backup, TableName="bk-name", BackupName="stack:prod:2026-12-05T10:00:00Z")
+        self.assertEqual(c[0::2], ("ValidationException", 400))
+        self.assertIn("backupName", c[1])
+        # Too short: boto3 checks that itself; the Rust SDK does not.
+        status, body = self.s.raw_json("dynamodb", "DynamoDB_20120810.CreateBackup", {"TableName": "bk-name",
+                                                                                     "BackupName": "ab"})
+        self.assertEqual((status, body["__type"].split("#")[-1]), (400, "ValidationException"))
+        self.assertEqual(self.ddb.list_backups(TableName="bk-name")["BackupSummaries"], [])
+        self.backup("bk-name", "stack.prod.20261205T100000Z")
+
+    def test_list_backups_limit_and_type_validated(self):
+        status, body = self.s.raw_json("dynamodb", "DynamoDB_20120810.ListBackups", {"Limit": 101})
+        self.assertEqual((status, body["__type"].split("#")[-1]), (400, "ValidationException"))
+        status, body = self.s.raw_json("dynamodb", "DynamoDB_20120810.ListBackups", {"BackupType": "EVERY"})
+        self.assertEqual((status, body["__type"].split("#")[-1]), (400, "ValidationException"))
+
+    def test_list_backups_pages(self):
+        self.table("bk-pages")
+        arns = [self.backup("bk-pages", "bk-pages-%d" % i)["BackupArn"] for i in range(3)]
+        first = self.ddb.list_backups(TableName="bk-pages", Limit=2)
+        self.assertEqual([b["BackupArn"] for b in first["BackupSummaries"]], arns[:2])
+        self.assertEqual(first["LastEvaluatedBackupArn"], arns[1])
+        second = self.ddb.list_backups(TableName="bk-pages", Limit=2, ExclusiveStartBackupArn=first["LastEvaluatedBackupArn"])
+        self.assertEqual([b["BackupArn"] for b in second["BackupSummaries"]], arns[2:])
+        self.assertNotIn("LastEvaluatedBackupArn", second)
+        self.s.set(backup_page_size=1)
+        try:
+            page = self.ddb.list_backups(TableName="bk-pages")
+            self.assertEqual(([b["BackupArn"] for b in page["BackupSummaries"]], page["LastEvaluatedBackupArn"]),
+                             (arns[:1], arns[0]))
+            seen, start = [], None
+            while True:
+                page = self.ddb.list_backups(TableName="bk-pages", **({"ExclusiveStartBackupArn": start} if start else {}))
+                seen += [b["BackupArn"] for b in page["BackupSummaries"]]
+                start = page.get("LastEvaluatedBackupArn")
+                if not start:
+                    break
+            self.assertEqual(seen, arns)
+        finally:
+            self.s.set(backup_page_size=0)
+
+    def test_tags_on_a_backup_refused(self):
+        table_arn = self.table("bk-tags")
+        arn = self.backup("bk-tags")["BackupArn"]
+        tags = [{"Key": "stackctl:stack", "Value": "demo"}]
+        for fn, kwargs in ((self.ddb.tag_resource, {"Tags": tags}), (self.ddb.untag_resource, {"TagKeys": ["stackctl:stack"]}),
+                           (self.ddb.list_tags_of_resource, {})):
+            self.assertEqual(self.refused(fn, ResourceArn=arn, **kwargs)[0::2], ("ValidationException", 400), fn)
+        self.ddb.tag_resource(ResourceArn=table_arn, Tags=tags)
+        self.assertEqual(self.ddb.list_tags_of_resource(ResourceArn=table_arn)["Tags"], tags)
+
+    def test_restore_into_an_existing_or_deleting_name_refused(self):
+        self.table("bk-exists")
+        arn = self.backup("bk-exists")["BackupArn"]
+        self.available(arn)
+        # moto refuses an existing name itself; the proxy also a name still DELETING (moto forgot it at once).
+        self.assertEqual(self.refused(self.ddb.restore_table_from_backup, TargetTableName="bk-exists", BackupArn=arn)[0],
+                         "TableAlreadyExistsException")
+        self.table("bk-going", items=0)
+        self.ddb.delete_table(TableName="bk-going")
+        self.assertEqual(self.refused(self.ddb.restore_table_from_backup, TargetTableName="bk-going", BackupArn=arn)[0],
+                         "TableAlreadyExistsException")
+        self.s.advance(1000)
+        self.ddb.restore_table_from_backup(TargetTableName="bk-going", BackupArn=arn)
+
+    def test_restored_table_creating_without_tags_protection_or_pitr(self):
+        self.table("bk-src", items=3, pitr=True, DeletionProtectionEnabled=True,
+                   Tags=[{"Key": "stackctl:stack", "Value": "demo"}])
+        arn = self.backup("bk-src")["BackupArn"]
+        self.available(arn)
+        desc = self.ddb.restore_table_from_backup(TargetTableName="bk-dst", BackupArn=arn)["TableDescription"]
+        self.assertEqual((desc["TableStatus"], desc["RestoreSummary"]["RestoreInProgress"]), ("CREATING", True))
+        table = self.ddb.describe_table(TableName="bk-dst")["Table"]
+        self.assertEqual((table["TableStatus"], table["RestoreSummary"]["RestoreInProgress"]), ("CREATING", True))
+        self.assertEqual(self.refused(self.ddb.scan, TableName="bk-dst")[0], "ResourceNotFoundException")
+        self.s.advance(1000)
+        table = self.ddb.describe_table(TableName="bk-dst")["Table"]
+        self.assertEqual((table["TableStatus"], table["RestoreSummary"]["RestoreInProgress"]), ("ACTIVE", False))
+        self.assertFalse(table.get("DeletionProtectionEnabled"))
+        self.assertEqual(self.ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"], [])
+        pitr = self.ddb.describe_continuous_backups(TableName="bk-dst")["ContinuousBackupsDescription"]
+        self.assertEqual(pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"], "DISABLED")
+        self.assertEqual(self.ddb.scan(TableName="bk-dst", Select="COUNT")["Count"], 3)
+
+    def test_recovery_period_outside_1_to_35_refused(self):
+        self.table("bk-period")
+        spec = {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 36}
+        c = self.refused(self.ddb.update_continuous_backups, TableName="bk-period", PointInTimeRecoverySpecification=spec)
+        self.assertEqual(c[0::2], ("ValidationException", 400))
+        self.assertIn("recoveryPeriodInDays", c[1])
+        status, body = self.s.raw_json("dynamodb", "DynamoDB_20120810.UpdateContinuousBackups", {
+            "TableName": "bk-period", "PointInTimeRecoverySpecification": dict(spec, RecoveryPeriodInDays=0)})
+        self.assertEqual((status, body["__type"].split("#")[-1]), (400, "ValidationException"))
+        pitr = self.moto.describe_continuous_backups(TableName="bk-period")["ContinuousBackupsDescription"]
+        self.assertEqual(pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"], "DISABLED")
+        out = self.ddb.update_continuous_backups(TableName="bk-period", PointInTimeRecoverySpecification=dict(
+            spec, RecoveryPeriodInDays=35))["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+        self.assertEqual((out["PointInTimeRecoveryStatus"], out["RecoveryPeriodInDays"]), ("ENABLED", 35))
+
+    def test_latest_restorable_time_follows_the_clock(self):
+        self.table("bk-latest", pitr=True)
+        def window():
+            d = self.ddb.describe_continuous_backups(TableName="bk-latest")["ContinuousBackupsDescription"]
+            d = d["PointInTimeRecoveryDescription"]
+            return d["LatestRestorableDateTime"].timestamp() - d["EarliestRestorableDateTime"].timestamp()
+
+        # Never before the earliest; moto's stays at the moment PITR was turned on, AWS's moves with the clock
+        # five minutes behind it: ten minutes on, the window is five minutes wide.
+        self.assertGreaterEqual(window(), 0)
+        self.s.advance(600_000)
+        self.assertAlmostEqual(window(), 300, delta=30)
+
+    def test_pitr_unavailable_right_after_create_table(self):
+        self.s.set(pitr_unavailable_ms=3000)
+        try:
+            self.ddb.create_table(TableName="bk-new", BillingMode="PAY_PER_REQUEST",
+                                  AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                                  KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+            spec = {"PointInTimeRecoveryEnabled": True}
+            self.s.advance(1000)  # ACTIVE, but its backups are still being enabled
+            c = self.refused(self.ddb.update_continuous_backups, TableName="bk-new", PointInTimeRecoverySpecification=spec)
+            self.assertEqual(c[0::2], ("ContinuousBackupsUnavailableException", 400))
+            self.s.advance(2000)
+            self.ddb.update_continuous_backups(TableName="bk-new", PointInTimeRecoverySpecification=spec)
+        finally:
+            self.s.set(pitr_unavailable_ms=0)
+
+    def test_deleting_a_pitr_table_keeps_a_system_backup(self):
+        self.table("bk-sys", items=4, pitr=True)
+        user = self.backup("bk-sys")["BackupArn"]
+        self.table("bk-plain", items=1)
+        self.ddb.delete_table(TableName="bk-sys")
+        self.ddb.delete_table(TableName="bk-plain")
+        self.s.advance(2000)
+        system = self.ddb.list_backups(TableName="bk-sys", BackupType="SYSTEM")["BackupSummaries"]
+        self.assertEqual([(b["BackupName"], b["BackupType"], b["BackupStatus"]) for b in system],
+                         [("bk-sys$DeletedTableBackup", "SYSTEM", "AVAILABLE")])
+        days = (system[0]["BackupExpiryDateTime"] - system[0]["BackupCreationDateTime"]).total_seconds() / 86400
+        self.assertAlmostEqual(days, 35, delta=0.01)
+        self.assertEqual([b["BackupArn"] for b in self.ddb.list_backups(TableName="bk-sys")["BackupSummaries"]], [user])
+        self.assertEqual({b["BackupType"] for b in self.ddb.list_backups(TableName="bk-sys", BackupType="ALL")["BackupSummaries"]},
+                         {"USER", "SYSTEM"})
+        self.assertEqual(self.ddb.list_backups(TableName="bk-plain", BackupType="ALL")["BackupSummaries"], [])
+        details = self.ddb.describe_backup(BackupArn=system[0]["BackupArn"])["BackupDescription"]["BackupDetails"]
+        self.assertEqual(details["BackupType"], "SYSTEM")
+        self.assertIn("BackupExpiryDateTime", details)
+        self.s.advance(1000)  # bk-sys is gone
+        self.ddb.restore_table_from_backup(TargetTableName="bk-sys", BackupArn=system[0]["BackupArn"])
+        self.s.advance(1000)
+        self.assertEqual(self.ddb.scan(TableName="bk-sys", Select="COUNT")["Count"], 4)
+
+    def test_refused_delete_keeps_no_system_backup(self):
+        self.table("bk-guarded", pitr=True, DeletionProtectionEnabled=True)
+        self.refused(self.ddb.delete_table, TableName="bk-guarded")
+        self.assertEqual(self.ddb.list_backups(TableName="bk-guarded", BackupType="ALL")["BackupSummaries"], [])
 
 if __name__ == "__main__":
     unittest.main()

@@ -152,6 +152,14 @@ def dynamodb_resources(self, op, region, account):
 
     if op in ("BatchWriteItem", "BatchGetItem"):
         return [table(name) for name in (j.get("RequestItems") or {})] or ["*"]
+    # Backups (same reference): DescribeBackup, DeleteBackup and RestoreTableFromBackup act on the backup
+    # (arn:...:table/${TableName}/backup/${BackupName}); ListBackups on "*" (no resource type), its TableName a
+    # filter only. RestoreTableFromBackup's writes to the target table: checks_for.
+    if op in ("DescribeBackup", "DeleteBackup", "RestoreTableFromBackup"):
+        arn = j.get("BackupArn")
+        return [arn] if isinstance(arn, str) and arn else ["*"]
+    if op == "ListBackups":
+        return ["*"]
     name = j.get("TableName") or j.get("ResourceArn")
     return [table(name)] if isinstance(name, str) and name else ["*"]
 
@@ -270,7 +278,17 @@ def checks_for(self, scope, op, region, account):
     # TagResource or perform a tag on create", so a CreateFunction with Tags is also authorized for it.
     if scope == "lambda" and op == "CreateFunction" and body_json(self).get("Tags"):
         checks += [("lambda:TagResource", r) for r in resources]
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/backuprestore_IAM.html: "RestoreTableFromBackup
+    # permissions are necessary on the source backup, and DynamoDB read and write permissions on the target table
+    # are necessary for restore functionality" (its example grants these seven).
+    target = body_json(self).get("TargetTableName") if scope == "dynamodb" and op == "RestoreTableFromBackup" else None
+    if isinstance(target, str) and target:
+        arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, target)
+        checks += [("dynamodb:" + a, arn) for a in RESTORE_TARGET_ACTIONS]
     return checks
+
+
+RESTORE_TARGET_ACTIONS = ("PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "BatchWriteItem")
 
 
 # (6) AWS's error shapes.

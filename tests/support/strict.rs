@@ -42,7 +42,21 @@ pub fn realistic() -> Value {
     // An alias's URL config and policy kept apart from the function's own (moto: one URL per function);
     // merged in, as the one object is at json!'s recursion limit.
     merge(
-        json!({"url_qualifiers": true}),
+        json!({
+            "url_qualifiers": true,
+            // DynamoDB backups and point-in-time recovery (tests/support/strict_backups.py): a backup CREATING for
+            // a second, BackupName / ListBackups validation, BackupType and pages, no tags on a backup ARN, a
+            // restored table CREATING, RecoveryPeriodInDays 1-35, UpdateContinuousBackups refused for 1.5 s after
+            // CreateTable, a SYSTEM backup when a table with PITR on is deleted.
+            "backup_creating_ms": 1000,
+            "backup_validation": true,
+            "backup_listing": true,
+            "backup_tags_refused": true,
+            "restore_rules": true,
+            "pitr_rules": true,
+            "pitr_unavailable_ms": 1500,
+            "system_backups": true
+        }),
         json!({
             "table_creating_ms": 800,
             "describe_not_found_after_create": true,

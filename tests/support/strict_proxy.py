@@ -50,6 +50,10 @@ import zipfile
 import zlib
 from html import unescape as xml_unescape
 
+# DynamoDB backups and point-in-time recovery live in their own module, next to this file (a copy of this file run
+# from elsewhere, as scripts/mutate.py does, finds it through PYTHONPATH: tests/strict_proxy_selftest.py sets it).
+from strict_backups import BackupBehaviours
+
 # --------------------------------------------------------------------------------------------------------------
 # Configuration
 
@@ -65,6 +69,26 @@ DEFAULTS = {
     "tags_not_found_while_creating": False,
     "scan_side_write": None,
     "scan_extra_attribute": None,
+    # DynamoDB backups and point-in-time recovery (tests/support/strict_backups.py): a backup CREATING for this
+    # long / for this many DescribeBackup or ListBackups answers after CreateBackup (then AVAILABLE)
+    "backup_creating_ms": 0,
+    "backup_creating_reads": 0,
+    # BackupName's pattern and length, ListBackups' Limit and BackupType values
+    "backup_validation": False,
+    # ListBackups honours BackupType (USER by default) and pages (Limit, ExclusiveStartBackupArn); a page never holds
+    # more than backup_page_size backups (0: no cap but Limit)
+    "backup_listing": False,
+    "backup_page_size": 0,
+    # TagResource / UntagResource / ListTagsOfResource on a backup ARN refused (AWS tags no native backup)
+    "backup_tags_refused": False,
+    # RestoreTableFromBackup: the table starts CREATING (table_creating_ms), a DELETING target name is refused
+    "restore_rules": False,
+    # UpdateContinuousBackups: RecoveryPeriodInDays 1-35; LatestRestorableDateTime 5 minutes behind now
+    "pitr_rules": False,
+    # UpdateContinuousBackups refused (ContinuousBackupsUnavailableException) this long after CreateTable / a restore
+    "pitr_unavailable_ms": 0,
+    # DeleteTable of a table with point-in-time recovery on keeps a SYSTEM backup <table>$DeletedTableBackup
+    "system_backups": False,
     # IAM
     "delete_conflicts": False,
     "url_encode_documents": False,
@@ -181,7 +205,8 @@ def validate(update, base):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ConfigError("%s must be a number in 0..1, not %r" % (key, v))
         if key.endswith("_ms") or key in ("seed", "iam_page_size", "logs_page_size", "logs_delete_aborted",
-                                                   "lambda_versions_page_size"):
+                                                   "lambda_versions_page_size", "backup_creating_reads",
+                                                   "backup_page_size"):
             v = merged[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError("%s must be a non-negative integer, not %r" % (key, v))
@@ -220,7 +245,9 @@ def validate(update, base):
                 "logs_tag_arn_star", "logs_interleaved", "url_config_conflict", "url_config_validation",
                 "url_config_not_found", "permission_sid_conflict", "policy_conditions", "logs_deletion_protection",
                 "logs_late_write", "lambda_logging_config", "lambda_invoke_node", "cognito_page_limits",
-                "cognito_client_flows", "cognito_tag_rules", "lambda_versions", "url_qualifiers"):
+                "cognito_client_flows", "cognito_tag_rules", "lambda_versions", "url_qualifiers",
+                "backup_validation", "backup_listing", "backup_tags_refused", "restore_rules", "pitr_rules",
+                "system_backups"):
         if not isinstance(merged[key], bool):
             raise ConfigError("%s must be true or false, not %r" % (key, merged[key]))
     return merged
@@ -253,7 +280,8 @@ class Call:
         if self.service == "dynamodb":
             self.op = self.header("X-Amz-Target").rsplit(".", 1)[-1] or "Unknown"
             self.json = parse_json(body)
-            table = (self.json or {}).get("TableName") or (self.json or {}).get("ResourceArn") or ""
+            j = self.json or {}
+            table = j.get("TableName") or j.get("ResourceArn") or j.get("TargetTableName") or j.get("BackupArn") or ""
             self.resource = table.split(":table/", 1)[1].split("/")[0] if ":table/" in table else table
         elif self.service == "lambda":
             self.op, self.resource, self.function_qualifier = lambda_operation(method, path)
@@ -553,7 +581,7 @@ def service_error(call, code, message, status, kind="Sender"):
 # The proxy
 
 
-class Proxy:
+class Proxy(BackupBehaviours):
     def __init__(self, upstream, config):
         split = urllib.parse.urlsplit(upstream)
         self.upstream_host = split.hostname or "127.0.0.1"
@@ -586,6 +614,7 @@ class Proxy:
             self.logging_configs = {}  # function name -> LoggingConfig it was given (lambda_logging_config)
             self.revisions = {}  # function name -> $LATEST's RevisionId (lambda_versions; moto has none)
             self.reset_versions()
+            self.reset_backups()
             self.policy_writes = {}  # function name -> monotonic time of its last AddPermission / RemovePermission
             self.alias_urls = {}  # (region, function, alias) -> URL config (url_qualifiers)
             self.alias_policies = {}  # (region, function, alias) -> [statement] (url_qualifiers)
@@ -784,6 +813,7 @@ class Proxy:
                   "qualifier": call.function_qualifier if call.service == "lambda" else None,
                   "from_rust": "aws-sdk-rust" in call.header("User-Agent")}
         resp = None
+        started = time.monotonic()
         if fault == "drop":
             self.note(call, "fault", "drop", seq=seq)
         elif fault in ("throttle", "provisioned-throughput", "500", "503"):
@@ -798,6 +828,9 @@ class Proxy:
             self.note(call, "fault", "slow", ms=self.config["slow_ms"], seq=seq)
         record["status"] = resp.status if resp is not None else None
         record["answered_by"] = resp.answered_by if resp is not None else "dropped"
+        # Real milliseconds the proxy (and the emulator behind it) took to answer, holds and slow faults aside
+        # (the bench subtracts the emulator's own work, e.g. a backup's in-memory copy, from a row's time).
+        record["ms"] = round((time.monotonic() - started) * 1000, 1)
         with self.lock:
             self.requests.append(record)
         return resp, (self.config["slow_ms"] / 1000.0 if slow and resp is not None else 0)
@@ -823,6 +856,8 @@ class Proxy:
         if (call.service, call.op) in self.DELETES and resp.status < 300:
             with self.lock:
                 self.tagged_deleted[(call.service, call.resource)] = self.now()
+        if call.service == "dynamodb":
+            self.backups_after(call, resp)
         backdate = (self.config["created_ago_secs"] or {}).get(call.resource)
         if call.service == "dynamodb" and call.op == "DescribeTable" and backdate and resp.status == 200:
             # `created_ago_secs`: a table made that long ago (moto's clock cannot be moved).
@@ -983,7 +1018,7 @@ class Proxy:
         if creating and self.config["tags_not_found_while_creating"]:
             self.note(call, "behaviour", "ResourceNotFoundException", reason="tags of a CREATING table")
             return dynamodb_error("ResourceNotFoundException", "Requested resource not found: %s" % call.resource)
-        return self.passthrough(call)
+        return self.backup_tags_refused(call) or self.passthrough(call)
 
     def dynamodb_DescribeTable(self, call):
         name = call.resource
@@ -1020,6 +1055,7 @@ class Proxy:
                                      "not_found_once": False, "desc": dict(desc)}
         if status:
             desc["TableStatus"] = status
+            self.restore_in_progress(call, body)
             resp.set_json(body, "dynamodb")
             self.note(call, "rewrite", "TableStatus=%s" % status)
         return resp
@@ -1037,7 +1073,7 @@ class Proxy:
                 "ResourceInUseException",
                 "Attempt to change a resource which is still in use: Table is being %s: %s" % (busy, name),
             )
-        resp = self.passthrough(call)
+        resp = self.delete_table_keeping_system_backup(call)
         if resp.status == 400 and self.config["deletion_protection"] and error_code(resp) == "ValidationException" \
                 and "eletion" in (error_message(resp) or ""):
             self.note(call, "rewrite", "ValidationException message", reason="deletion protection")
@@ -1115,9 +1151,14 @@ class Proxy:
             return resp
         if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
             with self.lock:
-                left = side.get("page", 1) - 1
-                fire = left <= 0
-                self.config = dict(self.config, scan_side_write=None if fire else dict(side, page=left))
+                # Counted from the key as it stands now, not as it stood when this scan arrived: concurrent
+                # scans (parallel segments) each take one step, and only one of them fires.
+                side = self.config["scan_side_write"]
+                fire = False
+                if side and side["table"] == call.resource and side.get("select", "ITEMS") == select:
+                    left = side.get("page", 1) - 1
+                    fire = left <= 0
+                    self.config = dict(self.config, scan_side_write=None if fire else dict(side, page=left))
             if fire:
                 request = dict(side["request"], TableName=call.resource)
                 written = self.side_request(
@@ -3056,6 +3097,7 @@ class Proxy:
                 "protected_log_groups": sorted(self.protected_groups),
                 "late_writes": {g: {"function": w["function"], "ms_left": left(w["until"])} for g, w in self.late_writes.items()},
                 "logging_configs": dict(self.logging_configs),
+                "backups": self.backups_snapshot(),
             }
 
 
