@@ -152,6 +152,16 @@ def dynamodb_resources(self, op, region, account):
 
     if op in ("BatchWriteItem", "BatchGetItem"):
         return [table(name) for name in (j.get("RequestItems") or {})] or ["*"]
+    # Backups: ListBackups has no resource type; DescribeBackup acts on the backup (table/<t>/backup/<id>);
+    # RestoreTableFromBackup on the backup AND the new table (both required in the reference).
+    if op == "ListBackups":
+        return ["*"]
+    backup = j.get("BackupArn")
+    if op == "DescribeBackup" and isinstance(backup, str) and backup:
+        return [backup]
+    if op == "RestoreTableFromBackup" and isinstance(backup, str) and backup:
+        target = j.get("TargetTableName")
+        return [backup] + ([table(target)] if isinstance(target, str) and target else [])
     name = j.get("TableName") or j.get("ResourceArn")
     return [table(name)] if isinstance(name, str) and name else ["*"]
 
@@ -270,7 +280,18 @@ def checks_for(self, scope, op, region, account):
     # TagResource or perform a tag on create", so a CreateFunction with Tags is also authorized for it.
     if scope == "lambda" and op == "CreateFunction" and body_json(self).get("Tags"):
         checks += [("lambda:TagResource", r) for r in resources]
+    # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/backuprestore_IAM.html: "DynamoDB read and
+    # write permissions on the target table are necessary" for RestoreTableFromBackup (the reference lists these
+    # actions under the operation).
+    if scope == "dynamodb" and op == "RestoreTableFromBackup":
+        target = body_json(self).get("TargetTableName")
+        if isinstance(target, str) and target:
+            arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, target)
+            checks += [("dynamodb:" + a, arn) for a in RESTORE_ITEM_ACTIONS]
     return checks
+
+
+RESTORE_ITEM_ACTIONS = ("BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan", "UpdateItem")
 
 
 # (6) AWS's error shapes.
@@ -457,6 +478,9 @@ def self_test(policy_path):
 
     def request(service, op):
         if service == "dynamodb":
+            if op in ("DescribeBackup", "DeleteBackup", "RestoreTableFromBackup"):
+                return _Fake("/", json.dumps({"BackupArn": table_arn + "/backup/01733400000000-abcdef12",
+                                              "TargetTableName": names["dynamodb"]}).encode())
             if op.startswith("Batch"):
                 return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
             if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
@@ -545,6 +569,16 @@ def self_test(policy_path):
          [("iam:DetachGroupPolicy", group_arn)]),
         ("iam", "ListEntitiesForPolicy", _Fake("/", querystring=form(PolicyArn=policy_arn)),
          [("iam:ListEntitiesForPolicy", policy_arn)]),
+        # list_amazondynamodb.html: ListBackups has no resource type; DescribeBackup acts on the backup;
+        # RestoreTableFromBackup on the backup and the target table, with the item actions on the target table.
+        ("dynamodb", "ListBackups", _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode()),
+         [("dynamodb:ListBackups", "*")]),
+        ("dynamodb", "DescribeBackup", _Fake("/", json.dumps({"BackupArn": table_arn + "/backup/1-a"}).encode()),
+         [("dynamodb:DescribeBackup", table_arn + "/backup/1-a")]),
+        ("dynamodb", "RestoreTableFromBackup",
+         _Fake("/", json.dumps({"BackupArn": table_arn + "-old/backup/1-a", "TargetTableName": names["dynamodb"]}).encode()),
+         [("dynamodb:RestoreTableFromBackup", table_arn + "-old/backup/1-a"), ("dynamodb:RestoreTableFromBackup", table_arn)]
+         + [("dynamodb:" + a, table_arn) for a in RESTORE_ITEM_ACTIONS]),
         # list_amazoncognitouserpools.html: ListUserPools and CreateUserPool have no resource type; the rest act
         # on the pool the request names.
         ("cognito-idp", "ListUserPools", _Fake("/", json.dumps({"MaxResults": 60}).encode()),
