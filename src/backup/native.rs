@@ -57,8 +57,9 @@ pub struct BackupArn {
 }
 
 impl Wanted {
-    /// An ARN (it starts with `arn:`) must be a DynamoDB backup's; anything else is a backup name, which
-    /// DynamoDB allows as 3-255 of `[a-zA-Z0-9_.-]`. Checked before anything is sent.
+    /// An ARN (it starts with `arn:`) must be a DynamoDB backup's; anything else is a backup name: 3-255 of
+    /// `[a-zA-Z0-9_.-]` as the API reference says, and `$`, which the SYSTEM backups DynamoDB names itself
+    /// carry (`<table>$DeletedTableBackup`). Checked before anything is sent.
     pub fn parse(value: &str) -> Result<Wanted> {
         if value.starts_with("arn:") {
             return parse_arn(value).map(Wanted::Arn);
@@ -66,11 +67,11 @@ impl Wanted {
         let ok = (3..=255).contains(&value.len())
             && value
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$'));
         if !ok {
             bail!(
                 "`--snapshot {value}` is neither a backup ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/\
-                 backup/<id>) nor a backup name (3-255 of a-z A-Z 0-9 _ . -): `stackctl backups` lists the \
+                 backup/<id>) nor a backup name (3-255 of a-z A-Z 0-9 _ . - $): `stackctl backups` lists the \
                  stack's backups with both"
             );
         }

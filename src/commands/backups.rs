@@ -63,13 +63,13 @@ impl Body for BackupsReport {
         let _ = write!(out, "backups of table {}, newest first", self.table);
         let _ = write!(
             out,
-            "\n{:<24} {:<6} {:<9} {:>10}  {:<40} name / arn",
+            "\n{:<24} {:<6} {:<9} {:>10}  {:<24} name / arn",
             "created", "type", "status", "size", "expires"
         );
         for b in &self.backups {
             let _ = write!(
                 out,
-                "\n{:<24} {:<6} {:<9} {:>10}  {:<40} {}\n  {}",
+                "\n{:<24} {:<6} {:<9} {:>10}  {:<24} {}\n  {}",
                 b.created,
                 b.kind,
                 b.status,

@@ -110,6 +110,11 @@ fn a_snapshot_is_an_arn_of_a_dynamodb_backup_or_a_backup_name() {
         Wanted::parse("stackctl-demo-20261205T101500Z").unwrap(),
         Wanted::Name("stackctl-demo-20261205T101500Z".into())
     );
+    // The name DynamoDB gives the SYSTEM backup it keeps after deleting a table with PITR on.
+    assert_eq!(
+        Wanted::parse("my-frontend-app-data$DeletedTableBackup").unwrap(),
+        Wanted::Name("my-frontend-app-data$DeletedTableBackup".into())
+    );
     for bad in [
         "arn:aws:s3:::bucket",
         "arn:aws:dynamodb:us-east-1:123456789012:table/t",

@@ -64,6 +64,12 @@ impl Body for RestoredSnapshot {
 
 /// The refusal for a table name that is taken (read first, or answered by RestoreTableFromBackup in a race).
 fn table_exists(stack: &Stack, status: &str) -> anyhow::Error {
+    if status == "DELETING" {
+        return anyhow::anyhow!(
+            "table `{}` is still being deleted (DELETING): run restore again once it is gone",
+            stack.table.name
+        );
+    }
     let stage = stack
         .stage
         .as_deref()
