@@ -430,3 +430,72 @@ async fn backups_lists_this_stages_backups_newest_first_in_text_and_json() {
         .collect();
     assert_eq!(names, ["other-stage"]);
 }
+
+/// The operator policy without `action` (it must be in one statement's action list).
+fn policy_without(action: &str) -> String {
+    let mut policy: serde_json::Value = serde_json::from_str(&operator_policy()).unwrap();
+    let mut removed = 0;
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        if let Some(list) = statement["Action"].as_array_mut() {
+            let before = list.len();
+            list.retain(|a| a.as_str() != Some(action));
+            removed += before - list.len();
+        }
+    }
+    assert_eq!(removed, 1, "{action} is in the operator policy once");
+    policy.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_needs_restore_table_from_backup_on_the_backup_and_the_item_actions_on_the_table()
+{
+    // AWS authorizes RestoreTableFromBackup on the backup and the new table, and requires read and write
+    // item actions on the new table (backuprestore_IAM.html); the emulator's IAM enforcement asks the same, so
+    // a policy missing either is refused exactly that, and nothing is made.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let aws = emulator.clients().await;
+    make_table(&aws, TABLE, None).await;
+    let arn = backup(&aws, TABLE, "nightly").await;
+    drop_table(&emulator, TABLE).await;
+    let table_arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}");
+    for (user, action, resource) in [
+        (
+            "no-restore",
+            "dynamodb:RestoreTableFromBackup",
+            arn.as_str(),
+        ),
+        ("no-put-item", "dynamodb:PutItem", table_arn.as_str()),
+    ] {
+        let keys = emulator.user(user, &[policy_without(action)]);
+        let output = project
+            .command(&["restore", "--snapshot", &arn])
+            .env("AWS_ACCESS_KEY_ID", &keys.id)
+            .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
+            .output()
+            .unwrap();
+        let run = Run::from(output);
+        run.expect_code(1);
+        assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
+        let denied: Vec<serde_json::Value> = emulator
+            .denials()
+            .into_iter()
+            .filter(|d| d["key"].as_str() == Some(keys.id.as_str()))
+            .collect();
+        assert_eq!(denied.len(), 1, "{denied:#?}");
+        assert_eq!(denied[0]["action"], action);
+        assert_eq!(denied[0]["resource"], resource);
+        assert!(item_table_missing(&aws).await, "{user}: the table was made");
+    }
+    // The operator policy itself restores it.
+    project.stackctl(&["restore", "--snapshot", &arn]).ok();
+}
+
+async fn item_table_missing(aws: &Clients) -> bool {
+    aws.dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .is_err()
+}
