@@ -69,9 +69,11 @@ async fn wait_for_table(aws: &Clients, name: &str) {
     }
 }
 
-/// CreateBackup through the proxy, as a user (or `down --snapshot`) would: the backup's ARN.
+/// CreateBackup through the proxy, as a user (or `down --snapshot`) would, then DescribeBackup until it is
+/// AVAILABLE (AWS answers CREATING for a while; a deadline only stops a hung run): the backup's ARN.
 async fn backup(aws: &Clients, table: &str, name: &str) -> String {
-    aws.dynamodb
+    let arn = aws
+        .dynamodb
         .create_backup()
         .table_name(table)
         .backup_name(name)
@@ -81,18 +83,50 @@ async fn backup(aws: &Clients, table: &str, name: &str) -> String {
         .backup_details()
         .unwrap()
         .backup_arn()
-        .to_string()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let described = aws
+            .dynamodb
+            .describe_backup()
+            .backup_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        let status = described
+            .backup_description()
+            .and_then(|d| d.backup_details())
+            .map(|d| d.backup_status().as_str().to_string());
+        if status.as_deref() == Some("AVAILABLE") {
+            return arn;
+        }
+        assert!(std::time::Instant::now() < deadline, "{arn}: {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
-/// Deletes `table` on moto directly (as `down` would have, earlier): the backups stay.
+/// Deletes `table` through the proxy (as `down` would have, earlier) and waits until it is gone (a deadline
+/// only stops a hung run): the backups stay.
 async fn drop_table(emulator: &Emulator, table: &str) {
-    let moto = emulator.moto_clients().await;
-    moto.dynamodb
+    let aws = emulator.clients().await;
+    aws.dynamodb
         .delete_table()
         .table_name(table)
         .send()
         .await
         .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while aws
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(std::time::Instant::now() < deadline, "{table} not deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 async fn tags(aws: &Clients, table: &str) -> BTreeMap<String, String> {
