@@ -70,9 +70,10 @@ impl Wanted {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$'));
         if !ok {
             bail!(
-                "`--snapshot {value}` is neither a backup ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/\
+                "`--snapshot {}` is neither a backup ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/\
                  backup/<id>) nor a backup name (3-255 of a-z A-Z 0-9 _ . - $): `stackctl backups` lists the \
-                 stack's backups with both"
+                 stack's backups with both",
+                crate::escape::terminal(value)
             );
         }
         Ok(Wanted::Name(value.to_string()))
@@ -82,10 +83,15 @@ impl Wanted {
 fn parse_arn(value: &str) -> Result<BackupArn> {
     let bad = || {
         anyhow::anyhow!(
-            "`{value}` is not a DynamoDB backup ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/backup/\
-             <id>): `stackctl backups` lists the stack's backups with their ARNs"
+            "`{}` is not a DynamoDB backup ARN (arn:aws:dynamodb:<region>:<account>:table/<table>/backup/\
+             <id>): `stackctl backups` lists the stack's backups with their ARNs",
+            crate::escape::terminal(value)
         )
     };
+    // Printable ASCII only: an ARN never holds anything else, and the value is echoed in messages.
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(bad());
+    }
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let [_, _partition, service, region, _account, resource] = parts.as_slice() else {
         return Err(bad());

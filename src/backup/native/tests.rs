@@ -115,12 +115,17 @@ fn a_snapshot_is_an_arn_of_a_dynamodb_backup_or_a_backup_name() {
         Wanted::parse("my-frontend-app-data$DeletedTableBackup").unwrap(),
         Wanted::Name("my-frontend-app-data$DeletedTableBackup".into())
     );
+    // What was typed is echoed with its control characters escaped.
+    let echoed = Wanted::parse("arn:aws:dynamodb:r:1:table/t\x1b[2J/backup/1").unwrap_err();
+    assert!(echoed.to_string().contains("t\\u{1b}[2J"), "{echoed}");
     for bad in [
         "arn:aws:s3:::bucket",
         "arn:aws:dynamodb:us-east-1:123456789012:table/t",
         "arn:aws:dynamodb:us-east-1:123456789012:table/t/backup/",
         "arn:aws:dynamodb::123456789012:table/t/backup/1-a",
         "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/1",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/t\x1b[2J/backup/1-a",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/t t/backup/1-a",
         "ab",
         "a b c",
         "name/with/slash",
