@@ -8,6 +8,7 @@ mod export;
 mod file;
 mod header;
 mod item_json;
+mod native;
 mod restore;
 
 // The paths its users (the table's teardown, `restore`) name.
@@ -15,4 +16,8 @@ pub use count::{count_items, is_empty};
 pub use export::{back_up, destination_problem};
 pub use file::{check_file, read_header};
 pub use header::{check_origin, Header, Origin};
+pub use native::{
+    check_restorable, keys_match, list_backups, resolve_backup, start_restore, BackupRow,
+    Described, Refused, Wanted,
+};
 pub use restore::restore;

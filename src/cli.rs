@@ -126,17 +126,34 @@ pub enum Command {
     },
     /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first). The
     /// file must be complete and come from this table, stage, region and account; the table must be empty.
+    /// With --snapshot: DynamoDB restores one of its own backups into the stack's table name, which must not
+    /// exist.
     #[command(
-        after_help = "Example:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  stackctl restore items.jsonl"
+        after_help = "--snapshot makes a NEW table from a DynamoDB backup (`stackctl backups` lists them; `down \
+                      --confirm --snapshot` takes one), waits until it is ACTIVE and tags it as the stack's. \
+                      DynamoDB does not restore deletion protection, point-in-time recovery or TTL: `stackctl \
+                      up` sets them.\n\nExample:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  \
+                      stackctl restore items.jsonl\n  stackctl restore --snapshot stackctl-my-frontend-app-20261205T101500Z\n  \
+                      stackctl up"
     )]
     Restore {
         /// The JSON Lines file `down --backup` wrote.
-        #[arg(value_name = "FILE")]
-        backup_file: PathBuf,
+        #[arg(value_name = "FILE", required_unless_present = "snapshot")]
+        backup_file: Option<PathBuf>,
+        /// A DynamoDB backup of the stack's table, by its ARN or its name (`stackctl backups`), restored into
+        /// the stack's table name, which must not exist.
+        #[arg(
+            long,
+            value_name = "ARN|NAME",
+            value_parser = parse_snapshot,
+            conflicts_with_all = ["backup_file", "overwrite", "headerless"]
+        )]
+        snapshot: Option<crate::backup::Wanted>,
         /// Restore into a table that already holds items (items with the same key are replaced).
         #[arg(long)]
         overwrite: bool,
-        /// Restore a backup taken from another table, stage, region or account (the key schema must match).
+        /// Restore a backup taken from another table, stage, region or account (the key schema must match);
+        /// with --snapshot, a backup of another table of the same region.
         #[arg(long)]
         allow_other_source: bool,
         /// Restore an old backup without a header (written before backups recorded where they came from):
@@ -331,6 +348,15 @@ pub enum Command {
         after_help = "Example:\n  stackctl versions\n  stackctl versions --output json | jq -r '.versions[] | select(.serving) | .version'"
     )]
     Versions,
+    /// List DynamoDB's backups of the stack's table (this stage's table name), newest first: on-demand ones
+    /// (`down --snapshot`) and the SYSTEM ones DynamoDB keeps after deleting a table with point-in-time
+    /// recovery on, with type, status, size, creation and expiry time, name and ARN. Needs no table. Exit 0
+    /// (also when there is none).
+    #[command(
+        after_help = "Example:\n  stackctl backups\n  stackctl --stage prod backups --output json | jq -r '.backups[0].arn'\n  \
+                      stackctl restore --snapshot \"$(stackctl backups --output json | jq -r '.backups[0].arn')\""
+    )]
+    Backups,
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"
@@ -390,6 +416,11 @@ fn parse_user(value: &str) -> Result<String, String> {
     }
 }
 
+/// `restore --snapshot`: a backup ARN or a backup name, checked before anything is read or sent.
+fn parse_snapshot(value: &str) -> Result<crate::backup::Wanted, String> {
+    crate::backup::Wanted::parse(value).map_err(|err| err.to_string())
+}
+
 /// `ls --older-than`: 30m, 12h, 7d (humantime's units).
 fn parse_age(value: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(value)
@@ -426,6 +457,41 @@ mod tests {
         assert!(matches!(versions, Command::Versions));
         assert_eq!(versions.function(), Some(None));
         assert_eq!(parse(&["rollback"]).unwrap().function(), Some(None));
+    }
+
+    /// `restore` takes a FILE or `--snapshot ARN|NAME`, exactly one; the file's flags do not apply to a
+    /// snapshot; a snapshot that is neither an ARN nor a name is refused before anything runs.
+    #[test]
+    fn restore_takes_a_file_or_a_snapshot() {
+        assert!(matches!(
+            parse(&["restore", "items.jsonl"]),
+            Ok(Command::Restore {
+                backup_file: Some(_),
+                snapshot: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(&["restore", "--snapshot", "nightly", "--allow-other-source"]),
+            Ok(Command::Restore {
+                backup_file: None,
+                snapshot: Some(crate::backup::Wanted::Name(_)),
+                allow_other_source: true,
+                ..
+            })
+        ));
+        for bad in [
+            &["restore"][..],
+            &["restore", "items.jsonl", "--snapshot", "nightly"][..],
+            &["restore", "--snapshot", "nightly", "--overwrite"][..],
+            &["restore", "--snapshot", "nightly", "--headerless"][..],
+            &["restore", "--snapshot", "no spaces"][..],
+            &["restore", "--snapshot", "arn:aws:s3:::bucket"][..],
+        ] {
+            let err = parse(bad).expect_err(&bad.join(" "));
+            assert!(err.use_stderr(), "{bad:?}");
+        }
+        assert!(matches!(parse(&["backups"]), Ok(Command::Backups)));
     }
 
     #[test]

@@ -219,17 +219,33 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         }
         Command::Restore {
             backup_file,
+            snapshot,
             overwrite,
             allow_other_source,
             headerless,
-        } => {
-            let options = commands::restore::Options {
-                overwrite: *overwrite,
-                allow_other_source: *allow_other_source,
-                headerless: *headerless,
-            };
-            commands::restore::run(clients, stack, backup_file, &options, progress).await?
-        }
+        } => match (snapshot, backup_file) {
+            (Some(snapshot), _) => {
+                commands::restore::run_snapshot(
+                    clients,
+                    stack,
+                    snapshot,
+                    *allow_other_source,
+                    progress,
+                )
+                .await?
+            }
+            (None, Some(file)) => {
+                let options = commands::restore::Options {
+                    overwrite: *overwrite,
+                    allow_other_source: *allow_other_source,
+                    headerless: *headerless,
+                };
+                commands::restore::run(clients, stack, file, &options, progress).await?
+            }
+            // clap already refuses this (FILE is required unless --snapshot is present).
+            (None, None) => anyhow::bail!("restore needs a FILE or --snapshot <ARN|NAME>"),
+        },
+        Command::Backups => commands::backups::run(clients, stack, progress).await?,
         Command::Logs {
             since,
             filter,

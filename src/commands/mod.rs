@@ -1,6 +1,7 @@
 //! One module per command: what it reads, what it changes, and the outcome it returns (outcome.rs); none
 //! prints its result or picks an exit code (printer.rs and `outcome::ExitStatus` do).
 
+pub mod backups;
 pub mod completions;
 pub mod dev;
 pub mod down;

@@ -1,6 +1,11 @@
 //! `stackctl restore <backup>`: loads a backup written by `down --backup` into the stack's table, after
 //! checking, before any write, that the file is complete, that it came from this table, stage, region and
 //! account (and has its key schema), and that the table is empty (the file format is in backup.rs).
+//! `stackctl restore --snapshot <ARN|NAME>`: DynamoDB restores one of its own backups into the stack's
+//! table name, which must not exist (snapshot.rs).
+
+mod snapshot;
+pub use snapshot::run as run_snapshot;
 
 use std::path::Path;
 use std::time::Instant;

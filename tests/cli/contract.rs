@@ -68,6 +68,7 @@ fn every_commands_json_carries_the_envelope() {
     assert_envelope(&json(&["up"], 0), "up", None);
     assert_envelope(&json(&["status"], 0), "status", None);
     assert_envelope(&json(&["versions"], 0), "versions", None);
+    assert_envelope(&json(&["backups"], 0), "backups", None);
     assert_envelope(&json(&["ls"], 0), "ls", None);
     assert_envelope(&json(&["invoke", "--local", &event], 0), "invoke", None);
     assert_envelope(&json(&["smoke", "--local"], 0), "smoke", None);

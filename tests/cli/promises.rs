@@ -34,6 +34,8 @@ fn aws_commands() -> Vec<Vec<String>> {
         vec!["down", "--confirm", "--delete-data"],
         vec!["down", "--confirm", "--keep-logs"],
         vec!["restore", "items.jsonl"],
+        vec!["restore", "--snapshot", "nightly"],
+        vec!["backups"],
         vec!["smoke"],
         vec!["smoke", "--local"],
         vec!["smoke", "--url"],

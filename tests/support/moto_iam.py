@@ -152,14 +152,19 @@ def dynamodb_resources(self, op, region, account):
 
     if op in ("BatchWriteItem", "BatchGetItem"):
         return [table(name) for name in (j.get("RequestItems") or {})] or ["*"]
-    # Backups (same reference): DescribeBackup, DeleteBackup and RestoreTableFromBackup act on the backup
-    # (arn:...:table/${TableName}/backup/${BackupName}); ListBackups on "*" (no resource type), its TableName a
-    # filter only. RestoreTableFromBackup's writes to the target table: checks_for.
-    if op in ("DescribeBackup", "DeleteBackup", "RestoreTableFromBackup"):
-        arn = j.get("BackupArn")
-        return [arn] if isinstance(arn, str) and arn else ["*"]
+    # Backups (same reference): DescribeBackup and DeleteBackup act on the backup
+    # (arn:...:table/${TableName}/backup/${BackupName}); RestoreTableFromBackup on the backup AND the new table
+    # (both resource types are required in the reference); ListBackups on "*" (no resource type), its
+    # TableName a filter only. RestoreTableFromBackup's item writes to the target table: checks_for.
     if op == "ListBackups":
         return ["*"]
+    backup = j.get("BackupArn")
+    if op in ("DescribeBackup", "DeleteBackup"):
+        return [backup] if isinstance(backup, str) and backup else ["*"]
+    if op == "RestoreTableFromBackup":
+        target = j.get("TargetTableName")
+        found = [backup] if isinstance(backup, str) and backup else ["*"]
+        return found + ([table(target)] if isinstance(target, str) and target else [])
     name = j.get("TableName") or j.get("ResourceArn")
     return [table(name)] if isinstance(name, str) and name else ["*"]
 
@@ -475,6 +480,9 @@ def self_test(policy_path):
 
     def request(service, op):
         if service == "dynamodb":
+            if op in ("DescribeBackup", "DeleteBackup", "RestoreTableFromBackup"):
+                return _Fake("/", json.dumps({"BackupArn": table_arn + "/backup/01733400000000-abcdef12",
+                                              "TargetTableName": names["dynamodb"]}).encode())
             if op.startswith("Batch"):
                 return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
             if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
@@ -563,6 +571,16 @@ def self_test(policy_path):
          [("iam:DetachGroupPolicy", group_arn)]),
         ("iam", "ListEntitiesForPolicy", _Fake("/", querystring=form(PolicyArn=policy_arn)),
          [("iam:ListEntitiesForPolicy", policy_arn)]),
+        # list_amazondynamodb.html: ListBackups has no resource type; DescribeBackup acts on the backup;
+        # RestoreTableFromBackup on the backup and the target table, with the item actions on the target table.
+        ("dynamodb", "ListBackups", _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode()),
+         [("dynamodb:ListBackups", "*")]),
+        ("dynamodb", "DescribeBackup", _Fake("/", json.dumps({"BackupArn": table_arn + "/backup/1-a"}).encode()),
+         [("dynamodb:DescribeBackup", table_arn + "/backup/1-a")]),
+        ("dynamodb", "RestoreTableFromBackup",
+         _Fake("/", json.dumps({"BackupArn": table_arn + "-old/backup/1-a", "TargetTableName": names["dynamodb"]}).encode()),
+         [("dynamodb:RestoreTableFromBackup", table_arn + "-old/backup/1-a"), ("dynamodb:RestoreTableFromBackup", table_arn)]
+         + [("dynamodb:" + a, table_arn) for a in RESTORE_TARGET_ACTIONS]),
         # list_amazoncognitouserpools.html: ListUserPools and CreateUserPool have no resource type; the rest act
         # on the pool the request names.
         ("cognito-idp", "ListUserPools", _Fake("/", json.dumps({"MaxResults": 60}).encode()),
