@@ -2382,6 +2382,18 @@ class Backups(unittest.TestCase):
         self.assertEqual(pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"], "DISABLED")
         self.assertEqual(self.ddb.scan(TableName="bk-dst", Select="COUNT")["Count"], 3)
 
+    def test_restore_honours_the_billing_mode_override(self):
+        # moto's RestoredTable keeps only the backup's throughput (PROVISIONED); AWS applies the override.
+        self.table("bk-bill", items=1)
+        arn = self.backup("bk-bill")["BackupArn"]
+        self.available(arn)
+        desc = self.ddb.restore_table_from_backup(TargetTableName="bk-bill-r", BackupArn=arn,
+                                                  BillingModeOverride="PAY_PER_REQUEST")["TableDescription"]
+        self.assertEqual(desc["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
+        self.s.advance(1000)
+        table = self.ddb.describe_table(TableName="bk-bill-r")["Table"]
+        self.assertEqual(table["BillingModeSummary"]["BillingMode"], "PAY_PER_REQUEST")
+
     def test_recovery_period_outside_1_to_35_refused(self):
         self.table("bk-period")
         spec = {"PointInTimeRecoveryEnabled": True, "RecoveryPeriodInDays": 36}

@@ -148,33 +148,6 @@ fn sorted(mut keys: Vec<(String, String)>) -> Vec<(String, String)> {
     keys
 }
 
-/// moto's RestoreTableFromBackup ignores BillingModeOverride (its restored table has no billing mode, which
-/// reads as PROVISIONED); AWS honours it (a unit test holds that stackctl sends it). Set it on moto directly,
-/// as AWS would have, so that what `up` finds afterwards is AWS's answer.
-async fn honour_billing_override(emulator: &Emulator) {
-    let moto = emulator.moto_clients().await;
-    let described = moto
-        .dynamodb
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await
-        .unwrap();
-    let mode = described
-        .table()
-        .and_then(|t| t.billing_mode_summary())
-        .and_then(|b| b.billing_mode().cloned());
-    if mode != Some(BillingMode::PayPerRequest) {
-        moto.dynamodb
-            .update_table()
-            .table_name(TABLE)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags_back_and_up_adopts_nothing(
 ) {
@@ -220,7 +193,15 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
     );
 
     // `up` finds the stack's own table: nothing to adopt, nothing to change.
-    honour_billing_override(&emulator).await;
+    // The table has stack.toml's billing mode (BillingModeOverride; the strict proxy applies it, as AWS does).
+    let described = aws.dynamodb.describe_table().table_name(TABLE).send().await.unwrap();
+    assert_eq!(
+        described
+            .table()
+            .and_then(|t| t.billing_mode_summary())
+            .and_then(|b| b.billing_mode().cloned()),
+        Some(BillingMode::PayPerRequest)
+    );
     let mark = emulator.mark();
     let up = project.stackctl(&["up", "--output", "json"]);
     up.ok();

@@ -227,6 +227,14 @@ class BackupBehaviours:
         desc = body.get("TableDescription")
         if resp.status != 200 or not desc or not self.config["restore_rules"]:
             return resp
+        # AWS: a restored table has the BillingModeOverride asked for; moto's RestoredTable keeps only the
+        # backup's throughput (it reads as PROVISIONED), so the proxy applies the override itself.
+        override = request.get("BillingModeOverride")
+        if override in ("PAY_PER_REQUEST", "PROVISIONED"):
+            self.ddb_side(call, "UpdateTable", {"TableName": target, "BillingMode": override})
+            desc["BillingModeSummary"] = {"BillingMode": override}
+            resp.set_json(body, "dynamodb")
+            self.note(call, "rewrite", "BillingModeSummary", reason="BillingModeOverride")
         # AWS: a restored table starts CREATING (RestoreInProgress) and, like moto's, carries no tags, no
         # deletion protection, no TTL and point-in-time recovery off: the restorer sets them again.
         ms = self.config["table_creating_ms"]
