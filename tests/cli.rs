@@ -73,6 +73,8 @@ mod runner_groups;
 mod smoke;
 #[path = "cli/smoke_url.rs"]
 mod smoke_url;
+#[path = "cli/snapshot.rs"]
+mod snapshot;
 #[path = "cli/stages.rs"]
 mod stages;
 #[path = "cli/status.rs"]

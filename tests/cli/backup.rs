@@ -220,15 +220,23 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
     let emulator = Emulator::start();
     let (project, aws) = deployed(&emulator, 3).await;
 
-    // Written right after the export's (only) page was read: the file holds 3 items, the table 4.
+    // Written right after the export's last page was read (8 segments of one page each: every other page
+    // was answered before it): the file holds 3 items, the table 4.
     emulator.strict().set(json!({"scan_side_write": {
-        "table": TABLE, "page": 1, "op": "PutItem",
+        "table": TABLE, "page": 8, "op": "PutItem",
         "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
     refused(
         &emulator,
         &project,
-        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "down",
+            "--confirm",
+            "--backup",
+            "items.jsonl",
+            "--segments",
+            "8",
+        ],
         &[
             "nothing was deleted",
             "now holds 4 items",
@@ -241,13 +249,20 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
 
     // Deleted during the export: the count is back to 3 only after the scan read the item.
     emulator.strict().set(json!({"scan_side_write": {
-        "table": TABLE, "page": 1, "op": "DeleteItem",
+        "table": TABLE, "page": 8, "op": "DeleteItem",
         "request": {"Key": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
     refused(
         &emulator,
         &project,
-        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "down",
+            "--confirm",
+            "--backup",
+            "items.jsonl",
+            "--segments",
+            "8",
+        ],
         &["now holds 3 items", "4 were backed up"],
     );
     assert_nothing_deleted(&aws, 3).await;
@@ -260,13 +275,22 @@ async fn an_item_written_or_deleted_during_the_export_stops_down_before_anything
 async fn an_item_written_after_the_backup_keeps_the_table() {
     let emulator = Emulator::start();
     let (project, aws) = deployed(&emulator, 3).await;
-    // COUNT scans: down's read (1), the recount after the export (2), the one before DeleteTable (3).
+    // COUNT scans (8 segments of one page each): down's read (1, one item at most), the header's count
+    // (2-9), the recount after the export (10-17), the one before DeleteTable (18-25). Written after the
+    // recount's last page, so the recount agrees with the file and only the last count sees it.
     emulator.strict().set(json!({"scan_side_write": {
-        "table": TABLE, "select": "COUNT", "page": 2, "op": "PutItem",
+        "table": TABLE, "select": "COUNT", "page": 17, "op": "PutItem",
         "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
     let mark = emulator.mark();
-    let run = project.stackctl(&["down", "--confirm", "--backup", "items.jsonl"]);
+    let run = project.stackctl(&[
+        "down",
+        "--confirm",
+        "--backup",
+        "items.jsonl",
+        "--segments",
+        "8",
+    ]);
     run.expect_code(1);
     assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
     for part in [
@@ -666,14 +690,22 @@ async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
 async fn an_item_written_between_the_first_count_and_the_export_stops_down() {
     let emulator = Emulator::start();
     let (project, aws) = deployed(&emulator, 3).await;
+    // COUNT scans: down's read (1), the header's count in 8 segments (2-9): written after its last page.
     emulator.strict().set(json!({"scan_side_write": {
-        "table": TABLE, "select": "COUNT", "page": 1, "op": "PutItem",
+        "table": TABLE, "select": "COUNT", "page": 9, "op": "PutItem",
         "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
     }}));
     refused(
         &emulator,
         &project,
-        &["down", "--confirm", "--backup", "items.jsonl"],
+        &[
+            "down",
+            "--confirm",
+            "--backup",
+            "items.jsonl",
+            "--segments",
+            "8",
+        ],
         &["held 3 items when counted but 4 were read"],
     );
     assert_eq!(emulator.strict().injected_count("side PutItem"), 1);

@@ -152,7 +152,8 @@ def dynamodb_resources(self, op, region, account):
 
     if op in ("BatchWriteItem", "BatchGetItem"):
         return [table(name) for name in (j.get("RequestItems") or {})] or ["*"]
-    name = j.get("TableName") or j.get("ResourceArn")
+    # DescribeBackup, DeleteBackup (and RestoreTableFromBackup) act on the backup: its ARN, table/NAME/backup/ID.
+    name = j.get("TableName") or j.get("ResourceArn") or j.get("BackupArn")
     return [table(name)] if isinstance(name, str) and name else ["*"]
 
 
@@ -461,6 +462,9 @@ def self_test(policy_path):
                 return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
             if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
                 return _Fake("/", json.dumps({"ResourceArn": table_arn}).encode())
+            if op in ("DescribeBackup", "DeleteBackup"):
+                backup = table_arn + "/backup/01764927379000-1a2b3c4d"
+                return _Fake("/", json.dumps({"BackupArn": backup}).encode())
             return _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode())
         if service == "lambda":
             if op in ("TagResource", "UntagResource", "ListTags"):
