@@ -374,3 +374,44 @@ async fn a_backup_in_parallel_segments_restores_every_item() {
     let scanned = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
     assert_eq!(scanned.count(), 40);
 }
+
+/// `--backup` in parallel segments (the default 8): an item written once the backup is made (while the
+/// function, the stack's writer, is being deleted) is caught by the exact count before DeleteTable; the
+/// table and the complete backup are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_after_a_parallel_backup_keeps_the_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 12, 10).await;
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["DeleteFunction"]}));
+    let held = emulator.strict().injected_by("DeleteFunction", "held");
+    let child = project
+        .command(&["down", "--confirm", "--backup", "items.jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while emulator.strict().injected_by("DeleteFunction", "held") == held {
+        assert!(Instant::now() < deadline, "down never sent DeleteFunction");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    put_items(&emulator.moto_clients().await, 13, 10).await;
+    emulator.strict().set(json!({"hold_operations": null}));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("now holds 13 items but 12 were backed up to `items.jsonl`"),
+        "{}",
+        run.stderr
+    );
+    assert!(table_exists(&aws).await);
+    let file = project.read("items.jsonl");
+    assert_eq!(
+        file.lines().count(),
+        14,
+        "a header, 12 items and an end line"
+    );
+}
