@@ -242,6 +242,11 @@ async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
     );
 
     project.stackctl(&["up"]).ok();
+    let preview = project.stackctl(&["down", "--output", "json"]);
+    assert_eq!(
+        table_of(&preview.json())["items"],
+        json!({"holds_items": false, "count": 0, "exact": true})
+    );
     let mark = emulator.mark();
     let empty = project.stackctl(&["down", "--confirm", "--snapshot"]);
     empty.ok();

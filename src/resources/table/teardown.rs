@@ -56,7 +56,12 @@ pub fn items_report(world: &World, at: &Address) -> Option<ItemsReport> {
     }
     let state = world.live_of::<Table>(at)?;
     let holds_items = state.holds_items?;
-    let count = known_count(world, state);
+    // Read empty is exactly none, whatever DynamoDB's (older) estimate says.
+    let count = if holds_items {
+        known_count(world, state)
+    } else {
+        Some((0, true))
+    };
     Some(ItemsReport {
         holds_items,
         count: count.map(|(n, _)| n),
