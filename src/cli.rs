@@ -107,7 +107,7 @@ pub enum Command {
     Status,
     /// Delete what this stack created. Without --confirm, only shows what would be deleted.
     #[command(
-        after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --confirm\n  stackctl down --confirm --backup items.jsonl"
+        after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --count    # preview with the table's exact item count\n  stackctl down --confirm\n  stackctl down --confirm --snapshot\n  stackctl down --confirm --backup items.jsonl"
     )]
     Down {
         /// Really delete.
@@ -123,6 +123,18 @@ pub enum Command {
         /// Export every item of the table to this JSON Lines file first (restore with `stackctl restore`).
         #[arg(long, value_name = "FILE")]
         backup: Option<PathBuf>,
+        /// Take a DynamoDB on-demand backup of the table (waited until AVAILABLE) before deleting it; restore
+        /// with `stackctl restore --snapshot <ARN>`.
+        #[arg(long, conflicts_with_all = ["backup", "delete_data"])]
+        snapshot: bool,
+        /// Count the table's items exactly (a full, strongly consistent scan in parallel segments) instead
+        /// of showing DynamoDB's estimate.
+        #[arg(long)]
+        count: bool,
+        /// How many parallel segments an exact count (--count) and --backup scan the table in.
+        #[arg(long, value_name = "N", default_value_t = crate::backup::DEFAULT_SEGMENTS,
+              value_parser = clap::value_parser!(u32).range(1..=crate::backup::MAX_SEGMENTS as i64))]
+        segments: u32,
     },
     /// Put every item of a backup file (from `down --backup`) into the stack's table (run `up` first). The
     /// file must be complete and come from this table, stage, region and account; the table must be empty.

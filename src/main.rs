@@ -190,11 +190,18 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             delete_data,
             keep_logs,
             backup,
+            snapshot,
+            count,
+            segments,
         } => {
             let data = engine::DataPolicy {
                 delete_data: *delete_data,
                 keep_logs: *keep_logs,
                 backup: backup.clone(),
+                snapshot: *snapshot,
+                count: *count,
+                segments: *segments,
+                exact_items: None,
             };
             commands::down::down(clients, stack, *confirm, &data, progress).await?
         }

@@ -25,6 +25,32 @@ pub struct ResourceReport {
     pub result: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// down, the table: whether it holds items and how many (DynamoDB's estimate unless `exact`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemsReport>,
+    /// down --snapshot, the table: the backup kept, and the command that restores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotReport>,
+}
+
+/// What down knows of the table's items (JSON `items`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemsReport {
+    /// Read with one strongly consistent read of at most one item.
+    pub holds_items: bool,
+    /// With `exact`, counted (`down --count`); otherwise DescribeTable's ItemCount, refreshed by DynamoDB
+    /// about every six hours (null: not known).
+    pub count: Option<u64>,
+    pub exact: bool,
+}
+
+/// The snapshot `down --snapshot` kept of the table (JSON `snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    pub arn: String,
+    pub name: String,
+    /// The command that restores it into the stack's table.
+    pub restore: String,
 }
 
 impl ResourceReport {
@@ -34,6 +60,8 @@ impl ResourceReport {
             state: BTreeMap::new(),
             result: None,
             duration_ms: None,
+            items: None,
+            snapshot: None,
         }
     }
     pub fn state(mut self, state: BTreeMap<String, String>) -> Self {
@@ -271,6 +299,10 @@ impl Report {
             }
             if let Some(note) = &p.note {
                 writeln!(f, "    note: {note}")?;
+            }
+            if let Some(snapshot) = &r.snapshot {
+                writeln!(f, "    snapshot: {} ({})", snapshot.name, snapshot.arn)?;
+                writeln!(f, "    restore with: {}", snapshot.restore)?;
             }
         }
         let outputs = self.outputs.iter().flat_map(|o| &o.0);

@@ -75,6 +75,8 @@ mod smoke;
 mod smoke_url;
 #[path = "cli/snapshots.rs"]
 mod snapshots;
+#[path = "cli/snapshot.rs"]
+mod snapshot;
 #[path = "cli/stages.rs"]
 mod stages;
 #[path = "cli/status.rs"]

@@ -1,5 +1,6 @@
-//! down --backup: the backup file, reserved new before anything is deleted, then the header, every item and
-//! (only once the table was counted again unchanged) the end line.
+//! down --backup: the backup file, reserved new before anything is deleted, then the header (an exact count),
+//! every item (read in parallel segments, written by one writer) and, only once the table was counted again
+//! unchanged, the end line.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -10,8 +11,10 @@ use aws_sdk_dynamodb::Client;
 use serde::Serialize;
 use serde_json::json;
 
-use super::count::count_items;
-use super::header::{Header, END};
+use futures::future::try_join_all;
+
+use super::count::{count_items, in_segment, MAX_SEGMENTS};
+use super::header::{Header, Origin, END};
 use super::item_json::{describe_key, item_to_json, Item};
 use crate::progress::Task;
 
@@ -108,40 +111,32 @@ impl Drop for Reserved {
     }
 }
 
-/// down --backup, before anything is deleted: reserves `file`, writes the header and every item, then
-/// counts the table again. A scan is not a snapshot, so the backup is kept (with its end line) only when the
-/// count before (the header's), the items written and the count after all agree; otherwise, or on any
-/// error (an attribute of a type this stackctl cannot write, a page that fails), the file is removed and
-/// the error says why. Returns the number of items backed up.
-pub async fn back_up(client: &Client, header: &Header, file: &Path, task: &Task) -> Result<u64> {
-    let table = &header.origin.table;
+/// How many pages of items (each at most 1 MB of DynamoDB data) may wait for the writer, beyond the one page
+/// each segment holds while it is read: a backup holds at most `segments + PAGES_IN_FLIGHT` pages in memory,
+/// whatever the table's size.
+pub const PAGES_IN_FLIGHT: usize = 16;
+
+/// down --backup, before anything is deleted: reserves `file`, counts the table exactly (the header's
+/// count), writes the header and every item, then counts the table again. Every scan runs in `segments`
+/// parallel segments; the items reach the one file through a bounded channel ([`PAGES_IN_FLIGHT`]). A scan
+/// is not a snapshot, so the backup is kept (with its end line) only when the count before (the header's),
+/// the items written and the count after all agree; otherwise, or on any error (an attribute of a type this
+/// stackctl cannot write, a page that fails), the file is removed and the error says why. Returns the
+/// number of items backed up.
+pub async fn back_up(
+    client: &Client,
+    origin: Origin,
+    file: &Path,
+    segments: u32,
+    task: &Task,
+) -> Result<u64> {
     let mut out = Reserved::create(file)?;
-    out.line(header)?;
-    let mut written = 0u64;
-    let mut start: Option<Item> = None;
-    loop {
-        crate::interrupt::check("the next page of the backup")?;
-        let page = client
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .with_context(|| format!("reading the items of DynamoDB table `{table}`"))?;
-        for item in page.items() {
-            let json = item_to_json(item).with_context(|| {
-                format!("item {}", describe_key(item, &header.origin.key_schema))
-            })?;
-            out.line(&json)?;
-            written += 1;
-        }
-        task.set(&format!("backing up ({written} items)"));
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
+    let table = origin.table.clone();
+    task.set("counting the items");
+    let counted = count_items(client, &table, segments).await?;
+    let header = Header::new(origin, counted);
+    out.line(&header)?;
+    let written = export(client, &header, &mut out, segments, task).await?;
     out.out
         .flush()
         .with_context(|| format!("writing the backup `{}`", file.display()))?;
@@ -153,7 +148,7 @@ pub async fn back_up(client: &Client, header: &Header, file: &Path, task: &Task)
         );
     }
     task.set("counting the items again");
-    let now = count_items(client, table).await?;
+    let now = count_items(client, &table, segments).await?;
     if now != written {
         bail!(
             "the table now holds {now} items but {written} were backed up: items were written or deleted \
@@ -164,6 +159,79 @@ pub async fn back_up(client: &Client, header: &Header, file: &Path, task: &Task)
     out.keep(written)
         .with_context(|| format!("writing the backup `{}`", file.display()))?;
     Ok(written)
+}
+
+/// Every item, read by `segments` scans at once (each strongly consistent, page after page) and written by
+/// one writer, in the order the pages arrive. The first error stops every segment (the others are dropped
+/// mid-way): a writer's error is reported before the readers' ("the writer stopped").
+async fn export(
+    client: &Client,
+    header: &Header,
+    out: &mut Reserved,
+    segments: u32,
+    task: &Task,
+) -> Result<u64> {
+    let segments = segments.clamp(1, MAX_SEGMENTS);
+    let (sender, mut pages) = tokio::sync::mpsc::channel::<Vec<serde_json::Value>>(PAGES_IN_FLIGHT);
+    let readers = async move {
+        let segment_readers =
+            (0..segments).map(|segment| read_segment(client, header, segment, segments, &sender));
+        try_join_all(segment_readers).await.map(|_| ())
+    };
+    let writer = async {
+        let mut written = 0u64;
+        while let Some(lines) = pages.recv().await {
+            for json in &lines {
+                out.line(json)?;
+                written += 1;
+            }
+            task.set(&format!("backing up ({written} items)"));
+        }
+        Ok::<u64, anyhow::Error>(written)
+    };
+    let (read, written) = tokio::join!(readers, writer);
+    let written = written?;
+    read?;
+    Ok(written)
+}
+
+/// One segment's pages, each converted to JSON lines and handed to the writer (waiting while
+/// [`PAGES_IN_FLIGHT`] pages are queued).
+async fn read_segment(
+    client: &Client,
+    header: &Header,
+    segment: u32,
+    segments: u32,
+    pages: &tokio::sync::mpsc::Sender<Vec<serde_json::Value>>,
+) -> Result<()> {
+    let table = &header.origin.table;
+    let mut start: Option<Item> = None;
+    loop {
+        crate::interrupt::check("the next page of the backup")?;
+        let page = in_segment(client.scan(), segment, segments)
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .with_context(|| format!("reading the items of DynamoDB table `{table}`"))?;
+        let lines = page
+            .items()
+            .iter()
+            .map(|item| {
+                item_to_json(item).with_context(|| {
+                    format!("item {}", describe_key(item, &header.origin.key_schema))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if pages.send(lines).await.is_err() {
+            bail!("the backup's writer stopped");
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `down`: delete what this stack owns (its tag), walking the resource graph in reverse (the function
 //! first, so nothing writes to the table; the log group after the role, so nothing recreates it), and revert only
 //! stackctl's own changes on resources it found. Without --confirm it is a preview and touches nothing.
-//! Before the walk deletes anything, each resource secures what deleting it would lose (the table's backup).
+//! Before the walk deletes anything, each resource secures what deleting it would lose (the table's snapshot
+//! or backup file).
 
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ use crate::outcome::{ExitStatus, Outcome};
 use crate::plan::Action;
 use crate::progress::Progress;
 use crate::report::{Report, ResourceReport};
-use crate::resources::Purpose;
+use crate::resources::{table, Address, Purpose};
 
 /// The report; without --confirm, `NeedsConfirm` when there was anything to delete or change.
 pub async fn down(
@@ -28,9 +29,13 @@ pub async fn down(
     let reading = progress.task("live state");
     reading.set("reading");
     let snapshot = engine::read(clients, stack, Purpose::Teardown, &reading).await?;
-    reading.finish("read");
     let mut world = World::new(clients, stack, snapshot, progress)?;
     world.data = data.clone();
+    if data.count {
+        reading.set("counting the table's items");
+        world.data.exact_items = table::count_exactly(&world, &reading).await?;
+    }
+    reading.finish("read");
     let steps = engine::plan_down(&world);
     let found = steps.iter().filter(|s| s.plan().action.writes()).count();
     let has_work = found > 0;
@@ -53,7 +58,10 @@ pub async fn down(
     if !confirm || (!has_work && blocked.is_none()) {
         let reports = steps
             .into_iter()
-            .map(|s| ResourceReport::planned(s.planned.plan))
+            .map(|s| {
+                let at = s.node.address().clone();
+                with_data(&world, &at, ResourceReport::planned(s.planned.plan))
+            })
             .collect();
         let status = if !confirm && has_work {
             ExitStatus::NeedsConfirm
@@ -81,6 +89,19 @@ pub async fn down(
                 .with_context(|| format!("nothing was deleted: {} `{name}`", kind.as_str()))?;
         }
     }
-    let reports = engine::destroy(&world, steps).await?;
+    let addresses: Vec<Address> = steps.iter().map(|s| s.node.address().clone()).collect();
+    let reports = engine::destroy(&world, steps)
+        .await?
+        .into_iter()
+        .zip(&addresses)
+        .map(|(report, at)| with_data(&world, at, report))
+        .collect();
     Ok(Outcome::result(report(reports), ExitStatus::Ok))
+}
+
+/// The table's report with what down knows of its items and the snapshot it kept (other kinds: as is).
+fn with_data(world: &World, at: &Address, mut report: ResourceReport) -> ResourceReport {
+    report.items = table::items_report(world, at);
+    report.snapshot = table::snapshot_report(world, at);
+    report
 }

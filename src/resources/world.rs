@@ -19,12 +19,35 @@ use crate::resources::{Address, Graph, Node, Resource};
 pub type Done = Option<(&'static str, Duration)>;
 
 /// What down may do with what deleting loses (the table's data, the function's log events).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DataPolicy {
     pub delete_data: bool,
     /// Keep the function's log group (and its events) that down would delete.
     pub keep_logs: bool,
     pub backup: Option<std::path::PathBuf>,
+    /// down --snapshot: a DynamoDB on-demand backup of the table, AVAILABLE before anything is deleted.
+    pub snapshot: bool,
+    /// down --count: count the table's items exactly (a full scan) rather than show DynamoDB's estimate.
+    pub count: bool,
+    /// Parallel segments of an exact count and of --backup's export (`--segments`).
+    pub segments: u32,
+    /// The table's exact item count, when --count asked for it: down counts after the read, before it
+    /// plans (None: not counted).
+    pub exact_items: Option<u64>,
+}
+
+impl Default for DataPolicy {
+    fn default() -> DataPolicy {
+        DataPolicy {
+            delete_data: false,
+            keep_logs: false,
+            backup: None,
+            snapshot: false,
+            count: false,
+            segments: crate::backup::DEFAULT_SEGMENTS,
+            exact_items: None,
+        }
+    }
 }
 
 /// What one resource's read sees: the clients, the stack, the purpose, and the reads it waited for.

@@ -397,3 +397,54 @@ async fn a_versioned_deploy_needs_only_the_operator_policy_and_each_of_its_actio
     }
     assert!(denials_of(&emulator, &emulator.operator).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_snapshot_needs_only_the_operator_policy_and_without_create_backup_deletes_nothing() {
+    // CreateBackup is authorized on the table, DescribeBackup and DeleteBackup on the backup's ARN
+    // (table/NAME/backup/ID): a snapshot taken, waited for, superseded and deleted under the operator policy
+    // (the harness fails any run it denies); without dynamodb:CreateBackup, down is refused exactly that and
+    // deletes nothing.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    aws.dynamodb
+        .put_item()
+        .table_name(TABLE)
+        .item(
+            "userId",
+            aws_sdk_dynamodb::types::AttributeValue::S("u".into()),
+        )
+        .item(
+            "itemId",
+            aws_sdk_dynamodb::types::AttributeValue::S("i".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let no_backup = emulator.user("no-backup", &[without("dynamodb:CreateBackup")]);
+    let mark = emulator.mark();
+    let run = run_as(&project, &no_backup, &["down", "--confirm", "--snapshot"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("nothing was deleted"), "{}", run.stderr);
+    let denied = denials_of(&emulator, &no_backup);
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    assert_eq!(denied[0]["action"], "dynamodb:CreateBackup");
+    assert_eq!(
+        denied[0]["resource"],
+        format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{TABLE}")
+    );
+    assert_eq!(emulator.writes_since(mark), vec!["CreateBackup"]);
+
+    project.stackctl(&["down", "--confirm", "--snapshot"]).ok();
+    let sent: Vec<String> = emulator
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.from_rust)
+        .map(|r| r.operation.clone())
+        .collect();
+    for op in ["CreateBackup", "DeleteBackup", "DeleteTable"] {
+        assert!(sent.iter().any(|s| s == op), "{op} not sent: {sent:?}");
+    }
+    assert!(denials_of(&emulator, &emulator.operator).is_empty());
+}

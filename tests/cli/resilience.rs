@@ -717,15 +717,13 @@ async fn item_paths_survive_provisioned_throughput_exceeded() {
     emulator.strict().clear_log();
     let refused = project.stackctl(&["down", "--confirm"]);
     refused.expect_code(1);
+    // down reads whether the table holds items with one small Scan (issue 25), which may or may not meet
+    // a fault; the export below pages through every item and must.
     assert!(
-        refused.stderr.contains("the table holds 40 items"),
+        refused.stderr.contains("the table holds items (about 40"),
         "{}",
         refused.stderr
     );
-    let counted = emulator
-        .strict()
-        .injected_count("ProvisionedThroughputExceededException");
-    assert!(counted > 0, "the count scan never met the fault");
 
     emulator.strict().clear_log();
     project

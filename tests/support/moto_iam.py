@@ -487,6 +487,9 @@ def self_test(policy_path):
                 return _Fake("/", json.dumps({"RequestItems": {names["dynamodb"]: []}}).encode())
             if op in ("TagResource", "UntagResource", "ListTagsOfResource"):
                 return _Fake("/", json.dumps({"ResourceArn": table_arn}).encode())
+            if op in ("DescribeBackup", "DeleteBackup"):
+                backup = table_arn + "/backup/01764927379000-1a2b3c4d"
+                return _Fake("/", json.dumps({"BackupArn": backup}).encode())
             return _Fake("/", json.dumps({"TableName": names["dynamodb"]}).encode())
         if service == "lambda":
             if op in ("TagResource", "UntagResource", "ListTags"):

@@ -1,13 +1,15 @@
-//! The DynamoDB table: read, diff, create and wait for ACTIVE, delete and wait until gone (after counting,
-//! and if asked backing up, its items).
+//! The DynamoDB table: read, diff, create and wait for ACTIVE, delete and wait until gone (after reading
+//! whether it holds items and, if asked, securing them: `teardown`).
 
 mod api;
 mod diff;
+mod teardown;
 #[cfg(test)]
 mod tests;
 
 pub use api::*;
 pub use diff::*;
+pub use teardown::{count_exactly, items_report, snapshot_report, TableDown};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use crate::config::{KeyAttribute, KeyType, TableSpec};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::{finish, Done, ReadCx, World};
-use crate::resources::{Address, Found, Planned, Purpose, Resource, NOT_OURS};
+use crate::resources::{Address, Found, Planned, Purpose, Resource};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveTable {
@@ -37,6 +39,8 @@ pub struct LiveTable {
     pub key_schema: Vec<KeyAttribute>,
     pub billing_mode: String,
     pub deletion_protection: bool,
+    /// DescribeTable's ItemCount: DynamoDB's estimate, refreshed about every six hours (None: not given).
+    pub item_count: Option<u64>,
 }
 
 impl LiveTable {
@@ -73,32 +77,26 @@ impl LiveTable {
                 .and_then(|b| b.billing_mode())
                 .map_or("PROVISIONED".to_string(), |m| m.as_str().to_string()),
             deletion_protection: table.deletion_protection_enabled().unwrap_or(false),
+            item_count: table.item_count().map(|n| n.max(0) as u64),
         }
     }
 }
 
-/// The table as the engine keeps it: its description, its tags when they were read, and (for down) how
-/// many items it holds.
+/// The table as the engine keeps it: its description, its tags when they were read, and (for down) whether
+/// it holds items.
 #[derive(Debug, Clone)]
 pub struct TableState {
     pub table: LiveTable,
     /// None for a table being deleted (it has no owner to tell any more), or read for a `Purpose::Use`.
     pub tags: Option<BTreeMap<String, String>>,
-    /// down only, and only for a table down would delete: a scan costs read capacity.
-    pub items: Option<u64>,
+    /// down only, and only for a table down would delete: one strongly consistent read of at most one item
+    /// (a full count costs a read of the whole table: `down --count`).
+    pub holds_items: Option<bool>,
 }
 
 /// The table's resource kind.
 pub struct Table {
     pub(crate) at: Address,
-}
-
-/// What down does to the table: the items counted when it was read (None: not counted, e.g. already
-/// DELETING), and how many went into the backup (set by `secure`, before anything is deleted). The items are
-/// counted again once nothing of the stack can write to them any more, right before DeleteTable.
-pub struct TableDown {
-    counted: Option<u64>,
-    backed_up: Option<u64>,
 }
 
 impl Table {
@@ -149,7 +147,7 @@ impl Table {
             return Ok(Some(TableState {
                 table,
                 tags: None,
-                items: None,
+                holds_items: None,
             }));
         }
         // Its tags, for every purpose, even when nothing would change: a table another stack or stage
@@ -157,7 +155,7 @@ impl Table {
         let Some((mut table, tags)) = Self::with_tags(cx, table).await? else {
             return Ok(None);
         };
-        let mut items = None;
+        let mut holds_items = None;
         let deletable = tags.as_ref().is_some_and(|t| stack.owns(t))
             && !table.deletion_protection
             && table.status != "DELETING";
@@ -172,10 +170,14 @@ impl Table {
                 )
                 .await?;
             }
-            cx.progress.set("counting the table's items");
-            items = Some(crate::backup::count_items(dynamodb, &stack.table.name).await?);
+            cx.progress.set("reading whether the table holds items");
+            holds_items = Some(!crate::backup::is_empty(dynamodb, &stack.table.name).await?);
         }
-        Ok(Some(TableState { table, tags, items }))
+        Ok(Some(TableState {
+            table,
+            tags,
+            holds_items,
+        }))
     }
 
     async fn apply_diff(world: &World<'_>, planned: &TableDiff) -> Result<Done> {
@@ -227,78 +229,6 @@ impl Table {
                 Err(anyhow::anyhow!("table `{}` is blocked", spec.name))
             }
         };
-        finish(&task, result)
-    }
-
-    /// down --backup, before anything is deleted: the backup written in full and checked (see
-    /// `backup::back_up`); its item count goes into the work for the delete to compare with.
-    async fn back_up(&self, world: &World<'_>, down: &mut TableDown) -> Result<()> {
-        let (Some(file), Some(counted)) = (&world.data.backup, down.counted) else {
-            return Ok(());
-        };
-        let Some(state) = world.live_of::<Table>(&self.at) else {
-            return Ok(());
-        };
-        let stack = world.stack;
-        let name = &stack.table.name;
-        let origin =
-            crate::backup::Origin::new(stack, name, &state.table.arn, &state.table.key_schema);
-        let header = crate::backup::Header::new(origin, counted);
-        let task = world.task(Kind::Table, name)?;
-        task.set(&format!("backing up to {}", file.display()));
-        match crate::backup::back_up(&world.clients.dynamodb, &header, file, &task).await {
-            Ok(items) => {
-                down.backed_up = Some(items);
-                task.finish(&format!("{items} items backed up to {}", file.display()));
-                Ok(())
-            }
-            Err(err) => {
-                task.fail("backup failed; nothing was deleted");
-                Err(err)
-            }
-        }
-    }
-
-    async fn delete_counted(world: &World<'_>, down: &TableDown) -> Result<Done> {
-        let (stack, dynamodb) = (world.stack, &world.clients.dynamodb);
-        let name = &stack.table.name;
-        let task = world.task(Kind::Table, name)?;
-        if down.counted.is_some() {
-            task.set("counting the items again");
-            let now = match crate::backup::count_items(dynamodb, name).await {
-                Ok(now) => now,
-                Err(err) => return finish(&task, Err(err)),
-            };
-            match (&world.data.backup, down.backed_up) {
-                (Some(file), Some(backed_up)) if now != backed_up => {
-                    task.fail("not deleted");
-                    bail!(
-                        "table `{name}` now holds {now} items but {backed_up} were backed up to `{}`: items \
-                         were written or deleted after the backup; the table was not deleted (the backup is \
-                         kept): run down again with a new --backup file",
-                        file.display()
-                    );
-                }
-                (None, _) if now > 0 && !world.data.delete_data => {
-                    task.fail("not deleted");
-                    bail!(
-                        "table `{name}` now holds {now} items, written after it was counted; it was not \
-                         deleted: pass --backup <file> or --delete-data"
-                    );
-                }
-                _ => {}
-            }
-        }
-        let backed_up = down.backed_up.is_some();
-        let result = delete(dynamodb, name, Self::timeout(stack), &task)
-            .await
-            .map(|_| {
-                if backed_up {
-                    "backed up and deleted"
-                } else {
-                    "deleted"
-                }
-            });
         finish(&task, result)
     }
 }
@@ -423,55 +353,7 @@ impl Resource for Table {
     }
 
     fn plan_down(&self, world: &World, state: &TableState) -> Planned<TableDown> {
-        let stack = world.stack;
-        let t = &state.table;
-        let name = &stack.table.name;
-        let base = |action| ResourcePlan::new(Kind::Table, name, action).arn(Some(&t.arn));
-        let plan = match state.items {
-            // Already on its way out (an interrupted down): waiting until it is gone is all there is to do.
-            _ if t.status == "DELETING" => base(Action::Delete).changes(vec![Change::remove(
-                "table",
-                "being deleted; waiting until it is gone",
-            )]),
-            _ if !state.tags.as_ref().is_some_and(|tags| stack.owns(tags)) => {
-                base(Action::Keep).note(NOT_OURS)
-            }
-            _ if t.deletion_protection => base(Action::Blocked).note(format!(
-                "deletion protection is on; turn it off first: aws dynamodb update-table --table-name {name} \
-                 --no-deletion-protection-enabled"
-            )),
-            // Never delete a table whose content is unknown.
-            None => base(Action::Blocked).note("its items could not be counted, so it is not deleted"),
-            Some(items) => {
-                let plural = if items == 1 { "" } else { "s" };
-                let what = format!("{name} with its {items} item{plural}");
-                match &world.data.backup {
-                    // A backup goes to a new file only: refused here, before anything is deleted.
-                    Some(file) => match crate::backup::destination_problem(file) {
-                        Some(problem) => base(Action::Blocked).note(problem),
-                        None => base(Action::Delete).changes(vec![
-                            Change::add("backup", format!("{items} item{plural} to {}", file.display())),
-                            Change::remove("table", what),
-                        ]),
-                    },
-                    None if items == 0 || world.data.delete_data => {
-                        base(Action::Delete).changes(vec![Change::remove("table", what)])
-                    }
-                    None => base(Action::Blocked).note(format!(
-                        "the table holds {items} item{plural}: pass --backup <file> to export them first \
-                         (restore with `stackctl restore <file>`), or --delete-data to delete them with the \
-                         table"
-                    )),
-                }
-            }
-        };
-        Planned::new(
-            plan,
-            TableDown {
-                counted: state.items,
-                backed_up: None,
-            },
-        )
+        self.teardown_plan(world, state)
     }
 
     fn secure<'a>(
@@ -479,7 +361,7 @@ impl Resource for Table {
         world: &'a World<'a>,
         work: &'a mut TableDown,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.back_up(world, work))
+        Box::pin(self.secure_data(world, work))
     }
 
     fn destroy<'a>(
@@ -487,7 +369,7 @@ impl Resource for Table {
         world: &'a World<'a>,
         work: &'a TableDown,
     ) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(Self::delete_counted(world, work))
+        Box::pin(self.delete_checked(world, work))
     }
 
     fn state(&self, world: &World, state: &TableState) -> BTreeMap<String, String> {

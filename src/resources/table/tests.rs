@@ -23,6 +23,7 @@ fn live(status: &str, keys: Vec<KeyAttribute>, billing: &str) -> LiveTable {
         key_schema: keys,
         billing_mode: billing.into(),
         deletion_protection: false,
+        item_count: None,
     }
 }
 

@@ -1,0 +1,422 @@
+//! down without full scans (issue 25): whether the table holds items is one small read whatever its size,
+//! an exact count only with --count (in parallel segments), and `--snapshot` keeps a DynamoDB backup,
+//! AVAILABLE before anything is deleted and taken again once nothing of the stack writes.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue as V;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// `n` items of about `size` bytes each, under four partition keys.
+async fn put_items(aws: &Clients, n: usize, size: usize) {
+    for i in 0..n {
+        aws.dynamodb
+            .put_item()
+            .table_name(TABLE)
+            .set_item(Some(HashMap::from([
+                ("userId".to_string(), V::S(format!("user-{}", i % 4))),
+                ("itemId".to_string(), V::S(format!("item-{i:04}"))),
+                ("body".to_string(), V::S("x".repeat(size))),
+            ])))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn deployed(emulator: &Emulator, items: usize, size: usize) -> (Project, Clients) {
+    let project = Project::new(emulator);
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    put_items(&aws, items, size).await;
+    (project, aws)
+}
+
+fn scans_since(emulator: &Emulator, mark: u64) -> usize {
+    emulator
+        .requests_since(mark)
+        .iter()
+        .filter(|r| r.operation == "Scan")
+        .count()
+}
+
+fn table_of(report: &Value) -> Value {
+    report["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["kind"] == "table")
+        .cloned()
+        .unwrap_or_else(|| panic!("no table in {report:#}"))
+}
+
+async fn table_exists(aws: &Clients) -> bool {
+    aws.dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The table's backups, as (name, ARN, status).
+async fn backups(aws: &Clients) -> Vec<(String, String, String)> {
+    let listed = aws
+        .dynamodb
+        .list_backups()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .backup_summaries()
+        .iter()
+        .map(|b| {
+            (
+                b.backup_name().unwrap_or_default().to_string(),
+                b.backup_arn().unwrap_or_default().to_string(),
+                b.backup_status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// 80 items of 20 KB (1.6 MB: a full scan takes two pages) or 3 small ones: down's read is one Scan either
+/// way, and the plan shows DynamoDB's estimate, not an exact count; `plan` reads no item at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_reads_whether_the_table_holds_items_with_one_scan_whatever_its_size() {
+    for (items, size) in [(3, 10), (80, 20_000)] {
+        let emulator = Emulator::start();
+        let (project, _) = deployed(&emulator, items, size).await;
+
+        let mark = emulator.mark();
+        let preview = project.stackctl(&["down", "--output", "json"]);
+        preview.expect_code(3);
+        assert_eq!(scans_since(&emulator, mark), 1, "{items} items");
+        let table = table_of(&preview.json());
+        assert_eq!(
+            table["items"],
+            json!({"holds_items": true, "count": items, "exact": false}),
+            "{table:#}"
+        );
+        assert_eq!(table["action"], "blocked");
+
+        let mark = emulator.mark();
+        project.stackctl(&["plan"]);
+        assert_eq!(scans_since(&emulator, mark), 0, "plan reads no item");
+    }
+}
+
+/// `down --count` counts exactly, in `--segments` parallel segments (each a scan of its own), and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_count_is_exact_and_scans_in_parallel_segments() {
+    let emulator = Emulator::start();
+    let (project, _) = deployed(&emulator, 30, 10).await;
+    for segments in [1usize, 4] {
+        let mark = emulator.mark();
+        let preview = project.stackctl(&[
+            "down",
+            "--count",
+            "--segments",
+            &segments.to_string(),
+            "--output",
+            "json",
+        ]);
+        preview.expect_code(3);
+        let table = table_of(&preview.json());
+        assert_eq!(
+            table["items"],
+            json!({"holds_items": true, "count": 30, "exact": true}),
+            "{table:#}"
+        );
+        assert!(
+            table["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("the table holds 30 items: pass --snapshot")),
+            "{table:#}"
+        );
+        // The read (one), then one page for each segment of this small table.
+        assert_eq!(scans_since(&emulator, mark), 1 + segments);
+    }
+    for bad in ["0", "1001", "many"] {
+        let run = project.stackctl(&["down", "--count", "--segments", bad]);
+        run.expect_code(64);
+        assert!(run.stderr.contains("--segments"), "{}", run.stderr);
+    }
+}
+
+/// down --confirm --snapshot: a backup named after the stack and the time, AVAILABLE before anything is
+/// deleted; a final one right before DeleteTable (once the function is gone) supersedes it; the table is
+/// gone and the result names the backup and the command that restores it.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_snapshot_keeps_an_available_backup_and_names_it() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 5, 10).await;
+
+    let preview = project.stackctl(&["down", "--snapshot"]);
+    preview.expect_code(3);
+    assert!(
+        preview
+            .stdout
+            .contains("+ snapshot: a DynamoDB backup named stackctl-my-frontend-app-<time>"),
+        "{}",
+        preview.stdout
+    );
+
+    let mark = emulator.mark();
+    let run = project.stackctl(&["down", "--confirm", "--snapshot", "--output", "json"]);
+    run.ok();
+    let table = table_of(&run.json());
+    assert_eq!(table["result"], "snapshot taken and deleted", "{table:#}");
+    let arn = table["snapshot"]["arn"].as_str().expect("snapshot.arn");
+    let name = table["snapshot"]["name"].as_str().expect("snapshot.name");
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE}/backup/"
+        )),
+        "{arn}"
+    );
+    assert!(name.starts_with("stackctl-my-frontend-app-2"), "{name}");
+    assert_eq!(name.len(), "stackctl-my-frontend-app-".len() + 16, "{name}");
+    assert_eq!(
+        table["snapshot"]["restore"],
+        format!("stackctl restore --snapshot {arn}")
+    );
+    assert!(!table_exists(&aws).await, "the table should be gone");
+    // The final snapshot is the one kept, AVAILABLE; the first, superseded, is deleted.
+    assert_eq!(
+        backups(&aws).await,
+        vec![(name.to_string(), arn.to_string(), "AVAILABLE".to_string())]
+    );
+
+    let ops = emulator.writes_since(mark);
+    let at = |op: &str| -> Vec<usize> {
+        ops.iter()
+            .enumerate()
+            .filter(|(_, o)| *o == op)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (creates, deletes) = (at("CreateBackup"), at("DeleteBackup"));
+    assert_eq!((creates.len(), deletes.len()), (2, 1), "{ops:?}");
+    // Secured before anything is deleted; the final one after the function (the writer) is gone, and the
+    // first deleted only after it; the table last.
+    let first_delete = ops
+        .iter()
+        .position(|o| o.starts_with("Delete") && o != "DeleteBackup")
+        .unwrap();
+    assert!(creates[0] < first_delete, "{ops:?}");
+    assert!(at("DeleteFunction")[0] < creates[1], "{ops:?}");
+    assert!(creates[1] < deletes[0], "{ops:?}");
+    assert!(deletes[0] < at("DeleteTable")[0], "{ops:?}");
+    // Nothing reads the whole table: the read, then the check before the final snapshot.
+    assert_eq!(scans_since(&emulator, mark), 2);
+}
+
+/// The text result names the backup and the restore command too; an empty table takes no snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 2, 10).await;
+    let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
+    run.ok();
+    let (name, arn, _) = backups(&aws).await.pop().expect("a backup");
+    assert!(
+        run.stdout
+            .contains(&format!("    snapshot: {name} ({arn})")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "    restore with: stackctl restore --snapshot {arn}"
+        )),
+        "{}",
+        run.stdout
+    );
+
+    project.stackctl(&["up"]).ok();
+    let preview = project.stackctl(&["down", "--output", "json"]);
+    assert_eq!(
+        table_of(&preview.json())["items"],
+        json!({"holds_items": false, "count": 0, "exact": true})
+    );
+    let mark = emulator.mark();
+    let empty = project.stackctl(&["down", "--confirm", "--snapshot"]);
+    empty.ok();
+    assert!(
+        empty
+            .stdout
+            .contains("deleted (it held no items: no snapshot taken)"),
+        "{}",
+        empty.stdout
+    );
+    assert!(!emulator
+        .writes_since(mark)
+        .iter()
+        .any(|o| o.contains("Backup")));
+    assert_eq!(backups(&aws).await.len(), 1);
+}
+
+/// A snapshot that fails keeps the table: the first one before anything is deleted (nothing is), the final
+/// one (the function is gone by then) with the error naming the first snapshot, which is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_snapshot_keeps_the_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 3, 10).await;
+    emulator
+        .strict()
+        .set(json!({"deny_operations": ["CreateBackup"]}));
+    let mark = emulator.mark();
+    let run = project
+        .command(&["down", "--confirm", "--snapshot"])
+        .output()
+        .expect("running stackctl");
+    let run = Run::from(run);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("nothing was deleted") && run.stderr.contains("CreateBackup"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(emulator.writes_since(mark), vec!["CreateBackup"]);
+    emulator.strict().set(json!({"deny_operations": null}));
+
+    // The final snapshot: refused once the function is gone (held until then).
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["DeleteFunction"]}));
+    let held = emulator.strict().injected_by("DeleteFunction", "held");
+    let child = project
+        .command(&["down", "--confirm", "--snapshot"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while emulator.strict().injected_by("DeleteFunction", "held") == held {
+        assert!(Instant::now() < deadline, "down never sent DeleteFunction");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    emulator.strict().set(json!({
+        "hold_operations": null,
+        "deny_operations": ["CreateBackup"],
+    }));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    emulator.strict().set(json!({"deny_operations": null}));
+    run.expect_code(1);
+    let first = backups(&aws).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let (name, arn, status) = &first[0];
+    assert_eq!(status, "AVAILABLE");
+    for part in [
+        "the final snapshot of table `my-frontend-app-data` failed, so the table was not deleted",
+        &format!("the first snapshot `{name}` is kept ({arn})"),
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    assert!(table_exists(&aws).await);
+}
+
+/// A table found empty but written to before DeleteTable is not deleted without a data flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_after_the_empty_read_keeps_the_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 0, 0).await;
+    // Written right after down's read (the one COUNT scan of at most one item) found the table empty.
+    emulator.strict().set(json!({"scan_side_write": {
+        "table": TABLE, "select": "COUNT", "page": 1, "op": "PutItem",
+        "request": {"Item": {"userId": {"S": "late"}, "itemId": {"S": "late"}}}
+    }}));
+    let mark = emulator.mark();
+    let run = project.stackctl(&["down", "--confirm"]);
+    run.expect_code(1);
+    assert_eq!(emulator.strict().injected_count("side PutItem"), 1);
+    for part in [
+        "table `my-frontend-app-data` now holds items, written after it was found empty",
+        "pass --snapshot, --backup <file> or --delete-data",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    assert!(!emulator
+        .writes_since(mark)
+        .contains(&"DeleteTable".to_string()));
+    assert!(table_exists(&aws).await);
+}
+
+/// --backup in parallel segments: every item comes back through restore, and the scans are the read, then
+/// per segment the header's count, the export, the recount and the count before DeleteTable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_in_parallel_segments_restores_every_item() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 40, 10).await;
+    let mark = emulator.mark();
+    let run = project.stackctl(&[
+        "down",
+        "--confirm",
+        "--backup",
+        "items.jsonl",
+        "--segments",
+        "3",
+    ]);
+    run.ok();
+    assert_eq!(scans_since(&emulator, mark), 1 + 4 * 3);
+    let file = project.read("items.jsonl");
+    assert_eq!(
+        file.lines().count(),
+        42,
+        "a header, 40 items and an end line"
+    );
+    project.stackctl(&["up"]).ok();
+    let restored = project.stackctl(&["restore", "items.jsonl"]);
+    restored.ok();
+    let scanned = aws.dynamodb.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(scanned.count(), 40);
+}
+
+/// `--backup` in parallel segments (the default 8): an item written once the backup is made (while the
+/// function, the stack's writer, is being deleted) is caught by the exact count before DeleteTable; the
+/// table and the complete backup are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_written_after_a_parallel_backup_keeps_the_table() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 12, 10).await;
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["DeleteFunction"]}));
+    let held = emulator.strict().injected_by("DeleteFunction", "held");
+    let child = project
+        .command(&["down", "--confirm", "--backup", "items.jsonl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while emulator.strict().injected_by("DeleteFunction", "held") == held {
+        assert!(Instant::now() < deadline, "down never sent DeleteFunction");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    put_items(&emulator.moto_clients().await, 13, 10).await;
+    emulator.strict().set(json!({"hold_operations": null}));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("now holds 13 items but 12 were backed up to `items.jsonl`"),
+        "{}",
+        run.stderr
+    );
+    assert!(table_exists(&aws).await);
+    let file = project.read("items.jsonl");
+    assert_eq!(
+        file.lines().count(),
+        14,
+        "a header, 12 items and an end line"
+    );
+}
