@@ -114,8 +114,9 @@ pub enum Command {
         #[arg(long)]
         confirm: bool,
         /// Delete the table even though it holds items, and the managed user pool (`[auth] cognito = true`)
-        /// even though it holds users (both are lost).
-        #[arg(long, conflicts_with = "backup")]
+        /// even though it holds users (both are lost). With --snapshot or --backup the table is still
+        /// secured first: --delete-data then covers only the rest (users, versions an alias serves).
+        #[arg(long)]
         delete_data: bool,
         /// Keep the function's log group and its events (down deletes the group the stack created).
         #[arg(long)]
@@ -125,7 +126,7 @@ pub enum Command {
         backup: Option<PathBuf>,
         /// Take a DynamoDB on-demand backup of the table (waited until AVAILABLE) before deleting it; restore
         /// with `stackctl restore --snapshot <ARN>`.
-        #[arg(long, conflicts_with_all = ["backup", "delete_data"])]
+        #[arg(long, conflicts_with = "backup")]
         snapshot: bool,
         /// Count the table's items exactly (a full, strongly consistent scan in parallel segments) instead
         /// of showing DynamoDB's estimate.

@@ -73,10 +73,10 @@ mod runner_groups;
 mod smoke;
 #[path = "cli/smoke_url.rs"]
 mod smoke_url;
-#[path = "cli/snapshots.rs"]
-mod snapshots;
 #[path = "cli/snapshot.rs"]
 mod snapshot;
+#[path = "cli/snapshots.rs"]
+mod snapshots;
 #[path = "cli/stages.rs"]
 mod stages;
 #[path = "cli/status.rs"]

@@ -420,3 +420,126 @@ async fn an_item_written_after_a_parallel_backup_keeps_the_table() {
         "a header, 12 items and an end line"
     );
 }
+
+/// The whole journey of issue 25 through the commands alone: down --snapshot, `backups` lists it, `restore
+/// --snapshot` brings every item back into the stack's own table (tagged again: `up` changes nothing), and a
+/// second down with `--delete-data` too (what a stack with served versions or a pool's users needs) still
+/// secures the table with a snapshot first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 5, 10).await;
+
+    let down = project.stackctl(&["down", "--confirm", "--snapshot", "--output", "json"]);
+    down.ok();
+    let table = table_of(&down.json());
+    let arn = table["snapshot"]["arn"]
+        .as_str()
+        .expect("snapshot.arn")
+        .to_string();
+    let name = table["snapshot"]["name"]
+        .as_str()
+        .expect("snapshot.name")
+        .to_string();
+    assert!(!table_exists(&aws).await);
+
+    let listed = project.stackctl(&["backups", "--output", "json"]);
+    listed.ok();
+    let rows = listed.json()["backups"]
+        .as_array()
+        .expect("backups")
+        .clone();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (
+            &rows[0]["arn"],
+            &rows[0]["name"],
+            &rows[0]["type"],
+            &rows[0]["status"]
+        ),
+        (
+            &json!(arn),
+            &json!(name),
+            &json!("USER"),
+            &json!("AVAILABLE")
+        )
+    );
+
+    // The command down printed, as a user would paste it.
+    let restore = table["snapshot"]["restore"]
+        .as_str()
+        .expect("snapshot.restore");
+    let args: Vec<&str> = restore.split_whitespace().skip(1).collect();
+    project.stackctl(&args).ok();
+    assert!(table_exists(&aws).await);
+    assert_eq!(
+        aws.dynamodb
+            .scan()
+            .table_name(TABLE)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .count(),
+        5
+    );
+    let up = project.stackctl(&["up", "--output", "json"]);
+    up.ok();
+    assert_eq!(table_of(&up.json())["action"], "no_op", "{:#}", up.json());
+
+    let again = project.stackctl(&[
+        "down",
+        "--confirm",
+        "--snapshot",
+        "--delete-data",
+        "--output",
+        "json",
+    ]);
+    again.ok();
+    let table = table_of(&again.json());
+    assert_eq!(table["result"], "snapshot taken and deleted", "{table:#}");
+    assert_eq!(backups(&aws).await.len(), 2, "both snapshots are kept");
+}
+
+/// A table with point-in-time recovery on, deleted with --delete-data: DynamoDB keeps a SYSTEM backup (35
+/// days); `backups` lists it with its expiry and `restore --snapshot` takes it by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_point_in_time_recovery_tables_system_backup_is_listed_and_restorable() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "billing_mode = \"PAY_PER_REQUEST\"",
+        "billing_mode = \"PAY_PER_REQUEST\"\npoint_in_time_recovery = 7",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    put_items(&aws, 3, 10).await;
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    assert!(!table_exists(&aws).await);
+
+    let listed = project.stackctl(&["backups", "--output", "json"]);
+    listed.ok();
+    let rows = listed.json()["backups"]
+        .as_array()
+        .expect("backups")
+        .clone();
+    let system: Vec<&Value> = rows.iter().filter(|r| r["type"] == "SYSTEM").collect();
+    assert_eq!(system.len(), 1, "{rows:#?}");
+    assert!(system[0]["expires"].is_string(), "{rows:#?}");
+    let name = system[0]["name"].as_str().expect("name");
+    project.stackctl(&["restore", "--snapshot", name]).ok();
+    assert_eq!(
+        aws.dynamodb
+            .scan()
+            .table_name(TABLE)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .count(),
+        3
+    );
+}

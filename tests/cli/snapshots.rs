@@ -194,7 +194,13 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
 
     // `up` finds the stack's own table: nothing to adopt, nothing to change.
     // The table has stack.toml's billing mode (BillingModeOverride; the strict proxy applies it, as AWS does).
-    let described = aws.dynamodb.describe_table().table_name(TABLE).send().await.unwrap();
+    let described = aws
+        .dynamodb
+        .describe_table()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         described
             .table()
