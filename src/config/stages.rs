@@ -240,6 +240,7 @@ impl Checker<'_> {
         raw: &RawFile,
         stage: Option<&str>,
     ) -> Result<RawFile, ConfigError> {
+        self.protected_in_base(raw)?;
         let mut merged = raw.clone();
         let found = stage.and_then(|stage| raw.stages.iter().find(|(k, _)| k.get_ref() == stage));
         if let Some((name, overlay)) = found {
