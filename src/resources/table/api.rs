@@ -1,6 +1,8 @@
-//! The table's DynamoDB calls: read it and its tags, create, update, tag, delete, and wait for ACTIVE or gone.
+//! The table's DynamoDB calls: read it and its tags, create, update, tag, delete, and wait for ACTIVE or gone;
+//! read and set its point-in-time recovery.
 
 use super::*;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveTable>> {
     match client.describe_table().table_name(name).send().await {
@@ -270,6 +272,14 @@ pub async fn read_recovery(client: &Client, name: &str) -> Result<Option<PointIn
                 .is_some_and(|e| e.is_table_not_found_exception()) =>
         {
             return Ok(None)
+        }
+        // Not among DescribeContinuousBackups' documented errors, but its meaning ("backups have not yet
+        // been enabled for this table", a table just created) is unambiguous: recovery is not on yet.
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ContinuousBackupsUnavailableException") =>
+        {
+            return Ok(Some(PointInTimeRecovery::Off))
         }
         Err(err) => {
             return Err(err).with_context(|| {

@@ -180,9 +180,11 @@ impl Table {
             cx.progress.set("counting the table's items");
             items = Some(crate::backup::count_items(dynamodb, &stack.table.name).await?);
         }
+        // Only an ACTIVE table's: one still CREATING or UPDATING is waited for by up, which reads it then
+        // (`settle`).
         let converging = matches!(cx.purpose, Purpose::Converge | Purpose::Status);
         let pitr = match stack.table.point_in_time_recovery {
-            Some(_) if converging && table.status != "DELETING" => {
+            Some(_) if converging && table.status == "ACTIVE" => {
                 read_recovery(dynamodb, &stack.table.name).await?
             }
             _ => None,
