@@ -165,8 +165,8 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     if let (Command::Status, Some(refusal)) = (&cli.command, &stack.anonymous_url) {
         progress.warn(&format!("`up` and `plan` refuse this file: {refusal}"));
     }
-    if let (Command::Down { .. }, Some(refusal)) = (&cli.command, &stack.protected_stage) {
-        progress.warn(&format!("`down --confirm` refuses this stage: {refusal}"));
+    if let (Command::Down { .. }, Some(note)) = (&cli.command, stack.protected_note()) {
+        progress.warn(&note);
     }
     let region = global
         .region

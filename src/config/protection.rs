@@ -46,6 +46,23 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// What `down` without --confirm says of a protected stage (it still previews): where the key is and
+    /// the way out.
+    pub fn protected_note(&self) -> Option<String> {
+        let refusal = self.protected_stage.as_ref()?;
+        let mut at = refusal.file.display().to_string();
+        if let Some((line, column)) = refusal.position {
+            at.push_str(&format!(":{line}:{column}"));
+        }
+        Some(format!(
+            "this stage is protected (`{}` at {at}): `down --confirm` refuses it; {}",
+            refusal.field.as_deref().unwrap_or("protected"),
+            refusal.fix.as_deref().unwrap_or_default()
+        ))
+    }
+}
+
 impl Checker<'_> {
     /// `[table] point_in_time_recovery`: a whole number of days 1..=35, or `false`. `true` is refused: it
     /// does not say how long, and DynamoDB's default (35) should be written where it is meant.
@@ -249,10 +266,19 @@ mod tests {
                 "remove `protected = true` from [stages.live] (or set it false) to tear this stage down"
             )
         );
+        let note = live.protected_note().unwrap();
+        assert!(
+            note.starts_with("this stage is protected (`stages.live.protected` at ")
+                && note.contains(
+                    "stack.toml:38:13): `down --confirm` refuses it; remove `protected = true`"
+                ),
+            "{note}"
+        );
         staged(edit, Some("off"))
             .unwrap()
             .refuse_protected_down()
             .unwrap();
+        assert_eq!(staged(edit, Some("off")).unwrap().protected_note(), None);
         staged(edit, Some("dev"))
             .unwrap()
             .refuse_protected_down()

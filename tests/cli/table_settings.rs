@@ -331,7 +331,7 @@ async fn a_protected_stage_refuses_down_confirm_with_nothing_sent() {
     assert!(
         preview
             .stderr
-            .contains("`down --confirm` refuses this stage"),
+            .contains("this stage is protected (`stages.prod.protected` at stack.toml:3:29): `down --confirm` refuses it"),
         "{}",
         preview.stderr
     );
