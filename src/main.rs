@@ -137,6 +137,11 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     if matches!(cli.command, Command::Plan { .. } | Command::Up { .. }) {
         stack.refuse_anonymous_url()?;
     }
+    // `[stages.<name>] protected = true`: down --confirm refuses the stage before any AWS call; down
+    // without it still previews (with a note, below).
+    if let Command::Down { confirm: true, .. } = cli.command {
+        stack.refuse_protected_down()?;
+    }
     if let Some(secs) = global.wait_timeout {
         stack.timeouts = config::Timeouts {
             table_secs: secs,
@@ -159,6 +164,9 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     }
     if let (Command::Status, Some(refusal)) = (&cli.command, &stack.anonymous_url) {
         progress.warn(&format!("`up` and `plan` refuse this file: {refusal}"));
+    }
+    if let (Command::Down { .. }, Some(note)) = (&cli.command, stack.protected_note()) {
+        progress.warn(&note);
     }
     let region = global
         .region

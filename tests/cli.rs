@@ -81,6 +81,8 @@ mod snapshots;
 mod stages;
 #[path = "cli/status.rs"]
 mod status;
+#[path = "cli/table_settings.rs"]
+mod table_settings;
 #[path = "cli/up.rs"]
 mod up;
 #[path = "cli/url_lost_answers.rs"]

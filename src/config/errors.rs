@@ -123,7 +123,11 @@ impl Checker<'_> {
             let names = backticked(&message);
             // `[stages.<name>]` is not listed among the sections a misspelt one could be (it is offered as
             // "did you mean" when it is close): the list names the sections of the file itself.
-            let message = message.replace(", `stages`", "");
+            let mut message = message.replace(", `stages`", "");
+            // Nor, at the top, a stage's own key (`protected`: refused outside `[stages.<name>]`).
+            if path.len() == 1 {
+                message = message.replace(", `protected`", "");
+            }
             let unknown = names.first().cloned().unwrap_or_default();
             let fix = match closest(&unknown, &names[1.min(names.len())..]) {
                 _ if field.starts_with("stages.") && field.ends_with(".stack.name") => {

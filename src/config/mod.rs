@@ -21,6 +21,7 @@ mod names;
 mod paths;
 pub mod placeholders;
 mod policy_rules;
+mod protection;
 mod raw;
 mod resolve;
 mod schema;
@@ -42,6 +43,7 @@ pub use auth::{
 pub use deploy::MIN_KEEP_VERSIONS;
 pub use environment::CORS_VARIABLE;
 pub use errors::ConfigError;
+pub use protection::{PointInTimeRecovery, MAX_RECOVERY_DAYS};
 pub use stages::{stage_name, stage_problem};
 
 use errors::line_col;
@@ -100,6 +102,8 @@ pub struct TableSpec {
     pub billing_mode: String,
     /// `[table] deletion_protection`: DynamoDB deletion protection wanted on the table (default false).
     pub deletion_protection: bool,
+    /// `[table] point_in_time_recovery` (config/protection.rs); None: not managed (never read nor changed).
+    pub point_in_time_recovery: Option<PointInTimeRecovery>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +297,9 @@ pub struct Stack {
     pub anonymous_url: Option<ConfigError>,
     /// `[function.deploy]`; None: `up` updates `$LATEST` in place, as before.
     pub deploy: Option<DeploySpec>,
+    /// `[stages.<name>] protected = true` for the stage resolved: the error `down --confirm` answers
+    /// (`refuse_protected_down`, before any AWS call); None: not protected.
+    pub protected_stage: Option<ConfigError>,
     /// The function the commands that act on one function (invoke, logs, dev, smoke) act on, by its
     /// instance name (`choose_function`, once in main); None: the only one.
     chosen_function: Option<String>,

@@ -25,11 +25,19 @@ section! {
         auth: table RawAuth => "[auth] with issuer = \"https://...\" and audience = \"...\"",
         #[serde(default)]
         timeouts: section RawTimeouts,
+        /// `[stages.<name>] protected = true`: `down --confirm` refuses the stage (config/protection.rs). A
+        /// stage's key only: the base file's is refused (`STAGE_ONLY`).
+        protected: opt Spanned<bool> => "protected = true",
         /// `[stages.<name>]`: overlays, one per named stage (config/stages.rs).
         #[serde(default)]
         stages: fixed BTreeMap<Spanned<String>, RawOverlay>,
     }
 }
+
+/// The keys of the file's top that only a `[stages.<name>]` overlay may write (the base file is refused
+/// with where they go: config/protection.rs).
+#[cfg(test)]
+pub(super) const STAGE_ONLY: &[&str] = &["protected"];
 
 section! {
     RawStack / StackOverlay {
@@ -56,6 +64,8 @@ section! {
         sort_key: opt_record RawKey => r#"sort_key = { name = "itemId", type = "S" }"#,
         billing_mode: opt Spanned<String> => r#"billing_mode = "PAY_PER_REQUEST""#,
         deletion_protection: opt Spanned<bool> => "deletion_protection = true",
+        /// Days 1-35 or `false` (config/protection.rs), taken as any value for stackctl's own message.
+        point_in_time_recovery: opt Spanned<toml::Value> => "point_in_time_recovery = 35",
     }
 }
 

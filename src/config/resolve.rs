@@ -146,6 +146,7 @@ impl Checker<'_> {
             auth,
             anonymous_url,
             deploy,
+            protected_stage: self.protected_stage(raw.protected.as_ref()),
             chosen_function: None,
             // Checked after the variables' size, as always (the first error found is the one reported).
             timeouts: Timeouts::default(),
@@ -314,6 +315,8 @@ impl Checker<'_> {
                 .deletion_protection
                 .as_ref()
                 .is_some_and(|d| *d.get_ref()),
+            point_in_time_recovery: self
+                .point_in_time_recovery(raw.point_in_time_recovery.as_ref())?,
         })
     }
 

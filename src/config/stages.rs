@@ -240,6 +240,7 @@ impl Checker<'_> {
         raw: &RawFile,
         stage: Option<&str>,
     ) -> Result<RawFile, ConfigError> {
+        self.protected_in_base(raw)?;
         let mut merged = raw.clone();
         let found = stage.and_then(|stage| raw.stages.iter().find(|(k, _)| k.get_ref() == stage));
         if let Some((name, overlay)) = found {
@@ -545,6 +546,16 @@ mod tests {
     fn the_shipped_prod_stage_is_protected_and_has_its_iam_names_per_region() {
         let prod = staged(|t| t, Some("prod")).unwrap();
         assert!(prod.table.deletion_protection);
+        assert_eq!(
+            prod.table.point_in_time_recovery,
+            Some(crate::config::PointInTimeRecovery::Days(35))
+        );
+        assert_eq!(
+            staged(|t| t, None).unwrap().table.point_in_time_recovery,
+            None
+        );
+        // Protected in AWS, not in the file: `down --confirm` of prod is refused by the table's protection.
+        assert!(prod.protected_stage.is_none());
         assert!(!staged(|t| t, None).unwrap().table.deletion_protection);
         assert!(
             !staged(|t| t, Some("pr-1"))

@@ -68,6 +68,12 @@ fn denials_of(emulator: &Emulator, keys: &Keys) -> Vec<Value> {
 async fn up_with_the_policy_scoped_to_other_names_is_denied_and_creates_nothing() {
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
+    // Point-in-time recovery too: its Describe/UpdateContinuousBackups are table actions like the others.
+    project.edit(
+        "stack.toml",
+        "billing_mode = \"PAY_PER_REQUEST\"",
+        "billing_mode = \"PAY_PER_REQUEST\"\npoint_in_time_recovery = 7",
+    );
     let scoped = emulator.user("scoped-to-others", &[scoped_to_other_names()]);
 
     let mark = emulator.mark();

@@ -1,6 +1,8 @@
-//! The table's DynamoDB calls: read it and its tags, create, update, tag, delete, and wait for ACTIVE or gone.
+//! The table's DynamoDB calls: read it and its tags, create, update, tag, delete, and wait for ACTIVE or gone;
+//! read and set its point-in-time recovery.
 
 use super::*;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveTable>> {
     match client.describe_table().table_name(name).send().await {
@@ -101,7 +103,7 @@ pub async fn create(
         }
     }
     let live = wait_active(client, &spec.name, timeout, task).await?;
-    if let TableDiff::KeyConflict { live, desired } = diff(spec, Some(&live)) {
+    if let TableDiff::KeyConflict { live, desired } = diff(spec, Some(&live), None) {
         bail!(
             "table `{}` exists with key schema {live}, not {desired}",
             spec.name
@@ -251,4 +253,95 @@ async fn wait_gone(client: &Client, name: &str, timeout: Duration, task: &Task) 
     )
     .await
     .map(|_| ())
+}
+
+/// The table's point-in-time recovery (DescribeContinuousBackups): `Days` when ENABLED (AWS leaves
+/// `RecoveryPeriodInDays` out for tables enabled before periods existed: those keep 35), else `Off`. None:
+/// the table is gone (TableNotFoundException).
+pub async fn read_recovery(client: &Client, name: &str) -> Result<Option<PointInTimeRecovery>> {
+    let out = match client
+        .describe_continuous_backups()
+        .table_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_table_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        // Not among DescribeContinuousBackups' documented errors, but its meaning ("backups have not yet
+        // been enabled for this table", a table just created) is unambiguous: recovery is not on yet.
+        Err(err)
+            if err.as_service_error().and_then(|e| e.code())
+                == Some("ContinuousBackupsUnavailableException") =>
+        {
+            return Ok(Some(PointInTimeRecovery::Off))
+        }
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!("reading the point-in-time recovery of DynamoDB table `{name}`")
+            })
+        }
+    };
+    let recovery = out
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .filter(|p| p.point_in_time_recovery_status() == Some(&PointInTimeRecoveryStatus::Enabled))
+        .map_or(PointInTimeRecovery::Off, |p| {
+            PointInTimeRecovery::Days(p.recovery_period_in_days().unwrap_or(MAX_RECOVERY_DAYS))
+        });
+    Ok(Some(recovery))
+}
+
+/// Sets the table's point-in-time recovery (UpdateContinuousBackups: on with its period, or off, which takes
+/// no period). Right after CreateTable AWS answers ContinuousBackupsUnavailableException while it turns on
+/// the table's continuous backups: that is retried with the repo's backoff, within the table's timeout.
+pub async fn set_recovery(
+    client: &Client,
+    name: &str,
+    want: PointInTimeRecovery,
+    timeout: Duration,
+    task: &Task,
+) -> Result<()> {
+    task.set(&format!("setting point-in-time recovery to {want}"));
+    let spec = match want {
+        PointInTimeRecovery::Off => PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(false)
+            .build()?,
+        PointInTimeRecovery::Days(days) => PointInTimeRecoverySpecification::builder()
+            .point_in_time_recovery_enabled(true)
+            .recovery_period_in_days(days)
+            .build()?,
+    };
+    let send = || async {
+        client
+            .update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(spec.clone())
+            .send()
+            .await
+            .map_err(aws_sdk_dynamodb::Error::from)
+            .with_context(|| {
+                format!("setting the point-in-time recovery of DynamoDB table `{name}` to {want}")
+            })
+    };
+    crate::aws::retry_while(timeout, send, backups_unavailable, |_| {
+        task.set("waiting for the table's continuous backups to be available")
+    })
+    .await?;
+    Ok(())
+}
+
+/// ContinuousBackupsUnavailableException: the table's backups are still being turned on (a new table).
+pub(super) fn backups_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<aws_sdk_dynamodb::Error>(),
+            Some(aws_sdk_dynamodb::Error::ContinuousBackupsUnavailableException(_))
+        )
+    })
 }

@@ -34,6 +34,8 @@ pub enum TableDiff {
     Update {
         billing_mode: Option<String>,
         deletion_protection: Option<bool>,
+        /// `[table] point_in_time_recovery`, when the file manages it (UpdateContinuousBackups).
+        point_in_time_recovery: Option<PointInTimeRecovery>,
     },
     /// Key schemas cannot change in place; stackctl never deletes and recreates a table.
     KeyConflict {
@@ -44,7 +46,12 @@ pub enum TableDiff {
     Deleting,
 }
 
-pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
+/// `recovery`: the live point-in-time recovery, when it was read (only for a file that manages it).
+pub fn diff(
+    spec: &TableSpec,
+    live: Option<&LiveTable>,
+    recovery: Option<PointInTimeRecovery>,
+) -> TableDiff {
     let Some(live) = live else {
         return TableDiff::Create;
     };
@@ -61,17 +68,25 @@ pub fn diff(spec: &TableSpec, live: Option<&LiveTable>) -> TableDiff {
         "ACTIVE" => {}
         other => return TableDiff::NotReady(other.to_string()),
     }
+    let recovery = match (spec.point_in_time_recovery, recovery) {
+        (Some(want), Some(have)) if want != have => Some(have),
+        _ => None,
+    };
+    let update = TableDiff::Update {
+        billing_mode: (live.billing_mode != spec.billing_mode).then(|| live.billing_mode.clone()),
+        deletion_protection: (live.deletion_protection != spec.deletion_protection)
+            .then_some(live.deletion_protection),
+        point_in_time_recovery: recovery,
+    };
+    // UpdateTable's settings, then UpdateContinuousBackups' (each sent only when it differs).
     if live.billing_mode != spec.billing_mode
         || live.deletion_protection != spec.deletion_protection
     {
-        TableDiff::Update {
-            billing_mode: (live.billing_mode != spec.billing_mode)
-                .then(|| live.billing_mode.clone()),
-            deletion_protection: (live.deletion_protection != spec.deletion_protection)
-                .then_some(live.deletion_protection),
-        }
-    } else {
-        TableDiff::InSync
+        return update;
+    }
+    match recovery {
+        Some(_) => update,
+        None => TableDiff::InSync,
     }
 }
 
@@ -87,11 +102,15 @@ pub fn plan(spec: &TableSpec, live: Option<&LiveTable>, diff: &TableDiff) -> Res
             if spec.deletion_protection {
                 changes.push(Change::add("deletion_protection", "true"));
             }
+            // Off is what a new table has: only a period is a change.
+            if let Some(days @ PointInTimeRecovery::Days(_)) = spec.point_in_time_recovery {
+                changes.push(Change::add("point_in_time_recovery", days.to_string()));
+            }
             base(Action::Create).changes(changes)
         }
         TableDiff::InSync => base(Action::NoOp),
         TableDiff::NotReady(status) => base(Action::NoOp).note(format!("{status}; up waits for ACTIVE")),
-        TableDiff::Update { billing_mode, deletion_protection } => {
+        TableDiff::Update { billing_mode, deletion_protection, point_in_time_recovery } => {
             let mut changes = Vec::new();
             if let Some(live) = billing_mode {
                 changes.push(Change::modify("billing_mode", live, &spec.billing_mode));
@@ -101,6 +120,13 @@ pub fn plan(spec: &TableSpec, live: Option<&LiveTable>, diff: &TableDiff) -> Res
                     "deletion_protection",
                     live.to_string(),
                     spec.deletion_protection.to_string(),
+                ));
+            }
+            if let (Some(live), Some(want)) = (point_in_time_recovery, spec.point_in_time_recovery) {
+                changes.push(Change::modify(
+                    "point_in_time_recovery",
+                    live.to_string(),
+                    want.to_string(),
                 ));
             }
             base(Action::Update).changes(changes)

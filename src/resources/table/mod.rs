@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as KeyRole, ScalarAttributeType,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType as KeyRole,
+    PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, ScalarAttributeType,
     TableDescription, TableStatus, Tag,
 };
 use aws_sdk_dynamodb::Client;
@@ -25,7 +26,7 @@ use futures::future::BoxFuture;
 
 use crate::aws::{wait_for, NotFound, Poll};
 use crate::config::placeholders::{Grant, PlaceholderDecl};
-use crate::config::{KeyAttribute, KeyType, TableSpec};
+use crate::config::{KeyAttribute, KeyType, PointInTimeRecovery, TableSpec, MAX_RECOVERY_DAYS};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::{finish, Done, ReadCx, World};
@@ -92,6 +93,9 @@ pub struct TableState {
     /// down only, and only for a table down would delete: one strongly consistent read of at most one item
     /// (a full count costs a read of the whole table: `down --count`).
     pub holds_items: Option<bool>,
+    /// Its point-in-time recovery, read (DescribeContinuousBackups) only for up / plan / status of a file
+    /// with `[table] point_in_time_recovery`: a file without the key makes no such call.
+    pub pitr: Option<PointInTimeRecovery>,
 }
 
 /// The table's resource kind.
@@ -148,6 +152,7 @@ impl Table {
                 table,
                 tags: None,
                 holds_items: None,
+                pitr: None,
             }));
         }
         // Its tags, for every purpose, even when nothing would change: a table another stack or stage
@@ -173,11 +178,52 @@ impl Table {
             cx.progress.set("reading whether the table holds items");
             holds_items = Some(!crate::backup::is_empty(dynamodb, &stack.table.name).await?);
         }
+        // Only an ACTIVE table's: one still CREATING or UPDATING is waited for by up, which reads it then
+        // (`settle`).
+        let converging = matches!(cx.purpose, Purpose::Converge | Purpose::Status);
+        let pitr = match stack.table.point_in_time_recovery {
+            Some(_) if converging && table.status == "ACTIVE" => {
+                read_recovery(dynamodb, &stack.table.name).await?
+            }
+            _ => None,
+        };
         Ok(Some(TableState {
             table,
             tags,
             holds_items,
+            pitr,
         }))
+    }
+
+    /// The settings that differ, changed: UpdateTable for billing and deletion protection (only what
+    /// differs: AWS refuses an UpdateTable that changes nothing), then UpdateContinuousBackups for
+    /// point-in-time recovery (on an ACTIVE table: `update` waits for it).
+    async fn update_settings(world: &World<'_>, planned: &TableDiff, task: &Task) -> Result<()> {
+        let TableDiff::Update {
+            billing_mode,
+            deletion_protection,
+            point_in_time_recovery,
+        } = planned
+        else {
+            return Ok(());
+        };
+        let (spec, dynamodb) = (&world.stack.table, &world.clients.dynamodb);
+        let timeout = Self::timeout(world.stack);
+        if billing_mode.is_some() || deletion_protection.is_some() {
+            update(
+                dynamodb,
+                spec,
+                billing_mode.is_some(),
+                deletion_protection.is_some(),
+                timeout,
+                task,
+            )
+            .await?;
+        }
+        if let (Some(_), Some(want)) = (point_in_time_recovery, spec.point_in_time_recovery) {
+            set_recovery(dynamodb, &spec.name, want, timeout, task).await?;
+        }
+        Ok(())
     }
 
     async fn apply_diff(world: &World<'_>, planned: &TableDiff) -> Result<Done> {
@@ -188,41 +234,32 @@ impl Table {
             return Ok(None);
         }
         let task = world.task(Kind::Table, &spec.name)?;
-        let update = |billing_mode: &Option<String>, deletion_protection: &Option<bool>| {
-            update(
-                dynamodb,
-                spec,
-                billing_mode.is_some(),
-                deletion_protection.is_some(),
-                timeout,
-                &task,
-            )
-        };
         let result = match planned {
             TableDiff::InSync => Ok("in sync"),
             TableDiff::Create => {
-                create(dynamodb, spec, &world.stack.resource_tags(), timeout, &task)
-                    .await
-                    .map(|_| "created")
+                let created =
+                    create(dynamodb, spec, &world.stack.resource_tags(), timeout, &task).await;
+                match (created, spec.point_in_time_recovery) {
+                    // A new table's recovery is off: only a period needs a call.
+                    (Ok(_), Some(days @ PointInTimeRecovery::Days(_))) => {
+                        set_recovery(dynamodb, &spec.name, days, timeout, &task)
+                            .await
+                            .map(|_| "created")
+                    }
+                    (created, _) => created.map(|_| "created"),
+                }
             }
-            TableDiff::Update {
-                billing_mode,
-                deletion_protection,
-            } => update(billing_mode, deletion_protection)
+            TableDiff::Update { .. } => Self::update_settings(world, planned, &task)
                 .await
                 .map(|_| "updated"),
             // Once ACTIVE, settings that differ can be changed (DynamoDB refuses it before).
-            TableDiff::NotReady(_) => match wait_active(dynamodb, &spec.name, timeout, &task).await
-            {
-                Ok(live) => match diff(spec, Some(&live)) {
-                    TableDiff::Update {
-                        billing_mode,
-                        deletion_protection,
-                    } => update(&billing_mode, &deletion_protection)
+            TableDiff::NotReady(_) => match Self::settle(world, &task).await {
+                Ok(settled @ TableDiff::Update { .. }) => {
+                    Self::update_settings(world, &settled, &task)
                         .await
-                        .map(|_| "updated"),
-                    _ => Ok("ready"),
-                },
+                        .map(|_| "updated")
+                }
+                Ok(_) => Ok("ready"),
                 Err(err) => Err(err),
             },
             TableDiff::KeyConflict { .. } | TableDiff::Deleting => {
@@ -231,6 +268,19 @@ impl Table {
         };
         finish(&task, result)
     }
+
+    /// A table that was CREATING or UPDATING when read, waited for until ACTIVE and diffed again (its
+    /// point-in-time recovery read again too, when the file manages it).
+    async fn settle(world: &World<'_>, task: &Task) -> Result<TableDiff> {
+        let (spec, dynamodb) = (&world.stack.table, &world.clients.dynamodb);
+        let live = wait_active(dynamodb, &spec.name, Self::timeout(world.stack), task).await?;
+        let recovery = match spec.point_in_time_recovery {
+            Some(_) => read_recovery(dynamodb, &spec.name).await?,
+            None => None,
+        };
+        Ok(diff(spec, Some(&live), recovery))
+    }
+
 }
 
 impl Resource for Table {
@@ -318,7 +368,7 @@ impl Resource for Table {
         let spec = &world.stack.table;
         let state = world.live_of::<Table>(&self.at);
         let live = state.map(|s| &s.table);
-        let diff = diff(spec, live);
+        let diff = diff(spec, live, state.and_then(|s| s.pitr));
         let mut plan = plan(spec, live, &diff);
         let foreign = state
             .and_then(|s| s.tags.as_ref())
@@ -384,6 +434,14 @@ impl Resource for Table {
             ),
             ("owner".into(), world.owner_text(state.tags.as_ref())),
         ])
+        .into_iter()
+        // Only a file that manages it reads it: other stacks' status stays as it was.
+        .chain(
+            state
+                .pitr
+                .map(|p| ("point_in_time_recovery".to_string(), p.to_string())),
+        )
+        .collect()
     }
 
     /// ls: DescribeTable; a table being deleted is on its way out, not a resource of the stage any more.
