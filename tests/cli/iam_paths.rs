@@ -253,9 +253,17 @@ async fn a_stack_made_before_iam_paths_keeps_them_is_listed_planned_with_a_note_
         "the stack's document, as a new version"
     );
 
-    // plan: in sync (exit 0), with the note on both; no change offered.
+    // plan: in sync (exit 0), with the note on both; no change offered. The role names the `/` policy among
+    // its attachments, so that one is read first: one GetPolicy, as for a stack made after paths.
+    let mark = emulator.mark();
     let plan = project.stackctl(&["plan", "--output", "json"]);
     plan.expect_code(0);
+    let plan_calls = iam_calls(&emulator, mark);
+    assert_eq!(
+        plan_calls.iter().filter(|o| *o == "GetPolicy").count(),
+        1,
+        "{plan_calls:?}"
+    );
     let plan = plan.json();
     for kind in ["role", "policy"] {
         let resource = plan["resources"]
