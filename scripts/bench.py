@@ -41,6 +41,7 @@ import zipfile
 
 import bench_data
 import bench_deploy
+import bench_ls
 
 # --------------------------------------------------------------------------------------------------- helpers
 
@@ -839,10 +840,10 @@ def main():
     p.add_argument("--stackctl", required=True)
     p.add_argument("--aws", required=True)
     p.add_argument("--proxy", help="the strict proxy's URL, in front of the same emulator (critical-path rows)")
-    p.add_argument("--only", choices=("lenient", "critical", "deploy", "data"),
+    p.add_argument("--only", choices=("lenient", "critical", "deploy", "data", "ls"),
                    help="only the rows of issue 4 (lenient), the critical-path rows of issue 12, the "
-                        "versioned-deploy rows of issue 24 (scripts/bench_deploy.py) or the table-size rows of "
-                        "issue 25 (scripts/bench_data.py)")
+                        "versioned-deploy rows of issue 24 (scripts/bench_deploy.py), or issue 25's table-size "
+                        "rows (scripts/bench_data.py) or ls row (scripts/bench_ls.py)")
     p.add_argument("--json", help="also write every sample to this file")
     p.add_argument("--strict", action="store_true", help="exit 3 when a target of issue 4 is not met")
     args = p.parse_args()
@@ -852,7 +853,8 @@ def main():
     critical = args.only in (None, "critical")
     deploy = args.only in (None, "deploy")
     data = args.only in (None, "data")
-    if (critical or deploy or data) and not args.proxy:
+    ls = args.only in (None, "ls")
+    if (critical or deploy or data or ls) and not args.proxy:
         die("the critical-path and deploy rows need --proxy (scripts/bench.sh starts the strict proxy)")
 
     b = Bench(args)
@@ -885,6 +887,9 @@ def main():
     data_result = None
     if data:
         data_result = bench_data.data_rows(b, Proxy(args.proxy), args.reps, log, STRICT_BEHAVIOURS, ZERO_WINDOWS)
+    ls_result = None
+    if ls:
+        ls_result = bench_ls.ls_rows(b, Proxy(args.proxy), args.reps, log, STRICT_BEHAVIOURS, ZERO_WINDOWS)
     load_after = os.getloadavg()
 
     # ---- machine
@@ -940,12 +945,14 @@ def main():
         bench_deploy.report_deploy(deploy_result, w)
     if data:
         bench_data.report_data(data_result, w)
+    if ls:
+        bench_ls.report_ls(ls_result, w)
     print("\n".join(out))
 
     if args.json:
         with open(args.json, "w") as fh:
             doc = {"date": now, "samples": b.samples, "summaries": summaries, "critical_path": critical_samples,
-                   "deploy": deploy_result, "data": data_result}
+                   "deploy": deploy_result, "data": data_result, "ls": ls_result}
             if lenient:
                 doc.update({"startup": {"stackctl": st_stackctl, "aws": st_aws, "true": st_true},
                             "binary_bytes": size, "zip_bytes": b.zip_size, "zip_sha": b.zip_sha})

@@ -6,7 +6,7 @@
 # the last recorded figures: docs/benchmark.md.
 #
 #   bash scripts/bench.sh [-n N] [--json FILE] [--strict]     N repetitions (default $BENCH_REPS or 5)
-#   bash scripts/bench.sh --only critical|lenient|deploy|data only issue 12's rows, issue 4's, 24's or 25's
+#   bash scripts/bench.sh --only critical|lenient|deploy|data|ls   only issue 12's rows, 4's, 24's, or 25's data / ls rows
 #   STACKCTL_BIN=path/to/stackctl bash scripts/bench.sh       benchmark that binary instead of building one
 #   BENCH_KEEP=1 ...                                          keep the work dir (recording, copy) afterwards
 #
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --strict) extra+=(--strict); shift ;;
     --only) extra+=(--only "$2"); shift 2 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "bench: unknown argument $1 (usage: scripts/bench.sh [-n N] [--json FILE] [--strict] [--only critical|lenient|deploy|data])" >&2; exit 64 ;;
+    *) echo "bench: unknown argument $1 (usage: scripts/bench.sh [-n N] [--json FILE] [--strict] [--only critical|lenient|deploy|data|ls])" >&2; exit 64 ;;
   esac
 done
 cd "$root"

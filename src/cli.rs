@@ -327,9 +327,12 @@ pub enum Command {
     #[command(
         after_help = "Tables, functions and log groups are found with the Resource Groups Tagging API and each \
                       confirmed with a describe call (the Tagging API keeps listing deleted resources for \
-                      minutes); IAM roles and policies by their tags (ListRoles / ListPolicies, then their \
-                      tags).\n\nExample:\n  stackctl ls\n  stackctl ls --older-than 7d --output json | jq -r '.stages[].stage'\n  \
-                      stackctl ls --all"
+                      minutes); IAM roles and policies by listing the stack's IAM path `/stackctl/<stack>/` \
+                      (ListRoles / ListPolicies with PathPrefix, then their tags), and those made before IAM \
+                      paths through each function's role and that role's attached policies. --scan-iam lists \
+                      every role and policy in the account instead (its cost grows with the account).\n\n\
+                      Example:\n  stackctl ls\n  stackctl ls --older-than 7d --output json | jq -r '.stages[].stage'\n  \
+                      stackctl ls --all\n  stackctl ls --scan-iam"
     )]
     Ls {
         /// Only stages created longer ago than this (30m, 12h, 7d).
@@ -338,6 +341,10 @@ pub enum Command {
         /// Every stackctl stack in the account and region, not only this stack file's.
         #[arg(long)]
         all: bool,
+        /// Also find roles and policies made before IAM paths whose function is gone, by listing every role
+        /// and customer managed policy in the account and reading their tags (cost grows with the account).
+        #[arg(long)]
+        scan_iam: bool,
     },
     /// Move the alias of `[function.deploy]` back to the version it replaced (or to --to VERSION) in one
     /// UpdateAlias. A second rollback flips forward again. Exit 0 moved (or already there), 1 refused or

@@ -288,10 +288,15 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             };
             Outcome::Streamed(commands::dev::run(clients, stack, &options, global, progress).await?)
         }
-        Command::Ls { older_than, all } => {
+        Command::Ls {
+            older_than,
+            all,
+            scan_iam,
+        } => {
             let options = commands::ls::Options {
                 older_than: *older_than,
                 all: *all,
+                scan_iam: *scan_iam,
             };
             commands::ls::run(clients, stack, &options, progress).await?
         }

@@ -41,6 +41,8 @@ mod function;
 mod function_url;
 #[path = "cli/iam_enforcement.rs"]
 mod iam_enforcement;
+#[path = "cli/iam_paths.rs"]
+mod iam_paths;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
 #[path = "cli/invoke_remote.rs"]

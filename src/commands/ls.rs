@@ -1,8 +1,11 @@
 //! `ls`: the stages of this stack (or of every stackctl stack) in the account and region, found by their
 //! tags with no state file: tables, functions and log groups with the Resource Groups Tagging API, each hit
 //! confirmed by its kind (`Resource::confirm_tagged`, a describe call: the Tagging API keeps listing deleted
-//! resources for minutes), IAM roles and policies (which the Tagging API does not cover) by listing them
-//! and reading their tags. Which kinds, and through which API, each kind says (`Resource::listed`).
+//! resources for minutes), IAM roles and policies (which the Tagging API does not cover) by listing the
+//! stack's IAM path and reading their tags (`iam`). Which kinds, and through which API, each kind says
+//! (`Resource::listed`).
+
+mod iam;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,7 +15,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::config::{Stack, OWNER_TAG, REGION_TAG, STAGE_TAG};
+use crate::config::{Stack, OWNER_TAG, STAGE_TAG};
 use crate::outcome::{fields_of, Body, Envelope, ExitStatus, Outcome};
 use crate::progress::Progress;
 use crate::resources::{Graph, Listed, Node};
@@ -21,6 +24,9 @@ use crate::resources::{Graph, Listed, Node};
 pub struct Options {
     pub older_than: Option<Duration>,
     pub all: bool,
+    /// List every role and customer managed policy in the account (finds those made before IAM paths
+    /// whose function is gone; its cost grows with the account).
+    pub scan_iam: bool,
 }
 
 /// The kinds every deployment of a stack has, in graph order, as each kind says (`Resource::listed`); a
@@ -63,6 +69,9 @@ pub struct Found {
     created_secs: Option<i64>,
     #[serde(skip)]
     owner: (String, Option<String>),
+    /// A function's role (its configuration names it): how a role made before IAM paths is found.
+    #[serde(skip)]
+    role_arn: Option<String>,
 }
 
 impl Found {
@@ -81,15 +90,9 @@ impl Found {
             created: created_secs.map(rfc3339),
             created_secs,
             owner,
+            role_arn: None,
         }
     }
-}
-
-/// IAM's tag list as a map.
-fn iam_tags(tags: &[aws_sdk_iam::types::Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
 }
 
 /// One deployment: a stack and a stage (null: the stack without a stage).
@@ -144,10 +147,14 @@ pub async fn run(
     task.set("reading tags");
     let only = (!options.all).then_some(stack.name.as_str());
     let graph = crate::resources::graph(stack);
-    let (tagged, iam) = tokio::try_join!(
+    let scope = iam::Scope::new(only, &stack.region, options.scan_iam);
+    let (tagged, listed) = tokio::try_join!(
         tagged_resources(clients, only, &graph),
-        iam_resources(clients, only, &stack.region)
+        iam::listed(clients, &scope)
     )?;
+    task.set("following functions to their roles");
+    let followed = iam::followed(clients, &scope, &tagged, &listed).await?;
+    let iam = listed.into_iter().chain(followed);
     task.finish("read");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -336,7 +343,10 @@ async fn confirm(
     let confirmed = node.confirm_tagged(clients, &arn).await?;
     Ok(confirmed.map(|c| {
         let kind = node.address().kind.as_str();
-        Found::new(kind, c.name, arn.clone(), c.created_secs, owner)
+        Found {
+            role_arn: c.role_arn,
+            ..Found::new(kind, c.name, arn.clone(), c.created_secs, owner)
+        }
     }))
 }
 
@@ -367,101 +377,6 @@ fn is_of_type(arn: &str, kind: &str) -> bool {
                 .strip_prefix(t)
                 .is_some_and(|rest| rest.starts_with(['/', ':']))
         })
-}
-
-/// A tag read of a role or policy that was deleted after it was listed (a reaper running next to `ls`)
-/// answers NoSuchEntity: gone, so None.
-fn gone_is_none<O, E, R>(
-    result: Result<O, aws_sdk_iam::error::SdkError<E, R>>,
-) -> Result<Option<O>, aws_sdk_iam::error::SdkError<E, R>>
-where
-    E: aws_sdk_iam::error::ProvideErrorMetadata,
-{
-    match result {
-        Ok(out) => Ok(Some(out)),
-        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("NoSuchEntity") => {
-            Ok(None)
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// IAM roles and customer managed policies tagged `stackctl:stack` (= `only`), for this region: IAM is
-/// global, and one tagged `stackctl:region` with another region belongs to that region's deployment.
-async fn iam_resources(clients: &Clients, only: Option<&str>, region: &str) -> Result<Vec<Found>> {
-    let iam = &clients.iam;
-    let mut roles = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = iam
-            .list_roles()
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .context("listing IAM roles")?;
-        for role in page.roles() {
-            roles.push((
-                role.role_name().to_string(),
-                role.arn().to_string(),
-                role.create_date().secs(),
-            ));
-        }
-        marker = page.marker().map(str::to_string);
-        if !page.is_truncated() || marker.is_none() {
-            break;
-        }
-    }
-    let mut policies = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = iam
-            .list_policies()
-            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .context("listing IAM policies")?;
-        for policy in page.policies() {
-            if let (Some(name), Some(arn)) = (policy.policy_name(), policy.arn()) {
-                let created = policy.create_date().map(|d| d.secs());
-                policies.push((name.to_string(), arn.to_string(), created));
-            }
-        }
-        marker = page.marker().map(str::to_string);
-        if !page.is_truncated() || marker.is_none() {
-            break;
-        }
-    }
-    let keep = |tags: &BTreeMap<String, String>| {
-        let owner = owner(tags)?;
-        let ours = only.is_none_or(|stack| owner.0 == stack);
-        let this_region = tags.get(REGION_TAG).is_none_or(|r| r == region);
-        (ours && this_region).then_some(owner)
-    };
-    let roles = stream::iter(roles)
-        .map(|(name, arn, created)| async move {
-            let out = gone_is_none(iam.list_role_tags().role_name(&name).send().await)
-                .with_context(|| format!("reading the tags of role `{name}`"))?;
-            Ok::<_, anyhow::Error>(
-                out.and_then(|out| keep(&iam_tags(out.tags())))
-                    .map(|owner| Found::new("role", name, arn, Some(created), owner)),
-            )
-        })
-        .buffer_unordered(CONCURRENT_READS)
-        .try_collect::<Vec<_>>();
-    let policies = stream::iter(policies)
-        .map(|(name, arn, created)| async move {
-            let out = gone_is_none(iam.list_policy_tags().policy_arn(&arn).send().await)
-                .with_context(|| format!("reading the tags of policy `{name}`"))?;
-            Ok::<_, anyhow::Error>(
-                out.and_then(|out| keep(&iam_tags(out.tags())))
-                    .map(|owner| Found::new("policy", name, arn, created, owner)),
-            )
-        })
-        .buffer_unordered(CONCURRENT_READS)
-        .try_collect::<Vec<_>>();
-    let (roles, policies) = tokio::try_join!(roles, policies)?;
-    Ok(roles.into_iter().chain(policies).flatten().collect())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod alias;
 pub mod erased;
 pub mod function;
 pub mod function_url;
+pub mod iam_path;
 pub mod log_group;
 pub mod policy;
 pub mod role;
@@ -117,6 +118,8 @@ pub struct Confirmed {
     pub name: String,
     /// When AWS says it was created, in seconds since the epoch (None: AWS keeps no creation time).
     pub created_secs: Option<i64>,
+    /// The IAM role it runs with (a function's), which ls follows to a role made before IAM paths.
+    pub role_arn: Option<String>,
 }
 
 impl Confirmed {
@@ -124,6 +127,7 @@ impl Confirmed {
         Some(Confirmed {
             name: name.to_string(),
             created_secs,
+            role_arn: None,
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::config::RoleSpec;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
 use crate::resources::function::Function;
+use crate::resources::iam_path;
 use crate::resources::policy::Policy;
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Planned, Resource, NOT_OURS};
@@ -96,7 +97,8 @@ pub async fn read(client: &Client, name: &str) -> Result<Option<LiveRole>> {
     }))
 }
 
-async fn attached_policies(client: &Client, name: &str) -> Result<Vec<String>> {
+/// The ARNs of the managed policies attached to the role, sorted (ls follows them too).
+pub(crate) async fn attached_policies(client: &Client, name: &str) -> Result<Vec<String>> {
     let mut arns = Vec::new();
     let mut marker = None;
     loop {
@@ -167,11 +169,12 @@ pub fn plan(spec: &RoleSpec, live: Option<&LiveRole>, owned: bool) -> ResourcePl
     }
 }
 
-/// Creates the role with the trust policy and the stack's tags, then attaches the managed policies.
-/// A role that appeared meanwhile is read and used.
+/// Creates the role under `path` (`iam_path::of_stack`) with the trust policy and the stack's tags, then
+/// attaches the managed policies. A role that appeared meanwhile is read and used.
 pub async fn create(
     client: &Client,
     spec: &RoleSpec,
+    path: &str,
     tags: &BTreeMap<String, String>,
     task: &Task,
 ) -> Result<LiveRole> {
@@ -179,6 +182,7 @@ pub async fn create(
     let mut request = client
         .create_role()
         .role_name(&spec.name)
+        .path(path)
         .assume_role_policy_document(spec.trust_policy.to_string())
         .description("Execution role for a Lambda function deployed by stackctl");
     request = request.set_tags(Some(super::iam_tags(tags)?));
@@ -408,6 +412,13 @@ pub fn short_policy_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// The path of a role the stack owns that is not under the stack's path (made before stackctl used
+/// paths): it stays where it is (IAM cannot move a role), and plan says so.
+fn elsewhere<'l>(stack: &crate::config::Stack, live: &'l LiveRole, owned: bool) -> Option<&'l str> {
+    let path = iam_path::of_arn(&live.arn)?;
+    (owned && path != iam_path::of_stack(&stack.name)).then_some(path)
+}
+
 /// The role's resource kind.
 pub struct Role {
     pub(crate) at: Address,
@@ -434,7 +445,8 @@ impl Role {
         let task = world.task(Kind::Role, &spec.name)?;
         let result = async {
             if live.is_none() {
-                create(iam, spec, &world.stack.iam_resource_tags(), &task).await?;
+                let path = iam_path::of_stack(&world.stack.name);
+                create(iam, spec, &path, &world.stack.iam_resource_tags(), &task).await?;
                 return Ok("created");
             }
             for arn in missing {
@@ -480,8 +492,11 @@ impl Resource for Role {
         account: &crate::aws::Account,
     ) -> Option<String> {
         let crate::aws::Account { partition, id } = account;
+        // New roles are created under the stack's path; GetRole finds one at any path by its name, and the
+        // live ARN (World::arn_of) wins over this one when the role exists.
         Some(format!(
-            "arn:{partition}:iam::{id}:role/{}",
+            "arn:{partition}:iam::{id}:role{}{}",
+            iam_path::of_stack(&stack.name),
             stack.role.name
         ))
     }
@@ -536,7 +551,11 @@ impl Resource for Role {
     fn plan_up(&self, world: &World) -> Result<Planned<()>> {
         let live = world.live_of::<Role>(&self.at);
         let owned = live.is_none_or(|r| world.stack.owns_iam(&r.tags));
-        Ok(Planned::only(plan(&world.stack.role, live, owned)))
+        let mut plan = plan(&world.stack.role, live, owned);
+        if let Some(path) = live.and_then(|r| elsewhere(world.stack, r, owned)) {
+            plan.note = Some(iam_path::elsewhere_note(path));
+        }
+        Ok(Planned::only(plan))
     }
 
     fn apply<'a>(&'a self, world: &'a World<'a>, _: &'a ()) -> BoxFuture<'a, Result<Done>> {

@@ -155,7 +155,7 @@ async fn a_public_url_gets_both_statements_its_cors_and_is_in_outputs() {
     assert!(json["outputs"]["role_arn"]
         .as_str()
         .unwrap()
-        .ends_with(":role/my-frontend-app-lambda-role"));
+        .ends_with(":role/stackctl/my-frontend-app/my-frontend-app-lambda-role"));
     assert!(
         json["warnings"][0]
             .as_str()

@@ -176,10 +176,11 @@ async fn a_foreign_policy_with_another_document_gets_no_new_version() {
         up.stderr
     );
     assert_eq!(emulator.writes_since(mark), Vec::<String>::new());
+    // The foreign policy is at `/` (where it was made): found there, left as it is.
     let versions = moto
         .iam
         .list_policy_versions()
-        .policy_arn(policy_arn())
+        .policy_arn(legacy_policy_arn())
         .send()
         .await
         .unwrap();

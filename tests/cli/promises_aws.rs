@@ -290,10 +290,7 @@ async fn down_keeps_the_stacks_role_while_a_function_it_did_not_create_uses_it()
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        function.role(),
-        Some(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}").as_str())
-    );
+    assert_eq!(function.role(), Some(role_arn().as_str()));
 }
 
 async fn role_tags(emulator: &Emulator) -> Vec<(String, String)> {

@@ -871,10 +871,7 @@ async fn a_function_moved_to_a_new_role_waits_for_the_role_to_propagate() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        config.role(),
-        Some(format!("arn:aws:iam::{ACCOUNT}:role/{ROLE}").as_str())
-    );
+    assert_eq!(config.role(), Some(role_arn().as_str()));
 }
 
 /// An up killed right after it created the function URL (at its first AddPermission) has already put the

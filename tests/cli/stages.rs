@@ -560,8 +560,9 @@ async fn a_stage_in_two_regions_stays_apart() {
     project.stackctl(&["--stage", "prod", "status"]).ok();
 }
 
-/// A nightly reaper deletes a stage's role and policy while `ls` runs: they were listed, then their tag
-/// reads answer NoSuchEntity. Gone is gone: `ls` succeeds and leaves them out.
+/// A nightly reaper deletes a stage's role and policy while `ls` runs: they were listed (under the stack's
+/// IAM path, where stackctl creates them), then their tag reads answer NoSuchEntity. Gone is gone: `ls`
+/// succeeds and leaves them out.
 #[tokio::test(flavor = "multi_thread")]
 async fn ls_leaves_out_a_role_or_policy_deleted_between_the_list_and_its_tag_read() {
     use aws_sdk_iam::types::Tag;
@@ -577,6 +578,7 @@ async fn ls_leaves_out_a_role_or_policy_deleted_between_the_list_and_its_tag_rea
         aws.iam
             .create_role()
             .role_name(staged(ROLE, stage))
+            .path(IAM_PATH)
             .assume_role_policy_document(TRUST_POLICY)
             .set_tags(Some(tags.to_vec()))
             .send()
@@ -585,6 +587,7 @@ async fn ls_leaves_out_a_role_or_policy_deleted_between_the_list_and_its_tag_rea
         aws.iam
             .create_policy()
             .policy_name(staged(POLICY, stage))
+            .path(IAM_PATH)
             .policy_document(
                 r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
             )

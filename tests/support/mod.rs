@@ -23,7 +23,21 @@ pub const FUNCTION: &str = "my-frontend-app-api";
 pub const BASIC_EXECUTION: &str =
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 
+/// The IAM path stackctl creates the test stack's role and policy under.
+pub const IAM_PATH: &str = "/stackctl/my-frontend-app/";
+
+/// The stack's policy, as stackctl creates it (under `IAM_PATH`).
 pub fn policy_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy{IAM_PATH}{POLICY}")
+}
+
+/// The stack's role, as stackctl creates it (under `IAM_PATH`).
+pub fn role_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role{IAM_PATH}{ROLE}")
+}
+
+/// The stack's policy as stackctl created it before IAM paths (at `/`).
+pub fn legacy_policy_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/{POLICY}")
 }
 

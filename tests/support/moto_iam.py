@@ -501,6 +501,10 @@ def self_test(policy_path):
             if op == "TagResource":
                 return _Fake("/", json.dumps({"ResourceArn": pool_arn}).encode())
             return _Fake("/", json.dumps({"UserPoolId": "us-east-1_AbC"}).encode())
+        if service == "iam" and op in ("CreateRole", "CreatePolicy"):
+            # Created under the stack's IAM path, as stackctl does (`/stackctl/<stack>/`).
+            name = "RoleName" if op == "CreateRole" else "PolicyName"
+            return _Fake("/", querystring={name: ["my-frontend-app-x"], "Path": ["/stackctl/my-frontend-app/"]})
         if service == "logs":
             if op in ("TagResource", "UntagResource", "ListTagsForResource"):
                 return _Fake("/", json.dumps({"resourceArn": group_arn}).encode())
@@ -584,6 +588,12 @@ def self_test(policy_path):
          _Fake("/", json.dumps({"BackupArn": table_arn + "-old/backup/1-a", "TargetTableName": names["dynamodb"]}).encode()),
          [("dynamodb:RestoreTableFromBackup", table_arn + "-old/backup/1-a"), ("dynamodb:RestoreTableFromBackup", table_arn)]
          + [("dynamodb:" + a, table_arn) for a in RESTORE_TARGET_ACTIONS]),
+        # CreateRole / CreatePolicy act on the ARN the new role or policy will have, its path included
+        # (role/${RoleNameWithPath}, policy/${PolicyNameWithPath}).
+        ("iam", "CreateRole", _Fake("/", querystring=form(RoleName="r", Path="/stackctl/app/")),
+         [("iam:CreateRole", "arn:aws:iam::%s:role/stackctl/app/r" % account)]),
+        ("iam", "CreatePolicy", _Fake("/", querystring=form(PolicyName="p", Path="/stackctl/app/")),
+         [("iam:CreatePolicy", "arn:aws:iam::%s:policy/stackctl/app/p" % account)]),
         # list_amazoncognitouserpools.html: ListUserPools and CreateUserPool have no resource type; the rest act
         # on the pool the request names.
         ("cognito-idp", "ListUserPools", _Fake("/", json.dumps({"MaxResults": 60}).encode()),

@@ -620,7 +620,14 @@ impl Resource for Function {
                 .send()
                 .await
             {
-                Ok(_) => Ok(Confirmed::new(name, None)),
+                // Its role: how ls finds a role (and policy) made before IAM paths.
+                Ok(out) => Ok(Confirmed::new(name, None).map(|c| Confirmed {
+                    role_arn: out
+                        .configuration()
+                        .and_then(|c| c.role())
+                        .map(str::to_string),
+                    ..c
+                })),
                 Err(err)
                     if err
                         .as_service_error()

@@ -6,8 +6,9 @@ use super::*;
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
 
-pub fn arn(partition: &str, account: &str, name: &str) -> String {
-    format!("arn:{partition}:iam::{account}:policy/{name}")
+/// A customer managed policy's ARN: `path` is `/` or `/a/b/` (IAM puts it between `policy` and the name).
+pub fn arn(partition: &str, account: &str, path: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:policy{path}{name}")
 }
 
 /// IAM returns documents URL-encoded (RFC 3986); some emulators return them raw. A URL-encoded document is
@@ -145,11 +146,13 @@ pub(super) fn roles_last_used(roles: &[aws_sdk_iam::types::Role]) -> Vec<(String
     used
 }
 
-/// Creates the policy. If it appeared since it was read (another run), its document is brought up to date
-/// instead.
+/// Creates the policy under `path` (whose ARN is `arn`). If it appeared there since it was read (another
+/// run), its document is brought up to date instead. IAM's policy names are unique in the account whatever
+/// the path: one that appeared at another path is not written (the next plan reads it and checks whose it is).
 pub async fn create(
     client: &Client,
     arn: &str,
+    path: &str,
     name: &str,
     document: &Value,
     tags: &BTreeMap<String, String>,
@@ -159,6 +162,7 @@ pub async fn create(
     let mut request = client
         .create_policy()
         .policy_name(name)
+        .path(path)
         .policy_document(document.to_string())
         .description("Least-privilege access to one DynamoDB table, managed by stackctl");
     request = request.set_tags(Some(super::iam_tags(tags)?));
@@ -172,7 +176,12 @@ pub async fn create(
             task.set("already exists; comparing its document");
             match read(client, arn).await? {
                 Some(live) if live.document == *document => Ok(()),
-                _ => set_document(client, arn, document, task).await,
+                Some(_) => set_document(client, arn, document, task).await,
+                None => anyhow::bail!(
+                    "creating IAM policy `{name}`: IAM says a policy with this name exists, but not at `{arn}` \
+                     (policy names are unique in the account whatever their path): it appeared since this \
+                     run read the account; run `stackctl plan` to see whose it is"
+                ),
             }
         }
         Err(err) => Err(err).with_context(|| format!("creating IAM policy `{name}`")),

@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use crate::aws::Account;
 use crate::plan::{Action, Change, Kind, ResourcePlan};
 use crate::progress::Task;
+use crate::resources::iam_path;
 use crate::resources::role::{self, Role};
 // api.rs calls these as `super::`, as it did when it was this module.
 use crate::resources::iam_tags;
@@ -48,6 +49,39 @@ pub struct Policy {
     pub(crate) role: Address,
     /// The log groups of the functions its role runs (it may let them be made again).
     pub(crate) log_groups: Vec<Address>,
+}
+
+/// The stack's policy: at the stack's path (where it is created), else at `/` (made before stackctl used
+/// paths; IAM cannot move it). The second GetPolicy is sent only when the first finds nothing (a first
+/// `up`, or a stack made before paths), and goes first when the role names the `/` one among its attached
+/// policies, so a stack made before paths costs no extra call once its role is read.
+async fn read_at_either_path(
+    cx: &ReadCx<'_>,
+    account: &Account,
+    policy: &Policy,
+) -> Result<Option<LivePolicy>> {
+    let name = &cx.stack.policy.name;
+    let at_path = arn(
+        &account.partition,
+        &account.id,
+        &iam_path::of_stack(&cx.stack.name),
+        name,
+    );
+    let at_root = arn(&account.partition, &account.id, "/", name);
+    let root_attached = cx
+        .live_of::<Role>(&policy.role)
+        .is_some_and(|r| r.attached.contains(&at_root));
+    let order = if root_attached {
+        [at_root, at_path]
+    } else {
+        [at_path, at_root]
+    };
+    for candidate in &order {
+        if let Some(live) = read(&cx.clients.iam, candidate).await? {
+            return Ok(Some(live));
+        }
+    }
+    Ok(None)
 }
 
 /// A document while none was resolved (never: `World::new` resolves every instance's).
@@ -85,7 +119,8 @@ impl Policy {
             let done = match diff {
                 PolicyDiff::Create => {
                     let tags = stack.iam_resource_tags();
-                    create(iam, arn, name, document, &tags, &task).await?;
+                    let path = iam_path::of_stack(&stack.name);
+                    create(iam, arn, &path, name, document, &tags, &task).await?;
                     "created"
                 }
                 PolicyDiff::Document => {
@@ -130,8 +165,16 @@ impl Resource for Policy {
         "policy.name"
     }
 
+    /// Under the stack's path, where new policies are created; the live ARN (World::arn_of) wins over it
+    /// when the policy exists (one made before paths is at `/`).
     fn arn_in_advance(&self, stack: &crate::config::Stack, account: &Account) -> Option<String> {
-        Some(arn(&account.partition, &account.id, &stack.policy.name))
+        let path = iam_path::of_stack(&stack.name);
+        Some(arn(
+            &account.partition,
+            &account.id,
+            &path,
+            &stack.policy.name,
+        ))
     }
 
     /// The template rendered with the placeholders every kind contributes.
@@ -165,10 +208,10 @@ impl Resource for Policy {
                 Some(account) => account,
                 None => cx.account().await?,
             };
-            let arn = arn(&account.partition, &account.id, &cx.stack.policy.name);
-            let Some(mut live) = read(&cx.clients.iam, &arn).await? else {
+            let Some(mut live) = read_at_either_path(cx, &account, self).await? else {
                 return Ok(None.into());
             };
+            let arn = live.arn.clone();
             // The stack's, made before regions were recorded: whether another region's function uses it
             // (through a role it is attached to) decides whether this region may claim it.
             let untagged_region = !live.tags.contains_key(crate::config::REGION_TAG);
@@ -207,6 +250,10 @@ impl Resource for Policy {
         let stack = world.stack;
         let document = self.document(world);
         let live = world.live_of::<Policy>(&self.at);
+        let elsewhere = live
+            .filter(|p| stack.owns_iam(&p.tags))
+            .and_then(|p| iam_path::of_arn(&p.arn))
+            .filter(|path| *path != iam_path::of_stack(&stack.name));
         let diff = diff(document, live);
         let mut plan = plan(
             &stack.policy.name,
@@ -223,6 +270,8 @@ impl Resource for Policy {
                  write a new version of it: make the policy template match it, or use another policy name"
                     .into(),
             );
+        } else if let Some(path) = elsewhere {
+            plan.note = Some(iam_path::elsewhere_note(path));
         }
         Ok(Planned::new(plan, diff))
     }
