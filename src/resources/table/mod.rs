@@ -280,7 +280,6 @@ impl Table {
         };
         Ok(diff(spec, Some(&live), recovery))
     }
-
 }
 
 impl Resource for Table {
