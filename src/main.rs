@@ -147,6 +147,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             table_secs: secs,
             function_secs: secs,
             role_propagation_secs: secs,
+            ..stack.timeouts
         };
     }
     // The one choice of "the function" for the commands that act on one (invoke, logs, dev, smoke); the

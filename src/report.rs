@@ -51,6 +51,16 @@ pub struct SnapshotReport {
     pub name: String,
     /// The command that restores it into the stack's table.
     pub restore: String,
+    /// The snapshot taken before anything was deleted, also kept (null: none, or it is this one): the final
+    /// one may hold less than it if items were deleted in between.
+    pub first: Option<SnapshotRef>,
+}
+
+/// One more snapshot kept (its ARN and name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRef {
+    pub arn: String,
+    pub name: String,
 }
 
 impl ResourceReport {
@@ -303,6 +313,13 @@ impl Report {
             if let Some(snapshot) = &r.snapshot {
                 writeln!(f, "    snapshot: {} ({})", snapshot.name, snapshot.arn)?;
                 writeln!(f, "    restore with: {}", snapshot.restore)?;
+                if let Some(first) = &snapshot.first {
+                    writeln!(
+                        f,
+                        "    also kept: {} ({}), taken before anything was deleted",
+                        first.name, first.arn
+                    )?;
+                }
             }
         }
         let outputs = self.outputs.iter().flat_map(|o| &o.0);

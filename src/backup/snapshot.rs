@@ -1,5 +1,5 @@
 //! down --snapshot: DynamoDB's own on-demand backups of the stack's table (CreateBackup, waited until
-//! AVAILABLE; DeleteBackup of one this run superseded). A backup takes seconds whatever the table's size,
+//! AVAILABLE; both the first and the final one are kept). A backup takes seconds whatever the table's size,
 //! reads no capacity and outlives the table; `stackctl restore --snapshot` brings it back.
 
 use std::time::{Duration, SystemTime};
@@ -122,31 +122,6 @@ async fn wait_available(
     )
     .await?;
     Ok(())
-}
-
-/// Deletes a backup this run took and no longer needs (superseded by a later one). Already gone is fine.
-pub async fn delete(client: &Client, snapshot: &Snapshot) -> Result<()> {
-    match client
-        .delete_backup()
-        .backup_arn(&snapshot.arn)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_backup_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(err).with_context(|| {
-            format!(
-                "deleting the superseded backup `{}` ({})",
-                snapshot.name, snapshot.arn
-            )
-        }),
-    }
 }
 
 /// The command that restores `snapshot` into the stack's table (once the table is gone).

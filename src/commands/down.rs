@@ -90,8 +90,19 @@ pub async fn down(
         }
     }
     let addresses: Vec<Address> = steps.iter().map(|s| s.node.address().clone()).collect();
+    // A snapshot taken before anything was deleted is kept whatever happens next: a failed walk names it
+    // (a rerun takes a new one; this one is billed until deleted).
+    let kept_first = addresses
+        .iter()
+        .find_map(|at| table::first_snapshot(&world, at));
     let reports = engine::destroy(&world, steps)
-        .await?
+        .await
+        .map_err(|err| match &kept_first {
+            Some(kept) => err.context(format!(
+                "the snapshot taken before anything was deleted is kept: {kept}"
+            )),
+            None => err,
+        })?
         .into_iter()
         .zip(&addresses)
         .map(|(report, at)| with_data(&world, at, report))

@@ -262,6 +262,11 @@ pub struct Timeouts {
     pub table_secs: u64,
     pub function_secs: u64,
     pub role_propagation_secs: u64,
+    /// `down --snapshot`: how long after the stack's last possible write (the function gone, plus its
+    /// timeout) the final snapshot is requested. DynamoDB only guarantees that a backup holds what was
+    /// committed a minute before it was requested (CreateBackup), so 60 by default. Not a wait bound:
+    /// --wait-timeout does not change it.
+    pub snapshot_settle_secs: u64,
 }
 
 impl Default for Timeouts {
@@ -270,6 +275,7 @@ impl Default for Timeouts {
             table_secs: 600,
             function_secs: 300,
             role_propagation_secs: 120,
+            snapshot_settle_secs: 60,
         }
     }
 }

@@ -171,5 +171,6 @@ section! {
         table_secs: opt Spanned<i64> => "table_secs = 600",
         function_secs: opt Spanned<i64> => "function_secs = 300",
         role_propagation_secs: opt Spanned<i64> => "role_propagation_secs = 120",
+        snapshot_settle_secs: opt Spanned<i64> => "snapshot_settle_secs = 60",
     }
 }

@@ -422,6 +422,15 @@ impl Checker<'_> {
                 "timeouts.role_propagation_secs",
                 defaults.role_propagation_secs,
             )?,
+            snapshot_settle_secs: self
+                .ranged(
+                    raw.snapshot_settle_secs.as_ref(),
+                    "timeouts.snapshot_settle_secs",
+                    0,
+                    3_600,
+                    defaults.snapshot_settle_secs as i64,
+                )
+                .map(|s| s as u64)?,
         })
     }
 }

@@ -406,12 +406,12 @@ async fn a_versioned_deploy_needs_only_the_operator_policy_and_each_of_its_actio
 
 #[tokio::test(flavor = "multi_thread")]
 async fn down_snapshot_needs_only_the_operator_policy_and_without_create_backup_deletes_nothing() {
-    // CreateBackup is authorized on the table, DescribeBackup and DeleteBackup on the backup's ARN
-    // (table/NAME/backup/ID): a snapshot taken, waited for, superseded and deleted under the operator policy
-    // (the harness fails any run it denies); without dynamodb:CreateBackup, down is refused exactly that and
-    // deletes nothing.
+    // CreateBackup is authorized on the table, DescribeBackup on the backup's ARN (table/NAME/backup/ID):
+    // both snapshots taken and waited for under the operator policy (the harness fails any run it denies);
+    // without dynamodb:CreateBackup, down is refused exactly that and deletes nothing.
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
+    quick_snapshot_settle(&project);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
     aws.dynamodb
@@ -449,7 +449,7 @@ async fn down_snapshot_needs_only_the_operator_policy_and_without_create_backup_
         .filter(|r| r.from_rust)
         .map(|r| r.operation.clone())
         .collect();
-    for op in ["CreateBackup", "DeleteBackup", "DeleteTable"] {
+    for op in ["CreateBackup", "DescribeBackup", "DeleteTable"] {
         assert!(sent.iter().any(|s| s == op), "{op} not sent: {sent:?}");
     }
     assert!(denials_of(&emulator, &emulator.operator).is_empty());

@@ -30,6 +30,7 @@ async fn put_items(aws: &Clients, n: usize, size: usize) {
 
 async fn deployed(emulator: &Emulator, items: usize, size: usize) -> (Project, Clients) {
     let project = Project::new(emulator);
+    quick_snapshot_settle(&project);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
     put_items(&aws, items, size).await;
@@ -189,11 +190,27 @@ async fn down_snapshot_keeps_an_available_backup_and_names_it() {
         format!("stackctl restore --snapshot {arn}")
     );
     assert!(!table_exists(&aws).await, "the table should be gone");
-    // The final snapshot is the one kept, AVAILABLE; the first, superseded, is deleted.
-    assert_eq!(
-        backups(&aws).await,
-        vec![(name.to_string(), arn.to_string(), "AVAILABLE".to_string())]
-    );
+    // Both are kept, AVAILABLE: the final one, and the first (deletes between the two would leave the final
+    // one with less), named in the result too.
+    let first = &table["snapshot"]["first"];
+    let mut listed = backups(&aws).await;
+    listed.sort();
+    let mut want = vec![
+        (name.to_string(), arn.to_string(), "AVAILABLE".to_string()),
+        (
+            first["name"]
+                .as_str()
+                .expect("snapshot.first.name")
+                .to_string(),
+            first["arn"]
+                .as_str()
+                .expect("snapshot.first.arn")
+                .to_string(),
+            "AVAILABLE".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(listed, want);
 
     let ops = emulator.writes_since(mark);
     let at = |op: &str| -> Vec<usize> {
@@ -203,18 +220,14 @@ async fn down_snapshot_keeps_an_available_backup_and_names_it() {
             .map(|(i, _)| i)
             .collect()
     };
-    let (creates, deletes) = (at("CreateBackup"), at("DeleteBackup"));
-    assert_eq!((creates.len(), deletes.len()), (2, 1), "{ops:?}");
-    // Secured before anything is deleted; the final one after the function (the writer) is gone, and the
-    // first deleted only after it; the table last.
-    let first_delete = ops
-        .iter()
-        .position(|o| o.starts_with("Delete") && o != "DeleteBackup")
-        .unwrap();
+    let creates = at("CreateBackup");
+    assert_eq!((creates.len(), at("DeleteBackup").len()), (2, 0), "{ops:?}");
+    // Secured before anything is deleted; the final one after the function (the writer) is gone; the
+    // table last.
+    let first_delete = ops.iter().position(|o| o.starts_with("Delete")).unwrap();
     assert!(creates[0] < first_delete, "{ops:?}");
     assert!(at("DeleteFunction")[0] < creates[1], "{ops:?}");
-    assert!(creates[1] < deletes[0], "{ops:?}");
-    assert!(deletes[0] < at("DeleteTable")[0], "{ops:?}");
+    assert!(creates[1] < at("DeleteTable")[0], "{ops:?}");
     // Nothing reads the whole table: the read, then the check before the final snapshot.
     assert_eq!(scans_since(&emulator, mark), 2);
 }
@@ -449,20 +462,14 @@ async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
         .as_array()
         .expect("backups")
         .clone();
-    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows.len(), 2, "the first and the final snapshot: {rows:#?}");
+    let kept = rows
+        .iter()
+        .find(|r| r["arn"] == json!(arn))
+        .unwrap_or_else(|| panic!("{arn} not listed: {rows:#?}"));
     assert_eq!(
-        (
-            &rows[0]["arn"],
-            &rows[0]["name"],
-            &rows[0]["type"],
-            &rows[0]["status"]
-        ),
-        (
-            &json!(arn),
-            &json!(name),
-            &json!("USER"),
-            &json!("AVAILABLE")
-        )
+        (&kept["name"], &kept["type"], &kept["status"]),
+        (&json!(name), &json!("USER"), &json!("AVAILABLE"))
     );
 
     // The command down printed, as a user would paste it.
@@ -498,7 +505,7 @@ async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
     again.ok();
     let table = table_of(&again.json());
     assert_eq!(table["result"], "snapshot taken and deleted", "{table:#}");
-    assert_eq!(backups(&aws).await.len(), 2, "both snapshots are kept");
+    assert_eq!(backups(&aws).await.len(), 4, "every snapshot is kept");
 }
 
 /// A table with point-in-time recovery on, deleted with --delete-data: DynamoDB keeps a SYSTEM backup (35
@@ -542,4 +549,63 @@ async fn a_point_in_time_recovery_tables_system_backup_is_listed_and_restorable(
             .count(),
         3
     );
+}
+
+/// DynamoDB guarantees a backup holds what was committed up to a minute before it was requested
+/// (API_CreateBackup), and an invocation in flight at DeleteFunction runs to the function's timeout: the
+/// final snapshot is requested only after the longest function timeout plus `timeouts.snapshot_settle_secs`
+/// (here 1 s + 2 s; 10 s + 60 s by default). A lower bound on the run's duration: a wait cannot be shorter.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_final_snapshot_waits_out_dynamodbs_backup_window() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit("stack.toml", "timeout_secs = 10", "timeout_secs = 1");
+    project.edit(
+        "stack.toml",
+        "[function.environment]",
+        "[timeouts]\nsnapshot_settle_secs = 2\n\n[function.environment]",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    put_items(&aws, 2, 10).await;
+    let started = Instant::now();
+    let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
+    run.ok();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the final snapshot did not wait: {:?}\n{}",
+        started.elapsed(),
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("waiting 3s before the final snapshot"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(backups(&aws).await.len(), 2);
+}
+
+/// A down that fails after its first snapshot (DeleteFunction answers 5xx until the SDK gives up): nothing of
+/// the table is deleted, and the error names the snapshot taken before anything was deleted, which is kept
+/// (billed until deleted: the user must know it exists).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_down_failing_after_the_first_snapshot_names_the_snapshot_it_kept() {
+    let emulator = Emulator::start();
+    let (project, aws) = deployed(&emulator, 3, 10).await;
+    emulator
+        .strict()
+        .set(json!({"fault_operations": ["DeleteFunction"], "error_5xx_rate": 1.0}));
+    let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
+    run.expect_code(1);
+    let listed = backups(&aws).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let (name, arn, _) = &listed[0];
+    assert!(
+        run.stderr.contains(&format!(
+            "the snapshot taken before anything was deleted is kept: {name} ({arn})"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(table_exists(&aws).await);
 }

@@ -1042,3 +1042,15 @@ pub fn kill_at(
         .strict()
         .set(serde_json::json!({"hold_operations": null}));
 }
+
+/// `down --snapshot` waits the function's timeout plus `timeouts.snapshot_settle_secs` (60) before its final
+/// snapshot (DynamoDB's backup consistency window): a test that is not about that wait makes it 1 s (a 1 s
+/// function timeout, no settle time).
+pub fn quick_snapshot_settle(project: &Project) {
+    project.edit("stack.toml", "timeout_secs = 10", "timeout_secs = 1");
+    project.edit(
+        "stack.toml",
+        "[function.environment]",
+        "[timeouts]\nsnapshot_settle_secs = 0\n\n[function.environment]",
+    );
+}

@@ -9,7 +9,7 @@ mod tests;
 
 pub use api::*;
 pub use diff::*;
-pub use teardown::{count_exactly, items_report, snapshot_report, TableDown};
+pub use teardown::{count_exactly, first_snapshot, items_report, snapshot_report, TableDown};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use super::{delete, Table, TableState};
 use crate::backup::{snapshot, Snapshot};
 use crate::plan::{Action, Change, Kind, ResourcePlan};
-use crate::report::{ItemsReport, SnapshotReport};
+use crate::report::{ItemsReport, SnapshotRef, SnapshotReport};
 use crate::resources::{finish, Address, Done, Planned, World, NOT_OURS};
 
 /// What down does to the table: whether it held items when read (None: not read, e.g. already DELETING),
@@ -81,11 +81,29 @@ pub fn snapshot_report(world: &World, at: &Address) -> Option<SnapshotReport> {
         name,
         table: world.stack.table.name.clone(),
     };
+    let first = match (
+        world.learnt(at, "snapshot_first_arn"),
+        world.learnt(at, "snapshot_first_name"),
+    ) {
+        (Some(arn), Some(name)) if arn != kept.arn => Some(SnapshotRef { arn, name }),
+        _ => None,
+    };
     Some(SnapshotReport {
         restore: snapshot::restore_command(world.stack, &kept),
         arn: kept.arn,
         name: kept.name,
+        first,
     })
+}
+
+/// "NAME (ARN)" of the snapshot down took of the table before anything was deleted, if it took one.
+pub fn first_snapshot(world: &World, at: &Address) -> Option<String> {
+    if at.kind != Kind::Table {
+        return None;
+    }
+    let arn = world.learnt(at, "snapshot_first_arn")?;
+    let name = world.learnt(at, "snapshot_first_name")?;
+    Some(format!("{name} ({arn})"))
 }
 
 /// down --count: the table's exact item count (a full scan in `--segments` parallel segments), counted
@@ -172,8 +190,8 @@ impl Table {
                         Change::add(
                             "snapshot",
                             format!(
-                                "a DynamoDB backup named {}-<time> before anything is deleted, replaced \
-                                 by a final one right before the table is deleted",
+                                "a DynamoDB backup named {}-<time> before anything is deleted, and a \
+                                 final one right before the table is deleted (both kept)",
                                 snapshot_prefix(stack)
                             ),
                         ),
@@ -225,6 +243,9 @@ impl Table {
             {
                 Ok(taken) => {
                     task.finish(&format!("snapshot {} taken ({})", taken.name, taken.arn));
+                    // Recorded at once: a failure later in the walk names it (down.rs).
+                    world.set_output(&self.at, "snapshot_first_arn", taken.arn.clone());
+                    world.set_output(&self.at, "snapshot_first_name", taken.name.clone());
                     down.first = Some(taken);
                     Ok(())
                 }
@@ -319,9 +340,12 @@ impl Table {
         finish(&task, deleted)
     }
 
-    /// down --snapshot, right before DeleteTable: a final snapshot when the table holds items now (it has
-    /// everything the first one has, and what was written since), then the first deleted (ours, and
-    /// superseded only once the final one is AVAILABLE). The snapshot kept is recorded for the result.
+    /// down --snapshot, right before DeleteTable: when the table holds items now, a final snapshot, requested
+    /// only once DynamoDB guarantees it holds the stack's last write: CreateBackup holds what was committed up
+    /// to a minute before the request (API_CreateBackup), and an invocation in flight at DeleteFunction may
+    /// still write for the function's timeout. So the request waits the longest function timeout plus
+    /// `timeouts.snapshot_settle_secs` (60). The first snapshot is kept too: deletes made between the two
+    /// would make the final one hold less than the first. Both are recorded for the result.
     async fn final_snapshot(
         &self,
         world: &World<'_>,
@@ -346,29 +370,35 @@ impl Table {
                     kept_note(&down.first)
                 ))
             })?;
-        let kept = if empty {
+        let last = if empty {
             // Nothing left to keep but what the first snapshot holds (if the table held items then).
-            down.first.clone()
+            None
         } else {
-            let last = snapshot::take(dynamodb, stack, name, Self::timeout(stack), task)
-                .await
-                .map_err(|err| {
-                    err.context(format!(
-                        "the final snapshot of table `{name}` failed, so the table was not deleted{}",
-                        kept_note(&down.first)
-                    ))
-                })?;
-            if let Some(first) = &down.first {
-                task.set("deleting the superseded snapshot");
-                snapshot::delete(dynamodb, first).await.map_err(|err| {
-                    err.context(format!(
-                        "table `{name}` was not deleted; both snapshots are kept: `{}` ({}) and `{}` ({})",
-                        first.name, first.arn, last.name, last.arn
-                    ))
-                })?;
-            }
-            Some(last)
+            let settle = settle_time(stack);
+            task.set(&format!(
+                "waiting {}s before the final snapshot (a DynamoDB backup holds what was committed a minute                  before it is requested; the function's last invocation may still be writing)",
+                settle.as_secs()
+            ));
+            crate::backoff::pause(settle, || {
+                crate::interrupt::Interrupted(format!(
+                    "the final snapshot of table `{name}` (the table was not deleted{})",
+                    kept_note(&down.first)
+                ))
+            })
+            .await?;
+            Some(
+                snapshot::take(dynamodb, stack, name, Self::timeout(stack), task)
+                    .await
+                    .map_err(|err| {
+                        err.context(format!(
+                            "the final snapshot of table `{name}` failed, so the table was not deleted{}",
+                            kept_note(&down.first)
+                        ))
+                    })?,
+            )
         };
+        // The first is recorded by `secure` (the report leaves it out when it is the one kept).
+        let kept = last.or_else(|| down.first.clone());
         Ok(match kept {
             Some(kept) => {
                 world.set_output(&self.at, "snapshot_arn", kept.arn);
@@ -378,6 +408,18 @@ impl Table {
             None => "deleted (it held no items: no snapshot taken)",
         })
     }
+}
+
+/// How long the final snapshot waits after the stack's writers are gone: the longest function timeout (an
+/// invocation in flight at DeleteFunction runs to its end) plus `timeouts.snapshot_settle_secs`.
+fn settle_time(stack: &crate::config::Stack) -> std::time::Duration {
+    let longest = stack
+        .functions()
+        .iter()
+        .map(|f| f.spec.timeout_secs.max(0) as u64)
+        .max()
+        .unwrap_or(0);
+    std::time::Duration::from_secs(longest + stack.timeouts.snapshot_settle_secs)
 }
 
 /// `stackctl-<stack>[-<stage>]`, the start of every snapshot name of the stack.
