@@ -654,6 +654,18 @@ class IamAndLambda(unittest.TestCase):
         self.iam.delete_policy(PolicyArn=arn)
         self.iam.delete_role(RoleName="r")
 
+    def test_policy_names_are_unique_whatever_the_path_and_case(self):
+        self.s.set(iam_unique_names=True)
+        try:
+            self.iam_moto.create_policy(PolicyName="Uniq-P", Path="/elsewhere/", PolicyDocument=DOC)
+            for name in ("Uniq-P", "uniq-p"):
+                with self.assertRaises(ClientError) as e:
+                    self.iam.create_policy(PolicyName=name, Path="/stackctl/app/", PolicyDocument=DOC)
+                self.assertEqual(code(e.exception)[0::2], ("EntityAlreadyExists", 409))
+            self.iam.create_policy(PolicyName="Uniq-Other", Path="/stackctl/app/", PolicyDocument=DOC)
+        finally:
+            self.s.set(iam_unique_names=False)
+
     def test_documents_are_url_encoded(self):
         arn = self.iam.create_policy(PolicyName="enc", PolicyDocument=DOC)["Policy"]["Arn"]
         xml = self.s.iam_raw(Action="GetPolicyVersion", PolicyArn=arn, VersionId="v1")

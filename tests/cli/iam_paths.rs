@@ -358,3 +358,59 @@ async fn only_ls_scan_iam_finds_an_old_role_and_policy_without_a_function() {
     text.ok();
     assert!(text.stdout.contains("pr-9: partial"), "{}", text.stdout);
 }
+
+/// IAM's policy names are unique in the account whatever their path and case (CreatePolicy:
+/// EntityAlreadyExists; the strict proxy's `iam_unique_names`, moto would make a second one): a colleague's
+/// policy with the stack's policy name at another path is never read as the stack's, and `up` fails saying
+/// where it is and how to fix it, with nothing attached to the role and nothing written to that policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_with_the_stacks_name_at_another_path_is_named_and_never_used() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let aws = emulator.clients().await;
+    let theirs = aws
+        .iam
+        .create_policy()
+        .policy_name(POLICY)
+        .path("/elsewhere/")
+        .policy_document(DOCUMENT)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .and_then(|p| p.arn())
+        .unwrap()
+        .to_string();
+    let up = project.stackctl(&["up"]);
+    up.expect_code(1);
+    assert!(
+        up.stderr.contains(&format!("at `{theirs}`")),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("set another `policy.name`"),
+        "{}",
+        up.stderr
+    );
+    let theirs_attached = aws
+        .iam
+        .list_entities_for_policy()
+        .policy_arn(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .policy_roles()
+        .len();
+    assert_eq!(theirs_attached, 0, "their policy was attached");
+    let versions = aws
+        .iam
+        .list_policy_versions()
+        .policy_arn(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len();
+    assert_eq!(versions, 1, "their policy was written");
+}

@@ -43,6 +43,7 @@ pub fn realistic() -> Value {
     // merged in, as the one object is at json!'s recursion limit.
     merge(
         json!({
+            "iam_unique_names": true,
             "url_qualifiers": true,
             // DynamoDB backups and point-in-time recovery (tests/support/strict_backups.py): a backup CREATING for
             // a second, BackupName / ListBackups validation, BackupType and pages, no tags on a backup ARN, a

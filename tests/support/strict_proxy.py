@@ -91,6 +91,7 @@ DEFAULTS = {
     "system_backups": False,
     # IAM
     "delete_conflicts": False,
+    "iam_unique_names": False,
     "url_encode_documents": False,
     "role_propagation_ms": 0,
     "role_detach_propagation_ms": 0,
@@ -1294,6 +1295,34 @@ class Proxy(BackupBehaviours):
     iam_ListAttachedRolePolicies = iam_paged
     iam_ListEntitiesForPolicy = iam_paged
     iam_ListPolicyVersions = iam_paged
+
+    def iam_CreatePolicy(self, call):
+        """`iam_unique_names`: IAM's managed policy names are unique in the account whatever their path and case
+        (CreatePolicy: EntityAlreadyExists); moto keys policies by ARN and creates a second one at another
+        path. The proxy looks for the name in every page of ListPolicies (Scope=Local) first."""
+        name = call.form.get("PolicyName", "")
+        if self.config["iam_unique_names"] and name:
+            marker = None
+            while True:
+                params = {"Scope": "Local", "MaxItems": "100"}
+                if marker:
+                    params["Marker"] = marker
+                page = self.iam_side(call, "ListPolicies", params)
+                if page is None:
+                    break
+                names = re.findall(r"<PolicyName>([^<]+)</PolicyName>", page)
+                if any(xml_unescape(n).lower() == name.lower() for n in names):
+                    self.note(call, "behaviour", "EntityAlreadyExists", reason="policy name taken at another path")
+                    return query_error(
+                        "iam", "EntityAlreadyExists",
+                        "A policy called %s already exists. Duplicate names are not allowed." % name, 409)
+                m = re.search(r"<Marker>([^<]+)</Marker>", page)
+                if not re.search(r"<IsTruncated>\s*true\s*</IsTruncated>", page) or not m:
+                    break
+                marker = xml_unescape(m.group(1))
+        resp = self.passthrough(call)
+        self.iam_rewrite_documents(call, resp)
+        return resp
 
     def iam_CreateRole(self, call):
         resp = self.passthrough(call)

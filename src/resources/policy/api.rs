@@ -175,17 +175,53 @@ pub async fn create(
         {
             task.set("already exists; comparing its document");
             match read(client, arn).await? {
+                // Appeared since the read: written only when it carries every tag of the stack (another run of
+                // this stack and stage); a colleague's policy at the stack's path is never written.
+                Some(live) if !tags.iter().all(|(k, v)| live.tags.get(k) == Some(v)) => anyhow::bail!(
+                    "creating IAM policy `{name}`: a policy appeared at `{arn}` since this run read the account, \
+                     and it is not this stack's (its tags do not name the stack and stage): it was not written \
+                     nor attached; run `stackctl plan` to see whose it is"
+                ),
                 Some(live) if live.document == *document => Ok(()),
                 Some(_) => set_document(client, arn, document, task).await,
-                None => anyhow::bail!(
-                    "creating IAM policy `{name}`: IAM says a policy with this name exists, but not at `{arn}` \
-                     (policy names are unique in the account whatever their path): it appeared since this \
-                     run read the account; run `stackctl plan` to see whose it is"
-                ),
+                None => {
+                    let taken = find_by_name(client, name).await.unwrap_or(None);
+                    let at = taken.map_or_else(
+                        || "elsewhere in the account".to_string(),
+                        |other| format!("at `{other}`"),
+                    );
+                    anyhow::bail!(
+                        "creating IAM policy `{name}`: a policy with this name exists {at} (IAM's policy names are \
+                         unique in the account whatever their path and case), and stackctl reads the stack's \
+                         policy only at `{arn}` and at `/`: it is not the stack's; nothing was attached. Fix: \
+                         set another `policy.name` in stack.toml, or delete that policy"
+                    )
+                }
             }
         }
         Err(err) => Err(err).with_context(|| format!("creating IAM policy `{name}`")),
     }
+}
+
+/// The ARN of the account's customer-managed policy named `name` (IAM compares names without case), at any
+/// path: one ListPolicies pass, every page. Only on CreatePolicy's EntityAlreadyExists, to say where it is.
+async fn find_by_name(client: &Client, name: &str) -> Result<Option<String>> {
+    let mut pages = client
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(policy) = pages.next().await {
+        let policy = policy.context("listing the account's IAM policies")?;
+        if policy
+            .policy_name()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        {
+            return Ok(policy.arn().map(str::to_string));
+        }
+    }
+    Ok(None)
 }
 
 /// Adds or updates tags on the policy.
