@@ -61,13 +61,22 @@ pub async fn take(
 ) -> Result<Snapshot> {
     let name = snapshot_name(stack, SystemTime::now());
     task.set("taking a snapshot");
-    let created = client
-        .create_backup()
-        .table_name(table)
-        .backup_name(&name)
-        .send()
-        .await
-        .with_context(|| format!("creating the backup `{name}` of DynamoDB table `{table}`"))?;
+    // CreateBackup answers ContinuousBackupsUnavailableException while a new (or just restored) table's
+    // backups are being turned on: AWS lifts it by itself, so it is retried within the table's timeout.
+    let send = || async {
+        client
+            .create_backup()
+            .table_name(table)
+            .backup_name(&name)
+            .send()
+            .await
+            .map_err(aws_sdk_dynamodb::Error::from)
+            .with_context(|| format!("creating the backup `{name}` of DynamoDB table `{table}`"))
+    };
+    let created = crate::aws::retry_while(timeout, send, backups_unavailable, |_| {
+        task.set("waiting for the table's backups to be available")
+    })
+    .await?;
     let arn = created
         .backup_details()
         .map(|d| d.backup_arn().to_string())
@@ -85,6 +94,16 @@ pub async fn take(
         wait_available(client, &snapshot, timeout, task).await?;
     }
     Ok(snapshot)
+}
+
+/// ContinuousBackupsUnavailableException: "Backups have not yet been enabled for this table" (CreateBackup).
+fn backups_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<aws_sdk_dynamodb::Error>(),
+            Some(aws_sdk_dynamodb::Error::ContinuousBackupsUnavailableException(_))
+        )
+    })
 }
 
 async fn wait_available(

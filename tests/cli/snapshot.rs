@@ -239,16 +239,29 @@ async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
     let (project, aws) = deployed(&emulator, 2, 10).await;
     let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
     run.ok();
-    let (name, arn, _) = backups(&aws).await.pop().expect("a backup");
+    // Two kept: the final one named with its restore command, the first as "also kept".
+    let taken = backups(&aws).await;
+    assert_eq!(taken.len(), 2, "{taken:?}");
+    let final_one = taken
+        .iter()
+        .find(|(name, arn, _)| {
+            run.stdout
+                .contains(&format!("    snapshot: {name} ({arn})"))
+        })
+        .unwrap_or_else(|| panic!("no snapshot line for {taken:?}: {}", run.stdout));
     assert!(
-        run.stdout
-            .contains(&format!("    snapshot: {name} ({arn})")),
+        run.stdout.contains(&format!(
+            "    restore with: stackctl restore --snapshot {}",
+            final_one.1
+        )),
         "{}",
         run.stdout
     );
+    let first = taken.iter().find(|b| *b != final_one).expect("the first");
     assert!(
         run.stdout.contains(&format!(
-            "    restore with: stackctl restore --snapshot {arn}"
+            "    also kept: {} ({}), taken before anything was deleted",
+            first.0, first.1
         )),
         "{}",
         run.stdout
@@ -274,7 +287,7 @@ async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
         .writes_since(mark)
         .iter()
         .any(|o| o.contains("Backup")));
-    assert_eq!(backups(&aws).await.len(), 1);
+    assert_eq!(backups(&aws).await.len(), 2);
 }
 
 /// A snapshot that fails keeps the table: the first one before anything is deleted (nothing is), the final
@@ -608,4 +621,26 @@ async fn a_down_failing_after_the_first_snapshot_names_the_snapshot_it_kept() {
         run.stderr
     );
     assert!(table_exists(&aws).await);
+}
+
+/// CreateBackup answers ContinuousBackupsUnavailableException while a new table's backups are being turned on
+/// (AWS lifts it by itself): a down --snapshot right after up retries it instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_of_a_new_table_waits_until_its_backups_are_enabled() {
+    let emulator = Emulator::start();
+    emulator
+        .strict()
+        .set(json!({"pitr_unavailable_ms": 20000, "backup_unavailable_after_create": true}));
+    let (project, aws) = deployed(&emulator, 2, 10).await;
+    let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
+    run.ok();
+    assert!(
+        emulator
+            .strict()
+            .injected_by("CreateBackup", "ContinuousBackupsUnavailableException")
+            > 0,
+        "the window never refused a CreateBackup: the test proves nothing"
+    );
+    assert!(!table_exists(&aws).await);
+    assert_eq!(backups(&aws).await.len(), 2);
 }

@@ -109,6 +109,17 @@ class BackupBehaviours:
                 return self.ddb_refuse(call, "ValidationException",
                                        "1 validation error detected: Value '%s' at 'backupName' failed to satisfy "
                                        "constraint: %s" % (name, problem), "BackupName outside AWS's pattern")
+        if self.config["backup_unavailable_after_create"]:
+            # CreateBackup's documented ContinuousBackupsUnavailableException ("Backups have not yet been
+            # enabled for this table"), in the same window as UpdateContinuousBackups after CreateTable.
+            table = call.resource
+            with self.lock:
+                until = self.pitr_enabling.get(table)
+                enabling = bool(until) and self.now() < until
+            if enabling:
+                return self.ddb_refuse(call, "ContinuousBackupsUnavailableException",
+                                       "Backups are being enabled for the table: %s. Please retry later" % table,
+                                       "backups of a new table are being enabled")
         resp = self.passthrough(call)
         body = resp.json() or {}
         details = body.get("BackupDetails")

@@ -87,6 +87,7 @@ DEFAULTS = {
     "pitr_rules": False,
     # UpdateContinuousBackups refused (ContinuousBackupsUnavailableException) this long after CreateTable / a restore
     "pitr_unavailable_ms": 0,
+    "backup_unavailable_after_create": False,
     # DeleteTable of a table with point-in-time recovery on keeps a SYSTEM backup <table>$DeletedTableBackup
     "system_backups": False,
     # IAM

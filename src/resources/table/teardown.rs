@@ -35,7 +35,10 @@ fn plural(n: u64) -> &'static str {
 fn known_count(world: &World, state: &TableState) -> Option<(u64, bool)> {
     match (world.data.exact_items, state.table.item_count) {
         (Some(exact), _) => Some((exact, true)),
-        (None, Some(estimate)) => Some((estimate, false)),
+        // An estimate of 0 for a table read to hold items says only that DynamoDB has not counted it yet
+        // (a table under six hours old): no number then, rather than "about 0".
+        (None, Some(estimate)) if estimate > 0 => Some((estimate, false)),
+        (None, Some(_)) => None,
         (None, None) => None,
     }
 }
