@@ -124,6 +124,23 @@ def data_rows(b, proxy, reps, log, strict_behaviours, zero_windows):
     """{"samples": {row: [sample]}, "failures": {row: error}, "fills": {size: seconds}} over `reps`
     repetitions after one discarded warm-up; a sample is {"ms", "exit", "ops"} (+ "error")."""
     env = dict(b.child_env, AWS_ENDPOINT_URL=proxy.url)
+    # down --snapshot waits the function's timeout + [timeouts] snapshot_settle_secs (10 + 60 s by default)
+    # before its final snapshot: a constant, the same for every table size. It is cut to 1 s here so that the
+    # rows compare what grows with the table (the project copy's stack.toml; put back at the end).
+    stack_path = os.path.join(b.project, "stack.toml")
+    with open(stack_path) as f:
+        original = f.read()
+    with open(stack_path, "w") as f:
+        f.write(original.replace("timeout_secs = 10", "timeout_secs = 1").replace(
+            "[function.environment]", "[timeouts]\nsnapshot_settle_secs = 0\n\n[function.environment]", 1))
+    try:
+        return _data_rows(b, proxy, reps, log, env, strict_behaviours, zero_windows)
+    finally:
+        with open(stack_path, "w") as f:
+            f.write(original)
+
+
+def _data_rows(b, proxy, reps, log, env, strict_behaviours, zero_windows):
     moto = Moto(b)
     samples, failures, fills = {}, {}, {}
     backup_file = os.path.join(b.work, "bench-backup.jsonl")
