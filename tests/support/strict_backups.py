@@ -115,8 +115,8 @@ class BackupBehaviours:
             table = call.resource
             with self.lock:
                 until = self.pitr_enabling.get(table)
-                backups_enabling = bool(until) and self.now() < until
-            if backups_enabling:
+                not_yet = bool(until) and self.now() < until
+            if not_yet:
                 return self.ddb_refuse(call, "ContinuousBackupsUnavailableException",
                                        "Backups are being enabled for the table: %s. Please retry later" % table,
                                        "backups of a new table are being enabled")
