@@ -377,6 +377,22 @@ pub enum Command {
                       stackctl restore --snapshot \"$(stackctl backups --output json | jq -r '.backups[0].arn')\""
     )]
     Backups,
+    /// Write a new project into DIR (default: here; made when missing): stack.toml (with a URL, `[auth]`,
+    /// versioned deploys and a `prod` stage), policies/, lambda/ (handler, pinned package.json and lockfile,
+    /// tests), .gitignore and CI workflows. No AWS call; refuses to write over any existing file (exit 64).
+    #[command(
+        after_help = "Example:\n  stackctl init my-app && cd my-app\n  stackctl up\n  stackctl dev --auth local\n  \
+                      stackctl init . --name shop --output json"
+    )]
+    Init {
+        /// The project directory; default: the current one.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The stack's name, which every resource name is made from (`NAME-data`, `NAME-api`, ...): lower-case
+        /// letters, digits and `-`, starting with a letter, at most 32 characters. Default: DIR's name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"

@@ -119,6 +119,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     match &cli.command {
         Command::Completions { shell } => return Ok(commands::completions::run(*shell)),
         Command::StageName { reference } => return stage_name(cli, reference),
+        Command::Init { dir, name } => return commands::init::run(dir.as_deref(), name.as_deref()),
         _ => {}
     }
     let selection = config::Selection {
@@ -307,6 +308,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         Command::Token { user, local: false } => commands::token::run(clients, stack, user).await?,
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::StageName { reference } => stage_name(cli, reference)?,
+        Command::Init { dir, name } => commands::init::run(dir.as_deref(), name.as_deref())?,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod backups;
 pub mod completions;
 pub mod dev;
 pub mod down;
+pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod ls;
