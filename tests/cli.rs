@@ -45,6 +45,8 @@ mod iam_enforcement;
 mod iam_paths;
 #[path = "cli/iam_teardown.rs"]
 mod iam_teardown;
+#[path = "cli/init.rs"]
+mod init;
 #[path = "cli/invoke_remote.rs"]
 mod invoke_remote;
 #[path = "cli/leftovers.rs"]

@@ -1054,3 +1054,39 @@ pub fn quick_snapshot_settle(project: &Project) {
         "[timeouts]\nsnapshot_settle_secs = 0\n\n[function.environment]",
     );
 }
+
+impl Project {
+    /// A project already written in `dir` (e.g. by `stackctl init`), run against `emulator` as `Project::new`'s
+    /// are: node_modules hard-linked from the repository's install (no network npm in tests) and the lockfile
+    /// made older than it, so stackctl does not reinstall.
+    pub fn at(emulator: &Emulator, dir: tempfile::TempDir) -> Project {
+        let status = Command::new("cp")
+            .arg("-al")
+            .arg(node_modules())
+            .arg(dir.path().join("lambda/node_modules"))
+            .status()
+            .expect("running cp");
+        assert!(
+            status.success(),
+            "hard-linking node_modules into the project"
+        );
+        let original =
+            std::fs::metadata(Path::new(REPO).join("lambda/node_modules/.package-lock.json"))
+                .and_then(|m| m.modified())
+                .expect("mtime");
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("lambda/package-lock.json"))
+            .expect("lockfile")
+            .set_modified(original - Duration::from_secs(1))
+            .expect("setting mtime");
+        Project {
+            dir,
+            endpoint: emulator.url.clone(),
+            requests: emulator.request_source(),
+            operator: emulator.operator.clone(),
+            local: emulator.local.clone(),
+            denials: emulator.dir.path().join("denials.jsonl"),
+        }
+    }
+}
