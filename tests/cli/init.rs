@@ -98,6 +98,19 @@ fn an_initialized_project_deploys_passes_smoke_is_served_by_dev_and_goes_away() 
     let after = project.stackctl(&["down", "--output", "json"]);
     after.ok();
     assert_eq!(after.json()["found"], 0, "{}", after.stdout);
+
+    // The handler's tests it ships run in the new project (offline: the build, then node's test runner).
+    let npm = Command::new("npm")
+        .arg("test")
+        .current_dir(project.path("lambda"))
+        .output()
+        .expect("running npm test");
+    assert!(
+        npm.status.success(),
+        "npm test in the new project:\n{}\n{}",
+        String::from_utf8_lossy(&npm.stdout),
+        String::from_utf8_lossy(&npm.stderr)
+    );
 }
 
 /// Anything where init would write (a file, a dangling symlink, a symlinked directory that would take the

@@ -16,6 +16,11 @@ const DIR_MODE: u32 = 0o755;
 /// the write outside `dir`), a directory where a file goes, or a file where a directory goes.
 pub fn obstacles(dir: &Path, files: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
+    // DIR itself may be missing (init makes it) or a directory (a symlink to one too: the caller named it).
+    if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
+        found.push(format!("{} (not a directory)", dir.display()));
+        return found;
+    }
     let mut note = |path: &Path, what: &str| {
         let line = format!("{} ({what})", path.display());
         if !found.contains(&line) {
@@ -148,6 +153,10 @@ mod tests {
         assert!(found[1].ends_with(".gitignore (a symbolic link)"));
         assert!(found[2].ends_with("lambda (a symbolic link)"));
         assert!(found[3].ends_with("a.json (a directory)"));
+        // DIR itself a file: that alone.
+        let found = obstacles(&root.join("stack.toml"), &["stack.toml"]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with("stack.toml (not a directory)"));
     }
 
     #[test]
