@@ -40,16 +40,16 @@ impl Body for Initialized {
     }
 
     fn text(&self, _color: bool) -> String {
-        let mut text = format!(
-            "Wrote the stackctl project `{}` in {}:\n",
-            self.name, self.dir
-        );
+        // DIR is the caller's text: a control character in it is shown, never obeyed by the terminal.
+        let dir = crate::escape::terminal(&self.dir);
+        let mut text = format!("Wrote the stackctl project `{}` in {dir}:\n", self.name);
         for file in &self.files {
             text.push_str(&format!("  {file}\n"));
         }
         text.push_str("Next:\n");
         if self.dir != "." {
-            text.push_str(&format!("  cd {}\n", shell_word(&self.dir)));
+            let cd = shell_word(&self.dir);
+            text.push_str(&format!("  cd {}\n", crate::escape::terminal(&cd)));
         }
         text.push_str("  stackctl up                 # deploy it (AWS credentials needed)\n");
         text.push_str("  stackctl smoke              # check every route of the deployed API\n");
@@ -252,6 +252,20 @@ mod tests {
             let budget = crate::config::stage_budget(&path, None).unwrap();
             assert!(budget >= 19, "{budget}");
         }
+    }
+
+    #[test]
+    fn the_text_shows_a_control_character_in_dir_and_never_sends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a\u{1b}[2Jb");
+        let outcome = run(Some(&odd), Some("shop")).unwrap();
+        let Outcome::Result { body, .. } = outcome else {
+            panic!("init returns a result")
+        };
+        let text = body.text(false);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("a\\u{1b}[2Jb"), "{text}");
+        assert!(odd.join("stack.toml").exists());
     }
 
     #[test]
