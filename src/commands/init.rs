@@ -80,10 +80,10 @@ pub fn run(dir: Option<&Path>, name: Option<&str>) -> Result<Outcome> {
             &dir,
             None,
             format!(
-                "init writes no file over anything; already there:\n    {}",
+                "init writes no file over anything, nor where others could change the project; in the way:\n    {}",
                 obstacles.join("\n    ")
             ),
-            "move them away, or run `stackctl init` with a new (or empty) directory",
+            "move them away, or run `stackctl init` with a new directory of your own",
         )));
     }
     let files: Vec<(&str, String)> = FILES.iter().map(|f| (f.path, f.render(&name))).collect();

@@ -16,9 +16,10 @@ const DIR_MODE: u32 = 0o755;
 /// the write outside `dir`), a directory where a file goes, or a file where a directory goes.
 pub fn obstacles(dir: &Path, files: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
-    // DIR itself may be missing (init makes it) or a directory (a symlink to one too: the caller named it).
-    if std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir()) {
-        found.push(format!("{} (not a directory)", dir.display()));
+    // DIR itself may be missing (init makes it) or a directory of the caller's (a symlink to one too: the
+    // caller named it); not one someone else could change the project in before it is deployed.
+    if let Some(problem) = foreign_dir(dir) {
+        found.push(format!("{} ({problem})", dir.display()));
         return found;
     }
     let mut note = |path: &Path, what: &str| {
@@ -53,6 +54,36 @@ pub fn obstacles(dir: &Path, files: &[&str]) -> Vec<String> {
         }
     }
     found
+}
+
+/// Why DIR, when it exists, is no place for a project: not a directory, someone else's (a symlink too), or
+/// writable by others (they could edit the handler or a workflow before it is deployed, or swap a
+/// directory for a symlink while init writes).
+fn foreign_dir(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let link = std::fs::symlink_metadata(dir).ok()?;
+    if link.file_type().is_symlink() && link.uid() != me {
+        return Some(format!(
+            "a symbolic link of another user (uid {})",
+            link.uid()
+        ));
+    }
+    let meta = std::fs::metadata(dir).ok()?;
+    if !meta.is_dir() {
+        return Some("not a directory".to_string());
+    }
+    if meta.uid() != me {
+        return Some(format!("a directory of another user (uid {})", meta.uid()));
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Some(format!(
+            "writable by others (mode {:o}): they could change the project before you deploy it",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
 }
 
 /// Makes `dir` (and its parents) when missing, then writes each file with create_new (never following or
@@ -157,6 +188,19 @@ mod tests {
         let found = obstacles(&root.join("stack.toml"), &["stack.toml"]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].ends_with("stack.toml (not a directory)"));
+        // DIR writable by others (e.g. /tmp itself): refused; the caller's own 0755 directory is fine.
+        use std::os::unix::fs::PermissionsExt;
+        let shared = root.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let found = obstacles(&shared, &["stack.toml"]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("writable by others (mode 1777)"),
+            "{found:?}"
+        );
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(obstacles(&shared, &["stack.toml"]).is_empty());
     }
 
     #[test]
