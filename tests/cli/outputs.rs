@@ -56,7 +56,7 @@ async fn outputs_are_statuss_from_fewer_calls_and_missing_before_up() {
     let before = project.stackctl(&["outputs", "--output", "json"]);
     before.expect_code(2);
     let doc = before.json();
-    assert_eq!(doc["command"], "outputs");
+    crate::contract::assert_envelope(&doc, "outputs", None);
     assert_eq!(doc["deployed"], false);
     assert_eq!(doc["outputs"]["url"], Value::Null);
     assert_eq!(doc["outputs"]["table_arn"], Value::Null);
@@ -192,7 +192,7 @@ async fn a_stage_prints_its_own_and_never_another_deployments() {
     let staged = project.stackctl(&["--stage", "pr-2", "outputs", "--output", "json"]);
     staged.ok();
     let doc = staged.json();
-    assert_eq!(doc["stage"], "pr-2");
+    crate::contract::assert_envelope(&doc, "outputs", Some("pr-2"));
     assert_eq!(doc["outputs"]["stage"], "pr-2");
     assert_eq!(doc["outputs"]["table_name"], format!("{TABLE}-pr-2"));
     assert_eq!(doc["outputs"]["function_name"], format!("{FUNCTION}-pr-2"));
