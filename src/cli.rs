@@ -13,7 +13,7 @@ pub mod since;
     about = "Provision a DynamoDB table, an IAM role and policy, and a Lambda function from one stack.toml",
     long_about = "Provision a DynamoDB table, an IAM role and policy, and a TypeScript Lambda function from one \
                   stack.toml, idempotently. There is no state file: the live AWS account is the state.",
-    after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status), \
+    after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status) or not deployed (outputs), \
                   3 down without --confirm had something to delete, 64 usage or stack.toml error, \
                   130 interrupted (Ctrl-C, SIGTERM; also how logs --follow ends)."
 )]
