@@ -295,3 +295,46 @@ async fn env_output_elsewhere_and_bad_prefixes_are_refused_before_any_request() 
     assert!(env.stderr.contains("STACKCTL_OUTPUT"), "{}", env.stderr);
     assert!(emulator.requests_since(mark).is_empty());
 }
+
+/// An alias under `[function.deploy]`'s name that the stack did not make (no `stackctl:alias` marker naming
+/// it, not stackctl's description) is not the stack's: its name and version are null and missing, exit 2,
+/// while the function's own values are printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_the_stack_did_not_make_is_not_printed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.moto_clients().await;
+    let version = aws
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    aws.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    project.edit(
+        "stack.toml",
+        "[function.environment]",
+        "[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n[function.environment]",
+    );
+    let run = project.stackctl(&["outputs", "--output", "json"]);
+    run.expect_code(2);
+    let doc = run.json();
+    assert_eq!(doc["outputs"]["alias"], Value::Null);
+    assert_eq!(doc["outputs"]["alias_version"], Value::Null);
+    assert_eq!(doc["missing"], json!(["alias", "alias_version"]));
+    assert_eq!(doc["outputs"]["function_name"], FUNCTION);
+    assert!(
+        run.stderr.contains("an alias this stack did not create"),
+        "{}",
+        run.stderr
+    );
+}
