@@ -13,7 +13,7 @@ pub mod since;
     about = "Provision a DynamoDB table, an IAM role and policy, and a Lambda function from one stack.toml",
     long_about = "Provision a DynamoDB table, an IAM role and policy, and a TypeScript Lambda function from one \
                   stack.toml, idempotently. There is no state file: the live AWS account is the state.",
-    after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status), \
+    after_help = "Exit codes: 0 success / in sync, 1 error, 2 changes pending or drift (plan, status) or not deployed (outputs), \
                   3 down without --confirm had something to delete, 64 usage or stack.toml error, \
                   130 interrupted (Ctrl-C, SIGTERM; also how logs --follow ends)."
 )]
@@ -46,7 +46,8 @@ pub struct Global {
     /// AWS profile from ~/.aws/config; otherwise the standard credential chain.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Result format on stdout. Progress and logs always go to stderr.
+    /// Result format on stdout. Progress and logs always go to stderr. `env` (KEY=value lines) is for
+    /// `stackctl outputs` only.
     #[arg(
         long,
         global = true,
@@ -77,6 +78,8 @@ pub enum Shell {
 pub enum Output {
     Text,
     Json,
+    /// `KEY=value` lines, for `$GITHUB_OUTPUT` and `.env` files (`stackctl outputs` only).
+    Env,
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +108,26 @@ pub enum Command {
         after_help = "Example:\n  stackctl status\n  stackctl status -f other/stack.toml --output json"
     )]
     Status,
+    /// Print the stack's outputs (the URL, the table's, function's and role's ARNs, the alias, the pool and
+    /// client ids and issuer, names, region, stage) from the fewest reads, each only from a resource that
+    /// exists and is this deployment's. Exit 0: deployed; 2: not deployed, or only partly (`missing` names
+    /// what is not).
+    #[command(
+        after_help = "Text: `key: value` lines; --output json: one document with `deployed`, `outputs` (null for \
+                      a value not there) and `missing`; --output env: `KEY=value` lines (the key upper-cased, \
+                      lines for absent values left out) for $GITHUB_OUTPUT and .env files. A value that could \
+                      inject a line or be expanded (outside A-Z a-z 0-9 and . _ : / @ % + , = ~ - ? &) is \
+                      refused in env, a control character in text: exit 1, nothing printed.\n\nExample:\n  \
+                      stackctl outputs\n  stackctl outputs --output env >> \"$GITHUB_OUTPUT\"\n  \
+                      stackctl outputs --output env --prefix VITE_ > frontend/.env.production\n  \
+                      stackctl outputs --output json | jq -r .outputs.url"
+    )]
+    Outputs {
+        /// With --output env: put PREFIX before every name (`VITE_` gives VITE_URL); A-Z, 0-9 and _, not
+        /// starting with a digit.
+        #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
+        prefix: Option<String>,
+    },
     /// Delete what this stack created. Without --confirm, only shows what would be deleted.
     #[command(
         after_help = "Example:\n  stackctl down            # preview, deletes nothing\n  stackctl down --count    # preview with the table's exact item count\n  stackctl down --confirm\n  stackctl down --confirm --snapshot\n  stackctl down --confirm --backup items.jsonl"
@@ -422,6 +445,41 @@ impl Command {
     }
 }
 
+impl Cli {
+    /// A combination clap cannot refuse by itself (exit 64, before the stack file is read): `--output env`
+    /// is `outputs`' alone (no other command has lines of `KEY=value` to give), and `--prefix` names env
+    /// lines.
+    pub fn refusal(&self) -> Option<String> {
+        let env = self.global.output == Output::Env;
+        match &self.command {
+            Command::Outputs { prefix: Some(_) } if !env => Some(
+                "`--prefix` applies to `--output env` only; add `--output env` or drop `--prefix`"
+                    .to_string(),
+            ),
+            Command::Outputs { .. } => None,
+            _ if env => Some(
+                "`--output env` is for `stackctl outputs` only; use `--output text` or `--output json` \
+                 here (check STACKCTL_OUTPUT too)"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// `outputs --prefix`: an environment variable name's start, checked before anything is read or sent.
+fn parse_prefix(value: &str) -> Result<String, String> {
+    let mut chars = value.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_');
+    if first && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        Ok(value.to_string())
+    } else {
+        Err("a prefix is A-Z, 0-9 and _, not starting with a digit, e.g. VITE_".to_string())
+    }
+}
+
 /// `dev --auth`: which issuer the handler verifies tokens of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DevAuth {
@@ -528,6 +586,29 @@ mod tests {
             assert!(err.use_stderr(), "{bad:?}");
         }
         assert!(matches!(parse(&["backups"]), Ok(Command::Backups)));
+    }
+
+    /// `--output env` belongs to `outputs`; `--prefix` to env lines; a prefix is a variable name's start.
+    #[test]
+    fn env_output_is_outputs_alone() {
+        let cli = |args: &[&str]| Cli::try_parse_from(["stackctl"].iter().chain(args)).unwrap();
+        assert_eq!(cli(&["outputs", "--output", "env"]).refusal(), None);
+        assert_eq!(cli(&["outputs"]).refusal(), None);
+        assert_eq!(
+            cli(&["--output", "env", "outputs", "--prefix", "VITE_"]).refusal(),
+            None
+        );
+        for bad in [
+            &["status", "--output", "env"][..],
+            &["plan", "--output", "env"][..],
+            &["outputs", "--prefix", "VITE_"][..],
+            &["outputs", "--output", "json", "--prefix", "A"][..],
+        ] {
+            assert!(cli(bad).refusal().is_some(), "{bad:?}");
+        }
+        for bad in ["", "vite_", "1A", "A-B", "A B", "A=", "É"] {
+            assert!(parse(&["outputs", "--prefix", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

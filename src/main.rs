@@ -53,6 +53,10 @@ fn main() -> ExitCode {
             return status.into();
         }
     };
+    if let Some(refusal) = cli.refusal() {
+        eprintln!("error: {refusal}");
+        return ExitStatus::Usage.into();
+    }
     init_logging(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,6 +199,13 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
             rebuild,
         } => commands::up::up(clients, stack, *rebuild, progress).await?,
         Command::Status => commands::status::status(clients, stack, progress).await?,
+        Command::Outputs { prefix } => {
+            let shape = commands::outputs::Shape {
+                output: global.output,
+                prefix: prefix.clone().unwrap_or_default(),
+            };
+            commands::outputs::run(clients, stack, &shape, progress).await?
+        }
         Command::Down {
             confirm,
             delete_data,

@@ -122,6 +122,11 @@ pub trait Body {
     fn notes(&self, _shown: Shown) -> Notes {
         Notes::default()
     }
+    /// `KEY=value` lines without the trailing newline (`--output env`); None: the command has none (main
+    /// refuses `--output env` for every command but `outputs` before it runs).
+    fn env(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A serializable struct's fields, for `Body::fields` (an envelope field in it is skipped with

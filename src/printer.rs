@@ -91,8 +91,17 @@ impl Printer {
                 let text = match self.output {
                     Output::Json => serde_json::to_string_pretty(&outcome::document(&**body)?)?,
                     Output::Text => body.text(self.color),
+                    Output::Env => body.env().with_context(|| {
+                        format!(
+                            "`--output env` is not an output of `{}`",
+                            body.envelope().command
+                        )
+                    })?,
                 };
-                self.quietly(stream([text]))?;
+                // No env lines (nothing deployed) is nothing at all: not an empty line in $GITHUB_OUTPUT.
+                if !(text.is_empty() && self.output == Output::Env) {
+                    self.quietly(stream([text]))?;
+                }
                 for line in &notes.after {
                     eprintln!("{line}");
                 }

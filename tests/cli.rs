@@ -57,6 +57,8 @@ mod local_env;
 mod log_group;
 #[path = "cli/logs.rs"]
 mod logs;
+#[path = "cli/outputs.rs"]
+mod outputs;
 #[path = "cli/ownership.rs"]
 mod ownership;
 #[path = "cli/plan.rs"]

@@ -195,7 +195,8 @@ impl Seen {
 fn print_events(events: &[Event], output: Output) -> Result<()> {
     // A closed stdout is `printer::StdoutClosed`, which `run` turns into a quiet end.
     crate::printer::stream(events.iter().map(|event| match output {
-        Output::Text => event.text(),
+        // `--output env` never reaches logs (main refuses it for every command but `outputs`).
+        Output::Text | Output::Env => event.text(),
         Output::Json => event.json(),
     }))
     .context("writing log events to stdout")

@@ -9,6 +9,7 @@ pub mod init;
 pub mod invoke;
 pub mod logs;
 pub mod ls;
+pub mod outputs;
 pub mod restore;
 pub mod rollback;
 pub mod smoke;

@@ -230,6 +230,15 @@ fn other_owner_note(world: &World, node: &dyn Node) -> Option<String> {
     )
 }
 
+/// Why a live resource is not this deployment's to show as its own (`outputs`): the note plan would give
+/// for another deployment's resource (another stack's or stage's tags, through `owned_with` for a kind
+/// without tags) or another region's IAM. None: this deployment's, or untagged (used as it is, as up
+/// adopts it), or it does not exist.
+pub fn not_this_deployments(world: &World, node: &dyn Node) -> Option<String> {
+    let live = world.live_value(node.address())?;
+    other_owner_note(world, node).or_else(|| other_region_note(world, node, live))
+}
+
 /// Why this region leaves a role or policy of this stack alone, and the fix: its region tag names another
 /// region, or it has none and was last used in another region. None: not such a resource.
 fn other_region_note(world: &World, node: &dyn Node, live: &AnyValue) -> Option<String> {

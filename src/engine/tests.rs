@@ -167,7 +167,13 @@ fn a_read_of_some_instances_takes_what_their_reads_wait_for_and_nothing_else() {
         vec![Kind::Table, Kind::Function, Kind::LogGroup]
     );
     // Every read a node waits for is read first: the whole graph is closed under read_after.
-    for purpose in [Purpose::Converge, Purpose::Status, Purpose::Teardown] {
+    let purposes = [
+        Purpose::Converge,
+        Purpose::Status,
+        Purpose::Teardown,
+        Purpose::Outputs,
+    ];
+    for purpose in purposes {
         for node in &graph.nodes {
             let read = with_read_after(&graph, purpose, &stack, &[node.address().clone()]);
             for needed in node.read_after(purpose, &stack) {

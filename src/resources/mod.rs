@@ -151,6 +151,10 @@ pub enum Purpose {
     /// use needs, no tags and no ownership (it never writes). The kind's read still decides what "does not
     /// exist" is (None); the command says what that means for it. A kind no use reads reads as for status.
     Use(Use),
+    /// `outputs`: each output-bearing kind's one read that gives its value and its tags (whose it is), and
+    /// nothing else: no policy document, no attached policies, no permissions, no account pool, no
+    /// point-in-time recovery, no users, no published versions. Its world plans nothing.
+    Outputs,
 }
 
 /// What a command that uses the deployed stack reads, each kind's read making exactly that use's calls.

@@ -52,11 +52,20 @@ where
 }
 
 pub async fn read(client: &Client, name: &str) -> Result<Option<LiveRole>> {
+    read_with(client, name, true).await
+}
+
+/// The role; its attached policies only when `attached` (`outputs` needs its ARN and tags, GetRole alone:
+/// `attached` is then left empty, and nothing plans from it).
+async fn read_with(client: &Client, name: &str, attached: bool) -> Result<Option<LiveRole>> {
     // Both reads are keyed by the name alone, so they go out together.
-    let (role, attached) = tokio::join!(
-        client.get_role().role_name(name).send(),
-        attached_policies(client, name)
-    );
+    let list = async {
+        match attached {
+            true => attached_policies(client, name).await,
+            false => Ok(Vec::new()),
+        }
+    };
+    let (role, attached) = tokio::join!(client.get_role().role_name(name).send(), list);
     let role = match role {
         Ok(out) => out
             .role
@@ -522,7 +531,12 @@ impl Resource for Role {
     }
 
     fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LiveRole, ()>>> {
-        Box::pin(async move { Ok(read(&cx.clients.iam, &cx.stack.role.name).await?.into()) })
+        Box::pin(async move {
+            let attached = cx.purpose != crate::resources::Purpose::Outputs;
+            Ok(read_with(&cx.clients.iam, &cx.stack.role.name, attached)
+                .await?
+                .into())
+        })
     }
 
     fn arn<'l>(&self, live: &'l LiveRole) -> Option<&'l str> {

@@ -28,6 +28,8 @@ fn aws_commands() -> Vec<Vec<String>> {
         vec!["plan"],
         vec!["plan", "--rebuild"],
         vec!["status"],
+        vec!["outputs"],
+        vec!["outputs", "--output", "env", "--prefix", "VITE_"],
         vec!["down"],
         vec!["down", "--confirm"],
         vec!["down", "--confirm", "--backup", "items.jsonl"],

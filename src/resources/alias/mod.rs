@@ -106,6 +106,14 @@ impl Alias {
         let Some(alias) = api::read_alias(lambda, function_name, &name).await? else {
             return Ok(None);
         };
+        // `outputs` needs the alias's name and version (GetAlias), not the versions behind them.
+        if cx.purpose == crate::resources::Purpose::Outputs {
+            return Ok(Some(AliasState {
+                alias,
+                serving: None,
+                rolled_back_from: None,
+            }));
+        }
         let serving = function::read_version(lambda, function_name, &alias.version).await?;
         let rolled_back_from = match &alias.rolled_back_from {
             Some(left) => function::read_version(lambda, function_name, left).await?,

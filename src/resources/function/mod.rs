@@ -395,9 +395,12 @@ impl Resource for Function {
             let live = read(&cx.clients.lambda, &self.spec.spec.name).await?;
             let wanted = self.spec.spec.reserved_concurrency;
             let mut aside = None;
-            if cx.purpose != crate::resources::Purpose::Teardown
-                && needs_pool(wanted, live.as_ref())
-            {
+            // The account's pool matters to a plan that reserves: down and outputs plan none.
+            let plans = !matches!(
+                cx.purpose,
+                crate::resources::Purpose::Teardown | crate::resources::Purpose::Outputs
+            );
+            if plans && needs_pool(wanted, live.as_ref()) {
                 aside = Some(read_pool(&cx.clients.lambda).await?);
             }
             Ok(Found { live, aside })

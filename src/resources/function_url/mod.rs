@@ -296,6 +296,21 @@ impl FunctionUrl {
                 moved_from: None,
             }));
         }
+        if cx.purpose == crate::resources::Purpose::Outputs {
+            // `outputs`: the URL stack.toml asks for, where it asks for it (GetFunctionUrlConfig), as
+            // status's outputs name it; whose it is follows the function (`owned_with`). No permissions.
+            let config = match &self.spec.url {
+                Some(_) => read_config_as(lambda, function, here, "the URL").await?,
+                None => None,
+            };
+            return Ok(config.map(|config| UrlLive {
+                here: UrlState {
+                    config: Some(config),
+                    statements: Vec::new(),
+                },
+                moved_from: None,
+            }));
+        }
         let live_function = cx.live_of::<Function>(&self.function);
         if self.spec.url.is_none() {
             // Read after the function (read_after): only a marked function has a URL of the stack's.
@@ -512,7 +527,11 @@ impl Resource for FunctionUrl {
         // `[function.deploy]`, the function's `stackctl:alias` tag says whether the stack's URL is on an
         // alias still (read after the function, then).
         let url_and_deploy = self.spec.url.is_some() && self.spec.deploy.is_some();
-        if url_and_deploy || matches!(purpose, crate::resources::Purpose::Use(_)) {
+        let no_wait = matches!(
+            purpose,
+            crate::resources::Purpose::Use(_) | crate::resources::Purpose::Outputs
+        );
+        if url_and_deploy || no_wait {
             Vec::new()
         } else {
             vec![self.function.clone()]

@@ -195,7 +195,9 @@ impl Resource for Policy {
     fn read_after(&self, purpose: Purpose, _stack: &crate::config::Stack) -> Vec<Address> {
         match purpose {
             Purpose::Teardown => Vec::new(),
-            Purpose::Converge | Purpose::Status | Purpose::Use(_) => vec![self.role.clone()],
+            Purpose::Converge | Purpose::Status | Purpose::Use(_) | Purpose::Outputs => {
+                vec![self.role.clone()]
+            }
         }
     }
 
