@@ -88,14 +88,20 @@ fn not_the_stacks(world: &World, node: &dyn Node) -> Option<String> {
                 let of = FunctionAddresses::of(&f);
                 (of.alias == *at).then_some(of.function)
             })?;
-            let ours = match (
-                world.live_of::<Alias>(at),
-                world.live_of::<Function>(&function),
-            ) {
-                (Some(alias), Some(f)) => is_stacks_alias(&f.tags, &alias.alias),
-                _ => false,
-            };
-            (!ours).then(|| "an alias this stack did not create".to_string())
+            (!is_the_stacks_alias(world, at, &function))
+                .then(|| "an alias this stack did not create".to_string())
+        }
+        // Under `[function.deploy]` the URL is the alias's (GetFunctionUrlConfig with its qualifier): an
+        // alias someone else made under the stack's alias name may carry a URL of its own, which is theirs,
+        // whoever owns the function.
+        Kind::FunctionUrl => {
+            let (alias, function) = world.stack.functions().into_iter().find_map(|f| {
+                let of = FunctionAddresses::of(&f);
+                (of.url == *at && f.deploy.is_some()).then_some((of.alias, of.function))
+            })?;
+            (!is_the_stacks_alias(world, &alias, &function)).then(|| {
+                "the URL of an alias this stack did not create (not the stack's URL)".to_string()
+            })
         }
         // A pool is never adopted: an untagged one is not the stack's (its outputs are then null).
         Kind::UserPool | Kind::UserPoolClient => node
@@ -106,6 +112,17 @@ fn not_the_stacks(world: &World, node: &dyn Node) -> Option<String> {
                 "not this stack's (the pool has no tags naming this stack and stage)".to_string()
             }),
         _ => None,
+    }
+}
+
+/// The alias at `alias` exists and is the one stackctl made for the function at `function`.
+fn is_the_stacks_alias(world: &World, alias: &Address, function: &Address) -> bool {
+    match (
+        world.live_of::<Alias>(alias),
+        world.live_of::<Function>(function),
+    ) {
+        (Some(alias), Some(f)) => is_stacks_alias(&f.tags, &alias.alias),
+        _ => false,
     }
 }
 

@@ -338,3 +338,61 @@ async fn an_alias_the_stack_did_not_make_is_not_printed() {
         run.stderr
     );
 }
+
+/// An alias someone else made under `[function.deploy]`'s name can carry a URL of its own (AWS keeps a URL
+/// config per qualifier: the strict proxy's `url_qualifiers`): that URL is theirs, not the stack's, and is
+/// printed by neither `outputs` nor `status`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    let version = aws
+        .lambda
+        .publish_version()
+        .function_name(FUNCTION)
+        .send()
+        .await
+        .unwrap();
+    aws.lambda
+        .create_alias()
+        .function_name(FUNCTION)
+        .name("live")
+        .function_version(version.version().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let theirs = aws
+        .lambda
+        .create_function_url_config()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap()
+        .function_url()
+        .to_string();
+    project.edit(
+        "stack.toml",
+        "[function.environment]",
+        "[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n[function.environment]",
+    );
+
+    let run = project.stackctl(&["outputs", "--output", "json"]);
+    run.expect_code(2);
+    let doc = run.json();
+    assert_eq!(doc["outputs"]["url"], Value::Null, "{doc:#}");
+    assert_eq!(doc["missing"], json!(["url", "alias", "alias_version"]));
+    assert!(run.stderr.contains("not the stack's URL"), "{}", run.stderr);
+    let env = project.stackctl(&["outputs", "--output", "env"]);
+    env.expect_code(2);
+    assert!(!env.stdout.contains(&theirs), "{}", env.stdout);
+    assert!(!env.stdout.contains("URL="), "{}", env.stdout);
+}
