@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dates;
+mod deploy_policy;
 mod engine;
 mod escape;
 mod handler;
@@ -119,6 +120,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
     match &cli.command {
         Command::Completions { shell } => return Ok(commands::completions::run(*shell)),
         Command::StageName { reference } => return stage_name(cli, reference),
+        Command::Policy { github, account } => return policy(cli, github, account),
         _ => {}
     }
     let selection = config::Selection {
@@ -307,6 +309,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         Command::Token { user, local: false } => commands::token::run(clients, stack, user).await?,
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::StageName { reference } => stage_name(cli, reference)?,
+        Command::Policy { github, account } => policy(cli, github, account)?,
     })
 }
 
@@ -317,6 +320,18 @@ fn stage_name(cli: &Cli, reference: &str) -> Result<Outcome> {
     Ok(Outcome::Plain {
         text: format!("{stage}\n"),
     })
+}
+
+/// `policy`: needs the stack file, not AWS (the account only from --account).
+fn policy(cli: &Cli, github: &Option<String>, account: &Option<String>) -> Result<Outcome> {
+    let global = &cli.global;
+    let options = commands::policy::Options {
+        file: &global.file,
+        region: global.region.as_deref(),
+        github: github.as_deref(),
+        account: account.as_deref(),
+    };
+    commands::policy::run(&options, &runtimes::today())
 }
 
 /// How smoke and invoke reach the handler, from their flags (`--url` alone: the deployed URL).

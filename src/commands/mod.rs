@@ -8,6 +8,7 @@ pub mod down;
 pub mod invoke;
 pub mod logs;
 pub mod ls;
+pub mod policy;
 pub mod restore;
 pub mod rollback;
 pub mod smoke;
