@@ -764,6 +764,19 @@ impl Project {
         command
     }
 
+    /// `stackctl [args] policy` in the project (e.g. `-f other.toml`): the deploy policy generated for that
+    /// stack file, for a test user that should hold exactly it. Needs no AWS.
+    pub fn generated_policy(&self, args: &[&str]) -> String {
+        let args: Vec<&str> = args.iter().copied().chain(["policy"]).collect();
+        let output = self
+            .command(&args)
+            .output()
+            .expect("running stackctl policy");
+        let run = Run::from(output);
+        run.ok();
+        run.stdout.clone()
+    }
+
     fn run_stackctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = self
             .command(args)
