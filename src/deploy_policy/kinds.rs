@@ -86,7 +86,6 @@ fn table(names: &Names) -> Vec<Grant> {
                 "dynamodb:UpdateContinuousBackups",
                 // RestoreTableFromBackup also needs these on the table it writes (the DynamoDB developer
                 // guide, "Using IAM with DynamoDB backup and restore").
-                "dynamodb:RestoreTableFromBackup",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:GetItem",
@@ -97,7 +96,8 @@ fn table(names: &Names) -> Vec<Grant> {
         Grant::new(
             "TableBackups",
             &["dynamodb:DescribeBackup", "dynamodb:RestoreTableFromBackup"],
-            tables(names, "/backup/*"),
+            // RestoreTableFromBackup is evaluated on the backup AND the table it makes.
+            [tables(names, "/backup/*"), tables(names, "")].concat(),
         ),
         // ListBackups: no resource type (TableName only filters).
         Grant::anywhere("TableBackupList", &["dynamodb:ListBackups"]),
@@ -209,7 +209,7 @@ fn function(names: &Names) -> Vec<Grant> {
             functions(names),
         ),
         // The account's unreserved concurrency: no resource type.
-        Grant::anywhere("LambdaAccountSettings", &["lambda:GetAccountSettings"]),
+        Grant::anywhere("LambdaConcurrencyPool", &["lambda:GetAccountSettings"]),
     ]
 }
 

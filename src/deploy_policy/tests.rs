@@ -113,7 +113,7 @@ fn the_document_is_the_same_bytes_every_time_and_sids_are_unique() {
             assert!(
                 [
                     "TableBackupList",
-                    "LambdaAccountSettings",
+                    "LambdaConcurrencyPool",
                     "LogGroupDescribe",
                     "UserPoolFind",
                     "FindStages",

@@ -465,6 +465,11 @@ class _Fake:
             raise KeyError(name)
 
 
+def rename_to_other(resource):
+    """An ARN of the test stack's (`my-frontend-app`, its policy `MyFrontendApp...`) as another stack's."""
+    return resource.replace("my-frontend-app", "other-app").replace("MyFrontendApp", "OtherApp")
+
+
 def self_test(policy_path):
     """Every action a statement of `policy_path` scopes to ARNs is derived a resource that statement matches and
     that the same statement scoped to names starting `other-` does not: an operation left on moto's "*" would be
@@ -477,6 +482,8 @@ def self_test(policy_path):
     table_arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, names["dynamodb"])
     group_arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, names["logs"])
     pool_arn = "arn:aws:cognito-idp:%s:%s:userpool/us-east-1_AbC" % (region, account)
+
+    stack_policy = "arn:aws:iam::%s:policy/stackctl/my-frontend-app/MyFrontendAppLambdaDynamoDB" % account
 
     def request(service, op):
         if service == "dynamodb":
@@ -501,6 +508,14 @@ def self_test(policy_path):
             if op == "TagResource":
                 return _Fake("/", json.dumps({"ResourceArn": pool_arn}).encode())
             return _Fake("/", json.dumps({"UserPoolId": "us-east-1_AbC"}).encode())
+        if service == "iam" and op in ("DetachUserPolicy", "DetachGroupPolicy"):
+            who = "UserName" if op == "DetachUserPolicy" else "GroupName"
+            return _Fake("/", querystring={who: ["someone"], "PolicyArn": [stack_policy]})
+        if service == "iam" and ("Role" in op or op == "PassRole") and op not in ("CreateRole", "ListRoles"):
+            # A role made before IAM paths (at `/`): the backend does not hold it, so its ARN is built.
+            return _Fake("/", querystring={"RoleName": ["my-frontend-app-lambda-role"]})
+        if service == "iam" and "Polic" in op and op not in ("CreatePolicy", "ListPolicies"):
+            return _Fake("/", querystring={"PolicyArn": [stack_policy]})
         if service == "iam" and op in ("CreateRole", "CreatePolicy"):
             # Created under the stack's IAM path, as stackctl does (`/stackctl/<stack>/`).
             name = "RoleName" if op == "CreateRole" else "PolicyName"
@@ -521,7 +536,8 @@ def self_test(policy_path):
         if resources == ["*"]:
             continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", r) for r in resources])
+        # The stack's names (the generated policy names them; `stackctl policy`) become another stack's.
+        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", rename_to_other(r)) for r in resources])
         for action in actions:
             prefix, op = action.split(":", 1)
             service = scopes.get(prefix, prefix)
@@ -612,7 +628,7 @@ def self_test(policy_path):
             print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
     # Versioned deploys (issue 24): every action stackctl sends with a qualifier is allowed by the policy on the
     # version's and the alias's ARN, and not by the policy scoped to other names.
-    whole, others = IAMPolicy(json.dumps(policy)), IAMPolicy(json.dumps(policy).replace("function:*", "function:other-*"))
+    whole, others = IAMPolicy(json.dumps(policy)), IAMPolicy(rename_to_other(json.dumps(policy)).replace("function:*", "function:other-*"))
     for action in ("lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:CreateAlias",
                    "lambda:UpdateAlias", "lambda:DeleteAlias", "lambda:ListAliases"):
         if whole.is_action_permitted(action, function_arn) != PermissionResult.PERMITTED:
@@ -630,7 +646,9 @@ def self_test(policy_path):
                       % (action, qualified))
     # The policy's tag conditions, as `authorize` resolves them: the pool actions are allowed on a pool with a
     # `stackctl:stack` tag only.
-    for tags, want in [({"stackctl:stack": "x"}, PermissionResult.PERMITTED), ({}, PermissionResult.NEUTRAL),
+    # `stackctl:stack` = this stack's name only.
+    for tags, want in [({"stackctl:stack": "my-frontend-app"}, PermissionResult.PERMITTED),
+                       ({"stackctl:stack": "other-app"}, PermissionResult.NEUTRAL), ({}, PermissionResult.NEUTRAL),
                        ({"other": "x"}, PermissionResult.NEUTRAL)]:
         resolved = IAMPolicy(with_tag_conditions(json.dumps(policy), tags))
         for action in ("cognito-idp:AdminInitiateAuth", "cognito-idp:DeleteUserPool"):
