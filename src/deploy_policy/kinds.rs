@@ -137,10 +137,16 @@ fn role(names: &Names) -> Vec<Grant> {
                 "iam:TagRole",
                 "iam:AttachRolePolicy",
                 "iam:DetachRolePolicy",
-                "iam:PassRole",
             ],
             iam(names, "role", &names.roles),
         ),
+        // Lambda's CreateFunction / UpdateFunctionConfiguration pass the stack's role: only to Lambda.
+        Grant::new(
+            "RolePass",
+            &["iam:PassRole"],
+            iam(names, "role", &names.roles),
+        )
+        .when(json!({ "StringEquals": { "iam:PassedToService": "lambda.amazonaws.com" } })),
         Grant::new("RoleCreate", &["iam:CreateRole"], iam_new(names, "role")),
     ]
 }
