@@ -173,6 +173,14 @@ fn policy(names: &Names) -> Vec<Grant> {
             &["iam:CreatePolicy"],
             iam_new(names, "policy"),
         ),
+        // Before changing or deleting the stack's policy, up and down read every role it is attached to
+        // (ListEntitiesForPolicy, then GetRole for its tags): one another stack owns is refused by name.
+        // A read, on any role: the holders are not the stack's by definition.
+        Grant::new(
+            "PolicyHolders",
+            &["iam:GetRole"],
+            vec![names.iam_arn("role/*")],
+        ),
         // Deleting the stack's policy first detaches it from whoever else holds it (ListEntitiesForPolicy):
         // these act on that user or group, any of the account's (the policy is only their iam:PolicyARN
         // condition key, which the emulator cannot evaluate: see docs/decisions.md).
