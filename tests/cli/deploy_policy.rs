@@ -155,3 +155,65 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         "{roles:?}"
     );
 }
+
+/// `stackctl policy` with its flags, in the repository (no AWS, no credentials).
+fn policy(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("policy")
+        .args(args)
+        .current_dir(REPO)
+        .env_remove("STACKCTL_FILE")
+        .env_remove("STACKCTL_STAGE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running stackctl policy");
+    Run::from(output)
+}
+
+#[test]
+fn github_prints_permissions_and_trust_and_bad_values_exit_64_with_nothing_printed() {
+    let run = policy(&[
+        "--github",
+        "octo-org/api:production",
+        "--account",
+        "123456789012",
+    ]);
+    run.ok();
+    let both = run.json();
+    assert_eq!(
+        both["trust"]["Statement"][0]["Condition"]["StringEquals"]
+            ["token.actions.githubusercontent.com:sub"],
+        "repo:octo-org/api:environment:production"
+    );
+    // The same identity policy as without --github, the account filled in.
+    let alone = policy(&["--account", "123456789012"]);
+    alone.ok();
+    assert_eq!(both["permissions"], alone.json());
+    assert!(alone
+        .stdout
+        .contains("arn:aws:iam::123456789012:role/stackctl/my-frontend-app/*"));
+    for (args, names) in [
+        (&["--github", "octo-org/api*"][..], "--github"),
+        (
+            &[
+                "--github",
+                "octo-org/api:prod:x",
+                "--account",
+                "123456789012",
+            ],
+            "--github",
+        ),
+        (&["--github", "octo-org/api"], "--account"),
+        (&["--account", "12"], "--account"),
+    ] {
+        let run = policy(args);
+        run.expect_code(64);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(names) && run.stderr.contains("fix:"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
