@@ -416,6 +416,24 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
     },
+    /// Print the IAM policy a deploy of this stack needs (JSON, for `aws iam create-policy`): every action
+    /// stackctl calls, scoped to the stack's names in every stage and its IAM path. Needs no AWS.
+    #[command(
+        after_help = "Without --github: the identity policy document. With --github OWNER/REPO[:ENVIRONMENT] (and \
+                      --account): {\"permissions\": <identity policy>, \"trust\": <trust policy>}, the trust \
+                      policy letting only that repository's GitHub Actions jobs (only that environment's, with \
+                      :ENVIRONMENT) assume the role through GitHub's OIDC provider.\n\nExample:\n  \
+                      stackctl policy > deploy-policy.json\n  \
+                      stackctl policy --github octo-org/api:production --account 123456789012 > role.json"
+    )]
+    Policy {
+        /// Also the trust policy for GitHub Actions of this repository (and environment).
+        #[arg(long, value_name = "OWNER/REPO[:ENVIRONMENT]")]
+        github: Option<String>,
+        /// The 12-digit AWS account id the ARNs name (default `*`); needed with --github.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  stackctl completions bash > /etc/bash_completion.d/stackctl\n  stackctl completions zsh > \"${fpath[1]}/_stackctl\"\n  stackctl completions fish > ~/.config/fish/completions/stackctl.fish"

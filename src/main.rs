@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod dates;
+mod deploy_policy;
 mod engine;
 mod escape;
 mod handler;
@@ -124,6 +125,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         Command::Completions { shell } => return Ok(commands::completions::run(*shell)),
         Command::StageName { reference } => return stage_name(cli, reference),
         Command::Init { dir, name } => return commands::init::run(dir.as_deref(), name.as_deref()),
+        Command::Policy { github, account } => return policy(cli, github, account),
         _ => {}
     }
     let selection = config::Selection {
@@ -320,6 +322,7 @@ async fn run(cli: &Cli, printer: &Printer) -> Result<Outcome> {
         Command::Completions { shell } => commands::completions::run(*shell),
         Command::StageName { reference } => stage_name(cli, reference)?,
         Command::Init { dir, name } => commands::init::run(dir.as_deref(), name.as_deref())?,
+        Command::Policy { github, account } => policy(cli, github, account)?,
     })
 }
 
@@ -330,6 +333,18 @@ fn stage_name(cli: &Cli, reference: &str) -> Result<Outcome> {
     Ok(Outcome::Plain {
         text: format!("{stage}\n"),
     })
+}
+
+/// `policy`: needs the stack file, not AWS (the account only from --account).
+fn policy(cli: &Cli, github: &Option<String>, account: &Option<String>) -> Result<Outcome> {
+    let global = &cli.global;
+    let options = commands::policy::Options {
+        file: &global.file,
+        region: global.region.as_deref(),
+        github: github.as_deref(),
+        account: account.as_deref(),
+    };
+    commands::policy::run(&options, &runtimes::today())
 }
 
 /// How smoke and invoke reach the handler, from their flags (`--url` alone: the deployed URL).

@@ -19,6 +19,8 @@ mod contract;
 mod corpus;
 #[path = "cli/deploy.rs"]
 mod deploy;
+#[path = "cli/deploy_policy.rs"]
+mod deploy_policy;
 #[path = "cli/deploy_url.rs"]
 mod deploy_url;
 #[path = "cli/dev.rs"]

@@ -10,6 +10,7 @@ pub mod invoke;
 pub mod logs;
 pub mod ls;
 pub mod outputs;
+pub mod policy;
 pub mod restore;
 pub mod rollback;
 pub mod smoke;

@@ -561,6 +561,12 @@ pub fn stage_name_for(
     Ok(stage_name(reference, budget, &declared))
 }
 
+/// The `[stages.<name>]` the stack file declares, in the file's order (`stackctl policy` covers each
+/// overlay's own names).
+pub fn declared_stages(path: &Path) -> Result<Vec<String>, ConfigError> {
+    Ok(stage_name_inputs(path, None)?.1)
+}
+
 /// The stage budget of the file's base names and the `[stages.<name>]` it declares.
 fn stage_name_inputs(
     path: &Path,

@@ -19,10 +19,15 @@ fn scoped_to_other_names() -> String {
         .fold(policy, |policy, (from, to)| policy.replace(from, to))
 }
 
+/// The operator policy is generated (`stackctl policy`): its resources name the stack's own names, which
+/// these rename.
 const RESCOPED: [(&str, &str); 3] = [
-    ("table/*", "table/other-*"),
-    ("function:*", "function:other-*"),
-    ("log-group:/aws/lambda/*", "log-group:/aws/lambda/other-*"),
+    ("table/my-frontend-app-data", "table/other-data"),
+    ("function:my-frontend-app-api", "function:other-api"),
+    (
+        "log-group:/aws/lambda/my-frontend-app-api",
+        "log-group:/aws/lambda/other-api",
+    ),
 ];
 
 /// The operator policy without `action`.

@@ -89,6 +89,8 @@ fn stage_resources(listing: &Value, stage: Option<&str>) -> Vec<(String, String)
 async fn a_new_stack_is_made_under_its_path_and_ls_makes_the_same_iam_calls_whatever_else_the_account_holds(
 ) {
     let emulator = Emulator::start();
+    // `ls --all` / `--scan-iam` read other stacks' resources: beyond the generated policy.
+    emulator.grant(OPERATOR_USER, LS_ACCOUNT_WIDE);
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let aws = emulator.moto_clients().await;
@@ -353,6 +355,8 @@ async fn a_stack_made_before_iam_paths_keeps_them_is_listed_planned_with_a_note_
 #[tokio::test(flavor = "multi_thread")]
 async fn only_ls_scan_iam_finds_an_old_role_and_policy_without_a_function() {
     let emulator = Emulator::start();
+    // `ls --all` / `--scan-iam` read other stacks' resources: beyond the generated policy.
+    emulator.grant(OPERATOR_USER, LS_ACCOUNT_WIDE);
     let project = Project::new(&emulator);
     let aws = emulator.moto_clients().await;
     make_old_role_and_policy(&aws.iam, "old-role-pr-9", "old-policy-pr-9", Some("pr-9")).await;

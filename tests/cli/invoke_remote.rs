@@ -295,6 +295,8 @@ async fn the_handler_writes_to_the_table_its_live_configuration_names() {
         "name = \"my-frontend-app-data\"",
         "name = \"my-frontend-app-moved\"",
     );
+    // The new name is outside the repo file's names: the operator gets the policy generated for this file too.
+    emulator.grant(OPERATOR_USER, &project.generated_policy(&[]));
     project.stackctl(&["up"]).ok();
 
     project

@@ -191,6 +191,8 @@ async fn overlays_give_a_stage_its_own_settings_over_the_inherited_base() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ls_finds_complete_partial_and_old_stages_by_their_tags_only() {
     let emulator = Emulator::start();
+    // `ls --all` reads other stacks' resources: beyond the generated policy.
+    emulator.grant(OPERATOR_USER, LS_ACCOUNT_WIDE);
     let project = Project::new(&emulator);
     for stage in ["old", "pr-1", "pr-2"] {
         project.stackctl(&["--stage", stage, "up"]).ok();

@@ -76,6 +76,12 @@ pub struct Keys {
     pub secret: String,
 }
 
+/// What `ls --all` and `ls --scan-iam` read beyond the policy `stackctl policy` generates (which names only this
+/// stack's resources): the tags and describe calls that confirm every stack's resources, and with --scan-iam
+/// every role and policy of the account (README "IAM permissions stackctl itself needs"). Tests running those
+/// give the operator this too (`Emulator::grant`).
+pub const LS_ACCOUNT_WIDE: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"LsEveryStack","Effect":"Allow","Action":["iam:ListRoleTags","iam:ListPolicyTags","iam:GetRole","iam:GetPolicy","iam:ListAttachedRolePolicies","dynamodb:DescribeTable","dynamodb:ListTagsOfResource","lambda:GetFunction","lambda:GetFunctionConfiguration","lambda:ListTags","logs:ListTagsForResource","cognito-idp:DescribeUserPool"],"Resource":"*"}]}"#;
+
 /// The user every stackctl run uses (`Project::command()`): it holds only policies/stackctl-operator-policy.json.
 pub const OPERATOR_USER: &str = "stackctl-operator";
 /// The user of runs that execute the handler locally (`dev`, `--local`): the operator policy plus the function's
@@ -762,6 +768,19 @@ impl Project {
             .env_remove("STACKCTL_FILE")
             .env_remove("STACKCTL_OUTPUT");
         command
+    }
+
+    /// `stackctl [args] policy` in the project (e.g. `-f other.toml`): the deploy policy generated for that
+    /// stack file, for a test user that should hold exactly it. Needs no AWS.
+    pub fn generated_policy(&self, args: &[&str]) -> String {
+        let args: Vec<&str> = args.iter().copied().chain(["policy"]).collect();
+        let output = self
+            .command(&args)
+            .output()
+            .expect("running stackctl policy");
+        let run = Run::from(output);
+        run.ok();
+        run.stdout.clone()
     }
 
     fn run_stackctl(&self, args: &[&str], env: &[(&str, &str)]) -> Run {

@@ -31,6 +31,8 @@ otherwise:
    StringEquals, with no resource tags, and a failed Allow condition as an explicit deny. `with_tag_conditions`
    resolves them against the pool's tags as moto holds them (CreateUserPool's UserPoolTags; moto has no
    cognito-idp TagResource) before moto evaluates the statement.
+9. `iam:PassedToService` on the PassRole of (3): `lambda.amazonaws.com` (`request_context`), resolved the same
+   way (moto has no value for it).
 
 Every refusal (denied, bad signature, unknown key, unsigned) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
 asserts after each run that its operator's key was refused nothing.
@@ -335,13 +337,26 @@ def resource_tags(scope, arn):
     return dict((pool.extended_config or {}).get("UserPoolTags") or {}) if pool else {}
 
 
-def condition_holds(operator, values, tags):
-    """One condition operator over `aws:ResourceTag/<key>` keys (IAM's evaluation: every key must hold).
-    None: an operator or key this file does not evaluate."""
+def request_context(scope, action):
+    """(9) The request's own condition keys AWS sets: iam:PassedToService on the PassRole a Lambda CreateFunction
+    or UpdateFunctionConfiguration implies (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+    reference_policies_iam-condition-keys.html#ck_PassedToService: the service principal the role is passed to)."""
+    if scope == "lambda" and action == "iam:PassRole":
+        return {"iam:PassedToService": "lambda.amazonaws.com"}
+    return None
+
+
+def condition_holds(operator, values, tags, context=None):
+    """One condition operator over `aws:ResourceTag/<key>` keys and the request's `context` keys (e.g.
+    iam:PassedToService; IAM's evaluation: every key must hold). None: an operator or key this file does not
+    evaluate."""
     for key, expected in values.items():
-        if not key.startswith(RESOURCE_TAG):
+        if context and key in context:
+            actual = context[key]
+        elif key.startswith(RESOURCE_TAG) and tags is not None:
+            actual = tags.get(key[len(RESOURCE_TAG):])
+        else:
             return None
-        actual = tags.get(key[len(RESOURCE_TAG):])
         expected = expected if isinstance(expected, list) else [expected]
         if operator == "Null":
             # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
@@ -356,19 +371,20 @@ def condition_holds(operator, values, tags):
     return True
 
 
-def with_tag_conditions(policy, tags):
+def with_tag_conditions(policy, tags, context=None):
     """The policy document with each statement whose Condition tests only `aws:ResourceTag/...` keys resolved
     against `tags` (moto evaluates only StringEquals, and a failed Allow condition as an explicit deny): a
     statement whose condition holds loses its Condition, one whose condition fails is dropped (it does not
     apply). An Allow whose condition this file cannot evaluate is dropped (never granted by accident), a Deny
-    kept. Other statements are unchanged. `tags` None: the policy unchanged."""
+    kept. Other statements are unchanged. `tags` None and no `context`: the policy unchanged. `context`: the
+    request's own condition keys (9: iam:PassedToService), resolved the same way."""
     if isinstance(policy, str):
         document = policy
     elif hasattr(policy, "versions"):
         document = next(v.document for v in policy.versions if v.is_default)
     else:
         document = policy["policy_document"]
-    if tags is None:
+    if tags is None and not context:
         return document
     doc = json.loads(document)
     statements = doc.get("Statement")
@@ -377,10 +393,11 @@ def with_tag_conditions(policy, tags):
     for statement in statements:
         condition = statement.get("Condition")
         keys = [k for values in (condition or {}).values() for k in values]
-        if not condition or not all(k.startswith(RESOURCE_TAG) for k in keys):
+        known = lambda k: (k.startswith(RESOURCE_TAG) and tags is not None) or (context and k in context)
+        if not condition or not all(known(k) for k in keys):
             kept.append(statement)
             continue
-        results = [condition_holds(op, values, tags) for op, values in condition.items()]
+        results = [condition_holds(op, values, tags, context) for op, values in condition.items()]
         if None in results:
             if statement.get("Effect") == "Deny":
                 kept.append({k: v for k, v in statement.items() if k != "Condition"})
@@ -430,7 +447,8 @@ def authorize(self, resource="*"):
     user = request._access_key.arn
     for action, arn in checks_for(self, scope, op, region, self.current_account):
         tags = resource_tags(scope, arn)
-        results = [IAMPolicy(with_tag_conditions(p, tags)).is_action_permitted(action, arn) for p in policies]
+        context = request_context(scope, action)
+        results = [IAMPolicy(with_tag_conditions(p, tags, context)).is_action_permitted(action, arn) for p in policies]
         if PermissionResult.DENIED in results:
             why = "with an explicit deny in an identity-based policy"
         elif PermissionResult.PERMITTED in results:
@@ -465,6 +483,11 @@ class _Fake:
             raise KeyError(name)
 
 
+def rename_to_other(resource):
+    """An ARN of the test stack's (`my-frontend-app`, its policy `MyFrontendApp...`) as another stack's."""
+    return resource.replace("my-frontend-app", "other-app").replace("MyFrontendApp", "OtherApp")
+
+
 def self_test(policy_path):
     """Every action a statement of `policy_path` scopes to ARNs is derived a resource that statement matches and
     that the same statement scoped to names starting `other-` does not: an operation left on moto's "*" would be
@@ -477,6 +500,8 @@ def self_test(policy_path):
     table_arn = "arn:aws:dynamodb:%s:%s:table/%s" % (region, account, names["dynamodb"])
     group_arn = "arn:aws:logs:%s:%s:log-group:%s" % (region, account, names["logs"])
     pool_arn = "arn:aws:cognito-idp:%s:%s:userpool/us-east-1_AbC" % (region, account)
+
+    stack_policy = "arn:aws:iam::%s:policy/stackctl/my-frontend-app/MyFrontendAppLambdaDynamoDB" % account
 
     def request(service, op):
         if service == "dynamodb":
@@ -501,6 +526,14 @@ def self_test(policy_path):
             if op == "TagResource":
                 return _Fake("/", json.dumps({"ResourceArn": pool_arn}).encode())
             return _Fake("/", json.dumps({"UserPoolId": "us-east-1_AbC"}).encode())
+        if service == "iam" and op in ("DetachUserPolicy", "DetachGroupPolicy"):
+            who = "UserName" if op == "DetachUserPolicy" else "GroupName"
+            return _Fake("/", querystring={who: ["someone"], "PolicyArn": [stack_policy]})
+        if service == "iam" and ("Role" in op or op == "PassRole") and op not in ("CreateRole", "ListRoles"):
+            # A role made before IAM paths (at `/`): the backend does not hold it, so its ARN is built.
+            return _Fake("/", querystring={"RoleName": ["my-frontend-app-lambda-role"]})
+        if service == "iam" and "Polic" in op and op not in ("CreatePolicy", "ListPolicies"):
+            return _Fake("/", querystring={"PolicyArn": [stack_policy]})
         if service == "iam" and op in ("CreateRole", "CreatePolicy"):
             # Created under the stack's IAM path, as stackctl does (`/stackctl/<stack>/`).
             name = "RoleName" if op == "CreateRole" else "PolicyName"
@@ -521,15 +554,21 @@ def self_test(policy_path):
         if resources == ["*"]:
             continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", r) for r in resources])
+        # The stack's names (the generated policy names them; `stackctl policy`) become another stack's.
+        other = dict(statement, Resource=[re.sub(r"([/:])\*$", r"\1other-*", rename_to_other(r)) for r in resources])
         for action in actions:
             prefix, op = action.split(":", 1)
             service = scopes.get(prefix, prefix)
             op = operations.get(action, op)
             checks = [(a, r) for a, r in checks_for(request(service, op), service, op, region, account) if a == action]
+            def resolved(s, a):
+                # The request's own condition keys, as `authorize` resolves them (PassRole: passed to Lambda).
+                doc = json.loads(with_tag_conditions(json.dumps({"Statement": [s]}), None,
+                                                     request_context("lambda", a)))
+                return doc["Statement"][0] if doc["Statement"] else dict(s, Action=[])
             ok = bool(checks) and all(
-                IAMPolicyStatement(statement).is_action_permitted(a, r) == PermissionResult.PERMITTED
-                and IAMPolicyStatement(other).is_action_permitted(a, r) != PermissionResult.PERMITTED
+                IAMPolicyStatement(resolved(statement, a)).is_action_permitted(a, r) == PermissionResult.PERMITTED
+                and IAMPolicyStatement(resolved(other, a)).is_action_permitted(a, r) != PermissionResult.PERMITTED
                 for a, r in checks)
             if not ok:
                 failures += 1
@@ -612,7 +651,7 @@ def self_test(policy_path):
             print("FAIL %s:%s: derived %s, AWS evaluates %s" % (service, op, got, want))
     # Versioned deploys (issue 24): every action stackctl sends with a qualifier is allowed by the policy on the
     # version's and the alias's ARN, and not by the policy scoped to other names.
-    whole, others = IAMPolicy(json.dumps(policy)), IAMPolicy(json.dumps(policy).replace("function:*", "function:other-*"))
+    whole, others = IAMPolicy(json.dumps(policy)), IAMPolicy(rename_to_other(json.dumps(policy)).replace("function:*", "function:other-*"))
     for action in ("lambda:PublishVersion", "lambda:ListVersionsByFunction", "lambda:GetAlias", "lambda:CreateAlias",
                    "lambda:UpdateAlias", "lambda:DeleteAlias", "lambda:ListAliases"):
         if whole.is_action_permitted(action, function_arn) != PermissionResult.PERMITTED:
@@ -630,7 +669,9 @@ def self_test(policy_path):
                       % (action, qualified))
     # The policy's tag conditions, as `authorize` resolves them: the pool actions are allowed on a pool with a
     # `stackctl:stack` tag only.
-    for tags, want in [({"stackctl:stack": "x"}, PermissionResult.PERMITTED), ({}, PermissionResult.NEUTRAL),
+    # `stackctl:stack` = this stack's name only.
+    for tags, want in [({"stackctl:stack": "my-frontend-app"}, PermissionResult.PERMITTED),
+                       ({"stackctl:stack": "other-app"}, PermissionResult.NEUTRAL), ({}, PermissionResult.NEUTRAL),
                        ({"other": "x"}, PermissionResult.NEUTRAL)]:
         resolved = IAMPolicy(with_tag_conditions(json.dumps(policy), tags))
         for action in ("cognito-idp:AdminInitiateAuth", "cognito-idp:DeleteUserPool"):
@@ -645,11 +686,23 @@ def self_test(policy_path):
         ("StringEquals", {"aws:ResourceTag/k": ["a", "v"]}, {"k": "v"}, True),
         ("StringEquals", {"aws:ResourceTag/k": "a"}, {"k": "v"}, False),
         ("StringLike", {"aws:ResourceTag/k": "*"}, {"k": "v"}, None),
+        ("StringEquals", {"iam:PassedToService": "lambda.amazonaws.com"}, {}, None),
         ("Null", {"aws:RequestTag/k": "false"}, {"k": "v"}, None),
     ]:
         if condition_holds(op, values, tags) != want:
             failures += 1
             print("FAIL condition %s %s over %s: expected %s" % (op, values, tags, want))
+    # (9) iam:PassedToService: Lambda's PassRole is allowed by a statement limited to Lambda, not by one limited to
+    # another service.
+    for service, want in [("lambda.amazonaws.com", PermissionResult.PERMITTED),
+                          ("ec2.amazonaws.com", PermissionResult.NEUTRAL)]:
+        limited = {"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*",
+                                  "Condition": {"StringEquals": {"iam:PassedToService": service}}}]}
+        got = IAMPolicy(with_tag_conditions(json.dumps(limited), None, request_context("lambda", "iam:PassRole"))) \
+            .is_action_permitted("iam:PassRole", "arn:aws:iam::%s:role/r" % account)
+        if got != want:
+            failures += 1
+            print("FAIL PassRole limited to %s: %s, expected %s" % (service, got, want))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 

@@ -1,0 +1,219 @@
+//! `stackctl policy` (issue 26): the committed operator policy is its output for the repo's stack file (so
+//! every integration test runs under the generated policy), a user holding only the output for a stack with a
+//! URL, a versioned deploy and a Cognito pool deploys, checks, rolls back and removes it and two stages
+//! with nothing refused, and the same user is refused another stack's table and role by their names.
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// The URL, the versioned deploy (no verify: this is about permissions) and the managed pool.
+const FEATURES: &str =
+    "[function.url]\nauth = \"none\"\n\n[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n\
+                        [auth]\ncognito = true\n\n[function.environment]";
+
+fn run_as(project: &Project, keys: &Keys, args: &[&str]) -> Run {
+    let output = project
+        .command(args)
+        .env("AWS_ACCESS_KEY_ID", &keys.id)
+        .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
+        .output()
+        .expect("running stackctl");
+    Run::from(output)
+}
+
+fn denials_of(emulator: &Emulator, keys: &Keys) -> Vec<Value> {
+    emulator
+        .denials()
+        .into_iter()
+        .filter(|d| d["key"] == keys.id.as_str())
+        .collect()
+}
+
+#[test]
+fn the_committed_operator_policy_is_stackctl_policys_output_for_the_repo_stack() {
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("policy")
+        .current_dir(REPO)
+        .env_remove("STACKCTL_FILE")
+        .env_remove("STACKCTL_STAGE")
+        .output()
+        .expect("running stackctl policy");
+    let run = Run::from(output);
+    run.ok();
+    assert!(
+        run.stdout == operator_policy(),
+        "policies/stackctl-operator-policy.json is not `stackctl policy`'s output for stack.toml; regenerate it: \
+         cargo run -q -- policy > policies/stackctl-operator-policy.json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_names() {
+    let emulator = Emulator::start();
+    emulator.strict().set(json!({"lambda_versions": true}));
+    let project = Project::new(&emulator);
+    project.edit("stack.toml", "[function.environment]", FEATURES);
+    let deployer = emulator.user("deployer", &[project.generated_policy(&[])]);
+
+    for stage in [None, Some("pr-1"), Some("pr-2")] {
+        let with = |args: &[&'static str]| -> Vec<String> {
+            let mut all: Vec<String> = stage
+                .map(|s| vec!["--stage".to_string(), s.to_string()])
+                .unwrap_or_default();
+            all.extend(args.iter().map(|a| a.to_string()));
+            all
+        };
+        let run = |args: &[&'static str]| {
+            let args = with(args);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = run_as(&project, &deployer, &args);
+            assert_eq!(run.code, 0, "{args:?}: {}\n{}", run.stdout, run.stderr);
+            run
+        };
+        run(&["up"]);
+        run(&["status"]);
+        run(&["smoke"]);
+        // A second version to roll back from.
+        project.edit("stack.toml", "memory_mb = 128", "memory_mb = 256");
+        run(&["up"]);
+        run(&["rollback"]);
+        project.edit("stack.toml", "memory_mb = 256", "memory_mb = 128");
+        run(&["down", "--confirm", "--delete-data"]);
+        let refused = denials_of(&emulator, &deployer);
+        assert!(refused.is_empty(), "stage {stage:?}: {refused:#?}");
+    }
+
+    // Another stack, deployed by the account's root: the deployer may neither change nor remove it.
+    let other = project
+        .read("stack.toml")
+        .replace("my-frontend-app", "other-app")
+        .replace("MyFrontendApp", "OtherApp");
+    project.write("other.toml", &other);
+    let root = Keys {
+        id: ROOT_KEY.into(),
+        secret: ROOT_KEY.into(),
+    };
+    run_as(&project, &root, &["-f", "other.toml", "up"]).ok();
+    let actions: Vec<String> = serde_json::from_str::<Value>(&project.generated_policy(&[]))
+        .unwrap()["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for args in [
+        &["-f", "other.toml", "up"][..],
+        &["-f", "other.toml", "down", "--confirm", "--delete-data"][..],
+    ] {
+        let mark = emulator.mark();
+        let before = denials_of(&emulator, &deployer).len();
+        let run = run_as(&project, &deployer, args);
+        run.expect_code(1);
+        // The refusal is recorded by the emulator's IAM check (IAM's AccessDenied reaches stackctl's message
+        // as the SDK's "unhandled error" for IAM reads: the recorded denial is the proof).
+        assert!(
+            denials_of(&emulator, &deployer).len() > before,
+            "{args:?} was not refused: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("other-app"), "{}", run.stderr);
+        assert!(
+            emulator.writes_since(mark).is_empty(),
+            "{args:?} changed something: {:?}",
+            emulator.writes_since(mark)
+        );
+    }
+    // Refused by the names, not for a missing action: every refused action is one the policy grants.
+    let refused = denials_of(&emulator, &deployer);
+    assert!(!refused.is_empty());
+    for denial in &refused {
+        let action = denial["action"].as_str().unwrap();
+        assert!(actions.iter().any(|a| a == action), "{denial}");
+        assert!(
+            denial["resource"].as_str().unwrap().contains("other-app"),
+            "{denial}"
+        );
+    }
+    // Its table and role are still there.
+    let aws = emulator.moto_clients().await;
+    aws.dynamodb
+        .describe_table()
+        .table_name("other-app-data")
+        .send()
+        .await
+        .expect("the other stack's table is kept");
+    let roles = aws.iam.list_roles().send().await.unwrap();
+    assert!(
+        roles
+            .roles()
+            .iter()
+            .any(|r| r.role_name() == "other-app-lambda-role"),
+        "{roles:?}"
+    );
+}
+
+/// `stackctl policy` with its flags, in the repository (no AWS, no credentials).
+fn policy(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("policy")
+        .args(args)
+        .current_dir(REPO)
+        .env_remove("STACKCTL_FILE")
+        .env_remove("STACKCTL_STAGE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("running stackctl policy");
+    Run::from(output)
+}
+
+#[test]
+fn github_prints_permissions_and_trust_and_bad_values_exit_64_with_nothing_printed() {
+    let run = policy(&[
+        "--github",
+        "octo-org/api:production",
+        "--account",
+        "123456789012",
+    ]);
+    run.ok();
+    let both = run.json();
+    assert_eq!(
+        both["trust"]["Statement"][0]["Condition"]["StringEquals"]
+            ["token.actions.githubusercontent.com:sub"],
+        "repo:octo-org/api:environment:production"
+    );
+    // The same identity policy as without --github, the account filled in.
+    let alone = policy(&["--account", "123456789012"]);
+    alone.ok();
+    assert_eq!(both["permissions"], alone.json());
+    assert!(alone
+        .stdout
+        .contains("arn:aws:iam::123456789012:role/stackctl/my-frontend-app/*"));
+    for (args, names) in [
+        (&["--github", "octo-org/api*"][..], "--github"),
+        (
+            &[
+                "--github",
+                "octo-org/api:prod:x",
+                "--account",
+                "123456789012",
+            ],
+            "--github",
+        ),
+        (&["--github", "octo-org/api"], "--account"),
+        (&["--account", "12"], "--account"),
+    ] {
+        let run = policy(args);
+        run.expect_code(64);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains(names) && run.stderr.contains("fix:"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
