@@ -27,12 +27,14 @@ fn init(cwd: &Path, args: &[&str]) -> Run {
     Run::from(output)
 }
 
-/// The project a test runs against the emulator, as the user its runs are made as: today the harness's
-/// operator (a user holding only policies/stackctl-operator-policy.json). The one place to switch it (e.g. to
-/// a user holding `stackctl policy`'s output for this project).
+/// The project a test runs against the emulator, as a user holding exactly `stackctl policy`'s output for
+/// the written stack (the "from nothing" path: init, then the deploy policy it needs), and for
+/// `dev`/`smoke --local` that policy plus the function's table policy (what the handler does locally).
 fn project_in(emulator: &Emulator, dir: tempfile::TempDir) -> Project {
     let mut project = Project::at(emulator, dir);
-    project.operator = emulator.operator.clone();
+    let policy = project.generated_policy(&[]);
+    project.operator = emulator.user("init-deployer", std::slice::from_ref(&policy));
+    project.local = emulator.user("init-developer", &[policy, function_policy()]);
     project
 }
 
