@@ -89,7 +89,13 @@ fn main() -> ExitCode {
             // Credentials that expired during the run: the one line that says so, not the SDK's chain.
             match credentials::expired_in(&err) {
                 Some(expired) => eprintln!("error: {expired}"),
-                None => eprintln!("error: {err:#}"),
+                None => {
+                    eprintln!("error: {err:#}");
+                    // IAM refused an action: name it and the fix (the SDK's chain may not).
+                    if let Some(denied) = aws::errors::access_denied_in(&err) {
+                        eprintln!("  {denied}");
+                    }
+                }
             }
             status.into()
         }

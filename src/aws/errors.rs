@@ -120,23 +120,51 @@ fn credentials_error(failure: &ConnectorError) -> Option<&CredentialsError> {
 /// The AWS error code of one error in a chain, when it is one the classifier knows: a service's `Error`
 /// (what `.map_err(aws_sdk_x::Error::from)` makes) or the bare `ErrorMetadata` an unmodelled error carries.
 pub fn code_of<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a str> {
+    meta_of(cause)?.code()
+}
+
+/// The error metadata (code and message) of one error in a chain, for the same errors as `code_of`.
+fn meta_of<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a ErrorMetadata> {
     if let Some(e) = cause.downcast_ref::<ErrorMetadata>() {
-        e.code()
+        Some(e)
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_lambda::Error>() {
-        e.code()
+        Some(e.meta())
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_iam::Error>() {
-        e.code()
+        Some(e.meta())
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_dynamodb::Error>() {
-        e.code()
+        Some(e.meta())
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_sts::Error>() {
-        e.code()
+        Some(e.meta())
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_cloudwatchlogs::Error>() {
-        e.code()
+        Some(e.meta())
     } else if let Some(e) = cause.downcast_ref::<aws_sdk_resourcegroupstagging::Error>() {
-        e.code()
+        Some(e.meta())
+    } else if let Some(e) = cause.downcast_ref::<aws_sdk_cognitoidentityprovider::Error>() {
+        Some(e.meta())
     } else {
         None
     }
+}
+
+/// The codes AWS answers when IAM refuses the caller an action: IAM and STS say AccessDenied, the JSON
+/// services AccessDeniedException.
+const ACCESS_DENIED_CODES: &[&str] = &["AccessDenied", "AccessDeniedException"];
+
+/// When IAM refused the caller an action somewhere in the chain: one line naming AWS's code and message
+/// (which names the identity, the action and the resource) and the fix. The SDK's own rendering of an
+/// unmodelled error says only "unhandled error".
+pub fn access_denied_in(err: &anyhow::Error) -> Option<String> {
+    let meta = err
+        .chain()
+        .filter_map(meta_of)
+        .find(|m| m.code().is_some_and(|c| ACCESS_DENIED_CODES.contains(&c)))?;
+    Some(format!(
+        "AWS refused the call ({}: {})\n  fix: the identity running stackctl needs that action on that resource; \
+         `stackctl policy` prints the policy a deploy of this stack needs (README: \"IAM permissions stackctl \
+         itself needs\"); another stack's or stage's resources are outside it on purpose",
+        meta.code().unwrap_or("AccessDenied"),
+        meta.message().unwrap_or("no message")
+    ))
 }
 
 /// The class of one error of a chain (not its sources).

@@ -113,14 +113,21 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         let before = denials_of(&emulator, &deployer).len();
         let run = run_as(&project, &deployer, args);
         run.expect_code(1);
-        // The refusal is recorded by the emulator's IAM check (IAM's AccessDenied reaches stackctl's message
-        // as the SDK's "unhandled error" for IAM reads: the recorded denial is the proof).
+        // The refusal is recorded by the emulator's IAM check (the proof), and stackctl names it below.
         assert!(
             denials_of(&emulator, &deployer).len() > before,
             "{args:?} was not refused: {}",
             run.stderr
         );
         assert!(run.stderr.contains("other-app"), "{}", run.stderr);
+        // The refusal is named, with the action, and the fix.
+        assert!(
+            run.stderr.contains("AWS refused the call (AccessDenied")
+                && run.stderr.contains("is not authorized to perform")
+                && run.stderr.contains("`stackctl policy`"),
+            "{}",
+            run.stderr
+        );
         assert!(
             emulator.writes_since(mark).is_empty(),
             "{args:?} changed something: {:?}",
