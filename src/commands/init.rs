@@ -254,6 +254,41 @@ mod tests {
         }
     }
 
+    /// What deploy.yml deploys on every push to main is the protected stage: `down --confirm` refused, the
+    /// table kept by deletion protection and point-in-time recovery.
+    #[test]
+    fn the_deploy_workflow_deploys_the_protected_prod_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        run(Some(&project), Some("shop")).unwrap();
+        let workflow =
+            std::fs::read_to_string(project.join(".github/workflows/deploy.yml")).unwrap();
+        assert!(
+            workflow.contains("      STACKCTL_STAGE: prod "),
+            "{workflow}"
+        );
+        assert!(
+            workflow.contains("    environment: production\n"),
+            "{workflow}"
+        );
+        let today = crate::runtimes::today();
+        let kinds = crate::resources::contributed();
+        let selection = Selection {
+            stage: Some("prod"),
+            region: None,
+        };
+        let stack = load_selected(&project.join("stack.toml"), &today, selection, &kinds).unwrap();
+        assert!(stack.protected_stage.is_some());
+        assert!(stack.table.deletion_protection);
+        let preview =
+            std::fs::read_to_string(project.join(".github/workflows/preview.yml")).unwrap();
+        assert_eq!(
+            preview.matches("    environment: preview").count(),
+            2,
+            "{preview}"
+        );
+    }
+
     #[test]
     fn the_text_shows_a_control_character_in_dir_and_never_sends_it() {
         let dir = tempfile::tempdir().unwrap();
