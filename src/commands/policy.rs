@@ -44,6 +44,9 @@ pub fn run(options: &Options, today: &str) -> Result<Outcome> {
     };
     let names = Names::of_file(options.file, options.region, options.account, today)?;
     let permissions = deploy_policy::document(&names);
+    if let Some(note) = size_note(&deploy_policy::render(&permissions)) {
+        eprintln!("warning: {note}");
+    }
     let document = match &repo {
         None => permissions,
         Some(repo) => {
@@ -61,4 +64,47 @@ pub fn run(options: &Options, today: &str) -> Result<Outcome> {
     Ok(Outcome::Plain {
         text: deploy_policy::render(&document),
     })
+}
+
+/// IAM's quotas on a policy's size, in characters not counting whitespace (IAM User Guide, "IAM and AWS STS
+/// quotas": a customer managed policy 6,144; a role's inline policies together 10,240).
+const MANAGED_POLICY_LIMIT: usize = 6_144;
+const ROLE_INLINE_LIMIT: usize = 10_240;
+
+/// What to do when `document` is too large for a managed policy (`aws iam create-policy` refuses it with
+/// LimitExceeded): None when it fits.
+fn size_note(document: &str) -> Option<String> {
+    let size = document.chars().filter(|c| !c.is_whitespace()).count();
+    if size <= MANAGED_POLICY_LIMIT {
+        return None;
+    }
+    let inline = if size <= ROLE_INLINE_LIMIT {
+        format!(
+            "put it on the role inline instead (`aws iam put-role-policy`: up to {ROLE_INLINE_LIMIT} for all of \
+             a role's inline policies)"
+        )
+    } else {
+        format!("it is over the {ROLE_INLINE_LIMIT} of a role's inline policies too: split its statements into two policies")
+    };
+    Some(format!(
+        "the policy is {size} characters without whitespace, over IAM's {MANAGED_POLICY_LIMIT} for a managed \
+         policy (`aws iam create-policy` would refuse it): {inline}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_over_the_managed_quota_says_to_put_it_inline_or_split_it() {
+        assert_eq!(size_note(&format!("{{ {} }}", "a ".repeat(6_000))), None);
+        let over = size_note(&"a".repeat(6_145)).unwrap();
+        assert!(
+            over.contains("6145 characters") && over.contains("put-role-policy"),
+            "{over}"
+        );
+        let far = size_note(&"a".repeat(10_241)).unwrap();
+        assert!(far.contains("split"), "{far}");
+    }
 }

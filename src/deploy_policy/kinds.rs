@@ -267,20 +267,19 @@ fn user_pool(names: &Names) -> Vec<Grant> {
             "UserPoolFind",
             &["cognito-idp:ListUserPools", "cognito-idp:CreateUserPool"],
         ),
-        // Reads without the tag condition: stackctl must see another owner's pool of the same name (and its
-        // tags) to refuse it, rather than fail on an AccessDenied.
+        // The one read without the tag condition: stackctl must see another owner's pool of the same name
+        // (and its tags) to refuse it, rather than fail on an AccessDenied. Its clients are read only in the
+        // stack's own pool: DescribeUserPoolClient answers a client's secret, which is not this stack's.
         Grant::new(
             "UserPoolRead",
-            &[
-                "cognito-idp:DescribeUserPool",
-                "cognito-idp:ListUserPoolClients",
-                "cognito-idp:DescribeUserPoolClient",
-            ],
+            &["cognito-idp:DescribeUserPool"],
             pools.clone(),
         ),
         Grant::new(
             "UserPoolOwned",
             &[
+                "cognito-idp:ListUserPoolClients",
+                "cognito-idp:DescribeUserPoolClient",
                 "cognito-idp:DeleteUserPool",
                 "cognito-idp:ListUsers",
                 "cognito-idp:TagResource",

@@ -43,6 +43,7 @@ impl Names {
         };
         // Any stage first: its errors are the file's own; the unstaged load then fails only for `${stage}`.
         let any = load(Some(ANY_STAGE))?;
+        refuse_too_wide(path, &any)?;
         let mut stacks = vec![(any, true)];
         if let Ok(written) = load(None) {
             stacks.insert(0, (written, false));
@@ -110,6 +111,49 @@ impl Names {
     pub fn iam_arn(&self, resource: &str) -> String {
         format!("arn:aws:iam::{}:{resource}", self.account)
     }
+}
+
+/// Refuses a stack file whose names would make the policy reach beyond the stack: a name that begins with
+/// `${stage}` (its pattern would begin with `*`: every table or function of the account), or any name holding
+/// the stand-in stage itself (its text would be read as "any stage").
+fn refuse_too_wide(path: &Path, any: &Stack) -> Result<(), ConfigError> {
+    let mut named = vec![
+        ("table.name".to_string(), any.table.name.clone()),
+        ("role.name".to_string(), any.role.name.clone()),
+        ("policy.name".to_string(), any.policy.name.clone()),
+    ];
+    for function in any.functions() {
+        named.push((function.name_field.clone(), function.spec.name.clone()));
+    }
+    let refuse = |field: &str, message: String, fix: &str| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        field: Some(field.to_string()),
+        message,
+        fix: Some(fix.to_string()),
+    };
+    if std::fs::read_to_string(path).is_ok_and(|text| text.contains(ANY_STAGE)) {
+        return Err(refuse(
+            "stack",
+            format!(
+                "the file contains `{ANY_STAGE}`, the stand-in `stackctl policy` reads as \"any stage\": the \
+                 policy would cover names that are not the stack's"
+            ),
+            "rename what holds it",
+        ));
+    }
+    for (field, name) in named {
+        if name.starts_with(ANY_STAGE) {
+            return Err(refuse(
+                &field,
+                "the name begins with `${stage}`: `stackctl policy` would have to grant every name of the \
+                 account (a pattern beginning with `*`)"
+                    .into(),
+                "begin the name with fixed text, e.g. the stack's name: `<stack>-${stage}-...`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `all` without duplicates and without the entries another entry's pattern matches, in their order.

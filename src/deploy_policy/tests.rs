@@ -215,3 +215,60 @@ fn the_trust_policy_names_the_provider_audience_and_subject() {
         serde_json::json!({"token.actions.githubusercontent.com:sub": "repo:o/r:*"})
     );
 }
+
+/// A name that begins with `${stage}` would need a pattern beginning with `*` (every function or table of
+/// the account), and a name holding the stand-in stage would be widened with it: both refused, exit 64.
+#[test]
+fn names_that_would_widen_the_policy_beyond_the_stack_are_refused() {
+    for (from, to, field) in [
+        (
+            "name = \"my-frontend-app-api\"",
+            "name = \"${stage}\"",
+            "function.name",
+        ),
+        (
+            "name = \"my-frontend-app-data\"",
+            "name = \"${stage}x\"",
+            "table.name",
+        ),
+        (
+            "name = \"my-frontend-app-api\"",
+            "name = \"fooqzq0\"",
+            "stack",
+        ),
+    ] {
+        let (_dir, path) = edited(|text| text.replace(from, to));
+        let err = Names::of_file(&path, None, None, TODAY).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some(field), "{to}: {err}");
+        assert!(err.fix.is_some(), "{err}");
+    }
+    // Every resource of the repo's policy begins with fixed text after its type.
+    let text = render(&document(&names(&repo_file(), None)));
+    for wide in ["function:*", "table/*", "log-group:/aws/lambda/*\""] {
+        assert!(!text.contains(wide), "{wide} in {text}");
+    }
+}
+
+/// Only DescribeUserPool reaches a pool that is not the stack's (to see its tags and refuse it): its app
+/// clients, whose description answers a client's secret, are read only in pools tagged as this stack's.
+#[test]
+fn a_pools_clients_are_read_only_in_the_stacks_own_pools() {
+    let doc = document(&names(&repo_file(), None));
+    for statement in doc["Statement"].as_array().unwrap() {
+        let actions: Vec<&str> = match &statement["Action"] {
+            serde_json::Value::String(one) => vec![one.as_str()],
+            many => many
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect(),
+        };
+        let reads_clients = actions.iter().any(|a| {
+            *a == "cognito-idp:DescribeUserPoolClient" || *a == "cognito-idp:ListUserPoolClients"
+        });
+        if reads_clients {
+            assert!(statement["Condition"].is_object(), "{statement}");
+        }
+    }
+}

@@ -367,7 +367,13 @@ impl Resource for UserPoolClient {
 
     fn read<'a>(&'a self, cx: &'a ReadCx<'a>) -> BoxFuture<'a, Result<Found<LiveClient, ()>>> {
         Box::pin(async move {
-            let Some(pool) = cx.live_of::<UserPool>(&self.pool) else {
+            // Only the stack's own pool's clients are read: another owner's pool is blocked whatever its
+            // clients are, and the deploy policy reads clients only in pools tagged as the stack's (a
+            // client's description holds its secret).
+            let Some(pool) = cx
+                .live_of::<UserPool>(&self.pool)
+                .filter(|p| cx.stack.owns(&p.tags))
+            else {
                 return Ok(None.into());
             };
             let cognito = client(cx.clients);

@@ -620,38 +620,7 @@ impl Project {
                 &dir.path().join("lambda").join(file),
             );
         }
-        // Hard links, not a symlink: the bundler names modules by their real path, so a symlink to the
-        // repository's node_modules would make the bundle (and its CodeSha256) depend on where the
-        // repository is checked out. Hard links are as cheap and keep every path inside the project.
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(node_modules())
-            .arg(dir.path().join("lambda/node_modules"))
-            .status()
-            .expect("running cp");
-        assert!(
-            status.success(),
-            "hard-linking node_modules into the project copy"
-        );
-        // The copy's lockfile is newer than the shared install; make it as old as the original so that
-        // stackctl does not reinstall into the shared node_modules.
-        let original = std::fs::metadata(root.join("lambda/node_modules/.package-lock.json"))
-            .and_then(|m| m.modified())
-            .expect("mtime");
-        let lock = std::fs::File::options()
-            .write(true)
-            .open(dir.path().join("lambda/package-lock.json"))
-            .expect("lockfile");
-        lock.set_modified(original - Duration::from_secs(1))
-            .expect("setting mtime");
-        Project {
-            dir,
-            endpoint: emulator.url.clone(),
-            requests: emulator.request_source(),
-            operator: emulator.operator.clone(),
-            local: emulator.local.clone(),
-            denials: emulator.dir.path().join("denials.jsonl"),
-        }
+        Project::at(emulator, dir)
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -1079,6 +1048,9 @@ impl Project {
     /// are: node_modules hard-linked from the repository's install (no network npm in tests) and the lockfile
     /// made older than it, so stackctl does not reinstall.
     pub fn at(emulator: &Emulator, dir: tempfile::TempDir) -> Project {
+        // Hard links, not a symlink: the bundler names modules by their real path, so a symlink to the
+        // repository's node_modules would make the bundle (and its CodeSha256) depend on where the
+        // repository is checked out. Hard links are as cheap and keep every path inside the project.
         let status = Command::new("cp")
             .arg("-al")
             .arg(node_modules())
@@ -1089,6 +1061,8 @@ impl Project {
             status.success(),
             "hard-linking node_modules into the project"
         );
+        // The copy's lockfile is newer than the shared install; make it as old as the original so that
+        // stackctl does not reinstall into the shared node_modules.
         let original =
             std::fs::metadata(Path::new(REPO).join("lambda/node_modules/.package-lock.json"))
                 .and_then(|m| m.modified())
