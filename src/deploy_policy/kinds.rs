@@ -121,6 +121,17 @@ fn iam_new(names: &Names, kind: &str) -> Vec<String> {
     iam(names, kind, &[])
 }
 
+/// The stack's own policies: its IAM path and the legacy names at `/`.
+fn stack_policies(names: &Names) -> Vec<String> {
+    iam(names, "policy", &names.policies)
+}
+
+/// The condition limiting an attach or detach to `policies` (the request's PolicyArn; the Service
+/// Authorization Reference lists iam:PolicyARN for every Attach/Detach{Role,User,Group}Policy).
+fn policy_arn_like(policies: Vec<String>) -> serde_json::Value {
+    json!({ "ArnLike": { "iam:PolicyARN": policies } })
+}
+
 fn role(names: &Names) -> Vec<Grant> {
     vec![
         Grant::new(
@@ -135,11 +146,20 @@ fn role(names: &Names) -> Vec<Grant> {
                 "iam:RemoveRoleFromInstanceProfile",
                 "iam:DeleteRolePolicy",
                 "iam:TagRole",
-                "iam:AttachRolePolicy",
-                "iam:DetachRolePolicy",
             ],
             iam(names, "role", &names.roles),
         ),
+        // Attach/Detach act on the role; the policy is only their iam:PolicyARN condition key: without it the
+        // holder could attach AdministratorAccess to a role it creates. Limited to the stack's own policies and
+        // the file's `role.managed_policies` (every stage's).
+        Grant::new(
+            "RolePolicyAttach",
+            &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            iam(names, "role", &names.roles),
+        )
+        .when(policy_arn_like(
+            [stack_policies(names), names.managed_policies.clone()].concat(),
+        )),
         // Lambda's CreateFunction / UpdateFunctionConfiguration pass the stack's role: only to Lambda.
         Grant::new(
             "RolePass",
@@ -182,13 +202,14 @@ fn policy(names: &Names) -> Vec<Grant> {
             vec![names.iam_arn("role/*")],
         ),
         // Deleting the stack's policy first detaches it from whoever else holds it (ListEntitiesForPolicy):
-        // these act on that user or group, any of the account's (the policy is only their iam:PolicyARN
-        // condition key, which the emulator cannot evaluate: see docs/decisions.md).
+        // these act on that user or group, any of the account's: only the stack's own policies (the
+        // iam:PolicyARN condition key), else the holder could detach a Deny guardrail from itself.
         Grant::new(
             "PolicyDetachFromOthers",
             &["iam:DetachUserPolicy", "iam:DetachGroupPolicy"],
             vec![names.iam_arn("user/*"), names.iam_arn("group/*")],
-        ),
+        )
+        .when(policy_arn_like(stack_policies(names))),
     ]
 }
 

@@ -26,6 +26,8 @@ pub struct Names {
     pub policies: Vec<String>,
     pub functions: Vec<String>,
     pub log_groups: Vec<String>,
+    /// `role.managed_policies` ARNs of every stage: what up attaches to (and down detaches from) the role.
+    pub managed_policies: Vec<String>,
 }
 
 impl Names {
@@ -75,6 +77,8 @@ impl Names {
         self.tables.push(put(&stack.table.name));
         self.roles.push(put(&stack.role.name));
         self.policies.push(put(&stack.policy.name));
+        self.managed_policies
+            .extend(stack.role.managed_policy_arns.iter().cloned());
         for function in stack.functions() {
             self.functions.push(put(&function.spec.name));
             self.log_groups.push(put(&function.log_group.name));
@@ -90,6 +94,7 @@ impl Names {
             &mut self.policies,
             &mut self.functions,
             &mut self.log_groups,
+            &mut self.managed_policies,
         ] {
             *list = without_covered(std::mem::take(list));
         }

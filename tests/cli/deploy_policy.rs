@@ -224,3 +224,126 @@ fn github_prints_permissions_and_trust_and_bad_values_exit_64_with_nothing_print
         );
     }
 }
+
+/// An IAM client signing with `keys`, through the strict proxy as stackctl talks to it.
+async fn iam_as(emulator: &Emulator, keys: &Keys) -> aws_sdk_iam::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&emulator.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            &keys.id,
+            &keys.secret,
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    aws_sdk_iam::Client::new(&config)
+}
+
+/// The security review's escalations: attach and detach are limited by iam:PolicyARN to the stack's own
+/// policies (and its `role.managed_policies`), so the holder cannot give a role under the stack's path
+/// AdministratorAccess, nor detach another user's policy (a Deny guardrail, or an admin's grant).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generated_policy_refuses_attaching_or_detaching_policies_not_the_stacks() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let deployer = emulator.user("deployer", &[project.generated_policy(&[])]);
+    let root = emulator.moto_clients().await;
+    root.iam
+        .create_role()
+        .role_name("my-frontend-app-escalate")
+        .path("/stackctl/my-frontend-app/")
+        .assume_role_policy_document(TRUST_POLICY)
+        .send()
+        .await
+        .unwrap();
+    let guardrail = root
+        .iam
+        .create_policy()
+        .policy_name("guardrail")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let guardrail = guardrail.policy().unwrap().arn().unwrap().to_string();
+    root.iam
+        .create_user()
+        .user_name("someone")
+        .send()
+        .await
+        .unwrap();
+    root.iam
+        .attach_user_policy()
+        .user_name("someone")
+        .policy_arn(&guardrail)
+        .send()
+        .await
+        .unwrap();
+
+    let iam = iam_as(&emulator, &deployer).await;
+    let attach = iam
+        .attach_role_policy()
+        .role_name("my-frontend-app-escalate")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await;
+    assert!(attach.is_err(), "{attach:?}");
+    let detach = iam
+        .detach_user_policy()
+        .user_name("someone")
+        .policy_arn(&guardrail)
+        .send()
+        .await;
+    // Refused (the emulator's denial log below is the proof of which check refused it).
+    assert!(detach.is_err(), "{detach:?}");
+    let refused: Vec<String> = denials_of(&emulator, &deployer)
+        .iter()
+        .map(|d| d["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(refused, ["iam:AttachRolePolicy", "iam:DetachUserPolicy"]);
+    // Nothing changed: the role holds no policy, the user still its guardrail.
+    let on_role = root
+        .iam
+        .list_attached_role_policies()
+        .role_name("my-frontend-app-escalate")
+        .send()
+        .await
+        .unwrap();
+    assert!(on_role.attached_policies().is_empty(), "{on_role:?}");
+    let on_user = root
+        .iam
+        .list_attached_user_policies()
+        .user_name("someone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_user.attached_policies().len(), 1);
+
+    // The stack's own policy the same holder may attach to that role and detach again.
+    let own = root
+        .iam
+        .create_policy()
+        .policy_name("MyFrontendAppLambdaDynamoDB")
+        .path("/stackctl/my-frontend-app/")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let own = own.policy().unwrap().arn().unwrap().to_string();
+    let attached = iam
+        .attach_role_policy()
+        .role_name("my-frontend-app-escalate")
+        .policy_arn(&own)
+        .send()
+        .await;
+    assert!(attached.is_ok(), "{attached:?}");
+    let detached = iam
+        .detach_role_policy()
+        .role_name("my-frontend-app-escalate")
+        .policy_arn(&own)
+        .send()
+        .await;
+    assert!(detached.is_ok(), "{detached:?}");
+}

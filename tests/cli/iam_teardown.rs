@@ -199,6 +199,15 @@ async fn every_page_of_the_iam_lists_is_followed_in_up_and_down() {
         &format!("managed_policies = [\"{BASIC_EXECUTION}\"]"),
         &format!("managed_policies = [\"{BASIC_EXECUTION}\", \"{XRAY}\"]"),
     );
+    // The operator holds the policy generated for the repo's stack.toml: attach/detach are limited by
+    // iam:PolicyARN to its managed policies, so the extra one is granted as `stackctl policy` would for this
+    // edited file.
+    emulator.grant(
+        OPERATOR_USER,
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":["iam:AttachRolePolicy","iam:DetachRolePolicy"],"Resource":"*","Condition":{{"ArnLike":{{"iam:PolicyARN":"{XRAY}"}}}}}}]}}"#
+        ),
+    );
     project.stackctl(&["up"]).ok();
     // Three managed policies on the role (two AWS-managed and the stack's), each on a page of its own: a
     // second up finds them all and has nothing to do.

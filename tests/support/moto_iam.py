@@ -33,6 +33,9 @@ otherwise:
    cognito-idp TagResource) before moto evaluates the statement.
 9. `iam:PassedToService` on the PassRole of (3): `lambda.amazonaws.com` (`request_context`), resolved the same
    way (moto has no value for it).
+10. `iam:PolicyARN` on Attach/Detach{Role,User,Group}Policy: the request's PolicyArn parameter (`request_context`),
+   with `ArnLike`, `ArnEquals` and `StringLike` evaluated as IAM does (`*` any run, `?` one character), resolved
+   the same way (moto has no value for it, and treats a condition it cannot verify as an explicit deny).
 
 Every refusal (denied, bad signature, unknown key, unsigned) is appended as a JSON line to STACKCTL_IAM_DENIALS: the harness
 asserts after each run that its operator's key was refused nothing.
@@ -337,13 +340,32 @@ def resource_tags(scope, arn):
     return dict((pool.extended_config or {}).get("UserPoolTags") or {}) if pool else {}
 
 
-def request_context(scope, action):
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html:
+# these actions' condition key iam:PolicyARN is the policy the request attaches or detaches.
+POLICY_ARN_ACTIONS = {"iam:%s%sPolicy" % (verb, kind) for verb in ("Attach", "Detach")
+                      for kind in ("Role", "User", "Group")}
+
+
+def request_context(scope, action, request=None):
     """(9) The request's own condition keys AWS sets: iam:PassedToService on the PassRole a Lambda CreateFunction
     or UpdateFunctionConfiguration implies (https://docs.aws.amazon.com/IAM/latest/UserGuide/
-    reference_policies_iam-condition-keys.html#ck_PassedToService: the service principal the role is passed to)."""
+    reference_policies_iam-condition-keys.html#ck_PassedToService: the service principal the role is passed to).
+    (10) iam:PolicyARN on an IAM attach or detach: the request's PolicyArn parameter (its form body, as moto
+    parsed it; #ck_PolicyARN)."""
     if scope == "lambda" and action == "iam:PassRole":
         return {"iam:PassedToService": "lambda.amazonaws.com"}
+    if scope == "iam" and action in POLICY_ARN_ACTIONS and request is not None:
+        policy = form_value(request, "PolicyArn")
+        if policy:
+            return {"iam:PolicyARN": policy}
     return None
+
+
+def iam_glob(pattern, text):
+    """IAM's wildcard match for ArnLike / StringLike: `*` any run of characters, `?` exactly one, the rest
+    literal and case-sensitive, over the whole value."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(pattern))
+    return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
 def condition_holds(operator, values, tags, context=None):
@@ -365,6 +387,11 @@ def condition_holds(operator, values, tags, context=None):
                 return False
         elif operator == "StringEquals":
             if actual is None or actual not in expected:
+                return False
+        elif operator in ("StringLike", "ArnLike", "ArnEquals"):
+            # reference_policies_elements_condition_operators.html: ArnEquals and ArnLike behave the same
+            # (wildcards in both); StringLike with `*` and `?`. Any one of the values matching holds.
+            if actual is None or not any(iam_glob(e, actual) for e in expected):
                 return False
         else:
             return None
@@ -447,7 +474,7 @@ def authorize(self, resource="*"):
     user = request._access_key.arn
     for action, arn in checks_for(self, scope, op, region, self.current_account):
         tags = resource_tags(scope, arn)
-        context = request_context(scope, action)
+        context = request_context(scope, action, self)
         results = [IAMPolicy(with_tag_conditions(p, tags, context)).is_action_permitted(action, arn) for p in policies]
         if PermissionResult.DENIED in results:
             why = "with an explicit deny in an identity-based policy"
@@ -531,7 +558,7 @@ def self_test(policy_path):
             return _Fake("/", querystring={who: ["someone"], "PolicyArn": [stack_policy]})
         if service == "iam" and ("Role" in op or op == "PassRole") and op not in ("CreateRole", "ListRoles"):
             # A role made before IAM paths (at `/`): the backend does not hold it, so its ARN is built.
-            return _Fake("/", querystring={"RoleName": ["my-frontend-app-lambda-role"]})
+            return _Fake("/", querystring={"RoleName": ["my-frontend-app-lambda-role"], "PolicyArn": [stack_policy]})
         if service == "iam" and "Polic" in op and op not in ("CreatePolicy", "ListPolicies"):
             return _Fake("/", querystring={"PolicyArn": [stack_policy]})
         if service == "iam" and op in ("CreateRole", "CreatePolicy"):
@@ -560,11 +587,13 @@ def self_test(policy_path):
             prefix, op = action.split(":", 1)
             service = scopes.get(prefix, prefix)
             op = operations.get(action, op)
-            checks = [(a, r) for a, r in checks_for(request(service, op), service, op, region, account) if a == action]
+            req = request(service, op)
+            checks = [(a, r) for a, r in checks_for(req, service, op, region, account) if a == action]
             def resolved(s, a):
-                # The request's own condition keys, as `authorize` resolves them (PassRole: passed to Lambda).
-                doc = json.loads(with_tag_conditions(json.dumps({"Statement": [s]}), None,
-                                                     request_context("lambda", a)))
+                # The request's own condition keys, as `authorize` resolves them (PassRole: passed to Lambda;
+                # an attach or detach: the stack's policy).
+                context = request_context("lambda", a) or request_context(service, a, req)
+                doc = json.loads(with_tag_conditions(json.dumps({"Statement": [s]}), None, context))
                 return doc["Statement"][0] if doc["Statement"] else dict(s, Action=[])
             ok = bool(checks) and all(
                 IAMPolicyStatement(resolved(statement, a)).is_action_permitted(a, r) == PermissionResult.PERMITTED
@@ -685,7 +714,12 @@ def self_test(policy_path):
         ("Null", {"aws:ResourceTag/k": "true"}, {}, True),
         ("StringEquals", {"aws:ResourceTag/k": ["a", "v"]}, {"k": "v"}, True),
         ("StringEquals", {"aws:ResourceTag/k": "a"}, {"k": "v"}, False),
-        ("StringLike", {"aws:ResourceTag/k": "*"}, {"k": "v"}, None),
+        ("StringLike", {"aws:ResourceTag/k": "*"}, {"k": "v"}, True),
+        ("StringLike", {"aws:ResourceTag/k": "a?"}, {"k": "ab"}, True),
+        ("StringLike", {"aws:ResourceTag/k": "a?"}, {"k": "abc"}, False),
+        ("ArnLike", {"aws:ResourceTag/k": "arn:aws:iam::*:policy/x/*"}, {"k": "arn:aws:iam::1:policy/x/p"}, True),
+        ("ArnEquals", {"aws:ResourceTag/k": "arn:aws:iam::*:policy/x/*"}, {"k": "arn:aws:iam::1:policy/y"}, False),
+        ("StringEqualsIgnoreCase", {"aws:ResourceTag/k": "v"}, {"k": "v"}, None),
         ("StringEquals", {"iam:PassedToService": "lambda.amazonaws.com"}, {}, None),
         ("Null", {"aws:RequestTag/k": "false"}, {"k": "v"}, None),
     ]:
@@ -703,6 +737,21 @@ def self_test(policy_path):
         if got != want:
             failures += 1
             print("FAIL PassRole limited to %s: %s, expected %s" % (service, got, want))
+    # (10) iam:PolicyARN: the policy lets the operator attach the stack's own policy to the stack's role, and
+    # refuses AdministratorAccess on the same role, and detaching a policy not the stack's from another user.
+    role_arn = "arn:aws:iam::%s:role/stackctl/my-frontend-app/r" % account
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    for op, params, arn, want in [
+        ("AttachRolePolicy", form(RoleName="r", PolicyArn=stack_policy), role_arn, PermissionResult.PERMITTED),
+        ("AttachRolePolicy", form(RoleName="r", PolicyArn=admin), role_arn, PermissionResult.NEUTRAL),
+        ("DetachUserPolicy", form(UserName="someone", PolicyArn=stack_policy), user_arn, PermissionResult.PERMITTED),
+        ("DetachUserPolicy", form(UserName="someone", PolicyArn=admin), user_arn, PermissionResult.NEUTRAL),
+    ]:
+        context = request_context("iam", "iam:" + op, _Fake("/", querystring=params))
+        got = IAMPolicy(with_tag_conditions(json.dumps(policy), None, context)).is_action_permitted("iam:" + op, arn)
+        if got != want:
+            failures += 1
+            print("FAIL %s %s: %s, expected %s" % (op, params, got, want))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
