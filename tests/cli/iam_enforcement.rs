@@ -143,6 +143,34 @@ async fn a_policy_missing_one_action_is_denied_that_action() {
     assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_iam_refusal_is_named_with_its_code_action_and_fix() {
+    // IAM answers in the query protocol's XML, unlike the JSON services: the refusal must still reach the
+    // user as AccessDenied with AWS's message, not as an error with no code.
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.stackctl(&["up"]).ok();
+    let no_iam_list = emulator.user("no-iam-list", &[without("iam:ListAttachedRolePolicies")]);
+    let run = run_as(&project, &no_iam_list, &["status"]);
+    run.expect_code(1);
+    let denied = denials_of(&emulator, &no_iam_list);
+    assert!(
+        denied
+            .iter()
+            .all(|d| d["action"] == "iam:ListAttachedRolePolicies"),
+        "{denied:#?}"
+    );
+    assert!(
+        run.stderr.contains("AWS refused the call (AccessDenied")
+            && run
+                .stderr
+                .contains("is not authorized to perform: iam:ListAttachedRolePolicies")
+            && run.stderr.contains("`stackctl policy`"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn the_evaluator_derives_a_resource_for_every_scoped_operation_of_the_operator_policy() {
     // Every action a statement of the operator policy scopes to ARNs must be authorized on the resource AWS

@@ -47,6 +47,8 @@ import re
 import sys
 import threading
 import urllib.parse
+import uuid
+from xml.sax.saxutils import escape as xml_escape
 
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -313,10 +315,22 @@ class AccessDeniedJson(JsonRESTError):
 
 
 class AccessDeniedQuery(_RESTError):
+    """IAM's and STS's refusal as AWS sends it: `<ErrorResponse><Error>...</Error><RequestId/></ErrorResponse>`
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html; the query protocol's error shape).
+    moto's _RESTError wraps the error in `<Errors>`, which the AWS SDK for Rust does not read: the refusal would
+    reach stackctl as an error with no code."""
     code = 403
 
-    def __init__(self, message):
+    def __init__(self, message, namespace="https://iam.amazonaws.com/doc/2010-05-08/"):
         super().__init__("AccessDenied", message)
+        self.description = query_error_body("AccessDenied", message, namespace)
+        self.content_type = "text/xml"
+
+
+def query_error_body(code, message, namespace):
+    return ('<ErrorResponse xmlns="%s"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>'
+            "<RequestId>%s</RequestId></ErrorResponse>") % (
+                namespace, code, xml_escape(message), uuid.uuid4())
 
 
 RESOURCE_TAG = "aws:ResourceTag/"
@@ -484,8 +498,10 @@ def authorize(self, resource="*"):
             why = "because no identity-based policy allows the %s action" % action
         message = "User: %s is not authorized to perform: %s on resource: %s %s" % (user, action, arn, why)
         note(dict(entry, error="AccessDenied", user=user, action=action, resource=arn))
-        if scope in ("iam", "sts"):
+        if scope == "iam":
             raise AccessDeniedQuery(message)
+        if scope == "sts":
+            raise AccessDeniedQuery(message, "https://sts.amazonaws.com/doc/2011-06-15/")
         status = 403 if scope == "lambda" else 400
         self.response_headers["x-amzn-ErrorType"] = "AccessDeniedException"
         raise AccessDeniedJson(message, status)
@@ -752,6 +768,20 @@ def self_test(policy_path):
         if got != want:
             failures += 1
             print("FAIL %s %s: %s, expected %s" % (op, params, got, want))
+    # (6) IAM's and STS's refusal in AWS's query-protocol shape (`ErrorResponse/Error/Code`, no `Errors`
+    # wrapper): the shape the AWS SDK for Rust reads the code from.
+    import xml.etree.ElementTree as ET
+    for error, namespace in [(AccessDeniedQuery("User: u is not authorized to perform: iam:GetRole <&>"),
+                              "https://iam.amazonaws.com/doc/2010-05-08/"),
+                             (AccessDeniedQuery("m", "https://sts.amazonaws.com/doc/2011-06-15/"),
+                              "https://sts.amazonaws.com/doc/2011-06-15/")]:
+        root = ET.fromstring(error.get_body())
+        ns = {"a": namespace}
+        got = (root.tag, root.findtext("a:Error/a:Code", namespaces=ns), root.findtext("a:Error/a:Type", namespaces=ns),
+               root.find("a:Errors", ns), root.findtext("a:RequestId", namespaces=ns) not in (None, ""))
+        if got != ("{%s}ErrorResponse" % namespace, "AccessDenied", "Sender", None, True) or error.code != 403:
+            failures += 1
+            print("FAIL the query-protocol refusal's shape: %s" % (got,))
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
