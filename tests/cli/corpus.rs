@@ -95,7 +95,7 @@ fn every_broken_case_is_refused_with_its_exact_message_and_no_aws_request() {
     let mut failures = Vec::new();
     for case in &cases {
         let name = case.file_name().expect("case name").to_string_lossy();
-        let project = Project::new(&emulator);
+        let project = Project::files_only(&emulator);
         let outside = tempfile::tempdir().expect("temp dir");
         let args = match install(case, &project, outside.path()) {
             Ok(args) => args,

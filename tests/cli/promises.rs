@@ -110,7 +110,7 @@ pub fn run_bounded(mut command: Command, limit: Duration, what: &str) -> Run {
 #[test]
 fn every_command_exits_64_on_a_bad_stack_file_with_no_aws_call() {
     let emulator = Emulator::start();
-    let project = Project::new(&emulator);
+    let project = Project::unbuilt(&emulator);
     project.edit(
         "stack.toml",
         "[table]\n",
@@ -178,7 +178,7 @@ fn without_credentials(project: &Project, args: &[&str], home: &Path) -> Command
 #[test]
 fn every_command_that_talks_to_aws_checks_credentials_first() {
     let emulator = Emulator::start();
-    let project = Project::new(&emulator);
+    let project = Project::unbuilt(&emulator);
     let home = tempfile::tempdir().unwrap();
     let mark = emulator.mark();
     for args in aws_commands() {

@@ -395,7 +395,7 @@ fn without_credentials(project: &Project, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_and_expired_credentials_are_one_line_that_says_how_to_provide_them() {
     let emulator = Emulator::start();
-    let project = Project::new(&emulator);
+    let project = Project::unbuilt(&emulator);
     let mark = emulator.mark();
     let run = without_credentials(&project, &["up"]);
     run.expect_code(1);

@@ -598,31 +598,63 @@ impl RequestSource {
 }
 
 impl Project {
+    /// A fresh copy of the project whose handler is already built, as after a first `up`: `.stackctl/` and
+    /// `lambda/dist/` of one real build (`stackctl plan` in a project made as this one is, once per test
+    /// process; see `built_handler`), copied with their mtimes, so that stackctl's build cache takes them
+    /// as its own and the first `up` skips the build as a second `up` would. That build (npm, tsc, esbuild:
+    /// ~2 s of CPU) was most of the suite's CPU time. An edit to the sources, the lockfile or the build
+    /// command still rebuilds; tests about the first build itself use `Project::unbuilt`.
     pub fn new(emulator: &Emulator) -> Project {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = Path::new(REPO);
-        for file in [
-            "stack.toml",
-            "policies/lambda-trust-policy.json",
-            "policies/lambda-dynamodb-policy.json",
-        ] {
-            copy(&root.join(file), &dir.path().join(file));
+        let project = Project::unbuilt(emulator);
+        let built = built_handler();
+        for relative in [".stackctl/build.json", ".stackctl/package.zip"] {
+            copy_with_mtime(&built.join(relative), &project.path(relative));
         }
-        for file in [
-            "package.json",
-            "package-lock.json",
-            "tsconfig.json",
-            "src/handler.ts",
-            "src/auth.ts",
-        ] {
-            copy(
-                &root.join("lambda").join(file),
-                &dir.path().join("lambda").join(file),
-            );
-        }
-        Project::at(emulator, dir)
+        copy_tree_with_mtimes(&built.join("lambda/dist"), &project.path("lambda/dist"));
+        project
     }
 
+    /// A fresh copy of the project, never built: its first `up` runs the build.
+    pub fn unbuilt(emulator: &Emulator) -> Project {
+        Project::at(emulator, project_files())
+    }
+
+    /// The project's files only: no node_modules, nothing built. For runs that stop before the build (the
+    /// corpus of broken stack files): hard-linking node_modules (~5,000 entries) and removing it again was
+    /// most of each corpus case's cost.
+    pub fn files_only(emulator: &Emulator) -> Project {
+        Project::in_dir(emulator, project_files())
+    }
+}
+
+/// A temp dir holding a copy of the repository's project files (stack file, policies, the handler's sources,
+/// package.json, lockfile, tsconfig).
+fn project_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(REPO);
+    for file in [
+        "stack.toml",
+        "policies/lambda-trust-policy.json",
+        "policies/lambda-dynamodb-policy.json",
+    ] {
+        copy(&root.join(file), &dir.path().join(file));
+    }
+    for file in [
+        "package.json",
+        "package-lock.json",
+        "tsconfig.json",
+        "src/handler.ts",
+        "src/auth.ts",
+    ] {
+        copy(
+            &root.join("lambda").join(file),
+            &dir.path().join("lambda").join(file),
+        );
+    }
+    dir
+}
+
+impl Project {
     pub fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
@@ -774,6 +806,78 @@ impl Drop for Project {
 fn copy(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
     std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+}
+
+/// `copy`, and the copy gets the original's mtime (stackctl's build cache compares the artifact files' sizes
+/// and mtimes, to the nanosecond).
+fn copy_with_mtime(from: &Path, to: &Path) {
+    copy(from, to);
+    set_mtime_as(from, to);
+}
+
+fn set_mtime_as(from: &Path, to: &Path) {
+    let mtime = std::fs::metadata(from)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("mtime of {}: {e}", from.display()));
+    std::fs::File::open(to)
+        .and_then(|f| f.set_modified(mtime))
+        .unwrap_or_else(|e| panic!("setting the mtime of {}: {e}", to.display()));
+}
+
+/// Copies the directory `from` to `to` (files and directories), every entry with its original's mtime.
+fn copy_tree_with_mtimes(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree_with_mtimes(&entry.path(), &target);
+        } else {
+            copy_with_mtime(&entry.path(), &target);
+        }
+    }
+    // Last: writing the entries changed the directory's mtime.
+    set_mtime_as(from, to);
+}
+
+/// The build of the repository's handler that `Project::new` starts from: `.stackctl/` and `lambda/dist/`
+/// of a project made by `Project::unbuilt`, after `stackctl plan` built it (the real build, as any test's
+/// first `up` would run it, through stackctl's own build cache), against an emulator of its own. Made once
+/// per test process, in a directory of the target's test scratch space that the next process removes.
+fn built_handler() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Earlier processes' builds (their processes are gone).
+        if let Ok(entries) = std::fs::read_dir(scratch) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("built-handler-") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+        let kept = scratch.join(format!("built-handler-{}", std::process::id()));
+        let emulator = Emulator::start_lenient();
+        let project = Project::unbuilt(&emulator);
+        let run = project.run_stackctl(&["plan"], &[]);
+        assert!(
+            project.path(".stackctl/build.json").exists() && project.path("lambda/dist").is_dir(),
+            "building the handler once for every test (`stackctl plan`) failed: exit {}\n{}",
+            run.code,
+            run.stderr
+        );
+        let _ = std::fs::remove_dir_all(&kept);
+        for relative in [".stackctl/build.json", ".stackctl/package.zip"] {
+            copy_with_mtime(&project.path(relative), &kept.join(relative));
+        }
+        copy_tree_with_mtimes(&project.path("lambda/dist"), &kept.join("lambda/dist"));
+        kept
+    })
 }
 
 #[derive(Debug)]
@@ -1073,6 +1177,10 @@ impl Project {
             .expect("lockfile")
             .set_modified(original - Duration::from_secs(1))
             .expect("setting mtime");
+        Project::in_dir(emulator, dir)
+    }
+
+    fn in_dir(emulator: &Emulator, dir: tempfile::TempDir) -> Project {
         Project {
             dir,
             endpoint: emulator.url.clone(),
