@@ -11,22 +11,6 @@ use crate::support::*;
 
 const LOG_GROUP: &str = "/aws/lambda/my-frontend-app-api";
 
-async fn put_items(aws: &Clients, n: usize) {
-    for i in 0..n {
-        aws.dynamodb
-            .put_item()
-            .table_name(TABLE)
-            .set_item(Some(HashMap::from([
-                ("userId".to_string(), V::S(format!("user-{}", i % 2))),
-                ("itemId".to_string(), V::S(format!("item-{i:03}"))),
-                ("title".to_string(), V::S(format!("title {i}"))),
-            ])))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 async fn count(aws: &Clients) -> i32 {
     aws.dynamodb
         .scan()
@@ -118,7 +102,7 @@ async fn deployed(emulator: &Emulator, items: usize) -> (Project, Clients) {
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, items).await;
+    put_items(&aws, TABLE, items, 0).await;
     assert_nothing_deleted(&aws, items as i32).await;
     (project, aws)
 }
@@ -668,7 +652,7 @@ async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
         .send()
         .await
         .unwrap();
-    put_items(&moto, 3).await;
+    put_items(&moto, TABLE, 3, 0).await;
     let aws = emulator.clients().await;
     project.write("items.jsonl", "the only copy\n");
     for (args, part) in [

@@ -112,21 +112,7 @@ async fn an_orphan_of_every_kind_is_named() {
         .send()
         .await
         .unwrap();
-    let version = moto
-        .lambda
-        .publish_version()
-        .function_name("orphan-fn")
-        .send()
-        .await
-        .unwrap();
-    moto.lambda
-        .create_alias()
-        .function_name("orphan-fn")
-        .name("live")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
+    publish_and_alias(&moto.lambda, "orphan-fn", "live", None).await;
 
     let left = leftovers(&emulator).await;
     assert_eq!(

@@ -10,15 +10,6 @@ fn staged(name: &str, stage: &str) -> String {
     format!("{name}-{stage}")
 }
 
-async fn table_exists(aws: &Clients, name: &str) -> bool {
-    aws.dynamodb
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-}
-
 async fn tags_of_table(aws: &Clients, name: &str) -> std::collections::BTreeMap<String, String> {
     let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}");
     let out = aws

@@ -99,9 +99,11 @@ pub mod url_server;
 pub use url_server::UrlServer;
 pub mod dev_server;
 pub use dev_server::Dev;
-// Runs and clients as another IAM user, the policies it holds and what it was refused.
+// Runs and clients as another IAM user, and state a test seeds in AWS itself (items, backups, aliases).
 pub mod as_user;
 pub use as_user::operator_policy_without;
+pub mod seed;
+pub use seed::{backups, publish_and_alias, put_items, table_exists};
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
