@@ -1,8 +1,6 @@
 //! `restore --snapshot` and `backups`: DynamoDB's own backups of the stack's table. The backups are made here
 //! with the SDK (CreateBackup through the proxy), as a user or `down --snapshot` would have made them.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::types::{BillingMode, Tag};
 
 use crate::support::*;
@@ -107,20 +105,6 @@ async fn drop_table(emulator: &Emulator, table: &str) {
     }
 }
 
-async fn tags(aws: &Clients, table: &str) -> BTreeMap<String, String> {
-    let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}");
-    aws.dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap()
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
-}
-
 fn sorted(mut keys: Vec<(String, String)>) -> Vec<(String, String)> {
     keys.sort();
     keys
@@ -135,7 +119,7 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
     let aws = emulator.clients().await;
     put_items(&aws, TABLE, 3, 0).await;
     let before = sorted(item_keys(&aws.dynamodb, TABLE).await);
-    let stack_tags = tags(&aws, TABLE).await;
+    let stack_tags = table_tags(&aws, TABLE).await;
     let arn = backup(&aws, TABLE, "nightly").await;
     drop_table(&emulator, TABLE).await;
 
@@ -165,7 +149,7 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
     assert!(json["duration_ms"].is_u64());
     assert_eq!(sorted(item_keys(&aws.dynamodb, TABLE).await), before);
     assert_eq!(
-        tags(&aws, TABLE).await,
+        table_tags(&aws, TABLE).await,
         stack_tags,
         "the stack's tags, again"
     );
@@ -222,7 +206,7 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
         restore.stdout
     );
     assert_eq!(sorted(item_keys(&aws.dynamodb, TABLE).await), before);
-    assert_eq!(tags(&aws, TABLE).await, stack_tags);
+    assert_eq!(table_tags(&aws, TABLE).await, stack_tags);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -306,7 +290,7 @@ async fn another_stages_backup_is_restored_only_with_allow_other_source() {
     run.ok();
     assert_eq!(run.json()["backup"]["table"], OTHER_STAGE_TABLE);
     assert_eq!(item_keys(&aws.dynamodb, TABLE).await.len(), 2);
-    let tags = tags(&aws, TABLE).await;
+    let tags = table_tags(&aws, TABLE).await;
     assert_eq!(tags["stackctl:stack"], "my-frontend-app");
     assert!(!tags.contains_key("stackctl:stage"), "{tags:?}");
 }

@@ -10,21 +10,6 @@ fn staged(name: &str, stage: &str) -> String {
     format!("{name}-{stage}")
 }
 
-async fn tags_of_table(aws: &Clients, name: &str) -> std::collections::BTreeMap<String, String> {
-    let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}");
-    let out = aws
-        .dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    out.tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_stages_live_side_by_side_and_go_down_independently() {
     let emulator = Emulator::start();
@@ -38,7 +23,7 @@ async fn two_stages_live_side_by_side_and_go_down_independently() {
     for stage in ["pr-1", "pr-12"] {
         let table = staged(TABLE, stage);
         assert!(table_exists(&aws, &table).await, "{table}");
-        let tags = tags_of_table(&aws, &table).await;
+        let tags = table_tags(&aws, &table).await;
         assert_eq!(tags["stackctl:stack"], "my-frontend-app");
         assert_eq!(tags["stackctl:stage"], stage);
         aws.lambda

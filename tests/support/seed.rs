@@ -1,11 +1,11 @@
 //! State a test puts in AWS itself, as a user or a colleague would (items, an alias of their own), and the
 //! reads that check what stackctl left (the table, its backups).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::Clients;
+use super::{Clients, ACCOUNT};
 
 /// `n` items in `table` with the stack's key schema: `userId` `user-{i % 4}` (four partition keys, so that
 /// parallel scans have more than one to split), `itemId` `item-{i:04}`, and a `body` that differs per item
@@ -43,6 +43,21 @@ pub async fn table_exists(aws: &Clients, table: &str) -> bool {
         .send()
         .await
         .is_ok()
+}
+
+/// `table`'s tags (ListTagsOfResource on its ARN in us-east-1), by key.
+pub async fn table_tags(aws: &Clients, table: &str) -> BTreeMap<String, String> {
+    let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}");
+    aws.dynamodb
+        .list_tags_of_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
 }
 
 /// `table`'s backups, as (name, ARN, status).
