@@ -636,19 +636,10 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
 /// preview, as if it had been done.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
-    use aws_sdk_dynamodb::types::{BillingMode, Tag};
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     let moto = emulator.moto_clients().await;
-    create_stack_table(&moto.dynamodb)
-        .billing_mode(BillingMode::PayPerRequest)
-        .tags(
-            Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        )
+    tagged_stack_table(&moto.dynamodb, "my-frontend-app")
         .send()
         .await
         .unwrap();

@@ -18,15 +18,7 @@ async fn an_orphan_of_every_kind_is_named() {
     let moto = emulator.moto_clients().await;
     assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 
-    create_stack_table(&moto.dynamodb)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .tags(
-            aws_sdk_dynamodb::types::Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        )
+    tagged_stack_table(&moto.dynamodb, "my-frontend-app")
         .send()
         .await
         .unwrap();

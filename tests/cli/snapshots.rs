@@ -1,7 +1,7 @@
 //! `restore --snapshot` and `backups`: DynamoDB's own backups of the stack's table. The backups are made here
 //! with the SDK (CreateBackup through the proxy), as a user or `down --snapshot` would have made them.
 
-use aws_sdk_dynamodb::types::{BillingMode, Tag};
+use aws_sdk_dynamodb::types::BillingMode;
 
 use crate::support::*;
 
@@ -9,24 +9,9 @@ const OTHER_STAGE_TABLE: &str = "my-frontend-app-data-pr-1";
 
 /// The table `name` with the stack's key schema, tagged as `stage`'s of the stack (None: unstaged), ACTIVE.
 async fn make_table(aws: &Clients, name: &str, stage: Option<&str>) {
-    let mut request = create_stack_table(&aws.dynamodb)
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .tags(
-            Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        );
+    let mut request = tagged_stack_table(&aws.dynamodb, "my-frontend-app").table_name(name);
     if let Some(stage) = stage {
-        request = request.tags(
-            Tag::builder()
-                .key("stackctl:stage")
-                .value(stage)
-                .build()
-                .unwrap(),
-        );
+        request = request.tags(table_tag("stackctl:stage", stage));
     }
     request.send().await.unwrap();
     wait_for_table(aws, name).await;

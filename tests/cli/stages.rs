@@ -188,16 +188,8 @@ async fn ls_finds_complete_partial_and_old_stages_by_their_tags_only() {
         .await
         .unwrap();
     // Another stack's table: only --all lists it.
-    create_stack_table(&aws.dynamodb)
+    tagged_stack_table(&aws.dynamodb, "other")
         .table_name("someone-elses")
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .tags(
-            aws_sdk_dynamodb::types::Tag::builder()
-                .key("stackctl:stack")
-                .value("other")
-                .build()
-                .unwrap(),
-        )
         .send()
         .await
         .unwrap();

@@ -103,7 +103,9 @@ pub use dev_server::Dev;
 pub mod as_user;
 pub use as_user::operator_policy_without;
 pub mod seed;
-pub use seed::{backups, publish_and_alias, put_items, table_exists, table_tags};
+pub use seed::{
+    backups, publish_and_alias, put_items, table_exists, table_tag, table_tags, tagged_stack_table,
+};
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's

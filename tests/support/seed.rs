@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, BillingMode, Tag};
 
-use super::{Clients, ACCOUNT};
+use super::{create_stack_table, Clients, ACCOUNT};
 
 /// `n` items in `table` with the stack's key schema: `userId` `user-{i % 4}` (four partition keys, so that
 /// parallel scans have more than one to split), `itemId` `item-{i:04}`, and a `body` that differs per item
@@ -33,6 +33,26 @@ pub async fn put_items(aws: &Clients, table: &str, n: usize, body_bytes: usize) 
             .await
             .unwrap();
     }
+}
+
+/// `create_stack_table` (the stack's name and key schema) on demand and tagged `stackctl:stack` = `stack`, as
+/// up makes it: the caller may rename it and add tags before sending.
+pub fn tagged_stack_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    stack: &str,
+) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
+    create_stack_table(dynamodb)
+        .billing_mode(BillingMode::PayPerRequest)
+        .tags(table_tag("stackctl:stack", stack))
+}
+
+/// One DynamoDB tag.
+pub fn table_tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("a tag with a key and a value")
 }
 
 /// Whether DescribeTable finds `table` (any status).
