@@ -11,22 +11,6 @@ use crate::support::*;
 
 const LOG_GROUP: &str = "/aws/lambda/my-frontend-app-api";
 
-async fn put_items(aws: &Clients, n: usize) {
-    for i in 0..n {
-        aws.dynamodb
-            .put_item()
-            .table_name(TABLE)
-            .set_item(Some(HashMap::from([
-                ("userId".to_string(), V::S(format!("user-{}", i % 2))),
-                ("itemId".to_string(), V::S(format!("item-{i:03}"))),
-                ("title".to_string(), V::S(format!("title {i}"))),
-            ])))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 async fn count(aws: &Clients) -> i32 {
     aws.dynamodb
         .scan()
@@ -118,7 +102,7 @@ async fn deployed(emulator: &Emulator, items: usize) -> (Project, Clients) {
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, items).await;
+    put_items(&aws, TABLE, items, 0).await;
     assert_nothing_deleted(&aws, items as i32).await;
     (project, aws)
 }
@@ -652,23 +636,14 @@ async fn restore_refuses_items_dynamodb_would_refuse_before_writing_anything() {
 /// preview, as if it had been done.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_table_fails_down_even_when_it_is_all_that_is_left() {
-    use aws_sdk_dynamodb::types::{BillingMode, Tag};
     let emulator = Emulator::start();
     let project = Project::new(&emulator);
     let moto = emulator.moto_clients().await;
-    create_stack_table(&moto.dynamodb)
-        .billing_mode(BillingMode::PayPerRequest)
-        .tags(
-            Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        )
+    tagged_stack_table(&moto.dynamodb, "my-frontend-app")
         .send()
         .await
         .unwrap();
-    put_items(&moto, 3).await;
+    put_items(&moto, TABLE, 3, 0).await;
     let aws = emulator.clients().await;
     project.write("items.jsonl", "the only copy\n");
     for (args, part) in [

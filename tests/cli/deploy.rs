@@ -89,16 +89,6 @@ const BROKEN: &str =
     "  return { statusCode: 500, headers: {}, body: JSON.stringify({ error: \"broken on purpose\" }) };\n};";
 const WORKING: &str = "  return handle(event);\n};";
 
-/// The operations one run sent (`service:Operation`), in order.
-fn sent(emulator: &Emulator, mark: u64) -> Vec<String> {
-    emulator
-        .requests_since(mark)
-        .into_iter()
-        .filter(|r| r.from_rust)
-        .map(|r| r.operation)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
     let (emulator, project) = start();
@@ -106,7 +96,7 @@ async fn a_good_deploy_publishes_a_verified_version_and_moves_the_alias() {
     let mark = emulator.mark();
     let up = project.stackctl(&["up", "--output", "json"]);
     up.ok();
-    let ops = sent(&emulator, mark);
+    let ops = emulator.sent_since(mark);
     // Published, verified through Invoke of version 1 (never of the alias or $LATEST), then aliased.
     let publish = ops
         .iter()
@@ -416,7 +406,7 @@ async fn with_the_managed_pool_verification_signs_in_two_users_and_deletes_them(
     let mark = emulator.mark();
     let up = project.stackctl(&["up", "--output", "json"]);
     up.ok();
-    let ops = sent(&emulator, mark);
+    let ops = emulator.sent_since(mark);
     let created_users = ops.iter().filter(|o| *o == "AdminCreateUser").count();
     let deleted_users = ops.iter().filter(|o| *o == "AdminDeleteUser").count();
     assert_eq!((created_users, deleted_users), (2, 2), "{ops:?}");
@@ -449,21 +439,7 @@ async fn an_alias_the_stack_did_not_make_is_never_moved() {
     let (emulator, project) = start();
     project.stackctl(&["up"]).ok();
     let moto = emulator.clients().await;
-    let version = moto
-        .lambda
-        .publish_version()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    moto.lambda
-        .create_alias()
-        .function_name(FUNCTION)
-        .name("live")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
+    publish_and_alias(&moto.lambda, FUNCTION, "live", None).await;
     with_deploy(&project, "verify = \"none\"\n");
     set_variable(&project, "two");
     let mark = emulator.mark();
@@ -518,23 +494,8 @@ async fn a_marker_without_an_alias_never_adopts_someone_elses_alias() {
         .await
         .unwrap();
     wait_updated(&moto).await;
-    let theirs = moto
-        .lambda
-        .publish_version()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    let theirs = theirs.version().unwrap().to_string();
-    moto.lambda
-        .create_alias()
-        .function_name(FUNCTION)
-        .name("live")
-        .function_version(&theirs)
-        .description("ops: pinned by hand")
-        .send()
-        .await
-        .unwrap();
+    let theirs =
+        publish_and_alias(&moto.lambda, FUNCTION, "live", Some("ops: pinned by hand")).await;
     project.edit("lambda/src/handler.ts", BROKEN, WORKING);
     let mark = emulator.mark();
     let up = project.stackctl(&["up"]);
@@ -567,21 +528,7 @@ async fn down_never_deletes_an_alias_the_stack_did_not_make() {
         .send()
         .await
         .unwrap();
-    let version = moto
-        .lambda
-        .publish_version()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    moto.lambda
-        .create_alias()
-        .function_name(FUNCTION)
-        .name("live")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
+    publish_and_alias(&moto.lambda, FUNCTION, "live", None).await;
     with_deploy(&project, "verify = \"none\"\n");
     let mark = emulator.mark();
     project

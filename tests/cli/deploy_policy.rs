@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -13,24 +14,6 @@ use crate::support::*;
 const FEATURES: &str =
     "[function.url]\nauth = \"none\"\n\n[function.deploy]\nalias = \"live\"\nverify = \"none\"\n\n\
                         [auth]\ncognito = true\n\n[function.environment]";
-
-fn run_as(project: &Project, keys: &Keys, args: &[&str]) -> Run {
-    let output = project
-        .command(args)
-        .env("AWS_ACCESS_KEY_ID", &keys.id)
-        .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
-        .output()
-        .expect("running stackctl");
-    Run::from(output)
-}
-
-fn denials_of(emulator: &Emulator, keys: &Keys) -> Vec<Value> {
-    emulator
-        .denials()
-        .into_iter()
-        .filter(|d| d["key"] == keys.id.as_str())
-        .collect()
-}
 
 #[test]
 fn the_committed_operator_policy_is_stackctl_policys_output_for_the_repo_stack() {
@@ -69,7 +52,7 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         let run = |args: &[&'static str]| {
             let args = with(args);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let run = run_as(&project, &deployer, &args);
+            let run = project.run_as(&deployer, &args);
             assert_eq!(run.code, 0, "{args:?}: {}\n{}", run.stdout, run.stderr);
             run
         };
@@ -82,7 +65,7 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         run(&["rollback"]);
         project.edit("stack.toml", "memory_mb = 256", "memory_mb = 128");
         run(&["down", "--confirm", "--delete-data"]);
-        let refused = denials_of(&emulator, &deployer);
+        let refused = emulator.denials_of(&deployer);
         assert!(refused.is_empty(), "stage {stage:?}: {refused:#?}");
     }
 
@@ -92,11 +75,9 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         .replace("my-frontend-app", "other-app")
         .replace("MyFrontendApp", "OtherApp");
     project.write("other.toml", &other);
-    let root = Keys {
-        id: ROOT_KEY.into(),
-        secret: ROOT_KEY.into(),
-    };
-    run_as(&project, &root, &["-f", "other.toml", "up"]).ok();
+    project
+        .run_as(&Keys::root(), &["-f", "other.toml", "up"])
+        .ok();
     let actions: Vec<String> = serde_json::from_str::<Value>(&project.generated_policy(&[]))
         .unwrap()["Statement"]
         .as_array()
@@ -110,24 +91,23 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         &["-f", "other.toml", "down", "--confirm", "--delete-data"][..],
     ] {
         let mark = emulator.mark();
-        let before = denials_of(&emulator, &deployer).len();
-        let run = run_as(&project, &deployer, args);
+        let before = emulator.denials_of(&deployer).len();
+        let run = project.run_as(&deployer, args);
         run.expect_code(1);
         // The refusal is recorded by the emulator's IAM check (the proof), and stackctl names it below.
+        let denials = emulator.denials_of(&deployer);
+        let refused: Vec<&str> = denials[before..]
+            .iter()
+            .filter_map(|d| d["action"].as_str())
+            .collect();
         assert!(
-            denials_of(&emulator, &deployer).len() > before,
+            !refused.is_empty(),
             "{args:?} was not refused: {}",
             run.stderr
         );
         assert!(run.stderr.contains("other-app"), "{}", run.stderr);
         // The refusal is named, with the action, and the fix.
-        assert!(
-            run.stderr.contains("AWS refused the call (AccessDenied")
-                && run.stderr.contains("is not authorized to perform")
-                && run.stderr.contains("`stackctl policy`"),
-            "{}",
-            run.stderr
-        );
+        run.assert_names_refusal(&refused);
         assert!(
             emulator.writes_since(mark).is_empty(),
             "{args:?} changed something: {:?}",
@@ -135,7 +115,7 @@ async fn the_generated_policy_deploys_every_stage_and_is_refused_another_stacks_
         );
     }
     // Refused by the names, not for a missing action: every refused action is one the policy grants.
-    let refused = denials_of(&emulator, &deployer);
+    let refused = emulator.denials_of(&deployer);
     assert!(!refused.is_empty());
     for denial in &refused {
         let action = denial["action"].as_str().unwrap();
@@ -225,23 +205,6 @@ fn github_prints_permissions_and_trust_and_bad_values_exit_64_with_nothing_print
     }
 }
 
-/// An IAM client signing with `keys`, through the strict proxy as stackctl talks to it.
-async fn iam_as(emulator: &Emulator, keys: &Keys) -> aws_sdk_iam::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&emulator.url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_iam::config::Credentials::new(
-            &keys.id,
-            &keys.secret,
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_iam::Client::new(&config)
-}
-
 /// The security review's escalations: attach and detach are limited by iam:PolicyARN to the stack's own
 /// policies (and its `role.managed_policies`), so the holder cannot give a role under the stack's path
 /// AdministratorAccess, nor detach another user's policy (a Deny guardrail, or an admin's grant).
@@ -282,27 +245,19 @@ async fn the_generated_policy_refuses_attaching_or_detaching_policies_not_the_st
         .await
         .unwrap();
 
-    let iam = iam_as(&emulator, &deployer).await;
+    let iam = aws_sdk_iam::Client::new(&emulator.sdk_config_as(&deployer).await);
     let attach = iam
         .attach_role_policy()
         .role_name("my-frontend-app-escalate")
         .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
-        .send()
-        .await;
-    assert!(attach.is_err(), "{attach:?}");
+        .send();
+    answered(&emulator, &deployer, attach, Some("iam:AttachRolePolicy")).await;
     let detach = iam
         .detach_user_policy()
         .user_name("someone")
         .policy_arn(&guardrail)
-        .send()
-        .await;
-    // Refused (the emulator's denial log below is the proof of which check refused it).
-    assert!(detach.is_err(), "{detach:?}");
-    let refused: Vec<String> = denials_of(&emulator, &deployer)
-        .iter()
-        .map(|d| d["action"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(refused, ["iam:AttachRolePolicy", "iam:DetachUserPolicy"]);
+        .send();
+    answered(&emulator, &deployer, detach, Some("iam:DetachUserPolicy")).await;
     // Nothing changed: the role holds no policy, the user still its guardrail.
     let on_role = root
         .iam
@@ -332,18 +287,45 @@ async fn the_generated_policy_refuses_attaching_or_detaching_policies_not_the_st
         .await
         .unwrap();
     let own = own.policy().unwrap().arn().unwrap().to_string();
-    let attached = iam
+    let attach = iam
         .attach_role_policy()
         .role_name("my-frontend-app-escalate")
         .policy_arn(&own)
-        .send()
-        .await;
-    assert!(attached.is_ok(), "{attached:?}");
-    let detached = iam
+        .send();
+    answered(&emulator, &deployer, attach, None).await;
+    let detach = iam
         .detach_role_policy()
         .role_name("my-frontend-app-escalate")
         .policy_arn(&own)
-        .send()
-        .await;
-    assert!(detached.is_ok(), "{detached:?}");
+        .send();
+    answered(&emulator, &deployer, detach, None).await;
+}
+
+/// Sends `call` as `keys`: with `refused`, IAM refuses it as AWS does (AccessDenied) and the emulator's
+/// enforcement logs exactly one more denial to `keys`, of that action (the proof of which check refused it);
+/// without, it succeeds and nothing more is refused.
+async fn answered<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
+    emulator: &Emulator,
+    keys: &Keys,
+    call: impl std::future::Future<Output = Result<T, E>>,
+    refused: Option<&str>,
+) {
+    let before = emulator.denials_of(keys).len();
+    let answer = call.await;
+    let denials = emulator.denials_of(keys);
+    let new: Vec<&str> = denials[before..]
+        .iter()
+        .map(|d| d["action"].as_str().unwrap_or_default())
+        .collect();
+    match refused {
+        Some(action) => {
+            let code = answer.as_ref().err().and_then(|e| e.code());
+            assert_eq!(code, Some("AccessDenied"), "{action}: {answer:?}");
+            assert_eq!(new, [action], "{answer:?}");
+        }
+        None => {
+            assert!(answer.is_ok(), "{answer:?}");
+            assert!(new.is_empty(), "{new:?}");
+        }
+    }
 }

@@ -18,15 +18,7 @@ async fn an_orphan_of_every_kind_is_named() {
     let moto = emulator.moto_clients().await;
     assert_eq!(leftovers(&emulator).await, Vec::<String>::new());
 
-    create_stack_table(&moto.dynamodb)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .tags(
-            aws_sdk_dynamodb::types::Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        )
+    tagged_stack_table(&moto.dynamodb, "my-frontend-app")
         .send()
         .await
         .unwrap();
@@ -112,21 +104,7 @@ async fn an_orphan_of_every_kind_is_named() {
         .send()
         .await
         .unwrap();
-    let version = moto
-        .lambda
-        .publish_version()
-        .function_name("orphan-fn")
-        .send()
-        .await
-        .unwrap();
-    moto.lambda
-        .create_alias()
-        .function_name("orphan-fn")
-        .name("live")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
+    publish_and_alias(&moto.lambda, "orphan-fn", "live", None).await;
 
     let left = leftovers(&emulator).await;
     assert_eq!(

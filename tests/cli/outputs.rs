@@ -305,7 +305,7 @@ async fn an_alias_the_stack_did_not_make_is_not_printed() {
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let aws = emulator.moto_clients().await;
-    alias_live_made_by_someone_else(&aws.lambda).await;
+    publish_and_alias(&aws.lambda, FUNCTION, "live", None).await;
     deploy_to_alias_live(&project);
     let run = project.stackctl(&["outputs", "--output", "json"]);
     run.expect_code(2);
@@ -335,7 +335,7 @@ async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    alias_live_made_by_someone_else(&aws.lambda).await;
+    publish_and_alias(&aws.lambda, FUNCTION, "live", None).await;
     let theirs = aws
         .lambda
         .create_function_url_config()
@@ -359,24 +359,6 @@ async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
     env.expect_code(2);
     assert!(!env.stdout.contains(&theirs), "{}", env.stdout);
     assert!(!env.stdout.contains("URL="), "{}", env.stdout);
-}
-
-/// Publishes `$LATEST` and points an alias `live` at it, as someone other than stackctl would.
-async fn alias_live_made_by_someone_else(lambda: &aws_sdk_lambda::Client) {
-    let version = lambda
-        .publish_version()
-        .function_name(FUNCTION)
-        .send()
-        .await
-        .unwrap();
-    lambda
-        .create_alias()
-        .function_name(FUNCTION)
-        .name("live")
-        .function_version(version.version().unwrap())
-        .send()
-        .await
-        .unwrap();
 }
 
 /// `[function.deploy]` with the alias `live` (no verification: these tests deploy nothing after it).

@@ -2,38 +2,19 @@
 //! an exact count only with --count (in parallel segments), and `--snapshot` keeps a DynamoDB backup,
 //! AVAILABLE before anything is deleted and taken again once nothing of the stack writes.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue as V;
 use serde_json::{json, Value};
 
 use crate::support::*;
-
-/// `n` items of about `size` bytes each, under four partition keys.
-async fn put_items(aws: &Clients, n: usize, size: usize) {
-    for i in 0..n {
-        aws.dynamodb
-            .put_item()
-            .table_name(TABLE)
-            .set_item(Some(HashMap::from([
-                ("userId".to_string(), V::S(format!("user-{}", i % 4))),
-                ("itemId".to_string(), V::S(format!("item-{i:04}"))),
-                ("body".to_string(), V::S("x".repeat(size))),
-            ])))
-            .send()
-            .await
-            .unwrap();
-    }
-}
 
 async fn deployed(emulator: &Emulator, items: usize, size: usize) -> (Project, Clients) {
     let project = Project::new(emulator);
     quick_snapshot_settle(&project);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, items, size).await;
+    put_items(&aws, TABLE, items, size).await;
     (project, aws)
 }
 
@@ -53,39 +34,6 @@ fn table_of(report: &Value) -> Value {
         .find(|r| r["kind"] == "table")
         .cloned()
         .unwrap_or_else(|| panic!("no table in {report:#}"))
-}
-
-async fn table_exists(aws: &Clients) -> bool {
-    aws.dynamodb
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await
-        .is_ok()
-}
-
-/// The table's backups, as (name, ARN, status).
-async fn backups(aws: &Clients) -> Vec<(String, String, String)> {
-    let listed = aws
-        .dynamodb
-        .list_backups()
-        .table_name(TABLE)
-        .send()
-        .await
-        .unwrap();
-    listed
-        .backup_summaries()
-        .iter()
-        .map(|b| {
-            (
-                b.backup_name().unwrap_or_default().to_string(),
-                b.backup_arn().unwrap_or_default().to_string(),
-                b.backup_status()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
 }
 
 /// 80 items of 20 KB (1.6 MB: a full scan takes two pages) or 3 small ones: down's read is one Scan either
@@ -189,11 +137,11 @@ async fn down_snapshot_keeps_an_available_backup_and_names_it() {
         table["snapshot"]["restore"],
         format!("stackctl restore --snapshot {arn}")
     );
-    assert!(!table_exists(&aws).await, "the table should be gone");
+    assert!(!table_exists(&aws, TABLE).await, "the table should be gone");
     // Both are kept, AVAILABLE: the final one, and the first (deletes between the two would leave the final
     // one with less), named in the result too.
     let first = &table["snapshot"]["first"];
-    let mut listed = backups(&aws).await;
+    let mut listed = backups(&aws, TABLE).await;
     listed.sort();
     let mut want = vec![
         (name.to_string(), arn.to_string(), "AVAILABLE".to_string()),
@@ -240,7 +188,7 @@ async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
     let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
     run.ok();
     // Two kept: the final one named with its restore command, the first as "also kept".
-    let taken = backups(&aws).await;
+    let taken = backups(&aws, TABLE).await;
     assert_eq!(taken.len(), 2, "{taken:?}");
     let final_one = taken
         .iter()
@@ -287,7 +235,7 @@ async fn down_snapshot_says_so_in_text_and_takes_none_of_an_empty_table() {
         .writes_since(mark)
         .iter()
         .any(|o| o.contains("Backup")));
-    assert_eq!(backups(&aws).await.len(), 2);
+    assert_eq!(backups(&aws, TABLE).await.len(), 2);
 }
 
 /// A snapshot that fails keeps the table: the first one before anything is deleted (nothing is), the final
@@ -337,7 +285,7 @@ async fn a_failed_snapshot_keeps_the_table() {
     let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
     emulator.strict().set(json!({"deny_operations": null}));
     run.expect_code(1);
-    let first = backups(&aws).await;
+    let first = backups(&aws, TABLE).await;
     assert_eq!(first.len(), 1, "{first:?}");
     let (name, arn, status) = &first[0];
     assert_eq!(status, "AVAILABLE");
@@ -347,7 +295,7 @@ async fn a_failed_snapshot_keeps_the_table() {
     ] {
         assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
     }
-    assert!(table_exists(&aws).await);
+    assert!(table_exists(&aws, TABLE).await);
 }
 
 /// A table found empty but written to before DeleteTable is not deleted without a data flag.
@@ -373,7 +321,7 @@ async fn an_item_written_after_the_empty_read_keeps_the_table() {
     assert!(!emulator
         .writes_since(mark)
         .contains(&"DeleteTable".to_string()));
-    assert!(table_exists(&aws).await);
+    assert!(table_exists(&aws, TABLE).await);
 }
 
 /// --backup in parallel segments: every item comes back through restore, and the scans are the read, then
@@ -428,7 +376,7 @@ async fn an_item_written_after_a_parallel_backup_keeps_the_table() {
         assert!(Instant::now() < deadline, "down never sent DeleteFunction");
         std::thread::sleep(Duration::from_millis(5));
     }
-    put_items(&emulator.moto_clients().await, 13, 10).await;
+    put_items(&emulator.moto_clients().await, TABLE, 13, 10).await;
     emulator.strict().set(json!({"hold_operations": null}));
     let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
     run.expect_code(1);
@@ -438,7 +386,7 @@ async fn an_item_written_after_a_parallel_backup_keeps_the_table() {
         "{}",
         run.stderr
     );
-    assert!(table_exists(&aws).await);
+    assert!(table_exists(&aws, TABLE).await);
     let file = project.read("items.jsonl");
     assert_eq!(
         file.lines().count(),
@@ -467,7 +415,7 @@ async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
         .as_str()
         .expect("snapshot.name")
         .to_string();
-    assert!(!table_exists(&aws).await);
+    assert!(!table_exists(&aws, TABLE).await);
 
     let listed = project.stackctl(&["backups", "--output", "json"]);
     listed.ok();
@@ -491,7 +439,7 @@ async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
         .expect("snapshot.restore");
     let args: Vec<&str> = restore.split_whitespace().skip(1).collect();
     project.stackctl(&args).ok();
-    assert!(table_exists(&aws).await);
+    assert!(table_exists(&aws, TABLE).await);
     assert_eq!(
         aws.dynamodb
             .scan()
@@ -518,7 +466,11 @@ async fn a_snapshot_round_trips_through_down_backups_restore_and_up() {
     again.ok();
     let table = table_of(&again.json());
     assert_eq!(table["result"], "snapshot taken and deleted", "{table:#}");
-    assert_eq!(backups(&aws).await.len(), 4, "every snapshot is kept");
+    assert_eq!(
+        backups(&aws, TABLE).await.len(),
+        4,
+        "every snapshot is kept"
+    );
 }
 
 /// A table with point-in-time recovery on, deleted with --delete-data: DynamoDB keeps a SYSTEM backup (35
@@ -534,11 +486,11 @@ async fn a_point_in_time_recovery_tables_system_backup_is_listed_and_restorable(
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, 3, 10).await;
+    put_items(&aws, TABLE, 3, 10).await;
     project
         .stackctl(&["down", "--confirm", "--delete-data"])
         .ok();
-    assert!(!table_exists(&aws).await);
+    assert!(!table_exists(&aws, TABLE).await);
 
     let listed = project.stackctl(&["backups", "--output", "json"]);
     listed.ok();
@@ -580,7 +532,7 @@ async fn the_final_snapshot_waits_out_dynamodbs_backup_window() {
     );
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, 2, 10).await;
+    put_items(&aws, TABLE, 2, 10).await;
     let started = Instant::now();
     let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
     run.ok();
@@ -595,7 +547,7 @@ async fn the_final_snapshot_waits_out_dynamodbs_backup_window() {
         "{}",
         run.stderr
     );
-    assert_eq!(backups(&aws).await.len(), 2);
+    assert_eq!(backups(&aws, TABLE).await.len(), 2);
 }
 
 /// A down that fails after its first snapshot (DeleteFunction answers 5xx until the SDK gives up): nothing of
@@ -610,7 +562,7 @@ async fn a_down_failing_after_the_first_snapshot_names_the_snapshot_it_kept() {
         .set(json!({"fault_operations": ["DeleteFunction"], "error_5xx_rate": 1.0}));
     let run = project.stackctl(&["down", "--confirm", "--snapshot"]);
     run.expect_code(1);
-    let listed = backups(&aws).await;
+    let listed = backups(&aws, TABLE).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     let (name, arn, _) = &listed[0];
     assert!(
@@ -620,7 +572,7 @@ async fn a_down_failing_after_the_first_snapshot_names_the_snapshot_it_kept() {
         "{}",
         run.stderr
     );
-    assert!(table_exists(&aws).await);
+    assert!(table_exists(&aws, TABLE).await);
 }
 
 /// CreateBackup answers ContinuousBackupsUnavailableException while a new table's backups are being turned on
@@ -641,6 +593,6 @@ async fn a_snapshot_of_a_new_table_waits_until_its_backups_are_enabled() {
             > 0,
         "the window never refused a CreateBackup: the test proves nothing"
     );
-    assert!(!table_exists(&aws).await);
-    assert_eq!(backups(&aws).await.len(), 2);
+    assert!(!table_exists(&aws, TABLE).await);
+    assert_eq!(backups(&aws, TABLE).await.len(), 2);
 }

@@ -1,49 +1,17 @@
 //! `restore --snapshot` and `backups`: DynamoDB's own backups of the stack's table. The backups are made here
 //! with the SDK (CreateBackup through the proxy), as a user or `down --snapshot` would have made them.
 
-use std::collections::{BTreeMap, HashMap};
-
-use aws_sdk_dynamodb::types::{AttributeValue as V, BillingMode, Tag};
+use aws_sdk_dynamodb::types::BillingMode;
 
 use crate::support::*;
 
 const OTHER_STAGE_TABLE: &str = "my-frontend-app-data-pr-1";
 
-async fn put_items(aws: &Clients, table: &str, n: usize) {
-    for i in 0..n {
-        aws.dynamodb
-            .put_item()
-            .table_name(table)
-            .set_item(Some(HashMap::from([
-                ("userId".to_string(), V::S("user-1".to_string())),
-                ("itemId".to_string(), V::S(format!("item-{i:03}"))),
-            ])))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 /// The table `name` with the stack's key schema, tagged as `stage`'s of the stack (None: unstaged), ACTIVE.
 async fn make_table(aws: &Clients, name: &str, stage: Option<&str>) {
-    let mut request = create_stack_table(&aws.dynamodb)
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .tags(
-            Tag::builder()
-                .key("stackctl:stack")
-                .value("my-frontend-app")
-                .build()
-                .unwrap(),
-        );
+    let mut request = tagged_stack_table(&aws.dynamodb, "my-frontend-app").table_name(name);
     if let Some(stage) = stage {
-        request = request.tags(
-            Tag::builder()
-                .key("stackctl:stage")
-                .value(stage)
-                .build()
-                .unwrap(),
-        );
+        request = request.tags(table_tag("stackctl:stage", stage));
     }
     request.send().await.unwrap();
     wait_for_table(aws, name).await;
@@ -116,31 +84,10 @@ async fn drop_table(emulator: &Emulator, table: &str) {
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while aws
-        .dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
+    while table_exists(&aws, table).await {
         assert!(std::time::Instant::now() < deadline, "{table} not deleted");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-}
-
-async fn tags(aws: &Clients, table: &str) -> BTreeMap<String, String> {
-    let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}");
-    aws.dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap()
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
 }
 
 fn sorted(mut keys: Vec<(String, String)>) -> Vec<(String, String)> {
@@ -155,9 +102,9 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
     let project = Project::new(&emulator);
     project.stackctl(&["up"]).ok();
     let aws = emulator.clients().await;
-    put_items(&aws, TABLE, 3).await;
+    put_items(&aws, TABLE, 3, 0).await;
     let before = sorted(item_keys(&aws.dynamodb, TABLE).await);
-    let stack_tags = tags(&aws, TABLE).await;
+    let stack_tags = table_tags(&aws, TABLE).await;
     let arn = backup(&aws, TABLE, "nightly").await;
     drop_table(&emulator, TABLE).await;
 
@@ -187,7 +134,7 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
     assert!(json["duration_ms"].is_u64());
     assert_eq!(sorted(item_keys(&aws.dynamodb, TABLE).await), before);
     assert_eq!(
-        tags(&aws, TABLE).await,
+        table_tags(&aws, TABLE).await,
         stack_tags,
         "the stack's tags, again"
     );
@@ -244,7 +191,7 @@ async fn a_snapshot_restored_by_arn_or_name_brings_the_items_and_the_stacks_tags
         restore.stdout
     );
     assert_eq!(sorted(item_keys(&aws.dynamodb, TABLE).await), before);
-    assert_eq!(tags(&aws, TABLE).await, stack_tags);
+    assert_eq!(table_tags(&aws, TABLE).await, stack_tags);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,9 +200,9 @@ async fn a_snapshot_is_not_restored_over_an_existing_table_and_nothing_changes()
     let project = Project::new(&emulator);
     let aws = emulator.clients().await;
     make_table(&aws, TABLE, None).await;
-    put_items(&aws, TABLE, 2).await;
+    put_items(&aws, TABLE, 2, 0).await;
     let arn = backup(&aws, TABLE, "before-change").await;
-    put_items(&aws, TABLE, 4).await;
+    put_items(&aws, TABLE, 4, 0).await;
 
     let mark = emulator.mark();
     let run = project.stackctl(&["restore", "--snapshot", &arn]);
@@ -284,7 +231,7 @@ async fn another_stages_backup_is_restored_only_with_allow_other_source() {
     let project = Project::new(&emulator);
     let aws = emulator.clients().await;
     make_table(&aws, OTHER_STAGE_TABLE, Some("pr-1")).await;
-    put_items(&aws, OTHER_STAGE_TABLE, 2).await;
+    put_items(&aws, OTHER_STAGE_TABLE, 2, 0).await;
     let arn = backup(&aws, OTHER_STAGE_TABLE, "pr-1-nightly").await;
 
     // By ARN: refused from the ARN alone, before anything is sent.
@@ -328,7 +275,7 @@ async fn another_stages_backup_is_restored_only_with_allow_other_source() {
     run.ok();
     assert_eq!(run.json()["backup"]["table"], OTHER_STAGE_TABLE);
     assert_eq!(item_keys(&aws.dynamodb, TABLE).await.len(), 2);
-    let tags = tags(&aws, TABLE).await;
+    let tags = table_tags(&aws, TABLE).await;
     assert_eq!(tags["stackctl:stack"], "my-frontend-app");
     assert!(!tags.contains_key("stackctl:stage"), "{tags:?}");
 }
@@ -452,21 +399,6 @@ async fn backups_lists_this_stages_backups_newest_first_in_text_and_json() {
     assert_eq!(names, ["other-stage"]);
 }
 
-/// The operator policy without `action` (it must be in one statement's action list).
-fn policy_without(action: &str) -> String {
-    let mut policy: serde_json::Value = serde_json::from_str(&operator_policy()).unwrap();
-    let mut removed = 0;
-    for statement in policy["Statement"].as_array_mut().unwrap() {
-        if let Some(list) = statement["Action"].as_array_mut() {
-            let before = list.len();
-            list.retain(|a| a.as_str() != Some(action));
-            removed += before - list.len();
-        }
-    }
-    assert_eq!(removed, 1, "{action} is in the operator policy once");
-    policy.to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_needs_restore_table_from_backup_on_the_backup_and_the_item_actions_on_the_table()
 {
@@ -488,35 +420,19 @@ async fn a_restore_needs_restore_table_from_backup_on_the_backup_and_the_item_ac
         ),
         ("no-put-item", "dynamodb:PutItem", table_arn.as_str()),
     ] {
-        let keys = emulator.user(user, &[policy_without(action)]);
-        let output = project
-            .command(&["restore", "--snapshot", &arn])
-            .env("AWS_ACCESS_KEY_ID", &keys.id)
-            .env("AWS_SECRET_ACCESS_KEY", &keys.secret)
-            .output()
-            .unwrap();
-        let run = Run::from(output);
+        let keys = emulator.user(user, &[operator_policy_without(action)]);
+        let run = project.run_as(&keys, &["restore", "--snapshot", &arn]);
         run.expect_code(1);
         assert!(run.stderr.contains("AccessDenied"), "{}", run.stderr);
-        let denied: Vec<serde_json::Value> = emulator
-            .denials()
-            .into_iter()
-            .filter(|d| d["key"].as_str() == Some(keys.id.as_str()))
-            .collect();
+        let denied = emulator.denials_of(&keys);
         assert_eq!(denied.len(), 1, "{denied:#?}");
         assert_eq!(denied[0]["action"], action);
         assert_eq!(denied[0]["resource"], resource);
-        assert!(item_table_missing(&aws).await, "{user}: the table was made");
+        assert!(
+            !table_exists(&aws, TABLE).await,
+            "{user}: the table was made"
+        );
     }
     // The operator policy itself restores it.
     project.stackctl(&["restore", "--snapshot", &arn]).ok();
-}
-
-async fn item_table_missing(aws: &Clients) -> bool {
-    aws.dynamodb
-        .describe_table()
-        .table_name(TABLE)
-        .send()
-        .await
-        .is_err()
 }

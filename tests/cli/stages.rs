@@ -10,30 +10,6 @@ fn staged(name: &str, stage: &str) -> String {
     format!("{name}-{stage}")
 }
 
-async fn table_exists(aws: &Clients, name: &str) -> bool {
-    aws.dynamodb
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok()
-}
-
-async fn tags_of_table(aws: &Clients, name: &str) -> std::collections::BTreeMap<String, String> {
-    let arn = format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{name}");
-    let out = aws
-        .dynamodb
-        .list_tags_of_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    out.tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_stages_live_side_by_side_and_go_down_independently() {
     let emulator = Emulator::start();
@@ -47,7 +23,7 @@ async fn two_stages_live_side_by_side_and_go_down_independently() {
     for stage in ["pr-1", "pr-12"] {
         let table = staged(TABLE, stage);
         assert!(table_exists(&aws, &table).await, "{table}");
-        let tags = tags_of_table(&aws, &table).await;
+        let tags = table_tags(&aws, &table).await;
         assert_eq!(tags["stackctl:stack"], "my-frontend-app");
         assert_eq!(tags["stackctl:stage"], stage);
         aws.lambda
@@ -212,16 +188,8 @@ async fn ls_finds_complete_partial_and_old_stages_by_their_tags_only() {
         .await
         .unwrap();
     // Another stack's table: only --all lists it.
-    create_stack_table(&aws.dynamodb)
+    tagged_stack_table(&aws.dynamodb, "other")
         .table_name("someone-elses")
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .tags(
-            aws_sdk_dynamodb::types::Tag::builder()
-                .key("stackctl:stack")
-                .value("other")
-                .build()
-                .unwrap(),
-        )
         .send()
         .await
         .unwrap();

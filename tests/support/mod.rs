@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
 use base64::Engine;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -100,6 +99,13 @@ pub mod url_server;
 pub use url_server::UrlServer;
 pub mod dev_server;
 pub use dev_server::Dev;
+// Runs and clients as another IAM user, and state a test seeds in AWS itself (items, backups, aliases).
+pub mod as_user;
+pub use as_user::operator_policy_without;
+pub mod seed;
+pub use seed::{
+    backups, publish_and_alias, put_items, table_exists, table_tag, table_tags, tagged_stack_table,
+};
 
 /// One moto_server, recording every request it receives, behind the strict proxy that makes it behave like
 /// real AWS where moto is lenient (tables CREATING, Lambda updates in progress, roles propagating, IAM's
@@ -398,14 +404,7 @@ pub async fn clients_for(url: &str) -> Clients {
 }
 
 async fn clients_in(url: &str, region: &'static str) -> Clients {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new(region))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
+    let config = as_user::sdk_config(url, region, &Keys::root()).await;
     Clients {
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
         iam: aws_sdk_iam::Client::new(&config),
