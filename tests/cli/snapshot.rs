@@ -492,16 +492,31 @@ async fn a_point_in_time_recovery_tables_system_backup_is_listed_and_restorable(
         .ok();
     assert!(!table_exists(&aws, TABLE).await);
 
-    let listed = project.stackctl(&["backups", "--output", "json"]);
-    listed.ok();
-    let rows = listed.json()["backups"]
-        .as_array()
-        .expect("backups")
-        .clone();
-    let system: Vec<&Value> = rows.iter().filter(|r| r["type"] == "SYSTEM").collect();
-    assert_eq!(system.len(), 1, "{rows:#?}");
-    assert!(system[0]["expires"].is_string(), "{rows:#?}");
-    let name = system[0]["name"].as_str().expect("name");
+    // The system backup is CREATING for a while after DeleteTable (as AWS's are): restore refuses it until
+    // `backups` shows it AVAILABLE, so wait for that as a user would (a deadline only stops a hung run).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let system = loop {
+        let listed = project.stackctl(&["backups", "--output", "json"]);
+        listed.ok();
+        let rows = listed.json()["backups"]
+            .as_array()
+            .expect("backups")
+            .clone();
+        let system: Vec<Value> = rows
+            .iter()
+            .filter(|r| r["type"] == "SYSTEM")
+            .cloned()
+            .collect();
+        assert_eq!(system.len(), 1, "{rows:#?}");
+        assert!(system[0]["expires"].is_string(), "{rows:#?}");
+        if system[0]["status"] == "AVAILABLE" {
+            break system[0].clone();
+        }
+        assert_eq!(system[0]["status"], "CREATING", "{rows:#?}");
+        assert!(Instant::now() < deadline, "{rows:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let name = system["name"].as_str().expect("name");
     project.stackctl(&["restore", "--snapshot", name]).ok();
     assert_eq!(
         aws.dynamodb
