@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::aws::Clients;
 use crate::build::cache::Cache;
 use crate::build::package::{self, LocalCode};
+use crate::commands::outputs::urls_on_foreign_aliases;
 use crate::config::Stack;
 use crate::engine::{self, World};
 use crate::outcome::{ExitStatus, Outcome};
@@ -50,6 +51,14 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ResourceReport::planned(step.planned.plan).state(state)
         })
         .collect();
+    // A URL on an alias someone else made under the stack's alias name is theirs: null, and the text says why.
+    let withheld = urls_on_foreign_aliases(&world);
+    let mut outputs = world.outputs();
+    for output in outputs.0.iter_mut() {
+        if withheld.iter().any(|(key, _)| *key == output.key) {
+            output.value = None;
+        }
+    }
     let report = Report::new(
         "status",
         stack,
@@ -57,7 +66,8 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
         clients.calls.snapshot(),
         started.elapsed(),
     )
-    .with_outputs(world.outputs());
+    .with_outputs(outputs)
+    .with_withheld(withheld);
     let status = ExitStatus::pending_unless(report.in_sync);
     Ok(Outcome::result(report, status))
 }

@@ -361,6 +361,49 @@ async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
     assert!(!env.stdout.contains("URL="), "{}", env.stdout);
 }
 
+/// `status` agrees with `outputs` (trust27, item 1): the URL on an alias the stack did not make is not the
+/// stack's output, neither in the JSON (`.outputs.url` null) nor as text (which says why); exit 2 as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    alias_live_made_by_someone_else(&aws.lambda).await;
+    let theirs = aws
+        .lambda
+        .create_function_url_config()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap()
+        .function_url()
+        .to_string();
+    deploy_to_alias_live(&project);
+
+    let json = project.stackctl(&["status", "--output", "json"]);
+    json.expect_code(2);
+    let doc = json.json();
+    assert_eq!(doc["outputs"]["url"], Value::Null, "{doc:#}");
+    assert!(!json.stdout.contains(&theirs), "{}", json.stdout);
+    let text = project.stackctl(&["status"]);
+    text.expect_code(2);
+    assert!(!text.stdout.contains(&theirs), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("url: not the stack's: alias `live` was not made by stackctl"),
+        "{}",
+        text.stdout
+    );
+}
+
 /// Publishes `$LATEST` and points an alias `live` at it, as someone other than stackctl would.
 async fn alias_live_made_by_someone_else(lambda: &aws_sdk_lambda::Client) {
     let version = lambda
