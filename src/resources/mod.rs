@@ -546,6 +546,28 @@ pub(crate) fn managed_stack() -> Stack {
 mod tests {
     use super::*;
 
+    /// A role or policy that appeared after the read is used only when the read path would own it: this
+    /// stack and stage (and region, when tagged with one); the refusal names whose it looks like.
+    #[test]
+    fn what_appeared_after_the_read_is_used_only_when_the_read_would_own_it() {
+        let stack = shipped_stack();
+        let ours = stack.iam_resource_tags();
+        assert_eq!(appeared_not_ours(&stack, "role.name", &ours), None);
+        let untagged = appeared_not_ours(&stack, "role.name", &BTreeMap::new()).unwrap_or_default();
+        assert!(
+            untagged.contains("it is untagged") && untagged.contains("`role.name`"),
+            "{untagged}"
+        );
+        let mut theirs = ours.clone();
+        theirs.insert(crate::config::OWNER_TAG.into(), "someone-else".into());
+        let other = appeared_not_ours(&stack, "policy.name", &theirs).unwrap_or_default();
+        assert!(other.contains("owned by stack `someone-else`"), "{other}");
+        let mut elsewhere = ours;
+        elsewhere.insert(crate::config::REGION_TAG.into(), "eu-west-3".into());
+        let region = appeared_not_ours(&stack, "role.name", &elsewhere).unwrap_or_default();
+        assert!(region.contains("region `eu-west-3`"), "{region}");
+    }
+
     /// The function `[function]` describes keeps the plain output keys; another would prefix its own.
     #[test]
     fn output_keys_are_per_function_instance() {
