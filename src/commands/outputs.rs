@@ -135,6 +135,19 @@ pub fn urls_on_foreign_aliases(world: &World) -> Vec<(String, String)> {
         .collect()
 }
 
+/// plan and status: the stack's outputs as `World::outputs` gives them, with each `urls_on_foreign_aliases` key
+/// nulled, and those keys with why (the text's `url: not the stack's: ...` line).
+pub fn shown_outputs(world: &World) -> (crate::report::Outputs, Vec<(String, String)>) {
+    let withheld = urls_on_foreign_aliases(world);
+    let mut outputs = world.outputs();
+    for output in outputs.0.iter_mut() {
+        if withheld.iter().any(|(key, _)| *key == output.key) {
+            output.value = None;
+        }
+    }
+    (outputs, withheld)
+}
+
 /// The alias at `alias` exists and is the one stackctl made for the function at `function`.
 fn is_the_stacks_alias(world: &World, alias: &Address, function: &Address) -> bool {
     match (

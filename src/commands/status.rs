@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::aws::Clients;
 use crate::build::cache::Cache;
 use crate::build::package::{self, LocalCode};
-use crate::commands::outputs::urls_on_foreign_aliases;
+use crate::commands::outputs::shown_outputs;
 use crate::config::Stack;
 use crate::engine::{self, World};
 use crate::outcome::{ExitStatus, Outcome};
@@ -52,13 +52,7 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
         })
         .collect();
     // A URL on an alias someone else made under the stack's alias name is theirs: null, and the text says why.
-    let withheld = urls_on_foreign_aliases(&world);
-    let mut outputs = world.outputs();
-    for output in outputs.0.iter_mut() {
-        if withheld.iter().any(|(key, _)| *key == output.key) {
-            output.value = None;
-        }
-    }
+    let (outputs, withheld) = shown_outputs(&world);
     let report = Report::new(
         "status",
         stack,

@@ -363,6 +363,7 @@ async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
 
 /// `status` agrees with `outputs` (trust27, item 1): the URL on an alias the stack did not make is not the
 /// stack's output, neither in the JSON (`.outputs.url` null) nor as text (which says why); exit 2 as before.
+/// `plan` neither: its outputs and its function URL line show no URL of theirs.
 #[tokio::test(flavor = "multi_thread")]
 async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
     let emulator = Emulator::start();
@@ -402,6 +403,19 @@ async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
         "{}",
         text.stdout
     );
+    // plan, with the same outputs, says the same.
+    let plan = project.stackctl(&["plan", "--output", "json"]);
+    plan.expect_code(2);
+    assert_eq!(
+        plan.json()["outputs"]["url"],
+        Value::Null,
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
 }
 
 /// Publishes `$LATEST` and points an alias `live` at it, as someone other than stackctl would.
