@@ -812,3 +812,75 @@ async fn another_stacks_role_made_between_read_and_create_is_never_used() {
     )
     .await;
 }
+
+/// trust27, item 2 (the policy's branch, now sharing the role's rule): another stack's policy made at the
+/// stack's policy ARN between up's read and its CreatePolicy is neither written (no CreatePolicyVersion) nor
+/// attached; exit 1 naming it and its owner.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stacks_policy_made_between_read_and_create_is_never_used() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["CreatePolicy"]}));
+    let mark = emulator.mark();
+    let child = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    emulator.strict().wait_until_held(Some("CreatePolicy"), 1);
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .create_policy()
+        .policy_name(POLICY)
+        .path(IAM_PATH)
+        .policy_document(OTHER_DOCUMENT)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("stackctl:stack")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    emulator.strict().set(json!({"hold_operations": null}));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    run.expect_code(1);
+    for part in [
+        &format!(
+            "creating IAM policy `{POLICY}`: a policy appeared at `{}`",
+            policy_arn()
+        ),
+        "owned by stack `someone-else`",
+        "It was not written nor attached",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w == "CreatePolicyVersion" || w == "TagPolicy"),
+        "{writes:?}"
+    );
+    let holders = moto
+        .iam
+        .list_entities_for_policy()
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    assert!(holders.policy_roles().is_empty(), "{holders:?}");
+    let versions = moto
+        .iam
+        .list_policy_versions()
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1);
+}
