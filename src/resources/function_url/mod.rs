@@ -452,29 +452,6 @@ impl FunctionUrl {
     }
 }
 
-/// Puts the `stackctl:url` marker on the function, or takes it off.
-async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) -> Result<()> {
-    let context = || format!("updating the `{URL_TAG}` tag of `{function_arn}`");
-    if on {
-        client
-            .tag_resource()
-            .resource(function_arn)
-            .tags(URL_TAG, stack)
-            .send()
-            .await
-            .with_context(context)?;
-    } else {
-        client
-            .untag_resource()
-            .resource(function_arn)
-            .tag_keys(URL_TAG)
-            .send()
-            .await
-            .with_context(context)?;
-    }
-    Ok(())
-}
-
 impl Resource for FunctionUrl {
     type Live = UrlLive;
     type Work = UrlWork;
