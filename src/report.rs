@@ -104,6 +104,10 @@ pub struct Report {
     /// What the person running the command must know (a public URL, for one); shown in red on a terminal.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// status: output keys left null because the value is not the stack's, with why (a text line each; the
+    /// JSON has the null).
+    #[serde(skip)]
+    pub withheld: Vec<(String, String)>,
 }
 
 /// The stack's outputs, as the resource instances contribute them (`resources::Resource::outputs`), in
@@ -167,11 +171,17 @@ impl Report {
             resources,
             outputs: None,
             warnings: Vec::new(),
+            withheld: Vec::new(),
         }
     }
 
     pub fn with_outputs(mut self, outputs: Outputs) -> Report {
         self.outputs = Some(outputs);
+        self
+    }
+
+    pub fn with_withheld(mut self, withheld: Vec<(String, String)>) -> Report {
+        self.withheld = withheld;
         self
     }
 
@@ -328,6 +338,9 @@ impl Report {
                 writeln!(f, "{}: {value}", output.key)?;
             }
         }
+        for (key, why) in &self.withheld {
+            writeln!(f, "{key}: not the stack's: {why}")?;
+        }
         for warning in &self.warnings {
             if color {
                 writeln!(f, "\x1b[31mwarning: {warning}\x1b[0m")?;
@@ -399,6 +412,7 @@ mod tests {
             resources,
             outputs: None,
             warnings: Vec::new(),
+            withheld: Vec::new(),
         }
     }
 

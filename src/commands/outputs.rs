@@ -115,6 +115,39 @@ fn not_the_stacks(world: &World, node: &dyn Node) -> Option<String> {
     }
 }
 
+/// `status`: the `url` keys whose URL is on an alias of the stack's name that stackctl did not make, with why.
+/// Under `[function.deploy]` the URL is the alias's, so that URL is whoever made the alias's, never the
+/// stack's output (the same rule as `not_the_stacks`'s, for status, which nulls nothing else).
+pub fn urls_on_foreign_aliases(world: &World) -> Vec<(String, String)> {
+    world
+        .stack
+        .functions()
+        .into_iter()
+        .filter(|f| f.url.is_some())
+        .filter_map(|f| {
+            let alias = &f.deploy.as_ref()?.alias;
+            let of = FunctionAddresses::of(&f);
+            crate::resources::alias::someone_elses(world, &of.alias, &of.function).then(|| {
+                let key = resources::instance_key(&f.instance, "url");
+                (key, format!("alias `{alias}` was not made by stackctl"))
+            })
+        })
+        .collect()
+}
+
+/// plan and status: the stack's outputs as `World::outputs` gives them, with each `urls_on_foreign_aliases` key
+/// nulled, and those keys with why (the text's `url: not the stack's: ...` line).
+pub fn shown_outputs(world: &World) -> (crate::report::Outputs, Vec<(String, String)>) {
+    let withheld = urls_on_foreign_aliases(world);
+    let mut outputs = world.outputs();
+    for output in outputs.0.iter_mut() {
+        if withheld.iter().any(|(key, _)| *key == output.key) {
+            output.value = None;
+        }
+    }
+    (outputs, withheld)
+}
+
 /// The alias at `alias` exists and is the one stackctl made for the function at `function`.
 fn is_the_stacks_alias(world: &World, alias: &Address, function: &Address) -> bool {
     match (

@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::aws::Clients;
 use crate::build::cache::Cache;
 use crate::build::package::{self, LocalCode};
+use crate::commands::outputs::shown_outputs;
 use crate::config::Stack;
 use crate::engine::{self, World};
 use crate::outcome::{ExitStatus, Outcome};
@@ -50,6 +51,8 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
             ResourceReport::planned(step.planned.plan).state(state)
         })
         .collect();
+    // A URL on an alias someone else made under the stack's alias name is theirs: null, and the text says why.
+    let (outputs, withheld) = shown_outputs(&world);
     let report = Report::new(
         "status",
         stack,
@@ -57,7 +60,8 @@ pub async fn status(clients: &Clients, stack: &Stack, progress: &Progress) -> Re
         clients.calls.snapshot(),
         started.elapsed(),
     )
-    .with_outputs(world.outputs());
+    .with_outputs(outputs)
+    .with_withheld(withheld);
     let status = ExitStatus::pending_unless(report.in_sync);
     Ok(Outcome::result(report, status))
 }

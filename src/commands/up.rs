@@ -34,6 +34,8 @@ pub async fn preview(
         .into_iter()
         .map(|step| ResourceReport::planned(step.planned.plan))
         .collect();
+    // The URL of an alias someone else made under the stack's alias name is theirs (as in status).
+    let (outputs, withheld) = crate::commands::outputs::shown_outputs(&world);
     let report = Report::new(
         "plan",
         stack,
@@ -41,7 +43,8 @@ pub async fn preview(
         clients.calls.snapshot(),
         started.elapsed(),
     )
-    .with_outputs(world.outputs())
+    .with_outputs(outputs)
+    .with_withheld(withheld)
     .with_warnings(warnings(stack));
     let status = ExitStatus::pending_unless(report.in_sync);
     Ok(Outcome::result(report, status))

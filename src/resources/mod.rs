@@ -494,6 +494,35 @@ pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<aws_sdk_ia
         .collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Why an IAM role or policy that appeared under the stack's name after the read (CreateRole's or
+/// CreatePolicy's EntityAlreadyExists: a race, or a read that did not see it) is not this deployment's, by
+/// the rule the read path uses (`Stack::owns_iam`), naming whose it looks like and the fix (`field`: the
+/// stack file's key that names it). None: it is this deployment's (another run made it), and up goes on.
+pub(crate) fn appeared_not_ours(
+    stack: &Stack,
+    field: &str,
+    tags: &BTreeMap<String, String>,
+) -> Option<String> {
+    use crate::config::{OWNER_TAG, REGION_TAG};
+    if stack.owns_iam(tags) {
+        return None;
+    }
+    if let Some(region) = stack.iam_owner_region(tags) {
+        return Some(format!(
+            "it belongs to this stack's deployment in region `{region}` (its `{REGION_TAG}` tag): IAM names \
+             are global, so put the region into `{field}` in stack.toml"
+        ));
+    }
+    Some(match stack.other_owner(tags) {
+        Some((owner, stage)) => stack.other_owner_note(field, owner, stage),
+        None => format!(
+            "it is untagged (no `{OWNER_TAG}` tag), so stackctl did not make it for this stack: stackctl \
+             never attaches to, writes or deploys with it; give the stack's one another name in stack.toml \
+             (`{field}`), or delete that one if it is yours and nothing uses it"
+        ),
+    })
+}
+
 #[cfg(test)]
 pub(crate) fn shipped_stack() -> Stack {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/stack.toml");
@@ -516,6 +545,28 @@ pub(crate) fn managed_stack() -> Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A role or policy that appeared after the read is used only when the read path would own it: this
+    /// stack and stage (and region, when tagged with one); the refusal names whose it looks like.
+    #[test]
+    fn what_appeared_after_the_read_is_used_only_when_the_read_would_own_it() {
+        let stack = shipped_stack();
+        let ours = stack.iam_resource_tags();
+        assert_eq!(appeared_not_ours(&stack, "role.name", &ours), None);
+        let untagged = appeared_not_ours(&stack, "role.name", &BTreeMap::new()).unwrap_or_default();
+        assert!(
+            untagged.contains("it is untagged") && untagged.contains("`role.name`"),
+            "{untagged}"
+        );
+        let mut theirs = ours.clone();
+        theirs.insert(crate::config::OWNER_TAG.into(), "someone-else".into());
+        let other = appeared_not_ours(&stack, "policy.name", &theirs).unwrap_or_default();
+        assert!(other.contains("owned by stack `someone-else`"), "{other}");
+        let mut elsewhere = ours;
+        elsewhere.insert(crate::config::REGION_TAG.into(), "eu-west-3".into());
+        let region = appeared_not_ours(&stack, "role.name", &elsewhere).unwrap_or_default();
+        assert!(region.contains("region `eu-west-3`"), "{region}");
+    }
 
     /// The function `[function]` describes keeps the plain output keys; another would prefix its own.
     #[test]

@@ -179,14 +179,15 @@ pub fn plan(spec: &RoleSpec, live: Option<&LiveRole>, owned: bool) -> ResourcePl
 }
 
 /// Creates the role under `path` (`iam_path::of_stack`) with the trust policy and the stack's tags, then
-/// attaches the managed policies. A role that appeared meanwhile is read and used.
+/// attaches the managed policies. A role that appeared meanwhile is read, and used only when it is this
+/// deployment's (`appeared_not_ours`); otherwise an error, with nothing attached to it.
 pub async fn create(
     client: &Client,
-    spec: &RoleSpec,
+    stack: &crate::config::Stack,
     path: &str,
-    tags: &BTreeMap<String, String>,
     task: &Task,
 ) -> Result<LiveRole> {
+    let (spec, tags) = (&stack.role, &stack.iam_resource_tags());
     task.set("creating");
     let mut request = client
         .create_role()
@@ -205,10 +206,21 @@ pub async fn create(
                 .as_service_error()
                 .is_some_and(|e| e.is_entity_already_exists_exception()) =>
         {
-            read(client, &spec.name)
+            // Someone made a role with this name since the read (or the read did not see it): the read
+            // path's ownership rule decides, before anything is attached, put on or deployed with it.
+            task.set("already exists; checking whose it is");
+            let found = read(client, &spec.name)
                 .await?
-                .with_context(|| format!("IAM role `{}` exists but cannot be read", spec.name))?
-                .arn
+                .with_context(|| format!("IAM role `{}` exists but cannot be read", spec.name))?;
+            if let Some(why) = super::appeared_not_ours(stack, "role.name", &found.tags) {
+                anyhow::bail!(
+                    "creating IAM role `{}`: a role with this name appeared since this run read the account \
+                     (IAM answered EntityAlreadyExists), and it is not this stack's: {why}. Nothing was \
+                     attached to it, put on it or deployed with it",
+                    spec.name
+                );
+            }
+            found.arn
         }
         Err(err) => return Err(err).with_context(|| format!("creating IAM role `{}`", spec.name)),
     };
@@ -455,7 +467,7 @@ impl Role {
         let result = async {
             if live.is_none() {
                 let path = iam_path::of_stack(&world.stack.name);
-                create(iam, spec, &path, &world.stack.iam_resource_tags(), &task).await?;
+                create(iam, world.stack, &path, &task).await?;
                 return Ok("created");
             }
             for arn in missing {

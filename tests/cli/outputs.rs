@@ -361,6 +361,63 @@ async fn the_url_of_an_alias_the_stack_did_not_make_is_not_printed() {
     assert!(!env.stdout.contains("URL="), "{}", env.stdout);
 }
 
+/// `status` agrees with `outputs` (trust27, item 1): the URL on an alias the stack did not make is not the
+/// stack's output, neither in the JSON (`.outputs.url` null) nor as text (which says why); exit 2 as before.
+/// `plan` neither: its outputs and its function URL line show no URL of theirs.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    publish_and_alias(&aws.lambda, FUNCTION, "live", None).await;
+    let theirs = aws
+        .lambda
+        .create_function_url_config()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap()
+        .function_url()
+        .to_string();
+    deploy_to_alias_live(&project);
+
+    let json = project.stackctl(&["status", "--output", "json"]);
+    json.expect_code(2);
+    let doc = json.json();
+    assert_eq!(doc["outputs"]["url"], Value::Null, "{doc:#}");
+    assert!(!json.stdout.contains(&theirs), "{}", json.stdout);
+    let text = project.stackctl(&["status"]);
+    text.expect_code(2);
+    assert!(!text.stdout.contains(&theirs), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("url: not the stack's: alias `live` was not made by stackctl"),
+        "{}",
+        text.stdout
+    );
+    // plan, with the same outputs, says the same.
+    let plan = project.stackctl(&["plan", "--output", "json"]);
+    plan.expect_code(2);
+    assert_eq!(
+        plan.json()["outputs"]["url"],
+        Value::Null,
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
+    let plan = project.stackctl(&["plan"]);
+    plan.expect_code(2);
+    assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
+}
+
 /// `[function.deploy]` with the alias `live` (no verification: these tests deploy nothing after it).
 fn deploy_to_alias_live(project: &Project) {
     project.edit(

@@ -711,3 +711,176 @@ async fn down_never_detaches_its_policy_from_another_stacks_role() {
         .unwrap();
     assert_eq!(attached.attached_policies().len(), 1);
 }
+
+/// trust27, item 2: a role with the stack's role name made between up's read and its CreateRole (the proxy
+/// holds CreateRole while the test makes it straight on moto, at `/` or at the stack's path: IAM's role names
+/// are unique whatever the path) answers EntityAlreadyExists. up reads it
+/// (GetRole and its tags) and, as the role is not this stack's and stage's by the read path's rule, stops
+/// with exit 1 naming the role, whose it looks like and the fix; nothing is attached to it, put on it,
+/// tagged on it or deployed with it.
+async fn a_role_made_between_read_and_create_is_never_used(
+    path: &str,
+    tags: Vec<(&str, &str)>,
+    whose: &str,
+) {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["CreateRole"]}));
+    let mark = emulator.mark();
+    let child = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    emulator.strict().wait_until_held(Some("CreateRole"), 1);
+    let moto = emulator.moto_clients().await;
+    let tags: Vec<aws_sdk_iam::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    moto.iam
+        .create_role()
+        .role_name(ROLE)
+        .path(path)
+        .assume_role_policy_document(TRUST_POLICY)
+        .set_tags(Some(tags.clone()))
+        .send()
+        .await
+        .unwrap();
+    emulator.strict().set(json!({"hold_operations": null}));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    run.expect_code(1);
+    for part in [
+        &format!("creating IAM role `{ROLE}`: a role with this name appeared since this run read"),
+        whose,
+        "`role.name`",
+        "Nothing was attached to it, put on it or deployed with it",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    let writes = emulator.writes_since(mark);
+    for touch in [
+        "AttachRolePolicy",
+        "PutRolePolicy",
+        "UpdateAssumeRolePolicy",
+        "TagRole",
+        "CreateFunction",
+    ] {
+        assert!(!writes.iter().any(|w| w == touch), "{touch}: {writes:?}");
+    }
+    let role = moto.iam.get_role().role_name(ROLE).send().await.unwrap();
+    let role = role.role().unwrap();
+    assert_eq!(role.tags().len(), tags.len(), "{:?}", role.tags());
+    let attached = moto
+        .iam
+        .list_attached_role_policies()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert!(attached.attached_policies().is_empty());
+    let inline = moto
+        .iam
+        .list_role_policies()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert!(inline.policy_names().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untagged_role_made_between_read_and_create_is_never_used() {
+    a_role_made_between_read_and_create_is_never_used("/", Vec::new(), "it is untagged").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stacks_role_made_between_read_and_create_is_never_used() {
+    a_role_made_between_read_and_create_is_never_used(
+        IAM_PATH,
+        vec![("stackctl:stack", "someone-else")],
+        "owned by stack `someone-else`",
+    )
+    .await;
+}
+
+/// trust27, item 2 (the policy's branch, now sharing the role's rule): another stack's policy made at the
+/// stack's policy ARN between up's read and its CreatePolicy is neither written (no CreatePolicyVersion) nor
+/// attached; exit 1 naming it and its owner.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stacks_policy_made_between_read_and_create_is_never_used() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    emulator
+        .strict()
+        .set(json!({"hold_operations": ["CreatePolicy"]}));
+    let mark = emulator.mark();
+    let child = project
+        .command(&["up"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting stackctl");
+    emulator.strict().wait_until_held(Some("CreatePolicy"), 1);
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .create_policy()
+        .policy_name(POLICY)
+        .path(IAM_PATH)
+        .policy_document(OTHER_DOCUMENT)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("stackctl:stack")
+                .value("someone-else")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    emulator.strict().set(json!({"hold_operations": null}));
+    let run = Run::from(child.wait_with_output().expect("waiting for stackctl"));
+    run.expect_code(1);
+    for part in [
+        &format!(
+            "creating IAM policy `{POLICY}`: a policy appeared at `{}`",
+            policy_arn()
+        ),
+        "owned by stack `someone-else`",
+        "It was not written nor attached",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    let writes = emulator.writes_since(mark);
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w == "CreatePolicyVersion" || w == "TagPolicy"),
+        "{writes:?}"
+    );
+    let holders = moto
+        .iam
+        .list_entities_for_policy()
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    assert!(holders.policy_roles().is_empty(), "{holders:?}");
+    let versions = moto
+        .iam
+        .list_policy_versions()
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1);
+}

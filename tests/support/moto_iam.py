@@ -228,6 +228,11 @@ def iam_resources(self, op, region, account):
     # group actions on theirs; ListRoles and ListPolicies on "*".
     policy = form_value(self, "PolicyArn")
     role = form_value(self, "RoleName")
+    # CreateRole acts on the ARN the new role would have (its path from the request), also when a role of
+    # that name exists elsewhere: IAM authorizes first, then answers EntityAlreadyExists.
+    if role and op == "CreateRole":
+        path = form_value(self, "Path") or "/"
+        return ["arn:aws:iam::%s:role%s%s" % (account, path, role)]
     if role:
         try:
             return [self.backend.get_role(role).arn]

@@ -36,6 +36,19 @@ pub trait Verifier: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<String>>>;
 }
 
+/// Whether the alias at `at` exists and is not the stack's (`api::is_stacks_alias`): someone else made an alias
+/// under the stack's alias name. What hangs on it (its URL) is theirs: never shown nor planned as the stack's.
+pub fn someone_elses(world: &World, at: &Address, function: &Address) -> bool {
+    match (
+        world.live_of::<Alias>(at),
+        world.live_of::<Function>(function),
+    ) {
+        (Some(alias), Some(f)) => !api::is_stacks_alias(&f.tags, &alias.alias),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 /// The alias's live state: the alias, and the version it serves as GetFunctionConfiguration with that
 /// Qualifier answers it (code and configuration frozen at publish; None: the version is gone); after a
 /// `rollback`, the version it left, read the same way.

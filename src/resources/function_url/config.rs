@@ -1,4 +1,5 @@
-//! The URL config: read (GetFunctionUrlConfig), CORS in a canonical shape, create, update and delete.
+//! The URL config: read (GetFunctionUrlConfig), CORS in a canonical shape, create, update and delete, and
+//! the function's `stackctl:url` marker set beside a create or a delete.
 
 use super::*;
 
@@ -202,4 +203,27 @@ pub async fn delete(client: &Client, function: &str, qualifier: Option<&str>) ->
 /// texts without `[function.deploy]` are today's).
 pub(super) fn on(qualifier: Option<&str>) -> String {
     qualifier.map_or(String::new(), |q| format!(" (alias `{q}`)"))
+}
+
+/// Puts the `stackctl:url` marker on the function, or takes it off.
+pub async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) -> Result<()> {
+    let context = || format!("updating the `{URL_TAG}` tag of `{function_arn}`");
+    if on {
+        client
+            .tag_resource()
+            .resource(function_arn)
+            .tags(URL_TAG, stack)
+            .send()
+            .await
+            .with_context(context)?;
+    } else {
+        client
+            .untag_resource()
+            .resource(function_arn)
+            .tag_keys(URL_TAG)
+            .send()
+            .await
+            .with_context(context)?;
+    }
+    Ok(())
 }

@@ -265,6 +265,16 @@ impl FunctionUrl {
         self.spec.deploy.as_ref().map(|d| d.alias.as_str())
     }
 
+    /// Under `[function.deploy]`, the URL of an alias of that name someone else made is theirs: why, if so.
+    fn theirs(&self, world: &World) -> Option<String> {
+        let alias = self.qualifier()?;
+        crate::resources::alias::someone_elses(world, &self.alias, &self.function).then(|| {
+            format!(
+                "not this stack's: alias `{alias}` was not made by stackctl (its URL is theirs)"
+            )
+        })
+    }
+
     /// The URL on `qualifier`: its config and the stack's statements.
     async fn read_at(
         &self,
@@ -442,29 +452,6 @@ impl FunctionUrl {
     }
 }
 
-/// Puts the `stackctl:url` marker on the function, or takes it off.
-async fn set_marker(client: &Client, function_arn: &str, stack: &str, on: bool) -> Result<()> {
-    let context = || format!("updating the `{URL_TAG}` tag of `{function_arn}`");
-    if on {
-        client
-            .tag_resource()
-            .resource(function_arn)
-            .tags(URL_TAG, stack)
-            .send()
-            .await
-            .with_context(context)?;
-    } else {
-        client
-            .untag_resource()
-            .resource(function_arn)
-            .tag_keys(URL_TAG)
-            .send()
-            .await
-            .with_context(context)?;
-    }
-    Ok(())
-}
-
 impl Resource for FunctionUrl {
     type Live = UrlLive;
     type Work = UrlWork;
@@ -558,6 +545,10 @@ impl Resource for FunctionUrl {
         let stack = world.stack;
         let live = world.live_of::<FunctionUrl>(&self.at);
         let function = world.live_of::<Function>(&self.function);
+        if let Some(why) = self.theirs(world) {
+            let plan = ResourcePlan::new(Kind::FunctionUrl, &self.spec.spec.name, Action::NoOp);
+            return Ok(Planned::new(plan.note(why), UrlWork::none()));
+        }
         let owner = Owner::of(stack, function);
         let (mut changes, mut work, note) = diff(
             &stack.name,
@@ -651,6 +642,10 @@ impl Resource for FunctionUrl {
         let mut shown = BTreeMap::new();
         if let Some(alias) = self.qualifier() {
             shown.insert("qualifier".into(), qualifier_name(Some(alias)));
+        }
+        if let Some(why) = self.theirs(world) {
+            shown.insert("owner".into(), why);
+            return shown;
         }
         if let Some((q, old)) = &state.moved_from {
             let url = old.config.as_ref().map_or("none", |c| c.url.as_str());

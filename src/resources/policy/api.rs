@@ -155,9 +155,10 @@ pub async fn create(
     path: &str,
     name: &str,
     document: &Value,
-    tags: &BTreeMap<String, String>,
+    stack: &crate::config::Stack,
     task: &Task,
 ) -> Result<()> {
+    let tags = &stack.iam_resource_tags();
     task.set("creating");
     let mut request = client
         .create_policy()
@@ -175,15 +176,23 @@ pub async fn create(
         {
             task.set("already exists; comparing its document");
             match read(client, arn).await? {
-                // Appeared since the read: written only when it carries every tag of the stack (another run of
-                // this stack and stage); a colleague's policy at the stack's path is never written.
-                Some(live) if !tags.iter().all(|(k, v)| live.tags.get(k) == Some(v)) => anyhow::bail!(
-                    "creating IAM policy `{name}`: a policy appeared at `{arn}` since this run read the account, \
-                     and it is not this stack's (its tags do not name the stack and stage): it was not written \
-                     nor attached; run `stackctl plan` to see whose it is"
-                ),
-                Some(live) if live.document == *document => Ok(()),
-                Some(_) => set_document(client, arn, document, task).await,
+                // Appeared since the read: written only when it is this deployment's by the read path's rule
+                // (another run of this stack and stage); a colleague's policy at the stack's path never is.
+                Some(live) => {
+                    if let Some(why) =
+                        super::super::appeared_not_ours(stack, "policy.name", &live.tags)
+                    {
+                        anyhow::bail!(
+                            "creating IAM policy `{name}`: a policy appeared at `{arn}` since this run read the \
+                             account, and it is not this stack's: {why}. It was not written nor attached"
+                        )
+                    }
+                    if live.document == *document {
+                        Ok(())
+                    } else {
+                        set_document(client, arn, document, task).await
+                    }
+                }
                 None => {
                     let taken = find_by_name(client, name).await.unwrap_or(None);
                     let at = taken.map_or_else(

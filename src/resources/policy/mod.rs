@@ -118,9 +118,8 @@ impl Policy {
             let (document, arn) = (self.document(world), self.arn(world));
             let done = match diff {
                 PolicyDiff::Create => {
-                    let tags = stack.iam_resource_tags();
                     let path = iam_path::of_stack(&stack.name);
-                    create(iam, arn, &path, name, document, &tags, &task).await?;
+                    create(iam, arn, &path, name, document, stack, &task).await?;
                     "created"
                 }
                 PolicyDiff::Document => {
