@@ -168,8 +168,11 @@ pub enum Command {
         after_help = "--snapshot makes a NEW table from a DynamoDB backup (`stackctl backups` lists them; `down \
                       --confirm --snapshot` takes one), waits until it is ACTIVE and tags it as the stack's. \
                       DynamoDB does not restore deletion protection, point-in-time recovery or TTL: `stackctl \
-                      up` sets them.\n\nExample:\n  stackctl down --confirm --backup items.jsonl\n  stackctl up\n  \
-                      stackctl restore items.jsonl\n  stackctl restore --snapshot stackctl-my-frontend-app-20261205T101500Z\n  \
+                      up` sets them. Backups are found by their table's name only (anyone who can make a table of \
+                      that name can back it up): restore the ARN that `down --confirm --snapshot` printed, not a \
+                      name or the first one `backups` lists.\n\nExample:\n  stackctl down --confirm --backup \
+                      items.jsonl\n  stackctl up\n  stackctl restore items.jsonl\n  stackctl restore --snapshot \
+                      arn:aws:dynamodb:us-east-1:123456789012:table/my-frontend-app-data/backup/01764929700000-1a2b3c4d\n  \
                       stackctl up"
     )]
     Restore {
@@ -396,8 +399,11 @@ pub enum Command {
     /// recovery on, with type, status, size, creation and expiry time, name and ARN. Needs no table. Exit 0
     /// (also when there is none).
     #[command(
-        after_help = "Example:\n  stackctl backups\n  stackctl --stage prod backups --output json | jq -r '.backups[0].arn'\n  \
-                      stackctl restore --snapshot \"$(stackctl backups --output json | jq -r '.backups[0].arn')\""
+        after_help = "Backups are found by their table's name only: anyone who can make a table of that name can \
+                      back it up, so the newest backup listed may not be the stack's. Restore the ARN that `down \
+                      --confirm --snapshot` printed, not the first one listed.\n\nExample:\n  stackctl backups\n  \
+                      stackctl --stage prod backups --output json | jq -r '.backups[].arn'\n  \
+                      stackctl restore --snapshot <the ARN down --snapshot printed>"
     )]
     Backups,
     /// Write a new project into DIR (default: here; made when missing): stack.toml (with a URL, `[auth]`,

@@ -115,23 +115,30 @@ fn not_the_stacks(world: &World, node: &dyn Node) -> Option<String> {
     }
 }
 
-/// `status`: the `url` keys whose URL is on an alias of the stack's name that stackctl did not make, with why.
-/// Under `[function.deploy]` the URL is the alias's, so that URL is whoever made the alias's, never the
-/// stack's output (the same rule as `not_the_stacks`'s, for status, which nulls nothing else).
+/// `status`: the `url`, `alias` and `alias_version` keys of each function whose alias (of the stack's alias
+/// name) stackctl did not make, with why. Under `[function.deploy]` the URL is the alias's, so that URL and
+/// that alias are whoever made the alias's, never the stack's outputs (the same rule as `not_the_stacks`'s,
+/// for status, which nulls nothing else; `outputs` lists all three as missing).
 pub fn urls_on_foreign_aliases(world: &World) -> Vec<(String, String)> {
     world
         .stack
         .functions()
         .into_iter()
-        .filter(|f| f.url.is_some())
         .filter_map(|f| {
             let alias = &f.deploy.as_ref()?.alias;
             let of = FunctionAddresses::of(&f);
-            crate::resources::alias::someone_elses(world, &of.alias, &of.function).then(|| {
-                let key = resources::instance_key(&f.instance, "url");
-                (key, format!("alias `{alias}` was not made by stackctl"))
-            })
+            if !crate::resources::alias::someone_elses(world, &of.alias, &of.function) {
+                return None;
+            }
+            let why = format!("alias `{alias}` was not made by stackctl");
+            let keys = f.url.is_some().then_some("url").into_iter();
+            let keys = keys.chain(["alias", "alias_version"]);
+            Some(
+                keys.map(|k| (resources::instance_key(&f.instance, k), why.clone()))
+                    .collect::<Vec<_>>(),
+            )
         })
+        .flatten()
         .collect()
 }
 

@@ -393,6 +393,9 @@ async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
     json.expect_code(2);
     let doc = json.json();
     assert_eq!(doc["outputs"]["url"], Value::Null, "{doc:#}");
+    // Nor their alias as the stack's: status agrees with `outputs` (all three missing).
+    assert_eq!(doc["outputs"]["alias"], Value::Null, "{doc:#}");
+    assert_eq!(doc["outputs"]["alias_version"], Value::Null, "{doc:#}");
     assert!(!json.stdout.contains(&theirs), "{}", json.stdout);
     let text = project.stackctl(&["status"]);
     text.expect_code(2);
@@ -412,10 +415,75 @@ async fn status_does_not_show_the_url_of_an_alias_the_stack_did_not_make() {
         "{}",
         plan.stdout
     );
+    assert_eq!(
+        plan.json()["outputs"]["alias"],
+        Value::Null,
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(
+        plan.json()["outputs"]["alias_version"],
+        Value::Null,
+        "{}",
+        plan.stdout
+    );
     assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
     let plan = project.stackctl(&["plan"]);
     plan.expect_code(2);
     assert!(!plan.stdout.contains(&theirs), "{}", plan.stdout);
+}
+
+/// Review finding (fixa27): down neither previews nor deletes the URL of an alias the stack did not make.
+#[tokio::test(flavor = "multi_thread")]
+async fn down_neither_shows_nor_deletes_the_url_of_an_alias_the_stack_did_not_make() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    project.edit(
+        "stack.toml",
+        "timeout_secs = 10\n",
+        "timeout_secs = 10\n\n[function.url]\nauth = \"none\"\nallow_anonymous = true\n",
+    );
+    project.stackctl(&["up"]).ok();
+    let aws = emulator.clients().await;
+    publish_and_alias(&aws.lambda, FUNCTION, "live", None).await;
+    let theirs = aws
+        .lambda
+        .create_function_url_config()
+        .function_name(FUNCTION)
+        .qualifier("live")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap()
+        .function_url()
+        .to_string();
+    deploy_to_alias_live(&project);
+
+    let preview = project.stackctl(&["down"]);
+    assert!(!preview.stdout.contains(&theirs), "{}", preview.stdout);
+    let from = last_request(&emulator);
+    project
+        .stackctl(&["down", "--confirm", "--delete-data"])
+        .ok();
+    let deleted: Vec<Value> = emulator
+        .strict()
+        .requests_json()
+        .into_iter()
+        .filter(|r| r["seq"].as_u64().is_some_and(|s| s > from) && r["from_rust"] == true)
+        .filter(|r| r["op"] == "DeleteFunctionUrlConfig" && r["qualifier"] == "live")
+        .collect();
+    assert_eq!(deleted, Vec::<Value>::new());
+}
+
+/// The proxy's last request number.
+fn last_request(emulator: &Emulator) -> u64 {
+    emulator
+        .strict()
+        .requests_json()
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 /// `[function.deploy]` with the alias `live` (no verification: these tests deploy nothing after it).

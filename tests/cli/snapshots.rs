@@ -436,3 +436,18 @@ async fn a_restore_needs_restore_table_from_backup_on_the_backup_and_the_item_ac
     // The operator policy itself restores it.
     project.stackctl(&["restore", "--snapshot", &arn]).ok();
 }
+
+/// Review finding (fixa27): backups are found by their table's name, which anyone who can make a table of
+/// that name can also back up, so the help recommends the ARN `down --snapshot` printed, never `.backups[0]`.
+#[test]
+fn the_help_recommends_restoring_the_arn_down_printed_not_the_newest_backup() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    for command in ["backups", "restore"] {
+        let help = project.stackctl(&[command, "--help"]);
+        help.expect_code(0);
+        assert!(!help.stdout.contains(".backups[0]"), "{}", help.stdout);
+        assert!(help.stdout.contains("the ARN"), "{}", help.stdout);
+        assert!(help.stdout.contains("found by"), "{}", help.stdout);
+    }
+}

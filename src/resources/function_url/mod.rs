@@ -600,14 +600,28 @@ impl Resource for FunctionUrl {
         let stack = world.stack;
         let function = world.live_of::<Function>(&self.function);
         let owner = Owner::of(stack, function);
+        // The URL on an alias someone else made under the stack's alias name is theirs: down neither shows
+        // nor deletes it (if down deletes the function, Lambda takes it along; stackctl never targets it).
+        // The stack's own URL it moved away from (`moved_from`) is still retired below.
+        let theirs = self.theirs(world);
+        let empty = UrlState {
+            config: None,
+            statements: Vec::new(),
+        };
+        let here = if theirs.is_some() {
+            &empty
+        } else {
+            &state.here
+        };
         // Down is converging to "no URL in stack.toml": the same diff.
         let (mut changes, mut work, mut note) = diff(
             &stack.name,
             None,
-            Some(&state.here),
+            Some(here),
             owner,
-            marked(stack, function),
+            marked(stack, function) && theirs.is_none(),
         );
+        note = theirs.or(note);
         if let Some((old_qualifier, old)) = &state.moved_from {
             let (more, retired, old_note) = retire(old_qualifier.as_deref(), old, None, owner);
             changes.extend(more);
