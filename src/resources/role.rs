@@ -20,6 +20,8 @@ use crate::resources::policy::Policy;
 use crate::resources::{finish, Done, ReadCx, World};
 use crate::resources::{Address, Dep, Found, Planned, Resource, NOT_OURS};
 
+mod trust;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveRole {
     pub arn: String,
@@ -29,6 +31,9 @@ pub struct LiveRole {
     /// Where IAM says the role was last assumed (`RoleLastUsed.Region`; Lambda assumes a function's role
     /// in the function's region). None: never, or not in IAM's tracking window.
     pub last_used_region: Option<String>,
+    /// Its trust policy (AssumeRolePolicyDocument, URL-decoded); None when IAM gave none or it is not
+    /// JSON (an adopted role is then not used: who may assume it is unknown).
+    pub trust_policy: Option<serde_json::Value>,
 }
 
 /// IAM's "no such entity" (NoSuchEntity), by the one classifier. Its NotFound codes add Lambda's and
@@ -103,6 +108,9 @@ async fn read_with(client: &Client, name: &str, attached: bool) -> Result<Option
             .role_last_used()
             .and_then(|u| u.region())
             .map(str::to_string),
+        trust_policy: role
+            .assume_role_policy_document()
+            .and_then(|raw| crate::resources::policy::decode_document(raw).ok()),
     }))
 }
 
@@ -229,6 +237,7 @@ pub async fn create(
         tags: tags.clone(),
         attached: Vec::new(),
         last_used_region: None,
+        trust_policy: Some(spec.trust_policy.clone()),
     };
     for policy_arn in &spec.managed_policy_arns {
         attach(client, &spec.name, policy_arn, task).await?;
@@ -440,6 +449,25 @@ fn elsewhere<'l>(stack: &crate::config::Stack, live: &'l LiveRole, owned: bool) 
     (owned && path != iam_path::of_stack(&stack.name)).then_some(path)
 }
 
+/// Why an adopted role (not created by this stack, used as it is) must not get the stack's policy: its trust
+/// policy lets principals other than the Lambda service assume it, so they would get the stack's table.
+/// stackctl does not rewrite a role it did not create, so the fix is the user's.
+fn trusts_others(live: &LiveRole) -> Option<String> {
+    let name = live.arn.rsplit('/').next().unwrap_or(&live.arn);
+    let extra = match &live.trust_policy {
+        Some(doc) => trust::extra_principals(doc),
+        None => vec!["(its trust policy could not be read)".into()],
+    };
+    (!extra.is_empty()).then(|| {
+        format!(
+            "role `{name}` was not created by this stack (used as it is), and its trust policy lets {} \
+             assume it besides lambda.amazonaws.com: the stack's policy would give them its data. Remove \
+             them from the role's trust policy, or set `role.name` to another role",
+            extra.join(", ")
+        )
+    })
+}
+
 /// The role's resource kind.
 pub struct Role {
     pub(crate) at: Address,
@@ -580,6 +608,10 @@ impl Resource for Role {
         let mut plan = plan(&world.stack.role, live, owned);
         if let Some(path) = live.and_then(|r| elsewhere(world.stack, r, owned)) {
             plan.note = Some(iam_path::elsewhere_note(path));
+        }
+        if let Some(why) = live.filter(|_| !owned).and_then(trusts_others) {
+            plan.action = Action::Blocked;
+            plan.note = Some(why);
         }
         Ok(Planned::only(plan))
     }

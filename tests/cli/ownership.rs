@@ -884,3 +884,57 @@ async fn another_stacks_policy_made_between_read_and_create_is_never_used() {
         .unwrap();
     assert_eq!(versions.versions().len(), 1);
 }
+
+/// fixb27, item 2: an untagged role of the stack's name (adopted, DESIGN.md) whose trust policy also lets a
+/// user assume it: `up` is blocked before any write, naming the role, the extra principal and the fix, and
+/// the role's trust policy is left as it is (adoption never rewrites it).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adopted_role_that_trusts_more_than_lambda_gets_nothing_attached() {
+    let emulator = Emulator::start();
+    let project = Project::new(&emulator);
+    let mallory = "arn:aws:iam::123456789012:user/mallory";
+    let trust = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"AWS": mallory}, "Action": "sts:AssumeRole"}
+    ]})
+    .to_string();
+    let moto = emulator.moto_clients().await;
+    moto.iam
+        .create_role()
+        .role_name(ROLE)
+        .assume_role_policy_document(&trust)
+        .send()
+        .await
+        .unwrap();
+    let mark = emulator.mark();
+    let run = project.stackctl(&["up"]);
+    run.expect_code(1);
+    for part in [
+        ROLE,
+        mallory,
+        "Remove them from the role's trust policy",
+        "`role.name`",
+    ] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+    let writes = emulator.writes_since(mark);
+    assert!(writes.is_empty(), "{writes:?}");
+    let attached = moto
+        .iam
+        .list_attached_role_policies()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap();
+    assert!(attached.attached_policies().is_empty());
+    let role = moto.iam.get_role().role_name(ROLE).send().await.unwrap();
+    let live = role.role().unwrap().assume_role_policy_document().unwrap();
+    let live = percent_encoding::percent_decode_str(live)
+        .decode_utf8()
+        .unwrap();
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(
+        live,
+        serde_json::from_str::<serde_json::Value>(&trust).unwrap()
+    );
+}
